@@ -1,0 +1,102 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Mission modules: Swift dynamic libraries loaded by the host through the C ABI only. Each
+/// links `PeaceHubPluginKit` statically and exports `phub_plugin_entry_v1` alone (a linker
+/// version script; lld, because gold leaves local Swift symbols in `.dynsym`).
+let missionModules: [(product: String, target: String, path: String)] = [
+    ("PeaceHubExample", "ExampleModule", "Plugins/example-swift"),
+]
+
+let package = Package(
+    name: "PeaceHub",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "peacehub", targets: ["peacehub"]),
+        .library(name: "PeaceHubPluginKit", targets: ["PeaceHubPluginKit"]),
+    ] + missionModules.map { .library(name: $0.product, type: .dynamic, targets: [$0.target]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // Tier 0: the C ABI, the system OpenSSL 3 and the domain core.
+        .target(name: "CPeaceHubABI", path: "Sources/CPeaceHubABI"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "COpenSSLShim", dependencies: ["COpenSSL"]),
+        .target(name: "PeaceHubCore"),
+
+        // Tier 1: one module per concern.
+        .target(
+            name: "PeaceHubPlugins",
+            dependencies: [
+                "CPeaceHubABI", "PeaceHubCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(name: "PeaceHubPluginKit", dependencies: ["CPeaceHubABI", "PeaceHubCore"]),
+        .target(
+            name: "PeaceHubTLS",
+            dependencies: [
+                "COpenSSL", "COpenSSLShim", "PeaceHubCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PeaceHubRegistry",
+            dependencies: [
+                "PeaceHubCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Tier 3: the command-line tool.
+        .executableTarget(
+            name: "peacehub",
+            dependencies: [
+                "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubRegistry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // Test support shipped as a library (Hummingbird's HummingbirdTesting).
+        .target(name: "PeaceHubTesting", dependencies: ["PeaceHubCore"]),
+
+        .testTarget(name: "PeaceHubABITests", dependencies: ["CPeaceHubABI", "PeaceHubTesting"]),
+        .testTarget(
+            name: "PeaceHubPluginsTests",
+            dependencies: ["PeaceHubPlugins", "PeaceHubTesting", "CPeaceHubABI"]
+        ),
+        .testTarget(
+            name: "PeaceHubTLSTests",
+            dependencies: [
+                "PeaceHubTLS", "PeaceHubTesting", "COpenSSL", "COpenSSLShim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "PeaceHubRegistryTests", dependencies: ["PeaceHubRegistry", "PeaceHubTesting"]),
+        .testTarget(name: "PeaceHubCLITests", dependencies: ["PeaceHubTesting"]),
+    ] + missionModules.map {
+        .target(
+            name: $0.target, dependencies: ["PeaceHubPluginKit", "CPeaceHubABI", "PeaceHubCore"], path: $0.path,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-use-ld=lld", "-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/exports.map",
+                ])
+            ]
+        )
+    },
+    swiftLanguageModes: [.v6]
+)

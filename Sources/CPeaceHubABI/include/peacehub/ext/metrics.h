@@ -1,0 +1,29 @@
+/*
+ * Host extension "peacehub.metrics/1": counters and timers a module reports to the hub's
+ * metrics (exported for Prometheus as peacehub_module_<name>{module="<id>"}).
+ *
+ * Get it with host->get_extension(host, PHUB_EXT_METRICS); NULL means the host has no metrics.
+ */
+#ifndef PEACEHUB_EXT_METRICS_H
+#define PEACEHUB_EXT_METRICS_H
+
+#include <stdint.h>
+
+#include "../version.h"
+#include "../host.h"
+
+#define PHUB_EXT_METRICS "peacehub.metrics/1"
+
+typedef struct phub_host_metrics {
+    PHUB_STRUCT_HEADER;
+
+    /* Adds `delta` (>= 0) to the counter `name` ([a-z0-9_]+, NUL-terminated, borrowed).
+     * [thread-safe] */
+    void (*counter_add)(const phub_host_t *host, const char *name, int64_t delta);
+
+    /* Records one duration of `nanoseconds` in the timer `name` (same naming rule).
+     * [thread-safe] */
+    void (*timer_record_ns)(const phub_host_t *host, const char *name, int64_t nanoseconds);
+} phub_host_metrics_t;
+
+#endif /* PEACEHUB_EXT_METRICS_H */

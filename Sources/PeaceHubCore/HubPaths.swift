@@ -1,0 +1,34 @@
+import Foundation
+
+/// Where the hub keeps its files unless configuration says otherwise.
+///
+/// Everything lives under one data directory: `$PEACEHUB_DATA_DIR`, or `var/` in the current
+/// directory (what `make run` uses from a checkout; a packaged install sets the variable, e.g.
+/// to `/var/lib/peacehub`).
+public struct HubPaths: Sendable {
+    public var dataDirectory: URL
+
+    public init(dataDirectory: URL) {
+        self.dataDirectory = dataDirectory
+    }
+
+    /// The paths from the environment: `PEACEHUB_DATA_DIR`, else `./var`.
+    public static var fromEnvironment: HubPaths {
+        let path = ProcessInfo.processInfo.environment["PEACEHUB_DATA_DIR"] ?? "var"
+        return HubPaths(dataDirectory: URL(fileURLWithPath: path).standardizedFileURL)
+    }
+
+    /// The PKI: CA, server and client certificates, keys and CRL.
+    public var pkiDirectory: URL { dataDirectory.appendingPathComponent("pki") }
+
+    /// The registry's SQLite database.
+    public var registryDatabase: URL { dataDirectory.appendingPathComponent("registry.sqlite") }
+
+    /// The mission modules: libraries, manifests and data folders (`make plugins` fills it).
+    public var pluginsDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["PEACEHUB_PLUGINS_DIR"] {
+            return URL(fileURLWithPath: path).standardizedFileURL
+        }
+        return dataDirectory.appendingPathComponent("plugins")
+    }
+}

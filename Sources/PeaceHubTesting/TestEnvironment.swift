@@ -1,0 +1,38 @@
+import Foundation
+
+/// Where the things under test live: the package, the built binaries and the built modules.
+///
+/// `make test` builds everything first and sets `PEACEHUB_BIN_DIR` and `PEACEHUB_PLUGINS_DIR`;
+/// without them the defaults below point into the package's own `.build` folder.
+public enum TestEnvironment {
+    /// The package's root folder (the one holding Package.swift).
+    public static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    /// The folder holding the built `peacehub` executable.
+    public static var binDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["PEACEHUB_BIN_DIR"] {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.appendingPathComponent(".build/debug")
+    }
+
+    /// The built `peacehub` executable.
+    public static var peacehubExecutable: URL { binDirectory.appendingPathComponent("peacehub") }
+
+    /// The folder `make plugins` fills with the built modules and their manifests.
+    public static var pluginsDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["PEACEHUB_PLUGINS_DIR"] {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.appendingPathComponent(".build/plugins")
+    }
+
+    /// The C ABI headers' include folder.
+    public static var abiIncludeDirectory: URL {
+        packageRoot.appendingPathComponent("Sources/CPeaceHubABI/include")
+    }
+}
