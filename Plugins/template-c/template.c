@@ -1,0 +1,141 @@
+/*
+ * A mission module in plain C: the starting point for partner nations that do not use Swift.
+ *
+ * It needs only the PeaceHub headers and a C compiler:
+ *   cc -std=c11 -shared -fPIC -O2 -fvisibility=hidden -I<peacehub>/include \
+ *      -Wl,--version-script=exports.map template.c -o libtemplate.so
+ * Rename the mission, then replace the bodies of judge_message, evaluate_readiness and
+ * run_command with your mission's rules. The comments in peacehub/plugin.h say who owns what.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "peacehub/peacehub.h"
+
+#define TEMPLATE_ID "org.peacehub.template-c"
+#define TEMPLATE_MISSION "TEMPLATE"
+#define TEMPLATE_VERSION "1.0.0"
+
+/* One instance: what create allocated with the host's allocator. */
+typedef struct template_instance {
+    const phub_host_t *host;
+    uint64_t messages_judged;
+} template_instance_t;
+
+static phub_status_t write_text(phub_buffer_t *out, const char *text) {
+    return phub_buffer_write(out, text, (uint64_t)strlen(text));
+}
+
+static phub_status_t template_create(const phub_plugin_t *plugin, const phub_host_t *host,
+                                     const phub_create_info_t *info, void **out_instance, phub_buffer_t *error) {
+    (void)plugin;
+    (void)info;
+    if (host == NULL || host->struct_size < sizeof(phub_host_t) || out_instance == NULL) {
+        if (error != NULL) {
+            uint64_t keep = error->capacity;
+            const char *text = "the host table is missing or too small";
+            phub_buffer_write(error, text, strlen(text) < keep ? strlen(text) : keep);
+        }
+        return PHUB_ERR_INVALID_ARGUMENT;
+    }
+    template_instance_t *instance = host->alloc(host, sizeof(template_instance_t));
+    if (instance == NULL) {
+        return PHUB_ERR_INTERNAL;
+    }
+    instance->host = host;
+    instance->messages_judged = 0;
+    host->log(host, PHUB_LOG_INFO, "template-c module created");
+    *out_instance = instance;
+    return PHUB_OK;
+}
+
+static void template_destroy(const phub_plugin_t *plugin, void *instance) {
+    (void)plugin;
+    template_instance_t *self = instance;
+    self->host->free(self->host, self);
+}
+
+/* Accepts any JSON object payload, annotated with its size; rejects anything else. */
+static phub_status_t template_judge(void *instance, const phub_message_t *message, phub_verdict_t *verdict) {
+    template_instance_t *self = instance;
+    uint64_t i = 0;
+    while (i < message->payload_size && (message->payload[i] == ' ' || message->payload[i] == '\n' ||
+                                         message->payload[i] == '\r' || message->payload[i] == '\t')) {
+        i++;
+    }
+    if (i == message->payload_size || message->payload[i] != '{') {
+        verdict->decision = PHUB_DECISION_REJECT;
+        verdict->reason_code = PHUB_REASON_MALFORMED;
+        verdict->annotations->length = 0;
+        return write_text(verdict->reason, "the payload is not a JSON object");
+    }
+    __atomic_add_fetch(&self->messages_judged, 1, __ATOMIC_RELAXED);
+    char annotations[64];
+    snprintf(annotations, sizeof annotations, "{\"payloadBytes\":%llu}", (unsigned long long)message->payload_size);
+    verdict->decision = PHUB_DECISION_ACCEPT;
+    verdict->reason_code = PHUB_REASON_NONE;
+    verdict->reason->length = 0;
+    return write_text(verdict->annotations, annotations);
+}
+
+/* Finds a person ready when the request mentions core pre-deployment training. */
+static phub_status_t template_readiness(void *instance, const uint8_t *request, uint64_t request_size,
+                                        phub_buffer_t *out) {
+    (void)instance;
+    static const char needle[] = "\"UN-CPTM\"";
+    size_t needle_size = sizeof needle - 1;
+    int found = 0;
+    for (uint64_t i = 0; request != NULL && i + needle_size <= request_size; i++) {
+        if (memcmp(request + i, needle, needle_size) == 0) {
+            found = 1;
+            break;
+        }
+    }
+    if (found) {
+        return write_text(out, "[]");
+    }
+    return write_text(out, "[{\"code\":\"TRAINING_MISSING\",\"message\":\"core pre-deployment training (UN-CPTM) is missing\"}]");
+}
+
+static phub_status_t template_command(void *instance, const char *name, const uint8_t *arguments,
+                                      uint64_t arguments_size, phub_buffer_t *out) {
+    template_instance_t *self = instance;
+    (void)arguments;
+    (void)arguments_size;
+    if (strcmp(name, "describe") == 0) {
+        char text[160];
+        snprintf(text, sizeof text, "{\"mission\":\"%s\",\"language\":\"C\",\"messagesJudged\":%llu}",
+                 TEMPLATE_MISSION, (unsigned long long)__atomic_load_n(&self->messages_judged, __ATOMIC_RELAXED));
+        return write_text(out, text);
+    }
+    write_text(out, "{\"error\":\"unknown command\"}");
+    return PHUB_ERR_UNSUPPORTED;
+}
+
+static const void *template_get_extension(void *instance, const char *id) {
+    (void)instance;
+    (void)id;
+    return NULL;
+}
+
+static const phub_plugin_t template_plugin = {
+    .struct_size = sizeof(phub_plugin_t),
+    .abi_major = PHUB_ABI_MAJOR,
+    .abi_minor = PHUB_ABI_MINOR,
+    .reserved = 0,
+    .id = TEMPLATE_ID,
+    .mission = TEMPLATE_MISSION,
+    .version = TEMPLATE_VERSION,
+    .display_name = "Template mission module (C)",
+    .plugin_data = NULL,
+    .create = template_create,
+    .destroy = template_destroy,
+    .judge_message = template_judge,
+    .evaluate_readiness = template_readiness,
+    .run_command = template_command,
+    .get_extension = template_get_extension,
+};
+
+PHUB_EXPORT const phub_plugin_t *phub_plugin_entry_v1(uint32_t host_major, uint32_t host_minor) {
+    return phub_abi_is_compatible(host_major, host_minor) ? &template_plugin : NULL;
+}

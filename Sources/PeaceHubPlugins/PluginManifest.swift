@@ -1,0 +1,92 @@
+import Foundation
+
+/// The manifest beside a module's library, `<id>.plugin.json`, read before `dlopen` so that an
+/// incompatible or altered library is refused without running any of its code.
+public struct PluginManifest: Sendable, Hashable, Codable {
+    /// The module's id, as in its table (`org.peacehub.unifil`).
+    public var id: String
+    /// The mission code (`UNIFIL`).
+    public var mission: String
+    public var abiMajor: UInt32
+    public var abiMinor: UInt32
+    /// The library's file name, in the manifest's folder.
+    public var library: String
+    /// The library's SHA-256, lower-case hex.
+    public var sha256: String
+    /// The module's data folder, relative to the manifest's folder; the manifest's folder when absent.
+    public var data: String?
+
+    public init(
+        id: String, mission: String, abiMajor: UInt32, abiMinor: UInt32, library: String, sha256: String,
+        data: String? = nil
+    ) {
+        self.id = id
+        self.mission = mission
+        self.abiMajor = abiMajor
+        self.abiMinor = abiMinor
+        self.library = library
+        self.sha256 = sha256
+        self.data = data
+    }
+
+    /// The file name suffix of manifests.
+    public static let fileSuffix = ".plugin.json"
+
+    private static let knownKeys: Set<String> = ["id", "mission", "abiMajor", "abiMinor", "library", "sha256", "data"]
+
+    /// Reads and checks the manifest at `url`; the error's reason names the key at fault.
+    public static func read(from url: URL) throws(PluginLoadError) -> PluginManifest {
+        let file = url.path
+        func invalid(_ reason: String) -> PluginLoadError { PluginLoadError(.manifestInvalid, file: file, reason: reason) }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw invalid(FileManager.default.fileExists(atPath: file) ? "cannot read the manifest" : "no manifest file")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw invalid("the manifest is not a JSON object")
+        }
+        if let unknown = Set(object.keys).subtracting(knownKeys).sorted().first {
+            throw invalid("unknown key '\(unknown)'")
+        }
+        let manifest: PluginManifest
+        do { manifest = try JSONDecoder().decode(PluginManifest.self, from: data) } catch let error as DecodingError {
+            throw invalid(Self.describe(error))
+        } catch {
+            throw invalid("\(error)")
+        }
+        try manifest.validate(file: file)
+        return manifest
+    }
+
+    private func validate(file: String) throws(PluginLoadError) {
+        func invalid(_ reason: String) -> PluginLoadError {
+            PluginLoadError(.manifestInvalid, file: file, moduleABI: "\(abiMajor).\(abiMinor)", reason: reason)
+        }
+        guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
+            throw invalid("key 'id' must be lower-case letters, digits, '.', '_' or '-'")
+        }
+        guard !mission.isEmpty, mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+            throw invalid("key 'mission' must be an upper-case mission code")
+        }
+        guard !library.isEmpty, !library.contains("/"), library != ".", library != ".." else {
+            throw invalid("key 'library' must be a file name in the manifest's folder")
+        }
+        guard sha256.count == 64, sha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw invalid("key 'sha256' must be 64 lower-case hex digits")
+        }
+        if let data, data.isEmpty || data.hasPrefix("/") || data.split(separator: "/").contains("..") {
+            throw invalid("key 'data' must be a relative folder inside the manifest's folder")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing key '\(key.stringValue)'"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            "key '\(context.codingPath.map(\.stringValue).joined(separator: "."))' must be \(type == String.self ? "a string" : "a non-negative integer")"
+        case .dataCorrupted(let context):
+            "key '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+        @unknown default: "\(error)"
+        }
+    }
+}
