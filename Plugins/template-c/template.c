@@ -26,6 +26,22 @@ static phub_status_t write_text(phub_buffer_t *out, const char *text) {
     return phub_buffer_write(out, text, (uint64_t)strlen(text));
 }
 
+static int is_space(uint8_t c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+/* A cheap shape check: the bytes start with '{' and end with '}', ignoring white space. A real
+ * module parses the JSON with a JSON library and checks every field it needs. */
+static int looks_like_json_object(const uint8_t *bytes, uint64_t size) {
+    uint64_t first = 0;
+    uint64_t last = size;
+    while (first < size && is_space(bytes[first])) {
+        first++;
+    }
+    while (last > first && is_space(bytes[last - 1])) {
+        last--;
+    }
+    return last - first >= 2 && bytes[first] == '{' && bytes[last - 1] == '}';
+}
+
 static phub_status_t template_create(const phub_plugin_t *plugin, const phub_host_t *host,
                                      const phub_create_info_t *info, void **out_instance, phub_buffer_t *error) {
     (void)plugin;
@@ -58,12 +74,7 @@ static void template_destroy(const phub_plugin_t *plugin, void *instance) {
 /* Accepts any JSON object payload, annotated with its size; rejects anything else. */
 static phub_status_t template_judge(void *instance, const phub_message_t *message, phub_verdict_t *verdict) {
     template_instance_t *self = instance;
-    uint64_t i = 0;
-    while (i < message->payload_size && (message->payload[i] == ' ' || message->payload[i] == '\n' ||
-                                         message->payload[i] == '\r' || message->payload[i] == '\t')) {
-        i++;
-    }
-    if (i == message->payload_size || message->payload[i] != '{') {
+    if (message->payload == NULL || !looks_like_json_object(message->payload, message->payload_size)) {
         verdict->decision = PHUB_DECISION_REJECT;
         verdict->reason_code = PHUB_REASON_MALFORMED;
         verdict->annotations->length = 0;
@@ -82,10 +93,14 @@ static phub_status_t template_judge(void *instance, const phub_message_t *messag
 static phub_status_t template_readiness(void *instance, const uint8_t *request, uint64_t request_size,
                                         phub_buffer_t *out) {
     (void)instance;
+    if (request == NULL || !looks_like_json_object(request, request_size)) {
+        write_text(out, "{\"error\":\"the readiness request is not a JSON object\"}");
+        return PHUB_ERR_INVALID_ARGUMENT;
+    }
     static const char needle[] = "\"UN-CPTM\"";
     size_t needle_size = sizeof needle - 1;
     int found = 0;
-    for (uint64_t i = 0; request != NULL && i + needle_size <= request_size; i++) {
+    for (uint64_t i = 0; i + needle_size <= request_size; i++) {
         if (memcmp(request + i, needle, needle_size) == 0) {
             found = 1;
             break;

@@ -29,6 +29,12 @@ public struct PluginManifest: Sendable, Hashable, Codable {
         self.data = data
     }
 
+    /// The SHA-256 of a library file as the manifest records it (lower-case hex), or `nil`
+    /// when the file cannot be read.
+    public static func checksum(ofLibraryAt path: String) -> String? {
+        FileDigest.sha256Hex(ofFileAt: path)
+    }
+
     /// The file name suffix of manifests.
     public static let fileSuffix = ".plugin.json"
 

@@ -31,6 +31,14 @@ public enum TestEnvironment {
         return packageRoot.appendingPathComponent(".build/plugins")
     }
 
+    /// The folder `make plugins` fills with the example Swift module and the C template.
+    public static var examplesDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["PEACEHUB_EXAMPLES_DIR"] {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.appendingPathComponent(".build/plugin-examples")
+    }
+
     /// The C ABI headers' include folder.
     public static var abiIncludeDirectory: URL {
         packageRoot.appendingPathComponent("Sources/CPeaceHubABI/include")

@@ -1,8 +1,160 @@
 import ArgumentParser
+import Foundation
+import PeaceHubCore
+import PeaceHubPlugins
 
+/// `peacehub plugins ...`: tools for module authors and operators.
 struct PluginsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plugins", abstract: "Mission modules.")
+    static let configuration = CommandConfiguration(
+        commandName: "plugins",
+        abstract: "List, inspect, check and scaffold mission modules.",
+        subcommands: [
+            PluginsList.self, PluginsInspect.self, PluginsCheck.self, PluginsNew.self, PluginsManifest.self,
+            PluginsProbe.self,
+        ]
+    )
 }
-struct MissionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mission", abstract: "Run a mission module command.")
+
+/// Finds the manifest for `path`: the path itself when it is a manifest, else the manifest in
+/// the same folder whose `library` is that file.
+func manifestURL(for path: String) throws -> URL {
+    let url = URL(fileURLWithPath: path).standardizedFileURL
+    if path.hasSuffix(PluginManifest.fileSuffix) { return url }
+    let folder = url.deletingLastPathComponent()
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    for name in names.sorted() where name.hasSuffix(PluginManifest.fileSuffix) {
+        let candidate = folder.appendingPathComponent(name)
+        if let manifest = try? PluginManifest.read(from: candidate), manifest.library == url.lastPathComponent {
+            return candidate
+        }
+    }
+    throw CLIError("no manifest (*\(PluginManifest.fileSuffix)) beside \(path) names it as its library")
+}
+
+struct PluginsList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the modules in a plugins directory (manifests and checksums; no code runs).")
+
+    @Argument(help: "The plugins directory (default: the hub's).")
+    var directory: String?
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    func run() throws {
+        let folder = directory.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pluginsDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
+            throw CLIError("cannot read the plugins directory \(folder.path)")
+        }
+        var rows: [[String: JSONValue]] = []
+        for name in names.sorted() where name.hasSuffix(PluginManifest.fileSuffix) {
+            let url = folder.appendingPathComponent(name)
+            do {
+                let manifest = try PluginManifest.read(from: url)
+                let library = folder.appendingPathComponent(manifest.library).path
+                let status =
+                    !FileManager.default.fileExists(atPath: library)
+                    ? "library missing"
+                    : PluginManifest.checksum(ofLibraryAt: library) == manifest.sha256 ? "ok" : "checksum mismatch"
+                rows.append([
+                    "manifest": .string(name), "id": .string(manifest.id), "mission": .string(manifest.mission),
+                    "abi": .string("\(manifest.abiMajor).\(manifest.abiMinor)"), "library": .string(manifest.library),
+                    "status": .string(status),
+                ])
+            } catch {
+                rows.append(["manifest": .string(name), "status": .string("invalid: \(error.reason)")])
+            }
+        }
+        if json {
+            print(String(decoding: JSONValue.array(rows.map(JSONValue.object)).jsonData, as: UTF8.self))
+            return
+        }
+        printTable(
+            headers: ["MISSION", "ID", "ABI", "LIBRARY", "STATUS"],
+            rows: rows.map { row in
+                ["mission", "id", "abi", "library", "status"].map { row[$0]?.stringValue ?? "-" }
+            })
+    }
+}
+
+struct PluginsInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a module's manifest, ABI and table functions (opens the library; creates no instance).")
+
+    @Argument(help: "The module's manifest or library file.")
+    var file: String
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    func run() throws {
+        let opened = try PluginLoader.open(manifest: try manifestURL(for: file))
+        let functions = opened.functions
+        if json {
+            let result: JSONValue = [
+                "manifest": .string(opened.manifestPath), "library": .string(opened.libraryPath),
+                "dataDirectory": .string(opened.dataDirectory), "id": .string(opened.id),
+                "mission": .string(opened.mission), "version": .string(opened.version),
+                "displayName": .string(opened.displayName),
+                "manifestABI": .string("\(opened.manifest.abiMajor).\(opened.manifest.abiMinor)"),
+                "tableABI": .string(opened.tableABI), "hostABI": .string(HostABI.versionString),
+                "tableSize": .number(Double(opened.tableSize)), "sha256": .string(opened.manifest.sha256),
+                "functions": .object(Dictionary(uniqueKeysWithValues: functions.map { ($0.name, .bool($0.present)) })),
+            ]
+            print(String(decoding: result.jsonData, as: UTF8.self))
+            return
+        }
+        print("module       \(opened.id) \(opened.version) (\(opened.displayName))")
+        print("mission      \(opened.mission)")
+        print("manifest     \(opened.manifestPath)")
+        print("library      \(opened.libraryPath)")
+        print("data         \(opened.dataDirectory)")
+        print("sha256       \(opened.manifest.sha256) (verified)")
+        print("ABI          manifest \(opened.manifest.abiMajor).\(opened.manifest.abiMinor), table \(opened.tableABI), host \(HostABI.versionString); table \(opened.tableSize) bytes")
+        print("functions")
+        for function in functions {
+            print("  \(function.present ? "present" : "absent ")  \(function.name)")
+        }
+    }
+}
+
+struct PluginsManifest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manifest",
+        abstract: "Write the manifest <id>.plugin.json beside a module library, with its SHA-256.")
+
+    @Argument(help: "The module's library file.")
+    var library: String
+
+    @Option(help: "The module's id (as in its table), e.g. org.peacehub.unifil.")
+    var id: String
+
+    @Option(help: "The mission code (as in its table), e.g. UNIFIL.")
+    var mission: String
+
+    @Option(help: "The module's data folder, relative to the library's folder.")
+    var data: String?
+
+    @Option(help: "The ABI the module was built for, MAJOR.MINOR (default: this host's).")
+    var abi: String = HostABI.versionString
+
+    func run() throws {
+        let url = URL(fileURLWithPath: library).standardizedFileURL
+        let parts = abi.split(separator: ".").compactMap { UInt32($0) }
+        guard parts.count == 2 else { throw CLIError("--abi must be MAJOR.MINOR, e.g. 1.0") }
+        guard let digest = PluginManifest.checksum(ofLibraryAt: url.path) else {
+            throw CLIError("cannot read the library \(url.path)")
+        }
+        let manifest = PluginManifest(
+            id: id, mission: mission, abiMajor: parts[0], abiMinor: parts[1], library: url.lastPathComponent,
+            sha256: digest, data: data)
+        let target = url.deletingLastPathComponent().appendingPathComponent(id + PluginManifest.fileSuffix)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(manifest).write(to: target)
+        // Read it back through the host's own checks so a bad id or mission fails here.
+        _ = try PluginManifest.read(from: target)
+        print(target.path)
+    }
 }

@@ -1,0 +1,68 @@
+# PeaceHub: the regional peacekeeping hub.
+#
+# Rules:
+#   make run      install what is missing, build the hub and its modules, start the hub
+#   make test     the whole test suite (what CI runs)
+#   make deps     install missing Debian and Python packages
+#   make build    build the hub (debug)
+#   make plugins  build every mission module and write its manifest into one plugins directory
+#   make clean    remove build products and local run data
+
+SHELL := /bin/bash
+SWIFT ?= swift
+CC ?= cc
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN_DIR := $(CURDIR)/.build/debug
+PEACEHUB := $(BIN_DIR)/peacehub
+ABI_INCLUDE := $(CURDIR)/Sources/CPeaceHubABI/include
+
+# The four mission modules, served by the hub.
+PLUGINS_DIR ?= $(CURDIR)/.build/plugins
+# The example Swift module and the C template, for module authors and the tests.
+EXAMPLES_DIR ?= $(CURDIR)/.build/plugin-examples
+MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINURSO)))
+
+APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl mosquitto-clients python3-pip
+PIP_PACKAGES := paho-mqtt
+
+.PHONY: deps build plugins test run clean
+
+deps:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
+
+build:
+	$(SWIFT) build
+
+plugins: build
+	@mkdir -p $(PLUGINS_DIR) $(EXAMPLES_DIR)
+	@for mission in $(MISSIONS); do \
+		id=org.peacehub.$$(echo $$mission | tr A-Z a-z); \
+		cp $(BIN_DIR)/libPeaceHub$$mission.so $(PLUGINS_DIR)/; \
+		rm -rf $(PLUGINS_DIR)/$$id.data && cp -r Plugins/$$mission/data $(PLUGINS_DIR)/$$id.data; \
+		$(PEACEHUB) plugins manifest $(PLUGINS_DIR)/libPeaceHub$$mission.so --id $$id --mission $$mission --data $$id.data; \
+	done
+	@cp $(BIN_DIR)/libPeaceHubExample.so $(EXAMPLES_DIR)/
+	@$(PEACEHUB) plugins manifest $(EXAMPLES_DIR)/libPeaceHubExample.so --id org.peacehub.example --mission EXAMPLE
+	$(CC) -std=c11 -shared -fPIC -O2 -fvisibility=hidden -Wall -Wextra -pedantic -Werror -I$(ABI_INCLUDE) \
+		-Wl,--version-script=$(CURDIR)/Plugins/exports.map Plugins/template-c/template.c \
+		-o $(EXAMPLES_DIR)/libpeacehub_template_c.so
+	@$(PEACEHUB) plugins manifest $(EXAMPLES_DIR)/libpeacehub_template_c.so --id org.peacehub.template-c --mission TEMPLATE
+
+test: deps plugins
+	PEACEHUB_BIN_DIR=$(BIN_DIR) PEACEHUB_PLUGINS_DIR=$(PLUGINS_DIR) PEACEHUB_EXAMPLES_DIR=$(EXAMPLES_DIR) \
+		$(SWIFT) test
+
+run: deps plugins
+	$(PEACEHUB) plugins list $(PLUGINS_DIR)
+
+clean:
+	rm -rf .build .build-* var

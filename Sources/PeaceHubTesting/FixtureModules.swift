@@ -1,0 +1,79 @@
+import Foundation
+
+/// Builds modules from `Fixtures/fixture.c` with `cc`, one behaviour per build, and lays them
+/// out as the host expects: the library plus its manifest.
+public enum FixtureModules {
+    /// The behaviours `fixture.c` knows (its `-DFIXTURE_<KIND>` switches).
+    public enum Kind: String, Sendable, CaseIterable {
+        /// A well-behaved module that reports what it received.
+        case plain = "PLAIN"
+        /// Calls every host service in `create`; the `services` command reports what it saw.
+        case services = "SERVICES"
+        /// Dereferences NULL in `judge_message`.
+        case crash = "CRASH"
+        /// Never returns from `judge_message`.
+        case hang = "HANG"
+        /// Returns garbage: bad JSON, lengths beyond buffers, an unknown verdict, non-UTF-8 text.
+        case garbage = "GARBAGE"
+        case createFails = "CREATE_FAILS"
+        case smallTable = "SMALL_TABLE"
+        case nullJudge = "NULL_JUDGE"
+        case noEntry = "NO_ENTRY"
+        case entryNull = "ENTRY_NULL"
+        case tableABI2 = "TABLE_ABI_2"
+    }
+
+    static var source: URL {
+        TestEnvironment.packageRoot.appendingPathComponent("Sources/PeaceHubTesting/Fixtures/fixture.c")
+    }
+
+    /// Compiles a fixture into `directory` and writes its manifest; returns the manifest's URL.
+    @discardableResult
+    public static func build(
+        _ kind: Kind, into directory: URL, id: String = "org.peacehub.fixture", mission: String = "FIXTURE"
+    ) throws -> URL {
+        let library = directory.appendingPathComponent("lib\(id.replacingOccurrences(of: ".", with: "_")).so")
+        let result = try ProcessRunner.run(
+            "cc",
+            [
+                "-std=c11", "-shared", "-fPIC", "-O1", "-fvisibility=hidden", "-DFIXTURE_\(kind.rawValue)",
+                "-DFIXTURE_ID=\"\(id)\"", "-DFIXTURE_MISSION=\"\(mission)\"",
+                "-I", TestEnvironment.abiIncludeDirectory.path, source.path, "-o", library.path,
+            ])
+        guard result.status == 0 else { throw FixtureError("cc failed for \(kind): \(result.stderr)") }
+        return try writeManifest(library: library, id: id, mission: mission)
+    }
+
+    /// Writes `<id>.plugin.json` beside `library`. Each argument can be overridden to make a
+    /// manifest that lies.
+    @discardableResult
+    public static func writeManifest(
+        library: URL, id: String, mission: String, abiMajor: Int = 1, abiMinor: Int = 0, sha256: String? = nil,
+        data: String? = nil
+    ) throws -> URL {
+        let digest = try sha256 ?? sha256Hex(of: library)
+        var object: [String: Any] = [
+            "id": id, "mission": mission, "abiMajor": abiMajor, "abiMinor": abiMinor,
+            "library": library.lastPathComponent, "sha256": digest,
+        ]
+        if let data { object["data"] = data }
+        let url = library.deletingLastPathComponent().appendingPathComponent("\(id).plugin.json")
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
+        return url
+    }
+
+    /// The SHA-256 of a file, by coreutils' `sha256sum`.
+    public static func sha256Hex(of file: URL) throws -> String {
+        let result = try ProcessRunner.run("sha256sum", [file.path])
+        guard result.status == 0, let digest = result.stdout.split(separator: " ").first else {
+            throw FixtureError("sha256sum failed: \(result.stderr)")
+        }
+        return String(digest)
+    }
+}
+
+/// A fixture could not be built.
+public struct FixtureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

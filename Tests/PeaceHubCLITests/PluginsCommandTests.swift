@@ -1,0 +1,112 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// `peacehub plugins ...` and `peacehub mission ...`, run as the built binary.
+@Suite struct PluginsCommandTests {
+    let examples = TestEnvironment.examplesDirectory.path
+
+    @Test func listShowsEveryManifestAndItsChecksum() throws {
+        let result = try ProcessRunner.peacehub(["plugins", "list", examples])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("MISSION") == true)
+        #expect(lines.contains { $0.hasPrefix("EXAMPLE") && $0.hasSuffix("ok") })
+        #expect(lines.contains { $0.hasPrefix("TEMPLATE") && $0.contains("libpeacehub_template_c.so") && $0.hasSuffix("ok") })
+    }
+
+    @Test func inspectShowsManifestABIAndFunctions() throws {
+        let result = try ProcessRunner.peacehub(["plugins", "inspect", "\(examples)/libpeacehub_template_c.so", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["id"] as? String == "org.peacehub.template-c")
+        #expect(object["tableABI"] as? String == "1.0")
+        #expect(object["hostABI"] as? String == "1.0")
+        let functions = try #require(object["functions"] as? [String: Bool])
+        #expect(functions == [
+            "create": true, "destroy": true, "judge_message": true, "evaluate_readiness": true, "run_command": true,
+            "get_extension": true,
+        ])
+    }
+
+    @Test func inspectRefusesWithTheHostsReason() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.smallTable, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "inspect", manifest.path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("table too small (48 < 104 bytes)"), "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test(arguments: ["libPeaceHubExample.so", "libpeacehub_template_c.so"])
+    func checkPassesOnAGoodModule(library: String) throws {
+        let result = try ProcessRunner.peacehub(["plugins", "check", "\(examples)/\(library)"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("all 12 checks passed"))
+        #expect(!result.stdout.contains("FAIL"))
+    }
+
+    @Test func checkNamesTheSignalAndFunctionOfACrash() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.crash, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
+        #expect(result.status == 1)
+        #expect(!result.signaled)
+        #expect(result.stdout.contains("FAIL  judge_message gives a verdict on a JSON report: crashed with signal 11 (SIGSEGV) in judge_message"), "\(result.stdout)")
+        // The checks after the crash still ran, each in a fresh child.
+        #expect(result.stdout.contains("PASS  run_command answers 'describe' with JSON"))
+    }
+
+    @Test func checkNamesTheFunctionThatHangs() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.hang, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path, "--timeout", "1"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL  judge_message gives a verdict on a JSON report: hung for more than 1 s in judge_message"), "\(result.stdout)")
+        #expect(result.stdout.contains("PASS  destroy releases the instance"))
+    }
+
+    @Test func checkOfAModuleThatCannotBeCreatedSkipsTheRest() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.createFails, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL  create succeeds with an empty configuration"))
+        #expect(result.stdout.contains("the data file areas.geojson is corrupt"))
+        #expect(result.stdout.contains("SKIP  judge_message"))
+    }
+
+    @Test func missionCommandRunsAModuleCommandThroughTheHost() throws {
+        let describe = try ProcessRunner.peacehub(["mission", "example", "describe", "--plugins", examples, "--json"])
+        #expect(describe.status == 0, "\(describe.stderr)")
+        #expect(describe.stdout.contains(#""mission":"EXAMPLE""#))
+        let echo = try ProcessRunner.peacehub(
+            ["mission", "EXAMPLE", "echo", "--args", #"{"lat":33.27}"#, "--plugins", examples])
+        #expect(echo.stdout == "lat: 33.27\n")
+        let unknown = try ProcessRunner.peacehub(["mission", "NOWHERE", "describe", "--plugins", examples])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no module for mission NOWHERE"))
+        let badCommand = try ProcessRunner.peacehub(["mission", "EXAMPLE", "fly", "--plugins", examples])
+        #expect(badCommand.status != 0)
+        #expect(badCommand.stderr.contains("unknown command 'fly'"))
+    }
+
+    @Test func manifestCommandWritesAManifestTheHostAccepts() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let library = scratch.url.appendingPathComponent("libcopy.so")
+        try FileManager.default.copyItem(atPath: "\(examples)/libpeacehub_template_c.so", toPath: library.path)
+        let written = try ProcessRunner.peacehub(
+            ["plugins", "manifest", library.path, "--id", "org.peacehub.template-c", "--mission", "TEMPLATE"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let check = try ProcessRunner.peacehub(["plugins", "check", library.path])
+        #expect(check.status == 0, "\(check.stdout)")
+        let bad = try ProcessRunner.peacehub(["plugins", "manifest", library.path, "--id", "Bad Id", "--mission", "X"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("key 'id'"))
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import PeaceHubPlugins
+import PeaceHubTesting
+import Testing
+
+/// One test per refusal reason, in the host's order. Each refusal names the file, both ABI
+/// versions and the reason.
+@Suite struct RefusalTests {
+    /// Loads `manifest` and returns the refusal, which must name the manifest and both ABIs.
+    func refusal(_ manifest: URL, moduleABI: String = "1.0") throws -> PluginLoadError {
+        let error = try #require(#expect(throws: PluginLoadError.self) { try PluginHost().load(manifest: manifest) })
+        #expect(error.description.contains(manifest.standardizedFileURL.path), "\(error)")
+        #expect(error.description.contains("module ABI \(moduleABI), host ABI 1.0"), "\(error)")
+        return error
+    }
+
+    @Test func missingManifest() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(scratch.url.appendingPathComponent("ghost.plugin.json"), moduleABI: "unknown")
+        #expect(error.code == .manifestInvalid)
+        #expect(error.reason == "no manifest file")
+    }
+
+    @Test(arguments: [
+        ("{", "the manifest is not a JSON object"),
+        (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so"}"#, "missing key 'sha256'"),
+        (#"{"id":"x","mission":"M","abiMajor":"one","abiMinor":0,"library":"l.so","sha256":""}"#, "key 'abiMajor'"),
+        (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":"0","extra":1}"#, "unknown key 'extra'"),
+        (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"../l.so","sha256":"\#(String(repeating: "a", count: 64))"}"#, "key 'library'"),
+        (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":"xyz"}"#, "key 'sha256'"),
+    ])
+    func invalidManifest(text: String, reason: String) throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = scratch.url.appendingPathComponent("x.plugin.json")
+        try text.write(to: manifest, atomically: true, encoding: .utf8)
+        let error = try #require(#expect(throws: PluginLoadError.self) { try PluginHost().load(manifest: manifest) })
+        #expect(error.code == .manifestInvalid)
+        #expect(error.description.contains(manifest.path))
+        #expect(error.description.contains("host ABI 1.0"))
+        #expect(error.reason.contains(reason), "\(error.reason)")
+    }
+
+    @Test func abiMajorMismatchInTheManifestIsRefusedBeforeLoading() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        // The library does not even exist: the ABI check comes first, so it is never opened.
+        let manifest = try FixtureModules.writeManifest(
+            library: scratch.url.appendingPathComponent("libfuture.so"), id: "org.peacehub.future", mission: "FUTURE",
+            abiMajor: 2, abiMinor: 3, sha256: String(repeating: "0", count: 64))
+        let error = try refusal(manifest, moduleABI: "2.3")
+        #expect(error.code == .abiMismatch)
+        #expect(error.reason.contains("built for ABI 2.3"))
+    }
+
+    @Test func abiMajorMismatchInTheTable() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.tableABI2, into: scratch.url))
+        #expect(error.code == .abiMismatch)
+        #expect(error.reason.contains("table declares ABI 2.0"))
+    }
+
+    @Test func checksumMismatch() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.plain, into: scratch.url)
+        let library = scratch.url.appendingPathComponent("liborg_peacehub_fixture.so")
+        try FixtureModules.writeManifest(
+            library: library, id: "org.peacehub.fixture", mission: "FIXTURE", sha256: String(repeating: "a", count: 64))
+        let error = try refusal(manifest)
+        #expect(error.code == .checksumMismatch)
+        #expect(error.reason.contains("manifest says aaaa"))
+    }
+
+    @Test func dlopenError() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let library = scratch.url.appendingPathComponent("libnotelf.so")
+        try Data("this is not an ELF file".utf8).write(to: library)
+        let manifest = try FixtureModules.writeManifest(library: library, id: "org.peacehub.notelf", mission: "NOTELF")
+        let error = try refusal(manifest)
+        #expect(error.code == .openFailed)
+        #expect(error.reason.contains("libnotelf.so"))
+    }
+
+    @Test func missingLibrary() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.writeManifest(
+            library: scratch.url.appendingPathComponent("libgone.so"), id: "org.peacehub.gone", mission: "GONE",
+            sha256: String(repeating: "b", count: 64))
+        let error = try refusal(manifest)
+        #expect(error.code == .openFailed)
+        #expect(error.reason.contains("does not exist"))
+    }
+
+    @Test func noEntrySymbol() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.noEntry, into: scratch.url))
+        #expect(error.code == .noEntrySymbol)
+        #expect(error.reason.contains("phub_plugin_entry_v1"))
+    }
+
+    @Test func entryReturnedNull() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.entryNull, into: scratch.url))
+        #expect(error.code == .entryReturnedNull)
+        #expect(error.reason.contains("returned NULL"))
+    }
+
+    @Test func tableTooSmall() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.smallTable, into: scratch.url))
+        #expect(error.code == .tableInvalid)
+        #expect(error.reason.contains("table too small (48 < 104 bytes)"))
+    }
+
+    @Test func requiredFunctionNull() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.nullJudge, into: scratch.url))
+        #expect(error.code == .tableInvalid)
+        #expect(error.reason.contains("'judge_message' is NULL"))
+    }
+
+    @Test func tableDisagreesWithTheManifest() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        try FixtureModules.build(.plain, into: scratch.url)
+        let manifest = try FixtureModules.writeManifest(
+            library: scratch.url.appendingPathComponent("liborg_peacehub_fixture.so"), id: "org.peacehub.fixture",
+            mission: "OTHER")
+        let error = try refusal(manifest)
+        #expect(error.code == .tableInvalid)
+        #expect(error.reason.contains("mission 'FIXTURE'"))
+    }
+
+    @Test func createFailedCarriesTheModulesMessage() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let error = try refusal(try FixtureModules.build(.createFails, into: scratch.url))
+        #expect(error.code == .createFailed)
+        #expect(error.reason.contains("the data file areas.geojson is corrupt"))
+    }
+}
