@@ -43,34 +43,25 @@ public struct ModuleHost: @unchecked Sendable {
 
     /// A registry record (`person`, `contingent` or `mission`) as JSON; `nil` when not found.
     public func registryRecord(kind: String, key: String) throws(ModuleError) -> JSONValue? {
-        var result: Result<JSONValue?, ModuleError> = .success(nil)
-        _ = Self.readBuffer { buffer in
-            let status = table.pointee.registry_get(table, kind, key, buffer)
-            switch status {
-            case PHUB_OK, PHUB_ERR_BUFFER_TOO_SMALL: break
-            case PHUB_ERR_NOT_FOUND: result = .success(nil)
-            default: result = .failure(.failed("registry lookup \(kind) \(key) failed with status \(status)"))
+        let (status, bytes) = Self.readBuffer { table.pointee.registry_get(table, kind, key, $0) }
+        switch status {
+        case PHUB_OK:
+            guard let value = try? JSONValue(parsing: bytes) else {
+                throw .failed("the registry returned invalid JSON for \(kind) \(key)")
             }
-            return status
-        } onBytes: { bytes in
-            do { result = .success(try JSONValue(parsing: bytes)) } catch {
-                result = .failure(.failed("registry returned invalid JSON for \(kind) \(key)"))
-            }
+            return value
+        case PHUB_ERR_NOT_FOUND:
+            return nil
+        default:
+            throw .failed("registry lookup of \(kind) \(key) failed with status \(status)")
         }
-        return try result.get()
     }
 
     /// The module's configuration object (`{}` when the hub has none for it).
     public func configuration() throws(ModuleError) -> JSONValue {
-        var value: JSONValue = [:]
-        var failure: ModuleError?
-        let status = Self.readBuffer { buffer in
-            table.pointee.get_config(table, buffer)
-        } onBytes: { bytes in
-            do { value = try JSONValue(parsing: bytes) } catch { failure = .failed("configuration is not valid JSON") }
-        }
-        if let failure { throw failure }
+        let (status, bytes) = Self.readBuffer { table.pointee.get_config(table, $0) }
         guard status == PHUB_OK else { throw .failed("reading the configuration failed with status \(status)") }
+        guard let value = try? JSONValue(parsing: bytes) else { throw .failed("the configuration is not valid JSON") }
         return value
     }
 
@@ -81,31 +72,25 @@ public struct ModuleHost: @unchecked Sendable {
         metrics.pointee.counter_add(table, name, delta)
     }
 
-    /// Calls `fill` with a buffer, growing it once when the host asks for more, then hands the
-    /// bytes written to `onBytes`. Returns the last status.
-    private static func readBuffer(
-        _ fill: (UnsafeMutablePointer<phub_buffer_t>) -> phub_status_t,
-        onBytes: (UnsafeRawBufferPointer) -> Void
-    ) -> phub_status_t {
+    /// Calls `fill` with a host buffer, growing it once when the host asks for more; returns the
+    /// last status and the bytes written.
+    private static func readBuffer(_ fill: (UnsafeMutablePointer<phub_buffer_t>) -> phub_status_t) -> (phub_status_t, Data) {
         var capacity = 4096
         for _ in 0..<2 {
             var storage = [UInt8](repeating: 0, count: capacity)
-            let outcome: (phub_status_t, Int)? = storage.withUnsafeMutableBufferPointer { bytes in
+            let (status, length) = storage.withUnsafeMutableBufferPointer { bytes in
                 var buffer = phub_buffer_t.make(data: bytes.baseAddress, capacity: bytes.count)
                 let status = fill(&buffer)
-                if status == PHUB_ERR_BUFFER_TOO_SMALL, buffer.length > UInt64(capacity) {
-                    capacity = Int(clamping: buffer.length)
-                    return nil
-                }
-                return (status, Int(min(buffer.length, UInt64(bytes.count))))
+                return (status, buffer.length)
             }
-            guard let (status, length) = outcome else { continue }
-            if status == PHUB_OK {
-                storage.withUnsafeBytes { onBytes(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+            if status == PHUB_ERR_BUFFER_TOO_SMALL, length > UInt64(capacity), length <= 16 << 20 {
+                capacity = Int(length)
+                continue
             }
-            return status
+            guard status == PHUB_OK, length <= UInt64(capacity) else { return (status == PHUB_OK ? PHUB_ERR_INTERNAL : status, Data()) }
+            return (status, Data(storage.prefix(Int(length))))
         }
-        return PHUB_ERR_BUFFER_TOO_SMALL
+        return (PHUB_ERR_BUFFER_TOO_SMALL, Data())
     }
 }
 

@@ -145,13 +145,13 @@ struct PluginsCheck: ParsableCommand {
                     print("FAIL  \(check.title): \(reason)")
                 }
             }
-            next = outcome.nextCheck
-            if outcome.stoppedEarly, next < setupCheckCount {
+            if outcome.setupFailed {
                 // Without a library or an instance no later check can run.
-                for check in conformanceChecks[next...] { print("SKIP  \(check.title)") }
-                skipped = conformanceChecks.count - next
+                for check in conformanceChecks[outcome.nextCheck...] { print("SKIP  \(check.title)") }
+                skipped = conformanceChecks.count - outcome.nextCheck
                 break
             }
+            next = outcome.nextCheck
         }
         if failures == 0 {
             print("all \(conformanceChecks.count) checks passed")
@@ -167,8 +167,8 @@ struct PluginsCheck: ParsableCommand {
         var results: [(Int, CheckResult)] = []
         /// The first check not yet reported.
         var nextCheck: Int
-        /// True when the probe died, hung or a setup check failed before the end.
-        var stoppedEarly = false
+        /// True when a check that builds the subject (manifest, open, create) failed.
+        var setupFailed = false
     }
 
     /// Runs `plugins probe` from check `from` and turns its lines, its exit and its silence
@@ -215,10 +215,11 @@ struct PluginsCheck: ParsableCommand {
                         outcome.nextCheck = index + 1
                         current = nil
                     case "FAIL":
+                        // A setup check that fails while the module is rebuilt (index < from) is reported too.
                         outcome.results.append((index, .failed(fields.count > 2 ? fields[2] : "failed")))
-                        outcome.nextCheck = index + 1
+                        if index >= from { outcome.nextCheck = index + 1 }
                         current = nil
-                        if index < setupCheckCount { outcome.stoppedEarly = true }
+                        if index < setupCheckCount { outcome.setupFailed = true }
                     default: break
                     }
                 }
@@ -233,27 +234,26 @@ struct PluginsCheck: ParsableCommand {
                         (index, .failed("hung for more than \(formatSeconds(timeout)) in \(conformanceChecks[index].function)")))
                 }
                 outcome.nextCheck = index + 1
-                outcome.stoppedEarly = true
+                if current == nil || index < setupCheckCount { outcome.setupFailed = true }
                 return outcome
             } else if ready < 0, errno != EINTR {
                 break readLoop
             }
         }
         process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal, let index = current {
-            let signal = process.terminationStatus
-            outcome.results.append(
-                (index, .failed("crashed with signal \(signal) (\(signalName(signal))) in \(conformanceChecks[index].function)")))
-            outcome.nextCheck = index + 1
-            outcome.stoppedEarly = true
-        } else if process.terminationStatus != 0, outcome.results.isEmpty || current != nil {
-            let index = current ?? outcome.nextCheck
-            if conformanceChecks.indices.contains(index) {
-                outcome.results.append((index, .failed("the checker child exited with status \(process.terminationStatus)")))
-                outcome.nextCheck = index + 1
-                outcome.stoppedEarly = true
-            }
+        let crashed = process.terminationReason == .uncaughtSignal
+        guard crashed || process.terminationStatus != 0, outcome.nextCheck < conformanceChecks.count else {
+            return outcome
         }
+        let status = process.terminationStatus
+        // No BEGIN line pending means the child died while it rebuilt the module: setup failed.
+        let index = current ?? outcome.nextCheck
+        let place = current.map { conformanceChecks[$0].function } ?? "create (rebuilding the module)"
+        let what =
+            crashed ? "crashed with signal \(status) (\(signalName(status))) in \(place)" : "the checker child exited with status \(status) in \(place)"
+        outcome.results.append((index, .failed(what)))
+        outcome.nextCheck = index + 1
+        if current == nil || index < setupCheckCount { outcome.setupFailed = true }
         return outcome
     }
 }
