@@ -1,0 +1,47 @@
+/// Why the hub closes an MQTT connection, or refuses a packet.
+///
+/// Every case is a protocol violation or a limit the specification says ends the connection;
+/// `Equatable` compares only `code`, so tests can match on the kind of violation.
+public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        fileprivate enum Backing: String, Sendable {
+            case malformedPacket = "malformed packet"
+            case protocolViolation = "protocol violation"
+            case packetTooLarge = "packet too large"
+            case unsupportedProtocol = "unsupported protocol"
+            case unsupportedProtocolLevel = "unsupported protocol level"
+        }
+
+        fileprivate let backing: Backing
+
+        /// The bytes do not form a valid packet: bad remaining length, truncated fields,
+        /// reserved flags set, invalid UTF-8, QoS 3.
+        public static let malformedPacket = Code(backing: .malformedPacket)
+        /// A valid packet where the specification forbids it: a second CONNECT, a PUBLISH
+        /// before CONNECT, wildcards in a topic name, a packet only servers send.
+        public static let protocolViolation = Code(backing: .protocolViolation)
+        /// The packet is larger than the hub's maximum packet size.
+        public static let packetTooLarge = Code(backing: .packetTooLarge)
+        /// The CONNECT names another protocol than MQTT: close without CONNACK [MQTT-3.1.2-1].
+        public static let unsupportedProtocol = Code(backing: .unsupportedProtocol)
+        /// The CONNECT names a protocol level the hub does not speak: CONNACK 0x01, then close
+        /// [MQTT-3.1.2-2].
+        public static let unsupportedProtocolLevel = Code(backing: .unsupportedProtocolLevel)
+
+        public var description: String { backing.rawValue }
+    }
+
+    public let code: Code
+    /// What exactly was wrong, with the specification's statement number where one applies.
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code): \(reason)" }
+
+    public static func == (lhs: MQTTError, rhs: MQTTError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

@@ -1,0 +1,69 @@
+import NIOCore
+
+/// Reads the fields of one packet body; every read fails with a malformed-packet error instead of
+/// trapping when the body is short.
+struct PacketReader {
+    var buffer: ByteBuffer
+    let packet: String
+
+    init(_ buffer: ByteBuffer, packet: String) {
+        self.buffer = buffer
+        self.packet = packet
+    }
+
+    var isAtEnd: Bool { buffer.readableBytes == 0 }
+
+    func malformed(_ reason: String) -> MQTTError {
+        MQTTError(.malformedPacket, "\(packet): \(reason)")
+    }
+
+    mutating func byte(_ field: String) throws(MQTTError) -> UInt8 {
+        guard let value = buffer.readInteger(as: UInt8.self) else { throw malformed("truncated before \(field)") }
+        return value
+    }
+
+    mutating func uint16(_ field: String) throws(MQTTError) -> UInt16 {
+        guard let value = buffer.readInteger(endianness: .big, as: UInt16.self) else {
+            throw malformed("truncated before \(field)")
+        }
+        return value
+    }
+
+    /// A length-prefixed binary field.
+    mutating func binary(_ field: String) throws(MQTTError) -> [UInt8] {
+        let length = Int(try uint16(field))
+        guard let bytes = buffer.readBytes(length: length) else {
+            throw malformed("\(field) says \(length) bytes, \(buffer.readableBytes) remain")
+        }
+        return bytes
+    }
+
+    /// A length-prefixed UTF-8 string: well-formed, and without U+0000 [MQTT-1.5.3-1, MQTT-1.5.3-2].
+    mutating func string(_ field: String) throws(MQTTError) -> String {
+        let length = Int(try uint16(field))
+        guard let view = buffer.readSlice(length: length) else {
+            throw malformed("\(field) says \(length) bytes, \(buffer.readableBytes) remain")
+        }
+        guard let text = view.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) })
+            ?? String(validating: Array(view.readableBytesView), as: UTF8.self)
+        else { throw malformed("\(field) is not valid UTF-8 [MQTT-1.5.3-1]") }
+        guard !text.utf8.contains(0) else { throw malformed("\(field) contains U+0000 [MQTT-1.5.3-2]") }
+        return text
+    }
+
+    /// A non-zero packet identifier [MQTT-2.3.1-1].
+    mutating func packetID() throws(MQTTError) -> UInt16 {
+        let id = try uint16("packet identifier")
+        guard id != 0 else { throw MQTTError(.protocolViolation, "\(packet): packet identifier 0 [MQTT-2.3.1-1]") }
+        return id
+    }
+
+    /// Everything left, as a slice of the original buffer (no copy).
+    mutating func rest() -> ByteBuffer {
+        buffer.readSlice(length: buffer.readableBytes)!
+    }
+
+    func expectEnd() throws(MQTTError) {
+        guard isAtEnd else { throw malformed("\(buffer.readableBytes) unexpected bytes at the end") }
+    }
+}

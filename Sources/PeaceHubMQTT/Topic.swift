@@ -1,0 +1,38 @@
+/// Topic names (what PUBLISH carries) and topic filters (what SUBSCRIBE carries), section 4.7.
+public enum TopicName {
+    /// Checks a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-2].
+    public static func validate(_ topic: String, field: String) throws(MQTTError) {
+        guard !topic.isEmpty else { throw MQTTError(.protocolViolation, "an empty \(field) [MQTT-4.7.3-1]") }
+        guard !topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) else {
+            throw MQTTError(.protocolViolation, "wildcards in the \(field) '\(topic)' [MQTT-3.3.2-2]")
+        }
+    }
+}
+
+public enum TopicFilter {
+    /// True for a well-formed filter: not empty; `#` only as the whole last level; `+` only as
+    /// a whole level [MQTT-4.7.1-1, MQTT-4.7.1-2, MQTT-4.7.1-3].
+    public static func isValid(_ filter: String) -> Bool {
+        guard !filter.isEmpty else { return false }
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in levels.enumerated() {
+            if level.contains("#") && (level != "#" || index != levels.count - 1) { return false }
+            if level.contains("+") && level != "+" { return false }
+        }
+        return true
+    }
+
+    /// True when `filter` matches `topic`. Filters starting with a wildcard do not match topics
+    /// starting with `$` [MQTT-4.7.2-1].
+    public static func matches(_ filter: String, topic: String) -> Bool {
+        if topic.hasPrefix("$"), filter.hasPrefix("+") || filter.hasPrefix("#") { return false }
+        var filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)[...]
+        var topicLevels = topic.split(separator: "/", omittingEmptySubsequences: false)[...]
+        while let level = filterLevels.popFirst() {
+            if level == "#" { return true }  // also matches the parent level: "a/#" matches "a"
+            guard let topicLevel = topicLevels.popFirst() else { return false }
+            if level != "+" && level != topicLevel { return false }
+        }
+        return topicLevels.isEmpty
+    }
+}
