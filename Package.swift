@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 /// Mission modules: Swift dynamic libraries loaded by the host through the C ABI only. Each
@@ -6,6 +7,10 @@ import PackageDescription
 /// version script; lld, because gold leaves local Swift symbols in `.dynsym`).
 let missionModules: [(product: String, target: String, path: String)] = [
     ("PeaceHubExample", "ExampleModule", "Plugins/example-swift"),
+    ("PeaceHubUNIFIL", "UNIFILModule", "Plugins/UNIFIL"),
+    ("PeaceHubUNFICYP", "UNFICYPModule", "Plugins/UNFICYP"),
+    ("PeaceHubUNMOGIP", "UNMOGIPModule", "Plugins/UNMOGIP"),
+    ("PeaceHubMINURSO", "MINURSOModule", "Plugins/MINURSO"),
 ]
 
 let package = Package(
@@ -33,12 +38,13 @@ let package = Package(
         .target(
             name: "PeaceHubPlugins",
             dependencies: [
-                "CPeaceHubABI", "PeaceHubCore",
+                "CPeaceHubABI", "COpenSSL", "PeaceHubCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "PeaceHubPluginKit", dependencies: ["CPeaceHubABI", "PeaceHubCore"]),
+        .target(name: "MissionSupport", dependencies: ["PeaceHubCore", "PeaceHubPluginKit"]),
         .target(
             name: "PeaceHubTLS",
             dependencies: [
@@ -49,9 +55,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PeaceHubMQTT",
+            dependencies: ["PeaceHubCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
             name: "PeaceHubRegistry",
             dependencies: [
-                "PeaceHubCore",
+                "COpenSSL", "PeaceHubCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,7 +80,7 @@ let package = Package(
         ),
 
         // Test support shipped as a library (Hummingbird's HummingbirdTesting).
-        .target(name: "PeaceHubTesting", dependencies: ["PeaceHubCore"]),
+        .target(name: "PeaceHubTesting", dependencies: ["PeaceHubCore"], exclude: ["Fixtures"]),
 
         .testTarget(name: "PeaceHubABITests", dependencies: ["CPeaceHubABI", "PeaceHubTesting"]),
         .testTarget(
@@ -84,13 +94,32 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PeaceHubRegistryTests",
+            dependencies: ["PeaceHubRegistry", "PeaceHubTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(name: "PeaceHubCLITests", dependencies: ["PeaceHubTesting"]),
+        .testTarget(
+            name: "PeaceHubMQTTTests",
+            dependencies: [
+                "PeaceHubMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "PeaceHubRegistryTests", dependencies: ["PeaceHubRegistry", "PeaceHubTesting"]),
-        .testTarget(name: "PeaceHubCLITests", dependencies: ["PeaceHubTesting"]),
+        .testTarget(
+            name: "MissionModulesTests",
+            dependencies: ["PeaceHubPlugins", "PeaceHubTesting", "PeaceHubCore", "MissionSupport"]
+        ),
     ] + missionModules.map {
         .target(
-            name: $0.target, dependencies: ["PeaceHubPluginKit", "CPeaceHubABI", "PeaceHubCore"], path: $0.path,
+            name: $0.target, dependencies: ["PeaceHubPluginKit", "CPeaceHubABI", "PeaceHubCore", "MissionSupport"],
+            path: $0.path,
+            exclude: FileManager.default.fileExists(atPath: "\(Context.packageDirectory)/\($0.path)/data") ? ["data"] : [],
             linkerSettings: [
                 .unsafeFlags([
                     "-use-ld=lld", "-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/exports.map",

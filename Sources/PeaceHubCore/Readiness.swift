@@ -2,14 +2,17 @@ import Foundation
 
 /// One requirement a person or a contingent does not meet for a mission.
 public struct UnmetRequirement: Sendable, Codable, Hashable {
-    /// A stable code such as `TRAINING_CPTM_MISSING`, for scripts and tests.
+    /// A stable code such as `TRAINING_MISSING`, for scripts and tests.
     public var code: String
     /// A sentence for people.
     public var message: String
+    /// In a contingent's result, the member the item is about.
+    public var serviceNumber: String?
 
-    public init(code: String, message: String) {
+    public init(code: String, message: String, serviceNumber: String? = nil) {
         self.code = code
         self.message = message
+        self.serviceNumber = serviceNumber
     }
 }
 

@@ -162,7 +162,11 @@ private let readinessThunk:
         }
         do {
             let unmet = try withInstance(instance) { try $0.readiness(document) }
-            let items = unmet.map { JSONValue.object(["code": .string($0.code), "message": .string($0.message)]) }
+            let items = unmet.map { item in
+                var members: [String: JSONValue] = ["code": .string(item.code), "message": .string(item.message)]
+                if let serviceNumber = item.serviceNumber { members["serviceNumber"] = .string(serviceNumber) }
+                return JSONValue.object(members)
+            }
             return write(JSONValue.array(items).jsonData, into: out)
         } catch {
             let (code, message) = status(for: error)

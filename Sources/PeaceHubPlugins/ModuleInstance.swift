@@ -185,7 +185,7 @@ public final class ModuleInstance: @unchecked Sendable {
             guard let code = item["code"]?.stringValue, let message = item["message"]?.stringValue else {
                 throw fault("evaluate_readiness", "an unmet requirement lacks a string 'code' or 'message'")
             }
-            unmet.append(UnmetRequirement(code: code, message: message))
+            unmet.append(UnmetRequirement(code: code, message: message, serviceNumber: item["serviceNumber"]?.stringValue))
         }
         return unmet
     }

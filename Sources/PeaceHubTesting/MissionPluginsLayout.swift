@@ -25,7 +25,9 @@ public enum MissionPluginsLayout {
     public static func directory() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["PEACEHUB_PLUGINS_DIR"] {
             let url = URL(fileURLWithPath: path)
-            if modules.allSatisfy({ FileManager.default.fileExists(atPath: url.appendingPathComponent($0.manifestName).path) }) {
+            if modules.allSatisfy({
+                FileManager.default.fileExists(atPath: url.appendingPathComponent($0.manifestName).path)
+            }) {
                 return url
             }
         }
@@ -42,7 +44,8 @@ public enum MissionPluginsLayout {
             let target = folder.appendingPathComponent(module.libraryName)
             try manager.copyItem(at: library, to: target)
             try manager.copyItem(at: data, to: folder.appendingPathComponent(module.dataName))
-            try FixtureModules.writeManifest(library: target, id: module.id, mission: module.mission, data: module.dataName)
+            try FixtureModules.writeManifest(
+                library: target, id: module.id, mission: module.mission, data: module.dataName)
         }
         return folder
     }

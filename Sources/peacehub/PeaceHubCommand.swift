@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 /// `peacehub`: the PeaceHub host service and its tools.
 @main
@@ -9,4 +11,25 @@ struct PeaceHubCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [PluginsCommand.self, MissionCommand.self, PKICommand.self, RegistryCommand.self]
     )
+
+    /// Logs go to standard error; tools print only warnings unless `PEACEHUB_LOG_LEVEL` says
+    /// otherwise (trace, debug, info, notice, warning, error, critical).
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level ?? .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
