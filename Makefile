@@ -38,6 +38,7 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
+	@command -v rustc >/dev/null || $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc
 
 build:
 	$(SWIFT) build

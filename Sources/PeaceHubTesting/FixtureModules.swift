@@ -44,6 +44,18 @@ public enum FixtureModules {
         return try writeManifest(library: library, id: id, mission: mission)
     }
 
+    /// Compiles `Fixtures/rust_module.rs`, a module written in Rust from the header's layout
+    /// alone, into `directory` and writes its manifest; returns the manifest's URL.
+    @discardableResult
+    public static func buildRust(into directory: URL) throws -> URL {
+        let source = TestEnvironment.packageRoot.appendingPathComponent("Sources/PeaceHubTesting/Fixtures/rust_module.rs")
+        let library = directory.appendingPathComponent("libpeacehub_rust.so")
+        let result = try ProcessRunner.run(
+            "rustc", ["--edition", "2021", "--crate-type", "cdylib", "-O", source.path, "-o", library.path], timeout: 300)
+        guard result.status == 0 else { throw FixtureError("rustc failed: \(result.stderr)") }
+        return try writeManifest(library: library, id: "org.peacehub.rust", mission: "RUST")
+    }
+
     /// Writes `<id>.plugin.json` beside `library`. Each argument can be overridden to make a
     /// manifest that lies.
     @discardableResult
