@@ -1,0 +1,15 @@
+/// Who is on the other end of a connection or a write: known by a certificate, never by a
+/// name the client chose.
+public enum Principal: Sendable, Hashable, CustomStringConvertible {
+    /// A contingent, by its ISO 3166 alpha-3 code (`KAZ`).
+    case contingent(String)
+    /// A hub operator, by name.
+    case `operator`(String)
+
+    public var description: String {
+        switch self {
+        case .contingent(let code): "contingent \(code)"
+        case .operator(let name): "operator \(name)"
+        }
+    }
+}

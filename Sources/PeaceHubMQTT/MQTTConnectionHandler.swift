@@ -1,0 +1,177 @@
+import Logging
+import NIOCore
+import PeaceHubCore
+
+/// One client connection: turns decoded packets into broker calls and writes what the broker
+/// answers. Sits above `MQTTDecoder`/`MQTTEncoder` and below nothing.
+///
+/// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the
+/// handshake has verified the client's certificate; a CONNECT without one is refused.
+public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnection, @unchecked Sendable {
+    public typealias InboundIn = MQTTPacket
+    public typealias OutboundOut = MQTTPacket
+
+    enum State {
+        case awaitingConnect
+        case connected(clientID: String)
+        case closed
+    }
+
+    private let broker: Broker
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    // Touched only on the channel's event loop.
+    private var state = State.awaitingConnect
+    private var principal: Principal?
+    private var context: ChannelHandlerContext?
+    private var gracefulDisconnect = false
+    private var keepAliveTask: RepeatedTask?
+    private var lastPacket = NIODeadline.uptimeNanoseconds(0)
+
+    /// Create one per channel, in its initializer: `eventLoop` is the channel's.
+    public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
+        self.broker = broker
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        keepAliveTask?.cancel()
+        self.context = nil
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let identity = event as? Principal { principal = identity }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = unwrapInboundIn(data)
+        lastPacket = eventLoop.now
+        switch state {
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else {
+                return close(context, reason: "the first packet is not CONNECT [MQTT-3.1.0-1]")
+            }
+            handleConnect(connect, context: context)
+        case .connected(let clientID):
+            handle(packet, clientID: clientID, context: context)
+        case .closed:
+            break
+        }
+    }
+
+    private func handleConnect(_ connect: MQTTPacket.Connect, context: ChannelHandlerContext) {
+        guard let principal else {
+            context.writeAndFlush(wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: .notAuthorized))), promise: nil)
+            return close(context, reason: "CONNECT without a verified client certificate")
+        }
+        switch broker.connect(connect, principal: principal, connection: self) {
+        case .refused(let code):
+            context.writeAndFlush(wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: code))), promise: nil)
+            close(context, reason: "CONNECT refused with return code \(code.rawValue)")
+        case .accepted(let sessionPresent, let clientID):
+            state = .connected(clientID: clientID)
+            logger.info("client connected", metadata: ["client": "\(clientID)", "principal": "\(principal)"])
+            context.write(wrapOutboundOut(.connack(.init(sessionPresent: sessionPresent, returnCode: .accepted))), promise: nil)
+            startKeepAlive(seconds: connect.keepAlive, context: context)
+            writeOutgoing(clientID: clientID, context: context)
+        }
+    }
+
+    private func handle(_ packet: MQTTPacket, clientID: String, context: ChannelHandlerContext) {
+        guard let principal else { return }
+        switch packet {
+        case .connect:
+            close(context, reason: "a second CONNECT [MQTT-3.1.0-2]")
+        case .publish(let publish):
+            if let ack = broker.publish(publish, clientID: clientID, principal: principal) {
+                context.writeAndFlush(wrapOutboundOut(ack), promise: nil)
+            }
+        case .pubrel(let id):
+            context.writeAndFlush(wrapOutboundOut(broker.release(packetID: id, clientID: clientID)), promise: nil)
+        case .puback, .pubrec, .pubcomp:
+            if let reply = broker.acknowledge(packet, clientID: clientID) {
+                context.write(wrapOutboundOut(reply), promise: nil)
+            }
+            writeOutgoing(clientID: clientID, context: context)
+        case .subscribe(let subscribe):
+            context.write(wrapOutboundOut(broker.subscribe(subscribe, clientID: clientID, principal: principal)), promise: nil)
+            writeOutgoing(clientID: clientID, context: context)
+        case .unsubscribe(let unsubscribe):
+            context.writeAndFlush(wrapOutboundOut(broker.unsubscribe(unsubscribe, clientID: clientID)), promise: nil)
+        case .pingreq:
+            context.writeAndFlush(wrapOutboundOut(.pingresp), promise: nil)
+        case .disconnect:
+            gracefulDisconnect = true
+            close(context, reason: "client disconnected")
+        case .connack, .suback, .unsuback, .pingresp:
+            close(context, reason: "a client sent a packet only servers send")
+        }
+    }
+
+    /// Writes what the broker has for this session, then flushes.
+    private func writeOutgoing(clientID: String, context: ChannelHandlerContext) {
+        for packet in broker.outgoing(clientID: clientID) {
+            context.write(wrapOutboundOut(packet), promise: nil)
+        }
+        context.flush()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .connected(let clientID) = state {
+            broker.disconnected(clientID: clientID, connection: self, graceful: gracefulDisconnect)
+        }
+        state = .closed
+        keepAliveTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? MQTTError, error.code == .unsupportedProtocolLevel, case .awaitingConnect = state {
+            context.writeAndFlush(
+                wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: .unacceptableProtocolVersion))),
+                promise: nil)
+        }
+        close(context, reason: "\(error)")
+    }
+
+    private func close(_ context: ChannelHandlerContext, reason: String) {
+        logger.debug("closing MQTT connection", metadata: ["reason": "\(reason)"])
+        context.close(promise: nil)
+    }
+
+    /// Closes the connection when no packet arrives within one and a half keep-alive periods
+    /// [MQTT-3.1.2-24].
+    private func startKeepAlive(seconds: UInt16, context: ChannelHandlerContext) {
+        guard seconds > 0 else { return }
+        let limit = TimeAmount.milliseconds(Int64(seconds) * 1500)
+        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: limit, delay: .milliseconds(Int64(seconds) * 250)) {
+            [weak self] _ in
+            guard let self, let context = self.context else { return }
+            if self.eventLoop.now - self.lastPacket > limit {
+                self.close(context, reason: "keep-alive expired")
+            }
+        }
+    }
+
+    // MARK: BrokerConnection (any thread)
+
+    public func wakeUp() {
+        eventLoop.execute {
+            guard let context = self.context, case .connected(let clientID) = self.state else { return }
+            self.writeOutgoing(clientID: clientID, context: context)
+        }
+    }
+
+    public func close(reason: String) {
+        eventLoop.execute {
+            guard let context = self.context else { return }
+            self.close(context, reason: reason)
+        }
+    }
+}

@@ -1,0 +1,325 @@
+import NIOCore
+import NIOEmbedded
+import PeaceHubCore
+import PeaceHubMQTT
+import Testing
+
+/// Allows everything except what a test names.
+struct TestAuthorizer: MQTTAuthorizer {
+    var deniedPublish: Set<String> = []
+    var deniedSubscribe: Set<String> = []
+    func mayPublish(_ principal: Principal, topic: String) -> Bool { !deniedPublish.contains(topic) }
+    func maySubscribe(_ principal: Principal, filter: String) -> Bool { !deniedSubscribe.contains(filter) }
+}
+
+/// A client connected to the broker through the real connection handler on an embedded channel.
+final class TestClient {
+    let channel: EmbeddedChannel
+    let loop: EmbeddedEventLoop
+
+    init(broker: Broker, principal: Principal?, loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws {
+        self.loop = loop
+        channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(broker: broker, eventLoop: loop))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
+        if let principal { channel.pipeline.fireUserInboundEventTriggered(principal) }
+    }
+
+    func send(_ packet: MQTTPacket) throws {
+        try channel.writeInbound(packet)
+        loop.run()
+    }
+
+    /// Everything written to the client so far.
+    func received() throws -> [MQTTPacket] {
+        loop.run()
+        var packets: [MQTTPacket] = []
+        while let packet = try channel.readOutbound(as: MQTTPacket.self) { packets.append(packet) }
+        return packets
+    }
+
+    func connect(_ clientID: String, clean: Bool = true, will: MQTTPacket.Will? = nil, keepAlive: UInt16 = 0) throws
+        -> [MQTTPacket]
+    {
+        try send(.connect(.init(clientID: clientID, cleanSession: clean, keepAlive: keepAlive, will: will)))
+        return try received()
+    }
+
+    var isOpen: Bool { channel.isActive }
+}
+
+func payload(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+func publish(_ topic: String, _ text: String, qos: QoS = .atMostOnce, id: UInt16? = nil, retain: Bool = false) -> MQTTPacket {
+    .publish(.init(topic: topic, payload: payload(text), qos: qos, retain: retain, packetID: id))
+}
+
+let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .accepted))
+
+@Suite struct BrokerTests {
+    let kaz = Principal.contingent("KAZ")
+    let ind = Principal.contingent("IND")
+
+    @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
+        let client = try TestClient(broker: Broker(authorizer: TestAuthorizer()), principal: nil)
+        #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, returnCode: .notAuthorized))])
+        #expect(!client.isOpen)
+    }
+
+    @Test func packetsBeforeConnectAndASecondConnectCloseTheConnection() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let early = try TestClient(broker: broker, principal: kaz)
+        try early.send(.pingreq)
+        #expect(try early.received().isEmpty)
+        #expect(!early.isOpen)
+        let twice = try TestClient(broker: broker, principal: kaz)
+        #expect(try twice.connect("twice") == [accepted])
+        try twice.send(.connect(.init(clientID: "twice")))
+        #expect(!twice.isOpen)
+    }
+
+    @Test func qos0And1FlowBetweenTwoClients() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try subscriber.connect("ind-1")
+        _ = try publisher.connect("kaz-1")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/#", .atLeastOnce)])))
+        #expect(try subscriber.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atLeastOnce)]))])
+
+        try publisher.send(publish("contingents/IND/inbox", "zero"))
+        try publisher.send(publish("contingents/IND/inbox", "one", qos: .atLeastOnce, id: 7))
+        #expect(try publisher.received() == [.puback(packetID: 7)])
+        let delivered = try subscriber.received()
+        #expect(delivered.count == 2)
+        #expect(delivered.first == publish("contingents/IND/inbox", "zero"))
+        guard case .publish(let one) = delivered.last, let id = one.packetID else {
+            Issue.record("no QoS 1 delivery")
+            return
+        }
+        #expect(one.qos == .atLeastOnce)
+        try subscriber.send(.puback(packetID: id))
+        #expect(try subscriber.received().isEmpty)
+    }
+
+    @Test func qos2InboundIsDeliveredOnceAndOutboundCompletes() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try subscriber.connect("ind-1")
+        _ = try publisher.connect("kaz-1")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+
+        try publisher.send(publish("t", "once", qos: .exactlyOnce, id: 3))
+        #expect(try publisher.received() == [.pubrec(packetID: 3)])
+        // The client did not see PUBREC and sends again with DUP: no second delivery.
+        try publisher.send(.publish(.init(topic: "t", payload: payload("once"), qos: .exactlyOnce, duplicate: true, packetID: 3)))
+        #expect(try publisher.received() == [.pubrec(packetID: 3)])
+        try publisher.send(.pubrel(packetID: 3))
+        #expect(try publisher.received() == [.pubcomp(packetID: 3)])
+
+        let delivered = try subscriber.received()
+        #expect(delivered.count == 1)
+        guard case .publish(let message) = delivered.first, let id = message.packetID else {
+            Issue.record("no QoS 2 delivery")
+            return
+        }
+        #expect(message.qos == .exactlyOnce)
+        try subscriber.send(.pubrec(packetID: id))
+        #expect(try subscriber.received() == [.pubrel(packetID: id)])
+        try subscriber.send(.pubcomp(packetID: id))
+        #expect(try subscriber.received().isEmpty)
+    }
+
+    @Test func deliveryUsesTheLowerOfMessageAndSubscriptionQoS() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try subscriber.connect("s")
+        _ = try publisher.connect("p")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("a/+", .atMostOnce), ("a/b", .atLeastOnce)])))
+        _ = try subscriber.received()
+        try publisher.send(publish("a/b", "x", qos: .exactlyOnce, id: 1))
+        let delivered = try subscriber.received()
+        #expect(delivered.count == 1)  // one copy for overlapping subscriptions
+        guard case .publish(let message) = delivered.first else { return }
+        #expect(message.qos == .atLeastOnce)
+    }
+
+    @Test func retainedMessagesAreSetReplacedAndCleared() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("p")
+        try publisher.send(publish("hub/broadcast/status", "first", retain: true))
+        try publisher.send(publish("hub/broadcast/status", "second", retain: true))
+        let late = try TestClient(broker: broker, principal: ind)
+        _ = try late.connect("late")
+        try late.send(.subscribe(.init(packetID: 1, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
+        #expect(try late.received() == [
+            .suback(.init(packetID: 1, returnCodes: [.granted(.atMostOnce)])),
+            publish("hub/broadcast/status", "second", retain: true),
+        ])
+        // A live subscriber gets retain = 0 [MQTT-3.3.1-9].
+        try publisher.send(publish("hub/broadcast/status", "third", retain: true))
+        #expect(try late.received() == [publish("hub/broadcast/status", "third")])
+        try publisher.send(publish("hub/broadcast/status", "", retain: true))
+        _ = try late.received()
+        let later = try TestClient(broker: broker, principal: ind)
+        _ = try later.connect("later")
+        try later.send(.subscribe(.init(packetID: 1, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
+        #expect(try later.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atMostOnce)]))])
+    }
+
+    @Test func willIsPublishedOnUncleanCloseOnly() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect("w")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atLeastOnce)])))
+        _ = try watcher.received()
+        let will = MQTTPacket.Will(topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
+
+        let clean = try TestClient(broker: broker, principal: kaz)
+        _ = try clean.connect("clean", will: will)
+        try clean.send(.disconnect)
+        #expect(!clean.isOpen)
+        #expect(try watcher.received().isEmpty)
+
+        let unclean = try TestClient(broker: broker, principal: kaz)
+        _ = try unclean.connect("unclean", will: will)
+        try unclean.channel.close().wait()
+        #expect(try watcher.received() == [publish("status/kaz", "gone")])
+    }
+
+    @Test func persistentSessionGetsWhatWasPublishedWhileOfflineInPrecedenceOrder() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: ind)
+        #expect(try first.connect("ind-desk", clean: false) == [accepted])
+        try first.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
+        _ = try first.received()
+        try first.send(.disconnect)
+
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        let bodies = [("ROUTINE", "r1"), ("FLASH", "f1"), ("PRIORITY", "p1"), ("FLASH", "f2"), ("IMMEDIATE", "i1")]
+        for (index, (precedence, text)) in bodies.enumerated() {
+            try publisher.send(
+                publish(
+                    "contingents/IND/inbox", #"{"precedence":"\#(precedence)","body":"\#(text)"}"#, qos: .atLeastOnce,
+                    id: UInt16(index + 1)))
+        }
+        try publisher.send(publish("contingents/IND/inbox", "qos 0 is not kept for offline sessions"))
+
+        let second = try TestClient(broker: broker, principal: ind)
+        let packets = try second.connect("ind-desk", clean: false)
+        #expect(packets.first == .connack(.init(sessionPresent: true, returnCode: .accepted)))
+        let order = packets.dropFirst().compactMap { packet -> String? in
+            guard case .publish(let message) = packet else { return nil }
+            return String(buffer: message.payload).components(separatedBy: "\"body\":\"").last?.dropLast(2).description
+        }
+        #expect(order == ["f1", "f2", "i1", "p1", "r1"])
+    }
+
+    @Test func unacknowledgedMessagesAreResentWithDupOnReconnect() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("s", clean: false)
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("p")
+        try publisher.send(publish("t", "a", qos: .atLeastOnce, id: 1))
+        try publisher.send(publish("t", "b", qos: .exactlyOnce, id: 2))
+        try publisher.send(.pubrel(packetID: 2))
+        let first = try subscriber.received()
+        #expect(first.count == 2)
+        guard case .publish(let b) = first.last, let bID = b.packetID else { return }
+        try subscriber.send(.pubrec(packetID: bID))  // b is now awaiting PUBCOMP
+        _ = try subscriber.received()
+        try subscriber.channel.close().wait()
+
+        let again = try TestClient(broker: broker, principal: ind)
+        let packets = try again.connect("s", clean: false)
+        #expect(packets.count == 3)
+        guard case .publish(let resent) = packets[1] else {
+            Issue.record("no resend")
+            return
+        }
+        #expect(resent.duplicate)
+        #expect(String(buffer: resent.payload) == "a")
+        #expect(packets[2] == .pubrel(packetID: bID))
+    }
+
+    @Test func sessionTakeoverAndBinding() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        _ = try first.connect("kaz-ops")
+        let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        #expect(try second.connect("kaz-ops") == [accepted])
+        first.loop.run()
+        #expect(!first.isOpen)
+        #expect(second.isOpen)
+        // Another contingent cannot take over the session bound to KAZ.
+        let intruder = try TestClient(broker: broker, principal: ind)
+        #expect(try intruder.connect("kaz-ops") == [.connack(.init(sessionPresent: false, returnCode: .notAuthorized))])
+        #expect(second.isOpen)
+    }
+
+    @Test func emptyClientIDNeedsACleanSession() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        #expect(try TestClient(broker: broker, principal: kaz).connect("", clean: true) == [accepted])
+        #expect(
+            try TestClient(broker: broker, principal: kaz).connect("", clean: false)
+                == [.connack(.init(sessionPresent: false, returnCode: .identifierRejected))])
+    }
+
+    @Test func refusedPublishIsAcknowledgedAndNoticedAndRefusedSubscribeFails() throws {
+        let broker = Broker(
+            authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["$SYS/#"]))
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect("kaz")
+        try client.send(.subscribe(.init(packetID: 1, subscriptions: [
+            ("contingents/KAZ/notices", .atLeastOnce), ("$SYS/#", .atMostOnce), ("bad/#/filter", .atMostOnce),
+        ])))
+        #expect(try client.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atLeastOnce), .failure, .failure]))])
+        try client.send(publish("hub/broadcast/x", "no", qos: .atLeastOnce, id: 5))
+        let packets = try client.received()
+        #expect(packets.first == .puback(packetID: 5))
+        guard case .publish(let notice) = packets.last else {
+            Issue.record("no notice")
+            return
+        }
+        #expect(notice.topic == "contingents/KAZ/notices")
+        #expect(String(buffer: notice.payload).contains("publish-refused"))
+    }
+
+    @Test func dollarTopicsAreNotMatchedByHash() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect("c")
+        try client.send(.subscribe(.init(packetID: 1, subscriptions: [("#", .atMostOnce)])))
+        _ = try client.received()
+        broker.route(BrokerMessage(topic: "$SYS/uptime", payload: payload("1"), qos: .atMostOnce))
+        broker.route(BrokerMessage(topic: "hub/x", payload: payload("2"), qos: .atMostOnce))
+        #expect(try client.received() == [publish("hub/x", "2")])
+    }
+
+    @Test func keepAliveExpiryClosesAndPublishesTheWill() throws {
+        let broker = Broker(authorizer: TestAuthorizer())
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect("w")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atMostOnce)])))
+        _ = try watcher.received()
+        let sleeper = try TestClient(broker: broker, principal: kaz, loop: watcher.loop)
+        let will = MQTTPacket.Will(topic: "status/kaz", payload: Array("lost".utf8), qos: .atMostOnce, retain: false)
+        _ = try sleeper.connect("sleeper", will: will, keepAlive: 2)
+        watcher.loop.advanceTime(by: .seconds(2))
+        try sleeper.send(.pingreq)  // still alive at 2 s
+        #expect(try sleeper.received() == [.pingresp])
+        watcher.loop.advanceTime(by: .milliseconds(2500))
+        #expect(sleeper.isOpen)  // 2.5 s since the last packet: within 1.5 × 2 s
+        watcher.loop.advanceTime(by: .seconds(1))
+        #expect(!sleeper.isOpen)
+        #expect(try watcher.received() == [publish("status/kaz", "lost")])
+    }
+}
