@@ -1,19 +1,25 @@
 import Foundation
+import Logging
 import NIOCore
 import PeaceHubCore
 import Synchronization
 
 /// The MQTT 3.1.1 broker's shared state: sessions, subscriptions and retained messages.
 ///
-/// Connections call in from their event loops; every call runs under one lock and returns the
-/// packets the caller must write, so the broker never writes to a channel itself. Messages for
-/// other sessions are queued there and their connections are woken to fetch them.
+/// Connections call in from their event loops; every call runs under one lock and hands the
+/// packets to write to a reply closure, so the broker never writes to a channel itself.
+/// Messages for other sessions are queued there and their connections are woken to fetch them.
+///
+/// With a `BrokerStore`, every change to a persistent session or a retained message is
+/// committed before the packet that caused it is acknowledged, and a routed QoS 1 or 2 message
+/// reaches its subscribers' queues only once it is durable: an acknowledged message survives a
+/// crash, and a QoS 2 message is never delivered twice.
 public final class Broker: Sendable {
     public struct Configuration: Sendable {
         /// Outbound QoS 1 and 2 messages a client may have unacknowledged at once.
         public var maximumInflight: Int
-        /// Messages queued per session beyond those in flight; see `docs/protocol.md` for what
-        /// happens when the queue is full.
+        /// Messages queued per session beyond those in flight; when full, a new QoS 1 or 2
+        /// message for that session is refused and its publisher notified (`docs/protocol.md`).
         public var maximumQueued: Int
 
         public init(maximumInflight: Int = 32, maximumQueued: Int = 1000) {
@@ -28,58 +34,117 @@ public final class Broker: Sendable {
         case refused(MQTTPacket.ConnectReturnCode)
     }
 
+    /// What a reply closure receives: the packet to write, or the store failed and the
+    /// connection must close without acknowledging.
+    public typealias Reply = @Sendable (Result<MQTTPacket?, any Error>) -> Void
+
     struct State {
         var sessions: [String: Session] = [:]
         var subscriptions = SubscriptionTree<String, QoS>()
         var retained: [String: BrokerMessage] = [:]
+        var lastSequence: UInt64 = 0
+        var lastMessageID: UInt64 = 0
+
+        mutating func nextSequence() -> UInt64 {
+            lastSequence += 1
+            return lastSequence
+        }
+
+        mutating func nextMessageID() -> UInt64 {
+            lastMessageID += 1
+            return lastMessageID
+        }
     }
 
     public let configuration: Configuration
     private let authorizer: any MQTTAuthorizer
-    private let state = Mutex(State())
+    private let store: (any BrokerStore)?
+    private let logger: Logger
+    private let state: Mutex<State>
 
-    public init(configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer) {
+    /// Creates a broker, restoring the persistent sessions and retained messages from `store`
+    /// (without a store everything lives in memory).
+    public init(
+        configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer, store: (any BrokerStore)? = nil,
+        logger: Logger = Logger(label: "peacehub.mqtt")
+    ) throws {
         self.configuration = configuration
         self.authorizer = authorizer
+        self.store = store
+        self.logger = logger
+        var initial = State()
+        if let stored = try store?.load() {
+            initial.lastSequence = stored.lastSequence
+            initial.lastMessageID = stored.lastMessageID
+            initial.retained = stored.retained
+            for saved in stored.sessions {
+                let session = Session(clientID: saved.clientID, owner: saved.owner, persistent: true)
+                session.inboundQoS2 = saved.inboundQoS2
+                for (filter, qos) in saved.subscriptions {
+                    session.subscriptions[filter] = qos
+                    initial.subscriptions.insert(filter, subscriber: saved.clientID, options: qos)
+                }
+                for delivery in saved.deliveries {
+                    let item = Session.Delivery(sequence: delivery.sequence, messageID: delivery.messageID, message: delivery.message)
+                    if let packetID = delivery.packetID, let stage = delivery.stage {
+                        session.inflight[packetID] = Session.Inflight(delivery: item, stage: stage)
+                        session.inflightOrder.append(packetID)
+                    } else {
+                        session.enqueue(item)
+                    }
+                }
+                initial.sessions[saved.clientID] = session
+            }
+        }
+        state = Mutex(initial)
+    }
+
+    /// Runs `then` once `operations` are durable (at once when there is nothing to store).
+    private func commit(_ operations: [StoreOperation], then: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard let store, !operations.isEmpty else { return then(.success(())) }
+        store.commit(operations) { [logger] result in
+            if case .failure(let error) = result { logger.error("broker store commit failed", metadata: ["error": "\(error)"]) }
+            then(result)
+        }
     }
 
     // MARK: Connections
 
     /// Binds a connection to a session after its CONNECT. A session bound to another principal
     /// is refused; a live connection of the same client is closed (takeover) [MQTT-3.1.4-2].
-    public func connect(_ packet: MQTTPacket.Connect, principal: Principal, connection: any BrokerConnection)
-        -> ConnectOutcome
-    {
+    public func connect(
+        _ packet: MQTTPacket.Connect, principal: Principal, connection: any BrokerConnection,
+        reply: @escaping @Sendable (Result<ConnectOutcome, any Error>) -> Void
+    ) {
         var clientID = packet.clientID
         if clientID.isEmpty {
             // A client may leave the id to the server only for a clean session [MQTT-3.1.3-8].
-            guard packet.cleanSession else { return .refused(.identifierRejected) }
+            guard packet.cleanSession else { return reply(.success(.refused(.identifierRejected))) }
             clientID = "peacehub-" + UUID().uuidString.lowercased()
         }
-        let (outcome, replaced) = state.withLock { state -> (ConnectOutcome, (any BrokerConnection)?) in
-            if let existing = state.sessions[clientID], existing.owner != principal {
-                return (.refused(.notAuthorized), nil)
-            }
+        let persistent = !packet.cleanSession
+        let (outcome, replaced, operations) = state.withLock {
+            state -> (ConnectOutcome, (any BrokerConnection)?, [StoreOperation]) in
             let previous = state.sessions[clientID]
-            let replaced = previous?.connection
-            var sessionPresent = false
+            if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, []) }
+            var operations: [StoreOperation] = []
             let session: Session
-            if let previous, !packet.cleanSession, previous.persistent {
+            if let previous, persistent, previous.persistent {
                 session = previous
-                sessionPresent = true
             } else {
-                if let previous { drop(previous, from: &state) }
-                session = Session(clientID: clientID, owner: principal, persistent: !packet.cleanSession)
+                if let previous { drop(previous, from: &state, operations: &operations) }
+                session = Session(clientID: clientID, owner: principal, persistent: persistent)
                 state.sessions[clientID] = session
+                if persistent { operations.append(.createSession(clientID: clientID, owner: principal)) }
             }
-            session.persistent = !packet.cleanSession
+            let replaced = previous?.connection
             session.will = packet.will
             session.connection = connection
             session.resendInflight = true
-            return (.accepted(sessionPresent: sessionPresent, clientID: clientID), replaced)
+            return (.accepted(sessionPresent: session === previous, clientID: clientID), replaced, operations)
         }
         replaced?.close(reason: "session taken over by a new connection with client id \(clientID)")
-        return outcome
+        commit(operations) { result in reply(result.map { outcome }) }
     }
 
     /// The connection ended. Without a DISCONNECT first (`graceful` false) the will is
@@ -90,87 +155,111 @@ public final class Broker: Sendable {
             session.connection = nil
             let will = graceful ? nil : session.will.map { ($0, session.owner) }
             session.will = nil
-            if !session.persistent { drop(session, from: &state) }
+            if !session.persistent {
+                var none: [StoreOperation] = []
+                drop(session, from: &state, operations: &none)
+            }
             return will
         }
         if let (will, owner) = will, authorizer.mayPublish(owner, topic: will.topic) {
-            route(BrokerMessage(
+            let message = BrokerMessage(
                 topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: will.qos, retain: will.retain,
-                publisher: owner))
+                publisher: owner)
+            accept(message) { _ in }
         }
     }
 
-    /// Forgets a session's subscriptions and state (the lock is held).
-    private func drop(_ session: Session, from state: inout State) {
+    /// Forgets a session (the lock is held).
+    private func drop(_ session: Session, from state: inout State, operations: inout [StoreOperation]) {
         state.subscriptions.removeAll(of: session.clientID)
         state.sessions[session.clientID] = nil
+        if session.persistent { operations.append(.deleteSession(clientID: session.clientID)) }
     }
 
     // MARK: Inbound
 
-    /// Handles a PUBLISH from a client and returns the acknowledgement to write, if any.
-    /// A publication the principal may not make is dropped, acknowledged as QoS requires, and
-    /// reported on the sender's notices topic.
-    public func publish(_ publish: MQTTPacket.Publish, clientID: String, principal: Principal) -> MQTTPacket? {
+    /// Handles a PUBLISH from a client; `reply` gets the acknowledgement once what it promises
+    /// is durable. A publication the principal may not make is dropped, acknowledged as QoS
+    /// requires, and reported on the sender's notices topic.
+    public func publish(_ publish: MQTTPacket.Publish, clientID: String, principal: Principal, reply: @escaping Reply) {
         let acknowledgement: MQTTPacket?
+        var operations: [StoreOperation] = []
         switch (publish.qos, publish.packetID) {
-        case (.atLeastOnce, let id?): acknowledgement = .puback(packetID: id)
+        case (.atLeastOnce, let id?):
+            acknowledgement = .puback(packetID: id)
         case (.exactlyOnce, let id?):
             acknowledgement = .pubrec(packetID: id)
             // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again.
-            let isNew = state.withLock { state in
-                state.sessions[clientID]?.inboundQoS2.insert(id).inserted ?? false
+            let (isNew, persistent) = state.withLock { state -> (Bool, Bool) in
+                guard let session = state.sessions[clientID] else { return (false, false) }
+                return (session.inboundQoS2.insert(id).inserted, session.persistent)
             }
-            guard isNew else { return acknowledgement }
-        default: acknowledgement = nil
+            guard isNew else { return reply(.success(acknowledgement)) }
+            if persistent { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
+        default:
+            acknowledgement = nil
         }
         guard authorizer.mayPublish(principal, topic: publish.topic) else {
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
-            return acknowledgement
+            return commit(operations) { result in reply(result.map { acknowledgement }) }
         }
         let message = BrokerMessage(
             topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
             precedence: Precedence.of(payload: publish.payload), publisher: principal)
-        if publish.retain { retain(message) }
-        route(message)
-        return acknowledgement
+        accept(message, operations: operations) { result in reply(result.map { acknowledgement }) }
     }
 
-    /// PUBREL for an inbound QoS 2 message: the packet id may be reused; answer PUBCOMP.
-    public func release(packetID: UInt16, clientID: String) -> MQTTPacket {
-        state.withLock { state in _ = state.sessions[clientID]?.inboundQoS2.remove(packetID) }
-        return .pubcomp(packetID: packetID)
+    /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP.
+    public func release(packetID: UInt16, clientID: String, reply: @escaping Reply) {
+        let persistent = state.withLock { state -> Bool in
+            guard let session = state.sessions[clientID] else { return false }
+            session.inboundQoS2.remove(packetID)
+            return session.persistent
+        }
+        let operations: [StoreOperation] = persistent ? [.removeInboundQoS2(clientID: clientID, packetID: packetID)] : []
+        commit(operations) { result in reply(result.map { .pubcomp(packetID: packetID) }) }
     }
 
     /// PUBACK, PUBREC or PUBCOMP for an outbound message; returns PUBREL for a PUBREC.
     public func acknowledge(_ packet: MQTTPacket, clientID: String) -> MQTTPacket? {
-        let (reply, wake) = state.withLock { state -> (MQTTPacket?, (any BrokerConnection)?) in
-            guard let session = state.sessions[clientID] else { return (nil, nil) }
+        let (reply, wake, operations) = state.withLock {
+            state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return (nil, nil, []) }
+            func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
+                guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
+                session.removeInflight(id)
+                return session.persistent ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
+            }
             switch packet {
             case .puback(let id):
-                guard session.inflight[id]?.stage == .awaitingPuback else { return (nil, nil) }
-                session.removeInflight(id)
-                return (nil, session.connection)
-            case .pubrec(let id):
-                guard let inflight = session.inflight[id] else { return (.pubrel(packetID: id), nil) }
-                if inflight.stage == .awaitingPubrec { session.inflight[id]?.stage = .awaitingPubcomp }
-                return (.pubrel(packetID: id), nil)
+                return (nil, session.connection, finish(id, expecting: .awaitingPuback))
             case .pubcomp(let id):
-                guard session.inflight[id]?.stage == .awaitingPubcomp else { return (nil, nil) }
-                session.removeInflight(id)
-                return (nil, session.connection)
+                return (nil, session.connection, finish(id, expecting: .awaitingPubcomp))
+            case .pubrec(let id):
+                guard let inflight = session.inflight[id], inflight.stage == .awaitingPubrec else {
+                    return (.pubrel(packetID: id), nil, [])
+                }
+                session.inflight[id]?.stage = .awaitingPubcomp
+                let operations: [StoreOperation] =
+                    session.persistent
+                    ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
+                    : []
+                return (.pubrel(packetID: id), nil, operations)
             default:
-                return (nil, nil)
+                return (nil, nil, [])
             }
         }
+        // Outbound progress needs no waiting: a lost update only means a resend, which the
+        // client recognises by its packet id.
+        commit(operations) { _ in }
         // A freed window slot may let a queued message go.
         wake?.wakeUp()
         return reply
     }
 
-    /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS and queues
-    /// the retained messages it matches [MQTT-3.3.1-6].
-    public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal) -> MQTTPacket {
+    /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS, queues
+    /// the retained messages it matches [MQTT-3.3.1-6], and answers SUBACK once durable.
+    public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
         var codes: [MQTTPacket.SubscribeReturnCode] = []
         var granted: [(String, QoS)] = []
         for (filter, qos) in packet.subscriptions {
@@ -181,33 +270,43 @@ public final class Broker: Sendable {
             codes.append(.granted(qos))
             granted.append((filter, qos))
         }
-        let wake = state.withLock { state -> (any BrokerConnection)? in
-            guard let session = state.sessions[clientID] else { return nil }
-            for (filter, qos) in granted {
-                state.subscriptions.insert(filter, subscriber: clientID, options: qos)
-                session.subscriptions[filter] = qos
-                for (topic, message) in state.retained where TopicFilter.matches(filter, topic: topic) {
-                    var copy = message
-                    copy.qos = min(message.qos, qos)
-                    copy.retain = true
-                    session.enqueue(copy)
-                }
-            }
-            return session.connection
+        let operations = state.withLock { state -> [StoreOperation] in
+            guard let session = state.sessions[clientID], session.persistent else { return [] }
+            return granted.map { .subscribe(clientID: clientID, filter: $0.0, qos: $0.1) }
         }
-        wake?.wakeUp()
-        return .suback(MQTTPacket.SubAck(packetID: packet.packetID, returnCodes: codes))
+        commit(operations) { [self, granted, codes] result in
+            if case .success = result {
+                let wake = state.withLock { state -> (any BrokerConnection)? in
+                    guard let session = state.sessions[clientID] else { return nil }
+                    for (filter, qos) in granted {
+                        state.subscriptions.insert(filter, subscriber: clientID, options: qos)
+                        session.subscriptions[filter] = qos
+                        // Retained messages are sent to the live connection, not stored again.
+                        for (topic, message) in state.retained where TopicFilter.matches(filter, topic: topic) {
+                            var copy = message
+                            copy.qos = min(message.qos, qos)
+                            copy.retain = true
+                            session.enqueue(.init(sequence: state.nextSequence(), messageID: 0, message: copy))
+                        }
+                    }
+                    return session.connection
+                }
+                wake?.wakeUp()
+            }
+            reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, returnCodes: codes)) })
+        }
     }
 
-    public func unsubscribe(_ packet: MQTTPacket.Unsubscribe, clientID: String) -> MQTTPacket {
-        state.withLock { state in
-            guard let session = state.sessions[clientID] else { return }
+    public func unsubscribe(_ packet: MQTTPacket.Unsubscribe, clientID: String, reply: @escaping Reply) {
+        let operations = state.withLock { state -> [StoreOperation] in
+            guard let session = state.sessions[clientID] else { return [] }
             for filter in packet.filters {
                 state.subscriptions.remove(filter, subscriber: clientID)
                 session.subscriptions[filter] = nil
             }
+            return session.persistent ? packet.filters.map { .unsubscribe(clientID: clientID, filter: $0) } : []
         }
-        return .unsuback(packetID: packet.packetID)
+        commit(operations) { result in reply(result.map { .unsuback(packetID: packet.packetID) }) }
     }
 
     // MARK: Outbound
@@ -216,9 +315,10 @@ public final class Broker: Sendable {
     /// reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight
     /// window has room.
     public func outgoing(clientID: String) -> [MQTTPacket] {
-        state.withLock { state in
-            guard let session = state.sessions[clientID] else { return [] }
+        let (packets, operations) = state.withLock { state -> ([MQTTPacket], [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return ([], []) }
             var packets: [MQTTPacket] = []
+            var operations: [StoreOperation] = []
             if session.resendInflight {
                 session.resendInflight = false
                 for id in session.inflightOrder {
@@ -226,23 +326,30 @@ public final class Broker: Sendable {
                     switch inflight.stage {
                     case .awaitingPubcomp: packets.append(.pubrel(packetID: id))
                     case .awaitingPuback, .awaitingPubrec:
-                        packets.append(.publish(Self.packet(inflight.message, packetID: id, duplicate: true)))
+                        packets.append(.publish(Self.packet(inflight.delivery.message, packetID: id, duplicate: true)))
                     }
                 }
             }
-            while let message = session.dequeueIfRoom(window: configuration.maximumInflight) {
-                if message.qos == .atMostOnce {
+            while let delivery = session.dequeueIfRoom(window: configuration.maximumInflight) {
+                let message = delivery.message
+                guard message.qos != .atMostOnce else {
                     packets.append(.publish(Self.packet(message, packetID: nil, duplicate: false)))
                     continue
                 }
                 let id = session.nextPacketID()
-                session.inflight[id] = Session.Inflight(
-                    message: message, stage: message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec)
+                let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+                session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
                 session.inflightOrder.append(id)
+                // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
+                if session.persistent, delivery.messageID != 0, store != nil {
+                    operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                }
                 packets.append(.publish(Self.packet(message, packetID: id, duplicate: false)))
             }
-            return packets
+            return (packets, operations)
         }
+        commit(operations) { _ in }
+        return packets
     }
 
     private static func packet(_ message: BrokerMessage, packetID: UInt16?, duplicate: Bool) -> MQTTPacket.Publish {
@@ -253,22 +360,37 @@ public final class Broker: Sendable {
 
     // MARK: Routing
 
-    /// Delivers `message` to every matching session at the highest QoS among its matching
-    /// subscriptions, capped by the message's own [MQTT-3.3.5-1]. Forwarded copies carry
-    /// retain = 0 [MQTT-3.3.1-9].
-    public func route(_ message: BrokerMessage) {
+    /// Publishes a message from the hub itself (notices, mission modules), with no authorization check.
+    public func publishAsHub(_ message: BrokerMessage) {
+        accept(message) { _ in }
+    }
+
+    /// Routes an accepted message: retains it if asked, finds its subscribers, commits what
+    /// must be durable (with `operations` the caller needs committed too), then queues it.
+    private func accept(
+        _ message: BrokerMessage, operations: [StoreOperation] = [],
+        then: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        var operations = operations
         var forwarded = message
         forwarded.retain = false
-        let (wake, overflowed) = state.withLock { state -> ([any BrokerConnection], [String]) in
+        let (targets, overflowed) = state.withLock { state -> ([(String, Session.Delivery)], [String]) in
+            let messageID = state.nextMessageID()
+            if message.retain {
+                // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
+                state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+                if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
+            }
             var best: [String: QoS] = [:]
             for match in state.subscriptions.matches(message.topic) {
                 best[match.subscriber] = max(best[match.subscriber] ?? .atMostOnce, match.options)
             }
-            var connections: [any BrokerConnection] = []
+            var targets: [(String, Session.Delivery)] = []
             var overflowed: [String] = []
             for (clientID, qos) in best {
                 guard let session = state.sessions[clientID] else { continue }
                 var copy = forwarded
+                // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1].
                 copy.qos = min(message.qos, qos)
                 // QoS 0 messages are not kept for sessions that are offline.
                 if session.connection == nil, copy.qos == .atMostOnce { continue }
@@ -277,12 +399,27 @@ public final class Broker: Sendable {
                     if copy.qos != .atMostOnce { overflowed.append(clientID) }
                     continue
                 }
-                session.enqueue(copy)
-                if let connection = session.connection { connections.append(connection) }
+                let delivery = Session.Delivery(sequence: state.nextSequence(), messageID: messageID, message: copy)
+                targets.append((clientID, delivery))
+                if session.persistent, copy.qos != .atMostOnce, store != nil {
+                    operations.append(.enqueue(clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy))
+                }
             }
-            return (connections, overflowed)
+            return (targets, overflowed)
         }
-        for connection in wake { connection.wakeUp() }
+        commit(operations) { [self] result in
+            if case .success = result {
+                let wake = state.withLock { state -> [any BrokerConnection] in
+                    targets.compactMap { clientID, delivery in
+                        guard let session = state.sessions[clientID] else { return nil }
+                        session.enqueue(delivery)
+                        return session.connection
+                    }
+                }
+                for connection in wake { connection.wakeUp() }
+            }
+            then(result)
+        }
         if let publisher = message.publisher {
             for clientID in overflowed {
                 notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
@@ -290,26 +427,12 @@ public final class Broker: Sendable {
         }
     }
 
-    private func retain(_ message: BrokerMessage) {
-        state.withLock { state in
-            // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
-            state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-        }
-    }
-
     /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.
     private func notify(_ principal: Principal, event: String, topic: String, reason: String) {
         guard case .contingent(let code) = principal else { return }
         let notice: JSONValue = ["event": .string(event), "topic": .string(topic), "reason": .string(reason)]
-        route(BrokerMessage(
+        publishAsHub(BrokerMessage(
             topic: "contingents/\(code)/notices", payload: ByteBuffer(bytes: notice.jsonData), qos: .atLeastOnce,
             precedence: .priority))
-    }
-}
-
-extension Session {
-    /// The next queued message, if the in-flight window has room for it (QoS 0 needs none).
-    func dequeueIfRoom(window: Int) -> BrokerMessage? {
-        inflight.count < window ? dequeue() : nil
     }
 }

@@ -3,7 +3,8 @@ import NIOCore
 import PeaceHubCore
 
 /// One client connection: turns decoded packets into broker calls and writes what the broker
-/// answers. Sits above `MQTTDecoder`/`MQTTEncoder` and below nothing.
+/// answers, in the order the packets came [MQTT-4.6.0-2]. Sits above `MQTTDecoder` and
+/// `MQTTEncoder`.
 ///
 /// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the
 /// handshake has verified the client's certificate; a CONNECT without one is refused.
@@ -13,6 +14,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     enum State {
         case awaitingConnect
+        /// CONNECT is being committed; packets that arrive meanwhile wait.
+        case connecting(waiting: [MQTTPacket])
         case connected(clientID: String)
         case closed
     }
@@ -27,6 +30,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var gracefulDisconnect = false
     private var keepAliveTask: RepeatedTask?
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
+    /// Replies in the order their packets arrived; `nil` while the broker is still committing.
+    private var replies = CircularBuffer<MQTTPacket??>()
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's.
     public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
@@ -50,14 +55,20 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let packet = unwrapInboundIn(data)
         lastPacket = eventLoop.now
+        process(unwrapInboundIn(data), context: context)
+    }
+
+    private func process(_ packet: MQTTPacket, context: ChannelHandlerContext) {
         switch state {
         case .awaitingConnect:
             guard case .connect(let connect) = packet else {
                 return close(context, reason: "the first packet is not CONNECT [MQTT-3.1.0-1]")
             }
             handleConnect(connect, context: context)
+        case .connecting(var waiting):
+            waiting.append(packet)
+            state = .connecting(waiting: waiting)
         case .connected(let clientID):
             handle(packet, clientID: clientID, context: context)
         case .closed:
@@ -70,16 +81,27 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             context.writeAndFlush(wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: .notAuthorized))), promise: nil)
             return close(context, reason: "CONNECT without a verified client certificate")
         }
-        switch broker.connect(connect, principal: principal, connection: self) {
-        case .refused(let code):
-            context.writeAndFlush(wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: code))), promise: nil)
-            close(context, reason: "CONNECT refused with return code \(code.rawValue)")
-        case .accepted(let sessionPresent, let clientID):
-            state = .connected(clientID: clientID)
-            logger.info("client connected", metadata: ["client": "\(clientID)", "principal": "\(principal)"])
-            context.write(wrapOutboundOut(.connack(.init(sessionPresent: sessionPresent, returnCode: .accepted))), promise: nil)
-            startKeepAlive(seconds: connect.keepAlive, context: context)
-            writeOutgoing(clientID: clientID, context: context)
+        state = .connecting(waiting: [])
+        broker.connect(connect, principal: principal, connection: self) { result in
+            self.onLoop { context in
+                switch result {
+                case .failure(let error):
+                    self.close(context, reason: "the session could not be stored: \(error)")
+                case .success(.refused(let code)):
+                    context.writeAndFlush(self.wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: code))), promise: nil)
+                    self.close(context, reason: "CONNECT refused with return code \(code.rawValue)")
+                case .success(.accepted(let sessionPresent, let clientID)):
+                    guard case .connecting(let waiting) = self.state else { return }
+                    self.state = .connected(clientID: clientID)
+                    self.logger.info("client connected", metadata: ["client": "\(clientID)", "principal": "\(principal)"])
+                    context.write(
+                        self.wrapOutboundOut(.connack(.init(sessionPresent: sessionPresent, returnCode: .accepted))),
+                        promise: nil)
+                    self.startKeepAlive(seconds: connect.keepAlive, context: context)
+                    self.writeOutgoing(clientID: clientID, context: context)
+                    for packet in waiting { self.process(packet, context: context) }
+                }
+            }
         }
     }
 
@@ -89,23 +111,20 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case .connect:
             close(context, reason: "a second CONNECT [MQTT-3.1.0-2]")
         case .publish(let publish):
-            if let ack = broker.publish(publish, clientID: clientID, principal: principal) {
-                context.writeAndFlush(wrapOutboundOut(ack), promise: nil)
-            }
+            broker.publish(publish, clientID: clientID, principal: principal, reply: reserveReply())
         case .pubrel(let id):
-            context.writeAndFlush(wrapOutboundOut(broker.release(packetID: id, clientID: clientID)), promise: nil)
+            broker.release(packetID: id, clientID: clientID, reply: reserveReply())
+        case .subscribe(let subscribe):
+            broker.subscribe(subscribe, clientID: clientID, principal: principal, reply: reserveReply())
+        case .unsubscribe(let unsubscribe):
+            broker.unsubscribe(unsubscribe, clientID: clientID, reply: reserveReply())
+        case .pingreq:
+            reserveReply()(.success(.pingresp))
         case .puback, .pubrec, .pubcomp:
             if let reply = broker.acknowledge(packet, clientID: clientID) {
-                context.write(wrapOutboundOut(reply), promise: nil)
+                reserveReply()(.success(reply))
             }
             writeOutgoing(clientID: clientID, context: context)
-        case .subscribe(let subscribe):
-            context.write(wrapOutboundOut(broker.subscribe(subscribe, clientID: clientID, principal: principal)), promise: nil)
-            writeOutgoing(clientID: clientID, context: context)
-        case .unsubscribe(let unsubscribe):
-            context.writeAndFlush(wrapOutboundOut(broker.unsubscribe(unsubscribe, clientID: clientID)), promise: nil)
-        case .pingreq:
-            context.writeAndFlush(wrapOutboundOut(.pingresp), promise: nil)
         case .disconnect:
             gracefulDisconnect = true
             close(context, reason: "client disconnected")
@@ -114,12 +133,57 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
     }
 
+    /// Takes the next place in the reply order; the returned closure fills it from any thread.
+    private func reserveReply() -> Broker.Reply {
+        replies.append(nil)
+        let slot = replies.count - 1 + repliesWritten
+        return { result in
+            self.onLoop { context in
+                switch result {
+                case .failure(let error):
+                    self.close(context, reason: "the store failed: \(error)")
+                case .success(let packet):
+                    let index = self.replies.index(self.replies.startIndex, offsetBy: slot - self.repliesWritten)
+                    self.replies[index] = .some(packet)
+                    self.writeReadyReplies(context: context)
+                }
+            }
+        }
+    }
+
+    /// How many replies have left the front of `replies`.
+    private var repliesWritten = 0
+
+    private func writeReadyReplies(context: ChannelHandlerContext) {
+        var wrote = false
+        while let first = replies.first, let ready = first {
+            replies.removeFirst()
+            repliesWritten += 1
+            if let packet = ready {
+                context.write(wrapOutboundOut(packet), promise: nil)
+                wrote = true
+            }
+        }
+        if wrote { context.flush() }
+    }
+
     /// Writes what the broker has for this session, then flushes.
     private func writeOutgoing(clientID: String, context: ChannelHandlerContext) {
         for packet in broker.outgoing(clientID: clientID) {
             context.write(wrapOutboundOut(packet), promise: nil)
         }
         context.flush()
+    }
+
+    /// Runs `body` on the channel's event loop, at once when already there.
+    private func onLoop(_ body: @escaping (ChannelHandlerContext) -> Void) {
+        if eventLoop.inEventLoop {
+            if let context { body(context) }
+        } else {
+            eventLoop.execute {
+                if let context = self.context { body(context) }
+            }
+        }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

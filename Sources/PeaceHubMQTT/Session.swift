@@ -4,11 +4,17 @@ import PeaceHubCore
 /// One client's session: subscriptions, messages waiting, messages in flight. Owned by the
 /// broker and touched only under its lock.
 final class Session {
+    /// A message on its way to the client: `sequence` orders and names it in the store.
+    struct Delivery {
+        var sequence: UInt64
+        var messageID: UInt64
+        var message: BrokerMessage
+    }
+
     /// An outbound QoS 1 or 2 message the client has not finished acknowledging.
     struct Inflight {
-        enum Stage { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
-        var message: BrokerMessage
-        var stage: Stage
+        var delivery: Delivery
+        var stage: InflightStage
     }
 
     let clientID: String
@@ -21,7 +27,7 @@ final class Session {
     var connection: (any BrokerConnection)?
 
     /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order.
-    private var pending: [CircularBuffer<BrokerMessage>] = Array(repeating: CircularBuffer(), count: 4)
+    private var pending: [CircularBuffer<Delivery>] = Array(repeating: CircularBuffer(), count: 4)
     var pendingCount: Int { pending.reduce(0) { $0 + $1.count } }
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
@@ -39,15 +45,20 @@ final class Session {
         self.persistent = persistent
     }
 
-    func enqueue(_ message: BrokerMessage) {
-        pending[Int(Precedence.flash.rawValue - message.precedence.rawValue)].append(message)
+    func enqueue(_ delivery: Delivery) {
+        pending[Int(Precedence.flash.rawValue - delivery.message.precedence.rawValue)].append(delivery)
     }
 
-    func dequeue() -> BrokerMessage? {
+    func dequeue() -> Delivery? {
         for index in pending.indices where !pending[index].isEmpty {
             return pending[index].removeFirst()
         }
         return nil
+    }
+
+    /// The next queued delivery, if the in-flight window has room for it.
+    func dequeueIfRoom(window: Int) -> Delivery? {
+        inflight.count < window ? dequeue() : nil
     }
 
     /// The next free packet id, skipping ids still in flight.

@@ -61,13 +61,13 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     let ind = Principal.contingent("IND")
 
     @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
-        let client = try TestClient(broker: Broker(authorizer: TestAuthorizer()), principal: nil)
+        let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: nil)
         #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, returnCode: .notAuthorized))])
         #expect(!client.isOpen)
     }
 
     @Test func packetsBeforeConnectAndASecondConnectCloseTheConnection() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let early = try TestClient(broker: broker, principal: kaz)
         try early.send(.pingreq)
         #expect(try early.received().isEmpty)
@@ -79,7 +79,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func qos0And1FlowBetweenTwoClients() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try subscriber.connect("ind-1")
@@ -103,7 +103,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func qos2InboundIsDeliveredOnceAndOutboundCompletes() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try subscriber.connect("ind-1")
@@ -133,7 +133,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func deliveryUsesTheLowerOfMessageAndSubscriptionQoS() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try subscriber.connect("s")
@@ -148,7 +148,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func retainedMessagesAreSetReplacedAndCleared() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try publisher.connect("p")
         try publisher.send(publish("hub/broadcast/status", "first", retain: true))
@@ -172,7 +172,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func willIsPublishedOnUncleanCloseOnly() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let watcher = try TestClient(broker: broker, principal: ind)
         _ = try watcher.connect("w")
         try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atLeastOnce)])))
@@ -192,7 +192,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func persistentSessionGetsWhatWasPublishedWhileOfflineInPrecedenceOrder() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let first = try TestClient(broker: broker, principal: ind)
         #expect(try first.connect("ind-desk", clean: false) == [accepted])
         try first.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
@@ -221,7 +221,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func unacknowledgedMessagesAreResentWithDupOnReconnect() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
         _ = try subscriber.connect("s", clean: false)
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
@@ -251,7 +251,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func sessionTakeoverAndBinding() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let first = try TestClient(broker: broker, principal: kaz)
         _ = try first.connect("kaz-ops")
         let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
@@ -266,7 +266,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func emptyClientIDNeedsACleanSession() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         #expect(try TestClient(broker: broker, principal: kaz).connect("", clean: true) == [accepted])
         #expect(
             try TestClient(broker: broker, principal: kaz).connect("", clean: false)
@@ -274,7 +274,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func refusedPublishIsAcknowledgedAndNoticedAndRefusedSubscribeFails() throws {
-        let broker = Broker(
+        let broker = try Broker(
             authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["$SYS/#"]))
         let client = try TestClient(broker: broker, principal: kaz)
         _ = try client.connect("kaz")
@@ -294,18 +294,18 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
     }
 
     @Test func dollarTopicsAreNotMatchedByHash() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let client = try TestClient(broker: broker, principal: kaz)
         _ = try client.connect("c")
         try client.send(.subscribe(.init(packetID: 1, subscriptions: [("#", .atMostOnce)])))
         _ = try client.received()
-        broker.route(BrokerMessage(topic: "$SYS/uptime", payload: payload("1"), qos: .atMostOnce))
-        broker.route(BrokerMessage(topic: "hub/x", payload: payload("2"), qos: .atMostOnce))
+        broker.publishAsHub(BrokerMessage(topic: "$SYS/uptime", payload: payload("1"), qos: .atMostOnce))
+        broker.publishAsHub(BrokerMessage(topic: "hub/x", payload: payload("2"), qos: .atMostOnce))
         #expect(try client.received() == [publish("hub/x", "2")])
     }
 
     @Test func keepAliveExpiryClosesAndPublishesTheWill() throws {
-        let broker = Broker(authorizer: TestAuthorizer())
+        let broker = try Broker(authorizer: TestAuthorizer())
         let watcher = try TestClient(broker: broker, principal: ind)
         _ = try watcher.connect("w")
         try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atMostOnce)])))

@@ -1,0 +1,105 @@
+import PeaceHubCore
+
+/// How far an outbound QoS 1 or 2 message has got with its client.
+public enum InflightStage: UInt8, Sendable, Hashable {
+    /// QoS 1, sent, waiting for PUBACK.
+    case awaitingPuback = 1
+    /// QoS 2, sent, waiting for PUBREC.
+    case awaitingPubrec = 2
+    /// QoS 2, PUBREC received and PUBREL sent, waiting for PUBCOMP.
+    case awaitingPubcomp = 3
+}
+
+/// One change to the broker's durable state. Only persistent sessions (clean session 0) and
+/// retained messages are stored; clean sessions live and die in memory.
+public enum StoreOperation: Sendable, Equatable {
+    /// Creates or replaces a persistent session (and drops whatever it had before).
+    case createSession(clientID: String, owner: Principal)
+    /// Deletes a session with its subscriptions, deliveries and inbound QoS 2 ids.
+    case deleteSession(clientID: String)
+    case subscribe(clientID: String, filter: String, qos: QoS)
+    case unsubscribe(clientID: String, filter: String)
+    /// A message waiting for a client. `sequence` orders a session's deliveries (it grows);
+    /// `messageID` names the message, so a store may keep one copy for many deliveries.
+    case enqueue(clientID: String, sequence: UInt64, messageID: UInt64, message: BrokerMessage)
+    /// A delivery was sent with `packetID` and reached `stage`.
+    case markInflight(clientID: String, sequence: UInt64, packetID: UInt16, stage: InflightStage)
+    /// A delivery is finished (acknowledged) and forgotten.
+    case removeDelivery(clientID: String, sequence: UInt64)
+    /// An inbound QoS 2 packet id was answered with PUBREC: a resend must not be delivered again.
+    case addInboundQoS2(clientID: String, packetID: UInt16)
+    /// PUBREL arrived: the packet id is free again.
+    case removeInboundQoS2(clientID: String, packetID: UInt16)
+    /// Sets (or, with an empty payload, clears) the retained message of the message's topic.
+    case setRetained(messageID: UInt64, message: BrokerMessage)
+}
+
+/// A persistent session as it was stored.
+public struct StoredSession: Sendable, Equatable {
+    public var clientID: String
+    public var owner: Principal
+    public var subscriptions: [String: QoS]
+    /// Deliveries in `sequence` order.
+    public var deliveries: [StoredDelivery]
+    public var inboundQoS2: Set<UInt16>
+
+    public init(
+        clientID: String, owner: Principal, subscriptions: [String: QoS] = [:], deliveries: [StoredDelivery] = [],
+        inboundQoS2: Set<UInt16> = []
+    ) {
+        self.clientID = clientID
+        self.owner = owner
+        self.subscriptions = subscriptions
+        self.deliveries = deliveries
+        self.inboundQoS2 = inboundQoS2
+    }
+}
+
+public struct StoredDelivery: Sendable, Equatable {
+    public var sequence: UInt64
+    public var messageID: UInt64
+    public var message: BrokerMessage
+    /// Set once the delivery was sent with a packet id.
+    public var packetID: UInt16?
+    public var stage: InflightStage?
+
+    public init(sequence: UInt64, messageID: UInt64, message: BrokerMessage, packetID: UInt16? = nil, stage: InflightStage? = nil) {
+        self.sequence = sequence
+        self.messageID = messageID
+        self.message = message
+        self.packetID = packetID
+        self.stage = stage
+    }
+}
+
+/// Everything the broker stored, read once at startup.
+public struct StoredBrokerState: Sendable, Equatable {
+    public var sessions: [StoredSession]
+    /// Retained messages by topic.
+    public var retained: [String: BrokerMessage]
+    /// The largest sequence and message id ever stored, so new ones keep growing after a restart.
+    public var lastSequence: UInt64
+    public var lastMessageID: UInt64
+
+    public init(sessions: [StoredSession] = [], retained: [String: BrokerMessage] = [:], lastSequence: UInt64 = 0, lastMessageID: UInt64 = 0) {
+        self.sessions = sessions
+        self.retained = retained
+        self.lastSequence = lastSequence
+        self.lastMessageID = lastMessageID
+    }
+}
+
+/// Where the broker keeps what must survive a crash. QoS 1 and 2 PUBLISHes are acknowledged
+/// only after the operations they cause have been committed.
+public protocol BrokerStore: Sendable {
+    /// Reads everything stored. Called once, before the listener starts.
+    func load() throws -> StoredBrokerState
+
+    /// Applies `operations`, in order, atomically and durably, batched with other calls into
+    /// one transaction (group commit); then calls `completion` on the store's own thread. Never
+    /// blocks the caller: event loops call it.
+    func commit(_ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
+
+    /// Waits until everything submitted is committed (for a graceful shutdown).
+    func flush()
+}

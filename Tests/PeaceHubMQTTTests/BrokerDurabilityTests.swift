@@ -1,0 +1,179 @@
+import NIOCore
+import NIOEmbedded
+import PeaceHubCore
+import PeaceHubMQTT
+import Synchronization
+import Testing
+
+/// A store kept in memory whose commits complete only when the test says so: the reference
+/// for what each operation means, and a way to see what the broker does before durability.
+final class ManualStore: BrokerStore {
+    private struct Pending {
+        var operations: [StoreOperation]
+        var completion: @Sendable (Result<Void, any Error>) -> Void
+    }
+
+    private let stored = Mutex(StoredBrokerState())
+    private let pending = Mutex<[Pending]>([])
+
+    var waiting: Int { pending.withLock { $0.count } }
+    var state: StoredBrokerState { stored.withLock { $0 } }
+
+    func load() throws -> StoredBrokerState { state }
+
+    func commit(_ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        pending.withLock { $0.append(Pending(operations: operations, completion: completion)) }
+    }
+
+    func flush() { completeAll() }
+
+    /// Commits everything submitted so far, in order, and runs the completions.
+    func completeAll() {
+        while let next = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            stored.withLock { state in
+                for operation in next.operations { Self.apply(operation, to: &state) }
+            }
+            next.completion(.success(()))
+        }
+    }
+
+    static func apply(_ operation: StoreOperation, to state: inout StoredBrokerState) {
+        func update(_ clientID: String, _ body: (inout StoredSession) -> Void) {
+            guard let index = state.sessions.firstIndex(where: { $0.clientID == clientID }) else { return }
+            body(&state.sessions[index])
+        }
+        switch operation {
+        case .createSession(let clientID, let owner):
+            state.sessions.removeAll { $0.clientID == clientID }
+            state.sessions.append(StoredSession(clientID: clientID, owner: owner))
+        case .deleteSession(let clientID):
+            state.sessions.removeAll { $0.clientID == clientID }
+        case .subscribe(let clientID, let filter, let qos):
+            update(clientID) { $0.subscriptions[filter] = qos }
+        case .unsubscribe(let clientID, let filter):
+            update(clientID) { $0.subscriptions[filter] = nil }
+        case .enqueue(let clientID, let sequence, let messageID, let message):
+            state.lastSequence = max(state.lastSequence, sequence)
+            state.lastMessageID = max(state.lastMessageID, messageID)
+            update(clientID) { $0.deliveries.append(StoredDelivery(sequence: sequence, messageID: messageID, message: message)) }
+        case .markInflight(let clientID, let sequence, let packetID, let stage):
+            update(clientID) { session in
+                guard let index = session.deliveries.firstIndex(where: { $0.sequence == sequence }) else { return }
+                session.deliveries[index].packetID = packetID
+                session.deliveries[index].stage = stage
+            }
+        case .removeDelivery(let clientID, let sequence):
+            update(clientID) { $0.deliveries.removeAll { $0.sequence == sequence } }
+        case .addInboundQoS2(let clientID, let packetID):
+            update(clientID) { _ = $0.inboundQoS2.insert(packetID) }
+        case .removeInboundQoS2(let clientID, let packetID):
+            update(clientID) { _ = $0.inboundQoS2.remove(packetID) }
+        case .setRetained(let messageID, let message):
+            state.lastMessageID = max(state.lastMessageID, messageID)
+            state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+        }
+    }
+}
+
+@Suite struct BrokerDurabilityTests {
+    let kaz = Principal.contingent("KAZ")
+    let ind = Principal.contingent("IND")
+
+    @Test func acknowledgementsWaitForTheCommitAndKeepTheirOrder() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+        #expect(try subscriber.received().isEmpty)  // CONNACK waits for the session to be stored
+        store.completeAll()
+        #expect(try subscriber.received() == [accepted])
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
+        store.completeAll()
+        _ = try subscriber.received()
+        try subscriber.send(.disconnect)
+
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        try publisher.send(publish("contingents/IND/inbox", "one", qos: .atLeastOnce, id: 1))
+        // Refused: nothing to store, but its PUBACK must not overtake the first one [MQTT-4.6.0-2].
+        try publisher.send(publish("denied", "no", qos: .atLeastOnce, id: 2))
+        try publisher.send(.pingreq)
+        #expect(try publisher.received().isEmpty)
+        #expect(store.waiting >= 1)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 1), .puback(packetID: 2), .pingresp])
+        #expect(store.state.sessions.first?.deliveries.count == 1)
+    }
+
+    @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("live")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        try publisher.send(.connect(.init(clientID: "p", cleanSession: false)))
+        store.completeAll()
+        _ = try publisher.received()
+        try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 9))
+        #expect(try subscriber.received().isEmpty)
+        store.completeAll()
+        #expect(try publisher.received() == [.pubrec(packetID: 9)])
+        #expect(try subscriber.received().count == 1)
+        #expect(store.state.sessions.first { $0.clientID == "p" }?.inboundQoS2 == [9])
+        try publisher.send(.pubrel(packetID: 9))
+        #expect(try publisher.received().isEmpty)  // PUBCOMP waits until the id is free in the store
+        store.completeAll()
+        #expect(try publisher.received() == [.pubcomp(packetID: 9)])
+        #expect(store.state.sessions.first { $0.clientID == "p" }?.inboundQoS2 == [])
+    }
+
+    @Test func aRestartedBrokerRestoresSessionsQueuesInflightAndRetained() throws {
+        let store = ManualStore()
+        do {
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+            let subscriber = try TestClient(broker: broker, principal: ind)
+            try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+            try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/#", .exactlyOnce)])))
+            store.completeAll()
+            _ = try subscriber.received()
+            let publisher = try TestClient(broker: broker, principal: kaz)
+            try publisher.send(.connect(.init(clientID: "kaz", cleanSession: false)))
+            try publisher.send(publish("contingents/IND/inbox", "in flight", qos: .atLeastOnce, id: 1))
+            store.completeAll()
+            let delivered = try subscriber.received()
+            #expect(delivered.count == 1)  // sent, never acknowledged
+            try subscriber.channel.close().wait()
+            try publisher.send(publish("contingents/IND/inbox", #"{"precedence":"FLASH","body":1}"#, qos: .exactlyOnce, id: 2))
+            try publisher.send(publish("hub/broadcast/status", "up", retain: true))
+            try publisher.send(publish("contingents/IND/inbox", "qos2 pending release", qos: .exactlyOnce, id: 3))
+            store.completeAll()
+            _ = try publisher.received()
+        }
+        // The "crash": a new broker over what the store kept.
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let packets = try subscriber.connect("ind-desk", clean: false)
+        #expect(packets.first == .connack(.init(sessionPresent: true, returnCode: .accepted)))
+        let publishes = packets.compactMap { packet -> MQTTPacket.Publish? in
+            if case .publish(let message) = packet { return message }
+            return nil
+        }
+        #expect(publishes.map { String(buffer: $0.payload) } == [
+            "in flight", #"{"precedence":"FLASH","body":1}"#, "qos2 pending release",
+        ])
+        #expect(publishes.first?.duplicate == true)
+        // The publisher's unreleased QoS 2 id survived: a resend is acknowledged, not delivered.
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz", clean: false)
+        try publisher.send(publish("contingents/IND/inbox", "qos2 pending release", qos: .exactlyOnce, id: 3))
+        store.completeAll()
+        #expect(try publisher.received() == [.pubrec(packetID: 3)])
+        #expect(try subscriber.received().isEmpty)
+        // Retained messages are back too.
+        try subscriber.send(.subscribe(.init(packetID: 2, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
+        store.completeAll()
+        #expect(try subscriber.received().last == publish("hub/broadcast/status", "up", retain: true))
+    }
+}
