@@ -58,6 +58,7 @@ public final class Broker: Sendable {
 
     public let configuration: Configuration
     private let authorizer: any MQTTAuthorizer
+    private let interceptor: (any PublishInterceptor)?
     private let store: (any BrokerStore)?
     private let logger: Logger
     private let state: Mutex<State>
@@ -65,11 +66,13 @@ public final class Broker: Sendable {
     /// Creates a broker, restoring the persistent sessions and retained messages from `store`
     /// (without a store everything lives in memory).
     public init(
-        configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer, store: (any BrokerStore)? = nil,
+        configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer,
+        interceptor: (any PublishInterceptor)? = nil, store: (any BrokerStore)? = nil,
         logger: Logger = Logger(label: "peacehub.mqtt")
     ) throws {
         self.configuration = configuration
         self.authorizer = authorizer
+        self.interceptor = interceptor
         self.store = store
         self.logger = logger
         var initial = State()
@@ -206,7 +209,21 @@ public final class Broker: Sendable {
         let message = BrokerMessage(
             topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
             precedence: Precedence.of(payload: publish.payload), publisher: principal)
-        accept(message, operations: operations) { result in reply(result.map { acknowledgement }) }
+        guard let interceptor, interceptor.claims(topic: publish.topic) else {
+            return accept(message, operations: operations) { result in reply(result.map { acknowledgement }) }
+        }
+        interceptor.intercept(message, principal: principal) { [self, operations] decision in
+            switch decision {
+            case .deliver(let judged):
+                accept(judged, operations: operations) { result in reply(result.map { acknowledgement }) }
+            case .reject(let code, let reason):
+                notify(principal, event: "report-rejected", topic: publish.topic, reason: reason, code: code)
+                commit(operations) { result in reply(result.map { acknowledgement }) }
+            case .hold(let reason):
+                notify(principal, event: "report-held", topic: publish.topic, reason: reason)
+                commit(operations) { result in reply(result.map { acknowledgement }) }
+            }
+        }
     }
 
     /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP.
@@ -428,11 +445,12 @@ public final class Broker: Sendable {
     }
 
     /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.
-    private func notify(_ principal: Principal, event: String, topic: String, reason: String) {
-        guard case .contingent(let code) = principal else { return }
-        let notice: JSONValue = ["event": .string(event), "topic": .string(topic), "reason": .string(reason)]
+    private func notify(_ principal: Principal, event: String, topic: String, reason: String, code: String? = nil) {
+        guard case .contingent(let contingent) = principal else { return }
+        var notice: [String: JSONValue] = ["event": .string(event), "topic": .string(topic), "reason": .string(reason)]
+        if let code { notice["code"] = .string(code) }
         publishAsHub(BrokerMessage(
-            topic: "contingents/\(code)/notices", payload: ByteBuffer(bytes: notice.jsonData), qos: .atLeastOnce,
-            precedence: .priority))
+            topic: "contingents/\(contingent)/notices", payload: ByteBuffer(bytes: JSONValue.object(notice).jsonData),
+            qos: .atLeastOnce, precedence: .priority))
     }
 }

@@ -15,3 +15,22 @@ public protocol MQTTAuthorizer: Sendable {
     func mayPublish(_ principal: Principal, topic: String) -> Bool
     func maySubscribe(_ principal: Principal, filter: String) -> Bool
 }
+
+/// What a `PublishInterceptor` decided about a message.
+public enum InterceptDecision: Sendable {
+    /// Deliver this message (the original, or one with annotations added).
+    case deliver(BrokerMessage)
+    /// Do not deliver; the sender is told `reason` on its notices topic.
+    case reject(code: String, reason: String)
+    /// The judge failed or ran out of time: the interceptor kept the message for an operator,
+    /// and the sender is told `reason`.
+    case hold(reason: String)
+}
+
+/// Judges messages on the topics it claims before anyone receives them (the mission modules).
+/// Runs off the event loops; the publisher's acknowledgement waits for the decision.
+public protocol PublishInterceptor: Sendable {
+    func claims(topic: String) -> Bool
+    func intercept(
+        _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void)
+}

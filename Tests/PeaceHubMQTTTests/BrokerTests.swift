@@ -323,3 +323,53 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         #expect(try watcher.received() == [publish("status/kaz", "lost")])
     }
 }
+
+/// Judges `missions/...` topics like a mission module: bodies with "ok" pass with an
+/// annotation, "fail" is held, anything else is rejected.
+struct TestInterceptor: PublishInterceptor {
+    func claims(topic: String) -> Bool { topic.hasPrefix("missions/") }
+    func intercept(_ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void) {
+        let body = String(buffer: message.payload)
+        if body == "ok" {
+            var annotated = message
+            annotated.payload = ByteBuffer(string: "ok+annotated")
+            completion(.deliver(annotated))
+        } else if body == "fail" {
+            completion(.hold(reason: "the module failed"))
+        } else {
+            completion(.reject(code: "MISSING_FIELD", reason: "field 'location' is required"))
+        }
+    }
+}
+
+@Suite struct InterceptorTests {
+    @Test func judgedMessagesAreDeliveredAnnotatedRejectedOrHeld() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
+        let observer = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try observer.connect("ind")
+        try observer.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/reports/#", .atMostOnce)])))
+        _ = try observer.received()
+        let reporter = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try reporter.connect("kaz")
+        try reporter.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/notices", .atMostOnce)])))
+        _ = try reporter.received()
+
+        try reporter.send(publish("missions/UNIFIL/reports/UXO", "ok", qos: .atLeastOnce, id: 1))
+        #expect(try reporter.received() == [.puback(packetID: 1)])
+        #expect(try observer.received() == [publish("missions/UNIFIL/reports/UXO", "ok+annotated")])
+
+        try reporter.send(publish("missions/UNIFIL/reports/UXO", "bad", qos: .atLeastOnce, id: 2))
+        let rejected = try reporter.received()
+        #expect(rejected.first == .puback(packetID: 2))  // 3.1.1 acknowledges a refused PUBLISH
+        guard case .publish(let notice) = rejected.last else { return }
+        #expect(String(buffer: notice.payload).contains(#""code":"MISSING_FIELD""#))
+        #expect(String(buffer: notice.payload).contains("report-rejected"))
+        #expect(try observer.received().isEmpty)
+
+        try reporter.send(publish("missions/UNIFIL/reports/UXO", "fail", qos: .atLeastOnce, id: 3))
+        let held = try reporter.received()
+        guard case .publish(let heldNotice) = held.last else { return }
+        #expect(String(buffer: heldNotice.payload).contains("report-held"))
+        #expect(try observer.received().isEmpty)
+    }
+}
