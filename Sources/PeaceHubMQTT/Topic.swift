@@ -36,3 +36,32 @@ public enum TopicFilter {
         return topicLevels.isEmpty
     }
 }
+
+extension TopicFilter {
+    /// True when every topic `filter` can match is also matched by `pattern` (both valid
+    /// filters): `missions/UNIFIL/chat/#` covers `missions/UNIFIL/chat/+`, not the reverse.
+    public static func covers(_ pattern: String, _ filter: String) -> Bool {
+        // A pattern that starts with a wildcard reaches no '$' topic [MQTT-4.7.2-1].
+        if filter.hasPrefix("$"), pattern.hasPrefix("+") || pattern.hasPrefix("#") { return false }
+        let patternLevels = pattern.split(separator: "/", omittingEmptySubsequences: false)
+        let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in filterLevels.enumerated() {
+            guard index < patternLevels.count else { return false }
+            let allowed = patternLevels[index]
+            if allowed == "#" { return true }
+            switch level {
+            case "#":
+                // "a/#" also matches the parent "a": the pattern must end in '#' here.
+                return false
+            case "+":
+                guard allowed == "+" else { return false }
+            default:
+                guard allowed == "+" || allowed == level else { return false }
+            }
+        }
+        // The filter ended: the pattern must end too (or continue only with a '#' that also
+        // matches the parent level).
+        return patternLevels.count == filterLevels.count
+            || (patternLevels.count == filterLevels.count + 1 && patternLevels.last == "#")
+    }
+}

@@ -185,3 +185,30 @@ import Testing
         #expect(TopicFilter.matches(filter, topic: topic) == matches, "\(filter) ~ \(topic)")
     }
 }
+
+@Suite struct TopicCoverTests {
+    @Test(arguments: [
+        ("missions/UNIFIL/chat/#", "missions/UNIFIL/chat/#", true),
+        ("missions/UNIFIL/chat/#", "missions/UNIFIL/chat/+", true),
+        ("missions/UNIFIL/chat/#", "missions/UNIFIL/chat/general/x", true),
+        ("missions/UNIFIL/chat/#", "missions/UNIFIL/chat", true),
+        ("missions/UNIFIL/chat/+", "missions/UNIFIL/chat/#", false),
+        ("missions/UNIFIL/reports/+", "missions/UNIFIL/reports/UXO", true),
+        ("missions/UNIFIL/reports/+", "missions/UNIFIL/reports/+", true),
+        ("missions/UNIFIL/reports/+", "missions/+/reports/UXO", false),
+        ("missions/UNIFIL/reports/+", "missions/UNIFIL/reports", false),
+        ("missions/UNIFIL/reports/+", "missions/UNIFIL/reports/UXO/x", false),
+        ("contingents/KAZ/inbox", "contingents/KAZ/inbox", true),
+        ("contingents/KAZ/inbox", "contingents/+/inbox", false),
+        ("contingents/KAZ/inbox", "contingents/KAZ/#", false),
+        ("#", "$SYS/broker", false),
+        ("+/broker", "$SYS/broker", false),
+        ("$SYS/#", "$SYS/broker/uptime", true),
+        ("$SYS/#", "#", false),
+        ("hub/broadcast/#", "hub/#", false),
+        ("hub/broadcast/#", "hub/broadcast/#", true),
+    ])
+    func covers(pattern: String, filter: String, expected: Bool) {
+        #expect(TopicFilter.covers(pattern, filter) == expected, "\(pattern) ⊇ \(filter)")
+    }
+}
