@@ -1,0 +1,149 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import PeaceHubCore
+import PeaceHubMQTT
+import PeaceHubPlugins
+import Synchronization
+
+/// Keeps accepted and held mission reports (the registry's report archive in the hub).
+public protocol ReportArchive: Sendable {
+    /// Records a report; `status` is `ACCEPTED` or `HELD` (then `reason` says why).
+    func archive(_ report: ArchivedMissionReport) throws
+}
+
+/// A report as the archive keeps it.
+public struct ArchivedMissionReport: Sendable, Equatable {
+    public var mission: String
+    public var reportType: String
+    public var sender: Principal
+    public var receivedAt: Date
+    public var precedence: Precedence?
+    public var securityLabel: String?
+    /// The report body, a JSON object.
+    public var body: JSONValue
+    public var annotations: [String: JSONValue]
+    public var status: String
+    public var reason: String?
+}
+
+/// Routes `missions/<CODE>/reports/<TYPE>` through the mission's module before anyone
+/// receives the report (`PublishInterceptor`).
+///
+/// The payload is the MQTT 3.1.1 envelope `{"precedence", "securityLabel", "body"}`; the module
+/// judges the body. Accepted: the envelope is delivered with the module's `annotations` (and
+/// `warning`) added and the report archived. Rejected: not delivered; the sender is told the
+/// module's reason. A module that fails, or does not answer within the budget, never stalls an
+/// event loop: the report is archived as held and the sender told so.
+public final class MissionRouter: PublishInterceptor {
+    private let plugins: PluginHost
+    private let archive: (any ReportArchive)?
+    private let budget: DispatchTimeInterval
+    private let logger: Logger
+    /// Where modules run: never an event loop.
+    private let queue = DispatchQueue(label: "peacehub.mission-router", attributes: .concurrent)
+
+    public init(
+        plugins: PluginHost, archive: (any ReportArchive)?, budget: DispatchTimeInterval = .seconds(2),
+        logger: Logger = Logger(label: "peacehub.routing")
+    ) {
+        self.plugins = plugins
+        self.archive = archive
+        self.budget = budget
+        self.logger = logger
+    }
+
+    public func claims(topic: String) -> Bool {
+        Self.reportTopic(topic) != nil
+    }
+
+    /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`.
+    static func reportTopic(_ topic: String) -> (String, String)? {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.count == 4, levels[0] == "missions", levels[2] == "reports", !levels[1].isEmpty, !levels[3].isEmpty
+        else { return nil }
+        return (String(levels[1]), String(levels[3]))
+    }
+
+    public func intercept(
+        _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void
+    ) {
+        guard let (mission, type) = Self.reportTopic(message.topic) else { return completion(.deliver(message)) }
+        guard let envelope = try? JSONValue(parsing: Data(message.payload.readableBytesView)), let fields = envelope.objectValue,
+            let body = fields["body"], body.objectValue != nil
+        else {
+            return completion(
+                .reject(code: "MALFORMED", reason: "a report must be the JSON envelope {\"precedence\", \"securityLabel\", \"body\": {...}}"))
+        }
+        let precedence = fields["precedence"]?.stringValue.flatMap(Precedence.init(name:))
+        let label = fields["securityLabel"]?.stringValue
+        let receivedAt = Date()
+        var report = ArchivedMissionReport(
+            mission: mission, reportType: type, sender: principal, receivedAt: receivedAt, precedence: precedence,
+            securityLabel: label, body: body, annotations: [:], status: "ACCEPTED", reason: nil)
+        guard let module = plugins.module(forMission: mission) else {
+            return completion(hold(&report, reason: "no mission module serves \(mission)"))
+        }
+        var senderContingent: String?
+        var senderOperator: String?
+        switch principal {
+        case .contingent(let code): senderContingent = code
+        case .operator(let name): senderOperator = name
+        }
+        let input = MessageToJudge(
+            topic: message.topic, payload: Array(body.jsonData), senderContingent: senderContingent,
+            senderOperator: senderOperator, securityLabel: label, precedence: precedence, qos: Int(message.qos.rawValue),
+            receivedAt: receivedAt)
+        // The first of the verdict and the deadline decides.
+        let settled = Atomic(false)
+        let settle: @Sendable (InterceptDecision) -> Void = { decision in
+            if settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                completion(decision)
+            }
+        }
+        queue.asyncAfter(deadline: .now() + budget) { [self, report] in
+            var held = report
+            if !settled.load(ordering: .acquiring) {
+                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"))
+            }
+        }
+        queue.async { [self, report] in
+            var report = report
+            do {
+                switch try module.judge(input) {
+                case .rejected(let reason, let text):
+                    settle(.reject(code: reason.name, reason: text))
+                case .accepted(let annotations, let warning):
+                    report.annotations = annotations
+                    var delivered = fields
+                    delivered["annotations"] = .object(annotations)
+                    if let warning { delivered["warning"] = .string(warning) }
+                    var copy = message
+                    copy.payload = ByteBuffer(bytes: JSONValue.object(delivered).jsonData)
+                    do {
+                        try archive?.archive(report)
+                    } catch {
+                        logger.error("could not archive a report", metadata: ["mission": "\(mission)", "error": "\(error)"])
+                    }
+                    settle(.deliver(copy))
+                }
+            } catch {
+                settle(hold(&report, reason: "the \(mission) module failed: \((error as? PluginCallError)?.reason ?? "\(error)")"))
+            }
+        }
+    }
+
+    /// Archives a report as held and returns the decision that says so.
+    private func hold(_ report: inout ArchivedMissionReport, reason: String) -> InterceptDecision {
+        report.status = "HELD"
+        report.reason = reason
+        logger.warning("report held", metadata: ["mission": "\(report.mission)", "reason": "\(reason)"])
+        do {
+            try archive?.archive(report)
+        } catch {
+            logger.error("could not archive a held report", metadata: ["error": "\(error)"])
+        }
+        return .hold(reason: reason)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import NIOCore
+import PeaceHubCore
+import PeaceHubMQTT
+import PeaceHubPlugins
+import PeaceHubServer
+import PeaceHubTesting
+import Synchronization
+import Testing
+
+final class MemoryArchive: ReportArchive {
+    let reports = Mutex<[ArchivedMissionReport]>([])
+    func archive(_ report: ArchivedMissionReport) throws { reports.withLock { $0.append(report) } }
+}
+
+/// Waits for a decision from the router, which answers from its own queue.
+func decide(_ router: MissionRouter, _ message: BrokerMessage) throws -> InterceptDecision {
+    let result = Mutex<InterceptDecision?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    router.intercept(message, principal: .contingent("KAZ")) { decision in
+        result.withLock { $0 = decision }
+        done.signal()
+    }
+    #expect(done.wait(timeout: .now() + 30) == .success)
+    return try #require(result.withLock { $0 })
+}
+
+func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
+    BrokerMessage(topic: topic, payload: ByteBuffer(bytes: envelope.jsonData), qos: .atLeastOnce, publisher: .contingent("KAZ"))
+}
+
+/// Reports routed through the real UNIFIL module built by `make plugins`.
+@Suite struct MissionRouterTests {
+    let plugins: PluginHost = {
+        let host = PluginHost()
+        host.loadDirectory(TestEnvironment.pluginsDirectory)
+        return host
+    }()
+
+    static let validUXO: JSONValue = [
+        "precedence": "IMMEDIATE", "securityLabel": "UN RESTRICTED",
+        "body": [
+            "location": ["lat": 33.2, "lon": 35.4], "occurredAt": "2026-11-20T08:00:00Z", "narrative": "cluster munition found",
+            "uxoType": "CLUSTER_MUNITION", "marked": true, "eodTasked": false,
+        ],
+    ]
+
+    @Test func claimsOnlyReportTopics() {
+        let router = MissionRouter(plugins: plugins, archive: nil)
+        #expect(router.claims(topic: "missions/UNIFIL/reports/UXO"))
+        #expect(!router.claims(topic: "missions/UNIFIL/chat/general"))
+        #expect(!router.claims(topic: "missions/UNIFIL/reports/UXO/x"))
+        #expect(!router.claims(topic: "contingents/KAZ/inbox"))
+    }
+
+    @Test func aValidReportIsDeliveredWithAnnotationsAndArchived() throws {
+        let archive = MemoryArchive()
+        let router = MissionRouter(plugins: plugins, archive: archive)
+        let unifil = try #require(plugins.module(forMission: "UNIFIL"))
+        // Take a report type and a valid body straight from the module's own schema check.
+        let check = try unifil.command(
+            "validate-report", arguments: ["type": "UXO", "precedence": "IMMEDIATE", "securityLabel": "UN RESTRICTED",
+                                           "body": Self.validUXO["body"]!])
+        try #require(check["accepted"] == true, "adjust the test body to the UXO schema: \(check)")
+        let decision = try decide(router, report("missions/UNIFIL/reports/UXO", Self.validUXO))
+        guard case .deliver(let delivered) = decision else {
+            Issue.record("not delivered: \(decision)")
+            return
+        }
+        let envelope = try JSONValue(parsing: Data(delivered.payload.readableBytesView))
+        #expect(envelope["annotations"]?["insideArea"] == true)
+        #expect(envelope["body"] == Self.validUXO["body"])
+        #expect(envelope["precedence"] == "IMMEDIATE")
+        let archived = archive.reports.withLock { $0 }
+        #expect(archived.count == 1)
+        #expect(archived.first?.status == "ACCEPTED")
+        #expect(archived.first?.reportType == "UXO")
+    }
+
+    @Test func anInvalidReportIsRejectedWithTheModulesReason() throws {
+        let archive = MemoryArchive()
+        let router = MissionRouter(plugins: plugins, archive: archive)
+        var body = Self.validUXO["body"]!.objectValue!
+        body["location"] = nil
+        let envelope: JSONValue = ["precedence": "ROUTINE", "securityLabel": "UN RESTRICTED", "body": .object(body)]
+        guard case .reject(let code, let reason) = try decide(router, report("missions/UNIFIL/reports/UXO", envelope)) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(code == "MISSING_FIELD")
+        #expect(reason.contains("location"))
+        #expect(archive.reports.withLock { $0.isEmpty })
+        guard case .reject(let malformed, _) = try decide(router, report("missions/UNIFIL/reports/UXO", ["no": "envelope"])) else {
+            Issue.record("an envelope without a body was not rejected")
+            return
+        }
+        #expect(malformed == "MALFORMED")
+    }
+
+    @Test func aModuleThatHangsHoldsTheReportAfterTheBudget() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let host = PluginHost()
+        try host.load(manifest: try FixtureModules.build(.hang, into: scratch.url, id: "org.peacehub.slow", mission: "SLOW"))
+        let archive = MemoryArchive()
+        let router = MissionRouter(plugins: host, archive: archive, budget: .milliseconds(300))
+        let decision = try decide(router, report("missions/SLOW/reports/X", ["body": ["a": 1]]))
+        guard case .hold(let reason) = decision else {
+            Issue.record("not held: \(decision)")
+            return
+        }
+        #expect(reason.contains("did not answer within the time budget"))
+        #expect(archive.reports.withLock { $0.map(\.status) } == ["HELD"])
+    }
+
+    @Test func aReportForAMissionWithoutAModuleIsHeld() throws {
+        let archive = MemoryArchive()
+        let router = MissionRouter(plugins: plugins, archive: archive)
+        guard case .hold = try decide(router, report("missions/UNDOF/reports/X", ["body": ["a": 1]])) else {
+            Issue.record("not held")
+            return
+        }
+        #expect(archive.reports.withLock { $0.first?.reason } == "no mission module serves UNDOF")
+    }
+}
