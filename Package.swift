@@ -56,13 +56,29 @@ let package = Package(
         ),
         .target(
             name: "PeaceHubMQTT",
-            dependencies: ["PeaceHubCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
+        // A child process for the broker store's crash test (killed with SIGKILL mid-stream).
+        .executableTarget(name: "StoreCrashProbe", dependencies: ["PeaceHubMQTT"], path: "Tests/StoreCrashProbe"),
         .target(
             name: "PeaceHubRegistry",
             dependencies: [
                 "COpenSSL", "PeaceHubCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Tier 2: the composition root.
+        .target(
+            name: "PeaceHubServer",
+            dependencies: [
+                "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -103,9 +119,16 @@ let package = Package(
         ),
         .testTarget(name: "PeaceHubCLITests", dependencies: ["PeaceHubTesting"]),
         .testTarget(
+            name: "PeaceHubServerTests",
+            dependencies: [
+                "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "PeaceHubMQTTTests",
             dependencies: [
-                "PeaceHubMQTT",
+                "PeaceHubMQTT", "PeaceHubTesting", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
