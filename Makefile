@@ -1,7 +1,8 @@
 # PeaceHub: the regional peacekeeping hub.
 #
 # Rules:
-#   make run      install what is missing, build the hub and its modules, start the hub
+#   make run      install what is missing, build the hub and its modules, create (once) a development
+#                 PKI and a seeded registry under var/, start the hub on 127.0.0.1:8883
 #   make test     the whole test suite (what CI runs)
 #   make deps     install missing Debian and Python packages
 #   make build    build the hub (debug)
@@ -62,8 +63,25 @@ test: deps plugins
 	PEACEHUB_BIN_DIR=$(BIN_DIR) PEACEHUB_PLUGINS_DIR=$(PLUGINS_DIR) PEACEHUB_EXAMPLES_DIR=$(EXAMPLES_DIR) \
 		$(SWIFT) test
 
+# `make run` state: the development PKI, the seeded registry and the broker's store.
+DATA_DIR ?= $(CURDIR)/var
+PORT ?= 8883
+CONTINGENTS := KAZ KGZ TJK UZB IND
+HUB := PEACEHUB_DATA_DIR=$(DATA_DIR) PEACEHUB_PLUGINS_DIR=$(PLUGINS_DIR) $(PEACEHUB)
+PKI := $(DATA_DIR)/pki
+
 run: deps plugins
-	$(PEACEHUB) plugins list $(PLUGINS_DIR)
+	@test -f $(PKI)/ca.pem || $(HUB) pki init
+	@test -f $(PKI)/server/localhost.pem || $(HUB) pki issue-server --host localhost --host 127.0.0.1
+	@for code in $(CONTINGENTS); do test -f $(PKI)/contingents/$$code.pem || $(HUB) pki issue --contingent $$code; done
+	@test -f $(PKI)/operators/duty.pem || $(HUB) pki issue --operator duty
+	@test -f $(DATA_DIR)/registry.sqlite || $(HUB) registry seed
+	@echo
+	@echo "Connect as KAZ (any MQTT client; certificates in $(PKI)):"
+	@echo "  mosquitto_sub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/KAZ.pem --key $(PKI)/contingents/KAZ.key -t contingents/KAZ/inbox -q 1 -v"
+	@echo "  mosquitto_pub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/IND.pem --key $(PKI)/contingents/IND.key -t contingents/KAZ/inbox -q 1 -m 'salem from IND'"
+	@echo
+	$(HUB) serve --host 127.0.0.1 --port $(PORT)
 
 clean:
 	rm -rf .build .build-* var

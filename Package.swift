@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "PeaceHubServer",
             dependencies: [
-                "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS",
+                "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry", "PeaceHubTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "peacehub",
             dependencies: [
-                "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubRegistry",
+                "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubRegistry", "PeaceHubMQTT", "PeaceHubServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

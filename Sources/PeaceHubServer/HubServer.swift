@@ -40,6 +40,7 @@ public final class HubServer: Sendable {
     private let store: SQLiteBrokerStore
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let watcher: TLSFileWatcher
     private let logger: Logger
 
     /// Binds the listener. Every piece is ready when this returns; `port` is the bound port
@@ -79,6 +80,9 @@ public final class HubServer: Sendable {
             try? group.syncShutdownGracefully()
             throw error
         }
+        // A changed CA, CRL, certificate or key file is picked up without a signal too.
+        watcher = TLSFileWatcher(store: tls, eventLoop: group.next(), logger: logger)
+        watcher.start()
         logger.info("MQTT over mutual TLS listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
     }
 
@@ -94,6 +98,7 @@ public final class HubServer: Sendable {
 
     /// Stops accepting, closes the connections, commits what is pending and stops the threads.
     public func shutdown() {
+        watcher.stop()
         try? channel.close().wait()
         store.flush()
         try? group.syncShutdownGracefully()
