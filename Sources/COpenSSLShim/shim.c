@@ -1,1 +1,151 @@
+#define _GNU_SOURCE
 #include "COpenSSLShim.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx) {
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+EVP_PKEY *phub_keygen_ed25519(void) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+}
+
+EVP_PKEY *phub_keygen_p256(void) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+char *phub_x509_name_rfc2253(const X509_NAME *name) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) return NULL;
+    unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+    char *result = NULL;
+    if (X509_NAME_print_ex(bio, name, 0, flags) >= 0) {
+        char *data = NULL;
+        long length = BIO_get_mem_data(bio, &data);
+        if (length >= 0) {
+            result = malloc((size_t)length + 1);
+            if (result != NULL) {
+                if (length > 0) memcpy(result, data, (size_t)length);
+                result[length] = '\0';
+            }
+        }
+    }
+    BIO_free(bio);
+    return result;
+}
+
+int phub_general_names_count(const GENERAL_NAMES *names) {
+    return names == NULL ? 0 : sk_GENERAL_NAME_num(names);
+}
+
+int phub_general_names_get(const GENERAL_NAMES *names, int index, int *type, const unsigned char **data,
+                           int *length) {
+    const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, index);
+    *data = NULL;
+    *length = 0;
+    if (name == NULL) {
+        *type = -1;
+        return 0;
+    }
+    *type = name->type;
+    const ASN1_STRING *string = NULL;
+    switch (name->type) {
+    case GEN_URI: string = name->d.uniformResourceIdentifier; break;
+    case GEN_DNS: string = name->d.dNSName; break;
+    case GEN_EMAIL: string = name->d.rfc822Name; break;
+    case GEN_IPADD: string = name->d.iPAddress; break;
+    default: return 0;
+    }
+    if (string == NULL) return 0;
+    *data = ASN1_STRING_get0_data(string);
+    *length = ASN1_STRING_length(string);
+    return 1;
+}
+
+int phub_general_names_add(GENERAL_NAMES *names, int type, const unsigned char *data, int length) {
+    ASN1_STRING *string = type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+    if (string == NULL) return 0;
+    if (!ASN1_STRING_set(string, data, length)) {
+        ASN1_STRING_free(string);
+        return 0;
+    }
+    GENERAL_NAME *name = GENERAL_NAME_new();
+    if (name == NULL) {
+        ASN1_STRING_free(string);
+        return 0;
+    }
+    GENERAL_NAME_set0_value(name, type, string);
+    if (!sk_GENERAL_NAME_push(names, name)) {
+        GENERAL_NAME_free(name);
+        return 0;
+    }
+    return 1;
+}
+
+int phub_crl_revoked_count(const X509_CRL *crl) {
+    STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
+    return revoked == NULL ? 0 : sk_X509_REVOKED_num(revoked);
+}
+
+X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index) {
+    STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
+    return revoked == NULL ? NULL : sk_X509_REVOKED_value(revoked, index);
+}
+
+char *phub_asn1_integer_hex(const ASN1_INTEGER *serial) {
+    BIGNUM *number = ASN1_INTEGER_to_BN(serial, NULL);
+    if (number == NULL) return NULL;
+    char *hex = BN_bn2hex(number);
+    BN_free(number);
+    if (hex == NULL) return NULL;
+    char *result = strdup(hex);
+    OPENSSL_free(hex);
+    return result;
+}
+
+int phub_x509_set_random_serial(X509 *cert) {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) return 0;
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;  // never a leading zero byte: serials keep 16 bytes and a stable hex form
+    BIGNUM *number = BN_bin2bn(bytes, sizeof bytes, NULL);
+    if (number == NULL) return 0;
+    ASN1_INTEGER *serial = BN_to_ASN1_INTEGER(number, NULL);
+    BN_free(number);
+    if (serial == NULL) return 0;
+    int ok = X509_set_serialNumber(cert, serial);
+    ASN1_INTEGER_free(serial);
+    return ok;
+}
+
+int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, subject, NULL, NULL, 0);
+    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (extension == NULL) return 0;
+    int ok = X509_add_ext(subject, extension, -1);
+    X509_EXTENSION_free(extension);
+    return ok;
+}
+
+SSL *phub_store_ctx_get_ssl(X509_STORE_CTX *store_ctx) {
+    return X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+}
+
+int phub_asn1_time_to_unix(const ASN1_TIME *time, int64_t *seconds) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (time == NULL || ASN1_TIME_to_tm(time, &tm) != 1) return 0;
+    *seconds = (int64_t)timegm(&tm);
+    return 1;
+}

@@ -1,6 +1,222 @@
 import ArgumentParser
+import Foundation
+import PeaceHubCore
+import PeaceHubTLS
 
-/// `peacehub pki ...` (being written: TLS issue).
+/// `peacehub pki ...`: the hub CA, certificates for the listener, contingents and operators, revocation.
 struct PKICommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pki", abstract: "Manage the hub's PKI.")
+    static let configuration = CommandConfiguration(
+        commandName: "pki",
+        abstract: "Manage the hub's PKI: CA, server, contingent and operator certificates, CRL.",
+        subcommands: [PKIInit.self, PKIIssueServer.self, PKIIssue.self, PKIRevoke.self, PKICRL.self, PKIList.self]
+    )
+}
+
+/// `--dir`, shared by every pki command.
+struct PKIDirectoryOption: ParsableArguments {
+    @Option(name: .customLong("dir"), help: "The PKI directory (default: the hub's, under PEACEHUB_DATA_DIR).")
+    var directory: String?
+
+    var pki: PKI {
+        PKI(directory: directory.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pkiDirectory)
+    }
+}
+
+extension PKI.KeyType: ExpressibleByArgument {}
+
+/// Runs a PKI operation, turning its error into one line on stderr and a non-zero exit.
+private func runPKI<T>(_ body: () throws(PKIError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw CLIError(error.reason)
+    }
+}
+
+private func describe(_ entry: PKIIndex.Entry, in pki: PKI) -> String {
+    "serial \(entry.serial), valid until \(ISO8601DateFormatter().string(from: entry.notAfter)): "
+        + "\(pki.url(entry.certificatePath).path), key \(pki.url(entry.keyPath).path)"
+}
+
+struct PKIInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Create the hub CA, an empty CRL and the index.")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Option(help: "CA key type: ed25519 or p256.")
+    var keyType: PKI.KeyType = .ed25519
+
+    @Option(help: "The CA's common name.")
+    var commonName = "PeaceHub CA"
+
+    @Option(help: "Days the CA certificate is valid.")
+    var days = 3650
+
+    @Flag(help: "Replace an existing CA (every certificate it issued stops working).")
+    var force = false
+
+    func run() throws {
+        let pki = location.pki
+        let index = try runPKI { () throws(PKIError) in
+            try pki.initialize(keyType: keyType, commonName: commonName, days: days, force: force)
+        }
+        print("hub CA created: serial \(index.caSerial) (\(keyType.rawValue)): \(pki.caCertificateURL.path)")
+        print("CRL: \(pki.crlURL.path)")
+    }
+}
+
+struct PKIIssueServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issue-server", abstract: "Issue the hub listener's certificate (serverAuth).")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Option(name: .customLong("host"), help: "A DNS name or IP address of the hub (repeat for more).")
+    var hosts: [String] = []
+
+    @Option(help: "Key type: ed25519 or p256.")
+    var keyType: PKI.KeyType = .ed25519
+
+    @Option(help: "Days the certificate is valid.")
+    var days = 825
+
+    @Flag(help: "Replace an existing certificate and key of that name.")
+    var force = false
+
+    func run() throws {
+        let pki = location.pki
+        let entry = try runPKI { () throws(PKIError) in
+            try pki.issueServer(hosts: hosts, keyType: keyType, days: days, force: force)
+        }
+        print("server certificate for \(hosts.joined(separator: ", ")): \(describe(entry, in: pki))")
+    }
+}
+
+struct PKIIssue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issue", abstract: "Issue a contingent's or an operator's client certificate (clientAuth).")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Option(help: "The contingent's ISO 3166 alpha-3 code, e.g. KAZ.")
+    var contingent: String?
+
+    @Option(help: "A device name, for several certificates per contingent.")
+    var device: String?
+
+    @Option(name: .customLong("operator"), help: "An operator's name (instead of --contingent).")
+    var operatorName: String?
+
+    @Option(help: "Key type: ed25519 or p256.")
+    var keyType: PKI.KeyType = .ed25519
+
+    @Option(help: "Days the certificate is valid.")
+    var days = 365
+
+    @Flag(help: "Replace an existing certificate and key of that name.")
+    var force = false
+
+    func validate() throws {
+        guard (contingent == nil) != (operatorName == nil) else {
+            throw ValidationError("give exactly one of --contingent CODE or --operator NAME")
+        }
+        if device != nil && contingent == nil { throw ValidationError("--device goes with --contingent") }
+    }
+
+    func run() throws {
+        let pki = location.pki
+        if let contingent {
+            let entry = try runPKI { () throws(PKIError) in
+                try pki.issueContingent(contingent, device: device, keyType: keyType, days: days, force: force)
+            }
+            print("contingent \(contingent) certificate: \(describe(entry, in: pki))")
+        } else if let operatorName {
+            let entry = try runPKI { () throws(PKIError) in
+                try pki.issueOperator(operatorName, keyType: keyType, days: days, force: force)
+            }
+            print("operator \(operatorName) certificate: \(describe(entry, in: pki))")
+        }
+    }
+}
+
+struct PKIRevoke: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a certificate (or all of a contingent's) and rewrite the CRL.")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Argument(help: "The serial number (hex) to revoke.")
+    var serial: String?
+
+    @Option(help: "Revoke every certificate of this contingent instead.")
+    var contingent: String?
+
+    func validate() throws {
+        guard (serial == nil) != (contingent == nil) else {
+            throw ValidationError("give exactly one of SERIAL or --contingent CODE")
+        }
+    }
+
+    func run() throws {
+        let pki = location.pki
+        let revoked = try runPKI { () throws(PKIError) in
+            if let contingent { return try pki.revoke(contingent: contingent) }
+            return try pki.revoke(serial: serial ?? "")
+        }
+        if revoked.isEmpty { print("already revoked; CRL rewritten: \(pki.crlURL.path)") }
+        for entry in revoked { print("revoked \(entry.serial) (\(entry.kind.rawValue) \(entry.name))") }
+        if !revoked.isEmpty {
+            print("CRL rewritten: \(pki.crlURL.path) (the hub reloads it within a second and closes those sessions)")
+        }
+    }
+}
+
+struct PKICRL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crl", abstract: "Write a new CRL; run it before nextUpdate or every client is refused.")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Option(help: "Days until the CRL's nextUpdate (default: the last value used, initially 30).")
+    var days: Int?
+
+    func run() throws {
+        let pki = location.pki
+        let index = try runPKI { () throws(PKIError) in try pki.writeCRL(days: days) }
+        let next = index.crlNextUpdate.map { ISO8601DateFormatter().string(from: $0) } ?? "?"
+        let revoked = index.certificates.filter(\.isRevoked).count
+        print("CRL \(index.crlNumber) written: \(pki.crlURL.path), \(revoked) revoked, nextUpdate \(next)")
+    }
+}
+
+struct PKIList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List issued and revoked certificates with their expiry.")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Flag(help: "Print the index as JSON.")
+    var json = false
+
+    func run() throws {
+        let pki = location.pki
+        let index = try runPKI { () throws(PKIError) in try pki.list() }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(index), as: UTF8.self))
+            return
+        }
+        let formatter = ISO8601DateFormatter()
+        let now = Date()
+        let rows = index.certificates.map { entry in
+            let status = entry.isRevoked ? "revoked" : entry.notAfter < now ? "expired" : "valid"
+            return [entry.serial, entry.kind.rawValue, entry.name, formatter.string(from: entry.notAfter), status]
+        }
+        printTable(headers: ["SERIAL", "KIND", "NAME", "EXPIRES", "STATUS"], rows: rows)
+        let next = index.crlNextUpdate.map { formatter.string(from: $0) } ?? "?"
+        print("CA serial \(index.caSerial); CRL \(index.crlNumber), nextUpdate \(next)")
+    }
 }

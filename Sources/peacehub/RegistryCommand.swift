@@ -1,6 +1,110 @@
 import ArgumentParser
+import Foundation
+import Logging
+import PeaceHubCore
+import PeaceHubRegistry
 
-/// `peacehub registry ...` (being written: registry issue).
+/// `peacehub registry ...`: the shared registry of observers and peacekeepers.
 struct RegistryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "registry", abstract: "The shared registry.")
+    static let configuration = CommandConfiguration(
+        commandName: "registry",
+        abstract: "The shared registry of observers and peacekeepers.",
+        discussion: """
+            Writes act as --as (operator:<name> or a contingent code such as KAZ; default operator:cli). A \
+            contingent changes only its own people, equipment and deployments, and sees other contingents' \
+            people without date of birth or medical details.
+            """,
+        subcommands: [
+            RegistryPersonCommand.self, RegistryContingentCommand.self, RegistryMissionCommand.self,
+            RegistryQualificationCommand.self, RegistryDeployCommand.self, RegistryEquipmentCommand.self,
+            RegistryReadiness.self, RegistryImport.self, RegistryExportCommand.self, RegistryStats.self,
+            RegistryAuditCommand.self, RegistryBackup.self, RegistrySeed.self, RegistryBenchmark.self,
+        ]
+    )
+}
+
+/// Options every registry command takes.
+struct RegistryOptions: ParsableArguments {
+    @Option(help: "The registry database (default: registry.sqlite in the hub's data directory).")
+    var db: String?
+
+    @Option(name: .customLong("as"), help: "Who acts: operator:<name> or a contingent code such as KAZ.")
+    var actor = "operator:cli"
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    var databasePath: String { db ?? HubPaths.fromEnvironment.registryDatabase.path }
+
+    func parsedActor() throws -> Registry.Actor {
+        guard let actor = Registry.Actor(parsing: actor) else {
+            throw CLIError("--as '\(actor)' is neither operator:<name> nor an ISO 3166 alpha-3 contingent code")
+        }
+        return actor
+    }
+
+    /// Opens the registry (creating or migrating it), reporting a migration backup on stderr.
+    func open(evaluator: (any ReadinessEvaluating)? = nil) throws -> Registry {
+        // The migration notice is printed below; the library's log line would repeat it.
+        var logger = Logger(label: "peacehub.registry")
+        logger.logLevel = .warning
+        let registry = try registryCall { try Registry(path: databasePath, evaluator: evaluator, logger: logger) }
+        if let backup = registry.migrationBackup {
+            printError(
+                "registry: migrated \(databasePath) to schema \(RegistrySchema.current); "
+                    + "the old one is at \(backup.path)")
+        }
+        return registry
+    }
+}
+
+/// Runs a registry call, turning a `RegistryError` into one clear line on stderr (after its itemised
+/// details, such as every bad import row) and a non-zero exit.
+func registryCall<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as RegistryError {
+        for detail in error.details { printError(detail) }
+        throw CLIError(error.description)
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Prints `value` as JSON (sorted keys, indented).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// A dash for an absent value in tables.
+func cell(_ value: CustomStringConvertible?) -> String { value.map(\.description) ?? "-" }
+
+extension CalendarDate: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension PCRSLevel: ExpressibleByArgument {}
+extension MissionLifecycle: ExpressibleByArgument {}
+extension Sex: ExpressibleByArgument {}
+extension PersonCategory: ExpressibleByArgument {}
+extension QualificationKind: ExpressibleByArgument {}
+extension DeploymentStatus: ExpressibleByArgument {}
+extension COEClass: ExpressibleByArgument {}
+extension LeaseType: ExpressibleByArgument {}
+extension EquipmentStatus: ExpressibleByArgument {}
+extension InspectionType: ExpressibleByArgument {}
+
+/// Parses `en:B2;ru:C2`.
+func parseLanguages(_ text: String) throws -> [LanguageSkill] {
+    try text.split(separator: ";").map { item in
+        let parts = item.split(separator: ":")
+        guard parts.count == 2, let level = LanguageLevel(rawValue: String(parts[1])) else {
+            throw CLIError("--languages: '\(item)' is not code:LEVEL with a CEFR level (e.g. en:B2)")
+        }
+        return LanguageSkill(code: String(parts[0]), level: level)
+    }
 }

@@ -1,12 +1,82 @@
-// Wrappers for OpenSSL 3 macros and variadic functions, which Swift cannot call directly.
+// Wrappers for OpenSSL 3 macros, variadic functions and unions, which Swift cannot use directly.
 #ifndef PEACEHUB_COPENSSLSHIM_H
 #define PEACEHUB_COPENSSLSHIM_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /// SSL_CTX_set_min_proto_version is a macro over SSL_CTX_ctrl.
 static inline int phub_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
+
+/// SSL_CTX_set_max_proto_version is a macro over SSL_CTX_ctrl.
+static inline int phub_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+/// Turns off every form of session resumption: no tickets, no server-side cache.
+void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx);
+
+/// SSL_set_tlsext_host_name is a macro over SSL_ctrl (sets SNI).
+static inline int phub_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+/// SSL_get_ex_new_index is a macro over CRYPTO_get_ex_new_index.
+static inline int phub_ssl_get_ex_new_index(void) {
+    return SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/// OPENSSL_free is a macro adding file and line.
+static inline void phub_openssl_free(void *pointer) {
+    OPENSSL_free(pointer);
+}
+
+/// EVP_PKEY_Q_keygen is variadic: Ed25519 key pair.
+EVP_PKEY *phub_keygen_ed25519(void);
+
+/// EVP_PKEY_Q_keygen is variadic: P-256 (prime256v1) key pair.
+EVP_PKEY *phub_keygen_p256(void);
+
+/// The name in RFC 2253 form, UTF-8 kept (not escaped), malloc'ed; NULL on failure. Free with free().
+char *phub_x509_name_rfc2253(const X509_NAME *name);
+
+/// Number of entries in a GENERAL_NAMES stack (sk_GENERAL_NAME_num is a macro).
+int phub_general_names_count(const GENERAL_NAMES *names);
+
+/// Entry `index` of a GENERAL_NAMES stack: its GEN_* type, and for URI, DNS, email and IP names
+/// the raw bytes (borrowed). Returns 0 when the entry has no string form (data is then NULL).
+int phub_general_names_get(const GENERAL_NAMES *names, int index, int *type, const unsigned char **data,
+                           int *length);
+
+/// Appends a URI (GEN_URI), DNS (GEN_DNS) or IP (GEN_IPADD, 4 or 16 raw bytes) name with the exact
+/// bytes given (no validation, so tests can build malformed names). Returns 1 on success.
+int phub_general_names_add(GENERAL_NAMES *names, int type, const unsigned char *data, int length);
+
+/// Number of entries in a CRL's revoked list (sk_X509_REVOKED_num is a macro); 0 when empty.
+int phub_crl_revoked_count(const X509_CRL *crl);
+
+/// Entry `index` of a CRL's revoked list (borrowed).
+X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index);
+
+/// The serial number as upper-case hex without leading zeros (as BN_bn2hex), malloc'ed. Free with free().
+char *phub_asn1_integer_hex(const ASN1_INTEGER *serial);
+
+/// Sets a fresh random positive 127-bit serial number on `cert`. Returns 1 on success.
+int phub_x509_set_random_serial(X509 *cert);
+
+/// Adds the extension `nid` with the value `value` (openssl.cnf syntax) in the context of `issuer`
+/// (for the authority key identifier) and `subject`. Returns 1 on success.
+int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value);
+
+/// X509_STORE_CTX's SSL (the SSL ex-data slot of the store context).
+SSL *phub_store_ctx_get_ssl(X509_STORE_CTX *store_ctx);
+
+/// Converts an ASN1_TIME to seconds since 1970. Returns 1 on success.
+int phub_asn1_time_to_unix(const ASN1_TIME *time, int64_t *seconds);
 
 #endif

@@ -1,0 +1,71 @@
+import GRDB
+
+/// The broker store's schema: append-only, versioned migrations. Never edit a shipped migration;
+/// add a new one at the end of `versions`.
+///
+/// Tables are STRICT, so SQLite itself refuses a value of the wrong type. A message body is
+/// stored once in `message` however many sessions it waits for; a `delivery` row carries what
+/// differs per session (QoS, retain flag, in-flight state). A message row is deleted when its
+/// last delivery and its retained use are gone.
+enum BrokerStoreSchema {
+    /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
+    /// another GRDB database (the registry) given by mistake.
+    static let versions = ["broker-v1"]
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration(versions[0], migrate: createV1)
+        return migrator
+    }
+
+    private static func createV1(_ db: Database) throws {
+        try db.create(table: "session", options: [.strict, .withoutRowID]) { t in
+            t.primaryKey("clientID", .text)
+            // `contingent:KAZ` or `operator:name`.
+            t.column("owner", .text).notNull()
+        }
+        try db.create(table: "subscription", options: [.strict, .withoutRowID]) { t in
+            t.column("clientID", .text).notNull().references("session", onDelete: .cascade)
+            t.column("filter", .text).notNull()
+            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
+            t.primaryKey(["clientID", "filter"])
+        }
+        try db.create(table: "message", options: [.strict]) { t in
+            t.primaryKey("id", .integer)
+            t.column("topic", .text).notNull()
+            t.column("payload", .blob).notNull()
+            t.column("precedence", .integer).notNull().check { [1, 2, 3, 4].contains($0) }
+            // `contingent:KAZ`, `operator:name`, or NULL for the hub itself.
+            t.column("publisher", .text)
+        }
+        try db.create(table: "delivery", options: [.strict, .withoutRowID]) { t in
+            t.column("clientID", .text).notNull().references("session", onDelete: .cascade)
+            t.column("sequence", .integer).notNull()
+            t.column("messageID", .integer).notNull().indexed().references("message")
+            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
+            t.column("retain", .integer).notNull().check { [0, 1].contains($0) }
+            t.column("packetID", .integer).check { $0 >= 1 && $0 <= 65535 }
+            t.column("stage", .integer).check { [1, 2, 3].contains($0) }
+            t.check(sql: "(packetID IS NULL) = (stage IS NULL)")
+            t.primaryKey(["clientID", "sequence"])
+        }
+        try db.create(table: "inboundQoS2", options: [.strict, .withoutRowID]) { t in
+            t.column("clientID", .text).notNull().references("session", onDelete: .cascade)
+            t.column("packetID", .integer).notNull().check { $0 >= 1 && $0 <= 65535 }
+            t.primaryKey(["clientID", "packetID"])
+        }
+        try db.create(table: "retained", options: [.strict, .withoutRowID]) { t in
+            t.primaryKey("topic", .text)
+            t.column("messageID", .integer).notNull().indexed().references("message")
+            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
+            t.column("retain", .integer).notNull().check { [0, 1].contains($0) }
+        }
+        // The largest sequence and message id ever stored; rows come and go, these only grow.
+        try db.create(table: "meta", options: [.strict]) { t in
+            t.primaryKey("id", .integer).check { $0 == 1 }
+            t.column("lastSequence", .integer).notNull()
+            t.column("lastMessageID", .integer).notNull()
+        }
+        try db.execute(sql: "INSERT INTO meta (id, lastSequence, lastMessageID) VALUES (1, 0, 0)")
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import GRDB
+import PeaceHubCore
+
+/// What a run of operations leaves for the end of its batch: the largest ids it stored and the
+/// messages that may have lost their last use.
+struct WriteEffects {
+    var lastSequence: Int64 = 0
+    var lastMessageID: Int64 = 0
+    var unreferencedCandidates: Set<Int64> = []
+
+    mutating func merge(_ other: WriteEffects) {
+        lastSequence = max(lastSequence, other.lastSequence)
+        lastMessageID = max(lastMessageID, other.lastMessageID)
+        unreferencedCandidates.formUnion(other.unreferencedCandidates)
+    }
+}
+
+extension Principal {
+    /// How a principal is stored: `contingent:KAZ` or `operator:name`.
+    var storedForm: String {
+        switch self {
+        case .contingent(let code): "contingent:\(code)"
+        case .operator(let name): "operator:\(name)"
+        }
+    }
+
+    init?(storedForm: String) {
+        if storedForm.hasPrefix("contingent:"), storedForm.count > "contingent:".count {
+            self = .contingent(String(storedForm.dropFirst("contingent:".count)))
+        } else if storedForm.hasPrefix("operator:"), storedForm.count > "operator:".count {
+            self = .operator(String(storedForm.dropFirst("operator:".count)))
+        } else {
+            return nil
+        }
+    }
+}
+
+extension SQLiteBrokerStore {
+    /// Applies one operation with cached statements.
+    ///
+    /// As in the broker's reference (`ManualStore` in the tests), an operation on a session that
+    /// is not stored, or on a delivery that is not, changes nothing: a clean session's state is
+    /// never stored, and a session deleted by a later call in the broker's order simply lost it.
+    /// A constraint SQLite enforces (a sequence stored twice, packet id 0) becomes an
+    /// `invalidOperation` error that fails the call.
+    static func apply(_ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects) throws {
+        do {
+            try applyUnchecked(operation, db, &effects)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw BrokerStoreError(.invalidOperation, "\(summary(of: operation)) was refused: \(describe(error))")
+        }
+    }
+
+    private static func applyUnchecked(_ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects) throws {
+        switch operation {
+        case .createSession(let clientID, let owner):
+            try collectDeliveredMessages(of: clientID, db, &effects)
+            try db.cachedStatement(sql: "DELETE FROM session WHERE clientID = ?").execute(arguments: [clientID])
+            try db.cachedStatement(sql: "INSERT INTO session (clientID, owner) VALUES (?, ?)")
+                .execute(arguments: [clientID, owner.storedForm])
+
+        case .deleteSession(let clientID):
+            try collectDeliveredMessages(of: clientID, db, &effects)
+            try db.cachedStatement(sql: "DELETE FROM session WHERE clientID = ?").execute(arguments: [clientID])
+
+        case .subscribe(let clientID, let filter, let qos):
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO subscription (clientID, filter, qos)
+                    SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                    ON CONFLICT (clientID, filter) DO UPDATE SET qos = excluded.qos
+                    """
+            ).execute(arguments: [clientID, filter, Int64(qos.rawValue)])
+
+        case .unsubscribe(let clientID, let filter):
+            try db.cachedStatement(sql: "DELETE FROM subscription WHERE clientID = ? AND filter = ?")
+                .execute(arguments: [clientID, filter])
+
+        case .enqueue(let clientID, let sequence, let messageID, let message):
+            let sequence = try storable(sequence, operation)
+            let messageID = try storable(messageID, operation)
+            try insertMessage(messageID, message, db)
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO delivery (clientID, sequence, messageID, qos, retain)
+                    SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                    """
+            ).execute(arguments: [clientID, sequence, messageID, Int64(message.qos.rawValue), message.retain])
+            if db.changesCount == 0 { effects.unreferencedCandidates.insert(messageID) }
+            effects.lastSequence = max(effects.lastSequence, sequence)
+            effects.lastMessageID = max(effects.lastMessageID, messageID)
+
+        case .markInflight(let clientID, let sequence, let packetID, let stage):
+            let sequence = try storable(sequence, operation)
+            try db.cachedStatement(
+                sql: "UPDATE delivery SET packetID = ?, stage = ? WHERE clientID = ? AND sequence = ?"
+            ).execute(arguments: [Int64(packetID), Int64(stage.rawValue), clientID, sequence])
+
+        case .removeDelivery(let clientID, let sequence):
+            let sequence = try storable(sequence, operation)
+            // Not `DELETE ... RETURNING`: SQLite builds a temporary table for every such statement.
+            let select = try db.cachedStatement(sql: "SELECT messageID FROM delivery WHERE clientID = ? AND sequence = ?")
+            guard let messageID = try Int64.fetchOne(select, arguments: [clientID, sequence]) else { return }
+            effects.unreferencedCandidates.insert(messageID)
+            try db.cachedStatement(sql: "DELETE FROM delivery WHERE clientID = ? AND sequence = ?")
+                .execute(arguments: [clientID, sequence])
+
+        case .addInboundQoS2(let clientID, let packetID):
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO inboundQoS2 (clientID, packetID)
+                    SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                    ON CONFLICT DO NOTHING
+                    """
+            ).execute(arguments: [clientID, Int64(packetID)])
+
+        case .removeInboundQoS2(let clientID, let packetID):
+            try db.cachedStatement(sql: "DELETE FROM inboundQoS2 WHERE clientID = ? AND packetID = ?")
+                .execute(arguments: [clientID, Int64(packetID)])
+
+        case .setRetained(let messageID, let message):
+            let messageID = try storable(messageID, operation)
+            let previous = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT messageID FROM retained WHERE topic = ?"), arguments: [message.topic])
+            if let previous { effects.unreferencedCandidates.insert(previous) }
+            if message.payload.readableBytes == 0 {
+                try db.cachedStatement(sql: "DELETE FROM retained WHERE topic = ?").execute(arguments: [message.topic])
+            } else {
+                try insertMessage(messageID, message, db)
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO retained (topic, messageID, qos, retain) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (topic) DO UPDATE SET messageID = excluded.messageID, qos = excluded.qos,
+                            retain = excluded.retain
+                        """
+                ).execute(arguments: [message.topic, messageID, Int64(message.qos.rawValue), message.retain])
+            }
+            effects.lastMessageID = max(effects.lastMessageID, messageID)
+        }
+    }
+
+    /// Stores a message body once: a message id names one body, however many deliveries use it.
+    private static func insertMessage(_ messageID: Int64, _ message: BrokerMessage, _ db: Database) throws {
+        // `ifnull`: SQLite binds an empty blob as NULL.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO message (id, topic, payload, precedence, publisher) VALUES (?, ?, ifnull(?, x''), ?, ?)
+                ON CONFLICT (id) DO NOTHING
+                """
+        ).execute(arguments: [
+            messageID, message.topic, Data(message.payload.readableBytesView), Int64(message.precedence.rawValue),
+            message.publisher?.storedForm,
+        ])
+    }
+
+    /// Notes the messages a session's deliveries use before the session's rows go.
+    private static func collectDeliveredMessages(of clientID: String, _ db: Database, _ effects: inout WriteEffects)
+        throws
+    {
+        let statement = try db.cachedStatement(sql: "SELECT DISTINCT messageID FROM delivery WHERE clientID = ?")
+        let ids = try Int64.fetchCursor(statement, arguments: [clientID])
+        while let id = try ids.next() { effects.unreferencedCandidates.insert(id) }
+    }
+
+    /// The end of a batch: deletes messages no delivery or retained topic uses any more, and
+    /// raises the stored largest ids.
+    static func finish(_ effects: WriteEffects, _ db: Database) throws {
+        if !effects.unreferencedCandidates.isEmpty {
+            let statement = try db.cachedStatement(
+                sql: """
+                    DELETE FROM message WHERE id = ?1
+                        AND NOT EXISTS (SELECT 1 FROM delivery WHERE messageID = ?1)
+                        AND NOT EXISTS (SELECT 1 FROM retained WHERE messageID = ?1)
+                    """)
+            for id in effects.unreferencedCandidates { try statement.execute(arguments: [id]) }
+        }
+        if effects.lastSequence > 0 || effects.lastMessageID > 0 {
+            try db.cachedStatement(
+                sql: "UPDATE meta SET lastSequence = max(lastSequence, ?), lastMessageID = max(lastMessageID, ?)"
+            ).execute(arguments: [effects.lastSequence, effects.lastMessageID])
+        }
+    }
+
+    /// SQLite integers are signed 64-bit; larger ids would break the ordering.
+    private static func storable(_ value: UInt64, _ operation: StoreOperation) throws -> Int64 {
+        guard let value = Int64(exactly: value) else {
+            throw BrokerStoreError(.invalidOperation, "\(summary(of: operation)) was refused: \(value) exceeds 2^63 - 1")
+        }
+        return value
+    }
+
+    /// One line naming an operation and its keys, for errors.
+    static func summary(of operation: StoreOperation) -> String {
+        switch operation {
+        case .createSession(let clientID, let owner): "createSession of client '\(clientID)' for \(owner)"
+        case .deleteSession(let clientID): "deleteSession of client '\(clientID)'"
+        case .subscribe(let clientID, let filter, _): "subscribe of client '\(clientID)' to '\(filter)'"
+        case .unsubscribe(let clientID, let filter): "unsubscribe of client '\(clientID)' from '\(filter)'"
+        case .enqueue(let clientID, let sequence, let messageID, _):
+            "enqueue of message \(messageID) as sequence \(sequence) for client '\(clientID)'"
+        case .markInflight(let clientID, let sequence, let packetID, _):
+            "markInflight of sequence \(sequence) of client '\(clientID)' with packet id \(packetID)"
+        case .removeDelivery(let clientID, let sequence): "removeDelivery of sequence \(sequence) of client '\(clientID)'"
+        case .addInboundQoS2(let clientID, let packetID): "addInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
+        case .removeInboundQoS2(let clientID, let packetID):
+            "removeInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
+        case .setRetained(let messageID, let message): "setRetained of message \(messageID) on '\(message.topic)'"
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import Dispatch
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// The broker's durable state in an SQLite file (WAL mode), written with group commit.
+///
+/// `commit` only queues its operations. One serial dispatch queue (never an event loop, never
+/// the Swift concurrency pool) takes everything queued, applies it in one transaction and then
+/// runs the completions of that batch, so a burst of acknowledgements costs one disk sync.
+/// Each `commit` call runs in its own savepoint: an operation that contradicts the stored state
+/// fails only its own call; an SQLite failure of the transaction fails the whole batch. Either
+/// way later batches go on.
+public final class SQLiteBrokerStore: BrokerStore {
+    /// What a committed batch survives.
+    public enum Durability: Sendable, Hashable {
+        /// A crash or `kill -9` of the hub (SQLite `synchronous = NORMAL` in WAL mode: a commit
+        /// is in the operating system's cache before its completion runs).
+        case processCrash
+        /// Also a power loss or kernel crash (`synchronous = FULL`: the WAL is synced to disk on
+        /// every commit).
+        case powerLoss
+    }
+
+    struct Submission {
+        var operations: [StoreOperation]
+        var completion: @Sendable (Result<Void, any Error>) -> Void
+    }
+
+    private struct Queue {
+        var submissions: [Submission] = []
+        /// True while a drain is scheduled or running on the writer queue.
+        var draining = false
+    }
+
+    /// How long a batch waits for another process that holds the file's write lock (someone
+    /// running `sqlite3` on it) before it fails, rather than holding acknowledgements forever.
+    static let busyTimeout: TimeInterval = 5
+
+    public let path: String
+    public let durability: Durability
+    let database: DatabaseQueue
+    let logger: Logger
+    private let writer = DispatchQueue(label: "peacehub.broker-store.writer", qos: .userInitiated)
+    private let writerKey = DispatchSpecificKey<Bool>()
+    private let queue = Mutex(Queue())
+    private let batches = Atomic<Int>(0)
+
+    /// Transactions committed so far; with group commit, usually fewer than `commit` calls.
+    public var committedBatches: Int { batches.load(ordering: .relaxed) }
+
+    /// Opens the store at `path`, creating the file (and its folder) if needed, and migrates it
+    /// to the current schema. Throws `BrokerStoreError` naming the file when it is not an SQLite
+    /// database, not a broker store, or written by a newer PeaceHub.
+    public init(path: String, durability: Durability = .processCrash, logger: Logger) throws {
+        self.path = path
+        self.durability = durability
+        self.logger = logger
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.label = "peacehub.broker-store"
+        do {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try database.writeWithoutTransaction { db in
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                guard mode == "wal" else {
+                    throw BrokerStoreError(.cannotOpen, "cannot put the broker store \(path) in WAL mode (got \(mode ?? "nothing"))")
+                }
+                try db.execute(sql: "PRAGMA synchronous = \(durability == .powerLoss ? "FULL" : "NORMAL")")
+            }
+        } catch let error as BrokerStoreError {
+            throw error
+        } catch {
+            throw BrokerStoreError(.cannotOpen, "cannot open the broker store \(path): \(Self.describe(error))")
+        }
+        try Self.migrate(database, path: path)
+        writer.setSpecific(key: writerKey, value: true)
+        logger.debug("broker store opened", metadata: ["path": "\(path)", "durability": "\(durability)"])
+    }
+
+    private static func migrate(_ database: DatabaseQueue, path: String) throws {
+        let migrator = BrokerStoreSchema.migrator
+        let known = Set(BrokerStoreSchema.versions)
+        do {
+            let (applied, tables) = try database.read { db in
+                let applied = try migrator.appliedIdentifiers(db)
+                let tables = try String.fetchAll(
+                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                return (applied, tables)
+            }
+            if applied.isDisjoint(with: known), !tables.isEmpty {
+                throw BrokerStoreError(
+                    .cannotOpen,
+                    "\(path) is not a PeaceHub broker store (it holds the tables \(tables.sorted().joined(separator: ", ")))")
+            }
+            let unknown = applied.subtracting(known)
+            if !unknown.isEmpty {
+                throw BrokerStoreError(
+                    .schemaTooNew,
+                    "\(path) has broker store schema version(s) \(unknown.sorted().joined(separator: ", ")) from a newer "
+                        + "PeaceHub; this one knows up to \(BrokerStoreSchema.versions.last ?? "none"). Use a newer peacehub.")
+            }
+            try migrator.migrate(database)
+        } catch let error as BrokerStoreError {
+            throw error
+        } catch {
+            throw BrokerStoreError(.cannotOpen, "cannot read or create the schema of the broker store \(path): \(describe(error))")
+        }
+    }
+
+    // MARK: BrokerStore
+
+    public func commit(_ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        let scheduleDrain = queue.withLock { queue in
+            queue.submissions.append(Submission(operations: operations, completion: completion))
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
+        }
+        if scheduleDrain { writer.async { self.drain() } }
+    }
+
+    /// Blocks until every batch submitted before the call is committed and its completions ran.
+    /// From a completion (the writer queue itself) it commits what is queued right there.
+    public func flush() {
+        if DispatchQueue.getSpecific(key: writerKey) == true {
+            drain()
+        } else {
+            writer.sync {}
+        }
+    }
+
+    public func load() throws -> StoredBrokerState {
+        do {
+            return try database.read { db in try Self.loadState(db) }
+        } catch let error as BrokerStoreError {
+            throw error
+        } catch {
+            throw BrokerStoreError(.readFailed, "cannot read the broker store \(path): \(Self.describe(error))")
+        }
+    }
+
+    // MARK: Writer
+
+    /// Commits batches until nothing is queued. Runs on the writer queue only.
+    private func drain() {
+        while let batch = takeBatch() {
+            let results = write(batch)
+            for (submission, result) in zip(batch, results) { submission.completion(result) }
+        }
+    }
+
+    private func takeBatch() -> [Submission]? {
+        queue.withLock { queue in
+            guard !queue.submissions.isEmpty else {
+                queue.draining = false
+                return nil
+            }
+            var batch: [Submission] = []
+            swap(&batch, &queue.submissions)
+            return batch
+        }
+    }
+
+    /// Applies `batch` in one transaction and returns each call's result, in order.
+    private func write(_ batch: [Submission]) -> [Result<Void, any Error>] {
+        do {
+            let results = try database.writeWithoutTransaction { db in
+                var results: [Result<Void, any Error>] = []
+                try db.inTransaction(.immediate) {
+                    results = try self.apply(batch, db)
+                    return .commit
+                }
+                return results
+            }
+            batches.add(1, ordering: .relaxed)
+            return results
+        } catch {
+            let failure = BrokerStoreError(
+                .writeFailed,
+                "the transaction of \(batch.count) commit call(s) on \(path) failed: \(Self.describe(error))")
+            logger.error("\(failure)")
+            return Array(repeating: .failure(failure), count: batch.count)
+        }
+    }
+
+    /// Applies each call in its own savepoint, then the batch's bookkeeping. Throws (failing the
+    /// batch) for anything but an operation the stored state refuses.
+    private func apply(_ batch: [Submission], _ db: Database) throws -> [Result<Void, any Error>] {
+        var results: [Result<Void, any Error>] = []
+        results.reserveCapacity(batch.count)
+        var batchEffects = WriteEffects()
+        for submission in batch {
+            var effects = WriteEffects()
+            try db.cachedStatement(sql: "SAVEPOINT call").execute()
+            do {
+                for operation in submission.operations { try Self.apply(operation, db, &effects) }
+                try db.cachedStatement(sql: "RELEASE call").execute()
+                batchEffects.merge(effects)
+                results.append(.success(()))
+            } catch let error as BrokerStoreError where error.code == .invalidOperation {
+                // Undoes the call's earlier operations; the batch's transaction goes on.
+                try db.cachedStatement(sql: "ROLLBACK TO call").execute()
+                try db.cachedStatement(sql: "RELEASE call").execute()
+                logger.error("\(error)")
+                results.append(.failure(error))
+            }
+        }
+        try Self.finish(batchEffects, db)
+        return results
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return error.message ?? "SQLite error \(error.extendedResultCode.rawValue)"
+        }
+        return "\(error)"
+    }
+}

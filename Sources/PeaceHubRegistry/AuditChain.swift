@@ -1,0 +1,132 @@
+import COpenSSL
+import Foundation
+import GRDB
+
+/// SHA-256 through the system OpenSSL 3 (the project's only cryptography provider).
+enum SHA256 {
+    static func hex(_ data: Data) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = data.withUnsafeBytes { bytes in
+            EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
+        }
+        // EVP_Digest only fails when OpenSSL cannot allocate or lacks SHA-256: nothing can be recorded then.
+        precondition(ok == 1 && length == 32, "OpenSSL SHA-256 failed")
+        return digest.prefix(Int(length)).map { byte in
+            let text = String(byte, radix: 16)
+            return byte < 16 ? "0" + text : text
+        }.joined()
+    }
+}
+
+/// The outcome of `Registry.verifyAudit()`.
+public struct AuditVerification: Sendable, Hashable {
+    /// The first entry that fails, and why.
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        public var seq: Int64
+        public var reason: String
+        public var description: String { "audit entry \(seq): \(reason)" }
+    }
+
+    public var entries: Int
+    public var problem: Problem?
+    public var isIntact: Bool { problem == nil }
+}
+
+/// The audit trail: an append-only SHA-256 hash chain over every write.
+///
+/// An entry's hash is SHA-256 over the previous entry's hash (64 hex digits; 64 zeros for the first)
+/// followed by the canonical bytes: `seq, actor, time, entity, entityId, action, before, after` as UTF-8,
+/// each field followed by the unit separator U+001F (absent values are empty). The head (newest seq and
+/// hash) is also kept in `auditHead`, so removing the newest entries shows too.
+enum AuditChain {
+    static let genesis = String(repeating: "0", count: 64)
+
+    static func canonicalBytes(
+        seq: Int64, actor: String, time: String, entity: String, entityId: String, action: String, before: String?,
+        after: String?
+    ) -> Data {
+        var text = ""
+        for field in [String(seq), actor, time, entity, entityId, action, before ?? "", after ?? ""] {
+            text += field
+            text += "\u{1F}"
+        }
+        return Data(text.utf8)
+    }
+
+    static func hash(previous: String, entry: AuditEntry) -> String {
+        var data = Data(previous.utf8)
+        data.append(
+            canonicalBytes(
+                seq: entry.seq, actor: entry.actor, time: entry.time, entity: entry.entity, entityId: entry.entityId,
+                action: entry.action, before: entry.before, after: entry.after))
+        return SHA256.hex(data)
+    }
+
+    /// Appends one entry; call inside the write transaction that makes the change.
+    static func append(
+        _ db: Database, actor: String, time: Date, entity: String, entityId: String, action: String, before: String?,
+        after: String?
+    ) throws {
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1")
+        let previousSeq: Int64 = head?["seq"] ?? 0
+        let previousHash: String = head?["hash"] ?? genesis
+        var entry = AuditEntry(
+            seq: previousSeq + 1, actor: actor, time: timestamp(time), entity: entity, entityId: entityId,
+            action: action, before: before, after: after, hash: "")
+        entry.hash = hash(previous: previousHash, entry: entry)
+        try entry.insert(db)
+        try db.execute(
+            sql: """
+                INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                """,
+            arguments: [entry.seq, entry.hash])
+    }
+
+    /// Walks the chain in seq order and reports the first entry that is missing, out of place or altered.
+    static func verify(_ db: Database) throws -> AuditVerification {
+        var expectedSeq: Int64 = 1
+        var previousHash = genesis
+        var count = 0
+        let cursor = try AuditEntry.order(AuditEntry.Columns.seq).fetchCursor(db)
+        while let entry = try cursor.next() {
+            count += 1
+            if entry.seq != expectedSeq {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(
+                        seq: expectedSeq,
+                        reason: "missing (the chain jumps from \(expectedSeq - 1) to \(entry.seq)): deleted"))
+            }
+            if hash(previous: previousHash, entry: entry) != entry.hash {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(
+                        seq: entry.seq,
+                        reason: "hash mismatch: the entry was edited or moved (\(entry.entity) \(entry.entityId))"))
+            }
+            previousHash = entry.hash
+            expectedSeq += 1
+        }
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1")
+        let headSeq: Int64 = head?["seq"] ?? 0
+        let headHash: String = head?["hash"] ?? genesis
+        if headSeq != expectedSeq - 1 || headHash != previousHash {
+            return AuditVerification(
+                entries: count,
+                problem: .init(
+                    seq: min(headSeq, expectedSeq - 1) + 1,
+                    reason: "the chain ends at \(expectedSeq - 1) but its head records \(headSeq): "
+                        + "entries deleted or head edited"))
+        }
+        return AuditVerification(entries: count, problem: nil)
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,491 @@
+import Foundation
+import GRDB
+import PeaceHubCore
+
+/// What an import added.
+public struct ImportSummary: Codable, Sendable, Hashable {
+    public var persons: Int
+    public var qualifications: Int
+}
+
+/// Persons and qualifications read from CSV or JSON files, not yet checked against the database.
+///
+/// CSV: a header row names the columns. A file whose header has `latinName` holds persons
+/// (`serviceNumber, latinName, cyrillicName, sex, nationality, contingent, rank, rankCode, category,
+/// dateOfBirth, commissionedServiceYears, languages` with languages as `en:B2;ru:C2`); one whose header
+/// has `kind` holds qualifications (`serviceNumber, kind, code, provider, issuedOn, expiresOn,
+/// evidenceHash, level`). JSON: an array of person objects with the same members, `languages` as
+/// `[{"code","level"}]` and an optional `qualifications` array.
+public struct ImportBatch: Sendable {
+    struct Row: Sendable {
+        var file: String
+        var line: Int
+        var person: Person
+    }
+
+    struct QualificationRow: Sendable {
+        var file: String
+        var line: Int
+        var serviceNumber: String
+        var qualification: Qualification
+    }
+
+    var persons: [Row] = []
+    var qualifications: [QualificationRow] = []
+    /// Every problem found, as `file:line: field: reason`.
+    public private(set) var problems: [String] = []
+    /// Name and SHA-256 of each file read, for the audit entry.
+    var sources: [[String: String]] = []
+
+    public var personCount: Int { persons.count }
+    public var qualificationCount: Int { qualifications.count }
+
+    public init() {}
+
+    /// Reads `url` (CSV unless its name ends in `.json`), adding its rows and problems to the batch.
+    public mutating func read(_ url: URL) {
+        let name = url.lastPathComponent
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            problems.append("\(url.path):0: file: cannot be read")
+            return
+        }
+        sources.append(["file": name, "sha256": SHA256.hex(data)])
+        if url.pathExtension.lowercased() == "json" {
+            readJSON(data, file: name)
+        } else {
+            readCSV(data, file: name)
+        }
+    }
+
+    // MARK: - CSV
+
+    private static let personColumns = [
+        "serviceNumber", "latinName", "cyrillicName", "sex", "nationality", "contingent", "rank", "rankCode",
+        "category", "dateOfBirth", "commissionedServiceYears", "languages",
+    ]
+    private static let qualificationColumns = [
+        "serviceNumber", "kind", "code", "provider", "issuedOn", "expiresOn", "evidenceHash", "level",
+    ]
+
+    private mutating func readCSV(_ data: Data, file: String) {
+        let records: [CSV.Record]
+        do {
+            records = try CSV.parse([UInt8](data))
+        } catch {
+            problems.append("\(file):\(error.line): csv: \(error.reason)")
+            return
+        }
+        guard let header = records.first else {
+            problems.append("\(file):1: header: the file is empty")
+            return
+        }
+        let isPersons = header.fields.contains("latinName")
+        let isQualifications = header.fields.contains("kind")
+        guard isPersons != isQualifications else {
+            problems.append(
+                "\(file):\(header.line): header: needs a `latinName` column (persons) or a `kind` column "
+                    + "(qualifications), not both")
+            return
+        }
+        let known = isPersons ? Self.personColumns : Self.qualificationColumns
+        var columns: [String: Int] = [:]
+        for (index, name) in header.fields.enumerated() {
+            guard known.contains(name) else {
+                problems.append("\(file):\(header.line): header: unknown column '\(name)'")
+                continue
+            }
+            if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(name)' repeats") }
+            columns[name] = index
+        }
+        persons.reserveCapacity(persons.count + (isPersons ? records.count : 0))
+        for record in records.dropFirst() {
+            guard record.fields.count == header.fields.count else {
+                problems.append(
+                    "\(file):\(record.line): row: has \(record.fields.count) fields, "
+                        + "the header has \(header.fields.count)")
+                continue
+            }
+            var fields = FieldReader(
+                file: file, line: record.line, source: .csv(columns: columns, fields: record.fields))
+            if isPersons { addPerson(&fields) } else { addQualification(&fields, serviceNumber: nil) }
+            problems += fields.problems
+        }
+    }
+
+    // MARK: - JSON
+
+    private mutating func readJSON(_ data: Data, file: String) {
+        let document: JSONValue
+        do {
+            document = try JSONValue(parsing: data)
+        } catch {
+            problems.append("\(file):1: json: not valid JSON (\(Self.jsonErrorSummary(error)))")
+            return
+        }
+        guard let items = document.arrayValue else {
+            problems.append("\(file):1: json: the document must be an array of person objects")
+            return
+        }
+        let lines = Self.elementLines([UInt8](data))
+        for (index, item) in items.enumerated() {
+            let line = index < lines.count ? lines[index] : 1
+            guard let members = item.objectValue else {
+                problems.append("\(file):\(line): [\(index)]: not an object")
+                continue
+            }
+            var fields = FieldReader(file: file, line: line, source: .json(members))
+            for name in members.keys.sorted() where name != "qualifications" && !Self.personColumns.contains(name) {
+                fields.problem(name, "unknown member")
+            }
+            addPerson(&fields)
+            problems += fields.problems
+            guard let nested = members["qualifications"] else { continue }
+            guard let list = nested.arrayValue else {
+                problems.append("\(file):\(line): qualifications: must be an array")
+                continue
+            }
+            let serviceNumber = members["serviceNumber"]?.stringValue ?? ""
+            for (position, entry) in list.enumerated() {
+                guard let object = entry.objectValue else {
+                    problems.append("\(file):\(line): qualifications[\(position)]: not an object")
+                    continue
+                }
+                var fields = FieldReader(
+                    file: file, line: line, source: .json(object), prefix: "qualifications[\(position)].")
+                for name in object.keys.sorted()
+                where !Self.qualificationColumns.contains(name) || name == "serviceNumber" {
+                    fields.problem(name, "unknown member")
+                }
+                addQualification(&fields, serviceNumber: serviceNumber)
+                problems += fields.problems
+            }
+        }
+    }
+
+    private static func jsonErrorSummary(_ error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let context) = error {
+            return (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+
+    /// The line each element of the top-level array starts on, found by a scan that skips strings.
+    static func elementLines(_ bytes: [UInt8]) -> [Int] {
+        var lines: [Int] = []
+        var line = 1
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var expectingElement = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") { line += 1 }
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+            if depth == 1 && expectingElement && !isSpace && byte != UInt8(ascii: "]") {
+                lines.append(line)
+                expectingElement = false
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth == 1 { expectingElement = true }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            case UInt8(ascii: ","): if depth == 1 { expectingElement = true }
+            default: break
+            }
+        }
+        return lines
+    }
+
+    // MARK: - Rows to records
+
+    private mutating func addPerson(_ fields: inout FieldReader) {
+        let known = fields.problems.count
+        let serviceNumber = fields.required("serviceNumber")
+        let latinName = fields.required("latinName")
+        let sex: Sex? = fields.vocabulary("sex", required: true)
+        let nationality = fields.required("nationality")
+        let contingent = fields.required("contingent")
+        let rank = fields.required("rank")
+        let category: PersonCategory? = fields.vocabulary("category", required: true)
+        let dateOfBirth = fields.date("dateOfBirth", required: true)
+        let years = fields.integer("commissionedServiceYears")
+        let languages = fields.languages("languages")
+        guard let serviceNumber, let latinName, let sex, let nationality, let contingent, let rank, let category,
+            let dateOfBirth
+        else { return }
+        let person = Person(
+            serviceNumber: serviceNumber, latinName: latinName, cyrillicName: fields.optional("cyrillicName"), sex: sex,
+            nationality: nationality, contingent: contingent, rank: rank, rankCode: fields.optional("rankCode"),
+            category: category, dateOfBirth: dateOfBirth, commissionedServiceYears: years, languages: languages)
+        for (field, message) in Registry.problems(in: person) { fields.problem(field, message) }
+        if fields.problems.count == known {
+            persons.append(Row(file: fields.file, line: fields.line, person: person))
+        }
+    }
+
+    private mutating func addQualification(_ fields: inout FieldReader, serviceNumber parent: String?) {
+        let known = fields.problems.count
+        let serviceNumber = parent ?? fields.required("serviceNumber")
+        let kind: QualificationKind? = fields.vocabulary("kind", required: true)
+        let code = fields.required("code")
+        let issuedOn = fields.date("issuedOn", required: true)
+        let expiresOn = fields.date("expiresOn", required: false)
+        guard let serviceNumber, let kind, let code, let issuedOn else { return }
+        let qualification = Qualification(
+            kind: kind, code: code, provider: fields.optional("provider"), issuedOn: issuedOn, expiresOn: expiresOn,
+            evidenceHash: fields.optional("evidenceHash"), level: fields.optional("level"))
+        for (field, message) in Registry.problems(in: qualification) { fields.problem(field, message) }
+        if fields.problems.count == known {
+            qualifications.append(
+                QualificationRow(
+                    file: fields.file, line: fields.line, serviceNumber: serviceNumber, qualification: qualification))
+        }
+    }
+}
+
+/// The fields of one CSV row or JSON object, read with problems collected rather than thrown.
+struct FieldReader {
+    /// A CSV row keeps its fields and shares the header's column map: no per-row dictionary.
+    enum Source {
+        case csv(columns: [String: Int], fields: [String])
+        case json([String: JSONValue])
+    }
+
+    let file: String
+    let line: Int
+    let source: Source
+    let prefix: String
+    var problems: [String] = []
+
+    init(file: String, line: Int, source: Source, prefix: String = "") {
+        self.file = file
+        self.line = line
+        self.source = source
+        self.prefix = prefix
+    }
+
+    /// The raw value of a field; an empty CSV field is absent.
+    func value(_ name: String) -> JSONValue? {
+        switch source {
+        case .csv(let columns, let fields):
+            guard let index = columns[name], !fields[index].isEmpty else { return nil }
+            return .string(fields[index])
+        case .json(let members):
+            return members[name]
+        }
+    }
+
+    mutating func problem(_ field: String, _ reason: String) {
+        problems.append("\(file):\(line): \(prefix)\(field): \(reason)")
+    }
+
+    /// The text of a field; numbers are accepted where text is expected (JSON `"rank": 3` is odd but clear).
+    mutating func optional(_ name: String) -> String? {
+        switch value(name) {
+        case nil, .null: return nil
+        case .string(let text): return text.isEmpty ? nil : text
+        case .number(let number): return number == number.rounded() ? String(Int(number)) : String(number)
+        default:
+            problem(name, "must be text")
+            return nil
+        }
+    }
+
+    mutating func required(_ name: String) -> String? {
+        let before = problems.count
+        let value = optional(name)
+        if value == nil && problems.count == before { problem(name, "is required") }
+        return value
+    }
+
+    mutating func vocabulary<V: RegistryVocabulary>(_ name: String, required: Bool) -> V? {
+        guard let text = required ? self.required(name) : optional(name) else { return nil }
+        guard let value = V(rawValue: text) else {
+            problem(name, "'\(text)' is not one of \(V.names)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func date(_ name: String, required: Bool) -> CalendarDate? {
+        guard let text = required ? self.required(name) : optional(name) else { return nil }
+        guard let date = CalendarDate(text) else {
+            problem(name, "'\(text)' is not a date (YYYY-MM-DD)")
+            return nil
+        }
+        return date
+    }
+
+    mutating func integer(_ name: String) -> Int? {
+        guard let text = optional(name) else { return nil }
+        guard let value = Int(text) else {
+            problem(name, "'\(text)' is not a whole number")
+            return nil
+        }
+        return value
+    }
+
+    /// `en:B2;ru:C2` in CSV, `[{"code":"en","level":"B2"}]` in JSON.
+    mutating func languages(_ name: String) -> [LanguageSkill] {
+        var pairs: [(String, String)] = []
+        switch value(name) {
+        case nil, .null:
+            return []
+        case .string(let text):
+            for item in text.split(separator: ";") {
+                let parts = item.split(separator: ":")
+                guard parts.count == 2 else {
+                    problem(name, "'\(item)' is not code:LEVEL (e.g. en:B2)")
+                    return []
+                }
+                pairs.append((String(parts[0]).trimmingCharacters(in: .whitespaces), String(parts[1])))
+            }
+        case .array(let items):
+            for item in items {
+                guard let code = item["code"]?.stringValue, let level = item["level"]?.stringValue else {
+                    problem(name, "each language needs string members code and level")
+                    return []
+                }
+                pairs.append((code, level))
+            }
+        default:
+            problem(name, "must be an array of {code, level}")
+            return []
+        }
+        var skills: [LanguageSkill] = []
+        for (code, levelText) in pairs {
+            guard let level = LanguageLevel(rawValue: levelText) else {
+                problem(name, "'\(levelText)' is not a CEFR level (\(LanguageLevel.names))")
+                return []
+            }
+            skills.append(LanguageSkill(code: code, level: level))
+        }
+        return skills
+    }
+}
+
+extension Registry {
+    /// Imports persons and qualifications all-or-nothing: if any row is bad (unreadable, invalid,
+    /// duplicate, unknown contingent or person, or not the actor's own contingent) nothing is written
+    /// and the error's `details` list every problem as `file:line: field: reason`.
+    ///
+    /// One transaction, prepared statements reused, one audit entry for the whole import (file names,
+    /// their SHA-256 and the counts). `progress` is called with (rows written, rows in total).
+    @discardableResult
+    public func importBatch(
+        _ batch: ImportBatch, as actor: Actor, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> ImportSummary {
+        var problems = batch.problems
+        let total = batch.persons.count + batch.qualifications.count
+        let summary = try write(actor) { db, audit -> ImportSummary? in
+            let contingents = try String.fetchSet(db, sql: "SELECT code FROM contingent")
+            var existing: [String: (id: Int64, contingent: String)] = [:]
+            let cursor = try Row.fetchCursor(db, sql: "SELECT id, serviceNumber, contingent FROM person")
+            while let row = try cursor.next() { existing[row[1]] = (row[0], row[2]) }
+
+            var batchContingent: [String: String] = [:]
+            for row in batch.persons {
+                let person = row.person
+                let at = "\(row.file):\(row.line)"
+                if existing[person.serviceNumber] != nil {
+                    problems.append("\(at): serviceNumber: \(person.serviceNumber) is already registered")
+                } else if batchContingent[person.serviceNumber] != nil {
+                    problems.append("\(at): serviceNumber: \(person.serviceNumber) appears twice in the import")
+                }
+                if !contingents.contains(person.contingent) {
+                    problems.append("\(at): contingent: no contingent \(person.contingent)")
+                }
+                if !actor.mayChange(contingent: person.contingent) {
+                    problems.append("\(at): contingent: \(actor) may not add people of \(person.contingent)")
+                }
+                batchContingent[person.serviceNumber] = person.contingent
+            }
+            for row in batch.qualifications {
+                let at = "\(row.file):\(row.line)"
+                guard let owner = batchContingent[row.serviceNumber] ?? existing[row.serviceNumber]?.contingent else {
+                    problems.append(
+                        "\(at): serviceNumber: no person \(row.serviceNumber) in the registry or the import")
+                    continue
+                }
+                if !actor.mayChange(contingent: owner) {
+                    problems.append("\(at): serviceNumber: \(actor) may not change people of \(owner)")
+                }
+            }
+            guard problems.isEmpty else { return nil }
+            // A large import touches more index pages than SQLite's default 2 MB cache holds; spilling them to
+            // the WAL mid-transaction costs more than the inserts. 64 MB while importing, then the default.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
+
+            let insertPerson = try db.cachedStatement(
+                sql: """
+                    INSERT INTO person (serviceNumber, latinName, cyrillicName, sex, nationality, contingent, rank,
+                    rankCode, category, dateOfBirth, commissionedServiceYears, languages)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            var ids = existing.mapValues(\.id)
+            var done = 0
+            for row in batch.persons {
+                let person = row.person
+                try insertPerson.execute(arguments: [
+                    person.serviceNumber, person.latinName, person.cyrillicName, person.sex.rawValue,
+                    person.nationality, person.contingent, person.rank, person.rankCode, person.category.rawValue,
+                    person.dateOfBirth?.description, person.commissionedServiceYears,
+                    Self.languagesJSON(person.languages),
+                ])
+                ids[person.serviceNumber] = db.lastInsertedRowID
+                done += 1
+                if done % 5000 == 0 { progress?(done, total) }
+            }
+            let insertQualification = try db.cachedStatement(
+                sql: """
+                    INSERT INTO qualification (personId, kind, code, provider, issuedOn, expiresOn, evidenceHash, level)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for row in batch.qualifications {
+                let qualification = row.qualification
+                try insertQualification.execute(arguments: [
+                    ids[row.serviceNumber], qualification.kind.rawValue, qualification.code, qualification.provider,
+                    qualification.issuedOn.description, qualification.expiresOn?.description,
+                    qualification.evidenceHash, qualification.level,
+                ])
+                done += 1
+                if done % 5000 == 0 { progress?(done, total) }
+            }
+            let summary = ImportSummary(persons: batch.persons.count, qualifications: batch.qualifications.count)
+            try audit.record(
+                db, entity: "import", id: batch.sources.map { $0["file"] ?? "" }.joined(separator: ","),
+                action: "import", after: ImportAudit(files: batch.sources, summary: summary))
+            progress?(total, total)
+            return summary
+        }
+        guard let summary else {
+            throw RegistryError(
+                .invalidInput, "import refused: \(problems.count) problem(s); the registry is unchanged",
+                details: problems)
+        }
+        return summary
+    }
+
+    /// The JSON GRDB's Codable records read back as `[LanguageSkill]`.
+    static func languagesJSON(_ languages: [LanguageSkill]) -> String {
+        "[" + languages.map { #"{"code":"\#($0.code)","level":"\#($0.level.rawValue)"}"# }.joined(separator: ",") + "]"
+    }
+}
+
+private struct ImportAudit: Encodable {
+    var files: [[String: String]]
+    var summary: ImportSummary
+}

@@ -1,0 +1,184 @@
+import Foundation
+import GRDB
+import Logging
+import PeaceHubCore
+
+/// The shared registry of observers and peacekeepers: the one place that enforces access rules,
+/// deployment invariants and the audit trail over its SQLite database.
+///
+/// On a file it uses a `DatabasePool` in WAL mode: one writer, and reads that never wait for writes.
+public final class Registry: Sendable {
+    /// Who makes a write (or a read): a contributing country acting for itself, or a hub operator.
+    public enum Actor: Sendable, Hashable, CustomStringConvertible {
+        case contingent(String)
+        case `operator`(String)
+
+        /// Parses `operator:<name>`, `contingent:<CODE>` or a bare ISO 3166 alpha-3 code such as `KAZ`.
+        public init?(parsing text: String) {
+            if text.hasPrefix("operator:") {
+                let name = String(text.dropFirst("operator:".count))
+                guard !name.isEmpty else { return nil }
+                self = .operator(name)
+                return
+            }
+            let code = text.hasPrefix("contingent:") ? String(text.dropFirst("contingent:".count)) : text
+            guard Registry.isCountryCode(code) else { return nil }
+            self = .contingent(code)
+        }
+
+        public var description: String {
+            switch self {
+            case .contingent(let code): "contingent:\(code)"
+            case .operator(let name): "operator:\(name)"
+            }
+        }
+
+        /// True when this actor may change records owned by `contingent`.
+        public func mayChange(contingent: String) -> Bool {
+            switch self {
+            case .operator: true
+            case .contingent(let own): own == contingent
+            }
+        }
+    }
+
+    /// The database; tests use it to inspect or tamper with rows directly.
+    public let database: any DatabaseWriter
+    /// Where the copy of an older database was written before migrating it, if that happened on open.
+    public let migrationBackup: URL?
+    let evaluator: (any ReadinessEvaluating)?
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// Opens (creating if needed) the registry database at `path`, migrating an older schema after
+    /// writing a backup copy next to it, and refusing a newer one.
+    public convenience init(
+        path: String, evaluator: (any ReadinessEvaluating)? = nil, now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger = Logger(label: "peacehub.registry")
+    ) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(30)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
+        }
+        let backup = try Self.migrate(pool, path: path, logger: logger)
+        self.init(database: pool, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
+    }
+
+    /// A registry over an existing connection (e.g. an in-memory `DatabaseQueue` in tests), migrated to
+    /// the current schema.
+    public convenience init(
+        database: any DatabaseWriter, evaluator: (any ReadinessEvaluating)? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "peacehub.registry")
+    ) throws {
+        let backup = try Self.migrate(database, path: nil, logger: logger)
+        self.init(database: database, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
+    }
+
+    private init(
+        database: any DatabaseWriter, migrationBackup: URL?, evaluator: (any ReadinessEvaluating)?,
+        now: @escaping @Sendable () -> Date, logger: Logger
+    ) {
+        self.database = database
+        self.migrationBackup = migrationBackup
+        self.evaluator = evaluator
+        self.now = now
+        self.logger = logger
+    }
+
+    private static func migrate(_ writer: any DatabaseWriter, path: String?, logger: Logger) throws -> URL? {
+        let migrator = RegistrySchema.migrator
+        let applied: Set<String>
+        do {
+            applied = try writer.read { db in try migrator.appliedIdentifiers(db) }
+        } catch {
+            throw RegistryError(
+                .invalidInput, "\(path ?? "the database") is not a registry database: \(describe(error))")
+        }
+        let unknown = applied.subtracting(RegistrySchema.versions).sorted()
+        if !unknown.isEmpty {
+            throw RegistryError(
+                .schemaTooNew,
+                "\(path ?? "the database") has schema version(s) \(unknown.joined(separator: ", ")) from a newer "
+                    + "PeaceHub; this one knows up to \(RegistrySchema.current). Use a newer peacehub.")
+        }
+        var backup: URL?
+        let pending = RegistrySchema.versions.filter { !applied.contains($0) }
+        if let path, !applied.isEmpty, !pending.isEmpty {
+            let last = RegistrySchema.versions.last(where: applied.contains)!
+            var candidate = URL(fileURLWithPath: path + ".backup-\(last)")
+            var suffix = 1
+            while FileManager.default.fileExists(atPath: candidate.path) {
+                suffix += 1
+                candidate = URL(fileURLWithPath: path + ".backup-\(last)-\(suffix)")
+            }
+            try writer.backup(to: DatabaseQueue(path: candidate.path))
+            logger.notice("registry schema \(last) backed up to \(candidate.path) before migrating")
+            backup = candidate
+        }
+        try migrator.migrate(writer)
+        return backup
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? error.description }
+        return "\(error)"
+    }
+
+    static func isCountryCode(_ text: String) -> Bool {
+        text.utf8.count == 3 && text.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    }
+
+    // MARK: - Helpers for writes
+
+    /// Runs `body` in one write transaction that also appends its audit entries; SQLite constraint
+    /// failures become `invalidInput` errors.
+    func write<T>(_ actor: Actor, _ body: (Database, AuditRecorder) throws -> T) throws -> T {
+        let recorder = AuditRecorder(actor: actor, time: now())
+        do {
+            return try database.write { db in try body(db, recorder) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw RegistryError(.invalidInput, "refused by the database: \(Self.describe(error))")
+        }
+    }
+
+    func requireOperator(_ actor: Actor, to action: String) throws {
+        guard case .operator = actor else {
+            throw RegistryError(.accessDenied, "\(actor) may not \(action): operators only")
+        }
+    }
+
+    func requireChange(_ actor: Actor, contingent: String, _ what: String) throws {
+        guard actor.mayChange(contingent: contingent) else {
+            throw RegistryError(.accessDenied, "\(actor) may not change \(what) of contingent \(contingent)")
+        }
+    }
+}
+
+/// Appends audit entries for one write transaction (one actor, one timestamp).
+struct AuditRecorder {
+    let actor: Registry.Actor
+    let time: Date
+
+    func record(
+        _ db: Database, entity: String, id: String, action: String, before: (any Encodable)? = nil,
+        after: (any Encodable)? = nil
+    ) throws {
+        try AuditChain.append(
+            db, actor: actor.description, time: time, entity: entity, entityId: id, action: action,
+            before: try before.map(Self.json), after: try after.map(Self.json))
+    }
+
+    static func json(_ value: any Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

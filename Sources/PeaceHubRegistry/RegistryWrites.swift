@@ -1,0 +1,304 @@
+import Foundation
+import GRDB
+
+// Writes to contingents, missions, persons, qualifications, equipment and the report archive.
+// Each checks the actor, validates, changes the rows and appends the audit entry in one transaction.
+
+extension Registry {
+    // MARK: - Contingents and missions (operators only: PCRS levels and mandates come from the UN)
+
+    public func addContingent(_ contingent: Contingent, as actor: Actor) throws {
+        try requireOperator(actor, to: "add contingents")
+        guard Self.isCountryCode(contingent.code) else {
+            throw RegistryError(.invalidInput, "contingent code '\(contingent.code)' is not an ISO 3166 alpha-3 code")
+        }
+        guard !contingent.name.isEmpty else { throw RegistryError(.invalidInput, "contingent name is empty") }
+        try write(actor) { db, audit in
+            guard try !contingent.exists(db) else {
+                throw RegistryError(.alreadyExists, "contingent \(contingent.code) already exists")
+            }
+            try contingent.insert(db)
+            try audit.record(db, entity: "contingent", id: contingent.code, action: "create", after: contingent)
+        }
+    }
+
+    /// Records a new PCRS level with its evidence (an assessment visit report, a SUR id...).
+    public func setPCRSLevel(
+        contingent code: String, level: PCRSLevel, evidence: String?, on date: CalendarDate, as actor: Actor
+    ) throws {
+        try requireOperator(actor, to: "change PCRS levels")
+        try write(actor) { db, audit in
+            guard let before = try Contingent.fetchOne(db, key: code) else {
+                throw RegistryError(.notFound, "no contingent \(code)")
+            }
+            var after = before
+            after.pcrsLevel = level
+            after.pcrsEvidence = evidence
+            after.pcrsEvidenceDate = date
+            try after.update(db)
+            try audit.record(db, entity: "contingent", id: code, action: "update", before: before, after: after)
+        }
+    }
+
+    /// Adds a mission that is active from `activeSince`.
+    public func addMission(_ mission: Mission, activeSince: CalendarDate, as actor: Actor) throws {
+        try requireOperator(actor, to: "add missions")
+        guard !mission.code.isEmpty, mission.code.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "-" }) else {
+            throw RegistryError(.invalidInput, "mission code '\(mission.code)' must be upper-case letters and digits")
+        }
+        try write(actor) { db, audit in
+            guard try !mission.exists(db) else {
+                throw RegistryError(.alreadyExists, "mission \(mission.code) already exists")
+            }
+            try mission.insert(db)
+            let phase = MissionPhase(mission: mission.code, lifecycle: .active, since: activeSince)
+            try phase.insert(db)
+            try audit.record(db, entity: "mission", id: mission.code, action: "create", after: mission)
+            try audit.record(db, entity: "missionPhase", id: mission.code, action: "create", after: phase)
+        }
+    }
+
+    /// Moves a mission to a later lifecycle phase from `since` on (possibly in the future: a decided
+    /// drawdown). Phases only move forward, in date order.
+    public func addMissionPhase(
+        mission code: String, lifecycle: MissionLifecycle, since: CalendarDate, as actor: Actor
+    ) throws {
+        try requireOperator(actor, to: "change mission lifecycles")
+        try write(actor) { db, audit in
+            guard try Mission.exists(db, key: code) else { throw RegistryError(.notFound, "no mission \(code)") }
+            let last = try MissionPhase.filter(MissionPhase.Columns.mission == code)
+                .order(MissionPhase.Columns.since.desc).fetchOne(db)
+            if let last, !(lifecycle > last.lifecycle && since > last.since) {
+                throw RegistryError(
+                    .invariantViolated,
+                    "\(code) is \(last.lifecycle.rawValue) since \(last.since); a new phase must come later in "
+                        + "both order (ACTIVE → DRAWDOWN → LIQUIDATION → CLOSED) and date")
+            }
+            let phase = MissionPhase(mission: code, lifecycle: lifecycle, since: since)
+            try phase.insert(db)
+            try audit.record(db, entity: "missionPhase", id: code, action: "create", after: phase)
+        }
+    }
+
+    // MARK: - Persons
+
+    public func addPerson(_ person: Person, as actor: Actor) throws {
+        var person = person
+        person.id = nil
+        try validate(person)
+        try requireChange(actor, contingent: person.contingent, "people")
+        try write(actor) { db, audit in
+            try requireContingent(db, person.contingent)
+            guard try Person.filter(Person.Columns.serviceNumber == person.serviceNumber).fetchCount(db) == 0 else {
+                throw RegistryError(.alreadyExists, "service number \(person.serviceNumber) is already registered")
+            }
+            try person.insert(db)
+            try audit.record(db, entity: "person", id: person.serviceNumber, action: "create", after: person)
+        }
+    }
+
+    /// Changes a person through `change`. A contingent may change only its own people and may not move
+    /// them to another contingent.
+    public func updatePerson(serviceNumber: String, as actor: Actor, change: (inout Person) throws -> Void) throws {
+        try write(actor) { db, audit in
+            let before = try requirePerson(db, serviceNumber)
+            try requireChange(actor, contingent: before.contingent, "people")
+            var after = before
+            try change(&after)
+            after.id = before.id
+            try validate(after)
+            try requireChange(actor, contingent: after.contingent, "people")
+            try requireContingent(db, after.contingent)
+            if after.serviceNumber != before.serviceNumber,
+                try Person.filter(Person.Columns.serviceNumber == after.serviceNumber).fetchCount(db) > 0
+            {
+                throw RegistryError(.alreadyExists, "service number \(after.serviceNumber) is already registered")
+            }
+            try after.update(db)
+            try audit.record(db, entity: "person", id: serviceNumber, action: "update", before: before, after: after)
+        }
+    }
+
+    /// Removes a person who never deployed (a deployment history is kept, so such a person stays).
+    public func removePerson(serviceNumber: String, as actor: Actor) throws {
+        try write(actor) { db, audit in
+            let person = try requirePerson(db, serviceNumber)
+            try requireChange(actor, contingent: person.contingent, "people")
+            let deployments = try Deployment.filter(Deployment.Columns.personId == person.id).fetchCount(db)
+            guard deployments == 0 else {
+                throw RegistryError(
+                    .invariantViolated,
+                    "\(serviceNumber) has \(deployments) deployment(s) on record and cannot be removed")
+            }
+            let qualifications = try Qualification.filter(Qualification.Columns.personId == person.id).fetchAll(db)
+            try Person.deleteOne(db, key: person.id)
+            try audit.record(
+                db, entity: "person", id: serviceNumber, action: "delete",
+                before: PersonRecord(person: person, qualifications: qualifications))
+        }
+    }
+
+    // MARK: - Qualifications
+
+    @discardableResult
+    public func addQualification(
+        _ qualification: Qualification, serviceNumber: String, as actor: Actor
+    ) throws -> Qualification {
+        try validate(qualification)
+        return try write(actor) { db, audit in
+            let person = try requirePerson(db, serviceNumber)
+            try requireChange(actor, contingent: person.contingent, "qualifications")
+            var qualification = qualification
+            qualification.id = nil
+            qualification.personId = person.id!
+            try qualification.insert(db)
+            try audit.record(
+                db, entity: "qualification", id: "\(serviceNumber)/\(qualification.id!)", action: "create",
+                after: qualification)
+            return qualification
+        }
+    }
+
+    // MARK: - Equipment
+
+    @discardableResult
+    public func addEquipment(_ equipment: Equipment, as actor: Actor) throws -> Equipment {
+        try requireChange(actor, contingent: equipment.contingent, "equipment")
+        guard !equipment.serial.isEmpty, !equipment.category.isEmpty else {
+            throw RegistryError(.invalidInput, "equipment needs a serial and a category")
+        }
+        return try write(actor) { db, audit in
+            try requireContingent(db, equipment.contingent)
+            guard try Equipment.filter(Equipment.Columns.serial == equipment.serial).fetchCount(db) == 0 else {
+                throw RegistryError(.alreadyExists, "equipment serial \(equipment.serial) is already registered")
+            }
+            var equipment = equipment
+            equipment.id = nil
+            try equipment.insert(db)
+            try audit.record(db, entity: "equipment", id: equipment.serial, action: "create", after: equipment)
+            return equipment
+        }
+    }
+
+    public func setEquipmentStatus(serial: String, status: EquipmentStatus, as actor: Actor) throws {
+        try write(actor) { db, audit in
+            let before = try requireEquipment(db, serial)
+            try requireChange(actor, contingent: before.contingent, "equipment")
+            var after = before
+            after.status = status
+            try after.update(db)
+            try audit.record(db, entity: "equipment", id: serial, action: "update", before: before, after: after)
+        }
+    }
+
+    @discardableResult
+    public func addInspection(
+        serial: String, type: InspectionType, date: CalendarDate, result: String, as actor: Actor
+    ) throws -> EquipmentInspection {
+        guard !result.isEmpty else { throw RegistryError(.invalidInput, "an inspection needs a result") }
+        return try write(actor) { db, audit in
+            let equipment = try requireEquipment(db, serial)
+            try requireChange(actor, contingent: equipment.contingent, "equipment")
+            var inspection = EquipmentInspection(equipmentId: equipment.id!, type: type, date: date, result: result)
+            try inspection.insert(db)
+            try audit.record(db, entity: "equipmentInspection", id: serial, action: "create", after: inspection)
+            return inspection
+        }
+    }
+
+    // MARK: - Report archive
+
+    /// Keeps a mission report the messaging side accepted. Returns its archive id.
+    @discardableResult
+    public func archiveReport(_ report: ArchivedReport, as actor: Actor = .operator("messaging")) throws -> Int64 {
+        guard !report.mission.isEmpty, !report.type.isEmpty, !report.sender.isEmpty else {
+            throw RegistryError(.invalidInput, "an archived report needs a mission, a type and a sender")
+        }
+        return try write(actor) { db, audit in
+            var report = report
+            report.id = nil
+            try report.insert(db)
+            try audit.record(db, entity: "archivedReport", id: String(report.id!), action: "create", after: report)
+            return report.id!
+        }
+    }
+
+    // MARK: - Validation and lookups inside transactions
+
+    func validate(_ person: Person) throws {
+        var problems: [String] = []
+        for (field, message) in Self.problems(in: person) { problems.append("\(field): \(message)") }
+        if !problems.isEmpty {
+            throw RegistryError(
+                .invalidInput, "person \(person.serviceNumber): " + problems.joined(separator: "; "), details: problems)
+        }
+    }
+
+    func validate(_ qualification: Qualification) throws {
+        let problems = Self.problems(in: qualification).map { "\($0.field): \($0.message)" }
+        if !problems.isEmpty {
+            throw RegistryError(.invalidInput, "qualification: " + problems.joined(separator: "; "), details: problems)
+        }
+    }
+
+    /// Field problems of a person, shared by the API and the importer.
+    static func problems(in person: Person) -> [(field: String, message: String)] {
+        var problems: [(String, String)] = []
+        if person.serviceNumber.isEmpty || person.serviceNumber.contains(where: \.isWhitespace) {
+            problems.append(("serviceNumber", "must be non-empty without spaces"))
+        }
+        if person.latinName.trimmingCharacters(in: .whitespaces).isEmpty {
+            problems.append(("latinName", "is empty"))
+        }
+        if !isCountryCode(person.nationality) {
+            problems.append(("nationality", "'\(person.nationality)' is not an ISO 3166 alpha-3 code"))
+        }
+        if !isCountryCode(person.contingent) {
+            problems.append(("contingent", "'\(person.contingent)' is not an ISO 3166 alpha-3 code"))
+        }
+        if person.rank.isEmpty { problems.append(("rank", "is empty")) }
+        if person.dateOfBirth == nil { problems.append(("dateOfBirth", "is missing")) }
+        if let years = person.commissionedServiceYears, years < 0 || years > 60 {
+            problems.append(("commissionedServiceYears", "\(years) is out of range 0...60"))
+        }
+        for language in person.languages where language.code.count != 2 || !language.code.allSatisfy(\.isLowercase) {
+            problems.append(("languages", "'\(language.code)' is not an ISO 639-1 code"))
+        }
+        return problems
+    }
+
+    static func problems(in qualification: Qualification) -> [(field: String, message: String)] {
+        var problems: [(String, String)] = []
+        if qualification.code.isEmpty { problems.append(("code", "is empty")) }
+        if let expires = qualification.expiresOn, expires < qualification.issuedOn {
+            problems.append(("expiresOn", "\(expires) is before issuedOn \(qualification.issuedOn)"))
+        }
+        if let hash = qualification.evidenceHash,
+            hash.count != 64 || !hash.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+        {
+            problems.append(("evidenceHash", "must be 64 lower-case hex digits (SHA-256)"))
+        }
+        if qualification.kind == .language, let level = qualification.level, LanguageLevel(rawValue: level) == nil {
+            problems.append(("level", "'\(level)' is not a CEFR level (\(LanguageLevel.names))"))
+        }
+        return problems
+    }
+
+    func requirePerson(_ db: Database, _ serviceNumber: String) throws -> Person {
+        guard let person = try Person.filter(Person.Columns.serviceNumber == serviceNumber).fetchOne(db) else {
+            throw RegistryError(.notFound, "no person with service number \(serviceNumber)")
+        }
+        return person
+    }
+
+    func requireContingent(_ db: Database, _ code: String) throws {
+        guard try Contingent.exists(db, key: code) else { throw RegistryError(.notFound, "no contingent \(code)") }
+    }
+
+    func requireEquipment(_ db: Database, _ serial: String) throws -> Equipment {
+        guard let equipment = try Equipment.filter(Equipment.Columns.serial == serial).fetchOne(db) else {
+            throw RegistryError(.notFound, "no equipment with serial \(serial)")
+        }
+        return equipment
+    }
+}

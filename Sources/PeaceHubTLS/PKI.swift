@@ -1,0 +1,573 @@
+import COpenSSL
+import COpenSSLShim
+import Foundation
+
+/// The hub's certificate authority, kept in one directory (libcrypto only; no `openssl` CLI).
+///
+/// Layout (documented in docs/operations.md):
+/// `ca.pem`, `ca.key`, `crl.pem`, `index.json`, `server/<host>.{pem,key}`,
+/// `contingents/<CODE>[-<device>].{pem,key}`, `operators/<name>.{pem,key}`. Private keys are written 0600 and
+/// never overwritten unless `force` is set. Not safe for concurrent use of one directory by several processes.
+public struct PKI: Sendable {
+    public enum KeyType: String, Sendable, CaseIterable, Codable {
+        case ed25519
+        case p256
+    }
+
+    /// What a certificate is for: the extended key usage it carries.
+    public enum Usage: Sendable {
+        case clientAuth
+        case serverAuth
+    }
+
+    /// Everything that goes into a leaf certificate. The convenience `issue…` methods fill it; tests use it
+    /// directly to make bad certificates (past validity, no SAN, raw bytes with NULs or invalid UTF-8).
+    public struct CertificateRequest: Sendable {
+        /// Subject attributes in order, e.g. `("O", "PeaceHub")`, `("CN", "KAZ contingent")`; values are raw bytes.
+        public var subject: [(attribute: String, value: [UInt8])]
+        /// URI subjectAltNames as raw bytes.
+        public var uris: [[UInt8]] = []
+        public var dnsNames: [String] = []
+        /// IP subjectAltNames: 4 or 16 bytes.
+        public var ipAddresses: [[UInt8]] = []
+        public var usage: Usage
+        public var notBefore: Date
+        public var notAfter: Date
+        public var keyType: KeyType = .ed25519
+
+        public init(subject: [(attribute: String, value: [UInt8])], usage: Usage, notBefore: Date, notAfter: Date) {
+            self.subject = subject
+            self.usage = usage
+            self.notBefore = notBefore
+            self.notAfter = notAfter
+        }
+    }
+
+    /// Organisation name written into every subject.
+    public static let organization = "PeaceHub"
+
+    public let directory: URL
+
+    public init(directory: URL) {
+        self.directory = directory.standardizedFileURL
+    }
+
+    public var caCertificateURL: URL { directory.appendingPathComponent("ca.pem") }
+    public var caKeyURL: URL { directory.appendingPathComponent("ca.key") }
+    public var crlURL: URL { directory.appendingPathComponent("crl.pem") }
+    public var indexURL: URL { directory.appendingPathComponent("index.json") }
+
+    /// Absolute path of a path stored in the index.
+    public func url(_ relativePath: String) -> URL { directory.appendingPathComponent(relativePath) }
+
+    // MARK: CA and CRL
+
+    /// Creates the hub CA (self-signed, `days` valid), an empty index and an empty CRL.
+    @discardableResult
+    public func initialize(
+        keyType: KeyType = .ed25519, commonName: String = "PeaceHub CA", days: Int = 3650, crlDays: Int = 30,
+        force: Bool = false, now: Date = Date()
+    ) throws(PKIError) -> PKIIndex {
+        guard days > 0, crlDays > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
+        try createDirectory(directory)
+        if !force {
+            for url in [caKeyURL, caCertificateURL] where FileManager.default.fileExists(atPath: url.path) {
+                throw PKIError(.alreadyExists, "\(url.path) already exists: pass --force to replace the hub CA")
+            }
+        }
+        let key = try Key(type: keyType)
+        let cert = try CertificateBuilder(subjectKey: key)
+        try cert.setSubject([("O", Array(Self.organization.utf8)), ("CN", Array(commonName.utf8))])
+        try cert.setIssuer(nil)
+        try cert.setValidity(
+            notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400))
+        try cert.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0", issuer: nil)
+        try cert.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign", issuer: nil)
+        try cert.addExtension(NID_subject_key_identifier, "hash", issuer: nil)
+        try cert.addExtension(NID_authority_key_identifier, "keyid:always", issuer: nil)
+        try cert.sign(with: key)
+
+        try writeFile(caKeyURL, key.pem(), mode: 0o600)
+        try writeFile(caCertificateURL, cert.pem(), mode: 0o644)
+        var index = PKIIndex(caSerial: cert.serial, caKeyType: keyType.rawValue)
+        index.crlDays = crlDays
+        try writeCRL(
+            index: &index, ca: CertificateAuthority(certificate: cert.x509, key: key, retain: true), days: crlDays,
+            now: now)
+        try saveIndex(index)
+        return index
+    }
+
+    /// Writes a new CRL (all revoked certificates, nextUpdate `days` from `now`) and remembers `days`.
+    @discardableResult
+    public func writeCRL(days: Int? = nil, now: Date = Date()) throws(PKIError) -> PKIIndex {
+        if let days, days <= 0 { throw PKIError(.invalidArgument, "--days must be positive") }
+        var index = try loadIndex()
+        let ca = try loadCA()
+        if let days { index.crlDays = days }
+        try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
+        try saveIndex(index)
+        return index
+    }
+
+    private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
+        index.crlNumber += 1
+        let nextUpdate = now.addingTimeInterval(Double(days) * 86400)
+        let revoked = index.certificates.compactMap { entry in entry.revokedAt.map { (entry.serial, $0) } }
+        let pem = try CRLBuilder.make(
+            ca: ca, revoked: revoked, number: index.crlNumber, lastUpdate: now, nextUpdate: nextUpdate)
+        try writeFile(crlURL, pem, mode: 0o644)
+        index.crlNextUpdate = nextUpdate
+    }
+
+    // MARK: Issuing
+
+    /// A server certificate (serverAuth) for the hub's listener, with DNS and IP subjectAltNames.
+    @discardableResult
+    public func issueServer(
+        hosts: [String], keyType: KeyType = .ed25519, days: Int = 825, force: Bool = false, now: Date = Date()
+    ) throws(PKIError) -> PKIIndex.Entry {
+        guard let first = hosts.first else { throw PKIError(.invalidArgument, "give at least one --host") }
+        var request = CertificateRequest(
+            subject: [("O", Array(Self.organization.utf8)), ("CN", Array(first.utf8))], usage: .serverAuth,
+            notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
+        request.keyType = keyType
+        for host in hosts {
+            if let address = Self.ipAddressBytes(host) {
+                request.ipAddresses.append(address)
+            } else if Self.isHostName(host) {
+                request.dnsNames.append(host)
+            } else {
+                throw PKIError(.invalidArgument, "'\(host)' is neither a host name nor an IP address")
+            }
+        }
+        // IPv6 literals name files with "_" for ":".
+        let stem = first.replacingOccurrences(of: ":", with: "_")
+        var entry = try issue(request, kind: .server, name: stem, folder: "server", force: force)
+        entry.hosts = hosts
+        try updateEntry(entry)
+        return entry
+    }
+
+    /// A contingent's client certificate: SAN `urn:peacehub:contingent:<CODE>`, CN `<CODE> contingent[ <device>]`.
+    @discardableResult
+    public func issueContingent(
+        _ code: String, device: String? = nil, keyType: KeyType = .ed25519, days: Int = 365, force: Bool = false,
+        now: Date = Date()
+    ) throws(PKIError) -> PKIIndex.Entry {
+        guard PeaceHubURI.isContingentCode(code) else {
+            throw PKIError(.invalidArgument, "contingent '\(code)' is not an ISO 3166 alpha-3 code (e.g. KAZ)")
+        }
+        if let device, !PeaceHubURI.isSimpleName(device) {
+            throw PKIError(.invalidArgument, "device '\(device)' must be 1-64 letters, digits, '.', '_' or '-'")
+        }
+        let commonName = "\(code) contingent" + (device.map { " \($0)" } ?? "")
+        var request = CertificateRequest(
+            subject: [("O", Array(Self.organization.utf8)), ("CN", Array(commonName.utf8))], usage: .clientAuth,
+            notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
+        request.uris = [Array(PeaceHubURI.contingent(code).utf8)]
+        request.keyType = keyType
+        let name = code + (device.map { "-\($0)" } ?? "")
+        var entry = try issue(request, kind: .contingent, name: name, folder: "contingents", force: force)
+        entry.contingent = code
+        entry.device = device
+        try updateEntry(entry)
+        return entry
+    }
+
+    /// An operator's client certificate: SAN `urn:peacehub:operator:<name>`, CN `operator <name>`.
+    @discardableResult
+    public func issueOperator(
+        _ name: String, keyType: KeyType = .ed25519, days: Int = 365, force: Bool = false, now: Date = Date()
+    ) throws(PKIError) -> PKIIndex.Entry {
+        guard PeaceHubURI.isSimpleName(name) else {
+            throw PKIError(.invalidArgument, "operator '\(name)' must be 1-64 letters, digits, '.', '_' or '-'")
+        }
+        var request = CertificateRequest(
+            subject: [("O", Array(Self.organization.utf8)), ("CN", Array("operator \(name)".utf8))], usage: .clientAuth,
+            notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
+        request.uris = [Array(PeaceHubURI.operator(name).utf8)]
+        request.keyType = keyType
+        return try issue(request, kind: .operator, name: name, folder: "operators", force: force)
+    }
+
+    /// Issues any certificate described by `request` into `<folder>/<name>.{pem,key}` and records it.
+    @discardableResult
+    public func issue(
+        _ request: CertificateRequest, kind: PKIIndex.Entry.Kind = .custom, name: String, folder: String = "custom",
+        force: Bool = false
+    ) throws(PKIError) -> PKIIndex.Entry {
+        guard PeaceHubURI.isSimpleName(name) else {
+            throw PKIError(.invalidArgument, "'\(name)' is not a usable file name")
+        }
+        var index = try loadIndex()
+        let ca = try loadCA()
+        let certificatePath = "\(folder)/\(name).pem"
+        let keyPath = "\(folder)/\(name).key"
+        if !force {
+            for path in [keyPath, certificatePath] where FileManager.default.fileExists(atPath: url(path).path) {
+                throw PKIError(.alreadyExists, "\(url(path).path) already exists: pass --force to replace it")
+            }
+        }
+        let key = try Key(type: request.keyType)
+        let cert = try CertificateBuilder(subjectKey: key)
+        try cert.setSubject(request.subject)
+        try cert.setIssuer(ca.certificate)
+        try cert.setValidity(notBefore: request.notBefore, notAfter: request.notAfter)
+        try cert.addExtension(NID_basic_constraints, "critical,CA:FALSE", issuer: ca.certificate)
+        try cert.addExtension(NID_key_usage, "critical,digitalSignature", issuer: ca.certificate)
+        let usage = request.usage == .clientAuth ? "clientAuth" : "serverAuth"
+        try cert.addExtension(NID_ext_key_usage, usage, issuer: ca.certificate)
+        try cert.addExtension(NID_subject_key_identifier, "hash", issuer: ca.certificate)
+        try cert.addExtension(NID_authority_key_identifier, "keyid:always", issuer: ca.certificate)
+        try cert.addAlternativeNames(uris: request.uris, dnsNames: request.dnsNames, ipAddresses: request.ipAddresses)
+        try cert.sign(with: ca.key)
+
+        try createDirectory(url(folder))
+        try writeFile(url(keyPath), key.pem(), mode: 0o600)
+        try writeFile(url(certificatePath), cert.pem(), mode: 0o644)
+        let entry = PKIIndex.Entry(
+            serial: cert.serial, kind: kind, name: name, subject: CertificateInfo.subject(cert.x509),
+            notBefore: request.notBefore, notAfter: request.notAfter, certificatePath: certificatePath,
+            keyPath: keyPath)
+        index.certificates.append(entry)
+        try saveIndex(index)
+        return entry
+    }
+
+    // MARK: Revocation and listing
+
+    /// Revokes one certificate by serial (hex, any case, `:` allowed) and rewrites the CRL.
+    @discardableResult
+    public func revoke(serial: String, now: Date = Date()) throws(PKIError) -> [PKIIndex.Entry] {
+        let wanted = Self.normalizedSerial(serial)
+        return try revoke(now: now, description: "serial \(serial)") { $0.serial == wanted }
+    }
+
+    /// Revokes every certificate of a contingent (all devices) and rewrites the CRL.
+    @discardableResult
+    public func revoke(contingent code: String, now: Date = Date()) throws(PKIError) -> [PKIIndex.Entry] {
+        try revoke(now: now, description: "contingent \(code)") { $0.contingent == code }
+    }
+
+    private func revoke(
+        now: Date, description: String, matching: (PKIIndex.Entry) -> Bool
+    ) throws(PKIError) -> [PKIIndex.Entry] {
+        var index = try loadIndex()
+        let ca = try loadCA()
+        let matches = index.certificates.indices.filter { matching(index.certificates[$0]) }
+        guard !matches.isEmpty else {
+            throw PKIError(.notFound, "no certificate with \(description) in \(directory.path)")
+        }
+        var revoked: [PKIIndex.Entry] = []
+        for position in matches where index.certificates[position].revokedAt == nil {
+            index.certificates[position].revokedAt = now
+            revoked.append(index.certificates[position])
+        }
+        try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
+        try saveIndex(index)
+        return revoked
+    }
+
+    /// The index (issued and revoked certificates, CRL state).
+    public func list() throws(PKIError) -> PKIIndex {
+        _ = try loadCA()
+        return try loadIndex()
+    }
+
+    // MARK: Files
+
+    func loadIndex() throws(PKIError) -> PKIIndex {
+        guard FileManager.default.fileExists(atPath: caCertificateURL.path) else { throw missingCA() }
+        guard let data = FileManager.default.contents(atPath: indexURL.path) else {
+            throw PKIError(.fileSystem, "cannot read \(indexURL.path)")
+        }
+        do {
+            return try PKIIndex.decoder.decode(PKIIndex.self, from: data)
+        } catch {
+            throw PKIError(.fileSystem, "\(indexURL.path) is not a valid PKI index: \(error)")
+        }
+    }
+
+    private func saveIndex(_ index: PKIIndex) throws(PKIError) {
+        let data: Data
+        do {
+            data = try PKIIndex.encoder.encode(index)
+        } catch {
+            throw PKIError(.fileSystem, "cannot encode the PKI index: \(error)")
+        }
+        try writeFile(indexURL, data + Data("\n".utf8), mode: 0o644)
+    }
+
+    private func updateEntry(_ entry: PKIIndex.Entry) throws(PKIError) {
+        var index = try loadIndex()
+        if let position = index.certificates.lastIndex(where: { $0.serial == entry.serial }) {
+            index.certificates[position] = entry
+        }
+        try saveIndex(index)
+    }
+
+    private func missingCA() -> PKIError {
+        PKIError(.missingCA, "no hub CA in \(directory.path): run `peacehub pki init --dir \(directory.path)` first")
+    }
+
+    func loadCA() throws(PKIError) -> CertificateAuthority {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: caCertificateURL.path), fm.fileExists(atPath: caKeyURL.path) else {
+            throw missingCA()
+        }
+        guard let certData = fm.contents(atPath: caCertificateURL.path),
+            let keyData = fm.contents(atPath: caKeyURL.path)
+        else { throw PKIError(.fileSystem, "cannot read the hub CA in \(directory.path)") }
+        ERR_clear_error()
+        let cert = try? OpenSSL.withMemoryBIO(certData) { PEM_read_bio_X509($0, nil, nil, nil) }
+        let key = try? OpenSSL.withMemoryBIO(keyData) { PEM_read_bio_PrivateKey($0, nil, OpenSSL.noPassword, nil) }
+        guard let cert = cert ?? nil, let key = key ?? nil else {
+            (cert ?? nil).map { X509_free($0) }
+            (key ?? nil).map { EVP_PKEY_free($0) }
+            ERR_clear_error()
+            throw PKIError(.openSSL, "the hub CA in \(directory.path) is not a readable PEM certificate and key")
+        }
+        return CertificateAuthority(certificate: cert, key: Key(owning: key), retain: false)
+    }
+
+    private func createDirectory(_ url: URL) throws(PKIError) {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw PKIError(.fileSystem, "cannot create \(url.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Writes through a temporary file created with `mode`, then renames: readers never see a partial file and a
+    /// key is never readable by others, even for a moment.
+    private func writeFile(_ url: URL, _ data: Data, mode: mode_t) throws(PKIError) {
+        let temporary = url.path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        guard fd >= 0 else {
+            throw PKIError(.fileSystem, "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == data.count, synced == 0, chmod(temporary, mode) == 0, rename(temporary, url.path) == 0 else {
+            unlink(temporary)
+            throw PKIError(.fileSystem, "cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func expiry(_ days: Int, _ now: Date) throws(PKIError) -> Date {
+        guard days > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
+        return now.addingTimeInterval(Double(days) * 86400)
+    }
+
+    /// The serial as OpenSSL's BN_bn2hex writes it (and the index stores it): upper-case hex, no separators,
+    /// whole bytes (so at most one leading zero).
+    public static func normalizedSerial(_ serial: String) -> String {
+        let hex = serial.uppercased().filter { $0 != ":" }
+        let trimmed = String(hex.drop { $0 == "0" })
+        if trimmed.isEmpty { return "00" }
+        return trimmed.count % 2 == 1 ? "0" + trimmed : trimmed
+    }
+
+    static func ipAddressBytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+
+    static func isHostName(_ text: String) -> Bool {
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard text.utf8.count <= 253, !labels.isEmpty else { return false }
+        return labels.allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { byte in
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-")
+                }
+        }
+    }
+}
+
+/// A loaded CA certificate and key.
+final class CertificateAuthority {
+    let certificate: OpaquePointer
+    let key: Key
+
+    /// - Parameter retain: true to share a certificate owned elsewhere; false to take over one just read.
+    init(certificate: OpaquePointer, key: Key, retain: Bool) {
+        if retain { X509_up_ref(certificate) }
+        self.certificate = certificate
+        self.key = key
+    }
+
+    deinit { X509_free(certificate) }
+}
+
+/// An EVP_PKEY.
+final class Key {
+    let pkey: OpaquePointer
+
+    init(type: PKI.KeyType) throws(PKIError) {
+        ERR_clear_error()
+        guard let pkey = type == .ed25519 ? phub_keygen_ed25519() : phub_keygen_p256() else {
+            throw PKIError(.openSSL, OpenSSL.errorText("key generation failed"))
+        }
+        self.pkey = pkey
+    }
+
+    init(owning pkey: OpaquePointer) { self.pkey = pkey }
+
+    deinit { EVP_PKEY_free(pkey) }
+
+    /// Ed25519 signs without a separate digest.
+    var digest: OpaquePointer? { EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519 ? nil : EVP_sha256() }
+
+    func pem() throws(PKIError) -> Data {
+        guard let data = OpenSSL.pem({ PEM_write_bio_PrivateKey($0, pkey, nil, nil, 0, nil, nil) }) else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot encode the private key"))
+        }
+        return data
+    }
+}
+
+/// An X509 under construction.
+final class CertificateBuilder {
+    let x509: OpaquePointer
+    private let subjectKey: Key
+
+    init(subjectKey: Key) throws(PKIError) {
+        guard let x509 = X509_new() else { throw PKIError(.openSSL, "out of memory") }
+        self.x509 = x509
+        self.subjectKey = subjectKey
+        guard X509_set_version(x509, 2) == 1, phub_x509_set_random_serial(x509) == 1,
+            X509_set_pubkey(x509, subjectKey.pkey) == 1
+        else { throw PKIError(.openSSL, OpenSSL.errorText("cannot start a certificate")) }
+    }
+
+    deinit { X509_free(x509) }
+
+    var serial: String { CertificateInfo.serial(x509) }
+
+    func setSubject(_ attributes: [(attribute: String, value: [UInt8])]) throws(PKIError) {
+        guard let name = X509_get_subject_name(x509) else { throw PKIError(.openSSL, "certificate has no subject") }
+        for (attribute, value) in attributes {
+            let added = value.withUnsafeBufferPointer { bytes in
+                X509_NAME_add_entry_by_txt(
+                    name, attribute, V_ASN1_UTF8STRING, bytes.baseAddress, Int32(bytes.count), -1, 0)
+            }
+            guard added == 1 else { throw PKIError(.openSSL, OpenSSL.errorText("cannot set subject \(attribute)")) }
+        }
+    }
+
+    /// The issuer's subject, or our own (self-signed) when `issuer` is nil.
+    func setIssuer(_ issuer: OpaquePointer?) throws(PKIError) {
+        guard X509_set_issuer_name(x509, X509_get_subject_name(issuer ?? x509)) == 1 else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot set the issuer"))
+        }
+    }
+
+    func setValidity(notBefore: Date, notAfter: Date) throws(PKIError) {
+        guard let start = ASN1_TIME_set(nil, time_t(notBefore.timeIntervalSince1970)) else {
+            throw PKIError(.openSSL, "out of memory")
+        }
+        defer { ASN1_TIME_free(start) }
+        guard let end = ASN1_TIME_set(nil, time_t(notAfter.timeIntervalSince1970)) else {
+            throw PKIError(.openSSL, "out of memory")
+        }
+        defer { ASN1_TIME_free(end) }
+        guard X509_set1_notBefore(x509, start) == 1, X509_set1_notAfter(x509, end) == 1 else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot set the validity"))
+        }
+    }
+
+    func addExtension(_ nid: Int32, _ value: String, issuer: OpaquePointer?) throws(PKIError) {
+        guard phub_x509_add_ext(issuer ?? x509, x509, nid, value) == 1 else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot add extension \(value)"))
+        }
+    }
+
+    func addAlternativeNames(uris: [[UInt8]], dnsNames: [String], ipAddresses: [[UInt8]]) throws(PKIError) {
+        let entries =
+            uris.map { (GEN_URI, $0) } + dnsNames.map { (GEN_DNS, Array($0.utf8)) }
+            + ipAddresses.map { (GEN_IPADD, $0) }
+        guard !entries.isEmpty else { return }
+        guard let names = GENERAL_NAMES_new() else { throw PKIError(.openSSL, "out of memory") }
+        defer { GENERAL_NAMES_free(names) }
+        for (type, bytes) in entries {
+            let added = bytes.withUnsafeBufferPointer {
+                phub_general_names_add(names, type, $0.baseAddress, Int32($0.count))
+            }
+            guard added == 1 else { throw PKIError(.openSSL, OpenSSL.errorText("cannot add a subjectAltName")) }
+        }
+        guard X509_add1_ext_i2d(x509, NID_subject_alt_name, UnsafeMutableRawPointer(names), 0, 0) == 1 else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot add the subjectAltName extension"))
+        }
+    }
+
+    func sign(with key: Key) throws(PKIError) {
+        guard X509_sign(x509, key.pkey, key.digest) > 0 else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot sign the certificate"))
+        }
+    }
+
+    func pem() throws(PKIError) -> Data {
+        guard let data = OpenSSL.pem({ PEM_write_bio_X509($0, x509) }) else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot encode the certificate"))
+        }
+        return data
+    }
+}
+
+/// Builds and signs a v2 CRL.
+enum CRLBuilder {
+    static func make(
+        ca: CertificateAuthority, revoked: [(serial: String, date: Date)], number: Int, lastUpdate: Date,
+        nextUpdate: Date
+    ) throws(PKIError) -> Data {
+        ERR_clear_error()
+        guard let crl = X509_CRL_new() else { throw PKIError(.openSSL, "out of memory") }
+        defer { X509_CRL_free(crl) }
+        guard X509_CRL_set_version(crl, 1) == 1,
+            X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca.certificate)) == 1,
+            setTime(lastUpdate, { X509_CRL_set1_lastUpdate(crl, $0) }),
+            setTime(nextUpdate, { X509_CRL_set1_nextUpdate(crl, $0) })
+        else { throw PKIError(.openSSL, OpenSSL.errorText("cannot start the CRL")) }
+        for (serial, date) in revoked {
+            guard let number = integer(hex: serial) else { throw PKIError(.invalidArgument, "bad serial \(serial)") }
+            defer { ASN1_INTEGER_free(number) }
+            guard let entry = X509_REVOKED_new() else { throw PKIError(.openSSL, "out of memory") }
+            guard X509_REVOKED_set_serialNumber(entry, number) == 1,
+                setTime(date, { X509_REVOKED_set_revocationDate(entry, $0) }), X509_CRL_add0_revoked(crl, entry) == 1
+            else {
+                X509_REVOKED_free(entry)
+                throw PKIError(.openSSL, OpenSSL.errorText("cannot add serial \(serial) to the CRL"))
+            }
+        }
+        guard let crlNumber = integer(hex: String(number, radix: 16)) else { throw PKIError(.openSSL, "out of memory") }
+        defer { ASN1_INTEGER_free(crlNumber) }
+        guard X509_CRL_add1_ext_i2d(crl, NID_crl_number, UnsafeMutableRawPointer(crlNumber), 0, 0) == 1,
+            X509_CRL_sort(crl) == 1, X509_CRL_sign(crl, ca.key.pkey, ca.key.digest) > 0
+        else { throw PKIError(.openSSL, OpenSSL.errorText("cannot sign the CRL")) }
+        guard let data = OpenSSL.pem({ PEM_write_bio_X509_CRL($0, crl) }) else {
+            throw PKIError(.openSSL, OpenSSL.errorText("cannot encode the CRL"))
+        }
+        return data
+    }
+
+    private static func setTime(_ date: Date, _ body: (UnsafeMutablePointer<ASN1_TIME>) -> Int32) -> Bool {
+        guard let time = ASN1_TIME_set(nil, time_t(date.timeIntervalSince1970)) else { return false }
+        defer { ASN1_TIME_free(time) }
+        return body(time) == 1
+    }
+
+    private static func integer(hex: String) -> UnsafeMutablePointer<ASN1_INTEGER>? {
+        var number: OpaquePointer?
+        guard BN_hex2bn(&number, hex) > 0, let number else { return nil }
+        defer { BN_free(number) }
+        return BN_to_ASN1_INTEGER(number, nil)
+    }
+}

@@ -1,0 +1,192 @@
+import COpenSSL
+import COpenSSLShim
+import NIOCore
+
+/// One OpenSSL `SSL` over two memory BIOs: ciphertext in through `receive`, out through `takeCiphertext`.
+///
+/// Not thread-safe: owned by one `TLSHandler` and used only on its channel's event loop. Every call that runs
+/// OpenSSL clears the thread's error queue first and drains it before returning.
+final class TLSConnection {
+    /// Kept alive for as long as the `SSL` made from it.
+    let context: TLSContext
+    let serverHostname: String?
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+    private let verification: VerificationState
+
+    enum HandshakeResult {
+        case complete
+        case wantsMore
+        case failed(TLSError)
+    }
+
+    enum ReadResult {
+        /// Everything available was decrypted; more ciphertext is needed.
+        case wantsMore
+        /// The peer sent close_notify.
+        case closeNotify
+        case failed(TLSError)
+    }
+
+    init(context: TLSContext, serverHostname: String?) throws(TLSError) {
+        self.context = context
+        self.serverHostname = serverHostname
+        self.verification = VerificationState(role: context.configuration.role)
+        ERR_clear_error()
+        guard let ssl = SSL_new(context.sslContext) else {
+            throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_new failed"))
+        }
+        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.invalidConfiguration, "out of memory")
+        }
+        SSL_set_bio(ssl, readBIO, writeBIO)  // the SSL owns both BIOs now
+        self.ssl = ssl
+        self.readBIO = readBIO
+        self.writeBIO = writeBIO
+        SSL_set_ex_data(ssl, VerificationState.exDataIndex, Unmanaged.passUnretained(verification).toOpaque())
+        switch context.configuration.role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client:
+            SSL_set_connect_state(ssl)
+            if let serverHostname {
+                guard phub_ssl_set_tlsext_host_name(ssl, serverHostname) == 1, SSL_set1_host(ssl, serverHostname) == 1
+                else {
+                    let reason = OpenSSL.errorText("cannot set server name \(serverHostname)")
+                    SSL_free(ssl)
+                    throw TLSError(.invalidConfiguration, reason)
+                }
+            }
+        }
+        ERR_clear_error()
+    }
+
+    deinit {
+        SSL_free(ssl)
+    }
+
+    /// Hands ciphertext from the network to OpenSSL (a memory BIO grows, so all of it is taken).
+    func receive(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard bytes.count > 0 else { return }
+            _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+        }
+    }
+
+    /// Ciphertext OpenSSL produced (handshake messages, records, alerts), or nil when there is none.
+    func takeCiphertext(allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let pending = BIO_ctrl_pending(writeBIO)
+        guard pending > 0 else { return nil }
+        var buffer = allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
+            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
+        }
+        return buffer
+    }
+
+    func handshake() -> HandshakeResult {
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        if result == 1 {
+            ERR_clear_error()
+            return .complete
+        }
+        let error = SSL_get_error(ssl, result)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
+            ERR_clear_error()
+            return .wantsMore
+        }
+        return .failed(handshakeError(sslError: error))
+    }
+
+    /// Decrypts every complete record into `plaintext`.
+    func read(into plaintext: inout ByteBuffer) -> ReadResult {
+        while true {
+            ERR_clear_error()
+            var result: Int32 = 0
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { bytes in
+                result = SSL_read(ssl, bytes.baseAddress, Int32(min(bytes.count, Int(Int32.max))))
+                return result > 0 ? Int(result) : 0
+            }
+            if result > 0 { continue }
+            let error = SSL_get_error(ssl, result)
+            switch error {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                ERR_clear_error()
+                return .wantsMore
+            case SSL_ERROR_ZERO_RETURN:
+                ERR_clear_error()
+                return .closeNotify
+            default:
+                return .failed(TLSError(.protocolError, OpenSSL.errorText("SSL_read failed (SSL error \(error))")))
+            }
+        }
+    }
+
+    /// Encrypts all of `buffer` (memory BIOs never push back, so SSL_write takes it whole).
+    func write(_ buffer: ByteBuffer) -> TLSError? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard bytes.count > 0 else { return nil }
+            ERR_clear_error()
+            let result = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+            if result > 0 { return nil }
+            let error = SSL_get_error(ssl, result)
+            return TLSError(.protocolError, OpenSSL.errorText("SSL_write failed (SSL error \(error))"))
+        }
+    }
+
+    /// Queues our close_notify.
+    func shutdown() {
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    /// The verified peer's identity; call after `handshake()` returned `.complete`.
+    func peerIdentity() -> Result<TLSPeerIdentity, TLSError> {
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else {
+            return .failure(TLSError(.certificateRejected, "peer presented no verified certificate"))
+        }
+        let principal: TLSPeerIdentity.Principal
+        switch context.configuration.role {
+        case .server:
+            guard let found = verification.principal else {
+                return .failure(TLSError(.identityRejected, verification.identityFailure ?? "no PeaceHub principal"))
+            }
+            principal = found
+        case .client:
+            let peername = SSL_get0_peername(ssl).map { String(cString: $0) }
+            principal = .server(peername ?? serverHostname ?? "")
+        }
+        let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? ""
+        return .success(
+            TLSPeerIdentity(
+                principal: principal, subject: CertificateInfo.subject(cert), serial: CertificateInfo.serial(cert),
+                spkiSHA256: CertificateInfo.spkiSHA256(cert), tlsVersion: String(cString: SSL_get_version(ssl)),
+                cipher: cipher))
+    }
+
+    /// Maps a failed handshake to a TLSError: identity, then chain verification, then OpenSSL's queue.
+    private func handshakeError(sslError: Int32) -> TLSError {
+        let queue = OpenSSL.drainErrors()
+        let queueText = queue.isEmpty ? "handshake failed (SSL error \(sslError))" : queue.joined(separator: "; ")
+        if let identityFailure = verification.identityFailure {
+            return TLSError(.identityRejected, identityFailure, verifyResult: Int(X509_V_ERR_APPLICATION_VERIFICATION))
+        }
+        let verifyResult = Int(SSL_get_verify_result(ssl))
+        if verifyResult != Int(X509_V_OK) {
+            var reason =
+                "certificate verify failed: \(OpenSSL.verifyErrorText(verifyResult)) (verify error \(verifyResult))"
+            if let failure = verification.chainFailure, !failure.subject.isEmpty {
+                reason += " at depth \(failure.depth) for \(failure.subject)"
+            }
+            return TLSError(.certificateRejected, reason, verifyResult: verifyResult)
+        }
+        if queue.contains(where: { $0.contains("peer did not return a certificate") }) {
+            return TLSError(.certificateRejected, queueText)
+        }
+        return TLSError(.handshakeFailed, queueText)
+    }
+}

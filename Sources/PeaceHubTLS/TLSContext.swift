@@ -1,0 +1,243 @@
+import COpenSSL
+import COpenSSLShim
+import Foundation
+
+/// An immutable OpenSSL `SSL_CTX` built from a `TLSConfiguration`.
+///
+/// Configured once, then shared read-only by every connection on every event loop (OpenSSL allows concurrent
+/// `SSL_new` on a configured context). A CRL cannot be replaced inside a live context, so reloading builds a new
+/// `TLSContext` (see `TLSContextStore`); each `TLSHandler` keeps a strong reference to the one it started with.
+public final class TLSContext: @unchecked Sendable {
+    public let configuration: TLSConfiguration
+    /// The soonest nextUpdate among the loaded CRLs; nil without a CRL or when no CRL has one.
+    public let crlNextUpdate: Date?
+    /// Serial numbers (upper-case hex) revoked by the loaded CRLs.
+    public let revokedSerials: Set<String>
+    let sslContext: OpaquePointer
+
+    /// Builds the context; throws `invalidConfiguration` with OpenSSL's reason when a file is missing or bad.
+    public init(configuration: TLSConfiguration) throws(TLSError) {
+        ERR_clear_error()
+        guard let method = configuration.role == .server ? TLS_server_method() : TLS_client_method(),
+            let ctx = SSL_CTX_new(method)
+        else {
+            throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_CTX_new failed"))
+        }
+        do {
+            try Self.configure(ctx, configuration)
+            let crl = try Self.loadCRLs(ctx, configuration)
+            self.crlNextUpdate = crl.nextUpdate
+            self.revokedSerials = crl.revoked
+        } catch {
+            SSL_CTX_free(ctx)
+            ERR_clear_error()
+            throw error
+        }
+        self.configuration = configuration
+        self.sslContext = ctx
+    }
+
+    deinit {
+        SSL_CTX_free(sslContext)
+    }
+
+    /// The CRL's standing at `now`.
+    public func crlStatus(now: Date = Date()) -> CRLStatus {
+        guard configuration.crlFile != nil else { return .notConfigured }
+        guard let nextUpdate = crlNextUpdate else { return .noNextUpdate }
+        if nextUpdate <= now { return .expired(nextUpdate: nextUpdate) }
+        if nextUpdate.timeIntervalSince(now) <= configuration.crlWarningWindow {
+            return .expiresSoon(nextUpdate: nextUpdate)
+        }
+        return .current(nextUpdate: nextUpdate)
+    }
+
+    private static func configure(_ ctx: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) {
+        let minimum = configuration.minimumVersion == .tlsv1_3 ? TLS1_3_VERSION : TLS1_2_VERSION
+        guard phub_ssl_ctx_set_min_proto_version(ctx, minimum) == 1 else {
+            throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
+        }
+        phub_ssl_ctx_disable_resumption(ctx)
+
+        if let certificateFile = configuration.certificateFile {
+            guard let keyFile = configuration.privateKeyFile else {
+                throw TLSError(.invalidConfiguration, "certificate \(certificateFile) given without its private key")
+            }
+            try requireReadable(certificateFile, "certificate")
+            try requireReadable(keyFile, "private key")
+            guard SSL_CTX_use_certificate_chain_file(ctx, certificateFile) == 1 else {
+                throw TLSError(
+                    .invalidConfiguration, "certificate \(certificateFile): \(OpenSSL.errorText("unusable"))")
+            }
+            SSL_CTX_set_default_passwd_cb(ctx, OpenSSL.noPassword)
+            // Loading the key also checks that it belongs to the certificate.
+            guard SSL_CTX_use_PrivateKey_file(ctx, keyFile, SSL_FILETYPE_PEM) == 1 else {
+                let errors = OpenSSL.errorText("unusable")
+                let reason =
+                    errors.contains("key values mismatch")
+                    ? "private key \(keyFile) does not match certificate \(certificateFile): \(errors)"
+                    : "private key \(keyFile): \(errors)"
+                throw TLSError(.invalidConfiguration, reason)
+            }
+        } else if configuration.role == .server {
+            throw TLSError(.invalidConfiguration, "a server context needs a certificate and private key")
+        }
+
+        // Trust anchors: the hub CA file only. SSL_CTX_set_default_verify_paths is never called.
+        try requireReadable(configuration.trustedCAFile, "CA file")
+        guard SSL_CTX_load_verify_locations(ctx, configuration.trustedCAFile, nil) == 1 else {
+            throw TLSError(
+                .invalidConfiguration, "CA file \(configuration.trustedCAFile): \(OpenSSL.errorText("unusable"))")
+        }
+        SSL_CTX_set_verify_depth(ctx, 4)
+        if configuration.role == .server {
+            if let names = SSL_load_client_CA_file(configuration.trustedCAFile) {
+                SSL_CTX_set_client_CA_list(ctx, names)
+            }
+            // Enforce the clientAuth extended key usage (OpenSSL's default for servers, made explicit).
+            SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT)
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verifyCallback)
+        } else {
+            SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER)
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verifyCallback)
+        }
+        ERR_clear_error()
+    }
+
+    private static func requireReadable(_ path: String, _ what: String) throws(TLSError) {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw TLSError(.invalidConfiguration, "\(what) \(path) is missing or unreadable")
+        }
+    }
+
+    /// Loads every CRL of the CRL file into the context's store and turns CRL checking on. Each CRL must be signed
+    /// by a CA of the CA file: a foreign CRL would lock every client out, so it is refused here instead.
+    private static func loadCRLs(
+        _ ctx: OpaquePointer, _ configuration: TLSConfiguration
+    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<String>) {
+        guard let crlFile = configuration.crlFile else {
+            if configuration.role == .server {
+                throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
+            }
+            return (nil, [])
+        }
+        let cas = try readPEMObjects(configuration.trustedCAFile, what: "CA file") {
+            PEM_read_bio_X509($0, nil, nil, nil)
+        }
+        defer { cas.forEach { X509_free($0) } }
+        let crls = try readPEMObjects(crlFile, what: "CRL file") { PEM_read_bio_X509_CRL($0, nil, nil, nil) }
+        defer { crls.forEach { X509_CRL_free($0) } }
+        guard !crls.isEmpty else { throw TLSError(.invalidConfiguration, "CRL file \(crlFile) holds no CRL") }
+
+        guard let store = SSL_CTX_get_cert_store(ctx) else {
+            throw TLSError(.invalidConfiguration, "context has no certificate store")
+        }
+        var nextUpdate: Date?
+        var revoked: Set<String> = []
+        for crl in crls {
+            let issuer = X509_CRL_get_issuer(crl)
+            let signed = cas.contains { ca in
+                X509_NAME_cmp(X509_get_subject_name(ca), issuer) == 0 && X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1
+            }
+            ERR_clear_error()
+            guard signed else {
+                let name = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
+                throw TLSError(
+                    .invalidConfiguration,
+                    "CRL file \(crlFile): the CRL of \(name) is not signed by any CA in \(configuration.trustedCAFile)")
+            }
+            guard X509_STORE_add_crl(store, crl) == 1 else {
+                throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
+            }
+            if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
+                nextUpdate = min(nextUpdate ?? date, date)
+            }
+            for index in 0..<phub_crl_revoked_count(crl) {
+                if let entry = phub_crl_revoked_get(crl, index),
+                    let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
+                {
+                    revoked.insert(serial)
+                }
+            }
+        }
+        X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
+        return (nextUpdate, revoked)
+    }
+
+    /// Every PEM object `read` finds in the file, in order.
+    static func readPEMObjects(
+        _ path: String, what: String, _ read: (OpaquePointer) -> OpaquePointer?
+    ) throws(TLSError) -> [OpaquePointer] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TLSError(.invalidConfiguration, "\(what) \(path) is missing or unreadable")
+        }
+        ERR_clear_error()
+        let objects: [OpaquePointer]
+        do {
+            objects = try OpenSSL.withMemoryBIO(data) { bio in
+                var objects: [OpaquePointer] = []
+                while let object = read(bio) { objects.append(object) }
+                return objects
+            }
+        } catch {
+            throw TLSError(.invalidConfiguration, "\(what) \(path): out of memory")
+        }
+        // The read that ends the loop leaves "no start line" in the queue.
+        ERR_clear_error()
+        return objects
+    }
+}
+
+/// Per-connection verification state, reachable from OpenSSL's verify callback through SSL ex-data.
+final class VerificationState {
+    let role: TLSConfiguration.Role
+    /// The client principal found at depth 0 (server role).
+    var principal: TLSPeerIdentity.Principal?
+    /// Why the peer's names were refused, when they were.
+    var identityFailure: String?
+    /// The first chain failure OpenSSL reported: depth, subject, verify error.
+    var chainFailure: (depth: Int32, subject: String, error: Int32)?
+
+    init(role: TLSConfiguration.Role) {
+        self.role = role
+    }
+
+    /// The SSL ex-data slot holding an unretained pointer to the connection's VerificationState.
+    static let exDataIndex: Int32 = phub_ssl_get_ex_new_index()
+
+    /// Keeps OpenSSL's verdict for the chain; at depth 0 also checks the peer's names.
+    func verify(preverify: Int32, storeContext: OpaquePointer) -> Int32 {
+        let depth = X509_STORE_CTX_get_error_depth(storeContext)
+        let cert = X509_STORE_CTX_get_current_cert(storeContext)
+        guard preverify == 1 else {
+            if chainFailure == nil {
+                chainFailure = (depth, cert.map(CertificateInfo.subject) ?? "", X509_STORE_CTX_get_error(storeContext))
+            }
+            return 0
+        }
+        guard depth == 0, let cert else { return 1 }
+        do {
+            switch role {
+            case .server:
+                principal = try CertificateInfo.clientPrincipal(cert)
+            case .client:
+                try CertificateInfo.checkSubject(cert)
+                _ = try CertificateInfo.alternativeNames(cert)
+            }
+            return 1
+        } catch {
+            identityFailure = error.reason
+            X509_STORE_CTX_set_error(storeContext, X509_V_ERR_APPLICATION_VERIFICATION)
+            return 0
+        }
+    }
+}
+
+/// OpenSSL's verify callback: finds the connection's VerificationState and delegates to it.
+private let verifyCallback: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverify, storeContext in
+    guard let storeContext, let ssl = phub_store_ctx_get_ssl(storeContext),
+        let raw = SSL_get_ex_data(ssl, VerificationState.exDataIndex)
+    else { return preverify }
+    return Unmanaged<VerificationState>.fromOpaque(raw).takeUnretainedValue()
+        .verify(preverify: preverify, storeContext: storeContext)
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The current `TLSContext`, rebuilt from its files on `reload()`.
+///
+/// New connections take `current`; connections already up keep the context they started with. After a
+/// successful reload the live sessions whose certificate the new CRL revokes are closed. A reload that fails
+/// (missing or bad file) keeps the previous context and records why in `lastReloadError`. The server calls
+/// `reload()` on SIGHUP; `TLSFileWatcher` calls it when a file changes.
+public final class TLSContextStore: Sendable {
+    public let configuration: TLSConfiguration
+    /// Live sessions by certificate serial; pass it to each `TLSHandler` (as `makeHandler` does).
+    public let sessions: TLSSessionRegistry
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    private struct State {
+        var context: TLSContext
+        var lastReloadError: TLSError?
+        var reloadCount = 0
+    }
+
+    /// Builds the first context; throws when the files are not usable (the server cannot start without them).
+    public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "peacehub.tls")) throws(TLSError) {
+        let context = try TLSContext(configuration: configuration)
+        self.configuration = configuration
+        self.logger = logger
+        self.sessions = TLSSessionRegistry()
+        self.state = Mutex(State(context: context))
+        sessions.applyRevocations(context.revokedSerials)
+        logCRLStatus(context.crlStatus())
+    }
+
+    /// The context new connections use.
+    public var current: TLSContext { state.withLock { $0.context } }
+
+    /// Why the last reload failed, or nil when it succeeded (or none ran).
+    public var lastReloadError: TLSError? { state.withLock { $0.lastReloadError } }
+
+    /// How many reloads succeeded.
+    public var reloadCount: Int { state.withLock { $0.reloadCount } }
+
+    /// Where the current CRL stands: check `needsAttention` (an expired CRL refuses every client).
+    public var crlStatus: CRLStatus { current.crlStatus() }
+
+    /// A handler for a new connection on the current context, registered for revocation.
+    public func makeHandler(serverHostname: String? = nil) throws(TLSError) -> TLSHandler {
+        try TLSHandler(context: current, sessions: sessions, serverHostname: serverHostname, logger: logger)
+    }
+
+    /// Rebuilds the context from the files and swaps it in; on failure keeps the old one and throws why.
+    /// Returns how many live sessions were closed because the new CRL revokes them.
+    @discardableResult
+    public func reload() throws(TLSError) -> Int {
+        let context: TLSContext
+        do {
+            context = try TLSContext(configuration: configuration)
+        } catch {
+            state.withLock { $0.lastReloadError = error }
+            logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
+            throw error
+        }
+        state.withLock { state in
+            state.context = context
+            state.lastReloadError = nil
+            state.reloadCount += 1
+        }
+        let closed = sessions.applyRevocations(context.revokedSerials)
+        logger.info(
+            "TLS context reloaded",
+            metadata: ["tls.revoked": "\(context.revokedSerials.count)", "tls.sessionsClosed": "\(closed)"])
+        logCRLStatus(context.crlStatus())
+        return closed
+    }
+
+    func logCRLStatus(_ status: CRLStatus) {
+        switch status {
+        case .expired: logger.error("\(status)")
+        case .expiresSoon: logger.warning("\(status)")
+        default: break
+        }
+    }
+}
+
+/// Polls the CA, CRL, certificate and key files of a `TLSContextStore` and reloads it when one changes.
+///
+/// Polling (every second by default) works on every file system and catches files replaced by rename. It also
+/// re-logs the CRL status whenever it changes (for example when nextUpdate comes into the warning window).
+public final class TLSFileWatcher: Sendable {
+    private let store: TLSContextStore
+    private let eventLoop: any EventLoop
+    private let interval: TimeAmount
+    private let logger: Logger
+    private let state: Mutex<WatchState>
+
+    private struct WatchState {
+        var signatures: [String: FileSignature] = [:]
+        var crlStatus: CRLStatus?
+        var task: RepeatedTask?
+    }
+
+    /// What identifies a version of a file: modification time, size and inode.
+    struct FileSignature: Equatable {
+        var modified: Date?
+        var size: Int?
+        var inode: Int?
+
+        init(path: String) {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            modified = attributes?[.modificationDate] as? Date
+            size = (attributes?[.size] as? NSNumber)?.intValue
+            inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
+        }
+    }
+
+    public init(
+        store: TLSContextStore, eventLoop: any EventLoop, interval: TimeAmount = .seconds(1),
+        logger: Logger = Logger(label: "peacehub.tls")
+    ) {
+        self.store = store
+        self.eventLoop = eventLoop
+        self.interval = interval
+        self.logger = logger
+        self.state = Mutex(WatchState())
+    }
+
+    /// Starts polling; the current files are the baseline.
+    public func start() {
+        let files = store.configuration.watchedFiles
+        let task = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+            self.poll()
+        }
+        state.withLock { state in
+            state.signatures = Dictionary(uniqueKeysWithValues: files.map { ($0, FileSignature(path: $0)) })
+            state.crlStatus = store.crlStatus
+            state.task = task
+        }
+    }
+
+    public func stop() {
+        let task = state.withLock { state in
+            defer { state.task = nil }
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    /// One poll: reload when any file changed; log when the CRL status changed.
+    func poll() {
+        let files = store.configuration.watchedFiles
+        let current = Dictionary(uniqueKeysWithValues: files.map { ($0, FileSignature(path: $0)) })
+        let changed = state.withLock { state in
+            defer { state.signatures = current }
+            return state.signatures != current
+        }
+        if changed {
+            logger.info("TLS files changed; reloading")
+            _ = try? store.reload()
+        }
+        let status = store.crlStatus
+        let statusChanged = state.withLock { state in
+            defer { state.crlStatus = status }
+            return state.crlStatus.map { !sameKind($0, status) } ?? true
+        }
+        if statusChanged && !changed { store.logCRLStatus(status) }
+    }
+
+    private func sameKind(_ lhs: CRLStatus, _ rhs: CRLStatus) -> Bool {
+        switch (lhs, rhs) {
+        case (.current, .current), (.expiresSoon, .expiresSoon), (.expired, .expired), (.notConfigured, .notConfigured),
+            (.noNextUpdate, .noNextUpdate):
+            true
+        default: false
+        }
+    }
+}

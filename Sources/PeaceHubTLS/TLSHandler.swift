@@ -1,0 +1,408 @@
+import Logging
+import NIOCore
+
+/// TLS over OpenSSL memory BIOs for one channel, server or client side.
+///
+/// Inbound it takes ciphertext and passes plaintext on, one `channelRead` per read burst; outbound it takes
+/// plaintext, buffers it until `flush`, and writes the ciphertext with one `writeAndFlush` per flush. After the
+/// handshake it fires `TLSPeerIdentity` as an inbound user event; failures are fired as `TLSError` and close the
+/// channel. Create one per channel inside the channel initializer; it keeps its `TLSContext` alive.
+public final class TLSHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let connection: TLSConnection
+    private let sessions: TLSSessionRegistry?
+    private let logger: Logger
+    private var machine = TLSStateMachine()
+    private var pendingWrites: [(data: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
+    /// How many of `pendingWrites` a flush has covered.
+    private var flushedWriteCount = 0
+    /// Plaintext decrypted during the current read burst, delivered at channelReadComplete.
+    private var plaintext: ByteBuffer?
+    /// The next handler asked for data (read()) and has not been given any yet.
+    private var readRequested = false
+    private var handshakeTimer: Scheduled<Void>?
+    private var closeNotifyTimer: Scheduled<Void>?
+    private var sessionToken: TLSSessionRegistry.Token?
+    private var channelContext: ChannelHandlerContext?
+
+    /// The verified peer, once the handshake has completed.
+    public private(set) var peerIdentity: TLSPeerIdentity?
+
+    /// The context this connection was created with (a reload does not change it).
+    public var tlsContext: TLSContext { connection.context }
+
+    /// - Parameters:
+    ///   - context: the server or client context.
+    ///   - sessions: where live sessions are registered by serial, so a CRL reload can close revoked ones.
+    ///   - serverHostname: the other hub's name (client side only): sent as SNI and verified against its certificate.
+    public init(
+        context: TLSContext, sessions: TLSSessionRegistry? = nil, serverHostname: String? = nil,
+        logger: Logger = Logger(label: "peacehub.tls")
+    ) throws(TLSError) {
+        if context.configuration.role == .client && serverHostname == nil {
+            throw TLSError(.invalidConfiguration, "a client connection needs the server's host name to verify")
+        }
+        self.connection = try TLSConnection(context: context, serverHostname: serverHostname)
+        self.sessions = sessions
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        channelContext = context
+        if context.channel.isActive { startHandshake(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        stopTimers()
+        endSession()
+        failPendingWrites(TLSError(.closed, "the TLS handler was removed"))
+        channelContext = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        // Pass activity on first, so a handshake that fails at once still reaches handlers in a consistent order.
+        context.fireChannelActive()
+        startHandshake(context: context)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        stopTimers()
+        endSession()
+        switch machine.channelInactive() {
+        case .fireUncleanShutdown(let duringHandshake):
+            deliverPlaintext(context: context)
+            let error = TLSError(
+                .uncleanShutdown,
+                duringHandshake
+                    ? "peer closed the connection during the handshake"
+                    : "peer closed the connection without close_notify (possible truncation)")
+            logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
+            failPendingWrites(error)
+            context.fireErrorCaught(error)
+        case .completeClose(let promise):
+            promise?.succeed()
+        case .none:
+            break
+        }
+        failPendingWrites(TLSError(.closed, "the TLS session has ended"))
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ciphertext = unwrapInboundIn(data)
+        switch machine.inboundCiphertext() {
+        case .continueHandshake:
+            connection.receive(ciphertext)
+            runHandshake(context: context)
+        case .decrypt:
+            connection.receive(ciphertext)
+            decrypt(context: context)
+        case .discard:
+            break
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        let delivered = deliverPlaintext(context: context)
+        if !delivered && (machine.isHandshaking || readRequested) {
+            // The next handler is still waiting (or the handshake needs bytes): ask the channel for more.
+            context.read()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Outbound
+
+    public func read(context: ChannelHandlerContext) {
+        readRequested = true
+        context.read()
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard machine.acceptsWrites else {
+            promise?.fail(TLSError(.closed, "write after the TLS session was closed"))
+            return
+        }
+        pendingWrites.append((unwrapOutboundIn(data), promise))
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        flushedWriteCount = pendingWrites.count
+        if machine.isActive { encryptFlushedWrites(context: context) }
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all else {
+            promise?.fail(ChannelError.operationUnsupported)
+            return
+        }
+        switch machine.closeRequested(promise: promise) {
+        case .closeChannel(let promise):
+            stopTimers()
+            failPendingWrites(TLSError(.closed, "the TLS session was closed"))
+            context.close(promise: promise)
+        case .sendCloseNotify:
+            encryptFlushedWrites(context: context)
+            failPendingWrites(TLSError(.closed, "the TLS session was closed before this write was flushed"))
+            connection.shutdown()
+            flushCiphertext(context: context)
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            closeNotifyTimer = context.eventLoop.scheduleTask(in: connection.context.configuration.closeNotifyTimeout) {
+                bound.value.closeNotifyTimedOut()
+            }
+        case .chain(let promise, _):
+            if let promise { context.channel.closeFuture.cascade(to: promise) }
+        }
+    }
+
+    // MARK: Handshake
+
+    private func startHandshake(context: ChannelHandlerContext) {
+        guard machine.channelActive() else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = connection.context.configuration.handshakeTimeout
+        handshakeTimer = context.eventLoop.scheduleTask(in: timeout) {
+            bound.value.handshakeTimedOut(after: timeout)
+        }
+        runHandshake(context: context)
+        context.read()
+    }
+
+    private func runHandshake(context: ChannelHandlerContext) {
+        switch connection.handshake() {
+        case .wantsMore:
+            flushCiphertext(context: context)
+        case .failed(let error):
+            fail(context: context, error: error, linger: true)
+        case .complete:
+            handshakeTimer?.cancel()
+            handshakeTimer = nil
+            flushCiphertext(context: context)
+            guard machine.handshakeCompleted() else { return }
+            let identity: TLSPeerIdentity
+            switch connection.peerIdentity() {
+            case .success(let found): identity = found
+            case .failure(let error):
+                fail(context: context, error: error)
+                return
+            }
+            peerIdentity = identity
+            logger.info(
+                "TLS handshake complete",
+                metadata: metadata(context).merging(
+                    [
+                        "tls.principal": "\(identity.principal)", "tls.serial": "\(identity.serial)",
+                        "tls.version": "\(identity.tlsVersion)", "tls.cipher": "\(identity.cipher)",
+                    ], uniquingKeysWith: { $1 }))
+            registerSession(context: context, serial: identity.serial)
+            context.fireUserInboundEventTriggered(identity)
+            // Records that arrived with the peer's last flight, then writes queued during the handshake.
+            if machine.isActive { decrypt(context: context) }
+            if machine.isActive { encryptFlushedWrites(context: context) }
+        }
+    }
+
+    private func handshakeTimedOut(after timeout: TimeAmount) {
+        handshakeTimer = nil
+        guard machine.isHandshaking, let context = channelContext else { return }
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        fail(
+            context: context,
+            error: TLSError(.handshakeTimeout, "peer did not complete the handshake within \(seconds) s"))
+    }
+
+    // MARK: Data
+
+    private func decrypt(context: ChannelHandlerContext) {
+        var buffer = plaintext ?? context.channel.allocator.buffer(capacity: 0)
+        let result = connection.read(into: &buffer)
+        plaintext = buffer.readableBytes > 0 ? buffer : nil
+        // SSL_read can produce output too (alerts, KeyUpdate answers).
+        flushCiphertext(context: context)
+        switch result {
+        case .wantsMore:
+            break
+        case .closeNotify:
+            peerClosed(context: context)
+        case .failed(let error):
+            deliverPlaintext(context: context)
+            fail(context: context, error: error)
+        }
+    }
+
+    /// Fires the plaintext gathered so far as one channelRead. Returns true when there was some.
+    @discardableResult
+    private func deliverPlaintext(context: ChannelHandlerContext) -> Bool {
+        guard let buffer = plaintext else { return false }
+        plaintext = nil
+        readRequested = false
+        context.fireChannelRead(wrapInboundOut(buffer))
+        return true
+    }
+
+    private func encryptFlushedWrites(context: ChannelHandlerContext) {
+        guard flushedWriteCount > 0 else { return }
+        let batch = pendingWrites.prefix(flushedWriteCount)
+        pendingWrites.removeFirst(flushedWriteCount)
+        flushedWriteCount = 0
+        var promises: [EventLoopPromise<Void>] = []
+        for (data, promise) in batch {
+            if let error = connection.write(data) {
+                for (_, other) in batch { other?.fail(error) }
+                fail(context: context, error: error)
+                return
+            }
+            if let promise { promises.append(promise) }
+        }
+        var combined: EventLoopPromise<Void>?
+        if !promises.isEmpty {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            for other in promises { promise.futureResult.cascade(to: other) }
+            combined = promise
+        }
+        flushCiphertext(context: context, promise: combined)
+    }
+
+    /// Writes whatever OpenSSL produced as one writeAndFlush; returns its future (nil when there was nothing).
+    @discardableResult
+    private func flushCiphertext(
+        context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil
+    ) -> EventLoopFuture<Void>? {
+        guard let data = connection.takeCiphertext(allocator: context.channel.allocator) else {
+            promise?.succeed()
+            return nil
+        }
+        let promise = promise ?? context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(data), promise: promise)
+        return promise.futureResult
+    }
+
+    // MARK: Endings
+
+    /// Ends the session on an error: sends what OpenSSL queued (the alert), fires the error, closes.
+    /// `linger` (refused handshakes): close our side of the socket after the alert but keep reading for a moment,
+    /// so a client that already wrote its first data gets the alert instead of a TCP reset.
+    private func fail(
+        context: ChannelHandlerContext, error: TLSError, sendCloseNotify: Bool = false, linger: Bool = false
+    ) {
+        let (wasOpen, closePromise) = machine.failed()
+        guard wasOpen else { return }
+        stopTimers()
+        endSession()
+        if sendCloseNotify { connection.shutdown() }
+        let flushed = flushCiphertext(context: context)
+        logger.warning("TLS session failed", metadata: metadata(context, error: error))
+        failPendingWrites(error)
+        context.fireErrorCaught(error)
+        if linger && closePromise == nil {
+            lingerThenClose(after: flushed, context: context)
+        } else {
+            closeAfter(flushed, context: context, promise: closePromise)
+        }
+    }
+
+    private func lingerThenClose(after flushed: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = connection.context.configuration.closeNotifyTimeout
+        let closeOutput: @Sendable () -> Void = {
+            let handler = bound.value
+            guard let context = handler.channelContext else { return }
+            handler.closeNotifyTimer = context.eventLoop.scheduleTask(in: timeout) {
+                bound.value.channelContext?.close(promise: nil)
+            }
+            let outputClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: outputClosed)
+            outputClosed.futureResult.whenFailure { _ in bound.value.channelContext?.close(promise: nil) }
+        }
+        if let flushed {
+            flushed.whenComplete { _ in closeOutput() }
+        } else {
+            closeOutput()
+        }
+    }
+
+    private func peerClosed(context: ChannelHandlerContext) {
+        deliverPlaintext(context: context)
+        let (reply, closePromise) = machine.peerClosed()
+        stopTimers()
+        endSession()
+        if reply { connection.shutdown() }
+        let flushed = flushCiphertext(context: context)
+        failPendingWrites(TLSError(.closed, "the peer closed the TLS session"))
+        closeAfter(flushed, context: context, promise: closePromise)
+    }
+
+    private func closeNotifyTimedOut() {
+        closeNotifyTimer = nil
+        let (fire, closePromise) = machine.closeNotifyTimedOut()
+        guard fire, let context = channelContext else { return }
+        context.close(promise: closePromise)
+    }
+
+    /// Closes the session at once because its certificate was revoked (called on the event loop).
+    private func revoke(serial: String) {
+        guard let context = channelContext else { return }
+        fail(
+            context: context, error: TLSError(.sessionRevoked, "certificate serial \(serial) has been revoked"),
+            sendCloseNotify: true)
+    }
+
+    private func closeAfter(
+        _ flushed: EventLoopFuture<Void>?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
+    ) {
+        guard let flushed else {
+            context.close(promise: promise)
+            return
+        }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        flushed.whenComplete { _ in bound.value.close(promise: promise) }
+    }
+
+    private func failPendingWrites(_ error: TLSError) {
+        let writes = pendingWrites
+        pendingWrites = []
+        flushedWriteCount = 0
+        for (_, promise) in writes { promise?.fail(error) }
+    }
+
+    private func stopTimers() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        closeNotifyTimer?.cancel()
+        closeNotifyTimer = nil
+    }
+
+    private func registerSession(context: ChannelHandlerContext, serial: String) {
+        guard let sessions else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        sessionToken = sessions.register(serial: serial) {
+            eventLoop.execute { bound.value.revoke(serial: serial) }
+        }
+    }
+
+    private func endSession() {
+        if let sessionToken { sessions?.unregister(sessionToken) }
+        sessionToken = nil
+    }
+
+    private func metadata(_ context: ChannelHandlerContext, error: TLSError? = nil) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["tls.peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"]
+        if let error {
+            metadata["tls.error"] = "\(error.code)"
+            metadata["tls.reason"] = "\(error.reason)"
+        }
+        return metadata
+    }
+}
+
+@available(*, unavailable)
+extension TLSHandler: Sendable {}

@@ -1,0 +1,210 @@
+import COpenSSL
+import COpenSSLShim
+import Foundation
+
+/// Who is on the other end of an authenticated TLS connection.
+///
+/// `TLSHandler` fires this as an inbound user event once the handshake has completed and the peer's certificate
+/// has been verified against the hub CA (chain, validity, CRL, purpose) and its name checked. Handlers after the
+/// TLS handler (the MQTT layer) take authorisation decisions from `principal`; the other fields are for logs and
+/// audit (pinning by `spkiSHA256`, revocation by `serial`). A handler placed after `TLSHandler` receives it once,
+/// before any plaintext:
+///
+/// ```swift
+/// func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+///     if let identity = event as? TLSPeerIdentity, case .contingent(let code) = identity.principal { … }
+///     context.fireUserInboundEventTriggered(event)
+/// }
+/// ```
+///
+/// No event means no identity: a connection whose certificate fails any check never becomes active.
+public struct TLSPeerIdentity: Sendable, Hashable {
+    /// The PeaceHub principal the certificate names.
+    public enum Principal: Sendable, Hashable, CustomStringConvertible {
+        /// A national contingent: the ISO 3166 alpha-3 code from `urn:peacehub:contingent:<CODE>`.
+        case contingent(String)
+        /// A hub operator, from `urn:peacehub:operator:<name>`.
+        case `operator`(String)
+        /// Another hub's server certificate (seen by the hub-to-hub client side): the verified host name.
+        case server(String)
+
+        public var description: String {
+            switch self {
+            case .contingent(let code): "contingent \(code)"
+            case .operator(let name): "operator \(name)"
+            case .server(let host): "server \(host)"
+            }
+        }
+    }
+
+    public var principal: Principal
+    /// The certificate's subject in RFC 2253 form, e.g. `CN=KAZ contingent,O=PeaceHub`.
+    public var subject: String
+    /// The certificate serial number, upper-case hex without leading zeros (as in `peacehub pki list` and CRLs).
+    public var serial: String
+    /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex (stable across re-issues with the same key).
+    public var spkiSHA256: String
+    /// The negotiated protocol, e.g. `TLSv1.3`.
+    public var tlsVersion: String
+    /// The negotiated cipher suite, e.g. `TLS_AES_256_GCM_SHA384`.
+    public var cipher: String
+
+    public init(
+        principal: Principal, subject: String, serial: String, spkiSHA256: String, tlsVersion: String, cipher: String
+    ) {
+        self.principal = principal
+        self.subject = subject
+        self.serial = serial
+        self.spkiSHA256 = spkiSHA256
+        self.tlsVersion = tlsVersion
+        self.cipher = cipher
+    }
+}
+
+/// The URI prefixes that name PeaceHub principals in a certificate's subjectAltName.
+public enum PeaceHubURI {
+    public static let contingentPrefix = "urn:peacehub:contingent:"
+    public static let operatorPrefix = "urn:peacehub:operator:"
+
+    public static func contingent(_ code: String) -> String { contingentPrefix + code }
+    public static func `operator`(_ name: String) -> String { operatorPrefix + name }
+
+    /// True for an ISO 3166 alpha-3 code: three upper-case ASCII letters.
+    public static func isContingentCode(_ code: String) -> Bool {
+        code.utf8.count == 3 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    }
+
+    /// True for an operator or device name: 1–64 of ASCII letters, digits, `.`, `_` and `-`, not starting with `.`.
+    public static func isSimpleName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count), name.first != "." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+}
+
+/// Read-only views of a borrowed `X509 *`.
+enum CertificateInfo {
+    /// A subjectAltName entry.
+    enum AlternativeName: Equatable {
+        case uri(String)
+        case dns(String)
+        case email(String)
+        case ip([UInt8])
+        case other
+    }
+
+    /// Why a name in the certificate is unusable.
+    struct NameError: Error {
+        var reason: String
+    }
+
+    /// The SAN entries; throws when a text entry holds a NUL byte or is not valid UTF-8.
+    static func alternativeNames(_ cert: OpaquePointer) throws(NameError) -> [AlternativeName] {
+        guard let raw = X509_get_ext_d2i(cert, NID_subject_alt_name, nil, nil) else { return [] }
+        let names = OpaquePointer(raw)
+        defer { GENERAL_NAMES_free(names) }
+        var result: [AlternativeName] = []
+        for index in 0..<phub_general_names_count(names) {
+            var type: Int32 = 0
+            var data: UnsafePointer<UInt8>?
+            var length: Int32 = 0
+            guard phub_general_names_get(names, index, &type, &data, &length) == 1, let data else {
+                result.append(.other)
+                continue
+            }
+            let bytes = Array(UnsafeBufferPointer(start: data, count: Int(length)))
+            if type == GEN_IPADD {
+                result.append(.ip(bytes))
+                continue
+            }
+            let text = try checkedText(bytes, what: "subjectAltName")
+            switch type {
+            case GEN_URI: result.append(.uri(text))
+            case GEN_DNS: result.append(.dns(text))
+            case GEN_EMAIL: result.append(.email(text))
+            default: result.append(.other)
+            }
+        }
+        return result
+    }
+
+    /// Every subject attribute as UTF-8 text; throws on a NUL byte or invalid UTF-8.
+    static func checkSubject(_ cert: OpaquePointer) throws(NameError) {
+        guard let name = X509_get_subject_name(cert) else { return }
+        for index in 0..<X509_NAME_entry_count(name) {
+            guard let entry = X509_NAME_get_entry(name, index), let value = X509_NAME_ENTRY_get_data(entry) else {
+                continue
+            }
+            var output: UnsafeMutablePointer<UInt8>?
+            let length = ASN1_STRING_to_UTF8(&output, value)
+            guard length >= 0, let output else {
+                throw NameError(reason: "certificate subject holds an attribute that is not valid text")
+            }
+            defer { phub_openssl_free(output) }
+            _ = try checkedText(Array(UnsafeBufferPointer(start: output, count: Int(length))), what: "subject")
+        }
+    }
+
+    static func checkedText(_ bytes: [UInt8], what: String) throws(NameError) -> String {
+        if bytes.contains(0) { throw NameError(reason: "certificate \(what) holds an embedded NUL byte") }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw NameError(reason: "certificate \(what) is not valid UTF-8")
+        }
+        return text
+    }
+
+    /// The PeaceHub principal of a client certificate (exactly one `urn:peacehub:` URI SAN).
+    static func clientPrincipal(_ cert: OpaquePointer) throws(NameError) -> TLSPeerIdentity.Principal {
+        try checkSubject(cert)
+        var principals: [TLSPeerIdentity.Principal] = []
+        for case .uri(let uri) in try alternativeNames(cert) {
+            if uri.hasPrefix(PeaceHubURI.contingentPrefix) {
+                let code = String(uri.dropFirst(PeaceHubURI.contingentPrefix.count))
+                guard PeaceHubURI.isContingentCode(code) else {
+                    throw NameError(reason: "certificate names contingent '\(code)', not an ISO 3166 alpha-3 code")
+                }
+                principals.append(.contingent(code))
+            } else if uri.hasPrefix(PeaceHubURI.operatorPrefix) {
+                let name = String(uri.dropFirst(PeaceHubURI.operatorPrefix.count))
+                guard PeaceHubURI.isSimpleName(name) else {
+                    throw NameError(reason: "certificate names operator '\(name)', not a valid operator name")
+                }
+                principals.append(.operator(name))
+            }
+        }
+        guard let principal = principals.first else {
+            throw NameError(
+                reason: "client certificate has no \(PeaceHubURI.contingentPrefix)<CODE> or "
+                    + "\(PeaceHubURI.operatorPrefix)<name> subjectAltName")
+        }
+        guard principals.count == 1 else {
+            throw NameError(reason: "client certificate names more than one PeaceHub principal")
+        }
+        return principal
+    }
+
+    static func subject(_ cert: OpaquePointer) -> String {
+        OpenSSL.take(phub_x509_name_rfc2253(X509_get_subject_name(cert))) ?? ""
+    }
+
+    static func serial(_ cert: OpaquePointer) -> String {
+        OpenSSL.take(phub_asn1_integer_hex(X509_get_serialNumber(cert))) ?? ""
+    }
+
+    static func spkiSHA256(_ cert: OpaquePointer) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        guard X509_pubkey_digest(cert, EVP_sha256(), &digest, &length) == 1 else { return "" }
+        return digest[0..<Int(length)].map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    static func notAfter(_ cert: OpaquePointer) -> Date? { OpenSSL.date(X509_get0_notAfter(cert)) }
+    static func notBefore(_ cert: OpaquePointer) -> Date? { OpenSSL.date(X509_get0_notBefore(cert)) }
+}

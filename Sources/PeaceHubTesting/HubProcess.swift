@@ -1,0 +1,85 @@
+import Foundation
+
+/// A real `peacehub serve` in a child process, over a data directory prepared with the CLI
+/// itself (PKI, seeded registry): what an operator runs, on 127.0.0.1 and a free port.
+public final class HubProcess: @unchecked Sendable {
+    public let data: TemporaryDirectory
+    public private(set) var port = 0
+    private var process: Process?
+    private var log: URL { data.url.appendingPathComponent("hub.log") }
+
+    public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
+
+    /// Prepares the data directory and starts the hub.
+    public init(extraArguments: [String] = []) throws {
+        data = try TemporaryDirectory(prefix: "phub-hub")
+        let steps: [[String]] = [
+            ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
+            ["pki", "issue", "--operator", "duty"], ["registry", "seed"],
+        ] + Self.contingents.map { ["pki", "issue", "--contingent", $0] }
+        for step in steps {
+            let result = try ProcessRunner.peacehub(step, environment: environment)
+            guard result.status == 0 else { throw FixtureError("peacehub \(step.joined(separator: " ")): \(result.stderr)") }
+        }
+        try start(port: 0, extraArguments: extraArguments)
+    }
+
+    /// The environment every `peacehub` call of this hub runs with.
+    public var environment: [String: String] {
+        ["PEACEHUB_DATA_DIR": data.url.path, "PEACEHUB_PLUGINS_DIR": TestEnvironment.pluginsDirectory.path]
+    }
+
+    public var pkiDirectory: URL { data.url.appendingPathComponent("pki") }
+
+    /// Starts `peacehub serve` and waits for its "listening" line.
+    public func start(port: Int, extraArguments: [String] = []) throws {
+        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: log)
+        // Only what this run writes counts: an earlier run's "listening" line must not.
+        let start = handle.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = TestEnvironment.peacehubExecutable
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = String(decoding: ((try? Data(contentsOf: log)) ?? Data()).dropFirst(Int(start)), as: UTF8.self)
+            if let line = text.split(separator: "\n").last(where: { $0.hasPrefix("PeaceHub listening on ") }),
+                let address = line.split(separator: " ").dropFirst(3).first,
+                let bound = address.split(separator: ":").last.flatMap({ Int($0.filter(\.isNumber)) }), bound > 0,
+                port == 0 || bound == port
+            {
+                self.port = bound
+                return
+            }
+            guard process.isRunning else { throw FixtureError("peacehub serve exited: \(text)") }
+            usleep(50_000)
+        }
+        throw FixtureError("peacehub serve did not start: \(logText)")
+    }
+
+    /// Everything the hub logged.
+    public var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits for the process to end.
+    public func stop(signal: Int32 = SIGTERM) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    /// Kills the hub with SIGKILL and starts it again on the same port and files.
+    public func crashAndRestart() throws {
+        stop(signal: SIGKILL)
+        try start(port: port)
+    }
+
+    public func remove() {
+        stop()
+        data.remove()
+    }
+}

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import PeaceHubCore
+import PeaceHubRegistry
+
+struct RegistryImport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import persons and qualifications from CSV or JSON files, all or nothing.",
+        discussion: """
+            A CSV whose header has latinName holds persons, one whose header has kind holds qualifications; \
+            a .json file is an array of persons with nested qualifications (the format `export` writes). \
+            Any bad row aborts the import: every problem is listed as file:line: field: reason and the \
+            registry is unchanged.
+            """)
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "CSV or JSON files, imported together in one transaction.") var files: [String]
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        var batch = ImportBatch()
+        for file in files { batch.read(URL(fileURLWithPath: file)) }
+        let progress = ImportProgress()
+        let summary = try registryCall {
+            try registry.importBatch(batch, as: actor) { done, total in progress.show(done: done, total: total) }
+        }
+        progress.finish()
+        if options.json {
+            try printJSON(summary)
+        } else {
+            print("imported \(summary.persons) person(s) and \(summary.qualifications) qualification(s)")
+        }
+    }
+}
+
+/// Import progress on stderr: a redrawn bar on a terminal, plain lines otherwise (logs, pipes).
+final class ImportProgress {
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var drawn = false
+
+    func show(done: Int, total: Int) {
+        guard total >= 5000 else { return }
+        if terminal {
+            let width = 40
+            let filled = total == 0 ? width : width * done / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            FileHandle.standardError.write(Data("\rimporting [\(bar)] \(done)/\(total)".utf8))
+            drawn = true
+        } else {
+            printError("import: \(done)/\(total) rows written")
+        }
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct RegistryExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Export persons (and qualifications) as CSV or JSON, in the import format.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
+    enum Entity: String, ExpressibleByArgument, CaseIterable { case persons, qualifications }
+
+    @OptionGroup var options: RegistryOptions
+    @Option(help: "csv or json.") var format: Format
+    @Option(help: "For CSV: persons or qualifications (JSON nests qualifications in persons).") var entity: Entity =
+        .persons
+    @Option(help: "Write to this file instead of stdout.") var output: String?
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        let records = try registryCall { try registry.personRecords(as: actor) }
+        let text: String
+        switch (format, entity) {
+        case (.json, _): text = RegistryExport.json(records)
+        case (.csv, .persons): text = RegistryExport.personsCSV(records)
+        case (.csv, .qualifications): text = RegistryExport.qualificationsCSV(records)
+        }
+        if let output {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            } catch {
+                throw CLIError("cannot write \(output): \(error.localizedDescription)")
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+}
+
+struct RegistryStats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Deployed strength by mission, contingent and category on a date, with the share of women.")
+
+    @OptionGroup var options: RegistryOptions
+    @Option(help: "The day (default: today).") var date: CalendarDate?
+
+    func run() throws {
+        let registry = try options.open()
+        let day = date ?? .today
+        let rows = try registryCall { try registry.strength(on: day) }
+        if options.json {
+            try printJSON(Report(date: day.description, rows: rows))
+            return
+        }
+        print("Deployed strength on \(day)")
+        var table = rows.map { row in
+            [
+                row.mission, row.contingent, row.category.rawValue, String(row.total), String(row.women),
+                percent(row.womenShare),
+            ]
+        }
+        let missions = Dictionary(grouping: rows, by: \.mission)
+        for mission in missions.keys.sorted() {
+            let total = missions[mission]!.reduce(0) { $0 + $1.total }
+            let women = missions[mission]!.reduce(0) { $0 + $1.women }
+            table.append([
+                mission, "all", "all", String(total), String(women),
+                percent(total == 0 ? 0 : Double(women) / Double(total)),
+            ])
+        }
+        let total = rows.reduce(0) { $0 + $1.total }
+        let women = rows.reduce(0) { $0 + $1.women }
+        table.append([
+            "all", "all", "all", String(total), String(women), percent(total == 0 ? 0 : Double(women) / Double(total)),
+        ])
+        printTable(headers: ["MISSION", "CONTINGENT", "CATEGORY", "DEPLOYED", "WOMEN", "WOMEN %"], rows: table)
+    }
+
+    private func percent(_ share: Double) -> String { String(format: "%.1f%%", share * 100) }
+
+    struct Report: Encodable {
+        var date: String
+        var rows: [StrengthRow]
+    }
+}
+
+struct RegistryAuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Verify and list the audit hash chain.",
+        subcommands: [RegistryAuditVerify.self, RegistryAuditList.self])
+}
+
+struct RegistryAuditVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check the hash chain; names the first edited, deleted or moved entry.")
+
+    @OptionGroup var options: RegistryOptions
+
+    func run() throws {
+        let registry = try options.open()
+        let result = try registryCall { try registry.verifyAudit() }
+        if options.json {
+            try printJSON(
+                Report(
+                    entries: result.entries, intact: result.isIntact, firstBad: result.problem?.seq,
+                    reason: result.problem?.reason))
+        } else if result.isIntact {
+            print("audit chain intact: \(result.entries) entries")
+        }
+        if let problem = result.problem {
+            throw CLIError("audit chain broken at \(problem)")
+        }
+    }
+
+    struct Report: Encodable {
+        var entries: Int
+        var intact: Bool
+        var firstBad: Int64?
+        var reason: String?
+    }
+}
+
+struct RegistryAuditList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show the newest audit entries.")
+
+    @OptionGroup var options: RegistryOptions
+    @Option(help: "How many entries.") var limit = 20
+
+    func run() throws {
+        let registry = try options.open()
+        let entries = try registryCall { try registry.auditEntries(limit: limit) }
+        if options.json {
+            try printJSON(entries)
+            return
+        }
+        printTable(
+            headers: ["SEQ", "TIME", "ACTOR", "ENTITY", "ID", "ACTION", "HASH"],
+            rows: entries.map {
+                [String($0.seq), $0.time, $0.actor, $0.entity, $0.entityId, $0.action, String($0.hash.prefix(12))]
+            })
+    }
+}
+
+struct RegistryBackup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Write an online backup of the registry to a new file.")
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "The backup file (must not exist).") var file: String
+
+    func run() throws {
+        let registry = try options.open()
+        try registryCall { try registry.backup(to: file) }
+        if options.json { try printJSON(["backup": file]) } else { print("backed up to \(file)") }
+    }
+}
+
+struct RegistrySeed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seed", abstract: "Load the demo data (missions, contingents, personnel) into an empty registry.")
+
+    @OptionGroup var options: RegistryOptions
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        try registryCall { try SeedData.load(into: registry, as: actor) }
+        let persons = try registryCall { try registry.persons(as: actor).count }
+        if options.json {
+            try printJSON(["persons": persons])
+        } else {
+            print("seeded \(options.databasePath): 4 missions, 5 contingents, \(persons) people")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import PeaceHubRegistry
+
+@Suite("Audit hash chain")
+struct AuditTests {
+    @Test func everyWriteIsRecordedAndTheChainVerifies() throws {
+        let registry = try makeRegistry()
+        let before = try registry.auditEntries().count
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major" }
+        let entries = try registry.auditEntries()
+        #expect(entries.count == before + 1)
+        let last = try #require(entries.last)
+        #expect(last.actor == "contingent:KAZ")
+        #expect(last.entity == "person")
+        #expect(last.entityId == "KAZ-1")
+        #expect(last.action == "update")
+        #expect(last.before?.contains(#""rank":"Captain""#) == true)
+        #expect(last.after?.contains(#""rank":"Major""#) == true)
+        #expect(last.hash.count == 64)
+        let result = try registry.verifyAudit()
+        #expect(result.isIntact)
+        #expect(result.entries == entries.count)
+    }
+
+    @Test func theHashIsSHA256OverThePreviousHashAndTheCanonicalBytes() throws {
+        #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let registry = try makeRegistry()
+        let entries = try registry.auditEntries()
+        let first = entries[0]
+        let canonical = AuditChain.canonicalBytes(
+            seq: first.seq, actor: first.actor, time: first.time, entity: first.entity, entityId: first.entityId,
+            action: first.action, before: first.before, after: first.after)
+        #expect(first.hash == SHA256.hex(Data(AuditChain.genesis.utf8) + canonical))
+        #expect(entries[1].hash == AuditChain.hash(previous: first.hash, entry: entries[1]))
+    }
+
+    @Test func anEditedEntryIsNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE auditEntry SET after = replace(after, 'Captain', 'General') WHERE seq = 12")
+        }
+        let result = try registry.verifyAudit()
+        #expect(result.problem?.seq == 12)
+        #expect(result.problem?.reason.contains("edited") == true)
+    }
+
+    @Test func aDeletedEntryIsNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in try db.execute(sql: "DELETE FROM auditEntry WHERE seq = 5") }
+        let result = try registry.verifyAudit()
+        #expect(result.problem?.seq == 5)
+        #expect(result.problem?.reason.contains("deleted") == true)
+    }
+
+    @Test func deletingTheNewestEntriesIsNoticed() throws {
+        let registry = try makeRegistry()
+        let count = try registry.auditEntries().count
+        try registry.database.write { db in
+            try db.execute(sql: "DELETE FROM auditEntry WHERE seq >= ?", arguments: [count - 1])
+        }
+        #expect(try registry.verifyAudit().problem?.seq == Int64(count - 1))
+    }
+
+    @Test func reorderedEntriesAreNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE auditEntry SET seq = -1 WHERE seq = 7")
+            try db.execute(sql: "UPDATE auditEntry SET seq = 7 WHERE seq = 8")
+            try db.execute(sql: "UPDATE auditEntry SET seq = 8 WHERE seq = -1")
+        }
+        let result = try registry.verifyAudit()
+        #expect(result.problem?.seq == 7)
+    }
+
+    @Test func importsAndSeedsAreAuditedToo() throws {
+        let registry = try Registry(database: try DatabaseQueue())
+        try SeedData.load(into: registry)
+        #expect(try registry.verifyAudit().isIntact)
+        #expect(try registry.auditEntries().count > 100)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import PeaceHubTesting
+import Testing
+
+@testable import PeaceHubRegistry
+
+@Suite("Import and export")
+struct ImportTests {
+    static let personsCSV = """
+        serviceNumber,latinName,cyrillicName,sex,nationality,contingent,rank,rankCode,category,dateOfBirth,\
+        commissionedServiceYears,languages
+        KAZ-501,Aruzhan Seitkali,Аружан Сейітқали,F,KAZ,KAZ,Captain,OF-2,MILITARY_OBSERVER,1991-03-04,8,en:B2;ru:C2
+        KAZ-502,"Nurlan ""Nur"" Abenov",,M,KAZ,KAZ,Major,OF-3,STAFF_OFFICER,1985-12-01,15,en:C1
+
+        """
+
+    static let qualificationsCSV = """
+        serviceNumber,kind,code,provider,issuedOn,expiresOn,evidenceHash,level
+        KAZ-501,TRAINING,UN-STM-UNMO,KAZCENT,2025-10-20,2028-10-20,,
+        KAZ-502,LANGUAGE,ENGLISH-TEST,KAZCENT,2025-11-15,,,C1
+        KAZ-1,DRIVING,DRIVING-4X4,KAZCENT,2021-05-01,,,
+
+        """
+
+    func write(_ text: String, _ name: String, in folder: TemporaryDirectory) throws -> URL {
+        let url = folder.url.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    @Test func importsCSVPersonsAndQualifications() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        var batch = ImportBatch()
+        batch.read(try write(Self.personsCSV, "persons.csv", in: folder))
+        batch.read(try write(Self.qualificationsCSV, "qualifications.csv", in: folder))
+        #expect(batch.problems == [])
+        let summary = try registry.importBatch(batch, as: kazakhstan)
+        #expect(summary == ImportSummary(persons: 2, qualifications: 3))
+        let imported = try registry.person(serviceNumber: "KAZ-502", as: operatorActor)
+        #expect(imported.person.latinName == #"Nurlan "Nur" Abenov"#)
+        #expect(imported.person.cyrillicName == nil)
+        #expect(imported.person.languages == [LanguageSkill(code: "en", level: .c1)])
+        #expect(imported.qualifications.map(\.code) == ["ENGLISH-TEST"])
+        #expect(
+            try registry.person(serviceNumber: "KAZ-501", as: operatorActor).person.cyrillicName == "Аружан Сейітқали")
+        #expect(try registry.auditEntries().last?.entity == "import")
+        #expect(try registry.verifyAudit().isIntact)
+    }
+
+    @Test func badRowsAbortTheWholeImportAndListEveryProblem() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        let dump = try contentDump(registry)
+        let persons = """
+            serviceNumber,latinName,sex,nationality,contingent,rank,category,dateOfBirth,languages
+            KAZ-601,Good Row,F,KAZ,KAZ,Captain,TROOP,1990-01-01,en:B2
+            KAZ-602,Bad Sex,X,KAZ,KAZ,Captain,TROOP,1990-01-01,
+            KAZ-603,Bad Date,M,KAZ,KAZ,Captain,TROOP,1990-02-30,
+            KAZ-1,Duplicate,M,KAZ,KAZ,Captain,TROOP,1990-01-01,
+            IND-601,Other Contingent,M,IND,IND,Captain,TROOP,1990-01-01,
+            KAZ-604,Bad Language,M,KAZ,KAZ,Captain,TROOP,1990-01-01,en:Z9
+            KAZ-605,,M,KAZ,KAZ,Captain,GENERAL,1990-01-01,
+
+            """
+        let qualifications = """
+            serviceNumber,kind,code,issuedOn,expiresOn
+            KAZ-601,TRAINING,UN-CPTM,2025-01-01,2024-01-01
+            NOBODY,TRAINING,UN-CPTM,2025-01-01,
+
+            """
+        var batch = ImportBatch()
+        batch.read(try write(persons, "persons.csv", in: folder))
+        batch.read(try write(qualifications, "q.csv", in: folder))
+        do {
+            try registry.importBatch(batch, as: kazakhstan)
+            Issue.record("an import with bad rows was accepted")
+        } catch let error as RegistryError {
+            #expect(error.code == .invalidInput)
+            #expect(
+                Set(error.details) == [
+                    "persons.csv:3: sex: 'X' is not one of F, M",
+                    "persons.csv:4: dateOfBirth: '1990-02-30' is not a date (YYYY-MM-DD)",
+                    "persons.csv:7: languages: 'Z9' is not a CEFR level (A1, A2, B1, B2, C1, C2)",
+                    "persons.csv:8: latinName: is required",
+                    "persons.csv:8: category: 'GENERAL' is not one of \(PersonCategory.names)",
+                    "q.csv:2: expiresOn: 2024-01-01 is before issuedOn 2025-01-01",
+                    "persons.csv:5: serviceNumber: KAZ-1 is already registered",
+                    "persons.csv:6: contingent: contingent:KAZ may not add people of IND",
+                    "q.csv:3: serviceNumber: no person NOBODY in the registry or the import",
+                ])
+        }
+        #expect(try contentDump(registry) == dump)
+    }
+
+    @Test func malformedFilesAreReportedWithLines() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var batch = ImportBatch()
+        batch.read(try write("serviceNumber,latinName\nKAZ-1,\"open\n", "open.csv", in: folder))
+        batch.read(try write("serviceNumber,nothing\nA,B\n", "header.csv", in: folder))
+        batch.read(try write("serviceNumber,latinName,sex\nA,B\n", "short.csv", in: folder))
+        batch.read(try write("{\"not\": \"an array\"}", "object.json", in: folder))
+        batch.read(try write("[1,", "broken.json", in: folder))
+        batch.read(folder.url.appendingPathComponent("missing.csv"))
+        #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
+        #expect(batch.problems.contains { $0.hasPrefix("header.csv:1: header:") })
+        #expect(batch.problems.contains("short.csv:2: row: has 2 fields, the header has 3"))
+        #expect(batch.problems.contains("object.json:1: json: the document must be an array of person objects"))
+        #expect(batch.problems.contains { $0.hasPrefix("broken.json:1: json: not valid JSON") })
+        #expect(batch.problems.contains { $0.hasSuffix("missing.csv:0: file: cannot be read") })
+    }
+
+    @Test func jsonImportNamesTheLineOfEachPerson() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        let json = """
+            [
+              {"serviceNumber": "KGZ-1", "latinName": "Bakyt T", "sex": "M", "nationality": "KGZ", "contingent": "KGZ",
+               "rank": "Major", "category": "STAFF_OFFICER", "dateOfBirth": "1986-10-10",
+               "languages": [{"code": "en", "level": "B2"}],
+               "qualifications": [{"kind": "TRAINING", "code": "UN-CPTM", "issuedOn": "2025-01-01"}]},
+              {"serviceNumber": "KGZ-2", "latinName": "Aizada O", "sex": "F", "nationality": "KGZ", "contingent": "KGZ",
+               "rank": "Captain", "category": "MILITARY_OBSERVER", "dateOfBirth": "1991-05-27",
+               "qualifications": [{"kind": "SWIMMING", "code": "X", "issuedOn": "2025-01-01"}]}
+            ]
+            """
+        var batch = ImportBatch()
+        batch.read(try write(json, "people.json", in: folder))
+        #expect(
+            batch.problems == [
+                "people.json:6: qualifications[0].kind: 'SWIMMING' is not one of \(QualificationKind.names)"
+            ])
+        expectRegistryError(.invalidInput) { try registry.importBatch(batch, as: operatorActor) }
+        #expect(ImportBatch.elementLines(Array("[\n {\"a\": \"[{,\"},\n\n {}\n]".utf8)) == [2, 4])
+    }
+
+    @Test func exportRoundTripsThroughImport() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let source = try makeRegistry()
+        let records = try source.personRecords(as: operatorActor)
+        let target = try Registry(database: try DatabaseQueue())
+        for (code, name) in [("KAZ", "Kazakhstan"), ("IND", "India"), ("KGZ", "Kyrgyzstan")] {
+            try target.addContingent(Contingent(code: code, name: name), as: operatorActor)
+        }
+        var json = ImportBatch()
+        json.read(try write(RegistryExport.json(records), "export.json", in: folder))
+        try target.importBatch(json, as: operatorActor)
+        #expect(
+            try target.personRecords(as: operatorActor).map(\.person.serviceNumber)
+                == records.map(\.person.serviceNumber))
+        #expect(
+            try target.personRecords(as: operatorActor).map(\.qualifications.count)
+                == records.map(\.qualifications.count))
+
+        let csvTarget = try Registry(database: try DatabaseQueue())
+        for code in ["KAZ", "IND"] {
+            try csvTarget.addContingent(Contingent(code: code, name: code), as: operatorActor)
+        }
+        var csv = ImportBatch()
+        csv.read(try write(RegistryExport.personsCSV(records), "p.csv", in: folder))
+        csv.read(try write(RegistryExport.qualificationsCSV(records), "q.csv", in: folder))
+        #expect(try csvTarget.importBatch(csv, as: operatorActor) == ImportSummary(persons: 3, qualifications: 4))
+        let copied = try csvTarget.person(serviceNumber: "KAZ-1", as: operatorActor)
+        let original = try source.person(serviceNumber: "KAZ-1", as: operatorActor)
+        #expect(copied.person.cyrillicName == original.person.cyrillicName)
+        #expect(copied.qualifications.map(\.expiresOn) == original.qualifications.map(\.expiresOn))
+    }
+
+    @Test func csvParserHandlesQuotesAndLineBreaks() throws {
+        let records = try CSV.parse(Array("a,\"b,1\",\"c\"\"d\"\r\n\"multi\nline\",x,\n\nlast,,".utf8))
+        #expect(records.map(\.fields) == [["a", "b,1", "c\"d"], ["multi\nline", "x", ""], ["last", "", ""]])
+        #expect(records.map(\.line) == [1, 2, 5])
+        #expect(throws: CSV.Failure.self) { try CSV.parse(Array("a,\"b\"c\n".utf8)) }
+        #expect(CSV.escape("x,y") == "\"x,y\"")
+    }
+}

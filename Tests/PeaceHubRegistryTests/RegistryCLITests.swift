@@ -1,0 +1,379 @@
+import Foundation
+import GRDB
+import PeaceHubCore
+import PeaceHubRegistry
+import PeaceHubTesting
+import Testing
+
+/// `peacehub registry ...` run as a real process on temporary databases.
+@Suite("peacehub registry (built binary)")
+struct RegistryCLITests {
+    /// A temporary folder with a seeded registry, and a runner for the binary against it.
+    struct Harness {
+        let folder: TemporaryDirectory
+        var database: String { folder.path("registry.sqlite") }
+
+        init(seeded: Bool = true) throws {
+            folder = try TemporaryDirectory(prefix: "peacehub-registry-cli")
+            if seeded {
+                let result = try run(["seed"])
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+        }
+
+        func run(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+            try ProcessRunner.peacehub(
+                ["registry"] + arguments + ["--db", database], environment: ["PEACEHUB_DATA_DIR": folder.path("data")],
+                stdin: stdin)
+        }
+
+        func json(_ arguments: [String]) throws -> JSONValue {
+            let result = try run(arguments + ["--json"])
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return try JSONValue(parsing: Data(result.stdout.utf8))
+        }
+    }
+
+    @Test func seedListAndShowWithSharedFields() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let people = try harness.json(["person", "list"])
+        #expect(people.arrayValue?.count == 35)
+
+        let own = try harness.json(["person", "show", "KAZ-100202", "--as", "KAZ"])
+        #expect(own["person"]?["dateOfBirth"] == "1991-10-03")
+        #expect(own["restricted"] == false)
+        let other = try harness.json(["person", "show", "KAZ-100202", "--as", "KGZ"])
+        #expect(other["person"]?["dateOfBirth"] == nil)
+        #expect(other["restricted"] == true)
+        #expect(other["qualifications"]?.arrayValue?.contains { $0["kind"] == "MEDICAL" } == false)
+
+        let table = try harness.run(["person", "show", "KAZ-100202", "--as", "KGZ"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("Гүлнара Серікқызы Әбенова"))
+        #expect(table.stdout.contains("(withheld)"))
+
+        let again = try harness.run(["seed"])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("not empty"))
+    }
+
+    @Test func personLifecycleAndAccessRules() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let add = [
+            "person", "add", "KAZ-900001", "--latin-name", "Aliya Test", "--cyrillic-name", "Әлия Тест", "--sex", "F",
+            "--contingent", "KAZ", "--rank", "Captain", "--rank-code", "OF-2", "--category", "MILITARY_OBSERVER",
+            "--born", "1991-01-01", "--service-years", "8", "--languages", "en:C1;ru:C2",
+        ]
+        let refused = try harness.run(add + ["--as", "IND"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "Error: access denied: contingent:IND may not change people of contingent KAZ\n")
+        let added = try harness.run(add + ["--as", "KAZ"])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout == "added KAZ-900001\n")
+        let duplicate = try harness.run(add)
+        #expect(duplicate.status == 1)
+        #expect(duplicate.stderr.contains("already registered"))
+
+        let updated = try harness.json(["person", "update", "KAZ-900001", "--rank", "Major", "--as", "KAZ"])
+        #expect(updated["rank"] == "Major")
+        #expect(updated["languages"] == [["code": "en", "level": "C1"], ["code": "ru", "level": "C2"]])
+        let moved = try harness.run(["person", "update", "KAZ-900001", "--contingent", "IND", "--as", "KAZ"])
+        #expect(moved.status == 1)
+        #expect(moved.stderr.contains("access denied"))
+
+        let qualification = try harness.run([
+            "qualification", "add", "KAZ-900001", "--kind", "TRAINING", "--code", "UN-CPTM", "--issued", "2025-01-01",
+            "--expires", "2026-01-01", "--as", "KAZ",
+        ])
+        #expect(qualification.status == 0, "\(qualification.stderr)")
+        #expect(try harness.json(["qualification", "list", "KAZ-900001"]).arrayValue?.count == 1)
+        #expect(try harness.json(["qualification", "list", "KAZ-900001", "--valid-on", "2026-06-01"]) == [])
+
+        let removedByOther = try harness.run(["person", "remove", "KAZ-900001", "--as", "IND"])
+        #expect(removedByOther.status == 1)
+        #expect(try harness.run(["person", "remove", "KAZ-900001", "--as", "KAZ"]).status == 0)
+        let missing = try harness.run(["person", "show", "KAZ-900001"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "Error: not found: no person with service number KAZ-900001\n")
+
+        let badDate = try harness.run(["person", "add", "X-1", "--born", "1991-02-30"])
+        #expect(badDate.status == 64)
+        #expect(!badDate.stderr.contains("Fatal error"))
+        let badActor = try harness.run(["person", "list", "--as", "nobody"])
+        #expect(badActor.status == 1)
+        #expect(badActor.stderr.contains("--as 'nobody'"))
+    }
+
+    @Test func importIsAllOrNothing() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let good = harness.folder.url.appendingPathComponent("good.csv")
+        try Data(
+            """
+            serviceNumber,latinName,sex,nationality,contingent,rank,category,dateOfBirth,languages
+            TJK-7001,Rustam Test,M,TJK,TJK,Police Major,POLICE,1984-01-01,en:B2
+
+            """.utf8
+        ).write(to: good)
+        let bad = harness.folder.url.appendingPathComponent("bad.csv")
+        try Data(
+            """
+            serviceNumber,kind,code,issuedOn,expiresOn
+            TJK-7001,TRAINING,UN-CPTM,2025-01-01,
+            TJK-5521,MEDICAL,MEDICAL-CLEARANCE,2026-13-01,
+            NOBODY,TRAINING,POC,2025-01-01,
+
+            """.utf8
+        ).write(to: bad)
+        let before = try harness.run(["export", "--format", "json"])
+        let refused = try harness.run(["import", good.path, bad.path, "--as", "TJK"])
+        #expect(refused.status == 1)
+        let lines = refused.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.contains("bad.csv:3: issuedOn: '2026-13-01' is not a date (YYYY-MM-DD)"))
+        #expect(lines.contains("bad.csv:4: serviceNumber: no person NOBODY in the registry or the import"))
+        #expect(lines.last == "Error: invalid input: import refused: 2 problem(s); the registry is unchanged")
+        #expect(try harness.run(["export", "--format", "json"]).stdout == before.stdout)
+
+        let accepted = try harness.json(["import", good.path, "--as", "TJK"])
+        #expect(accepted == ["persons": 1, "qualifications": 0])
+        #expect(try harness.json(["person", "show", "TJK-7001"])["person"]?["rank"] == "Police Major")
+    }
+
+    @Test func largeImportsReportProgressAsPlainLines() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        var text = "serviceNumber,latinName,sex,nationality,contingent,rank,category,dateOfBirth\n"
+        for index in 0..<6000 { text += "UZB-\(100_000 + index),Person \(index),M,UZB,UZB,Captain,TROOP,1990-01-01\n" }
+        let file = harness.folder.url.appendingPathComponent("many.csv")
+        try Data(text.utf8).write(to: file)
+        let result = try harness.run(["import", file.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "imported 6000 person(s) and 0 qualification(s)\n")
+        #expect(result.stderr.contains("import: 5000/6000 rows written\n"))
+        #expect(result.stderr.contains("import: 6000/6000 rows written\n"))
+        #expect(!result.stderr.contains("\r"))
+    }
+
+    @Test func exportWritesTheImportFormats() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let csv = try harness.run(["export", "--format", "csv"])
+        #expect(csv.status == 0)
+        let rows = csv.stdout.split(separator: "\n")
+        #expect(rows.first?.hasPrefix("serviceNumber,latinName,cyrillicName,sex") == true)
+        #expect(rows.count == 36)
+        let qualifications = try harness.run(["export", "--format", "csv", "--entity", "qualifications"])
+        #expect(qualifications.stdout.hasPrefix("serviceNumber,kind,code,provider"))
+        let output = harness.folder.path("export.json")
+        #expect(try harness.run(["export", "--format", "json", "--output", output]).status == 0)
+        let exported = try JSONValue(parsing: try Data(contentsOf: URL(fileURLWithPath: output)))
+        #expect(exported.arrayValue?.count == 35)
+        let badFormat = try harness.run(["export", "--format", "xml"])
+        #expect(badFormat.status == 64)
+    }
+
+    @Test func statsReportStrengthAndWomen() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let report = try harness.json(["stats", "--date", "2026-11-27"])
+        #expect(report["date"] == "2026-11-27")
+        let kazakh = report["rows"]?.arrayValue?.first {
+            $0["mission"] == "UNIFIL" && $0["contingent"] == "KAZ" && $0["category"] == "TROOP"
+        }
+        #expect(kazakh?["total"] == 8)
+        #expect(kazakh?["women"] == 3)
+        #expect(kazakh?["womenShare"] == 0.375)
+        let table = try harness.run(["stats", "--date", "2026-11-27"])
+        #expect(table.stdout.contains("WOMEN %"))
+        #expect(table.stdout.contains("37.5%"))
+    }
+
+    @Test func auditVerifyNamesTheTamperedEntry() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let clean = try harness.run(["audit", "verify"])
+        #expect(clean.status == 0)
+        #expect(clean.stdout.hasPrefix("audit chain intact: "))
+        do {
+            let queue = try DatabaseQueue(path: harness.database)
+            try queue.write { db in
+                try db.execute(sql: "UPDATE auditEntry SET actor = 'operator:mallory' WHERE seq = 40")
+            }
+            try queue.close()
+        }
+        let edited = try harness.run(["audit", "verify"])
+        #expect(edited.status == 1)
+        #expect(edited.stderr.hasPrefix("Error: audit chain broken at audit entry 40: hash mismatch"))
+        let report = try harness.run(["audit", "verify", "--json"])
+        #expect(report.status == 1)
+        #expect(try JSONValue(parsing: Data(report.stdout.utf8))["firstBad"] == 40)
+    }
+
+    @Test func backupAndNewerSchemaRefusal() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let copy = harness.folder.path("copy.sqlite")
+        let backup = try harness.run(["backup", copy])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let listed = try ProcessRunner.peacehub(["registry", "person", "list", "--json", "--db", copy])
+        #expect(try JSONValue(parsing: Data(listed.stdout.utf8)).arrayValue?.count == 35)
+        #expect(try harness.run(["backup", copy]).status == 1)
+
+        do {
+            let queue = try DatabaseQueue(path: copy)
+            try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v3-newer')") }
+            try queue.close()
+        }
+        let newer = try ProcessRunner.peacehub(["registry", "person", "list", "--db", copy])
+        #expect(newer.status == 1)
+        #expect(newer.stderr.contains("schema too new"))
+        #expect(newer.stderr.contains("v3-newer"))
+        #expect(newer.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func anOlderDatabaseIsBackedUpAndMigrated() throws {
+        let harness = try Harness(seeded: false)
+        defer { harness.folder.remove() }
+        let previous = RegistrySchema.versions[RegistrySchema.versions.count - 2]
+        do {
+            let queue = try DatabaseQueue(path: harness.database)
+            try RegistrySchema.migrator.migrate(queue, upTo: previous)
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO contingent (code, name) VALUES ('KAZ', 'Kazakhstan')")
+            }
+            try queue.close()
+        }
+        let listed = try harness.run(["contingent", "list"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("Kazakhstan"))
+        #expect(listed.stderr.contains("migrated"))
+        #expect(FileManager.default.fileExists(atPath: harness.database + ".backup-\(previous)"))
+        let again = try harness.run(["contingent", "list"])
+        #expect(again.stderr.isEmpty)
+    }
+
+    @Test func contingentsMissionsAndEquipment() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        #expect(try harness.json(["contingent", "list"]).arrayValue?.count == 5)
+        #expect(try harness.run(["contingent", "add", "TKM", "--name", "Turkmenistan", "--as", "KAZ"]).status == 1)
+        #expect(try harness.run(["contingent", "add", "TKM", "--name", "Turkmenistan"]).status == 0)
+        let pcrs = try harness.json([
+            "contingent", "pcrs", "UZB", "--level", "L1", "--evidence", "Pledge", "--date", "2026-11-01",
+        ])
+        #expect(pcrs["pcrsLevel"] == "L1")
+
+        let unifil = try harness.json(["mission", "show", "UNIFIL"])
+        #expect(unifil["phases"]?.arrayValue?.map { $0["lifecycle"] } == ["ACTIVE", "DRAWDOWN", "LIQUIDATION"])
+        let later = try harness.json(["mission", "list", "--date", "2027-02-01"])
+        #expect(later.arrayValue?.first { $0["mission"]?["code"] == "UNIFIL" }?["lifecycle"] == "DRAWDOWN")
+        let backwards = try harness.run([
+            "mission", "phase", "UNIFIL", "--lifecycle", "ACTIVE", "--since", "2030-01-01",
+        ])
+        #expect(backwards.status == 1)
+        #expect(backwards.stderr.contains("invariant violated"))
+
+        let add = [
+            "equipment", "add", "KAZ-COE-0099", "--contingent", "KAZ", "--class", "MAJOR_EQUIPMENT", "--category",
+            "Ambulance", "--lease", "DRY",
+        ]
+        #expect(try harness.run(add + ["--as", "IND"]).status == 1)
+        #expect(try harness.run(add + ["--as", "KAZ"]).status == 0)
+        #expect(try harness.run(["equipment", "status", "KAZ-COE-0099", "UNSERVICEABLE", "--as", "KAZ"]).status == 0)
+        #expect(
+            try harness.run([
+                "equipment", "inspect", "KAZ-COE-0099", "--type", "ARRIVAL", "--date", "2026-11-20", "--result", "OK",
+                "--as", "KAZ",
+            ]).status == 0)
+        let shown = try harness.json(["equipment", "show", "KAZ-COE-0099"])
+        #expect(shown["equipment"]?["status"] == "UNSERVICEABLE")
+        #expect(shown["inspections"]?.arrayValue?.count == 1)
+        #expect(try harness.json(["equipment", "list", "--contingent", "KAZ"]).arrayValue?.count == 5)
+    }
+
+    @Test func deploymentsAndReadinessThroughTheExampleModule() throws {
+        let harness = try Harness(seeded: false)
+        defer { harness.folder.remove() }
+        let plugins = harness.folder.url.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        let library = plugins.appendingPathComponent("libPeaceHubExample.so")
+        try FileManager.default.copyItem(
+            at: TestEnvironment.binDirectory.appendingPathComponent("libPeaceHubExample.so"), to: library)
+        try FixtureModules.writeManifest(library: library, id: "org.peacehub.example", mission: "EXAMPLE")
+
+        #expect(try harness.run(["contingent", "add", "KAZ", "--name", "Kazakhstan"]).status == 0)
+        #expect(
+            try harness.run(["mission", "add", "EXAMPLE", "--name", "Example", "--established", "2020-01-01"]).status
+                == 0)
+        for number in ["KAZ-1", "KAZ-2"] {
+            let added = try harness.run([
+                "person", "add", number, "--latin-name", "Test \(number)", "--sex", "M", "--contingent", "KAZ",
+                "--rank", "Captain", "--category", "TROOP", "--born", "1990-01-01",
+            ])
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        let training = [
+            "qualification", "add", "KAZ-1", "--kind", "TRAINING", "--code", "UN-CPTM", "--issued", "2025-01-01",
+        ]
+        #expect(try harness.run(training).status == 0)
+
+        let ready = try harness.run([
+            "readiness", "--person", "KAZ-1", "--mission", "EXAMPLE", "--plugins", plugins.path,
+        ])
+        #expect(ready.status == 0, "\(ready.stderr)")
+        #expect(ready.stdout.contains("KAZ-1 is ready for EXAMPLE"))
+        let notReady = try harness.run([
+            "readiness", "--person", "KAZ-2", "--mission", "EXAMPLE", "--plugins", plugins.path, "--json",
+        ])
+        #expect(notReady.status == 3)
+        let report = try JSONValue(parsing: Data(notReady.stdout.utf8))
+        #expect(report["ready"] == false)
+        #expect(report["unmet"]?.arrayValue?.first?["code"] == "TRAINING_CPTM")
+
+        let first = try harness.json([
+            "deploy", "plan", "--person", "KAZ-1", "--mission", "EXAMPLE", "--role", "Observer", "--start",
+            "2030-01-01",
+            "--end", "2030-06-30", "--as", "KAZ",
+        ])
+        let second = try harness.json([
+            "deploy", "plan", "--person", "KAZ-2", "--mission", "EXAMPLE", "--role", "Observer", "--start",
+            "2030-01-01",
+            "--end", "2030-06-30",
+        ])
+        let overlap = try harness.run([
+            "deploy", "plan", "--person", "KAZ-1", "--mission", "EXAMPLE", "--role", "Observer", "--start",
+            "2030-06-01",
+            "--end", "2030-12-31",
+        ])
+        #expect(overlap.status == 1)
+        #expect(overlap.stderr.contains("overlapping"))
+        let firstID = "\(Int(first["id"]?.numberValue ?? 0))"
+        let secondID = "\(Int(second["id"]?.numberValue ?? 0))"
+
+        let refused = try harness.run(["deploy", "advance", secondID, "--to", "IN_TRANSIT", "--plugins", plugins.path])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("TRAINING_CPTM"))
+        #expect(refused.stderr.contains("Error: not ready:"))
+        let noModules = try harness.run([
+            "deploy", "advance", firstID, "--to", "IN_TRANSIT", "--plugins", harness.folder.path("empty"),
+        ])
+        #expect(noModules.status == 1)
+        #expect(noModules.stderr.contains("readiness unavailable"))
+        let moved = try harness.run(["deploy", "advance", firstID, "--to", "IN_TRANSIT", "--plugins", plugins.path])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(moved.stdout == "deployment \(firstID) is IN_TRANSIT\n")
+        let skipped = try harness.run(["deploy", "advance", firstID, "--to", "EXTENDED", "--until", "2030-09-30"])
+        #expect(skipped.status == 1)
+        #expect(skipped.stderr.contains("cannot go from IN_TRANSIT to EXTENDED"))
+        #expect(
+            try harness.run(["deploy", "advance", firstID, "--to", "IN_MISSION", "--on", "2030-01-02"]).status == 0)
+        let ended = try harness.json(["deploy", "end", firstID, "--on", "2030-03-01", "--early", "--reason", "Medical"])
+        #expect(ended["status"] == "REPATRIATED_EARLY")
+        #expect(ended["actualEnd"] == "2030-03-01")
+        let listed = try harness.json(["deploy", "list", "--mission", "EXAMPLE"])
+        #expect(listed.arrayValue?.map { $0["subject"] } == ["KAZ-1", "KAZ-2"])
+        #expect(try harness.run(["audit", "verify"]).status == 0)
+    }
+}

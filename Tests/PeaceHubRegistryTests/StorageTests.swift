@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import PeaceHubTesting
+import Testing
+
+@testable import PeaceHubRegistry
+
+@Suite("Storage and migrations")
+struct StorageTests {
+    @Test func aFileDatabaseUsesWALAndReopens() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        do {
+            let registry = try Registry(path: path)
+            try populate(registry)
+            #expect(registry.database is DatabasePool)
+            #expect(try registry.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+            #expect(registry.migrationBackup == nil)
+        }
+        let reopened = try Registry(path: path)
+        #expect(reopened.migrationBackup == nil)
+        #expect(try reopened.persons(as: operatorActor).count == 3)
+        #expect(try reopened.verifyAudit().isIntact)
+    }
+
+    @Test func readsDoNotWaitForTheWriter() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        try populate(registry)
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        // A write transaction that stays open until the read below has finished.
+        Thread {
+            try? registry.database.write { db in
+                try db.execute(sql: "UPDATE person SET rank = 'Major' WHERE serviceNumber = 'KAZ-1'")
+                entered.signal()
+                release.wait()
+            }
+            finished.signal()
+        }.start()
+        try #require(entered.wait(timeout: .now() + 60) == .success)
+        // Reads see the last committed state while the write is still open.
+        #expect(try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person.rank == "Captain")
+        release.signal()
+        try #require(finished.wait(timeout: .now() + 60) == .success)
+        #expect(try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person.rank == "Major")
+    }
+
+    @Test func aPreviousSchemaVersionIsBackedUpThenMigrated() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        let previous = RegistrySchema.versions[RegistrySchema.versions.count - 2]
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RegistrySchema.migrator.migrate(queue, upTo: previous)
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO contingent (code, name, pcrsLevel) VALUES ('KAZ', 'Kazakhstan', 'L2')")
+                try db.execute(
+                    sql: """
+                        INSERT INTO person (serviceNumber, latinName, sex, nationality, contingent, rank, category,
+                        dateOfBirth) VALUES ('KAZ-1', 'Old Row', 'F', 'KAZ', 'KAZ', 'Captain', 'TROOP', '1990-01-01')
+                        """)
+                #expect(try !db.tableExists("equipment"))
+            }
+            try queue.close()
+        }
+        let registry = try Registry(path: path)
+        let backup = try #require(registry.migrationBackup)
+        #expect(backup.path == path + ".backup-\(previous)")
+        #expect(try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person.latinName == "Old Row")
+        try registry.addEquipment(
+            Equipment(contingent: "KAZ", coeClass: .majorEquipment, category: "APC", serial: "S1", leaseType: .wet),
+            as: operatorActor)
+        let old = try DatabaseQueue(path: backup.path)
+        #expect(try old.read { db in try RegistrySchema.migrator.appliedIdentifiers(db) } == [previous])
+        #expect(try old.read { db in try String.fetchOne(db, sql: "SELECT latinName FROM person") } == "Old Row")
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RegistrySchema.migrator.migrate(queue)
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-from-the-future')")
+            }
+            try queue.close()
+        }
+        do {
+            _ = try Registry(path: path)
+            Issue.record("a database from a newer schema was opened")
+        } catch let error as RegistryError {
+            #expect(error.code == .schemaTooNew)
+            #expect(error.reason.contains("v9-from-the-future"))
+        }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        try Data(String(repeating: "not sqlite ", count: 100).utf8).write(to: URL(fileURLWithPath: path))
+        expectRegistryError(.invalidInput) { _ = try Registry(path: path) }
+    }
+
+    @Test func onlineBackupCopiesTheContent() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        try populate(registry)
+        try registry.backup(to: folder.path("copy.sqlite"))
+        let copy = try Registry(path: folder.path("copy.sqlite"))
+        #expect(try contentDump(copy) == contentDump(registry))
+        expectRegistryError(.alreadyExists) { try registry.backup(to: folder.path("copy.sqlite")) }
+    }
+}

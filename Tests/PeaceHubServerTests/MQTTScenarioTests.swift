@@ -1,0 +1,59 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// MQTT 3.1.1 against the real `peacehub serve` binary, driven by paho-mqtt and raw TLS sockets
+/// (`Fixtures/mqtt_scenarios.py`): the acceptance scenarios of the messaging issue.
+@Suite(.serialized) final class MQTTScenarioTests {
+    let hub: HubProcess
+    static let script = TestEnvironment.packageRoot.appendingPathComponent(
+        "Tests/PeaceHubServerTests/Fixtures/mqtt_scenarios.py").path
+
+    init() throws {
+        hub = try HubProcess()
+    }
+
+    deinit {
+        hub.remove()
+    }
+
+    func run(_ scenario: String, on hub: HubProcess, out: String? = nil) throws -> ProcessResult {
+        var arguments = [Self.script, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path,
+                         "--db", hub.data.path("registry.sqlite")]
+        if let out { arguments += ["--out", out] }
+        return try ProcessRunner.run("python3", arguments, timeout: 120)
+    }
+
+    @Test(arguments: [
+        "qos_flows", "wildcards", "retained", "will", "keepalive", "persistent", "precedence", "takeover", "routing",
+        "authorization", "malformed",
+    ])
+    func scenario(_ name: String) throws {
+        let result = try run(name, on: hub)
+        #expect(result.status == 0, "\(name): \(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))")
+        #expect(result.stdout.contains("OK \(name)"))
+    }
+
+    @Test func acknowledgedMessagesSurviveSIGKILLWithoutQoS2Duplicates() throws {
+        let acked = hub.data.path("acked.txt")
+        #expect(try run("prepare", on: hub).status == 0)
+        let stream = Process()
+        stream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        stream.arguments = ["python3", Self.script, "stream", "--port", String(hub.port), "--pki", hub.pkiDirectory.path, "--out", acked]
+        stream.standardOutput = FileHandle.nullDevice
+        stream.standardError = FileHandle.nullDevice
+        try stream.run()
+        // Kill the hub mid-stream, once a few hundred messages were acknowledged.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let lines = ((try? String(contentsOfFile: acked, encoding: .utf8)) ?? "").split(separator: "\n").count
+            if lines >= 200 { break }
+            usleep(20_000)
+        }
+        try hub.crashAndRestart()
+        stream.waitUntilExit()
+        let collect = try run("collect", on: hub, out: acked)
+        #expect(collect.status == 0, "\(collect.stdout)\(collect.stderr)")
+        #expect(collect.stdout.contains("lost 0, QoS 2 duplicates 0"), "\(collect.stdout)")
+    }
+}

@@ -1,0 +1,113 @@
+import COpenSSL
+import Foundation
+import NIOCore
+import NIOPosix
+import PeaceHubTLS
+import Testing
+
+/// The client side (hub-to-hub links) over real sockets against the test listener.
+@Suite struct HubClientTests {
+    /// Records what the client's TLS handler passes up.
+    final class ClientRecorder: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private let log: ServerLog
+
+        init(log: ServerLog) { self.log = log }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let text = String(buffer: unwrapInboundIn(data))
+            log.update { $0.received.append(text) }
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let identity = event as? TLSPeerIdentity { log.update { $0.identities.append(identity) } }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            if let error = error as? TLSError { log.update { $0.errors.append(error) } }
+        }
+    }
+
+    private func connect(
+        to server: TestServer, context: TLSContext, hostname: String, log: ServerLog
+    ) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = try TLSHandler(context: context, serverHostname: hostname)
+                    try channel.pipeline.syncOperations.addHandlers([handler, ClientRecorder(log: log)])
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.port).get()
+    }
+
+    private func clientContext(_ fixture: TestPKI, caFile: String? = nil) throws -> TLSContext {
+        let operatorEntry = try fixture.pki.issueOperator("hub-link")
+        return try TLSContext(
+            configuration: .client(
+                trustedCAFile: caFile ?? fixture.caFile, certificateFile: fixture.path(operatorEntry.certificatePath),
+                privateKeyFile: fixture.path(operatorEntry.keyPath), crlFile: fixture.crlFile))
+    }
+
+    @Test func verifiedServerIsIdentifiedByHostName() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let server = try await TestServer(configuration: fixture.serverConfiguration())
+        let log = ServerLog()
+        let channel = try await connect(
+            to: server, context: try clientContext(fixture), hostname: "localhost", log: log)
+        #expect(await log.wait { !$0.identities.isEmpty })
+        let identity = try #require(log.snapshot.identities.first)
+        #expect(identity.principal == .server("localhost"))
+        #expect(identity.serial == fixture.server.serial)
+        try await channel.writeAndFlush(ByteBuffer(string: "from another hub"))
+        #expect(await log.wait { $0.received.joined() == "from another hub" })
+        #expect(await server.log.wait { $0.identities.first?.principal == .operator("hub-link") })
+        try await channel.close()
+        // Our close_notify was answered, so neither side saw a truncation.
+        #expect(await server.log.wait { !$0.closed.isEmpty })
+        #expect(server.log.snapshot.errors.isEmpty)
+        #expect(log.snapshot.errors.isEmpty)
+        await server.stop()
+    }
+
+    @Test func hostNameMismatchIsRefused() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let server = try await TestServer(configuration: fixture.serverConfiguration())
+        let log = ServerLog()
+        let channel = try await connect(
+            to: server, context: try clientContext(fixture), hostname: "hub.example.org", log: log)
+        #expect(await log.wait { !$0.errors.isEmpty })
+        let error = try #require(log.snapshot.errors.first)
+        #expect(error.code == .certificateRejected)
+        #expect(error.verifyResult == Int(X509_V_ERR_HOSTNAME_MISMATCH))
+        try await channel.closeFuture.get()
+        await server.stop()
+    }
+
+    @Test func serverFromAnotherCAIsRefused() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let rogue = try TestPKI()
+        defer { rogue.remove() }
+        let server = try await TestServer(configuration: rogue.serverConfiguration())
+        let log = ServerLog()
+        let channel = try await connect(
+            to: server, context: try clientContext(fixture), hostname: "localhost", log: log)
+        #expect(await log.wait { !$0.errors.isEmpty })
+        let error = try #require(log.snapshot.errors.first)
+        #expect(error.code == .certificateRejected)
+        #expect(error.reason.hasPrefix("certificate verify failed: "))
+        try await channel.closeFuture.get()
+        await server.stop()
+    }
+
+    @Test func clientContextNeedsAHostName() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        #expect { try TLSHandler(context: try clientContext(fixture)) } throws: {
+            ($0 as? TLSError)?.code == .invalidConfiguration
+        }
+    }
+}

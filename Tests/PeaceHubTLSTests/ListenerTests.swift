@@ -1,0 +1,341 @@
+import COpenSSL
+import Foundation
+import NIOPosix
+import PeaceHubTLS
+import PeaceHubTesting
+import Testing
+
+/// A real listener on 127.0.0.1 driven by Python's ssl and `openssl s_client`: the acceptance matrix.
+@Suite struct ListenerTests {
+    /// A fixture PKI and a running echo listener on it.
+    private struct Setup {
+        let fixture: TestPKI
+        let server: TestServer
+
+        init(
+            configure: (inout TLSConfiguration) -> Void = { _ in }, prepare: (TestPKI) throws -> Void = { _ in }
+        )
+            async throws
+        {
+            fixture = try TestPKI()
+            try prepare(fixture)
+            var configuration = fixture.serverConfiguration()
+            configure(&configuration)
+            server = try await TestServer(configuration: configuration)
+        }
+
+        func python(
+            _ mode: String = "echo", certificate: PKIIndex.Entry?, _ extra: [String] = []
+        ) async throws
+            -> [String: String]
+        {
+            var arguments = ["--ca", fixture.caFile] + extra
+            if let certificate {
+                arguments += [
+                    "--cert", fixture.path(certificate.certificatePath), "--key", fixture.path(certificate.keyPath),
+                ]
+            }
+            return try await Clients.python(mode, port: server.port, arguments)
+        }
+
+        func sClient(certificate: PKIIndex.Entry?, _ extra: [String] = []) async throws -> ProcessResult {
+            var arguments = ["-CAfile", fixture.caFile] + extra
+            if let certificate {
+                arguments += [
+                    "-cert", fixture.path(certificate.certificatePath), "-key", fixture.path(certificate.keyPath),
+                ]
+            }
+            return try await Clients.sClient(port: server.port, arguments)
+        }
+
+        /// The first TLS error the server recorded (waits for it).
+        func serverError() async throws -> TLSError {
+            _ = await server.log.wait { !$0.errors.isEmpty }
+            return try #require(server.log.snapshot.errors.first)
+        }
+
+        func finish() async {
+            await server.stop()
+            fixture.remove()
+        }
+    }
+
+    @Test func validCertificateIsAcceptedAndEchoed() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python(certificate: setup.fixture.contingent)
+        #expect(outcome["result"] == "ok")
+        #expect(outcome["version"] == "TLSv1.3")
+        #expect(outcome["unwrapped"] == "1")  // our close_notify answered Python's unwrap()
+        let identity = try #require(setup.server.log.snapshot.identities.first)
+        #expect(identity.principal == .contingent("KAZ"))
+        #expect(identity.serial == setup.fixture.contingent.serial)
+        #expect(setup.server.log.snapshot.errors.isEmpty)
+        await setup.finish()
+    }
+
+    @Test func oneMebibyteEchoOverARealSocket() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python(certificate: setup.fixture.contingent, ["--size", "\(1 << 20)"])
+        #expect(outcome["result"] == "ok")
+        #expect(outcome["unwrapped"] == "1")
+        #expect(setup.server.log.snapshot.receivedBytes == 1 << 20)
+        await setup.finish()
+    }
+
+    @Test func validCertificateWithSClient() async throws {
+        let setup = try await Setup()
+        let result = try await setup.sClient(certificate: setup.fixture.contingent)
+        #expect(result.stderr.contains("CONNECTION ESTABLISHED"))
+        #expect(result.stderr.contains("Protocol version: TLSv1.3"))
+        #expect(result.stdout.contains("hello hub"))
+        #expect(result.status == 0)
+        #expect(setup.server.log.snapshot.identities.first?.principal == .contingent("KAZ"))
+        await setup.finish()
+    }
+
+    @Test func noCertificateIsRefused() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python(certificate: nil)
+        #expect(outcome["reason"] == "TLSV13_ALERT_CERTIFICATE_REQUIRED")
+        let error = try await setup.serverError()
+        #expect(error.code == .certificateRejected)
+        #expect(error.reason == "peer did not return a certificate")
+
+        let result = try await setup.sClient(certificate: nil)
+        #expect(result.stderr.contains("tlsv13 alert certificate required"))
+        #expect(result.status != 0)
+        await setup.finish()
+    }
+
+    @Test func certificateFromAnotherCAWithTheSameNamesIsRefused() async throws {
+        let setup = try await Setup()
+        // Same CA subject ("O=PeaceHub, CN=PeaceHub CA") and same leaf subject, different keys.
+        let rogue = try TestPKI()
+        defer { rogue.remove() }
+        let outcome = try await Clients.python(
+            "echo", port: setup.server.port,
+            [
+                "--ca", setup.fixture.caFile, "--cert", rogue.path(rogue.contingent.certificatePath),
+                "--key", rogue.path(rogue.contingent.keyPath),
+            ])
+        #expect(outcome["reason"] == "TLSV1_ALERT_UNKNOWN_CA")
+        let error = try await setup.serverError()
+        #expect(error.code == .certificateRejected)
+        #expect(error.verifyResult == Int(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY))
+
+        let result = try await Clients.sClient(
+            port: setup.server.port,
+            [
+                "-CAfile", setup.fixture.caFile, "-cert", rogue.path(rogue.contingent.certificatePath),
+                "-key", rogue.path(rogue.contingent.keyPath),
+            ])
+        #expect(result.stderr.contains("tlsv1 alert unknown ca"))
+        await setup.finish()
+    }
+
+    @Test func revokedCertificateIsRefused() async throws {
+        var revoked: PKIIndex.Entry?
+        let setup = try await Setup(prepare: { fixture in
+            revoked = try fixture.pki.issueContingent("FRA")
+            try fixture.pki.revoke(serial: revoked!.serial)
+        })
+        let outcome = try await setup.python(certificate: revoked)
+        #expect(outcome["reason"] == "SSLV3_ALERT_CERTIFICATE_REVOKED")
+        let error = try await setup.serverError()
+        #expect(error.code == .certificateRejected)
+        #expect(error.verifyResult == Int(X509_V_ERR_CERT_REVOKED))
+        #expect(error.reason.hasPrefix("certificate verify failed: certificate revoked (verify error 23)"))
+
+        let result = try await setup.sClient(certificate: revoked)
+        #expect(result.stderr.contains("sslv3 alert certificate revoked"))
+        // The contingent's other certificate still works.
+        #expect(try await setup.python(certificate: setup.fixture.contingent)["result"] == "ok")
+        await setup.finish()
+    }
+
+    @Test func expiredCertificateIsRefused() async throws {
+        var expired: PKIIndex.Entry?
+        let setup = try await Setup(prepare: { fixture in
+            expired = try fixture.issueCustom(
+                name: "expired", subjectCN: Array("KAZ contingent".utf8),
+                uris: [Array("urn:peacehub:contingent:KAZ".utf8)], notBefore: Date().addingTimeInterval(-10 * 86400),
+                notAfter: Date().addingTimeInterval(-86400))
+        })
+        let outcome = try await setup.python(certificate: expired)
+        #expect(outcome["reason"] == "SSLV3_ALERT_CERTIFICATE_EXPIRED")
+        let error = try await setup.serverError()
+        #expect(error.verifyResult == Int(X509_V_ERR_CERT_HAS_EXPIRED))
+        await setup.finish()
+    }
+
+    @Test func expiredCRLLocksEveryoneOutAndIsReported() async throws {
+        let setup = try await Setup(prepare: { fixture in
+            try fixture.pki.writeCRL(days: 1, now: Date().addingTimeInterval(-3 * 86400))
+        })
+        guard case .expired = setup.server.store.crlStatus else {
+            Issue.record("CRL status is \(setup.server.store.crlStatus), expected expired")
+            return
+        }
+        #expect(setup.server.store.crlStatus.needsAttention)
+        let outcome = try await setup.python(certificate: setup.fixture.contingent)
+        #expect(outcome["reason"] == "SSLV3_ALERT_CERTIFICATE_EXPIRED")
+        let error = try await setup.serverError()
+        #expect(error.verifyResult == Int(X509_V_ERR_CRL_HAS_EXPIRED))
+        #expect(error.reason.hasPrefix("certificate verify failed: CRL has expired"))
+        await setup.finish()
+    }
+
+    @Test func crlExpiringSoonIsReported() async throws {
+        let setup = try await Setup(prepare: { fixture in try fixture.pki.writeCRL(days: 3) })
+        guard case .expiresSoon = setup.server.store.crlStatus else {
+            Issue.record("CRL status is \(setup.server.store.crlStatus), expected expiresSoon")
+            return
+        }
+        #expect(try await setup.python(certificate: setup.fixture.contingent)["result"] == "ok")
+        await setup.finish()
+    }
+
+    @Test func crlSignedByAForeignKeyIsNotLoaded() async throws {
+        let setup = try await Setup()
+        let rogue = try TestPKI()
+        defer { rogue.remove() }
+        // The rogue CA has the same name, so its CRL names the same issuer; only the signature differs.
+        var configuration = setup.fixture.serverConfiguration()
+        configuration.crlFile = rogue.crlFile
+        #expect {
+            _ = try TLSContext(configuration: configuration)
+        } throws: { error in
+            (error as? TLSError)?.code == .invalidConfiguration
+                && (error as? TLSError)?.reason.contains("is not signed by any CA in") == true
+        }
+        // Swapped in on disk: the reload fails, the previous context stays, clients still get in.
+        try FileManager.default.removeItem(atPath: setup.fixture.crlFile)
+        try FileManager.default.copyItem(atPath: rogue.crlFile, toPath: setup.fixture.crlFile)
+        #expect(throws: TLSError.self) { try setup.server.store.reload() }
+        #expect(setup.server.store.lastReloadError?.code == .invalidConfiguration)
+        #expect(try await setup.python(certificate: setup.fixture.contingent)["result"] == "ok")
+        await setup.finish()
+    }
+
+    @Test func serverCertificateUsedAsClientCertificateIsRefused() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python(certificate: setup.fixture.server)
+        #expect(outcome["reason"] == "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE")
+        let error = try await setup.serverError()
+        #expect(error.verifyResult == Int(X509_V_ERR_INVALID_PURPOSE))
+        await setup.finish()
+    }
+
+    @Test func tls12ClientIsRefusedWhenTheMinimumIs13() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python(certificate: setup.fixture.contingent, ["--tls12"])
+        #expect(outcome["reason"] == "TLSV1_ALERT_PROTOCOL_VERSION")
+        let error = try await setup.serverError()
+        #expect(error.code == .handshakeFailed)
+        #expect(error.reason == "unsupported protocol")
+
+        let result = try await setup.sClient(certificate: setup.fixture.contingent, ["-tls1_2"])
+        #expect(result.stderr.contains("tlsv1 alert protocol version"))
+        await setup.finish()
+    }
+
+    @Test func tls12ClientIsAcceptedWhenConfigured() async throws {
+        let setup = try await Setup(configure: { $0.minimumVersion = .tlsv1_2 })
+        let outcome = try await setup.python(certificate: setup.fixture.contingent, ["--tls12"])
+        #expect(outcome["result"] == "ok")
+        #expect(outcome["version"] == "TLSv1.2")
+        await setup.finish()
+    }
+
+    @Test func certificateWithoutContingentSANIsRefused() async throws {
+        var plain: PKIIndex.Entry?
+        let setup = try await Setup(prepare: { fixture in
+            plain = try fixture.issueCustom(name: "plain", subjectCN: Array("KAZ contingent".utf8))
+        })
+        let outcome = try await setup.python(certificate: plain)
+        #expect(outcome["reason"] == "SSLV3_ALERT_HANDSHAKE_FAILURE")
+        let error = try await setup.serverError()
+        #expect(error.code == .identityRejected)
+        #expect(error.reason.hasPrefix("client certificate has no urn:peacehub:contingent:<CODE>"))
+        #expect(setup.server.log.snapshot.identities.isEmpty)
+        await setup.finish()
+    }
+
+    @Test func silentClientIsDroppedAfterTheHandshakeTimeout() async throws {
+        let setup = try await Setup(configure: { $0.handshakeTimeout = .seconds(1) })
+        let outcome = try await Clients.python("silent", port: setup.server.port, ["--timeout", "60"])
+        #expect(outcome["result"] == "closed")
+        let error = try await setup.serverError()
+        #expect(error.code == .handshakeTimeout)
+        #expect(error.reason == "peer did not complete the handshake within 1.0 s")
+        await setup.finish()
+    }
+
+    @Test func closeWithoutCloseNotifyIsReportedAsTruncation() async throws {
+        let setup = try await Setup()
+        let outcome = try await setup.python("truncate", certificate: setup.fixture.contingent)
+        #expect(outcome["result"] == "ok")
+        let error = try await setup.serverError()
+        #expect(error.code == .uncleanShutdown)
+        #expect(error.reason == "peer closed the connection without close_notify (possible truncation)")
+        await setup.finish()
+    }
+
+    @Test func reloadWithNewCRLClosesTheRevokedSessionAndKeepsTheOthers() async throws {
+        var doomed: PKIIndex.Entry?
+        let setup = try await Setup(prepare: { fixture in doomed = try fixture.pki.issueContingent("FRA") })
+        let doomedEntry = try #require(doomed)
+        let ready = setup.fixture.directory.path("ready")
+        let go = setup.fixture.directory.path("go")
+        let fixture = setup.fixture
+        let port = setup.server.port
+        let client = Task.detached {
+            try await Clients.python(
+                "hold", port: port,
+                [
+                    "--ca", fixture.caFile, "--cert", fixture.path(fixture.contingent.certificatePath),
+                    "--key", fixture.path(fixture.contingent.keyPath), "--cert2",
+                    fixture.path(doomedEntry.certificatePath),
+                    "--key2", fixture.path(doomedEntry.keyPath), "--ready-file", ready, "--go-file", go,
+                ])
+        }
+        _ = await setup.server.log.wait { _ in FileManager.default.fileExists(atPath: ready) }
+        #expect(setup.server.log.snapshot.identities.count == 2)
+
+        try setup.fixture.pki.revoke(serial: doomedEntry.serial)
+        let reloaded = ContinuousClock.now
+        #expect(try setup.server.store.reload() == 1)
+        _ = await setup.server.log.wait { $0.closed[doomedEntry.serial] != nil }
+        let closedAt = try #require(setup.server.log.snapshot.closed[doomedEntry.serial])
+        #expect(closedAt - reloaded < .seconds(1))
+        FileManager.default.createFile(atPath: go, contents: nil)
+
+        let outcome = try await client.value
+        #expect(outcome["dropped"] == "closed")
+        #expect(outcome["kept"] == "echo")
+        #expect(setup.server.log.snapshot.errors.map(\.code).contains(.sessionRevoked))
+        #expect(setup.server.log.snapshot.closed[setup.fixture.contingent.serial] != nil)  // after unwrap()
+        await setup.finish()
+    }
+
+    @Test func fileWatcherReloadsWhenTheCRLChanges() async throws {
+        let setup = try await Setup()
+        let watcher = TLSFileWatcher(
+            store: setup.server.store, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+            interval: .milliseconds(100))
+        watcher.start()
+        defer { watcher.stop() }
+        let revoked = try setup.fixture.pki.revoke(serial: setup.fixture.contingent.serial)
+        #expect(revoked.count == 1)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while setup.server.store.reloadCount == 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(setup.server.store.reloadCount >= 1)
+        #expect(setup.server.store.current.revokedSerials.contains(setup.fixture.contingent.serial))
+        #expect(
+            try await setup.python(certificate: setup.fixture.contingent)["reason"] == "SSLV3_ALERT_CERTIFICATE_REVOKED"
+        )
+        await setup.finish()
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// `peacehub pki …` run as a real program (the built binary; PEACEHUB_BIN_DIR points to it).
+@Suite struct PKICommandTests {
+    private func peacehub(_ arguments: [String]) throws -> ProcessResult {
+        try ProcessRunner.peacehub(["pki"] + arguments, timeout: 120)
+    }
+
+    @Test func fullWorkflowThroughTheCLI() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+
+        let missing = try peacehub(["issue", "--dir", dir, "--contingent", "KAZ"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no hub CA in \(dir): run `peacehub pki init --dir \(dir)` first"))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+
+        #expect(try peacehub(["init", "--dir", dir, "--key-type", "p256"]).status == 0)
+        let again = try peacehub(["init", "--dir", dir])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already exists: pass --force"))
+
+        let server = try peacehub(["issue-server", "--dir", dir, "--host", "localhost", "--host", "127.0.0.1"])
+        #expect(server.status == 0, "\(server.stderr)")
+        let issued = try peacehub(["issue", "--dir", dir, "--contingent", "KAZ", "--device", "tablet", "--days", "10"])
+        #expect(issued.status == 0, "\(issued.stderr)")
+        #expect(issued.stdout.hasPrefix("contingent KAZ certificate: serial "))
+        #expect(try peacehub(["issue", "--dir", dir, "--operator", "alice"]).status == 0)
+
+        let overwrite = try peacehub(["issue", "--dir", dir, "--contingent", "KAZ", "--device", "tablet"])
+        #expect(overwrite.status != 0)
+        #expect(overwrite.stderr.contains("contingents/KAZ-tablet.key already exists: pass --force to replace it"))
+        #expect(
+            try peacehub(["issue", "--dir", dir, "--contingent", "KAZ", "--device", "tablet", "--force"]).status == 0)
+
+        for key in ["ca.key", "server/localhost.key", "contingents/KAZ-tablet.key", "operators/alice.key"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(key)")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(key)")
+        }
+        let verified = try ProcessRunner.run(
+            "openssl",
+            [
+                "verify", "-CAfile", "\(dir)/ca.pem", "-crl_check", "-CRLfile", "\(dir)/crl.pem",
+                "\(dir)/contingents/KAZ-tablet.pem", "\(dir)/operators/alice.pem", "\(dir)/server/localhost.pem",
+            ],
+            timeout: 60)
+        #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+
+        let list = try peacehub(["list", "--dir", dir, "--json"])
+        #expect(list.status == 0)
+        let index = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        let certificates = index?["certificates"] as? [[String: Any]] ?? []
+        #expect(certificates.count == 4)  // server, tablet, alice, re-issued tablet
+
+        let revoke = try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ"])
+        #expect(revoke.status == 0)
+        #expect(revoke.stdout.components(separatedBy: "revoked ").count - 1 == 2)
+        let refused = try ProcessRunner.run(
+            "openssl",
+            [
+                "verify", "-CAfile", "\(dir)/ca.pem", "-crl_check", "-CRLfile", "\(dir)/crl.pem",
+                "\(dir)/contingents/KAZ-tablet.pem",
+            ], timeout: 60)
+        #expect(refused.status != 0)
+
+        let crl = try peacehub(["crl", "--dir", dir, "--days", "3"])
+        #expect(crl.status == 0)
+        #expect(crl.stdout.contains("2 revoked"))
+        let table = try peacehub(["list", "--dir", dir])
+        #expect(table.stdout.contains("revoked"))
+        #expect(table.stdout.contains("alice"))
+
+        let unknown = try peacehub(["revoke", "--dir", dir, "DEADBEEF"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no certificate with serial DEADBEEF"))
+        let badCode = try peacehub(["issue", "--dir", dir, "--contingent", "kz"])
+        #expect(badCode.status != 0)
+        #expect(badCode.stderr.contains("not an ISO 3166 alpha-3 code"))
+        #expect(!badCode.stderr.contains("Stack dump"))
+    }
+
+    @Test func defaultDirectoryComesFromTheDataDirectory() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
+        defer { directory.remove() }
+        let result = try ProcessRunner.peacehub(
+            ["pki", "init"], environment: ["PEACEHUB_DATA_DIR": directory.url.path], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.path("pki/ca.pem")))
+    }
+}

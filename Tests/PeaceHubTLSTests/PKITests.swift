@@ -1,0 +1,177 @@
+import Foundation
+import PeaceHubTLS
+import PeaceHubTesting
+import Testing
+
+/// The PKI library: what it writes verifies with the real `openssl verify`, and it guards keys.
+@Suite struct PKITests {
+    private func verify(_ pki: PKI, _ entry: PKIIndex.Entry, crl: Bool = true) throws -> ProcessResult {
+        var arguments = ["verify", "-CAfile", pki.caCertificateURL.path]
+        if crl { arguments += ["-crl_check", "-CRLfile", pki.crlURL.path] }
+        if entry.kind == .server {
+            arguments += ["-purpose", "sslserver"]
+        } else {
+            arguments += ["-purpose", "sslclient"]
+        }
+        return try ProcessRunner.run("openssl", arguments + [pki.url(entry.certificatePath).path], timeout: 60)
+    }
+
+    private func text(_ pki: PKI, _ entry: PKIIndex.Entry) throws -> String {
+        try ProcessRunner.run(
+            "openssl", ["x509", "-noout", "-text", "-in", pki.url(entry.certificatePath).path], timeout: 60
+        ).stdout
+    }
+
+    @Test(arguments: PKI.KeyType.allCases)
+    func issuedCertificatesVerifyWithOpenSSL(keyType: PKI.KeyType) throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize(keyType: keyType)
+        let server = try pki.issueServer(hosts: ["hub.example.org", "192.0.2.7"], keyType: keyType)
+        let device = try pki.issueContingent("KAZ", device: "laptop-1", keyType: keyType, days: 30)
+        let operatorEntry = try pki.issueOperator("duty-officer", keyType: keyType)
+        for entry in [server, device, operatorEntry] {
+            let result = try verify(pki, entry)
+            #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+            #expect(result.stdout.hasSuffix(": OK\n"))
+        }
+        let serverText = try text(pki, server)
+        #expect(serverText.contains("TLS Web Server Authentication"))
+        #expect(serverText.contains("DNS:hub.example.org, IP Address:192.0.2.7"))
+        let deviceText = try text(pki, device)
+        #expect(deviceText.contains("TLS Web Client Authentication"))
+        #expect(deviceText.contains("URI:urn:peacehub:contingent:KAZ"))
+        #expect(deviceText.contains("CN = KAZ contingent laptop-1"))
+        #expect(try text(pki, operatorEntry).contains("URI:urn:peacehub:operator:duty-officer"))
+        #expect(device.notAfter.timeIntervalSince(device.notBefore) > 29 * 86400)
+        #expect(device.notAfter.timeIntervalSince(device.notBefore) < 31 * 86400)
+    }
+
+    @Test func revokedCertificatesFailOpenSSLVerifyWithTheCRL() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize()
+        let laptop = try pki.issueContingent("KAZ", device: "laptop")
+        let phone = try pki.issueContingent("KAZ", device: "phone")
+        let other = try pki.issueContingent("FRA")
+        let revoked = try pki.revoke(contingent: "KAZ")
+        #expect(Set(revoked.map(\.serial)) == [laptop.serial, phone.serial])
+        for entry in [laptop, phone] {
+            let result = try verify(pki, entry)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("certificate revoked") || result.stdout.contains("certificate revoked"))
+        }
+        #expect(try verify(pki, other).status == 0)
+        let index = try pki.list()
+        #expect(index.certificates.filter(\.isRevoked).count == 2)
+        #expect(index.crlNumber == 2)
+        // Serials are accepted in OpenSSL's colon form and any case.
+        let colon = stride(from: 0, to: other.serial.count, by: 2).map { offset in
+            let start = other.serial.index(other.serial.startIndex, offsetBy: offset)
+            return String(other.serial[start..<other.serial.index(start, offsetBy: 2)])
+        }.joined(separator: ":").lowercased()
+        #expect(try pki.revoke(serial: colon).map(\.serial) == [other.serial])
+        let context = try TLSContext(
+            configuration: .client(trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path))
+        #expect(context.revokedSerials == [laptop.serial, phone.serial, other.serial])
+    }
+
+    @Test func keysAreWrittenOwnerOnlyAndNeverOverwrittenUnlessForced() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize()
+        let first = try pki.issueContingent("KAZ")
+        for path in [pki.caKeyURL.path, pki.url(first.keyPath).path] {
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+        let keyBefore = try Data(contentsOf: pki.url(first.keyPath))
+        #expect {
+            try pki.issueContingent("KAZ")
+        } throws: { ($0 as? PKIError)?.code == .alreadyExists }
+        #expect(try Data(contentsOf: pki.url(first.keyPath)) == keyBefore)
+        #expect { try pki.initialize() } throws: { ($0 as? PKIError)?.code == .alreadyExists }
+
+        let renewed = try pki.issueContingent("KAZ", force: true)
+        #expect(renewed.serial != first.serial)
+        #expect(try Data(contentsOf: pki.url(first.keyPath)) != keyBefore)
+        #expect(try pki.list().certificates.map(\.serial) == [first.serial, renewed.serial])
+    }
+
+    @Test func missingCAIsAClearError() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url.appendingPathComponent("empty"))
+        #expect {
+            try pki.issueContingent("KAZ")
+        } throws: { error in
+            let error = error as? PKIError
+            return error?.code == .missingCA
+                && error?.reason
+                    == "no hub CA in \(pki.directory.path): run `peacehub pki init --dir \(pki.directory.path)` first"
+        }
+    }
+
+    @Test func badNamesAreRefused() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize()
+        for code in ["KZ", "kaz", "KAZA", "K4Z", ""] {
+            #expect { try pki.issueContingent(code) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+        }
+        #expect { try pki.issueContingent("KAZ", device: "../x") } throws: {
+            ($0 as? PKIError)?.code == .invalidArgument
+        }
+        #expect { try pki.issueOperator("a b") } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+        #expect { try pki.issueServer(hosts: ["bad_host!"]) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+        #expect { try pki.issueServer(hosts: []) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+        #expect { try pki.revoke(serial: "ABCDEF") } throws: { ($0 as? PKIError)?.code == .notFound }
+        #expect { try pki.writeCRL(days: 0) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+    }
+
+    @Test func contextConfigurationErrorsAreClear() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        var missing = fixture.serverConfiguration()
+        missing.trustedCAFile = fixture.directory.path("nope.pem")
+        #expect {
+            try TLSContext(configuration: missing)
+        } throws: {
+            ($0 as? TLSError)?.reason == "CA file \(fixture.directory.path("nope.pem")) is missing or unreadable"
+        }
+
+        var mismatched = fixture.serverConfiguration()
+        mismatched.privateKeyFile = fixture.path(fixture.contingent.keyPath)
+        #expect {
+            try TLSContext(configuration: mismatched)
+        } throws: { error in
+            (error as? TLSError)?.reason
+                == "private key \(fixture.path(fixture.contingent.keyPath)) does not match certificate "
+                + "\(fixture.path(fixture.server.certificatePath)): key values mismatch"
+        }
+
+        // An encrypted key fails with a reason instead of a passphrase prompt.
+        let encrypted = fixture.directory.path("encrypted.key")
+        let converted = try ProcessRunner.run(
+            "openssl",
+            [
+                "pkey", "-in", fixture.path(fixture.server.keyPath), "-aes256", "-passout", "pass:secret", "-out",
+                encrypted,
+            ],
+            timeout: 60)
+        #expect(converted.status == 0)
+        var locked = fixture.serverConfiguration()
+        locked.privateKeyFile = encrypted
+        #expect {
+            try TLSContext(configuration: locked)
+        } throws: { ($0 as? TLSError)?.reason.hasPrefix("private key \(encrypted): ") == true }
+
+        var noCRL = fixture.serverConfiguration()
+        noCRL.crlFile = nil
+        #expect { try TLSContext(configuration: noCRL) } throws: { ($0 as? TLSError)?.code == .invalidConfiguration }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import PeaceHubTLS
+import Synchronization
+import Testing
+
+/// The context store and the session registry without sockets.
+@Suite struct ReloadTests {
+    @Test func registryClosesRevokedSessionsAndLateRegistrations() {
+        let registry = TLSSessionRegistry()
+        let closed = Mutex<[String]>([])
+        let kept = registry.register(serial: "0A") { closed.withLock { $0.append("0A") } }
+        _ = registry.register(serial: "0B") { closed.withLock { $0.append("0B") } }
+        #expect(registry.applyRevocations(["0B", "0C"]) == 1)
+        #expect(closed.withLock { $0 } == ["0B"])
+        // A handshake that finished on an older context registers after the reload: closed at once.
+        _ = registry.register(serial: "0C") { closed.withLock { $0.append("0C") } }
+        #expect(closed.withLock { $0 } == ["0B", "0C"])
+        registry.unregister(kept)
+        #expect(registry.applyRevocations(["0A"]) == 0)
+    }
+
+    @Test func failedReloadKeepsThePreviousContext() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration())
+        let before = store.current
+        try FileManager.default.removeItem(atPath: fixture.crlFile)
+        #expect {
+            try store.reload()
+        } throws: { error in
+            (error as? TLSError)?.reason == "CRL file \(fixture.crlFile) is missing or unreadable"
+        }
+        #expect(store.current === before)
+        #expect(store.lastReloadError?.code == .invalidConfiguration)
+
+        try fixture.pki.writeCRL()
+        #expect(try store.reload() == 0)
+        #expect(store.current !== before)
+        #expect(store.lastReloadError == nil)
+        #expect(store.reloadCount == 1)
+    }
+
+    @Test func crlStatusFollowsNextUpdate() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let context = try fixture.serverContext()
+        let nextUpdate = try #require(context.crlNextUpdate)
+        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(-8 * 86400)) == .current(nextUpdate: nextUpdate))
+        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(-86400)) == .expiresSoon(nextUpdate: nextUpdate))
+        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(1)) == .expired(nextUpdate: nextUpdate))
+    }
+}
