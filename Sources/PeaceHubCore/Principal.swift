@@ -6,10 +6,11 @@ public enum Principal: Sendable, Hashable, CustomStringConvertible {
     /// A hub operator, by name.
     case `operator`(String)
 
+    /// `contingent:KAZ` or `operator:<name>`: the form the audit trail, logs and the CLI use.
     public var description: String {
         switch self {
-        case .contingent(let code): "contingent \(code)"
-        case .operator(let name): "operator \(name)"
+        case .contingent(let code): "contingent:\(code)"
+        case .operator(let name): "operator:\(name)"
         }
     }
 }

@@ -19,8 +19,8 @@ public struct BrokerStoreError: Error, Sendable, Hashable, CustomStringConvertib
         public static let schemaTooNew = Code(backing: .schemaTooNew)
         /// A stored row cannot be turned back into broker state (found by `load()`).
         public static let badRow = Code(backing: .badRow)
-        /// An operation contradicts the stored state, e.g. an enqueue for a session that is not
-        /// stored. Only the `commit` call that carried it fails.
+        /// An operation SQLite refuses, e.g. a sequence stored twice for one session (a broker
+        /// bug). Only the `commit` call that carried it fails, all of it.
         public static let invalidOperation = Code(backing: .invalidOperation)
         /// The transaction of a batch failed (I/O error, disk full, file locked by another
         /// process); every `commit` call of that batch fails.

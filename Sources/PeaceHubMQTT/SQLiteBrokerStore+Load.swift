@@ -33,7 +33,8 @@ private struct RowReader {
         return value
     }
 
-    func optional<Value: DatabaseValueConvertible>(_ column: String, as type: Value.Type = Value.self) throws -> Value? {
+    func optional<Value: DatabaseValueConvertible>(_ column: String, as type: Value.Type = Value.self) throws -> Value?
+    {
         let stored: DatabaseValue = row[column]
         if stored.isNull { return nil }
         return try value(column, as: Value.self)
@@ -289,10 +290,11 @@ extension SQLiteBrokerStore {
             let user = "delivery row (clientID '\(record.clientID)', sequence \(record.sequence))"
             let index = try session(record.clientID, usedBy: user)
             let body = try message(record.messageID, usedBy: user)
-            sessions[index].deliveries.append(StoredDelivery(
-                sequence: record.sequence, messageID: record.messageID,
-                message: body.message(qos: record.qos, retain: record.retain), packetID: record.packetID,
-                stage: record.stage))
+            sessions[index].deliveries.append(
+                StoredDelivery(
+                    sequence: record.sequence, messageID: record.messageID,
+                    message: body.message(qos: record.qos, retain: record.retain), packetID: record.packetID,
+                    stage: record.stage))
             state.lastSequence = max(state.lastSequence, record.sequence)
         }
         for record in try InboundQoS2Record.fetchAll(db) {

@@ -3,7 +3,8 @@ import GRDB
 /// The broker store's schema: append-only, versioned migrations. Never edit a shipped migration;
 /// add a new one at the end of `versions`.
 ///
-/// Tables are STRICT, so SQLite itself refuses a value of the wrong type. A message body is
+/// Tables are STRICT, so SQLite itself refuses a value of the wrong type. Checks are ranges, not
+/// `IN` lists: SQLite builds a temporary table for an `IN` list on every insert. A message body is
 /// stored once in `message` however many sessions it waits for; a `delivery` row carries what
 /// differs per session (QoS, retain flag, in-flight state). A message row is deleted when its
 /// last delivery and its retained use are gone.
@@ -27,14 +28,14 @@ enum BrokerStoreSchema {
         try db.create(table: "subscription", options: [.strict, .withoutRowID]) { t in
             t.column("clientID", .text).notNull().references("session", onDelete: .cascade)
             t.column("filter", .text).notNull()
-            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
+            t.column("qos", .integer).notNull().check { $0 >= 0 && $0 <= 2 }
             t.primaryKey(["clientID", "filter"])
         }
         try db.create(table: "message", options: [.strict]) { t in
             t.primaryKey("id", .integer)
             t.column("topic", .text).notNull()
             t.column("payload", .blob).notNull()
-            t.column("precedence", .integer).notNull().check { [1, 2, 3, 4].contains($0) }
+            t.column("precedence", .integer).notNull().check { $0 >= 1 && $0 <= 4 }
             // `contingent:KAZ`, `operator:name`, or NULL for the hub itself.
             t.column("publisher", .text)
         }
@@ -42,10 +43,10 @@ enum BrokerStoreSchema {
             t.column("clientID", .text).notNull().references("session", onDelete: .cascade)
             t.column("sequence", .integer).notNull()
             t.column("messageID", .integer).notNull().indexed().references("message")
-            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
-            t.column("retain", .integer).notNull().check { [0, 1].contains($0) }
+            t.column("qos", .integer).notNull().check { $0 >= 0 && $0 <= 2 }
+            t.column("retain", .integer).notNull().check { $0 >= 0 && $0 <= 1 }
             t.column("packetID", .integer).check { $0 >= 1 && $0 <= 65535 }
-            t.column("stage", .integer).check { [1, 2, 3].contains($0) }
+            t.column("stage", .integer).check { $0 >= 1 && $0 <= 3 }
             t.check(sql: "(packetID IS NULL) = (stage IS NULL)")
             t.primaryKey(["clientID", "sequence"])
         }
@@ -57,8 +58,8 @@ enum BrokerStoreSchema {
         try db.create(table: "retained", options: [.strict, .withoutRowID]) { t in
             t.primaryKey("topic", .text)
             t.column("messageID", .integer).notNull().indexed().references("message")
-            t.column("qos", .integer).notNull().check { [0, 1, 2].contains($0) }
-            t.column("retain", .integer).notNull().check { [0, 1].contains($0) }
+            t.column("qos", .integer).notNull().check { $0 >= 0 && $0 <= 2 }
+            t.column("retain", .integer).notNull().check { $0 >= 0 && $0 <= 1 }
         }
         // The largest sequence and message id ever stored; rows come and go, these only grow.
         try db.create(table: "meta", options: [.strict]) { t in

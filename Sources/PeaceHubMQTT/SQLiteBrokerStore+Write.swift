@@ -39,11 +39,10 @@ extension Principal {
 extension SQLiteBrokerStore {
     /// Applies one operation with cached statements.
     ///
-    /// As in the broker's reference (`ManualStore` in the tests), an operation on a session that
-    /// is not stored, or on a delivery that is not, changes nothing: a clean session's state is
-    /// never stored, and a session deleted by a later call in the broker's order simply lost it.
-    /// A constraint SQLite enforces (a sequence stored twice, packet id 0) becomes an
-    /// `invalidOperation` error that fails the call.
+    /// As in the broker's reference (`ManualStore` in the tests), an operation for a session that
+    /// is not stored (a clean session, or one an earlier call deleted) or for a delivery that is
+    /// not stored changes nothing. A constraint SQLite enforces (a sequence stored twice for one
+    /// session, packet id 0) becomes an `invalidOperation` error that fails the call.
     static func apply(_ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects) throws {
         do {
             try applyUnchecked(operation, db, &effects)
@@ -52,7 +51,9 @@ extension SQLiteBrokerStore {
         }
     }
 
-    private static func applyUnchecked(_ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects) throws {
+    private static func applyUnchecked(
+        _ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects
+    ) throws {
         switch operation {
         case .createSession(let clientID, let owner):
             try collectDeliveredMessages(of: clientID, db, &effects)
@@ -100,7 +101,8 @@ extension SQLiteBrokerStore {
         case .removeDelivery(let clientID, let sequence):
             let sequence = try storable(sequence, operation)
             // Not `DELETE ... RETURNING`: SQLite builds a temporary table for every such statement.
-            let select = try db.cachedStatement(sql: "SELECT messageID FROM delivery WHERE clientID = ? AND sequence = ?")
+            let select = try db.cachedStatement(
+                sql: "SELECT messageID FROM delivery WHERE clientID = ? AND sequence = ?")
             guard let messageID = try Int64.fetchOne(select, arguments: [clientID, sequence]) else { return }
             effects.unreferencedCandidates.insert(messageID)
             try db.cachedStatement(sql: "DELETE FROM delivery WHERE clientID = ? AND sequence = ?")
@@ -155,9 +157,9 @@ extension SQLiteBrokerStore {
     }
 
     /// Notes the messages a session's deliveries use before the session's rows go.
-    private static func collectDeliveredMessages(of clientID: String, _ db: Database, _ effects: inout WriteEffects)
-        throws
-    {
+    private static func collectDeliveredMessages(
+        of clientID: String, _ db: Database, _ effects: inout WriteEffects
+    ) throws {
         let statement = try db.cachedStatement(sql: "SELECT DISTINCT messageID FROM delivery WHERE clientID = ?")
         let ids = try Int64.fetchCursor(statement, arguments: [clientID])
         while let id = try ids.next() { effects.unreferencedCandidates.insert(id) }
@@ -185,7 +187,8 @@ extension SQLiteBrokerStore {
     /// SQLite integers are signed 64-bit; larger ids would break the ordering.
     private static func storable(_ value: UInt64, _ operation: StoreOperation) throws -> Int64 {
         guard let value = Int64(exactly: value) else {
-            throw BrokerStoreError(.invalidOperation, "\(summary(of: operation)) was refused: \(value) exceeds 2^63 - 1")
+            throw BrokerStoreError(
+                .invalidOperation, "\(summary(of: operation)) was refused: \(value) exceeds 2^63 - 1")
         }
         return value
     }
@@ -201,8 +204,10 @@ extension SQLiteBrokerStore {
             "enqueue of message \(messageID) as sequence \(sequence) for client '\(clientID)'"
         case .markInflight(let clientID, let sequence, let packetID, _):
             "markInflight of sequence \(sequence) of client '\(clientID)' with packet id \(packetID)"
-        case .removeDelivery(let clientID, let sequence): "removeDelivery of sequence \(sequence) of client '\(clientID)'"
-        case .addInboundQoS2(let clientID, let packetID): "addInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
+        case .removeDelivery(let clientID, let sequence):
+            "removeDelivery of sequence \(sequence) of client '\(clientID)'"
+        case .addInboundQoS2(let clientID, let packetID):
+            "addInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
         case .removeInboundQoS2(let clientID, let packetID):
             "removeInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
         case .setRetained(let messageID, let message): "setRetained of message \(messageID) on '\(message.topic)'"

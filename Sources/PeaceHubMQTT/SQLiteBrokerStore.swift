@@ -8,10 +8,14 @@ import Synchronization
 ///
 /// `commit` only queues its operations. One serial dispatch queue (never an event loop, never
 /// the Swift concurrency pool) takes everything queued, applies it in one transaction and then
-/// runs the completions of that batch, so a burst of acknowledgements costs one disk sync.
-/// Each `commit` call runs in its own savepoint: an operation that contradicts the stored state
-/// fails only its own call; an SQLite failure of the transaction fails the whole batch. Either
-/// way later batches go on.
+/// runs the completions of that batch, in call order, so a burst of acknowledgements costs one
+/// disk sync. Completions run on that queue: they must be quick and never block (hop to the
+/// connection's event loop).
+///
+/// Each `commit` call runs in its own savepoint, all or nothing: an operation SQLite refuses (a
+/// sequence stored twice for one session) fails only its own call; a failure of the transaction
+/// itself (I/O error, disk full, the file locked by another process) fails the whole batch.
+/// Either way later batches go on.
 public final class SQLiteBrokerStore: BrokerStore {
     /// What a committed batch survives.
     public enum Durability: Sendable, Hashable {
@@ -40,6 +44,7 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     public let path: String
     public let durability: Durability
+    /// The one connection; only the writer queue writes through it (and `load()` reads).
     let database: DatabaseQueue
     let logger: Logger
     private let writer = DispatchQueue(label: "peacehub.broker-store.writer", qos: .userInitiated)
@@ -68,7 +73,8 @@ public final class SQLiteBrokerStore: BrokerStore {
             try database.writeWithoutTransaction { db in
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 guard mode == "wal" else {
-                    throw BrokerStoreError(.cannotOpen, "cannot put the broker store \(path) in WAL mode (got \(mode ?? "nothing"))")
+                    throw BrokerStoreError(
+                        .cannotOpen, "cannot put the broker store \(path) in WAL mode (got \(mode ?? "nothing"))")
                 }
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .powerLoss ? "FULL" : "NORMAL")")
             }
@@ -93,28 +99,33 @@ public final class SQLiteBrokerStore: BrokerStore {
                 return (applied, tables)
             }
             if applied.isDisjoint(with: known), !tables.isEmpty {
+                let names = tables.sorted().joined(separator: ", ")
                 throw BrokerStoreError(
-                    .cannotOpen,
-                    "\(path) is not a PeaceHub broker store (it holds the tables \(tables.sorted().joined(separator: ", ")))")
+                    .cannotOpen, "\(path) is not a PeaceHub broker store (it holds the tables \(names))")
             }
             let unknown = applied.subtracting(known)
             if !unknown.isEmpty {
+                let names = unknown.sorted().joined(separator: ", ")
+                let current = BrokerStoreSchema.versions.last ?? "none"
                 throw BrokerStoreError(
                     .schemaTooNew,
-                    "\(path) has broker store schema version(s) \(unknown.sorted().joined(separator: ", ")) from a newer "
-                        + "PeaceHub; this one knows up to \(BrokerStoreSchema.versions.last ?? "none"). Use a newer peacehub.")
+                    "\(path) has broker store schema version(s) \(names) from a newer PeaceHub; this one knows up to "
+                        + "\(current). Use a newer peacehub.")
             }
             try migrator.migrate(database)
         } catch let error as BrokerStoreError {
             throw error
         } catch {
-            throw BrokerStoreError(.cannotOpen, "cannot read or create the schema of the broker store \(path): \(describe(error))")
+            throw BrokerStoreError(
+                .cannotOpen, "cannot read or create the schema of the broker store \(path): \(describe(error))")
         }
     }
 
     // MARK: BrokerStore
 
-    public func commit(_ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    public func commit(
+        _ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
         let scheduleDrain = queue.withLock { queue in
             queue.submissions.append(Submission(operations: operations, completion: completion))
             guard !queue.draining else { return false }
@@ -125,13 +136,17 @@ public final class SQLiteBrokerStore: BrokerStore {
     }
 
     /// Blocks until every batch submitted before the call is committed and its completions ran.
-    /// From a completion (the writer queue itself) it commits what is queued right there.
+    /// Called from a completion (the writer queue itself, which cannot wait for itself) it commits
+    /// what is queued right there, before the rest of the current batch's completions run.
     public func flush() {
         if DispatchQueue.getSpecific(key: writerKey) == true {
             drain()
-        } else {
-            writer.sync {}
+            return
         }
+        // Calls complete in order: once this empty one has, everything before it has too.
+        let done = DispatchSemaphore(value: 0)
+        commit([]) { _ in done.signal() }
+        done.wait()
     }
 
     public func load() throws -> StoredBrokerState {

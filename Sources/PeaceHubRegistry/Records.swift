@@ -297,7 +297,8 @@ public struct EquipmentInspection: Codable, Sendable, Hashable, FetchableRecord,
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A mission report the messaging side accepted, kept for the record.
+/// A mission report the messaging side accepted (or held, when its module could not judge it),
+/// kept for the record.
 public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "archivedReport"
     public enum Columns {
@@ -319,11 +320,14 @@ public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, Muta
     public var body: String
     /// The module's annotations (geo checks and the like), JSON text.
     public var annotations: String?
+    /// `ACCEPTED`, or `HELD` when the module failed or ran out of time (then `reason` says why).
+    public var status: String
+    public var reason: String?
 
     public init(
         id: Int64? = nil, mission: String, type: String, sender: String, receivedAt: String, precedence: String,
         securityLabel: String? = nil, latitude: Double? = nil, longitude: Double? = nil, body: String,
-        annotations: String? = nil
+        annotations: String? = nil, status: String = "ACCEPTED", reason: String? = nil
     ) {
         self.id = id
         self.mission = mission
@@ -336,6 +340,8 @@ public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, Muta
         self.longitude = longitude
         self.body = body
         self.annotations = annotations
+        self.status = status
+        self.reason = reason
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

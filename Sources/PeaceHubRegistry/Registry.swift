@@ -9,38 +9,8 @@ import PeaceHubCore
 /// On a file it uses a `DatabasePool` in WAL mode: one writer, and reads that never wait for writes.
 public final class Registry: Sendable {
     /// Who makes a write (or a read): a contributing country acting for itself, or a hub operator.
-    public enum Actor: Sendable, Hashable, CustomStringConvertible {
-        case contingent(String)
-        case `operator`(String)
-
-        /// Parses `operator:<name>`, `contingent:<CODE>` or a bare ISO 3166 alpha-3 code such as `KAZ`.
-        public init?(parsing text: String) {
-            if text.hasPrefix("operator:") {
-                let name = String(text.dropFirst("operator:".count))
-                guard !name.isEmpty else { return nil }
-                self = .operator(name)
-                return
-            }
-            let code = text.hasPrefix("contingent:") ? String(text.dropFirst("contingent:".count)) : text
-            guard Registry.isCountryCode(code) else { return nil }
-            self = .contingent(code)
-        }
-
-        public var description: String {
-            switch self {
-            case .contingent(let code): "contingent:\(code)"
-            case .operator(let name): "operator:\(name)"
-            }
-        }
-
-        /// True when this actor may change records owned by `contingent`.
-        public func mayChange(contingent: String) -> Bool {
-            switch self {
-            case .operator: true
-            case .contingent(let own): own == contingent
-            }
-        }
-    }
+    /// The same principal a client certificate names.
+    public typealias Actor = Principal
 
     /// The database; tests use it to inspect or tamper with rows directly.
     public let database: any DatabaseWriter
@@ -180,5 +150,28 @@ struct AuditRecorder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension Principal {
+    /// Parses `operator:<name>`, `contingent:<CODE>` or a bare ISO 3166 alpha-3 code such as `KAZ`.
+    public init?(parsing text: String) {
+        if text.hasPrefix("operator:") {
+            let name = String(text.dropFirst("operator:".count))
+            guard !name.isEmpty else { return nil }
+            self = .operator(name)
+            return
+        }
+        let code = text.hasPrefix("contingent:") ? String(text.dropFirst("contingent:".count)) : text
+        guard Registry.isCountryCode(code) else { return nil }
+        self = .contingent(code)
+    }
+
+    /// True when this principal may change records owned by `contingent`.
+    public func mayChange(contingent: String) -> Bool {
+        switch self {
+        case .operator: true
+        case .contingent(let own): own == contingent
+        }
     }
 }

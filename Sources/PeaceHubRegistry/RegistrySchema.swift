@@ -4,7 +4,7 @@ import GRDB
 /// add a new one at the end of `versions`.
 public enum RegistrySchema {
     /// The migration identifiers, oldest first. The last one is the current schema version.
-    public static let versions = ["v1-people-and-deployments", "v2-equipment-and-reports"]
+    public static let versions = ["v1-people-and-deployments", "v2-equipment-and-reports", "v3-report-status"]
 
     public static var current: String { versions.last! }
 
@@ -13,6 +13,7 @@ public enum RegistrySchema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration(versions[0], migrate: createPeopleAndDeployments)
         migrator.registerMigration(versions[1], migrate: createEquipmentAndReports)
+        migrator.registerMigration(versions[2], migrate: addReportStatus)
         return migrator
     }
 
@@ -137,6 +138,15 @@ public enum RegistrySchema {
             t.column("longitude", .double)
             t.column("body", .text).notNull()
             t.column("annotations", .text)
+        }
+    }
+
+    /// Reports a mission module could not judge are archived too, as HELD, with the reason.
+    private static func addReportStatus(_ db: Database) throws {
+        try db.alter(table: "archivedReport") { t in
+            t.add(column: "status", .text).notNull().defaults(to: "ACCEPTED")
+                .check { ["ACCEPTED", "HELD"].contains($0) }
+            t.add(column: "reason", .text)
         }
     }
 }

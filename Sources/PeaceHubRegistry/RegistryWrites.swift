@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PeaceHubCore
 
 // Writes to contingents, missions, persons, qualifications, equipment and the report archive.
 // Each checks the actor, validates, changes the rows and appends the audit entry in one transaction.

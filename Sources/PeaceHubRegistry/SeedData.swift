@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PeaceHubCore
 
 /// The demo data `peacehub registry seed` loads into an empty registry: the four missions, five
 /// contingents and invented personnel with qualifications, deployments and equipment. Deterministic:

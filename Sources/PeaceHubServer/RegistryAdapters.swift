@@ -47,7 +47,7 @@ public struct RegistryReportArchive: ReportArchive {
         let sender: String =
             switch report.sender {
             case .contingent(let code): code
-            case .operator(let name): "operator:\(name)"
+            case .operator: report.sender.description
             }
         let formatter = ISO8601DateFormatter()
         _ = try registry.archiveReport(
@@ -57,6 +57,7 @@ public struct RegistryReportArchive: ReportArchive {
                 securityLabel: report.securityLabel, latitude: location?["lat"]?.numberValue,
                 longitude: location?["lon"]?.numberValue, body: String(decoding: report.body.jsonData, as: UTF8.self),
                 annotations: report.annotations.isEmpty
-                    ? nil : String(decoding: JSONValue.object(report.annotations).jsonData, as: UTF8.self)))
+                    ? nil : String(decoding: JSONValue.object(report.annotations).jsonData, as: UTF8.self),
+                status: report.status, reason: report.reason))
     }
 }

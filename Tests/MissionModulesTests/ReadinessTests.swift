@@ -296,7 +296,8 @@ import Testing
             unmet == [
                 UnmetRequirement(
                     code: "TRAINING_MISSING",
-                    message: "KAZ-100299: POC (protection of civilians training) is required and not recorded")
+                    message: "KAZ-100299: POC (protection of civilians training) is required and not recorded",
+                    serviceNumber: "KAZ-100299")
             ])
         // Observer missions have no unit-level rules: a group of observers is judged member by member.
         #expect(try Missions.readiness("MINURSO", Self.contingent("MINURSO", [:], members: [Self.observer])).isEmpty)

@@ -156,7 +156,8 @@ func storedMessage(
                     subscriptions: ["missions/+/chat/#": .atLeastOnce, "hub/broadcast/#": .exactlyOnce],
                     deliveries: [
                         StoredDelivery(sequence: 1, messageID: 1, message: flash, packetID: 7, stage: .awaitingPubcomp),
-                        StoredDelivery(sequence: 2, messageID: 2, message: hubNotice, packetID: 8, stage: .awaitingPuback),
+                        StoredDelivery(
+                            sequence: 2, messageID: 2, message: hubNotice, packetID: 8, stage: .awaitingPuback),
                         StoredDelivery(sequence: 4, messageID: 4, message: storedMessage("four")),
                     ],
                     inboundQoS2: [12]),
@@ -236,7 +237,8 @@ func storedMessage(
         defer { fixture.directory.remove() }
         let store = try fixture.open()
         let callers = 4
-        try await store.committed((0..<callers).map { .createSession(clientID: "caller-\($0)", owner: .contingent("KAZ")) })
+        try await store.committed(
+            (0..<callers).map { .createSession(clientID: "caller-\($0)", owner: .contingent("KAZ")) })
 
         /// Each caller commits `count` enqueues from its own thread, starting at `first`. Returns
         /// once every call is submitted, with a task giving the order each caller's completions ran in.
@@ -260,9 +262,11 @@ func storedMessage(
                     submitted.leave()
                 }
             }
-            await withCheckedContinuation { continuation in submitted.notify(queue: .global()) { continuation.resume() } }
+            await withCheckedContinuation { continuation in submitted.notify(queue: .global()) { continuation.resume() }
+            }
             return Task {
-                await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() } }
+                await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() }
+                }
                 return completed.orders
             }
         }
@@ -280,7 +284,8 @@ func storedMessage(
         #expect(await free.value == Array(repeating: Array(51...250), count: callers))
 
         let state = try fixture.reloaded()
-        #expect(state.sessions.map { $0.deliveries.map(\.sequence) } == Array(repeating: Array(1...250), count: callers))
+        #expect(
+            state.sessions.map { $0.deliveries.map(\.sequence) } == Array(repeating: Array(1...250), count: callers))
         #expect(state.lastSequence == 250)
     }
 
@@ -293,11 +298,13 @@ func storedMessage(
         let before = store.committedBatches
         let first = SubmittedCommit(store, [.subscribe(clientID: "known", filter: "first", qos: .atLeastOnce)])
         // A broker bug: the same sequence twice for one session.
-        let duplicate = SubmittedCommit(store, [
-            .subscribe(clientID: "known", filter: "refused", qos: .atLeastOnce),
-            .enqueue(clientID: "known", sequence: 7, messageID: 2, message: storedMessage("seven")),
-            .enqueue(clientID: "known", sequence: 7, messageID: 3, message: storedMessage("seven again")),
-        ])
+        let duplicate = SubmittedCommit(
+            store,
+            [
+                .subscribe(clientID: "known", filter: "refused", qos: .atLeastOnce),
+                .enqueue(clientID: "known", sequence: 7, messageID: 2, message: storedMessage("seven")),
+                .enqueue(clientID: "known", sequence: 7, messageID: 3, message: storedMessage("seven again")),
+            ])
         let zeroPacketID = SubmittedCommit(store, [.addInboundQoS2(clientID: "known", packetID: 0)])
         let last = SubmittedCommit(store, [.subscribe(clientID: "known", filter: "last", qos: .atLeastOnce)])
         gate.open()
@@ -443,14 +450,35 @@ func storedMessage(
         defer { fixture.directory.remove() }
         let store = try fixture.open()
         let completed = Atomic<Int>(0)
-        store.commit([.createSession(clientID: "c", owner: .contingent("KAZ"))]) { _ in completed.add(1, ordering: .relaxed) }
+        store.commit([.createSession(clientID: "c", owner: .contingent("KAZ"))]) { _ in
+            completed.add(1, ordering: .relaxed)
+        }
         for sequence in 1...100 as ClosedRange<UInt64> {
-            store.commit([.enqueue(clientID: "c", sequence: sequence, messageID: sequence, message: storedMessage("m"))]) { _ in
+            store.commit([.enqueue(clientID: "c", sequence: sequence, messageID: sequence, message: storedMessage("m"))]
+            ) { _ in
                 completed.add(1, ordering: .relaxed)
             }
         }
         store.flush()
         #expect(completed.load(ordering: .relaxed) == 101)
         #expect(try fixture.reloaded().sessions.first?.deliveries.count == 100)
+    }
+
+    @Test func flushFromACompletionCommitsWhatIsQueuedInsteadOfDeadlocking() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try fixture.open()
+        let laterCompleted = Atomic<Bool>(false)
+        let sawLater = await withCheckedContinuation { continuation in
+            store.commit([.createSession(clientID: "c", owner: .contingent("KAZ"))]) { _ in
+                store.commit([.subscribe(clientID: "c", filter: "later", qos: .atLeastOnce)]) { result in
+                    if case .success = result { laterCompleted.store(true, ordering: .relaxed) }
+                }
+                store.flush()
+                continuation.resume(returning: laterCompleted.load(ordering: .relaxed))
+            }
+        }
+        #expect(sawLater)
+        #expect(try fixture.reloaded().sessions.first?.subscriptions == ["later": .atLeastOnce])
     }
 }

@@ -97,7 +97,8 @@ struct ProbeError: Error, CustomStringConvertible {
         let a = StoredSession(
             clientID: "probe-a", owner: .contingent("KAZ"), subscriptions: ["probe/#": .exactlyOnce],
             deliveries: (1...committed).map {
-                StoredDelivery(sequence: $0, messageID: $0, message: message($0), packetID: packetID($0), stage: .awaitingPubrec)
+                StoredDelivery(
+                    sequence: $0, messageID: $0, message: message($0), packetID: packetID($0), stage: .awaitingPubrec)
             },
             inboundQoS2: [packetID(committed)])
         let b = StoredSession(
@@ -107,7 +108,8 @@ struct ProbeError: Error, CustomStringConvertible {
         if let last = (1...committed).last(where: { $0 % 5 == 0 || $0 % 5 == 3 }), last % 5 == 0 {
             retained["probe/stream"] = message(last, retain: true)
         }
-        return StoredBrokerState(sessions: [a, b], retained: retained, lastSequence: committed, lastMessageID: committed)
+        return StoredBrokerState(
+            sessions: [a, b], retained: retained, lastSequence: committed, lastMessageID: committed)
     }
 
     @Test(arguments: ["processCrash", "powerLoss"])

@@ -40,8 +40,10 @@ enum CrashStream {
             retained.retain = true
             operations.append(.setRetained(messageID: index, message: retained))
         } else if index % 5 == 3 {
-            operations.append(.setRetained(
-                messageID: index, message: BrokerMessage(topic: "probe/stream", payload: ByteBuffer(), qos: .atMostOnce)))
+            operations.append(
+                .setRetained(
+                    messageID: index,
+                    message: BrokerMessage(topic: "probe/stream", payload: ByteBuffer(), qos: .atMostOnce)))
         }
         return operations
     }

@@ -89,10 +89,12 @@ func runBenchmark(path: String, mode: String, submitters: Int, window: Int, seco
     let store = openStore(path, mode)
     let payload = ByteBuffer(repeating: 0x61, count: 200)
     for submitter in 0..<submitters {
-        commitAndWait(store, [
-            .createSession(clientID: "bench-\(submitter)-a", owner: .contingent("KAZ")),
-            .createSession(clientID: "bench-\(submitter)-b", owner: .contingent("FRA")),
-        ])
+        commitAndWait(
+            store,
+            [
+                .createSession(clientID: "bench-\(submitter)-a", owner: .contingent("KAZ")),
+                .createSession(clientID: "bench-\(submitter)-b", owner: .contingent("FRA")),
+            ])
     }
     let batchesBefore = store.committedBatches
     let commits = Atomic<Int>(0)
@@ -109,8 +111,10 @@ func runBenchmark(path: String, mode: String, submitters: Int, window: Int, seco
                 let messageID = UInt64(submitter) << 40 | sequence
                 let message = BrokerMessage(topic: "bench/\(submitter)", payload: payload, qos: .atLeastOnce)
                 var operations: [StoreOperation] = [
-                    .enqueue(clientID: "bench-\(submitter)-a", sequence: sequence, messageID: messageID, message: message),
-                    .enqueue(clientID: "bench-\(submitter)-b", sequence: sequence, messageID: messageID, message: message),
+                    .enqueue(
+                        clientID: "bench-\(submitter)-a", sequence: sequence, messageID: messageID, message: message),
+                    .enqueue(
+                        clientID: "bench-\(submitter)-b", sequence: sequence, messageID: messageID, message: message),
                 ]
                 if sequence > 1 {
                     operations.append(.removeDelivery(clientID: "bench-\(submitter)-a", sequence: sequence - 1))
@@ -134,10 +138,12 @@ func runBenchmark(path: String, mode: String, submitters: Int, window: Int, seco
     let elapsed = Date().timeIntervalSince(start)
     let committed = commits.load(ordering: .relaxed)
     let batches = store.committedBatches - batchesBefore
-    print(String(
-        format: "%@ submitters=%d window=%d: %.0f commits/s, %.0f operations/s, %.0f transactions/s, %.1f commits per transaction",
-        mode, submitters, window, Double(committed) / elapsed, Double(committed * 4) / elapsed,
-        Double(batches) / elapsed, Double(committed) / Double(max(batches, 1))))
+    func perSecond(_ count: Int) -> Int { Int(Double(count) / elapsed) }
+    let perTransaction = Double(committed) / Double(max(batches, 1))
+    print(
+        "\(mode) submitters=\(submitters) window=\(window): \(perSecond(committed)) commits/s, "
+            + "\(perSecond(committed * 4)) operations/s, \(perSecond(batches)) transactions/s, "
+            + "\(Int(perTransaction.rounded())) commits per transaction")
 }
 
 let arguments = CommandLine.arguments
@@ -150,6 +156,7 @@ case "benchmark" where arguments.count == 7:
     else { fail("benchmark needs positive <submitters> <window> <seconds>") }
     runBenchmark(path: arguments[2], mode: arguments[3], submitters: submitters, window: window, seconds: seconds)
 default:
-    fail("usage: StoreCrashProbe crash <path> <processCrash|powerLoss> | "
-        + "benchmark <path> <processCrash|powerLoss> <submitters> <window> <seconds>")
+    fail(
+        "usage: StoreCrashProbe crash <path> <processCrash|powerLoss> | "
+            + "benchmark <path> <processCrash|powerLoss> <submitters> <window> <seconds>")
 }
