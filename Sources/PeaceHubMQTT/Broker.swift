@@ -21,10 +21,19 @@ public final class Broker: Sendable {
         /// Messages queued per session beyond those in flight; when full, a new QoS 1 or 2
         /// message for that session is refused and its publisher notified (`docs/protocol.md`).
         public var maximumQueued: Int
+        /// Connected clients in all; one more is refused with CONNACK 3 (server unavailable).
+        public var maximumConnections: Int
+        /// Connected clients of one contingent or operator; one more is refused the same way.
+        public var maximumConnectionsPerPrincipal: Int
 
-        public init(maximumInflight: Int = 32, maximumQueued: Int = 1000) {
+        public init(
+            maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
+            maximumConnectionsPerPrincipal: Int = 200
+        ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
+            self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerPrincipal = maximumConnectionsPerPrincipal
         }
     }
 
@@ -42,6 +51,9 @@ public final class Broker: Sendable {
         var sessions: [String: Session] = [:]
         var subscriptions = SubscriptionTree<String, QoS>()
         var retained: [String: BrokerMessage] = [:]
+        /// Live connections, in all and by principal (a takeover changes neither).
+        var connections = 0
+        var connectionsByPrincipal: [Principal: Int] = [:]
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
 
@@ -130,6 +142,13 @@ public final class Broker: Sendable {
             state -> (ConnectOutcome, (any BrokerConnection)?, [StoreOperation]) in
             let previous = state.sessions[clientID]
             if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, []) }
+            if previous?.connection == nil {
+                guard state.connections < configuration.maximumConnections,
+                    state.connectionsByPrincipal[principal, default: 0] < configuration.maximumConnectionsPerPrincipal
+                else { return (.refused(.serverUnavailable), nil, []) }
+                state.connections += 1
+                state.connectionsByPrincipal[principal, default: 0] += 1
+            }
             var operations: [StoreOperation] = []
             let session: Session
             if let previous, persistent, previous.persistent {
@@ -156,6 +175,9 @@ public final class Broker: Sendable {
         let will: (MQTTPacket.Will, Principal)? = state.withLock { state in
             guard let session = state.sessions[clientID], session.connection === connection else { return nil }
             session.connection = nil
+            state.connections -= 1
+            state.connectionsByPrincipal[session.owner, default: 1] -= 1
+            if state.connectionsByPrincipal[session.owner] == 0 { state.connectionsByPrincipal[session.owner] = nil }
             let will = graceful ? nil : session.will.map { ($0, session.owner) }
             session.will = nil
             if !session.persistent {

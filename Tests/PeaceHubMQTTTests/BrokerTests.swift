@@ -373,3 +373,25 @@ struct TestInterceptor: PublishInterceptor {
         #expect(try observer.received().isEmpty)
     }
 }
+
+@Suite struct ConnectionLimitTests {
+    @Test func totalAndPerPrincipalLimitsRefuseWithServerUnavailable() throws {
+        let broker = try Broker(
+            configuration: .init(maximumConnections: 3, maximumConnectionsPerPrincipal: 2), authorizer: TestAuthorizer())
+        let unavailable = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .serverUnavailable))
+        let kaz1 = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        let kaz2 = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: kaz1.loop)
+        #expect(try kaz1.connect("k1") == [accepted])
+        #expect(try kaz2.connect("k2") == [accepted])
+        #expect(try TestClient(broker: broker, principal: .contingent("KAZ")).connect("k3") == [unavailable])
+        // A takeover is not a new connection.
+        let again = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: kaz1.loop)
+        #expect(try again.connect("k2") == [accepted])
+        let ind = try TestClient(broker: broker, principal: .contingent("IND"))
+        #expect(try ind.connect("i1") == [accepted])
+        #expect(try TestClient(broker: broker, principal: .contingent("TJK")).connect("t1") == [unavailable])
+        // Closing frees a place.
+        try ind.channel.close().wait()
+        #expect(try TestClient(broker: broker, principal: .contingent("TJK")).connect("t1") == [accepted])
+    }
+}
