@@ -259,15 +259,18 @@ public final class Broker: Sendable {
         commit(operations) { result in reply(result.map { .pubcomp(packetID: packetID) }) }
     }
 
-    /// PUBACK, PUBREC or PUBCOMP for an outbound message; returns PUBREL for a PUBREC.
-    public func acknowledge(_ packet: MQTTPacket, clientID: String) -> MQTTPacket? {
-        let (reply, wake, operations) = state.withLock {
+    /// PUBACK, PUBREC or PUBCOMP for an outbound message. A PUBREC is answered with PUBREL only
+    /// once the new stage is durable: after a crash the hub then resends PUBREL, never the
+    /// PUBLISH the client has already released (no QoS 2 duplicate).
+    public func acknowledge(_ packet: MQTTPacket, clientID: String, reply: @escaping Reply) {
+        let (answer, wake, operations) = state.withLock {
             state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
             guard let session = state.sessions[clientID] else { return (nil, nil, []) }
             func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
                 guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
                 session.removeInflight(id)
-                return session.persistent ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
+                return session.persistent && store != nil
+                    ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
             }
             switch packet {
             case .puback(let id):
@@ -280,7 +283,7 @@ public final class Broker: Sendable {
                 }
                 session.inflight[id]?.stage = .awaitingPubcomp
                 let operations: [StoreOperation] =
-                    session.persistent
+                    session.persistent && store != nil
                     ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
                     : []
                 return (.pubrel(packetID: id), nil, operations)
@@ -288,12 +291,10 @@ public final class Broker: Sendable {
                 return (nil, nil, [])
             }
         }
-        // Outbound progress needs no waiting: a lost update only means a resend, which the
-        // client recognises by its packet id.
-        commit(operations) { _ in }
-        // A freed window slot may let a queued message go.
+        // A finished delivery needs no waiting: if its removal is lost, the client gets a resend it
+        // recognises by its packet id. A freed window slot may let a queued message go.
+        commit(operations) { result in reply(result.map { answer }) }
         wake?.wakeUp()
-        return reply
     }
 
     /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS, queues
@@ -350,45 +351,55 @@ public final class Broker: Sendable {
 
     // MARK: Outbound
 
-    /// The packets to write to `clientID` now: first what was in flight when the client
-    /// reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight
-    /// window has room.
-    public func outgoing(clientID: String) -> [MQTTPacket] {
-        let (packets, operations) = state.withLock { state -> ([MQTTPacket], [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return ([], []) }
-            var packets: [MQTTPacket] = []
+    /// Hands `deliver` the packets to write to `clientID`: first what was in flight when the
+    /// client reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight
+    /// window has room. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a persistent session goes only
+    /// once its packet id is durable, so a crash can never make the hub send it again as a new
+    /// message. `deliver` is called at once (perhaps with nothing) and maybe once more, from the
+    /// store's thread.
+    public func outgoing(clientID: String, deliver: @escaping @Sendable ([MQTTPacket]) -> Void) {
+        let (immediate, afterCommit, operations) = state.withLock {
+            state -> ([MQTTPacket], [MQTTPacket], [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return ([], [], []) }
+            var immediate: [MQTTPacket] = []
+            var afterCommit: [MQTTPacket] = []
             var operations: [StoreOperation] = []
             if session.resendInflight {
                 session.resendInflight = false
                 for id in session.inflightOrder {
                     guard let inflight = session.inflight[id] else { continue }
                     switch inflight.stage {
-                    case .awaitingPubcomp: packets.append(.pubrel(packetID: id))
+                    case .awaitingPubcomp: immediate.append(.pubrel(packetID: id))
                     case .awaitingPuback, .awaitingPubrec:
-                        packets.append(.publish(Self.packet(inflight.delivery.message, packetID: id, duplicate: true)))
+                        immediate.append(.publish(Self.packet(inflight.delivery.message, packetID: id, duplicate: true)))
                     }
                 }
             }
             while let delivery = session.dequeueIfRoom(window: configuration.maximumInflight) {
                 let message = delivery.message
                 guard message.qos != .atMostOnce else {
-                    packets.append(.publish(Self.packet(message, packetID: nil, duplicate: false)))
+                    immediate.append(.publish(Self.packet(message, packetID: nil, duplicate: false)))
                     continue
                 }
                 let id = session.nextPacketID()
                 let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
                 session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
                 session.inflightOrder.append(id)
+                let publish = MQTTPacket.publish(Self.packet(message, packetID: id, duplicate: false))
                 // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
-                if session.persistent, delivery.messageID != 0, store != nil {
-                    operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                guard session.persistent, delivery.messageID != 0, store != nil else {
+                    immediate.append(publish)
+                    continue
                 }
-                packets.append(.publish(Self.packet(message, packetID: id, duplicate: false)))
+                operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                if message.qos == .exactlyOnce { afterCommit.append(publish) } else { immediate.append(publish) }
             }
-            return (packets, operations)
+            return (immediate, afterCommit, operations)
         }
-        commit(operations) { _ in }
-        return packets
+        deliver(immediate)
+        commit(operations) { result in
+            if case .success = result, !afterCommit.isEmpty { deliver(afterCommit) }
+        }
     }
 
     private static func packet(_ message: BrokerMessage, packetID: UInt16?, duplicate: Bool) -> MQTTPacket.Publish {

@@ -98,7 +98,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                         self.wrapOutboundOut(.connack(.init(sessionPresent: sessionPresent, returnCode: .accepted))),
                         promise: nil)
                     self.startKeepAlive(seconds: connect.keepAlive, context: context)
-                    self.writeOutgoing(clientID: clientID, context: context)
+                    self.writeOutgoing(clientID: clientID)
                     for packet in waiting { self.process(packet, context: context) }
                 }
             }
@@ -121,10 +121,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case .pingreq:
             reserveReply()(.success(.pingresp))
         case .puback, .pubrec, .pubcomp:
-            if let reply = broker.acknowledge(packet, clientID: clientID) {
-                reserveReply()(.success(reply))
-            }
-            writeOutgoing(clientID: clientID, context: context)
+            broker.acknowledge(packet, clientID: clientID, reply: reserveReply())
+            writeOutgoing(clientID: clientID)
         case .disconnect:
             gracefulDisconnect = true
             close(context, reason: "client disconnected")
@@ -167,12 +165,15 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if wrote { context.flush() }
     }
 
-    /// Writes what the broker has for this session, then flushes.
-    private func writeOutgoing(clientID: String, context: ChannelHandlerContext) {
-        for packet in broker.outgoing(clientID: clientID) {
-            context.write(wrapOutboundOut(packet), promise: nil)
+    /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow
+    /// once the store has committed them).
+    private func writeOutgoing(clientID: String) {
+        broker.outgoing(clientID: clientID) { packets in
+            self.onLoop { context in
+                for packet in packets { context.write(self.wrapOutboundOut(packet), promise: nil) }
+                context.flush()
+            }
         }
-        context.flush()
     }
 
     /// Runs `body` on the channel's event loop, at once when already there.
@@ -228,7 +229,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     public func wakeUp() {
         eventLoop.execute {
             guard let context = self.context, case .connected(let clientID) = self.state else { return }
-            self.writeOutgoing(clientID: clientID, context: context)
+            self.writeOutgoing(clientID: clientID)
         }
     }
 

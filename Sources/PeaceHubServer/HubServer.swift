@@ -53,6 +53,8 @@ public final class HubServer: Sendable {
         self.logger = logger
         tls = try TLSContextStore(configuration: configuration.tls, logger: logger)
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)
+        // It holds message contents: readable by the hub's user only (SQLite gives -wal and -shm the same mode).
+        chmod(configuration.storePath, 0o600)
         broker = try Broker(
             configuration: configuration.broker, authorizer: TopicPolicy(membership: membership),
             interceptor: MissionRouter(plugins: plugins, archive: archive, budget: configuration.routingBudget, logger: logger),

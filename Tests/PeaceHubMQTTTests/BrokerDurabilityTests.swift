@@ -154,8 +154,11 @@ final class ManualStore: BrokerStore {
         // The "crash": a new broker over what the store kept.
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
         let subscriber = try TestClient(broker: broker, principal: ind)
-        let packets = try subscriber.connect("ind-desk", clean: false)
+        var packets = try subscriber.connect("ind-desk", clean: false)
         #expect(packets.first == .connack(.init(sessionPresent: true, returnCode: .accepted)))
+        // The queued QoS 2 messages go out once their packet ids are stored.
+        store.completeAll()
+        packets += try subscriber.received()
         let publishes = packets.compactMap { packet -> MQTTPacket.Publish? in
             if case .publish(let message) = packet { return message }
             return nil
@@ -175,5 +178,38 @@ final class ManualStore: BrokerStore {
         try subscriber.send(.subscribe(.init(packetID: 2, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
         store.completeAll()
         #expect(try subscriber.received().last == publish("hub/broadcast/status", "up", retain: true))
+    }
+}
+
+@Suite struct OutboundQoS2DurabilityTests {
+    /// A QoS 2 PUBLISH to a persistent session leaves only once its packet id is stored, and
+    /// PUBREL only once the PUBREC is: after a crash the hub resends the same packet id (or
+    /// PUBREL), never the message as a new one.
+    @Test func qos2PublishAndPubrelWaitForTheStore() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: .contingent("IND"))
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        store.completeAll()
+        _ = try subscriber.received()
+        broker.publishAsHub(BrokerMessage(topic: "t", payload: payload("x"), qos: .exactlyOnce))
+        store.completeAll()  // the message is durable and queued; its packet id is not stored yet
+        #expect(try subscriber.received().isEmpty)
+        store.completeAll()
+        let delivered = try subscriber.received()
+        guard case .publish(let message) = delivered.first, let id = message.packetID else {
+            Issue.record("no delivery after the commit: \(delivered)")
+            return
+        }
+        #expect(store.state.sessions.first?.deliveries.first?.stage == .awaitingPubrec)
+        try subscriber.send(.pubrec(packetID: id))
+        #expect(try subscriber.received().isEmpty)
+        store.completeAll()
+        #expect(try subscriber.received() == [.pubrel(packetID: id)])
+        #expect(store.state.sessions.first?.deliveries.first?.stage == .awaitingPubcomp)
+        try subscriber.send(.pubcomp(packetID: id))
+        store.completeAll()
+        #expect(store.state.sessions.first?.deliveries.isEmpty == true)
     }
 }

@@ -38,6 +38,13 @@ struct SubmittedCommit {
     }
 }
 
+extension DispatchGroup {
+    /// Waits, without blocking a thread, until every `enter()` was matched by a `leave()`.
+    func finished() async {
+        await withCheckedContinuation { continuation in notify(queue: .global()) { continuation.resume() } }
+    }
+}
+
 /// The order in which each caller's completions ran.
 final class CompletionLog: Sendable {
     private let log: Mutex<[[UInt64]]>
@@ -262,11 +269,9 @@ func storedMessage(
                     submitted.leave()
                 }
             }
-            await withCheckedContinuation { continuation in submitted.notify(queue: .global()) { continuation.resume() }
-            }
+            await submitted.finished()
             return Task {
-                await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() }
-                }
+                await done.finished()
                 return completed.orders
             }
         }

@@ -17,9 +17,9 @@ import Testing
         hub.remove()
     }
 
-    func run(_ scenario: String, on hub: HubProcess, out: String? = nil) throws -> ProcessResult {
+    func run(_ scenario: String, on hub: HubProcess, out: String? = nil, extra: [String] = []) throws -> ProcessResult {
         var arguments = [Self.script, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path,
-                         "--db", hub.data.path("registry.sqlite")]
+                         "--db", hub.data.path("registry.sqlite")] + extra
         if let out { arguments += ["--out", out] }
         return try ProcessRunner.run("python3", arguments, timeout: 120)
     }
@@ -32,6 +32,29 @@ import Testing
         let result = try run(name, on: hub)
         #expect(result.status == 0, "\(name): \(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))")
         #expect(result.stdout.contains("OK \(name)"))
+    }
+
+    /// Ending KGZ's only UNIFIL deployment with the CLI takes KGZ out of UNIFIL's chat at once.
+    @Test func aRegistryChangeAppliesToTheNextPacketWithoutARestart() throws {
+        let access = ["--who", "KGZ", "--mission", "UNIFIL"]
+        let before = try run("chat_access", on: hub, extra: access + ["--expect", "allowed"])
+        #expect(before.status == 0, "\(before.stdout)")
+        let list = try ProcessRunner.peacehub(["registry", "deploy", "list", "--json"], environment: hub.environment)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        let ids = rows.compactMap { row -> Int? in
+            guard let deployment = row["deployment"] as? [String: Any], deployment["mission"] as? String == "UNIFIL",
+                (row["subject"] as? String)?.hasPrefix("KGZ") == true, deployment["status"] as? String == "IN_MISSION"
+            else { return nil }
+            return deployment["id"] as? Int
+        }
+        try #require(!ids.isEmpty, "no KGZ deployment in UNIFIL in the seed data")
+        for id in ids {
+            let ended = try ProcessRunner.peacehub(
+                ["registry", "deploy", "end", String(id), "--early", "--reason", "test"], environment: hub.environment)
+            #expect(ended.status == 0, "\(ended.stderr)")
+        }
+        let after = try run("chat_access", on: hub, extra: access + ["--expect", "refused"])
+        #expect(after.status == 0, "\(after.stdout)")
     }
 
     @Test func acknowledgedMessagesSurviveSIGKILLWithoutQoS2Duplicates() throws {

@@ -301,6 +301,17 @@ def authorization():
     tjk.stop()
 
 
+def chat_access():
+    """--who publishes on missions/--mission/chat/general; --expect allowed or refused (a notice)."""
+    client = Client(ARGS.who)
+    client.subscribe("contingents/%s/notices" % ARGS.who, qos=1)
+    client.publish("missions/%s/chat/general" % ARGS.mission, "checking access", qos=1)
+    notices = [json.loads(m.payload) for m in client.received(1, seconds=2)]
+    refused = any(n["event"] == "publish-refused" for n in notices)
+    check(refused == (ARGS.expect == "refused"), "%s on %s: expected %s, notices %r" % (ARGS.who, ARGS.mission, ARGS.expect, notices))
+    client.stop()
+
+
 # Durability: the Swift test runs `stream` in the background, kills the hub with SIGKILL once
 # some acknowledgements were written, restarts it, then runs `collect`.
 
@@ -404,7 +415,7 @@ def malformed():
 
 
 SCENARIOS = {f.__name__: f for f in [qos_flows, wildcards, retained, will, keepalive, persistent, precedence, takeover,
-                                      routing, authorization, prepare, stream, collect, malformed]}
+                                      routing, authorization, chat_access, prepare, stream, collect, malformed]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
@@ -413,6 +424,9 @@ if __name__ == "__main__":
     parser.add_argument("--pki", required=True)
     parser.add_argument("--out")
     parser.add_argument("--db")
+    parser.add_argument("--who")
+    parser.add_argument("--mission")
+    parser.add_argument("--expect", choices=["allowed", "refused"])
     ARGS = parser.parse_args()
     SCENARIOS[ARGS.scenario]()
     print("OK " + ARGS.scenario, flush=True)
