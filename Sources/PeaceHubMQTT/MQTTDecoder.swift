@@ -8,13 +8,20 @@ import NIOCore
 public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = MQTTPacket
 
+    /// Which side reads: the hub reads what clients send; `peacehub pub`/`sub` read what servers send.
+    public enum Role: Sendable {
+        case server, client
+    }
+
     /// The largest packet accepted, fixed header included.
     public let maximumPacketSize: Int
+    public let role: Role
     /// The connection's protocol version, from its first CONNECT.
     public private(set) var version: MQTTVersion?
 
-    public init(maximumPacketSize: Int) {
+    public init(maximumPacketSize: Int, role: Role = .server) {
         self.maximumPacketSize = maximumPacketSize
+        self.role = role
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
@@ -27,7 +34,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         let first = buffer.readInteger(as: UInt8.self)!
         buffer.moveReaderIndex(forwardBy: headerLength - 1)
         let body = buffer.readSlice(length: remainingLength)!
-        let packet = try Self.parse(first: first, body: body, version: version)
+        let packet = try Self.parse(first: first, body: body, version: version, role: role)
         if case .connect(let connect) = packet, version == nil { version = connect.version }
         return packet
     }
@@ -53,7 +60,9 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// Parses one packet whose fixed header's first byte is `first` and whose body is `body`.
-    static func parse(first: UInt8, body: ByteBuffer, version: MQTTVersion?) throws(MQTTError) -> MQTTPacket {
+    static func parse(first: UInt8, body: ByteBuffer, version: MQTTVersion?, role: Role = .server) throws(MQTTError)
+        -> MQTTPacket
+    {
         let flags = first & 0x0f
         guard let type = PacketType(rawValue: first >> 4) else {
             throw MQTTError(.malformedPacket, "reserved packet type \(first >> 4) [MQTT-2.2.1]")
@@ -68,6 +77,44 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             throw MQTTError(.malformedPacket, "\(type) with reserved flags \(flags) [MQTT-2.2.2-2]")
         }
         var reader = PacketReader(body, packet: "\(type)".uppercased())
+        switch (type, role) {
+        case (.connect, .client), (.subscribe, .client), (.unsubscribe, .client), (.pingreq, .client),
+            (.disconnect, .client):
+            throw MQTTError(.protocolViolation, "a server sent \(type), which only a client sends")
+        case (.connack, .server), (.suback, .server), (.unsuback, .server), (.pingresp, .server):
+            throw MQTTError(.protocolViolation, "a client sent \(type), which only a server sends")
+        case (.connack, .client):
+            let flags = try reader.byte("acknowledge flags")
+            let code = try reader.byte("return code")
+            try reader.expectEnd()
+            guard flags & 0xfe == 0, let returnCode = MQTTPacket.ConnectReturnCode(rawValue: code) else {
+                throw reader.malformed("flags \(flags), return code \(code)")
+            }
+            return .connack(MQTTPacket.ConnAck(sessionPresent: flags == 1, returnCode: returnCode))
+        case (.suback, .client):
+            let id = try reader.packetID()
+            var codes: [MQTTPacket.SubscribeReturnCode] = []
+            while !reader.isAtEnd {
+                let code = try reader.byte("return code")
+                if code == 0x80 {
+                    codes.append(.failure)
+                } else if let qos = QoS(rawValue: code) {
+                    codes.append(.granted(qos))
+                } else {
+                    throw reader.malformed("return code \(code)")
+                }
+            }
+            return .suback(MQTTPacket.SubAck(packetID: id, returnCodes: codes))
+        case (.unsuback, .client):
+            let id = try reader.packetID()
+            try reader.expectEnd()
+            return .unsuback(packetID: id)
+        case (.pingresp, .client):
+            try reader.expectEnd()
+            return .pingresp
+        default:
+            break
+        }
         switch type {
         case .connect:
             return .connect(try parseConnect(&reader))
@@ -112,7 +159,8 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             try reader.expectEnd()
             return .disconnect
         case .connack, .suback, .unsuback, .pingresp:
-            throw MQTTError(.protocolViolation, "a client sent \(type), which only a server sends")
+            // Handled by role above.
+            throw MQTTError(.protocolViolation, "unexpected \(type)")
         }
     }
 

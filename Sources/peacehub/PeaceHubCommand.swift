@@ -9,7 +9,8 @@ struct PeaceHubCommand: AsyncParsableCommand {
         commandName: "peacehub",
         abstract: "The PeaceHub regional peacekeeping hub: mission modules, secure messaging and the shared registry.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, PluginsCommand.self, MissionCommand.self, PKICommand.self, RegistryCommand.self]
+        subcommands: [
+            ServeCommand.self, PubCommand.self, SubCommand.self, PluginsCommand.self, MissionCommand.self, PKICommand.self, RegistryCommand.self]
     )
 
     /// Logs go to standard error; tools print only warnings unless `PEACEHUB_LOG_LEVEL` says

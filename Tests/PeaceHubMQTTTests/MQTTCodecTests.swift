@@ -212,3 +212,19 @@ import Testing
         #expect(TopicFilter.covers(pattern, filter) == expected, "\(pattern) ⊇ \(filter)")
     }
 }
+
+@Suite struct ClientRoleDecoderTests {
+    @Test func theClientSideReadsServerPacketsAndRefusesClientOnes() throws {
+        let server: [MQTTPacket] = [
+            .connack(.init(sessionPresent: true, returnCode: .accepted)),
+            .suback(.init(packetID: 4, returnCodes: [.granted(.exactlyOnce), .failure])), .unsuback(packetID: 5), .pingresp,
+            .publish(.init(topic: "t", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, packetID: 9)), .pubrel(packetID: 9),
+        ]
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(MQTTCodecTests.bytes(server), server)],
+            decoderFactory: { MQTTDecoder(maximumPacketSize: 1 << 20, role: .client) })
+        var decoder = MQTTDecoder(maximumPacketSize: 1024, role: .client)
+        var buffer = ByteBuffer(bytes: [0xc0, 0])  // PINGREQ from a "server"
+        #expect(#expect(throws: MQTTError.self) { try decoder.decode(buffer: &buffer) }?.code == .protocolViolation)
+    }
+}

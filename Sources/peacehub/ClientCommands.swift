@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import PeaceHubCore
+import PeaceHubMQTT
+import PeaceHubTLS
+
+/// What `peacehub pub` and `peacehub sub` share: where the hub is and whose certificate to use.
+struct ClientOptions: ParsableArguments {
+    @Option(name: .customLong("as"), help: "Who connects: a contingent code (KAZ) or operator:<name>; picks the certificate.")
+    var principal: String
+
+    @Option(help: "The hub's address.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The hub's port.")
+    var port = 8883
+
+    @Option(help: "The name the hub's certificate must carry.")
+    var serverName = "localhost"
+
+    @Option(help: "The PKI directory with ca.pem and the client certificates (default: the hub's).")
+    var pki: String?
+
+    @Option(help: "The MQTT client id (default: a new one).")
+    var clientID: String?
+
+    @Flag(help: "Keep the session (clean session 0).")
+    var persistent = false
+
+    /// The certificate and key files of `--as` under the PKI directory.
+    func credentials() throws -> (ca: String, certificate: String, key: String) {
+        let folder = pki.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pkiDirectory
+        let relative: String
+        if principal.hasPrefix("operator:") {
+            relative = "operators/\(principal.dropFirst("operator:".count))"
+        } else {
+            relative = "contingents/\(principal)"
+        }
+        let files = (
+            folder.appendingPathComponent("ca.pem").path, folder.appendingPathComponent("\(relative).pem").path,
+            folder.appendingPathComponent("\(relative).key").path
+        )
+        for file in [files.0, files.1, files.2] where !FileManager.default.isReadableFile(atPath: file) {
+            throw CLIError("cannot read \(file): issue it with `peacehub pki issue`, or pass --pki")
+        }
+        return files
+    }
+
+    /// Connects over mutual TLS, sends CONNECT and waits for CONNACK.
+    func connect() async throws -> MQTTSession {
+        let (ca, certificate, key) = try credentials()
+        let context = try TLSContext(configuration: .client(trustedCAFile: ca, certificateFile: certificate, privateKeyFile: key))
+        let handler = MQTTClientHandler()
+        let serverName = self.serverName
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: context, serverHostname: serverName),
+                        ByteToMessageHandler(MQTTDecoder(maximumPacketSize: 64 << 20, role: .client)),
+                        MessageToByteHandler(MQTTEncoder()), handler,
+                    ])
+                }
+            }
+            .connect(host: host, port: port).get()
+        let session = MQTTSession(channel: channel, handler: handler)
+        let clientID = self.clientID ?? "peacehub-cli-\(UUID().uuidString.prefix(8).lowercased())"
+        try await session.send(.connect(.init(clientID: clientID, cleanSession: !persistent, keepAlive: 60)))
+        guard case .connack(let ack) = try await session.next() else { throw CLIError("the hub did not answer CONNECT") }
+        guard ack.returnCode == .accepted else {
+            throw CLIError("the hub refused the connection: CONNACK return code \(ack.returnCode.rawValue) (\(ack.returnCode))")
+        }
+        return session
+    }
+}
+
+/// A connected client: send packets, await the server's.
+final class MQTTSession: Sendable {
+    let channel: any Channel
+    let handler: MQTTClientHandler
+    private let iterator: Iterator
+
+    /// The stream's iterator, used by one task at a time.
+    private final class Iterator: @unchecked Sendable {
+        var base: AsyncStream<MQTTPacket>.Iterator
+        init(_ base: AsyncStream<MQTTPacket>.Iterator) { self.base = base }
+    }
+
+    init(channel: any Channel, handler: MQTTClientHandler) {
+        self.channel = channel
+        self.handler = handler
+        iterator = Iterator(handler.packets.makeAsyncIterator())
+    }
+
+    func send(_ packet: MQTTPacket) async throws {
+        try await channel.writeAndFlush(packet)
+    }
+
+    /// The next packet from the server; throws when the connection closed.
+    func next() async throws -> MQTTPacket {
+        guard let packet = await iterator.base.next() else { throw CLIError("the hub closed the connection") }
+        return packet
+    }
+
+    func disconnect() async {
+        try? await send(.disconnect)
+        try? await channel.close()
+    }
+}
+
+/// `peacehub pub`: publishes one message.
+struct PubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pub", abstract: "Publish one message to the hub (MQTT 3.1.1 over mutual TLS).")
+
+    @OptionGroup var client: ClientOptions
+
+    @Option(name: .shortAndLong, help: "The topic.")
+    var topic: String
+
+    @Option(name: .shortAndLong, help: "The message. With --precedence it becomes the envelope's body (JSON if it parses).")
+    var message: String
+
+    @Option(name: .shortAndLong, help: "Quality of service: 0, 1 or 2.")
+    var qos = 1
+
+    @Flag(name: .shortAndLong, help: "Retain the message.")
+    var retain = false
+
+    @Option(help: "Wrap the message in the envelope with this precedence: ROUTINE, PRIORITY, IMMEDIATE or FLASH.")
+    var precedence: String?
+
+    @Option(help: "The envelope's security label.")
+    var label = "UN RESTRICTED"
+
+    func run() async throws {
+        guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
+        var payload = Data(message.utf8)
+        if let precedence {
+            guard Precedence(name: precedence) != nil else {
+                throw CLIError("--precedence must be ROUTINE, PRIORITY, IMMEDIATE or FLASH")
+            }
+            let body = (try? JSONValue(parsing: payload)) ?? .string(message)
+            payload = JSONValue.object(["precedence": .string(precedence), "securityLabel": .string(label), "body": body]).jsonData
+        }
+        let session = try await client.connect()
+        let id: UInt16? = qos == .atMostOnce ? nil : 1
+        try await session.send(
+            .publish(.init(topic: topic, payload: ByteBuffer(bytes: payload), qos: qos, retain: retain, packetID: id)))
+        // Wait for the end of the flow: PUBACK, or PUBCOMP after PUBREC.
+        while qos != .atMostOnce {
+            let packet = try await session.next()
+            if case .puback(1) = packet, qos == .atLeastOnce { break }
+            if case .pubcomp(1) = packet, qos == .exactlyOnce { break }
+        }
+        await session.disconnect()
+    }
+}
+
+/// `peacehub sub`: prints messages from the hub.
+struct SubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sub", abstract: "Subscribe and print messages from the hub (MQTT 3.1.1 over mutual TLS).")
+
+    @OptionGroup var client: ClientOptions
+
+    @Option(name: .shortAndLong, help: "A topic filter; repeat for more.")
+    var topic: [String]
+
+    @Option(name: .shortAndLong, help: "Quality of service asked for: 0, 1 or 2.")
+    var qos = 1
+
+    @Option(name: .customShort("C"), help: "Stop after this many messages.")
+    var count: Int?
+
+    @Option(name: .customShort("W"), help: "Stop after this many seconds.")
+    var seconds: Int?
+
+    @Flag(name: .shortAndLong, help: "Print the topic before each message.")
+    var verbose = false
+
+    func run() async throws {
+        guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
+        let session = try await client.connect()
+        try await session.send(.subscribe(.init(packetID: 1, subscriptions: topic.map { ($0, qos) })))
+        if let seconds {
+            session.channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { session.channel.close(promise: nil) }
+        }
+        var received = 0
+        while count.map({ received < $0 }) ?? true {
+            let packet: MQTTPacket
+            do { packet = try await session.next() } catch { break }
+            switch packet {
+            case .suback(let ack):
+                for (filter, code) in zip(topic, ack.returnCodes) where code == .failure {
+                    FileHandle.standardError.write(Data("subscription to \(filter) refused\n".utf8))
+                }
+                if ack.returnCodes.allSatisfy({ $0 == .failure }) { throw ExitCode.failure }
+            case .publish(let publish):
+                let text = String(buffer: publish.payload)
+                let line = verbose ? "\(publish.topic) \(text)\n" : "\(text)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+                received += 1
+            default:
+                break
+            }
+        }
+        await session.disconnect()
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// `peacehub pub` and `peacehub sub` against the real hub.
+@Suite(.serialized) final class ClientCommandTests {
+    let hub: HubProcess
+
+    init() throws {
+        hub = try HubProcess()
+    }
+
+    deinit {
+        hub.remove()
+    }
+
+    func client(_ arguments: [String]) -> [String] {
+        arguments + ["--port", String(hub.port)]
+    }
+
+    @Test(arguments: [0, 1, 2])
+    func pubReachesSub(qos: Int) throws {
+        let output = hub.data.url.appendingPathComponent("sub-\(qos).txt")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let subscriber = Process()
+        subscriber.executableURL = TestEnvironment.peacehubExecutable
+        subscriber.arguments = client(["sub", "--as", "IND", "-t", "contingents/IND/inbox", "-q", "2", "-C", "1", "-W", "20", "-v"])
+        subscriber.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+        subscriber.standardOutput = try FileHandle(forWritingTo: output)
+        try subscriber.run()
+        // Publish until the subscriber, whose SUBACK time we do not know, has its message.
+        let deadline = Date().addingTimeInterval(20)
+        while subscriber.isRunning, Date() < deadline {
+            let published = try ProcessRunner.peacehub(
+                client(["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "qos \(qos)", "-q", String(qos)]),
+                environment: hub.environment)
+            #expect(published.status == 0, "\(published.stderr)")
+            usleep(200_000)
+        }
+        subscriber.waitUntilExit()
+        #expect(try String(contentsOf: output, encoding: .utf8) == "contingents/IND/inbox qos \(qos)\n")
+    }
+
+    @Test func aRefusedSubscriptionIsReportedAndExitsNonZero() throws {
+        let result = try ProcessRunner.peacehub(
+            client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5"]), environment: hub.environment)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("subscription to contingents/IND/inbox refused"))
+    }
+
+    @Test func precedenceWrapsTheMessageInTheEnvelope() throws {
+        let result = try ProcessRunner.peacehub(
+            client(["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "x", "--precedence", "URGENT"]),
+            environment: hub.environment)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--precedence must be ROUTINE, PRIORITY, IMMEDIATE or FLASH"))
+    }
+
+    @Test func aMissingCertificateIsAClearError() throws {
+        let result = try ProcessRunner.peacehub(
+            client(["pub", "--as", "FRA", "-t", "contingents/IND/inbox", "-m", "x"]), environment: hub.environment)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("contingents/FRA.pem"), "\(result.stderr)")
+    }
+}
