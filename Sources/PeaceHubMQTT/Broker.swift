@@ -68,6 +68,29 @@ public final class Broker: Sendable {
         }
     }
 
+    /// What the broker refused or set aside since it started (exported as metrics by the server).
+    public struct Counters: Sendable, Equatable {
+        /// QoS 1 or 2 messages not queued for a session whose queue was full.
+        public var queueFull: Int
+        /// PUBLISHes dropped because the principal may not publish on the topic.
+        public var publishesRefused: Int
+        /// Reports a mission module rejected.
+        public var reportsRejected: Int
+        /// Reports held because their module failed, was too slow or is missing.
+        public var reportsHeld: Int
+    }
+
+    private let queueFull = Atomic(0)
+    private let publishesRefused = Atomic(0)
+    private let reportsRejected = Atomic(0)
+    private let reportsHeld = Atomic(0)
+
+    public var counters: Counters {
+        Counters(
+            queueFull: queueFull.load(ordering: .relaxed), publishesRefused: publishesRefused.load(ordering: .relaxed),
+            reportsRejected: reportsRejected.load(ordering: .relaxed), reportsHeld: reportsHeld.load(ordering: .relaxed))
+    }
+
     public let configuration: Configuration
     private let authorizer: any MQTTAuthorizer
     private let interceptor: (any PublishInterceptor)?
@@ -225,6 +248,7 @@ public final class Broker: Sendable {
             acknowledgement = nil
         }
         guard authorizer.mayPublish(principal, topic: publish.topic) else {
+            publishesRefused.add(1, ordering: .relaxed)
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
             return commit(operations) { result in reply(result.map { acknowledgement }) }
         }
@@ -239,9 +263,11 @@ public final class Broker: Sendable {
             case .deliver(let judged):
                 accept(judged, operations: operations) { result in reply(result.map { acknowledgement }) }
             case .reject(let code, let reason):
+                reportsRejected.add(1, ordering: .relaxed)
                 notify(principal, event: "report-rejected", topic: publish.topic, reason: reason, code: code)
                 commit(operations) { result in reply(result.map { acknowledgement }) }
             case .hold(let reason):
+                reportsHeld.add(1, ordering: .relaxed)
                 notify(principal, event: "report-held", topic: publish.topic, reason: reason)
                 commit(operations) { result in reply(result.map { acknowledgement }) }
             }
@@ -470,6 +496,7 @@ public final class Broker: Sendable {
             }
             then(result)
         }
+        queueFull.add(overflowed.count, ordering: .relaxed)
         if let publisher = message.publisher {
             for clientID in overflowed {
                 notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")

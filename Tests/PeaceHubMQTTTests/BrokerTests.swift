@@ -395,3 +395,35 @@ struct TestInterceptor: PublishInterceptor {
         #expect(try TestClient(broker: broker, principal: .contingent("TJK")).connect("t1") == [accepted])
     }
 }
+
+@Suite struct QueueLimitTests {
+    /// A full queue refuses the new QoS 1/2 message (never drops a queued one), tells the
+    /// publisher and counts it.
+    @Test func aFullQueueRefusesNotifiesAndCounts() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 2), authorizer: TestAuthorizer())
+        let away = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try away.connect("ind-away", clean: false)
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
+        _ = try away.received()
+        try away.send(.disconnect)
+        let publisher = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try publisher.connect("kaz")
+        try publisher.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/notices", .atLeastOnce)])))
+        _ = try publisher.received()
+        for n in 1...3 { try publisher.send(publish("contingents/IND/inbox", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        let packets = try publisher.received()
+        let notices = packets.compactMap { packet -> String? in
+            if case .publish(let notice) = packet { return String(buffer: notice.payload) }
+            return nil
+        }
+        #expect(notices.count == 1)
+        #expect(notices.first?.contains("queue-full") == true)
+        #expect(broker.counters.queueFull == 1)
+        let back = try TestClient(broker: broker, principal: .contingent("IND"))
+        let delivered = try back.connect("ind-away", clean: false).compactMap { packet -> String? in
+            if case .publish(let message) = packet { return String(buffer: message.payload) }
+            return nil
+        }
+        #expect(delivered == ["m1", "m2"])
+    }
+}
