@@ -4,6 +4,7 @@
 #   make run      install what is missing, build the hub and its modules, create (once) a development
 #                 PKI and a seeded registry under var/, start the hub on 127.0.0.1:8883
 #   make test     the whole test suite (what CI runs)
+#   make demo     a scripted scenario against the hub `make run` started (run it in another terminal)
 #   make deps     install missing Debian and Python packages
 #   make build    build the hub (debug)
 #   make plugins  build every mission module and write its manifest into one plugins directory
@@ -27,7 +28,7 @@ MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINU
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl mosquitto-clients python3-pip
 PIP_PACKAGES := paho-mqtt
 
-.PHONY: deps build plugins test run clean
+.PHONY: deps build plugins test run demo clean
 
 deps:
 	@missing=""; \
@@ -82,6 +83,9 @@ run: deps plugins
 	@echo "  mosquitto_pub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/IND.pem --key $(PKI)/contingents/IND.key -t contingents/KAZ/inbox -q 1 -m 'salem from IND'"
 	@echo
 	$(HUB) serve --host 127.0.0.1 --port $(PORT)
+
+demo:
+	python3 Tests/Demo/demo.py --port $(PORT) --data $(DATA_DIR) --peacehub $(PEACEHUB)
 
 clean:
 	rm -rf .build .build-* var
