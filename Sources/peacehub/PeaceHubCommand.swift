@@ -13,17 +13,16 @@ struct PeaceHubCommand: AsyncParsableCommand {
             ServeCommand.self, PubCommand.self, SubCommand.self, PluginsCommand.self, MissionCommand.self, PKICommand.self, RegistryCommand.self]
     )
 
-    /// Logs go to standard error; tools print only warnings unless `PEACEHUB_LOG_LEVEL` says
-    /// otherwise (trace, debug, info, notice, warning, error, critical).
+    /// Logs go to standard error. Tools print only warnings unless `PEACEHUB_LOG_LEVEL` says
+    /// otherwise (trace, debug, info, notice, warning, error, critical); `serve` sets up its
+    /// own logging from its configuration (level and text or JSON lines).
     static func main() async {
-        let level = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level ?? .warning
-            return handler
-        }
         do {
             var command = try parseAsRoot()
+            if !(command is ServeCommand) {
+                let level = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+                LoggingSystem.bootstrapText(level: level ?? .warning)
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

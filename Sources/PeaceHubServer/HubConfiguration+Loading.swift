@@ -1,0 +1,379 @@
+import Configuration
+import Foundation
+import Logging
+import PeaceHubCore
+import PeaceHubMQTT
+import PeaceHubTLS
+
+/// Loading: our strict JSON walk for the file, swift-configuration for the layering.
+///
+/// swift-configuration's `JSONSnapshot` flattens the file and answers only the keys asked for, so a typo'd key is
+/// never seen, `true` reads as the integer 1 and a module configuration holding an array of objects is refused.
+/// The file is therefore parsed and checked here against the table of settings (unknown keys and wrong types
+/// name the key), and its values become one `InMemoryProvider` in a `ConfigReader` whose layers are, highest
+/// first: `PEACEHUB_<KEY>` variables, the older `PEACEHUB_DATA_DIR` / `PEACEHUB_PLUGINS_DIR`, the file, the
+/// defaults. Every key is then read with a `required…` getter, so a bad variable is an error, not a default.
+extension HubConfiguration {
+    /// Reads `file` (nil: defaults only) and the `PEACEHUB_*` variables of `environment` into a checked
+    /// configuration; the first problem found is thrown.
+    public static func load(
+        file: String?, environment: [String: String]
+    ) throws(ConfigurationError) -> HubConfiguration {
+        var configuration = HubConfiguration()
+        var fileValues: [String: ConfigContent] = [:]
+        if let file {
+            (fileValues, configuration.modules) = try checkedValues(of: try parse(file: file), file: file)
+        }
+        try checkVariableNames(environment)
+
+        let settings = Self.settings
+        let defaults = settings.compactMap { setting in setting.defaultContent.map { (setting.key, $0) } }
+        let legacy = legacyVariables.compactMap { key, name in
+            environment[name].map { (key, ConfigContent.string($0)) }
+        }
+        let reader = ConfigReader(providers: [
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "peacehub"),
+            InMemoryProvider(name: "legacy variables", values: providerValues(legacy)),
+            InMemoryProvider(name: file ?? "no file", values: providerValues(fileValues.map { ($0.key, $0.value) })),
+            InMemoryProvider(name: "defaults", values: providerValues(defaults)),
+        ])
+
+        for setting in settings {
+            let key = ConfigKey(setting.key)
+            let source = origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
+            let content: ConfigContent?
+            do {
+                switch setting.type {
+                case .string: content = .string(try reader.requiredString(forKey: key))
+                case .optionalString: content = reader.string(forKey: key).map(ConfigContent.string)
+                case .integer: content = .int(try reader.requiredInt(forKey: key))
+                }
+            } catch {
+                // Only a variable can fail here: file values were type-checked above.
+                let value = environment[environmentName(of: setting.key)] ?? ""
+                throw ConfigurationError(
+                    .wrongType, key: setting.key, source: source,
+                    "\(setting.key) must be \(setting.type.name), not \(quoted(value))")
+            }
+            if let content, let problem = setting.apply(&configuration, content) {
+                throw ConfigurationError(.invalidValue, key: setting.key, source: source, "\(setting.key) \(problem)")
+            }
+        }
+        return configuration
+    }
+
+    /// The environment variable that overrides `key`: `PEACEHUB_` and the key with dots and camel-case word
+    /// boundaries as underscores, upper case (swift-configuration's rule): `mqtt.maximumInflight` →
+    /// `PEACEHUB_MQTT_MAXIMUM_INFLIGHT`.
+    public static func environmentName(of key: String) -> String {
+        var name = "PEACEHUB"
+        for component in key.split(separator: ".") {
+            var word = ""
+            var previous: Character?
+            for character in component {
+                if let previous, previous.isLowercase, character.isUppercase { word.append("_") }
+                word.append(character)
+                previous = character
+            }
+            name += "_" + word.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+        }
+        return name
+    }
+
+    /// Every settable key in documentation order.
+    public static var keys: [String] { settings.map(\.key) }
+
+    /// The variables the CLI and tests used before the configuration file existed; the documented
+    /// `PEACEHUB_DATA_DIRECTORY` / `PEACEHUB_PLUGINS_DIRECTORY` win when both are set.
+    static let legacyVariables = [("dataDirectory", "PEACEHUB_DATA_DIR"), ("pluginsDirectory", "PEACEHUB_PLUGINS_DIR")]
+
+    /// Variables with these prefixes can only mean a setting, so an unknown one is a typo.
+    static let sectionVariablePrefixes = ["PEACEHUB_MQTT_", "PEACEHUB_TLS_", "PEACEHUB_LOG_"]
+
+    // MARK: - The settings
+
+    /// One key: its JSON type, its default and how a value is checked and stored.
+    struct Setting {
+        enum ValueType {
+            case string
+            case optionalString
+            case integer
+
+            var name: String {
+                switch self {
+                case .string: "a string"
+                case .optionalString: "a string or null"
+                case .integer: "an integer"
+                }
+            }
+        }
+
+        var key: String
+        var type: ValueType
+        /// The default as swift-configuration content; nil when the key is unset by default.
+        var defaultContent: ConfigContent?
+        /// Stores a value, or returns what is wrong with it ("must be …, not …").
+        var apply: (inout HubConfiguration, ConfigContent) -> String?
+
+        static func text(
+            _ key: String, _ path: WritableKeyPath<HubConfiguration, String>,
+            check: @escaping (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
+        ) -> Setting {
+            Setting(key: key, type: .string, defaultContent: .string(HubConfiguration()[keyPath: path])) {
+                guard case .string(let value) = $1 else { return "must be a string" }
+                if let problem = check(value) { return problem }
+                $0[keyPath: path] = value
+                return nil
+            }
+        }
+
+        static func optionalText(_ key: String, _ path: WritableKeyPath<HubConfiguration, String?>) -> Setting {
+            let defaultContent = HubConfiguration()[keyPath: path].map { ConfigContent.string($0) }
+            return Setting(key: key, type: .optionalString, defaultContent: defaultContent) {
+                guard case .string(let value) = $1 else { return "must be a string" }
+                if value.isEmpty { return "must not be empty" }
+                $0[keyPath: path] = value
+                return nil
+            }
+        }
+
+        static func integer(
+            _ key: String, _ path: WritableKeyPath<HubConfiguration, Int>, _ range: ClosedRange<Int>
+        ) -> Setting {
+            Setting(key: key, type: .integer, defaultContent: .int(HubConfiguration()[keyPath: path])) {
+                guard case .int(let value) = $1 else { return "must be an integer" }
+                guard range.contains(value) else {
+                    return "must be between \(range.lowerBound) and \(range.upperBound), not \(value)"
+                }
+                $0[keyPath: path] = value
+                return nil
+            }
+        }
+
+        static func choice<Value: Equatable>(
+            _ key: String, _ path: WritableKeyPath<HubConfiguration, Value>, _ choices: [(name: String, value: Value)]
+        ) -> Setting {
+            let defaultName = choices.first { $0.value == HubConfiguration()[keyPath: path] }?.name
+            return Setting(key: key, type: .string, defaultContent: defaultName.map { .string($0) }) {
+                guard case .string(let name) = $1 else { return "must be a string" }
+                guard let choice = choices.first(where: { $0.name == name }) else {
+                    let names = choices.map { quoted($0.name) }
+                    let allowed =
+                        names.count == 2 ? names.joined(separator: " or ") : "one of " + names.joined(separator: ", ")
+                    return "must be \(allowed), not \(quoted(name))"
+                }
+                $0[keyPath: path] = choice.value
+                return nil
+            }
+        }
+    }
+
+    /// The table the file, the variables and the documentation follow.
+    static var settings: [Setting] {
+        let positive = 1...Int(Int32.max)
+        return [
+            .text("dataDirectory", \.dataDirectory),
+            .optionalText("pluginsDirectory", \.pluginsDirectory),
+            .text("mqtt.host", \.mqtt.host),
+            .integer("mqtt.port", \.mqtt.port, 0...65_535),
+            // MQTT 3.1.1's largest packet: a 268,435,455-byte remaining length plus a 5-byte fixed header.
+            .integer("mqtt.maximumPacketSize", \.mqtt.maximumPacketSize, 2...268_435_460),
+            // Packet identifiers are 16 bits.
+            .integer("mqtt.maximumInflight", \.mqtt.maximumInflight, 1...65_535),
+            .integer("mqtt.maximumQueued", \.mqtt.maximumQueued, positive),
+            .integer("mqtt.maximumConnections", \.mqtt.maximumConnections, positive),
+            .integer("mqtt.maximumConnectionsPerPrincipal", \.mqtt.maximumConnectionsPerPrincipal, positive),
+            .choice(
+                "mqtt.durability", \.mqtt.durability, [("process-crash", .processCrash), ("power-loss", .powerLoss)]),
+            .integer("mqtt.routingBudgetMilliseconds", \.mqtt.routingBudgetMilliseconds, 1...3_600_000),
+            .text("tls.serverName", \.tls.serverName, check: checkFileName),
+            .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
+            .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),
+            .integer("tls.crlWarningDays", \.tls.crlWarningDays, 0...365),
+            .choice("log.level", \.log.level, Logger.Level.allCases.map { ($0.rawValue, $0) }),
+            .choice("log.format", \.log.format, HubConfiguration.Log.Format.allCases.map { ($0.rawValue, $0) }),
+        ]
+    }
+
+    /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
+    private static func checkFileName(_ name: String) -> String? {
+        let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        return !name.isEmpty && allowed && !name.hasPrefix(".")
+            ? nil : "must be a file name of letters, digits, '-', '_' and '.', not \(quoted(name))"
+    }
+
+    // MARK: - The file
+
+    private static func parse(file: String) throws(ConfigurationError) -> JSONValue {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+            throw ConfigurationError(.missingFile, source: file, "the configuration file does not exist")
+        }
+        guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: file),
+            let data = FileManager.default.contents(atPath: file)
+        else {
+            throw ConfigurationError(.unreadableFile, source: file, "cannot read the configuration file")
+        }
+        do {
+            return try JSONValue(parsing: data)
+        } catch {
+            throw ConfigurationError(.invalidSyntax, source: file, "not valid JSON: \(syntaxProblem(in: data))")
+        }
+    }
+
+    /// JSONSerialization's reason ("Invalid value around character 15."), with the line and column.
+    private static func syntaxProblem(in data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)
+            return "unreadable JSON"
+        } catch {
+            let text = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            guard let marker = text.range(of: "character "),
+                let offset = Int(text[marker.upperBound...].prefix { $0.isNumber }), offset <= data.count
+            else { return text }
+            let before = data.prefix(offset)
+            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            return "\(text.hasSuffix(".") ? String(text.dropLast()) : text) (line \(line), column \(column))"
+        }
+    }
+
+    /// Checks every key and type of the parsed file; returns the settings' values by dotted key and the modules'
+    /// configurations.
+    private static func checkedValues(
+        of root: JSONValue, file: String
+    ) throws(ConfigurationError) -> ([String: ConfigContent], [String: JSONValue]) {
+        guard case .object(let members) = root else {
+            throw ConfigurationError(.wrongType, source: file, "the top level must be an object, not \(describe(root))")
+        }
+        let settings = Dictionary(uniqueKeysWithValues: Self.settings.map { ($0.key, $0) })
+        let sections = Set(
+            settings.keys.compactMap { key in key.contains(".") ? String(key.prefix { $0 != "." }) : nil })
+        var values: [String: ConfigContent] = [:]
+        var modules: [String: JSONValue] = [:]
+
+        func wrongType(_ key: String, _ expected: String, _ value: JSONValue) -> ConfigurationError {
+            ConfigurationError(.wrongType, key: key, source: file, "\(key) must be \(expected), not \(describe(value))")
+        }
+        func store(_ key: String, _ value: JSONValue) throws(ConfigurationError) {
+            guard let setting = settings[key] else {
+                throw ConfigurationError(
+                    .unknownKey, key: key, source: file, unknownKeyReason(key, known: Array(settings.keys)))
+            }
+            switch (setting.type, value) {
+            case (.string, .string(let text)), (.optionalString, .string(let text)):
+                values[key] = .string(text)
+            case (.optionalString, .null):
+                break
+            case (.integer, .number(let number)) where number.rounded() == number && abs(number) < 1e15:
+                values[key] = .int(Int(number))
+            default:
+                throw wrongType(key, setting.type.name, value)
+            }
+        }
+
+        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+            if name == "modules" {
+                guard case .object(let entries) = value else {
+                    throw wrongType(name, "an object of module configurations by module id", value)
+                }
+                for (moduleID, configuration) in entries.sorted(by: { $0.key < $1.key }) {
+                    guard case .object = configuration else {
+                        throw wrongType("modules.\(moduleID)", "an object", configuration)
+                    }
+                    modules[moduleID] = configuration
+                }
+            } else if sections.contains(name) {
+                guard case .object(let entries) = value else { throw wrongType(name, "an object", value) }
+                for (member, memberValue) in entries.sorted(by: { $0.key < $1.key }) {
+                    try store("\(name).\(member)", memberValue)
+                }
+            } else if name.contains(".") {
+                let nested = name.split(separator: ".", maxSplits: 1)
+                let example = "\"\(nested[0])\": {\"\(nested.last ?? "")\": …}"
+                throw ConfigurationError(
+                    .unknownKey, key: name, source: file,
+                    "unknown key \(quoted(name)): write sections as nested objects, as in \(example)")
+            } else {
+                try store(name, value)
+            }
+        }
+        return (values, modules)
+    }
+
+    // MARK: - Variables
+
+    private static func checkVariableNames(_ environment: [String: String]) throws(ConfigurationError) {
+        let known = settings.map { environmentName(of: $0.key) }
+        for name in environment.keys.sorted()
+        where sectionVariablePrefixes.contains(where: { name.hasPrefix($0) }) && !known.contains(name) {
+            let hint = nearest(to: name, among: known).map { " (did you mean \($0)?)" } ?? ""
+            throw ConfigurationError(.unknownKey, source: name, "no setting is named by this variable\(hint)")
+        }
+    }
+
+    /// Where the value of `key` comes from, for error messages: a variable, the file or the defaults.
+    private static func origin(
+        of key: String, file: String?, fileValues: [String: ConfigContent], environment: [String: String]
+    ) -> String {
+        let name = environmentName(of: key)
+        if environment[name] != nil { return name }
+        if let legacy = legacyVariables.first(where: { $0.0 == key })?.1, environment[legacy] != nil { return legacy }
+        if let file, fileValues[key] != nil { return file }
+        return "default"
+    }
+
+    private static func providerValues(_ values: [(String, ConfigContent)]) -> [AbsoluteConfigKey: ConfigValue] {
+        let pairs = values.map { (AbsoluteConfigKey(ConfigKey($0.0)), ConfigValue($0.1, isSecret: false)) }
+        return Dictionary(pairs) { _, last in last }
+    }
+
+    // MARK: - Messages
+
+    private static func unknownKeyReason(_ key: String, known: [String]) -> String {
+        let hint = nearest(to: key, among: known).map { " (did you mean \(quoted($0))?)" } ?? ""
+        return "unknown key \(quoted(key))\(hint)"
+    }
+
+    /// The known name closest to a typo, when it is close (at most two edits, or the same last component).
+    private static func nearest(to name: String, among known: [String]) -> String? {
+        let last = name.split(separator: ".").last.map(String.init) ?? name
+        let scored = known.map { candidate in
+            let candidateLast = candidate.split(separator: ".").last.map(String.init) ?? candidate
+            return (candidate, min(editDistance(name, candidate), last == candidateLast ? 1 : .max))
+        }
+        return scored.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
+    }
+
+    private static func editDistance(_ first: String, _ second: String) -> Int {
+        let (a, b) = (Array(first.lowercased()), Array(second.lowercased()))
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    /// A value as it appears in a message: quoted, escaped onto one line, shortened.
+    static func quoted(_ text: String) -> String {
+        let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
+        return String(reflecting: shown)
+    }
+
+    private static func describe(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool(let flag): "\(flag)"
+        case .number(let number):
+            "the number \(number.rounded() == number && abs(number) < 1e15 ? "\(Int(number))" : "\(number)")"
+        case .string(let text): "the string \(quoted(text))"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}

@@ -1,0 +1,327 @@
+import Foundation
+import Logging
+import PeaceHubCore
+import PeaceHubMQTT
+import PeaceHubServer
+import PeaceHubTLS
+import PeaceHubTesting
+import Testing
+
+/// The configuration file and its `PEACEHUB_*` overrides: defaults, every key, and each error naming its key.
+@Suite struct HubConfigurationTests {
+    /// Writes `text` as a configuration file in a fresh folder and loads it.
+    func load(_ text: String, environment: [String: String] = [:]) throws -> HubConfiguration {
+        let folder = try TemporaryDirectory(prefix: "phub-config")
+        defer { folder.remove() }
+        let file = folder.path("peacehub.json")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        return try HubConfiguration.load(file: file, environment: environment)
+    }
+
+    /// The configuration error `text` gives; nil when it loads.
+    func error(_ text: String, environment: [String: String] = [:]) -> ConfigurationError? {
+        do {
+            _ = try load(text, environment: environment)
+            return nil
+        } catch {
+            return error as? ConfigurationError
+        }
+    }
+
+    @Test func noFileMeansDefaults() throws {
+        let configuration = try HubConfiguration.load(file: nil, environment: [:])
+        #expect(configuration == HubConfiguration())
+        #expect(configuration.dataDirectory == "var")
+        #expect(configuration.pluginsDirectory == nil)
+        #expect(configuration.mqtt.host == "127.0.0.1")
+        #expect(configuration.mqtt.port == 8883)
+        #expect(configuration.mqtt.maximumPacketSize == 4_194_304)
+        #expect(configuration.mqtt.maximumInflight == 32)
+        #expect(configuration.mqtt.maximumQueued == 1000)
+        #expect(configuration.mqtt.maximumConnections == 10_000)
+        #expect(configuration.mqtt.maximumConnectionsPerPrincipal == 200)
+        #expect(configuration.mqtt.durability == .processCrash)
+        #expect(configuration.mqtt.routingBudgetMilliseconds == 2000)
+        #expect(configuration.tls.serverName == "localhost")
+        #expect(configuration.tls.minimumVersion == .tlsv1_3)
+        #expect(configuration.tls.handshakeTimeoutSeconds == 5)
+        #expect(configuration.tls.crlWarningDays == 7)
+        #expect(configuration.log.level == .info)
+        #expect(configuration.log.format == .text)
+        #expect(configuration.modules.isEmpty)
+        #expect(try load("{}") == HubConfiguration())
+    }
+
+    @Test func fullFile() throws {
+        let configuration = try load(
+            """
+            {
+              "dataDirectory": "/srv/peacehub", "pluginsDirectory": "/opt/peacehub/plugins",
+              "mqtt": {
+                "host": "0.0.0.0", "port": 18883, "maximumPacketSize": 1048576, "maximumInflight": 16,
+                "maximumQueued": 500, "maximumConnections": 2000, "maximumConnectionsPerPrincipal": 50,
+                "durability": "power-loss", "routingBudgetMilliseconds": 1500
+              },
+              "tls": { "serverName": "hub.example.org", "minimumVersion": "1.2", "handshakeTimeoutSeconds": 10,
+                       "crlWarningDays": 14 },
+              "log": { "level": "debug", "format": "json" },
+              "modules": { "org.peacehub.example": { "greeting": "salaam" } }
+            }
+            """)
+        var expected = HubConfiguration()
+        expected.dataDirectory = "/srv/peacehub"
+        expected.pluginsDirectory = "/opt/peacehub/plugins"
+        expected.mqtt.host = "0.0.0.0"
+        expected.mqtt.port = 18883
+        expected.mqtt.maximumPacketSize = 1_048_576
+        expected.mqtt.maximumInflight = 16
+        expected.mqtt.maximumQueued = 500
+        expected.mqtt.maximumConnections = 2000
+        expected.mqtt.maximumConnectionsPerPrincipal = 50
+        expected.mqtt.durability = .powerLoss
+        expected.mqtt.routingBudgetMilliseconds = 1500
+        expected.tls.serverName = "hub.example.org"
+        expected.tls.minimumVersion = .tlsv1_2
+        expected.tls.handshakeTimeoutSeconds = 10
+        expected.tls.crlWarningDays = 14
+        expected.log.level = .debug
+        expected.log.format = .json
+        expected.modules = ["org.peacehub.example": ["greeting": "salaam"]]
+        #expect(configuration == expected)
+    }
+
+    /// docs/peacehub.example.json names every key with its default.
+    @Test func exampleFileHasEveryKeyWithItsDefault() throws {
+        let file = TestEnvironment.packageRoot.appendingPathComponent("docs/peacehub.example.json").path
+        var configuration = try HubConfiguration.load(file: file, environment: [:])
+        #expect(configuration.modules["org.peacehub.example"] == ["greeting": "hello"])
+        configuration.modules = [:]
+        #expect(configuration == HubConfiguration())
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        for key in HubConfiguration.keys {
+            #expect(text.contains("\"\(key.split(separator: ".").last!)\""), "\(key) is missing from the example")
+        }
+    }
+
+    @Test func missingFileNamesTheFile() {
+        #expect {
+            try HubConfiguration.load(file: "/nonexistent/peacehub.json", environment: [:])
+        } throws: { error in
+            let error = error as! ConfigurationError
+            return error.code == .missingFile && error.description.hasPrefix("/nonexistent/peacehub.json: ")
+        }
+    }
+
+    @Test func folderIsUnreadable() throws {
+        let folder = try TemporaryDirectory(prefix: "phub-config")
+        defer { folder.remove() }
+        #expect {
+            try HubConfiguration.load(file: folder.url.path, environment: [:])
+        } throws: { error in
+            let error = error as! ConfigurationError
+            return error.code == .unreadableFile && error.source == folder.url.path
+        }
+    }
+
+    @Test func invalidSyntaxGivesThePosition() throws {
+        let problem = try #require(error("{\n  \"mqtt\": {\"port\": x}\n}"))
+        #expect(problem.code == .invalidSyntax)
+        #expect(
+            problem.description.hasSuffix(
+                "peacehub.json: not valid JSON: Invalid value around character 21 (line 2, column 20)"))
+        #expect(error("")?.code == .invalidSyntax)
+    }
+
+    @Test func unknownKeysAreNamed() throws {
+        let nested = try #require(error(#"{"mqtt": {"prot": 18883}}"#))
+        #expect(nested.code == .unknownKey)
+        #expect(nested.key == "mqtt.prot")
+        #expect(nested.description.hasSuffix(#"peacehub.json: unknown key "mqtt.prot" (did you mean "mqtt.port"?)"#))
+
+        let top = try #require(error(#"{"port": 18883}"#))
+        #expect(top.key == "port")
+        #expect(top.reason == #"unknown key "port" (did you mean "mqtt.port"?)"#)
+
+        let section = try #require(error(#"{"mqt": {"port": 18883}}"#))
+        #expect(section.code == .unknownKey)
+        #expect(section.key == "mqt")
+
+        let flattened = try #require(error(#"{"mqtt.port": 18883}"#))
+        #expect(flattened.code == .unknownKey)
+        #expect(flattened.key == "mqtt.port")
+    }
+
+    @Test func wrongTypesAreNamed() throws {
+        let port = try #require(error(#"{"mqtt": {"port": "x"}}"#))
+        #expect(port.code == .wrongType)
+        #expect(port.key == "mqtt.port")
+        #expect(port.description.hasSuffix(#"peacehub.json: mqtt.port must be an integer, not the string "x""#))
+
+        #expect(error(#"{"mqtt": {"port": true}}"#)?.key == "mqtt.port")
+        #expect(error(#"{"mqtt": {"port": 8883.5}}"#)?.reason == "mqtt.port must be an integer, not the number 8883.5")
+        #expect(error(#"{"mqtt": {"host": 1}}"#)?.reason == "mqtt.host must be a string, not the number 1")
+        #expect(error(#"{"mqtt": 8883}"#)?.reason == "mqtt must be an object, not the number 8883")
+        #expect(error(#"{"log": {"level": null}}"#)?.key == "log.level")
+        #expect(error(#"{"modules": {"org.peacehub.example": "hello"}}"#)?.key == "modules.org.peacehub.example")
+        #expect(error(#"{"modules": []}"#)?.code == .wrongType)
+        #expect(error("[]")?.code == .wrongType)
+        // null means the default only where the default is "none".
+        #expect(try load(#"{"pluginsDirectory": null}"#) == HubConfiguration())
+    }
+
+    @Test func invalidValuesAreNamed() throws {
+        let durability = try #require(error(#"{"mqtt": {"durability": "fast"}}"#))
+        #expect(durability.code == .invalidValue)
+        #expect(durability.key == "mqtt.durability")
+        #expect(durability.reason == #"mqtt.durability must be "process-crash" or "power-loss", not "fast""#)
+
+        let level = try #require(error(#"{"log": {"level": "verbose"}}"#))
+        #expect(level.code == .invalidValue)
+        #expect(level.reason.hasPrefix(#"log.level must be one of "trace", "debug", "info""#))
+
+        #expect(error(#"{"mqtt": {"port": 70000}}"#)?.reason == "mqtt.port must be between 0 and 65535, not 70000")
+        #expect(error(#"{"mqtt": {"maximumInflight": 0}}"#)?.key == "mqtt.maximumInflight")
+        #expect(error(#"{"mqtt": {"maximumQueued": -1}}"#)?.code == .invalidValue)
+        #expect(error(#"{"tls": {"minimumVersion": "1.1"}}"#)?.key == "tls.minimumVersion")
+        #expect(error(#"{"tls": {"serverName": "../../etc/x"}}"#)?.key == "tls.serverName")
+        #expect(error(#"{"log": {"format": "xml"}}"#)?.key == "log.format")
+        #expect(error(#"{"dataDirectory": ""}"#)?.key == "dataDirectory")
+    }
+
+    @Test func environmentBeatsTheFile() throws {
+        let configuration = try load(
+            #"{"mqtt": {"port": 18883, "maximumInflight": 8}, "log": {"level": "warning"}}"#,
+            environment: [
+                "PEACEHUB_MQTT_PORT": "28883", "PEACEHUB_LOG_LEVEL": "debug", "PEACEHUB_TLS_SERVER_NAME": "hub",
+                "PEACEHUB_BIN_DIR": "/elsewhere",
+            ])
+        #expect(configuration.mqtt.port == 28883)
+        #expect(configuration.mqtt.maximumInflight == 8)
+        #expect(configuration.log.level == .debug)
+        #expect(configuration.tls.serverName == "hub")
+    }
+
+    /// Every key has a variable, named by `environmentName(of:)`, that swift-configuration reads.
+    @Test func everyKeyHasAVariable() throws {
+        let environment = [
+            "PEACEHUB_DATA_DIRECTORY": "/d", "PEACEHUB_PLUGINS_DIRECTORY": "/p", "PEACEHUB_MQTT_HOST": "::1",
+            "PEACEHUB_MQTT_PORT": "1", "PEACEHUB_MQTT_MAXIMUM_PACKET_SIZE": "2", "PEACEHUB_MQTT_MAXIMUM_INFLIGHT": "3",
+            "PEACEHUB_MQTT_MAXIMUM_QUEUED": "4", "PEACEHUB_MQTT_MAXIMUM_CONNECTIONS": "5",
+            "PEACEHUB_MQTT_MAXIMUM_CONNECTIONS_PER_PRINCIPAL": "6", "PEACEHUB_MQTT_DURABILITY": "power-loss",
+            "PEACEHUB_MQTT_ROUTING_BUDGET_MILLISECONDS": "7", "PEACEHUB_TLS_SERVER_NAME": "s",
+            "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
+            "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
+        ]
+        #expect(Set(HubConfiguration.keys.map(HubConfiguration.environmentName(of:))) == Set(environment.keys))
+        let configuration = try HubConfiguration.load(file: nil, environment: environment)
+        #expect(configuration.dataDirectory == "/d")
+        #expect(configuration.pluginsDirectory == "/p")
+        #expect(configuration.mqtt.host == "::1")
+        let numbers = [
+            configuration.mqtt.port, configuration.mqtt.maximumPacketSize, configuration.mqtt.maximumInflight,
+            configuration.mqtt.maximumQueued, configuration.mqtt.maximumConnections,
+            configuration.mqtt.maximumConnectionsPerPrincipal, configuration.mqtt.routingBudgetMilliseconds,
+            configuration.tls.handshakeTimeoutSeconds, configuration.tls.crlWarningDays,
+        ]
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(configuration.mqtt.durability == .powerLoss)
+        #expect(configuration.tls.serverName == "s")
+        #expect(configuration.tls.minimumVersion == .tlsv1_2)
+        #expect(configuration.log.level == .error)
+        #expect(configuration.log.format == .json)
+    }
+
+    @Test func olderDirectoryVariablesStillWork() throws {
+        let older = ["PEACEHUB_DATA_DIR": "/srv/a", "PEACEHUB_PLUGINS_DIR": "/srv/plugins"]
+        let configuration = try load(#"{"dataDirectory": "/srv/file"}"#, environment: older)
+        #expect(configuration.dataDirectory == "/srv/a")
+        #expect(configuration.pluginsDirectory == "/srv/plugins")
+        let both = try HubConfiguration.load(
+            file: nil, environment: older.merging(["PEACEHUB_DATA_DIRECTORY": "/srv/b"]) { $1 })
+        #expect(both.dataDirectory == "/srv/b")
+    }
+
+    @Test func badVariablesAreNamed() throws {
+        let port = try #require(error("{}", environment: ["PEACEHUB_MQTT_PORT": "x"]))
+        #expect(port.code == .wrongType)
+        #expect(port.key == "mqtt.port")
+        #expect(port.description == #"PEACEHUB_MQTT_PORT: mqtt.port must be an integer, not "x""#)
+
+        let level = try #require(error("{}", environment: ["PEACEHUB_LOG_LEVEL": "loud"]))
+        #expect(level.code == .invalidValue)
+        #expect(level.source == "PEACEHUB_LOG_LEVEL")
+
+        let typo = try #require(error("{}", environment: ["PEACEHUB_MQTT_PROT": "1"]))
+        #expect(typo.code == .unknownKey)
+        #expect(
+            typo.description
+                == "PEACEHUB_MQTT_PROT: no setting is named by this variable (did you mean PEACEHUB_MQTT_PORT?)")
+    }
+
+    @Test func moduleConfigurationIsPassedThrough() throws {
+        let configuration = try load(
+            """
+            {"modules": {"org.peacehub.unifil": {"zones": [{"name": "A", "radius": 2.5}], "strict": true, "x": null}}}
+            """)
+        let expected: JSONValue = ["zones": [["name": "A", "radius": 2.5]], "strict": true, "x": nil]
+        #expect(configuration.moduleConfiguration("org.peacehub.unifil") == expected)
+        #expect(configuration.moduleConfiguration("org.peacehub.minurso") == [:])
+    }
+
+    @Test func serverConfigurationFollowsTheSettings() throws {
+        var configuration = HubConfiguration()
+        configuration.dataDirectory = "/srv/peacehub"
+        configuration.mqtt.port = 0
+        configuration.mqtt.maximumConnectionsPerPrincipal = 3
+        configuration.mqtt.durability = .powerLoss
+        configuration.tls.serverName = "hub"
+        configuration.tls.minimumVersion = .tlsv1_2
+        configuration.tls.crlWarningDays = 2
+        let server = configuration.serverConfiguration
+        #expect(server.port == 0)
+        #expect(server.broker.maximumConnectionsPerPrincipal == 3)
+        #expect(server.durability == .powerLoss)
+        #expect(server.storePath == "/srv/peacehub/broker.sqlite")
+        #expect(server.tls.certificateFile == "/srv/peacehub/pki/server/hub.pem")
+        #expect(server.tls.privateKeyFile == "/srv/peacehub/pki/server/hub.key")
+        #expect(server.tls.trustedCAFile == "/srv/peacehub/pki/ca.pem")
+        #expect(server.tls.crlFile == "/srv/peacehub/pki/crl.pem")
+        #expect(server.tls.minimumVersion == .tlsv1_2)
+        #expect(server.tls.crlWarningWindow == TimeInterval(2 * 24 * 3600))
+        #expect(configuration.resolvedPluginsDirectory.path == "/srv/peacehub/plugins")
+    }
+
+    @Test func validateFilesNamesTheMissingCertificate() throws {
+        let data = try TemporaryDirectory(prefix: "phub-config")
+        defer { data.remove() }
+        var configuration = HubConfiguration()
+        configuration.dataDirectory = data.url.path
+        #expect(throws: ConfigurationError.self) { try configuration.validateFiles() }
+
+        let pki = PKI(directory: data.url.appendingPathComponent("pki"))
+        _ = try pki.initialize()
+        _ = try pki.issueServer(hosts: ["localhost"])
+        try configuration.validateFiles()
+
+        configuration.tls.serverName = "hub.example.org"
+        do {
+            try configuration.validateFiles()
+            Issue.record("a missing server certificate passed")
+        } catch {
+            #expect(error.code == .missingFile)
+            #expect(error.key == "tls.serverName")
+            #expect(error.source == data.path("pki/server/hub.example.org.pem"))
+        }
+
+        // A folder where the certificate should be: running as root, permissions alone cannot make it unreadable.
+        try FileManager.default.createDirectory(
+            atPath: data.path("pki/server/hub.example.org.pem"), withIntermediateDirectories: false)
+        do {
+            try configuration.validateFiles()
+            Issue.record("a folder passed as the server certificate")
+        } catch {
+            #expect(error.code == .unreadableFile)
+            #expect(error.description.contains("cannot read the server certificate"))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// What a new operator does: `make run` in the background, then the `mosquitto_sub` line it
+/// prints receives what the printed `mosquitto_pub` line publishes. The build step is skipped
+/// (`SWIFT=:`, the tests run on a fresh build) and the data and plugins go to a temporary folder.
+@Suite struct MakeRunTests {
+    @Test func thePrintedMosquittoLinesWork() throws {
+        let scratch = try TemporaryDirectory(prefix: "phub-make-run")
+        defer { scratch.remove() }
+        let port = try freePort()
+        let log = scratch.url.appendingPathComponent("make-run.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        // Foundation starts the child as the leader of its own process group: a signal to the
+        // group reaches make and the hub it started.
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+        make.arguments = [
+            "-C", TestEnvironment.packageRoot.path, "run", "SWIFT=:", "PORT=\(port)",
+            "DATA_DIR=\(scratch.path("var"))", "PLUGINS_DIR=\(scratch.path("plugins"))",
+            "EXAMPLES_DIR=\(scratch.path("examples"))",
+        ]
+        make.standardOutput = try FileHandle(forWritingTo: log)
+        make.standardError = make.standardOutput
+        try make.run()
+        defer {
+            // Ctrl-C, as an operator would: the whole process group.
+            kill(-make.processIdentifier, SIGINT)
+            make.waitUntilExit()
+        }
+        var text = ""
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline, !text.contains("PeaceHub listening on") {
+            guard make.isRunning else { break }
+            usleep(200_000)
+            text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        }
+        try #require(text.contains("PeaceHub listening on 127.0.0.1:\(port)"), "\(text)")
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let subLine = try #require(lines.first { $0.hasPrefix("mosquitto_sub ") })
+        let pubLine = try #require(lines.first { $0.hasPrefix("mosquitto_pub ") })
+
+        let received = scratch.url.appendingPathComponent("received.txt")
+        FileManager.default.createFile(atPath: received.path, contents: nil)
+        let subscriber = Process()
+        subscriber.executableURL = URL(fileURLWithPath: "/bin/sh")
+        subscriber.arguments = ["-c", subLine + " -C 1 -W 30"]
+        subscriber.standardOutput = try FileHandle(forWritingTo: received)
+        try subscriber.run()
+        let until = Date().addingTimeInterval(30)
+        while subscriber.isRunning, Date() < until {
+            _ = try ProcessRunner.run("/bin/sh", ["-c", pubLine], timeout: 20)
+            usleep(300_000)
+        }
+        subscriber.waitUntilExit()
+        #expect(try String(contentsOf: received, encoding: .utf8).contains("salem from IND"))
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw FixtureError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

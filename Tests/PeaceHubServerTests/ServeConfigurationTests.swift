@@ -1,0 +1,69 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// `peacehub serve --config FILE [--check-config]`: every configuration error is one line that
+/// names the problem, with a non-zero exit; a good configuration checks out.
+@Suite struct ServeConfigurationTests {
+    /// A data directory with the PKI `serve` needs, made with the CLI.
+    static func prepared() throws -> TemporaryDirectory {
+        let data = try TemporaryDirectory(prefix: "phub-config")
+        for step in [["pki", "init"], ["pki", "issue-server", "--host", "localhost"]] {
+            let result = try ProcessRunner.peacehub(step, environment: ["PEACEHUB_DATA_DIR": data.url.path])
+            guard result.status == 0 else { throw FixtureError(result.stderr) }
+        }
+        return data
+    }
+
+    func serve(_ data: TemporaryDirectory, config: String?, _ extra: [String] = []) throws -> ProcessResult {
+        var arguments = ["serve", "--check-config"] + extra
+        if let config {
+            let file = data.url.appendingPathComponent("peacehub.json")
+            try config.write(to: file, atomically: true, encoding: .utf8)
+            arguments += ["--config", file.path]
+        }
+        return try ProcessRunner.peacehub(arguments, environment: ["PEACEHUB_DATA_DIR": data.url.path])
+    }
+
+    @Test func aGoodConfigurationChecksOut() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let result = try serve(data, config: #"{"mqtt": {"port": 18883}, "log": {"level": "debug", "format": "json"}}"#)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("configuration OK"))
+        #expect(result.stdout.contains("port 18883"))
+    }
+
+    @Test(arguments: [
+        (#"{"mqtt": {"prot": 1}}"#, "unknown key \"mqtt.prot\""),
+        (#"{"mqtt": {"port": "x"}}"#, "mqtt.port must be an integer"),
+        (#"{"mqtt": {"durability": "sometimes"}}"#, "mqtt.durability"),
+        (#"{"mqtt": "#, "peacehub.json"),
+    ])
+    func aBadKeyIsNamed(config: String, expected: String) throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let result = try serve(data, config: config)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
+    }
+
+    @Test func aMissingFileIsNamed() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let result = try ProcessRunner.peacehub(
+            ["serve", "--check-config", "--config", data.path("absent.json")], environment: ["PEACEHUB_DATA_DIR": data.url.path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("absent.json: the configuration file does not exist"), "\(result.stderr)")
+    }
+
+    @Test func anUnreadableCertificateIsNamed() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        try FileManager.default.removeItem(atPath: data.path("pki/server/localhost.pem"))
+        let result = try serve(data, config: nil)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("pki/server/localhost.pem"), "\(result.stderr)")
+    }
+}
