@@ -91,8 +91,13 @@ struct StoreFixture {
     /// Loads what a fresh store instance finds in the file (as after a restart).
     func reloaded() throws -> StoredBrokerState { try open().load() }
 
-    /// A separate raw connection on the same file.
-    func raw() throws -> DatabaseQueue { try DatabaseQueue(path: path) }
+    /// A separate raw connection on the same file; it waits for the store's writer rather than
+    /// failing with SQLITE_BUSY (a loaded machine can stretch a commit).
+    func raw() throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
 
     func count(_ table: String) throws -> Int {
         try raw().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? -1 }
