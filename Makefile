@@ -25,7 +25,7 @@ PLUGINS_DIR ?= $(CURDIR)/.build/plugins
 EXAMPLES_DIR ?= $(CURDIR)/.build/plugin-examples
 MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINURSO)))
 
-APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl mosquitto-clients python3-pip
+APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip
 PIP_PACKAGES := paho-mqtt
 
 .PHONY: deps build plugins test run demo clean
@@ -40,7 +40,7 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
-	@command -v rustc >/dev/null || $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc
+	@command -v rustc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc; }
 
 build:
 	$(SWIFT) build

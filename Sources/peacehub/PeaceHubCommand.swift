@@ -10,7 +10,9 @@ struct PeaceHubCommand: AsyncParsableCommand {
         abstract: "The PeaceHub regional peacekeeping hub: mission modules, secure messaging and the shared registry.",
         version: "0.1.0",
         subcommands: [
-            ServeCommand.self, PubCommand.self, SubCommand.self, PluginsCommand.self, MissionCommand.self, PKICommand.self, RegistryCommand.self]
+            ServeCommand.self, PubCommand.self, SubCommand.self, PluginsCommand.self, MissionCommand.self,
+            PKICommand.self, RegistryCommand.self,
+        ]
     )
 
     /// Logs go to standard error. Tools print only warnings unless `PEACEHUB_LOG_LEVEL` says
