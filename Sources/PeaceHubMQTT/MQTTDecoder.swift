@@ -59,6 +59,9 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         throw MQTTError(.malformedPacket, "the remaining length takes more than four bytes [MQTT-2.2.3]")
     }
 
+    static let sentByServers: Set<PacketType> = [.connack, .suback, .unsuback, .pingresp]
+    static let sentByClients: Set<PacketType> = [.connect, .subscribe, .unsubscribe, .pingreq, .disconnect]
+
     /// Parses one packet whose fixed header's first byte is `first` and whose body is `body`.
     static func parse(first: UInt8, body: ByteBuffer, version: MQTTVersion?, role: Role = .server) throws(MQTTError)
         -> MQTTPacket
@@ -76,45 +79,16 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         guard flags == required else {
             throw MQTTError(.malformedPacket, "\(type) with reserved flags \(flags) [MQTT-2.2.2-2]")
         }
-        var reader = PacketReader(body, packet: "\(type)".uppercased())
-        switch (type, role) {
-        case (.connect, .client), (.subscribe, .client), (.unsubscribe, .client), (.pingreq, .client),
-            (.disconnect, .client):
-            throw MQTTError(.protocolViolation, "a server sent \(type), which only a client sends")
-        case (.connack, .server), (.suback, .server), (.unsuback, .server), (.pingresp, .server):
+        // Packets travel one way only: a peer that sends the other side's packets violates the protocol.
+        switch role {
+        case .server where sentByServers.contains(type):
             throw MQTTError(.protocolViolation, "a client sent \(type), which only a server sends")
-        case (.connack, .client):
-            let flags = try reader.byte("acknowledge flags")
-            let code = try reader.byte("return code")
-            try reader.expectEnd()
-            guard flags & 0xfe == 0, let returnCode = MQTTPacket.ConnectReturnCode(rawValue: code) else {
-                throw reader.malformed("flags \(flags), return code \(code)")
-            }
-            return .connack(MQTTPacket.ConnAck(sessionPresent: flags == 1, returnCode: returnCode))
-        case (.suback, .client):
-            let id = try reader.packetID()
-            var codes: [MQTTPacket.SubscribeReturnCode] = []
-            while !reader.isAtEnd {
-                let code = try reader.byte("return code")
-                if code == 0x80 {
-                    codes.append(.failure)
-                } else if let qos = QoS(rawValue: code) {
-                    codes.append(.granted(qos))
-                } else {
-                    throw reader.malformed("return code \(code)")
-                }
-            }
-            return .suback(MQTTPacket.SubAck(packetID: id, returnCodes: codes))
-        case (.unsuback, .client):
-            let id = try reader.packetID()
-            try reader.expectEnd()
-            return .unsuback(packetID: id)
-        case (.pingresp, .client):
-            try reader.expectEnd()
-            return .pingresp
+        case .client where sentByClients.contains(type):
+            throw MQTTError(.protocolViolation, "a server sent \(type), which only a client sends")
         default:
             break
         }
+        var reader = PacketReader(body, packet: "\(type)".uppercased())
         switch type {
         case .connect:
             return .connect(try parseConnect(&reader))
@@ -158,9 +132,35 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         case .disconnect:
             try reader.expectEnd()
             return .disconnect
-        case .connack, .suback, .unsuback, .pingresp:
-            // Handled by role above.
-            throw MQTTError(.protocolViolation, "unexpected \(type)")
+        case .connack:
+            let flags = try reader.byte("acknowledge flags")
+            let code = try reader.byte("return code")
+            try reader.expectEnd()
+            guard flags & 0xfe == 0, let returnCode = MQTTPacket.ConnectReturnCode(rawValue: code) else {
+                throw reader.malformed("flags \(flags), return code \(code)")
+            }
+            return .connack(MQTTPacket.ConnAck(sessionPresent: flags == 1, returnCode: returnCode))
+        case .suback:
+            let id = try reader.packetID()
+            var codes: [MQTTPacket.SubscribeReturnCode] = []
+            while !reader.isAtEnd {
+                let code = try reader.byte("return code")
+                if code == 0x80 {
+                    codes.append(.failure)
+                } else if let qos = QoS(rawValue: code) {
+                    codes.append(.granted(qos))
+                } else {
+                    throw reader.malformed("return code \(code)")
+                }
+            }
+            return .suback(MQTTPacket.SubAck(packetID: id, returnCodes: codes))
+        case .unsuback:
+            let id = try reader.packetID()
+            try reader.expectEnd()
+            return .unsuback(packetID: id)
+        case .pingresp:
+            try reader.expectEnd()
+            return .pingresp
         }
     }
 
