@@ -89,7 +89,7 @@ struct InvariantTests {
             id: ready.id!, to: .inTransit, on: day("2026-12-10"), as: operatorActor)
         #expect(moved.status == .inTransit)
 
-        // The request follows docs/abi-schemas.md.
+        // The request follows docs/abi.md.
         let request = try #require(evaluator.requests.last)
         #expect(request["subject"] == "person")
         #expect(request["mission"] == "UNIFIL")
