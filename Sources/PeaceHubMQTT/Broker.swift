@@ -4,56 +4,105 @@ import NIOCore
 import PeaceHubCore
 import Synchronization
 
-/// The MQTT 3.1.1 broker's shared state: sessions, subscriptions and retained messages.
+/// The MQTT broker's shared state: sessions, subscriptions and retained messages, for 3.1.1 and 5.0 clients alike.
 ///
-/// Connections call in from their event loops; every call runs under one lock and hands the
-/// packets to write to a reply closure, so the broker never writes to a channel itself.
-/// Messages for other sessions are queued there and their connections are woken to fetch them.
+/// Connections call in from their event loops; every call runs under one lock and hands the packets to write to
+/// a reply closure, so the broker never writes to a channel itself. Messages for other sessions are queued there
+/// and their connections are woken to fetch them (`outgoing`). Timed events (session expiry, delayed wills) run
+/// from `housekeeping`, which the server calls every second.
 ///
-/// With a `BrokerStore`, every change to a persistent session or a retained message is
-/// committed before the packet that caused it is acknowledged, and a routed QoS 1 or 2 message
-/// reaches its subscribers' queues only once it is durable: an acknowledged message survives a
-/// crash, and a QoS 2 message is never delivered twice.
+/// With a `BrokerStore`, every change to a stored session (one that outlives its connection) or a retained
+/// message is committed before the packet that caused it is acknowledged, and a routed QoS 1 or 2 message reaches
+/// its subscribers' queues only once it is durable: an acknowledged message survives a crash, and a QoS 2 message
+/// is never delivered twice.
 public final class Broker: Sendable {
-    public struct Configuration: Sendable {
-        /// Outbound QoS 1 and 2 messages a client may have unacknowledged at once.
+    public struct Configuration: Sendable, Equatable {
+        /// Outbound QoS 1 and 2 messages a client may have unacknowledged at once (a 5.0 client's Receive Maximum
+        /// may lower it for that client).
         public var maximumInflight: Int
-        /// Messages queued per session beyond those in flight; when full, a new QoS 1 or 2
-        /// message for that session is refused and its publisher notified (`docs/protocol.md`).
+        /// Messages queued per session beyond those in flight; when full, a new QoS 1 or 2 message for that
+        /// session is refused and its publisher notified (`docs/protocol.md`).
         public var maximumQueued: Int
-        /// Connected clients in all; one more is refused with CONNACK 3 (server unavailable).
+        /// Connected clients in all; one more is refused (3.1.1: return code 3; 5.0: 0x89 Server busy).
         public var maximumConnections: Int
-        /// Connected clients of one contingent or operator; one more is refused the same way.
+        /// Connected clients of one contingent or operator; one more is refused (3.1.1: 3; 5.0: 0x97).
         public var maximumConnectionsPerPrincipal: Int
+        /// The largest packet accepted from a client, fixed header included (a 5.0 client is told in CONNACK).
+        public var maximumPacketSize: Int
+        /// QoS 1 and 2 PUBLISHes a 5.0 client may have unacknowledged by the hub (its Receive Maximum).
+        public var receiveMaximum: UInt16
+        /// Topic aliases a 5.0 client may set on one connection.
+        public var topicAliasMaximum: UInt16
+        /// Subscriptions one session may hold; more are refused (5.0: 0x97 Quota exceeded).
+        public var maximumSubscriptionsPerSession: Int
+        /// The longest keep-alive the hub accepts from a 5.0 client, in seconds (it answers Server Keep Alive);
+        /// 0: no limit.
+        public var maximumKeepAlive: UInt16
+        /// The longest Session Expiry Interval granted to a 5.0 client, in seconds; nil: no limit.
+        public var maximumSessionExpiry: UInt32?
 
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
-            maximumConnectionsPerPrincipal: Int = 200
+            maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
+            topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
+            maximumSessionExpiry: UInt32? = nil
         ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
             self.maximumConnections = maximumConnections
             self.maximumConnectionsPerPrincipal = maximumConnectionsPerPrincipal
+            self.maximumPacketSize = maximumPacketSize
+            self.receiveMaximum = receiveMaximum
+            self.topicAliasMaximum = topicAliasMaximum
+            self.maximumSubscriptionsPerSession = maximumSubscriptionsPerSession
+            self.maximumKeepAlive = maximumKeepAlive
+            self.maximumSessionExpiry = maximumSessionExpiry
         }
+    }
+
+    /// A CONNECT the broker accepted.
+    public struct Accepted: Sendable, Equatable {
+        public var sessionPresent: Bool
+        /// The client id in use: the client's, or one the hub assigned to an empty one.
+        public var clientID: String
+        public var assignedClientID: Bool
+        /// The Session Expiry Interval granted, when the hub lowered the client's.
+        public var sessionExpiryInterval: UInt32?
     }
 
     /// The answer to a CONNECT.
     public enum ConnectOutcome: Sendable, Equatable {
-        case accepted(sessionPresent: Bool, clientID: String)
-        case refused(MQTTPacket.ConnectReturnCode)
+        case accepted(Accepted)
+        case refused(ReasonCode)
     }
 
     /// What a reply closure receives: the packet to write, or the store failed and the
     /// connection must close without acknowledging.
     public typealias Reply = @Sendable (Result<MQTTPacket?, any Error>) -> Void
 
+    /// Who a subscription in the tree belongs to: one session, or a shared subscription's group.
+    enum Subscriber: Hashable {
+        case client(String)
+        /// The full filter, `$share/<group>/<filter>`.
+        case shared(String)
+    }
+
+    /// The members of one shared subscription, served in turn.
+    struct SharedGroup {
+        var members: [String] = []
+        var next = 0
+    }
+
     struct State {
         var sessions: [String: Session] = [:]
-        var subscriptions = SubscriptionTree<String, QoS>()
+        var subscriptions = SubscriptionTree<Subscriber, Subscription>()
+        var sharedGroups: [String: SharedGroup] = [:]
         var retained: [String: BrokerMessage] = [:]
         /// Live connections, in all and by principal (a takeover changes neither).
         var connections = 0
         var connectionsByPrincipal: [Principal: Int] = [:]
+        /// Disconnected sessions with an expiry or a delayed will: what `housekeeping` looks at.
+        var timed: Set<String> = []
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
 
@@ -68,7 +117,7 @@ public final class Broker: Sendable {
         }
     }
 
-    /// What the broker refused or set aside since it started (exported as metrics by the server).
+    /// What the broker refused or set aside since it started.
     public struct Counters: Sendable, Equatable {
         /// QoS 1 or 2 messages not queued for a session whose queue was full.
         public var queueFull: Int
@@ -80,10 +129,10 @@ public final class Broker: Sendable {
         public var reportsHeld: Int
     }
 
-    private let queueFull = Atomic(0)
-    private let publishesRefused = Atomic(0)
-    private let reportsRejected = Atomic(0)
-    private let reportsHeld = Atomic(0)
+    let queueFull = Atomic(0)
+    let publishesRefused = Atomic(0)
+    let reportsRejected = Atomic(0)
+    let reportsHeld = Atomic(0)
 
     public var counters: Counters {
         Counters(
@@ -92,38 +141,50 @@ public final class Broker: Sendable {
     }
 
     public let configuration: Configuration
-    private let authorizer: any MQTTAuthorizer
-    private let interceptor: (any PublishInterceptor)?
-    private let store: (any BrokerStore)?
-    private let logger: Logger
-    private let state: Mutex<State>
+    let authorizer: any MQTTAuthorizer
+    let interceptor: (any PublishInterceptor)?
+    let store: (any BrokerStore)?
+    let logger: Logger
+    let metrics: BrokerMetrics
+    /// Milliseconds since 1970: message and session expiry are wall-clock times, so they hold across restarts.
+    let clock: @Sendable () -> Int64
+    let state: Mutex<State>
 
-    /// Creates a broker, restoring the persistent sessions and retained messages from `store`
-    /// (without a store everything lives in memory).
+    /// The wall clock in milliseconds since 1970.
+    public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Creates a broker, restoring the stored sessions and retained messages from `store` (without a store
+    /// everything lives in memory). A session stored while it was connected counts as disconnected now.
     public init(
         configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer,
         interceptor: (any PublishInterceptor)? = nil, store: (any BrokerStore)? = nil,
-        logger: Logger = Logger(label: "peacehub.mqtt")
+        logger: Logger = Logger(label: "peacehub.mqtt"), clock: @escaping @Sendable () -> Int64 = Broker.wallClock
     ) throws {
         self.configuration = configuration
         self.authorizer = authorizer
         self.interceptor = interceptor
         self.store = store
         self.logger = logger
+        self.clock = clock
+        metrics = BrokerMetrics()
         var initial = State()
         if let stored = try store?.load() {
+            let now = clock()
             initial.lastSequence = stored.lastSequence
             initial.lastMessageID = stored.lastMessageID
             initial.retained = stored.retained
             for saved in stored.sessions {
-                let session = Session(clientID: saved.clientID, owner: saved.owner, persistent: true)
+                let session = Session(clientID: saved.clientID, owner: saved.owner, expiryInterval: saved.expiryInterval)
+                session.expiresAt = saved.expiresAt ?? Self.expiry(of: saved.expiryInterval, from: now)
                 session.inboundQoS2 = saved.inboundQoS2
-                for (filter, qos) in saved.subscriptions {
-                    session.subscriptions[filter] = qos
-                    initial.subscriptions.insert(filter, subscriber: saved.clientID, options: qos)
+                for (filter, subscription) in saved.subscriptions {
+                    session.subscriptions[filter] = subscription
+                    initial.insertSubscription(filter, clientID: saved.clientID, subscription)
                 }
                 for delivery in saved.deliveries {
-                    let item = Session.Delivery(sequence: delivery.sequence, messageID: delivery.messageID, message: delivery.message)
+                    let item = Session.Delivery(
+                        sequence: delivery.sequence, messageID: delivery.messageID, message: delivery.message,
+                        subscriptionIdentifiers: delivery.subscriptionIdentifiers)
                     if let packetID = delivery.packetID, let stage = delivery.stage {
                         session.inflight[packetID] = Session.Inflight(delivery: item, stage: stage)
                         session.inflightOrder.append(packetID)
@@ -132,13 +193,19 @@ public final class Broker: Sendable {
                     }
                 }
                 initial.sessions[saved.clientID] = session
+                if session.expiresAt != nil { initial.timed.insert(saved.clientID) }
             }
         }
         state = Mutex(initial)
     }
 
+    /// When a session with `interval` disconnected at `now` ends; nil if never.
+    static func expiry(of interval: UInt32, from now: Int64) -> Int64? {
+        interval == .max ? nil : now + Int64(interval) * 1000
+    }
+
     /// Runs `then` once `operations` are durable (at once when there is nothing to store).
-    private func commit(_ operations: [StoreOperation], then: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    func commit(_ operations: [StoreOperation], then: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard let store, !operations.isEmpty else { return then(.success(())) }
         store.commit(operations) { [logger] result in
             if case .failure(let error) = result { logger.error("broker store commit failed", metadata: ["error": "\(error)"]) }
@@ -148,369 +215,286 @@ public final class Broker: Sendable {
 
     // MARK: Connections
 
-    /// Binds a connection to a session after its CONNECT. A session bound to another principal
-    /// is refused; a live connection of the same client is closed (takeover) [MQTT-3.1.4-2].
+    /// Binds a connection to a session after its CONNECT. A session bound to another principal is refused; a live
+    /// connection of the same client is closed (takeover) [MQTT-3.1.4-2, MQTT-3.1.4-3]. Clean Start discards the
+    /// session; otherwise it is resumed.
     public func connect(
         _ packet: MQTTPacket.Connect, principal: Principal, connection: any BrokerConnection,
         reply: @escaping @Sendable (Result<ConnectOutcome, any Error>) -> Void
     ) {
         var clientID = packet.clientID
+        var assigned = false
         if clientID.isEmpty {
-            // A client may leave the id to the server only for a clean session [MQTT-3.1.3-8].
-            guard packet.cleanSession else { return reply(.success(.refused(.identifierRejected))) }
+            // A 3.1.1 client may leave the id to the server only for a clean session [MQTT-3.1.3-8].
+            guard packet.version == .v5 || packet.cleanStart else {
+                return reply(.success(.refused(.clientIdentifierNotValid)))
+            }
             clientID = "peacehub-" + UUID().uuidString.lowercased()
+            assigned = true
         }
-        let persistent = !packet.cleanSession
-        let (outcome, replaced, operations) = state.withLock {
-            state -> (ConnectOutcome, (any BrokerConnection)?, [StoreOperation]) in
+        if packet.properties.authenticationMethod != nil { return reply(.success(.refused(.badAuthenticationMethod))) }
+        var expiryInterval = packet.sessionExpiryInterval
+        var lowered: UInt32?
+        if packet.version == .v5, let cap = configuration.maximumSessionExpiry, expiryInterval > cap {
+            expiryInterval = cap
+            lowered = cap
+        }
+        let (outcome, replaced, wills, operations) = state.withLock {
+            state -> (ConnectOutcome, (any BrokerConnection)?, [PendingWill], [StoreOperation]) in
             let previous = state.sessions[clientID]
-            if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, []) }
+            if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, [], []) }
             if previous?.connection == nil {
-                guard state.connections < configuration.maximumConnections,
-                    state.connectionsByPrincipal[principal, default: 0] < configuration.maximumConnectionsPerPrincipal
-                else { return (.refused(.serverUnavailable), nil, []) }
+                guard state.connections < configuration.maximumConnections else {
+                    return (.refused(.serverBusy), nil, [], [])
+                }
+                guard state.connectionsByPrincipal[principal, default: 0] < configuration.maximumConnectionsPerPrincipal
+                else { return (.refused(.quotaExceeded), nil, [], []) }
                 state.connections += 1
                 state.connectionsByPrincipal[principal, default: 0] += 1
             }
             var operations: [StoreOperation] = []
+            var wills: [PendingWill] = []
             let session: Session
-            if let previous, persistent, previous.persistent {
+            if let previous, !packet.cleanStart {
                 session = previous
+                // A will still waiting for its delay is not sent: the session is back [MQTT-3.1.3-9].
+                if previous.connection != nil, previous.will?.properties.willDelayInterval ?? 0 == 0 {
+                    wills += previous.takeWill()
+                }
+                previous.will = nil
+                previous.willAt = nil
+                let resized = resize(session, to: expiryInterval)
+                operations += resized
+                // A stored end time no longer holds: the client is back.
+                if resized.isEmpty, previous.expiresAt != nil, previous.isStored, store != nil {
+                    operations.append(
+                        .setSessionExpiry(clientID: clientID, expiryInterval: expiryInterval, expiresAt: nil))
+                }
             } else {
-                if let previous { drop(previous, from: &state, operations: &operations) }
-                session = Session(clientID: clientID, owner: principal, persistent: persistent)
+                if let previous {
+                    wills += previous.takeWill()
+                    drop(previous, from: &state, operations: &operations)
+                }
+                session = Session(clientID: clientID, owner: principal, expiryInterval: expiryInterval)
                 state.sessions[clientID] = session
-                if persistent { operations.append(.createSession(clientID: clientID, owner: principal)) }
+                if session.isStored, store != nil {
+                    operations.append(.createSession(clientID: clientID, owner: principal, expiryInterval: expiryInterval))
+                }
             }
             let replaced = previous?.connection
+            session.expiresAt = nil
+            state.timed.remove(clientID)
             session.will = packet.will
             session.connection = connection
+            session.version = packet.version
+            session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
+            session.maximumPacketSize = packet.properties.maximumPacketSize.map(Int.init)
             session.resendInflight = true
-            return (.accepted(sessionPresent: session === previous, clientID: clientID), replaced, operations)
+            let accepted = Accepted(
+                sessionPresent: session === previous, clientID: clientID, assignedClientID: assigned,
+                sessionExpiryInterval: lowered)
+            return (.accepted(accepted), replaced, wills, operations)
         }
-        replaced?.close(reason: "session taken over by a new connection with client id \(clientID)")
+        replaced?.close(.sessionTakenOver, reason: "session taken over by a new connection with client id \(clientID)")
+        for will in wills { publishWill(will) }
         commit(operations) { result in reply(result.map { outcome }) }
     }
 
-    /// The connection ended. Without a DISCONNECT first (`graceful` false) the will is
-    /// published; a clean session ends with its connection.
-    public func disconnected(clientID: String, connection: any BrokerConnection, graceful: Bool) {
-        let will: (MQTTPacket.Will, Principal)? = state.withLock { state in
-            guard let session = state.sessions[clientID], session.connection === connection else { return nil }
+    /// The store operations that make a resumed session's stored form match its new expiry interval: stored
+    /// sessions that no longer outlive their connection are deleted, and a session that now does is written whole.
+    private func resize(_ session: Session, to interval: UInt32) -> [StoreOperation] {
+        let wasStored = session.isStored
+        let changed = session.expiryInterval != interval
+        session.expiryInterval = interval
+        guard store != nil else { return [] }
+        switch (wasStored, session.isStored) {
+        case (true, true):
+            return changed ? [.setSessionExpiry(clientID: session.clientID, expiryInterval: interval, expiresAt: nil)] : []
+        case (true, false):
+            return [.deleteSession(clientID: session.clientID)]
+        case (false, true):
+            var operations: [StoreOperation] = [
+                .createSession(clientID: session.clientID, owner: session.owner, expiryInterval: interval)
+            ]
+            for (filter, subscription) in session.subscriptions {
+                operations.append(.subscribe(clientID: session.clientID, filter: filter, subscription: subscription))
+            }
+            // Messages in flight or queued become durable too; their bodies get ids of their own if they had none.
+            for delivery in session.inflightOrder.compactMap({ session.inflight[$0]?.delivery }) + session.queued
+            where delivery.messageID != 0 && delivery.message.qos != .atMostOnce {
+                operations.append(
+                    .enqueue(
+                        clientID: session.clientID, sequence: delivery.sequence, messageID: delivery.messageID,
+                        message: delivery.message, subscriptionIdentifiers: delivery.subscriptionIdentifiers))
+            }
+            for id in session.inflightOrder {
+                guard let inflight = session.inflight[id], inflight.delivery.messageID != 0 else { continue }
+                operations.append(
+                    .markInflight(
+                        clientID: session.clientID, sequence: inflight.delivery.sequence, packetID: id,
+                        stage: inflight.stage))
+            }
+            return operations
+        case (false, false):
+            return []
+        }
+    }
+
+    /// How a connection ended, for its session and its will.
+    public enum Ending: Sendable {
+        /// A DISCONNECT arrived: the will is published only with reason 0x04; a 5.0 client may set a new Session
+        /// Expiry Interval.
+        case disconnect(publishWill: Bool, sessionExpiryInterval: UInt32?)
+        /// The network connection ended or the hub closed it: the will is published.
+        case lost
+    }
+
+    /// The connection ended. The session ends with it when its expiry interval is 0; otherwise it waits for the
+    /// client until its interval has passed. The will is published now, after its delay, or when the session ends,
+    /// whichever comes first [MQTT-3.1.2-8, MQTT-3.1.3-9].
+    public func disconnected(clientID: String, connection: any BrokerConnection, ending: Ending) {
+        let now = clock()
+        let (wills, operations) = state.withLock { state -> ([PendingWill], [StoreOperation]) in
+            guard let session = state.sessions[clientID], session.connection === connection else { return ([], []) }
             session.connection = nil
             state.connections -= 1
             state.connectionsByPrincipal[session.owner, default: 1] -= 1
             if state.connectionsByPrincipal[session.owner] == 0 { state.connectionsByPrincipal[session.owner] = nil }
-            let will = graceful ? nil : session.will.map { ($0, session.owner) }
-            session.will = nil
-            if !session.persistent {
-                var none: [StoreOperation] = []
-                drop(session, from: &state, operations: &none)
+            var operations: [StoreOperation] = []
+            var publishWill = true
+            if case .disconnect(let withWill, let interval) = ending {
+                publishWill = withWill
+                if let interval, interval != session.expiryInterval {
+                    operations += resize(session, to: interval)
+                }
             }
-            return will
+            if !publishWill { session.will = nil }
+            guard session.isStored else {
+                let wills = session.takeWill()
+                drop(session, from: &state, operations: &operations)
+                return (wills, operations)
+            }
+            session.expiresAt = Self.expiry(of: session.expiryInterval, from: now)
+            if store != nil {
+                operations.append(
+                    .setSessionExpiry(clientID: clientID, expiryInterval: session.expiryInterval, expiresAt: session.expiresAt))
+            }
+            var wills: [PendingWill] = []
+            if let delay = session.will?.properties.willDelayInterval, delay > 0 {
+                session.willAt = now + Int64(min(delay, session.expiryInterval)) * 1000
+            } else {
+                wills = session.takeWill()
+            }
+            if session.expiresAt != nil || session.willAt != nil { state.timed.insert(clientID) }
+            return (wills, operations)
         }
-        if let (will, owner) = will, authorizer.mayPublish(owner, topic: will.topic) {
-            let message = BrokerMessage(
-                topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: will.qos, retain: will.retain,
-                publisher: owner)
-            accept(message) { _ in }
+        for will in wills { publishWill(will) }
+        commit(operations) { _ in }
+    }
+
+    /// Publishes the delayed wills that are due and ends the disconnected sessions whose expiry interval has
+    /// passed (publishing their wills first). The server calls it every second.
+    public func housekeeping() {
+        let now = clock()
+        let (wills, operations) = state.withLock { state -> ([PendingWill], [StoreOperation]) in
+            var wills: [PendingWill] = []
+            var operations: [StoreOperation] = []
+            for clientID in state.timed {
+                guard let session = state.sessions[clientID], session.connection == nil else {
+                    state.timed.remove(clientID)
+                    continue
+                }
+                if let willAt = session.willAt, willAt <= now { wills += session.takeWill() }
+                if let expiresAt = session.expiresAt, expiresAt <= now {
+                    wills += session.takeWill()
+                    drop(session, from: &state, operations: &operations)
+                    logger.debug("session expired", metadata: ["client": "\(clientID)"])
+                }
+                if session.willAt == nil, session.expiresAt == nil || state.sessions[clientID] == nil {
+                    state.timed.remove(clientID)
+                }
+            }
+            for (topic, message) in state.retained where message.isExpired(at: now) {
+                state.retained[topic] = nil
+                if store != nil {
+                    var cleared = message
+                    cleared.payload = ByteBuffer()
+                    operations.append(.setRetained(messageID: 0, message: cleared))
+                }
+            }
+            metrics.record(
+                connections: state.connectionsByPrincipal,
+                queued: state.sessions.values.reduce(0) { $0 + $1.pendingCount })
+            return (wills, operations)
         }
+        for will in wills { publishWill(will) }
+        commit(operations) { _ in }
     }
 
     /// Forgets a session (the lock is held).
-    private func drop(_ session: Session, from state: inout State, operations: inout [StoreOperation]) {
-        state.subscriptions.removeAll(of: session.clientID)
+    func drop(_ session: Session, from state: inout State, operations: inout [StoreOperation]) {
+        for (filter, subscription) in session.subscriptions {
+            state.removeSubscription(filter, clientID: session.clientID, subscription)
+        }
         state.sessions[session.clientID] = nil
-        if session.persistent { operations.append(.deleteSession(clientID: session.clientID)) }
+        state.timed.remove(session.clientID)
+        if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
     }
 
-    // MARK: Inbound
+    /// A will on its way out, with the principal it is published as.
+    struct PendingWill {
+        var will: MQTTPacket.Will
+        var owner: Principal
+        var clientID: String
+    }
 
-    /// Handles a PUBLISH from a client; `reply` gets the acknowledgement once what it promises
-    /// is durable. A publication the principal may not make is dropped, acknowledged as QoS
-    /// requires, and reported on the sender's notices topic.
-    public func publish(_ publish: MQTTPacket.Publish, clientID: String, principal: Principal, reply: @escaping Reply) {
-        let acknowledgement: MQTTPacket?
-        var operations: [StoreOperation] = []
-        switch (publish.qos, publish.packetID) {
-        case (.atLeastOnce, let id?):
-            acknowledgement = .puback(packetID: id)
-        case (.exactlyOnce, let id?):
-            acknowledgement = .pubrec(packetID: id)
-            // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again.
-            let (isNew, persistent) = state.withLock { state -> (Bool, Bool) in
-                guard let session = state.sessions[clientID] else { return (false, false) }
-                return (session.inboundQoS2.insert(id).inserted, session.persistent)
-            }
-            guard isNew else { return reply(.success(acknowledgement)) }
-            if persistent { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
-        default:
-            acknowledgement = nil
-        }
-        guard authorizer.mayPublish(principal, topic: publish.topic) else {
-            publishesRefused.add(1, ordering: .relaxed)
-            notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
-            return commit(operations) { result in reply(result.map { acknowledgement }) }
-        }
+    private func publishWill(_ pending: PendingWill) {
+        let will = pending.will
+        guard authorizer.mayPublish(pending.owner, topic: will.topic) else { return }
         let message = BrokerMessage(
-            topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
-            precedence: Precedence.of(payload: publish.payload), publisher: principal)
-        guard let interceptor, interceptor.claims(topic: publish.topic) else {
-            return accept(message, operations: operations) { result in reply(result.map { acknowledgement }) }
-        }
-        interceptor.intercept(message, principal: principal) { [self, operations] decision in
-            switch decision {
-            case .deliver(let judged):
-                accept(judged, operations: operations) { result in reply(result.map { acknowledgement }) }
-            case .reject(let code, let reason):
-                reportsRejected.add(1, ordering: .relaxed)
-                notify(principal, event: "report-rejected", topic: publish.topic, reason: reason, code: code)
-                commit(operations) { result in reply(result.map { acknowledgement }) }
-            case .hold(let reason):
-                reportsHeld.add(1, ordering: .relaxed)
-                notify(principal, event: "report-held", topic: publish.topic, reason: reason)
-                commit(operations) { result in reply(result.map { acknowledgement }) }
-            }
-        }
-    }
-
-    /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP.
-    public func release(packetID: UInt16, clientID: String, reply: @escaping Reply) {
-        let persistent = state.withLock { state -> Bool in
-            guard let session = state.sessions[clientID] else { return false }
-            session.inboundQoS2.remove(packetID)
-            return session.persistent
-        }
-        let operations: [StoreOperation] = persistent ? [.removeInboundQoS2(clientID: clientID, packetID: packetID)] : []
-        commit(operations) { result in reply(result.map { .pubcomp(packetID: packetID) }) }
-    }
-
-    /// PUBACK, PUBREC or PUBCOMP for an outbound message. A PUBREC is answered with PUBREL only
-    /// once the new stage is durable: after a crash the hub then resends PUBREL, never the
-    /// PUBLISH the client has already released (no QoS 2 duplicate).
-    public func acknowledge(_ packet: MQTTPacket, clientID: String, reply: @escaping Reply) {
-        let (answer, wake, operations) = state.withLock {
-            state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return (nil, nil, []) }
-            func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
-                guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
-                session.removeInflight(id)
-                return session.persistent && store != nil
-                    ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
-            }
-            switch packet {
-            case .puback(let id):
-                return (nil, session.connection, finish(id, expecting: .awaitingPuback))
-            case .pubcomp(let id):
-                return (nil, session.connection, finish(id, expecting: .awaitingPubcomp))
-            case .pubrec(let id):
-                guard let inflight = session.inflight[id], inflight.stage == .awaitingPubrec else {
-                    return (.pubrel(packetID: id), nil, [])
-                }
-                session.inflight[id]?.stage = .awaitingPubcomp
-                let operations: [StoreOperation] =
-                    session.persistent && store != nil
-                    ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
-                    : []
-                return (.pubrel(packetID: id), nil, operations)
-            default:
-                return (nil, nil, [])
-            }
-        }
-        // A finished delivery needs no waiting: if its removal is lost, the client gets a resend it
-        // recognises by its packet id. A freed window slot may let a queued message go.
-        commit(operations) { result in reply(result.map { answer }) }
-        wake?.wakeUp()
-    }
-
-    /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS, queues
-    /// the retained messages it matches [MQTT-3.3.1-6], and answers SUBACK once durable.
-    public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
-        var codes: [MQTTPacket.SubscribeReturnCode] = []
-        var granted: [(String, QoS)] = []
-        for (filter, qos) in packet.subscriptions {
-            guard TopicFilter.isValid(filter), authorizer.maySubscribe(principal, filter: filter) else {
-                codes.append(.failure)
-                continue
-            }
-            codes.append(.granted(qos))
-            granted.append((filter, qos))
-        }
-        let operations = state.withLock { state -> [StoreOperation] in
-            guard let session = state.sessions[clientID], session.persistent else { return [] }
-            return granted.map { .subscribe(clientID: clientID, filter: $0.0, qos: $0.1) }
-        }
-        commit(operations) { [self, granted, codes] result in
-            if case .success = result {
-                let wake = state.withLock { state -> (any BrokerConnection)? in
-                    guard let session = state.sessions[clientID] else { return nil }
-                    for (filter, qos) in granted {
-                        state.subscriptions.insert(filter, subscriber: clientID, options: qos)
-                        session.subscriptions[filter] = qos
-                        // Retained messages are sent to the live connection, not stored again.
-                        for (topic, message) in state.retained where TopicFilter.matches(filter, topic: topic) {
-                            var copy = message
-                            copy.qos = min(message.qos, qos)
-                            copy.retain = true
-                            session.enqueue(.init(sequence: state.nextSequence(), messageID: 0, message: copy))
-                        }
-                    }
-                    return session.connection
-                }
-                wake?.wakeUp()
-            }
-            reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, returnCodes: codes)) })
-        }
-    }
-
-    public func unsubscribe(_ packet: MQTTPacket.Unsubscribe, clientID: String, reply: @escaping Reply) {
-        let operations = state.withLock { state -> [StoreOperation] in
-            guard let session = state.sessions[clientID] else { return [] }
-            for filter in packet.filters {
-                state.subscriptions.remove(filter, subscriber: clientID)
-                session.subscriptions[filter] = nil
-            }
-            return session.persistent ? packet.filters.map { .unsubscribe(clientID: clientID, filter: $0) } : []
-        }
-        commit(operations) { result in reply(result.map { .unsuback(packetID: packet.packetID) }) }
-    }
-
-    // MARK: Outbound
-
-    /// Hands `deliver` the packets to write to `clientID`: first what was in flight when the
-    /// client reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight
-    /// window has room. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a persistent session goes only
-    /// once its packet id is durable, so a crash can never make the hub send it again as a new
-    /// message. `deliver` is called at once (perhaps with nothing) and maybe once more, from the
-    /// store's thread.
-    public func outgoing(clientID: String, deliver: @escaping @Sendable ([MQTTPacket]) -> Void) {
-        let (immediate, afterCommit, operations) = state.withLock {
-            state -> ([MQTTPacket], [MQTTPacket], [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return ([], [], []) }
-            var immediate: [MQTTPacket] = []
-            var afterCommit: [MQTTPacket] = []
-            var operations: [StoreOperation] = []
-            if session.resendInflight {
-                session.resendInflight = false
-                for id in session.inflightOrder {
-                    guard let inflight = session.inflight[id] else { continue }
-                    switch inflight.stage {
-                    case .awaitingPubcomp: immediate.append(.pubrel(packetID: id))
-                    case .awaitingPuback, .awaitingPubrec:
-                        immediate.append(.publish(Self.packet(inflight.delivery.message, packetID: id, duplicate: true)))
-                    }
-                }
-            }
-            while let delivery = session.dequeueIfRoom(window: configuration.maximumInflight) {
-                let message = delivery.message
-                guard message.qos != .atMostOnce else {
-                    immediate.append(.publish(Self.packet(message, packetID: nil, duplicate: false)))
-                    continue
-                }
-                let id = session.nextPacketID()
-                let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
-                session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
-                session.inflightOrder.append(id)
-                let publish = MQTTPacket.publish(Self.packet(message, packetID: id, duplicate: false))
-                // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
-                guard session.persistent, delivery.messageID != 0, store != nil else {
-                    immediate.append(publish)
-                    continue
-                }
-                operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
-                if message.qos == .exactlyOnce { afterCommit.append(publish) } else { immediate.append(publish) }
-            }
-            return (immediate, afterCommit, operations)
-        }
-        deliver(immediate)
-        commit(operations) { result in
-            if case .success = result, !afterCommit.isEmpty { deliver(afterCommit) }
-        }
-    }
-
-    private static func packet(_ message: BrokerMessage, packetID: UInt16?, duplicate: Bool) -> MQTTPacket.Publish {
-        MQTTPacket.Publish(
-            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
-            duplicate: duplicate, packetID: packetID)
-    }
-
-    // MARK: Routing
-
-    /// Publishes a message from the hub itself (notices, mission modules), with no authorization check.
-    public func publishAsHub(_ message: BrokerMessage) {
+            topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: will.qos, retain: will.retain,
+            precedence: Precedence.of(payload: ByteBuffer(bytes: will.payload), properties: will.properties),
+            publisher: pending.owner, publisherClientID: pending.clientID, properties: will.properties.forwardable,
+            expiresAt: will.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 })
         accept(message) { _ in }
     }
+}
 
-    /// Routes an accepted message: retains it if asked, finds its subscribers, commits what
-    /// must be durable (with `operations` the caller needs committed too), then queues it.
-    private func accept(
-        _ message: BrokerMessage, operations: [StoreOperation] = [],
-        then: @escaping @Sendable (Result<Void, any Error>) -> Void
-    ) {
-        var operations = operations
-        var forwarded = message
-        forwarded.retain = false
-        let (targets, overflowed) = state.withLock { state -> ([(String, Session.Delivery)], [String]) in
-            let messageID = state.nextMessageID()
-            if message.retain {
-                // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
-                state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-                if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
-            }
-            var best: [String: QoS] = [:]
-            for match in state.subscriptions.matches(message.topic) {
-                best[match.subscriber] = max(best[match.subscriber] ?? .atMostOnce, match.options)
-            }
-            var targets: [(String, Session.Delivery)] = []
-            var overflowed: [String] = []
-            for (clientID, qos) in best {
-                guard let session = state.sessions[clientID] else { continue }
-                var copy = forwarded
-                // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1].
-                copy.qos = min(message.qos, qos)
-                // QoS 0 messages are not kept for sessions that are offline.
-                if session.connection == nil, copy.qos == .atMostOnce { continue }
-                if session.pendingCount >= configuration.maximumQueued {
-                    // The new message is refused, never an older one dropped silently.
-                    if copy.qos != .atMostOnce { overflowed.append(clientID) }
-                    continue
-                }
-                let delivery = Session.Delivery(sequence: state.nextSequence(), messageID: messageID, message: copy)
-                targets.append((clientID, delivery))
-                if session.persistent, copy.qos != .atMostOnce, store != nil {
-                    operations.append(.enqueue(clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy))
-                }
-            }
-            return (targets, overflowed)
+extension Session {
+    /// Takes the session's will, if any, to publish it.
+    fileprivate func takeWill() -> [Broker.PendingWill] {
+        defer {
+            will = nil
+            willAt = nil
         }
-        commit(operations) { [self] result in
-            if case .success = result {
-                let wake = state.withLock { state -> [any BrokerConnection] in
-                    targets.compactMap { clientID, delivery in
-                        guard let session = state.sessions[clientID] else { return nil }
-                        session.enqueue(delivery)
-                        return session.connection
-                    }
-                }
-                for connection in wake { connection.wakeUp() }
+        return will.map { [Broker.PendingWill(will: $0, owner: owner, clientID: clientID)] } ?? []
+    }
+}
+
+extension Broker.State {
+    /// Adds a granted subscription to the tree (a shared one joins its group).
+    mutating func insertSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
+        if let shared = SharedSubscription(filter) {
+            if sharedGroups[filter] == nil {
+                subscriptions.insert(shared.filter, subscriber: .shared(filter), options: subscription)
             }
-            then(result)
-        }
-        queueFull.add(overflowed.count, ordering: .relaxed)
-        if let publisher = message.publisher {
-            for clientID in overflowed {
-                notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
+            if !(sharedGroups[filter]?.members.contains(clientID) ?? false) {
+                sharedGroups[filter, default: Broker.SharedGroup()].members.append(clientID)
             }
+        } else {
+            subscriptions.insert(filter, subscriber: .client(clientID), options: subscription)
         }
     }
 
-    /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.
-    private func notify(_ principal: Principal, event: String, topic: String, reason: String, code: String? = nil) {
-        guard case .contingent(let contingent) = principal else { return }
-        var notice: [String: JSONValue] = ["event": .string(event), "topic": .string(topic), "reason": .string(reason)]
-        if let code { notice["code"] = .string(code) }
-        publishAsHub(BrokerMessage(
-            topic: "contingents/\(contingent)/notices", payload: ByteBuffer(bytes: JSONValue.object(notice).jsonData),
-            qos: .atLeastOnce, precedence: .priority))
+    mutating func removeSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
+        if let shared = SharedSubscription(filter) {
+            sharedGroups[filter]?.members.removeAll { $0 == clientID }
+            if sharedGroups[filter]?.members.isEmpty ?? false {
+                sharedGroups[filter] = nil
+                subscriptions.remove(shared.filter, subscriber: .shared(filter))
+            }
+        } else {
+            subscriptions.remove(filter, subscriber: .client(clientID))
+        }
     }
 }

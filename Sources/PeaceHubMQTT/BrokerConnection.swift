@@ -5,8 +5,9 @@ public protocol BrokerConnection: AnyObject, Sendable {
     /// The session has something to send. Called from any thread; the connection then calls
     /// `Broker.outgoing` on its own event loop.
     func wakeUp()
-    /// The hub ends the connection (session taken over, principal revoked, shutdown).
-    func close(reason: String)
+    /// The hub ends the connection (session taken over, queue full, an operator's action); a 5.0 client is
+    /// sent a DISCONNECT with `code` first.
+    func close(_ code: ReasonCode, reason: String)
 }
 
 /// Who may publish and subscribe where. Asked on every PUBLISH and SUBSCRIBE, so an

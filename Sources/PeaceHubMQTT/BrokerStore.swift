@@ -10,18 +10,23 @@ public enum InflightStage: UInt8, Sendable, Hashable {
     case awaitingPubcomp = 3
 }
 
-/// One change to the broker's durable state. Only persistent sessions (clean session 0) and
-/// retained messages are stored; clean sessions live and die in memory.
+/// One change to the broker's durable state. Only sessions that outlive their connection (a Session Expiry
+/// Interval above 0; 3.1.1 clean session 0) and retained messages are stored; the others live and die in memory.
 public enum StoreOperation: Sendable, Equatable {
-    /// Creates or replaces a persistent session (and drops whatever it had before).
-    case createSession(clientID: String, owner: Principal)
+    /// Creates or replaces a stored session (and drops whatever it had before).
+    case createSession(clientID: String, owner: Principal, expiryInterval: UInt32 = .max)
+    /// Sets how long a session outlives its connection and, once disconnected, when it ends (milliseconds since
+    /// 1970; nil while connected or when it never ends).
+    case setSessionExpiry(clientID: String, expiryInterval: UInt32, expiresAt: Int64?)
     /// Deletes a session with its subscriptions, deliveries and inbound QoS 2 ids.
     case deleteSession(clientID: String)
-    case subscribe(clientID: String, filter: String, qos: QoS)
+    case subscribe(clientID: String, filter: String, subscription: Subscription)
     case unsubscribe(clientID: String, filter: String)
     /// A message waiting for a client. `sequence` orders a session's deliveries (it grows);
     /// `messageID` names the message, so a store may keep one copy for many deliveries.
-    case enqueue(clientID: String, sequence: UInt64, messageID: UInt64, message: BrokerMessage)
+    case enqueue(
+        clientID: String, sequence: UInt64, messageID: UInt64, message: BrokerMessage,
+        subscriptionIdentifiers: [Int] = [])
     /// A delivery was sent with `packetID` and reached `stage`.
     case markInflight(clientID: String, sequence: UInt64, packetID: UInt16, stage: InflightStage)
     /// A delivery is finished (acknowledged) and forgotten.
@@ -34,21 +39,33 @@ public enum StoreOperation: Sendable, Equatable {
     case setRetained(messageID: UInt64, message: BrokerMessage)
 }
 
-/// A persistent session as it was stored.
+extension StoreOperation {
+    /// A plain (3.1.1) subscription: a QoS and no other option.
+    public static func subscribe(clientID: String, filter: String, qos: QoS) -> StoreOperation {
+        .subscribe(clientID: clientID, filter: filter, subscription: Subscription(options: .init(qos: qos)))
+    }
+}
+
+/// A session as it was stored.
 public struct StoredSession: Sendable, Equatable {
     public var clientID: String
     public var owner: Principal
-    public var subscriptions: [String: QoS]
+    public var expiryInterval: UInt32
+    /// When the disconnected session ends (milliseconds since 1970); nil if it was connected when stored.
+    public var expiresAt: Int64?
+    public var subscriptions: [String: Subscription]
     /// Deliveries in `sequence` order.
     public var deliveries: [StoredDelivery]
     public var inboundQoS2: Set<UInt16>
 
     public init(
-        clientID: String, owner: Principal, subscriptions: [String: QoS] = [:], deliveries: [StoredDelivery] = [],
-        inboundQoS2: Set<UInt16> = []
+        clientID: String, owner: Principal, expiryInterval: UInt32 = .max, expiresAt: Int64? = nil,
+        subscriptions: [String: Subscription] = [:], deliveries: [StoredDelivery] = [], inboundQoS2: Set<UInt16> = []
     ) {
         self.clientID = clientID
         self.owner = owner
+        self.expiryInterval = expiryInterval
+        self.expiresAt = expiresAt
         self.subscriptions = subscriptions
         self.deliveries = deliveries
         self.inboundQoS2 = inboundQoS2
@@ -59,14 +76,19 @@ public struct StoredDelivery: Sendable, Equatable {
     public var sequence: UInt64
     public var messageID: UInt64
     public var message: BrokerMessage
+    public var subscriptionIdentifiers: [Int]
     /// Set once the delivery was sent with a packet id.
     public var packetID: UInt16?
     public var stage: InflightStage?
 
-    public init(sequence: UInt64, messageID: UInt64, message: BrokerMessage, packetID: UInt16? = nil, stage: InflightStage? = nil) {
+    public init(
+        sequence: UInt64, messageID: UInt64, message: BrokerMessage, subscriptionIdentifiers: [Int] = [],
+        packetID: UInt16? = nil, stage: InflightStage? = nil
+    ) {
         self.sequence = sequence
         self.messageID = messageID
         self.message = message
+        self.subscriptionIdentifiers = subscriptionIdentifiers
         self.packetID = packetID
         self.stage = stage
     }

@@ -4,9 +4,15 @@ import PeaceHubCore
 
 /// The MQTT 3.1.1 JSON envelope of `docs/protocol.md`:
 /// `{"precedence": "FLASH", "securityLabel": "UN RESTRICTED", "body": {...}}`.
+/// MQTT 5 clients may say the same with the user properties `precedence` and `security-label`.
 public struct Envelope: Sendable, Decodable {
     public var precedence: Precedence?
     public var securityLabel: String?
+
+    /// The user property that carries a message's precedence (MQTT 5).
+    public static let precedenceProperty = "precedence"
+    /// The user property that carries a message's security label (MQTT 5).
+    public static let securityLabelProperty = "security-label"
 
     /// Reads the envelope's header from a payload; `nil` when the payload is not an envelope.
     public static func header(of payload: ByteBuffer) -> Envelope? {
@@ -20,8 +26,12 @@ public struct Envelope: Sendable, Decodable {
 }
 
 extension Precedence {
-    /// The precedence a payload's envelope declares; ROUTINE when it declares none.
-    static func of(payload: ByteBuffer) -> Precedence {
-        Envelope.header(of: payload)?.precedence ?? .routine
+    /// The precedence a message declares: its `precedence` user property (MQTT 5), else its envelope's; ROUTINE
+    /// when it declares none.
+    static func of(payload: ByteBuffer, properties: MQTTProperties) -> Precedence {
+        if let name = properties.userProperty(Envelope.precedenceProperty), let precedence = Precedence(name: name) {
+            return precedence
+        }
+        return Envelope.header(of: payload)?.precedence ?? .routine
     }
 }

@@ -24,10 +24,10 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
             case (.exactlyOnce, let id?): context.writeAndFlush(wrapOutboundOut(.pubrec(packetID: id)), promise: nil)
             default: break
             }
-        case .pubrel(let id):
-            context.writeAndFlush(wrapOutboundOut(.pubcomp(packetID: id)), promise: nil)
-        case .pubrec(let id):
-            context.writeAndFlush(wrapOutboundOut(.pubrel(packetID: id)), promise: nil)
+        case .pubrel(let ack):
+            context.writeAndFlush(wrapOutboundOut(.pubcomp(packetID: ack.packetID)), promise: nil)
+        case .pubrec(let ack) where !ack.reasonCode.isFailure:
+            context.writeAndFlush(wrapOutboundOut(.pubrel(packetID: ack.packetID)), promise: nil)
         default:
             break
         }

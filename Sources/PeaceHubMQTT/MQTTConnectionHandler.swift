@@ -2,15 +2,16 @@ import Logging
 import NIOCore
 import PeaceHubCore
 
-/// One client connection: turns decoded packets into broker calls and writes what the broker
-/// answers, in the order the packets came [MQTT-4.6.0-2]. Sits above `MQTTDecoder` and
-/// `MQTTEncoder`.
+/// One client connection, MQTT 3.1.1 or 5.0: turns decoded packets into broker calls and writes what the broker
+/// answers, in the order the packets came [MQTT-4.6.0-2]. Sits above `MQTTDecoder` and writes bytes: it encodes
+/// in the connection's version itself, because what a 5.0 client may receive depends on what it said in CONNECT
+/// (its Maximum Packet Size, Topic Alias Maximum, Request Problem Information).
 ///
-/// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the
-/// handshake has verified the client's certificate; a CONNECT without one is refused.
+/// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the handshake has
+/// verified the client's certificate; a CONNECT without one is refused.
 public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnection, @unchecked Sendable {
     public typealias InboundIn = MQTTPacket
-    public typealias OutboundOut = MQTTPacket
+    public typealias OutboundOut = ByteBuffer
 
     enum State {
         case awaitingConnect
@@ -20,18 +21,43 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case closed
     }
 
+    /// What a 5.0 client asked for in its CONNECT; a 3.1.1 client asks for nothing.
+    struct ClientLimits {
+        var maximumPacketSize: Int?
+        var topicAliasMaximum: UInt16 = 0
+        /// False when the client sent Request Problem Information 0.
+        var problemInformation = true
+        /// The Session Expiry Interval in force (a DISCONNECT may not raise it from 0).
+        var sessionExpiryInterval: UInt32 = 0
+    }
+
     private let broker: Broker
     private let eventLoop: any EventLoop
     private let logger: Logger
     // Touched only on the channel's event loop.
     private var state = State.awaitingConnect
+    private var version = MQTTVersion.v3_1_1
     private var principal: Principal?
     private var context: ChannelHandlerContext?
-    private var gracefulDisconnect = false
+    private var limits = ClientLimits()
+    private var connackSent = false
+    /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
+    private var ending = Broker.Ending.lost
     private var keepAliveTask: RepeatedTask?
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
     /// Replies in the order their packets arrived; `nil` while the broker is still committing.
     private var replies = CircularBuffer<MQTTPacket??>()
+    /// How many replies have left the front of `replies`.
+    private var repliesWritten = 0
+    /// QoS 1 and 2 PUBLISHes from the client not yet answered with PUBACK or PUBCOMP (its Receive Maximum).
+    private var unacknowledged: Set<UInt16> = []
+    /// Topic aliases the client set (5.0), and those the hub set for it.
+    private var inboundAliases: [UInt16: String] = [:]
+    private var outboundAliases: [String: UInt16] = [:]
+    /// Bytes encoded since the last flush.
+    private var outbound: ByteBuffer?
+    /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
+    private var reading = false
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's.
     public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
@@ -56,7 +82,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastPacket = eventLoop.now
+        reading = true
         process(unwrapInboundIn(data), context: context)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        flush(context)
+        context.fireChannelReadComplete()
     }
 
     private func process(_ packet: MQTTPacket, context: ChannelHandlerContext) {
@@ -76,44 +109,98 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
     }
 
+    // MARK: CONNECT
+
     private func handleConnect(_ connect: MQTTPacket.Connect, context: ChannelHandlerContext) {
+        version = connect.version
         guard let principal else {
-            context.writeAndFlush(wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: .notAuthorized))), promise: nil)
-            return close(context, reason: "CONNECT without a verified client certificate")
+            return refuse(.notAuthorized, context: context, reason: "CONNECT without a verified client certificate")
         }
         state = .connecting(waiting: [])
         broker.connect(connect, principal: principal, connection: self) { result in
             self.onLoop { context in
                 switch result {
                 case .failure(let error):
-                    self.close(context, reason: "the session could not be stored: \(error)")
+                    self.refuse(.serverUnavailable, context: context, reason: "the session could not be stored: \(error)")
                 case .success(.refused(let code)):
-                    context.writeAndFlush(self.wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: code))), promise: nil)
-                    self.close(context, reason: "CONNECT refused with return code \(code.rawValue)")
-                case .success(.accepted(let sessionPresent, let clientID)):
+                    self.refuse(code, context: context, reason: "CONNECT refused with \(code)")
+                case .success(.accepted(let accepted)):
                     guard case .connecting(let waiting) = self.state else { return }
-                    self.state = .connected(clientID: clientID)
-                    self.logger.info("client connected", metadata: ["client": "\(clientID)", "principal": "\(principal)"])
-                    context.write(
-                        self.wrapOutboundOut(.connack(.init(sessionPresent: sessionPresent, returnCode: .accepted))),
-                        promise: nil)
-                    self.startKeepAlive(seconds: connect.keepAlive, context: context)
-                    self.writeOutgoing(clientID: clientID)
+                    self.state = .connected(clientID: accepted.clientID)
+                    self.logger.info("client connected", metadata: [
+                        "client": "\(accepted.clientID)", "principal": "\(principal)", "mqtt": "\(connect.version)",
+                    ])
+                    let keepAlive = self.accept(connect, accepted, context: context)
+                    self.startKeepAlive(seconds: keepAlive, context: context)
+                    self.writeOutgoing(clientID: accepted.clientID)
                     for packet in waiting { self.process(packet, context: context) }
+                    self.flush(context)
                 }
             }
         }
     }
 
+    /// Writes the CONNACK of an accepted CONNECT and notes what a 5.0 client asked for; returns the keep-alive
+    /// in force.
+    private func accept(_ connect: MQTTPacket.Connect, _ accepted: Broker.Accepted, context: ChannelHandlerContext)
+        -> UInt16
+    {
+        var keepAlive = connect.keepAlive
+        var properties: MQTTProperties = []
+        if version == .v5 {
+            let configuration = broker.configuration
+            limits.maximumPacketSize = connect.properties.maximumPacketSize.map(Int.init)
+            limits.topicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
+            limits.problemInformation = connect.properties.requestProblemInformation != 0
+            limits.sessionExpiryInterval = accepted.sessionExpiryInterval ?? connect.sessionExpiryInterval
+            if configuration.receiveMaximum != .max { properties.items.append(.receiveMaximum(configuration.receiveMaximum)) }
+            properties.items.append(.maximumPacketSize(UInt32(clamping: configuration.maximumPacketSize)))
+            if configuration.topicAliasMaximum > 0 {
+                properties.items.append(.topicAliasMaximum(configuration.topicAliasMaximum))
+            }
+            if accepted.assignedClientID { properties.items.append(.assignedClientIdentifier(accepted.clientID)) }
+            if let interval = accepted.sessionExpiryInterval { properties.items.append(.sessionExpiryInterval(interval)) }
+            let maximum = configuration.maximumKeepAlive
+            if maximum > 0, keepAlive == 0 || keepAlive > maximum {
+                keepAlive = maximum
+                properties.items.append(.serverKeepAlive(maximum))
+            }
+        }
+        write(.connack(.init(sessionPresent: accepted.sessionPresent, reasonCode: .success, properties: properties)), context)
+        connackSent = true
+        return keepAlive
+    }
+
+    /// Answers a CONNECT with a failure code (3.1.1: the matching return code), then closes.
+    private func refuse(_ code: ReasonCode, context: ChannelHandlerContext, reason: String) {
+        write(.connack(.init(sessionPresent: false, reasonCode: code)), context)
+        connackSent = true
+        reading = false
+        flush(context)
+        close(context, reason: reason)
+    }
+
+    // MARK: Packets
+
     private func handle(_ packet: MQTTPacket, clientID: String, context: ChannelHandlerContext) {
         guard let principal else { return }
         switch packet {
         case .connect:
-            close(context, reason: "a second CONNECT [MQTT-3.1.0-2]")
-        case .publish(let publish):
+            disconnect(.protocolError, context: context, reason: "a second CONNECT [MQTT-3.1.0-2]")
+        case .publish(var publish):
+            if version == .v5 {
+                guard resolveAlias(&publish, context: context) else { return }
+                if publish.qos != .atMostOnce, let id = publish.packetID, unacknowledged.insert(id).inserted,
+                    unacknowledged.count > Int(broker.configuration.receiveMaximum)
+                {
+                    return disconnect(
+                        .receiveMaximumExceeded, context: context,
+                        reason: "more than \(broker.configuration.receiveMaximum) QoS 1 and 2 PUBLISHes unacknowledged")
+                }
+            }
             broker.publish(publish, clientID: clientID, principal: principal, reply: reserveReply())
-        case .pubrel(let id):
-            broker.release(packetID: id, clientID: clientID, reply: reserveReply())
+        case .pubrel(let ack):
+            broker.release(packetID: ack.packetID, clientID: clientID, reply: reserveReply())
         case .subscribe(let subscribe):
             broker.subscribe(subscribe, clientID: clientID, principal: principal, reply: reserveReply())
         case .unsubscribe(let unsubscribe):
@@ -123,12 +210,44 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case .puback, .pubrec, .pubcomp:
             broker.acknowledge(packet, clientID: clientID, reply: reserveReply())
             writeOutgoing(clientID: clientID)
-        case .disconnect:
-            gracefulDisconnect = true
-            close(context, reason: "client disconnected")
+        case .disconnect(let disconnect):
+            let interval = disconnect.properties.sessionExpiryInterval
+            if let interval, interval != 0, limits.sessionExpiryInterval == 0 {
+                // The will goes out: this is not a normal disconnection.
+                return self.disconnect(
+                    .protocolError, context: context,
+                    reason: "DISCONNECT sets a Session Expiry Interval on a session that had 0 [MQTT-3.14.2-2]")
+            }
+            ending = .disconnect(
+                publishWill: disconnect.reasonCode == .disconnectWithWillMessage, sessionExpiryInterval: interval)
+            close(context, reason: "client disconnected (\(disconnect.reasonCode))")
+        case .auth:
+            disconnect(.protocolError, context: context, reason: "AUTH without an authentication method [MQTT-4.12.0-1]")
         case .connack, .suback, .unsuback, .pingresp:
-            close(context, reason: "a client sent a packet only servers send")
+            disconnect(.protocolError, context: context, reason: "a client sent a packet only servers send")
         }
+    }
+
+    /// Applies a 5.0 PUBLISH's Topic Alias: sets it, or replaces the empty topic with the topic it stands for.
+    /// Returns false when the connection was closed for a bad alias.
+    private func resolveAlias(_ publish: inout MQTTPacket.Publish, context: ChannelHandlerContext) -> Bool {
+        guard let alias = publish.properties.topicAlias else { return true }
+        let maximum = broker.configuration.topicAliasMaximum
+        guard alias > 0, alias <= maximum else {
+            disconnect(.topicAliasInvalid, context: context, reason: "Topic Alias \(alias) is not in 1...\(maximum) [MQTT-3.3.2-9]")
+            return false
+        }
+        if publish.topic.isEmpty {
+            guard let topic = inboundAliases[alias] else {
+                disconnect(.protocolError, context: context, reason: "Topic Alias \(alias) was never set on this connection")
+                return false
+            }
+            publish.topic = topic
+        } else {
+            inboundAliases[alias] = publish.topic
+        }
+        publish.properties.remove(MQTTProperty.topicAlias(0).identifier)
+        return true
     }
 
     /// Takes the next place in the reply order; the returned closure fills it from any thread.
@@ -149,29 +268,187 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
     }
 
-    /// How many replies have left the front of `replies`.
-    private var repliesWritten = 0
-
     private func writeReadyReplies(context: ChannelHandlerContext) {
         var wrote = false
         while let first = replies.first, let ready = first {
             replies.removeFirst()
             repliesWritten += 1
             if let packet = ready {
-                context.write(wrapOutboundOut(packet), promise: nil)
+                write(packet, context)
                 wrote = true
             }
         }
-        if wrote { context.flush() }
+        if wrote { flush(context) }
     }
 
-    /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow
-    /// once the store has committed them).
+    /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow once the store has
+    /// committed them).
     private func writeOutgoing(clientID: String) {
         broker.outgoing(clientID: clientID) { packets in
+            guard !packets.isEmpty else { return }
             self.onLoop { context in
-                for packet in packets { context.write(self.wrapOutboundOut(packet), promise: nil) }
-                context.flush()
+                for packet in packets { self.write(packet, context) }
+                self.flush(context)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Encodes a packet into the bytes waiting for the next flush, fitted to what the client asked for.
+    private func write(_ packet: MQTTPacket, _ context: ChannelHandlerContext) {
+        var packet = packet
+        switch packet {
+        case .puback(let ack), .pubcomp(let ack):
+            unacknowledged.remove(ack.packetID)
+        case .pubrec(let ack) where ack.reasonCode.isFailure:
+            unacknowledged.remove(ack.packetID)
+        case .publish(var publish) where version == .v5 && limits.topicAliasMaximum > 0:
+            assignAlias(&publish)
+            packet = .publish(publish)
+        default:
+            break
+        }
+        if version == .v5 { packet = fitted(packet) }
+        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
+        packet.write(to: &outbound!, version: version)
+    }
+
+    /// Writes the encoded bytes out, unless a read burst is in progress (its end flushes).
+    private func flush(_ context: ChannelHandlerContext) {
+        guard !reading, let bytes = outbound, bytes.readableBytes > 0 else { return }
+        outbound = nil
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Gives a PUBLISH's topic an alias while the client allows more: the first PUBLISH on a topic sets it, later
+    /// ones send the alias with an empty topic.
+    private func assignAlias(_ publish: inout MQTTPacket.Publish) {
+        if let alias = outboundAliases[publish.topic] {
+            publish.topic = ""
+            publish.properties.set(.topicAlias(alias))
+        } else if outboundAliases.count < Int(limits.topicAliasMaximum) {
+            let alias = UInt16(outboundAliases.count + 1)
+            outboundAliases[publish.topic] = alias
+            publish.properties.set(.topicAlias(alias))
+        }
+    }
+
+    /// Leaves out the Reason String and User Properties a client did not ask for (Request Problem Information 0,
+    /// except on CONNACK and DISCONNECT) or that would make a packet larger than its Maximum Packet Size
+    /// [MQTT-3.1.2-29, MQTT-3.1.2-25]. PUBLISH sizes were checked by the broker.
+    private func fitted(_ packet: MQTTPacket) -> MQTTPacket {
+        func trimmed(_ properties: MQTTProperties, keep: Bool) -> MQTTProperties {
+            guard !keep else { return properties }
+            return MQTTProperties(properties.items.filter {
+                switch $0 {
+                case .reasonString, .userProperty: false
+                default: true
+                }
+            })
+        }
+        let problem = limits.problemInformation
+        var result = packet
+        for attempt in 0..<2 {
+            // The first try keeps what Request Problem Information allows; the second drops it all.
+            let keep = attempt == 0
+            switch packet {
+            case .puback(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .puback(ack)
+            case .pubrec(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .pubrec(ack)
+            case .pubrel(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .pubrel(ack)
+            case .pubcomp(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .pubcomp(ack)
+            case .suback(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .suback(ack)
+            case .unsuback(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep && problem)
+                result = .unsuback(ack)
+            case .disconnect(var disconnect):
+                disconnect.properties = trimmed(disconnect.properties, keep: keep)
+                result = .disconnect(disconnect)
+            case .connack(var ack):
+                ack.properties = trimmed(ack.properties, keep: keep)
+                result = .connack(ack)
+            default:
+                return packet
+            }
+            guard let maximum = limits.maximumPacketSize else { return result }
+            var probe = ByteBuffer()
+            result.write(to: &probe, version: .v5)
+            if probe.readableBytes <= maximum { return result }
+        }
+        return result
+    }
+
+    // MARK: Closing
+
+    /// Ends the connection because of the client: a 5.0 client is told why, with a DISCONNECT after CONNACK or a
+    /// failing CONNACK before it [MQTT-4.13.1-1].
+    private func disconnect(_ code: ReasonCode, context: ChannelHandlerContext, reason: String) {
+        if version == .v5, isOpen {
+            let properties: MQTTProperties = [.reasonString(reason)]
+            write(
+                connackSent
+                    ? .disconnect(.init(reasonCode: code, properties: properties))
+                    : .connack(.init(sessionPresent: false, reasonCode: code, properties: properties)), context)
+            connackSent = true
+            reading = false
+            flush(context)
+        }
+        close(context, reason: reason)
+    }
+
+    private var isOpen: Bool {
+        if case .closed = state { return false }
+        return true
+    }
+
+    private func close(_ context: ChannelHandlerContext, reason: String) {
+        logger.debug("closing MQTT connection", metadata: ["reason": "\(reason)"])
+        if case .connected(let clientID) = state {
+            broker.disconnected(clientID: clientID, connection: self, ending: ending)
+        }
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .connected(let clientID) = state {
+            broker.disconnected(clientID: clientID, connection: self, ending: ending)
+        }
+        state = .closed
+        keepAliveTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? MQTTError else { return close(context, reason: "\(error)") }
+        if case .awaitingConnect = state, error.code == .unsupportedProtocolLevel {
+            // A level the hub does not speak: the 3.1.1 CONNACK 0x01 [MQTT-3.1.2-2].
+            version = .v3_1_1
+            return refuse(.unsupportedProtocolVersion, context: context, reason: "\(error)")
+        }
+        if let known = error.version { version = known }
+        disconnect(error.code.reasonCode, context: context, reason: "\(error)")
+    }
+
+    /// Closes the connection when no packet arrives within one and a half keep-alive periods [MQTT-3.1.2-24].
+    private func startKeepAlive(seconds: UInt16, context: ChannelHandlerContext) {
+        guard seconds > 0 else { return }
+        let limit = TimeAmount.milliseconds(Int64(seconds) * 1500)
+        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: limit, delay: .milliseconds(Int64(seconds) * 250)) {
+            [weak self] _ in
+            guard let self, let context = self.context else { return }
+            if self.eventLoop.now - self.lastPacket > limit {
+                self.disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
             }
         }
     }
@@ -187,56 +464,19 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
     }
 
-    public func channelInactive(context: ChannelHandlerContext) {
-        if case .connected(let clientID) = state {
-            broker.disconnected(clientID: clientID, connection: self, graceful: gracefulDisconnect)
-        }
-        state = .closed
-        keepAliveTask?.cancel()
-        context.fireChannelInactive()
-    }
-
-    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? MQTTError, error.code == .unsupportedProtocolLevel, case .awaitingConnect = state {
-            context.writeAndFlush(
-                wrapOutboundOut(.connack(.init(sessionPresent: false, returnCode: .unacceptableProtocolVersion))),
-                promise: nil)
-        }
-        close(context, reason: "\(error)")
-    }
-
-    private func close(_ context: ChannelHandlerContext, reason: String) {
-        logger.debug("closing MQTT connection", metadata: ["reason": "\(reason)"])
-        context.close(promise: nil)
-    }
-
-    /// Closes the connection when no packet arrives within one and a half keep-alive periods
-    /// [MQTT-3.1.2-24].
-    private func startKeepAlive(seconds: UInt16, context: ChannelHandlerContext) {
-        guard seconds > 0 else { return }
-        let limit = TimeAmount.milliseconds(Int64(seconds) * 1500)
-        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: limit, delay: .milliseconds(Int64(seconds) * 250)) {
-            [weak self] _ in
-            guard let self, let context = self.context else { return }
-            if self.eventLoop.now - self.lastPacket > limit {
-                self.close(context, reason: "keep-alive expired")
-            }
-        }
-    }
-
     // MARK: BrokerConnection (any thread)
 
     public func wakeUp() {
         eventLoop.execute {
-            guard let context = self.context, case .connected(let clientID) = self.state else { return }
+            guard self.context != nil, case .connected(let clientID) = self.state else { return }
             self.writeOutgoing(clientID: clientID)
         }
     }
 
-    public func close(reason: String) {
+    public func close(_ code: ReasonCode, reason: String) {
         eventLoop.execute {
             guard let context = self.context else { return }
-            self.close(context, reason: reason)
+            self.disconnect(code, context: context, reason: reason)
         }
     }
 }

@@ -1,10 +1,11 @@
 import NIOCore
 
-/// Splits the byte stream from a client into packets and parses them (MQTT 3.1.1).
+/// Splits the byte stream from a peer into packets and parses them (MQTT 3.1.1 and 5.0).
 ///
-/// It refuses every malformed packet and every packet a client may not send; any error ends
-/// the connection, as the specification asks. Order rules (CONNECT first and only once) belong
-/// to the connection's state machine.
+/// It refuses every malformed packet and every packet the peer may not send; any error ends the connection, as
+/// the specifications ask. The error carries the connection's version, so the connection handler knows whether
+/// to say why in a 5.0 DISCONNECT (or CONNACK). Order rules (CONNECT first and only once) and per-connection
+/// limits (topic aliases, receive maximum) belong to the connection handler.
 public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = MQTTPacket
 
@@ -16,27 +17,38 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     /// The largest packet accepted, fixed header included.
     public let maximumPacketSize: Int
     public let role: Role
-    /// The connection's protocol version, from its first CONNECT.
+    /// The connection's protocol version: from its CONNECT on the server, given at creation on the client.
     public private(set) var version: MQTTVersion?
 
-    public init(maximumPacketSize: Int, role: Role = .server) {
+    public init(maximumPacketSize: Int, role: Role = .server, version: MQTTVersion? = nil) {
         self.maximumPacketSize = maximumPacketSize
         self.role = role
+        self.version = version
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
+        do {
+            return try decodeFrame(&buffer)
+        } catch {
+            throw error.with(version: version)
+        }
+    }
+
+    private mutating func decodeFrame(_ buffer: inout ByteBuffer) throws(MQTTError) -> MQTTPacket? {
         guard let (headerLength, remainingLength) = try Self.peekFrame(buffer) else { return nil }
+        let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
+        if version == nil, first >> 4 == PacketType.connect.rawValue {
+            // The protocol level decides how everything after it, errors included, is answered.
+            version = Self.peekConnectVersion(buffer, headerLength: headerLength)
+        }
         guard headerLength + remainingLength <= maximumPacketSize else {
             throw MQTTError(
                 .packetTooLarge, "a packet of \(headerLength + remainingLength) bytes exceeds the limit of \(maximumPacketSize)")
         }
         guard buffer.readableBytes >= headerLength + remainingLength else { return nil }
-        let first = buffer.readInteger(as: UInt8.self)!
-        buffer.moveReaderIndex(forwardBy: headerLength - 1)
+        buffer.moveReaderIndex(forwardBy: headerLength)
         let body = buffer.readSlice(length: remainingLength)!
-        let packet = try Self.parse(first: first, body: body, version: version, role: role)
-        if case .connect(let connect) = packet, version == nil { version = connect.version }
-        return packet
+        return try Self.parse(first: first, body: body, version: version, role: role)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTPacket? {
@@ -59,15 +71,24 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         throw MQTTError(.malformedPacket, "the remaining length takes more than four bytes [MQTT-2.2.3]")
     }
 
+    /// The level of a CONNECT whose protocol name is "MQTT", once its first bytes are in.
+    private static func peekConnectVersion(_ buffer: ByteBuffer, headerLength: Int) -> MQTTVersion? {
+        let start = buffer.readerIndex + headerLength
+        guard buffer.getInteger(at: start, as: UInt16.self) == 4, buffer.getString(at: start + 2, length: 4) == "MQTT",
+            let level = buffer.getInteger(at: start + 6, as: UInt8.self)
+        else { return nil }
+        return MQTTVersion(rawValue: level)
+    }
+
     static let sentByServers: Set<PacketType> = [.connack, .suback, .unsuback, .pingresp]
-    static let sentByClients: Set<PacketType> = [.connect, .subscribe, .unsubscribe, .pingreq, .disconnect]
+    static let sentByClients: Set<PacketType> = [.connect, .subscribe, .unsubscribe, .pingreq]
 
     /// Parses one packet whose fixed header's first byte is `first` and whose body is `body`.
     static func parse(first: UInt8, body: ByteBuffer, version: MQTTVersion?, role: Role = .server) throws(MQTTError)
         -> MQTTPacket
     {
         let flags = first & 0x0f
-        guard let type = PacketType(rawValue: first >> 4) else {
+        guard let type = PacketType(rawValue: first >> 4), type != .auth || version == .v5 else {
             throw MQTTError(.malformedPacket, "reserved packet type \(first >> 4) [MQTT-2.2.1]")
         }
         let required: UInt8 =
@@ -83,81 +104,70 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         switch role {
         case .server where sentByServers.contains(type):
             throw MQTTError(.protocolViolation, "a client sent \(type), which only a server sends")
-        case .client where sentByClients.contains(type):
+        case .client where sentByClients.contains(type) || (type == .disconnect && version != .v5):
             throw MQTTError(.protocolViolation, "a server sent \(type), which only a client sends")
         default:
             break
         }
+        let v5 = version == .v5
         var reader = PacketReader(body, packet: "\(type)".uppercased())
         switch type {
         case .connect:
             return .connect(try parseConnect(&reader))
         case .publish:
-            return .publish(try parsePublish(&reader, flags: flags))
+            return .publish(try parsePublish(&reader, flags: flags, v5: v5, role: role))
         case .puback, .pubrec, .pubrel, .pubcomp:
-            let id = try reader.packetID()
-            try reader.expectEnd()
+            let ack = try parseAcknowledgement(&reader, v5: v5)
             switch type {
-            case .puback: return .puback(packetID: id)
-            case .pubrec: return .pubrec(packetID: id)
-            case .pubrel: return .pubrel(packetID: id)
-            default: return .pubcomp(packetID: id)
+            case .puback: return .puback(ack)
+            case .pubrec: return .pubrec(ack)
+            case .pubrel: return .pubrel(ack)
+            default: return .pubcomp(ack)
             }
         case .subscribe:
-            let id = try reader.packetID()
-            var subscriptions: [(filter: String, qos: QoS)] = []
-            while !reader.isAtEnd {
-                let filter = try reader.string("topic filter")
-                let options = try reader.byte("requested QoS")
-                guard options & 0xfc == 0, let qos = QoS(rawValue: options) else {
-                    throw reader.malformed("requested QoS byte \(options) [MQTT-3.8.3-4]")
-                }
-                subscriptions.append((filter, qos))
-            }
-            guard !subscriptions.isEmpty else {
-                throw MQTTError(.protocolViolation, "SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
-            }
-            return .subscribe(MQTTPacket.Subscribe(packetID: id, subscriptions: subscriptions))
+            return .subscribe(try parseSubscribe(&reader, v5: v5))
         case .unsubscribe:
             let id = try reader.packetID()
+            let properties = v5 ? try reader.properties(.unsubscribe) : []
             var filters: [String] = []
             while !reader.isAtEnd { filters.append(try reader.string("topic filter")) }
             guard !filters.isEmpty else {
                 throw MQTTError(.protocolViolation, "UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]")
             }
-            return .unsubscribe(MQTTPacket.Unsubscribe(packetID: id, filters: filters))
+            return .unsubscribe(MQTTPacket.Unsubscribe(packetID: id, filters: filters, properties: properties))
         case .pingreq:
             try reader.expectEnd()
             return .pingreq
         case .disconnect:
-            try reader.expectEnd()
-            return .disconnect
+            return .disconnect(try parseReasonAndProperties(&reader, v5: v5, context: .disconnect))
+        case .auth:
+            return .auth(try parseReasonAndProperties(&reader, v5: v5, context: .auth))
         case .connack:
             let flags = try reader.byte("acknowledge flags")
             let code = try reader.byte("return code")
+            guard flags & 0xfe == 0 else { throw reader.malformed("acknowledge flags \(flags)") }
+            let properties = v5 ? try reader.properties(.connack) : []
             try reader.expectEnd()
-            guard flags & 0xfe == 0, let returnCode = MQTTPacket.ConnectReturnCode(rawValue: code) else {
-                throw reader.malformed("flags \(flags), return code \(code)")
-            }
-            return .connack(MQTTPacket.ConnAck(sessionPresent: flags == 1, returnCode: returnCode))
+            let reasonCode = v5 ? ReasonCode(rawValue: code) : ReasonCode(connectReturnCode: code)
+            guard let reasonCode else { throw reader.malformed("return code \(code)") }
+            return .connack(MQTTPacket.ConnAck(sessionPresent: flags == 1, reasonCode: reasonCode, properties: properties))
         case .suback:
             let id = try reader.packetID()
-            var codes: [MQTTPacket.SubscribeReturnCode] = []
+            let properties = v5 ? try reader.properties(.suback) : []
+            var codes: [ReasonCode] = []
             while !reader.isAtEnd {
                 let code = try reader.byte("return code")
-                if code == 0x80 {
-                    codes.append(.failure)
-                } else if let qos = QoS(rawValue: code) {
-                    codes.append(.granted(qos))
-                } else {
-                    throw reader.malformed("return code \(code)")
-                }
+                guard v5 || code <= 2 || code == 0x80 else { throw reader.malformed("return code \(code)") }
+                codes.append(ReasonCode(rawValue: code))
             }
-            return .suback(MQTTPacket.SubAck(packetID: id, returnCodes: codes))
+            return .suback(MQTTPacket.SubAck(packetID: id, reasonCodes: codes, properties: properties))
         case .unsuback:
             let id = try reader.packetID()
+            let properties = v5 ? try reader.properties(.unsuback) : []
+            var codes: [ReasonCode] = []
+            while v5, !reader.isAtEnd { codes.append(ReasonCode(rawValue: try reader.byte("reason code"))) }
             try reader.expectEnd()
-            return .unsuback(packetID: id)
+            return .unsuback(MQTTPacket.UnsubAck(packetID: id, reasonCodes: codes, properties: properties))
         case .pingresp:
             try reader.expectEnd()
             return .pingresp
@@ -170,9 +180,10 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         guard name == "MQTT" else {
             throw MQTTError(.unsupportedProtocol, "protocol name '\(name)' is not MQTT [MQTT-3.1.2-1]")
         }
-        guard level == MQTTVersion.v3_1_1.rawValue else {
+        guard let version = MQTTVersion(rawValue: level) else {
             throw MQTTError(.unsupportedProtocolLevel, "protocol level \(level) is not supported [MQTT-3.1.2-2]")
         }
+        let v5 = version == .v5
         let flags = try reader.byte("connect flags")
         guard flags & 0x01 == 0 else { throw reader.malformed("the reserved connect flag is set [MQTT-3.1.2-3]") }
         let hasUsername = flags & 0x80 != 0
@@ -180,40 +191,134 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         let willRetain = flags & 0x20 != 0
         let willQoSBits = (flags >> 3) & 0x03
         let hasWill = flags & 0x04 != 0
-        let cleanSession = flags & 0x02 != 0
+        let cleanStart = flags & 0x02 != 0
         if !hasWill, willRetain || willQoSBits != 0 {
             throw reader.malformed("will QoS or retain set without a will [MQTT-3.1.2-11, MQTT-3.1.2-13, MQTT-3.1.2-15]")
         }
         guard let willQoS = QoS(rawValue: willQoSBits) else { throw reader.malformed("will QoS 3 [MQTT-3.1.2-14]") }
-        guard hasUsername || !hasPassword else {
+        // 5.0 allows a password without a user name.
+        guard v5 || hasUsername || !hasPassword else {
             throw reader.malformed("a password without a user name [MQTT-3.1.2-22]")
         }
         let keepAlive = try reader.uint16("keep alive")
+        let properties = v5 ? try reader.properties(.connect) : []
         let clientID = try reader.string("client identifier")
         var will: MQTTPacket.Will?
         if hasWill {
+            let willProperties = v5 ? try reader.properties(.will) : []
             let topic = try reader.string("will topic")
             try TopicName.validate(topic, field: "will topic")
-            will = MQTTPacket.Will(topic: topic, payload: try reader.binary("will message"), qos: willQoS, retain: willRetain)
+            let payload = try reader.binary("will message")
+            if willProperties.payloadFormatIndicator == 1, String(validating: payload, as: UTF8.self) == nil {
+                throw MQTTError(.payloadFormatInvalid, "CONNECT: the will message is not UTF-8 [MQTT-3.1.3-11]")
+            }
+            will = MQTTPacket.Will(topic: topic, payload: payload, qos: willQoS, retain: willRetain, properties: willProperties)
         }
         let username = hasUsername ? try reader.string("user name") : nil
         let password = hasPassword ? try reader.binary("password") : nil
         try reader.expectEnd()
         return MQTTPacket.Connect(
-            version: .v3_1_1, clientID: clientID, cleanSession: cleanSession, keepAlive: keepAlive, will: will,
-            username: username, password: password)
+            version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, will: will,
+            username: username, password: password, properties: properties)
     }
 
-    private static func parsePublish(_ reader: inout PacketReader, flags: UInt8) throws(MQTTError) -> MQTTPacket.Publish {
+    private static func parsePublish(
+        _ reader: inout PacketReader, flags: UInt8, v5: Bool, role: Role
+    ) throws(MQTTError) -> MQTTPacket.Publish {
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else {
             throw reader.malformed("QoS 3 [MQTT-3.3.1-4]")
         }
-        let topic = try reader.string("topic name")
-        try TopicName.validate(topic, field: "topic name")
         if qos == .atMostOnce, flags & 0x08 != 0 { throw reader.malformed("DUP set on a QoS 0 message [MQTT-3.3.1-2]") }
+        let topic = try reader.string("topic name")
         let packetID = qos == .atMostOnce ? nil : try reader.packetID()
+        let properties = v5 ? try reader.properties(.publish) : []
+        // In 5.0 an empty topic name stands for the one its Topic Alias was set to.
+        if !(topic.isEmpty && properties.topicAlias != nil) {
+            try TopicName.validate(topic, field: "topic name")
+        }
+        if role == .server, !properties.subscriptionIdentifiers.isEmpty {
+            throw MQTTError(.protocolViolation, "PUBLISH from a client with a Subscription Identifier [MQTT-3.3.4-6]")
+        }
         return MQTTPacket.Publish(
             topic: topic, payload: reader.rest(), qos: qos, retain: flags & 0x01 != 0, duplicate: flags & 0x08 != 0,
-            packetID: packetID)
+            packetID: packetID, properties: properties)
+    }
+
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP: in 5.0 the reason code and the properties may be left out when the code
+    /// is Success and there are no properties (section 3.4.2.1).
+    private static func parseAcknowledgement(
+        _ reader: inout PacketReader, v5: Bool
+    ) throws(MQTTError) -> MQTTPacket.Acknowledgement {
+        let id = try reader.packetID()
+        var ack = MQTTPacket.Acknowledgement(packetID: id)
+        if v5, !reader.isAtEnd {
+            ack.reasonCode = ReasonCode(rawValue: try reader.byte("reason code"))
+            if !reader.isAtEnd { ack.properties = try reader.properties(.acknowledgement) }
+        }
+        try reader.expectEnd()
+        return ack
+    }
+
+    private static func parseSubscribe(_ reader: inout PacketReader, v5: Bool) throws(MQTTError) -> MQTTPacket.Subscribe {
+        let id = try reader.packetID()
+        let properties = v5 ? try reader.properties(.subscribe) : []
+        var subscriptions: [(filter: String, options: MQTTPacket.SubscriptionOptions)] = []
+        while !reader.isAtEnd {
+            let filter = try reader.string("topic filter")
+            let byte = try reader.byte("subscription options")
+            guard byte & (v5 ? 0xc0 : 0xfc) == 0, let qos = QoS(rawValue: byte & 0x03) else {
+                throw reader.malformed("subscription options byte \(byte) [MQTT-3.8.3-4, MQTT-3.8.3-5]")
+            }
+            guard let retainHandling = MQTTPacket.RetainHandling(rawValue: (byte >> 4) & 0x03) else {
+                throw MQTTError(.protocolViolation, "SUBSCRIBE: Retain Handling 3")
+            }
+            let options = MQTTPacket.SubscriptionOptions(
+                qos: qos, noLocal: byte & 0x04 != 0, retainAsPublished: byte & 0x08 != 0, retainHandling: retainHandling)
+            if options.noLocal, filter.hasPrefix(SharedSubscription.prefix) {
+                throw MQTTError(.protocolViolation, "SUBSCRIBE: No Local on the shared subscription '\(filter)' [MQTT-3.8.3-4]")
+            }
+            subscriptions.append((filter, options))
+        }
+        guard !subscriptions.isEmpty else {
+            throw MQTTError(.protocolViolation, "SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
+        }
+        return MQTTPacket.Subscribe(packetID: id, subscriptions: subscriptions, properties: properties)
+    }
+
+    /// DISCONNECT and AUTH: empty in 3.1.1; in 5.0 a reason code (Success when left out) and properties.
+    private static func parseReasonAndProperties(
+        _ reader: inout PacketReader, v5: Bool, context: PropertyContext
+    ) throws(MQTTError) -> MQTTPacket.Disconnect {
+        var packet = MQTTPacket.Disconnect()
+        if v5, !reader.isAtEnd {
+            packet.reasonCode = ReasonCode(rawValue: try reader.byte("reason code"))
+            if !reader.isAtEnd { packet.properties = try reader.properties(context) }
+        }
+        try reader.expectEnd()
+        return packet
+    }
+}
+
+extension ReasonCode {
+    /// The 5.0 code of a 3.1.1 CONNACK return code (section 3.2.2.3), nil for a reserved one.
+    init?(connectReturnCode code: UInt8) {
+        let codes: [ReasonCode] = [
+            .success, .unsupportedProtocolVersion, .clientIdentifierNotValid, .serverUnavailable,
+            .badUserNameOrPassword, .notAuthorized,
+        ]
+        guard Int(code) < codes.count else { return nil }
+        self = codes[Int(code)]
+    }
+
+    /// The 3.1.1 CONNACK return code closest to this 5.0 code.
+    var connectReturnCode: UInt8 {
+        switch self {
+        case .success: 0
+        case .unsupportedProtocolVersion: 1
+        case .clientIdentifierNotValid: 2
+        case .badUserNameOrPassword, .badAuthenticationMethod: 4
+        case .notAuthorized, .banned: 5
+        default: 3  // server unavailable: busy, quota exceeded, shutting down, any other failure
+        }
     }
 }

@@ -1,14 +1,16 @@
 import NIOCore
 
 extension MQTTPacket {
-    /// Writes the packet in MQTT 3.1.1 wire format.
-    public func write(to buffer: inout ByteBuffer) {
+    /// Writes the packet in the wire format of `version`. For 3.1.1, reason codes and properties are left out,
+    /// except the few 3.1.1 can say: a CONNACK return code, a SUBACK failure (0x80).
+    public func write(to buffer: inout ByteBuffer, version: MQTTVersion) {
+        let v5 = version == .v5
         switch self {
         case .connect(let connect):
             var body = ByteBuffer()
             body.writeMQTTString("MQTT")
             body.writeInteger(connect.version.rawValue)
-            var flags: UInt8 = connect.cleanSession ? 0x02 : 0
+            var flags: UInt8 = connect.cleanStart ? 0x02 : 0
             if let will = connect.will {
                 flags |= 0x04 | (will.qos.rawValue << 3) | (will.retain ? 0x20 : 0)
             }
@@ -16,8 +18,10 @@ extension MQTTPacket {
             if connect.username != nil { flags |= 0x80 }
             body.writeInteger(flags)
             body.writeInteger(connect.keepAlive, endianness: .big)
+            if v5 { connect.properties.write(to: &body) }
             body.writeMQTTString(connect.clientID)
             if let will = connect.will {
+                if v5 { will.properties.write(to: &body) }
                 body.writeMQTTString(will.topic)
                 body.writeMQTTBinary(will.payload)
             }
@@ -25,75 +29,98 @@ extension MQTTPacket {
             if let password = connect.password { body.writeMQTTBinary(password) }
             buffer.writeFrame(type: .connect, flags: 0, body: body)
         case .connack(let ack):
-            buffer.writeFrame(type: .connack, flags: 0, body: ByteBuffer(bytes: [ack.sessionPresent ? 1 : 0, ack.returnCode.rawValue]))
+            var body = ByteBuffer()
+            body.writeInteger(UInt8(ack.sessionPresent ? 1 : 0))
+            if v5 {
+                body.writeInteger(ack.reasonCode.rawValue)
+                ack.properties.write(to: &body)
+            } else {
+                body.writeInteger(ack.reasonCode.connectReturnCode)
+            }
+            buffer.writeFrame(type: .connack, flags: 0, body: body)
         case .publish(let publish):
             var flags = publish.qos.rawValue << 1
             if publish.retain { flags |= 0x01 }
             if publish.duplicate { flags |= 0x08 }
-            let topicLength = publish.topic.utf8.count
-            let remaining = 2 + topicLength + (publish.packetID == nil ? 0 : 2) + publish.payload.readableBytes
             buffer.writeInteger(PacketType.publish.rawValue << 4 | flags)
-            buffer.writeRemainingLength(remaining)
+            buffer.writeVariableByteInteger(publish.remainingLength(version: version))
             buffer.writeMQTTString(publish.topic)
             if let id = publish.packetID { buffer.writeInteger(id, endianness: .big) }
+            if v5 { publish.properties.write(to: &buffer) }
             buffer.writeImmutableBuffer(publish.payload)
-        case .puback(let id): buffer.writeAck(.puback, flags: 0, id: id)
-        case .pubrec(let id): buffer.writeAck(.pubrec, flags: 0, id: id)
-        case .pubrel(let id): buffer.writeAck(.pubrel, flags: 0b0010, id: id)
-        case .pubcomp(let id): buffer.writeAck(.pubcomp, flags: 0, id: id)
+        case .puback(let ack): buffer.writeAcknowledgement(.puback, flags: 0, ack, v5: v5)
+        case .pubrec(let ack): buffer.writeAcknowledgement(.pubrec, flags: 0, ack, v5: v5)
+        case .pubrel(let ack): buffer.writeAcknowledgement(.pubrel, flags: 0b0010, ack, v5: v5)
+        case .pubcomp(let ack): buffer.writeAcknowledgement(.pubcomp, flags: 0, ack, v5: v5)
         case .subscribe(let subscribe):
             var body = ByteBuffer()
             body.writeInteger(subscribe.packetID, endianness: .big)
-            for (filter, qos) in subscribe.subscriptions {
+            if v5 { subscribe.properties.write(to: &body) }
+            for (filter, options) in subscribe.subscriptions {
                 body.writeMQTTString(filter)
-                body.writeInteger(qos.rawValue)
+                body.writeInteger(v5 ? options.byte : options.qos.rawValue)
             }
             buffer.writeFrame(type: .subscribe, flags: 0b0010, body: body)
         case .suback(let ack):
             var body = ByteBuffer()
             body.writeInteger(ack.packetID, endianness: .big)
-            for code in ack.returnCodes {
-                switch code {
-                case .granted(let qos): body.writeInteger(qos.rawValue)
-                case .failure: body.writeInteger(UInt8(0x80))
-                }
+            if v5 { ack.properties.write(to: &body) }
+            for code in ack.reasonCodes {
+                body.writeInteger(v5 || !code.isFailure ? code.rawValue : 0x80)
             }
             buffer.writeFrame(type: .suback, flags: 0, body: body)
         case .unsubscribe(let unsubscribe):
             var body = ByteBuffer()
             body.writeInteger(unsubscribe.packetID, endianness: .big)
+            if v5 { unsubscribe.properties.write(to: &body) }
             for filter in unsubscribe.filters { body.writeMQTTString(filter) }
             buffer.writeFrame(type: .unsubscribe, flags: 0b0010, body: body)
-        case .unsuback(let id): buffer.writeAck(.unsuback, flags: 0, id: id)
+        case .unsuback(let ack):
+            var body = ByteBuffer()
+            body.writeInteger(ack.packetID, endianness: .big)
+            if v5 {
+                ack.properties.write(to: &body)
+                for code in ack.reasonCodes { body.writeInteger(code.rawValue) }
+            }
+            buffer.writeFrame(type: .unsuback, flags: 0, body: body)
         case .pingreq: buffer.writeFrame(type: .pingreq, flags: 0, body: ByteBuffer())
         case .pingresp: buffer.writeFrame(type: .pingresp, flags: 0, body: ByteBuffer())
-        case .disconnect: buffer.writeFrame(type: .disconnect, flags: 0, body: ByteBuffer())
+        case .disconnect(let disconnect): buffer.writeReasonAndProperties(.disconnect, disconnect, v5: v5)
+        case .auth(let auth): buffer.writeReasonAndProperties(.auth, auth, v5: v5)
         }
     }
 }
 
-/// Writes packets to the channel.
+extension MQTTPacket.Publish {
+    /// The remaining length of this PUBLISH in `version`'s wire format.
+    func remainingLength(version: MQTTVersion) -> Int {
+        2 + topic.utf8.count + (packetID == nil ? 0 : 2) + payload.readableBytes
+            + (version == .v5 ? properties.encodedSizeWithLength : 0)
+    }
+
+    /// The whole packet's size on the wire, fixed header included (to compare with a Maximum Packet Size).
+    public func encodedSize(version: MQTTVersion) -> Int {
+        let remaining = remainingLength(version: version)
+        return 1 + VariableByteInteger.size(of: remaining) + remaining
+    }
+}
+
+/// Writes packets to the channel in one protocol version (the client side: `peacehub pub`/`sub`).
 public struct MQTTEncoder: MessageToByteEncoder {
     public typealias OutboundIn = MQTTPacket
 
-    public init() {}
+    public let version: MQTTVersion
+
+    public init(version: MQTTVersion) {
+        self.version = version
+    }
 
     public func encode(data: MQTTPacket, out: inout ByteBuffer) {
-        data.write(to: &out)
+        data.write(to: &out, version: version)
     }
 }
 
 extension ByteBuffer {
-    mutating func writeRemainingLength(_ length: Int) {
-        var value = length
-        repeat {
-            var byte = UInt8(value % 128)
-            value /= 128
-            if value > 0 { byte |= 0x80 }
-            writeInteger(byte)
-        } while value > 0
-    }
-
     mutating func writeMQTTString(_ string: String) {
         writeInteger(UInt16(string.utf8.count), endianness: .big)
         writeString(string)
@@ -106,13 +133,32 @@ extension ByteBuffer {
 
     mutating func writeFrame(type: PacketType, flags: UInt8, body: ByteBuffer) {
         writeInteger(type.rawValue << 4 | flags)
-        writeRemainingLength(body.readableBytes)
+        writeVariableByteInteger(body.readableBytes)
         writeImmutableBuffer(body)
     }
 
-    mutating func writeAck(_ type: PacketType, flags: UInt8, id: UInt16) {
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP: 5.0 leaves out a Success code without properties (section 3.4.2.1).
+    mutating func writeAcknowledgement(_ type: PacketType, flags: UInt8, _ ack: MQTTPacket.Acknowledgement, v5: Bool) {
         writeInteger(type.rawValue << 4 | flags)
-        writeInteger(UInt8(2))
-        writeInteger(id, endianness: .big)
+        guard v5, ack.reasonCode != .success || !ack.properties.isEmpty else {
+            writeInteger(UInt8(2))
+            writeInteger(ack.packetID, endianness: .big)
+            return
+        }
+        let properties = ack.properties.isEmpty ? 0 : ack.properties.encodedSizeWithLength
+        writeVariableByteInteger(3 + properties)
+        writeInteger(ack.packetID, endianness: .big)
+        writeInteger(ack.reasonCode.rawValue)
+        if !ack.properties.isEmpty { ack.properties.write(to: &self) }
+    }
+
+    /// DISCONNECT and AUTH: empty in 3.1.1 and for a 5.0 Success without properties.
+    mutating func writeReasonAndProperties(_ type: PacketType, _ packet: MQTTPacket.Disconnect, v5: Bool) {
+        var body = ByteBuffer()
+        if v5, packet.reasonCode != .success || !packet.properties.isEmpty {
+            body.writeInteger(packet.reasonCode.rawValue)
+            if !packet.properties.isEmpty { packet.properties.write(to: &body) }
+        }
+        writeFrame(type: type, flags: 0, body: body)
     }
 }

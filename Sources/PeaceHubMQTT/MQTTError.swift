@@ -10,6 +10,7 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
             case packetTooLarge = "packet too large"
             case unsupportedProtocol = "unsupported protocol"
             case unsupportedProtocolLevel = "unsupported protocol level"
+            case payloadFormatInvalid = "payload format invalid"
         }
 
         fileprivate let backing: Backing
@@ -28,16 +29,38 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         /// [MQTT-3.1.2-2].
         public static let unsupportedProtocolLevel = Code(backing: .unsupportedProtocolLevel)
 
+        /// A payload that says it is UTF-8 (Payload Format Indicator 1) and is not.
+        public static let payloadFormatInvalid = Code(backing: .payloadFormatInvalid)
+
         public var description: String { backing.rawValue }
+
+        /// The MQTT 5.0 reason code a DISCONNECT (or CONNACK) gives for this error.
+        public var reasonCode: ReasonCode {
+            switch backing {
+            case .malformedPacket: .malformedPacket
+            case .protocolViolation: .protocolError
+            case .packetTooLarge: .packetTooLarge
+            case .unsupportedProtocol, .unsupportedProtocolLevel: .unsupportedProtocolVersion
+            case .payloadFormatInvalid: .payloadFormatInvalid
+            }
+        }
     }
 
     public let code: Code
     /// What exactly was wrong, with the specification's statement number where one applies.
     public let reason: String
+    /// The protocol version of the connection it happened on, when known: a 5.0 peer is told why.
+    public private(set) var version: MQTTVersion?
 
     public init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
+    }
+
+    func with(version: MQTTVersion?) -> MQTTError {
+        var copy = self
+        copy.version = copy.version ?? version
+        return copy
     }
 
     public var description: String { "\(code): \(reason)" }

@@ -29,6 +29,26 @@ struct PacketReader {
         return value
     }
 
+    mutating func uint32(_ field: String) throws(MQTTError) -> UInt32 {
+        guard let value = buffer.readInteger(endianness: .big, as: UInt32.self) else {
+            throw malformed("truncated before \(field)")
+        }
+        return value
+    }
+
+    /// A variable byte integer: at most four bytes [MQTT-1.5.5-1].
+    mutating func variableByteInteger(_ field: String) throws(MQTTError) -> Int {
+        var value = 0
+        var multiplier = 1
+        for _ in 0..<4 {
+            let byte = try self.byte(field)
+            value += Int(byte & 0x7f) * multiplier
+            if byte & 0x80 == 0 { return value }
+            multiplier *= 128
+        }
+        throw malformed("\(field) takes more than four bytes [MQTT-1.5.5-1]")
+    }
+
     /// A length-prefixed binary field.
     mutating func binary(_ field: String) throws(MQTTError) -> [UInt8] {
         let length = Int(try uint16(field))

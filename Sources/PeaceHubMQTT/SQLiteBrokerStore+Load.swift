@@ -83,11 +83,19 @@ struct SessionRecord: FetchableRecord, TableRecord {
 
     var clientID: String
     var owner: Principal
+    var expiryInterval: UInt32
+    var expiresAt: Int64?
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID"])
         clientID = try reader.value("clientID")
         owner = try reader.principal("owner")
+        let interval = try reader.value("expiryInterval", as: Int64.self)
+        guard let expiryInterval = UInt32(exactly: interval), expiryInterval > 0 else {
+            throw reader.error("expiryInterval \(interval) is not in 1...4294967295")
+        }
+        self.expiryInterval = expiryInterval
+        expiresAt = try reader.optional("expiresAt")
     }
 }
 
@@ -101,13 +109,22 @@ struct SubscriptionRecord: FetchableRecord, TableRecord {
 
     var clientID: String
     var filter: String
-    var qos: QoS
+    var subscription: Subscription
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID", "filter"])
         clientID = try reader.value("clientID")
         filter = try reader.value("filter")
-        qos = try reader.qos("qos")
+        let options = try reader.value("options", as: Int64.self)
+        guard options & ~0x3c == 0, let retainHandling = MQTTPacket.RetainHandling(rawValue: UInt8(options >> 4)) else {
+            throw reader.error("options \(options) is not a subscription options byte")
+        }
+        let identifier = try reader.optional("identifier", as: Int64.self)
+        subscription = Subscription(
+            options: MQTTPacket.SubscriptionOptions(
+                qos: try reader.qos("qos"), noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0,
+                retainHandling: retainHandling),
+            identifier: identifier.map(Int.init))
     }
 }
 
@@ -127,6 +144,8 @@ struct MessageRecord: FetchableRecord, TableRecord {
     var payload: ByteBuffer
     var precedence: Precedence
     var publisher: Principal?
+    var properties: MQTTProperties
+    var expiresAt: Int64?
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["id"])
@@ -139,11 +158,22 @@ struct MessageRecord: FetchableRecord, TableRecord {
         }
         self.precedence = precedence
         publisher = try reader.optional("publisher", as: String.self) == nil ? nil : try reader.principal("publisher")
+        properties = []
+        if let bytes = try reader.optional("properties", as: Data.self) {
+            var properties = PacketReader(ByteBuffer(bytes: bytes), packet: "stored message")
+            do {
+                self.properties = try properties.properties(.publish)
+            } catch {
+                throw reader.error("properties are not MQTT 5 message properties: \(error.reason)")
+            }
+        }
+        expiresAt = try reader.optional("expiresAt")
     }
 
     func message(qos: QoS, retain: Bool) -> BrokerMessage {
         BrokerMessage(
-            topic: topic, payload: payload, qos: qos, retain: retain, precedence: precedence, publisher: publisher)
+            topic: topic, payload: payload, qos: qos, retain: retain, precedence: precedence, publisher: publisher,
+            properties: properties, expiresAt: expiresAt)
     }
 }
 
@@ -166,9 +196,17 @@ struct DeliveryRecord: FetchableRecord, TableRecord {
     var retain: Bool
     var packetID: UInt16?
     var stage: InflightStage?
+    var subscriptionIdentifiers: [Int]
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID", "sequence"])
+        let identifiers = try reader.optional("subscriptionIdentifiers", as: String.self) ?? ""
+        subscriptionIdentifiers = try identifiers.split(separator: ",").map { text in
+            guard let identifier = Int(text), identifier > 0 else {
+                throw reader.error("subscriptionIdentifiers '\(identifiers)' is not a list of identifiers")
+            }
+            return identifier
+        }
         clientID = try reader.value("clientID")
         sequence = try reader.unsigned("sequence")
         messageID = try reader.unsigned("messageID")
@@ -272,7 +310,10 @@ extension SQLiteBrokerStore {
         var indexes: [String: Int] = [:]
         for record in try SessionRecord.order(SessionRecord.Columns.clientID).fetchAll(db) {
             indexes[record.clientID] = sessions.count
-            sessions.append(StoredSession(clientID: record.clientID, owner: record.owner))
+            sessions.append(
+                StoredSession(
+                    clientID: record.clientID, owner: record.owner, expiryInterval: record.expiryInterval,
+                    expiresAt: record.expiresAt))
         }
         func session(_ clientID: String, usedBy user: String) throws -> Int {
             guard let index = indexes[clientID] else {
@@ -283,7 +324,7 @@ extension SQLiteBrokerStore {
 
         for record in try SubscriptionRecord.fetchAll(db) {
             let index = try session(record.clientID, usedBy: "subscription row (filter '\(record.filter)')")
-            sessions[index].subscriptions[record.filter] = record.qos
+            sessions[index].subscriptions[record.filter] = record.subscription
         }
         let deliveries = DeliveryRecord.order(DeliveryRecord.Columns.clientID, DeliveryRecord.Columns.sequence)
         for record in try deliveries.fetchAll(db) {
@@ -293,7 +334,8 @@ extension SQLiteBrokerStore {
             sessions[index].deliveries.append(
                 StoredDelivery(
                     sequence: record.sequence, messageID: record.messageID,
-                    message: body.message(qos: record.qos, retain: record.retain), packetID: record.packetID,
+                    message: body.message(qos: record.qos, retain: record.retain),
+                    subscriptionIdentifiers: record.subscriptionIdentifiers, packetID: record.packetID,
                     stage: record.stage))
             state.lastSequence = max(state.lastSequence, record.sequence)
         }

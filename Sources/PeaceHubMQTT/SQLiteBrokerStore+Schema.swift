@@ -11,11 +11,12 @@ import GRDB
 enum BrokerStoreSchema {
     /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
     /// another GRDB database (the registry) given by mistake.
-    static let versions = ["broker-v1"]
+    static let versions = ["broker-v1", "broker-v2"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration(versions[0], migrate: createV1)
+        migrator.registerMigration(versions[1], migrate: addMQTT5)
         return migrator
     }
 
@@ -68,5 +69,31 @@ enum BrokerStoreSchema {
             t.column("lastMessageID", .integer).notNull()
         }
         try db.execute(sql: "INSERT INTO meta (id, lastSequence, lastMessageID) VALUES (1, 0, 0)")
+    }
+
+    /// MQTT 5.0: session expiry, subscription options and identifiers, message properties and expiry. Rows from
+    /// v1 read as what 3.1.1 meant: sessions that never expire, plain subscriptions, messages without properties.
+    private static func addMQTT5(_ db: Database) throws {
+        try db.alter(table: "session") { t in
+            // Seconds the session outlives its connection (only sessions that do are stored).
+            t.add(column: "expiryInterval", .integer).notNull().defaults(to: 4_294_967_295)
+                .check { $0 >= 1 && $0 <= 4_294_967_295 }
+            // When a disconnected session ends, milliseconds since 1970; NULL while connected or never.
+            t.add(column: "expiresAt", .integer)
+        }
+        try db.alter(table: "subscription") { t in
+            // No Local (0x04), Retain As Published (0x08), Retain Handling (bits 4-5): the options byte without QoS.
+            t.add(column: "options", .integer).notNull().defaults(to: 0).check { $0 >= 0 && $0 <= 0x2c }
+            t.add(column: "identifier", .integer).check { $0 >= 1 && $0 <= 268_435_455 }
+        }
+        try db.alter(table: "message") { t in
+            // The MQTT 5 properties passed on to subscribers, in their wire form (length first); NULL when none.
+            t.add(column: "properties", .blob)
+            t.add(column: "expiresAt", .integer)
+        }
+        try db.alter(table: "delivery") { t in
+            // The Subscription Identifiers that matched, comma-separated; NULL when none.
+            t.add(column: "subscriptionIdentifiers", .text)
+        }
     }
 }

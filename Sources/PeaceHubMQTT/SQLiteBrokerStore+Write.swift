@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NIOCore
 import PeaceHubCore
 
 /// What a run of operations leaves for the end of its batch: the largest ids it stored and the
@@ -55,39 +56,51 @@ extension SQLiteBrokerStore {
         _ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects
     ) throws {
         switch operation {
-        case .createSession(let clientID, let owner):
+        case .createSession(let clientID, let owner, let expiryInterval):
             try collectDeliveredMessages(of: clientID, db, &effects)
             try db.cachedStatement(sql: "DELETE FROM session WHERE clientID = ?").execute(arguments: [clientID])
-            try db.cachedStatement(sql: "INSERT INTO session (clientID, owner) VALUES (?, ?)")
-                .execute(arguments: [clientID, owner.storedForm])
+            try db.cachedStatement(sql: "INSERT INTO session (clientID, owner, expiryInterval) VALUES (?, ?, ?)")
+                .execute(arguments: [clientID, owner.storedForm, Int64(expiryInterval)])
+
+        case .setSessionExpiry(let clientID, let expiryInterval, let expiresAt):
+            try db.cachedStatement(sql: "UPDATE session SET expiryInterval = ?, expiresAt = ? WHERE clientID = ?")
+                .execute(arguments: [Int64(expiryInterval), expiresAt, clientID])
 
         case .deleteSession(let clientID):
             try collectDeliveredMessages(of: clientID, db, &effects)
             try db.cachedStatement(sql: "DELETE FROM session WHERE clientID = ?").execute(arguments: [clientID])
 
-        case .subscribe(let clientID, let filter, let qos):
+        case .subscribe(let clientID, let filter, let subscription):
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO subscription (clientID, filter, qos)
-                    SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
-                    ON CONFLICT (clientID, filter) DO UPDATE SET qos = excluded.qos
+                    INSERT INTO subscription (clientID, filter, qos, options, identifier)
+                    SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                    ON CONFLICT (clientID, filter) DO UPDATE SET qos = excluded.qos, options = excluded.options,
+                        identifier = excluded.identifier
                     """
-            ).execute(arguments: [clientID, filter, Int64(qos.rawValue)])
+            ).execute(arguments: [
+                clientID, filter, Int64(subscription.qos.rawValue), Int64(subscription.options.byte & 0x3c),
+                subscription.identifier.map { Int64($0) },
+            ])
 
         case .unsubscribe(let clientID, let filter):
             try db.cachedStatement(sql: "DELETE FROM subscription WHERE clientID = ? AND filter = ?")
                 .execute(arguments: [clientID, filter])
 
-        case .enqueue(let clientID, let sequence, let messageID, let message):
+        case .enqueue(let clientID, let sequence, let messageID, let message, let subscriptionIdentifiers):
             let sequence = try storable(sequence, operation)
             let messageID = try storable(messageID, operation)
             try insertMessage(messageID, message, db)
+            let identifiers = subscriptionIdentifiers.isEmpty
+                ? nil : subscriptionIdentifiers.map { String($0) }.joined(separator: ",")
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO delivery (clientID, sequence, messageID, qos, retain)
-                    SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                    INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers)
+                    SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
                     """
-            ).execute(arguments: [clientID, sequence, messageID, Int64(message.qos.rawValue), message.retain])
+            ).execute(arguments: [
+                clientID, sequence, messageID, Int64(message.qos.rawValue), message.retain, identifiers,
+            ])
             if db.changesCount == 0 { effects.unreferencedCandidates.insert(messageID) }
             effects.lastSequence = max(effects.lastSequence, sequence)
             effects.lastMessageID = max(effects.lastMessageID, messageID)
@@ -145,14 +158,21 @@ extension SQLiteBrokerStore {
     /// Stores a message body once: a message id names one body, however many deliveries use it.
     private static func insertMessage(_ messageID: Int64, _ message: BrokerMessage, _ db: Database) throws {
         // `ifnull`: SQLite binds an empty blob as NULL.
+        var properties: Data?
+        if !message.properties.isEmpty {
+            var buffer = ByteBuffer()
+            message.properties.write(to: &buffer)
+            properties = Data(buffer.readableBytesView)
+        }
         try db.cachedStatement(
             sql: """
-                INSERT INTO message (id, topic, payload, precedence, publisher) VALUES (?, ?, ifnull(?, x''), ?, ?)
+                INSERT INTO message (id, topic, payload, precedence, publisher, properties, expiresAt)
+                VALUES (?, ?, ifnull(?, x''), ?, ?, ?, ?)
                 ON CONFLICT (id) DO NOTHING
                 """
         ).execute(arguments: [
             messageID, message.topic, Data(message.payload.readableBytesView), Int64(message.precedence.rawValue),
-            message.publisher?.storedForm,
+            message.publisher?.storedForm, properties, message.expiresAt,
         ])
     }
 
@@ -196,11 +216,12 @@ extension SQLiteBrokerStore {
     /// One line naming an operation and its keys, for errors.
     static func summary(of operation: StoreOperation) -> String {
         switch operation {
-        case .createSession(let clientID, let owner): "createSession of client '\(clientID)' for \(owner)"
+        case .createSession(let clientID, let owner, _): "createSession of client '\(clientID)' for \(owner)"
+        case .setSessionExpiry(let clientID, _, _): "setSessionExpiry of client '\(clientID)'"
         case .deleteSession(let clientID): "deleteSession of client '\(clientID)'"
         case .subscribe(let clientID, let filter, _): "subscribe of client '\(clientID)' to '\(filter)'"
         case .unsubscribe(let clientID, let filter): "unsubscribe of client '\(clientID)' from '\(filter)'"
-        case .enqueue(let clientID, let sequence, let messageID, _):
+        case .enqueue(let clientID, let sequence, let messageID, _, _):
             "enqueue of message \(messageID) as sequence \(sequence) for client '\(clientID)'"
         case .markInflight(let clientID, let sequence, let packetID, _):
             "markInflight of sequence \(sequence) of client '\(clientID)' with packet id \(packetID)"

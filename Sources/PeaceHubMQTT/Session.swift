@@ -1,14 +1,16 @@
 import NIOCore
 import PeaceHubCore
 
-/// One client's session: subscriptions, messages waiting, messages in flight. Owned by the
-/// broker and touched only under its lock.
+/// One client's session: subscriptions, messages waiting, messages in flight, the will. Owned by the broker and
+/// touched only under its lock.
 final class Session {
     /// A message on its way to the client: `sequence` orders and names it in the store.
     struct Delivery {
         var sequence: UInt64
         var messageID: UInt64
         var message: BrokerMessage
+        /// The Subscription Identifiers of the subscriptions that matched (5.0).
+        var subscriptionIdentifiers: [Int] = []
     }
 
     /// An outbound QoS 1 or 2 message the client has not finished acknowledging.
@@ -20,15 +22,26 @@ final class Session {
     let clientID: String
     /// The principal the client id is bound to; no one else may resume or take over the session.
     let owner: Principal
-    /// False for a clean session, which ends with its connection.
-    var persistent: Bool
-    var subscriptions: [String: QoS] = [:]
+    /// Seconds the session outlives its connection: 0 ends it with the connection, `UInt32.max` never.
+    var expiryInterval: UInt32
+    /// When a disconnected session ends (milliseconds since 1970); nil while connected or for a never-ending one.
+    var expiresAt: Int64?
+    /// Subscriptions by their full filter (`$share/<group>/<filter>` for a shared one).
+    var subscriptions: [String: Subscription] = [:]
     var will: MQTTPacket.Will?
+    /// When a delayed will is due (milliseconds since 1970), after its connection ended.
+    var willAt: Int64?
     var connection: (any BrokerConnection)?
+    /// The protocol version of the current (or last) connection.
+    var version: MQTTVersion = .v3_1_1
+    /// QoS 1 and 2 messages the client may have unacknowledged: the hub's limit and its Receive Maximum.
+    var window: Int = 32
+    /// The client's Maximum Packet Size (5.0); the hub never sends it a larger packet.
+    var maximumPacketSize: Int?
 
     /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order.
     private var pending: [CircularBuffer<Delivery>] = Array(repeating: CircularBuffer(), count: 4)
-    var pendingCount: Int { pending.reduce(0) { $0 + $1.count } }
+    private(set) var pendingCount = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
     var inflight: [UInt16: Inflight] = [:]
@@ -39,27 +52,35 @@ final class Session {
     var resendInflight = false
     private var lastPacketID: UInt16 = 0
 
-    init(clientID: String, owner: Principal, persistent: Bool) {
+    init(clientID: String, owner: Principal, expiryInterval: UInt32) {
         self.clientID = clientID
         self.owner = owner
-        self.persistent = persistent
+        self.expiryInterval = expiryInterval
     }
+
+    /// True when the session outlives its connection, and is therefore kept in the store.
+    var isStored: Bool { expiryInterval > 0 }
 
     func enqueue(_ delivery: Delivery) {
         pending[Int(Precedence.flash.rawValue - delivery.message.precedence.rawValue)].append(delivery)
+        pendingCount += 1
     }
 
     func dequeue() -> Delivery? {
         for index in pending.indices where !pending[index].isEmpty {
+            pendingCount -= 1
             return pending[index].removeFirst()
         }
         return nil
     }
 
     /// The next queued delivery, if the in-flight window has room for it.
-    func dequeueIfRoom(window: Int) -> Delivery? {
+    func dequeueIfRoom() -> Delivery? {
         inflight.count < window ? dequeue() : nil
     }
+
+    /// Every queued delivery, in the order they would leave.
+    var queued: [Delivery] { pending.flatMap { $0 } }
 
     /// The next free packet id, skipping ids still in flight.
     func nextPacketID() -> UInt16 {
@@ -73,4 +94,17 @@ final class Session {
         inflight[id] = nil
         inflightOrder.removeAll { $0 == id }
     }
+}
+
+/// A granted subscription: its options and its Subscription Identifier (5.0).
+public struct Subscription: Sendable, Hashable {
+    public var options: MQTTPacket.SubscriptionOptions
+    public var identifier: Int?
+
+    public init(options: MQTTPacket.SubscriptionOptions, identifier: Int? = nil) {
+        self.options = options
+        self.identifier = identifier
+    }
+
+    public var qos: QoS { options.qos }
 }

@@ -65,3 +65,25 @@ extension TopicFilter {
             || (patternLevels.count == filterLevels.count + 1 && patternLevels.last == "#")
     }
 }
+
+/// A shared subscription's filter, `$share/<ShareName>/<filter>` (MQTT 5.0 section 4.8.2): each message matching
+/// `filter` goes to one member of the group.
+public struct SharedSubscription: Sendable, Hashable {
+    public static let prefix = "$share/"
+
+    public let group: String
+    public let filter: String
+
+    /// Nil when `text` is not a shared subscription, or a malformed one: an empty share name, or one holding
+    /// `/`, `+` or `#`, or no valid filter after it [MQTT-4.8.2-1, MQTT-4.8.2-2].
+    public init?(_ text: String) {
+        guard text.hasPrefix(Self.prefix) else { return nil }
+        let rest = text.dropFirst(Self.prefix.count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let group = rest[..<slash]
+        let filter = String(rest[rest.index(after: slash)...])
+        guard !group.isEmpty, !group.contains("+"), !group.contains("#"), TopicFilter.isValid(filter) else { return nil }
+        self.group = String(group)
+        self.filter = filter
+    }
+}

@@ -186,6 +186,12 @@ extension HubConfiguration {
             .choice(
                 "mqtt.durability", \.mqtt.durability, [("process-crash", .processCrash), ("power-loss", .powerLoss)]),
             .integer("mqtt.routingBudgetMilliseconds", \.mqtt.routingBudgetMilliseconds, 1...3_600_000),
+            // MQTT 5 limits: two-byte and four-byte fields of CONNACK.
+            .integer("mqtt.receiveMaximum", \.mqtt.receiveMaximum, 1...65_535),
+            .integer("mqtt.topicAliasMaximum", \.mqtt.topicAliasMaximum, 0...65_535),
+            .integer("mqtt.maximumSubscriptionsPerSession", \.mqtt.maximumSubscriptionsPerSession, positive),
+            .integer("mqtt.maximumKeepAliveSeconds", \.mqtt.maximumKeepAliveSeconds, 0...65_535),
+            .integer("mqtt.maximumSessionExpirySeconds", \.mqtt.maximumSessionExpirySeconds, 0...4_294_967_295),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),

@@ -29,6 +29,17 @@ public struct HubConfiguration: Sendable, Equatable {
         public var durability = SQLiteBrokerStore.Durability.processCrash
         /// How long a mission module may take to judge a report before it is held.
         public var routingBudgetMilliseconds = 2000
+        /// QoS 1 and 2 PUBLISHes an MQTT 5 client may have unacknowledged by the hub (its Receive Maximum).
+        public var receiveMaximum = 64
+        /// Topic aliases an MQTT 5 client may set on one connection (0: none).
+        public var topicAliasMaximum = 16
+        /// Subscriptions one session may hold.
+        public var maximumSubscriptionsPerSession = 100
+        /// The longest keep-alive accepted from an MQTT 5 client, in seconds (0: no limit); the hub answers with
+        /// Server Keep Alive.
+        public var maximumKeepAliveSeconds = 0
+        /// The longest Session Expiry Interval granted to an MQTT 5 client, in seconds (0: no limit).
+        public var maximumSessionExpirySeconds = 0
 
         public init() {}
     }
@@ -108,11 +119,14 @@ extension HubConfiguration {
         var configuration = HubServer.Configuration(
             host: mqtt.host, port: mqtt.port, tls: tlsConfiguration, storePath: brokerStorePath)
         configuration.durability = mqtt.durability
-        configuration.maximumPacketSize = mqtt.maximumPacketSize
         configuration.broker = Broker.Configuration(
             maximumInflight: mqtt.maximumInflight, maximumQueued: mqtt.maximumQueued,
             maximumConnections: mqtt.maximumConnections,
-            maximumConnectionsPerPrincipal: mqtt.maximumConnectionsPerPrincipal)
+            maximumConnectionsPerPrincipal: mqtt.maximumConnectionsPerPrincipal, maximumPacketSize: mqtt.maximumPacketSize,
+            receiveMaximum: UInt16(mqtt.receiveMaximum), topicAliasMaximum: UInt16(mqtt.topicAliasMaximum),
+            maximumSubscriptionsPerSession: mqtt.maximumSubscriptionsPerSession,
+            maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
+            maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds))
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
         return configuration
     }

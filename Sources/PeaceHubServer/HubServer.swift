@@ -19,8 +19,7 @@ public final class HubServer: Sendable {
         /// The broker's SQLite file.
         public var storePath: String
         public var durability: SQLiteBrokerStore.Durability = .processCrash
-        /// The largest MQTT packet accepted, fixed header included.
-        public var maximumPacketSize: Int = 4 << 20
+        /// The broker's limits, the largest MQTT packet accepted among them.
         public var broker = Broker.Configuration()
         /// How long a mission module may take to judge a report before it is held.
         public var routingBudget: DispatchTimeInterval = .seconds(2)
@@ -41,6 +40,7 @@ public final class HubServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let watcher: TLSFileWatcher
+    private let housekeeping: RepeatedTask
     private let logger: Logger
 
     /// Binds the listener. Every piece is ready when this returns; `port` is the bound port
@@ -60,7 +60,7 @@ public final class HubServer: Sendable {
             interceptor: MissionRouter(plugins: plugins, archive: archive, budget: configuration.routingBudget, logger: logger),
             store: store, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.threads, 1))
-        let (tls, broker, maximumPacketSize) = (tls, broker, configuration.maximumPacketSize)
+        let (tls, broker, maximumPacketSize) = (tls, broker, configuration.broker.maximumPacketSize)
         do {
             channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
@@ -71,7 +71,6 @@ public final class HubServer: Sendable {
                         let handlers: [any ChannelHandler] = [
                             try tls.makeHandler(), PrincipalBridge(),
                             ByteToMessageHandler(MQTTDecoder(maximumPacketSize: maximumPacketSize)),
-                            MessageToByteHandler(MQTTEncoder()),
                             MQTTConnectionHandler(broker: broker, eventLoop: channel.eventLoop, logger: logger),
                         ]
                         try channel.pipeline.syncOperations.addHandlers(handlers)
@@ -85,6 +84,10 @@ public final class HubServer: Sendable {
         // A changed CA, CRL, certificate or key file is picked up without a signal too.
         watcher = TLSFileWatcher(store: tls, eventLoop: group.next(), logger: logger)
         watcher.start()
+        // Session expiry, delayed wills, expired retained messages, gauges.
+        housekeeping = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { _ in
+            broker.housekeeping()
+        }
         logger.info("MQTT over mutual TLS listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
     }
 
@@ -101,6 +104,7 @@ public final class HubServer: Sendable {
     /// Stops accepting, closes the connections, commits what is pending and stops the threads.
     public func shutdown() {
         watcher.stop()
+        housekeeping.cancel()
         try? channel.close().wait()
         store.flush()
         try? group.syncShutdownGracefully()

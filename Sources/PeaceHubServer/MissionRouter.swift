@@ -31,9 +31,10 @@ public struct ArchivedMissionReport: Sendable, Equatable {
 /// Routes `missions/<CODE>/reports/<TYPE>` through the mission's module before anyone
 /// receives the report (`PublishInterceptor`).
 ///
-/// The payload is the MQTT 3.1.1 envelope `{"precedence", "securityLabel", "body"}`; the module
-/// judges the body. Accepted: the envelope is delivered with the module's `annotations` (and
-/// `warning`) added and the report archived. Rejected: not delivered; the sender is told the
+/// The payload is the envelope `{"precedence", "securityLabel", "body"}`, or for an MQTT 5 publisher the body
+/// with the user properties `precedence` and `security-label` (which win over the envelope's fields); the
+/// module judges the body. Accepted: the envelope is delivered with the module's `annotations` (and `warning`)
+/// added and the report archived. Rejected: not delivered; the sender is told the
 /// module's reason. A module that fails, or does not answer within the budget, never stalls an
 /// event loop: the report is archived as held and the sender told so.
 public final class MissionRouter: PublishInterceptor {
@@ -70,12 +71,18 @@ public final class MissionRouter: PublishInterceptor {
         _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void
     ) {
         guard let (mission, type) = Self.reportTopic(message.topic) else { return completion(.deliver(message)) }
-        guard let envelope = try? JSONValue(parsing: Data(message.payload.readableBytesView)), let fields = envelope.objectValue,
-            let body = fields["body"], body.objectValue != nil
-        else {
-            return completion(
-                .reject(code: "MALFORMED", reason: "a report must be the JSON envelope {\"precedence\", \"securityLabel\", \"body\": {...}}"))
+        // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
+        let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
+        let labelProperty = message.properties.userProperty(Envelope.securityLabelProperty)
+        guard let payload = try? JSONValue(parsing: Data(message.payload.readableBytesView)), var fields = payload.objectValue
+        else { return completion(.reject(code: "MALFORMED", reason: Self.shapes)) }
+        if fields["body"] == nil, precedenceProperty != nil || labelProperty != nil { fields = ["body": payload] }
+        guard let body = fields["body"], body.objectValue != nil else {
+            return completion(.reject(code: "MALFORMED", reason: Self.shapes))
         }
+        if let precedenceProperty { fields["precedence"] = .string(precedenceProperty) }
+        if let labelProperty { fields["securityLabel"] = .string(labelProperty) }
+        let envelope = fields
         let precedence = fields["precedence"]?.stringValue.flatMap(Precedence.init(name:))
         let label = fields["securityLabel"]?.stringValue
         let receivedAt = Date()
@@ -116,7 +123,7 @@ public final class MissionRouter: PublishInterceptor {
                     settle(.reject(code: reason.name, reason: text))
                 case .accepted(let annotations, let warning):
                     report.annotations = annotations
-                    var delivered = fields
+                    var delivered = envelope
                     delivered["annotations"] = .object(annotations)
                     if let warning { delivered["warning"] = .string(warning) }
                     var copy = message
@@ -133,6 +140,10 @@ public final class MissionRouter: PublishInterceptor {
             }
         }
     }
+
+    static let shapes =
+        "a report must be the JSON envelope {\"precedence\", \"securityLabel\", \"body\": {...}}, or (MQTT 5) the body "
+        + "object with the user properties precedence and security-label"
 
     /// Archives a report as held and returns the decision that says so.
     private func hold(_ report: inout ArchivedMissionReport, reason: String) -> InterceptDecision {

@@ -26,8 +26,22 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "The MQTT client id (default: a new one).")
     var clientID: String?
 
-    @Flag(help: "Keep the session (clean session 0).")
+    @Flag(help: "Keep the session: MQTT 5 Clean Start 0 with a session that never expires; 3.1.1 clean session 0.")
     var persistent = false
+
+    @Option(name: [.customShort("V"), .customLong("mqtt-version")], help: "The MQTT version: 5 or 3.1.1.")
+    var mqttVersion = "5"
+
+    /// The protocol level `--mqtt-version` names.
+    var version: MQTTVersion {
+        get throws {
+            switch mqttVersion.lowercased() {
+            case "5", "5.0", "mqttv5": return .v5
+            case "3.1.1", "311", "mqttv311": return .v3_1_1
+            default: throw CLIError("--mqtt-version must be 5 or 3.1.1, not '\(mqttVersion)'")
+            }
+        }
+    }
 
     /// The certificate and key files of `--as` under the PKI directory.
     func credentials() throws -> (ca: String, certificate: String, key: String) {
@@ -50,6 +64,7 @@ struct ClientOptions: ParsableArguments {
 
     /// Connects over mutual TLS, sends CONNECT and waits for CONNACK.
     func connect() async throws -> MQTTSession {
+        let version = try self.version
         let (ca, certificate, key) = try credentials()
         let context = try TLSContext(configuration: .client(trustedCAFile: ca, certificateFile: certificate, privateKeyFile: key))
         let handler = MQTTClientHandler()
@@ -59,21 +74,31 @@ struct ClientOptions: ParsableArguments {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         try TLSHandler(context: context, serverHostname: serverName),
-                        ByteToMessageHandler(MQTTDecoder(maximumPacketSize: 64 << 20, role: .client)),
-                        MessageToByteHandler(MQTTEncoder()), handler,
+                        ByteToMessageHandler(MQTTDecoder(maximumPacketSize: 64 << 20, role: .client, version: version)),
+                        MessageToByteHandler(MQTTEncoder(version: version)), handler,
                     ])
                 }
             }
             .connect(host: host, port: port).get()
         let session = MQTTSession(channel: channel, handler: handler)
         let clientID = self.clientID ?? "peacehub-cli-\(UUID().uuidString.prefix(8).lowercased())"
-        try await session.send(.connect(.init(clientID: clientID, cleanSession: !persistent, keepAlive: 60)))
+        let properties: MQTTProperties = persistent && version == .v5 ? [.sessionExpiryInterval(.max)] : []
+        try await session.send(
+            .connect(
+                .init(
+                    version: version, clientID: clientID, cleanStart: !persistent, keepAlive: 60,
+                    properties: properties)))
         guard case .connack(let ack) = try await session.next() else { throw CLIError("the hub did not answer CONNECT") }
-        guard ack.returnCode == .accepted else {
-            throw CLIError("the hub refused the connection: CONNACK return code \(ack.returnCode.rawValue) (\(ack.returnCode))")
+        guard ack.reasonCode == .success else {
+            throw CLIError("the hub refused the connection: CONNACK \(ack.reasonCode)\(reason(ack.properties))")
         }
         return session
     }
+}
+
+/// ": <reason string>" when the hub gave one (MQTT 5).
+func reason(_ properties: MQTTProperties) -> String {
+    properties.reasonString.map { ": \($0)" } ?? ""
 }
 
 /// A connected client: send packets, await the server's.
@@ -105,7 +130,7 @@ final class MQTTSession: Sendable {
     }
 
     func disconnect() async {
-        try? await send(.disconnect)
+        try? await send(.disconnect(.init()))
         try? await channel.close()
     }
 }
@@ -113,14 +138,20 @@ final class MQTTSession: Sendable {
 /// `peacehub pub`: publishes one message.
 struct PubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pub", abstract: "Publish one message to the hub (MQTT 3.1.1 over mutual TLS).")
+        commandName: "pub", abstract: "Publish one message to the hub (MQTT 5 or 3.1.1 over mutual TLS).",
+        discussion: """
+            With --precedence, an MQTT 5 message carries the precedence and the security label as the user \
+            properties `precedence` and `security-label`; a 3.1.1 message is wrapped in the JSON envelope \
+            {"precedence", "securityLabel", "body"}. A refused message (MQTT 5: a reason code of 0x80 or more in \
+            PUBACK or PUBREC) is reported with its reason and exit status 1.
+            """)
 
     @OptionGroup var client: ClientOptions
 
     @Option(name: .shortAndLong, help: "The topic.")
     var topic: String
 
-    @Option(name: .shortAndLong, help: "The message. With --precedence it becomes the envelope's body (JSON if it parses).")
+    @Option(name: .shortAndLong, help: "The message. With --precedence and 3.1.1 it becomes the envelope's body.")
     var message: String
 
     @Option(name: .shortAndLong, help: "Quality of service: 0, 1 or 2.")
@@ -129,31 +160,61 @@ struct PubCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Retain the message.")
     var retain = false
 
-    @Option(help: "Wrap the message in the envelope with this precedence: ROUTINE, PRIORITY, IMMEDIATE or FLASH.")
+    @Option(help: "The message's precedence: ROUTINE, PRIORITY, IMMEDIATE or FLASH.")
     var precedence: String?
 
-    @Option(help: "The envelope's security label.")
+    @Option(help: "The message's security label (with --precedence).")
     var label = "UN RESTRICTED"
+
+    @Option(name: .customLong("user-property"), help: "An MQTT 5 user property NAME=VALUE; repeat for more.")
+    var userProperties: [String] = []
 
     func run() async throws {
         guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
+        let version = try client.version
         var payload = Data(message.utf8)
+        var properties: MQTTProperties = []
+        for pair in userProperties {
+            guard let equals = pair.firstIndex(of: "="), version == .v5 else {
+                throw CLIError("--user-property takes NAME=VALUE and MQTT 5, not '\(pair)'")
+            }
+            properties.items.append(.userProperty(String(pair[..<equals]), String(pair[pair.index(after: equals)...])))
+        }
         if let precedence {
             guard Precedence(name: precedence) != nil else {
                 throw CLIError("--precedence must be ROUTINE, PRIORITY, IMMEDIATE or FLASH")
             }
-            let body = (try? JSONValue(parsing: payload)) ?? .string(message)
-            payload = JSONValue.object(["precedence": .string(precedence), "securityLabel": .string(label), "body": body]).jsonData
+            if version == .v5 {
+                properties.items.append(.userProperty(Envelope.precedenceProperty, precedence))
+                properties.items.append(.userProperty(Envelope.securityLabelProperty, label))
+            } else {
+                let body = (try? JSONValue(parsing: payload)) ?? .string(message)
+                payload = JSONValue.object(["precedence": .string(precedence), "securityLabel": .string(label), "body": body])
+                    .jsonData
+            }
         }
         let session = try await client.connect()
         let id: UInt16? = qos == .atMostOnce ? nil : 1
         try await session.send(
-            .publish(.init(topic: topic, payload: ByteBuffer(bytes: payload), qos: qos, retain: retain, packetID: id)))
-        // Wait for the end of the flow: PUBACK, or PUBCOMP after PUBREC.
+            .publish(
+                .init(
+                    topic: topic, payload: ByteBuffer(bytes: payload), qos: qos, retain: retain, packetID: id,
+                    properties: properties)))
+        // Wait for the end of the flow: PUBACK, or PUBCOMP after PUBREC; a refusal ends it early (MQTT 5).
         while qos != .atMostOnce {
-            let packet = try await session.next()
-            if case .puback(1) = packet, qos == .atLeastOnce { break }
-            if case .pubcomp(1) = packet, qos == .exactlyOnce { break }
+            switch try await session.next() {
+            case .puback(let ack) where ack.packetID == 1, .pubrec(let ack) where ack.reasonCode.isFailure:
+                await session.disconnect()
+                guard !ack.reasonCode.isFailure else {
+                    throw CLIError("the hub refused the message: \(ack.reasonCode)\(reason(ack.properties))")
+                }
+                return
+            case .pubcomp(let ack) where ack.packetID == 1:
+                await session.disconnect()
+                return
+            default:
+                continue
+            }
         }
         await session.disconnect()
     }
@@ -162,7 +223,7 @@ struct PubCommand: AsyncParsableCommand {
 /// `peacehub sub`: prints messages from the hub.
 struct SubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sub", abstract: "Subscribe and print messages from the hub (MQTT 3.1.1 over mutual TLS).")
+        commandName: "sub", abstract: "Subscribe and print messages from the hub (MQTT 5 or 3.1.1 over mutual TLS).")
 
     @OptionGroup var client: ClientOptions
 
@@ -194,10 +255,10 @@ struct SubCommand: AsyncParsableCommand {
             do { packet = try await session.next() } catch { break }
             switch packet {
             case .suback(let ack):
-                for (filter, code) in zip(topic, ack.returnCodes) where code == .failure {
-                    FileHandle.standardError.write(Data("subscription to \(filter) refused\n".utf8))
+                for (filter, code) in zip(topic, ack.reasonCodes) where code.isFailure {
+                    FileHandle.standardError.write(Data("subscription to \(filter) refused: \(code)\n".utf8))
                 }
-                if ack.returnCodes.allSatisfy({ $0 == .failure }) { throw ExitCode.failure }
+                if ack.reasonCodes.allSatisfy(\.isFailure) { throw ExitCode.failure }
             case .publish(let publish):
                 let text = String(buffer: publish.payload)
                 let line = verbose ? "\(publish.topic) \(text)\n" : "\(text)\n"

@@ -43,19 +43,28 @@ final class ManualStore: BrokerStore {
             body(&state.sessions[index])
         }
         switch operation {
-        case .createSession(let clientID, let owner):
+        case .createSession(let clientID, let owner, let expiryInterval):
             state.sessions.removeAll { $0.clientID == clientID }
-            state.sessions.append(StoredSession(clientID: clientID, owner: owner))
+            state.sessions.append(StoredSession(clientID: clientID, owner: owner, expiryInterval: expiryInterval))
+        case .setSessionExpiry(let clientID, let expiryInterval, let expiresAt):
+            update(clientID) {
+                $0.expiryInterval = expiryInterval
+                $0.expiresAt = expiresAt
+            }
         case .deleteSession(let clientID):
             state.sessions.removeAll { $0.clientID == clientID }
-        case .subscribe(let clientID, let filter, let qos):
-            update(clientID) { $0.subscriptions[filter] = qos }
+        case .subscribe(let clientID, let filter, let subscription):
+            update(clientID) { $0.subscriptions[filter] = subscription }
         case .unsubscribe(let clientID, let filter):
             update(clientID) { $0.subscriptions[filter] = nil }
-        case .enqueue(let clientID, let sequence, let messageID, let message):
+        case .enqueue(let clientID, let sequence, let messageID, let message, let identifiers):
             state.lastSequence = max(state.lastSequence, sequence)
             state.lastMessageID = max(state.lastMessageID, messageID)
-            update(clientID) { $0.deliveries.append(StoredDelivery(sequence: sequence, messageID: messageID, message: message)) }
+            update(clientID) {
+                $0.deliveries.append(
+                    StoredDelivery(
+                        sequence: sequence, messageID: messageID, message: message, subscriptionIdentifiers: identifiers))
+            }
         case .markInflight(let clientID, let sequence, let packetID, let stage):
             update(clientID) { session in
                 guard let index = session.deliveries.firstIndex(where: { $0.sequence == sequence }) else { return }
@@ -83,14 +92,14 @@ final class ManualStore: BrokerStore {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)
         let subscriber = try TestClient(broker: broker, principal: ind)
-        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
         #expect(try subscriber.received().isEmpty)  // CONNACK waits for the session to be stored
         store.completeAll()
         #expect(try subscriber.received() == [accepted])
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
         store.completeAll()
         _ = try subscriber.received()
-        try subscriber.send(.disconnect)
+        try subscriber.send(.disconnect(.init()))
 
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try publisher.connect("kaz")
@@ -113,7 +122,7 @@ final class ManualStore: BrokerStore {
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
         _ = try subscriber.received()
         let publisher = try TestClient(broker: broker, principal: kaz)
-        try publisher.send(.connect(.init(clientID: "p", cleanSession: false)))
+        try publisher.send(.connect(.init(clientID: "p", cleanStart: false)))
         store.completeAll()
         _ = try publisher.received()
         try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 9))
@@ -134,12 +143,12 @@ final class ManualStore: BrokerStore {
         do {
             let broker = try Broker(authorizer: TestAuthorizer(), store: store)
             let subscriber = try TestClient(broker: broker, principal: ind)
-            try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+            try subscriber.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
             try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/#", .exactlyOnce)])))
             store.completeAll()
             _ = try subscriber.received()
             let publisher = try TestClient(broker: broker, principal: kaz)
-            try publisher.send(.connect(.init(clientID: "kaz", cleanSession: false)))
+            try publisher.send(.connect(.init(clientID: "kaz", cleanStart: false)))
             try publisher.send(publish("contingents/IND/inbox", "in flight", qos: .atLeastOnce, id: 1))
             store.completeAll()
             let delivered = try subscriber.received()
@@ -155,7 +164,7 @@ final class ManualStore: BrokerStore {
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
         let subscriber = try TestClient(broker: broker, principal: ind)
         var packets = try subscriber.connect("ind-desk", clean: false)
-        #expect(packets.first == .connack(.init(sessionPresent: true, returnCode: .accepted)))
+        #expect(packets.first == .connack(.init(sessionPresent: true, reasonCode: .success)))
         // The queued QoS 2 messages go out once their packet ids are stored.
         store.completeAll()
         packets += try subscriber.received()
@@ -189,7 +198,7 @@ final class ManualStore: BrokerStore {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
         let subscriber = try TestClient(broker: broker, principal: .contingent("IND"))
-        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanSession: false)))
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
         store.completeAll()
         _ = try subscriber.received()

@@ -30,18 +30,27 @@ final class TestClient {
         loop.run()
     }
 
-    /// Everything written to the client so far.
+    /// Everything written to the client so far, read back as a client would (in the version of its CONNECT).
     func received() throws -> [MQTTPacket] {
         loop.run()
         var packets: [MQTTPacket] = []
-        while let packet = try channel.readOutbound(as: MQTTPacket.self) { packets.append(packet) }
+        while var bytes = try channel.readOutbound(as: ByteBuffer.self) {
+            while let packet = try decoder.decode(buffer: &bytes) { packets.append(packet) }
+        }
         return packets
+    }
+
+    private var decoder = MQTTDecoder(maximumPacketSize: 1 << 28, role: .client, version: .v3_1_1)
+
+    /// Reads what the hub writes as MQTT 5 from now on (after sending a 5.0 CONNECT).
+    func speakMQTT5() {
+        decoder = MQTTDecoder(maximumPacketSize: 1 << 28, role: .client, version: .v5)
     }
 
     func connect(_ clientID: String, clean: Bool = true, will: MQTTPacket.Will? = nil, keepAlive: UInt16 = 0) throws
         -> [MQTTPacket]
     {
-        try send(.connect(.init(clientID: clientID, cleanSession: clean, keepAlive: keepAlive, will: will)))
+        try send(.connect(.init(clientID: clientID, cleanStart: clean, keepAlive: keepAlive, will: will)))
         return try received()
     }
 
@@ -54,7 +63,7 @@ func publish(_ topic: String, _ text: String, qos: QoS = .atMostOnce, id: UInt16
     .publish(.init(topic: topic, payload: payload(text), qos: qos, retain: retain, packetID: id))
 }
 
-let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .accepted))
+let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .success))
 
 @Suite struct BrokerTests {
     let kaz = Principal.contingent("KAZ")
@@ -62,7 +71,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
 
     @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
         let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: nil)
-        #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, returnCode: .notAuthorized))])
+        #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, reasonCode: .notAuthorized))])
         #expect(!client.isOpen)
     }
 
@@ -85,7 +94,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         _ = try subscriber.connect("ind-1")
         _ = try publisher.connect("kaz-1")
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/#", .atLeastOnce)])))
-        #expect(try subscriber.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atLeastOnce)]))])
+        #expect(try subscriber.received() == [.suback(.init(packetID: 1, reasonCodes: [.granted(.atLeastOnce)]))])
 
         try publisher.send(publish("contingents/IND/inbox", "zero"))
         try publisher.send(publish("contingents/IND/inbox", "one", qos: .atLeastOnce, id: 7))
@@ -157,7 +166,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         _ = try late.connect("late")
         try late.send(.subscribe(.init(packetID: 1, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
         #expect(try late.received() == [
-            .suback(.init(packetID: 1, returnCodes: [.granted(.atMostOnce)])),
+            .suback(.init(packetID: 1, reasonCodes: [.granted(.atMostOnce)])),
             publish("hub/broadcast/status", "second", retain: true),
         ])
         // A live subscriber gets retain = 0 [MQTT-3.3.1-9].
@@ -168,7 +177,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         let later = try TestClient(broker: broker, principal: ind)
         _ = try later.connect("later")
         try later.send(.subscribe(.init(packetID: 1, subscriptions: [("hub/broadcast/#", .atMostOnce)])))
-        #expect(try later.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atMostOnce)]))])
+        #expect(try later.received() == [.suback(.init(packetID: 1, reasonCodes: [.granted(.atMostOnce)]))])
     }
 
     @Test func willIsPublishedOnUncleanCloseOnly() throws {
@@ -181,7 +190,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
 
         let clean = try TestClient(broker: broker, principal: kaz)
         _ = try clean.connect("clean", will: will)
-        try clean.send(.disconnect)
+        try clean.send(.disconnect(.init()))
         #expect(!clean.isOpen)
         #expect(try watcher.received().isEmpty)
 
@@ -197,7 +206,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         #expect(try first.connect("ind-desk", clean: false) == [accepted])
         try first.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
         _ = try first.received()
-        try first.send(.disconnect)
+        try first.send(.disconnect(.init()))
 
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try publisher.connect("kaz")
@@ -212,7 +221,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
 
         let second = try TestClient(broker: broker, principal: ind)
         let packets = try second.connect("ind-desk", clean: false)
-        #expect(packets.first == .connack(.init(sessionPresent: true, returnCode: .accepted)))
+        #expect(packets.first == .connack(.init(sessionPresent: true, reasonCode: .success)))
         let order = packets.dropFirst().compactMap { packet -> String? in
             guard case .publish(let message) = packet else { return nil }
             return String(buffer: message.payload).components(separatedBy: "\"body\":\"").last?.dropLast(2).description
@@ -261,7 +270,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         #expect(second.isOpen)
         // Another contingent cannot take over the session bound to KAZ.
         let intruder = try TestClient(broker: broker, principal: ind)
-        #expect(try intruder.connect("kaz-ops") == [.connack(.init(sessionPresent: false, returnCode: .notAuthorized))])
+        #expect(try intruder.connect("kaz-ops") == [.connack(.init(sessionPresent: false, reasonCode: .notAuthorized))])
         #expect(second.isOpen)
     }
 
@@ -270,7 +279,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         #expect(try TestClient(broker: broker, principal: kaz).connect("", clean: true) == [accepted])
         #expect(
             try TestClient(broker: broker, principal: kaz).connect("", clean: false)
-                == [.connack(.init(sessionPresent: false, returnCode: .identifierRejected))])
+                == [.connack(.init(sessionPresent: false, reasonCode: .clientIdentifierNotValid))])
     }
 
     @Test func refusedPublishIsAcknowledgedAndNoticedAndRefusedSubscribeFails() throws {
@@ -281,7 +290,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .acce
         try client.send(.subscribe(.init(packetID: 1, subscriptions: [
             ("contingents/KAZ/notices", .atLeastOnce), ("$SYS/#", .atMostOnce), ("bad/#/filter", .atMostOnce),
         ])))
-        #expect(try client.received() == [.suback(.init(packetID: 1, returnCodes: [.granted(.atLeastOnce), .failure, .failure]))])
+        #expect(try client.received() == [.suback(.init(packetID: 1, reasonCodes: [.granted(.atLeastOnce), .unspecifiedError, .unspecifiedError]))])
         try client.send(publish("hub/broadcast/x", "no", qos: .atLeastOnce, id: 5))
         let packets = try client.received()
         #expect(packets.first == .puback(packetID: 5))
@@ -378,7 +387,7 @@ struct TestInterceptor: PublishInterceptor {
     @Test func totalAndPerPrincipalLimitsRefuseWithServerUnavailable() throws {
         let broker = try Broker(
             configuration: .init(maximumConnections: 3, maximumConnectionsPerPrincipal: 2), authorizer: TestAuthorizer())
-        let unavailable = MQTTPacket.connack(.init(sessionPresent: false, returnCode: .serverUnavailable))
+        let unavailable = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .serverUnavailable))
         let kaz1 = try TestClient(broker: broker, principal: .contingent("KAZ"))
         let kaz2 = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: kaz1.loop)
         #expect(try kaz1.connect("k1") == [accepted])
@@ -405,7 +414,7 @@ struct TestInterceptor: PublishInterceptor {
         _ = try away.connect("ind-away", clean: false)
         try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
         _ = try away.received()
-        try away.send(.disconnect)
+        try away.send(.disconnect(.init()))
         let publisher = try TestClient(broker: broker, principal: .contingent("KAZ"))
         _ = try publisher.connect("kaz")
         try publisher.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/notices", .atLeastOnce)])))

@@ -9,7 +9,7 @@ import Testing
 @Suite struct MQTTCodecTests {
     static let connect = MQTTPacket.connect(
         .init(
-            clientID: "kaz-ops-1", cleanSession: false, keepAlive: 30,
+            clientID: "kaz-ops-1", cleanStart: false, keepAlive: 30,
             will: .init(topic: "contingents/KAZ/status", payload: Array("offline".utf8), qos: .atLeastOnce, retain: true),
             username: "ignored", password: [1, 2, 3]))
 
@@ -22,12 +22,12 @@ import Testing
         .puback(packetID: 1), .pubrec(packetID: 2), .pubrel(packetID: 3), .pubcomp(packetID: 4),
         .subscribe(.init(packetID: 9, subscriptions: [("missions/+/reports/#", .atLeastOnce), ("hub/broadcast/#", .atMostOnce)])),
         .unsubscribe(.init(packetID: 10, filters: ["hub/broadcast/#"])),
-        .pingreq, .disconnect,
+        .pingreq, .disconnect(.init()),
     ]
 
     static func bytes(_ packets: [MQTTPacket]) -> ByteBuffer {
         var buffer = ByteBuffer()
-        for packet in packets { packet.write(to: &buffer) }
+        for packet in packets { packet.write(to: &buffer, version: .v3_1_1) }
         return buffer
     }
 
@@ -41,12 +41,12 @@ import Testing
     @Test func serverPacketsAreWrittenAsTheSpecificationSays() {
         func encoded(_ packet: MQTTPacket) -> [UInt8] {
             var buffer = ByteBuffer()
-            packet.write(to: &buffer)
+            packet.write(to: &buffer, version: .v3_1_1)
             return Array(buffer.readableBytesView)
         }
-        #expect(encoded(.connack(.init(sessionPresent: true, returnCode: .accepted))) == [0x20, 2, 1, 0])
-        #expect(encoded(.connack(.init(sessionPresent: false, returnCode: .identifierRejected))) == [0x20, 2, 0, 2])
-        #expect(encoded(.suback(.init(packetID: 0x0102, returnCodes: [.granted(.atMostOnce), .granted(.exactlyOnce), .failure])))
+        #expect(encoded(.connack(.init(sessionPresent: true, reasonCode: .success))) == [0x20, 2, 1, 0])
+        #expect(encoded(.connack(.init(sessionPresent: false, reasonCode: .clientIdentifierNotValid))) == [0x20, 2, 0, 2])
+        #expect(encoded(.suback(.init(packetID: 0x0102, reasonCodes: [.granted(.atMostOnce), .granted(.exactlyOnce), .unspecifiedError])))
             == [0x90, 5, 1, 2, 0, 2, 0x80])
         #expect(encoded(.unsuback(packetID: 7)) == [0xb0, 2, 0, 7])
         #expect(encoded(.pingresp) == [0xd0, 0])
@@ -216,8 +216,8 @@ import Testing
 @Suite struct ClientRoleDecoderTests {
     @Test func theClientSideReadsServerPacketsAndRefusesClientOnes() throws {
         let server: [MQTTPacket] = [
-            .connack(.init(sessionPresent: true, returnCode: .accepted)),
-            .suback(.init(packetID: 4, returnCodes: [.granted(.exactlyOnce), .failure])), .unsuback(packetID: 5), .pingresp,
+            .connack(.init(sessionPresent: true, reasonCode: .success)),
+            .suback(.init(packetID: 4, reasonCodes: [.granted(.exactlyOnce), .unspecifiedError])), .unsuback(packetID: 5), .pingresp,
             .publish(.init(topic: "t", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, packetID: 9)), .pubrel(packetID: 9),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(

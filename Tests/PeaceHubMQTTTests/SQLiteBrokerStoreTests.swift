@@ -415,11 +415,11 @@ func storedMessage(
         defer { fixture.directory.remove() }
         _ = try fixture.open()
         try fixture.raw().write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('broker-v2')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('broker-v99')")
         }
         let error = try #require(throws: BrokerStoreError.self) { try fixture.open() }
         #expect(error.code == .schemaTooNew)
-        #expect(error.reason.contains(fixture.path) && error.reason.contains("broker-v2"))
+        #expect(error.reason.contains(fixture.path) && error.reason.contains("broker-v99"))
     }
 
     @Test func anotherDatabaseIsNotTakenForAStore() throws {
@@ -491,4 +491,11 @@ func storedMessage(
         #expect(sawLater)
         #expect(try fixture.reloaded().sessions.first?.subscriptions == ["later": .atLeastOnce])
     }
+}
+
+extension Subscription {
+    /// Plain 3.1.1 subscriptions, for expectations on what was stored.
+    static let atMostOnce = Subscription(options: .init(qos: .atMostOnce))
+    static let atLeastOnce = Subscription(options: .init(qos: .atLeastOnce))
+    static let exactlyOnce = Subscription(options: .init(qos: .exactlyOnce))
 }

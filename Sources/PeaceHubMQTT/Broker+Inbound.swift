@@ -1,0 +1,233 @@
+import NIOCore
+import PeaceHubCore
+
+extension Broker {
+    // MARK: PUBLISH
+
+    /// Handles a PUBLISH from a client; `reply` gets the acknowledgement once what it promises is durable.
+    ///
+    /// A publication the principal may not make is dropped and reported on the sender's notices topic; a 3.1.1
+    /// client still gets the acknowledgement QoS requires, a 5.0 client gets 0x87 Not authorized. A mission report
+    /// the module rejects gets 0x99 with the module's reason; one held for an operator 0x83.
+    public func publish(_ publish: MQTTPacket.Publish, clientID: String, principal: Principal, reply: @escaping Reply) {
+        var operations: [StoreOperation] = []
+        var version = MQTTVersion.v3_1_1
+        if publish.qos == .exactlyOnce, let id = publish.packetID {
+            // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again.
+            let (isNew, stored) = state.withLock { state -> (Bool, Bool) in
+                guard let session = state.sessions[clientID] else { return (false, false) }
+                version = session.version
+                return (session.inboundQoS2.insert(id).inserted, session.isStored)
+            }
+            guard isNew else { return reply(.success(.pubrec(packetID: id))) }
+            if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
+        }
+        // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
+        // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
+        let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version] code, reason in
+            var operations = operations
+            if code.isFailure, version == .v5, publish.qos == .exactlyOnce, let id = publish.packetID {
+                state.withLock { state in _ = state.sessions[clientID]?.inboundQoS2.remove(id) }
+                operations.removeAll { $0 == .addInboundQoS2(clientID: clientID, packetID: id) }
+            }
+            commit(operations) { result in
+                reply(result.map { Self.acknowledgement(of: publish, code, reason) })
+            }
+        }
+        if publish.properties.payloadFormatIndicator == 1,
+            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
+        {
+            return finish(.payloadFormatInvalid, "the payload is not valid UTF-8 (Payload Format Indicator 1)")
+        }
+        guard authorizer.mayPublish(principal, topic: publish.topic) else {
+            publishesRefused.add(1, ordering: .relaxed)
+            metrics.publishRefused()
+            notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
+            return finish(.notAuthorized, "not authorized to publish on \(publish.topic)")
+        }
+        metrics.received(topic: publish.topic, qos: publish.qos)
+        let expiry = publish.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 }
+        let message = BrokerMessage(
+            topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
+            precedence: Precedence.of(payload: publish.payload, properties: publish.properties), publisher: principal,
+            publisherClientID: clientID, properties: publish.properties.forwardable, expiresAt: expiry)
+        let delivered: @Sendable (Result<Int, any Error>) -> Void = { result in
+            switch result {
+            case .success(let sessions):
+                finish(sessions == 0 && !message.retain ? .noMatchingSubscribers : .success, nil)
+            case .failure(let error):
+                reply(.failure(error))
+            }
+        }
+        guard let interceptor, interceptor.claims(topic: publish.topic) else {
+            return accept(message, operations: operations, then: delivered)
+        }
+        interceptor.intercept(message, principal: principal) { [self, operations] decision in
+            switch decision {
+            case .deliver(let judged):
+                accept(judged, operations: operations, then: delivered)
+            case .reject(let code, let reason):
+                reportsRejected.add(1, ordering: .relaxed)
+                notify(principal, event: "report-rejected", topic: publish.topic, reason: reason, code: code)
+                finish(.payloadFormatInvalid, "\(code): \(reason)")
+            case .hold(let reason):
+                reportsHeld.add(1, ordering: .relaxed)
+                notify(principal, event: "report-held", topic: publish.topic, reason: reason)
+                finish(.implementationSpecificError, "held for an operator: \(reason)")
+            }
+        }
+    }
+
+    /// The PUBACK or PUBREC a PUBLISH gets (none for QoS 0); a 3.1.1 encoder drops the code and the reason.
+    static func acknowledgement(of publish: MQTTPacket.Publish, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {
+        guard let id = publish.packetID else { return nil }
+        let ack = MQTTPacket.Acknowledgement(
+            packetID: id, reasonCode: code, properties: reason.map { [.reasonString($0)] } ?? [])
+        return publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
+    }
+
+    /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP (5.0: 0x92 for an id the
+    /// hub does not know).
+    public func release(packetID: UInt16, clientID: String, reply: @escaping Reply) {
+        let (known, stored, version) = state.withLock { state -> (Bool, Bool, MQTTVersion) in
+            guard let session = state.sessions[clientID] else { return (false, false, .v3_1_1) }
+            return (session.inboundQoS2.remove(packetID) != nil, session.isStored, session.version)
+        }
+        let operations: [StoreOperation] =
+            known && stored && store != nil ? [.removeInboundQoS2(clientID: clientID, packetID: packetID)] : []
+        let code: ReasonCode = known || version == .v3_1_1 ? .success : .packetIdentifierNotFound
+        commit(operations) { result in reply(result.map { .pubcomp(packetID: packetID, code) }) }
+    }
+
+    /// PUBACK, PUBREC or PUBCOMP for an outbound message. A PUBREC is answered with PUBREL only once the new stage
+    /// is durable: after a crash the hub then resends PUBREL, never the PUBLISH the client has already released (no
+    /// QoS 2 duplicate). A 5.0 PUBREC with a failure code ends the delivery there.
+    public func acknowledge(_ packet: MQTTPacket, clientID: String, reply: @escaping Reply) {
+        let (answer, wake, operations) = state.withLock {
+            state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return (nil, nil, []) }
+            func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
+                guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
+                session.removeInflight(id)
+                return session.isStored && store != nil && inflight.delivery.messageID != 0
+                    ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
+            }
+            switch packet {
+            case .puback(let ack):
+                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPuback))
+            case .pubcomp(let ack):
+                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPubcomp))
+            case .pubrec(let ack) where ack.reasonCode.isFailure:
+                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPubrec))
+            case .pubrec(let ack):
+                let id = ack.packetID
+                guard let inflight = session.inflight[id] else {
+                    let code: ReasonCode = session.version == .v5 ? .packetIdentifierNotFound : .success
+                    return (.pubrel(packetID: id, code), nil, [])
+                }
+                guard inflight.stage == .awaitingPubrec else { return (.pubrel(packetID: id), nil, []) }
+                session.inflight[id]?.stage = .awaitingPubcomp
+                let operations: [StoreOperation] =
+                    session.isStored && store != nil && inflight.delivery.messageID != 0
+                    ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
+                    : []
+                return (.pubrel(packetID: id), nil, operations)
+            default:
+                return (nil, nil, [])
+            }
+        }
+        // A finished delivery needs no waiting: if its removal is lost, the client gets a resend it
+        // recognises by its packet id. A freed window slot may let a queued message go.
+        commit(operations) { result in reply(result.map { answer }) }
+        wake?.wakeUp()
+    }
+
+    // MARK: SUBSCRIBE
+
+    /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS, queues the retained
+    /// messages it matches as its Retain Handling asks [MQTT-3.3.1-9, MQTT-3.8.4-4], and answers SUBACK once
+    /// durable. A shared subscription is authorised for the filter after its group name.
+    public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
+        let identifier = packet.properties.subscriptionIdentifiers.first
+        var held = state.withLock { state in state.sessions[clientID].map { Set($0.subscriptions.keys) } ?? [] }
+        var codes: [ReasonCode] = []
+        var granted: [(String, Subscription)] = []
+        for (filter, options) in packet.subscriptions {
+            let underlying = filter.hasPrefix(SharedSubscription.prefix) ? SharedSubscription(filter)?.filter : filter
+            guard let underlying, TopicFilter.isValid(underlying) else {
+                codes.append(.topicFilterInvalid)
+                continue
+            }
+            guard authorizer.maySubscribe(principal, filter: underlying) else {
+                codes.append(.notAuthorized)
+                continue
+            }
+            guard held.contains(filter) || held.count < configuration.maximumSubscriptionsPerSession else {
+                codes.append(.quotaExceeded)
+                continue
+            }
+            held.insert(filter)
+            codes.append(.granted(options.qos))
+            granted.append((filter, Subscription(options: options, identifier: identifier)))
+        }
+        let operations = state.withLock { state -> [StoreOperation] in
+            guard let session = state.sessions[clientID], session.isStored, store != nil else { return [] }
+            return granted.map { .subscribe(clientID: clientID, filter: $0.0, subscription: $0.1) }
+        }
+        commit(operations) { [self, granted, codes] result in
+            if case .success = result {
+                let now = clock()
+                let wake = state.withLock { state -> (any BrokerConnection)? in
+                    guard let session = state.sessions[clientID] else { return nil }
+                    for (filter, subscription) in granted {
+                        let isNew = session.subscriptions[filter] == nil
+                        session.subscriptions[filter] = subscription
+                        state.insertSubscription(filter, clientID: clientID, subscription)
+                        // No retained messages for a shared subscription (section 4.8.2); otherwise as asked.
+                        switch subscription.options.retainHandling {
+                        case .doNotSend: continue
+                        case .sendIfNew where !isNew: continue
+                        default: if SharedSubscription(filter) != nil { continue }
+                        }
+                        // Retained messages are sent to the live connection, not stored again.
+                        for (topic, message) in state.retained
+                        where !message.isExpired(at: now) && TopicFilter.matches(filter, topic: topic) {
+                            var copy = message
+                            copy.qos = min(message.qos, subscription.qos)
+                            copy.retain = true
+                            session.enqueue(
+                                .init(
+                                    sequence: state.nextSequence(), messageID: 0, message: copy,
+                                    subscriptionIdentifiers: identifier.map { [$0] } ?? []))
+                        }
+                    }
+                    return session.connection
+                }
+                wake?.wakeUp()
+            }
+            reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, reasonCodes: codes)) })
+        }
+    }
+
+    /// Handles an UNSUBSCRIBE; a 5.0 client learns per filter whether it had the subscription.
+    public func unsubscribe(_ packet: MQTTPacket.Unsubscribe, clientID: String, reply: @escaping Reply) {
+        let (codes, operations) = state.withLock { state -> ([ReasonCode], [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return ([], []) }
+            var codes: [ReasonCode] = []
+            var operations: [StoreOperation] = []
+            for filter in packet.filters {
+                guard let subscription = session.subscriptions.removeValue(forKey: filter) else {
+                    codes.append(.noSubscriptionExisted)
+                    continue
+                }
+                state.removeSubscription(filter, clientID: clientID, subscription)
+                codes.append(.success)
+                if session.isStored, store != nil { operations.append(.unsubscribe(clientID: clientID, filter: filter)) }
+            }
+            return (codes, operations)
+        }
+        commit(operations) { result in
+            reply(result.map { .unsuback(MQTTPacket.UnsubAck(packetID: packet.packetID, reasonCodes: codes)) })
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import NIOCore
+import PeaceHubCore
+
+extension Broker {
+    // MARK: Outbound
+
+    /// Hands `deliver` the packets to write to `clientID`: first what was in flight when the client reconnected
+    /// (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight window has room. Expired messages
+    /// are dropped [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if
+    /// delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its
+    /// packet id is durable, so a crash can never make the hub send it again as a new message. `deliver` is called
+    /// at once (perhaps with nothing) and maybe once more, from the store's thread.
+    public func outgoing(clientID: String, deliver: @escaping @Sendable ([MQTTPacket]) -> Void) {
+        let now = clock()
+        let (immediate, afterCommit, operations) = state.withLock {
+            state -> ([MQTTPacket], [MQTTPacket], [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return ([], [], []) }
+            var immediate: [MQTTPacket] = []
+            var afterCommit: [MQTTPacket] = []
+            var operations: [StoreOperation] = []
+            let stored = session.isStored && store != nil
+            if session.resendInflight {
+                session.resendInflight = false
+                for id in session.inflightOrder {
+                    guard let inflight = session.inflight[id] else { continue }
+                    switch inflight.stage {
+                    case .awaitingPubcomp: immediate.append(.pubrel(packetID: id))
+                    case .awaitingPuback, .awaitingPubrec:
+                        let publish = Self.packet(inflight.delivery, packetID: id, duplicate: true, for: session, at: now)
+                        immediate.append(.publish(publish))
+                    }
+                }
+            }
+            while let delivery = session.dequeueIfRoom() {
+                let message = delivery.message
+                var publish = Self.packet(delivery, packetID: nil, duplicate: false, for: session, at: now)
+                let tooLarge = session.maximumPacketSize.map {
+                    publish.encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
+                } ?? false
+                if message.isExpired(at: now) || tooLarge {
+                    if stored, delivery.messageID != 0, message.qos != .atMostOnce {
+                        operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
+                    }
+                    continue
+                }
+                metrics.sent(topic: message.topic, qos: message.qos)
+                guard message.qos != .atMostOnce else {
+                    immediate.append(.publish(publish))
+                    continue
+                }
+                let id = session.nextPacketID()
+                publish.packetID = id
+                let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+                session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
+                session.inflightOrder.append(id)
+                // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
+                guard stored, delivery.messageID != 0 else {
+                    immediate.append(.publish(publish))
+                    continue
+                }
+                operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                if message.qos == .exactlyOnce { afterCommit.append(.publish(publish)) } else { immediate.append(.publish(publish)) }
+            }
+            return (immediate, afterCommit, operations)
+        }
+        deliver(immediate)
+        commit(operations) { result in
+            if case .success = result, !afterCommit.isEmpty { deliver(afterCommit) }
+        }
+    }
+
+    /// The PUBLISH of a delivery. A 5.0 client also gets the message's properties, the Subscription Identifiers
+    /// that matched and the remaining Message Expiry Interval, in whole seconds rounded up [MQTT-3.3.2-6].
+    static func packet(
+        _ delivery: Session.Delivery, packetID: UInt16?, duplicate: Bool, for session: Session, at now: Int64
+    ) -> MQTTPacket.Publish {
+        let message = delivery.message
+        var publish = MQTTPacket.Publish(
+            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+            duplicate: duplicate, packetID: packetID)
+        guard session.version == .v5 else { return publish }
+        publish.properties = message.properties
+        if let expiresAt = message.expiresAt {
+            let remaining = max(expiresAt - now, 1)
+            publish.properties.set(.messageExpiryInterval(UInt32(clamping: (remaining + 999) / 1000)))
+        }
+        for identifier in delivery.subscriptionIdentifiers {
+            publish.properties.items.append(.subscriptionIdentifier(identifier))
+        }
+        return publish
+    }
+
+    // MARK: Routing
+
+    /// Publishes a message from the hub itself (notices, mission modules), with no authorization check.
+    public func publishAsHub(_ message: BrokerMessage) {
+        accept(message) { _ in }
+    }
+
+    /// What one session gets of a message: the best of its matching subscriptions.
+    private struct Target {
+        var qos: QoS
+        var retainAsPublished: Bool
+        var identifiers: [Int]
+
+        mutating func merge(_ subscription: Subscription) {
+            qos = max(qos, subscription.qos)
+            retainAsPublished = retainAsPublished || subscription.options.retainAsPublished
+            if let identifier = subscription.identifier { identifiers.append(identifier) }
+        }
+    }
+
+    /// Routes an accepted message: retains it if asked, finds its subscribers (one member per shared group),
+    /// commits what must be durable (with `operations` the caller needs committed too), then queues it. `then`
+    /// learns how many sessions it was queued for.
+    func accept(
+        _ message: BrokerMessage, operations: [StoreOperation] = [],
+        then: @escaping @Sendable (Result<Int, any Error>) -> Void
+    ) {
+        var operations = operations
+        let (deliveries, overflowed, slow) = state.withLock {
+            state -> ([(String, Session.Delivery)], [String], [any BrokerConnection]) in
+            let messageID = state.nextMessageID()
+            if message.retain {
+                // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
+                state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+                if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
+            }
+            var targets: [String: Target] = [:]
+            func add(_ clientID: String, _ subscription: Subscription) {
+                targets[clientID, default: Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])]
+                    .merge(subscription)
+            }
+            for match in state.subscriptions.matches(message.topic) {
+                switch match.subscriber {
+                case .client(let clientID):
+                    // No Local: not back to the connection it came from [MQTT-3.8.3-3].
+                    if match.options.options.noLocal, clientID == message.publisherClientID { continue }
+                    add(clientID, match.options)
+                case .shared(let filter):
+                    guard let member = state.nextMember(of: filter, maximumQueued: configuration.maximumQueued),
+                        let subscription = state.sessions[member]?.subscriptions[filter]
+                    else { continue }
+                    add(member, subscription)
+                }
+            }
+            var deliveries: [(String, Session.Delivery)] = []
+            var overflowed: [String] = []
+            var slow: [any BrokerConnection] = []
+            for (clientID, target) in targets {
+                guard let session = state.sessions[clientID] else { continue }
+                var copy = message
+                // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
+                // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
+                copy.qos = min(message.qos, target.qos)
+                copy.retain = target.retainAsPublished && message.retain
+                // QoS 0 messages are not kept for sessions that are offline.
+                if session.connection == nil, copy.qos == .atMostOnce { continue }
+                if session.pendingCount >= configuration.maximumQueued {
+                    // The new message is refused, never an older one dropped silently; a 5.0 client that does
+                    // not keep up is told so and disconnected (its stored session keeps the queue).
+                    if copy.qos != .atMostOnce { overflowed.append(clientID) }
+                    if session.version == .v5, let connection = session.connection { slow.append(connection) }
+                    continue
+                }
+                let delivery = Session.Delivery(
+                    sequence: state.nextSequence(), messageID: messageID, message: copy,
+                    subscriptionIdentifiers: target.identifiers)
+                deliveries.append((clientID, delivery))
+                if session.isStored, copy.qos != .atMostOnce, store != nil {
+                    operations.append(
+                        .enqueue(
+                            clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
+                            subscriptionIdentifiers: target.identifiers))
+                }
+            }
+            return (deliveries, overflowed, slow)
+        }
+        commit(operations) { [self] result in
+            if case .success = result {
+                let wake = state.withLock { state -> [any BrokerConnection] in
+                    deliveries.compactMap { clientID, delivery in
+                        guard let session = state.sessions[clientID] else { return nil }
+                        session.enqueue(delivery)
+                        return session.connection
+                    }
+                }
+                for connection in wake { connection.wakeUp() }
+            }
+            then(result.map { deliveries.count })
+        }
+        for connection in slow {
+            connection.close(.quotaExceeded, reason: "its queue of \(configuration.maximumQueued) messages is full")
+        }
+        if !overflowed.isEmpty {
+            queueFull.add(overflowed.count, ordering: .relaxed)
+            metrics.queueFull(overflowed.count)
+        }
+        if let publisher = message.publisher {
+            for clientID in overflowed {
+                notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
+            }
+        }
+    }
+
+    /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.
+    func notify(_ principal: Principal, event: String, topic: String, reason: String, code: String? = nil) {
+        guard case .contingent(let contingent) = principal else { return }
+        var notice: [String: JSONValue] = ["event": .string(event), "topic": .string(topic), "reason": .string(reason)]
+        if let code { notice["code"] = .string(code) }
+        publishAsHub(BrokerMessage(
+            topic: "contingents/\(contingent)/notices", payload: ByteBuffer(bytes: JSONValue.object(notice).jsonData),
+            qos: .atLeastOnce, precedence: .priority))
+    }
+}
+
+extension Broker.State {
+    /// The member of a shared subscription's group that gets the next message: the next connected member with
+    /// room in its queue, in turn; when none is connected, the next member whose session waits for it.
+    mutating func nextMember(of filter: String, maximumQueued: Int) -> String? {
+        guard var group = sharedGroups[filter], !group.members.isEmpty else { return nil }
+        defer { sharedGroups[filter] = group }
+        let count = group.members.count
+        var fallback: String?
+        for step in 0..<count {
+            let index = (group.next + step) % count
+            let member = group.members[index]
+            guard let session = sessions[member] else { continue }
+            if session.connection != nil, session.pendingCount < maximumQueued {
+                group.next = index + 1
+                return member
+            }
+            if fallback == nil, session.isStored { fallback = member }
+        }
+        if let fallback, let index = group.members.firstIndex(of: fallback) { group.next = index + 1 }
+        return fallback
+    }
+}
