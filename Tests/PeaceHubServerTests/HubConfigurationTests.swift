@@ -208,7 +208,10 @@ import Testing
             "PEACEHUB_MQTT_PORT": "1", "PEACEHUB_MQTT_MAXIMUM_PACKET_SIZE": "2", "PEACEHUB_MQTT_MAXIMUM_INFLIGHT": "3",
             "PEACEHUB_MQTT_MAXIMUM_QUEUED": "4", "PEACEHUB_MQTT_MAXIMUM_CONNECTIONS": "5",
             "PEACEHUB_MQTT_MAXIMUM_CONNECTIONS_PER_PRINCIPAL": "6", "PEACEHUB_MQTT_DURABILITY": "power-loss",
-            "PEACEHUB_MQTT_ROUTING_BUDGET_MILLISECONDS": "7", "PEACEHUB_TLS_SERVER_NAME": "s",
+            "PEACEHUB_MQTT_ROUTING_BUDGET_MILLISECONDS": "7", "PEACEHUB_MQTT_RECEIVE_MAXIMUM": "10",
+            "PEACEHUB_MQTT_TOPIC_ALIAS_MAXIMUM": "11", "PEACEHUB_MQTT_MAXIMUM_SUBSCRIPTIONS_PER_SESSION": "12",
+            "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
+            "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
         ]
@@ -221,9 +224,11 @@ import Testing
             configuration.mqtt.port, configuration.mqtt.maximumPacketSize, configuration.mqtt.maximumInflight,
             configuration.mqtt.maximumQueued, configuration.mqtt.maximumConnections,
             configuration.mqtt.maximumConnectionsPerPrincipal, configuration.mqtt.routingBudgetMilliseconds,
-            configuration.tls.handshakeTimeoutSeconds, configuration.tls.crlWarningDays,
+            configuration.tls.handshakeTimeoutSeconds, configuration.tls.crlWarningDays, configuration.mqtt.receiveMaximum,
+            configuration.mqtt.topicAliasMaximum, configuration.mqtt.maximumSubscriptionsPerSession,
+            configuration.mqtt.maximumKeepAliveSeconds, configuration.mqtt.maximumSessionExpirySeconds,
         ]
-        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)

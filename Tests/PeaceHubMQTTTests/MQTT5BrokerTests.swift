@@ -1,0 +1,453 @@
+import NIOCore
+import NIOEmbedded
+import PeaceHubCore
+import PeaceHubMQTT
+import Synchronization
+import Testing
+
+/// A wall clock the test moves by hand (milliseconds since 1970).
+final class TestClock: Sendable {
+    private let now = Atomic<Int64>(1_800_000_000_000)
+
+    var read: @Sendable () -> Int64 { { self.now.load(ordering: .relaxed) } }
+
+    func advance(seconds: Double) {
+        now.add(Int64(seconds * 1000), ordering: .relaxed)
+    }
+}
+
+extension TestClient {
+    /// Connects with MQTT 5.0 and reads the CONNACK (and whatever follows it).
+    func connect5(
+        _ clientID: String, cleanStart: Bool = true, properties: MQTTProperties = [], will: MQTTPacket.Will? = nil,
+        keepAlive: UInt16 = 0
+    ) throws -> [MQTTPacket] {
+        speakMQTT5()
+        try send(
+            .connect(
+                .init(
+                    version: .v5, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, will: will,
+                    properties: properties)))
+        return try received()
+    }
+
+    func subscribe(_ filter: String, _ options: MQTTPacket.SubscriptionOptions, id: UInt16 = 1, identifier: Int? = nil)
+        throws -> [MQTTPacket]
+    {
+        let properties: MQTTProperties = identifier.map { [.subscriptionIdentifier($0)] } ?? []
+        try send(.subscribe(.init(packetID: id, subscriptions: [(filter, options)], properties: properties)))
+        return try received()
+    }
+
+    /// Session present and the reason code of the CONNACK first in `packets`.
+    static func connack(_ packets: [MQTTPacket]) -> (sessionPresent: Bool, code: ReasonCode)? {
+        guard case .connack(let ack) = packets.first else { return nil }
+        return (ack.sessionPresent, ack.reasonCode)
+    }
+
+    /// The PUBLISHes among `packets`.
+    static func publishes(_ packets: [MQTTPacket]) -> [MQTTPacket.Publish] {
+        packets.compactMap { if case .publish(let publish) = $0 { publish } else { nil } }
+    }
+}
+
+func publish5(
+    _ topic: String, _ text: String, qos: QoS = .atMostOnce, id: UInt16? = nil, retain: Bool = false,
+    properties: MQTTProperties = []
+) -> MQTTPacket {
+    .publish(.init(topic: topic, payload: payload(text), qos: qos, retain: retain, packetID: id, properties: properties))
+}
+
+@Suite struct MQTT5BrokerTests {
+    let kaz = Principal.contingent("KAZ")
+    let ind = Principal.contingent("IND")
+
+    @Test func connackTellsTheLimitsAndAssignsAClientID() throws {
+        let broker = try Broker(
+            configuration: .init(receiveMaximum: 20, topicAliasMaximum: 8, maximumKeepAlive: 30), authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        let packets = try client.connect5("", keepAlive: 0)
+        guard case .connack(let ack) = packets.first else { Issue.record("no CONNACK: \(packets)"); return }
+        #expect(ack.reasonCode == .success)
+        #expect(ack.properties.receiveMaximum == 20)
+        #expect(ack.properties.topicAliasMaximum == 8)
+        #expect(ack.properties.maximumPacketSize == 4 << 20)
+        #expect(ack.properties.serverKeepAlive == 30)
+        #expect(ack.properties.assignedClientIdentifier?.hasPrefix("peacehub-") == true)
+    }
+
+    @Test func refusalsCarryReasonCodes() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["secret/#"]))
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(publish5("hub/broadcast/x", "no", qos: .atLeastOnce, id: 1))
+        guard case .puback(let ack) = try client.received().first else { Issue.record("no PUBACK"); return }
+        #expect(ack.reasonCode == .notAuthorized)
+        #expect(ack.properties.reasonString == "not authorized to publish on hub/broadcast/x")
+        // A refused QoS 2 PUBLISH is finished: the same id is new again, not a duplicate [MQTT-4.3.3-4].
+        try client.send(publish5("hub/broadcast/x", "no", qos: .exactlyOnce, id: 2))
+        #expect(try client.received().first == .pubrec(.init(
+            packetID: 2, reasonCode: .notAuthorized, properties: [.reasonString("not authorized to publish on hub/broadcast/x")])))
+        try client.send(publish5("t", "yes", qos: .exactlyOnce, id: 2))
+        #expect(try client.received() == [.pubrec(packetID: 2, .noMatchingSubscribers)])
+        let suback = try client.subscribe("secret/#", .init(qos: .atLeastOnce))
+        #expect(suback == [.suback(.init(packetID: 1, reasonCodes: [.notAuthorized]))])
+        try client.send(
+            .subscribe(
+                .init(
+                    packetID: 2,
+                    subscriptions: [
+                        ("a/#/b", .init(qos: .atMostOnce)), ("$share/g", .init(qos: .atMostOnce)),
+                        ("ok/+", .init(qos: .exactlyOnce)),
+                    ])))
+        #expect(try client.received() == [.suback(.init(packetID: 2, reasonCodes: [.topicFilterInvalid, .topicFilterInvalid, .grantedQoS2]))])
+        try client.send(.unsubscribe(.init(packetID: 3, filters: ["ok/+", "never"])))
+        #expect(try client.received() == [.unsuback(.init(packetID: 3, reasonCodes: [.success, .noSubscriptionExisted]))])
+    }
+
+    @Test func moduleVerdictsReachTheSender() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
+        let reporter = try TestClient(broker: broker, principal: kaz)
+        _ = try reporter.connect5("kaz")
+        try reporter.send(publish5("missions/UNIFIL/reports/UXO", "bad", qos: .atLeastOnce, id: 1))
+        try reporter.send(publish5("missions/UNIFIL/reports/UXO", "fail", qos: .atLeastOnce, id: 2))
+        let acks = try reporter.received().compactMap { if case .puback(let a) = $0 { a } else { nil } }
+        #expect(acks.map(\.reasonCode) == [.payloadFormatInvalid, .implementationSpecificError])
+        #expect(acks.first?.properties.reasonString == "MISSING_FIELD: field 'location' is required")
+        #expect(acks.last?.properties.reasonString == "held for an operator: the module failed")
+    }
+
+    @Test func aPayloadThatIsNotUTF8AsDeclaredIsRefused() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(
+            .publish(
+                .init(
+                    topic: "t", payload: ByteBuffer(bytes: [0xff, 0xfe]), qos: .atLeastOnce, packetID: 1,
+                    properties: [.payloadFormatIndicator(1)])))
+        guard case .puback(let ack) = try client.received().first else { Issue.record("no PUBACK"); return }
+        #expect(ack.reasonCode == .payloadFormatInvalid)
+    }
+
+    @Test func aSessionWaitsForItsClientUntilItExpires() throws {
+        let clock = TestClock()
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+        let client = try TestClient(broker: broker, principal: ind)
+        _ = try client.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(10)])
+        store.completeAll()
+        _ = try client.subscribe("contingents/IND/inbox", .init(qos: .atLeastOnce))
+        store.completeAll()
+        _ = try client.received()
+        try client.send(.disconnect(.init()))
+        store.completeAll()
+        #expect(store.state.sessions.first?.expiresAt == clock.read() + 10_000)
+        // Queued while away, kept within the interval.
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("contingents/IND/inbox", "while away", qos: .atLeastOnce, id: 1))
+        store.completeAll()
+        clock.advance(seconds: 9)
+        broker.housekeeping()
+        let back = try TestClient(broker: broker, principal: ind)
+        var packets = try back.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(10)])
+        store.completeAll()
+        packets += try back.received()
+        #expect(TestClient.connack(packets)! == (true, .success))
+        #expect(TestClient.publishes(packets).map { String(buffer: $0.payload) } == ["while away"])
+        // Gone once the interval has passed: nothing present, nothing stored.
+        try back.channel.close().wait()
+        store.completeAll()
+        clock.advance(seconds: 11)
+        broker.housekeeping()
+        store.completeAll()
+        #expect(store.state.sessions.isEmpty)
+        let late = try TestClient(broker: broker, principal: ind)
+        #expect(TestClient.connack(try late.connect5("ind", cleanStart: false))! == (false, .success))
+    }
+
+    @Test func aSessionStoredBeforeARestartExpiresOnTime() throws {
+        let clock = TestClock()
+        let store = ManualStore()
+        do {
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+            let client = try TestClient(broker: broker, principal: ind)
+            _ = try client.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+            store.completeAll()
+            try client.send(.disconnect(.init()))
+            store.completeAll()
+        }
+        clock.advance(seconds: 30)
+        let restarted = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+        clock.advance(seconds: 31)
+        restarted.housekeeping()
+        store.completeAll()
+        #expect(store.state.sessions.isEmpty)
+    }
+
+    @Test func disconnectMayChangeTheExpiryButNotFromZero() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(.disconnect(.init(properties: [.sessionExpiryInterval(30)])))
+        let packets = try client.received()
+        guard case .disconnect(let disconnect) = packets.last else { Issue.record("\(packets)"); return }
+        #expect(disconnect.reasonCode == .protocolError)
+        #expect(!client.isOpen)
+    }
+
+    @Test func messagesExpireInTheQueueAndCarryTheirRemainingTime() throws {
+        let clock = TestClock()
+        let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        _ = try away.subscribe("contingents/IND/inbox", .init(qos: .atLeastOnce))
+        try away.channel.close().wait()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("contingents/IND/inbox", "short", qos: .atLeastOnce, id: 1, properties: [.messageExpiryInterval(2)]))
+        try publisher.send(publish5("contingents/IND/inbox", "long", qos: .atLeastOnce, id: 2, properties: [.messageExpiryInterval(60)]))
+        clock.advance(seconds: 3)
+        let back = try TestClient(broker: broker, principal: ind)
+        let delivered = TestClient.publishes(try back.connect5("ind", cleanStart: false))
+        #expect(delivered.map { String(buffer: $0.payload) } == ["long"])
+        #expect(delivered.first?.properties.messageExpiryInterval == 57)
+    }
+
+    @Test func propertiesPassThroughInOrderWithSubscriptionIdentifiers() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("ind")
+        _ = try subscriber.subscribe("contingents/IND/#", .init(qos: .atMostOnce), id: 1, identifier: 7)
+        _ = try subscriber.subscribe("contingents/+/inbox", .init(qos: .atMostOnce), id: 2, identifier: 9)
+        let classic = try TestClient(broker: broker, principal: ind)
+        _ = try classic.connect("ind-311")
+        try classic.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atMostOnce)])))
+        _ = try classic.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        let sent: MQTTProperties = [
+            .userProperty("b", "1"), .contentType("text/plain"), .userProperty("a", "2"), .userProperty("b", "3"),
+            .responseTopic("contingents/KAZ/inbox"), .correlationData([1, 2, 3]), .payloadFormatIndicator(1),
+        ]
+        try publisher.send(publish5("contingents/IND/inbox", "salem", properties: sent))
+        let received = try #require(TestClient.publishes(try subscriber.received()).first)
+        #expect(received.properties.userProperties.map { "\($0.name)=\($0.value)" } == ["b=1", "a=2", "b=3"])
+        #expect(received.properties.items.filter { $0.identifier != 0x0B } == sent.items)
+        #expect(Set(received.properties.subscriptionIdentifiers) == [7, 9])
+        // A 3.1.1 subscriber gets the message, without properties.
+        #expect(try classic.received() == [publish("contingents/IND/inbox", "salem")])
+    }
+
+    @Test func topicAliasesBothWays() throws {
+        let broker = try Broker(configuration: .init(topicAliasMaximum: 2), authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("ind", properties: [.topicAliasMaximum(1)])
+        _ = try subscriber.subscribe("a/#", .init(qos: .atMostOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("a/long/topic", "1", properties: [.topicAlias(2)]))
+        try publisher.send(publish5("", "2", properties: [.topicAlias(2)]))
+        try publisher.send(publish5("a/other", "3"))
+        let delivered = TestClient.publishes(try subscriber.received())
+        // The hub set alias 1 on the first topic it sent, then used it; a second topic found no free alias.
+        #expect(delivered.map(\.topic) == ["a/long/topic", "", "a/other"])
+        #expect(delivered.map(\.properties.topicAlias) == [1, 1, nil])
+        try publisher.send(publish5("", "4", properties: [.topicAlias(1)]))
+        #expect(try publisher.received().last == .disconnect(.init(reasonCode: .protocolError, properties: [.reasonString("Topic Alias 1 was never set on this connection")])))
+        let second = try TestClient(broker: broker, principal: kaz)
+        _ = try second.connect5("kaz2")
+        try second.send(publish5("a/x", "5", properties: [.topicAlias(3)]))
+        guard case .disconnect(let disconnect) = try second.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(disconnect.reasonCode == .topicAliasInvalid)
+    }
+
+    @Test func theClientsReceiveMaximumLimitsWhatIsInFlight() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("ind", properties: [.receiveMaximum(2)])
+        _ = try subscriber.subscribe("t", .init(qos: .atLeastOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        for n in 1...5 { try publisher.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        let first = TestClient.publishes(try subscriber.received())
+        #expect(first.count == 2)
+        try subscriber.send(.puback(packetID: try #require(first.first?.packetID)))
+        #expect(TestClient.publishes(try subscriber.received()).count == 1)
+    }
+
+    @Test func aClientOverTheHubsReceiveMaximumIsDisconnected() throws {
+        let store = ManualStore()
+        let broker = try Broker(configuration: .init(receiveMaximum: 2), authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        store.completeAll()
+        _ = try client.received()
+        // Each PUBLISH waits for its commit, which this store holds back: three are outstanding at once.
+        _ = try client.subscribe("t", .init(qos: .atLeastOnce))
+        for n in 1...3 { try client.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        let packets = try client.received()
+        guard case .disconnect(let disconnect) = packets.last else { Issue.record("\(packets)"); return }
+        #expect(disconnect.reasonCode == .receiveMaximumExceeded)
+    }
+
+    @Test func aPublishLargerThanTheClientAcceptsIsDropped() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("ind", properties: [.maximumPacketSize(64)])
+        _ = try subscriber.subscribe("t", .init(qos: .atLeastOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("t", String(repeating: "x", count: 100), qos: .atLeastOnce, id: 1))
+        try publisher.send(publish5("t", "small", qos: .atLeastOnce, id: 2))
+        #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["small"])
+    }
+
+    @Test func noProblemInformationMeansNoReasonStrings() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["x"]))
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", properties: [.requestProblemInformation(0)])
+        try client.send(publish5("x", "no", qos: .atLeastOnce, id: 1))
+        #expect(try client.received() == [.puback(packetID: 1, .notAuthorized)])
+    }
+
+    @Test func sharedSubscriptionsSpreadMessagesOverTheGroup() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let loop = EmbeddedEventLoop()
+        var members: [TestClient] = []
+        for (index, principal) in [kaz, kaz, ind].enumerated() {
+            let member = try TestClient(broker: broker, principal: principal, loop: loop)
+            _ = try member.connect5("member-\(index)")
+            #expect(try member.subscribe("$share/ops/chat/#", .init(qos: .atLeastOnce)) == [.suback(.init(packetID: 1, reasonCodes: [.grantedQoS1]))])
+            members.append(member)
+        }
+        let everything = try TestClient(broker: broker, principal: ind, loop: loop)
+        _ = try everything.connect5("all")
+        _ = try everything.subscribe("chat/#", .init(qos: .atMostOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: loop)
+        _ = try publisher.connect5("kaz")
+        for n in 1...30 { try publisher.send(publish5("chat/ops", "m\(n)")) }
+        var counts: [Int] = []
+        var seen: [String] = []
+        for member in members {
+            let got = TestClient.publishes(try member.received()).map { String(buffer: $0.payload) }
+            counts.append(got.count)
+            seen += got
+        }
+        #expect(seen.sorted() == (1...30).map { "m\($0)" }.sorted())
+        #expect(counts == [10, 10, 10])
+        #expect(TestClient.publishes(try everything.received()).count == 30)
+    }
+
+    @Test func noLocalRetainHandlingAndRetainAsPublished() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(publish5("news/today", "retained", retain: true))
+        // Retain Handling 0 sends the retained message, 1 only for a new subscription, 2 never.
+        #expect(TestClient.publishes(try client.subscribe("news/#", .init(qos: .atMostOnce))).count == 1)
+        #expect(TestClient.publishes(try client.subscribe("news/#", .init(qos: .atMostOnce, retainHandling: .sendIfNew))).isEmpty)
+        #expect(TestClient.publishes(try client.subscribe("news/+", .init(qos: .atMostOnce, retainHandling: .sendIfNew))).count == 1)
+        #expect(TestClient.publishes(try client.subscribe("news/today", .init(qos: .atMostOnce, retainHandling: .doNotSend))).isEmpty)
+        // No Local: its own messages do not come back on that subscription.
+        try client.send(.unsubscribe(.init(packetID: 9, filters: ["news/#", "news/+", "news/today"])))
+        _ = try client.received()
+        _ = try client.subscribe("talk/#", .init(qos: .atMostOnce, noLocal: true, retainAsPublished: true))
+        try client.send(publish5("talk/x", "mine", retain: true))
+        #expect(try client.received().isEmpty)
+        let other = try TestClient(broker: broker, principal: ind)
+        _ = try other.connect5("ind")
+        try other.send(publish5("talk/x", "theirs", retain: true))
+        let forwarded = TestClient.publishes(try client.received())
+        #expect(forwarded.map { String(buffer: $0.payload) } == ["theirs"])
+        #expect(forwarded.first?.retain == true)  // Retain As Published
+    }
+
+    @Test func willDelayAndDisconnectWithWill() throws {
+        let clock = TestClock()
+        let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect5("watcher")
+        _ = try watcher.subscribe("status/#", .init(qos: .atMostOnce))
+        let will = MQTTPacket.Will(
+            topic: "status/kaz", payload: Array("lost".utf8), qos: .atMostOnce, retain: false,
+            properties: [.willDelayInterval(5), .userProperty("why", "network")])
+        let session: MQTTProperties = [.sessionExpiryInterval(60)]
+        // Back within the delay: no will.
+        var client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: session, will: will)
+        try client.channel.close().wait()
+        clock.advance(seconds: 2)
+        broker.housekeeping()
+        client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: session, will: will)
+        clock.advance(seconds: 10)
+        broker.housekeeping()
+        #expect(try watcher.received().isEmpty)
+        // Gone for longer than the delay: the will, with its properties.
+        try client.channel.close().wait()
+        clock.advance(seconds: 4)
+        broker.housekeeping()
+        #expect(try watcher.received().isEmpty)
+        clock.advance(seconds: 2)
+        broker.housekeeping()
+        let wills = TestClient.publishes(try watcher.received())
+        #expect(wills.map { String(buffer: $0.payload) } == ["lost"])
+        #expect(wills.first?.properties.userProperty("why") == "network")
+        // DISCONNECT 0x04 publishes the will at once; a normal DISCONNECT discards it.
+        let leaving = try TestClient(broker: broker, principal: kaz)
+        _ = try leaving.connect5("kaz-2", will: MQTTPacket.Will(topic: "status/kaz", payload: Array("bye".utf8), qos: .atMostOnce, retain: false))
+        try leaving.send(.disconnect(.init(reasonCode: .disconnectWithWillMessage)))
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["bye"])
+        let quiet = try TestClient(broker: broker, principal: kaz)
+        _ = try quiet.connect5("kaz-3", will: MQTTPacket.Will(topic: "status/kaz", payload: Array("x".utf8), qos: .atMostOnce, retain: false))
+        try quiet.send(.disconnect(.init()))
+        #expect(try watcher.received().isEmpty)
+    }
+
+    @Test func theHubSaysWhyItDisconnects() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 2), authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        _ = try first.connect5("kaz", keepAlive: 2)
+        let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        _ = try second.connect5("kaz")
+        guard case .disconnect(let takenOver) = try first.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(takenOver.reasonCode == .sessionTakenOver)
+        let sleeper = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try sleeper.connect5("ind", keepAlive: 1)
+        first.loop.advanceTime(by: .seconds(2))
+        guard case .disconnect(let timeout) = try sleeper.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(timeout.reasonCode == .keepAliveTimeout)
+        // A live client whose queue fills up is told so and disconnected.
+        let slow = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try slow.connect5("slow", properties: [.receiveMaximum(1)])
+        _ = try slow.subscribe("t", .init(qos: .atLeastOnce))
+        for n in 1...4 { try second.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        guard case .disconnect(let quota) = try slow.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(quota.reasonCode == .quotaExceeded)
+        #expect(!slow.isOpen)
+    }
+
+    @Test func badConnectsAreRefusedWithReasonCodes() throws {
+        let broker = try Broker(configuration: .init(maximumConnectionsPerPrincipal: 1), authorizer: TestAuthorizer())
+        let owner = try TestClient(broker: broker, principal: ind)
+        _ = try owner.connect5("shared-id")
+        let thief = try TestClient(broker: broker, principal: kaz)
+        #expect(try thief.connect5("shared-id").first == .connack(.init(sessionPresent: false, reasonCode: .notAuthorized)))
+        let extra = try TestClient(broker: broker, principal: ind)
+        #expect(try extra.connect5("another").first == .connack(.init(sessionPresent: false, reasonCode: .quotaExceeded)))
+        let authenticator = try TestClient(broker: broker, principal: kaz)
+        let refused = try authenticator.connect5("kaz", properties: [.authenticationMethod("SCRAM-SHA-1")])
+        #expect(refused.first == .connack(.init(sessionPresent: false, reasonCode: .badAuthenticationMethod)))
+    }
+
+    @Test func subscriptionQuota() throws {
+        let broker = try Broker(configuration: .init(maximumSubscriptionsPerSession: 2), authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(
+            .subscribe(.init(packetID: 1, subscriptions: [("a", .atMostOnce), ("b", .atMostOnce), ("c", .atMostOnce), ("a", .atLeastOnce)])))
+        #expect(try client.received() == [.suback(.init(packetID: 1, reasonCodes: [.success, .success, .quotaExceeded, .grantedQoS1]))])
+    }
+}
