@@ -14,3 +14,13 @@ public enum Principal: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+/// A connection's credential was withdrawn while it was up (its certificate revoked by a new CRL). The TLS layer
+/// sends it up the pipeline just before it closes the connection, so a protocol above can say why first.
+public struct CredentialRevoked: Sendable, Hashable {
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+}

@@ -76,7 +76,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let identity = event as? Principal { principal = identity }
+        switch event {
+        case let identity as Principal:
+            principal = identity
+        case let revoked as CredentialRevoked:
+            disconnect(.administrativeAction, context: context, reason: revoked.reason)
+        default:
+            break
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PeaceHubCore
 
 /// TLS over OpenSSL memory BIOs for one channel, server or client side.
 ///
@@ -350,6 +351,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Closes the session at once because its certificate was revoked (called on the event loop).
     private func revoke(serial: String) {
         guard let context = channelContext else { return }
+        // The protocol above may still write its last words (MQTT 5: DISCONNECT 0x98) before close_notify.
+        context.fireUserInboundEventTriggered(CredentialRevoked(reason: "certificate serial \(serial) has been revoked"))
         fail(
             context: context, error: TLSError(.sessionRevoked, "certificate serial \(serial) has been revoked"),
             sendCloseNotify: true)

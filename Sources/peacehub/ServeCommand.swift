@@ -73,7 +73,7 @@ struct ServeCommand: ParsableCommand {
         let modules = host.modules.map(\.mission).joined(separator: ", ")
         // Written unbuffered: scripts wait for this line.
         FileHandle.standardOutput.write(
-            Data("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 over mutual TLS); modules: \(modules)\n".utf8))
+            Data("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)\n".utf8))
         waitForSignals(server: server, logger: logger)
     }
 
