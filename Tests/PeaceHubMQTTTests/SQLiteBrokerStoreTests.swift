@@ -184,6 +184,74 @@ func storedMessage(
         #expect(try fixture.count("message") == 5)
     }
 
+    @Test func mqtt5StateRoundTripsThroughTheFile() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        var message = storedMessage("with properties", topic: "contingents/IND/inbox")
+        message.properties = [
+            .userProperty("precedence", "FLASH"), .contentType("application/json"), .userProperty("precedence", "x"),
+            .responseTopic("contingents/KAZ/inbox"), .correlationData([0, 1, 255]), .payloadFormatIndicator(1),
+        ]
+        message.expiresAt = 1_800_000_060_000
+        var retained = message
+        retained.topic = "hub/broadcast/status"
+        retained.retain = true
+        let options = MQTTPacket.SubscriptionOptions(
+            qos: .exactlyOnce, noLocal: true, retainAsPublished: true, retainHandling: .doNotSend)
+        do {
+            let store = try fixture.open()
+            try await store.committed([
+                .createSession(clientID: "ind", owner: .contingent("IND"), expiryInterval: 300),
+                .setSessionExpiry(clientID: "ind", expiryInterval: 600, expiresAt: 1_800_000_600_000),
+                .subscribe(clientID: "ind", filter: "$share/ops/contingents/IND/#", subscription: .init(options: options, identifier: 42)),
+                .enqueue(clientID: "ind", sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7]),
+                .setRetained(messageID: 2, message: retained),
+            ])
+            store.flush()
+        }
+        let expected = StoredBrokerState(
+            sessions: [
+                StoredSession(
+                    clientID: "ind", owner: .contingent("IND"), expiryInterval: 600, expiresAt: 1_800_000_600_000,
+                    subscriptions: ["$share/ops/contingents/IND/#": Subscription(options: options, identifier: 42)],
+                    deliveries: [StoredDelivery(sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7])])
+            ],
+            retained: ["hub/broadcast/status": retained], lastSequence: 1, lastMessageID: 2)
+        #expect(try fixture.reloaded() == expected)
+    }
+
+    /// A store written by the 3.1.1-only hub opens with its data: sessions that never expire, plain
+    /// subscriptions, messages without properties.
+    @Test func aVersion1StoreIsMigratedWithItsData() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let database = try fixture.raw()
+        try BrokerStoreSchema.migrator.migrate(database, upTo: "broker-v1")
+        try database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO session (clientID, owner) VALUES ('kaz', 'contingent:KAZ');
+                    INSERT INTO subscription (clientID, filter, qos) VALUES ('kaz', 'contingents/KAZ/inbox', 1);
+                    INSERT INTO message (id, topic, payload, precedence, publisher) VALUES (1, 't', x'6869', 4, NULL);
+                    INSERT INTO delivery (clientID, sequence, messageID, qos, retain) VALUES ('kaz', 1, 1, 1, 0);
+                    UPDATE meta SET lastSequence = 1, lastMessageID = 1;
+                    """)
+        }
+        let expected = StoredBrokerState(
+            sessions: [
+                StoredSession(
+                    clientID: "kaz", owner: .contingent("KAZ"), expiryInterval: .max,
+                    subscriptions: ["contingents/KAZ/inbox": .atLeastOnce],
+                    deliveries: [
+                        StoredDelivery(
+                            sequence: 1, messageID: 1,
+                            message: storedMessage("hi", topic: "t", precedence: .flash, publisher: nil))
+                    ])
+            ],
+            lastSequence: 1, lastMessageID: 1)
+        #expect(try fixture.reloaded() == expected)
+    }
+
     @Test func createSessionReplacesAndDeleteSessionCascades() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
