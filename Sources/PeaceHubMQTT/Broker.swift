@@ -375,7 +375,7 @@ public final class Broker: Sendable {
                 return (wills, operations)
             }
             session.expiresAt = Self.expiry(of: session.expiryInterval, from: now)
-            if store != nil {
+            if store != nil, session.expiresAt != nil {
                 operations.append(
                     .setSessionExpiry(clientID: clientID, expiryInterval: session.expiryInterval, expiresAt: session.expiresAt))
             }

@@ -345,54 +345,18 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// except on CONNACK and DISCONNECT) or that would make a packet larger than its Maximum Packet Size
     /// [MQTT-3.1.2-29, MQTT-3.1.2-25]. PUBLISH sizes were checked by the broker.
     private func fitted(_ packet: MQTTPacket) -> MQTTPacket {
-        func trimmed(_ properties: MQTTProperties, keep: Bool) -> MQTTProperties {
-            guard !keep else { return properties }
-            return MQTTProperties(properties.items.filter {
-                switch $0 {
-                case .reasonString, .userProperty: false
-                default: true
-                }
-            })
+        switch packet {
+        case .publish:
+            return packet
+        case .connack, .disconnect:
+            break
+        default:
+            if !limits.problemInformation { return packet.withoutDiagnostics }
         }
-        let problem = limits.problemInformation
-        var result = packet
-        for attempt in 0..<2 {
-            // The first try keeps what Request Problem Information allows; the second drops it all.
-            let keep = attempt == 0
-            switch packet {
-            case .puback(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .puback(ack)
-            case .pubrec(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .pubrec(ack)
-            case .pubrel(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .pubrel(ack)
-            case .pubcomp(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .pubcomp(ack)
-            case .suback(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .suback(ack)
-            case .unsuback(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep && problem)
-                result = .unsuback(ack)
-            case .disconnect(var disconnect):
-                disconnect.properties = trimmed(disconnect.properties, keep: keep)
-                result = .disconnect(disconnect)
-            case .connack(var ack):
-                ack.properties = trimmed(ack.properties, keep: keep)
-                result = .connack(ack)
-            default:
-                return packet
-            }
-            guard let maximum = limits.maximumPacketSize else { return result }
-            var probe = ByteBuffer()
-            result.write(to: &probe, version: .v5)
-            if probe.readableBytes <= maximum { return result }
-        }
-        return result
+        guard let maximum = limits.maximumPacketSize else { return packet }
+        var probe = ByteBuffer()
+        packet.write(to: &probe, version: .v5)
+        return probe.readableBytes > maximum ? packet.withoutDiagnostics : packet
     }
 
     // MARK: Closing

@@ -63,6 +63,48 @@ public enum MQTTPacket: Sendable, Equatable {
 }
 
 extension MQTTPacket {
+    /// The packet without Reason String and User Properties, which a receiver may do without (section 3.1.2.11.7).
+    public var withoutDiagnostics: MQTTPacket {
+        func trimmed(_ properties: MQTTProperties) -> MQTTProperties {
+            MQTTProperties(properties.items.filter {
+                switch $0 {
+                case .reasonString, .userProperty: false
+                default: true
+                }
+            })
+        }
+        switch self {
+        case .connack(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .connack(ack)
+        case .puback(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .puback(ack)
+        case .pubrec(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .pubrec(ack)
+        case .pubrel(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .pubrel(ack)
+        case .pubcomp(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .pubcomp(ack)
+        case .suback(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .suback(ack)
+        case .unsuback(var ack):
+            ack.properties = trimmed(ack.properties)
+            return .unsuback(ack)
+        case .disconnect(var disconnect):
+            disconnect.properties = trimmed(disconnect.properties)
+            return .disconnect(disconnect)
+        default:
+            return self
+        }
+    }
+}
+
+extension MQTTPacket {
     /// The CONNECT packet.
     public struct Connect: Sendable, Equatable {
         public var version: MQTTVersion
