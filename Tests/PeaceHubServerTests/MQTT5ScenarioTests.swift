@@ -4,82 +4,23 @@ import Testing
 
 /// MQTT 5.0 against the real `peacehub serve` binary: the scenarios of `Fixtures/mqtt5_scenarios.py` (paho-mqtt and
 /// raw TLS sockets, written from the OASIS MQTT 5.0 standard and the hub's MQTT 5 decisions) and the mosquitto
-/// clients in 5.0 mode. Each test runs its own hub, so that no scenario sees another's sessions or retained messages.
-@Suite(.serialized) struct MQTT5ScenarioTests {
-    static let script = TestEnvironment.packageRoot.appendingPathComponent(
-        "Tests/PeaceHubServerTests/Fixtures/mqtt5_scenarios.py").path
-
-    /// Limits the configured hubs start with, and that the scenarios are told.
-    static let connectionLimit = 3
-    static let maximumPacketSize = 1024
-
-    func run(_ scenario: String, on hub: HubProcess, extra: [String] = []) throws -> ProcessResult {
-        try ProcessRunner.run(
-            "python3", [Self.script, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path] + extra,
-            timeout: 120)
-    }
-
-    func expectSuccess(_ result: ProcessResult, _ scenario: String, on hub: HubProcess) {
-        #expect(
-            result.status == 0 && result.stdout.contains("OK \(scenario)"),
-            "\(scenario): \(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))")
-    }
-
+/// clients in 5.0 mode. These share one hub: every scenario uses topics and client ids of its own.
+@Suite(.serialized, .sharedHub) struct MQTT5ScenarioTests {
     @Test(arguments: [
         "connack_properties", "reason_not_authorized", "module_rejection", "message_expiry", "topic_alias_inbound",
         "topic_alias_outbound", "receive_maximum", "shared_subscriptions", "no_local", "retain_handling",
         "request_response", "user_properties", "will_delay", "interop_v311_v5", "malformed_v5",
     ])
     func scenario(_ name: String) throws {
-        let hub = try HubProcess()
-        defer { hub.remove() }
-        expectSuccess(try run(name, on: hub), name, on: hub)
-    }
-
-    /// The refusals that need a hub with a low `mqtt.maximumConnectionsPerPrincipal`.
-    @Test func connackReasonCodes() throws {
-        let hub = try HubProcess(configuration: ["mqtt": ["maximumConnectionsPerPrincipal": Self.connectionLimit]])
-        defer { hub.remove() }
-        expectSuccess(try run("connack_codes", on: hub, extra: ["--limit", String(Self.connectionLimit)]), "connack_codes", on: hub)
-    }
-
-    /// Takeover, Keep Alive and the packet size limits, on a hub with a small `mqtt.maximumPacketSize`.
-    @Test func serverSentDisconnects() throws {
-        let hub = try HubProcess(configuration: ["mqtt": ["maximumPacketSize": Self.maximumPacketSize]])
-        defer { hub.remove() }
-        let result = try run("server_disconnects", on: hub, extra: ["--max-packet", String(Self.maximumPacketSize)])
-        expectSuccess(result, "server_disconnects", on: hub)
-    }
-
-    /// The same configured limits as seen by MQTT 3.1.1 clients: what already holds before MQTT 5, and shows that
-    /// the configuration reaches the hub the MQTT 5 tests start.
-    @Test func configuredLimitsApplyToMQTT311Clients() throws {
-        let hub = try HubProcess(configuration: [
-            "mqtt": ["maximumConnectionsPerPrincipal": Self.connectionLimit, "maximumPacketSize": Self.maximumPacketSize]
-        ])
-        defer { hub.remove() }
-        let limits = ["--limit", String(Self.connectionLimit), "--max-packet", String(Self.maximumPacketSize)]
-        expectSuccess(try run("limits_v311", on: hub, extra: limits), "limits_v311", on: hub)
-    }
-
-    /// A session with a Session Expiry Interval is stored and outlives a restart (SIGTERM, then the same port and
-    /// files); a 2 s one has expired by the time it is resumed.
-    @Test func sessionsOutliveARestartUntilTheyExpire() throws {
-        let hub = try HubProcess()
-        defer { hub.remove() }
-        let state = ["--out", hub.data.path("session-expiry.json")]
-        expectSuccess(try run("session_expiry_prepare", on: hub, extra: state), "session_expiry_prepare", on: hub)
-        hub.stop()
-        try hub.start(port: hub.port)
-        expectSuccess(try run("session_expiry_resume", on: hub, extra: state), "session_expiry_resume", on: hub)
+        let hub = try #require(SharedHub.current)
+        expectSuccess(try runScenario(name, on: hub), name, on: hub)
     }
 
     // The mosquitto clients (Debian mosquitto-clients 2.0.11) in MQTT 5.0 mode.
 
     @Test func mosquittoClientsCarryUserPropertiesThroughTheHub() throws {
-        let hub = try HubProcess()
-        defer { hub.remove() }
-        let topic = "missions/UNIFIL/chat/mosquitto"
+        let hub = try #require(SharedHub.current)
+        let topic = "missions/UNIFIL/chat/mosquitto-user-properties"
         let subscriber = try MosquittoSubscriber(
             hub, as: "IND", ["-t", topic, "-q", "1", "-C", "1", "-W", "20", "-F", "%t|%P|%p"])
         let output = try subscriber.output(
@@ -91,22 +32,21 @@ import Testing
     }
 
     @Test func mosquittoPubShowsTheNotAuthorizedReason() throws {
-        let hub = try HubProcess()
-        defer { hub.remove() }
+        let hub = try #require(SharedHub.current)
         let result = try ProcessRunner.run(
             "mosquitto_pub",
             hub.mosquittoArguments(as: "KAZ") + ["-t", "contingents/IND/notices", "-q", "1", "-m", "not mine"],
             timeout: 30)
-        #expect((result.stdout + result.stderr).contains("Not authorized"), "\(result.stdout)\(result.stderr)")
+        let output = result.stdout + result.stderr
+        #expect(output.contains("Publish 1 failed: Not authorized"), "\(output)")
     }
 
-    /// A message whose Message Expiry Interval passes while its subscriber is offline is not delivered; one that
-    /// has time left arrives with what is left.
+    /// A message whose Message Expiry Interval passes while its subscriber is offline is not delivered; one with
+    /// time left arrives with what is left.
     @Test func mosquittoPubMessageExpiry() throws {
-        let hub = try HubProcess()
-        defer { hub.remove() }
-        let topic = "missions/UNIFIL/chat/expiry"
-        let session = ["-c", "-i", "ind-mosquitto", "-x", "300", "-t", topic, "-q", "1"]
+        let hub = try #require(SharedHub.current)
+        let topic = "missions/UNIFIL/chat/mosquitto-expiry"
+        let session = ["-c", "-i", "ind-mosquitto-expiry", "-x", "300", "-t", topic, "-q", "1"]
         let subscribe = try ProcessRunner.run(
             "mosquitto_sub", hub.mosquittoArguments(as: "IND") + session + ["-E"], timeout: 30)
         try #require(subscribe.status == 0, "\(subscribe.stdout)\(subscribe.stderr)")
@@ -127,6 +67,92 @@ import Testing
         #expect(parts.first == "long-lived", "\(resume.stdout)\(resume.stderr)")
         #expect(parts.count == 2 && (Int(parts[1]).map { $0 > 0 && $0 <= 58 } ?? false), "remaining interval: \(line)")
     }
+}
+
+/// The MQTT 5.0 scenarios that need a hub of their own: started with configuration keys, or restarted.
+@Suite(.serialized) struct MQTT5ConfiguredHubTests {
+    /// The limits the configured hubs start with, and that the scenarios are told.
+    static let connectionLimit = 3
+    static let maximumPacketSize = 1024
+
+    /// The refusals, one of them from a hub with a low `mqtt.maximumConnectionsPerPrincipal`.
+    @Test func connackReasonCodes() throws {
+        let hub = try HubProcess(configuration: ["mqtt": ["maximumConnectionsPerPrincipal": Self.connectionLimit]])
+        defer { hub.remove() }
+        let result = try runScenario("connack_codes", on: hub, extra: ["--limit", String(Self.connectionLimit)])
+        expectSuccess(result, "connack_codes", on: hub)
+    }
+
+    /// Takeover, Keep Alive and the packet size limits, on a hub with a small `mqtt.maximumPacketSize`.
+    @Test func serverSentDisconnects() throws {
+        let hub = try HubProcess(configuration: ["mqtt": ["maximumPacketSize": Self.maximumPacketSize]])
+        defer { hub.remove() }
+        let result = try runScenario(
+            "server_disconnects", on: hub, extra: ["--max-packet", String(Self.maximumPacketSize)])
+        expectSuccess(result, "server_disconnects", on: hub)
+    }
+
+    /// The same configured limits as MQTT 3.1.1 clients meet them: what already holds before MQTT 5, and the proof
+    /// that the configuration reaches the hubs the MQTT 5 tests start.
+    @Test func configuredLimitsApplyToMQTT311Clients() throws {
+        let limits: [String: Any] = [
+            "maximumConnectionsPerPrincipal": Self.connectionLimit, "maximumPacketSize": Self.maximumPacketSize,
+        ]
+        let hub = try HubProcess(configuration: ["mqtt": limits])
+        defer { hub.remove() }
+        let told = ["--limit", String(Self.connectionLimit), "--max-packet", String(Self.maximumPacketSize)]
+        expectSuccess(try runScenario("limits_v311", on: hub, extra: told), "limits_v311", on: hub)
+    }
+
+    /// A session with a Session Expiry Interval is stored and outlives a restart (SIGTERM, then the same port and
+    /// files); a 2 s one has expired by the time it is resumed.
+    @Test func sessionsOutliveARestartUntilTheyExpire() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let state = ["--out", hub.data.path("session-expiry.json")]
+        let prepared = try runScenario("session_expiry_prepare", on: hub, extra: state)
+        expectSuccess(prepared, "session_expiry_prepare", on: hub)
+        try #require(prepared.status == 0)
+        hub.stop()
+        try hub.start(port: hub.port)
+        expectSuccess(try runScenario("session_expiry_resume", on: hub, extra: state), "session_expiry_resume", on: hub)
+    }
+}
+
+private let scenarioScript = TestEnvironment.packageRoot.appendingPathComponent(
+    "Tests/PeaceHubServerTests/Fixtures/mqtt5_scenarios.py").path
+
+private func runScenario(_ scenario: String, on hub: HubProcess, extra: [String] = []) throws -> ProcessResult {
+    try ProcessRunner.run(
+        "python3", [scenarioScript, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path] + extra,
+        timeout: 120)
+}
+
+private func expectSuccess(
+    _ result: ProcessResult, _ scenario: String, on hub: HubProcess, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        result.status == 0 && result.stdout.contains("OK \(scenario)"),
+        "\(scenario): \(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))",
+        sourceLocation: sourceLocation)
+}
+
+/// One hub for a whole suite: started before its first test, removed after its last, and reached by the tests
+/// through `SharedHub.current`.
+struct SharedHub: SuiteTrait, TestScoping {
+    @TaskLocal static var current: HubProcess?
+
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        try await Self.$current.withValue(hub, operation: function)
+    }
+}
+
+extension Trait where Self == SharedHub {
+    static var sharedHub: Self { Self() }
 }
 
 extension HubProcess {
