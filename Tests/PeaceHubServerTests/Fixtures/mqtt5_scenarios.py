@@ -9,10 +9,10 @@ comments) and the hub's MQTT 5 decisions; "HUB" marks a choice the standard leav
 --limit N        the hub's mqtt.maximumConnectionsPerPrincipal (connack_codes checks it when given)
 --max-packet N   the hub's mqtt.maximumPacketSize (server_disconnects checks it when given)
 --out FILE       where session_expiry_prepare leaves its state for session_expiry_resume
---reference      the server is a reference broker (mosquitto 2.x, require_certificate, use_identity_as_username,
-                 no ACL), not the hub: checks of HUB choices, of the hub's authorization and mission modules, and of
-                 the known deviations of mosquitto 2.0.11 (each named where it is checked) are skipped, with a line
-                 that says so
+--reference      the server is a reference broker (mosquitto 2.0.11, require_certificate, use_identity_as_username,
+                 no ACL), not the hub: the checks it cannot or does not follow (the hub's authorization and mission
+                 modules, HUB choices it does not share, its deviations from the standard, each named where it is
+                 checked) are skipped, with a line that says so
 """
 import argparse
 import collections
@@ -53,8 +53,9 @@ def say(message):
 
 
 def on_hub(what):
-    """True on the hub. On a reference run False, with a line naming what is skipped: a HUB choice, the hub's
-    authorization or mission modules, or a deviation of the reference broker from the standard."""
+    """True on the hub. On a reference run False, with a line naming what is skipped and why: the hub's
+    authorization or mission modules, a HUB choice the reference broker does not share, or its deviation from the
+    standard."""
     if ARGS.reference:
         say("skipped on the reference broker: " + what)
         return False
@@ -706,16 +707,16 @@ def connack_properties():
     named = RawClient("KAZ")
     check(named.connected(client_id=unique("named")).property(ASSIGNED_CLIENT_IDENTIFIER) is None,
           "an Assigned Client Identifier for a client that named itself")
-    if on_hub("HUB: Maximum QoS, Retain Available and the *Available properties are omitted (all supported)"):
-        for identifier in (MAXIMUM_QOS, RETAIN_AVAILABLE, WILDCARD_SUBSCRIPTION_AVAILABLE,
-                           SUBSCRIPTION_IDENTIFIER_AVAILABLE, SHARED_SUBSCRIPTION_AVAILABLE):
-            check(connack.property(identifier) is None, "CONNACK carries property 0x%02x" % identifier)
-    if on_hub("HUB: an empty client id is accepted with Clean Start 0 too"):
-        persistent = RawClient("KAZ")
-        connack = persistent.connected(client_id="", clean_start=False)
-        check(connack.property(ASSIGNED_CLIENT_IDENTIFIER), "no Assigned Client Identifier with Clean Start 0")
-        check(not connack.session_present, "session present 1 for a new client id")
-        persistent.close()
+    # HUB: Maximum QoS, Retain Available and the *Available properties are omitted (all supported).
+    for identifier in (MAXIMUM_QOS, RETAIN_AVAILABLE, WILDCARD_SUBSCRIPTION_AVAILABLE,
+                       SUBSCRIPTION_IDENTIFIER_AVAILABLE, SHARED_SUBSCRIPTION_AVAILABLE):
+        check(connack.property(identifier) is None, "CONNACK carries %s" % PROPERTIES[identifier][0])
+    # HUB: an empty client id is accepted with Clean Start 0 too.
+    persistent = RawClient("KAZ")
+    connack = persistent.connected(client_id="", clean_start=False)
+    check(connack.property(ASSIGNED_CLIENT_IDENTIFIER), "no Assigned Client Identifier with Clean Start 0")
+    check(not connack.session_present, "session present 1 for a new client id")
+    persistent.close()
     for client in (raw, other, named):
         client.close()
 
@@ -808,7 +809,7 @@ def module_rejection():
 
 
 def connack_codes():
-    if on_hub("HUB: a client id stays bound to the principal that first used it"):
+    if on_hub("HUB: a client id stays bound to the principal that first used it (mosquitto hands it over)"):
         bound = unique("kaz-bound")
         kaz = RawClient("KAZ")
         kaz.connected(client_id=bound, clean_start=False, props=[(SESSION_EXPIRY_INTERVAL, 60)])
@@ -831,7 +832,7 @@ def connack_codes():
     auth.refused(0x8C, "CONNECT with an Authentication Method")
     if not ARGS.limit:
         say("no --limit: the connection limit is not checked")
-    elif on_hub("HUB: mqtt.maximumConnectionsPerPrincipal (0x97 Quota exceeded)"):
+    elif on_hub("HUB: mqtt.maximumConnectionsPerPrincipal, 0x97 Quota exceeded (mosquitto has no such limit)"):
         live = []
         for n in range(ARGS.limit):
             client = RawClient("KAZ")
@@ -1019,7 +1020,8 @@ def topic_alias_outbound():
         check(resolved == topic and packet.payload == ("m%d" % n).encode(),
               "packet %d %r resolves to %r" % (n, packet, resolved))
     say("with Topic Alias Maximum 5: %r" % packets)
-    if on_hub("HUB: the hub sends aliases (the first PUBLISH on a topic topic + alias, later ones only the alias)"):
+    if on_hub("HUB: the first PUBLISH on a topic carries topic + alias, later ones only the alias (mosquitto "
+              "2.0.11 sends no aliases)"):
         check(all(p.property(TOPIC_ALIAS) for p in packets), "PUBLISH without an alias: %r" % packets)
         topics = [p.topic for p in packets]
         check(topics == [first, "", "", second, "", ""], "topics sent: %r" % topics)
@@ -1146,8 +1148,7 @@ def shared_subscriptions():
     check(not twice, "delivered more than once: %r" % twice)
     say("shared deliveries per member (KAZ, KAZ, KAZ, IND): %r" % per_member)
     check(sum(1 for count in per_member if count) > 1, "one member got everything: %r" % per_member)
-    if on_hub("HUB: round robin among the connected members"):
-        check(all(per_member), "a member got nothing: %r" % per_member)
+    check(all(per_member), "a member got nothing: %r" % per_member)  # HUB: round robin among connected members
     for client in members + [plain, publisher]:
         client.stop()
 
@@ -1346,7 +1347,10 @@ def server_disconnects():
     else:
         sleepy.ending()
     waited = time.time() - started
-    check(1.4 <= waited <= 6.0, "closed after %.2f s; Keep Alive 1 s allows 1.5 s" % waited)
+    say("closed after %.2f s of silence" % waited)
+    check(waited >= 1.4, "closed after %.2f s, before 1.5 x the Keep Alive" % waited)
+    if on_hub("mosquitto 2.0.11 can take several seconds more than 1.5 x the Keep Alive to close"):
+        check(waited <= 6.0, "closed after %.2f s; Keep Alive 1 s allows 1.5 s" % waited)
     if not ARGS.max_packet:
         say("no --max-packet: the Maximum Packet Size checks are skipped")
         return
