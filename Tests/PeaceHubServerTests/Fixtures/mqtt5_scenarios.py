@@ -636,11 +636,19 @@ class Client:
         self.client.loop_stop()
 
 
-def publish_properties(**values):
-    props = Properties(PacketTypes.PUBLISH)
+def paho_properties(packet_type, values):
+    props = Properties(packet_type)
     for name, value in values.items():
         setattr(props, name, value)
     return props
+
+
+def connect_properties(**values):
+    return paho_properties(PacketTypes.CONNECT, values)
+
+
+def publish_properties(**values):
+    return paho_properties(PacketTypes.PUBLISH, values)
 
 
 def message_property(message, name, default=None):
@@ -901,13 +909,6 @@ def session_expiry_resume():
     marker.stop()
 
 
-def connect_properties(**values):
-    props = Properties(PacketTypes.CONNECT)
-    for name, value in values.items():
-        setattr(props, name, value)
-    return props
-
-
 def message_expiry():
     topic = chat("message-expiry")
     client_id = unique("ind-expiry")
@@ -932,7 +933,7 @@ def message_expiry():
     say("long-lived delivered with Message Expiry Interval %r" % remaining)
     check(remaining is not None and 0 < remaining <= 58, "remaining Message Expiry Interval %r" % remaining)
     check(not settled(back, publisher, topic), "more than the long-lived message was queued")
-    # An expired retained message is gone too (section 3.3.2.3.3, HUB: dropped from the retained store).
+    # An expired retained message is discarded too (section 3.3.1.3).
     back.subscribe(retained_topic)
     got = settled(back, publisher, retained_topic)
     check(not got, "an expired retained message was sent: %r" % payloads(got))
