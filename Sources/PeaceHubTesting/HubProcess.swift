@@ -6,13 +6,21 @@ public final class HubProcess: @unchecked Sendable {
     public let data: TemporaryDirectory
     public private(set) var port = 0
     private var process: Process?
+    /// `serve` arguments every start uses (the configuration file, when there is one).
+    private var serveArguments: [String] = []
     private var log: URL { data.url.appendingPathComponent("hub.log") }
 
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
 
-    /// Prepares the data directory and starts the hub.
-    public init(extraArguments: [String] = []) throws {
+    /// Prepares the data directory and starts the hub. `configuration` (e.g. `["mqtt": ["maximumPacketSize": 1024]]`,
+    /// keys as in docs/configuration.md) becomes the file `serve --config` reads, at every start.
+    public init(configuration: [String: Any] = [:], extraArguments: [String] = []) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
+        if !configuration.isEmpty {
+            let file = data.url.appendingPathComponent("peacehub.json")
+            try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys]).write(to: file)
+            serveArguments = ["--config", file.path]
+        }
         let steps: [[String]] = [
             ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
             ["pki", "issue", "--operator", "duty"], ["registry", "seed"],
@@ -39,7 +47,7 @@ public final class HubProcess: @unchecked Sendable {
         let start = handle.seekToEndOfFile()
         let process = Process()
         process.executableURL = TestEnvironment.peacehubExecutable
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + extraArguments
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + serveArguments + extraArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = handle
         process.standardError = handle
