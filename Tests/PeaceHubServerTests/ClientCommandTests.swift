@@ -18,21 +18,25 @@ import Testing
         arguments + ["--port", String(hub.port)]
     }
 
-    @Test(arguments: [0, 1, 2])
-    func pubReachesSub(qos: Int) throws {
-        let output = hub.data.url.appendingPathComponent("sub-\(qos).txt")
+    /// Both versions, each way round: MQTT 5 is the default, `-V 3.1.1` the other.
+    @Test(arguments: [0, 1, 2], ["5", "3.1.1"])
+    func pubReachesSub(qos: Int, version: String) throws {
+        let output = hub.data.url.appendingPathComponent("sub-\(qos)-\(version).txt")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         let subscriber = Process()
         subscriber.executableURL = TestEnvironment.peacehubExecutable
-        subscriber.arguments = client(["sub", "--as", "IND", "-t", "contingents/IND/inbox", "-q", "2", "-C", "1", "-W", "20", "-v"])
+        subscriber.arguments = client([
+            "sub", "--as", "IND", "-t", "contingents/IND/inbox", "-q", "2", "-C", "1", "-W", "20", "-v", "-V", version,
+        ])
         subscriber.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
         subscriber.standardOutput = try FileHandle(forWritingTo: output)
         try subscriber.run()
         // Publish until the subscriber, whose SUBACK time we do not know, has its message.
         let deadline = Date().addingTimeInterval(20)
         while subscriber.isRunning, Date() < deadline {
+            let other = version == "5" ? "3.1.1" : "5"
             let published = try ProcessRunner.peacehub(
-                client(["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "qos \(qos)", "-q", String(qos)]),
+                client(["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "qos \(qos)", "-q", String(qos), "-V", other]),
                 environment: hub.environment)
             #expect(published.status == 0, "\(published.stderr)")
             usleep(200_000)
@@ -46,6 +50,23 @@ import Testing
             client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5"]), environment: hub.environment)
         #expect(result.status == 1)
         #expect(result.stderr.contains("subscription to contingents/IND/inbox refused"))
+    }
+
+    /// MQTT 5 tells the publisher why: the reason code and string, and exit status 1.
+    @Test func aRefusedPublishShowsTheHubsReason() throws {
+        let refused = try ProcessRunner.peacehub(
+            client(["pub", "--as", "KAZ", "-t", "hub/broadcast/x", "-m", "x"]), environment: hub.environment)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("0x87 Not authorized: not authorized to publish on hub/broadcast/x"), "\(refused.stderr)")
+        let report = try ProcessRunner.peacehub(
+            client(["pub", "--as", "KAZ", "-t", "missions/UNIFIL/reports/UXO", "-m", "{}", "--precedence", "FLASH"]),
+            environment: hub.environment)
+        #expect(report.status == 1)
+        #expect(report.stderr.contains("0x99 Payload format invalid: MISSING_FIELD: "), "\(report.stderr)")
+        // 3.1.1 has no way to say it: the PUBACK looks like any other.
+        let classic = try ProcessRunner.peacehub(
+            client(["pub", "--as", "KAZ", "-t", "hub/broadcast/x", "-m", "x", "-V", "3.1.1"]), environment: hub.environment)
+        #expect(classic.status == 0, "\(classic.stderr)")
     }
 
     @Test func precedenceWrapsTheMessageInTheEnvelope() throws {
