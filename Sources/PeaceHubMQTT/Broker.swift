@@ -91,7 +91,9 @@ public final class Broker: Sendable {
             reportsRejected: reportsRejected.load(ordering: .relaxed), reportsHeld: reportsHeld.load(ordering: .relaxed))
     }
 
-    public let configuration: Configuration
+    /// The limits in force, read at each use: `reconfigure(_:)` changes them while the broker runs.
+    public var configuration: Configuration { settings.withLock { $0 } }
+    private let settings: Mutex<Configuration>
     private let authorizer: any MQTTAuthorizer
     private let interceptor: (any PublishInterceptor)?
     private let store: (any BrokerStore)?
@@ -105,7 +107,7 @@ public final class Broker: Sendable {
         interceptor: (any PublishInterceptor)? = nil, store: (any BrokerStore)? = nil,
         logger: Logger = Logger(label: "peacehub.mqtt")
     ) throws {
-        self.configuration = configuration
+        self.settings = Mutex(configuration)
         self.authorizer = authorizer
         self.interceptor = interceptor
         self.store = store
@@ -135,6 +137,12 @@ public final class Broker: Sendable {
             }
         }
         state = Mutex(initial)
+    }
+
+    /// Changes the limits (a configuration reload). They apply from the next CONNECT, routed message or
+    /// delivery on; connections, queued messages and messages in flight beyond a lowered limit stay.
+    public func reconfigure(_ configuration: Configuration) {
+        settings.withLock { $0 = configuration }
     }
 
     /// Runs `then` once `operations` are durable (at once when there is nothing to store).

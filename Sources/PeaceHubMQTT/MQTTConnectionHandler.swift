@@ -32,6 +32,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
     /// Replies in the order their packets arrived; `nil` while the broker is still committing.
     private var replies = CircularBuffer<MQTTPacket??>()
+    /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
+    private var draining = false
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's.
     public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
@@ -51,11 +53,13 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let identity = event as? Principal { principal = identity }
+        if event is HubDraining { drain(context: context) }
         context.fireUserInboundEventTriggered(event)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastPacket = eventLoop.now
+        guard !draining else { return }
         process(unwrapInboundIn(data), context: context)
     }
 
@@ -100,6 +104,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     self.startKeepAlive(seconds: connect.keepAlive, context: context)
                     self.writeOutgoing(clientID: clientID)
                     for packet in waiting { self.process(packet, context: context) }
+                    self.closeIfDrained(context)
                 }
             }
         }
@@ -163,6 +168,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             }
         }
         if wrote { context.flush() }
+        closeIfDrained(context)
     }
 
     /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow
@@ -228,7 +234,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func wakeUp() {
         eventLoop.execute {
-            guard let context = self.context, case .connected(let clientID) = self.state else { return }
+            guard let context = self.context, !self.draining, case .connected(let clientID) = self.state else { return }
             self.writeOutgoing(clientID: clientID)
         }
     }
@@ -238,5 +244,25 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             guard let context = self.context else { return }
             self.close(context, reason: reason)
         }
+    }
+}
+
+// MARK: Drain
+
+extension MQTTConnectionHandler {
+    /// The hub is shutting down: packets that arrive from now on are not processed (unacknowledged,
+    /// the client sends them again after reconnecting), no new delivery starts, and the replies
+    /// already under way (a QoS 1 PUBACK waits for its store commit) are written before the
+    /// connection closes.
+    private func drain(context: ChannelHandlerContext) {
+        draining = true
+        closeIfDrained(context)
+    }
+
+    /// Closes a draining connection once no reply is outstanding and no CONNECT is being stored.
+    private func closeIfDrained(_ context: ChannelHandlerContext) {
+        guard draining, replies.isEmpty else { return }
+        if case .connecting = state { return }
+        close(context, reason: "the hub is shutting down")
     }
 }

@@ -39,7 +39,7 @@ public struct ArchivedMissionReport: Sendable, Equatable {
 public final class MissionRouter: PublishInterceptor {
     private let plugins: PluginHost
     private let archive: (any ReportArchive)?
-    private let budget: DispatchTimeInterval
+    private let currentBudget: Mutex<DispatchTimeInterval>
     private let logger: Logger
     /// Where modules run: never an event loop.
     private let queue = DispatchQueue(label: "peacehub.mission-router", attributes: .concurrent)
@@ -50,8 +50,14 @@ public final class MissionRouter: PublishInterceptor {
     ) {
         self.plugins = plugins
         self.archive = archive
-        self.budget = budget
+        self.currentBudget = Mutex(budget)
         self.logger = logger
+    }
+
+    /// How long a module may take to judge a report before it is held; a reload may change it (read per report).
+    public var budget: DispatchTimeInterval {
+        get { currentBudget.withLock { $0 } }
+        set { currentBudget.withLock { $0 = newValue } }
     }
 
     public func claims(topic: String) -> Bool {

@@ -10,8 +10,9 @@ public final class HubProcess: @unchecked Sendable {
 
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
 
-    /// Prepares the data directory and starts the hub.
-    public init(extraArguments: [String] = []) throws {
+    /// Prepares the data directory and starts the hub; with `configuration`, `peacehub.json` in the data
+    /// directory holds it and `serve` reads it (`--config`).
+    public init(extraArguments: [String] = [], configuration: String? = nil) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
         let steps: [[String]] = [
             ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
@@ -21,8 +22,16 @@ public final class HubProcess: @unchecked Sendable {
             let result = try ProcessRunner.peacehub(step, environment: environment)
             guard result.status == 0 else { throw FixtureError("peacehub \(step.joined(separator: " ")): \(result.stderr)") }
         }
-        try start(port: 0, extraArguments: extraArguments)
+        var arguments = extraArguments
+        if let configuration {
+            try configuration.write(to: configurationFile, atomically: true, encoding: .utf8)
+            arguments += ["--config", configurationFile.path]
+        }
+        try start(port: 0, extraArguments: arguments)
     }
+
+    /// The configuration file `serve` reads when the hub was made with one.
+    public var configurationFile: URL { data.url.appendingPathComponent("peacehub.json") }
 
     /// The environment every `peacehub` call of this hub runs with.
     public var environment: [String: String] {
@@ -64,6 +73,32 @@ public final class HubProcess: @unchecked Sendable {
 
     /// Everything the hub logged.
     public var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` without waiting.
+    public func send(signal: Int32) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits up to `seconds` for the hub to exit; its exit status, or nil if it is still running.
+    public func waitForExit(seconds: TimeInterval) -> Int32? {
+        guard let process else { return nil }
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Waits up to `seconds` until the log holds `count` lines containing `text`; true when it does.
+    public func waitForLog(_ text: String, count: Int = 1, seconds: TimeInterval = 30) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if logText.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return true }
+            usleep(50_000)
+        } while Date() < deadline
+        return false
+    }
 
     /// Sends `signal` and waits for the process to end.
     public func stop(signal: Int32 = SIGTERM) {
