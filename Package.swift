@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -62,6 +63,7 @@ let package = Package(
             dependencies: [
                 "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // A child process for the broker store's crash test (killed with SIGKILL mid-stream).
@@ -85,6 +87,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -105,7 +108,14 @@ let package = Package(
         ),
 
         // Test support shipped as a library (Hummingbird's HummingbirdTesting).
-        .target(name: "PeaceHubTesting", dependencies: ["PeaceHubCore"], exclude: ["Fixtures"]),
+        .target(
+            name: "PeaceHubTesting",
+            dependencies: [
+                "PeaceHubCore", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            exclude: ["Fixtures"]
+        ),
 
         .testTarget(name: "PeaceHubABITests", dependencies: ["CPeaceHubABI", "PeaceHubTesting"]),
         .testTarget(
@@ -116,6 +126,7 @@ let package = Package(
             name: "PeaceHubTLSTests",
             dependencies: [
                 "PeaceHubTLS", "PeaceHubTesting", "COpenSSL", "COpenSSLShim",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -132,6 +143,7 @@ let package = Package(
             dependencies: [
                 "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubTesting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"]
@@ -140,6 +152,7 @@ let package = Package(
             name: "PeaceHubMQTTTests",
             dependencies: [
                 "PeaceHubMQTT", "PeaceHubTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Foundation
 import Logging
@@ -36,6 +37,11 @@ public struct ArchivedMissionReport: Sendable, Equatable {
 /// `warning`) added and the report archived. Rejected: not delivered; the sender is told the
 /// module's reason. A module that fails, or does not answer within the budget, never stalls an
 /// event loop: the report is archived as held and the sender told so.
+///
+/// Metrics: `peacehub_module_verdicts_total{mission, verdict, reason}` counts each report once, as it was
+/// settled: `accepted` (reason `none`), `rejected` (the module's reason code name, or `MALFORMED` for an envelope
+/// the hub refused before the module), `held` (`timeout`, `failed`, `no_module`);
+/// `peacehub_module_call_duration_seconds{mission}` times each `judge_message` call that returned.
 public final class MissionRouter: PublishInterceptor {
     private let plugins: PluginHost
     private let archive: (any ReportArchive)?
@@ -79,6 +85,7 @@ public final class MissionRouter: PublishInterceptor {
         guard let envelope = try? JSONValue(parsing: Data(message.payload.readableBytesView)), let fields = envelope.objectValue,
             let body = fields["body"], body.objectValue != nil
         else {
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.malformed.name)
             return completion(
                 .reject(code: "MALFORMED", reason: "a report must be the JSON envelope {\"precedence\", \"securityLabel\", \"body\": {...}}"))
         }
@@ -89,6 +96,7 @@ public final class MissionRouter: PublishInterceptor {
             mission: mission, reportType: type, sender: principal, receivedAt: receivedAt, precedence: precedence,
             securityLabel: label, body: body, annotations: [:], status: "ACCEPTED", reason: nil)
         guard let module = plugins.module(forMission: mission) else {
+            Self.countVerdict(mission: mission.uppercased(), "held", reason: "no_module")
             return completion(hold(&report, reason: "no mission module serves \(mission)"))
         }
         var senderContingent: String?
@@ -103,23 +111,29 @@ public final class MissionRouter: PublishInterceptor {
             receivedAt: receivedAt)
         // The first of the verdict and the deadline decides.
         let settled = Atomic(false)
-        let settle: @Sendable (InterceptDecision) -> Void = { decision in
+        let missionCode = module.mission
+        let settle: @Sendable (InterceptDecision, _ verdict: String, _ reason: String) -> Void = { decision, verdict, reason in
             if settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                Self.countVerdict(mission: missionCode, verdict, reason: reason)
                 completion(decision)
             }
         }
         queue.asyncAfter(deadline: .now() + budget) { [self, report] in
             var held = report
             if !settled.load(ordering: .acquiring) {
-                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"))
+                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"), "held", "timeout")
             }
         }
         queue.async { [self, report] in
             var report = report
-            do {
-                switch try module.judge(input) {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let judgement = Result { () throws(PluginCallError) in try module.judge(input) }
+            CoreMetrics.Timer(label: "peacehub_module_call_duration_seconds", dimensions: [("mission", missionCode)])
+                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            do throws(PluginCallError) {
+                switch try judgement.get() {
                 case .rejected(let reason, let text):
-                    settle(.reject(code: reason.name, reason: text))
+                    settle(.reject(code: reason.name, reason: text), "rejected", reason.name)
                 case .accepted(let annotations, let warning):
                     report.annotations = annotations
                     var delivered = fields
@@ -132,12 +146,19 @@ public final class MissionRouter: PublishInterceptor {
                     } catch {
                         logger.error("could not archive a report", metadata: ["mission": "\(mission)", "error": "\(error)"])
                     }
-                    settle(.deliver(copy))
+                    settle(.deliver(copy), "accepted", "none")
                 }
             } catch {
-                settle(hold(&report, reason: "the \(mission) module failed: \((error as? PluginCallError)?.reason ?? "\(error)")"))
+                settle(hold(&report, reason: "the \(mission) module failed: \(error.reason)"), "held", "failed")
             }
         }
+    }
+
+    private static func countVerdict(mission: String, _ verdict: String, reason: String) {
+        Counter(
+            label: "peacehub_module_verdicts_total",
+            dimensions: [("mission", mission), ("verdict", verdict), ("reason", reason)]
+        ).increment()
     }
 
     /// Archives a report as held and returns the decision that says so.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -9,6 +10,10 @@ import Synchronization
 /// successful reload the live sessions whose certificate the new CRL revokes are closed. A reload that fails
 /// (missing or bad file) keeps the previous context and records why in `lastReloadError`. The server calls
 /// `reload()` on SIGHUP; `TLSFileWatcher` calls it when a file changes.
+///
+/// Each context built sets the gauges `peacehub_tls_certificate_expiry_timestamp_seconds{certificate="server"|"ca"}`
+/// and `peacehub_tls_crl_next_update_timestamp_seconds` (seconds since 1970), so an alert can fire before
+/// the certificate, the CA or the CRL runs out.
 public final class TLSContextStore: Sendable {
     /// The configuration of the current context (a reload may bring a new one).
     public var configuration: TLSConfiguration { current.configuration }
@@ -31,6 +36,7 @@ public final class TLSContextStore: Sendable {
         self.state = Mutex(State(context: context))
         sessions.applyRevocations(context.revokedSerials)
         logCRLStatus(context.crlStatus())
+        Self.recordExpiry(of: context)
     }
 
     /// The context new connections use.
@@ -74,7 +80,23 @@ public final class TLSContextStore: Sendable {
             "TLS context reloaded",
             metadata: ["tls.revoked": "\(context.revokedSerials.count)", "tls.sessionsClosed": "\(closed)"])
         logCRLStatus(context.crlStatus())
+        Self.recordExpiry(of: context)
         return closed
+    }
+
+    /// Sets the expiry gauges from a new context.
+    static func recordExpiry(of context: TLSContext) {
+        guard context.configuration.role == .server else { return }
+        let expiry = "peacehub_tls_certificate_expiry_timestamp_seconds"
+        if let date = context.certificateNotAfter {
+            Gauge(label: expiry, dimensions: [("certificate", "server")]).record(date.timeIntervalSince1970)
+        }
+        if let date = context.trustedCANotAfter {
+            Gauge(label: expiry, dimensions: [("certificate", "ca")]).record(date.timeIntervalSince1970)
+        }
+        if let date = context.crlNextUpdate {
+            Gauge(label: "peacehub_tls_crl_next_update_timestamp_seconds").record(date.timeIntervalSince1970)
+        }
     }
 
     func logCRLStatus(_ status: CRLStatus) {
