@@ -59,6 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
             return
         }
+        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored until
+        // the reloader's handler is in place below.
+        signal(SIGHUP, SIG_IGN)
         let logLevel = SharedLogLevel(settings.log.level)
         LoggingSystem.bootstrap(format: settings.log.format, level: logLevel)
         let logger = Logger(label: "peacehub")
@@ -71,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: settings.serverConfiguration, plugins: host,
             membership: RegistryMembership(registry: registry, logger: logger), archive: RegistryReportArchive(registry: registry),
             logger: logger)
-        // Trapped before the hub says it listens: an untrapped SIGHUP would end the process.
+        // Trapped before the hub says it listens.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
 
