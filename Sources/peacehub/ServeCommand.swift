@@ -78,7 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
 
-        // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last.
+        // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last; another
+        // service (the admin HTTP server) is one more element: before `server` it stays up while the listener drains.
         var services: [any Service] = [
             server,
             ConfigurationReloader(
