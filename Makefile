@@ -8,6 +8,8 @@
 #   make deps     install missing Debian and Python packages
 #   make build    build the hub (debug)
 #   make plugins  build every mission module and write its manifest into one plugins directory
+#   make install  lay out a release under $(DESTDIR)$(PREFIX): the binary, the mission modules, the default
+#                 configuration, the systemd unit and the data directory (CONFIGURATION=debug: a debug build)
 #   make clean    remove build products and local run data
 
 SHELL := /bin/bash
@@ -28,7 +30,7 @@ MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINU
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip
 PIP_PACKAGES := paho-mqtt
 
-.PHONY: deps build plugins test run demo clean
+.PHONY: deps build plugins test run demo install clean
 
 deps:
 	@missing=""; \
@@ -45,14 +47,21 @@ deps:
 build:
 	$(SWIFT) build
 
-plugins: build
-	@mkdir -p $(PLUGINS_DIR) $(EXAMPLES_DIR)
+# $(call mission_plugins,BUILD_DIR,DEST): the four mission modules built in BUILD_DIR laid out in DEST, each
+# library with its data folder and the manifest BUILD_DIR's peacehub writes (names relative to DEST).
+define mission_plugins
+	@mkdir -p $(2)
 	@for mission in $(MISSIONS); do \
 		id=org.peacehub.$$(echo $$mission | tr A-Z a-z); \
-		cp $(BIN_DIR)/libPeaceHub$$mission.so $(PLUGINS_DIR)/; \
-		rm -rf $(PLUGINS_DIR)/$$id.data && cp -r Plugins/$$mission/data $(PLUGINS_DIR)/$$id.data; \
-		$(PEACEHUB) plugins manifest $(PLUGINS_DIR)/libPeaceHub$$mission.so --id $$id --mission $$mission --data $$id.data; \
+		cp $(1)/libPeaceHub$$mission.so $(2)/; \
+		rm -rf $(2)/$$id.data && cp -r Plugins/$$mission/data $(2)/$$id.data; \
+		$(1)/peacehub plugins manifest $(2)/libPeaceHub$$mission.so --id $$id --mission $$mission --data $$id.data; \
 	done
+endef
+
+plugins: build
+	$(call mission_plugins,$(BIN_DIR),$(PLUGINS_DIR))
+	@mkdir -p $(EXAMPLES_DIR)
 	@cp $(BIN_DIR)/libPeaceHubExample.so $(EXAMPLES_DIR)/
 	@$(PEACEHUB) plugins manifest $(EXAMPLES_DIR)/libPeaceHubExample.so --id org.peacehub.example --mission EXAMPLE
 	$(CC) -std=c11 -shared -fPIC -O2 -fvisibility=hidden -Wall -Wextra -pedantic -Werror -I$(ABI_INCLUDE) \
@@ -86,6 +95,30 @@ run: deps plugins
 
 demo:
 	python3 Tests/Demo/demo.py --port $(PORT) --data $(DATA_DIR) --peacehub $(PEACEHUB)
+
+# `make install`: PREFIX=/usr/local by default, DESTDIR for packaging; CONFIGURATION=debug skips the release build.
+PREFIX ?= /usr/local
+DESTDIR ?=
+CONFIGURATION ?= release
+ROOT := $(DESTDIR)$(PREFIX)
+
+install:
+	$(SWIFT) build -c $(CONFIGURATION)
+	install -d $(ROOT)/bin $(ROOT)/etc/peacehub $(ROOT)/lib/systemd/system
+	install -d -m 0750 $(ROOT)/var/lib/peacehub
+	install -m 0755 .build/$(CONFIGURATION)/peacehub $(ROOT)/bin/peacehub
+	$(call mission_plugins,$(CURDIR)/.build/$(CONFIGURATION),$(ROOT)/lib/peacehub/plugins)
+	@# The example configuration with the installed folders; an existing file is the operator's and stays.
+	@if [ -e $(ROOT)/etc/peacehub/peacehub.json ]; then \
+		echo "kept $(ROOT)/etc/peacehub/peacehub.json"; \
+	else \
+		sed -e 's|"dataDirectory": "var"|"dataDirectory": "$(PREFIX)/var/lib/peacehub"|' \
+			-e 's|"pluginsDirectory": null|"pluginsDirectory": "$(PREFIX)/lib/peacehub/plugins"|' \
+			docs/peacehub.example.json > $(ROOT)/etc/peacehub/peacehub.json; \
+		chmod 0644 $(ROOT)/etc/peacehub/peacehub.json; \
+	fi
+	sed -e 's|/usr/local|$(PREFIX)|g' docs/peacehub.service > $(ROOT)/lib/systemd/system/peacehub.service
+	@echo "installed under $(ROOT); see docs/operations.md, \"Running under systemd\""
 
 clean:
 	rm -rf .build .build-* var

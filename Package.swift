@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Tier 0: the C ABI, the system OpenSSL 3 and the domain core.
@@ -53,6 +54,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -80,9 +83,13 @@ let package = Package(
             dependencies: [
                 "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry", "PeaceHubTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -95,11 +102,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
         // Test support shipped as a library (Hummingbird's HummingbirdTesting).
-        .target(name: "PeaceHubTesting", dependencies: ["PeaceHubCore"], exclude: ["Fixtures"]),
+        .target(
+            name: "PeaceHubTesting",
+            dependencies: [
+                "PeaceHubCore", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            exclude: ["Fixtures"]
+        ),
 
         .testTarget(name: "PeaceHubABITests", dependencies: ["CPeaceHubABI", "PeaceHubTesting"]),
         .testTarget(
@@ -110,6 +126,7 @@ let package = Package(
             name: "PeaceHubTLSTests",
             dependencies: [
                 "PeaceHubTLS", "PeaceHubTesting", "COpenSSL", "COpenSSLShim",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -126,6 +143,8 @@ let package = Package(
             dependencies: [
                 "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubTesting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"]
         ),
@@ -133,6 +152,7 @@ let package = Package(
             name: "PeaceHubMQTTTests",
             dependencies: [
                 "PeaceHubMQTT", "PeaceHubTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

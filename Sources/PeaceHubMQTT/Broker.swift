@@ -140,7 +140,9 @@ public final class Broker: Sendable {
             reportsRejected: reportsRejected.load(ordering: .relaxed), reportsHeld: reportsHeld.load(ordering: .relaxed))
     }
 
-    public let configuration: Configuration
+    /// The limits in force, read at each use: `reconfigure(_:)` changes them while the broker runs.
+    public var configuration: Configuration { settings.withLock { $0 } }
+    private let settings: Mutex<Configuration>
     let authorizer: any MQTTAuthorizer
     let interceptor: (any PublishInterceptor)?
     let store: (any BrokerStore)?
@@ -160,7 +162,7 @@ public final class Broker: Sendable {
         interceptor: (any PublishInterceptor)? = nil, store: (any BrokerStore)? = nil,
         logger: Logger = Logger(label: "peacehub.mqtt"), clock: @escaping @Sendable () -> Int64 = Broker.wallClock
     ) throws {
-        self.configuration = configuration
+        self.settings = Mutex(configuration)
         self.authorizer = authorizer
         self.interceptor = interceptor
         self.store = store
@@ -197,6 +199,12 @@ public final class Broker: Sendable {
             }
         }
         state = Mutex(initial)
+    }
+
+    /// Changes the limits (a configuration reload). They apply from the next CONNECT, routed message or
+    /// delivery on; connections, queued messages and messages in flight beyond a lowered limit stay.
+    public func reconfigure(_ configuration: Configuration) {
+        settings.withLock { $0 = configuration }
     }
 
     /// When a session with `interval` disconnected at `now` ends; nil if never.

@@ -58,6 +58,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
     private var reading = false
+    /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
+    private var draining = false
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's.
     public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
@@ -81,6 +83,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             principal = identity
         case let revoked as CredentialRevoked:
             disconnect(.administrativeAction, context: context, reason: revoked.reason)
+        case is HubDraining:
+            drain(context: context)
         default:
             break
         }
@@ -89,6 +93,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastPacket = eventLoop.now
+        guard !draining else { return }
         reading = true
         process(unwrapInboundIn(data), context: context)
     }
@@ -142,6 +147,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     self.writeOutgoing(clientID: accepted.clientID)
                     for packet in waiting { self.process(packet, context: context) }
                     self.flush(context)
+                    self.closeIfDrained(context)
                 }
             }
         }
@@ -286,6 +292,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             }
         }
         if wrote { flush(context) }
+        closeIfDrained(context)
     }
 
     /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow once the store has
@@ -439,7 +446,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func wakeUp() {
         eventLoop.execute {
-            guard self.context != nil, case .connected(let clientID) = self.state else { return }
+            guard self.context != nil, !self.draining, case .connected(let clientID) = self.state else { return }
             self.writeOutgoing(clientID: clientID)
         }
     }
@@ -449,5 +456,26 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             guard let context = self.context else { return }
             self.disconnect(code, context: context, reason: reason)
         }
+    }
+}
+
+// MARK: Drain
+
+extension MQTTConnectionHandler {
+    /// The hub is shutting down: packets that arrive from now on are not processed (unacknowledged,
+    /// the client sends them again after reconnecting), no new delivery starts, and the replies
+    /// already under way (a QoS 1 PUBACK waits for its store commit) are written before the
+    /// connection closes.
+    private func drain(context: ChannelHandlerContext) {
+        draining = true
+        closeIfDrained(context)
+    }
+
+    /// Closes a draining connection once no reply is outstanding and no CONNECT is being stored; an MQTT 5
+    /// client is told why (DISCONNECT 0x8B).
+    private func closeIfDrained(_ context: ChannelHandlerContext) {
+        guard draining, replies.isEmpty, isOpen else { return }
+        if case .connecting = state { return }
+        disconnect(.serverShuttingDown, context: context, reason: "the hub is shutting down")
     }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Foundation
 import GRDB
@@ -51,6 +52,9 @@ public final class SQLiteBrokerStore: BrokerStore {
     private let writerKey = DispatchSpecificKey<Bool>()
     private let queue = Mutex(Queue())
     private let batches = Atomic<Int>(0)
+    /// How long each group-commit transaction takes, and how many operations it carries.
+    private let commitDuration = CoreMetrics.Timer(label: "peacehub_store_commit_duration_seconds")
+    private let commitOperations = Recorder(label: "peacehub_store_commit_batch_operations")
 
     /// Transactions committed so far; with group commit, usually fewer than `commit` calls.
     public var committedBatches: Int { batches.load(ordering: .relaxed) }
@@ -183,6 +187,11 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     /// Applies `batch` in one transaction and returns each call's result, in order.
     private func write(_ batch: [Submission]) -> [Result<Void, any Error>] {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer {
+            commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            commitOperations.record(batch.reduce(0) { $0 + $1.operations.count })
+        }
         do {
             let results = try database.writeWithoutTransaction { db in
                 var results: [Result<Void, any Error>] = []

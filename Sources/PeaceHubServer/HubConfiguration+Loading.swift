@@ -114,12 +114,28 @@ extension HubConfiguration {
         var defaultContent: ConfigContent?
         /// Stores a value, or returns what is wrong with it ("must be …, not …").
         var apply: (inout HubConfiguration, ConfigContent) -> String?
+        /// The key's value in a configuration, to tell whether a reload changed it.
+        var value: (HubConfiguration) -> String
+        /// Copies the key's value from the second configuration into the first.
+        var copy: (inout HubConfiguration, HubConfiguration) -> Void
+
+        init(
+            key: String, type: ValueType, defaultContent: ConfigContent?, _ path: WritableKeyPath<HubConfiguration, some Any>,
+            apply: @escaping (inout HubConfiguration, ConfigContent) -> String?
+        ) {
+            self.key = key
+            self.type = type
+            self.defaultContent = defaultContent
+            self.apply = apply
+            value = { String(describing: $0[keyPath: path]) }
+            copy = { $0[keyPath: path] = $1[keyPath: path] }
+        }
 
         static func text(
             _ key: String, _ path: WritableKeyPath<HubConfiguration, String>,
             check: @escaping (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
         ) -> Setting {
-            Setting(key: key, type: .string, defaultContent: .string(HubConfiguration()[keyPath: path])) {
+            Setting(key: key, type: .string, defaultContent: .string(HubConfiguration()[keyPath: path]), path) {
                 guard case .string(let value) = $1 else { return "must be a string" }
                 if let problem = check(value) { return problem }
                 $0[keyPath: path] = value
@@ -129,7 +145,7 @@ extension HubConfiguration {
 
         static func optionalText(_ key: String, _ path: WritableKeyPath<HubConfiguration, String?>) -> Setting {
             let defaultContent = HubConfiguration()[keyPath: path].map { ConfigContent.string($0) }
-            return Setting(key: key, type: .optionalString, defaultContent: defaultContent) {
+            return Setting(key: key, type: .optionalString, defaultContent: defaultContent, path) {
                 guard case .string(let value) = $1 else { return "must be a string" }
                 if value.isEmpty { return "must not be empty" }
                 $0[keyPath: path] = value
@@ -140,7 +156,7 @@ extension HubConfiguration {
         static func integer(
             _ key: String, _ path: WritableKeyPath<HubConfiguration, Int>, _ range: ClosedRange<Int>
         ) -> Setting {
-            Setting(key: key, type: .integer, defaultContent: .int(HubConfiguration()[keyPath: path])) {
+            Setting(key: key, type: .integer, defaultContent: .int(HubConfiguration()[keyPath: path]), path) {
                 guard case .int(let value) = $1 else { return "must be an integer" }
                 guard range.contains(value) else {
                     return "must be between \(range.lowerBound) and \(range.upperBound), not \(value)"
@@ -154,7 +170,7 @@ extension HubConfiguration {
             _ key: String, _ path: WritableKeyPath<HubConfiguration, Value>, _ choices: [(name: String, value: Value)]
         ) -> Setting {
             let defaultName = choices.first { $0.value == HubConfiguration()[keyPath: path] }?.name
-            return Setting(key: key, type: .string, defaultContent: defaultName.map { .string($0) }) {
+            return Setting(key: key, type: .string, defaultContent: defaultName.map { .string($0) }, path) {
                 guard case .string(let name) = $1 else { return "must be a string" }
                 guard let choice = choices.first(where: { $0.name == name }) else {
                     let names = choices.map { quoted($0.name) }
@@ -196,9 +212,36 @@ extension HubConfiguration {
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),
             .integer("tls.crlWarningDays", \.tls.crlWarningDays, 0...365),
+            .integer("tls.watchIntervalSeconds", \.tls.watchIntervalSeconds, 0...3600),
             .choice("log.level", \.log.level, Logger.Level.allCases.map { ($0.rawValue, $0) }),
             .choice("log.format", \.log.format, HubConfiguration.Log.Format.allCases.map { ($0.rawValue, $0) }),
+            .integer("shutdownTimeoutSeconds", \.shutdownTimeoutSeconds, 1...3600),
         ]
+    }
+
+    /// The keys a reload (SIGHUP) applies while the hub runs. The others, and `modules` (a module reads its
+    /// configuration once, when its instance is created), are logged as waiting for a restart when changed.
+    public static let reloadableKeys: Set<String> = [
+        "mqtt.maximumPacketSize", "mqtt.maximumInflight", "mqtt.maximumQueued", "mqtt.maximumConnections",
+        "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
+        "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
+        "mqtt.maximumSessionExpirySeconds", "tls.serverName", "tls.minimumVersion",
+        "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
+    ]
+
+    /// The keys whose values differ between the two configurations, in documentation order; a changed module
+    /// configuration is named `modules.<module id>`.
+    public func changedKeys(from other: HubConfiguration) -> [String] {
+        let keys = Self.settings.filter { $0.value(self) != $0.value(other) }.map(\.key)
+        let moduleIDs = Set(modules.keys).union(other.modules.keys).filter { modules[$0] != other.modules[$0] }
+        return keys + moduleIDs.sorted().map { "modules.\($0)" }
+    }
+
+    /// This configuration with the reloadable keys of `other`: what a reload applies.
+    public func takingReloadableKeys(of other: HubConfiguration) -> HubConfiguration {
+        var result = self
+        for setting in Self.settings where Self.reloadableKeys.contains(setting.key) { setting.copy(&result, other) }
+        return result
     }
 
     /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.

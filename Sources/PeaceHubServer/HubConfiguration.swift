@@ -5,9 +5,10 @@ import PeaceHubCore
 import PeaceHubMQTT
 import PeaceHubTLS
 
-/// Everything an operator can set for `peacehub serve`, read once at startup from one JSON file and
+/// Everything an operator can set for `peacehub serve`, read at startup from one JSON file and
 /// `PEACEHUB_*` environment variables (`HubConfiguration+Loading.swift`; keys and defaults in
-/// `docs/configuration.md`). A default-initialised value holds the documented defaults.
+/// `docs/configuration.md`), and again on SIGHUP for the keys in `reloadableKeys`. A default-initialised
+/// value holds the documented defaults.
 public struct HubConfiguration: Sendable, Equatable {
     /// The MQTT listener and the broker's limits.
     public struct MQTT: Sendable, Equatable {
@@ -54,6 +55,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var handshakeTimeoutSeconds = 5
         /// How many days before the CRL's nextUpdate the hub starts warning (an expired CRL locks everyone out).
         public var crlWarningDays = 7
+        /// How often the PKI files are checked for changes; 0 leaves reloads to SIGHUP alone.
+        public var watchIntervalSeconds = 1
 
         public init() {}
     }
@@ -79,6 +82,8 @@ public struct HubConfiguration: Sendable, Equatable {
     public var mqtt = MQTT()
     public var tls = TLS()
     public var log = Log()
+    /// How long a shutdown (SIGTERM, SIGINT) waits for connections to finish what they started.
+    public var shutdownTimeoutSeconds = 10
     /// Each module's configuration object by module id, handed to the module unchanged.
     public var modules: [String: JSONValue] = [:]
 
@@ -128,6 +133,7 @@ extension HubConfiguration {
             maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
             maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds))
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
+        configuration.shutdownTimeout = .seconds(Int64(shutdownTimeoutSeconds))
         return configuration
     }
 

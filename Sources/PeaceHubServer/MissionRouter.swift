@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Foundation
 import Logging
@@ -37,10 +38,15 @@ public struct ArchivedMissionReport: Sendable, Equatable {
 /// added and the report archived. Rejected: not delivered; the sender is told the
 /// module's reason. A module that fails, or does not answer within the budget, never stalls an
 /// event loop: the report is archived as held and the sender told so.
+///
+/// Metrics: `peacehub_module_verdicts_total{mission, verdict, reason}` counts each report once, as it was
+/// settled: `accepted` (reason `none`), `rejected` (the module's reason code name, or `MALFORMED` for an envelope
+/// the hub refused before the module), `held` (`timeout`, `failed`, `no_module`);
+/// `peacehub_module_call_duration_seconds{mission}` times each `judge_message` call that returned.
 public final class MissionRouter: PublishInterceptor {
     private let plugins: PluginHost
     private let archive: (any ReportArchive)?
-    private let budget: DispatchTimeInterval
+    private let currentBudget: Mutex<DispatchTimeInterval>
     private let logger: Logger
     /// Where modules run: never an event loop.
     private let queue = DispatchQueue(label: "peacehub.mission-router", attributes: .concurrent)
@@ -51,8 +57,14 @@ public final class MissionRouter: PublishInterceptor {
     ) {
         self.plugins = plugins
         self.archive = archive
-        self.budget = budget
+        self.currentBudget = Mutex(budget)
         self.logger = logger
+    }
+
+    /// How long a module may take to judge a report before it is held; a reload may change it (read per report).
+    public var budget: DispatchTimeInterval {
+        get { currentBudget.withLock { $0 } }
+        set { currentBudget.withLock { $0 = newValue } }
     }
 
     public func claims(topic: String) -> Bool {
@@ -74,11 +86,12 @@ public final class MissionRouter: PublishInterceptor {
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
         let labelProperty = message.properties.userProperty(Envelope.securityLabelProperty)
-        guard let payload = try? JSONValue(parsing: Data(message.payload.readableBytesView)), var fields = payload.objectValue
-        else { return completion(.reject(code: "MALFORMED", reason: Self.shapes)) }
-        if fields["body"] == nil, precedenceProperty != nil || labelProperty != nil { fields = ["body": payload] }
+        let payload = try? JSONValue(parsing: Data(message.payload.readableBytesView))
+        var fields = payload?.objectValue ?? [:]
+        if fields["body"] == nil, precedenceProperty != nil || labelProperty != nil, let payload { fields = ["body": payload] }
         guard let body = fields["body"], body.objectValue != nil else {
-            return completion(.reject(code: "MALFORMED", reason: Self.shapes))
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.malformed.name)
+            return completion(.reject(code: RejectReason.malformed.name, reason: Self.shapes))
         }
         if let precedenceProperty { fields["precedence"] = .string(precedenceProperty) }
         if let labelProperty { fields["securityLabel"] = .string(labelProperty) }
@@ -90,6 +103,7 @@ public final class MissionRouter: PublishInterceptor {
             mission: mission, reportType: type, sender: principal, receivedAt: receivedAt, precedence: precedence,
             securityLabel: label, body: body, annotations: [:], status: "ACCEPTED", reason: nil)
         guard let module = plugins.module(forMission: mission) else {
+            Self.countVerdict(mission: mission.uppercased(), "held", reason: "no_module")
             return completion(hold(&report, reason: "no mission module serves \(mission)"))
         }
         var senderContingent: String?
@@ -104,23 +118,29 @@ public final class MissionRouter: PublishInterceptor {
             receivedAt: receivedAt)
         // The first of the verdict and the deadline decides.
         let settled = Atomic(false)
-        let settle: @Sendable (InterceptDecision) -> Void = { decision in
+        let missionCode = module.mission
+        let settle: @Sendable (InterceptDecision, _ verdict: String, _ reason: String) -> Void = { decision, verdict, reason in
             if settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                Self.countVerdict(mission: missionCode, verdict, reason: reason)
                 completion(decision)
             }
         }
         queue.asyncAfter(deadline: .now() + budget) { [self, report] in
             var held = report
             if !settled.load(ordering: .acquiring) {
-                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"))
+                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"), "held", "timeout")
             }
         }
         queue.async { [self, report] in
             var report = report
-            do {
-                switch try module.judge(input) {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let judgement = Result { () throws(PluginCallError) in try module.judge(input) }
+            CoreMetrics.Timer(label: "peacehub_module_call_duration_seconds", dimensions: [("mission", missionCode)])
+                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            do throws(PluginCallError) {
+                switch try judgement.get() {
                 case .rejected(let reason, let text):
-                    settle(.reject(code: reason.name, reason: text))
+                    settle(.reject(code: reason.name, reason: text), "rejected", reason.name)
                 case .accepted(let annotations, let warning):
                     report.annotations = annotations
                     var delivered = envelope
@@ -133,10 +153,10 @@ public final class MissionRouter: PublishInterceptor {
                     } catch {
                         logger.error("could not archive a report", metadata: ["mission": "\(mission)", "error": "\(error)"])
                     }
-                    settle(.deliver(copy))
+                    settle(.deliver(copy), "accepted", "none")
                 }
             } catch {
-                settle(hold(&report, reason: "the \(mission) module failed: \((error as? PluginCallError)?.reason ?? "\(error)")"))
+                settle(hold(&report, reason: "the \(mission) module failed: \(error.reason)"), "held", "failed")
             }
         }
     }
@@ -144,6 +164,13 @@ public final class MissionRouter: PublishInterceptor {
     static let shapes =
         "a report must be the JSON envelope {\"precedence\", \"securityLabel\", \"body\": {...}}, or (MQTT 5) the body "
         + "object with the user properties precedence and security-label"
+
+    private static func countVerdict(mission: String, _ verdict: String, reason: String) {
+        Counter(
+            label: "peacehub_module_verdicts_total",
+            dimensions: [("mission", mission), ("verdict", verdict), ("reason", reason)]
+        ).increment()
+    }
 
     /// Archives a report as held and returns the decision that says so.
     private func hold(_ report: inout ArchivedMissionReport, reason: String) -> InterceptDecision {

@@ -13,6 +13,10 @@ public final class TLSContext: @unchecked Sendable {
     public let crlNextUpdate: Date?
     /// Serial numbers (upper-case hex) revoked by the loaded CRLs.
     public let revokedSerials: Set<String>
+    /// When this side's own certificate expires; nil without one (a client context may have none).
+    public let certificateNotAfter: Date?
+    /// When the first of the trusted CAs expires (during a CA rotation the CA file holds two).
+    public let trustedCANotAfter: Date?
     let sslContext: OpaquePointer
 
     /// Builds the context; throws `invalidConfiguration` with OpenSSL's reason when a file is missing or bad.
@@ -28,6 +32,12 @@ public final class TLSContext: @unchecked Sendable {
             let crl = try Self.loadCRLs(ctx, configuration)
             self.crlNextUpdate = crl.nextUpdate
             self.revokedSerials = crl.revoked
+            self.certificateNotAfter = SSL_CTX_get0_certificate(ctx).flatMap { OpenSSL.date(X509_get0_notAfter($0)) }
+            let cas = try Self.readPEMObjects(configuration.trustedCAFile, what: "CA file") {
+                PEM_read_bio_X509($0, nil, nil, nil)
+            }
+            defer { cas.forEach { X509_free($0) } }
+            self.trustedCANotAfter = cas.compactMap { OpenSSL.date(X509_get0_notAfter($0)) }.min()
         } catch {
             SSL_CTX_free(ctx)
             ERR_clear_error()

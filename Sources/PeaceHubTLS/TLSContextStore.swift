@@ -1,6 +1,7 @@
+import CoreMetrics
 import Foundation
 import Logging
-import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The current `TLSContext`, rebuilt from its files on `reload()`.
@@ -9,8 +10,13 @@ import Synchronization
 /// successful reload the live sessions whose certificate the new CRL revokes are closed. A reload that fails
 /// (missing or bad file) keeps the previous context and records why in `lastReloadError`. The server calls
 /// `reload()` on SIGHUP; `TLSFileWatcher` calls it when a file changes.
+///
+/// Each context built sets the gauges `peacehub_tls_certificate_expiry_timestamp_seconds{certificate="server"|"ca"}`
+/// and `peacehub_tls_crl_next_update_timestamp_seconds` (seconds since 1970), so an alert can fire before
+/// the certificate, the CA or the CRL runs out.
 public final class TLSContextStore: Sendable {
-    public let configuration: TLSConfiguration
+    /// The configuration of the current context (a reload may bring a new one).
+    public var configuration: TLSConfiguration { current.configuration }
     /// Live sessions by certificate serial; pass it to each `TLSHandler` (as `makeHandler` does).
     public let sessions: TLSSessionRegistry
     private let logger: Logger
@@ -25,12 +31,12 @@ public final class TLSContextStore: Sendable {
     /// Builds the first context; throws when the files are not usable (the server cannot start without them).
     public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "peacehub.tls")) throws(TLSError) {
         let context = try TLSContext(configuration: configuration)
-        self.configuration = configuration
         self.logger = logger
         self.sessions = TLSSessionRegistry()
         self.state = Mutex(State(context: context))
         sessions.applyRevocations(context.revokedSerials)
         logCRLStatus(context.crlStatus())
+        Self.recordExpiry(of: context)
     }
 
     /// The context new connections use.
@@ -50,13 +56,15 @@ public final class TLSContextStore: Sendable {
         try TLSHandler(context: current, sessions: sessions, serverHostname: serverHostname, logger: logger)
     }
 
-    /// Rebuilds the context from the files and swaps it in; on failure keeps the old one and throws why.
-    /// Returns how many live sessions were closed because the new CRL revokes them.
+    /// Rebuilds the context from the files and swaps it in; on failure keeps the old one (and its configuration)
+    /// and throws why. `configuration` replaces the current one (a configuration reload: another server
+    /// certificate, TLS version or timeout); nil keeps it. Returns how many live sessions were closed because
+    /// the new CRL revokes them.
     @discardableResult
-    public func reload() throws(TLSError) -> Int {
+    public func reload(configuration: TLSConfiguration? = nil) throws(TLSError) -> Int {
         let context: TLSContext
         do {
-            context = try TLSContext(configuration: configuration)
+            context = try TLSContext(configuration: configuration ?? self.configuration)
         } catch {
             state.withLock { $0.lastReloadError = error }
             logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
@@ -72,7 +80,23 @@ public final class TLSContextStore: Sendable {
             "TLS context reloaded",
             metadata: ["tls.revoked": "\(context.revokedSerials.count)", "tls.sessionsClosed": "\(closed)"])
         logCRLStatus(context.crlStatus())
+        Self.recordExpiry(of: context)
         return closed
+    }
+
+    /// Sets the expiry gauges from a new context.
+    static func recordExpiry(of context: TLSContext) {
+        guard context.configuration.role == .server else { return }
+        let expiry = "peacehub_tls_certificate_expiry_timestamp_seconds"
+        if let date = context.certificateNotAfter {
+            Gauge(label: expiry, dimensions: [("certificate", "server")]).record(date.timeIntervalSince1970)
+        }
+        if let date = context.trustedCANotAfter {
+            Gauge(label: expiry, dimensions: [("certificate", "ca")]).record(date.timeIntervalSince1970)
+        }
+        if let date = context.crlNextUpdate {
+            Gauge(label: "peacehub_tls_crl_next_update_timestamp_seconds").record(date.timeIntervalSince1970)
+        }
     }
 
     func logCRLStatus(_ status: CRLStatus) {
@@ -84,21 +108,20 @@ public final class TLSContextStore: Sendable {
     }
 }
 
-/// Polls the CA, CRL, certificate and key files of a `TLSContextStore` and reloads it when one changes.
+/// Polls the CA, CRL, certificate and key files of a `TLSContextStore` and reloads it when one changes: a
+/// `Service` that runs until graceful shutdown or cancellation.
 ///
 /// Polling (every second by default) works on every file system and catches files replaced by rename. It also
 /// re-logs the CRL status whenever it changes (for example when nextUpdate comes into the warning window).
-public final class TLSFileWatcher: Sendable {
+public final class TLSFileWatcher: Service, Sendable {
     private let store: TLSContextStore
-    private let eventLoop: any EventLoop
-    private let interval: TimeAmount
+    private let interval: Duration
     private let logger: Logger
     private let state: Mutex<WatchState>
 
     private struct WatchState {
         var signatures: [String: FileSignature] = [:]
         var crlStatus: CRLStatus?
-        var task: RepeatedTask?
     }
 
     /// What identifies a version of a file: modification time, size and inode.
@@ -115,36 +138,28 @@ public final class TLSFileWatcher: Sendable {
         }
     }
 
-    public init(
-        store: TLSContextStore, eventLoop: any EventLoop, interval: TimeAmount = .seconds(1),
-        logger: Logger = Logger(label: "peacehub.tls")
-    ) {
+    public init(store: TLSContextStore, interval: Duration = .seconds(1), logger: Logger = Logger(label: "peacehub.tls")) {
         self.store = store
-        self.eventLoop = eventLoop
         self.interval = interval
         self.logger = logger
         self.state = Mutex(WatchState())
     }
 
-    /// Starts polling; the current files are the baseline.
-    public func start() {
+    /// Polls until graceful shutdown or cancellation; the files as they are when it starts are the baseline.
+    public func run() async {
         let files = store.configuration.watchedFiles
-        let task = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-            self.poll()
-        }
+        let status = store.crlStatus
         state.withLock { state in
             state.signatures = Dictionary(uniqueKeysWithValues: files.map { ($0, FileSignature(path: $0)) })
-            state.crlStatus = store.crlStatus
-            state.task = task
+            state.crlStatus = status
         }
-    }
-
-    public func stop() {
-        let task = state.withLock { state in
-            defer { state.task = nil }
-            return state.task
+        let interval = interval
+        try? await cancelWhenGracefulShutdown { [self] in
+            while true {
+                try await Task.sleep(for: interval)
+                poll()
+            }
         }
-        task?.cancel()
     }
 
     /// One poll: reload when any file changed; log when the CRL status changed.

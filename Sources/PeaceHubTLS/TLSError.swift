@@ -1,3 +1,5 @@
+import COpenSSL
+
 /// Why a TLS connection or context failed.
 ///
 /// Compare `code` in code and tests; `reason` carries OpenSSL's own text (error queue and verify result) for
@@ -68,5 +70,42 @@ public struct TLSError: Error, Hashable, Sendable, CustomStringConvertible {
         hasher.combine(code)
         hasher.combine(reason)
         hasher.combine(verifyResult)
+    }
+}
+
+extension TLSError {
+    /// A small, closed set of words for why a handshake failed, for the `reason` dimension of
+    /// `peacehub_tls_handshake_failures_total`: `no_certificate`, `unknown_ca` (the peer's chain does not
+    /// lead to a trusted CA, or the peer says so of ours), `certificate_revoked`, `certificate_expired`,
+    /// `crl_expired` (every client is refused until a fresh CRL is published), `bad_certificate` (another
+    /// verification failure, or a certificate that names no PeaceHub principal), `protocol_version`, `timeout`,
+    /// `peer_closed` (the connection ended mid-handshake, e.g. a TCP probe) and `other`.
+    public var handshakeFailureReason: String {
+        if code == .handshakeTimeout { return "timeout" }
+        if code == .uncleanShutdown { return "peer_closed" }
+        if code == .identityRejected { return "bad_certificate" }
+        if let verifyResult {
+            switch Int32(truncatingIfNeeded: verifyResult) {
+            case X509_V_ERR_CERT_REVOKED: return "certificate_revoked"
+            case X509_V_ERR_CERT_HAS_EXPIRED: return "certificate_expired"
+            case X509_V_ERR_CRL_HAS_EXPIRED: return "crl_expired"
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
+                X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_SIGNATURE_FAILURE:
+                return "unknown_ca"
+            default: return "bad_certificate"
+            }
+        }
+        // OpenSSL's own reason strings (the error queue), which name alerts from the peer too.
+        let text = reason.lowercased()
+        let byText = [
+            ("peer did not return a certificate", "no_certificate"), ("certificate required", "no_certificate"),
+            ("unknown ca", "unknown_ca"), ("certificate revoked", "certificate_revoked"),
+            ("certificate expired", "certificate_expired"), ("bad certificate", "bad_certificate"),
+            ("unsupported protocol", "protocol_version"), ("wrong version number", "protocol_version"),
+            ("protocol version", "protocol_version"), ("no protocols available", "protocol_version"),
+            ("version too low", "protocol_version"),
+        ]
+        return byText.first { text.contains($0.0) }?.1 ?? "other"
     }
 }

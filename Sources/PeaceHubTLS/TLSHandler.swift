@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import PeaceHubCore
@@ -84,6 +85,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                     ? "peer closed the connection during the handshake"
                     : "peer closed the connection without close_notify (possible truncation)")
             logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
+            if duringHandshake { countHandshakeFailure(error) }
             failPendingWrites(error)
             context.fireErrorCaught(error)
         case .completeClose(let promise):
@@ -182,6 +184,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .wantsMore:
             flushCiphertext(context: context)
         case .failed(let error):
+            countHandshakeFailure(error)
             fail(context: context, error: error, linger: true)
         case .complete:
             handshakeTimer?.cancel()
@@ -192,6 +195,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             switch connection.peerIdentity() {
             case .success(let found): identity = found
             case .failure(let error):
+                countHandshakeFailure(error)
                 fail(context: context, error: error)
                 return
             }
@@ -215,9 +219,15 @@ public final class TLSHandler: ChannelDuplexHandler {
         handshakeTimer = nil
         guard machine.isHandshaking, let context = channelContext else { return }
         let seconds = Double(timeout.nanoseconds) / 1e9
-        fail(
-            context: context,
-            error: TLSError(.handshakeTimeout, "peer did not complete the handshake within \(seconds) s"))
+        let error = TLSError(.handshakeTimeout, "peer did not complete the handshake within \(seconds) s")
+        countHandshakeFailure(error)
+        fail(context: context, error: error)
+    }
+
+    /// `peacehub_tls_handshake_failures_total{reason}`: see `TLSError.handshakeFailureReason`.
+    private func countHandshakeFailure(_ error: TLSError) {
+        Counter(label: "peacehub_tls_handshake_failures_total", dimensions: [("reason", error.handshakeFailureReason)])
+            .increment()
     }
 
     // MARK: Data

@@ -13,13 +13,12 @@ public final class HubProcess: @unchecked Sendable {
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
 
     /// Prepares the data directory and starts the hub. `configuration` (e.g. `["mqtt": ["maximumPacketSize": 1024]]`,
-    /// keys as in docs/configuration.md) becomes the file `serve --config` reads, at every start.
+    /// keys as in docs/configuration.md) becomes `configurationFile`, which `serve --config` reads at every start.
     public init(configuration: [String: Any] = [:], extraArguments: [String] = []) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
         if !configuration.isEmpty {
-            let file = data.url.appendingPathComponent("peacehub.json")
-            try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys]).write(to: file)
-            serveArguments = ["--config", file.path]
+            try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys]).write(to: configurationFile)
+            serveArguments = ["--config", configurationFile.path]
         }
         let steps: [[String]] = [
             ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
@@ -31,6 +30,9 @@ public final class HubProcess: @unchecked Sendable {
         }
         try start(port: 0, extraArguments: extraArguments)
     }
+
+    /// The configuration file `serve` reads when the hub was made with a configuration.
+    public var configurationFile: URL { data.url.appendingPathComponent("peacehub.json") }
 
     /// The environment every `peacehub` call of this hub runs with.
     public var environment: [String: String] {
@@ -72,6 +74,32 @@ public final class HubProcess: @unchecked Sendable {
 
     /// Everything the hub logged.
     public var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` without waiting.
+    public func send(signal: Int32) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits up to `seconds` for the hub to exit; its exit status, or nil if it is still running.
+    public func waitForExit(seconds: TimeInterval) -> Int32? {
+        guard let process else { return nil }
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Waits up to `seconds` until the log holds `count` lines containing `text`; true when it does.
+    public func waitForLog(_ text: String, count: Int = 1, seconds: TimeInterval = 30) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if logText.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return true }
+            usleep(50_000)
+        } while Date() < deadline
+        return false
+    }
 
     /// Sends `signal` and waits for the process to end.
     public func stop(signal: Int32 = SIGTERM) {

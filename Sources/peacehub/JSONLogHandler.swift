@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PeaceHubCore
+import PeaceHubServer
 
 /// One JSON object per line on standard error (`log.format: json`), for log shippers.
 struct JSONLogHandler: LogHandler {
@@ -25,7 +26,50 @@ struct JSONLogHandler: LogHandler {
     }
 }
 
+/// Any handler, with the hub's shared level (`SharedLogLevel`, which a configuration reload changes) unless a
+/// logger sets its own.
+struct SharedLevelLogHandler<Base: LogHandler>: LogHandler {
+    var base: Base
+    let shared: SharedLogLevel
+    private var ownLevel: Logger.Level?
+
+    init(_ base: Base, level shared: SharedLogLevel) {
+        self.base = base
+        self.base.logLevel = .trace  // the level is checked here
+        self.shared = shared
+    }
+
+    var logLevel: Logger.Level {
+        get { ownLevel ?? shared.level }
+        set { ownLevel = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        base.log(event: event)
+    }
+}
+
 extension LoggingSystem {
+    /// `serve`'s logging: text or JSON lines on standard error, at a level a reload may change.
+    static func bootstrap(format: HubConfiguration.Log.Format, level: SharedLogLevel) {
+        bootstrap { label in
+            switch format {
+            case .text: SharedLevelLogHandler(StreamLogHandler.standardError(label: label), level: level)
+            case .json: SharedLevelLogHandler(JSONLogHandler(label: label, logLevel: .trace), level: level)
+            }
+        }
+    }
+
     /// Human lines on standard error.
     static func bootstrapText(level: Logger.Level) {
         bootstrap { label in
@@ -35,8 +79,4 @@ extension LoggingSystem {
         }
     }
 
-    /// JSON lines on standard error.
-    static func bootstrapJSON(level: Logger.Level) {
-        bootstrap { label in JSONLogHandler(label: label, logLevel: level) }
-    }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import PeaceHubCore
@@ -7,18 +6,22 @@ import PeaceHubMQTT
 import PeaceHubPlugins
 import PeaceHubRegistry
 import PeaceHubServer
+import PeaceHubTLS
+import ServiceLifecycle
+import UnixSignals
 
 /// `peacehub serve`: the hub itself.
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the hub: MQTT over mutual TLS with the mission modules and the registry.",
         discussion: """
             Settings come from the configuration file (--config, docs/configuration.md), then PEACEHUB_* \
             environment variables, then these options. Files live in the data directory: pki/ (ca.pem, crl.pem, \
-            server/<server-name>.pem and .key), registry.sqlite, broker.sqlite and plugins/. SIGHUP reloads the TLS \
-            material (changed files are also picked up within a second); SIGTERM and SIGINT stop the hub after \
-            committing what is pending.
+            server/<server-name>.pem and .key), registry.sqlite, broker.sqlite and plugins/. SIGHUP reloads the \
+            configuration keys that can change while the hub runs and the TLS material (changed TLS files are also \
+            picked up within a second); SIGTERM and SIGINT stop accepting, let each connection finish what it \
+            started (at most shutdownTimeoutSeconds), commit what is pending and exit.
             """
     )
 
@@ -40,14 +43,14 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The plugins directory (pluginsDirectory).")
     var plugins: String?
 
-    func run() throws {
-        var settings: HubConfiguration
+    @Option(help: "Log lines for people (text) or one JSON object per line (json) (log.format).")
+    var logFormat: HubConfiguration.Log.Format?
+
+    func run() async throws {
+        let load = loader()
+        let settings: HubConfiguration
         do {
-            settings = try HubConfiguration.load(file: config, environment: ProcessInfo.processInfo.environment)
-            if let host { settings.mqtt.host = host }
-            if let port { settings.mqtt.port = port }
-            if let dataDir { settings.dataDirectory = dataDir }
-            if let plugins { settings.pluginsDirectory = plugins }
+            settings = try load()
             try settings.validateFiles()
         } catch {
             throw CLIError(error.description)
@@ -56,10 +59,11 @@ struct ServeCommand: ParsableCommand {
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
             return
         }
-        switch settings.log.format {
-        case .text: LoggingSystem.bootstrapText(level: settings.log.level)
-        case .json: LoggingSystem.bootstrapJSON(level: settings.log.level)
-        }
+        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored until
+        // the reloader's handler is in place below.
+        signal(SIGHUP, SIG_IGN)
+        let logLevel = SharedLogLevel(settings.log.level)
+        LoggingSystem.bootstrap(format: settings.log.format, level: logLevel)
         let logger = Logger(label: "peacehub")
 
         let host = PluginHost(
@@ -70,39 +74,58 @@ struct ServeCommand: ParsableCommand {
             configuration: settings.serverConfiguration, plugins: host,
             membership: RegistryMembership(registry: registry, logger: logger), archive: RegistryReportArchive(registry: registry),
             logger: logger)
+        // Trapped before the hub says it listens.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
-        // Written unbuffered: scripts wait for this line.
-        FileHandle.standardOutput.write(
-            Data("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)\n".utf8))
-        waitForSignals(server: server, logger: logger)
+
+        // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last; another
+        // service (the admin HTTP server) is one more element: before `server` it stays up while the listener drains.
+        var services: [any Service] = [
+            server,
+            ConfigurationReloader(
+                server: server, configuration: settings, logLevel: logLevel, hangups: hangups, logger: logger, load: load),
+        ]
+        if settings.tls.watchIntervalSeconds > 0 {
+            services.append(
+                TLSFileWatcher(store: server.tls, interval: .seconds(settings.tls.watchIntervalSeconds), logger: logger))
+        }
+        services.append(
+            ReadyLine("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)\n"))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
-    /// Blocks until SIGTERM or SIGINT; reloads TLS on SIGHUP.
-    private func waitForSignals(server: HubServer, logger: Logger) {
-        let stop = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "peacehub.signals")
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
-                if signalNumber == SIGHUP {
-                    do {
-                        let closed = try server.reloadTLS()
-                        logger.notice("TLS material reloaded", metadata: ["revokedSessionsClosed": "\(closed)"])
-                    } catch {
-                        logger.error("TLS reload failed; the previous material stays in use", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    stop.signal()
-                }
-            }
-            source.resume()
-            sources.append(source)
+    /// Reads the file and the variables, then applies the options given here (again at each reload).
+    private func loader() -> @Sendable () throws(ConfigurationError) -> HubConfiguration {
+        let (file, host, port, dataDir, plugins, logFormat) = (config, host, port, dataDir, plugins, logFormat)
+        return { () throws(ConfigurationError) in
+            var settings = try HubConfiguration.load(file: file, environment: ProcessInfo.processInfo.environment)
+            if let host { settings.mqtt.host = host }
+            if let port { settings.mqtt.port = port }
+            if let dataDir { settings.dataDirectory = dataDir }
+            if let plugins { settings.pluginsDirectory = plugins }
+            if let logFormat { settings.log.format = logFormat }
+            return settings
         }
-        stop.wait()
-        logger.notice("shutting down")
-        server.shutdown()
-        for source in sources { source.cancel() }
+    }
+}
+
+extension HubConfiguration.Log.Format: ExpressibleByArgument {}
+
+/// Prints the line scripts wait for once the service group runs, that is once SIGTERM and SIGINT lead to a
+/// graceful shutdown; then waits for it.
+private struct ReadyLine: Service {
+    let line: String
+
+    init(_ line: String) {
+        self.line = line
+    }
+
+    func run() async {
+        // Unbuffered: scripts wait for this line.
+        FileHandle.standardOutput.write(Data(line.utf8))
+        try? await gracefulShutdown()
     }
 }

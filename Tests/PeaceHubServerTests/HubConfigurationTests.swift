@@ -64,7 +64,7 @@ import Testing
               },
               "tls": { "serverName": "hub.example.org", "minimumVersion": "1.2", "handshakeTimeoutSeconds": 10,
                        "crlWarningDays": 14 },
-              "log": { "level": "debug", "format": "json" },
+              "log": { "level": "debug", "format": "json" }, "shutdownTimeoutSeconds": 30,
               "modules": { "org.peacehub.example": { "greeting": "salaam" } }
             }
             """)
@@ -86,6 +86,7 @@ import Testing
         expected.tls.crlWarningDays = 14
         expected.log.level = .debug
         expected.log.format = .json
+        expected.shutdownTimeoutSeconds = 30
         expected.modules = ["org.peacehub.example": ["greeting": "salaam"]]
         #expect(configuration == expected)
     }
@@ -214,6 +215,7 @@ import Testing
             "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
+            "PEACEHUB_SHUTDOWN_TIMEOUT_SECONDS": "15", "PEACEHUB_TLS_WATCH_INTERVAL_SECONDS": "16",
         ]
         #expect(Set(HubConfiguration.keys.map(HubConfiguration.environmentName(of:))) == Set(environment.keys))
         let configuration = try HubConfiguration.load(file: nil, environment: environment)
@@ -227,8 +229,9 @@ import Testing
             configuration.tls.handshakeTimeoutSeconds, configuration.tls.crlWarningDays, configuration.mqtt.receiveMaximum,
             configuration.mqtt.topicAliasMaximum, configuration.mqtt.maximumSubscriptionsPerSession,
             configuration.mqtt.maximumKeepAliveSeconds, configuration.mqtt.maximumSessionExpirySeconds,
+            configuration.shutdownTimeoutSeconds, configuration.tls.watchIntervalSeconds,
         ]
-        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)
@@ -282,6 +285,7 @@ import Testing
         configuration.tls.serverName = "hub"
         configuration.tls.minimumVersion = .tlsv1_2
         configuration.tls.crlWarningDays = 2
+        configuration.shutdownTimeoutSeconds = 3
         let server = configuration.serverConfiguration
         #expect(server.port == 0)
         #expect(server.broker.maximumConnectionsPerPrincipal == 3)
@@ -293,6 +297,7 @@ import Testing
         #expect(server.tls.crlFile == "/srv/peacehub/pki/crl.pem")
         #expect(server.tls.minimumVersion == .tlsv1_2)
         #expect(server.tls.crlWarningWindow == TimeInterval(2 * 24 * 3600))
+        #expect(server.shutdownTimeout == .seconds(3))
         #expect(configuration.resolvedPluginsDirectory.path == "/srv/peacehub/plugins")
     }
 
@@ -327,6 +332,56 @@ import Testing
         } catch {
             #expect(error.code == .unreadableFile)
             #expect(error.description.contains("cannot read the server certificate"))
+        }
+    }
+}
+
+/// What a reload (SIGHUP) may change while the hub runs, and what it reports as needing a restart.
+@Suite struct ReloadableKeysTests {
+    @Test func changedKeysNameEveryDifferenceIncludingModules() {
+        let before = HubConfiguration()
+        var after = before
+        after.mqtt.port = 1
+        after.mqtt.maximumQueued = 5
+        after.log.level = .debug
+        after.modules["org.peacehub.unifil"] = ["strict": true]
+        #expect(after.changedKeys(from: before) == ["mqtt.port", "mqtt.maximumQueued", "log.level", "modules.org.peacehub.unifil"])
+        #expect(before.changedKeys(from: before).isEmpty)
+    }
+
+    @Test func aReloadTakesTheReloadableKeysOnly() {
+        let running = HubConfiguration()
+        var file = running
+        file.mqtt.maximumConnectionsPerPrincipal = 1
+        file.mqtt.routingBudgetMilliseconds = 100
+        file.tls.handshakeTimeoutSeconds = 9
+        file.log.level = .trace
+        file.shutdownTimeoutSeconds = 2
+        file.mqtt.port = 1
+        file.dataDirectory = "/elsewhere"
+        file.mqtt.durability = .powerLoss
+        file.log.format = .json
+        file.modules["org.peacehub.unifil"] = ["strict": true]
+        let applied = running.takingReloadableKeys(of: file)
+        #expect(applied.mqtt.maximumConnectionsPerPrincipal == 1)
+        #expect(applied.mqtt.routingBudgetMilliseconds == 100)
+        #expect(applied.tls.handshakeTimeoutSeconds == 9)
+        #expect(applied.log.level == .trace)
+        #expect(applied.shutdownTimeoutSeconds == 2)
+        let restartOnly = applied.changedKeys(from: file)
+        #expect(restartOnly == ["dataDirectory", "mqtt.port", "mqtt.durability", "log.format", "modules.org.peacehub.unifil"])
+        #expect(restartOnly.allSatisfy { !HubConfiguration.reloadableKeys.contains($0) })
+    }
+
+    /// Every reloadable key is a real key, and docs/configuration.md says which keys reload.
+    @Test func reloadableKeysAreKnownAndDocumented() throws {
+        #expect(HubConfiguration.reloadableKeys.isSubset(of: Set(HubConfiguration.keys)))
+        let docs = try String(
+            contentsOf: TestEnvironment.packageRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for key in HubConfiguration.keys {
+            let row = try #require(docs.split(separator: "\n").first { $0.hasPrefix("| `\(key)` |") }, "\(key) has no row")
+            let says = row.contains("| reload |") ? "reload" : row.contains("| restart |") ? "restart" : "nothing"
+            #expect(says == (HubConfiguration.reloadableKeys.contains(key) ? "reload" : "restart"), "\(key): \(row)")
         }
     }
 }

@@ -18,15 +18,23 @@ final class LiveHub {
     private(set) var server: HubServer
     private var entries: [String: PKIIndex.Entry] = [:]
 
-    init(contingents: [String] = ["KAZ", "IND", "TJK"], operators: [String] = ["duty"]) throws {
+    /// `plugins` (default: the built mission modules) and `membership` (default: `self.membership`) replace the
+    /// hub's; `configure` changes its configuration before it starts.
+    init(
+        contingents: [String] = ["KAZ", "IND", "TJK"], operators: [String] = ["duty"], plugins: PluginHost? = nil,
+        membership: (any MissionMembership)? = nil, configure: (inout HubServer.Configuration) -> Void = { _ in }
+    ) throws {
         scratch = try TemporaryDirectory(prefix: "phub-live")
         pki = PKI(directory: scratch.url.appendingPathComponent("pki"))
         try pki.initialize()
         let serverEntry = try pki.issueServer(hosts: ["localhost", "127.0.0.1"])
         for code in contingents { entries[code] = try pki.issueContingent(code) }
         for name in operators { entries["operator:\(name)"] = try pki.issueOperator(name) }
-        plugins = PluginHost()
-        plugins.loadDirectory(TestEnvironment.pluginsDirectory)
+        self.plugins = plugins ?? {
+            let host = PluginHost()
+            host.loadDirectory(TestEnvironment.pluginsDirectory)
+            return host
+        }()
         var configuration = HubServer.Configuration(
             host: "127.0.0.1", port: 0,
             tls: .server(
@@ -34,11 +42,15 @@ final class LiveHub {
                 trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path),
             storePath: scratch.path("broker.sqlite"))
         configuration.threads = 2
+        configure(&configuration)
         self.configuration = configuration
-        server = try HubServer(configuration: configuration, plugins: plugins, membership: membership, archive: archive)
+        self.serverMembership = membership ?? self.membership
+        server = try HubServer(
+            configuration: configuration, plugins: self.plugins, membership: serverMembership, archive: archive)
     }
 
     let configuration: HubServer.Configuration
+    private let serverMembership: any MissionMembership
 
     var port: Int { server.port }
 
@@ -47,7 +59,7 @@ final class LiveHub {
         server.shutdown()
         var configuration = self.configuration
         configuration.port = port
-        server = try HubServer(configuration: configuration, plugins: plugins, membership: membership, archive: archive)
+        server = try HubServer(configuration: configuration, plugins: plugins, membership: serverMembership, archive: archive)
     }
 
     /// The TLS options of `mosquitto_pub`/`mosquitto_sub` for a contingent code or `operator:<name>`.

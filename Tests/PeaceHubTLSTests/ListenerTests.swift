@@ -320,11 +320,11 @@ import Testing
 
     @Test func fileWatcherReloadsWhenTheCRLChanges() async throws {
         let setup = try await Setup()
-        let watcher = TLSFileWatcher(
-            store: setup.server.store, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
-            interval: .milliseconds(100))
-        watcher.start()
-        defer { watcher.stop() }
+        let watcher = TLSFileWatcher(store: setup.server.store, interval: .milliseconds(100))
+        let watching = Task { await watcher.run() }
+        defer { watching.cancel() }
+        // The first poll takes the files as they are now.
+        try await Task.sleep(for: .milliseconds(300))
         let revoked = try setup.fixture.pki.revoke(serial: setup.fixture.contingent.serial)
         #expect(revoked.count == 1)
         let deadline = ContinuousClock.now + .seconds(30)

@@ -1,0 +1,171 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// `peacehub serve` as an operator runs it: SIGTERM drains within the bound without losing an acknowledged
+/// message; SIGHUP reloads the TLS material and the reloadable configuration keys; the logs hold no secret.
+/// The real binary, real paho clients (`Fixtures/ops_scenarios.py`).
+@Suite struct ServeLifecycleTests {
+    static let script = TestEnvironment.packageRoot.appendingPathComponent(
+        "Tests/PeaceHubServerTests/Fixtures/ops_scenarios.py").path
+
+    static func arguments(_ scenario: String, _ hub: HubProcess, _ extra: [String]) -> [String] {
+        [script, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path] + extra
+    }
+
+    static func run(_ scenario: String, on hub: HubProcess, _ extra: [String] = []) throws -> ProcessResult {
+        try ProcessRunner.run("python3", arguments(scenario, hub, extra), timeout: 180)
+    }
+
+    static func background(_ scenario: String, on hub: HubProcess, _ extra: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments(scenario, hub, extra)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func waitFor(_ path: String, lines: Int = 0, seconds: TimeInterval = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+                text.split(separator: "\n").count >= lines
+            {
+                return true
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The acceptance test of the drain: QoS 1 messages stream to IND's persistent session (live) while the hub
+    /// gets SIGTERM; it exits 0 within the bound; restarted on the same files, every message whose PUBACK the
+    /// publisher received reaches the subscriber.
+    @Test func sigtermDrainsWithinTheBoundAndLosesNoAcknowledgedMessage() throws {
+        let hub = try HubProcess(configuration: ["shutdownTimeoutSeconds": 5])
+        defer { hub.remove() }
+        let (acked, received, ready) = (hub.data.path("acked.txt"), hub.data.path("received.txt"), hub.data.path("ready"))
+        let subscriber = try Self.background("drain_subscriber", on: hub, ["--received", received, "--ready", ready])
+        try #require(Self.waitFor(ready), "the subscriber did not subscribe")
+        let publisher = try Self.background("drain_publisher", on: hub, ["--out", acked])
+        try #require(Self.waitFor(acked, lines: 300), "nothing was acknowledged")
+
+        let signalled = Date()
+        hub.send(signal: SIGTERM)
+        let status = hub.waitForExit(seconds: 30)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(status == 0, "exit status \(String(describing: status))\n\(hub.logText.suffix(3000))")
+        // The bound (5 s) plus at most a second for the store and the threads.
+        #expect(took < 5 + 2, "the hub took \(took) s to stop")
+        #expect(hub.logText.contains("shutting down: draining connections"))
+        #expect(hub.logText.contains("drained=true"), "\(hub.logText.suffix(2000))")
+        publisher.waitUntilExit()
+        subscriber.waitUntilExit()
+
+        try hub.start(port: hub.port, extraArguments: ["--config", hub.configurationFile.path])
+        let collect = try Self.run("drain_collect", on: hub, ["--out", acked, "--received", received])
+        #expect(collect.status == 0, "\(collect.stdout)\(collect.stderr)")
+        #expect(collect.stdout.contains("lost 0"), "\(collect.stdout)")
+    }
+
+    /// The TLS files are not polled here (`tls.watchIntervalSeconds: 0`), so only SIGHUP can apply the new CRL.
+    @Test func sighupWithANewCRLClosesTheRevokedClient() throws {
+        let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 0]])
+        defer { hub.remove() }
+        let ready = hub.data.path("ready")
+        let held = try Self.background("hold", on: hub, ["--who", "UZB", "--ready", ready])
+        defer { held.terminate() }
+        try #require(Self.waitFor(ready), "UZB did not connect")
+        let revoked = try ProcessRunner.peacehub(["pki", "revoke", "--contingent", "UZB"], environment: hub.environment)
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+        // Nothing happens without the signal.
+        usleep(1_500_000)
+        #expect(held.isRunning)
+
+        hub.send(signal: SIGHUP)
+        #expect(hub.waitForLog("TLS material reloaded"), "\(hub.logText.suffix(2000))")
+        #expect(hub.logText.contains("revokedSessionsClosed=1"), "\(hub.logText.suffix(2000))")
+        held.waitUntilExit()
+        #expect(held.terminationStatus == 0)
+        #expect(hub.isRunning)
+        // Others are still served.
+        #expect(try Self.run("connections", on: hub, ["--who", "KAZ"]).stdout.contains("accepted 1, refused 0"))
+    }
+
+    /// A lowered per-principal limit applies at the next CONNECT; the log level changes at once; a changed
+    /// restart-only key is reported and left as it runs.
+    @Test func sighupAppliesAChangedReloadableKey() throws {
+        let hub = try HubProcess(configuration: ["mqtt": ["maximumConnectionsPerPrincipal": 5]])
+        defer { hub.remove() }
+        var result = try Self.run("connections", on: hub, ["--who", "KAZ", "--count", "2"])
+        #expect(result.stdout.contains("accepted 2, refused 0"), "\(result.stdout)\(result.stderr)")
+        #expect(!hub.logText.contains("closing MQTT connection"))  // a debug line
+
+        try #"{"mqtt": {"maximumConnectionsPerPrincipal": 1, "durability": "power-loss"}, "log": {"level": "debug"}}"#
+            .write(to: hub.configurationFile, atomically: true, encoding: .utf8)
+        hub.send(signal: SIGHUP)
+        #expect(hub.waitForLog("configuration reloaded"), "\(hub.logText.suffix(2000))")
+        #expect(hub.logText.contains("changed=mqtt.maximumConnectionsPerPrincipal, log.level"), "\(hub.logText.suffix(2000))")
+        #expect(hub.logText.contains("keys=mqtt.durability"), "\(hub.logText.suffix(2000))")
+
+        result = try Self.run("connections", on: hub, ["--who", "KAZ", "--count", "2"])
+        #expect(result.stdout.contains("accepted 1, refused 1"), "\(result.stdout)\(result.stderr)")
+        #expect(hub.waitForLog("closing MQTT connection"), "the debug level did not apply")
+        // Other contingents have their own limit.
+        #expect(try Self.run("connections", on: hub, ["--who", "IND"]).stdout.contains("accepted 1, refused 0"))
+    }
+
+    /// A file that no longer loads, or loads with a bad value, keeps the running configuration.
+    @Test func sighupWithABrokenFileKeepsServing() throws {
+        let hub = try HubProcess(configuration: ["mqtt": ["maximumConnectionsPerPrincipal": 1]])
+        defer { hub.remove() }
+        for (number, broken) in [#"{"mqtt": {"maximumConnectionsPerPrincipal": 5"#, #"{"mqtt": {"maximumQueued": 0}}"#]
+            .enumerated()
+        {
+            try broken.write(to: hub.configurationFile, atomically: true, encoding: .utf8)
+            hub.send(signal: SIGHUP)
+            #expect(hub.waitForLog("configuration reload failed", count: number + 1), "\(hub.logText.suffix(2000))")
+            #expect(hub.isRunning)
+            let result = try Self.run("connections", on: hub, ["--who", "KAZ", "--count", "2"])
+            #expect(result.stdout.contains("accepted 1, refused 1"), "\(result.stdout)\(result.stderr)")
+        }
+        let failures = hub.logText.split(separator: "\n").filter { $0.contains("configuration reload failed") }
+        #expect(failures.first?.contains("not valid JSON") == true, "\(failures)")
+        #expect(failures.last?.contains("mqtt.maximumQueued must be between 1 and") == true, "\(failures)")
+    }
+
+    /// Neither a CONNECT password nor private key material reaches the log, even at trace level.
+    @Test func theLogHoldsNoSecret() throws {
+        let hub = try HubProcess(configuration: ["log": ["level": "trace", "format": "json"]])
+        defer { hub.remove() }
+        let secret = "pw-\(UUID().uuidString)"
+        let result = try Self.run("password", on: hub, ["--password", secret])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        hub.stop()
+        let log = hub.logText
+        #expect(log.contains("\"level\":\"trace\"") || log.contains("\"level\":\"debug\""), "not at trace: \(log.prefix(500))")
+        #expect(!log.contains(secret))
+        #expect(!log.contains("PRIVATE KEY"))
+        let keys = ["pki/ca.key", "pki/server/localhost.key", "pki/contingents/KAZ.key"]
+        for key in keys {
+            let text = try String(contentsOf: hub.data.url.appendingPathComponent(key), encoding: .utf8)
+            for line in text.split(separator: "\n") where !line.hasPrefix("-----") {
+                #expect(!log.contains(line), "\(key) appears in the log")
+            }
+        }
+    }
+
+    @Test func logFormatOnTheCommandLineBeatsTheFile() throws {
+        let hub = try HubProcess(configuration: ["log": ["format": "text"]], extraArguments: ["--log-format", "json"])
+        defer { hub.remove() }
+        hub.stop()
+        let lines = hub.logText.split(separator: "\n").filter { !$0.hasPrefix("PeaceHub listening on ") }
+        #expect(!lines.isEmpty)
+        for line in lines {
+            #expect(
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] != nil, "not JSON: \(line)")
+        }
+    }
+}
