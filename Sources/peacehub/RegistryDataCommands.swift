@@ -155,7 +155,8 @@ struct RegistryAuditVerify: ParsableCommand {
 
     func run() throws {
         let registry = try options.open()
-        let result = try registryCall { try registry.verifyAudit() }
+        let actor = try options.parsedActor()
+        let result = try registryCall { try registry.verifyAudit(as: actor) }
         if options.json {
             try printJSON(
                 Report(
@@ -185,9 +186,11 @@ struct RegistryAuditList: ParsableCommand {
 
     func run() throws {
         let registry = try options.open()
-        let entries = try registryCall { try registry.auditEntries(limit: limit) }
+        let actor = try options.parsedActor()
+        // Newest first from the registry; shown oldest first, as the chain reads.
+        let entries = try registryCall { try registry.auditEntries(limit: limit, as: actor) }.reversed()
         if options.json {
-            try printJSON(entries)
+            try printJSON(Array(entries))
             return
         }
         printTable(

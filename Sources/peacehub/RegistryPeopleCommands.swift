@@ -126,11 +126,19 @@ struct RegistryPersonList: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
     @Option(help: "Only this contingent.") var contingent: String?
+    @Option(help: "Only this category.") var category: PersonCategory?
+    @Option(help: "Only this nationality (ISO 3166 alpha-3).") var nationality: String?
+    @Option(help: "Only F or M.") var sex: Sex?
+    @Option(help: "Only people with a deployment to this mission.") var mission: String?
+    @Option(help: "Only people with a deployment in this status.") var status: DeploymentStatus?
 
     func run() throws {
         let registry = try options.open()
         let actor = try options.parsedActor()
-        let persons = try registryCall { try registry.persons(contingent: contingent, as: actor) }
+        let query = PersonQuery(
+            contingent: contingent, category: category, nationality: nationality, sex: sex, mission: mission,
+            deploymentStatus: status)
+        let persons = try registryCall { try registry.persons(matching: query, as: actor) }
         if options.json {
             try printJSON(persons)
             return
