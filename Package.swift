@@ -73,6 +73,15 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "PeaceHubHTTP",
+            dependencies: [
+                "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+
         // Tier 2: the composition root.
         .target(
             name: "PeaceHubServer",
@@ -127,6 +136,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PeaceHubHTTPTests",
+            dependencies: [
+                "PeaceHubHTTP", "PeaceHubCore", "PeaceHubTesting", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PeaceHubMQTTTests",
