@@ -73,7 +73,8 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 
     /// The JSON response for this error.
     public var response: Response {
-        var response = Response.json(Body(error: .init(code: code.name, message: message, details: details)), status: status)
+        let body = Body(error: .init(code: code.name, message: message, details: details))
+        var response = Response.json(body, status: status)
         response.headers.add(contentsOf: headers)
         return response
     }

@@ -78,7 +78,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func dispatch(_ head: HTTPRequestHead, body: ByteBuffer, started: NIODeadline, context: ChannelHandlerContext) {
+    private func dispatch(
+        _ head: HTTPRequestHead, body: ByteBuffer, started: NIODeadline, context: ChannelHandlerContext
+    ) {
         let request = Request(method: head.method, uri: head.uri, headers: head.headers, body: body)
         let requestContext = RequestContext(
             principal: principal, listener: responder.listener, remoteAddress: remoteAddress)

@@ -48,8 +48,8 @@ public struct Request: Sendable {
     public func requireQuery(only allowed: Set<String>) throws(HTTPError) {
         if let unknown = query.first(where: { !allowed.contains($0.name) }) {
             let names = allowed.sorted().joined(separator: ", ")
-            throw HTTPError(
-                .badRequest, "unknown query parameter '\(unknown.name)'" + (names.isEmpty ? "" : " (allowed: \(names))"))
+            let hint = names.isEmpty ? " (this path takes none)" : " (allowed: \(names))"
+            throw HTTPError(.badRequest, "unknown query parameter '\(unknown.name)'" + hint)
         }
     }
 
@@ -139,7 +139,8 @@ public struct RequestContext: Sendable {
     /// The caller's principal, or a 401 when the connection carries none.
     public func requirePrincipal() throws(HTTPError) -> Principal {
         guard let principal else {
-            throw HTTPError(.unauthorized, "this listener requires a client certificate naming a contingent or operator")
+            throw HTTPError(
+                .unauthorized, "this listener requires a client certificate naming a contingent or operator")
         }
         return principal
     }

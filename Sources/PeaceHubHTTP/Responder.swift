@@ -49,7 +49,8 @@ struct Responder: Sendable {
             label: "peacehub_http_requests_total",
             dimensions: [("listener", listener), ("route", route), ("status", String(status.code))]
         ).increment()
-        CoreMetrics.Timer(label: "peacehub_http_request_duration_seconds", dimensions: [("listener", listener), ("route", route)])
-            .recordNanoseconds(nanoseconds)
+        CoreMetrics.Timer(
+            label: "peacehub_http_request_duration_seconds", dimensions: [("listener", listener), ("route", route)]
+        ).recordNanoseconds(nanoseconds)
     }
 }

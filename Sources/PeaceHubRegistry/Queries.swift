@@ -125,7 +125,8 @@ extension Registry {
     /// The missions in which `contingent` has a deployment in progress (in transit, in the mission or extended),
     /// of one of its people or of its unit: where it may exchange reports and chat, and read the report archive.
     public func activeMissions(of contingent: String) throws -> Set<String> {
-        Set(try deployments(contingent: contingent).filter { $0.deployment.status.isInProgress }.map(\.deployment.mission))
+        let deployments = try deployments(contingent: contingent)
+        return Set(deployments.filter { $0.deployment.status.isInProgress }.map(\.deployment.mission))
     }
 
     /// One piece of equipment.
@@ -155,7 +156,8 @@ extension Registry {
                 (-180...180).contains(area.minimumLongitude), (-180...180).contains(area.maximumLongitude)
             else {
                 throw RegistryError(
-                    .invalidInput, "the area must have minimum ≤ maximum within ±90° latitude and ±180° longitude")
+                    .invalidInput,
+                    "the area must have minimum ≤ maximum, within ±90° latitude and ±180° longitude")
             }
         }
         if let status = query.status, !ReportQuery.statuses.contains(status) {

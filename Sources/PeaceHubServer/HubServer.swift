@@ -37,9 +37,9 @@ public final class HubServer: Sendable {
     public let configuration: Configuration
     public let tls: TLSContextStore
     public let broker: Broker
-    private let store: SQLiteBrokerStore
+    let store: SQLiteBrokerStore
     private let group: MultiThreadedEventLoopGroup
-    private let channel: any Channel
+    let channel: any Channel
     private let watcher: TLSFileWatcher
     private let logger: Logger
 

@@ -4,14 +4,19 @@ import Foundation
 /// itself (PKI, seeded registry): what an operator runs, on 127.0.0.1 and a free port.
 public final class HubProcess: @unchecked Sendable {
     public let data: TemporaryDirectory
+    /// The MQTT port.
     public private(set) var port = 0
+    /// The admin API's HTTPS port (mutual TLS).
+    public private(set) var adminPort = 0
+    /// The monitoring listener's HTTP port.
+    public private(set) var monitoringPort = 0
     private var process: Process?
     private var log: URL { data.url.appendingPathComponent("hub.log") }
 
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
 
     /// Prepares the data directory and starts the hub.
-    public init(extraArguments: [String] = []) throws {
+    public init(extraArguments: [String] = [], environment extra: [String: String] = [:]) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
         let steps: [[String]] = [
             ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
@@ -21,7 +26,7 @@ public final class HubProcess: @unchecked Sendable {
             let result = try ProcessRunner.peacehub(step, environment: environment)
             guard result.status == 0 else { throw FixtureError("peacehub \(step.joined(separator: " ")): \(result.stderr)") }
         }
-        try start(port: 0, extraArguments: extraArguments)
+        try start(port: 0, extraArguments: extraArguments, environment: extra)
     }
 
     /// The environment every `peacehub` call of this hub runs with.
@@ -31,8 +36,9 @@ public final class HubProcess: @unchecked Sendable {
 
     public var pkiDirectory: URL { data.url.appendingPathComponent("pki") }
 
-    /// Starts `peacehub serve` and waits for its "listening" line.
-    public func start(port: Int, extraArguments: [String] = []) throws {
+    /// Starts `peacehub serve` and waits for its "listening" lines. The admin and monitoring listeners take free
+    /// ports unless `environment` (merged over the hub's) says otherwise.
+    public func start(port: Int, extraArguments: [String] = [], environment extra: [String: String] = [:]) throws {
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         // Only what this run writes counts: an earlier run's "listening" line must not.
@@ -40,7 +46,9 @@ public final class HubProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = TestEnvironment.peacehubExecutable
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + extraArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.environment = ProcessInfo.processInfo.environment
+            .merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { _, new in new }
+            .merging(environment) { _, new in new }.merging(extra) { _, new in new }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
@@ -48,18 +56,28 @@ public final class HubProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = String(decoding: ((try? Data(contentsOf: log)) ?? Data()).dropFirst(Int(start)), as: UTF8.self)
-            if let line = text.split(separator: "\n").last(where: { $0.hasPrefix("PeaceHub listening on ") }),
-                let address = line.split(separator: " ").dropFirst(3).first,
-                let bound = address.split(separator: ":").last.flatMap({ Int($0.filter(\.isNumber)) }), bound > 0,
+            let lines = text.split(separator: "\n")
+            if let bound = Self.port(in: lines, after: "PeaceHub listening on "), bound > 0,
                 port == 0 || bound == port
             {
                 self.port = bound
+                // serve prints its listener lines in one write, right after the first.
+                adminPort = Self.port(in: lines, after: "Admin API on https://") ?? 0
+                monitoringPort = Self.port(in: lines, after: "Monitoring on http://") ?? 0
                 return
             }
             guard process.isRunning else { throw FixtureError("peacehub serve exited: \(text)") }
             usleep(50_000)
         }
         throw FixtureError("peacehub serve did not start: \(logText)")
+    }
+
+    /// The port of the address after `prefix` on the last line starting with it (`HOST:PORT`, then a space or
+    /// the end).
+    static func port(in lines: [Substring], after prefix: String) -> Int? {
+        guard let line = lines.last(where: { $0.hasPrefix(prefix) }) else { return nil }
+        let address = line.dropFirst(prefix.count).prefix { $0 != " " }
+        return address.split(separator: ":").last.flatMap { Int($0) }
     }
 
     /// Everything the hub logged.

@@ -61,20 +61,33 @@ struct ServeCommand: ParsableCommand {
         case .json: LoggingSystem.bootstrapJSON(level: settings.log.level)
         }
         let logger = Logger(label: "peacehub")
+        let metrics = HubMetrics.bootstrap()
 
         let host = PluginHost(
             services: HostServices(logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
-        host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
+        let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,
             membership: RegistryMembership(registry: registry, logger: logger), archive: RegistryReportArchive(registry: registry),
             logger: logger)
+        let listeners = HubHTTPListeners(
+            configuration: settings, server: server, registry: registry, plugins: host, refusals: refusals,
+            metrics: metrics, logger: logger)
+        do {
+            try listeners.start()
+        } catch {
+            server.shutdown()
+            throw CLIError(error.description)
+        }
         let modules = host.modules.map(\.mission).joined(separator: ", ")
-        // Written unbuffered: scripts wait for this line.
-        FileHandle.standardOutput.write(
-            Data("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 over mutual TLS); modules: \(modules)\n".utf8))
+        let first =
+            "PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 over mutual TLS); modules: \(modules)"
+        let lines = [first] + listeners.addressLines(configuration: settings)
+        // Written unbuffered, in one write: scripts wait for these lines.
+        FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
         waitForSignals(server: server, logger: logger)
+        listeners.shutdown()
     }
 
     /// Blocks until SIGTERM or SIGINT; reloads TLS on SIGHUP.
