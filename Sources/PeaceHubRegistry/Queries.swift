@@ -39,6 +39,16 @@ public struct BoundingBox: Sendable, Hashable {
         self.maximumLatitude = maximumLatitude
         self.maximumLongitude = maximumLongitude
     }
+
+    /// Parses `minLon,minLat,maxLon,maxLat` (the GeoJSON bbox order), as the API's `bbox` and the CLI's `--bbox`
+    /// take it; nil for anything else.
+    public init?(parsing text: String) {
+        let numbers = text.split(separator: ",", omittingEmptySubsequences: false).compactMap { Double($0) }
+        guard numbers.count == 4, numbers.allSatisfy(\.isFinite) else { return nil }
+        self.init(
+            minimumLatitude: numbers[1], minimumLongitude: numbers[0], maximumLatitude: numbers[3],
+            maximumLongitude: numbers[2])
+    }
 }
 
 /// Which archived reports a query returns. Every member narrows the list; nil members do not filter.
@@ -72,6 +82,18 @@ public struct ReportQuery: Sendable, Hashable {
 
     /// The statuses an archived report can have.
     public static let statuses = ["ACCEPTED", "HELD"]
+
+    /// Parses an instant for `receivedFrom` / `receivedBefore`: an ISO 8601 date-time (`2026-11-20T08:00:00Z`,
+    /// fractional seconds allowed) or a date (midnight UTC); nil for anything else.
+    public static func instant(parsing text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        guard CalendarDate(text) != nil else { return nil }
+        formatter.formatOptions = [.withFullDate]
+        return formatter.date(from: text)
+    }
 }
 
 // Lists for the admin API and the CLI: filters and keyset paging (`after` the last key of the previous page,

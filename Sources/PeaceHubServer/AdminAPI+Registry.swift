@@ -247,9 +247,11 @@ extension AdminAPI {
             let query = ReportQuery(
                 mission: request.queryValue("mission"), type: request.queryValue("type"),
                 status: request.queryValue("status"), sender: request.queryValue("sender"),
-                receivedFrom: try request.queryValue("from", expected: Self.instantFormat, Self.instant),
-                receivedBefore: try request.queryValue("to", expected: Self.instantFormat, Self.instant),
-                area: try request.queryValue("bbox", expected: "minLon,minLat,maxLon,maxLat in degrees", Self.box))
+                receivedFrom: try request.queryValue("from", expected: Self.instantFormat, ReportQuery.instant),
+                receivedBefore: try request.queryValue("to", expected: Self.instantFormat, ReportQuery.instant),
+                area: try request.queryValue("bbox", expected: "minLon,minLat,maxLon,maxLat in degrees") {
+                    BoundingBox(parsing: $0)
+                })
             let reports = try registry.archivedReports(
                 matching: query, after: try Self.integerCursor(page), limit: page.limit + 1, as: caller)
             return .json(Page(fetched: reports.map(ReportView.init), page: page, request: request) { String($0.id) })
@@ -294,25 +296,6 @@ extension AdminAPI {
     }
 
     static let instantFormat = "an ISO 8601 date-time such as 2026-11-20T08:00:00Z, or a date"
-
-    /// An ISO 8601 date-time (with or without fractional seconds) or a date (midnight UTC).
-    static func instant(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withFullDate]
-        return CalendarDate(text) == nil ? nil : formatter.date(from: text)
-    }
-
-    /// `minLon,minLat,maxLon,maxLat` (the GeoJSON bbox order).
-    static func box(_ text: String) -> BoundingBox? {
-        let numbers = text.split(separator: ",", omittingEmptySubsequences: false).compactMap { Double($0) }
-        guard numbers.count == 4, numbers.allSatisfy(\.isFinite) else { return nil }
-        return BoundingBox(
-            minimumLatitude: numbers[1], minimumLongitude: numbers[0], maximumLatitude: numbers[3],
-            maximumLongitude: numbers[2])
-    }
 
     static func names<T: RegistryVocabulary>(_ type: T.Type) -> String {
         "one of " + T.names
