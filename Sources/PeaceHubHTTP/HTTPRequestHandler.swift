@@ -60,6 +60,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return refuseTooLarge(head, context: context, started: .now())
             }
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0), started: .now())
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                // The client (curl, for bodies over 1 KiB) waits for this before sending the body.
+                let proceed = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
+            }
         case (.body(var chunk), .receiving(let head, var body, let started)):
             guard body.readableBytes + chunk.readableBytes <= maximumBodySize else {
                 return refuseTooLarge(head, context: context, started: started)

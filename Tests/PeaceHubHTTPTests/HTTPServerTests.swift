@@ -187,6 +187,18 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    @Test func expect100ContinueIsAnsweredBeforeTheBody() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            let body = #"{"name": "UZB"}"#
+            try client.send(
+                "POST /greet HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            #expect(try client.response().status == 100)
+            try client.send(body)
+            #expect(try client.response().json?["text"] as? String == "salem UZB ")
+        }
+    }
+
     @Test func aMalformedRequestIs400() throws {
         try withServer { port in
             let client = try RawHTTPClient(port: port)
