@@ -27,10 +27,10 @@ EXAMPLES_DIR ?= $(CURDIR)/.build/plugin-examples
 MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINURSO)))
 
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip curl
-# PyPI packages and the modules they provide (paho-mqtt for MQTT scenarios; prometheus-client, openapi-schema-validator
-# and PyYAML to check /metrics and the admin API against docs/admin-api.yaml).
-PIP_PACKAGES := paho-mqtt prometheus-client openapi-schema-validator pyyaml
-PIP_MODULES := paho.mqtt, prometheus_client, openapi_schema_validator, yaml
+# PyPI packages and the modules they provide (paho-mqtt for MQTT scenarios; prometheus-client, openapi-spec-validator,
+# openapi-schema-validator and PyYAML to check /metrics and the admin API against docs/admin-api.yaml).
+PIP_PACKAGES := paho-mqtt prometheus-client openapi-spec-validator openapi-schema-validator pyyaml
+PIP_MODULES := paho.mqtt, prometheus_client, openapi_spec_validator, openapi_schema_validator, yaml
 
 .PHONY: deps build plugins test run demo clean
 

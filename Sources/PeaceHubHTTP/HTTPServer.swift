@@ -107,7 +107,13 @@ public final class HTTPServer: Sendable {
 
     /// Starts, then serves until the task is cancelled, then shuts down.
     public func run() async throws {
-        try start()
+        do {
+            try start()
+        } catch {
+            try? await group.shutdownGracefully()
+            try? await pool.shutdownGracefully()
+            throw error
+        }
         let closed = channel.withLock { $0?.closeFuture }
         await withTaskCancellationHandler {
             try? await closed?.get()

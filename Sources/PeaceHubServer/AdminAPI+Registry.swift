@@ -9,8 +9,7 @@ extension AdminAPI {
     // MARK: - Persons and qualifications
 
     func addPersonRoutes(_ router: inout Router) {
-        route(&router, .GET, "/persons") { request, caller in
-            try request.requireQuery(only: PageRequest.queryNames.union(Self.personFilters))
+        route(&router, .GET, "/persons", query: Self.paged(Self.personFilters)) { request, caller in
             let page = try PageRequest(request)
             let query = PersonQuery(
                 contingent: request.queryValue("contingent"),
@@ -35,7 +34,6 @@ extension AdminAPI {
                 at: "/persons/\(Self.escape(person.serviceNumber))")
         }
         route(&router, .GET, "/persons/{serviceNumber}") { request, caller in
-            try request.requireQuery(only: [])
             let record = try registry.person(serviceNumber: request.parameter("serviceNumber"), as: caller)
             return .json(PersonRecordView(record))
         }
@@ -52,8 +50,9 @@ extension AdminAPI {
             try registry.removePerson(serviceNumber: request.parameter("serviceNumber"), as: caller)
             return .noContent
         }
-        route(&router, .GET, "/persons/{serviceNumber}/qualifications") { request, caller in
-            try request.requireQuery(only: PageRequest.queryNames.union(["validOn", "kind"]))
+        route(
+            &router, .GET, "/persons/{serviceNumber}/qualifications", query: Self.paged(["validOn", "kind"])
+        ) { request, caller in
             let validOn = try request.queryValue("validOn", expected: "a date YYYY-MM-DD") { CalendarDate($0) }
             let kind = try request.queryValue("kind", expected: Self.names(QualificationKind.self)) {
                 QualificationKind(name: $0)
@@ -83,8 +82,7 @@ extension AdminAPI {
                 id: try Self.id(request), serviceNumber: request.parameter("serviceNumber"), as: caller)
             return .noContent
         }
-        route(&router, .GET, "/persons/{serviceNumber}/readiness") { request, caller in
-            try request.requireQuery(only: ["mission", "asOf"])
+        route(&router, .GET, "/persons/{serviceNumber}/readiness", query: ["mission", "asOf"]) { request, caller in
             let serviceNumber = request.parameter("serviceNumber")
             let (mission, asOf) = try Self.readinessQuery(request)
             let unmet = try registry.readiness(serviceNumber: serviceNumber, mission: mission, asOf: asOf, as: caller)
@@ -100,8 +98,7 @@ extension AdminAPI {
     // MARK: - Deployments
 
     func addDeploymentRoutes(_ router: inout Router) {
-        route(&router, .GET, "/deployments") { request, _ in
-            try request.requireQuery(only: PageRequest.queryNames.union(["mission", "contingent", "status"]))
+        route(&router, .GET, "/deployments", query: Self.paged(["mission", "contingent", "status"])) { request, _ in
             let page = try PageRequest(request)
             let status = try request.queryValue("status", expected: Self.names(DeploymentStatus.self)) {
                 DeploymentStatus(name: $0)
@@ -124,7 +121,6 @@ extension AdminAPI {
             return created(DeploymentView(deployment, subject: subject), at: "/deployments/\(deployment.id ?? 0)")
         }
         route(&router, .GET, "/deployments/{id}") { request, _ in
-            try request.requireQuery(only: [])
             let found = try registry.deployment(id: try Self.id(request))
             return .json(DeploymentView(found.deployment, subject: found.subject))
         }
@@ -155,8 +151,7 @@ extension AdminAPI {
     // MARK: - Equipment
 
     func addEquipmentRoutes(_ router: inout Router) {
-        route(&router, .GET, "/equipment") { request, _ in
-            try request.requireQuery(only: PageRequest.queryNames.union(["contingent", "status", "coeClass"]))
+        route(&router, .GET, "/equipment", query: Self.paged(["contingent", "status", "coeClass"])) { request, _ in
             let page = try PageRequest(request)
             let list = try registry.equipment(
                 contingent: request.queryValue("contingent"),
@@ -174,7 +169,6 @@ extension AdminAPI {
             return created(EquipmentView(added), at: "/equipment/\(Self.escape(added.serial))")
         }
         route(&router, .GET, "/equipment/{serial}") { request, _ in
-            try request.requireQuery(only: [])
             let serial = request.parameter("serial")
             let equipment = try registry.equipment(serial: serial)
             let inspections = try registry.inspections(serial: serial).map(InspectionView.init)
@@ -203,23 +197,21 @@ extension AdminAPI {
     // MARK: - Contingents, missions, readiness, reports
 
     func addMissionRoutes(_ router: inout Router) {
-        route(&router, .GET, "/contingents") { request, _ in
-            try request.requireQuery(only: PageRequest.queryNames)
+        route(&router, .GET, "/contingents", query: Self.paged([])) { request, _ in
             return .json(try Page(all: try registry.contingents(), page: try PageRequest(request), request: request))
         }
-        route(&router, .GET, "/missions") { request, _ in
-            try request.requireQuery(only: PageRequest.queryNames.union(["date"]))
+        route(&router, .GET, "/missions", query: Self.paged(["date"])) { request, _ in
             let date = try request.queryValue("date", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
             let missions = try registry.missions(on: date)
             return .json(try Page(all: missions, page: try PageRequest(request), request: request))
         }
-        route(&router, .GET, "/missions/{mission}") { request, _ in
-            try request.requireQuery(only: ["date"])
+        route(&router, .GET, "/missions/{mission}", query: ["date"]) { request, _ in
             let date = try request.queryValue("date", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
             return .json(try registry.mission(code: request.parameter("mission"), on: date))
         }
-        route(&router, .GET, "/missions/{mission}/readiness") { request, caller in
-            try request.requireQuery(only: PageRequest.queryNames.union(["contingent", "asOf"]))
+        route(
+            &router, .GET, "/missions/{mission}/readiness", query: Self.paged(["contingent", "asOf"])
+        ) { request, caller in
             let mission = request.parameter("mission")
             let asOf = try request.queryValue("asOf", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
             _ = try registry.mission(code: mission, on: asOf)
@@ -241,8 +233,7 @@ extension AdminAPI {
             }
             return .json(try Page(all: views, page: try PageRequest(request), request: request))
         }
-        route(&router, .GET, "/reports") { request, caller in
-            try request.requireQuery(only: PageRequest.queryNames.union(Self.reportFilters))
+        route(&router, .GET, "/reports", query: Self.paged(Self.reportFilters)) { request, caller in
             let page = try PageRequest(request)
             let query = ReportQuery(
                 mission: request.queryValue("mission"), type: request.queryValue("type"),

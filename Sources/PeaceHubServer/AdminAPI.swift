@@ -43,9 +43,15 @@ public struct AdminAPI: Sendable {
     /// become their HTTP statuses.
     typealias Handler = @Sendable (Request, Principal) throws -> Response
 
-    func route(_ router: inout Router, _ method: HTTPMethod, _ pattern: String, _ handler: @escaping Handler) {
+    /// Adds a route taking the query parameters `query` (any other is a 400, so a misspelt filter never passes
+    /// unnoticed).
+    func route(
+        _ router: inout Router, _ method: HTTPMethod, _ pattern: String, query: Set<String> = [],
+        _ handler: @escaping Handler
+    ) {
         router.on(method, pattern) { request, context in
             let caller = try context.requirePrincipal()
+            try request.requireQuery(only: query)
             do {
                 return try handler(request, caller)
             } catch let error as RegistryError {
@@ -59,13 +65,11 @@ public struct AdminAPI: Sendable {
     // MARK: - Modules, sessions, audit
 
     private func addHubRoutes(_ router: inout Router) {
-        route(&router, .GET, "/modules") { request, _ in
-            try request.requireQuery(only: PageRequest.queryNames)
+        route(&router, .GET, "/modules", query: Self.paged([])) { request, _ in
             let modules = plugins.modules.map(ModuleView.init).sorted { $0.mission < $1.mission }
             return .json(try Page(all: modules, page: try PageRequest(request), request: request))
         }
         route(&router, .POST, "/modules/{mission}/commands/{name}") { request, caller in
-            try request.requireQuery(only: [])
             let (mission, name) = (request.parameter("mission"), request.parameter("name"))
             if !Self.readOnlyCommands.contains(name) {
                 let open = Self.readOnlyCommands.sorted().joined(separator: ", ")
@@ -76,9 +80,8 @@ public struct AdminAPI: Sendable {
             }
             return .json(try module.command(name, arguments: try request.decodeObject()))
         }
-        route(&router, .GET, "/sessions") { request, caller in
+        route(&router, .GET, "/sessions", query: Self.paged([])) { request, caller in
             try Self.requireOperator(caller, "list MQTT sessions")
-            try request.requireQuery(only: PageRequest.queryNames)
             let broker = try requireBroker()
             return .json(try Page(all: broker.sessionSummaries(), page: try PageRequest(request), request: request))
         }
@@ -91,17 +94,20 @@ public struct AdminAPI: Sendable {
             }
             return .noContent
         }
-        route(&router, .GET, "/audit") { request, caller in
-            try request.requireQuery(only: PageRequest.queryNames)
+        route(&router, .GET, "/audit", query: Self.paged([])) { request, caller in
             let page = try PageRequest(request)
             let before = try Self.integerCursor(page)
             let entries = try registry.auditEntries(before: before, limit: page.limit + 1, as: caller)
             return .json(Page(fetched: entries, page: page, request: request) { String($0.seq) })
         }
         route(&router, .GET, "/audit/verify") { request, caller in
-            try request.requireQuery(only: [])
             return .json(AuditVerificationView(try registry.verifyAudit(as: caller)))
         }
+    }
+
+    /// The query parameters of a list: `limit`, `cursor` and its `filters`.
+    static func paged(_ filters: Set<String>) -> Set<String> {
+        PageRequest.queryNames.union(filters)
     }
 
     private func requireBroker() throws(HTTPError) -> Broker {

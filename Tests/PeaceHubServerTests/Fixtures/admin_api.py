@@ -24,6 +24,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import yaml
 from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate as validate_document
 from prometheus_client.parser import text_string_to_metric_families
 
 ARGS = None
@@ -194,6 +195,7 @@ def items_of(who, template, query=None, params=None):
 
 
 def contract():
+    validate_document(SPEC)  # a valid OpenAPI 3.1 document first
     persons()
     qualifications()
     readiness()
@@ -270,6 +272,7 @@ def persons():
              expect=422)
     API.call(OP, "PATCH", "/persons/{serviceNumber}", params=target, body={"rank": "Lieutenant Colonel"}, expect=200)
 
+    API.call("KAZ", "DELETE", "/persons/{serviceNumber}", params=target, query={"force": "yes"}, expect=400)
     API.call("KGZ", "DELETE", "/persons/{serviceNumber}", params=target, expect=403)
     API.call("KAZ", "DELETE", "/persons/{serviceNumber}", params=target, expect=204)
     API.call("KAZ", "DELETE", "/persons/{serviceNumber}", params=target, expect=404)
