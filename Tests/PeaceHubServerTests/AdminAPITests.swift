@@ -65,6 +65,13 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     }
 
+    @Test func revokingACertificateClosesItsHTTPSConnection() throws {
+        let result = try Self.run(
+            "revocation", on: hub,
+            extra: ["--peacehub", TestEnvironment.peacehubExecutable.path, "--data", hub.data.url.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n\(hub.logText.suffix(2000))")
+    }
+
     /// `openssl s_client` without a client certificate gets the TLS alert and no HTTP answer; with the operator's
     /// certificate the same request is answered.
     @Test func opensslWithoutAClientCertificateIsRefused() throws {

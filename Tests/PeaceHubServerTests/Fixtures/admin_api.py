@@ -14,8 +14,9 @@ import argparse
 import http.client
 import json
 import os
-import socket
+import re
 import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -677,7 +678,39 @@ def ready():
     check(answer.status == 200 and json.loads(answer.read()) == {"status": "alive"}, "health")
 
 
-SCENARIOS = {f.__name__: f for f in [contract, metrics, ready]}
+def revocation():
+    """Revoking a certificate closes its open HTTPS connection to the admin listener and refuses new ones."""
+    def peacehub(*arguments):
+        environment = dict(os.environ, PEACEHUB_DATA_DIR=ARGS.data)
+        return subprocess.run([ARGS.peacehub, *arguments], env=environment, capture_output=True, text=True,
+                              timeout=120)
+
+    device = "api-%s" % uuid.uuid4().hex[:6]
+    issued = peacehub("pki", "issue", "--contingent", "UZB", "--device", device, "--days", "1")
+    check(issued.returncode == 0, issued.stderr)
+    serial = re.search(r"serial ([0-9A-F]+)", issued.stdout).group(1)
+    who = "UZB-" + device
+    API.call(who, "GET", "/me", expect=200)
+    revoked = peacehub("pki", "revoke", serial)
+    check(revoked.returncode == 0, revoked.stderr)
+    deadline = time.time() + 10
+    closed = False
+    while time.time() < deadline and not closed:
+        try:
+            API.raw(who, "GET", "/me")
+            time.sleep(0.2)
+        except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError):
+            closed = True
+    check(closed, "the revoked certificate's connection is still served")
+    fresh = http.client.HTTPSConnection("127.0.0.1", ARGS.admin_port, context=tls_context(who), timeout=10)
+    try:
+        fresh.request("GET", "/me")
+        fail("a new connection with the revoked certificate was answered %d" % fresh.getresponse().status)
+    except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError):
+        pass
+
+
+SCENARIOS = {f.__name__: f for f in [contract, metrics, ready, revocation]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
@@ -689,6 +722,8 @@ if __name__ == "__main__":
     parser.add_argument("--spec", required=True)
     parser.add_argument("--routes")
     parser.add_argument("--expect")
+    parser.add_argument("--peacehub", help="the peacehub binary (revocation)")
+    parser.add_argument("--data", help="the hub's data directory (revocation)")
     ARGS = parser.parse_args()
     with open(ARGS.spec) as spec_file:
         SPEC = yaml.safe_load(spec_file)
