@@ -7,7 +7,8 @@ import PeaceHubRegistry
 // The JSON the admin API writes: registry records without their internal row ids, keyed the way the URLs are
 // (service number, qualification id, deployment id, serial). `docs/admin-api.yaml` describes each.
 
-/// A person as the caller may see them: other contingents get the shared view (`restricted`, no date of birth).
+/// A person as the registry let the caller see them: other contingents get the shared view (`restricted`, no date
+/// of birth, withheld by the registry).
 struct PersonView: Encodable, Sendable {
     var serviceNumber: String
     var latinName: String
@@ -33,7 +34,7 @@ struct PersonView: Encodable, Sendable {
         rank = person.rank
         rankCode = person.rankCode
         category = person.category
-        dateOfBirth = restricted ? nil : person.dateOfBirth
+        dateOfBirth = person.dateOfBirth
         commissionedServiceYears = person.commissionedServiceYears
         languages = person.languages
         self.restricted = restricted
