@@ -614,9 +614,12 @@ def coverage():
             outcomes = SEEN.get(key, set())
             check(any(200 <= status < 300 for _, status in outcomes), "%s %s never succeeded" % key)
             access = item[method].get("x-access")
-            check(access in ("any", "registry", "operator", "public"), "%s %s: x-access %r" % (key + (access,)))
-            if access in ("registry", "operator"):
+            check(access in ("any", "rules", "operator", "public"), "%s %s: x-access %r" % (key + (access,)))
+            if access in ("rules", "operator"):
                 check(("contingent", 403) in outcomes, "%s %s was never refused to a contingent" % key)
+            if access == "operator":
+                check(not any(kind == "contingent" and 200 <= status < 300 for kind, status in outcomes),
+                      "%s %s succeeded for a contingent" % key)
     if ARGS.routes:
         with open(ARGS.routes) as handle:
             routes = json.load(handle)
