@@ -2,7 +2,8 @@
 #
 # Rules:
 #   make run      install what is missing, build the hub and its modules, create (once) a development
-#                 PKI and a seeded registry under var/, start the hub on 127.0.0.1:8883
+#                 PKI and a seeded registry under var/, start the hub on 127.0.0.1:8883 (MQTT), 8884 (admin
+#                 API, HTTPS with mutual TLS) and 9883 (monitoring)
 #   make test     the whole test suite (what CI runs)
 #   make demo     a scripted scenario against the hub `make run` started (run it in another terminal)
 #   make deps     install missing Debian and Python packages
@@ -27,8 +28,11 @@ PLUGINS_DIR ?= $(CURDIR)/.build/plugins
 EXAMPLES_DIR ?= $(CURDIR)/.build/plugin-examples
 MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINURSO)))
 
-APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip
-PIP_PACKAGES := paho-mqtt
+APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip curl
+# PyPI packages and the modules they provide (paho-mqtt for MQTT scenarios; prometheus-client, openapi-spec-validator,
+# openapi-schema-validator and PyYAML to check /metrics and the admin API against docs/admin-api.yaml).
+PIP_PACKAGES := paho-mqtt prometheus-client openapi-spec-validator openapi-schema-validator pyyaml
+PIP_MODULES := paho.mqtt, prometheus_client, openapi_spec_validator, openapi_schema_validator, yaml
 
 .PHONY: deps build plugins test run demo install clean
 
@@ -41,7 +45,7 @@ deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
+	@python3 -c 'import $(PIP_MODULES)' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
 	@command -v rustc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc; }
 
 build:
@@ -76,9 +80,12 @@ test: deps plugins
 # `make run` state: the development PKI, the seeded registry and the broker's store.
 DATA_DIR ?= $(CURDIR)/var
 PORT ?= 8883
+ADMIN_PORT ?= 8884
+MONITORING_PORT ?= 9883
 CONTINGENTS := KAZ KGZ TJK UZB IND
 HUB := PEACEHUB_DATA_DIR=$(DATA_DIR) PEACEHUB_PLUGINS_DIR=$(PLUGINS_DIR) $(PEACEHUB)
 PKI := $(DATA_DIR)/pki
+OPERATOR_TLS := --cacert $(PKI)/ca.pem --cert $(PKI)/operators/duty.pem --key $(PKI)/operators/duty.key
 
 run: deps plugins
 	@test -f $(PKI)/ca.pem || $(HUB) pki init
@@ -91,7 +98,11 @@ run: deps plugins
 	@echo "  mosquitto_sub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/KAZ.pem --key $(PKI)/contingents/KAZ.key -t contingents/KAZ/inbox -q 1 -v"
 	@echo "  mosquitto_pub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/IND.pem --key $(PKI)/contingents/IND.key -t contingents/KAZ/inbox -q 1 -m 'salem from IND'"
 	@echo
-	$(HUB) serve --host 127.0.0.1 --port $(PORT)
+	@echo "The admin API (docs/admin-api.md) as the operator duty:"
+	@echo "  curl $(OPERATOR_TLS) 'https://127.0.0.1:$(ADMIN_PORT)/persons?contingent=KAZ&limit=5'"
+	@echo "Monitoring: curl http://127.0.0.1:$(MONITORING_PORT)/ready"
+	@echo
+	PEACEHUB_ADMIN_PORT=$(ADMIN_PORT) PEACEHUB_MONITORING_PORT=$(MONITORING_PORT) $(HUB) serve --host 127.0.0.1 --port $(PORT)
 
 demo:
 	python3 Tests/Demo/demo.py --port $(PORT) --data $(DATA_DIR) --peacehub $(PEACEHUB)

@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Tier 0: the C ABI, the system OpenSSL 3 and the domain core.
@@ -77,15 +78,28 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "PeaceHubHTTP",
+            dependencies: [
+                "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+
         // Tier 2: the composition root.
         .target(
             name: "PeaceHubServer",
             dependencies: [
-                "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry", "PeaceHubTLS",
+                "PeaceHubCore", "PeaceHubHTTP", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry", "PeaceHubTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,12 +155,19 @@ let package = Package(
         .testTarget(
             name: "PeaceHubServerTests",
             dependencies: [
-                "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubTesting",
-                .product(name: "Logging", package: "swift-log"),
+                "PeaceHubServer", "PeaceHubCore", "PeaceHubHTTP", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry",
+                "PeaceHubTLS", "PeaceHubTesting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PeaceHubHTTPTests",
+            dependencies: [
+                "PeaceHubHTTP", "PeaceHubCore", "PeaceHubTesting", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PeaceHubMQTTTests",

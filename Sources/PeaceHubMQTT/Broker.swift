@@ -506,3 +506,58 @@ extension Broker.State {
         }
     }
 }
+
+// MARK: Sessions for operators (admin API)
+
+/// What an operator sees of one session: who owns it, whether a client is connected, what it subscribed to and
+/// how many messages wait for it.
+public struct SessionSummary: Sendable, Hashable, Codable {
+    public var clientID: String
+    /// `contingent:KAZ` or `operator:<name>`: the principal the client id is bound to.
+    public var principal: String
+    public var connected: Bool
+    /// False for a session that ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry Interval 0).
+    public var persistent: Bool
+    /// Topic filters with their granted QoS, sorted by filter.
+    public var subscriptions: [Subscription]
+    /// Messages queued for the client and not yet sent.
+    public var queued: Int
+    /// QoS 1 and 2 messages sent and not yet acknowledged.
+    public var inflight: Int
+
+    public struct Subscription: Sendable, Hashable, Codable {
+        public var filter: String
+        public var qos: Int
+
+        public init(filter: String, qos: Int) {
+            self.filter = filter
+            self.qos = qos
+        }
+    }
+}
+
+extension Broker {
+    /// Every session, connected or kept for a persistent client, sorted by client id.
+    public func sessionSummaries() -> [SessionSummary] {
+        state.withLock { state in
+            state.sessions.values.map { session in
+                SessionSummary(
+                    clientID: session.clientID, principal: session.owner.description,
+                    connected: session.connection != nil, persistent: session.isStored,
+                    subscriptions: session.subscriptions.sorted { $0.key < $1.key }.map {
+                        SessionSummary.Subscription(filter: $0.key, qos: Int($0.value.qos.rawValue))
+                    },
+                    queued: session.pendingCount, inflight: session.inflight.count)
+            }
+        }.sorted { $0.clientID < $1.clientID }
+    }
+
+    /// Closes the connection of `clientID` as the hub (no DISCONNECT from the client, so its will is published;
+    /// an MQTT 5 client is told 0x98 Administrative action). The session itself stays if it outlives its
+    /// connection. Returns false when no client with that id is connected.
+    public func disconnect(clientID: String, reason: String) -> Bool {
+        let connection = state.withLock { $0.sessions[clientID]?.connection }
+        connection?.close(.administrativeAction, reason: reason)
+        return connection != nil
+    }
+}

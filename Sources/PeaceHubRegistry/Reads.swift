@@ -98,20 +98,6 @@ extension Registry {
         return actor.mayChange(contingent: record.person.contingent) ? record : record.shared
     }
 
-    /// People, optionally of one contingent, ordered by service number. Other contingents' people come in
-    /// the shared view (without date of birth).
-    public func persons(contingent: String? = nil, as actor: Actor) throws -> [Person] {
-        try database.read { db in
-            var request = Person.order(Person.Columns.serviceNumber)
-            if let contingent { request = request.filter(Person.Columns.contingent == contingent) }
-            return try request.fetchAll(db).map { person in
-                var person = person
-                if !actor.mayChange(contingent: person.contingent) { person.dateOfBirth = nil }
-                return person
-            }
-        }
-    }
-
     /// Every person with qualifications, as `actor` may see them (for export).
     public func personRecords(as actor: Actor) throws -> [PersonRecord] {
         try database.read { db in
@@ -171,9 +157,10 @@ extension Registry {
             mission: mission, lifecycle: current?.lifecycle, lifecycleSince: current?.since, phases: phases)
     }
 
-    /// Deployments, optionally of one mission, contingent (its people and its unit) or status.
+    /// Deployments, optionally of one mission, contingent (its people and its unit) or status, by id after `id`.
     public func deployments(
-        mission: String? = nil, contingent: String? = nil, status: DeploymentStatus? = nil
+        mission: String? = nil, contingent: String? = nil, status: DeploymentStatus? = nil, after id: Int64? = nil,
+        limit: Int? = nil
     ) throws -> [(deployment: Deployment, subject: String)] {
         try database.read { db in
             var sql = """
@@ -193,17 +180,33 @@ extension Registry {
                 sql += " AND deployment.status = ?"
                 arguments.append(status.rawValue)
             }
+            if let id {
+                sql += " AND deployment.id > ?"
+                arguments.append(id)
+            }
             sql += " ORDER BY deployment.id"
+            if let limit {
+                sql += " LIMIT ?"
+                arguments.append(limit)
+            }
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 (try Deployment(row: row), row["subject"] as String)
             }
         }
     }
 
-    public func equipment(contingent: String? = nil) throws -> [Equipment] {
+    /// Equipment, optionally of one contingent, status or class, by serial after `serial`.
+    public func equipment(
+        contingent: String? = nil, status: EquipmentStatus? = nil, coeClass: COEClass? = nil,
+        after serial: String? = nil, limit: Int? = nil
+    ) throws -> [Equipment] {
         try database.read { db in
-            var request = Equipment.order(Equipment.Columns.contingent, Equipment.Columns.serial)
+            var request = Equipment.order(Equipment.Columns.serial)
             if let contingent { request = request.filter(Equipment.Columns.contingent == contingent) }
+            if let status { request = request.filter(Column("status") == status) }
+            if let coeClass { request = request.filter(Column("coeClass") == coeClass) }
+            if let serial { request = request.filter(Equipment.Columns.serial > serial) }
+            if let limit { request = request.limit(limit) }
             return try request.fetchAll(db)
         }
     }
@@ -216,14 +219,7 @@ extension Registry {
         }
     }
 
-    public func archivedReports(mission: String) throws -> [ArchivedReport] {
-        try database.read { db in
-            try ArchivedReport.filter(ArchivedReport.Columns.mission == mission)
-                .order(ArchivedReport.Columns.receivedAt).fetchAll(db)
-        }
-    }
-
-    // MARK: - Statistics and audit
+    // MARK: - Statistics
 
     /// Deployed strength on `date` by mission, contingent and category: people whose tour has actually
     /// started by then and has not ended before it (planned end for tours still running).
@@ -244,18 +240,6 @@ extension Registry {
                 StrengthRow(
                     mission: row[0], contingent: row[1], category: row[2], total: row["total"], women: row["women"])
             }
-        }
-    }
-
-    /// Walks the audit hash chain; the result names the first missing, moved or edited entry.
-    public func verifyAudit() throws -> AuditVerification {
-        try database.read { db in try AuditChain.verify(db) }
-    }
-
-    public func auditEntries(limit: Int? = nil) throws -> [AuditEntry] {
-        try database.read { db in
-            let all = AuditEntry.order(AuditEntry.Columns.seq.desc)
-            return try (limit.map { all.limit($0) } ?? all).fetchAll(db).reversed()
         }
     }
 

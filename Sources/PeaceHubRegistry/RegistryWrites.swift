@@ -160,6 +160,39 @@ extension Registry {
         }
     }
 
+    /// Changes one of a person's qualifications through `change` (the id and the person stay). Only the
+    /// person's own contingent and operators may.
+    @discardableResult
+    public func updateQualification(
+        id: Int64, serviceNumber: String, as actor: Actor, change: (inout Qualification) throws -> Void
+    ) throws -> Qualification {
+        try write(actor) { db, audit in
+            let (person, before) = try requireQualification(db, id: id, serviceNumber: serviceNumber)
+            try requireChange(actor, contingent: person.contingent, "qualifications")
+            var after = before
+            try change(&after)
+            after.id = before.id
+            after.personId = before.personId
+            try validate(after)
+            try after.update(db)
+            try audit.record(
+                db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "update", before: before,
+                after: after)
+            return after
+        }
+    }
+
+    /// Removes one of a person's qualifications (recorded in error, or withdrawn).
+    public func removeQualification(id: Int64, serviceNumber: String, as actor: Actor) throws {
+        try write(actor) { db, audit in
+            let (person, qualification) = try requireQualification(db, id: id, serviceNumber: serviceNumber)
+            try requireChange(actor, contingent: person.contingent, "qualifications")
+            try Qualification.deleteOne(db, key: id)
+            try audit.record(
+                db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "delete", before: qualification)
+        }
+    }
+
     // MARK: - Equipment
 
     @discardableResult
@@ -182,13 +215,46 @@ extension Registry {
     }
 
     public func setEquipmentStatus(serial: String, status: EquipmentStatus, as actor: Actor) throws {
+        try updateEquipment(serial: serial, as: actor) { $0.status = status }
+    }
+
+    /// Changes a piece of equipment through `change` (the serial stays). A contingent may change only its
+    /// own equipment and may not hand it to another contingent.
+    @discardableResult
+    public func updateEquipment(
+        serial: String, as actor: Actor, change: (inout Equipment) throws -> Void
+    ) throws -> Equipment {
         try write(actor) { db, audit in
             let before = try requireEquipment(db, serial)
             try requireChange(actor, contingent: before.contingent, "equipment")
             var after = before
-            after.status = status
+            try change(&after)
+            after.id = before.id
+            after.serial = before.serial
+            guard !after.category.isEmpty else { throw RegistryError(.invalidInput, "equipment needs a category") }
+            try requireChange(actor, contingent: after.contingent, "equipment")
+            try requireContingent(db, after.contingent)
             try after.update(db)
             try audit.record(db, entity: "equipment", id: serial, action: "update", before: before, after: after)
+            return after
+        }
+    }
+
+    /// Removes equipment registered in error. Equipment with inspections on record is kept (its history
+    /// matters for reimbursement): set its status instead.
+    public func removeEquipment(serial: String, as actor: Actor) throws {
+        try write(actor) { db, audit in
+            let equipment = try requireEquipment(db, serial)
+            try requireChange(actor, contingent: equipment.contingent, "equipment")
+            let inspections = try EquipmentInspection.filter(EquipmentInspection.Columns.equipmentId == equipment.id)
+                .fetchCount(db)
+            guard inspections == 0 else {
+                throw RegistryError(
+                    .invariantViolated,
+                    "\(serial) has \(inspections) inspection(s) on record and cannot be removed; change its status")
+            }
+            try Equipment.deleteOne(db, key: equipment.id)
+            try audit.record(db, entity: "equipment", id: serial, action: "delete", before: equipment)
         }
     }
 
@@ -294,6 +360,16 @@ extension Registry {
 
     func requireContingent(_ db: Database, _ code: String) throws {
         guard try Contingent.exists(db, key: code) else { throw RegistryError(.notFound, "no contingent \(code)") }
+    }
+
+    func requireQualification(
+        _ db: Database, id: Int64, serviceNumber: String
+    ) throws -> (Person, Qualification) {
+        let person = try requirePerson(db, serviceNumber)
+        guard let qualification = try Qualification.fetchOne(db, key: id), qualification.personId == person.id else {
+            throw RegistryError(.notFound, "\(serviceNumber) has no qualification \(id)")
+        }
+        return (person, qualification)
     }
 
     func requireEquipment(_ db: Database, _ serial: String) throws -> Equipment {

@@ -47,6 +47,7 @@ extension HubConfiguration {
                 case .string: content = .string(try reader.requiredString(forKey: key))
                 case .optionalString: content = reader.string(forKey: key).map(ConfigContent.string)
                 case .integer: content = .int(try reader.requiredInt(forKey: key))
+                case .boolean: content = .bool(try reader.requiredBool(forKey: key))
                 }
             } catch {
                 // Only a variable can fail here: file values were type-checked above.
@@ -88,7 +89,9 @@ extension HubConfiguration {
     static let legacyVariables = [("dataDirectory", "PEACEHUB_DATA_DIR"), ("pluginsDirectory", "PEACEHUB_PLUGINS_DIR")]
 
     /// Variables with these prefixes can only mean a setting, so an unknown one is a typo.
-    static let sectionVariablePrefixes = ["PEACEHUB_MQTT_", "PEACEHUB_TLS_", "PEACEHUB_LOG_"]
+    static let sectionVariablePrefixes = [
+        "PEACEHUB_MQTT_", "PEACEHUB_TLS_", "PEACEHUB_ADMIN_", "PEACEHUB_MONITORING_", "PEACEHUB_LOG_",
+    ]
 
     // MARK: - The settings
 
@@ -98,12 +101,14 @@ extension HubConfiguration {
             case string
             case optionalString
             case integer
+            case boolean
 
             var name: String {
                 switch self {
                 case .string: "a string"
                 case .optionalString: "a string or null"
                 case .integer: "an integer"
+                case .boolean: "true or false"
                 }
             }
         }
@@ -166,6 +171,14 @@ extension HubConfiguration {
             }
         }
 
+        static func flag(_ key: String, _ path: WritableKeyPath<HubConfiguration, Bool>) -> Setting {
+            Setting(key: key, type: .boolean, defaultContent: .bool(HubConfiguration()[keyPath: path]), path) {
+                guard case .bool(let value) = $1 else { return "must be true or false" }
+                $0[keyPath: path] = value
+                return nil
+            }
+        }
+
         static func choice<Value: Equatable>(
             _ key: String, _ path: WritableKeyPath<HubConfiguration, Value>, _ choices: [(name: String, value: Value)]
         ) -> Setting {
@@ -213,6 +226,13 @@ extension HubConfiguration {
             .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),
             .integer("tls.crlWarningDays", \.tls.crlWarningDays, 0...365),
             .integer("tls.watchIntervalSeconds", \.tls.watchIntervalSeconds, 0...3600),
+            .flag("admin.enabled", \.admin.enabled),
+            .text("admin.host", \.admin.host),
+            .integer("admin.port", \.admin.port, 0...65_535),
+            .integer("admin.maximumBodySize", \.admin.maximumBodySize, 1024...(64 << 20)),
+            .flag("monitoring.enabled", \.monitoring.enabled),
+            .text("monitoring.host", \.monitoring.host),
+            .integer("monitoring.port", \.monitoring.port, 0...65_535),
             .choice("log.level", \.log.level, Logger.Level.allCases.map { ($0.rawValue, $0) }),
             .choice("log.format", \.log.format, HubConfiguration.Log.Format.allCases.map { ($0.rawValue, $0) }),
             .integer("shutdownTimeoutSeconds", \.shutdownTimeoutSeconds, 1...3600),
@@ -307,13 +327,15 @@ extension HubConfiguration {
         func store(_ key: String, _ value: JSONValue) throws(ConfigurationError) {
             guard let setting = settings[key] else {
                 throw ConfigurationError(
-                    .unknownKey, key: key, source: file, unknownKeyReason(key, known: Array(settings.keys)))
+                    .unknownKey, key: key, source: file, unknownKeyReason(key, known: Self.keys))
             }
             switch (setting.type, value) {
             case (.string, .string(let text)), (.optionalString, .string(let text)):
                 values[key] = .string(text)
             case (.optionalString, .null):
                 break
+            case (.boolean, .bool(let flag)):
+                values[key] = .bool(flag)
             case (.integer, .number(let number)) where number.rounded() == number && abs(number) < 1e15:
                 values[key] = .int(Int(number))
             default:

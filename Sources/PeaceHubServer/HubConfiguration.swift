@@ -61,6 +61,30 @@ public struct HubConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// The admin and registry API: HTTPS with mutual TLS on the MQTT listener's CA, CRL and server certificate.
+    public struct Admin: Sendable, Equatable {
+        public var enabled = true
+        /// Loopback by default: operators reach it on the hub or through a tunnel.
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (the bound port is printed).
+        public var port = 8884
+        /// The largest request body accepted; a larger one is answered 413.
+        public var maximumBodySize = 1 << 20
+
+        public init() {}
+    }
+
+    /// Health, readiness and Prometheus metrics over plain HTTP, for the machine's own monitoring.
+    public struct Monitoring: Sendable, Equatable {
+        public var enabled = true
+        /// Loopback by default: the endpoints carry no authentication.
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (the bound port is printed).
+        public var port = 9883
+
+        public init() {}
+    }
+
     /// How the hub logs.
     public struct Log: Sendable, Equatable {
         /// Lines for people, or one JSON object per line for collectors.
@@ -81,6 +105,8 @@ public struct HubConfiguration: Sendable, Equatable {
     public var pluginsDirectory: String?
     public var mqtt = MQTT()
     public var tls = TLS()
+    public var admin = Admin()
+    public var monitoring = Monitoring()
     public var log = Log()
     /// How long a shutdown (SIGTERM, SIGINT) waits for connections to finish what they started.
     public var shutdownTimeoutSeconds = 10

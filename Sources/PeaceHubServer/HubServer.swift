@@ -44,9 +44,9 @@ public final class HubServer: Service, Sendable {
     public let broker: Broker
     private let settings: NIOLockedValueBox<Configuration>
     private let router: MissionRouter
-    private let store: SQLiteBrokerStore
+    let store: SQLiteBrokerStore
     private let group: MultiThreadedEventLoopGroup
-    private let channel: any Channel
+    let channel: any Channel
     private let connections: NIOLockedValueBox<Connections>
     private let housekeeping: RepeatedTask
     private let logger: Logger

@@ -14,18 +14,13 @@ public struct RegistryMembership: MissionMembership {
         self.logger = logger
     }
 
-    /// Statuses in which a deployment counts as in progress: on its way, in the mission, extended.
-    static let inProgress: Set<DeploymentStatus> = [.inTransit, .inMission, .extended]
-
     public func isActive(contingent: String) -> Bool {
         (try? registry.contingent(code: contingent)) != nil
     }
 
     public func activeMissions(of contingent: String) -> Set<String> {
         do {
-            return Set(
-                try registry.deployments(contingent: contingent)
-                    .filter { Self.inProgress.contains($0.deployment.status) }.map(\.deployment.mission))
+            return try registry.activeMissions(of: contingent)
         } catch {
             // Deny by default: a registry that cannot answer grants nothing.
             logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
@@ -49,11 +44,10 @@ public struct RegistryReportArchive: ReportArchive {
             case .contingent(let code): code
             case .operator: report.sender.description
             }
-        let formatter = ISO8601DateFormatter()
         _ = try registry.archiveReport(
             ArchivedReport(
                 mission: report.mission, type: report.reportType, sender: sender,
-                receivedAt: formatter.string(from: report.receivedAt), precedence: report.precedence?.name ?? "ROUTINE",
+                receivedAt: ArchivedReport.timestamp(report.receivedAt), precedence: report.precedence?.name ?? "ROUTINE",
                 securityLabel: report.securityLabel, latitude: location?["lat"]?.numberValue,
                 longitude: location?["lon"]?.numberValue, body: String(decoding: report.body.jsonData, as: UTF8.self),
                 annotations: report.annotations.isEmpty

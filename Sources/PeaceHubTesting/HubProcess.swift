@@ -4,18 +4,28 @@ import Foundation
 /// itself (PKI, seeded registry): what an operator runs, on 127.0.0.1 and a free port.
 public final class HubProcess: @unchecked Sendable {
     public let data: TemporaryDirectory
+    /// The MQTT port.
     public private(set) var port = 0
+    /// The admin API's HTTPS port (mutual TLS).
+    public private(set) var adminPort = 0
+    /// The monitoring listener's HTTP port.
+    public private(set) var monitoringPort = 0
     private var process: Process?
-    /// `serve` arguments every start uses (the configuration file, when there is one).
+    /// `serve` arguments and variables every start uses (the configuration file, when there is one).
     private var serveArguments: [String] = []
+    private var serveEnvironment: [String: String] = [:]
     private var log: URL { data.url.appendingPathComponent("hub.log") }
 
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
 
     /// Prepares the data directory and starts the hub. `configuration` (e.g. `["mqtt": ["maximumPacketSize": 1024]]`,
-    /// keys as in docs/configuration.md) becomes `configurationFile`, which `serve --config` reads at every start.
-    public init(configuration: [String: Any] = [:], extraArguments: [String] = []) throws {
+    /// keys as in docs/configuration.md) becomes `configurationFile`, which `serve --config` reads at every start;
+    /// `environment` adds variables to every start.
+    public init(
+        configuration: [String: Any] = [:], extraArguments: [String] = [], environment extra: [String: String] = [:]
+    ) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
+        serveEnvironment = extra
         if !configuration.isEmpty {
             try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys]).write(to: configurationFile)
             serveArguments = ["--config", configurationFile.path]
@@ -41,7 +51,8 @@ public final class HubProcess: @unchecked Sendable {
 
     public var pkiDirectory: URL { data.url.appendingPathComponent("pki") }
 
-    /// Starts `peacehub serve` and waits for its "listening" line.
+    /// Starts `peacehub serve` and waits for its "listening" lines. The admin and monitoring listeners take free
+    /// ports unless the hub's environment says otherwise.
     public func start(port: Int, extraArguments: [String] = []) throws {
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
@@ -50,7 +61,9 @@ public final class HubProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = TestEnvironment.peacehubExecutable
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + serveArguments + extraArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.environment = ProcessInfo.processInfo.environment
+            .merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { _, new in new }
+            .merging(environment) { _, new in new }.merging(serveEnvironment) { _, new in new }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
@@ -58,18 +71,28 @@ public final class HubProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = String(decoding: ((try? Data(contentsOf: log)) ?? Data()).dropFirst(Int(start)), as: UTF8.self)
-            if let line = text.split(separator: "\n").last(where: { $0.hasPrefix("PeaceHub listening on ") }),
-                let address = line.split(separator: " ").dropFirst(3).first,
-                let bound = address.split(separator: ":").last.flatMap({ Int($0.filter(\.isNumber)) }), bound > 0,
+            let lines = text.split(separator: "\n")
+            if let bound = Self.port(in: lines, after: "PeaceHub listening on "), bound > 0,
                 port == 0 || bound == port
             {
                 self.port = bound
+                // serve prints its listener lines in one write, right after the first.
+                adminPort = Self.port(in: lines, after: "Admin API on https://") ?? 0
+                monitoringPort = Self.port(in: lines, after: "Monitoring on http://") ?? 0
                 return
             }
             guard process.isRunning else { throw FixtureError("peacehub serve exited: \(text)") }
             usleep(50_000)
         }
         throw FixtureError("peacehub serve did not start: \(logText)")
+    }
+
+    /// The port of the address after `prefix` on the last line starting with it (`HOST:PORT`, then a space or
+    /// the end).
+    static func port(in lines: [Substring], after prefix: String) -> Int? {
+        guard let line = lines.last(where: { $0.hasPrefix(prefix) }) else { return nil }
+        let address = line.dropFirst(prefix.count).prefix { $0 != " " }
+        return address.split(separator: ":").last.flatMap { Int($0) }
     }
 
     /// Everything the hub logged.

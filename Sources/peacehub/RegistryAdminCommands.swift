@@ -173,10 +173,12 @@ struct RegistryMissionPhase: ParsableCommand {
 
 struct RegistryEquipmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "equipment", abstract: "Contingent-owned equipment (COE): add, list, show, status, inspect.",
+        commandName: "equipment",
+        abstract: "Contingent-owned equipment (COE): add, list, show, status, update, remove, inspect.",
         subcommands: [
             RegistryEquipmentAdd.self, RegistryEquipmentList.self, RegistryEquipmentShow.self,
-            RegistryEquipmentStatus.self, RegistryEquipmentInspect.self,
+            RegistryEquipmentStatus.self, RegistryEquipmentUpdate.self, RegistryEquipmentRemove.self,
+            RegistryEquipmentInspect.self,
         ])
 }
 
@@ -208,10 +210,14 @@ struct RegistryEquipmentList: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
     @Option(help: "Only this contingent.") var contingent: String?
+    @Option(help: "Only this status.") var status: EquipmentStatus?
+    @Option(name: .customLong("class"), help: "Only this class.") var coeClass: COEClass?
 
     func run() throws {
         let registry = try options.open()
-        let list = try registryCall { try registry.equipment(contingent: contingent) }
+        let list = try registryCall {
+            try registry.equipment(contingent: contingent, status: status, coeClass: coeClass)
+        }
         if options.json {
             try printJSON(list)
             return
@@ -236,23 +242,21 @@ struct RegistryEquipmentShow: ParsableCommand {
     func run() throws {
         let registry = try options.open()
         let inspections = try registryCall { try registry.inspections(serial: serial) }
-        let item = try registryCall { try registry.equipment().first { $0.serial == serial } }
+        let item = try registryCall { try registry.equipment(serial: serial) }
         if options.json {
             try printJSON(Shown(equipment: item, inspections: inspections))
             return
         }
-        if let item {
-            print(
-                "\(item.serial): \(item.category) (\(item.coeClass.rawValue), \(item.leaseType.rawValue) lease), "
-                    + "\(item.contingent), \(item.status.rawValue)")
-        }
+        print(
+            "\(item.serial): \(item.category) (\(item.coeClass.rawValue), \(item.leaseType.rawValue) lease), "
+                + "\(item.contingent), \(item.status.rawValue)")
         printTable(
             headers: ["TYPE", "DATE", "RESULT"],
             rows: inspections.map { [$0.type.rawValue, $0.date.description, $0.result] })
     }
 
     struct Shown: Encodable {
-        var equipment: Equipment?
+        var equipment: Equipment
         var inspections: [EquipmentInspection]
     }
 }
@@ -273,6 +277,50 @@ struct RegistryEquipmentStatus: ParsableCommand {
         } else {
             print("\(serial) is \(status.rawValue)")
         }
+    }
+}
+
+struct RegistryEquipmentUpdate: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change equipment fields.")
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "Serial number.") var serial: String
+    @Option(help: "Owning contingent (operators).") var contingent: String?
+    @Option(name: .customLong("class"), help: "MAJOR_EQUIPMENT or SELF_SUSTAINMENT.") var coeClass: COEClass?
+    @Option(help: "COE category.") var category: String?
+    @Option(help: "WET or DRY.") var lease: LeaseType?
+    @Option(help: "Description (empty: none).") var description: String?
+    @Option(help: "Status.") var status: EquipmentStatus?
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        let updated = try registryCall {
+            try registry.updateEquipment(serial: serial, as: actor) { item in
+                if let contingent { item.contingent = contingent }
+                if let coeClass { item.coeClass = coeClass }
+                if let category { item.category = category }
+                if let lease { item.leaseType = lease }
+                if let description { item.description = description.isEmpty ? nil : description }
+                if let status { item.status = status }
+            }
+        }
+        if options.json { try printJSON(updated) } else { print("updated equipment \(serial)") }
+    }
+}
+
+struct RegistryEquipmentRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove equipment registered in error (none with inspections on record).")
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "Serial number.") var serial: String
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        try registryCall { try registry.removeEquipment(serial: serial, as: actor) }
+        if options.json { try printJSON(["removed": serial]) } else { print("removed equipment \(serial)") }
     }
 }
 

@@ -17,7 +17,8 @@ struct RegistryCommand: ParsableCommand {
         subcommands: [
             RegistryPersonCommand.self, RegistryContingentCommand.self, RegistryMissionCommand.self,
             RegistryQualificationCommand.self, RegistryDeployCommand.self, RegistryEquipmentCommand.self,
-            RegistryReadiness.self, RegistryImport.self, RegistryExportCommand.self, RegistryStats.self,
+            RegistryReadiness.self, RegistryReports.self, RegistryImport.self, RegistryExportCommand.self,
+            RegistryStats.self,
             RegistryAuditCommand.self, RegistryBackup.self, RegistrySeed.self, RegistryBenchmark.self,
         ]
     )

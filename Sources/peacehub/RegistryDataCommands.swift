@@ -141,6 +141,58 @@ struct RegistryStats: ParsableCommand {
     }
 }
 
+struct RegistryReports: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reports",
+        abstract: "Query the archive of mission reports (a contingent sees those of the missions it is deployed in).")
+
+    @OptionGroup var options: RegistryOptions
+    @Option(help: "Only this mission.") var mission: String?
+    @Option(help: "Only this report type, e.g. UXO.") var type: String?
+    @Option(help: "ACCEPTED or HELD.") var status: String?
+    @Option(help: "Only from this sender (contingent code or operator:<name>).") var sender: String?
+    @Option(help: "Received at or after (ISO 8601 date-time or date).") var from: String?
+    @Option(help: "Received before (ISO 8601 date-time or date).") var to: String?
+    @Option(help: "Located in minLon,minLat,maxLon,maxLat (degrees).") var bbox: String?
+    @Option(help: "At most this many, oldest first.") var limit: Int?
+
+    func run() throws {
+        func instant(_ text: String?, _ name: String) throws -> Date? {
+            guard let text else { return nil }
+            guard let date = ReportQuery.instant(parsing: text) else {
+                throw CLIError("--\(name) must be an ISO 8601 date-time such as 2026-11-20T08:00:00Z, or a date")
+            }
+            return date
+        }
+        var area: BoundingBox?
+        if let bbox {
+            guard let box = BoundingBox(parsing: bbox) else {
+                throw CLIError("--bbox must be minLon,minLat,maxLon,maxLat in degrees, e.g. 35.1,33.0,35.9,33.4")
+            }
+            area = box
+        }
+        let query = ReportQuery(
+            mission: mission, type: type, status: status, sender: sender, receivedFrom: try instant(from, "from"),
+            receivedBefore: try instant(to, "to"), area: area)
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        let reports = try registryCall { try registry.archivedReports(matching: query, limit: limit, as: actor) }
+        if options.json {
+            try printJSON(reports)
+            return
+        }
+        printTable(
+            headers: ["ID", "RECEIVED", "MISSION", "TYPE", "SENDER", "PRECEDENCE", "LOCATION", "STATUS"],
+            rows: reports.map { report in
+                let location = report.latitude.flatMap { lat in report.longitude.map { "\(lat),\($0)" } }
+                return [
+                    cell(report.id), report.receivedAt, report.mission, report.type, report.sender, report.precedence,
+                    cell(location), report.status + (report.reason.map { " (\($0))" } ?? ""),
+                ]
+            })
+    }
+}
+
 struct RegistryAuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Verify and list the audit hash chain.",
@@ -155,7 +207,8 @@ struct RegistryAuditVerify: ParsableCommand {
 
     func run() throws {
         let registry = try options.open()
-        let result = try registryCall { try registry.verifyAudit() }
+        let actor = try options.parsedActor()
+        let result = try registryCall { try registry.verifyAudit(as: actor) }
         if options.json {
             try printJSON(
                 Report(
@@ -185,9 +238,11 @@ struct RegistryAuditList: ParsableCommand {
 
     func run() throws {
         let registry = try options.open()
-        let entries = try registryCall { try registry.auditEntries(limit: limit) }
+        let actor = try options.parsedActor()
+        // Newest first from the registry; shown oldest first, as the chain reads.
+        let entries = try registryCall { try registry.auditEntries(limit: limit, as: actor) }.reversed()
         if options.json {
-            try printJSON(entries)
+            try printJSON(Array(entries))
             return
         }
         printTable(

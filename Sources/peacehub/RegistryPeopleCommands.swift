@@ -126,11 +126,19 @@ struct RegistryPersonList: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
     @Option(help: "Only this contingent.") var contingent: String?
+    @Option(help: "Only this category.") var category: PersonCategory?
+    @Option(help: "Only this nationality (ISO 3166 alpha-3).") var nationality: String?
+    @Option(help: "Only F or M.") var sex: Sex?
+    @Option(help: "Only people with a deployment to this mission.") var mission: String?
+    @Option(help: "Only people with a deployment in this status.") var status: DeploymentStatus?
 
     func run() throws {
         let registry = try options.open()
         let actor = try options.parsedActor()
-        let persons = try registryCall { try registry.persons(contingent: contingent, as: actor) }
+        let query = PersonQuery(
+            contingent: contingent, category: category, nationality: nationality, sex: sex, mission: mission,
+            deploymentStatus: status)
+        let persons = try registryCall { try registry.persons(matching: query, as: actor) }
         if options.json {
             try printJSON(persons)
             return
@@ -183,8 +191,11 @@ struct RegistryPersonRemove: ParsableCommand {
 
 struct RegistryQualificationCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "qualification", abstract: "Add and list qualifications.",
-        subcommands: [RegistryQualificationAdd.self, RegistryQualificationList.self])
+        commandName: "qualification", abstract: "Add, list, update and remove qualifications.",
+        subcommands: [
+            RegistryQualificationAdd.self, RegistryQualificationList.self, RegistryQualificationUpdate.self,
+            RegistryQualificationRemove.self,
+        ])
 }
 
 struct RegistryQualificationAdd: ParsableCommand {
@@ -238,5 +249,59 @@ struct RegistryQualificationList: ParsableCommand {
                     cell($0.level),
                 ]
             })
+    }
+}
+
+struct RegistryQualificationUpdate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Change a qualification (its id is in `qualification list --json`).")
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "Service number.") var serviceNumber: String
+    @Argument(help: "Qualification id.") var id: Int64
+    @Option(help: "TRAINING, LANGUAGE, MEDICAL, DRIVING, WEAPONS, FIRST_AID or OTHER.") var kind: QualificationKind?
+    @Option(help: "Code.") var code: String?
+    @Option(help: "Who issued it (empty: none).") var provider: String?
+    @Option(help: "Issue date, YYYY-MM-DD.") var issued: CalendarDate?
+    @Option(help: "Expiry date, YYYY-MM-DD.") var expires: CalendarDate?
+    @Flag(help: "It does not expire.") var noExpiry = false
+    @Option(help: "SHA-256 (hex) of the evidence document (empty: none).") var evidenceHash: String?
+    @Option(help: "Level (empty: none).") var level: String?
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        let updated = try registryCall {
+            try registry.updateQualification(id: id, serviceNumber: serviceNumber, as: actor) { qualification in
+                if let kind { qualification.kind = kind }
+                if let code { qualification.code = code }
+                if let provider { qualification.provider = provider.isEmpty ? nil : provider }
+                if let issued { qualification.issuedOn = issued }
+                if let expires { qualification.expiresOn = expires }
+                if noExpiry { qualification.expiresOn = nil }
+                if let evidenceHash { qualification.evidenceHash = evidenceHash.isEmpty ? nil : evidenceHash }
+                if let level { qualification.level = level.isEmpty ? nil : level }
+            }
+        }
+        if options.json { try printJSON(updated) } else { print("updated qualification \(id) of \(serviceNumber)") }
+    }
+}
+
+struct RegistryQualificationRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a qualification.")
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "Service number.") var serviceNumber: String
+    @Argument(help: "Qualification id.") var id: Int64
+
+    func run() throws {
+        let registry = try options.open()
+        let actor = try options.parsedActor()
+        try registryCall { try registry.removeQualification(id: id, serviceNumber: serviceNumber, as: actor) }
+        if options.json {
+            try printJSON(["removed": id])
+        } else {
+            print("removed qualification \(id) of \(serviceNumber)")
+        }
     }
 }

@@ -65,22 +65,35 @@ struct ServeCommand: AsyncParsableCommand {
         let logLevel = SharedLogLevel(settings.log.level)
         LoggingSystem.bootstrap(format: settings.log.format, level: logLevel)
         let logger = Logger(label: "peacehub")
+        let metrics = HubMetrics.bootstrap()
 
         let host = PluginHost(
             services: HostServices(logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
-        host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
+        let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,
             membership: RegistryMembership(registry: registry, logger: logger), archive: RegistryReportArchive(registry: registry),
             logger: logger)
+        let listeners = HubHTTPListeners(
+            configuration: settings, server: server, registry: registry, plugins: host, refusals: refusals,
+            metrics: metrics, logger: logger)
+        do {
+            try listeners.start()
+        } catch {
+            server.shutdown()
+            throw CLIError(error.description)
+        }
         // Trapped before the hub says it listens.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
+        let first =
+            "PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)"
 
-        // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last; another
-        // service (the admin HTTP server) is one more element: before `server` it stays up while the listener drains.
+        // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last, and the
+        // HTTP listeners (first here) stay up while it drains.
         var services: [any Service] = [
+            HTTPListenersService(listeners: listeners),
             server,
             ConfigurationReloader(
                 server: server, configuration: settings, logLevel: logLevel, hangups: hangups, logger: logger, load: load),
@@ -89,8 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(
                 TLSFileWatcher(store: server.tls, interval: .seconds(settings.tls.watchIntervalSeconds), logger: logger))
         }
-        services.append(
-            ReadyLine("PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)\n"))
+        services.append(ReadyLine(([first] + listeners.addressLines(configuration: settings)).map { $0 + "\n" }.joined()))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -127,5 +139,21 @@ private struct ReadyLine: Service {
         // Unbuffered: scripts wait for this line.
         FileHandle.standardOutput.write(Data(line.utf8))
         try? await gracefulShutdown()
+    }
+}
+
+/// The admin and monitoring listeners, bound before the service group starts: they serve until graceful shutdown.
+private struct HTTPListenersService: Service {
+    let listeners: HubHTTPListeners
+
+    func run() async {
+        try? await gracefulShutdown()
+        // Closing waits on the listeners' threads: off the concurrency pool.
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                listeners.shutdown()
+                continuation.resume()
+            }
+        }
     }
 }

@@ -8,11 +8,11 @@ import Testing
 struct AuditTests {
     @Test func everyWriteIsRecordedAndTheChainVerifies() throws {
         let registry = try makeRegistry()
-        let before = try registry.auditEntries().count
+        let before = try registry.auditEntries(as: operatorActor).count
         try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major" }
-        let entries = try registry.auditEntries()
+        let entries = try registry.auditEntries(as: operatorActor)
         #expect(entries.count == before + 1)
-        let last = try #require(entries.last)
+        let last = try #require(entries.first)
         #expect(last.actor == "contingent:KAZ")
         #expect(last.entity == "person")
         #expect(last.entityId == "KAZ-1")
@@ -20,7 +20,7 @@ struct AuditTests {
         #expect(last.before?.contains(#""rank":"Captain""#) == true)
         #expect(last.after?.contains(#""rank":"Major""#) == true)
         #expect(last.hash.count == 64)
-        let result = try registry.verifyAudit()
+        let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.isIntact)
         #expect(result.entries == entries.count)
     }
@@ -28,7 +28,7 @@ struct AuditTests {
     @Test func theHashIsSHA256OverThePreviousHashAndTheCanonicalBytes() throws {
         #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let registry = try makeRegistry()
-        let entries = try registry.auditEntries()
+        let entries = Array(try registry.auditEntries(as: operatorActor).reversed())
         let first = entries[0]
         let canonical = AuditChain.canonicalBytes(
             seq: first.seq, actor: first.actor, time: first.time, entity: first.entity, entityId: first.entityId,
@@ -42,7 +42,7 @@ struct AuditTests {
         try registry.database.write { db in
             try db.execute(sql: "UPDATE auditEntry SET after = replace(after, 'Captain', 'General') WHERE seq = 12")
         }
-        let result = try registry.verifyAudit()
+        let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.problem?.seq == 12)
         #expect(result.problem?.reason.contains("edited") == true)
     }
@@ -50,18 +50,18 @@ struct AuditTests {
     @Test func aDeletedEntryIsNamed() throws {
         let registry = try makeRegistry()
         try registry.database.write { db in try db.execute(sql: "DELETE FROM auditEntry WHERE seq = 5") }
-        let result = try registry.verifyAudit()
+        let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.problem?.seq == 5)
         #expect(result.problem?.reason.contains("deleted") == true)
     }
 
     @Test func deletingTheNewestEntriesIsNoticed() throws {
         let registry = try makeRegistry()
-        let count = try registry.auditEntries().count
+        let count = try registry.auditEntries(as: operatorActor).count
         try registry.database.write { db in
             try db.execute(sql: "DELETE FROM auditEntry WHERE seq >= ?", arguments: [count - 1])
         }
-        #expect(try registry.verifyAudit().problem?.seq == Int64(count - 1))
+        #expect(try registry.verifyAudit(as: operatorActor).problem?.seq == Int64(count - 1))
     }
 
     @Test func reorderedEntriesAreNamed() throws {
@@ -71,14 +71,29 @@ struct AuditTests {
             try db.execute(sql: "UPDATE auditEntry SET seq = 7 WHERE seq = 8")
             try db.execute(sql: "UPDATE auditEntry SET seq = 8 WHERE seq = -1")
         }
-        let result = try registry.verifyAudit()
+        let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.problem?.seq == 7)
     }
 
     @Test func importsAndSeedsAreAuditedToo() throws {
         let registry = try Registry(database: try DatabaseQueue())
         try SeedData.load(into: registry)
-        #expect(try registry.verifyAudit().isIntact)
-        #expect(try registry.auditEntries().count > 100)
+        #expect(try registry.verifyAudit(as: operatorActor).isIntact)
+        #expect(try registry.auditEntries(as: operatorActor).count > 100)
+    }
+
+    @Test func onlyOperatorsReadOrVerifyTheTrail() throws {
+        let registry = try makeRegistry()
+        expectRegistryError(.accessDenied) { _ = try registry.auditEntries(as: kazakhstan) }
+        expectRegistryError(.accessDenied) { _ = try registry.verifyAudit(as: kazakhstan) }
+    }
+
+    @Test func entriesComeNewestFirstInPages() throws {
+        let registry = try makeRegistry()
+        let all = try registry.auditEntries(as: operatorActor)
+        #expect(all.map(\.seq) == all.map(\.seq).sorted(by: >))
+        let first = try registry.auditEntries(limit: 3, as: operatorActor)
+        let second = try registry.auditEntries(before: first.last!.seq, limit: 3, as: operatorActor)
+        #expect((first + second).map(\.seq) == Array(all.prefix(6)).map(\.seq))
     }
 }

@@ -50,7 +50,7 @@ struct RecordsAndSeedTests {
 
         #expect(try first.missions(on: day("2027-03-01")).first { $0.mission.code == "UNIFIL" }?.lifecycle == .drawdown)
         #expect(try first.contingents().map(\.code) == ["IND", "KAZ", "KGZ", "TJK", "UZB"])
-        let kazakh = try first.persons(contingent: "KAZ", as: operatorActor)
+        let kazakh = try first.persons(matching: PersonQuery(contingent: "KAZ"), as: operatorActor)
         #expect(kazakh.count >= 12)
         #expect(kazakh.allSatisfy { $0.cyrillicName != nil })
         let company = try first.deployments(contingent: "KAZ").filter { $0.subject == "KAZ" }
@@ -81,10 +81,10 @@ struct RecordsAndSeedTests {
                 mission: "UNIFIL", type: "BLUE_LINE_VIOLATION", sender: "KAZ-1", receivedAt: "2026-11-26T10:00:00Z",
                 precedence: "IMMEDIATE", securityLabel: "UN RESTRICTED", latitude: 33.27, longitude: 35.62,
                 body: #"{"kind":"AIR"}"#, annotations: #"{"insideAO":true}"#))
-        let archived = try registry.archivedReports(mission: "UNIFIL")
+        let archived = try registry.archivedReports(matching: ReportQuery(mission: "UNIFIL"), as: operatorActor)
         #expect(archived.map(\.id) == [id])
         #expect(archived.first?.latitude == 33.27)
-        #expect(try registry.auditEntries().last?.entity == "archivedReport")
+        #expect(try registry.auditEntries(limit: 1, as: operatorActor).first?.entity == "archivedReport")
         expectRegistryError(.invalidInput) {
             try registry.archiveReport(
                 ArchivedReport(mission: "", type: "X", sender: "Y", receivedAt: "", precedence: "ROUTINE", body: "{}"))

@@ -293,6 +293,49 @@ struct RegistryCLITests {
         #expect(try harness.json(["equipment", "list", "--contingent", "KAZ"]).arrayValue?.count == 5)
     }
 
+    /// The changes and queries the admin API offers, from the command line too (the same registry functions).
+    @Test func qualificationAndEquipmentChangesAndTheReportArchive() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let list = try harness.json(["qualification", "list", "KAZ-100202", "--as", "KAZ"]).arrayValue ?? []
+        let training = try #require(list.first { $0["code"] == "UN-CPTM" })
+        let id = String(Int(try #require(training["id"]?.numberValue)))
+        let renew = ["qualification", "update", "KAZ-100202", id, "--expires", "2029-01-01"]
+        #expect(try harness.run(renew + ["--as", "KGZ"]).status == 1)
+        let renewed = try harness.json(renew + ["--as", "KAZ"])
+        #expect(renewed["expiresOn"] == "2029-01-01")
+        #expect(try harness.run(["qualification", "remove", "KAZ-100202", id, "--as", "KAZ"]).status == 0)
+        let remaining = try harness.json(["qualification", "list", "KAZ-100202", "--as", "KAZ"]).arrayValue ?? []
+        #expect(!remaining.contains { $0["code"] == "UN-CPTM" })
+
+        let updated = try harness.json(["equipment", "update", "KAZ-SS-CAT-01", "--description", "", "--as", "KAZ"])
+        #expect(updated["description"] == nil)
+        let handOver = ["equipment", "update", "KAZ-SS-CAT-01", "--contingent", "IND", "--as", "KAZ"]
+        #expect(try harness.run(handOver).status == 1)
+        let inspected = try harness.run(["equipment", "remove", "KAZ-COE-0001", "--as", "KAZ"])
+        #expect(inspected.status == 1)
+        #expect(inspected.stderr.contains("inspection(s) on record"))
+        #expect(try harness.run(["equipment", "remove", "KAZ-SS-CAT-01", "--as", "KAZ"]).status == 0)
+        #expect(try harness.json(["equipment", "list", "--status", "UNSERVICEABLE"]).arrayValue?.count == 1)
+
+        let registry = try Registry(path: harness.database)
+        for (mission, type, lat) in [("UNIFIL", "UXO", 33.2), ("UNIFIL", "PATROL", 33.9), ("MINURSO", "UXO", 27.0)] {
+            try registry.archiveReport(
+                ArchivedReport(
+                    mission: mission, type: type, sender: "KAZ", receivedAt: "2026-11-20T08:00:00Z",
+                    precedence: "ROUTINE", latitude: lat, longitude: 35.4, body: "{}"))
+        }
+        #expect(try harness.json(["reports"]).arrayValue?.count == 3)
+        #expect(try harness.json(["reports", "--type", "UXO", "--bbox", "35,33,36,34"]).arrayValue?.count == 1)
+        #expect(try harness.json(["reports", "--from", "2026-11-21"]).arrayValue?.count == 0)
+        #expect(try harness.json(["reports", "--as", "KAZ"]).arrayValue?.count == 3)
+        #expect(try harness.json(["reports", "--as", "TJK"]).arrayValue?.count == 0)
+        let refused = try harness.run(["reports", "--mission", "UNIFIL", "--as", "TJK"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("access denied"))
+        #expect(try harness.run(["reports", "--bbox", "1,2"]).stderr.contains("--bbox must be"))
+    }
+
     @Test func deploymentsAndReadinessThroughTheExampleModule() throws {
         let harness = try Harness(seeded: false)
         defer { harness.folder.remove() }

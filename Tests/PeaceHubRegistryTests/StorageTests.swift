@@ -21,7 +21,7 @@ struct StorageTests {
         let reopened = try Registry(path: path)
         #expect(reopened.migrationBackup == nil)
         #expect(try reopened.persons(as: operatorActor).count == 3)
-        #expect(try reopened.verifyAudit().isIntact)
+        #expect(try reopened.verifyAudit(as: operatorActor).isIntact)
     }
 
     @Test func readsDoNotWaitForTheWriter() throws {

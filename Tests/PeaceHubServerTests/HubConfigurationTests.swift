@@ -46,6 +46,13 @@ import Testing
         #expect(configuration.tls.minimumVersion == .tlsv1_3)
         #expect(configuration.tls.handshakeTimeoutSeconds == 5)
         #expect(configuration.tls.crlWarningDays == 7)
+        #expect(configuration.admin.enabled)
+        #expect(configuration.admin.host == "127.0.0.1")
+        #expect(configuration.admin.port == 8884)
+        #expect(configuration.admin.maximumBodySize == 1 << 20)
+        #expect(configuration.monitoring.enabled)
+        #expect(configuration.monitoring.host == "127.0.0.1")
+        #expect(configuration.monitoring.port == 9883)
         #expect(configuration.log.level == .info)
         #expect(configuration.log.format == .text)
         #expect(configuration.modules.isEmpty)
@@ -64,6 +71,8 @@ import Testing
               },
               "tls": { "serverName": "hub.example.org", "minimumVersion": "1.2", "handshakeTimeoutSeconds": 10,
                        "crlWarningDays": 14 },
+              "admin": { "enabled": false, "host": "0.0.0.0", "port": 18884, "maximumBodySize": 65536 },
+              "monitoring": { "enabled": true, "host": "::1", "port": 0 },
               "log": { "level": "debug", "format": "json" }, "shutdownTimeoutSeconds": 30,
               "modules": { "org.peacehub.example": { "greeting": "salaam" } }
             }
@@ -84,6 +93,12 @@ import Testing
         expected.tls.minimumVersion = .tlsv1_2
         expected.tls.handshakeTimeoutSeconds = 10
         expected.tls.crlWarningDays = 14
+        expected.admin.enabled = false
+        expected.admin.host = "0.0.0.0"
+        expected.admin.port = 18884
+        expected.admin.maximumBodySize = 65536
+        expected.monitoring.host = "::1"
+        expected.monitoring.port = 0
         expected.log.level = .debug
         expected.log.format = .json
         expected.shutdownTimeoutSeconds = 30
@@ -165,6 +180,9 @@ import Testing
         #expect(error(#"{"log": {"level": null}}"#)?.key == "log.level")
         #expect(error(#"{"modules": {"org.peacehub.example": "hello"}}"#)?.key == "modules.org.peacehub.example")
         #expect(error(#"{"modules": []}"#)?.code == .wrongType)
+        let flag = error(#"{"admin": {"enabled": "yes"}}"#)
+        #expect(flag?.reason == #"admin.enabled must be true or false, not the string "yes""#)
+        #expect(error(#"{"monitoring": {"enabled": 1}}"#)?.key == "monitoring.enabled")
         #expect(error("[]")?.code == .wrongType)
         // null means the default only where the default is "none".
         #expect(try load(#"{"pluginsDirectory": null}"#) == HubConfiguration())
@@ -187,6 +205,9 @@ import Testing
         #expect(error(#"{"tls": {"serverName": "../../etc/x"}}"#)?.key == "tls.serverName")
         #expect(error(#"{"log": {"format": "xml"}}"#)?.key == "log.format")
         #expect(error(#"{"dataDirectory": ""}"#)?.key == "dataDirectory")
+        #expect(error(#"{"admin": {"port": 65536}}"#)?.reason == "admin.port must be between 0 and 65535, not 65536")
+        #expect(error(#"{"admin": {"maximumBodySize": 10}}"#)?.key == "admin.maximumBodySize")
+        #expect(error(#"{"monitoring": {"host": ""}}"#)?.key == "monitoring.host")
     }
 
     @Test func environmentBeatsTheFile() throws {
@@ -216,6 +237,9 @@ import Testing
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
             "PEACEHUB_SHUTDOWN_TIMEOUT_SECONDS": "15", "PEACEHUB_TLS_WATCH_INTERVAL_SECONDS": "16",
+            "PEACEHUB_ADMIN_ENABLED": "false", "PEACEHUB_ADMIN_HOST": "::", "PEACEHUB_ADMIN_PORT": "10",
+            "PEACEHUB_ADMIN_MAXIMUM_BODY_SIZE": "4096", "PEACEHUB_MONITORING_ENABLED": "no",
+            "PEACEHUB_MONITORING_HOST": "0.0.0.0", "PEACEHUB_MONITORING_PORT": "11",
         ]
         #expect(Set(HubConfiguration.keys.map(HubConfiguration.environmentName(of:))) == Set(environment.keys))
         let configuration = try HubConfiguration.load(file: nil, environment: environment)
@@ -237,6 +261,10 @@ import Testing
         #expect(configuration.tls.minimumVersion == .tlsv1_2)
         #expect(configuration.log.level == .error)
         #expect(configuration.log.format == .json)
+        #expect(!configuration.admin.enabled && configuration.admin.host == "::" && configuration.admin.port == 10)
+        #expect(configuration.admin.maximumBodySize == 4096)
+        #expect(!configuration.monitoring.enabled && configuration.monitoring.host == "0.0.0.0")
+        #expect(configuration.monitoring.port == 11)
     }
 
     @Test func olderDirectoryVariablesStillWork() throws {
@@ -258,6 +286,10 @@ import Testing
         let level = try #require(error("{}", environment: ["PEACEHUB_LOG_LEVEL": "loud"]))
         #expect(level.code == .invalidValue)
         #expect(level.source == "PEACEHUB_LOG_LEVEL")
+
+        let flag = try #require(error("{}", environment: ["PEACEHUB_ADMIN_ENABLED": "maybe"]))
+        #expect(flag.description == #"PEACEHUB_ADMIN_ENABLED: admin.enabled must be true or false, not "maybe""#)
+        #expect(error("{}", environment: ["PEACEHUB_MONITORING_PROT": "1"])?.code == .unknownKey)
 
         let typo = try #require(error("{}", environment: ["PEACEHUB_MQTT_PROT": "1"]))
         #expect(typo.code == .unknownKey)

@@ -1,0 +1,134 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// What sits between the socket and HTTP on each connection: nothing (plain HTTP) or a TLS handler and the
+/// bridge that turns the verified certificate into a `Principal` user event (mutual TLS). The composition root
+/// builds the TLS one from the hub's `TLSContextStore`, so both listeners share CA, CRL and revocation.
+public struct HTTPTransport: Sendable {
+    /// The handlers for a new connection, in pipeline order, placed before the HTTP codec.
+    public var makeHandlers: @Sendable (any Channel) throws -> [any ChannelHandler]
+
+    public init(makeHandlers: @escaping @Sendable (any Channel) throws -> [any ChannelHandler]) {
+        self.makeHandlers = makeHandlers
+    }
+
+    /// Plain HTTP: no identity, no encryption (the monitoring listener, on loopback by default).
+    public static let plain = HTTPTransport { _ in [] }
+}
+
+/// A small HTTP/1.1 server on NIOHTTP1: keep-alive, pipelining (one request at a time per connection,
+/// responses in order), a body size limit, an idle timeout, routes answered on a blocking thread pool, and the
+/// `peacehub_http_*` metrics.
+///
+/// `start()` binds and `shutdown()` stops; `run()` does both around a wait, ending on task cancellation, so the
+/// server can run as a swift-service-lifecycle `Service` (wrap it in `cancelWhenGracefulShutdown`).
+public final class HTTPServer: Sendable {
+    public struct Configuration: Sendable {
+        /// Names the listener in logs and in the `listener` label of the metrics.
+        public var name: String
+        public var host: String
+        /// 0 picks a free port (see `port` once started).
+        public var port: Int
+        /// The largest request body accepted; a larger one is answered 413 and the connection closed.
+        public var maximumBodySize = 1 << 20
+        /// A keep-alive connection idle this long is closed.
+        public var idleTimeout = TimeAmount.seconds(60)
+        /// Event loop threads (I/O and TLS).
+        public var eventLoopThreads = 1
+        /// Threads that run the handlers (registry and module calls block).
+        public var handlerThreads = 2
+
+        public init(name: String, host: String, port: Int) {
+            self.name = name
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public let configuration: Configuration
+    private let responder: Responder
+    private let transport: HTTPTransport
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    public init(
+        configuration: Configuration, router: Router, transport: HTTPTransport = .plain,
+        logger: Logger = Logger(label: "peacehub.http")
+    ) {
+        self.configuration = configuration
+        self.transport = transport
+        self.logger = logger
+        responder = Responder(router: router, listener: configuration.name, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        pool = NIOThreadPool(numberOfThreads: max(configuration.handlerThreads, 1))
+    }
+
+    /// Binds the listener; it accepts connections when this returns.
+    public func start() throws {
+        pool.start()
+        let (responder, transport, configuration, pool) = (responder, transport, configuration, pool)
+        let bound = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    try operations.addHandlers(try transport.makeHandlers(channel))
+                    try operations.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    try operations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try operations.addHandler(
+                        HTTPRequestHandler(
+                            responder: responder, pool: pool, maximumBodySize: configuration.maximumBodySize,
+                            remoteAddress: channel.remoteAddress))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).wait()
+        channel.withLock { $0 = bound }
+        logger.info(
+            "HTTP listener started",
+            metadata: ["listener": "\(configuration.name)", "address": "\(bound.localAddress?.description ?? "?")"])
+    }
+
+    /// The bound port once started (the configured one before).
+    public var port: Int { channel.withLock { $0?.localAddress?.port } ?? configuration.port }
+
+    /// Stops accepting, closes the connections and stops the threads. Safe to call more than once.
+    public func shutdown() {
+        try? takeChannel()?.close().wait()
+        try? group.syncShutdownGracefully()
+        try? pool.syncShutdownGracefully()
+    }
+
+    /// Starts, then serves until the task is cancelled, then shuts down.
+    public func run() async throws {
+        do {
+            try start()
+        } catch {
+            try? await group.shutdownGracefully()
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+        let closed = channel.withLock { $0?.closeFuture }
+        await withTaskCancellationHandler {
+            try? await closed?.get()
+        } onCancel: {
+            _ = channel.withLock { $0?.close() }
+        }
+        try? await takeChannel()?.close()
+        try? await group.shutdownGracefully()
+        try? await pool.shutdownGracefully()
+    }
+
+    private func takeChannel() -> (any Channel)? {
+        channel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+    }
+}

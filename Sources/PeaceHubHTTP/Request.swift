@@ -1,0 +1,147 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PeaceHubCore
+
+/// One HTTP request, body collected (up to the server's limit), with the path parameters of the route it
+/// matched.
+public struct Request: Sendable {
+    public var method: HTTPMethod
+    /// The path without the query, as sent (percent-encoded).
+    public var path: String
+    /// The query's name-value pairs in order, percent-decoded (`+` is a space).
+    public var query: [(name: String, value: String)]
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+    /// The values of the route's `{name}` segments, percent-decoded.
+    public var parameters: [String: String] = [:]
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) {
+        self.method = method
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = parts.first.map(String.init) ?? "/"
+        query = parts.count > 1 ? Self.parseQuery(String(parts[1])) : []
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A path parameter of the matched route; the router guarantees the names its patterns declare.
+    public func parameter(_ name: String) -> String {
+        parameters[name] ?? ""
+    }
+
+    /// The last value of query parameter `name`, or nil when absent.
+    public func queryValue(_ name: String) -> String? {
+        query.last { $0.name == name }?.value
+    }
+
+    /// Query parameter `name` read with `parse`; a value that does not parse is a 400 naming the parameter.
+    public func queryValue<T>(_ name: String, expected: String, _ parse: (String) -> T?) throws(HTTPError) -> T? {
+        guard let text = queryValue(name) else { return nil }
+        guard let value = parse(text) else {
+            throw HTTPError(.badRequest, "query parameter '\(name)' must be \(expected), not '\(text)'")
+        }
+        return value
+    }
+
+    /// Refuses query parameters other than `allowed`, so a misspelt filter is an error rather than ignored.
+    public func requireQuery(only allowed: Set<String>) throws(HTTPError) {
+        if let unknown = query.first(where: { !allowed.contains($0.name) }) {
+            let names = allowed.sorted().joined(separator: ", ")
+            let hint = names.isEmpty ? " (this path takes none)" : " (allowed: \(names))"
+            throw HTTPError(.badRequest, "unknown query parameter '\(unknown.name)'" + hint)
+        }
+    }
+
+    /// Decodes the JSON body. Malformed JSON, a member of the wrong type, a missing member or one the type does
+    /// not know are 400s that name the member.
+    public func decode<T: RequestBody>(_ type: T.Type) throws(HTTPError) -> T {
+        let data = Data(body.readableBytesView)
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw HTTPError(.badRequest, "the body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { !T.members.contains($0) }) {
+            throw HTTPError(
+                .badRequest,
+                "unknown member '\(unknown)' (allowed: \(T.members.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw HTTPError(.badRequest, Self.describe(error))
+        } catch {
+            throw HTTPError(.badRequest, "the body cannot be read: \(error)")
+        }
+    }
+
+    /// Decodes a JSON object body of any shape (an empty body is `{}`).
+    public func decodeObject() throws(HTTPError) -> JSONValue {
+        guard body.readableBytes > 0 else { return [:] }
+        guard let value = try? JSONValue(parsing: Data(body.readableBytesView)), value.objectValue != nil else {
+            throw HTTPError(.badRequest, "the body must be a JSON object")
+        }
+        return value
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }
+                .description
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing member '\(path(context.codingPath + [key]))'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "member '\(path(context.codingPath))' has the wrong type: \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            let at = path(context.codingPath)
+            return (at.isEmpty ? "" : "member '\(at)': ") + context.debugDescription
+        @unknown default:
+            return "the body cannot be read: \(error)"
+        }
+    }
+
+    static func parseQuery(_ text: String) -> [(name: String, value: String)] {
+        text.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = decodeComponent(String(parts[0]), plusIsSpace: true)
+            let value = parts.count > 1 ? decodeComponent(String(parts[1]), plusIsSpace: true) : ""
+            return (name, value)
+        }
+    }
+
+    /// Percent-decodes `text`; an invalid escape is kept as written.
+    static func decodeComponent(_ text: String, plusIsSpace: Bool) -> String {
+        let spaced = plusIsSpace ? text.replacingOccurrences(of: "+", with: " ") : text
+        return spaced.removingPercentEncoding ?? spaced
+    }
+}
+
+/// A JSON request body: `members` lists the member names it accepts, so unknown ones are refused.
+public protocol RequestBody: Decodable {
+    static var members: Set<String> { get }
+}
+
+/// What a handler knows about the caller besides the request.
+public struct RequestContext: Sendable {
+    /// The principal of the verified client certificate; nil on a listener without mutual TLS.
+    public var principal: Principal?
+    /// The listener's name (`admin`, `monitoring`), as in logs and metrics.
+    public var listener: String
+    public var remoteAddress: SocketAddress?
+
+    public init(principal: Principal?, listener: String, remoteAddress: SocketAddress? = nil) {
+        self.principal = principal
+        self.listener = listener
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The caller's principal, or a 401 when the connection carries none.
+    public func requirePrincipal() throws(HTTPError) -> Principal {
+        guard let principal else {
+            throw HTTPError(
+                .unauthorized, "this listener requires a client certificate naming a contingent or operator")
+        }
+        return principal
+    }
+}

@@ -1,0 +1,89 @@
+import Logging
+import PeaceHubHTTP
+import PeaceHubPlugins
+import PeaceHubRegistry
+import PeaceHubTLS
+import Prometheus
+
+extension HTTPTransport {
+    /// Mutual TLS on the hub's TLS context store: the TLS handler (same CA, CRL, server certificate and live
+    /// revocation as the MQTT listener) and the principal bridge, so handlers see the certificate's `Principal`.
+    public static func mutualTLS(_ store: TLSContextStore) -> HTTPTransport {
+        HTTPTransport { _ in [try store.makeHandler(), PrincipalBridge()] }
+    }
+}
+
+/// The hub's two HTTP listeners, as configured: `admin` (HTTPS with mutual TLS: the registry and admin API) and
+/// `monitoring` (plain HTTP: health, readiness, metrics). Each is an `HTTPServer` with `start()`/`shutdown()`
+/// and `run()`, so each can also run as a service of its own.
+public final class HubHTTPListeners: Sendable {
+    public let admin: HTTPServer?
+    public let monitoring: HTTPServer?
+
+    /// Builds the enabled listeners over the running MQTT server's TLS store, broker and store.
+    public init(
+        configuration: HubConfiguration, server: HubServer, registry: Registry, plugins: PluginHost,
+        refusals: [PluginLoadError], metrics: PrometheusCollectorRegistry,
+        logger: Logger = Logger(label: "peacehub.http")
+    ) {
+        if configuration.admin.enabled {
+            var settings = HTTPServer.Configuration(
+                name: "admin", host: configuration.admin.host, port: configuration.admin.port)
+            settings.maximumBodySize = configuration.admin.maximumBodySize
+            admin = HTTPServer(
+                configuration: settings,
+                router: AdminAPI(registry: registry, plugins: plugins, broker: server.broker).router,
+                transport: .mutualTLS(server.tls), logger: logger)
+        } else {
+            admin = nil
+        }
+        if configuration.monitoring.enabled {
+            let api = MonitoringAPI(
+                checks: MonitoringAPI.hubChecks(server: server, plugins: plugins, refusals: refusals),
+                exposition: { metrics.emitToBuffer() })
+            monitoring = HTTPServer(
+                configuration: .init(
+                    name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port),
+                router: api.router, logger: logger)
+        } else {
+            monitoring = nil
+        }
+    }
+
+    /// Binds the enabled listeners (admin first); a listener that cannot bind is named in the error.
+    public func start() throws(ListenerError) {
+        for (name, server) in [("admin", admin), ("monitoring", monitoring)] {
+            guard let server else { continue }
+            do {
+                try server.start()
+            } catch {
+                shutdown()
+                let address = "\(server.configuration.host):\(server.configuration.port)"
+                throw ListenerError(description: "the \(name) listener cannot listen on \(address): \(error)")
+            }
+        }
+    }
+
+    /// A listener that could not start, and why (one line for the operator).
+    public struct ListenerError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func shutdown() {
+        admin?.shutdown()
+        monitoring?.shutdown()
+    }
+
+    /// The lines `peacehub serve` prints after its first one: where each enabled listener is.
+    public func addressLines(configuration: HubConfiguration) -> [String] {
+        func authority(_ host: String, _ port: Int) -> String {
+            host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+        var lines: [String] = []
+        if let admin { lines.append("Admin API on https://\(authority(configuration.admin.host, admin.port))") }
+        if let monitoring {
+            lines.append("Monitoring on http://\(authority(configuration.monitoring.host, monitoring.port))")
+        }
+        return lines
+    }
+}

@@ -1,0 +1,101 @@
+import CoreMetrics
+import PeaceHubHTTP
+import PeaceHubPlugins
+import Prometheus
+
+/// Health, readiness and metrics over plain HTTP (`docs/admin-api.md`, "Monitoring"): no identity, so nothing
+/// here reveals registry or message content.
+public struct MonitoringAPI: Sendable {
+    /// One readiness condition.
+    public struct Check: Encodable, Sendable, Equatable {
+        public var name: String
+        public var ok: Bool
+        public var detail: String
+
+        public init(name: String, ok: Bool, detail: String) {
+            self.name = name
+            self.ok = ok
+            self.detail = detail
+        }
+    }
+
+    /// Evaluates every readiness check now.
+    public var checks: @Sendable () -> [Check]
+    /// The Prometheus text exposition of every metric.
+    public var exposition: @Sendable () -> [UInt8]
+
+    public init(checks: @escaping @Sendable () -> [Check], exposition: @escaping @Sendable () -> [UInt8]) {
+        self.checks = checks
+        self.exposition = exposition
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    public static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public var router: Router {
+        var router = Router()
+        router.get("/health") { _, _ in .json(["status": "alive"]) }
+        router.get("/ready") { _, _ in
+            let checks = checks()
+            let failing = checks.filter { !$0.ok }.map(\.name)
+            return .json(
+                Readiness(status: failing.isEmpty ? "ready" : "not_ready", failing: failing, checks: checks),
+                status: failing.isEmpty ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            var response = Response(body: .init(bytes: exposition()))
+            response.headers.add(name: "content-type", value: Self.metricsContentType)
+            return response
+        }
+        return router
+    }
+
+    struct Readiness: Encodable {
+        var status: String
+        var failing: [String]
+        var checks: [Check]
+    }
+}
+
+extension MonitoringAPI {
+    /// The hub's readiness: the broker store answers, the MQTT listener is bound, and the mission modules are
+    /// loaded (every module of the plugins directory, with no refusal, and at least one).
+    public static func hubChecks(
+        server: HubServer, plugins: PluginHost, refusals: [PluginLoadError]
+    ) -> @Sendable () -> [Check] {
+        { [refusals] in
+            var checks: [Check] = []
+            do {
+                try server.probeStore()
+                checks.append(Check(name: "store", ok: true, detail: "the broker store answers"))
+            } catch {
+                checks.append(Check(name: "store", ok: false, detail: "the broker store does not answer: \(error)"))
+            }
+            checks.append(
+                Check(
+                    name: "mqtt", ok: server.isListening,
+                    detail: server.isListening ? "listening on port \(server.port)" : "the MQTT listener is not bound"))
+            let missions = plugins.modules.map(\.mission).sorted()
+            if !refusals.isEmpty {
+                let reasons = refusals.map(\.description).joined(separator: "; ")
+                checks.append(Check(name: "modules", ok: false, detail: "\(refusals.count) refused: \(reasons)"))
+            } else if missions.isEmpty {
+                checks.append(Check(name: "modules", ok: false, detail: "no mission module is loaded"))
+            } else {
+                checks.append(Check(name: "modules", ok: true, detail: "loaded: " + missions.joined(separator: ", ")))
+            }
+            return checks
+        }
+    }
+}
+
+/// The hub's metrics: swift-metrics backed by a Prometheus registry, bootstrapped once per process.
+public enum HubMetrics {
+    /// Makes every swift-metrics metric of the process land in the returned registry. Call once, at startup,
+    /// before anything creates a metric.
+    public static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+}

@@ -1,0 +1,305 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PeaceHubCore
+import Testing
+
+@testable import PeaceHubHTTP
+
+/// A body with two members, for the JSON tests.
+struct Greeting: RequestBody, Encodable {
+    static let members: Set<String> = ["name", "times"]
+    var name: String
+    var times: Int?
+}
+
+struct Conflict: Error {}
+
+/// Puts a fixed principal on every connection, as the mutual-TLS transport does with the certificate's.
+final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let principal: Principal
+
+    init(_ principal: Principal) { self.principal = principal }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        context.fireUserInboundEventTriggered(principal)
+    }
+}
+
+/// The HTTP layer on a real socket (127.0.0.1, a free port), driven byte by byte.
+@Suite struct HTTPServerTests {
+    static func router() -> Router {
+        var router = Router()
+        router.get("/items/{id}") { request, _ in .json(["id": request.parameter("id")]) }
+        router.get("/items/special") { _, _ in .json(["id": "special literal"]) }
+        router.delete("/items/{id}") { _, _ in .noContent }
+        router.post("/greet") { request, _ in
+            let greeting = try request.decode(Greeting.self)
+            return .json(["text": String(repeating: "salem \(greeting.name) ", count: greeting.times ?? 1)])
+        }
+        router.get("/conflict") { _, _ in
+            throw HTTPError(.conflict, code: .init("already_exists"), "it exists", details: ["a", "b"])
+        }
+        router.get("/crash") { _, _ in throw Conflict() }
+        router.get("/slow") { _, _ in
+            usleep(300_000)
+            return .text("slow")
+        }
+        router.get("/fast") { _, _ in .text("fast") }
+        router.get("/me") { _, context in .json(["principal": try context.requirePrincipal().description]) }
+        router.get("/numbers") { request, _ in
+            try request.requireQuery(only: PageRequest.queryNames)
+            return .json(try Page(all: Array(1...7), page: try PageRequest(request), request: request))
+        }
+        return router
+    }
+
+    func withServer(
+        maximumBodySize: Int = 1024, idleTimeout: TimeAmount = .seconds(30), transport: HTTPTransport = .plain,
+        _ body: (Int) throws -> Void
+    ) throws {
+        var configuration = HTTPServer.Configuration(name: "test", host: "127.0.0.1", port: 0)
+        configuration.maximumBodySize = maximumBodySize
+        configuration.idleTimeout = idleTimeout
+        let server = HTTPServer(configuration: configuration, router: Self.router(), transport: transport)
+        try server.start()
+        defer { server.shutdown() }
+        try body(server.port)
+    }
+
+    @Test func routesByMethodAndPatternWithLiteralsFirst() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/items/KAZ%2D1")
+            #expect(try client.response().json?["id"] as? String == "KAZ-1")
+            try client.request("GET", "/items/special/")
+            #expect(try client.response().json?["id"] as? String == "special literal")
+            try client.request("DELETE", "/items/7")
+            #expect(try client.response().status == 204)
+            try client.request("PUT", "/items/7")
+            let refused = try client.response()
+            #expect(refused.status == 405)
+            #expect(refused.errorCode == "method_not_allowed")
+            #expect(refused.headers["allow"]?.contains("GET") == true)
+            try client.request("GET", "/nothing/here")
+            let missing = try client.response()
+            #expect(missing.status == 404)
+            #expect(missing.errorCode == "not_found")
+            #expect(missing.headers["content-type"] == "application/json")
+        }
+    }
+
+    @Test func jsonInAndOutWithStrictMembers() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("POST", "/greet", body: #"{"name": "Aliya", "times": 2}"#)
+            #expect(try client.response().json?["text"] as? String == "salem Aliya salem Aliya ")
+            for (body, expected) in [
+                (#"{"name": "Aliya", "colour": "blue"}"#, "unknown member 'colour'"),
+                (#"{"times": 1}"#, "missing member 'name'"),
+                (#"{"name": 5}"#, "member 'name' has the wrong type"),
+                ("not json", "the body must be a JSON object"),
+                ("[1, 2]", "the body must be a JSON object"),
+            ] {
+                try client.request("POST", "/greet", body: body)
+                let response = try client.response()
+                #expect(response.status == 400, "\(body)")
+                #expect(response.errorCode == "bad_request")
+                let message = (response.json?["error"] as? [String: Any])?["message"] as? String ?? ""
+                #expect(message.contains(expected), "\(body): \(message)")
+            }
+        }
+    }
+
+    @Test func errorsChooseTheirStatusAndOthersAre500WithoutDetail() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/conflict")
+            let conflict = try client.response()
+            #expect(conflict.status == 409)
+            let error = try #require(conflict.json?["error"] as? [String: Any])
+            #expect(error["code"] as? String == "already_exists")
+            #expect(error["message"] as? String == "it exists")
+            #expect(error["details"] as? [String] == ["a", "b"])
+            try client.request("GET", "/crash")
+            let crash = try client.response()
+            #expect(crash.status == 500)
+            #expect(crash.errorCode == "internal")
+            #expect(!crash.text.contains("Conflict"))
+            // The connection survives both.
+            try client.request("GET", "/fast")
+            #expect(try client.response().text == "fast")
+        }
+    }
+
+    @Test func aBodyOverTheLimitIs413AndClosesTheConnection() throws {
+        try withServer(maximumBodySize: 64) { port in
+            let declared = try RawHTTPClient(port: port)
+            try declared.request("POST", "/greet", body: #"{"name": "\#(String(repeating: "x", count: 100))"}"#)
+            let response = try declared.response()
+            #expect(response.status == 413)
+            #expect(response.errorCode == "payload_too_large")
+            #expect(response.headers["connection"] == "close")
+            #expect(declared.isClosedByServer())
+
+            let chunked = try RawHTTPClient(port: port)
+            let chunk = String(repeating: "y", count: 40)
+            try chunked.send(
+                "POST /greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n\(chunk)\r\n28\r\n\(chunk)\r\n0\r\n\r\n")
+            #expect(try chunked.response().status == 413)
+            #expect(chunked.isClosedByServer())
+        }
+    }
+
+    @Test func keepAliveServesManyRequestsAndConnectionCloseEndsIt() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            for _ in 0..<5 {
+                try client.request("GET", "/fast")
+                let response = try client.response()
+                #expect(response.text == "fast")
+                #expect(response.headers["connection"] == nil)
+            }
+            try client.request("GET", "/fast", headers: ["Connection": "close"])
+            #expect(try client.response().headers["connection"] == "close")
+            #expect(client.isClosedByServer())
+
+            let old = try RawHTTPClient(port: port)
+            try old.send("GET /fast HTTP/1.0\r\n\r\n")
+            #expect(try old.response().text == "fast")
+            #expect(old.isClosedByServer())
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.send(
+                "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "POST /greet HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{\"name\": \"IND\"}\n"
+                    + "GET /items/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.response().text == "slow")
+            #expect(try client.response().text == "fast")
+            #expect(try client.response().json?["text"] as? String == "salem IND ")
+            #expect(try client.response().json?["id"] as? String == "3")
+        }
+    }
+
+    @Test func expect100ContinueIsAnsweredBeforeTheBody() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            let body = #"{"name": "UZB"}"#
+            try client.send(
+                "POST /greet HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            #expect(try client.response().status == 100)
+            try client.send(body)
+            #expect(try client.response().json?["text"] as? String == "salem UZB ")
+        }
+    }
+
+    @Test func aMalformedRequestIs400() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.send("GARBAGE\r\n\r\n")
+            #expect(try client.response().status == 400)
+        }
+    }
+
+    @Test func anIdleConnectionIsClosed() throws {
+        try withServer(idleTimeout: .milliseconds(200)) { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/fast")
+            #expect(try client.response().status == 200)
+            usleep(600_000)
+            #expect(client.isClosedByServer())
+        }
+    }
+
+    @Test func thePrincipalComesFromTheTransport() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/me")
+            let anonymous = try client.response()
+            #expect(anonymous.status == 401)
+            #expect(anonymous.errorCode == "unauthorized")
+        }
+        let transport = HTTPTransport { _ in [FixedPrincipal(.contingent("KAZ"))] }
+        try withServer(transport: transport) { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/me")
+            #expect(try client.response().json?["principal"] as? String == "contingent:KAZ")
+        }
+    }
+
+    @Test func listsArePagedWithANextLink() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            var path: String? = "/numbers?limit=3"
+            var seen: [Int] = []
+            while let next = path {
+                try client.request("GET", next)
+                let page = try #require(try client.response().json)
+                seen += page["items"] as? [Int] ?? []
+                path = page["next"] as? String
+            }
+            #expect(seen == Array(1...7))
+            for bad in ["/numbers?limit=0", "/numbers?limit=501", "/numbers?cursor=%%%", "/numbers?colour=red"] {
+                try client.request("GET", bad)
+                #expect(try client.response().status == 400, "\(bad)")
+            }
+        }
+    }
+
+    @Test func runEndsOnCancellation() async throws {
+        let server = HTTPServer(
+            configuration: .init(name: "test", host: "127.0.0.1", port: 0), router: Self.router())
+        let task = Task { try await server.run() }
+        var port = 0
+        for _ in 0..<100 where port == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+            port = server.port
+        }
+        let client = try RawHTTPClient(port: port)
+        try client.request("GET", "/fast")
+        #expect(try client.response().text == "fast")
+        task.cancel()
+        try await task.value
+        #expect(throws: (any Error).self) { _ = try RawHTTPClient(port: port) }
+    }
+}
+
+@Suite struct RouterTests {
+    @Test func matchesAndDecodesParameters() throws {
+        var router = Router()
+        router.get("/persons/{serviceNumber}/qualifications/{id}") { _, _ in .noContent }
+        router.get("/audit/verify") { _, _ in .noContent }
+        router.get("/audit/{seq}") { _, _ in .noContent }
+        guard case .found(let route, let parameters) = router.match(method: .GET, path: "/persons/KAZ%20X/qualifications/4")
+        else { Issue.record("no match"); return }
+        #expect(route.name == "GET /persons/{serviceNumber}/qualifications/{id}")
+        #expect(parameters == ["serviceNumber": "KAZ X", "id": "4"])
+        guard case .found(let verify, _) = router.match(method: .GET, path: "/audit/verify") else {
+            Issue.record("no match")
+            return
+        }
+        #expect(verify.pattern == "/audit/verify")
+        guard case .methodNotAllowed(let allowed) = router.match(method: .POST, path: "/audit/3") else {
+            Issue.record("expected 405")
+            return
+        }
+        #expect(allowed == [.GET])
+        guard case .notFound = router.match(method: .GET, path: "/persons//qualifications/4") else {
+            Issue.record("an empty parameter matched")
+            return
+        }
+    }
+
+    @Test func cursorsRoundTrip() {
+        for key in ["KAZ-100201", "42", "ключ/ü+="] {
+            #expect(PageRequest.decodeCursor(PageRequest.encodeCursor(key)) == key)
+        }
+        #expect(PageRequest.decodeCursor("%%%") == nil)
+    }
+}
