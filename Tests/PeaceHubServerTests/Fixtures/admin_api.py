@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import queue
 import re
 import ssl
 import subprocess
@@ -630,7 +631,7 @@ def coverage():
 
 
 def metrics():
-    """/metrics is valid Prometheus text and the request counter moves with traffic."""
+    """/metrics is valid Prometheus text and its counters (HTTP, MQTT, module verdicts) move with traffic."""
     def scrape():
         connection = http.client.HTTPConnection("127.0.0.1", ARGS.monitoring_port, timeout=10)
         connection.request("GET", "/metrics")
@@ -660,7 +661,50 @@ def metrics():
     check(durations is not None and durations.type == "histogram", "no request duration histogram")
     buckets = [s for s in durations.samples if s.name.endswith("_bucket") and s.labels.get("route") == "GET /me"]
     check(buckets and buckets[-1].labels["le"] == "+Inf" and buckets[-1].value >= 3, "duration buckets: %r" % buckets)
-    print("metric families: %d" % len(after))
+    # The broker's and the mission router's counters move with MQTT traffic; the connection gauge follows the
+    # connections (the broker records its gauges every half second).
+    def sample(families, family, name, labels):
+        found = families.get(family)
+        return sum(s.value for s in found.samples if s.name == name and s.labels == labels) if found else 0
+
+    received = ("peacehub_mqtt_messages_received", "peacehub_mqtt_messages_received_total",
+                {"mission": "UNIFIL", "qos": "1"})
+    verdicts = ("peacehub_module_verdicts", "peacehub_module_verdicts_total",
+                {"mission": "UNIFIL", "verdict": "accepted", "reason": "none"})
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="api-" + uuid.uuid4().hex[:10],
+                          protocol=mqtt.MQTTv5)
+    watcher.tls_set_context(tls_context("IND"))
+    subscribed = queue.Queue()
+    watcher.on_subscribe = lambda client, userdata, mid, codes, properties: subscribed.put(codes)
+    watcher.connect("127.0.0.1", ARGS.mqtt_port)
+    watcher.loop_start()
+    watcher.subscribe("missions/UNIFIL/reports/+", qos=1)
+    check(not subscribed.get(timeout=10)[0].is_failure, "IND may read UNIFIL's reports")
+    body = {"location": {"lat": 33.2, "lon": 35.4}, "occurredAt": "2026-11-20T08:00:00Z",
+            "narrative": "metrics", "uxoType": "CLUSTER_MUNITION", "marked": True, "eodTasked": False}
+    for _ in range(2):
+        publish_report("KAZ", "UNIFIL", "UXO", body)
+    deadline = time.time() + 10
+    while True:
+        later, text = scrape()
+        connected = sample(later, "peacehub_mqtt_connections", "peacehub_mqtt_connections", {"principal": "IND"})
+        moved = (sample(later, *received) >= sample(after, *received) + 2
+                 and sample(later, *verdicts) >= sample(after, *verdicts) + 2)
+        if (moved and connected >= 1) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    watcher.disconnect()
+    watcher.loop_stop()
+    check(sample(later, *received) >= sample(after, *received) + 2,
+          "MQTT messages received did not move by 2: %r" % sample(later, *received))
+    check(sample(later, *verdicts) >= sample(after, *verdicts) + 2,
+          "module verdicts did not move by 2: %r" % sample(later, *verdicts))
+    check(connected >= 1, "peacehub_mqtt_connections{principal=IND} is %r while IND is connected" % connected)
+    for family in ["peacehub_mqtt_messages_sent", "peacehub_module_call_duration_seconds",
+                   "peacehub_store_commit_duration_seconds", "peacehub_mqtt_queued_messages",
+                   "peacehub_tls_certificate_expiry_timestamp_seconds"]:
+        check(family in later, "no %s in /metrics" % family)
+    print("metric families: %d" % len(later))
 
 
 def ready():
