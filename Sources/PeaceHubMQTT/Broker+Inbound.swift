@@ -22,6 +22,12 @@ extension Broker {
             guard isNew else { return reply(.success(.pubrec(packetID: id))) }
             if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
         }
+        let refusal = refusal(of: publish, principal: principal)
+        let message = refusal == nil ? Self.message(of: publish, clientID: clientID, principal: principal, clock: clock) : nil
+        // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
+        if publish.qos == .atMostOnce, let message, !(interceptor?.claims(topic: publish.topic) ?? false) {
+            return accept(message, then: Self.ignore)
+        }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
         let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version] code, reason in
@@ -34,23 +40,10 @@ extension Broker {
                 reply(result.map { Self.acknowledgement(of: publish, code, reason) })
             }
         }
-        if publish.properties.payloadFormatIndicator == 1,
-            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
-        {
-            return finish(.payloadFormatInvalid, "the payload is not valid UTF-8 (Payload Format Indicator 1)")
+        guard let message else {
+            let (code, reason) = refusal!
+            return finish(code, reason)
         }
-        guard authorizer.mayPublish(principal, topic: publish.topic) else {
-            publishesRefused.add(1, ordering: .relaxed)
-            metrics.publishRefused()
-            notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
-            return finish(.notAuthorized, "not authorized to publish on \(publish.topic)")
-        }
-        metrics.received(topic: publish.topic, qos: publish.qos)
-        let expiry = publish.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 }
-        let message = BrokerMessage(
-            topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
-            precedence: Precedence.of(payload: publish.payload, properties: publish.properties), publisher: principal,
-            publisherClientID: clientID, properties: publish.properties.forwardable, expiresAt: expiry)
         let delivered: @Sendable (Result<Int, any Error>) -> Void = { result in
             switch result {
             case .success(let sessions):
@@ -77,6 +70,37 @@ extension Broker {
             }
         }
     }
+
+    /// Why a PUBLISH is refused before routing, if it is: a payload that is not UTF-8 as declared, or a topic the
+    /// principal may not publish on (counted, and noticed to the sender).
+    private func refusal(of publish: MQTTPacket.Publish, principal: Principal) -> (ReasonCode, String)? {
+        if publish.properties.payloadFormatIndicator == 1,
+            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
+        {
+            return (.payloadFormatInvalid, "the payload is not valid UTF-8 (Payload Format Indicator 1)")
+        }
+        guard authorizer.mayPublish(principal, topic: publish.topic) else {
+            publishesRefused.add(1, ordering: .relaxed)
+            metrics.publishRefused()
+            notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
+            return (.notAuthorized, "not authorized to publish on \(publish.topic)")
+        }
+        return nil
+    }
+
+    /// The application message a client's PUBLISH carries.
+    private static func message(
+        of publish: MQTTPacket.Publish, clientID: String, principal: Principal, clock: () -> Int64
+    ) -> BrokerMessage {
+        let expiry = publish.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 }
+        return BrokerMessage(
+            topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
+            precedence: Precedence.of(payload: publish.payload, properties: publish.properties), publisher: principal,
+            publisherClientID: clientID, properties: publish.properties.forwardable, expiresAt: expiry)
+    }
+
+    /// The completion of a routing nobody waits for.
+    static let ignore: @Sendable (Result<Int, any Error>) -> Void = { _ in }
 
     /// The PUBACK or PUBREC a PUBLISH gets (none for QoS 0); a 3.1.1 encoder drops the code and the reason.
     static func acknowledgement(of publish: MQTTPacket.Publish, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {

@@ -43,7 +43,7 @@ extension Broker {
                     }
                     continue
                 }
-                metrics.sent(topic: message.topic, qos: message.qos)
+                state.traffic.sent(message.topic, message.qos)
                 guard message.qos != .atMostOnce else {
                     immediate.append(.publish(publish))
                     continue
@@ -112,15 +112,18 @@ extension Broker {
 
     /// Routes an accepted message: retains it if asked, finds its subscribers (one member per shared group),
     /// commits what must be durable (with `operations` the caller needs committed too), then queues it. `then`
-    /// learns how many sessions it was queued for.
+    /// learns how many sessions it was queued for. With nothing to commit the message is queued at once, under
+    /// the same lock that routed it.
     func accept(
         _ message: BrokerMessage, operations: [StoreOperation] = [],
         then: @escaping @Sendable (Result<Int, any Error>) -> Void
     ) {
         var operations = operations
-        let (deliveries, overflowed, slow) = state.withLock {
-            state -> ([(String, Session.Delivery)], [String], [any BrokerConnection]) in
+        let maximumQueued = configuration.maximumQueued
+        let (deliveries, queued, overflowed, slow) = state.withLock {
+            state -> ([(Session, Session.Delivery)], [any BrokerConnection]?, [String], [any BrokerConnection]) in
             let messageID = state.nextMessageID()
+            if message.publisher != nil { state.traffic.received(message.topic, message.qos) }
             if message.retain {
                 // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
                 state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
@@ -138,13 +141,13 @@ extension Broker {
                     if match.options.options.noLocal, clientID == message.publisherClientID { continue }
                     add(clientID, match.options)
                 case .shared(let filter):
-                    guard let member = state.nextMember(of: filter, maximumQueued: configuration.maximumQueued),
+                    guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
                         let subscription = state.sessions[member]?.subscriptions[filter]
                     else { continue }
                     add(member, subscription)
                 }
             }
-            var deliveries: [(String, Session.Delivery)] = []
+            var deliveries: [(Session, Session.Delivery)] = []
             var overflowed: [String] = []
             var slow: [any BrokerConnection] = []
             for (clientID, target) in targets {
@@ -156,7 +159,7 @@ extension Broker {
                 copy.retain = target.retainAsPublished && message.retain
                 // QoS 0 messages are not kept for sessions that are offline.
                 if session.connection == nil, copy.qos == .atMostOnce { continue }
-                if session.pendingCount >= configuration.maximumQueued {
+                if session.pendingCount >= maximumQueued {
                     // The new message is refused, never an older one dropped silently; a 5.0 client that does
                     // not keep up is told so and disconnected (its stored session keeps the queue).
                     if copy.qos != .atMostOnce { overflowed.append(clientID) }
@@ -166,7 +169,7 @@ extension Broker {
                 let delivery = Session.Delivery(
                     sequence: state.nextSequence(), messageID: messageID, message: copy,
                     subscriptionIdentifiers: target.identifiers)
-                deliveries.append((clientID, delivery))
+                deliveries.append((session, delivery))
                 if session.isStored, copy.qos != .atMostOnce, store != nil {
                     operations.append(
                         .enqueue(
@@ -174,23 +177,34 @@ extension Broker {
                             subscriptionIdentifiers: target.identifiers))
                 }
             }
-            return (deliveries, overflowed, slow)
-        }
-        commit(operations) { [self] result in
-            if case .success = result {
-                let wake = state.withLock { state -> [any BrokerConnection] in
-                    deliveries.compactMap { clientID, delivery in
-                        guard let session = state.sessions[clientID] else { return nil }
-                        session.enqueue(delivery)
-                        return session.connection
-                    }
-                }
-                for connection in wake { connection.wakeUp() }
+            guard operations.isEmpty || store == nil else { return (deliveries, nil, overflowed, slow) }
+            let wake = deliveries.compactMap { session, delivery in
+                session.enqueue(delivery)
+                return session.connection
             }
-            then(result.map { deliveries.count })
+            return (deliveries, wake, overflowed, slow)
+        }
+        if let queued {
+            for connection in queued { connection.wakeUp() }
+            then(.success(deliveries.count))
+        } else {
+            commit(operations) { [self] result in
+                if case .success = result {
+                    // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
+                    let wake = state.withLock { state -> [any BrokerConnection] in
+                        deliveries.compactMap { session, delivery in
+                            guard state.sessions[session.clientID] === session else { return nil }
+                            session.enqueue(delivery)
+                            return session.connection
+                        }
+                    }
+                    for connection in wake { connection.wakeUp() }
+                }
+                then(result.map { deliveries.count })
+            }
         }
         for connection in slow {
-            connection.close(.quotaExceeded, reason: "its queue of \(configuration.maximumQueued) messages is full")
+            connection.close(.quotaExceeded, reason: "its queue of \(maximumQueued) messages is full")
         }
         if !overflowed.isEmpty {
             queueFull.add(overflowed.count, ordering: .relaxed)

@@ -103,6 +103,8 @@ public final class Broker: Sendable {
         var connectionsByPrincipal: [Principal: Int] = [:]
         /// Disconnected sessions with an expiry or a delayed will: what `housekeeping` looks at.
         var timed: Set<String> = []
+        /// Messages in and out since the last `housekeeping`.
+        var traffic = Traffic()
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
 
@@ -404,7 +406,7 @@ public final class Broker: Sendable {
     /// passed (publishing their wills first). The server calls it every second.
     public func housekeeping() {
         let now = clock()
-        let (wills, operations) = state.withLock { state -> ([PendingWill], [StoreOperation]) in
+        let (wills, operations, traffic) = state.withLock { state -> ([PendingWill], [StoreOperation], Traffic) in
             var wills: [PendingWill] = []
             var operations: [StoreOperation] = []
             for clientID in state.timed {
@@ -433,8 +435,9 @@ public final class Broker: Sendable {
             metrics.record(
                 connections: state.connectionsByPrincipal,
                 queued: state.sessions.values.reduce(0) { $0 + $1.pendingCount })
-            return (wills, operations)
+            return (wills, operations, state.traffic.take())
         }
+        metrics.record(traffic)
         for will in wills { publishWill(will) }
         commit(operations) { _ in }
     }

@@ -2,30 +2,52 @@ import CoreMetrics
 import PeaceHubCore
 import Synchronization
 
-/// The broker's metrics (swift-metrics; `docs/operations.md` lists them). Instruments are made on first use, so
-/// they belong to whatever metrics backend was bootstrapped before the first message, and kept, so a message
-/// costs a dictionary lookup rather than a factory call.
-final class BrokerMetrics: Sendable {
-    private struct Key: Hashable {
+/// Messages in and out by mission and QoS, counted under the broker's lock as they pass (a dictionary
+/// increment) and handed to the metrics backend by `housekeeping`, so a message never waits on a metrics lock.
+struct Traffic {
+    struct Key: Hashable {
         var mission: String
         var qos: QoS
     }
 
-    private let receivedCounters = Mutex<[Key: Counter]>([:])
-    private let sentCounters = Mutex<[Key: Counter]>([:])
+    fileprivate var receivedCounts: [Key: Int] = [:]
+    fileprivate var sentCounts: [Key: Int] = [:]
+
+    /// A message accepted from a client (or its will).
+    mutating func received(_ topic: String, _ qos: QoS) {
+        receivedCounts[Key(mission: BrokerMetrics.mission(of: topic), qos: qos), default: 0] += 1
+    }
+
+    /// A PUBLISH sent to a client.
+    mutating func sent(_ topic: String, _ qos: QoS) {
+        sentCounts[Key(mission: BrokerMetrics.mission(of: topic), qos: qos), default: 0] += 1
+    }
+
+    /// What was counted since the last call; the counts start again from zero.
+    mutating func take() -> Traffic {
+        defer { self = Traffic() }
+        return self
+    }
+}
+
+/// The broker's metrics (swift-metrics; `docs/operations.md` lists them). Instruments are made on first use, so
+/// they belong to whatever metrics backend was bootstrapped before the first message, and kept.
+final class BrokerMetrics: Sendable {
+    private let receivedCounters = Mutex<[Traffic.Key: Counter]>([:])
+    private let sentCounters = Mutex<[Traffic.Key: Counter]>([:])
     private let connectionGauges = Mutex<[String: Gauge]>([:])
     private let queued = Mutex<Gauge?>(nil)
     private let refused = Mutex<Counter?>(nil)
     private let full = Mutex<Counter?>(nil)
 
-    /// A PUBLISH the broker accepted from a client.
-    func received(topic: String, qos: QoS) {
-        counter(receivedCounters, "peacehub_mqtt_messages_received_total", topic: topic, qos: qos).increment()
-    }
-
-    /// A PUBLISH the broker sent to a client.
-    func sent(topic: String, qos: QoS) {
-        counter(sentCounters, "peacehub_mqtt_messages_sent_total", topic: topic, qos: qos).increment()
+    /// Adds what `traffic` counted to the message counters.
+    func record(_ traffic: Traffic) {
+        for (key, count) in traffic.receivedCounts {
+            counter(receivedCounters, "peacehub_mqtt_messages_received_total", key).increment(by: count)
+        }
+        for (key, count) in traffic.sentCounts {
+            counter(sentCounters, "peacehub_mqtt_messages_sent_total", key).increment(by: count)
+        }
     }
 
     func publishRefused() {
@@ -60,11 +82,10 @@ final class BrokerMetrics: Sendable {
         }
     }
 
-    private func counter(_ table: borrowing Mutex<[Key: Counter]>, _ label: String, topic: String, qos: QoS) -> Counter {
-        let key = Key(mission: Self.mission(of: topic), qos: qos)
-        return table.withLock { counters in
+    private func counter(_ table: borrowing Mutex<[Traffic.Key: Counter]>, _ label: String, _ key: Traffic.Key) -> Counter {
+        table.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: [("mission", key.mission), ("qos", String(qos.rawValue))])
+            let counter = Counter(label: label, dimensions: [("mission", key.mission), ("qos", String(key.qos.rawValue))])
             counters[key] = counter
             return counter
         }

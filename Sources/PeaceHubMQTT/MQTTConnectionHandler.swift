@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PeaceHubCore
+import Synchronization
 
 /// One client connection, MQTT 3.1.1 or 5.0: turns decoded packets into broker calls and writes what the broker
 /// answers, in the order the packets came [MQTT-4.6.0-2]. Sits above `MQTTDecoder` and writes bytes: it encodes
@@ -21,7 +22,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case closed
     }
 
-    /// What a 5.0 client asked for in its CONNECT; a 3.1.1 client asks for nothing.
+    /// What a 5.0 client asked for in its CONNECT, and what the hub told it in CONNACK (fixed for the connection,
+    /// whatever a reload changes later); a 3.1.1 client asks for nothing.
     struct ClientLimits {
         var maximumPacketSize: Int?
         var topicAliasMaximum: UInt16 = 0
@@ -29,6 +31,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         var problemInformation = true
         /// The Session Expiry Interval in force (a DISCONNECT may not raise it from 0).
         var sessionExpiryInterval: UInt32 = 0
+        /// The hub's Receive Maximum and Topic Alias Maximum, as its CONNACK said.
+        var hubReceiveMaximum: UInt16 = .max
+        var hubTopicAliasMaximum: UInt16 = 0
     }
 
     private let broker: Broker
@@ -60,6 +65,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var reading = false
     /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
     private var draining = false
+    /// Set while a wake-up task is queued on the event loop (any thread sets it).
+    private let wakePending = Atomic(false)
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's.
     public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
@@ -166,6 +173,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             limits.topicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
             limits.problemInformation = connect.properties.requestProblemInformation != 0
             limits.sessionExpiryInterval = accepted.sessionExpiryInterval ?? connect.sessionExpiryInterval
+            limits.hubReceiveMaximum = configuration.receiveMaximum
+            limits.hubTopicAliasMaximum = configuration.topicAliasMaximum
             if configuration.receiveMaximum != .max { properties.items.append(.receiveMaximum(configuration.receiveMaximum)) }
             properties.items.append(.maximumPacketSize(UInt32(clamping: configuration.maximumPacketSize)))
             if configuration.topicAliasMaximum > 0 {
@@ -204,14 +213,16 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             if version == .v5 {
                 guard resolveAlias(&publish, context: context) else { return }
                 if publish.qos != .atMostOnce, let id = publish.packetID, unacknowledged.insert(id).inserted,
-                    unacknowledged.count > Int(broker.configuration.receiveMaximum)
+                    unacknowledged.count > Int(limits.hubReceiveMaximum)
                 {
                     return disconnect(
                         .receiveMaximumExceeded, context: context,
-                        reason: "more than \(broker.configuration.receiveMaximum) QoS 1 and 2 PUBLISHes unacknowledged")
+                        reason: "more than \(limits.hubReceiveMaximum) QoS 1 and 2 PUBLISHes unacknowledged")
                 }
             }
-            broker.publish(publish, clientID: clientID, principal: principal, reply: reserveReply())
+            // A QoS 0 PUBLISH has no answer, so no place in the reply order.
+            let reply = publish.qos == .atMostOnce ? Self.noReply : reserveReply()
+            broker.publish(publish, clientID: clientID, principal: principal, reply: reply)
         case .pubrel(let ack):
             broker.release(packetID: ack.packetID, clientID: clientID, reply: reserveReply())
         case .subscribe(let subscribe):
@@ -245,7 +256,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Returns false when the connection was closed for a bad alias.
     private func resolveAlias(_ publish: inout MQTTPacket.Publish, context: ChannelHandlerContext) -> Bool {
         guard let alias = publish.properties.topicAlias else { return true }
-        let maximum = broker.configuration.topicAliasMaximum
+        let maximum = limits.hubTopicAliasMaximum
         guard alias > 0, alias <= maximum else {
             disconnect(.topicAliasInvalid, context: context, reason: "Topic Alias \(alias) is not in 1...\(maximum) [MQTT-3.3.2-9]")
             return false
@@ -262,6 +273,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         publish.properties.remove(MQTTProperty.topicAlias(0).identifier)
         return true
     }
+
+    /// What a QoS 0 PUBLISH is answered with: nothing, unless the store failed.
+    private static let noReply: Broker.Reply = { _ in }
 
     /// Takes the next place in the reply order; the returned closure fills it from any thread.
     private func reserveReply() -> Broker.Reply {
@@ -444,8 +458,13 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     // MARK: BrokerConnection (any thread)
 
+    /// Many messages for this client between two turns of its event loop cost one task and one write: a wake-up
+    /// already pending covers the ones that follow (it reads the queue after clearing the flag).
     public func wakeUp() {
+        guard wakePending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
         eventLoop.execute {
+            self.wakePending.store(false, ordering: .releasing)
             guard self.context != nil, !self.draining, case .connected(let clientID) = self.state else { return }
             self.writeOutgoing(clientID: clientID)
         }

@@ -110,7 +110,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             break
         }
         let v5 = version == .v5
-        var reader = PacketReader(body, packet: "\(type)".uppercased())
+        var reader = PacketReader(body, packet: type.name)
         switch type {
         case .connect:
             return .connect(try parseConnect(&reader))

@@ -18,9 +18,19 @@ public enum QoS: UInt8, Sendable, Hashable, Comparable, Codable {
 }
 
 /// The control packet types (the high nibble of the fixed header).
-public enum PacketType: UInt8, Sendable {
+public enum PacketType: UInt8, Sendable, CustomStringConvertible {
     case connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback, unsubscribe, unsuback
     case pingreq, pingresp, disconnect, auth
+
+    /// The specification's name (`PUBLISH`), for errors.
+    public var name: String { Self.names[Int(rawValue) - 1] }
+
+    public var description: String { name }
+
+    private static let names = [
+        "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE",
+        "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH",
+    ]
 }
 
 /// An MQTT control packet, as the hub reads it from clients or writes it to them.

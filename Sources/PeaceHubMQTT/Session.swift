@@ -2,8 +2,9 @@ import NIOCore
 import PeaceHubCore
 
 /// One client's session: subscriptions, messages waiting, messages in flight, the will. Owned by the broker and
-/// touched only under its lock.
-final class Session {
+/// touched only under its lock (hence `@unchecked Sendable`: a reference may cross threads, its state is only read
+/// and written with the lock held).
+final class Session: @unchecked Sendable {
     /// A message on its way to the client: `sequence` orders and names it in the store.
     struct Delivery {
         var sequence: UInt64

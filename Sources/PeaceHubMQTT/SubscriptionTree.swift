@@ -92,31 +92,40 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
     /// once per matching filter; the caller merges (e.g. keeps the highest QoS).
     public func matches(_ topic: String) -> [(subscriber: Subscriber, options: Options)] {
         var result: [(Subscriber, Options)] = []
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         // Wildcards at the first level do not match topics that start with '$' [MQTT-4.7.2-1].
-        let dollar = topic.hasPrefix("$")
-        collect(root, levels: levels[...], atRoot: true, dollar: dollar, into: &result)
+        let dollar = topic.utf8.first == UInt8(ascii: "$")
+        collect(root, rest: topic[...], atRoot: true, dollar: dollar, into: &result)
         return result
     }
 
+    /// Walks the levels of `rest` (nil once the topic's last level is consumed) without splitting the topic into
+    /// an array: a PUBLISH allocates nothing here but the result.
     private func collect(
-        _ node: Node, levels: ArraySlice<Substring>, atRoot: Bool, dollar: Bool, into result: inout [(Subscriber, Options)]
+        _ node: Node, rest: Substring?, atRoot: Bool, dollar: Bool, into result: inout [(Subscriber, Options)]
     ) {
         let wildcardsAllowed = !(atRoot && dollar)
         if wildcardsAllowed {
             // "a/#" matches "a" too.
             for (subscriber, options) in node.multiLevel { result.append((subscriber, options)) }
         }
-        guard let level = levels.first else {
+        guard let rest else {
             for (subscriber, options) in node.exact { result.append((subscriber, options)) }
             return
         }
-        let rest = levels.dropFirst()
+        let level: Substring
+        let tail: Substring?
+        if let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) {
+            level = rest[..<slash]
+            tail = rest[rest.utf8.index(after: slash)...]
+        } else {
+            level = rest
+            tail = nil
+        }
         if let child = node.children[level] {
-            collect(child, levels: rest, atRoot: false, dollar: dollar, into: &result)
+            collect(child, rest: tail, atRoot: false, dollar: dollar, into: &result)
         }
         if wildcardsAllowed, level != "+", let plus = node.children["+"] {
-            collect(plus, levels: rest, atRoot: false, dollar: dollar, into: &result)
+            collect(plus, rest: tail, atRoot: false, dollar: dollar, into: &result)
         }
     }
 }
