@@ -137,7 +137,8 @@ let package = Package(
         .testTarget(
             name: "PeaceHubServerTests",
             dependencies: [
-                "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubTesting",
+                "PeaceHubServer", "PeaceHubCore", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry", "PeaceHubTLS",
+                "PeaceHubTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

@@ -2,35 +2,74 @@ import Foundation
 import Logging
 import PeaceHubCore
 import PeaceHubRegistry
+import Synchronization
 
-/// Mission membership read from the registry on every call, so a registry change applies to the
-/// next packet without a restart.
+/// Mission membership read from the registry, asked on every PUBLISH and SUBSCRIBE, so a registry change applies to
+/// the next packet without a restart.
+///
+/// Answers are cached while the registry's data version stays the same (`RegistryChangeMonitor`: any commit, by
+/// this process or a `peacehub registry` command, changes it and empties the cache), so an unchanged registry costs
+/// one pragma per question instead of a query that decodes every deployment of the contingent.
 public struct RegistryMembership: MissionMembership {
     public let registry: Registry
     private let logger: Logger
+    private let monitor: RegistryChangeMonitor?
+    private let cache = Cache()
+
+    /// What was read at one data version.
+    private final class Cache: Sendable {
+        struct Entries {
+            var version: Int?
+            var active: [String: Bool] = [:]
+            var missions: [String: Set<String>] = [:]
+        }
+
+        let entries = Mutex(Entries())
+    }
 
     public init(registry: Registry, logger: Logger = Logger(label: "peacehub.server")) {
         self.registry = registry
         self.logger = logger
+        monitor = RegistryChangeMonitor(registry: registry)
     }
 
     /// Statuses in which a deployment counts as in progress: on its way, in the mission, extended.
     static let inProgress: Set<DeploymentStatus> = [.inTransit, .inMission, .extended]
 
     public func isActive(contingent: String) -> Bool {
-        (try? registry.contingent(code: contingent)) != nil
+        cached(\.active, contingent) { (try? registry.contingent(code: contingent)) != nil } ?? false
     }
 
     public func activeMissions(of contingent: String) -> Set<String> {
-        do {
-            return Set(
-                try registry.deployments(contingent: contingent)
-                    .filter { Self.inProgress.contains($0.deployment.status) }.map(\.deployment.mission))
-        } catch {
-            // Deny by default: a registry that cannot answer grants nothing.
-            logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
-            return []
+        cached(\.missions, contingent) {
+            do {
+                return Set(
+                    try registry.deployments(contingent: contingent)
+                        .filter { Self.inProgress.contains($0.deployment.status) }.map(\.deployment.mission))
+            } catch {
+                // Deny by default: a registry that cannot answer grants nothing (and the answer is not kept).
+                logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
+                return nil
+            }
+        } ?? []
+    }
+
+    /// The answer kept for `key` at the registry's current data version, else `read()`'s (kept when not nil).
+    /// The version is read before the registry: a commit in between makes the next question read again.
+    private func cached<Value: Sendable>(
+        _ table: WritableKeyPath<Cache.Entries, [String: Value]>, _ key: String, read: () -> Value?
+    ) -> Value? {
+        guard let monitor, let version = try? monitor.version() else { return read() }
+        let hit = cache.entries.withLock { entries -> Value? in
+            if entries.version != version { entries = Cache.Entries(version: version) }
+            return entries[keyPath: table][key]
         }
+        if let hit { return hit }
+        guard let value = read() else { return nil }
+        cache.entries.withLock { entries in
+            if entries.version == version { entries[keyPath: table][key] = value }
+        }
+        return value
     }
 }
 
