@@ -33,6 +33,11 @@ public struct RegistryMembership: MissionMembership {
         monitor = RegistryChangeMonitor(registry: registry)
     }
 
+    /// The registry's data version: it changes with every commit to the registry.
+    public func version() -> Int? {
+        try? monitor?.version()
+    }
+
     /// Statuses in which a deployment counts as in progress: on its way, in the mission, extended.
     static let inProgress: Set<DeploymentStatus> = [.inTransit, .inMission, .extended]
 
