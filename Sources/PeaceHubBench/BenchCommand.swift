@@ -33,7 +33,9 @@ struct RunCommand: AsyncParsableCommand {
 
         var results = BenchResults(
             mode: mode.name, startedAt: ISO8601DateFormatter().string(from: Date()), machine: machineDescription())
-        let resultsFile = paths.root.appendingPathComponent("results.json")
+        // A run of some sections only must not overwrite the results of a whole one.
+        let name = only == nil ? "results" : "results-partial"
+        let resultsFile = paths.root.appendingPathComponent("\(name).json")
         func save() throws {
             results.summary = summarize(results.samples)
             let encoder = JSONEncoder()
@@ -50,8 +52,8 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let set = try ServerSet(bench: paths, peacehub: URL(fileURLWithPath: peacehub).standardizedFileURL.path)
-        for server in set.all { try server.start() }
         defer { for server in set.all { server.stop() } }
+        for server in set.all { try server.start() }
         let generator = try LoadGenerator(pki: paths.data.appendingPathComponent("pki"), threads: threads)
 
         func flows(_ points: [FlowPoint], peers: (FlowPoint) -> [ServerProcess]) async throws {
@@ -133,7 +135,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         try save()
         let table = markdown(results.summary)
-        try table.write(to: paths.root.appendingPathComponent("summary.md"), atomically: true, encoding: .utf8)
+        try table.write(
+            to: paths.root.appendingPathComponent(only == nil ? "summary.md" : "summary-partial.md"), atomically: true,
+            encoding: .utf8)
         print(table)
         print("results: \(resultsFile.path)")
     }
