@@ -25,6 +25,9 @@ public struct RegistryMembership: MissionMembership {
         }
 
         let entries = Mutex(Entries())
+        /// Registry reads that failed: each counts as a change in `version()`, so that a decision denied because
+        /// the registry could not answer is asked again at the next packet.
+        let failures = Atomic(0)
     }
 
     public init(registry: Registry, logger: Logger = Logger(label: "peacehub.server")) {
@@ -33,16 +36,28 @@ public struct RegistryMembership: MissionMembership {
         monitor = RegistryChangeMonitor(registry: registry)
     }
 
-    /// The registry's data version: it changes with every commit to the registry.
+    /// The registry's data version, which changes with every commit to the registry, and with every failed read.
     public func version() -> Int? {
-        try? monitor?.version()
+        guard let monitor, let version = try? monitor.version() else { return nil }
+        return version &* 1_000_003 &+ cache.failures.load(ordering: .relaxed)
     }
 
     /// Statuses in which a deployment counts as in progress: on its way, in the mission, extended.
     static let inProgress: Set<DeploymentStatus> = [.inTransit, .inMission, .extended]
 
     public func isActive(contingent: String) -> Bool {
-        cached(\.active, contingent) { (try? registry.contingent(code: contingent)) != nil } ?? false
+        cached(\.active, contingent) {
+            do {
+                _ = try registry.contingent(code: contingent)
+                return true
+            } catch let error as RegistryError where error.code == .notFound {
+                return false
+            } catch {
+                cache.failures.add(1, ordering: .relaxed)
+                logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
+                return nil
+            }
+        } ?? false
     }
 
     public func activeMissions(of contingent: String) -> Set<String> {
@@ -53,6 +68,7 @@ public struct RegistryMembership: MissionMembership {
                         .filter { Self.inProgress.contains($0.deployment.status) }.map(\.deployment.mission))
             } catch {
                 // Deny by default: a registry that cannot answer grants nothing (and the answer is not kept).
+                cache.failures.add(1, ordering: .relaxed)
                 logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
                 return nil
             }
