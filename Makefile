@@ -11,6 +11,8 @@
 #   make plugins  build every mission module and write its manifest into one plugins directory
 #   make install  lay out a release under $(DESTDIR)$(PREFIX): the binary, the mission modules, the default
 #                 configuration, the systemd unit and the data directory (CONFIGURATION=debug: a debug build)
+#   make bench    release build, then the hub against mosquitto and nats-server side by side (never part of
+#                 `make test`; BENCH=quick for a short run); results in .build/bench (docs/performance.md)
 #   make clean    remove build products and local run data
 
 SHELL := /bin/bash
@@ -34,7 +36,7 @@ APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-
 PIP_PACKAGES := paho-mqtt prometheus-client openapi-spec-validator openapi-schema-validator pyyaml
 PIP_MODULES := paho.mqtt, prometheus_client, openapi_spec_validator, openapi_schema_validator, yaml
 
-.PHONY: deps build plugins test run demo install clean
+.PHONY: deps build plugins test run demo install bench bench-deps clean
 
 deps:
 	@missing=""; \
@@ -130,6 +132,44 @@ install:
 	fi
 	sed -e 's|/usr/local|$(PREFIX)|g' docs/peacehub.service > $(ROOT)/lib/systemd/system/peacehub.service
 	@echo "installed under $(ROOT); see docs/operations.md, \"Running under systemd\""
+
+# `make bench`: the release hub with its modules over a bench data directory (PKI, seeded registry plus eleven
+# contingents, so that sixteen have certificates and inboxes), then peacehub-bench runs every workload against it,
+# mosquitto and nats-server.
+BENCH ?= full
+BENCH_DIR := $(CURDIR)/.build/bench
+RELEASE_DIR := $(CURDIR)/.build/release
+BENCH_HUB := PEACEHUB_DATA_DIR=$(BENCH_DIR)/data PEACEHUB_PLUGINS_DIR=$(BENCH_DIR)/plugins $(RELEASE_DIR)/peacehub
+BENCH_PKI := $(BENCH_DIR)/data/pki
+BENCH_EXTRA_CONTINGENTS := BGD:Bangladesh NPL:Nepal GHA:Ghana IDN:Indonesia FRA:France ITA:Italy ESP:Spain \
+	MYS:Malaysia CHN:China IRL:Ireland KOR:Korea
+BENCH_APT_PACKAGES := mosquitto nats-server
+
+bench-deps: deps
+	@missing=""; \
+	for package in $(BENCH_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+bench: bench-deps
+	$(SWIFT) build -c release
+	$(call mission_plugins,$(RELEASE_DIR),$(BENCH_DIR)/plugins)
+	@test -f $(BENCH_PKI)/ca.pem || $(BENCH_HUB) pki init
+	@test -f $(BENCH_PKI)/server/localhost.pem || $(BENCH_HUB) pki issue-server --host localhost --host 127.0.0.1
+	@for code in $(CONTINGENTS) $(foreach pair,$(BENCH_EXTRA_CONTINGENTS),$(firstword $(subst :, ,$(pair)))); do \
+		test -f $(BENCH_PKI)/contingents/$$code.pem || $(BENCH_HUB) pki issue --contingent $$code; \
+	done
+	@test -f $(BENCH_DIR)/data/registry.sqlite || { \
+		$(BENCH_HUB) registry seed && \
+		for pair in $(BENCH_EXTRA_CONTINGENTS); do \
+			$(BENCH_HUB) registry contingent add $${pair%%:*} --name $${pair#*:} --as operator:bench; \
+		done; }
+	ulimit -n $$(ulimit -Hn) && $(RELEASE_DIR)/peacehub-bench run --mode $(BENCH) --bench-dir $(BENCH_DIR) \
+		--peacehub $(RELEASE_DIR)/peacehub
 
 clean:
 	rm -rf .build .build-* var

@@ -121,6 +121,20 @@ let package = Package(
             ]
         ),
 
+        // The load generator of `make bench` (docs/performance.md): MQTT 3.1.1 and the NATS text protocol over our
+        // TLS handler, against the hub and its peers.
+        .executableTarget(
+            name: "peacehub-bench",
+            dependencies: [
+                "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/PeaceHubBench"
+        ),
+
         // Test support shipped as a library (Hummingbird's HummingbirdTesting).
         .target(
             name: "PeaceHubTesting",

@@ -2,30 +2,90 @@ import Foundation
 import Logging
 import PeaceHubCore
 import PeaceHubRegistry
+import Synchronization
 
-/// Mission membership read from the registry on every call, so a registry change applies to the
-/// next packet without a restart.
+/// Mission membership read from the registry, asked on every PUBLISH and SUBSCRIBE, so a registry change applies to
+/// the next packet without a restart.
+///
+/// Answers are cached while the registry's data version stays the same (`RegistryChangeMonitor`: any commit, by
+/// this process or a `peacehub registry` command, changes it and empties the cache), so an unchanged registry costs
+/// one pragma per question instead of a query that decodes every deployment of the contingent.
 public struct RegistryMembership: MissionMembership {
     public let registry: Registry
     private let logger: Logger
+    private let monitor: RegistryChangeMonitor?
+    private let cache = Cache()
+
+    /// What was read at one data version.
+    private final class Cache: Sendable {
+        struct Entries {
+            var version: Int?
+            var active: [String: Bool] = [:]
+            var missions: [String: Set<String>] = [:]
+        }
+
+        let entries = Mutex(Entries())
+        /// Registry reads that failed: each counts as a change in `version()`, so that a decision denied because
+        /// the registry could not answer is asked again at the next packet.
+        let failures = Atomic(0)
+    }
 
     public init(registry: Registry, logger: Logger = Logger(label: "peacehub.server")) {
         self.registry = registry
         self.logger = logger
+        monitor = RegistryChangeMonitor(registry: registry)
+    }
+
+    /// The registry's data version, which changes with every commit to the registry, and with every failed read.
+    public func version() -> Int? {
+        guard let monitor, let version = try? monitor.version() else { return nil }
+        return version &* 1_000_003 &+ cache.failures.load(ordering: .relaxed)
     }
 
     public func isActive(contingent: String) -> Bool {
-        (try? registry.contingent(code: contingent)) != nil
+        cached(\.active, contingent) {
+            do {
+                _ = try registry.contingent(code: contingent)
+                return true
+            } catch let error as RegistryError where error.code == .notFound {
+                return false
+            } catch {
+                cache.failures.add(1, ordering: .relaxed)
+                logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
+                return nil
+            }
+        } ?? false
     }
 
     public func activeMissions(of contingent: String) -> Set<String> {
-        do {
-            return try registry.activeMissions(of: contingent)
-        } catch {
-            // Deny by default: a registry that cannot answer grants nothing.
-            logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
-            return []
+        cached(\.missions, contingent) {
+            do {
+                return try registry.activeMissions(of: contingent)
+            } catch {
+                // Deny by default: a registry that cannot answer grants nothing (and the answer is not kept).
+                cache.failures.add(1, ordering: .relaxed)
+                logger.error("registry lookup failed", metadata: ["contingent": "\(contingent)", "error": "\(error)"])
+                return nil
+            }
+        } ?? []
+    }
+
+    /// The answer kept for `key` at the registry's current data version, else `read()`'s (kept when not nil).
+    /// The version is read before the registry: a commit in between makes the next question read again.
+    private func cached<Value: Sendable>(
+        _ table: WritableKeyPath<Cache.Entries, [String: Value]>, _ key: String, read: () -> Value?
+    ) -> Value? {
+        guard let monitor, let version = try? monitor.version() else { return read() }
+        let hit = cache.entries.withLock { entries -> Value? in
+            if entries.version != version { entries = Cache.Entries(version: version) }
+            return entries[keyPath: table][key]
         }
+        if let hit { return hit }
+        guard let value = read() else { return nil }
+        cache.entries.withLock { entries in
+            if entries.version == version { entries[keyPath: table][key] = value }
+        }
+        return value
     }
 }
 

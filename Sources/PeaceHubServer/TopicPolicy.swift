@@ -1,5 +1,6 @@
 import PeaceHubCore
 import PeaceHubMQTT
+import Synchronization
 
 /// What the registry says about a contingent, asked on every packet so that a change there
 /// (a new deployment, a suspended contingent) applies to the next one.
@@ -8,25 +9,66 @@ public protocol MissionMembership: Sendable {
     func isActive(contingent: String) -> Bool
     /// The missions in which the contingent has a deployment in progress.
     func activeMissions(of contingent: String) -> Set<String>
+    /// A value that changes whenever the answers above may have changed, so that decisions made from them can be
+    /// kept until it does; nil when there is none (then every packet asks again).
+    func version() -> Int?
+}
+
+extension MissionMembership {
+    public func version() -> Int? { nil }
 }
 
 /// The hub's topic namespace and who may do what in it (`docs/protocol.md`). Deny by default:
 /// a principal may publish on a topic, or subscribe to a filter, only inside one of its own
 /// patterns. A subscription filter must lie wholly inside one pattern (`TopicFilter.covers`),
 /// so `missions/+/chat/#` is refused even to a contingent deployed in every mission.
+///
+/// Decisions are kept while the membership's `version()` stays the same (every PUBLISH asks: building and matching
+/// the patterns per packet cost more than the rest of the broker's work on a small message).
 public struct TopicPolicy: MQTTAuthorizer {
     public let membership: any MissionMembership
+    private let decisions = Decisions()
+
+    /// Decisions made at one membership version, bounded so that many distinct topics cannot grow it without end.
+    private final class Decisions: Sendable {
+        struct Key: Hashable {
+            var publish: Bool
+            var principal: Principal
+            var topic: String
+        }
+
+        static let limit = 10_000
+        let table = Mutex<(version: Int?, decisions: [Key: Bool])>((nil, [:]))
+
+        func decide(_ key: Key, version: Int?, _ decide: () -> Bool) -> Bool {
+            guard let version else { return decide() }
+            let kept = table.withLock { table -> Bool? in
+                if table.version != version || table.decisions.count >= Self.limit { table = (version, [:]) }
+                return table.decisions[key]
+            }
+            if let kept { return kept }
+            let decision = decide()
+            table.withLock { table in
+                if table.version == version { table.decisions[key] = decision }
+            }
+            return decision
+        }
+    }
 
     public init(membership: any MissionMembership) {
         self.membership = membership
     }
 
     public func mayPublish(_ principal: Principal, topic: String) -> Bool {
-        publishPatterns(for: principal).contains { TopicFilter.matches($0, topic: topic) }
+        decisions.decide(.init(publish: true, principal: principal, topic: topic), version: membership.version()) {
+            publishPatterns(for: principal).contains { TopicFilter.matches($0, topic: topic) }
+        }
     }
 
     public func maySubscribe(_ principal: Principal, filter: String) -> Bool {
-        subscribePatterns(for: principal).contains { TopicFilter.covers($0, filter) }
+        decisions.decide(.init(publish: false, principal: principal, topic: filter), version: membership.version()) {
+            subscribePatterns(for: principal).contains { TopicFilter.covers($0, filter) }
+        }
     }
 
     /// Reports and chat of the missions the contingent is deployed in; any contingent's inbox.

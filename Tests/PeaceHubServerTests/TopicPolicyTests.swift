@@ -81,4 +81,41 @@ final class TestMembership: MissionMembership {
         #expect(!policy.maySubscribe(tjk, filter: "hub/broadcast/#"))
         #expect(!policy.mayPublish(Principal.contingent("XXX"), topic: "contingents/KAZ/inbox"))
     }
+
+    /// With a membership version, decisions are kept until the version changes, and only then asked again.
+    @Test func decisionsAreKeptUntilTheMembershipVersionChanges() {
+        let versioned = VersionedMembership()
+        let policy = TopicPolicy(membership: versioned)
+        #expect(!policy.mayPublish(tjk, topic: "missions/UNFICYP/chat/x"))
+        #expect(!policy.maySubscribe(tjk, filter: "missions/UNFICYP/chat/#"))
+        let asked = versioned.questions.withLock { $0 }
+        versioned.deployments.withLock { $0["TJK"] = ["UNFICYP"] }
+        // Same version: the kept decisions, without asking the membership.
+        #expect(!policy.mayPublish(tjk, topic: "missions/UNFICYP/chat/x"))
+        #expect(!policy.maySubscribe(tjk, filter: "missions/UNFICYP/chat/#"))
+        #expect(versioned.questions.withLock { $0 } == asked)
+        versioned.current.withLock { $0 += 1 }
+        #expect(policy.mayPublish(tjk, topic: "missions/UNFICYP/chat/x"))
+        #expect(policy.maySubscribe(tjk, filter: "missions/UNFICYP/chat/#"))
+        #expect(versioned.questions.withLock { $0 } > asked)
+    }
+}
+
+/// A stand-in with a version, as the registry has, counting the questions it answers.
+final class VersionedMembership: MissionMembership {
+    let deployments = Mutex<[String: Set<String>]>(["TJK": []])
+    let current = Mutex(1)
+    let questions = Mutex(0)
+
+    func isActive(contingent: String) -> Bool {
+        questions.withLock { $0 += 1 }
+        return deployments.withLock { $0[contingent] != nil }
+    }
+
+    func activeMissions(of contingent: String) -> Set<String> {
+        questions.withLock { $0 += 1 }
+        return deployments.withLock { $0[contingent] ?? [] }
+    }
+
+    func version() -> Int? { current.withLock { $0 } }
 }

@@ -1,0 +1,270 @@
+import ArgumentParser
+import Foundation
+import PeaceHubCore
+import PeaceHubPlugins
+
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peacehub-bench",
+        abstract: "The load generator of `make bench`: the hub against mosquitto and nats-server (docs/performance.md).",
+        subcommands: [RunCommand.self, FlowCommand.self, JudgeCommand.self, SmokeCommand.self])
+}
+
+/// `peacehub-bench run`: every workload against the three servers, pair by pair, several rounds.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Start the three servers and run the workloads; write results.json and summary.md.")
+
+    @Option(help: "The bench directory made by `make bench` (data/, plugins/).") var benchDir = ".build/bench"
+    @Option(help: "The release peacehub executable.") var peacehub = ".build/release/peacehub"
+    @Option(help: "quick or full.") var mode = "full"
+    @Option(help: "Sections to run (comma-separated): throughput,fixed-load,handshakes,routing,memory,module,registry.")
+    var only: String?
+    @Option(help: "Load-generator event loop threads.") var threads = 2
+
+    func run() async throws {
+        let mode: BenchMode = self.mode == "quick" ? .quick : .full
+        let paths = BenchPaths(root: URL(fileURLWithPath: benchDir).standardizedFileURL)
+        try FileManager.default.createDirectory(at: paths.logs, withIntermediateDirectories: true)
+        let files = raiseOpenFileLimit()
+        guard files >= 12_000 else { throw BenchError("the open-file limit is \(files): raise it (ulimit -Hn) to 12000 or more") }
+        let sections = Set((only ?? "throughput,fixed-load,handshakes,routing,memory,module,registry").split(separator: ",").map(String.init))
+
+        var results = BenchResults(
+            mode: mode.name, startedAt: ISO8601DateFormatter().string(from: Date()), machine: machineDescription())
+        // A run of some sections only must not overwrite the results of a whole one.
+        let name = only == nil ? "results" : "results-partial"
+        let resultsFile = paths.root.appendingPathComponent("\(name).json")
+        func save() throws {
+            results.summary = summarize(results.samples)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(results).write(to: resultsFile)
+        }
+        func record(_ section: String, _ point: String, _ server: String, _ round: Int, _ metrics: [String: Double]) {
+            var metrics = metrics
+            // The machine is shared: the load during each sample is part of the record.
+            metrics["loadAverage1m"] = loadAverage()
+            results.samples.append(Sample(section: section, point: point, server: server, round: round, metrics: metrics))
+            let shown = (summaryMetrics[section] ?? []).compactMap { key in metrics[key].map { "\(key)=\(format($0))" } }
+            print("[\(section)] \(point) | \(server) | round \(round) | \(shown.joined(separator: " "))")
+        }
+
+        let set = try ServerSet(bench: paths, peacehub: URL(fileURLWithPath: peacehub).standardizedFileURL.path)
+        defer { for server in set.all { server.stop() } }
+        for server in set.all { try server.start() }
+        let generator = try LoadGenerator(pki: paths.data.appendingPathComponent("pki"), threads: threads)
+
+        func flows(_ points: [FlowPoint], peers: (FlowPoint) -> [ServerProcess]) async throws {
+            for point in points {
+                for round in 1...mode.rounds {
+                    for server in peers(point) {
+                        do {
+                            let metrics = try await generator.runFlow(
+                                point, on: server.endpoint, pid: server.pid, warmup: mode.warmup,
+                                duration: point.rate == nil ? mode.duration : mode.duration + 2)
+                            record(point.section, point.name, server.endpoint.name, round, metrics)
+                        } catch {
+                            print("[\(point.section)] \(point.name) | \(server.endpoint.name) | round \(round) | FAILED: \(error)")
+                            record(point.section, point.name, server.endpoint.name, round, ["failed": 1])
+                        }
+                    }
+                }
+                try save()
+            }
+        }
+        // QoS 0 against both peers; QoS 1 (the hub's durable store) against mosquitto only: NATS core has no
+        // acknowledged delivery.
+        let peersFor: (FlowPoint) -> [ServerProcess] = { point in point.qos == 0 ? set.all : [set.hub, set.mosquitto] }
+
+        if sections.contains("throughput") {
+            var points: [FlowPoint] = []
+            for scenario in [Scenario.oneToOne, .fourToFour, .fanOut, .inboxes] {
+                for payload in [64, 1024] {
+                    for qos in [0, 1] { points.append(FlowPoint(section: "throughput", scenario: scenario, payload: payload, qos: qos)) }
+                }
+            }
+            try await flows(points, peers: peersFor)
+        }
+        if sections.contains("fixed-load") {
+            let points = [
+                FlowPoint(section: "fixed-load", scenario: .oneToOne, payload: 64, qos: 0, rate: 5000),
+                FlowPoint(section: "fixed-load", scenario: .oneToOne, payload: 64, qos: 1, rate: 5000),
+                FlowPoint(section: "fixed-load", scenario: .inboxes, payload: 64, qos: 0, rate: 5000),
+            ]
+            try await flows(points, peers: peersFor)
+        }
+        if sections.contains("handshakes") {
+            for round in 1...mode.rounds {
+                for server in set.all {
+                    let metrics = try await generator.runHandshakes(on: server, concurrency: 8, duration: mode.duration)
+                    record("handshakes", "full mTLS + CONNECT, 8 in flight", server.endpoint.name, round, metrics)
+                }
+            }
+            try save()
+        }
+        if sections.contains("routing") {
+            let points = [
+                FlowPoint(section: "routing", scenario: .report, payload: 0, qos: 1),
+                FlowPoint(section: "routing", scenario: .plainJSON, payload: 0, qos: 1),
+            ]
+            try await flows(points) { _ in [set.hub] }
+        }
+        if sections.contains("memory") {
+            for round in 1...mode.memoryRounds {
+                for server in set.all {
+                    let metrics = try await generator.runMemory(on: server, counts: mode.memoryCounts)
+                    record("memory", "idle TLS connections", server.endpoint.name, round, metrics)
+                }
+            }
+            try save()
+        }
+        for server in set.all { server.stop() }
+        if sections.contains("module") {
+            let nanoseconds = try judgeNanoseconds(plugins: paths.plugins, calls: mode.judgeCalls)
+            record("module", "UNIFIL judge (UXO report), release", "peacehub", 1, ["nanosecondsPerJudge": nanoseconds])
+            try save()
+        }
+        if sections.contains("registry") {
+            results.registry = try registryBenchmark(
+                peacehub: URL(fileURLWithPath: peacehub).standardizedFileURL.path, plugins: paths.plugins,
+                persons: mode.registryPersons, queries: mode.registryQueries)
+            for (key, value) in results.registry.sorted(by: { $0.key < $1.key }) { print("[registry] \(key): \(value)") }
+            try save()
+        }
+        try save()
+        let table = markdown(results.summary)
+        try table.write(
+            to: paths.root.appendingPathComponent(only == nil ? "summary.md" : "summary-partial.md"), atomically: true,
+            encoding: .utf8)
+        print(table)
+        print("results: \(resultsFile.path)")
+    }
+
+
+    /// `peacehub registry benchmark`: its output lines, keyed by what they measure.
+    private func registryBenchmark(peacehub: String, plugins: URL, persons: Int, queries: Int) throws -> [String: String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: peacehub)
+        process.arguments = [
+            "registry", "benchmark", "--persons", String(persons), "--queries", String(queries), "--plugins", plugins.path,
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        var lines: [String: String] = ["persons": String(persons), "queries": String(queries)]
+        for line in output.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            lines[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return lines
+    }
+}
+
+func format(_ value: Double) -> String {
+    value >= 100 ? String(Int(value.rounded())) : String(format: "%.2f", value)
+}
+
+/// The cost of one call to the UNIFIL module's judge through the host (PeaceHubPlugins), on a valid UXO report.
+func judgeNanoseconds(plugins: URL, calls: Int) throws -> Double {
+    let host = PluginHost()
+    host.loadDirectory(plugins)
+    guard let module = host.module(forMission: "UNIFIL") else { throw BenchError("no UNIFIL module in \(plugins.path)") }
+    let envelope = FlowPoint(section: "", scenario: .report, payload: 0, qos: 1).payloadTemplate()
+    guard let body = try JSONValue(parsing: Data(envelope)).objectValue?["body"] else { throw BenchError("bad report") }
+    let message = MessageToJudge(
+        topic: reportTopic, payload: Array(body.jsonData), senderContingent: "KAZ", securityLabel: "UN RESTRICTED",
+        precedence: .immediate, qos: 1, receivedAt: Date())
+    guard case .accepted = try module.judge(message) else { throw BenchError("the UNIFIL module refused the report") }
+    for _ in 0..<100 { _ = try module.judge(message) }
+    var batches: [Double] = []
+    for _ in 0..<5 {
+        let start = monotonicNanoseconds()
+        for _ in 0..<max(calls / 5, 1) { _ = try module.judge(message) }
+        batches.append(Double(monotonicNanoseconds() - start) / Double(max(calls / 5, 1)))
+    }
+    return median(batches)
+}
+
+/// `peacehub-bench flow`: one workload against a server that is already running (for profiles).
+struct FlowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow", abstract: "Run one workload against a running server (e.g. the hub under a profiler).")
+
+    @Option(help: "The server's port on 127.0.0.1.") var port: Int
+    @Option(help: "mqtt or nats.") var wire = "mqtt"
+    @Option(help: "The server's process id, for its CPU time (optional).") var pid: Int32 = 0
+    @Option(help: "The PKI directory with ca.pem and the sixteen contingents' certificates.") var pki: String
+    @Option(help: "1to1, 4to4, 1to16, 16inboxes, report or plain-json.") var scenario = "1to1"
+    @Option(help: "Payload bytes.") var payload = 64
+    @Option(help: "QoS 0 or 1.") var qos = 0
+    @Option(help: "Messages per second in all (default: as fast as the server takes them).") var rate: Double?
+    @Option(help: "Seconds measured.") var duration = 5.0
+    @Option(help: "Load-generator event loop threads.") var threads = 2
+
+    func run() async throws {
+        guard let scenario = Scenario(rawValue: scenario), let wire = Wire(rawValue: wire) else {
+            throw ValidationError("unknown scenario or wire")
+        }
+        _ = raiseOpenFileLimit()
+        let generator = try LoadGenerator(pki: URL(fileURLWithPath: pki), threads: threads)
+        let point = FlowPoint(section: "flow", scenario: scenario, payload: payload, qos: qos, rate: rate)
+        let metrics = try await generator.runFlow(
+            point, on: ServerEndpoint(name: "server", wire: wire, port: port), pid: pid, warmup: 0.5, duration: duration)
+        print(point.name)
+        for (key, value) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(key): \(format(value))") }
+    }
+}
+
+/// `peacehub-bench judge`: the module call alone.
+struct JudgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "judge", abstract: "Time the UNIFIL module's judge called through the host.")
+
+    @Option(help: "The plugins directory (modules and manifests).") var plugins: String
+    @Option(help: "Calls to time.") var calls = 20_000
+
+    func run() throws {
+        let nanoseconds = try judgeNanoseconds(plugins: URL(fileURLWithPath: plugins), calls: calls)
+        print(String(format: "judge: %.0f ns per call", nanoseconds))
+    }
+}
+
+/// `peacehub-bench smoke`: a few hundred QoS 1 messages through a running hub, every one accounted for.
+struct SmokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smoke", abstract: "Send a few hundred messages through a running hub and check they all arrive.")
+
+    @Option(help: "The hub's port on 127.0.0.1.") var port: Int
+    @Option(help: "The PKI directory (ca.pem, contingents/KAZ and IND).") var pki: String
+    @Option(help: "Messages to send.") var messages = 300
+
+    func run() async throws {
+        let pki = URL(fileURLWithPath: pki)
+        let generator = try LoadGenerator(pki: pki, threads: 1, contingents: ["KAZ", "IND"])
+        let server = ServerEndpoint(name: "peacehub", wire: .mqtt, port: port)
+        let window = RunWindow()
+        window.set(start: 0, end: .max)
+        let subscriber = try await generator.connect(server, as: "KAZ", window: window)
+        try await subscriber.subscribe("contingents/KAZ/inbox", qos: 1)
+        let publisher = try await generator.connect(server, as: "IND", window: window)
+        publisher.startPublishing(
+            PublishPlan(topic: "contingents/KAZ/inbox", payload: FlowPoint(section: "", scenario: .oneToOne, payload: 64, qos: 1).payloadTemplate(), qos: 1, limit: messages))
+        let deadline = monotonicNanoseconds() + 20_000_000_000
+        var stats = try await subscriber.stats()
+        while stats.receivedTotal < messages && monotonicNanoseconds() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+            stats = try await subscriber.stats()
+        }
+        let acknowledged = try await publisher.stats().acknowledged
+        await publisher.close()
+        await subscriber.close()
+        print(
+            "smoke: published \(messages), acknowledged \(acknowledged), delivered \(stats.receivedTotal), "
+                + "p50 \(stats.histogram.percentile(0.5) / 1000) us, max \(stats.histogram.maximum / 1000) us")
+        guard stats.receivedTotal == messages, acknowledged == messages else { throw ExitCode.failure }
+    }
+}

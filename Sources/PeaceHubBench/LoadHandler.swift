@@ -1,0 +1,529 @@
+import NIOCore
+import PeaceHubMQTT
+import PeaceHubTLS
+import Synchronization
+
+/// The protocol a server speaks.
+enum Wire: String, Sendable, Codable {
+    /// MQTT 3.1.1 (the hub, mosquitto).
+    case mqtt
+    /// The NATS text protocol: the server sends INFO in plain text, then TLS starts.
+    case nats
+}
+
+/// The measurement window of a run, shared by every connection: only what is sent or received inside it counts.
+final class RunWindow: Sendable {
+    private let start = Atomic<UInt64>(.max)
+    private let end = Atomic<UInt64>(.max)
+
+    func set(start: UInt64, end: UInt64) {
+        self.start.store(start, ordering: .relaxed)
+        self.end.store(end, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func contains(_ time: UInt64) -> Bool {
+        time >= start.load(ordering: .relaxed) && time < end.load(ordering: .relaxed)
+    }
+}
+
+/// End-to-end flow control for saturation runs: a publisher may have at most `limit` deliveries outstanding (sent
+/// but not yet received by the subscribers of this run). Without it, publishers outrun a slower server by the size of
+/// the loopback socket buffers (megabytes), and the backlog outlives the run.
+final class FlowControl: Sendable {
+    let limit: Int
+    private let outstanding = Atomic(0)
+    private let lastDelivery = Atomic<UInt64>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    @inline(__always)
+    var hasRoom: Bool { outstanding.load(ordering: .relaxed) < limit }
+
+    @inline(__always)
+    func sent(_ deliveries: Int) { outstanding.add(deliveries, ordering: .relaxed) }
+
+    @inline(__always)
+    func delivered(at time: UInt64) {
+        outstanding.subtract(1, ordering: .relaxed)
+        lastDelivery.store(time, ordering: .relaxed)
+    }
+
+    /// Forgets what is outstanding when nothing arrived for a second: the server dropped those deliveries, and
+    /// they would otherwise hold the publishers back forever.
+    func resetIfStalled(now: UInt64) {
+        let last = lastDelivery.load(ordering: .relaxed)
+        if last > 0 && now > last + 1_000_000_000 { outstanding.store(0, ordering: .relaxed) }
+    }
+}
+
+/// What one publisher sends. The payload is a template: the send time is written into it, as 8 little-endian bytes
+/// after a first byte 0 for binary payloads, or as 16 hex digits after "@@" for JSON payloads (reports).
+struct PublishPlan: Sendable {
+    var topic: String
+    var payload: [UInt8]
+    var qos: Int
+    /// QoS 1 messages a publisher may have unacknowledged.
+    var window = 64
+    /// Messages per second for this publisher; nil sends as fast as the connection takes them.
+    var rate: Double?
+    /// Messages encoded into one buffer and written with one flush.
+    var batch = 16
+    /// Stop after this many messages.
+    var limit = Int.max
+    /// Saturation runs: bounds the deliveries outstanding; each message counts `fanOut` deliveries.
+    var flow: FlowControl?
+    var fanOut = 1
+}
+
+/// Counters and latencies of one connection, touched only on its event loop.
+struct ConnectionStats: Sendable {
+    var publishedTotal = 0
+    var publishedInWindow = 0
+    var acknowledged = 0
+    var receivedTotal = 0
+    var receivedInWindow = 0
+    var histogram = Histogram()
+
+    mutating func merge(_ other: ConnectionStats) {
+        publishedTotal += other.publishedTotal
+        publishedInWindow += other.publishedInWindow
+        acknowledged += other.acknowledged
+        receivedTotal += other.receivedTotal
+        receivedInWindow += other.receivedInWindow
+        histogram.merge(other.histogram)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One load-generator connection, MQTT or NATS, over `TLSHandler`. It parses only what it needs straight from the
+/// plaintext buffers (no packet values per message), encodes PUBLISH/PUB from a template into one buffer per
+/// batch, and answers PUBACK/PONG with one flush per read burst.
+final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let wire: Wire
+    private let tls: TLSContext
+    private let clientID: String
+    private let cleanSession: Bool
+    private let runWindow: RunWindow
+    /// Where a subscriber reports each delivery (saturation runs).
+    private let flow: FlowControl?
+    private let ready: EventLoopPromise<Void>
+    private var context: ChannelHandlerContext?
+    private var connected = false
+    private var awaitingInfo: Bool
+    /// SUBACK, UNSUBACK (MQTT) or PONG (NATS) answers awaited, in order.
+    private var replies = CircularBuffer<EventLoopPromise<Void>>()
+    private var leftover: ByteBuffer?
+    private var outgoing: ByteBuffer?
+    private(set) var stats = ConnectionStats()
+
+    // Publishing.
+    private var plan: PublishPlan?
+    private var template: [UInt8] = []
+    private var packetIDOffset = -1
+    private var stampOffset = 0
+    private var stampIsHex = false
+    private var publishing = false
+    private var inflight = 0
+    private var nextPacketID: UInt16 = 0
+    private var paceStart: UInt64 = 0
+    private var paceSent = 0
+    private var paceTask: RepeatedTask?
+    private var fillScheduled = false
+
+    init(
+        wire: Wire, tls: TLSContext, clientID: String, cleanSession: Bool, runWindow: RunWindow, flow: FlowControl?,
+        ready: EventLoopPromise<Void>
+    ) {
+        self.wire = wire
+        self.flow = flow
+        self.tls = tls
+        self.clientID = clientID
+        self.cleanSession = cleanSession
+        self.runWindow = runWindow
+        self.ready = ready
+        self.awaitingInfo = wire == .nats
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is TLSPeerIdentity else { return context.fireUserInboundEventTriggered(event) }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        switch wire {
+        case .mqtt:
+            MQTTPacket.connect(.init(clientID: clientID, cleanStart: cleanSession, keepAlive: 0))
+                .write(to: &buffer, version: .v3_1_1)
+        case .nats:
+            buffer.writeString(
+                #"CONNECT {"verbose":false,"pedantic":false,"tls_required":true,"name":"\#(clientID)","#
+                    + #""lang":"swift","version":"1","protocol":1,"echo":false}"# + "\r\nPING\r\n")
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = BenchError("connection \(clientID) closed")
+        ready.fail(error)
+        while let reply = replies.popFirst() { reply.fail(error) }
+        publishing = false
+        paceTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ready.fail(error)
+        context.close(promise: nil)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if var pending = leftover {
+            leftover = nil
+            pending.writeBuffer(&incoming)
+            incoming = pending
+        }
+        switch wire {
+        case .mqtt: parseMQTT(&incoming, context: context)
+        case .nats: parseNATS(&incoming, context: context)
+        }
+        if incoming.readableBytes > 0 { leftover = incoming }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let buffer = outgoing {
+            outgoing = nil
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        if publishing && plan?.rate == nil { fill(context: context) }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && publishing && plan?.rate == nil { fill(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func parseMQTT(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while buffer.readableBytes >= 2 {
+            let start = buffer.readerIndex
+            var remaining = 0
+            var multiplier = 1
+            var headerLength = 1
+            var complete = false
+            while headerLength <= 4, let byte = buffer.getInteger(at: start + headerLength, as: UInt8.self) {
+                remaining += Int(byte & 0x7f) * multiplier
+                multiplier *= 128
+                headerLength += 1
+                if byte & 0x80 == 0 {
+                    complete = true
+                    break
+                }
+            }
+            guard complete, buffer.readableBytes >= headerLength + remaining else { return }
+            let first = buffer.getInteger(at: start, as: UInt8.self)!
+            let body = start + headerLength
+            switch first >> 4 {
+            case 2:  // CONNACK
+                if buffer.getInteger(at: body + 1, as: UInt8.self) == 0 {
+                    connected = true
+                    ready.succeed()
+                } else {
+                    ready.fail(BenchError("CONNACK refused \(clientID): \(buffer.getInteger(at: body + 1, as: UInt8.self) ?? 255)"))
+                }
+            case 3:  // PUBLISH
+                let qos = (first >> 1) & 3
+                let topicLength = Int(buffer.getInteger(at: body, endianness: .big, as: UInt16.self) ?? 0)
+                var payload = body + 2 + topicLength
+                if qos > 0 {
+                    let id = buffer.getInteger(at: payload, endianness: .big, as: UInt16.self) ?? 0
+                    payload += 2
+                    var ack = outgoing ?? context.channel.allocator.buffer(capacity: 256)
+                    ack.writeInteger(UInt16(0x4002), endianness: .big)
+                    ack.writeInteger(id, endianness: .big)
+                    outgoing = ack
+                }
+                received(buffer, payload: payload, length: body + remaining - payload)
+            case 4:  // PUBACK
+                inflight -= 1
+                stats.acknowledged += 1
+            case 9, 11:  // SUBACK, UNSUBACK
+                let failed = first >> 4 == 9 && buffer.getInteger(at: body + 2, as: UInt8.self) == 0x80
+                if let reply = replies.popFirst() {
+                    if failed { reply.fail(BenchError("subscription refused for \(clientID)")) } else { reply.succeed() }
+                }
+            default:
+                break
+            }
+            buffer.moveReaderIndex(forwardBy: headerLength + remaining)
+        }
+    }
+
+    private func parseNATS(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let start = buffer.readerIndex
+            let lineEnd = newline + 1
+            let first = buffer.getInteger(at: start, as: UInt8.self)!
+            if first == UInt8(ascii: "M") {  // MSG <subject> <sid> [reply-to] <#bytes>\r\n<payload>\r\n
+                var space = newline - 1
+                while space > start, buffer.getInteger(at: space, as: UInt8.self) != UInt8(ascii: " ") { space -= 1 }
+                var length = 0
+                for index in (space + 1)..<(newline - 1) {
+                    length = length * 10 + Int(buffer.getInteger(at: index, as: UInt8.self)! &- UInt8(ascii: "0"))
+                }
+                guard buffer.writerIndex >= lineEnd + length + 2 else { return }
+                received(buffer, payload: lineEnd, length: length)
+                buffer.moveReaderIndex(to: lineEnd + length + 2)
+                continue
+            }
+            buffer.moveReaderIndex(to: lineEnd)
+            switch first {
+            case UInt8(ascii: "P") where buffer.getInteger(at: start + 1, as: UInt8.self) == UInt8(ascii: "I"):  // PING
+                var pong = outgoing ?? context.channel.allocator.buffer(capacity: 64)
+                pong.writeStaticString("PONG\r\n")
+                outgoing = pong
+            case UInt8(ascii: "P"):  // PONG
+                if !connected {
+                    connected = true
+                    ready.succeed()
+                } else if let reply = replies.popFirst() {
+                    reply.succeed()
+                }
+            case UInt8(ascii: "I") where awaitingInfo:  // INFO: the server is ready for the TLS handshake
+                awaitingInfo = false
+                do {
+                    try context.pipeline.syncOperations.addHandler(
+                        try TLSHandler(context: tls, serverHostname: "localhost", logger: quietLogger), position: .first)
+                } catch {
+                    ready.fail(error)
+                    context.close(promise: nil)
+                }
+            case UInt8(ascii: "-"):
+                let text = buffer.getString(at: start, length: lineEnd - start) ?? "-ERR"
+                ready.fail(BenchError("NATS \(clientID): \(text)"))
+                if let reply = replies.popFirst() { reply.fail(BenchError(text)) }
+            default:
+                break
+            }
+        }
+    }
+
+    /// Counts a delivered message and records its latency from the send time in its payload.
+    @inline(__always)
+    private func received(_ buffer: ByteBuffer, payload: Int, length: Int) {
+        let now = monotonicNanoseconds()
+        stats.receivedTotal += 1
+        flow?.delivered(at: now)
+        guard runWindow.contains(now) else { return }
+        stats.receivedInWindow += 1
+        var sent: UInt64?
+        if length >= 9, buffer.getInteger(at: payload, as: UInt8.self) == UInt8(ascii: "{") {
+            sent = Self.hexStamp(buffer, from: payload, length: length)
+        } else if length >= 9 {
+            sent = buffer.getInteger(at: payload + 1, endianness: .little, as: UInt64.self)
+        }
+        if let sent, sent <= now { stats.histogram.record(now - sent) }
+    }
+
+    /// The 16 hex digits after "@@" in a JSON payload.
+    private static func hexStamp(_ buffer: ByteBuffer, from start: Int, length: Int) -> UInt64? {
+        let view = buffer.readableBytesView
+        let base = view.startIndex - buffer.readerIndex
+        var index = start
+        let end = start + length - 17
+        while index < end {
+            if view[base + index] == UInt8(ascii: "@"), view[base + index + 1] == UInt8(ascii: "@") {
+                var value: UInt64 = 0
+                for offset in 2..<18 {
+                    let digit = view[base + index + offset]
+                    value = value << 4 | UInt64(digit <= UInt8(ascii: "9") ? digit &- 48 : digit &- 87)
+                }
+                return value
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    // MARK: Requests (on the event loop)
+
+    func subscribe(topic: String, qos: Int) -> EventLoopFuture<Void> {
+        guard let context else { return ready.futureResult.eventLoop.makeFailedFuture(BenchError("not connected")) }
+        let reply = context.eventLoop.makePromise(of: Void.self)
+        replies.append(reply)
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        switch wire {
+        case .mqtt:
+            MQTTPacket.subscribe(.init(packetID: 1, subscriptions: [(topic, QoS(rawValue: UInt8(qos)) ?? .atMostOnce)]))
+                .write(to: &buffer, version: .v3_1_1)
+        case .nats:
+            buffer.writeString("SUB \(topic) 1\r\nPING\r\n")
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        return reply.futureResult
+    }
+
+    /// Sends DISCONNECT (MQTT) and closes.
+    func disconnect() -> EventLoopFuture<Void> {
+        guard let context else { return ready.futureResult.eventLoop.makeSucceededVoidFuture() }
+        stopPublishing()
+        if wire == .mqtt && connected {
+            var buffer = context.channel.allocator.buffer(capacity: 2)
+            buffer.writeInteger(UInt16(0xE000), endianness: .big)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        context.close(promise: closed)
+        return closed.futureResult
+    }
+
+    func startPublishing(_ plan: PublishPlan) {
+        guard let context else { return }
+        self.plan = plan
+        var frame: [UInt8] = []
+        let topic = Array(plan.topic.utf8)
+        switch wire {
+        case .mqtt:
+            frame.append(UInt8(0x30 | (plan.qos << 1)))
+            var remaining = 2 + topic.count + (plan.qos > 0 ? 2 : 0) + plan.payload.count
+            repeat {
+                var byte = UInt8(remaining % 128)
+                remaining /= 128
+                if remaining > 0 { byte |= 0x80 }
+                frame.append(byte)
+            } while remaining > 0
+            frame += [UInt8(topic.count >> 8), UInt8(topic.count & 0xff)] + topic
+            if plan.qos > 0 {
+                packetIDOffset = frame.count
+                frame += [0, 0]
+            }
+        case .nats:
+            frame += Array("PUB \(plan.topic) \(plan.payload.count)\r\n".utf8)
+        }
+        let payloadOffset = frame.count
+        frame += plan.payload
+        if wire == .nats { frame += [13, 10] }
+        if plan.payload.first == UInt8(ascii: "{"),
+            let marker = (0..<(plan.payload.count - 17)).first(where: { plan.payload[$0] == 64 && plan.payload[$0 + 1] == 64 })
+        {
+            stampIsHex = true
+            stampOffset = payloadOffset + marker + 2
+        } else {
+            stampIsHex = false
+            stampOffset = payloadOffset + 1
+        }
+        template = frame
+        publishing = true
+        if let rate = plan.rate {
+            paceStart = monotonicNanoseconds()
+            paceSent = 0
+            paceTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { [self] _ in
+                pace(rate: rate)
+            }
+        } else {
+            fill(context: context)
+        }
+    }
+
+    func stopPublishing() {
+        publishing = false
+        paceTask?.cancel()
+        paceTask = nil
+    }
+
+    /// As fast as the connection takes them: batches while the channel is writable (and the QoS 1 window has
+    /// room), yielding to the event loop after a few batches.
+    private func fill(context: ChannelHandlerContext) {
+        guard let plan, publishing else { return }
+        var batches = 0
+        var held = false
+        while publishing && context.channel.isWritable && batches < 8 {
+            if let flow = plan.flow, !flow.hasRoom {
+                held = true
+                break
+            }
+            let room = min(
+                plan.qos == 0 ? plan.batch : min(plan.batch, plan.window - inflight), plan.limit - stats.publishedTotal)
+            guard room > 0 else { break }
+            write(count: room, stamp: nil, context: context)
+            plan.flow?.sent(room * plan.fanOut)
+            batches += 1
+        }
+        if held {
+            // The subscribers are on other channels: look again in a millisecond.
+            plan.flow?.resetIfStalled(now: monotonicNanoseconds())
+            if !fillScheduled {
+                fillScheduled = true
+                context.eventLoop.scheduleTask(in: .milliseconds(1)) { [self] in
+                    fillScheduled = false
+                    if let context = self.context { fill(context: context) }
+                }
+            }
+        }
+        guard batches > 0 else { return }
+        context.flush()
+        if batches == 8 && !fillScheduled {
+            fillScheduled = true
+            context.eventLoop.execute { [self] in
+                fillScheduled = false
+                if let context = self.context { fill(context: context) }
+            }
+        }
+    }
+
+    /// At a fixed rate: every millisecond, the messages due by now, each stamped with its intended send time (so
+    /// a stalled sender cannot hide latency: no coordinated omission).
+    private func pace(rate: Double) {
+        guard let context, let plan, publishing else { return }
+        let now = monotonicNanoseconds()
+        let due = Int(Double(now - paceStart) * rate / 1e9) - paceSent
+        let room = min(plan.qos == 0 ? due : min(due, plan.window - inflight), plan.limit - stats.publishedTotal)
+        guard room > 0 else { return }
+        write(count: room, stamp: (paceStart, rate), context: context)
+        context.flush()
+    }
+
+    private func write(count: Int, stamp pacing: (start: UInt64, rate: Double)?, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: count * template.count)
+        for _ in 0..<count {
+            let base = buffer.writerIndex
+            buffer.writeBytes(template)
+            if packetIDOffset >= 0 {
+                nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+                buffer.setInteger(nextPacketID, at: base + packetIDOffset, endianness: .big)
+                inflight += 1
+            }
+            let now = monotonicNanoseconds()
+            let stamp = pacing.map { $0.start + UInt64(Double(paceSent) * 1e9 / $0.rate) } ?? now
+            paceSent += 1
+            if stampIsHex {
+                for index in 0..<16 {
+                    let nibble = UInt8((stamp >> UInt64(60 - index * 4)) & 0xf)
+                    buffer.setInteger(nibble < 10 ? nibble + 48 : nibble + 87, at: base + stampOffset + index)
+                }
+            } else {
+                buffer.setInteger(stamp, at: base + stampOffset, endianness: .little)
+            }
+            stats.publishedTotal += 1
+            if runWindow.contains(now) { stats.publishedInWindow += 1 }
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+}

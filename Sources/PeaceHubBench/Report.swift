@@ -1,0 +1,117 @@
+import Foundation
+
+/// Everything a run measured, written to results.json.
+struct BenchResults: Codable {
+    var mode: String
+    var startedAt: String
+    var machine: [String: String]
+    var samples: [Sample] = []
+    var registry: [String: String] = [:]
+    var summary: [SummaryRow] = []
+}
+
+/// The median of one metric of one point per server, with the hub's ratio to each peer.
+struct SummaryRow: Codable {
+    var section: String
+    var point: String
+    var metric: String
+    var medians: [String: Double]
+    var ratios: [String: Double]
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// The metrics each section's table shows.
+let summaryMetrics: [String: [String]] = [
+    "throughput": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent",
+        "serverCPUMicrosecondsPerDelivery"],
+    "fixed-load": ["p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent", "serverCores"],
+    "routing": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "serverCPUMicrosecondsPerDelivery"],
+    "handshakes": ["handshakesPerSecond", "serverCPUMillisecondsPerHandshake", "clientCPUMillisecondsPerHandshake"],
+    "memory": ["baseResidentMiB", "bytesPerConnection1000", "bytesPerConnection5000", "bytesPerConnection500"],
+    "module": ["nanosecondsPerJudge"],
+]
+
+let servers = ["peacehub", "mosquitto", "nats-server"]
+
+func summarize(_ samples: [Sample]) -> [SummaryRow] {
+    var rows: [SummaryRow] = []
+    var seen: [String] = []
+    for sample in samples where !seen.contains("\(sample.section)|\(sample.point)") {
+        seen.append("\(sample.section)|\(sample.point)")
+    }
+    for key in seen {
+        let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+        let (section, point) = (parts[0], parts[1])
+        let matching = samples.filter { $0.section == section && $0.point == point }
+        for metric in summaryMetrics[section] ?? [] {
+            var medians: [String: Double] = [:]
+            for server in servers {
+                let values = matching.filter { $0.server == server }.compactMap { $0.metrics[metric] }
+                if !values.isEmpty { medians[server] = median(values) }
+            }
+            guard !medians.isEmpty else { continue }
+            var ratios: [String: Double] = [:]
+            if let hub = medians["peacehub"] {
+                for peer in servers.dropFirst() {
+                    if let value = medians[peer], value != 0 { ratios[peer] = hub / value }
+                }
+            }
+            rows.append(SummaryRow(section: section, point: point, metric: metric, medians: medians, ratios: ratios))
+        }
+    }
+    return rows
+}
+
+/// The summary as Markdown tables, one per section.
+func markdown(_ rows: [SummaryRow]) -> String {
+    var text = ""
+    var section = ""
+    for row in rows {
+        if row.section != section {
+            section = row.section
+            text += "\n### \(section)\n\n| point | metric | peacehub | mosquitto | nats-server | hub ÷ mosquitto | hub ÷ nats |\n"
+            text += "|---|---|---:|---:|---:|---:|---:|\n"
+        }
+        func value(_ number: Double?) -> String {
+            guard let number else { return "–" }
+            if number >= 100 { return String(Int(number.rounded())) }
+            return String(format: number >= 10 ? "%.1f" : "%.2f", number)
+        }
+        func ratio(_ number: Double?) -> String { number.map { String(format: "%.2f", $0) } ?? "–" }
+        text += "| \(row.point) | \(row.metric) | \(value(row.medians["peacehub"])) | \(value(row.medians["mosquitto"])) "
+        text += "| \(value(row.medians["nats-server"])) | \(ratio(row.ratios["mosquitto"])) | \(ratio(row.ratios["nats-server"])) |\n"
+    }
+    return text
+}
+
+/// What the machine and the peers are, for the record.
+func machineDescription() -> [String: String] {
+    func run(_ command: String) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return "" }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    return [
+        "cpu": run("lscpu | grep -E 'Model name|^CPU\\(s\\)|Thread|MHz|L2|L3' | tr -s ' '"),
+        "kernel": run("uname -r"),
+        "memory": run("free -h | sed -n 2p | tr -s ' '"),
+        "loadAverage": run("cat /proc/loadavg"),
+        "mosquitto": run("/usr/sbin/mosquitto -h | head -1"),
+        "nats-server": run("/usr/sbin/nats-server --version"),
+        "openssl": run("openssl version"),
+        "swift": run("swift --version 2>&1 | head -1"),
+    ]
+}
