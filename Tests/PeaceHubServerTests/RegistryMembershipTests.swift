@@ -30,3 +30,24 @@ import Testing
         #expect(membership.activeMissions(of: "KAZ").contains("UNIFIL"))
     }
 }
+
+/// `RegistryChangeMonitor` reads the WAL-index header (one `pread`), not a query, and still sees every commit.
+@Suite struct RegistryChangeMonitorTests {
+    @Test func theHeaderChangesWithEveryCommitAndOnlyThen() throws {
+        let folder = try TemporaryDirectory(prefix: "phub-monitor")
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        let monitor = try #require(RegistryChangeMonitor(registry: registry))
+        let first = try monitor.version()
+        #expect(first >= 0, "the WAL-index header was read (a query's answer is negative)")
+        #expect(try monitor.version() == first)
+        _ = try registry.contingents()
+        #expect(try monitor.version() == first, "a read is not a change")
+        try registry.addContingent(Contingent(code: "NPL", name: "Nepal", pcrsLevel: .none), as: .operator("test"))
+        let second = try monitor.version()
+        #expect(second != first)
+        let other = try Registry(path: folder.path("registry.sqlite"))
+        try other.addContingent(Contingent(code: "GHA", name: "Ghana", pcrsLevel: .none), as: .operator("test"))
+        #expect(try monitor.version() != second, "another connection's commit is seen too")
+    }
+}
