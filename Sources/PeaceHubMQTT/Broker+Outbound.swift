@@ -134,7 +134,7 @@ extension Broker {
                 targets[clientID, default: Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])]
                     .merge(subscription)
             }
-            for match in state.subscriptions.matches(message.topic) {
+            for match in state.matches(message.topic) {
                 switch match.subscriber {
                 case .client(let clientID):
                     // No Local: not back to the connection it came from [MQTT-3.8.3-3].

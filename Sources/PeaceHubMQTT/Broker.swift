@@ -105,6 +105,10 @@ public final class Broker: Sendable {
         var timed: Set<String> = []
         /// Messages in and out since the last `housekeeping`.
         var traffic = Traffic()
+        /// Recent matches by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
+        /// tree. Emptied by every change to the subscriptions, and when it reaches `matchCacheLimit` topics.
+        var matchCache: [String: [(subscriber: Subscriber, options: Subscription)]] = [:]
+        static let matchCacheLimit = 10_000
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
 
@@ -483,8 +487,18 @@ extension Session {
 }
 
 extension Broker.State {
+    /// The subscriptions matching `topic` (`SubscriptionTree.matches`), from the cache when it has them.
+    mutating func matches(_ topic: String) -> [(subscriber: Broker.Subscriber, options: Subscription)] {
+        if let cached = matchCache[topic] { return cached }
+        let found = subscriptions.matches(topic)
+        if matchCache.count >= Self.matchCacheLimit { matchCache.removeAll(keepingCapacity: true) }
+        matchCache[topic] = found
+        return found
+    }
+
     /// Adds a granted subscription to the tree (a shared one joins its group).
     mutating func insertSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
+        matchCache.removeAll()
         if let shared = SharedSubscription(filter) {
             if sharedGroups[filter] == nil {
                 subscriptions.insert(shared.filter, subscriber: .shared(filter), options: subscription)
@@ -498,6 +512,7 @@ extension Broker.State {
     }
 
     mutating func removeSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
+        matchCache.removeAll()
         if let shared = SharedSubscription(filter) {
             sharedGroups[filter]?.members.removeAll { $0 == clientID }
             if sharedGroups[filter]?.members.isEmpty ?? false {

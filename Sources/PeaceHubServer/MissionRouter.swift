@@ -71,12 +71,19 @@ public final class MissionRouter: PublishInterceptor {
         Self.reportTopic(topic) != nil
     }
 
-    /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`.
+    /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`. Asked for every PUBLISH, so it looks at the bytes
+    /// before it makes any string.
     static func reportTopic(_ topic: String) -> (String, String)? {
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard levels.count == 4, levels[0] == "missions", levels[2] == "reports", !levels[1].isEmpty, !levels[3].isEmpty
+        let bytes = topic.utf8
+        guard topic.hasPrefix("missions/"),
+            let missionEnd = bytes[bytes.index(bytes.startIndex, offsetBy: 9)...].firstIndex(of: UInt8(ascii: "/"))
         else { return nil }
-        return (String(levels[1]), String(levels[3]))
+        let mission = topic[topic.index(topic.startIndex, offsetBy: 9)..<missionEnd]
+        let rest = topic[bytes.index(after: missionEnd)...]
+        guard !mission.isEmpty, rest.hasPrefix("reports/") else { return nil }
+        let type = rest.dropFirst("reports/".count)
+        guard !type.isEmpty, !type.utf8.contains(UInt8(ascii: "/")) else { return nil }
+        return (String(mission), String(type))
     }
 
     public func intercept(

@@ -5,7 +5,7 @@ import PeaceHubRegistry
 import Synchronization
 
 /// Mission membership read from the registry, asked on every PUBLISH and SUBSCRIBE, so a registry change applies to
-/// the next packet without a restart.
+/// the packets that follow it (within a millisecond) without a restart.
 ///
 /// Answers are cached while the registry's data version stays the same (`RegistryChangeMonitor`: any commit, by
 /// this process or a `peacehub registry` command, changes it and empties the cache), so an unchanged registry costs
@@ -30,10 +30,14 @@ public struct RegistryMembership: MissionMembership {
         let failures = Atomic(0)
     }
 
-    public init(registry: Registry, logger: Logger = Logger(label: "peacehub.server")) {
+    /// - Parameter freshness: how long the registry's version, once read, is trusted (`RegistryChangeMonitor`):
+    ///   a change in the registry applies to the packets that come this long after it.
+    public init(
+        registry: Registry, freshness: Duration = .milliseconds(1), logger: Logger = Logger(label: "peacehub.server")
+    ) {
         self.registry = registry
         self.logger = logger
-        monitor = RegistryChangeMonitor(registry: registry)
+        monitor = RegistryChangeMonitor(registry: registry, freshness: freshness)
     }
 
     /// The registry's data version, which changes with every commit to the registry, and with every failed read.

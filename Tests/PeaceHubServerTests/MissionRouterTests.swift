@@ -51,6 +51,11 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(!router.claims(topic: "missions/UNIFIL/chat/general"))
         #expect(!router.claims(topic: "missions/UNIFIL/reports/UXO/x"))
         #expect(!router.claims(topic: "contingents/KAZ/inbox"))
+        for topic in ["missions//reports/UXO", "missions/UNIFIL/reports/", "missions/UNIFIL", "missions/", "missions",
+                      "missions/UNIFIL/reportsX/UXO", "mission/UNIFIL/reports/UXO"] {
+            #expect(!router.claims(topic: topic), "\(topic)")
+        }
+        #expect(router.claims(topic: "missions/MINURSO/reports/CEASEFIRE_VIOLATION"))
     }
 
     @Test func aValidReportIsDeliveredWithAnnotationsAndArchived() throws {

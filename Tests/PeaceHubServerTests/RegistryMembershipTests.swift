@@ -12,7 +12,7 @@ import Testing
         defer { folder.remove() }
         let registry = try Registry(path: folder.path("registry.sqlite"))
         try SeedData.load(into: registry)
-        let membership = RegistryMembership(registry: registry)
+        let membership = RegistryMembership(registry: registry, freshness: .zero)
         #expect(membership.activeMissions(of: "KAZ").contains("UNIFIL"))
         #expect(membership.activeMissions(of: "NPL").isEmpty)
 
@@ -37,7 +37,7 @@ import Testing
         let folder = try TemporaryDirectory(prefix: "phub-monitor")
         defer { folder.remove() }
         let registry = try Registry(path: folder.path("registry.sqlite"))
-        let monitor = try #require(RegistryChangeMonitor(registry: registry))
+        let monitor = try #require(RegistryChangeMonitor(registry: registry, freshness: .zero))
         let first = try monitor.version()
         #expect(first >= 0, "the WAL-index header was read (a query's answer is negative)")
         #expect(try monitor.version() == first)
@@ -49,5 +49,21 @@ import Testing
         let other = try Registry(path: folder.path("registry.sqlite"))
         try other.addContingent(Contingent(code: "GHA", name: "Ghana", pcrsLevel: .none), as: .operator("test"))
         #expect(try monitor.version() != second, "another connection's commit is seen too")
+    }
+
+    /// A version read less than `freshness` ago is answered without reading: a change shows after that window.
+    @Test func aFreshVersionIsAnsweredWithoutReading() throws {
+        let folder = try TemporaryDirectory(prefix: "phub-monitor")
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        let monitor = try #require(RegistryChangeMonitor(registry: registry, freshness: .seconds(30)))
+        let first = try monitor.version()
+        try registry.addContingent(Contingent(code: "NPL", name: "Nepal", pcrsLevel: .none), as: .operator("test"))
+        #expect(try monitor.version() == first, "within the window the value read is kept")
+        let short = try #require(RegistryChangeMonitor(registry: registry, freshness: .milliseconds(1)))
+        let before = try short.version()
+        try registry.addContingent(Contingent(code: "GHA", name: "Ghana", pcrsLevel: .none), as: .operator("test"))
+        usleep(2000)
+        #expect(try short.version() != before, "after the window the change is seen")
     }
 }
