@@ -129,10 +129,22 @@ extension Broker {
                 state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
                 if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
             }
-            var targets: [String: Target] = [:]
+            // Usually one subscription a client: a list, merged by a search while it is short.
+            var targets: [(clientID: String, target: Target)] = []
+            var indexes: [String: Int]?
             func add(_ clientID: String, _ subscription: Subscription) {
-                targets[clientID, default: Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])]
-                    .merge(subscription)
+                let index = indexes.map { $0[clientID] } ?? targets.firstIndex { $0.clientID == clientID }
+                if let index {
+                    targets[index].target.merge(subscription)
+                    return
+                }
+                targets.append((clientID, Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])))
+                targets[targets.count - 1].target.merge(subscription)
+                if indexes != nil {
+                    indexes?[clientID] = targets.count - 1
+                } else if targets.count == 16 {
+                    indexes = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.clientID, $0) })
+                }
             }
             for match in state.matches(message.topic) {
                 switch match.subscriber {
