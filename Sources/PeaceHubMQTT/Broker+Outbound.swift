@@ -120,8 +120,8 @@ extension Broker {
     ) {
         var operations = operations
         let maximumQueued = configuration.maximumQueued
-        let (deliveries, queued, overflowed, slow) = state.withLock {
-            state -> ([(Session, Session.Delivery)], [any BrokerConnection]?, [String], [any BrokerConnection]) in
+        let (waiting, queued, routed, overflowed, slow) = state.withLock {
+            state -> ([(Session, Session.Delivery)], [any BrokerConnection], Int, [String], [any BrokerConnection]) in
             let messageID = state.nextMessageID()
             if message.publisher != nil { state.traffic.received(message.topic, message.qos) }
             if message.retain {
@@ -189,31 +189,38 @@ extension Broker {
                             subscriptionIdentifiers: target.identifiers))
                 }
             }
-            guard operations.isEmpty || store == nil else { return (deliveries, nil, overflowed, slow) }
-            let wake = deliveries.compactMap { session, delivery in
-                session.enqueue(delivery)
-                return session.connection
-            }
-            return (deliveries, wake, overflowed, slow)
-        }
-        if let queued {
-            for connection in queued { connection.wakeUp() }
-            then(.success(deliveries.count))
-        } else {
-            commit(operations) { [self] result in
-                if case .success = result {
-                    // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
-                    let wake = state.withLock { state -> [any BrokerConnection] in
-                        deliveries.compactMap { session, delivery in
-                            guard state.sessions[session.clientID] === session else { return nil }
-                            session.enqueue(delivery)
-                            return session.connection
-                        }
-                    }
-                    for connection in wake { connection.wakeUp() }
+            // Queued at once, even before the store has committed what the message changes: QoS 0 and 1. A
+            // crash before the commit then costs at most a duplicate (the publisher had no acknowledgement and
+            // sends again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the
+            // store the write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it
+            // must never arrive twice.
+            let durableFirst = !operations.isEmpty && store != nil
+            var waiting: [(Session, Session.Delivery)] = []
+            var wake: [any BrokerConnection] = []
+            for (session, delivery) in deliveries {
+                if delivery.message.qos == .exactlyOnce, durableFirst {
+                    waiting.append((session, delivery))
+                } else {
+                    session.enqueue(delivery)
+                    if let connection = session.connection { wake.append(connection) }
                 }
-                then(result.map { deliveries.count })
             }
+            return (waiting, wake, deliveries.count, overflowed, slow)
+        }
+        for connection in queued { connection.wakeUp() }
+        commit(operations) { [self] result in
+            if case .success = result, !waiting.isEmpty {
+                // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
+                let wake = state.withLock { state -> [any BrokerConnection] in
+                    waiting.compactMap { session, delivery in
+                        guard state.sessions[session.clientID] === session else { return nil }
+                        session.enqueue(delivery)
+                        return session.connection
+                    }
+                }
+                for connection in wake { connection.wakeUp() }
+            }
+            then(result.map { routed })
         }
         for connection in slow {
             connection.close(.quotaExceeded, reason: "its queue of \(maximumQueued) messages is full")

@@ -12,9 +12,9 @@ import Synchronization
 /// from `housekeeping`, which the server calls every second.
 ///
 /// With a `BrokerStore`, every change to a stored session (one that outlives its connection) or a retained
-/// message is committed before the packet that caused it is acknowledged, and a routed QoS 1 or 2 message reaches
-/// its subscribers' queues only once it is durable: an acknowledged message survives a crash, and a QoS 2 message
-/// is never delivered twice.
+/// message is committed before the packet that caused it is acknowledged, and a routed QoS 2 message reaches its
+/// subscribers' queues only once it is durable: an acknowledged message survives a crash, and a QoS 2 message is
+/// never delivered twice (QoS 1 goes out at once: a crash may cost a duplicate, which QoS 1 allows).
 public final class Broker: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Outbound QoS 1 and 2 messages a client may have unacknowledged at once (a 5.0 client's Receive Maximum

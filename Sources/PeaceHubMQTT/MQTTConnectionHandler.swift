@@ -63,6 +63,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
     private var reading = false
+    /// A flush task is queued (`flushSoon`).
+    private var flushScheduled = false
     /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
     private var draining = false
     /// Set while a wake-up task is queued on the event loop (any thread sets it).
@@ -305,7 +307,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                 wrote = true
             }
         }
-        if wrote { flush(context) }
+        if wrote { flushSoon(context) }
         closeIfDrained(context)
     }
 
@@ -316,7 +318,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             guard !packets.isEmpty else { return }
             self.onLoop { context in
                 for packet in packets { self.write(packet, context) }
-                self.flush(context)
+                self.flushSoon(context)
             }
         }
     }
@@ -340,6 +342,18 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if version == .v5 { packet = fitted(packet) }
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
         packet.write(to: &outbound!, version: version)
+    }
+
+    /// Flushes once the tasks already queued on the event loop have run, so acknowledgements that complete
+    /// together (one store commit) and deliveries woken together leave in one write; within a read burst its end
+    /// flushes.
+    private func flushSoon(_ context: ChannelHandlerContext) {
+        guard !reading, !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute {
+            self.flushScheduled = false
+            if let context = self.context { self.flush(context) }
+        }
     }
 
     /// Writes the encoded bytes out, unless a read burst is in progress (its end flushes).

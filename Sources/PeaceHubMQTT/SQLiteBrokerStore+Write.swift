@@ -44,7 +44,23 @@ extension SQLiteBrokerStore {
     /// is not stored (a clean session, or one an earlier call deleted) or for a delivery that is
     /// not stored changes nothing. A constraint SQLite enforces (a sequence stored twice for one
     /// session, packet id 0) becomes an `invalidOperation` error that fails the call.
-    static func apply(_ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects) throws {
+    static func apply(
+        _ operation: StoreOperation, _ db: Database, _ effects: inout WriteEffects, skipping skipped: Set<DeliveryKey> = []
+    ) throws {
+        if !skipped.isEmpty {
+            switch operation {
+            case .enqueue(let clientID, let sequence, let messageID, _, _)
+            where skipped.contains(DeliveryKey(clientID: clientID, sequence: sequence)):
+                // Never written, but its ids are used: the stored largest ids still grow past them.
+                effects.lastSequence = max(effects.lastSequence, Int64(clamping: sequence))
+                effects.lastMessageID = max(effects.lastMessageID, Int64(clamping: messageID))
+                return
+            case .markInflight(let clientID, let sequence, _, _), .removeDelivery(let clientID, let sequence):
+                if skipped.contains(DeliveryKey(clientID: clientID, sequence: sequence)) { return }
+            default:
+                break
+            }
+        }
         do {
             try applyUnchecked(operation, db, &effects)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {

@@ -186,20 +186,39 @@ public final class SQLiteBrokerStore: BrokerStore {
     }
 
     /// Applies `batch` in one transaction and returns each call's result, in order.
+    ///
+    /// The calls are applied one after the other; only when SQLite refuses an operation is the batch done again
+    /// with each call in a savepoint of its own, so that the refused call alone fails (the common case pays no
+    /// savepoint).
     private func write(_ batch: [Submission]) -> [Result<Void, any Error>] {
         let started = DispatchTime.now().uptimeNanoseconds
         defer {
             commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             commitOperations.record(batch.reduce(0) { $0 + $1.operations.count })
         }
+        let skipped = Self.acknowledgedWithin(batch)
         do {
             let results = try database.writeWithoutTransaction { db in
-                var results: [Result<Void, any Error>] = []
-                try db.inTransaction(.immediate) {
-                    results = try self.apply(batch, db)
-                    return .commit
+                do {
+                    try db.inTransaction(.immediate) {
+                        var effects = WriteEffects()
+                        for submission in batch {
+                            for operation in submission.operations {
+                                try Self.apply(operation, db, &effects, skipping: skipped)
+                            }
+                        }
+                        try Self.finish(effects, db)
+                        return .commit
+                    }
+                    return [Result<Void, any Error>](repeating: .success(()), count: batch.count)
+                } catch let error as BrokerStoreError where error.code == .invalidOperation {
+                    var results: [Result<Void, any Error>] = []
+                    try db.inTransaction(.immediate) {
+                        results = try self.applyEachAlone(batch, db, skipping: skipped)
+                        return .commit
+                    }
+                    return results
                 }
-                return results
             }
             batches.add(1, ordering: .relaxed)
             return results
@@ -214,7 +233,9 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     /// Applies each call in its own savepoint, then the batch's bookkeeping. Throws (failing the
     /// batch) for anything but an operation the stored state refuses.
-    private func apply(_ batch: [Submission], _ db: Database) throws -> [Result<Void, any Error>] {
+    private func applyEachAlone(
+        _ batch: [Submission], _ db: Database, skipping skipped: Set<DeliveryKey>
+    ) throws -> [Result<Void, any Error>] {
         var results: [Result<Void, any Error>] = []
         results.reserveCapacity(batch.count)
         var batchEffects = WriteEffects()
@@ -222,7 +243,7 @@ public final class SQLiteBrokerStore: BrokerStore {
             var effects = WriteEffects()
             try db.cachedStatement(sql: "SAVEPOINT call").execute()
             do {
-                for operation in submission.operations { try Self.apply(operation, db, &effects) }
+                for operation in submission.operations { try Self.apply(operation, db, &effects, skipping: skipped) }
                 try db.cachedStatement(sql: "RELEASE call").execute()
                 batchEffects.merge(effects)
                 results.append(.success(()))
@@ -236,6 +257,34 @@ public final class SQLiteBrokerStore: BrokerStore {
         }
         try Self.finish(batchEffects, db)
         return results
+    }
+
+    /// A delivery, as the store keys it.
+    struct DeliveryKey: Hashable {
+        var clientID: String
+        var sequence: UInt64
+    }
+
+    /// The deliveries a batch enqueues and then removes: a QoS 1 message its subscriber acknowledged before the
+    /// batch was written. Their rows would be inserted and deleted in one transaction, so they are not written
+    /// at all (the effect on the file is the same).
+    static func acknowledgedWithin(_ batch: [Submission]) -> Set<DeliveryKey> {
+        var enqueued: Set<DeliveryKey> = []
+        var acknowledged: Set<DeliveryKey> = []
+        for submission in batch {
+            for operation in submission.operations {
+                switch operation {
+                case .enqueue(let clientID, let sequence, _, _, _):
+                    enqueued.insert(DeliveryKey(clientID: clientID, sequence: sequence))
+                case .removeDelivery(let clientID, let sequence):
+                    let key = DeliveryKey(clientID: clientID, sequence: sequence)
+                    if enqueued.contains(key) { acknowledged.insert(key) }
+                default:
+                    break
+                }
+            }
+        }
+        return acknowledged
     }
 
     static func describe(_ error: any Error) -> String {

@@ -114,6 +114,27 @@ final class ManualStore: BrokerStore {
         #expect(store.state.sessions.first?.deliveries.count == 1)
     }
 
+    /// QoS 1 goes to its subscribers at once, before the store has committed it; only the publisher's PUBACK
+    /// waits for the commit (a crash in between costs a duplicate, which QoS 1 allows).
+    @Test func aQoS1MessageIsDeliveredAtOnceAndAcknowledgedOnceDurable() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
+        store.completeAll()
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .atLeastOnce)])))
+        store.completeAll()
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        try publisher.send(publish("t", "x", qos: .atLeastOnce, id: 5))
+        #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["x"])
+        #expect(try publisher.received().isEmpty)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 5)])
+        #expect(store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries.count == 1)
+    }
+
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)

@@ -252,6 +252,32 @@ func storedMessage(
         #expect(try fixture.reloaded() == expected)
     }
 
+    /// A QoS 1 delivery its subscriber acknowledged before the batch was written is never written: no message
+    /// row, no delivery row, yet the stored largest ids grow past it.
+    @Test func aDeliveryAcknowledgedWithinItsBatchIsNotWritten() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        do {
+            let store = try fixture.open()
+            try await store.committed([.createSession(clientID: "ind", owner: .contingent("IND"))])
+            let gate = await WriterGate.close(store)
+            let calls = [
+                SubmittedCommit(store, [.enqueue(clientID: "ind", sequence: 7, messageID: 70, message: storedMessage("a"))]),
+                SubmittedCommit(store, [.enqueue(clientID: "ind", sequence: 8, messageID: 71, message: storedMessage("b"))]),
+                SubmittedCommit(store, [.markInflight(clientID: "ind", sequence: 7, packetID: 1, stage: .awaitingPuback)]),
+                SubmittedCommit(store, [.removeDelivery(clientID: "ind", sequence: 7)]),
+            ]
+            gate.open()
+            for call in calls {
+                if case .failure(let error) = await call.result() { Issue.record("\(error)") }
+            }
+        }
+        #expect(try fixture.count("message") == 1)
+        let state = try fixture.reloaded()
+        #expect(state.sessions.first?.deliveries.map(\.sequence) == [8])
+        #expect(state.lastSequence == 8 && state.lastMessageID == 71)
+    }
+
     @Test func createSessionReplacesAndDeleteSessionCascades() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
