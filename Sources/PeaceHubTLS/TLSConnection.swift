@@ -11,8 +11,8 @@ final class TLSConnection {
     let context: TLSContext
     let serverHostname: String?
     private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private var readBIO: OpaquePointer
+    private var writeBIO: OpaquePointer
     private let verification: VerificationState
 
     enum HandshakeResult {
@@ -73,6 +73,20 @@ final class TLSConnection {
             guard bytes.count > 0 else { return }
             _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
         }
+    }
+
+    /// Gives the `SSL` new, empty memory BIOs when both are empty, and says whether it did. A memory BIO keeps the
+    /// largest buffer it ever held, and the handshake's certificates fill both: on the many connections that then
+    /// sit idle, that memory would stay taken for nothing.
+    func releaseBuffersIfEmpty() -> Bool {
+        guard BIO_ctrl_pending(readBIO) == 0, BIO_ctrl_pending(writeBIO) == 0,
+            let freshRead = BIO_new(BIO_s_mem()), let freshWrite = BIO_new(BIO_s_mem())
+        else { return false }
+        // SSL_set_bio frees the BIOs it held and owns the new ones.
+        SSL_set_bio(ssl, freshRead, freshWrite)
+        readBIO = freshRead
+        writeBIO = freshWrite
+        return true
     }
 
     /// Ciphertext OpenSSL produced (handshake messages, records, alerts), or nil when there is none.

@@ -24,6 +24,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var flushedWriteCount = 0
     /// Plaintext decrypted during the current read burst, delivered at channelReadComplete.
     private var plaintext: ByteBuffer?
+    /// Set once the handshake's grown memory BIOs were swapped for empty ones (`releaseBuffersIfEmpty`).
+    private var handshakeBuffersReleased = false
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false
     private var handshakeTimer: Scheduled<Void>?
@@ -212,6 +214,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
             if machine.isActive { encryptFlushedWrites(context: context) }
+            if machine.isActive { handshakeBuffersReleased = connection.releaseBuffersIfEmpty() }
         }
     }
 
@@ -238,6 +241,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         plaintext = buffer.readableBytes > 0 ? buffer : nil
         // SSL_read can produce output too (alerts, KeyUpdate answers).
         flushCiphertext(context: context)
+        if !handshakeBuffersReleased, machine.isActive {
+            handshakeBuffersReleased = connection.releaseBuffersIfEmpty()
+        }
         switch result {
         case .wantsMore:
             break
