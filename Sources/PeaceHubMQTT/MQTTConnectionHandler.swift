@@ -51,7 +51,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var keepAliveTask: RepeatedTask?
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
     /// Replies in the order their packets arrived; `nil` while the broker is still committing.
-    private var replies = CircularBuffer<MQTTPacket??>()
+    private var replies = CircularBuffer<MQTTPacket??>(initialCapacity: 1)
     /// How many replies have left the front of `replies`.
     private var repliesWritten = 0
     /// QoS 1 and 2 PUBLISHes from the client not yet answered with PUBACK or PUBCOMP (its Receive Maximum).

@@ -40,8 +40,9 @@ final class Session: @unchecked Sendable {
     /// The client's Maximum Packet Size (5.0); the hub never sends it a larger packet.
     var maximumPacketSize: Int?
 
-    /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order.
-    private var pending: [CircularBuffer<Delivery>] = Array(repeating: CircularBuffer(), count: 4)
+    /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order. They start with
+    /// room for one: most sessions hold few messages at a time, and an idle one should cost little memory.
+    private var pending: [CircularBuffer<Delivery>] = Array(repeating: CircularBuffer(initialCapacity: 1), count: 4)
     private(set) var pendingCount = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
