@@ -64,7 +64,7 @@ let package = Package(
             dependencies: [
                 "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // A child process for the broker store's crash test (killed with SIGKILL mid-stream).

@@ -107,35 +107,46 @@ extension SQLiteBrokerStore {
             let sequence = try storable(sequence, operation)
             let messageID = try storable(messageID, operation)
             try insertMessage(messageID, message, db)
+            let insert = try DirectStatement(
+                """
+                INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                """, db)
+            insert.bind(1, clientID)
+            insert.bind(2, sequence)
+            insert.bind(3, messageID)
+            insert.bind(4, Int64(message.qos.rawValue))
+            insert.bind(5, message.retain ? 1 : 0)
             let identifiers = subscriptionIdentifiers.isEmpty
                 ? nil : subscriptionIdentifiers.map { String($0) }.joined(separator: ",")
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers)
-                    SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
-                    """
-            ).execute(arguments: [
-                clientID, sequence, messageID, Int64(message.qos.rawValue), message.retain, identifiers,
-            ])
+            insert.bind(6, identifiers)
+            try insert.run()
             if db.changesCount == 0 { effects.unreferencedCandidates.insert(messageID) }
             effects.lastSequence = max(effects.lastSequence, sequence)
             effects.lastMessageID = max(effects.lastMessageID, messageID)
 
         case .markInflight(let clientID, let sequence, let packetID, let stage):
             let sequence = try storable(sequence, operation)
-            try db.cachedStatement(
-                sql: "UPDATE delivery SET packetID = ?, stage = ? WHERE clientID = ? AND sequence = ?"
-            ).execute(arguments: [Int64(packetID), Int64(stage.rawValue), clientID, sequence])
+            let update = try DirectStatement(
+                "UPDATE delivery SET packetID = ?, stage = ? WHERE clientID = ? AND sequence = ?", db)
+            update.bind(1, Int64(packetID))
+            update.bind(2, Int64(stage.rawValue))
+            update.bind(3, clientID)
+            update.bind(4, sequence)
+            try update.run()
 
         case .removeDelivery(let clientID, let sequence):
             let sequence = try storable(sequence, operation)
             // Not `DELETE ... RETURNING`: SQLite builds a temporary table for every such statement.
-            let select = try db.cachedStatement(
-                sql: "SELECT messageID FROM delivery WHERE clientID = ? AND sequence = ?")
-            guard let messageID = try Int64.fetchOne(select, arguments: [clientID, sequence]) else { return }
+            let select = try DirectStatement("SELECT messageID FROM delivery WHERE clientID = ? AND sequence = ?", db)
+            select.bind(1, clientID)
+            select.bind(2, sequence)
+            guard let messageID = try select.run() else { return }
             effects.unreferencedCandidates.insert(messageID)
-            try db.cachedStatement(sql: "DELETE FROM delivery WHERE clientID = ? AND sequence = ?")
-                .execute(arguments: [clientID, sequence])
+            let delete = try DirectStatement("DELETE FROM delivery WHERE clientID = ? AND sequence = ?", db)
+            delete.bind(1, clientID)
+            delete.bind(2, sequence)
+            try delete.run()
 
         case .addInboundQoS2(let clientID, let packetID):
             try db.cachedStatement(
@@ -173,23 +184,27 @@ extension SQLiteBrokerStore {
 
     /// Stores a message body once: a message id names one body, however many deliveries use it.
     private static func insertMessage(_ messageID: Int64, _ message: BrokerMessage, _ db: Database) throws {
-        // `ifnull`: SQLite binds an empty blob as NULL.
-        var properties: Data?
+        var properties: ByteBuffer?
         if !message.properties.isEmpty {
             var buffer = ByteBuffer()
             message.properties.write(to: &buffer)
-            properties = Data(buffer.readableBytesView)
+            properties = buffer
         }
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO message (id, topic, payload, precedence, publisher, properties, expiresAt)
-                VALUES (?, ?, ifnull(?, x''), ?, ?, ?, ?)
-                ON CONFLICT (id) DO NOTHING
-                """
-        ).execute(arguments: [
-            messageID, message.topic, Data(message.payload.readableBytesView), Int64(message.precedence.rawValue),
-            message.publisher?.storedForm, properties, message.expiresAt,
-        ])
+        // `ifnull`: SQLite binds an empty blob as NULL.
+        let insert = try DirectStatement(
+            """
+            INSERT INTO message (id, topic, payload, precedence, publisher, properties, expiresAt)
+            VALUES (?, ?, ifnull(?, x''), ?, ?, ?, ?)
+            ON CONFLICT (id) DO NOTHING
+            """, db)
+        insert.bind(1, messageID)
+        insert.bind(2, message.topic)
+        insert.bind(3, message.payload)
+        insert.bind(4, Int64(message.precedence.rawValue))
+        insert.bind(5, message.publisher?.storedForm)
+        insert.bind(6, properties)
+        insert.bind(7, message.expiresAt)
+        try insert.run()
     }
 
     /// Notes the messages a session's deliveries use before the session's rows go.
@@ -205,13 +220,16 @@ extension SQLiteBrokerStore {
     /// raises the stored largest ids.
     static func finish(_ effects: WriteEffects, _ db: Database) throws {
         if !effects.unreferencedCandidates.isEmpty {
-            let statement = try db.cachedStatement(
-                sql: """
-                    DELETE FROM message WHERE id = ?1
-                        AND NOT EXISTS (SELECT 1 FROM delivery WHERE messageID = ?1)
-                        AND NOT EXISTS (SELECT 1 FROM retained WHERE messageID = ?1)
-                    """)
-            for id in effects.unreferencedCandidates { try statement.execute(arguments: [id]) }
+            let delete = try DirectStatement(
+                """
+                DELETE FROM message WHERE id = ?1
+                    AND NOT EXISTS (SELECT 1 FROM delivery WHERE messageID = ?1)
+                    AND NOT EXISTS (SELECT 1 FROM retained WHERE messageID = ?1)
+                """, db)
+            for id in effects.unreferencedCandidates {
+                delete.bind(1, id)
+                try delete.run()
+            }
         }
         if effects.lastSequence > 0 || effects.lastMessageID > 0 {
             try db.cachedStatement(
