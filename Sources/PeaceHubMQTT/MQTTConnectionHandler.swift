@@ -460,7 +460,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     /// Runs `body` on the channel's event loop, at once when already there.
-    private func onLoop(_ body: @escaping (ChannelHandlerContext) -> Void) {
+    private func onLoop(_ body: @escaping @Sendable (ChannelHandlerContext) -> Void) {
         if eventLoop.inEventLoop {
             if let context { body(context) }
         } else {
