@@ -11,7 +11,8 @@ public protocol BrokerConnection: AnyObject, Sendable {
 }
 
 /// Who may publish and subscribe where. Asked on every PUBLISH and SUBSCRIBE, so an
-/// implementation backed by the registry applies a change to the next packet.
+/// implementation backed by the registry applies a change to the packets that follow it (the hub's within a
+/// millisecond of the commit).
 public protocol MQTTAuthorizer: Sendable {
     func mayPublish(_ principal: Principal, topic: String) -> Bool
     func maySubscribe(_ principal: Principal, filter: String) -> Bool

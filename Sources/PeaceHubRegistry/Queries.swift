@@ -146,9 +146,23 @@ extension Registry {
 
     /// The missions in which `contingent` has a deployment in progress (in transit, in the mission or extended),
     /// of one of its people or of its unit: where it may exchange reports and chat, and read the report archive.
+    ///
+    /// One query for the mission codes alone: the hub asks after every registry change (it archives each report).
     public func activeMissions(of contingent: String) throws -> Set<String> {
-        let deployments = try deployments(contingent: contingent)
-        return Set(deployments.filter { $0.deployment.status.isInProgress }.map(\.deployment.mission))
+        let inProgress = DeploymentStatus.allCases.filter(\.isInProgress)
+        let placeholders = inProgress.map { _ in "?" }.joined(separator: ", ")
+        return try database.read { db in
+            let missions = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT deployment.mission FROM deployment
+                    LEFT JOIN person ON person.id = deployment.personId
+                    WHERE (person.contingent = ? OR deployment.contingent = ?)
+                        AND deployment.status IN (\(placeholders))
+                    """,
+                arguments: StatementArguments([contingent, contingent] + inProgress.map(\.rawValue)))
+            return Set(missions)
+        }
     }
 
     /// One piece of equipment.
@@ -234,7 +248,7 @@ extension ArchivedReport {
     /// `receivedAt` as the archive writes it: ISO 8601 in UTC, whole seconds (`2026-11-26T10:00:00Z`), so text
     /// comparison orders instants.
     public static func timestamp(_ date: Date) -> String {
-        ISO8601DateFormatter().string(from: date)
+        UTCTimestamp.string(date, withMilliseconds: false)
     }
 }
 

@@ -107,6 +107,28 @@ struct QueryTests {
         expectRegistryError(.notFound) { _ = try registry.equipment(serial: "KAZ-10") }
     }
 
+    @Test func activeMissionsCountDeploymentsInProgressOnly() throws {
+        let registry = try makeRegistry()
+        _ = try registry.planDeployment(plan("KAZ-1", "2027-06-01", "2027-12-01", mission: "MINURSO"), as: operatorActor)
+        #expect(try registry.activeMissions(of: "KAZ").isEmpty)
+        let deployment = try registry.planDeployment(plan("KAZ-1", "2026-10-01", "2027-03-01"), as: operatorActor)
+        try registry.advanceDeployment(id: deployment.id!, to: .inTransit, on: day("2026-10-01"), as: operatorActor)
+        #expect(try registry.activeMissions(of: "KAZ") == ["UNIFIL"])
+        #expect(try registry.activeMissions(of: "IND").isEmpty)
+    }
+
+    @Test func timestampsAreWhatISO8601DateFormatterWrites() {
+        let whole = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let instants: [TimeInterval] = [0, 1_795_046_400, 1_795_046_400.25, 1_795_046_459.999, 951_782_400.5, -86_400.75]
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            #expect(UTCTimestamp.string(date, withMilliseconds: false) == whole.string(from: date))
+            #expect(UTCTimestamp.string(date, withMilliseconds: true) == fractional.string(from: date))
+        }
+    }
+
     @Test func contingentsReadTheReportsOfTheirMissionsOnly() throws {
         let registry = try makeRegistry()
         let deployment = try registry.planDeployment(plan("KAZ-1", "2026-10-01", "2027-03-01"), as: operatorActor)
