@@ -36,7 +36,12 @@ struct DirectStatement {
             return
         }
         text.withUTF8 { bytes in
-            _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient)
+            // An empty string may have no address, and a null pointer would bind NULL.
+            guard let start = bytes.baseAddress else {
+                _ = sqlite3_bind_text(handle, index, "", 0, Self.transient)
+                return
+            }
+            _ = sqlite3_bind_text(handle, index, start, Int32(bytes.count), Self.transient)
         }
     }
 

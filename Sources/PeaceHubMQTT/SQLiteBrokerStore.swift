@@ -13,10 +13,10 @@ import Synchronization
 /// disk sync. Completions run on that queue: they must be quick and never block (hop to the
 /// connection's event loop).
 ///
-/// Each `commit` call runs in its own savepoint, all or nothing: an operation SQLite refuses (a
-/// sequence stored twice for one session) fails only its own call; a failure of the transaction
-/// itself (I/O error, disk full, the file locked by another process) fails the whole batch.
-/// Either way later batches go on.
+/// Each `commit` call is all or nothing: when SQLite refuses an operation (a sequence stored twice
+/// for one session), the batch is applied again with each call in a savepoint of its own, so only
+/// the refused call fails; a failure of the transaction itself (I/O error, disk full, the file
+/// locked by another process) fails the whole batch. Either way later batches go on.
 public final class SQLiteBrokerStore: BrokerStore {
     /// What a committed batch survives.
     public enum Durability: Sendable, Hashable {
