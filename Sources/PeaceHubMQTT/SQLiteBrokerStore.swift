@@ -37,6 +37,8 @@ public final class SQLiteBrokerStore: BrokerStore {
         var submissions: [Submission] = []
         /// True while a drain is scheduled or running on the writer queue.
         var draining = false
+        /// When the oldest queued submission came (monotonic nanoseconds); 0 when none is queued.
+        var oldestQueuedAt: UInt64 = 0
     }
 
     /// How long a batch waits for another process that holds the file's write lock (someone
@@ -45,6 +47,8 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     public let path: String
     public let durability: Durability
+    /// Nanoseconds a batch waits after its first submission (`holdBack`).
+    private let batchDelay: UInt64
     /// The one connection; only the writer queue writes through it (and `load()` reads).
     let database: DatabaseQueue
     let logger: Logger
@@ -62,7 +66,13 @@ public final class SQLiteBrokerStore: BrokerStore {
     /// Opens the store at `path`, creating the file (and its folder) if needed, and migrates it
     /// to the current schema. Throws `BrokerStoreError` naming the file when it is not an SQLite
     /// database, not a broker store, or written by a newer PeaceHub.
-    public init(path: String, durability: Durability = .processCrash, logger: Logger) throws {
+    ///
+    /// - Parameter batchDelay: how long a submission waits for others before its batch is written (see `holdBack`).
+    public init(
+        path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500), logger: Logger
+    ) throws {
+        self.batchDelay = UInt64(batchDelay.components.seconds) * 1_000_000_000
+            + UInt64(batchDelay.components.attoseconds / 1_000_000_000)
         self.path = path
         self.durability = durability
         self.logger = logger
@@ -131,6 +141,7 @@ public final class SQLiteBrokerStore: BrokerStore {
         _ operations: [StoreOperation], completion: @escaping @Sendable (Result<Void, any Error>) -> Void
     ) {
         let scheduleDrain = queue.withLock { queue in
+            if queue.submissions.isEmpty { queue.oldestQueuedAt = DispatchTime.now().uptimeNanoseconds }
             queue.submissions.append(Submission(operations: operations, completion: completion))
             guard !queue.draining else { return false }
             queue.draining = true
@@ -167,10 +178,24 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     /// Commits batches until nothing is queued. Runs on the writer queue only.
     private func drain() {
-        while let batch = takeBatch() {
+        while true {
+            holdBack()
+            guard let batch = takeBatch() else { return }
             let results = write(batch)
             for (submission, result) in zip(batch, results) { submission.completion(result) }
         }
+    }
+
+    /// Waits until the oldest queued submission is `batchDelay` old: what arrives meanwhile joins its batch, and a
+    /// delivery acknowledged meanwhile cancels its enqueue (nothing written for it). At 5,000 QoS 1 messages a
+    /// second from one publisher to one subscriber, half a millisecond took the hub from 0.85 to 0.58 cores and
+    /// its p99 from 10.7 to 7.0 ms; a publisher's PUBACK waits that much longer.
+    private func holdBack() {
+        guard batchDelay > 0 else { return }
+        let oldest = queue.withLock { $0.oldestQueuedAt }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard oldest > 0, now < oldest + batchDelay else { return }
+        usleep(UInt32((oldest + batchDelay - now) / 1000))
     }
 
     private func takeBatch() -> [Submission]? {
@@ -181,6 +206,7 @@ public final class SQLiteBrokerStore: BrokerStore {
             }
             var batch: [Submission] = []
             swap(&batch, &queue.submissions)
+            queue.oldestQueuedAt = 0
             return batch
         }
     }

@@ -84,8 +84,11 @@ struct StoreFixture {
 
     init() throws { directory = try TemporaryDirectory(prefix: "broker-store") }
 
-    func open(_ durability: SQLiteBrokerStore.Durability = .processCrash) throws -> SQLiteBrokerStore {
-        try SQLiteBrokerStore(path: path, durability: durability, logger: Logger(label: "test.broker-store"))
+    func open(
+        _ durability: SQLiteBrokerStore.Durability = .processCrash, batchDelay: Duration = .microseconds(500)
+    ) throws -> SQLiteBrokerStore {
+        try SQLiteBrokerStore(
+            path: path, durability: durability, batchDelay: batchDelay, logger: Logger(label: "test.broker-store"))
     }
 
     /// Loads what a fresh store instance finds in the file (as after a restart).
@@ -276,6 +279,34 @@ func storedMessage(
         let state = try fixture.reloaded()
         #expect(state.sessions.first?.deliveries.map(\.sequence) == [8])
         #expect(state.lastSequence == 8 && state.lastMessageID == 71)
+    }
+
+    @Test func commitsWithinTheBatchDelayShareABatchAndAnAcknowledgementCancelsItsEnqueue() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        do {
+            // Calls 20 ms apart, each its own batch without the delay; a delay long enough that a loaded machine
+            // still submits all three within it.
+            let store = try fixture.open(batchDelay: .seconds(1))
+            try await store.committed([.createSession(clientID: "ind", owner: .contingent("IND"))])
+            let before = store.committedBatches
+            let operations: [[StoreOperation]] = [
+                [.enqueue(clientID: "ind", sequence: 1, messageID: 10, message: storedMessage("a"))],
+                [.enqueue(clientID: "ind", sequence: 2, messageID: 11, message: storedMessage("b"))],
+                [.removeDelivery(clientID: "ind", sequence: 1)],
+            ]
+            var calls: [SubmittedCommit] = []
+            for operation in operations {
+                calls.append(SubmittedCommit(store, operation))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            for call in calls {
+                if case .failure(let error) = await call.result() { Issue.record("\(error)") }
+            }
+            #expect(store.committedBatches - before == 1)
+        }
+        #expect(try fixture.count("message") == 1)
+        #expect(try fixture.reloaded().sessions.first?.deliveries.map(\.sequence) == [2])
     }
 
     @Test func createSessionReplacesAndDeleteSessionCascades() async throws {
