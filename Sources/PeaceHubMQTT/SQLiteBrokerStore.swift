@@ -195,7 +195,9 @@ public final class SQLiteBrokerStore: BrokerStore {
         let oldest = queue.withLock { $0.oldestQueuedAt }
         let now = DispatchTime.now().uptimeNanoseconds
         guard oldest > 0, now < oldest + batchDelay else { return }
-        usleep(UInt32((oldest + batchDelay - now) / 1000))
+        let wait = oldest + batchDelay - now
+        var pause = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
+        nanosleep(&pause, nil)
     }
 
     private func takeBatch() -> [Submission]? {

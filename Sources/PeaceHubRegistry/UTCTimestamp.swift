@@ -13,7 +13,8 @@ enum UTCTimestamp {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         var text = pad(Int(parts.tm_year) + 1900, 4) + "-" + pad(Int(parts.tm_mon) + 1, 2) + "-"
-        text += pad(Int(parts.tm_mday), 2) + "T" + pad(Int(parts.tm_hour), 2) + ":" + pad(Int(parts.tm_min), 2) + ":" + pad(Int(parts.tm_sec), 2)
+        text += pad(Int(parts.tm_mday), 2) + "T" + pad(Int(parts.tm_hour), 2) + ":"
+        text += pad(Int(parts.tm_min), 2) + ":" + pad(Int(parts.tm_sec), 2)
         if withMilliseconds { text += "." + pad(Int(milliseconds - Int64(seconds) * 1000), 3) }
         return text + "Z"
     }

@@ -87,7 +87,8 @@ public final class HubServer: Service, Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 // Each connection keeps its last receive buffer for the next read: start it small, so
                 // thousands of idle connections do not each hold 2 KiB; it grows with the traffic.
-                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+                .childChannelOption(
+                    .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
                 .childChannelInitializer { channel in
                     let accepted = connections.withLockedValue { connections in
                         guard !connections.draining else { return false }
