@@ -23,9 +23,9 @@ extension Broker {
             if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
         }
         let refusal = refusal(of: publish, principal: principal)
-        let message = refusal == nil ? Self.message(of: publish, clientID: clientID, principal: principal, clock: clock) : nil
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
-        if publish.qos == .atMostOnce, let message, !(interceptor?.claims(topic: publish.topic) ?? false) {
+        if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
+            let message = Self.message(of: publish, clientID: clientID, principal: principal, clock: clock)
             return accept(message, then: Self.ignore)
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
@@ -40,10 +40,8 @@ extension Broker {
                 reply(result.map { Self.acknowledgement(of: publish, code, reason) })
             }
         }
-        guard let message else {
-            let (code, reason) = refusal!
-            return finish(code, reason)
-        }
+        if let refusal { return finish(refusal.code, refusal.reason) }
+        let message = Self.message(of: publish, clientID: clientID, principal: principal, clock: clock)
         let delivered: @Sendable (Result<Int, any Error>) -> Void = { result in
             switch result {
             case .success(let sessions):
@@ -73,7 +71,7 @@ extension Broker {
 
     /// Why a PUBLISH is refused before routing, if it is: a payload that is not UTF-8 as declared, or a topic the
     /// principal may not publish on (counted, and noticed to the sender).
-    private func refusal(of publish: MQTTPacket.Publish, principal: Principal) -> (ReasonCode, String)? {
+    private func refusal(of publish: MQTTPacket.Publish, principal: Principal) -> (code: ReasonCode, reason: String)? {
         if publish.properties.payloadFormatIndicator == 1,
             String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
         {

@@ -276,7 +276,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         return true
     }
 
-    /// What a QoS 0 PUBLISH is answered with: nothing, unless the store failed.
+    /// What a QoS 0 PUBLISH is answered with: nothing (it has no acknowledgement; the store logs its own failures).
     private static let noReply: Broker.Reply = { _ in }
 
     /// Takes the next place in the reply order; the returned closure fills it from any thread.

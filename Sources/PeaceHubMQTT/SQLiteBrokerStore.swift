@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import GRDB
 import Logging
+import PeaceHubCore
 import Synchronization
 
 /// The broker's durable state in an SQLite file (WAL mode), written with group commit.
@@ -71,8 +72,7 @@ public final class SQLiteBrokerStore: BrokerStore {
     public init(
         path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500), logger: Logger
     ) throws {
-        self.batchDelay = UInt64(batchDelay.components.seconds) * 1_000_000_000
-            + UInt64(batchDelay.components.attoseconds / 1_000_000_000)
+        self.batchDelay = batchDelay.wholeNanoseconds
         self.path = path
         self.durability = durability
         self.logger = logger

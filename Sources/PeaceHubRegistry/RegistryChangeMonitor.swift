@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PeaceHubCore
 import Synchronization
 
 /// Tells whether the registry database changed, for caches of what was read from it.
@@ -29,8 +30,7 @@ public final class RegistryChangeMonitor: Sendable {
     /// - Parameter freshness: how long a value read is answered again without reading (default one millisecond;
     ///   0 reads every time).
     public init?(registry: Registry, freshness: Duration = .milliseconds(1)) {
-        self.freshness = UInt64(freshness.components.seconds) * 1_000_000_000
-            + UInt64(freshness.components.attoseconds / 1_000_000_000)
+        self.freshness = freshness.wholeNanoseconds
         guard registry.database is DatabasePool else { return nil }
         var configuration = Configuration()
         configuration.readonly = true

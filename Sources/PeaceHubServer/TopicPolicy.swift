@@ -3,7 +3,7 @@ import PeaceHubMQTT
 import Synchronization
 
 /// What the registry says about a contingent, asked on every packet so that a change there
-/// (a new deployment, a suspended contingent) applies to the next one.
+/// (a new deployment, a suspended contingent) applies to the packets that follow it.
 public protocol MissionMembership: Sendable {
     /// True when the contingent exists and is not suspended.
     func isActive(contingent: String) -> Bool
