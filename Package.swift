@@ -60,11 +60,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SQLiteSupport",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
             name: "PeaceHubMQTT",
             dependencies: [
-                "PeaceHubCore", .product(name: "NIOCore", package: "swift-nio"),
+                "PeaceHubCore", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // A child process for the broker store's crash test (killed with SIGKILL mid-stream).
@@ -72,7 +78,7 @@ let package = Package(
         .target(
             name: "PeaceHubRegistry",
             dependencies: [
-                "COpenSSL", "PeaceHubCore",
+                "COpenSSL", "PeaceHubCore", "SQLiteSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import NIOCore
 import PeaceHubCore
+import SQLiteSupport
 
 /// What a run of operations leaves for the end of its batch: the largest ids it stored and the
 /// messages that may have lost their last use.
@@ -267,5 +268,16 @@ extension SQLiteBrokerStore {
             "removeInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
         case .setRetained(let messageID, let message): "setRetained of message \(messageID) on '\(message.topic)'"
         }
+    }
+}
+
+extension DirectStatement {
+    /// A blob from a buffer's readable bytes, without a copy into `Data` first.
+    func bind(_ index: Int32, _ buffer: ByteBuffer?) {
+        guard let buffer else {
+            bind(index, nil as UnsafeRawBufferPointer?)
+            return
+        }
+        buffer.withUnsafeReadableBytes { bind(index, $0) }
     }
 }

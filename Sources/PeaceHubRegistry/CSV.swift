@@ -11,72 +11,92 @@ enum CSV {
         var reason: String
     }
 
-    static func parse(_ bytes: [UInt8]) throws(Failure) -> [Record] {
-        var records: [Record] = []
-        var fields: [String] = []
-        var field: [UInt8] = []
-        var line = 1
-        var recordLine = 1
-        var index = 0
-        var quoted = false
-        var fieldStarted = false
-        var closed = false
-        let quote = UInt8(ascii: "\"")
-        let comma = UInt8(ascii: ",")
-        let lf = UInt8(ascii: "\n")
-        let cr = UInt8(ascii: "\r")
-        // A UTF-8 byte order mark (spreadsheet exports) is not part of the first header.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+    /// Reads records one at a time, so that a large file is never held as one array of rows.
+    struct Reader {
+        private let bytes: [UInt8]
+        private var index = 0
+        private var line = 1
+        private var fields: [String] = []
+        private var field: [UInt8] = []
 
-        func endField() {
-            fields.append(String(decoding: field, as: UTF8.self))
-            field.removeAll(keepingCapacity: true)
-            fieldStarted = false
-            closed = false
-        }
-        func endRecord() {
-            endField()
-            if !(fields.count == 1 && fields[0].isEmpty) { records.append(Record(line: recordLine, fields: fields)) }
-            fields.removeAll(keepingCapacity: true)
+        init(_ bytes: [UInt8]) {
+            self.bytes = bytes
+            // A UTF-8 byte order mark (spreadsheet exports) is not part of the first header.
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
         }
 
-        while index < bytes.count {
-            let byte = bytes[index]
-            if quoted {
-                if byte == quote {
-                    if index + 1 < bytes.count && bytes[index + 1] == quote {
-                        field.append(quote)
-                        index += 1
-                    } else {
-                        quoted = false
-                        closed = true
-                    }
-                } else {
-                    if byte == lf { line += 1 }
-                    field.append(byte)
-                }
-            } else if byte == quote {
-                guard !fieldStarted && field.isEmpty && !closed else {
-                    throw Failure(line: line, reason: "a quote inside an unquoted field")
-                }
-                quoted = true
-                fieldStarted = true
-            } else if byte == comma {
-                endField()
-            } else if byte == lf || byte == cr {
-                if byte == cr && index + 1 < bytes.count && bytes[index + 1] == lf { index += 1 }
-                endRecord()
-                line += 1
-                recordLine = line
-            } else {
-                if closed { throw Failure(line: line, reason: "text after a closing quote") }
-                field.append(byte)
+        /// The next record, `nil` at the end; blank lines are skipped.
+        mutating func next() throws(Failure) -> Record? {
+            while index < bytes.count {
+                if let record = try readRecord() { return record }
             }
-            index += 1
+            return nil
         }
-        if quoted { throw Failure(line: recordLine, reason: "a quoted field is not closed") }
-        if !field.isEmpty || !fields.isEmpty || fieldStarted { endRecord() }
-        return records
+
+        /// Reads up to the end of one line (or of the file); `nil` for a blank line. An unquoted field is
+        /// made from its bytes in place; only a quoted one is gathered (its `""` unescaped) in `field`.
+        private mutating func readRecord() throws(Failure) -> Record? {
+            let quote = UInt8(ascii: "\"")
+            let comma = UInt8(ascii: ",")
+            let lf = UInt8(ascii: "\n")
+            let cr = UInt8(ascii: "\r")
+            let recordLine = line
+            var fieldStart = index
+            var quoted = false
+            var wasQuoted = false
+            fields.removeAll(keepingCapacity: true)
+
+            func endField(before end: Int) {
+                if wasQuoted {
+                    fields.append(String(decoding: field, as: UTF8.self))
+                    field.removeAll(keepingCapacity: true)
+                } else {
+                    fields.append(String(decoding: bytes[fieldStart..<end], as: UTF8.self))
+                }
+                wasQuoted = false
+                fieldStart = end + 1
+            }
+
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if quoted {
+                    if byte == quote {
+                        if index < bytes.count && bytes[index] == quote {
+                            field.append(quote)
+                            index += 1
+                        } else {
+                            quoted = false
+                        }
+                    } else {
+                        if byte == lf { line += 1 }
+                        field.append(byte)
+                    }
+                } else if byte == comma {
+                    endField(before: index - 1)
+                } else if byte == lf || byte == cr {
+                    endField(before: index - 1)
+                    if byte == cr && index < bytes.count && bytes[index] == lf { index += 1 }
+                    line += 1
+                    return record(startingOn: recordLine)
+                } else if byte == quote {
+                    guard !wasQuoted && index - 1 == fieldStart else {
+                        throw Failure(line: line, reason: "a quote inside an unquoted field")
+                    }
+                    quoted = true
+                    wasQuoted = true
+                } else if wasQuoted {
+                    throw Failure(line: line, reason: "text after a closing quote")
+                }
+            }
+            if quoted { throw Failure(line: recordLine, reason: "a quoted field is not closed") }
+            endField(before: index)
+            return record(startingOn: recordLine)
+        }
+
+        private func record(startingOn line: Int) -> Record? {
+            fields.count == 1 && fields[0].isEmpty ? nil : Record(line: line, fields: fields)
+        }
     }
 
     /// One field, quoted when it holds a comma, a quote or a line break.

@@ -7,16 +7,30 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public let month: Int
     public let day: Int
 
-    /// Parses `YYYY-MM-DD`; `nil` for anything else, including impossible days such as `2026-02-30`.
+    /// Parses `YYYY-MM-DD` (ASCII digits only); `nil` for anything else, including impossible days such
+    /// as `2026-02-30`. Read from the UTF-8 bytes: an import parses a few hundred thousand of them.
     public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-            (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year)
+        var text = text
+        let parts: (year: Int, month: Int, day: Int)? = text.withUTF8 { bytes in
+            guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
+            func number(_ range: Range<Int>) -> Int? {
+                var value = 0
+                for index in range {
+                    let digit = bytes[index] &- UInt8(ascii: "0")
+                    guard digit < 10 else { return nil }
+                    value = value * 10 + Int(digit)
+                }
+                return value
+            }
+            guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10) else { return nil }
+            return (year, month, day)
+        }
+        guard let parts, (1...12).contains(parts.month), parts.day >= 1,
+            parts.day <= Self.daysIn(month: parts.month, year: parts.year)
         else { return nil }
-        self.year = year
-        self.month = month
-        self.day = day
+        self.year = parts.year
+        self.month = parts.month
+        self.day = parts.day
     }
 
     public init(year: Int, month: Int, day: Int) {
@@ -37,11 +51,17 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public static var today: CalendarDate { CalendarDate(Date()) }
 
     public var description: String {
-        let y = String(year).leftPadded(to: 4)
-        let m = String(month).leftPadded(to: 2)
-        let d = String(day).leftPadded(to: 2)
-        return "\(y)-\(m)-\(d)"
+        guard (0...9999).contains(year) else { return "\(year)-\(Self.twoDigits(month))-\(Self.twoDigits(day))" }
+        func digit(_ value: Int) -> UInt8 { UInt8(ascii: "0") + UInt8(value % 10) }
+        return String(unsafeUninitializedCapacity: 10) { text in
+            (text[0], text[1], text[2], text[3]) = (digit(year / 1000), digit(year / 100), digit(year / 10), digit(year))
+            (text[4], text[5], text[6]) = (UInt8(ascii: "-"), digit(month / 10), digit(month))
+            (text[7], text[8], text[9]) = (UInt8(ascii: "-"), digit(day / 10), digit(day))
+            return 10
+        }
     }
+
+    private static func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
     /// The date `months` calendar months later (clamped to the month's last day).
     public func adding(months: Int) -> CalendarDate {
@@ -90,11 +110,5 @@ extension CalendarDate: DatabaseValueConvertible {
 
     public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> CalendarDate? {
         String.fromDatabaseValue(dbValue).flatMap(CalendarDate.init)
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

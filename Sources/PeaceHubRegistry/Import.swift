@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PeaceHubCore
+import SQLiteSupport
 
 /// What an import added.
 public struct ImportSummary: Codable, Sendable, Hashable {
@@ -21,6 +22,8 @@ public struct ImportBatch: Sendable {
         var file: String
         var line: Int
         var person: Person
+
+        var at: String { "\(file):\(line)" }
     }
 
     struct QualificationRow: Sendable {
@@ -28,6 +31,8 @@ public struct ImportBatch: Sendable {
         var line: Int
         var serviceNumber: String
         var qualification: Qualification
+
+        var at: String { "\(file):\(line)" }
     }
 
     var persons: [Row] = []
@@ -68,17 +73,19 @@ public struct ImportBatch: Sendable {
     ]
 
     private mutating func readCSV(_ data: Data, file: String) {
-        let records: [CSV.Record]
+        var reader = CSV.Reader([UInt8](data))
         do {
-            records = try CSV.parse([UInt8](data))
+            guard let header = try reader.next() else {
+                problems.append("\(file):1: header: the file is empty")
+                return
+            }
+            try readCSVRows(&reader, header: header, file: file)
         } catch {
             problems.append("\(file):\(error.line): csv: \(error.reason)")
-            return
         }
-        guard let header = records.first else {
-            problems.append("\(file):1: header: the file is empty")
-            return
-        }
+    }
+
+    private mutating func readCSVRows(_ reader: inout CSV.Reader, header: CSV.Record, file: String) throws(CSV.Failure) {
         let isPersons = header.fields.contains("latinName")
         let isQualifications = header.fields.contains("kind")
         guard isPersons != isQualifications else {
@@ -97,8 +104,7 @@ public struct ImportBatch: Sendable {
             if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(name)' repeats") }
             columns[name] = index
         }
-        persons.reserveCapacity(persons.count + (isPersons ? records.count : 0))
-        for record in records.dropFirst() {
+        while let record = try reader.next() {
             guard record.fields.count == header.fields.count else {
                 problems.append(
                     "\(file):\(record.line): row: has \(record.fields.count) fields, "
@@ -337,6 +343,15 @@ struct FieldReader {
         return value
     }
 
+    /// `text` without white space at either end (Foundation's trimming goes through `NSString`: slow for an
+    /// import's hundreds of thousands of fields).
+    static func trimmingWhitespace(_ text: Substring) -> String {
+        var scalars = text.unicodeScalars
+        while let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
+        while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+        return String(scalars)
+    }
+
     /// `en:B2;ru:C2` in CSV, `[{"code":"en","level":"B2"}]` in JSON.
     mutating func languages(_ name: String) -> [LanguageSkill] {
         var pairs: [(String, String)] = []
@@ -350,7 +365,7 @@ struct FieldReader {
                     problem(name, "'\(item)' is not code:LEVEL (e.g. en:B2)")
                     return []
                 }
-                pairs.append((String(parts[0]).trimmingCharacters(in: .whitespaces), String(parts[1])))
+                pairs.append((Self.trimmingWhitespace(parts[0]), String(parts[1])))
             }
         case .array(let items):
             for item in items {
@@ -398,29 +413,27 @@ extension Registry {
             var batchContingent: [String: String] = [:]
             for row in batch.persons {
                 let person = row.person
-                let at = "\(row.file):\(row.line)"
                 if existing[person.serviceNumber] != nil {
-                    problems.append("\(at): serviceNumber: \(person.serviceNumber) is already registered")
+                    problems.append("\(row.at): serviceNumber: \(person.serviceNumber) is already registered")
                 } else if batchContingent[person.serviceNumber] != nil {
-                    problems.append("\(at): serviceNumber: \(person.serviceNumber) appears twice in the import")
+                    problems.append("\(row.at): serviceNumber: \(person.serviceNumber) appears twice in the import")
                 }
                 if !contingents.contains(person.contingent) {
-                    problems.append("\(at): contingent: no contingent \(person.contingent)")
+                    problems.append("\(row.at): contingent: no contingent \(person.contingent)")
                 }
                 if !actor.mayChange(contingent: person.contingent) {
-                    problems.append("\(at): contingent: \(actor) may not add people of \(person.contingent)")
+                    problems.append("\(row.at): contingent: \(actor) may not add people of \(person.contingent)")
                 }
                 batchContingent[person.serviceNumber] = person.contingent
             }
             for row in batch.qualifications {
-                let at = "\(row.file):\(row.line)"
                 guard let owner = batchContingent[row.serviceNumber] ?? existing[row.serviceNumber]?.contingent else {
                     problems.append(
-                        "\(at): serviceNumber: no person \(row.serviceNumber) in the registry or the import")
+                        "\(row.at): serviceNumber: no person \(row.serviceNumber) in the registry or the import")
                     continue
                 }
                 if !actor.mayChange(contingent: owner) {
-                    problems.append("\(at): serviceNumber: \(actor) may not change people of \(owner)")
+                    problems.append("\(row.at): serviceNumber: \(actor) may not change people of \(owner)")
                 }
             }
             guard problems.isEmpty else { return nil }
@@ -429,40 +442,51 @@ extension Registry {
             try db.execute(sql: "PRAGMA cache_size = -65536")
             defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
 
-            let insertPerson = try db.cachedStatement(
-                sql: """
-                    INSERT INTO person (serviceNumber, latinName, cyrillicName, sex, nationality, contingent, rank,
-                    rankCode, category, dateOfBirth, commissionedServiceYears, languages)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            var ids = existing.mapValues(\.id)
             var done = 0
-            for row in batch.persons {
-                let person = row.person
-                try insertPerson.execute(arguments: [
-                    person.serviceNumber, person.latinName, person.cyrillicName, person.sex.rawValue,
-                    person.nationality, person.contingent, person.rank, person.rankCode, person.category.rawValue,
-                    person.dateOfBirth?.description, person.commissionedServiceYears,
-                    Self.languagesJSON(person.languages),
-                ])
-                ids[person.serviceNumber] = db.lastInsertedRowID
-                done += 1
-                if done % 5000 == 0 { progress?(done, total) }
+            func written(_ count: Int) {
+                if (done + count) / 5000 != done / 5000 { progress?(done + count, total) }
+                done += count
             }
-            let insertQualification = try db.cachedStatement(
-                sql: """
-                    INSERT INTO qualification (personId, kind, code, provider, issuedOn, expiresOn, evidenceHash, level)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            for row in batch.qualifications {
+            let newest = existing.values.map(\.id).max() ?? 0
+            try Self.insert(
+                batch.persons, into: "person",
+                columns: [
+                    "serviceNumber", "latinName", "cyrillicName", "sex", "nationality", "contingent", "rank",
+                    "rankCode", "category", "dateOfBirth", "commissionedServiceYears", "languages",
+                ], db, written: written
+            ) { statement, first, row in
+                let person = row.person
+                statement.bind(first, person.serviceNumber)
+                statement.bind(first + 1, person.latinName)
+                statement.bind(first + 2, person.cyrillicName)
+                statement.bind(first + 3, person.sex.rawValue)
+                statement.bind(first + 4, person.nationality)
+                statement.bind(first + 5, person.contingent)
+                statement.bind(first + 6, person.rank)
+                statement.bind(first + 7, person.rankCode)
+                statement.bind(first + 8, person.category.rawValue)
+                statement.bind(first + 9, person.dateOfBirth?.description)
+                statement.bind(first + 10, person.commissionedServiceYears.map(Int64.init))
+                statement.bind(first + 11, Self.languagesJSON(person.languages))
+            }
+            // AUTOINCREMENT never reuses an id, so the persons just added are those above the newest before.
+            var ids = existing.mapValues(\.id)
+            let added = try Row.fetchCursor(db, sql: "SELECT serviceNumber, id FROM person WHERE id > ?", arguments: [newest])
+            while let row = try added.next() { ids[row[0]] = row[1] }
+            try Self.insert(
+                batch.qualifications, into: "qualification",
+                columns: ["personId", "kind", "code", "provider", "issuedOn", "expiresOn", "evidenceHash", "level"],
+                db, written: written
+            ) { statement, first, row in
                 let qualification = row.qualification
-                try insertQualification.execute(arguments: [
-                    ids[row.serviceNumber], qualification.kind.rawValue, qualification.code, qualification.provider,
-                    qualification.issuedOn.description, qualification.expiresOn?.description,
-                    qualification.evidenceHash, qualification.level,
-                ])
-                done += 1
-                if done % 5000 == 0 { progress?(done, total) }
+                statement.bind(first, ids[row.serviceNumber])
+                statement.bind(first + 1, qualification.kind.rawValue)
+                statement.bind(first + 2, qualification.code)
+                statement.bind(first + 3, qualification.provider)
+                statement.bind(first + 4, qualification.issuedOn.description)
+                statement.bind(first + 5, qualification.expiresOn?.description)
+                statement.bind(first + 6, qualification.evidenceHash)
+                statement.bind(first + 7, qualification.level)
             }
             let summary = ImportSummary(persons: batch.persons.count, qualifications: batch.qualifications.count)
             try audit.record(
@@ -477,6 +501,37 @@ extension Registry {
                 details: problems)
         }
         return summary
+    }
+
+    /// Rows per INSERT statement. SQLite's work per statement (cursors on the table and each index, the
+    /// AUTOINCREMENT counter read and written back, a statement journal) is then paid once per chunk;
+    /// 256 rows of 12 columns (3,072 values) stay well under SQLite's limit of 32,766.
+    private static let rowsPerInsert = 256
+
+    /// Inserts `rows` into `table`, `rowsPerInsert` per statement, their values bound through SQLite's API
+    /// (GRDB's boxed arguments cost more than the inserts at this size). `bind` binds one row's columns
+    /// from the given 1-based index; `written` is told each chunk's size.
+    private static func insert<Element>(
+        _ rows: [Element], into table: String, columns: [String], _ db: Database, written: (Int) -> Void,
+        bind: (DirectStatement, Int32, Element) -> Void
+    ) throws {
+        let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        func sql(rows count: Int) -> String {
+            "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES "
+                + Array(repeating: row, count: count).joined(separator: ", ")
+        }
+        let full = sql(rows: rowsPerInsert)
+        var start = rows.startIndex
+        while start < rows.endIndex {
+            let end = min(start + rowsPerInsert, rows.endIndex)
+            let statement = try DirectStatement(end - start == rowsPerInsert ? full : sql(rows: end - start), db)
+            for (offset, element) in rows[start..<end].enumerated() {
+                bind(statement, Int32(offset * columns.count + 1), element)
+            }
+            try statement.run()
+            written(end - start)
+            start = end
+        }
     }
 
     /// The JSON GRDB's Codable records read back as `[LanguageSkill]`.

@@ -311,10 +311,10 @@ extension Registry {
     /// Field problems of a person, shared by the API and the importer.
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
-        if person.serviceNumber.isEmpty || person.serviceNumber.contains(where: \.isWhitespace) {
+        if person.serviceNumber.isEmpty || person.serviceNumber.unicodeScalars.contains(where: \.properties.isWhitespace) {
             problems.append(("serviceNumber", "must be non-empty without spaces"))
         }
-        if person.latinName.trimmingCharacters(in: .whitespaces).isEmpty {
+        if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             problems.append(("latinName", "is empty"))
         }
         if !isCountryCode(person.nationality) {
@@ -328,7 +328,8 @@ extension Registry {
         if let years = person.commissionedServiceYears, years < 0 || years > 60 {
             problems.append(("commissionedServiceYears", "\(years) is out of range 0...60"))
         }
-        for language in person.languages where language.code.count != 2 || !language.code.allSatisfy(\.isLowercase) {
+        for language in person.languages
+        where language.code.utf8.count != 2 || !language.code.utf8.allSatisfy({ (0x61...0x7A).contains($0) }) {
             problems.append(("languages", "'\(language.code)' is not an ISO 639-1 code"))
         }
         return problems

@@ -1,18 +1,17 @@
 import GRDB
 import GRDBSQLite
-import NIOCore
 
 /// A cached statement run with its values bound straight through SQLite's API.
 ///
-/// On the QoS 1 path every message costs a few small statements, and GRDB's `StatementArguments`
-/// (an array of boxed values per call, then checked against the statement) cost more than
-/// SQLite's own work for them. Only the store's hot statements go this way; each of their SQL
-/// strings is used nowhere else, so GRDB never finds one of them half bound.
-struct DirectStatement {
+/// On hot paths (the broker store's QoS 1 statements, a registry import's inserts) GRDB's
+/// `StatementArguments` (an array of boxed values per call, then checked against the statement)
+/// cost more than SQLite's own work. Only those statements go this way; each of their SQL strings
+/// is used nowhere else, so GRDB never finds one of them half bound.
+public struct DirectStatement {
     private let statement: Statement
     private let db: Database
 
-    init(_ sql: String, _ db: Database) throws {
+    public init(_ sql: String, _ db: Database) throws {
         statement = try db.cachedStatement(sql: sql)
         self.db = db
     }
@@ -22,15 +21,15 @@ struct DirectStatement {
     /// SQLite copies what it binds before the call returns (`SQLITE_TRANSIENT`).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    func bind(_ index: Int32, _ value: Int64) {
+    public func bind(_ index: Int32, _ value: Int64) {
         sqlite3_bind_int64(handle, index, value)
     }
 
-    func bind(_ index: Int32, _ value: Int64?) {
+    public func bind(_ index: Int32, _ value: Int64?) {
         if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
     }
 
-    func bind(_ index: Int32, _ value: String?) {
+    public func bind(_ index: Int32, _ value: String?) {
         guard var text = value else {
             sqlite3_bind_null(handle, index)
             return
@@ -45,21 +44,19 @@ struct DirectStatement {
         }
     }
 
-    /// A blob from a buffer's readable bytes, without a copy into `Data` first.
-    func bind(_ index: Int32, _ buffer: ByteBuffer?) {
-        guard let buffer else {
+    /// A blob from `bytes` (SQLite binds an empty one as NULL); `nil` binds NULL.
+    public func bind(_ index: Int32, _ bytes: UnsafeRawBufferPointer?) {
+        guard let bytes else {
             sqlite3_bind_null(handle, index)
             return
         }
-        buffer.withUnsafeReadableBytes { bytes in
-            _ = sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient)
-        }
+        _ = sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient)
     }
 
     /// Steps through every row and returns the first column of the first one, if any, as an integer;
     /// then resets the statement and clears its values for the next call.
     @discardableResult
-    func run() throws -> Int64? {
+    public func run() throws -> Int64? {
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
