@@ -3,15 +3,17 @@ import NIOCore
 import PeaceHubCore
 import Synchronization
 
-/// One client connection, MQTT 3.1.1 or 5.0: turns decoded packets into broker calls and writes what the broker
-/// answers, in the order the packets came [MQTT-4.6.0-2]. Sits above `MQTTDecoder` and writes bytes: it encodes
-/// in the connection's version itself, because what a 5.0 client may receive depends on what it said in CONNECT
-/// (its Maximum Packet Size, Topic Alias Maximum, Request Problem Information).
+/// One client connection, MQTT 3.1.1 or 5.0: turns the client's packets into broker calls and writes what the
+/// broker answers, in the order the packets came [MQTT-4.6.0-2]. Reads and writes bytes: it splits what arrives
+/// into packets with its own `MQTTDecoder` (a `ByteToMessageHandler` in front would cost a pipeline step, a boxed
+/// packet and generic dispatch for every message), and encodes in the connection's version itself, because what
+/// a 5.0 client may receive depends on what it said in CONNECT (its Maximum Packet Size, Topic Alias Maximum,
+/// Request Problem Information).
 ///
 /// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the handshake has
 /// verified the client's certificate; a CONNECT without one is refused.
 public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnection, @unchecked Sendable {
-    public typealias InboundIn = MQTTPacket
+    public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
     enum State {
@@ -40,6 +42,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private let eventLoop: any EventLoop
     private let logger: Logger
     // Touched only on the channel's event loop.
+    private var decoder: MQTTDecoder
+    /// The start of a packet whose end has not arrived yet; `nil` between packets, so an idle connection keeps
+    /// no buffer.
+    private var partial: ByteBuffer?
     private var state = State.awaitingConnect
     private var version = MQTTVersion.v3_1_1
     private var principal: Principal?
@@ -70,10 +76,15 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Set while a wake-up task is queued on the event loop (any thread sets it).
     private let wakePending = Atomic(false)
 
-    /// Create one per channel, in its initializer: `eventLoop` is the channel's.
-    public init(broker: Broker, eventLoop: any EventLoop, logger: Logger = Logger(label: "peacehub.mqtt")) {
+    /// Create one per channel, in its initializer: `eventLoop` is the channel's. Packets larger than
+    /// `maximumPacketSize` bytes end the connection.
+    public init(
+        broker: Broker, eventLoop: any EventLoop, maximumPacketSize: Int,
+        logger: Logger = Logger(label: "peacehub.mqtt")
+    ) {
         self.broker = broker
         self.eventLoop = eventLoop
+        self.decoder = MQTTDecoder(maximumPacketSize: maximumPacketSize)
         self.logger = logger
     }
 
@@ -102,9 +113,27 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastPacket = eventLoop.now
-        guard !draining else { return }
+        if draining { return }
+        if case .closed = state { return }
         reading = true
-        process(unwrapInboundIn(data), context: context)
+        var bytes = unwrapInboundIn(data)
+        if var earlier = partial {
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        partial = nil
+        do {
+            while !draining, let packet = try decoder.decode(buffer: &bytes) {
+                if case .closed = state { return }
+                process(packet, context: context)
+            }
+        } catch {
+            return failed(error, context: context)
+        }
+        if bytes.readableBytes > 0 {
+            bytes.discardReadBytes()
+            partial = bytes
+        }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -436,6 +465,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed(error, context: context)
+    }
+
+    /// Ends the connection after a malformed packet (what the specification asks for each) or a failure below.
+    private func failed(_ error: any Error, context: ChannelHandlerContext) {
+        if case .closed = state { return }
         guard let error = error as? MQTTError else { return close(context, reason: "\(error)") }
         if case .awaitingConnect = state, error.code == .unsupportedProtocolLevel {
             // A level the hub does not speak: the 3.1.1 CONNACK 0x01 [MQTT-3.1.2-2].

@@ -103,8 +103,9 @@ public final class HubServer: Service, Sendable {
                     return channel.eventLoop.makeCompletedFuture {
                         let handlers: [any ChannelHandler] = [
                             try tls.makeHandler(), PrincipalBridge(),
-                            ByteToMessageHandler(MQTTDecoder(maximumPacketSize: maximumPacketSize)),
-                            MQTTConnectionHandler(broker: broker, eventLoop: channel.eventLoop, logger: logger),
+                            MQTTConnectionHandler(
+                                broker: broker, eventLoop: channel.eventLoop, maximumPacketSize: maximumPacketSize,
+                                logger: logger),
                         ]
                         try channel.pipeline.syncOperations.addHandlers(handlers)
                     }

@@ -20,15 +20,26 @@ final class TestClient {
     init(broker: Broker, principal: Principal?, loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws {
         self.loop = loop
         channel = EmbeddedChannel(loop: loop)
-        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(broker: broker, eventLoop: loop))
+        try channel.pipeline.syncOperations.addHandler(
+            MQTTConnectionHandler(broker: broker, eventLoop: loop, maximumPacketSize: 1 << 28))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
         if let principal { channel.pipeline.fireUserInboundEventTriggered(principal) }
     }
 
+    /// Sends `packet` as the client's bytes, in the version of the client's CONNECT.
     func send(_ packet: MQTTPacket) throws {
-        try channel.writeInbound(packet)
+        if case .connect(let connect) = packet { sendingVersion = connect.version }
+        var bytes = ByteBuffer()
+        packet.write(to: &bytes, version: sendingVersion)
+        try sendBytes(bytes)
+    }
+
+    func sendBytes(_ bytes: ByteBuffer) throws {
+        try channel.writeInbound(bytes)
         loop.run()
     }
+
+    private var sendingVersion = MQTTVersion.v3_1_1
 
     /// Everything written to the client so far, read back as a client would (in the version of its CONNECT).
     func received() throws -> [MQTTPacket] {
