@@ -10,17 +10,26 @@ struct Traffic {
         var qos: QoS
     }
 
-    fileprivate var receivedCounts: [Key: Int] = [:]
-    fileprivate var sentCounts: [Key: Int] = [:]
+    /// Counts in short lists searched in place: a handful of missions, so no hashing per message.
+    fileprivate var receivedCounts: [(key: Key, count: Int)] = []
+    fileprivate var sentCounts: [(key: Key, count: Int)] = []
 
     /// A message accepted from a client (or its will).
     mutating func received(_ topic: String, _ qos: QoS) {
-        receivedCounts[Key(mission: BrokerMetrics.mission(of: topic), qos: qos), default: 0] += 1
+        Self.count(&receivedCounts, Key(mission: BrokerMetrics.mission(of: topic), qos: qos))
     }
 
     /// A PUBLISH sent to a client.
     mutating func sent(_ topic: String, _ qos: QoS) {
-        sentCounts[Key(mission: BrokerMetrics.mission(of: topic), qos: qos), default: 0] += 1
+        Self.count(&sentCounts, Key(mission: BrokerMetrics.mission(of: topic), qos: qos))
+    }
+
+    private static func count(_ counts: inout [(key: Key, count: Int)], _ key: Key) {
+        if let index = counts.firstIndex(where: { $0.key == key }) {
+            counts[index].count += 1
+        } else {
+            counts.append((key, 1))
+        }
     }
 
     /// What was counted since the last call; the counts start again from zero.
@@ -94,7 +103,7 @@ final class BrokerMetrics: Sendable {
     /// The mission of `missions/<CODE>/...`, `none` for every other topic. Only authorised messages are counted,
     /// so the codes are the missions contingents are deployed in.
     static func mission(of topic: String) -> String {
-        guard topic.hasPrefix("missions/") else { return "none" }
+        guard topic.utf8.starts(with: "missions/".utf8) else { return "none" }
         let code = topic.utf8.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
         return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)
     }

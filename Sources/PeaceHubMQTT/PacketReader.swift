@@ -64,9 +64,12 @@ struct PacketReader {
         guard let view = buffer.readSlice(length: length) else {
             throw malformed("\(field) says \(length) bytes, \(buffer.readableBytes) remain")
         }
-        guard let text = view.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) })
-            ?? String(validating: Array(view.readableBytesView), as: UTF8.self)
-        else { throw malformed("\(field) is not valid UTF-8 [MQTT-1.5.3-1]") }
+        // Topics are nearly always ASCII, which is valid UTF-8 as it stands: only other text is validated.
+        let decoded = view.withUnsafeReadableBytes { bytes in
+            bytes.allSatisfy { $0 < 0x80 }
+                ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
+        }
+        guard let text = decoded else { throw malformed("\(field) is not valid UTF-8 [MQTT-1.5.3-1]") }
         guard !text.utf8.contains(0) else { throw malformed("\(field) contains U+0000 [MQTT-1.5.3-2]") }
         return text
     }

@@ -75,15 +75,15 @@ public final class MissionRouter: PublishInterceptor {
     /// before it makes any string.
     static func reportTopic(_ topic: String) -> (String, String)? {
         let bytes = topic.utf8
-        guard bytes.starts(with: "missions/".utf8),
-            let missionEnd = bytes[bytes.index(bytes.startIndex, offsetBy: 9)...].firstIndex(of: UInt8(ascii: "/"))
+        let slash = UInt8(ascii: "/")
+        guard bytes.starts(with: "missions/".utf8) else { return nil }
+        let missionStart = bytes.index(bytes.startIndex, offsetBy: 9)
+        guard let missionEnd = bytes[missionStart...].firstIndex(of: slash), missionEnd > missionStart,
+            bytes[bytes.index(after: missionEnd)...].starts(with: "reports/".utf8)
         else { return nil }
-        let mission = topic[topic.index(topic.startIndex, offsetBy: 9)..<missionEnd]
-        let rest = topic[bytes.index(after: missionEnd)...]
-        guard !mission.isEmpty, rest.utf8.starts(with: "reports/".utf8) else { return nil }
-        let type = rest.dropFirst("reports/".count)
-        guard !type.isEmpty, !type.utf8.contains(UInt8(ascii: "/")) else { return nil }
-        return (String(mission), String(type))
+        let typeStart = bytes.index(missionEnd, offsetBy: 9)
+        guard typeStart < bytes.endIndex, !bytes[typeStart...].contains(slash) else { return nil }
+        return (String(topic[missionStart..<missionEnd]), String(topic[typeStart...]))
     }
 
     public func intercept(

@@ -52,10 +52,13 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(!router.claims(topic: "missions/UNIFIL/reports/UXO/x"))
         #expect(!router.claims(topic: "contingents/KAZ/inbox"))
         for topic in ["missions//reports/UXO", "missions/UNIFIL/reports/", "missions/UNIFIL", "missions/", "missions",
-                      "missions/UNIFIL/reportsX/UXO", "mission/UNIFIL/reports/UXO"] {
+                      "missions/UNIFIL/reportsX/UXO", "mission/UNIFIL/reports/UXO", "missions/UNIFIL/reports/UXO/",
+                      "missions/Ü/chat/reports/x"] {
             #expect(!router.claims(topic: topic), "\(topic)")
         }
         #expect(router.claims(topic: "missions/MINURSO/reports/CEASEFIRE_VIOLATION"))
+        // Parsed on UTF-8 bytes: a multi-byte character on either side of a slash is no trouble.
+        #expect(router.claims(topic: "missions/ÜNİ/reports/Ä"))
     }
 
     @Test func aValidReportIsDeliveredWithAnnotationsAndArchived() throws {
