@@ -118,10 +118,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         reading = true
         var bytes = unwrapInboundIn(data)
         if var earlier = partial {
+            partial = nil  // one reference, so the bytes are appended in place
             earlier.writeBuffer(&bytes)
             bytes = earlier
         }
-        partial = nil
         do {
             while !draining, let packet = try decoder.decode(buffer: &bytes) {
                 if case .closed = state { return }

@@ -89,6 +89,9 @@ final class TLSConnection {
         return true
     }
 
+    /// OpenSSL has produced bytes for the peer that are not taken yet.
+    var hasCiphertext: Bool { BIO_ctrl_pending(writeBIO) > 0 }
+
     /// Ciphertext OpenSSL produced (handshake messages, records, alerts), or nil when there is none.
     func takeCiphertext(allocator: ByteBufferAllocator) -> ByteBuffer? {
         let pending = BIO_ctrl_pending(writeBIO)

@@ -236,7 +236,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     // MARK: Data
 
     private func decrypt(context: ChannelHandlerContext) {
+        // Taken out of `plaintext` first: a second reference would make every read copy what was gathered so far.
         var buffer = plaintext ?? context.channel.allocator.buffer(capacity: 0)
+        plaintext = nil
         let result = connection.read(into: &buffer)
         plaintext = buffer.readableBytes > 0 ? buffer : nil
         // SSL_read can produce output too (alerts, KeyUpdate answers).
@@ -288,17 +290,22 @@ public final class TLSHandler: ChannelDuplexHandler {
         flushCiphertext(context: context, promise: combined)
     }
 
-    /// Writes whatever OpenSSL produced as one writeAndFlush; returns its future (nil when there was nothing).
-    @discardableResult
-    private func flushCiphertext(
-        context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil
-    ) -> EventLoopFuture<Void>? {
+    /// Writes whatever OpenSSL produced as one writeAndFlush; `promise` completes once it is written (at once when
+    /// there was nothing). Plain flushes pass none: a promise per flush would cost allocations on every message.
+    private func flushCiphertext(context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
         guard let data = connection.takeCiphertext(allocator: context.channel.allocator) else {
             promise?.succeed()
-            return nil
+            return
         }
-        let promise = promise ?? context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(data), promise: promise)
+    }
+
+    /// `flushCiphertext` for an ending that closes once the last bytes are out: their future, nil when there
+    /// were none.
+    private func flushCiphertextBeforeClosing(context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
+        guard connection.hasCiphertext else { return nil }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        flushCiphertext(context: context, promise: promise)
         return promise.futureResult
     }
 
@@ -315,7 +322,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         stopTimers()
         endSession()
         if sendCloseNotify { connection.shutdown() }
-        let flushed = flushCiphertext(context: context)
+        let flushed = flushCiphertextBeforeClosing(context: context)
         logger.warning("TLS session failed", metadata: metadata(context, error: error))
         failPendingWrites(error)
         context.fireErrorCaught(error)
@@ -352,7 +359,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         stopTimers()
         endSession()
         if reply { connection.shutdown() }
-        let flushed = flushCiphertext(context: context)
+        let flushed = flushCiphertextBeforeClosing(context: context)
         failPendingWrites(TLSError(.closed, "the peer closed the TLS session"))
         closeAfter(flushed, context: context, promise: closePromise)
     }
