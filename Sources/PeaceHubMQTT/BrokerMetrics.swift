@@ -103,9 +103,12 @@ final class BrokerMetrics: Sendable {
     /// The mission of `missions/<CODE>/...`, `none` for every other topic. Only authorised messages are counted,
     /// so the codes are the missions contingents are deployed in.
     static func mission(of topic: String) -> String {
-        guard topic.utf8.starts(with: "missions/".utf8) else { return "none" }
-        let code = topic.utf8.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
-        return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)
+        var topic = topic  // `withUTF8` reads a native string's bytes in place
+        return topic.withUTF8 { bytes in
+            guard bytes.starts(with: "missions/".utf8) else { return "none" }
+            let code = bytes.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
+            return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)
+        }
     }
 }
 

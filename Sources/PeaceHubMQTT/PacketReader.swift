@@ -64,13 +64,20 @@ struct PacketReader {
         guard let view = buffer.readSlice(length: length) else {
             throw malformed("\(field) says \(length) bytes, \(buffer.readableBytes) remain")
         }
-        // Topics are nearly always ASCII, which is valid UTF-8 as it stands: only other text is validated.
-        let decoded = view.withUnsafeReadableBytes { bytes in
-            bytes.allSatisfy { $0 < 0x80 }
-                ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
+        // One pass over the bytes: topics are nearly always ASCII, which is valid UTF-8 as it stands, so only
+        // other text goes through validation.
+        let (text, hasZero) = view.withUnsafeReadableBytes { bytes -> (String?, Bool) in
+            var high: UInt8 = 0
+            var hasZero = false
+            for byte in bytes {
+                high |= byte
+                hasZero = hasZero || byte == 0
+            }
+            let text = high < 0x80 ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
+            return (text, hasZero)
         }
-        guard let text = decoded else { throw malformed("\(field) is not valid UTF-8 [MQTT-1.5.3-1]") }
-        guard !text.utf8.contains(0) else { throw malformed("\(field) contains U+0000 [MQTT-1.5.3-2]") }
+        guard let text else { throw malformed("\(field) is not valid UTF-8 [MQTT-1.5.3-1]") }
+        guard !hasZero else { throw malformed("\(field) contains U+0000 [MQTT-1.5.3-2]") }
         return text
     }
 

@@ -74,16 +74,16 @@ public final class MissionRouter: PublishInterceptor {
     /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`. Asked for every PUBLISH, so it looks at the bytes
     /// before it makes any string.
     static func reportTopic(_ topic: String) -> (String, String)? {
-        let bytes = topic.utf8
-        let slash = UInt8(ascii: "/")
-        guard bytes.starts(with: "missions/".utf8) else { return nil }
-        let missionStart = bytes.index(bytes.startIndex, offsetBy: 9)
-        guard let missionEnd = bytes[missionStart...].firstIndex(of: slash), missionEnd > missionStart,
-            bytes[bytes.index(after: missionEnd)...].starts(with: "reports/".utf8)
-        else { return nil }
-        let typeStart = bytes.index(missionEnd, offsetBy: 9)
-        guard typeStart < bytes.endIndex, !bytes[typeStart...].contains(slash) else { return nil }
-        return (String(topic[missionStart..<missionEnd]), String(topic[typeStart...]))
+        var topic = topic  // `withUTF8` reads a native string's bytes in place
+        return topic.withUTF8 { bytes -> (String, String)? in
+            let slash = UInt8(ascii: "/")
+            guard bytes.starts(with: "missions/".utf8), let missionEnd = bytes[9...].firstIndex(of: slash),
+                missionEnd > 9, bytes[(missionEnd + 1)...].starts(with: "reports/".utf8)
+            else { return nil }
+            let type = bytes[(missionEnd + 9)...]
+            guard !type.isEmpty, !type.contains(slash) else { return nil }
+            return (String(decoding: bytes[9..<missionEnd], as: UTF8.self), String(decoding: type, as: UTF8.self))
+        }
     }
 
     public func intercept(

@@ -15,6 +15,7 @@ import Testing
 
     static let packets: [MQTTPacket] = [
         .publish(.init(topic: "missions/UNIFIL/chat/general", payload: ByteBuffer(string: "salem"))),
+        .publish(.init(topic: "missions/UNIFIL/chat/сәлем/नमस्ते", payload: ByteBuffer(string: "non-ASCII topic"))),
         .publish(
             .init(
                 topic: "contingents/IND/inbox", payload: ByteBuffer(bytes: Array(repeating: 7, count: 300)),
@@ -80,6 +81,7 @@ import Testing
         ("DUP on QoS 0", afterConnect([0x38, 3, 0, 1, 0x74]), .malformedPacket),
         ("invalid UTF-8 topic", afterConnect([0x30, 4, 0, 2, 0xc3, 0x28]), .malformedPacket),
         ("U+0000 in a topic", afterConnect([0x30, 4, 0, 2, 0x61, 0x00]), .malformedPacket),
+        ("U+0000 in a non-ASCII topic", afterConnect([0x30, 5, 0, 3, 0xc3, 0xa9, 0x00]), .malformedPacket),
         ("encoded surrogate in a topic", afterConnect([0x30, 5, 0, 3, 0xed, 0xa0, 0x80]), .malformedPacket),
         ("topic length beyond the packet", afterConnect([0x30, 4, 0, 9, 0x61, 0x62]), .malformedPacket),
         ("wildcard in a PUBLISH topic", afterConnect([0x30, 5, 0, 3, 0x61, 0x2f, 0x23]), .protocolViolation),
