@@ -9,7 +9,14 @@ extension Broker {
     /// A publication the principal may not make is dropped and reported on the sender's notices topic; a 3.1.1
     /// client still gets the acknowledgement QoS requires, a 5.0 client gets 0x87 Not authorized. A mission report
     /// the module rejects gets 0x99 with the module's reason; one held for an operator 0x83.
-    public func publish(_ publish: MQTTPacket.Publish, clientID: String, principal: Principal, reply: @escaping Reply) {
+    ///
+    /// A QoS 0 message that needs nothing but routing is added to `routes` instead: the connection hands them to
+    /// `route(_:)` together, before its next other packet and at the end of each read, so that one lock routes
+    /// a burst.
+    public func publish(
+        _ publish: MQTTPacket.Publish, clientID: String, principal: Principal, routes: inout [BrokerMessage],
+        reply: @escaping Reply
+    ) {
         var operations: [StoreOperation] = []
         var version = MQTTVersion.v3_1_1
         if publish.qos == .exactlyOnce, let id = publish.packetID {
@@ -25,8 +32,7 @@ extension Broker {
         let refusal = refusal(of: publish, principal: principal)
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
         if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
-            let message = Self.message(of: publish, clientID: clientID, principal: principal, clock: clock)
-            return accept(message, then: Self.ignore)
+            return routes.append(Self.message(of: publish, clientID: clientID, principal: principal, clock: clock))
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
@@ -67,6 +73,11 @@ extension Broker {
                 finish(.implementationSpecificError, "held for an operator: \(reason)")
             }
         }
+    }
+
+    /// Routes the QoS 0 messages `publish(_:clientID:principal:routes:reply:)` set aside, in order.
+    public func route(_ routes: [BrokerMessage]) {
+        accept(routes, then: Self.ignore)
     }
 
     /// Why a PUBLISH is refused before routing, if it is: a payload that is not UTF-8 as declared, or a topic the

@@ -118,97 +118,31 @@ extension Broker {
         _ message: BrokerMessage, operations: [StoreOperation] = [],
         then: @escaping @Sendable (Result<Int, any Error>) -> Void
     ) {
+        accept([message], operations: operations, then: then)
+    }
+
+    /// Routes `messages` in order, as `accept(_:operations:then:)` does one, under one lock and with one
+    /// commit: a connection hands over the QoS 0 PUBLISHes of one read together (`publish(_:...:routes:)`).
+    func accept(
+        _ messages: [BrokerMessage], operations: [StoreOperation] = [],
+        then: @escaping @Sendable (Result<Int, any Error>) -> Void
+    ) {
         var operations = operations
         let maximumQueued = configuration.maximumQueued
-        let (waiting, queued, routed, overflowed, slow) = state.withLock {
-            state -> ([(Session, Session.Delivery)], [any BrokerConnection], Int, [String], [any BrokerConnection]) in
-            let messageID = state.nextMessageID()
-            if message.publisher != nil { state.traffic.received(message.topic, message.qos) }
-            if message.retain {
-                // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
-                state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-                if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
+        var waiting: [(Session, Session.Delivery)] = []
+        var wake: [any BrokerConnection] = []
+        var routed = 0
+        var overflowed: [(message: BrokerMessage, clientID: String)] = []
+        var slow: [any BrokerConnection] = []
+        state.withLock { state in
+            for message in messages {
+                routed += route(
+                    message, in: &state, maximumQueued: maximumQueued, operations: &operations, waiting: &waiting,
+                    wake: &wake, overflowed: &overflowed, slow: &slow)
             }
-            // Usually one subscription a client: a list, merged by a search while it is short.
-            var targets: [(clientID: String, target: Target)] = []
-            var indexes: [String: Int]?
-            func add(_ clientID: String, _ subscription: Subscription) {
-                let index = indexes.map { $0[clientID] } ?? targets.firstIndex { $0.clientID == clientID }
-                if let index {
-                    targets[index].target.merge(subscription)
-                    return
-                }
-                targets.append((clientID, Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])))
-                targets[targets.count - 1].target.merge(subscription)
-                if indexes != nil {
-                    indexes?[clientID] = targets.count - 1
-                } else if targets.count == 16 {
-                    indexes = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.clientID, $0) })
-                }
-            }
-            for match in state.matches(message.topic) {
-                switch match.subscriber {
-                case .client(let clientID):
-                    // No Local: not back to the connection it came from [MQTT-3.8.3-3].
-                    if match.options.options.noLocal, clientID == message.publisherClientID { continue }
-                    add(clientID, match.options)
-                case .shared(let filter):
-                    guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
-                        let subscription = state.sessions[member]?.subscriptions[filter]
-                    else { continue }
-                    add(member, subscription)
-                }
-            }
-            var deliveries: [(Session, Session.Delivery)] = []
-            var overflowed: [String] = []
-            var slow: [any BrokerConnection] = []
-            for (clientID, target) in targets {
-                guard let session = state.sessions[clientID] else { continue }
-                var copy = message
-                // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
-                // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
-                copy.qos = min(message.qos, target.qos)
-                copy.retain = target.retainAsPublished && message.retain
-                // QoS 0 messages are not kept for sessions that are offline.
-                if session.connection == nil, copy.qos == .atMostOnce { continue }
-                if session.pendingCount >= maximumQueued {
-                    // The new message is refused, never an older one dropped silently; a 5.0 client that does
-                    // not keep up is told so and disconnected (its stored session keeps the queue).
-                    if copy.qos != .atMostOnce { overflowed.append(clientID) }
-                    if session.version == .v5, let connection = session.connection { slow.append(connection) }
-                    continue
-                }
-                let delivery = Session.Delivery(
-                    sequence: state.nextSequence(), messageID: messageID, message: copy,
-                    subscriptionIdentifiers: target.identifiers)
-                deliveries.append((session, delivery))
-                if session.isStored, copy.qos != .atMostOnce, store != nil {
-                    operations.append(
-                        .enqueue(
-                            clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
-                            subscriptionIdentifiers: target.identifiers))
-                }
-            }
-            // Queued at once, even before the store has committed what the message changes: QoS 0 and 1. A
-            // crash before the commit then costs at most a duplicate (the publisher had no acknowledgement and
-            // sends again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the
-            // store the write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it
-            // must never arrive twice.
-            let durableFirst = !operations.isEmpty && store != nil
-            var waiting: [(Session, Session.Delivery)] = []
-            var wake: [any BrokerConnection] = []
-            for (session, delivery) in deliveries {
-                if delivery.message.qos == .exactlyOnce, durableFirst {
-                    waiting.append((session, delivery))
-                } else {
-                    session.enqueue(delivery)
-                    if let connection = session.connection { wake.append(connection) }
-                }
-            }
-            return (waiting, wake, deliveries.count, overflowed, slow)
         }
-        for connection in queued { connection.wakeUp() }
-        commit(operations) { [self] result in
+        for connection in wake { connection.wakeUp() }
+        commit(operations) { [self, waiting, routed] result in
             if case .success = result, !waiting.isEmpty {
                 // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
                 let wake = state.withLock { state -> [any BrokerConnection] in
@@ -229,11 +163,99 @@ extension Broker {
             queueFull.add(overflowed.count, ordering: .relaxed)
             metrics.queueFull(overflowed.count)
         }
-        if let publisher = message.publisher {
-            for clientID in overflowed {
-                notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
+        for (message, clientID) in overflowed {
+            guard let publisher = message.publisher else { continue }
+            notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
+        }
+    }
+
+    /// Routes one message under the broker's lock; returns how many sessions it is queued for. Deliveries that
+    /// must wait for `operations` to commit go to `waiting`, connections with something new to `wake`.
+    private func route(
+        _ message: BrokerMessage, in state: inout State, maximumQueued: Int, operations: inout [StoreOperation],
+        waiting: inout [(Session, Session.Delivery)], wake: inout [any BrokerConnection],
+        overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
+    ) -> Int {
+        let messageID = state.nextMessageID()
+        if message.publisher != nil { state.traffic.received(message.topic, message.qos) }
+        if message.retain {
+            // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
+            state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+            if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
+        }
+        // Usually one subscription a client: a list, merged by a search while it is short.
+        var targets: [(clientID: String, target: Target)] = []
+        var indexes: [String: Int]?
+        func add(_ clientID: String, _ subscription: Subscription) {
+            let index = indexes.map { $0[clientID] } ?? targets.firstIndex { $0.clientID == clientID }
+            if let index {
+                targets[index].target.merge(subscription)
+                return
+            }
+            targets.append((clientID, Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])))
+            targets[targets.count - 1].target.merge(subscription)
+            if indexes != nil {
+                indexes?[clientID] = targets.count - 1
+            } else if targets.count == 16 {
+                indexes = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.clientID, $0) })
             }
         }
+        for match in state.matches(message.topic) {
+            switch match.subscriber {
+            case .client(let clientID):
+                // No Local: not back to the connection it came from [MQTT-3.8.3-3].
+                if match.options.options.noLocal, clientID == message.publisherClientID { continue }
+                add(clientID, match.options)
+            case .shared(let filter):
+                guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
+                    let subscription = state.sessions[member]?.subscriptions[filter]
+                else { continue }
+                add(member, subscription)
+            }
+        }
+        var deliveries: [(Session, Session.Delivery)] = []
+        for (clientID, target) in targets {
+            guard let session = state.sessions[clientID] else { continue }
+            var copy = message
+            // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
+            // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
+            copy.qos = min(message.qos, target.qos)
+            copy.retain = target.retainAsPublished && message.retain
+            // QoS 0 messages are not kept for sessions that are offline.
+            if session.connection == nil, copy.qos == .atMostOnce { continue }
+            if session.pendingCount >= maximumQueued {
+                // The new message is refused, never an older one dropped silently; a 5.0 client that does
+                // not keep up is told so and disconnected (its stored session keeps the queue).
+                if copy.qos != .atMostOnce { overflowed.append((message, clientID)) }
+                if session.version == .v5, let connection = session.connection { slow.append(connection) }
+                continue
+            }
+            let delivery = Session.Delivery(
+                sequence: state.nextSequence(), messageID: messageID, message: copy,
+                subscriptionIdentifiers: target.identifiers)
+            deliveries.append((session, delivery))
+            if session.isStored, copy.qos != .atMostOnce, store != nil {
+                operations.append(
+                    .enqueue(
+                        clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
+                        subscriptionIdentifiers: target.identifiers))
+            }
+        }
+        // Queued at once, even before the store has committed what the message changes: QoS 0 and 1. A crash
+        // before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends
+        // again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the store the
+        // write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it must never
+        // arrive twice.
+        let durableFirst = !operations.isEmpty && store != nil
+        for (session, delivery) in deliveries {
+            if delivery.message.qos == .exactlyOnce, durableFirst {
+                waiting.append((session, delivery))
+            } else {
+                session.enqueue(delivery)
+                if let connection = session.connection { wake.append(connection) }
+            }
+        }
+        return deliveries.count
     }
 
     /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.

@@ -65,6 +65,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Topic aliases the client set (5.0), and those the hub set for it.
     private var inboundAliases: [UInt16: String] = [:]
     private var outboundAliases: [String: UInt16] = [:]
+    /// QoS 0 messages of this read not routed yet (`Broker.publish(_:clientID:principal:routes:reply:)`).
+    private var routes: [BrokerMessage] = []
     /// Bytes encoded since the last flush.
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
@@ -124,12 +126,15 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
         do {
             while !draining, let packet = try decoder.decode(buffer: &bytes) {
-                if case .closed = state { return }
+                if case .closed = state { break }
                 process(packet, context: context)
             }
         } catch {
+            routeSetAside()
             return failed(error, context: context)
         }
+        routeSetAside()
+        if case .closed = state { return }
         if bytes.readableBytes > 0 {
             bytes.discardReadBytes()
             partial = bytes
@@ -184,6 +189,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     self.startKeepAlive(seconds: keepAlive, context: context)
                     self.writeOutgoing(clientID: accepted.clientID)
                     for packet in waiting { self.process(packet, context: context) }
+                    self.routeSetAside()
                     self.flush(context)
                     self.closeIfDrained(context)
                 }
@@ -237,6 +243,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     private func handle(_ packet: MQTTPacket, clientID: String, context: ChannelHandlerContext) {
         guard let principal else { return }
+        // Whatever else the client sends comes after the QoS 0 messages it sent before.
+        let setAside = if case .publish(let publish) = packet { publish.qos == .atMostOnce } else { false }
+        if !setAside { routeSetAside() }
         switch packet {
         case .connect:
             disconnect(.protocolError, context: context, reason: "a second CONNECT [MQTT-3.1.0-2]")
@@ -253,7 +262,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             }
             // A QoS 0 PUBLISH has no answer, so no place in the reply order.
             let reply = publish.qos == .atMostOnce ? Self.noReply : reserveReply()
-            broker.publish(publish, clientID: clientID, principal: principal, reply: reply)
+            broker.publish(publish, clientID: clientID, principal: principal, routes: &routes, reply: reply)
         case .pubrel(let ack):
             broker.release(packetID: ack.packetID, clientID: clientID, reply: reserveReply())
         case .subscribe(let subscribe):
@@ -371,6 +380,13 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if version == .v5 { packet = fitted(packet) }
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
         packet.write(to: &outbound!, version: version)
+    }
+
+    /// Routes the QoS 0 messages set aside so far: one broker lock for a read's burst.
+    private func routeSetAside() {
+        guard !routes.isEmpty else { return }
+        broker.route(routes)
+        routes.removeAll(keepingCapacity: true)
     }
 
     /// Flushes once the tasks already queued on the event loop have run, so acknowledgements that complete

@@ -122,6 +122,33 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try subscriber.received().isEmpty)
     }
 
+    /// QoS 0 messages of one read are routed together at its end: still in order with everything else the
+    /// client sent, and those before a malformed packet are still delivered.
+    @Test func qos0MessagesOfOneReadKeepTheirOrder() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try subscriber.connect("ind-1")
+        _ = try publisher.connect("kaz-1")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .atLeastOnce)])))
+        _ = try subscriber.received()
+
+        var burst = ByteBuffer()
+        for packet in [
+            publish("t", "a"), publish("t", "b"), publish("t", "c", qos: .atLeastOnce, id: 5), publish("t", "d"),
+        ] {
+            packet.write(to: &burst, version: .v3_1_1)
+        }
+        burst.writeBytes([0x30, 3, 0, 1, 0x2b])  // a PUBLISH to "+": a protocol violation
+        try publisher.sendBytes(burst)
+        #expect(!publisher.isOpen)
+        let texts = try subscriber.received().compactMap { packet -> String? in
+            guard case .publish(let delivered) = packet else { return nil }
+            return String(buffer: delivered.payload)
+        }
+        #expect(texts == ["a", "b", "c", "d"])
+    }
+
     @Test func qos2InboundIsDeliveredOnceAndOutboundCompletes() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
