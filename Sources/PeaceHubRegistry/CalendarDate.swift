@@ -51,7 +51,9 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public static var today: CalendarDate { CalendarDate(Date()) }
 
     public var description: String {
-        guard (0...9999).contains(year) else { return "\(year)-\(Self.twoDigits(month))-\(Self.twoDigits(day))" }
+        guard (0...9999).contains(year) else {
+            return "\(year)-\(Self.twoDigits(month))-\(Self.twoDigits(day))"
+        }
         func digit(_ value: Int) -> UInt8 { UInt8(ascii: "0") + UInt8(value % 10) }
         return String(unsafeUninitializedCapacity: 10) { text in
             (text[0], text[1], text[2], text[3]) = (digit(year / 1000), digit(year / 100), digit(year / 10), digit(year))

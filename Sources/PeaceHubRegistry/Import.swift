@@ -85,7 +85,9 @@ public struct ImportBatch: Sendable {
         }
     }
 
-    private mutating func readCSVRows(_ reader: inout CSV.Reader, header: CSV.Record, file: String) throws(CSV.Failure) {
+    private mutating func readCSVRows(
+        _ reader: inout CSV.Reader, header: CSV.Record, file: String
+    ) throws(CSV.Failure) {
         let isPersons = header.fields.contains("latinName")
         let isQualifications = header.fields.contains("kind")
         guard isPersons != isQualifications else {
@@ -471,7 +473,8 @@ extension Registry {
             }
             // AUTOINCREMENT never reuses an id, so the persons just added are those above the newest before.
             var ids = existing.mapValues(\.id)
-            let added = try Row.fetchCursor(db, sql: "SELECT serviceNumber, id FROM person WHERE id > ?", arguments: [newest])
+            let added = try Row.fetchCursor(
+                db, sql: "SELECT serviceNumber, id FROM person WHERE id > ?", arguments: [newest])
             while let row = try added.next() { ids[row[0]] = row[1] }
             try Self.insert(
                 batch.qualifications, into: "qualification",

@@ -311,7 +311,8 @@ extension Registry {
     /// Field problems of a person, shared by the API and the importer.
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
-        if person.serviceNumber.isEmpty || person.serviceNumber.unicodeScalars.contains(where: \.properties.isWhitespace) {
+        let serviceNumber = person.serviceNumber.unicodeScalars
+        if serviceNumber.isEmpty || serviceNumber.contains(where: \.properties.isWhitespace) {
             problems.append(("serviceNumber", "must be non-empty without spaces"))
         }
         if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
