@@ -43,7 +43,7 @@ extension Broker {
                     }
                     continue
                 }
-                state.traffic.sent(message.topic, message.qos)
+                state.traffic.sent(message)
                 guard message.qos != .atMostOnce else {
                     immediate.append(.publish(publish))
                     continue
@@ -177,7 +177,7 @@ extension Broker {
         overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
     ) -> Int {
         let messageID = state.nextMessageID()
-        if message.publisher != nil { state.traffic.received(message.topic, message.qos) }
+        if message.publisher != nil { state.traffic.received(message) }
         if message.retain {
             // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message

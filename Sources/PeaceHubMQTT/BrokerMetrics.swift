@@ -15,13 +15,13 @@ struct Traffic {
     fileprivate var sentCounts: [(key: Key, count: Int)] = []
 
     /// A message accepted from a client (or its will).
-    mutating func received(_ topic: String, _ qos: QoS) {
-        Self.count(&receivedCounts, Key(mission: BrokerMetrics.mission(of: topic), qos: qos))
+    mutating func received(_ message: BrokerMessage) {
+        Self.count(&receivedCounts, Key(mission: message.mission, qos: message.qos))
     }
 
-    /// A PUBLISH sent to a client.
-    mutating func sent(_ topic: String, _ qos: QoS) {
-        Self.count(&sentCounts, Key(mission: BrokerMetrics.mission(of: topic), qos: qos))
+    /// A PUBLISH sent to a client, at the QoS of its delivery.
+    mutating func sent(_ message: BrokerMessage) {
+        Self.count(&sentCounts, Key(mission: message.mission, qos: message.qos))
     }
 
     private static func count(_ counts: inout [(key: Key, count: Int)], _ key: Key) {
