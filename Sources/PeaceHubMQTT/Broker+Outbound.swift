@@ -98,16 +98,47 @@ extension Broker {
     }
 
     /// What one session gets of a message: the best of its matching subscriptions.
-    private struct Target {
-        var qos: QoS
-        var retainAsPublished: Bool
-        var identifiers: [Int]
+    struct Target {
+        var qos: QoS = .atMostOnce
+        var retainAsPublished = false
+        var identifiers: [Int] = []
 
         mutating func merge(_ subscription: Subscription) {
             qos = max(qos, subscription.qos)
             retainAsPublished = retainAsPublished || subscription.options.retainAsPublished
             if let identifier = subscription.identifier { identifiers.append(identifier) }
         }
+    }
+
+    /// Where the messages of one topic go (`State.route(for:)`): each session with a matching subscription, its
+    /// subscriptions merged, and the shared subscriptions, whose member is chosen for each message.
+    struct TopicRoute {
+        struct Client {
+            let session: Session
+            var target = Target()
+            /// What it gets of its own messages when one of its subscriptions has No Local [MQTT-3.8.3-3]:
+            /// the others merged (nil: nothing).
+            var ownMessages: Target?
+            var noLocal = false
+
+            init(session: Session) {
+                self.session = session
+            }
+
+            mutating func merge(_ subscription: Subscription) {
+                target.merge(subscription)
+                if subscription.options.noLocal {
+                    noLocal = true
+                } else {
+                    ownMessages = ownMessages ?? Target()
+                    ownMessages?.merge(subscription)
+                }
+            }
+        }
+
+        var clients: [Client] = []
+        /// Full filters, `$share/<group>/<filter>`.
+        var shared: [String] = []
     }
 
     /// Routes an accepted message: retains it if asked, finds its subscribers (one member per shared group),
@@ -183,39 +214,33 @@ extension Broker {
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
             if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
         }
-        // Usually one subscription a client: a list, merged by a search while it is short.
-        var targets: [(clientID: String, target: Target)] = []
-        var indexes: [String: Int]?
-        func add(_ clientID: String, _ subscription: Subscription) {
-            let index = indexes.map { $0[clientID] } ?? targets.firstIndex { $0.clientID == clientID }
-            if let index {
-                targets[index].target.merge(subscription)
-                return
-            }
-            targets.append((clientID, Target(qos: .atMostOnce, retainAsPublished: false, identifiers: [])))
-            targets[targets.count - 1].target.merge(subscription)
-            if indexes != nil {
-                indexes?[clientID] = targets.count - 1
-            } else if targets.count == 16 {
-                indexes = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.clientID, $0) })
+        let topicRoute = state.route(for: message.topic)
+        var targets: [(session: Session, target: Target)] = []
+        targets.reserveCapacity(topicRoute.clients.count + topicRoute.shared.count)
+        for client in topicRoute.clients {
+            if client.noLocal, client.session.clientID == message.publisherClientID {
+                if let own = client.ownMessages { targets.append((client.session, own)) }
+            } else {
+                targets.append((client.session, client.target))
             }
         }
-        for match in state.matches(message.topic) {
-            switch match.subscriber {
-            case .client(let clientID):
-                // No Local: not back to the connection it came from [MQTT-3.8.3-3].
-                if match.options.options.noLocal, clientID == message.publisherClientID { continue }
-                add(clientID, match.options)
-            case .shared(let filter):
-                guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
-                    let subscription = state.sessions[member]?.subscriptions[filter]
-                else { continue }
-                add(member, subscription)
+        for filter in topicRoute.shared {
+            guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
+                let session = state.sessions[member], let subscription = session.subscriptions[filter]
+            else { continue }
+            // A member that also subscribed on its own gets one delivery, the best of both.
+            if let index = targets.firstIndex(where: { $0.session === session }) {
+                targets[index].target.merge(subscription)
+            } else {
+                var target = Target()
+                target.merge(subscription)
+                targets.append((session, target))
             }
         }
         var deliveries: [(Session, Session.Delivery)] = []
-        for (clientID, target) in targets {
-            guard let session = state.sessions[clientID] else { continue }
+        deliveries.reserveCapacity(targets.count)
+        for (session, target) in targets {
+            let clientID = session.clientID
             var copy = message
             // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
             // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].

@@ -105,10 +105,11 @@ public final class Broker: Sendable {
         var timed: Set<String> = []
         /// Messages in and out since the last `housekeeping`.
         var traffic = Traffic()
-        /// Recent matches by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
-        /// tree. Emptied by every change to the subscriptions, and when it reaches `matchCacheLimit` topics.
-        var matchCache: [String: [(subscriber: Subscriber, options: Subscription)]] = [:]
-        static let matchCacheLimit = 10_000
+        /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
+        /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the
+        /// sessions, and when it reaches `routeCacheLimit` topics.
+        var routeCache: [String: TopicRoute] = [:]
+        static let routeCacheLimit = 10_000
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
 
@@ -200,7 +201,7 @@ public final class Broker: Sendable {
                         session.enqueue(item)
                     }
                 }
-                initial.sessions[saved.clientID] = session
+                initial.insert(session)
                 if session.expiresAt != nil { initial.timed.insert(saved.clientID) }
             }
         }
@@ -290,7 +291,7 @@ public final class Broker: Sendable {
                     drop(previous, from: &state, operations: &operations)
                 }
                 session = Session(clientID: clientID, owner: principal, expiryInterval: expiryInterval)
-                state.sessions[clientID] = session
+                state.insert(session)
                 if session.isStored, store != nil {
                     operations.append(.createSession(clientID: clientID, owner: principal, expiryInterval: expiryInterval))
                 }
@@ -451,7 +452,7 @@ public final class Broker: Sendable {
         for (filter, subscription) in session.subscriptions {
             state.removeSubscription(filter, clientID: session.clientID, subscription)
         }
-        state.sessions[session.clientID] = nil
+        state.removeSession(session.clientID)
         state.timed.remove(session.clientID)
         if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
     }
@@ -487,18 +488,46 @@ extension Session {
 }
 
 extension Broker.State {
-    /// The subscriptions matching `topic` (`SubscriptionTree.matches`), from the cache when it has them.
-    mutating func matches(_ topic: String) -> [(subscriber: Broker.Subscriber, options: Subscription)] {
-        if let cached = matchCache[topic] { return cached }
-        let found = subscriptions.matches(topic)
-        if matchCache.count >= Self.matchCacheLimit { matchCache.removeAll(keepingCapacity: true) }
-        matchCache[topic] = found
-        return found
+    /// Where messages on `topic` go (`SubscriptionTree.matches`, merged by session), from the cache when it
+    /// has them.
+    mutating func route(for topic: String) -> Broker.TopicRoute {
+        if let cached = routeCache[topic] { return cached }
+        var route = Broker.TopicRoute()
+        var indexes: [ObjectIdentifier: Int] = [:]
+        for match in subscriptions.matches(topic) {
+            switch match.subscriber {
+            case .shared(let filter):
+                route.shared.append(filter)
+            case .client(let clientID):
+                guard let session = sessions[clientID] else { continue }
+                let index = indexes[ObjectIdentifier(session)] ?? {
+                    route.clients.append(Broker.TopicRoute.Client(session: session))
+                    indexes[ObjectIdentifier(session)] = route.clients.count - 1
+                    return route.clients.count - 1
+                }()
+                route.clients[index].merge(match.options)
+            }
+        }
+        if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
+        routeCache[topic] = route
+        return route
+    }
+
+    /// Adds a session; routes cached before it did not know it.
+    mutating func insert(_ session: Session) {
+        routeCache.removeAll()
+        sessions[session.clientID] = session
+    }
+
+    /// Removes a session; cached routes may lead to it.
+    mutating func removeSession(_ clientID: String) {
+        routeCache.removeAll()
+        sessions[clientID] = nil
     }
 
     /// Adds a granted subscription to the tree (a shared one joins its group).
     mutating func insertSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
-        matchCache.removeAll()
+        routeCache.removeAll()
         if let shared = SharedSubscription(filter) {
             if sharedGroups[filter] == nil {
                 subscriptions.insert(shared.filter, subscriber: .shared(filter), options: subscription)
@@ -512,7 +541,7 @@ extension Broker.State {
     }
 
     mutating func removeSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
-        matchCache.removeAll()
+        routeCache.removeAll()
         if let shared = SharedSubscription(filter) {
             sharedGroups[filter]?.members.removeAll { $0 == clientID }
             if sharedGroups[filter]?.members.isEmpty ?? false {

@@ -364,6 +364,64 @@ func publish5(
         #expect(forwarded.first?.retain == true)  // Retain As Published
     }
 
+    @Test func ownMessagesComeBackOnlyThroughTheSubscriptionsWithoutNoLocal() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        _ = try client.subscribe("talk/#", .init(qos: .atLeastOnce, noLocal: true), id: 1, identifier: 1)
+        _ = try client.subscribe("talk/+", .init(qos: .atMostOnce), id: 2, identifier: 2)
+        let other = try TestClient(broker: broker, principal: ind)
+        _ = try other.connect5("ind")
+        for round in 1...2 {  // the second round goes by the route kept for the topic
+            try client.send(publish5("talk/x", "mine \(round)", qos: .atLeastOnce, id: UInt16(round)))
+            let own = TestClient.publishes(try client.received())
+            #expect(own.map { String(buffer: $0.payload) } == ["mine \(round)"])
+            #expect(own.first?.qos == .atMostOnce)
+            #expect(own.first?.properties.items.contains(.subscriptionIdentifier(2)) == true)
+            #expect(own.first?.properties.items.contains(.subscriptionIdentifier(1)) == false)
+            try other.send(publish5("talk/x", "theirs \(round)", qos: .atLeastOnce, id: UInt16(round)))
+            let theirs = TestClient.publishes(try client.received())
+            #expect(theirs.map { String(buffer: $0.payload) } == ["theirs \(round)"])
+            #expect(theirs.first?.qos == .atLeastOnce)
+            #expect(theirs.first?.properties.items.filter { if case .subscriptionIdentifier = $0 { true } else { false } }.count == 2)
+            _ = try other.received()
+            if let id = theirs.first?.packetID { try client.send(.puback(.init(packetID: id))) }
+        }
+    }
+
+    @Test func aSharedMemberThatAlsoSubscribedDirectlyGetsOneDelivery() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let member = try TestClient(broker: broker, principal: kaz)
+        _ = try member.connect5("kaz")
+        _ = try member.subscribe("$share/ops/chat/#", .init(qos: .atLeastOnce), id: 1)
+        _ = try member.subscribe("chat/#", .init(qos: .atMostOnce), id: 2)
+        let publisher = try TestClient(broker: broker, principal: ind)
+        _ = try publisher.connect5("ind")
+        try publisher.send(publish5("chat/a", "one", qos: .atLeastOnce, id: 1))
+        let got = TestClient.publishes(try member.received())
+        #expect(got.map { String(buffer: $0.payload) } == ["one"])
+        #expect(got.first?.qos == .atLeastOnce)
+    }
+
+    @Test func aSessionTakenOverWithCleanStartGetsWhatItSubscribesToAfterMessagesOnTheTopic() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let publisher = try TestClient(broker: broker, principal: ind)
+        _ = try publisher.connect5("ind")
+        let first = try TestClient(broker: broker, principal: kaz)
+        _ = try first.connect5("kaz")
+        _ = try first.subscribe("chat/a", .init(qos: .atMostOnce))
+        try publisher.send(publish5("chat/a", "before"))
+        #expect(TestClient.publishes(try first.received()).map { String(buffer: $0.payload) } == ["before"])
+        let second = try TestClient(broker: broker, principal: kaz)
+        _ = try second.connect5("kaz", cleanStart: true)
+        try publisher.send(publish5("chat/a", "between"))
+        #expect(TestClient.publishes(try second.received()).isEmpty)
+        _ = try second.subscribe("chat/a", .init(qos: .atMostOnce))
+        try publisher.send(publish5("chat/a", "after"))
+        #expect(TestClient.publishes(try second.received()).map { String(buffer: $0.payload) } == ["after"])
+        #expect(TestClient.publishes(try first.received()).isEmpty)
+    }
+
     @Test func willDelayAndDisconnectWithWill() throws {
         let clock = TestClock()
         let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
