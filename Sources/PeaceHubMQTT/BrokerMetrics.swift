@@ -105,7 +105,7 @@ final class BrokerMetrics: Sendable {
     static func mission(of topic: String) -> String {
         var topic = topic  // `withUTF8` reads a native string's bytes in place
         return topic.withUTF8 { bytes in
-            guard bytes.starts(with: "missions/".utf8) else { return "none" }
+            guard bytes.starts(with: "missions/") else { return "none" }
             let code = bytes.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
             return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)
         }

@@ -77,8 +77,8 @@ public final class MissionRouter: PublishInterceptor {
         var topic = topic  // `withUTF8` reads a native string's bytes in place
         return topic.withUTF8 { bytes -> (String, String)? in
             let slash = UInt8(ascii: "/")
-            guard bytes.starts(with: "missions/".utf8), let missionEnd = bytes[9...].firstIndex(of: slash),
-                missionEnd > 9, bytes[(missionEnd + 1)...].starts(with: "reports/".utf8)
+            guard bytes.starts(with: "missions/"), let missionEnd = bytes[9...].firstIndex(of: slash),
+                missionEnd > 9, UnsafeBufferPointer(rebasing: bytes[(missionEnd + 1)...]).starts(with: "reports/")
             else { return nil }
             let type = bytes[(missionEnd + 9)...]
             guard !type.isEmpty, !type.contains(slash) else { return nil }
