@@ -108,6 +108,12 @@ extension Broker {
             retainAsPublished = retainAsPublished || subscription.options.retainAsPublished
             if let identifier = subscription.identifier { identifiers.append(identifier) }
         }
+
+        mutating func merge(_ other: Target) {
+            qos = max(qos, other.qos)
+            retainAsPublished = retainAsPublished || other.retainAsPublished
+            identifiers += other.identifiers
+        }
     }
 
     /// Where the messages of one topic go (`State.route(for:)`): each session with a matching subscription, its
@@ -123,6 +129,11 @@ extension Broker {
 
             init(session: Session) {
                 self.session = session
+            }
+
+            /// What it gets of `message`: its own messages only through subscriptions without No Local.
+            func target(for message: BrokerMessage) -> Target? {
+                noLocal && session.clientID == message.publisherClientID ? ownMessages : target
             }
 
             mutating func merge(_ subscription: Subscription) {
@@ -214,73 +225,78 @@ extension Broker {
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
             if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
         }
-        let topicRoute = state.route(for: message.topic)
-        var targets: [(session: Session, target: Target)] = []
-        targets.reserveCapacity(topicRoute.clients.count + topicRoute.shared.count)
-        for client in topicRoute.clients {
-            if client.noLocal, client.session.clientID == message.publisherClientID {
-                if let own = client.ownMessages { targets.append((client.session, own)) }
-            } else {
-                targets.append((client.session, client.target))
-            }
-        }
-        for filter in topicRoute.shared {
-            guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
-                let session = state.sessions[member], let subscription = session.subscriptions[filter]
-            else { continue }
-            // A member that also subscribed on its own gets one delivery, the best of both.
-            if let index = targets.firstIndex(where: { $0.session === session }) {
-                targets[index].target.merge(subscription)
-            } else {
-                var target = Target()
-                target.merge(subscription)
-                targets.append((session, target))
-            }
-        }
-        var deliveries: [(Session, Session.Delivery)] = []
-        deliveries.reserveCapacity(targets.count)
-        for (session, target) in targets {
-            let clientID = session.clientID
+        // QoS 0 and 1 are queued at once, even before the store has committed what the message changes. A crash
+        // before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends
+        // again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the store the
+        // write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it must never
+        // arrive twice.
+        var exactlyOnce: [(Session, Session.Delivery)] = []
+        var queued = 0
+        func deliver(to session: Session, _ target: Target) {
             var copy = message
             // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
             // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
             copy.qos = min(message.qos, target.qos)
             copy.retain = target.retainAsPublished && message.retain
             // QoS 0 messages are not kept for sessions that are offline.
-            if session.connection == nil, copy.qos == .atMostOnce { continue }
+            if session.connection == nil, copy.qos == .atMostOnce { return }
             if session.pendingCount >= maximumQueued {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
                 // not keep up is told so and disconnected (its stored session keeps the queue).
-                if copy.qos != .atMostOnce { overflowed.append((message, clientID)) }
+                if copy.qos != .atMostOnce { overflowed.append((message, session.clientID)) }
                 if session.version == .v5, let connection = session.connection { slow.append(connection) }
-                continue
+                return
             }
             let delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
                 subscriptionIdentifiers: target.identifiers)
-            deliveries.append((session, delivery))
+            queued += 1
             if session.isStored, copy.qos != .atMostOnce, store != nil {
                 operations.append(
                     .enqueue(
-                        clientID: clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
+                        clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
                         subscriptionIdentifiers: target.identifiers))
             }
+            if copy.qos == .exactlyOnce {
+                exactlyOnce.append((session, delivery))
+            } else {
+                session.enqueue(delivery)
+                if let connection = session.connection { wake.append(connection) }
+            }
         }
-        // Queued at once, even before the store has committed what the message changes: QoS 0 and 1. A crash
-        // before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends
-        // again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the store the
-        // write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it must never
-        // arrive twice.
+        let topicRoute = state.route(for: message.topic)
+        // Shared subscriptions first: a member that also subscribed on its own gets one delivery, the best of both.
+        var members: [(session: Session, target: Target)] = []
+        for filter in topicRoute.shared {
+            guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
+                let session = state.sessions[member], let subscription = session.subscriptions[filter]
+            else { continue }
+            if let index = members.firstIndex(where: { $0.session === session }) {
+                members[index].target.merge(subscription)
+            } else {
+                members.append((session, Target()))
+                members[members.count - 1].target.merge(subscription)
+            }
+        }
+        for client in topicRoute.clients {
+            let target = client.target(for: message)
+            if let index = members.firstIndex(where: { $0.session === client.session }) {
+                if let target { members[index].target.merge(target) }
+            } else if let target {
+                deliver(to: client.session, target)
+            }
+        }
+        for (session, target) in members { deliver(to: session, target) }
         let durableFirst = !operations.isEmpty && store != nil
-        for (session, delivery) in deliveries {
-            if delivery.message.qos == .exactlyOnce, durableFirst {
+        for (session, delivery) in exactlyOnce {
+            if durableFirst {
                 waiting.append((session, delivery))
             } else {
                 session.enqueue(delivery)
                 if let connection = session.connection { wake.append(connection) }
             }
         }
-        return deliveries.count
+        return queued
     }
 
     /// Publishes a notice from the hub on `contingents/<C>/notices` of a contingent principal.

@@ -364,22 +364,23 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     // MARK: Writing
 
     /// Encodes a packet into the bytes waiting for the next flush, fitted to what the client asked for.
+    /// Deliveries, the most of what is written, go straight to the encoder without a copy of the packet.
     private func write(_ packet: MQTTPacket, _ context: ChannelHandlerContext) {
-        var packet = packet
         switch packet {
         case .puback(let ack), .pubcomp(let ack):
             unacknowledged.remove(ack.packetID)
         case .pubrec(let ack) where ack.reasonCode.isFailure:
             unacknowledged.remove(ack.packetID)
-        case .publish(var publish) where version == .v5 && limits.topicAliasMaximum > 0:
-            assignAlias(&publish)
-            packet = .publish(publish)
         default:
             break
         }
-        if version == .v5 { packet = fitted(packet) }
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
-        packet.write(to: &outbound!, version: version)
+        guard version == .v5 else { return packet.write(to: &outbound!, version: version) }
+        if case .publish(var publish) = packet, limits.topicAliasMaximum > 0 {
+            assignAlias(&publish)
+            return MQTTPacket.publish(publish).write(to: &outbound!, version: version)
+        }
+        fitted(packet).write(to: &outbound!, version: version)
     }
 
     /// Routes the QoS 0 messages set aside so far: one broker lock for a read's burst.
