@@ -80,12 +80,10 @@ final class TLSConnection {
     /// handshake's certificates fill both), swapped for empty ones. Whatever is partly read or written is kept.
     ///
     /// Freed when idle rather than by `SSL_MODE_RELEASE_BUFFERS`, which frees and allocates them again around
-    /// every record: 10 % of the CPU of a busy connection. `SSL_free_buffers` needs OpenSSL 3.0.14 or a
-    /// distribution's fix of CVE-2024-4741 (Debian 12: 3.0.13-1~deb12u1 and later). Returns whether the record
-    /// buffers were freed.
+    /// every record: 10 % of the CPU of a busy connection. Returns whether the record buffers were freed.
     func releaseIdleBuffers() -> Bool {
         guard BIO_ctrl_pending(readBIO) == 0, BIO_ctrl_pending(writeBIO) == 0 else { return false }
-        let released = SSL_free_buffers(ssl) == 1
+        let released = Self.mayFreeBuffers && SSL_free_buffers(ssl) == 1
         guard let freshRead = BIO_new(BIO_s_mem()) else { return released }
         guard let freshWrite = BIO_new(BIO_s_mem()) else {
             BIO_free(freshRead)
@@ -97,6 +95,10 @@ final class TLSConnection {
         writeBIO = freshWrite
         return released
     }
+
+    /// Before 3.0.14 `SSL_free_buffers` could free a buffer holding part of a record (CVE-2024-4741): older
+    /// libraries keep their record buffers (a distribution's backported fix is not visible in the version).
+    private static let mayFreeBuffers = OpenSSL_version_num() >= 0x3000_00E0
 
     /// OpenSSL has produced bytes for the peer that are not taken yet.
     var hasCiphertext: Bool { BIO_ctrl_pending(writeBIO) > 0 }

@@ -272,7 +272,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         idleTimer = context.eventLoop.scheduleTask(in: Self.idleCheckInterval) { bound.value.idleCheck() }
     }
 
-    /// How long a connection stays quiet before its buffers are freed.
+    /// The idle check's period: a connection quiet for a whole period (0.5 to 1 s after its last record) gives
+    /// its buffers back.
     static let idleCheckInterval: TimeAmount = .milliseconds(500)
 
     private func idleCheck() {
