@@ -75,30 +75,19 @@ final class TLSConnection {
         }
     }
 
-    /// Gives back what a quiet connection holds for nothing: OpenSSL's record buffers (about 34 KB; they come back
-    /// at the next read or write) and the memory BIOs, which keep the largest buffer they ever held (the
-    /// handshake's certificates fill both), swapped for empty ones. Whatever is partly read or written is kept.
-    ///
-    /// Freed when idle rather than by `SSL_MODE_RELEASE_BUFFERS`, which frees and allocates them again around
-    /// every record: 10 % of the CPU of a busy connection. Returns whether the record buffers were freed.
-    func releaseIdleBuffers() -> Bool {
-        guard BIO_ctrl_pending(readBIO) == 0, BIO_ctrl_pending(writeBIO) == 0 else { return false }
-        let released = Self.mayFreeBuffers && SSL_free_buffers(ssl) == 1
-        guard let freshRead = BIO_new(BIO_s_mem()) else { return released }
-        guard let freshWrite = BIO_new(BIO_s_mem()) else {
-            BIO_free(freshRead)
-            return released
-        }
+    /// Gives the `SSL` new, empty memory BIOs when both are empty, and says whether it did. A memory BIO keeps the
+    /// largest buffer it ever held, and the handshake's certificates fill both: on the many connections that then
+    /// sit idle, that memory would stay taken for nothing.
+    func releaseBuffersIfEmpty() -> Bool {
+        guard BIO_ctrl_pending(readBIO) == 0, BIO_ctrl_pending(writeBIO) == 0,
+            let freshRead = BIO_new(BIO_s_mem()), let freshWrite = BIO_new(BIO_s_mem())
+        else { return false }
         // SSL_set_bio frees the BIOs it held and owns the new ones.
         SSL_set_bio(ssl, freshRead, freshWrite)
         readBIO = freshRead
         writeBIO = freshWrite
-        return released
+        return true
     }
-
-    /// Before 3.0.14 `SSL_free_buffers` could free a buffer holding part of a record (CVE-2024-4741): older
-    /// libraries keep their record buffers (a distribution's backported fix is not visible in the version).
-    private static let mayFreeBuffers = OpenSSL_version_num() >= 0x3000_00E0
 
     /// OpenSSL has produced bytes for the peer that are not taken yet.
     var hasCiphertext: Bool { BIO_ctrl_pending(writeBIO) > 0 }

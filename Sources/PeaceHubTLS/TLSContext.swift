@@ -68,6 +68,7 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
         }
         phub_ssl_ctx_disable_resumption(ctx)
+        phub_ssl_ctx_release_buffers(ctx)
 
         if let certificateFile = configuration.certificateFile {
             guard let keyFile = configuration.privateKeyFile else {

@@ -24,12 +24,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var flushedWriteCount = 0
     /// Plaintext decrypted during the current read burst, delivered at channelReadComplete.
     private var plaintext: ByteBuffer?
-    /// Set by every read and write; the idle check frees OpenSSL's buffers of a connection that stayed quiet
-    /// from one check to the next (`TLSConnection.releaseIdleBuffers`).
-    private var activeSinceIdleCheck = false
-    private var idleTimer: Scheduled<Void>?
-    /// How many times the idle check freed the record buffers.
-    private(set) var idleReleases = 0
+    /// Set once the handshake's grown memory BIOs were swapped for empty ones (`releaseBuffersIfEmpty`).
+    private var handshakeBuffersReleased = false
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false
     private var handshakeTimer: Scheduled<Void>?
@@ -218,7 +214,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
             if machine.isActive { encryptFlushedWrites(context: context) }
-            noteActivity(context: context)
+            if machine.isActive { handshakeBuffersReleased = connection.releaseBuffersIfEmpty() }
         }
     }
 
@@ -247,7 +243,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         plaintext = buffer.readableBytes > 0 ? buffer : nil
         // SSL_read can produce output too (alerts, KeyUpdate answers).
         flushCiphertext(context: context)
-        noteActivity(context: context)
+        if !handshakeBuffersReleased, machine.isActive {
+            handshakeBuffersReleased = connection.releaseBuffersIfEmpty()
+        }
         switch result {
         case .wantsMore:
             break
@@ -256,34 +254,6 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .failed(let error):
             deliverPlaintext(context: context)
             fail(context: context, error: error)
-        }
-    }
-
-    /// Starts the idle check if it is not running. A busy connection pays a flag per read or write and one
-    /// scheduled task per `idleCheckInterval`.
-    private func noteActivity(context: ChannelHandlerContext) {
-        activeSinceIdleCheck = true
-        guard idleTimer == nil, machine.isActive else { return }
-        scheduleIdleCheck(context: context)
-    }
-
-    private func scheduleIdleCheck(context: ChannelHandlerContext) {
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: Self.idleCheckInterval) { bound.value.idleCheck() }
-    }
-
-    /// The idle check's period: a connection quiet for a whole period (0.5 to 1 s after its last record) gives
-    /// its buffers back.
-    static let idleCheckInterval: TimeAmount = .milliseconds(500)
-
-    private func idleCheck() {
-        idleTimer = nil
-        guard machine.isActive, let context = channelContext else { return }
-        if activeSinceIdleCheck {
-            activeSinceIdleCheck = false
-            scheduleIdleCheck(context: context)
-        } else if connection.releaseIdleBuffers() {
-            idleReleases += 1
         }
     }
 
@@ -311,7 +281,6 @@ public final class TLSHandler: ChannelDuplexHandler {
             }
             if let promise { promises.append(promise) }
         }
-        noteActivity(context: context)
         var combined: EventLoopPromise<Void>?
         if !promises.isEmpty {
             let promise = context.eventLoop.makePromise(of: Void.self)
@@ -433,8 +402,6 @@ public final class TLSHandler: ChannelDuplexHandler {
     private func stopTimers() {
         handshakeTimer?.cancel()
         handshakeTimer = nil
-        idleTimer?.cancel()
-        idleTimer = nil
         closeNotifyTimer?.cancel()
         closeNotifyTimer = nil
     }

@@ -49,13 +49,11 @@ struct EmbeddedHarness {
     let recorder = Recorder()
     let readCounter = ReadCounter()
     let client: MemoryBIOClient
-    let handler: TLSHandler
 
     init(context: TLSContext, client: MemoryBIOClient) throws {
         self.client = client
         channel = EmbeddedChannel()
-        handler = try TLSHandler(context: context)
-        try channel.pipeline.syncOperations.addHandlers([readCounter, handler, recorder])
+        try channel.pipeline.syncOperations.addHandlers([readCounter, try TLSHandler(context: context), recorder])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
     }
 
