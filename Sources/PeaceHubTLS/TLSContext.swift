@@ -101,6 +101,9 @@ public final class TLSContext: @unchecked Sendable {
                 .invalidConfiguration, "CA file \(configuration.trustedCAFile): \(OpenSSL.errorText("unusable"))")
         }
         SSL_CTX_set_verify_depth(ctx, 4)
+        if configuration.certificateFile != nil, phub_ssl_ctx_build_cert_chain(ctx) == 0 {
+            throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot build the certificate chain"))
+        }
         if configuration.role == .server {
             if let names = SSL_load_client_CA_file(configuration.trustedCAFile) {
                 SSL_CTX_set_client_CA_list(ctx, names)

@@ -93,6 +93,77 @@ import Testing
         await setup.finish()
     }
 
+    /// The chain OpenSSL's `s_client` received (trusting `caFile`, the fixture's CA by default): the number of
+    /// certificates, and its verdict.
+    private func receivedChain(
+        port: Int, _ fixture: TestPKI, caFile: String? = nil
+    ) throws -> (certificates: Int, verified: Bool) {
+        let command =
+            "sleep 1 | openssl s_client -showcerts -connect 127.0.0.1:\(port) -servername localhost "
+            + "-verify_return_error -CAfile '\(caFile ?? fixture.caFile)' "
+            + "-cert '\(fixture.path(fixture.contingent.certificatePath))' "
+            + "-key '\(fixture.path(fixture.contingent.keyPath))'"
+        let result = try ProcessRunner.run("sh", ["-c", command], timeout: 60)
+        return (
+            result.stdout.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1,
+            result.stdout.contains("Verify return code: 0 (ok)")
+        )
+    }
+
+    @Test func serverSendsItsCertificateWithoutTheRoot() async throws {
+        let setup = try await Setup()
+        let chain = try receivedChain(port: setup.server.port, setup.fixture)
+        #expect(chain.certificates == 1)
+        #expect(chain.verified)
+        await setup.finish()
+    }
+
+    /// A server certificate issued by an intermediate CA reaches clients that hold only the root, whether the
+    /// intermediate is in the certificate file or in the CA file. (The hub's own CA allows no intermediate, so the
+    /// server's hierarchy here is a second one; contingents still come from the fixture's CA.)
+    @Test(arguments: [true, false]) func intermediateIsSentWithTheServerCertificate(inCertificateFile: Bool)
+        async throws
+    {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let script = """
+            set -e
+            openssl genpkey -algorithm ED25519 -out root.key
+            printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > ca.ext
+            openssl req -new -x509 -key root.key -subj '/O=Server Root' -days 30 -addext \
+                'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' -out root.pem
+            openssl genpkey -algorithm ED25519 -out int.key
+            openssl req -new -key int.key -subj '/O=PeaceHub/CN=PeaceHub Intermediate' -out int.csr
+            openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial 77 -days 30 -extfile ca.ext \
+                -out int.pem
+            openssl genpkey -algorithm ED25519 -out leaf.key
+            openssl req -new -key leaf.key -subj '/O=PeaceHub/CN=localhost' -out leaf.csr
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > leaf.ext
+            openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -set_serial 78 -days 30 -extfile leaf.ext \
+                -out leaf.pem
+            cat leaf.pem int.pem > leaf-chain.pem
+            cat '\(fixture.caFile)' root.pem int.pem > cas.pem
+            """
+        let made = try ProcessRunner.run("sh", ["-c", script], currentDirectory: fixture.directory.url)
+        try #require(made.status == 0, "\(made.stderr)")
+        var configuration = fixture.serverConfiguration()
+        let directory = fixture.directory.url
+        configuration.privateKeyFile = directory.appendingPathComponent("leaf.key").path
+        if inCertificateFile {
+            configuration.certificateFile = directory.appendingPathComponent("leaf-chain.pem").path
+        } else {
+            configuration.certificateFile = directory.appendingPathComponent("leaf.pem").path
+            configuration.trustedCAFile = directory.appendingPathComponent("cas.pem").path
+        }
+        let server = try await TestServer(configuration: configuration)
+        let chain = try receivedChain(
+            port: server.port, fixture, caFile: directory.appendingPathComponent("root.pem").path)
+        #expect(chain.certificates == 2)
+        #expect(chain.verified)
+        #expect(server.log.snapshot.identities.first?.principal == .contingent("KAZ"))
+        await server.stop()
+    }
+
     @Test func noCertificateIsRefused() async throws {
         let setup = try await Setup()
         let outcome = try await setup.python(certificate: nil)

@@ -27,6 +27,16 @@ static inline void phub_ssl_ctx_release_buffers(SSL_CTX *ctx) {
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
 
+/// SSL_CTX_build_cert_chain is a macro over SSL_CTX_ctrl. Builds, once, the chain sent with the context's own
+/// certificate: the certificate file's extra certificates and the CA file's, without the self-signed root (the
+/// peer holds it). Without a built chain OpenSSL builds it again, CRL check included, on every handshake. A chain
+/// that cannot be completed is kept as far as it goes, as OpenSSL would send it. Returns 0 on failure.
+static inline int phub_ssl_ctx_build_cert_chain(SSL_CTX *ctx) {
+    return (int)SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT
+                                                  | SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR
+                                                  | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
+}
+
 /// SSL_set_tlsext_host_name is a macro over SSL_ctrl (sets SNI).
 static inline int phub_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
