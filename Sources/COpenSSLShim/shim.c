@@ -149,3 +149,38 @@ int phub_asn1_time_to_unix(const ASN1_TIME *time, int64_t *seconds) {
     *seconds = (int64_t)timegm(&tm);
     return 1;
 }
+
+long phub_store_ctx_peer_chain_der(X509_STORE_CTX *store_ctx, unsigned char *out, long capacity) {
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store_ctx);
+    X509 *leaf = X509_STORE_CTX_get0_cert(store_ctx);
+    int count = sent != NULL ? sk_X509_num(sent) : (leaf != NULL ? 1 : 0);
+    long total = 0;
+    for (int index = 0; index < count; index++) {
+        X509 *cert = sent != NULL ? sk_X509_value(sent, index) : leaf;
+        int length = i2d_X509(cert, NULL);
+        if (length <= 0) return -1;
+        total += length;
+    }
+    if (out == NULL || total > capacity) return total;
+    unsigned char *next = out;
+    for (int index = 0; index < count; index++) {
+        if (i2d_X509(sent != NULL ? sk_X509_value(sent, index) : leaf, &next) <= 0) return -1;
+    }
+    return total;
+}
+
+int phub_store_ctx_chain_validity(X509_STORE_CTX *store_ctx, int64_t *not_before, int64_t *not_after) {
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(store_ctx);
+    if (chain == NULL || sk_X509_num(chain) == 0) return 0;
+    *not_before = INT64_MIN;
+    *not_after = INT64_MAX;
+    for (int index = 0; index < sk_X509_num(chain); index++) {
+        X509 *cert = sk_X509_value(chain, index);
+        int64_t start, end;
+        if (!phub_asn1_time_to_unix(X509_get0_notBefore(cert), &start)
+            || !phub_asn1_time_to_unix(X509_get0_notAfter(cert), &end)) return 0;
+        if (start > *not_before) *not_before = start;
+        if (end < *not_after) *not_after = end;
+    }
+    return 1;
+}

@@ -18,6 +18,8 @@ public final class TLSContext: @unchecked Sendable {
     /// When the first of the trusted CAs expires (during a CA rotation the CA file holds two).
     public let trustedCANotAfter: Date?
     let sslContext: OpaquePointer
+    /// The client chains verified so far (server contexts only).
+    let verifiedChains: VerifiedChains?
 
     /// Builds the context; throws `invalidConfiguration` with OpenSSL's reason when a file is missing or bad.
     public init(configuration: TLSConfiguration) throws(TLSError) {
@@ -32,6 +34,14 @@ public final class TLSContext: @unchecked Sendable {
             let crl = try Self.loadCRLs(ctx, configuration)
             self.crlNextUpdate = crl.nextUpdate
             self.revokedSerials = crl.revoked
+            if configuration.role == .server {
+                let chains = VerifiedChains(crlNextUpdate: crl.nextUpdate)
+                let argument = Unmanaged.passUnretained(chains).toOpaque()
+                SSL_CTX_set_cert_verify_callback(ctx, certificateVerifyCallback, argument)
+                self.verifiedChains = chains
+            } else {
+                self.verifiedChains = nil
+            }
             self.certificateNotAfter = SSL_CTX_get0_certificate(ctx).flatMap { OpenSSL.date(X509_get0_notAfter($0)) }
             let cas = try Self.readPEMObjects(configuration.trustedCAFile, what: "CA file") {
                 PEM_read_bio_X509($0, nil, nil, nil)
@@ -219,6 +229,14 @@ final class VerificationState {
     /// The SSL ex-data slot holding an unretained pointer to the connection's VerificationState.
     static let exDataIndex: Int32 = phub_ssl_get_ex_new_index()
 
+    /// The state of the connection whose chain `storeContext` verifies.
+    static func of(_ storeContext: OpaquePointer) -> VerificationState? {
+        guard let ssl = phub_store_ctx_get_ssl(storeContext), let raw = SSL_get_ex_data(ssl, exDataIndex) else {
+            return nil
+        }
+        return Unmanaged<VerificationState>.fromOpaque(raw).takeUnretainedValue()
+    }
+
     /// Keeps OpenSSL's verdict for the chain; at depth 0 also checks the peer's names.
     func verify(preverify: Int32, storeContext: OpaquePointer) -> Int32 {
         let depth = X509_STORE_CTX_get_error_depth(storeContext)
@@ -249,9 +267,6 @@ final class VerificationState {
 
 /// OpenSSL's verify callback: finds the connection's VerificationState and delegates to it.
 private let verifyCallback: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverify, storeContext in
-    guard let storeContext, let ssl = phub_store_ctx_get_ssl(storeContext),
-        let raw = SSL_get_ex_data(ssl, VerificationState.exDataIndex)
-    else { return preverify }
-    return Unmanaged<VerificationState>.fromOpaque(raw).takeUnretainedValue()
-        .verify(preverify: preverify, storeContext: storeContext)
+    guard let storeContext, let state = VerificationState.of(storeContext) else { return preverify }
+    return state.verify(preverify: preverify, storeContext: storeContext)
 }
