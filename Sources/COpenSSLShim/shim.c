@@ -151,20 +151,26 @@ int phub_asn1_time_to_unix(const ASN1_TIME *time, int64_t *seconds) {
 }
 
 long phub_store_ctx_peer_chain_der(X509_STORE_CTX *store_ctx, unsigned char *out, long capacity) {
-    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store_ctx);
     X509 *leaf = X509_STORE_CTX_get0_cert(store_ctx);
-    int count = sent != NULL ? sk_X509_num(sent) : (leaf != NULL ? 1 : 0);
-    long total = 0;
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store_ctx);
+    if (leaf == NULL) return -1;
+    int count = sent != NULL ? sk_X509_num(sent) : 0;
+    // The leaf first, then every other certificate sent (libssl passes the leaf in the sent list too).
+    long total = i2d_X509(leaf, NULL);
+    if (total <= 0) return -1;
     for (int index = 0; index < count; index++) {
-        X509 *cert = sent != NULL ? sk_X509_value(sent, index) : leaf;
+        X509 *cert = sk_X509_value(sent, index);
+        if (cert == leaf) continue;
         int length = i2d_X509(cert, NULL);
         if (length <= 0) return -1;
         total += length;
     }
     if (out == NULL || total > capacity) return total;
     unsigned char *next = out;
+    if (i2d_X509(leaf, &next) <= 0) return -1;
     for (int index = 0; index < count; index++) {
-        if (i2d_X509(sent != NULL ? sk_X509_value(sent, index) : leaf, &next) <= 0) return -1;
+        X509 *cert = sk_X509_value(sent, index);
+        if (cert != leaf && i2d_X509(cert, &next) <= 0) return -1;
     }
     return total;
 }

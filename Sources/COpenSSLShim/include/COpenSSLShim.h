@@ -95,8 +95,8 @@ SSL *phub_store_ctx_get_ssl(X509_STORE_CTX *store_ctx);
 /// Converts an ASN1_TIME to seconds since 1970. Returns 1 on success.
 int phub_asn1_time_to_unix(const ASN1_TIME *time, int64_t *seconds);
 
-/// The DER of the certificates the peer sent (leaf first), one after the other, written into `out` when all fit
-/// in `capacity` bytes. Returns their total length (call with `out` NULL to learn it), -1 when one cannot be
+/// The DER of the peer's certificate, then of the other certificates it sent, one after the other, written into
+/// `out` when all fit in `capacity` bytes. Returns their total length (call with `out` NULL to learn it), -1 when one cannot be
 /// encoded. For a certificate verification callback (SSL_CTX_set_cert_verify_callback), before or after
 /// X509_verify_cert.
 long phub_store_ctx_peer_chain_der(X509_STORE_CTX *store_ctx, unsigned char *out, long capacity);
