@@ -52,6 +52,8 @@ public final class SQLiteBrokerStore: BrokerStore {
     private let batchDelay: UInt64
     /// The one connection; only the writer queue writes through it (and `load()` reads).
     let database: DatabaseQueue
+    /// Checkpoints the WAL on a connection of its own, off the commit path.
+    let checkpointer: WALCheckpointer
     let logger: Logger
     private let writer = DispatchQueue(label: "peacehub.broker-store.writer", qos: .userInitiated)
     private let writerKey = DispatchSpecificKey<Bool>()
@@ -68,9 +70,12 @@ public final class SQLiteBrokerStore: BrokerStore {
     /// to the current schema. Throws `BrokerStoreError` naming the file when it is not an SQLite
     /// database, not a broker store, or written by a newer PeaceHub.
     ///
-    /// - Parameter batchDelay: how long a submission waits for others before its batch is written (see `holdBack`).
+    /// - Parameters:
+    ///   - batchDelay: how long a submission waits for others before its batch is written (see `holdBack`).
+    ///   - checkpointInterval: how often the WAL is checkpointed (see `WALCheckpointer`).
     public init(
-        path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500), logger: Logger
+        path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500),
+        checkpointInterval: Duration = .milliseconds(250), logger: Logger
     ) throws {
         self.batchDelay = batchDelay.wholeNanoseconds
         self.path = path
@@ -91,6 +96,8 @@ public final class SQLiteBrokerStore: BrokerStore {
                         .cannotOpen, "cannot put the broker store \(path) in WAL mode (got \(mode ?? "nothing"))")
                 }
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .powerLoss ? "FULL" : "NORMAL")")
+                // Checkpoints run beside the commits, on the checkpointer's connection.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             }
         } catch let error as BrokerStoreError {
             throw error
@@ -98,6 +105,11 @@ public final class SQLiteBrokerStore: BrokerStore {
             throw BrokerStoreError(.cannotOpen, "cannot open the broker store \(path): \(Self.describe(error))")
         }
         try Self.migrate(database, path: path)
+        do {
+            checkpointer = try WALCheckpointer(path: path, interval: checkpointInterval, logger: logger)
+        } catch {
+            throw BrokerStoreError(.cannotOpen, "cannot open the broker store \(path): \(Self.describe(error))")
+        }
         writer.setSpecific(key: writerKey, value: true)
         logger.debug("broker store opened", metadata: ["path": "\(path)", "durability": "\(durability)"])
     }

@@ -281,6 +281,26 @@ func storedMessage(
         #expect(state.lastSequence == 8 && state.lastMessageID == 71)
     }
 
+    /// Commits never checkpoint (a checkpoint inside a commit held its acknowledgements); the checkpointer's own
+    /// connection runs them, each to the end of the WAL, and nothing committed is lost by it.
+    @Test func theWALIsCheckpointedBesideTheCommits() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try SQLiteBrokerStore(
+            path: fixture.path, checkpointInterval: .milliseconds(20), logger: Logger(label: "test.broker-store"))
+        #expect(try await store.database.read { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 0)
+        try await store.committed([.createSession(clientID: "ind", owner: .contingent("IND"))])
+        let before = store.checkpointer.completedCheckpoints
+        try await store.committed([
+            .enqueue(clientID: "ind", sequence: 1, messageID: 10, message: storedMessage("in the file"))
+        ])
+        for _ in 0..<500 where store.checkpointer.completedCheckpoints < before + 2 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(store.checkpointer.completedCheckpoints >= before + 2)
+        #expect(try fixture.reloaded().sessions.first?.deliveries.map(\.sequence) == [1])
+    }
+
     @Test func aBatchWaitsTheBatchDelayAfterItsFirstSubmission() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
