@@ -50,7 +50,7 @@ public final class SQLiteBrokerStore: BrokerStore {
     public let durability: Durability
     /// Nanoseconds a batch waits after its first submission (`holdBack`).
     private let batchDelay: UInt64
-    /// The one connection; only the writer queue writes through it (and `load()` reads).
+    /// The connection that writes; only the writer queue writes through it (and `load()` reads).
     let database: DatabaseQueue
     /// Checkpoints the WAL on a connection of its own, off the commit path.
     let checkpointer: WALCheckpointer
