@@ -93,8 +93,7 @@ final class VerifiedChains: Sendable {
 /// OpenSSL's certificate verification callback of server contexts; `argument` is the context's VerifiedChains.
 let certificateVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
     storeContext, argument in
-    guard let storeContext else { return 0 }
-    guard let argument else { return max(0, X509_verify_cert(storeContext)) }
+    guard let storeContext, let argument else { return 0 }
     return Unmanaged<VerifiedChains>.fromOpaque(argument).takeUnretainedValue()
         .verify(storeContext, now: Int64(time(nil)))
 }
