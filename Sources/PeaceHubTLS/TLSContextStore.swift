@@ -120,7 +120,7 @@ public final class TLSFileWatcher: Service, Sendable {
     private let state: Mutex<WatchState>
 
     private struct WatchState {
-        var signatures: [String: FileSignature] = [:]
+        var signatures: [String: FileSignature]
         var crlStatus: CRLStatus?
     }
 
@@ -142,17 +142,12 @@ public final class TLSFileWatcher: Service, Sendable {
         self.store = store
         self.interval = interval
         self.logger = logger
-        self.state = Mutex(WatchState())
+        self.state = Mutex(WatchState(signatures: Self.signatures(of: store), crlStatus: store.crlStatus))
     }
 
-    /// Polls until graceful shutdown or cancellation; the files as they are when it starts are the baseline.
+    /// Polls until graceful shutdown or cancellation. The files as they were when the watcher was made are the
+    /// baseline, so a change made before the first poll still reloads.
     public func run() async {
-        let files = store.configuration.watchedFiles
-        let status = store.crlStatus
-        state.withLock { state in
-            state.signatures = Dictionary(uniqueKeysWithValues: files.map { ($0, FileSignature(path: $0)) })
-            state.crlStatus = status
-        }
         let interval = interval
         try? await cancelWhenGracefulShutdown { [self] in
             while true {
@@ -164,8 +159,7 @@ public final class TLSFileWatcher: Service, Sendable {
 
     /// One poll: reload when any file changed; log when the CRL status changed.
     func poll() {
-        let files = store.configuration.watchedFiles
-        let current = Dictionary(uniqueKeysWithValues: files.map { ($0, FileSignature(path: $0)) })
+        let current = Self.signatures(of: store)
         let changed = state.withLock { state in
             defer { state.signatures = current }
             return state.signatures != current
@@ -180,6 +174,10 @@ public final class TLSFileWatcher: Service, Sendable {
             return state.crlStatus.map { !sameKind($0, status) } ?? true
         }
         if statusChanged && !changed { store.logCRLStatus(status) }
+    }
+
+    private static func signatures(of store: TLSContextStore) -> [String: FileSignature] {
+        Dictionary(uniqueKeysWithValues: store.configuration.watchedFiles.map { ($0, FileSignature(path: $0)) })
     }
 
     private func sameKind(_ lhs: CRLStatus, _ rhs: CRLStatus) -> Bool {

@@ -392,12 +392,11 @@ import Testing
     @Test func fileWatcherReloadsWhenTheCRLChanges() async throws {
         let setup = try await Setup()
         let watcher = TLSFileWatcher(store: setup.server.store, interval: .milliseconds(100))
-        let watching = Task { await watcher.run() }
-        defer { watching.cancel() }
-        // The first poll takes the files as they are now.
-        try await Task.sleep(for: .milliseconds(300))
+        // The files as they were when the watcher was made are its baseline, however late its task starts.
         let revoked = try setup.fixture.pki.revoke(serial: setup.fixture.contingent.serial)
         #expect(revoked.count == 1)
+        let watching = Task { await watcher.run() }
+        defer { watching.cancel() }
         let deadline = ContinuousClock.now + .seconds(30)
         while setup.server.store.reloadCount == 0 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
