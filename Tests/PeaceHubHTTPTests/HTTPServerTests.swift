@@ -257,7 +257,8 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
             configuration: .init(name: "test", host: "127.0.0.1", port: 0), router: Self.router())
         let task = Task { try await server.run() }
         var port = 0
-        for _ in 0..<100 where port == 0 {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while port == 0 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             port = server.port
         }
