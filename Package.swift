@@ -13,6 +13,13 @@ let missionModules: [(product: String, target: String, path: String)] = [
     ("PeaceHubMINURSO", "MINURSOModule", "Plugins/MINURSO"),
 ]
 
+/// The message path (TLS records, MQTT packets, the broker) is built for release without run-time exclusivity
+/// checks, as the standard library is: they cost the hub 10-14 % of its CPU per delivery (docs/performance.md,
+/// item 11). Debug builds, which `make test` runs, keep the checks, so an overlapping access still traps in tests.
+let messagePathSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "PeaceHub",
     platforms: [.macOS(.v15)],
@@ -57,7 +64,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: messagePathSettings
         ),
         .target(
             name: "SQLiteSupport",
@@ -71,7 +79,8 @@ let package = Package(
                 "PeaceHubCore", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-            ]
+            ],
+            swiftSettings: messagePathSettings
         ),
         // A child process for the broker store's crash test (killed with SIGKILL mid-stream).
         .executableTarget(name: "StoreCrashProbe", dependencies: ["PeaceHubMQTT"], path: "Tests/StoreCrashProbe"),
