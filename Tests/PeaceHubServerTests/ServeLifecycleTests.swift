@@ -94,6 +94,25 @@ import Testing
         #expect(try Self.run("connections", on: hub, ["--who", "KAZ"]).stdout.contains("accepted 1, refused 0"))
     }
 
+    /// With the TLS files polled (every second here), a CRL rewritten by `peacehub pki revoke` applies without
+    /// a signal: the revoked client's session is closed, the others are served.
+    @Test func aRewrittenCRLIsPickedUpWithoutASignal() throws {
+        let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 1]])
+        defer { hub.remove() }
+        let ready = hub.data.path("ready")
+        let held = try Self.background("hold", on: hub, ["--who", "UZB", "--ready", ready])
+        defer { held.terminate() }
+        try #require(Self.waitFor(ready), "UZB did not connect")
+        let revoked = try ProcessRunner.peacehub(["pki", "revoke", "--contingent", "UZB"], environment: hub.environment)
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+
+        #expect(hub.waitForLog("TLS files changed; reloading"), "\(hub.logText.suffix(2000))")
+        #expect(hub.waitForLog("tls.sessionsClosed=1"), "\(hub.logText.suffix(2000))")
+        held.waitUntilExit()
+        #expect(held.terminationStatus == 0)
+        #expect(try Self.run("connections", on: hub, ["--who", "KAZ"]).stdout.contains("accepted 1, refused 0"))
+    }
+
     /// A lowered per-principal limit applies at the next CONNECT; the log level changes at once; a changed
     /// restart-only key is reported and left as it runs.
     @Test func sighupAppliesAChangedReloadableKey() throws {
