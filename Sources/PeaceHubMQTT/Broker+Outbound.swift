@@ -4,19 +4,27 @@ import PeaceHubCore
 extension Broker {
     // MARK: Outbound
 
-    /// Hands `deliver` the packets to write to `clientID`: first what was in flight when the client reconnected
+    /// What a connection writes for its session: a delivery, which the connection encodes as a PUBLISH for its
+    /// protocol version (`packet(_:packetID:duplicate:version:at:)`), or the PUBREL of a QoS 2 message in flight.
+    /// A delivery goes as it is queued, so handing it over copies no topic, payload or properties.
+    enum Outgoing {
+        case publish(Session.Delivery, packetID: UInt16?, duplicate: Bool)
+        case pubrel(packetID: UInt16)
+    }
+
+    /// Hands `deliver` what to write to `clientID`: first what was in flight when the client reconnected
     /// (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight window has room. Expired messages
     /// are dropped [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if
     /// delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its
     /// packet id is durable, so a crash can never make the hub send it again as a new message. `deliver` is called
     /// at once (perhaps with nothing) and maybe once more, from the store's thread.
-    public func outgoing(clientID: String, deliver: @escaping @Sendable ([MQTTPacket]) -> Void) {
+    func outgoing(clientID: String, deliver: @escaping @Sendable ([Outgoing]) -> Void) {
         let now = clock()
         let (immediate, afterCommit, operations) = state.withLock {
-            state -> ([MQTTPacket], [MQTTPacket], [StoreOperation]) in
+            state -> ([Outgoing], [Outgoing], [StoreOperation]) in
             guard let session = state.sessions[clientID] else { return ([], [], []) }
-            var immediate: [MQTTPacket] = []
-            var afterCommit: [MQTTPacket] = []
+            var immediate: [Outgoing] = []
+            var afterCommit: [Outgoing] = []
             var operations: [StoreOperation] = []
             let stored = session.isStored && store != nil
             if session.resendInflight {
@@ -26,16 +34,15 @@ extension Broker {
                     switch inflight.stage {
                     case .awaitingPubcomp: immediate.append(.pubrel(packetID: id))
                     case .awaitingPuback, .awaitingPubrec:
-                        let publish = Self.packet(inflight.delivery, packetID: id, duplicate: true, for: session, at: now)
-                        immediate.append(.publish(publish))
+                        immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
                     }
                 }
             }
             while let delivery = session.dequeueIfRoom() {
                 let message = delivery.message
-                var publish = Self.packet(delivery, packetID: nil, duplicate: false, for: session, at: now)
                 let tooLarge = session.maximumPacketSize.map {
-                    publish.encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
+                    Self.packet(delivery, packetID: nil, duplicate: false, version: session.version, at: now)
+                        .encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
                 } ?? false
                 if message.isExpired(at: now) || tooLarge {
                     if stored, delivery.messageID != 0, message.qos != .atMostOnce {
@@ -45,21 +52,24 @@ extension Broker {
                 }
                 state.traffic.sent(message)
                 guard message.qos != .atMostOnce else {
-                    immediate.append(.publish(publish))
+                    immediate.append(.publish(delivery, packetID: nil, duplicate: false))
                     continue
                 }
                 let id = session.nextPacketID()
-                publish.packetID = id
                 let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
                 session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
                 session.inflightOrder.append(id)
                 // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
                 guard stored, delivery.messageID != 0 else {
-                    immediate.append(.publish(publish))
+                    immediate.append(.publish(delivery, packetID: id, duplicate: false))
                     continue
                 }
                 operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
-                if message.qos == .exactlyOnce { afterCommit.append(.publish(publish)) } else { immediate.append(.publish(publish)) }
+                if message.qos == .exactlyOnce {
+                    afterCommit.append(.publish(delivery, packetID: id, duplicate: false))
+                } else {
+                    immediate.append(.publish(delivery, packetID: id, duplicate: false))
+                }
             }
             return (immediate, afterCommit, operations)
         }
@@ -69,16 +79,17 @@ extension Broker {
         }
     }
 
-    /// The PUBLISH of a delivery. A 5.0 client also gets the message's properties, the Subscription Identifiers
-    /// that matched and the remaining Message Expiry Interval, in whole seconds rounded up [MQTT-3.3.2-6].
+    /// The PUBLISH of a delivery for a client of `version` at `now` (milliseconds since 1970). A 5.0 client also
+    /// gets the message's properties, the Subscription Identifiers that matched and the remaining Message Expiry
+    /// Interval, in whole seconds rounded up [MQTT-3.3.2-6].
     static func packet(
-        _ delivery: Session.Delivery, packetID: UInt16?, duplicate: Bool, for session: Session, at now: Int64
+        _ delivery: Session.Delivery, packetID: UInt16?, duplicate: Bool, version: MQTTVersion, at now: Int64
     ) -> MQTTPacket.Publish {
         let message = delivery.message
         var publish = MQTTPacket.Publish(
             topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
             duplicate: duplicate, packetID: packetID)
-        guard session.version == .v5 else { return publish }
+        guard version == .v5 else { return publish }
         publish.properties = message.properties
         if let expiresAt = message.expiresAt {
             let remaining = max(expiresAt - now, 1)

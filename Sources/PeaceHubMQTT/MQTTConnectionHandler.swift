@@ -352,10 +352,11 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow once the store has
     /// committed them).
     private func writeOutgoing(clientID: String) {
-        broker.outgoing(clientID: clientID) { packets in
-            guard !packets.isEmpty else { return }
+        broker.outgoing(clientID: clientID) { outgoing in
+            guard !outgoing.isEmpty else { return }
             self.onLoop { context in
-                for packet in packets { self.write(packet, context) }
+                let now = self.broker.clock()
+                for item in outgoing { self.write(item, at: now, context) }
                 self.flushSoon(context)
             }
         }
@@ -363,8 +364,26 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     // MARK: Writing
 
+    /// Encodes what the broker has for this session at `now` (milliseconds since 1970). A 3.1.1 delivery, the
+    /// most of what is written, is encoded straight from its message; a 5.0 one becomes a PUBLISH with the
+    /// properties and topic alias of this client.
+    private func write(_ outgoing: Broker.Outgoing, at now: Int64, _ context: ChannelHandlerContext) {
+        switch outgoing {
+        case .pubrel(let id):
+            write(.pubrel(packetID: id), context)
+        case .publish(let delivery, let packetID, let duplicate) where version != .v5:
+            let message = delivery.message
+            if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
+            outbound!.writePublish(
+                topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+                duplicate: duplicate, packetID: packetID, properties: nil)
+        case .publish(let delivery, let packetID, let duplicate):
+            let publish = Broker.packet(delivery, packetID: packetID, duplicate: duplicate, version: version, at: now)
+            write(.publish(publish), context)
+        }
+    }
+
     /// Encodes a packet into the bytes waiting for the next flush, fitted to what the client asked for.
-    /// Deliveries, the most of what is written, go straight to the encoder without a copy of the packet.
     private func write(_ packet: MQTTPacket, _ context: ChannelHandlerContext) {
         switch packet {
         case .puback(let ack), .pubcomp(let ack):

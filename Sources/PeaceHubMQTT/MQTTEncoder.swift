@@ -39,15 +39,9 @@ extension MQTTPacket {
             }
             buffer.writeFrame(type: .connack, flags: 0, body: body)
         case .publish(let publish):
-            var flags = publish.qos.rawValue << 1
-            if publish.retain { flags |= 0x01 }
-            if publish.duplicate { flags |= 0x08 }
-            buffer.writeInteger(PacketType.publish.rawValue << 4 | flags)
-            buffer.writeVariableByteInteger(publish.remainingLength(version: version))
-            buffer.writeMQTTString(publish.topic)
-            if let id = publish.packetID { buffer.writeInteger(id, endianness: .big) }
-            if v5 { publish.properties.write(to: &buffer) }
-            buffer.writeImmutableBuffer(publish.payload)
+            buffer.writePublish(
+                topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
+                duplicate: publish.duplicate, packetID: publish.packetID, properties: v5 ? publish.properties : nil)
         case .puback(let ack): buffer.writeAcknowledgement(.puback, flags: 0, ack, v5: v5)
         case .pubrec(let ack): buffer.writeAcknowledgement(.pubrec, flags: 0, ack, v5: v5)
         case .pubrel(let ack): buffer.writeAcknowledgement(.pubrel, flags: 0b0010, ack, v5: v5)
@@ -94,8 +88,14 @@ extension MQTTPacket {
 extension MQTTPacket.Publish {
     /// The remaining length of this PUBLISH in `version`'s wire format.
     func remainingLength(version: MQTTVersion) -> Int {
+        Self.remainingLength(
+            topic: topic, payload: payload, packetID: packetID, properties: version == .v5 ? properties : nil)
+    }
+
+    /// The remaining length of a PUBLISH of these parts; `properties` nil for 3.1.1.
+    static func remainingLength(topic: String, payload: ByteBuffer, packetID: UInt16?, properties: MQTTProperties?) -> Int {
         2 + topic.utf8.count + (packetID == nil ? 0 : 2) + payload.readableBytes
-            + (version == .v5 ? properties.encodedSizeWithLength : 0)
+            + (properties?.encodedSizeWithLength ?? 0)
     }
 
     /// The whole packet's size on the wire, fixed header included (to compare with a Maximum Packet Size).
@@ -135,6 +135,24 @@ extension ByteBuffer {
         writeInteger(type.rawValue << 4 | flags)
         writeVariableByteInteger(body.readableBytes)
         writeImmutableBuffer(body)
+    }
+
+    /// Writes a PUBLISH from its parts, `properties` for 5.0 and nil for 3.1.1 (which has none): the connection
+    /// writes its 3.1.1 deliveries this way, straight from the queued message, with no packet built.
+    mutating func writePublish(
+        topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, duplicate: Bool, packetID: UInt16?,
+        properties: MQTTProperties?
+    ) {
+        var flags = qos.rawValue << 1
+        if retain { flags |= 0x01 }
+        if duplicate { flags |= 0x08 }
+        writeInteger(PacketType.publish.rawValue << 4 | flags)
+        writeVariableByteInteger(
+            MQTTPacket.Publish.remainingLength(topic: topic, payload: payload, packetID: packetID, properties: properties))
+        writeMQTTString(topic)
+        if let packetID { writeInteger(packetID, endianness: .big) }
+        properties?.write(to: &self)
+        writeImmutableBuffer(payload)
     }
 
     /// PUBACK, PUBREC, PUBREL, PUBCOMP: 5.0 leaves out a Success code without properties (section 3.4.2.1).
