@@ -10,11 +10,11 @@ extension Broker {
     /// client still gets the acknowledgement QoS requires, a 5.0 client gets 0x87 Not authorized. A mission report
     /// the module rejects gets 0x99 with the module's reason; one held for an operator 0x83.
     ///
-    /// A QoS 0 message that needs nothing but routing is added to `routes` instead: the connection hands them to
-    /// `route(_:)` together, before its next other packet and at the end of each read, so that one lock routes
-    /// a burst.
+    /// A QoS 0 message that needs nothing but routing is added to `publisher.routes` instead: the connection hands
+    /// them to `route(_:)` together, before its next other packet and at the end of each read, so that one lock
+    /// routes a burst.
     public func publish(
-        _ publish: MQTTPacket.Publish, clientID: String, principal: Principal, routes: inout [BrokerMessage],
+        _ publish: MQTTPacket.Publish, clientID: String, principal: Principal, publisher: inout Publisher,
         reply: @escaping Reply
     ) {
         var operations: [StoreOperation] = []
@@ -29,10 +29,11 @@ extension Broker {
             guard isNew else { return reply(.success(.pubrec(packetID: id))) }
             if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
         }
-        let refusal = refusal(of: publish, principal: principal)
+        let refusal = refusal(of: publish, principal: principal, lastDecision: &publisher.lastDecision)
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
         if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
-            return routes.append(Self.message(of: publish, clientID: clientID, principal: principal, clock: clock))
+            return publisher.routes.append(
+                Self.message(of: publish, clientID: clientID, principal: principal, clock: clock))
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
@@ -75,26 +76,60 @@ extension Broker {
         }
     }
 
-    /// Routes the QoS 0 messages `publish(_:clientID:principal:routes:reply:)` set aside, in order.
+    /// What one connection keeps between its PUBLISHes: the QoS 0 messages of the current read not routed yet,
+    /// and its last authorization decision. A publisher mostly repeats its topic, and comparing it with the last
+    /// one costs less than the authorizer's shared table (a lock and a hash per PUBLISH).
+    public struct Publisher {
+        public internal(set) var routes: [BrokerMessage] = []
+        fileprivate var lastDecision: LastDecision?
+
+        public init() {}
+
+        /// Empties `routes` (after `route(_:)`), keeping their storage.
+        public mutating func routed() {
+            routes.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Whether the principal may publish on `topic`, decided at the authorizer's `version`.
+    fileprivate struct LastDecision {
+        var topic: String
+        var version: Int
+        var allowed: Bool
+    }
+
+    /// Routes the QoS 0 messages `publish(_:clientID:principal:publisher:reply:)` set aside, in order.
     public func route(_ routes: [BrokerMessage]) {
         accept(routes, then: Self.ignore)
     }
 
     /// Why a PUBLISH is refused before routing, if it is: a payload that is not UTF-8 as declared, or a topic the
     /// principal may not publish on (counted, and noticed to the sender).
-    private func refusal(of publish: MQTTPacket.Publish, principal: Principal) -> (code: ReasonCode, reason: String)? {
+    private func refusal(
+        of publish: MQTTPacket.Publish, principal: Principal, lastDecision: inout LastDecision?
+    ) -> (code: ReasonCode, reason: String)? {
         if publish.properties.payloadFormatIndicator == 1,
             String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
         {
             return (.payloadFormatInvalid, "the payload is not valid UTF-8 (Payload Format Indicator 1)")
         }
-        guard authorizer.mayPublish(principal, topic: publish.topic) else {
+        guard mayPublish(principal, topic: publish.topic, lastDecision: &lastDecision) else {
             publishesRefused.add(1, ordering: .relaxed)
             metrics.publishRefused()
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
             return (.notAuthorized, "not authorized to publish on \(publish.topic)")
         }
         return nil
+    }
+
+    /// The authorizer's decision, or the connection's last one when the topic and the authorizer's version are
+    /// the same. The version is read before deciding, so a decision is never kept past a change it did not see.
+    private func mayPublish(_ principal: Principal, topic: String, lastDecision: inout LastDecision?) -> Bool {
+        let version = authorizer.decisionVersion()
+        if let version, let last = lastDecision, last.version == version, last.topic == topic { return last.allowed }
+        let allowed = authorizer.mayPublish(principal, topic: topic)
+        lastDecision = version.map { LastDecision(topic: topic, version: $0, allowed: allowed) }
+        return allowed
     }
 
     /// The application message a client's PUBLISH carries.

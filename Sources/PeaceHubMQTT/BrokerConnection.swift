@@ -16,6 +16,13 @@ public protocol BrokerConnection: AnyObject, Sendable {
 public protocol MQTTAuthorizer: Sendable {
     func mayPublish(_ principal: Principal, topic: String) -> Bool
     func maySubscribe(_ principal: Principal, filter: String) -> Bool
+    /// A value that changes whenever a decision may change; nil when decisions must not be kept. While it stays
+    /// the same, a connection publishing on the topic of its last PUBLISH reuses that decision.
+    func decisionVersion() -> Int?
+}
+
+extension MQTTAuthorizer {
+    public func decisionVersion() -> Int? { nil }
 }
 
 /// What a `PublishInterceptor` decided about a message.

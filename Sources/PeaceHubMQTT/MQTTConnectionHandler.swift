@@ -65,8 +65,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Topic aliases the client set (5.0), and those the hub set for it.
     private var inboundAliases: [UInt16: String] = [:]
     private var outboundAliases: [String: UInt16] = [:]
-    /// QoS 0 messages of this read not routed yet (`Broker.publish(_:clientID:principal:routes:reply:)`).
-    private var routes: [BrokerMessage] = []
+    /// QoS 0 messages of this read not routed yet and the last authorization decision
+    /// (`Broker.publish(_:clientID:principal:publisher:reply:)`).
+    private var publisher = Broker.Publisher()
     /// Bytes encoded since the last flush.
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
@@ -262,7 +263,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             }
             // A QoS 0 PUBLISH has no answer, so no place in the reply order.
             let reply = publish.qos == .atMostOnce ? Self.noReply : reserveReply()
-            broker.publish(publish, clientID: clientID, principal: principal, routes: &routes, reply: reply)
+            broker.publish(publish, clientID: clientID, principal: principal, publisher: &publisher, reply: reply)
         case .pubrel(let ack):
             broker.release(packetID: ack.packetID, clientID: clientID, reply: reserveReply())
         case .subscribe(let subscribe):
@@ -404,9 +405,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     /// Routes the QoS 0 messages set aside so far: one broker lock for a read's burst.
     private func routeSetAside() {
-        guard !routes.isEmpty else { return }
-        broker.route(routes)
-        routes.removeAll(keepingCapacity: true)
+        guard !publisher.routes.isEmpty else { return }
+        broker.route(publisher.routes)
+        publisher.routed()
     }
 
     /// Flushes once the tasks already queued on the event loop have run, so acknowledgements that complete

@@ -65,6 +65,8 @@ public struct TopicPolicy: MQTTAuthorizer {
         }
     }
 
+    public func decisionVersion() -> Int? { membership.version() }
+
     public func maySubscribe(_ principal: Principal, filter: String) -> Bool {
         decisions.decide(.init(publish: false, principal: principal, topic: filter), version: membership.version()) {
             subscribePatterns(for: principal).contains { TopicFilter.covers($0, filter) }

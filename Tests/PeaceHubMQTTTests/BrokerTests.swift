@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import PeaceHubCore
 import PeaceHubMQTT
+import Synchronization
 import Testing
 
 /// Allows everything except what a test names.
@@ -10,6 +11,30 @@ struct TestAuthorizer: MQTTAuthorizer {
     var deniedSubscribe: Set<String> = []
     func mayPublish(_ principal: Principal, topic: String) -> Bool { !deniedPublish.contains(topic) }
     func maySubscribe(_ principal: Principal, filter: String) -> Bool { !deniedSubscribe.contains(filter) }
+}
+
+/// Refuses the topics a test names, counts what it is asked, and has a decision version a test can move on
+/// (nil: decisions must not be kept).
+final class VersionedAuthorizer: MQTTAuthorizer {
+    private struct State {
+        var denied: Set<String> = []
+        var version: Int? = 1
+        var asked = 0
+    }
+    private let state = Mutex(State())
+
+    var asked: Int { state.withLock { $0.asked } }
+    func deny(_ topic: String) { state.withLock { _ = $0.denied.insert(topic) } }
+    func setVersion(_ version: Int?) { state.withLock { $0.version = version } }
+
+    func mayPublish(_ principal: Principal, topic: String) -> Bool {
+        state.withLock { state in
+            state.asked += 1
+            return !state.denied.contains(topic)
+        }
+    }
+    func maySubscribe(_ principal: Principal, filter: String) -> Bool { true }
+    func decisionVersion() -> Int? { state.withLock { $0.version } }
 }
 
 /// A client connected to the broker through the real connection handler on an embedded channel.
@@ -338,6 +363,37 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         }
         #expect(notice.topic == "contingents/KAZ/notices")
         #expect(String(buffer: notice.payload).contains("publish-refused"))
+    }
+
+    /// A connection reuses its last PUBLISH decision for the same topic while the authorizer's version stays;
+    /// another topic, a new version or no version at all asks the authorizer again.
+    @Test func theLastPublishDecisionIsKeptWhileTheAuthorizersVersionStays() throws {
+        let authorizer = VersionedAuthorizer()
+        let broker = try Broker(authorizer: authorizer)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t/#", .atMostOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        func deliveredTopics(_ topics: [String]) throws -> [String] {
+            for topic in topics { try publisher.send(publish(topic, "m")) }
+            return try subscriber.received().compactMap { packet in
+                if case .publish(let message) = packet { message.topic } else { nil }
+            }
+        }
+
+        #expect(try deliveredTopics(["t/a", "t/a", "t/b", "t/b"]) == ["t/a", "t/a", "t/b", "t/b"])
+        #expect(authorizer.asked == 2)
+        authorizer.deny("t/b")
+        #expect(try deliveredTopics(["t/b"]) == ["t/b"], "the version did not move: the decision is kept")
+        #expect(authorizer.asked == 2)
+        authorizer.setVersion(2)
+        #expect(try deliveredTopics(["t/b", "t/b", "t/a"]) == ["t/a"])
+        #expect(authorizer.asked == 4)
+        authorizer.setVersion(nil)
+        #expect(try deliveredTopics(["t/a", "t/a"]) == ["t/a", "t/a"])
+        #expect(authorizer.asked == 6)
     }
 
     @Test func dollarTopicsAreNotMatchedByHash() throws {

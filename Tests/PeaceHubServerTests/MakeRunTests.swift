@@ -12,7 +12,7 @@ import Testing
         defer { scratch.remove() }
         let (port, adminPort, monitoringPort) = (try freePort(), try freePort(), try freePort())
         let log = scratch.url.appendingPathComponent("make-run.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         // Foundation starts the child as the leader of its own process group: a signal to the
         // group reaches make and the hub it started.
         let make = Process()
@@ -50,7 +50,7 @@ import Testing
         #expect(answer.stdout.contains(#""serviceNumber":"KAZ-"#), "\(answer.stdout)")
 
         let received = scratch.url.appendingPathComponent("received.txt")
-        FileManager.default.createFile(atPath: received.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: received.path, contents: nil)
         let subscriber = Process()
         subscriber.executableURL = URL(fileURLWithPath: "/bin/sh")
         subscriber.arguments = ["-c", subLine + " -C 1 -W 30"]
