@@ -8,6 +8,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx) {
     SSL_CTX_set_num_tickets(ctx, 0);
@@ -189,4 +190,94 @@ int phub_store_ctx_chain_validity(X509_STORE_CTX *store_ctx, int64_t *not_before
         if (end < *not_after) *not_after = end;
     }
     return 1;
+}
+
+/// The bytes a window BIO may read, and how far it has read them.
+typedef struct {
+    const unsigned char *data;
+    size_t length;
+    size_t taken;
+} phub_window;
+
+static int phub_window_read(BIO *bio, char *out, int capacity) {
+    phub_window *window = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t left = window->length - window->taken;
+    if (left == 0 || capacity <= 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    size_t count = left < (size_t)capacity ? left : (size_t)capacity;
+    memcpy(out, window->data + window->taken, count);
+    window->taken += count;
+    return (int)count;
+}
+
+static int phub_window_write(BIO *bio, const char *in, int length) {
+    (void)bio;
+    (void)in;
+    (void)length;
+    return -1;
+}
+
+static long phub_window_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number;
+    (void)pointer;
+    phub_window *window = BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_PENDING: return (long)(window->length - window->taken);
+    case BIO_CTRL_FLUSH: return 1;
+    default: return 0;
+    }
+}
+
+static int phub_window_create(BIO *bio) {
+    phub_window *window = OPENSSL_zalloc(sizeof(phub_window));
+    if (window == NULL) return 0;
+    BIO_set_data(bio, window);
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static int phub_window_destroy(BIO *bio) {
+    OPENSSL_free(BIO_get_data(bio));
+    BIO_set_data(bio, NULL);
+    return 1;
+}
+
+static BIO_METHOD *phub_window_method;
+static pthread_once_t phub_window_method_once = PTHREAD_ONCE_INIT;
+
+/// Made once and kept for the life of the process, as OpenSSL's own methods are.
+static void phub_window_method_make(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "PeaceHub window");
+    if (method == NULL) return;
+    if (!BIO_meth_set_read(method, phub_window_read) || !BIO_meth_set_write(method, phub_window_write)
+        || !BIO_meth_set_ctrl(method, phub_window_ctrl) || !BIO_meth_set_create(method, phub_window_create)
+        || !BIO_meth_set_destroy(method, phub_window_destroy)) {
+        BIO_meth_free(method);
+        return;
+    }
+    phub_window_method = method;
+}
+
+BIO *phub_window_bio_new(void) {
+    pthread_once(&phub_window_method_once, phub_window_method_make);
+    return phub_window_method == NULL ? NULL : BIO_new(phub_window_method);
+}
+
+void phub_window_bio_set(BIO *bio, const void *data, size_t length) {
+    phub_window *window = BIO_get_data(bio);
+    window->data = data;
+    window->length = length;
+    window->taken = 0;
+}
+
+size_t phub_window_bio_clear(BIO *bio) {
+    phub_window *window = BIO_get_data(bio);
+    size_t taken = window->taken;
+    window->data = NULL;
+    window->length = 0;
+    window->taken = 0;
+    return taken;
 }

@@ -2,7 +2,9 @@ import COpenSSL
 import COpenSSLShim
 import NIOCore
 
-/// One OpenSSL `SSL` over two memory BIOs: ciphertext in through `receive`, out through `takeCiphertext`.
+/// One OpenSSL `SSL`: ciphertext in through `receive`, out through `takeCiphertext`. OpenSSL reads what was
+/// received from the network buffer itself, through a window BIO (`phub_window_bio_new`) opened around each call
+/// that may read; it writes into a memory BIO.
 ///
 /// Not thread-safe: owned by one `TLSHandler` and used only on its channel's event loop. Every call that runs
 /// OpenSSL clears the thread's error queue first and drains it before returning.
@@ -11,8 +13,10 @@ final class TLSConnection {
     let context: TLSContext
     let serverHostname: String?
     private let ssl: OpaquePointer
-    private var readBIO: OpaquePointer
+    private let readBIO: OpaquePointer
     private var writeBIO: OpaquePointer
+    /// Ciphertext received and not yet taken by OpenSSL (nil when all was): the network's buffer itself.
+    private var inbound: ByteBuffer?
     private let verification: VerificationState
 
     enum HandshakeResult {
@@ -37,7 +41,12 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.sslContext) else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_new failed"))
         }
-        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+        guard let readBIO = phub_window_bio_new() else {
+            SSL_free(ssl)
+            throw TLSError(.invalidConfiguration, "out of memory")
+        }
+        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+            BIO_free(readBIO)
             SSL_free(ssl)
             throw TLSError(.invalidConfiguration, "out of memory")
         }
@@ -67,24 +76,43 @@ final class TLSConnection {
         SSL_free(ssl)
     }
 
-    /// Hands ciphertext from the network to OpenSSL (a memory BIO grows, so all of it is taken).
+    /// Keeps ciphertext from the network for the next call into OpenSSL (`handshake`, `read`). Held by reference:
+    /// it is copied only when OpenSSL left part of the previous buffer untaken.
     func receive(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { bytes in
-            guard bytes.count > 0 else { return }
-            _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+        guard buffer.readableBytes > 0 else { return }
+        if inbound == nil {
+            inbound = buffer
+        } else {
+            inbound!.writeImmutableBuffer(buffer)
         }
     }
 
-    /// Gives the `SSL` new, empty memory BIOs when both are empty, and says whether it did. A memory BIO keeps the
-    /// largest buffer it ever held, and the handshake's certificates fill both: on the many connections that then
-    /// sit idle, that memory would stay taken for nothing.
+    /// Runs `body`, a call into the `SSL` that may read, with the ciphertext received so far open to it through
+    /// the read BIO; then drops what it took.
+    private func offeringInbound<Result>(_ body: () -> Result) -> Result {
+        guard let chunk = inbound else { return body() }
+        let (result, taken) = chunk.withUnsafeReadableBytes { bytes in
+            phub_window_bio_set(readBIO, bytes.baseAddress, bytes.count)
+            let result = body()
+            return (result, phub_window_bio_clear(readBIO))
+        }
+        if taken >= chunk.readableBytes {
+            inbound = nil
+        } else {
+            inbound!.moveReaderIndex(forwardBy: taken)
+        }
+        return result
+    }
+
+    /// Gives the `SSL` a new, empty write BIO when nothing waits in it or in the input, and says whether it did. A
+    /// memory BIO keeps the largest buffer it ever held, and the handshake's certificates fill it: on the many
+    /// connections that then sit idle, that memory would stay taken for nothing.
     func releaseBuffersIfEmpty() -> Bool {
-        guard BIO_ctrl_pending(readBIO) == 0, BIO_ctrl_pending(writeBIO) == 0,
-            let freshRead = BIO_new(BIO_s_mem()), let freshWrite = BIO_new(BIO_s_mem())
-        else { return false }
-        // SSL_set_bio frees the BIOs it held and owns the new ones.
-        SSL_set_bio(ssl, freshRead, freshWrite)
-        readBIO = freshRead
+        guard inbound == nil, BIO_ctrl_pending(writeBIO) == 0, let freshWrite = BIO_new(BIO_s_mem()) else {
+            return false
+        }
+        // SSL_set0_wbio frees the BIO it held and owns the new one.
+        SSL_set0_wbio(ssl, freshWrite)
         writeBIO = freshWrite
         return true
     }
@@ -105,7 +133,7 @@ final class TLSConnection {
 
     func handshake() -> HandshakeResult {
         ERR_clear_error()
-        let result = SSL_do_handshake(ssl)
+        let result = offeringInbound { SSL_do_handshake(ssl) }
         if result == 1 {
             ERR_clear_error()
             return .complete
@@ -120,6 +148,10 @@ final class TLSConnection {
 
     /// Decrypts every complete record into `plaintext`.
     func read(into plaintext: inout ByteBuffer) -> ReadResult {
+        offeringInbound { readRecords(into: &plaintext) }
+    }
+
+    private func readRecords(into plaintext: inout ByteBuffer) -> ReadResult {
         while true {
             ERR_clear_error()
             var result: Int32 = 0

@@ -3,7 +3,8 @@ import Logging
 import NIOCore
 import PeaceHubCore
 
-/// TLS over OpenSSL memory BIOs for one channel, server or client side.
+/// TLS over OpenSSL for one channel, server or client side (`TLSConnection`: the network's buffers in, a memory
+/// BIO out).
 ///
 /// Inbound it takes ciphertext and passes plaintext on, one `channelRead` per read burst; outbound it takes
 /// plaintext, buffers it until `flush`, and writes the ciphertext with one `writeAndFlush` per flush. After the
@@ -24,7 +25,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var flushedWriteCount = 0
     /// Plaintext decrypted during the current read burst, delivered at channelReadComplete.
     private var plaintext: ByteBuffer?
-    /// Set once the handshake's grown memory BIOs were swapped for empty ones (`releaseBuffersIfEmpty`).
+    /// Set once the handshake's grown write BIO was swapped for an empty one (`releaseBuffersIfEmpty`).
     private var handshakeBuffersReleased = false
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false

@@ -22,7 +22,7 @@ import Testing
     @Test(arguments: [0, 1, 2], ["5", "3.1.1"])
     func pubReachesSub(qos: Int, version: String) throws {
         let output = hub.data.url.appendingPathComponent("sub-\(qos)-\(version).txt")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let subscriber = Process()
         subscriber.executableURL = TestEnvironment.peacehubExecutable
         subscriber.arguments = client([

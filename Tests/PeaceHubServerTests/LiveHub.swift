@@ -86,7 +86,7 @@ final class Subscriber {
 
     init(_ hub: LiveHub, as who: String, topic: String, arguments: [String] = [], count: Int = 1, seconds: Int = 20) throws {
         output = hub.scratch.url.appendingPathComponent("sub-\(UUID().uuidString).txt")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["mosquitto_sub"] + hub.tlsArguments(who) + ["-t", topic, "-C", String(count), "-W", String(seconds)] + arguments
         let handle = try FileHandle(forWritingTo: output)

@@ -176,7 +176,7 @@ private struct MosquittoSubscriber {
     init(_ hub: HubProcess, as who: String, _ arguments: [String]) throws {
         self.hub = hub
         output = hub.data.url.appendingPathComponent("sub-\(UUID().uuidString).txt")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["mosquitto_sub"] + hub.mosquittoArguments(as: who) + arguments
         let handle = try FileHandle(forWritingTo: output)

@@ -41,6 +41,26 @@ import Testing
         #expect(harness.recorder.errors.isEmpty)
     }
 
+    /// The client's last handshake flight and its first record arrive in one read: what the handshake leaves of
+    /// the network's buffer is decrypted from that same buffer.
+    @Test func handshakeEndAndFirstRecordInOneRead() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let harness = try harness(fixture, certificate: fixture.contingent)
+        var step = MemoryBIOClient.Step.wantsMore
+        for _ in 0..<100 where step == .wantsMore {
+            step = harness.client.handshake()
+            if step == .wantsMore { try harness.pump() }
+        }
+        #expect(step == .done)
+        #expect(harness.recorder.identities.isEmpty)
+        #expect(harness.client.write(Array("first words".utf8)) == .done)
+        try harness.pump()
+        #expect(harness.recorder.identities.count == 1)
+        #expect(harness.recorder.received == Array("first words".utf8))
+        #expect(harness.recorder.errors.isEmpty)
+    }
+
     @Test func dripFedBytesOneAtATime() throws {
         let fixture = try TestPKI(keyType: .p256)
         defer { fixture.remove() }

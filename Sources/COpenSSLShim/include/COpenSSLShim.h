@@ -37,6 +37,18 @@ static inline int phub_ssl_ctx_build_cert_chain(SSL_CTX *ctx) {
                                                   | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
 }
 
+/// A read BIO over bytes the caller owns: OpenSSL reads the ciphertext straight from the network buffer instead
+/// of from a copy in a memory BIO (which also zeroes the room it grows into). The caller sets a window before each
+/// call into the SSL that may read, and clears it after; with no bytes left a read asks to be retried, as an empty
+/// memory BIO does. Writing to it fails. Returns NULL when out of memory.
+BIO *phub_window_bio_new(void);
+
+/// Lets `bio` read `length` bytes at `data`, which must stay valid until `phub_window_bio_clear`.
+void phub_window_bio_set(BIO *bio, const void *data, size_t length);
+
+/// Ends the window and returns how many of its bytes OpenSSL took.
+size_t phub_window_bio_clear(BIO *bio);
+
 /// SSL_set_tlsext_host_name is a macro over SSL_ctrl (sets SNI).
 static inline int phub_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
