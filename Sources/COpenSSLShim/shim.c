@@ -192,6 +192,42 @@ int phub_store_ctx_chain_validity(X509_STORE_CTX *store_ctx, int64_t *not_before
     return 1;
 }
 
+/// A BIO method made once and kept for the life of the process, as OpenSSL's own methods are.
+static BIO_METHOD *phub_bio_method_make(const char *name, int (*read)(BIO *, char *, int),
+                                        int (*write)(BIO *, const char *, int), long (*ctrl)(BIO *, int, long, void *),
+                                        int (*create)(BIO *), int (*destroy)(BIO *)) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+    if (method == NULL) return NULL;
+    if (!BIO_meth_set_read(method, read) || !BIO_meth_set_write(method, write) || !BIO_meth_set_ctrl(method, ctrl)
+        || !BIO_meth_set_create(method, create) || !BIO_meth_set_destroy(method, destroy)) {
+        BIO_meth_free(method);
+        return NULL;
+    }
+    return method;
+}
+
+static int phub_bio_refuse_read(BIO *bio, char *out, int capacity) {
+    (void)bio;
+    (void)out;
+    (void)capacity;
+    return -1;
+}
+
+static int phub_bio_refuse_write(BIO *bio, const char *in, int length) {
+    (void)bio;
+    (void)in;
+    (void)length;
+    return -1;
+}
+
+static int phub_bio_destroy(BIO *bio) {
+    OPENSSL_free(BIO_get_data(bio));
+    BIO_set_data(bio, NULL);
+    return 1;
+}
+
+// MARK: The window BIO (reads)
+
 /// The bytes a window BIO may read, and how far it has read them.
 typedef struct {
     const unsigned char *data;
@@ -213,13 +249,6 @@ static int phub_window_read(BIO *bio, char *out, int capacity) {
     return (int)count;
 }
 
-static int phub_window_write(BIO *bio, const char *in, int length) {
-    (void)bio;
-    (void)in;
-    (void)length;
-    return -1;
-}
-
 static long phub_window_ctrl(BIO *bio, int command, long number, void *pointer) {
     (void)number;
     (void)pointer;
@@ -239,26 +268,12 @@ static int phub_window_create(BIO *bio) {
     return 1;
 }
 
-static int phub_window_destroy(BIO *bio) {
-    OPENSSL_free(BIO_get_data(bio));
-    BIO_set_data(bio, NULL);
-    return 1;
-}
-
 static BIO_METHOD *phub_window_method;
 static pthread_once_t phub_window_method_once = PTHREAD_ONCE_INIT;
 
-/// Made once and kept for the life of the process, as OpenSSL's own methods are.
 static void phub_window_method_make(void) {
-    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "PeaceHub window");
-    if (method == NULL) return;
-    if (!BIO_meth_set_read(method, phub_window_read) || !BIO_meth_set_write(method, phub_window_write)
-        || !BIO_meth_set_ctrl(method, phub_window_ctrl) || !BIO_meth_set_create(method, phub_window_create)
-        || !BIO_meth_set_destroy(method, phub_window_destroy)) {
-        BIO_meth_free(method);
-        return;
-    }
-    phub_window_method = method;
+    phub_window_method = phub_bio_method_make("PeaceHub window", phub_window_read, phub_bio_refuse_write,
+                                              phub_window_ctrl, phub_window_create, phub_bio_destroy);
 }
 
 BIO *phub_window_bio_new(void) {
@@ -280,4 +295,108 @@ size_t phub_window_bio_clear(BIO *bio) {
     window->length = 0;
     window->taken = 0;
     return taken;
+}
+
+// MARK: The sink BIO (writes)
+
+/// The room a sink BIO was lent and how much of it is written; then what did not fit, in order.
+typedef struct {
+    unsigned char *room;
+    size_t capacity;
+    size_t used;
+    unsigned char *spill;
+    size_t spill_length;
+    size_t spill_capacity;
+} phub_sink;
+
+static int phub_sink_write(BIO *bio, const char *in, int length) {
+    phub_sink *sink = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    if (length <= 0) return 0;
+    size_t count = (size_t)length;
+    // Once something spilled, everything after it spills too, so the bytes stay in order.
+    if (sink->spill_length == 0 && sink->room != NULL && sink->capacity - sink->used >= count) {
+        memcpy(sink->room + sink->used, in, count);
+        sink->used += count;
+        return length;
+    }
+    if (sink->spill_capacity - sink->spill_length < count) {
+        size_t capacity = sink->spill_capacity == 0 ? 4096 : sink->spill_capacity;
+        while (capacity - sink->spill_length < count) capacity *= 2;
+        unsigned char *grown = OPENSSL_realloc(sink->spill, capacity);
+        if (grown == NULL) return -1;
+        sink->spill = grown;
+        sink->spill_capacity = capacity;
+    }
+    memcpy(sink->spill + sink->spill_length, in, count);
+    sink->spill_length += count;
+    return length;
+}
+
+static long phub_sink_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number;
+    (void)pointer;
+    phub_sink *sink = BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_WPENDING: return (long)(sink->used + sink->spill_length);
+    case BIO_CTRL_FLUSH: return 1;
+    default: return 0;
+    }
+}
+
+static int phub_sink_create(BIO *bio) {
+    phub_sink *sink = OPENSSL_zalloc(sizeof(phub_sink));
+    if (sink == NULL) return 0;
+    BIO_set_data(bio, sink);
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static int phub_sink_destroy(BIO *bio) {
+    phub_sink *sink = BIO_get_data(bio);
+    if (sink != NULL) OPENSSL_free(sink->spill);
+    return phub_bio_destroy(bio);
+}
+
+static BIO_METHOD *phub_sink_method;
+static pthread_once_t phub_sink_method_once = PTHREAD_ONCE_INIT;
+
+static void phub_sink_method_make(void) {
+    phub_sink_method = phub_bio_method_make("PeaceHub sink", phub_bio_refuse_read, phub_sink_write, phub_sink_ctrl,
+                                            phub_sink_create, phub_sink_destroy);
+}
+
+BIO *phub_sink_bio_new(void) {
+    pthread_once(&phub_sink_method_once, phub_sink_method_make);
+    return phub_sink_method == NULL ? NULL : BIO_new(phub_sink_method);
+}
+
+void phub_sink_bio_lend(BIO *bio, void *data, size_t capacity) {
+    phub_sink *sink = BIO_get_data(bio);
+    sink->room = data;
+    sink->capacity = capacity;
+    sink->used = 0;
+}
+
+size_t phub_sink_bio_recall(BIO *bio) {
+    phub_sink *sink = BIO_get_data(bio);
+    size_t used = sink->used;
+    sink->room = NULL;
+    sink->capacity = 0;
+    sink->used = 0;
+    return used;
+}
+
+size_t phub_sink_bio_spill_length(BIO *bio) {
+    phub_sink *sink = BIO_get_data(bio);
+    return sink->spill_length;
+}
+
+void phub_sink_bio_drain_spill(BIO *bio, void *out) {
+    phub_sink *sink = BIO_get_data(bio);
+    if (sink->spill_length > 0) memcpy(out, sink->spill, sink->spill_length);
+    OPENSSL_free(sink->spill);
+    sink->spill = NULL;
+    sink->spill_length = 0;
+    sink->spill_capacity = 0;
 }

@@ -3,8 +3,9 @@ import COpenSSLShim
 import NIOCore
 
 /// One OpenSSL `SSL`: ciphertext in through `receive`, out through `takeCiphertext`. OpenSSL reads what was
-/// received from the network buffer itself, through a window BIO (`phub_window_bio_new`) opened around each call
-/// that may read; it writes into a memory BIO.
+/// received from the network's buffer itself, through a window BIO (`phub_window_bio_new`) opened around each
+/// call that may read, and writes records into the buffer they leave in, through a sink BIO
+/// (`phub_sink_bio_new`) lent its free end around each `SSL_write`. No memory BIO holds a copy in between.
 ///
 /// Not thread-safe: owned by one `TLSHandler` and used only on its channel's event loop. Every call that runs
 /// OpenSSL clears the thread's error queue first and drains it before returning.
@@ -14,9 +15,15 @@ final class TLSConnection {
     let serverHostname: String?
     private let ssl: OpaquePointer
     private let readBIO: OpaquePointer
-    private var writeBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
     /// Ciphertext received and not yet taken by OpenSSL (nil when all was): the network's buffer itself.
     private var inbound: ByteBuffer?
+    /// Ciphertext OpenSSL produced and nobody took yet (nil when there is none).
+    private var outbound: ByteBuffer?
+    private let allocator = ByteBufferAllocator()
+    /// Room lent per record beyond its plaintext: TLS 1.3 adds 22 bytes, TLS 1.2 with AES-GCM 29. A suite that
+    /// adds more still works: what does not fit goes to the sink's spill buffer.
+    private static let recordOverhead = 32
     private let verification: VerificationState
 
     enum HandshakeResult {
@@ -45,7 +52,7 @@ final class TLSConnection {
             SSL_free(ssl)
             throw TLSError(.invalidConfiguration, "out of memory")
         }
-        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+        guard let writeBIO = phub_sink_bio_new() else {
             BIO_free(readBIO)
             SSL_free(ssl)
             throw TLSError(.invalidConfiguration, "out of memory")
@@ -104,31 +111,35 @@ final class TLSConnection {
         return result
     }
 
-    /// Gives the `SSL` a new, empty write BIO when nothing waits in it or in the input, and says whether it did. A
-    /// memory BIO keeps the largest buffer it ever held, and the handshake's certificates fill it: on the many
-    /// connections that then sit idle, that memory would stay taken for nothing.
-    func releaseBuffersIfEmpty() -> Bool {
-        guard inbound == nil, BIO_ctrl_pending(writeBIO) == 0, let freshWrite = BIO_new(BIO_s_mem()) else {
-            return false
-        }
-        // SSL_set0_wbio frees the BIO it held and owns the new one.
-        SSL_set0_wbio(ssl, freshWrite)
-        writeBIO = freshWrite
-        return true
-    }
-
     /// OpenSSL has produced bytes for the peer that are not taken yet.
-    var hasCiphertext: Bool { BIO_ctrl_pending(writeBIO) > 0 }
+    var hasCiphertext: Bool { outbound != nil || phub_sink_bio_spill_length(writeBIO) > 0 }
 
     /// Ciphertext OpenSSL produced (handshake messages, records, alerts), or nil when there is none.
-    func takeCiphertext(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = BIO_ctrl_pending(writeBIO)
-        guard pending > 0 else { return nil }
-        var buffer = allocator.buffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
-            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
+    func takeCiphertext() -> ByteBuffer? {
+        takeSpill()
+        defer { outbound = nil }
+        return outbound
+    }
+
+    /// Moves what OpenSSL wrote with no room lent (or beyond it) to the end of `outbound`, freeing the spill buffer.
+    private func takeSpill() {
+        let count = phub_sink_bio_spill_length(writeBIO)
+        guard count > 0 else { return }
+        appendToOutbound(minimumWritableBytes: count) { room in
+            phub_sink_bio_drain_spill(writeBIO, room.baseAddress)
+            return count
         }
-        return buffer
+    }
+
+    /// Runs `body` on at least `minimumWritableBytes` of room at the end of `outbound`; it returns how many it wrote.
+    private func appendToOutbound(
+        minimumWritableBytes: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int
+    ) {
+        // Taken out first, so the buffer is uniquely referenced and written in place.
+        var buffer = outbound ?? allocator.buffer(capacity: minimumWritableBytes)
+        outbound = nil
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: minimumWritableBytes, body)
+        outbound = buffer
     }
 
     func handshake() -> HandshakeResult {
@@ -174,16 +185,25 @@ final class TLSConnection {
         }
     }
 
-    /// Encrypts all of `buffer` (memory BIOs never push back, so SSL_write takes it whole).
+    /// Encrypts all of `buffer` (the sink never pushes back, so SSL_write takes it whole) into `outbound`.
     func write(_ buffer: ByteBuffer) -> TLSError? {
-        buffer.withUnsafeReadableBytes { bytes in
-            guard bytes.count > 0 else { return nil }
-            ERR_clear_error()
-            let result = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
-            if result > 0 { return nil }
-            let error = SSL_get_error(ssl, result)
-            return TLSError(.protocolError, OpenSSL.errorText("SSL_write failed (SSL error \(error))"))
+        guard buffer.readableBytes > 0 else { return nil }
+        takeSpill()
+        let records = buffer.readableBytes / 16384 + 1
+        var result: Int32 = 0
+        appendToOutbound(minimumWritableBytes: buffer.readableBytes + records * Self.recordOverhead) { room in
+            phub_sink_bio_lend(writeBIO, room.baseAddress, room.count)
+            buffer.withUnsafeReadableBytes { bytes in
+                ERR_clear_error()
+                result = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+            }
+            return phub_sink_bio_recall(writeBIO)
         }
+        takeSpill()
+        if outbound?.readableBytes == 0 { outbound = nil }
+        if result > 0 { return nil }
+        let error = SSL_get_error(ssl, result)
+        return TLSError(.protocolError, OpenSSL.errorText("SSL_write failed (SSL error \(error))"))
     }
 
     /// Queues our close_notify.

@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import PeaceHubCore
 
-/// TLS over OpenSSL for one channel, server or client side (`TLSConnection`: the network's buffers in, a memory
-/// BIO out).
+/// TLS over OpenSSL for one channel, server or client side (`TLSConnection`: OpenSSL reads and writes the
+/// network's buffers through BIOs of our own).
 ///
 /// Inbound it takes ciphertext and passes plaintext on, one `channelRead` per read burst; outbound it takes
 /// plaintext, buffers it until `flush`, and writes the ciphertext with one `writeAndFlush` per flush. After the
@@ -25,8 +25,6 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var flushedWriteCount = 0
     /// Plaintext decrypted during the current read burst, delivered at channelReadComplete.
     private var plaintext: ByteBuffer?
-    /// Set once the handshake's grown write BIO was swapped for an empty one (`releaseBuffersIfEmpty`).
-    private var handshakeBuffersReleased = false
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false
     private var handshakeTimer: Scheduled<Void>?
@@ -215,7 +213,6 @@ public final class TLSHandler: ChannelDuplexHandler {
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
             if machine.isActive { encryptFlushedWrites(context: context) }
-            if machine.isActive { handshakeBuffersReleased = connection.releaseBuffersIfEmpty() }
         }
     }
 
@@ -244,9 +241,6 @@ public final class TLSHandler: ChannelDuplexHandler {
         plaintext = buffer.readableBytes > 0 ? buffer : nil
         // SSL_read can produce output too (alerts, KeyUpdate answers).
         flushCiphertext(context: context)
-        if !handshakeBuffersReleased, machine.isActive {
-            handshakeBuffersReleased = connection.releaseBuffersIfEmpty()
-        }
         switch result {
         case .wantsMore:
             break
@@ -294,7 +288,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Writes whatever OpenSSL produced as one writeAndFlush; `promise` completes once it is written (at once when
     /// there was nothing). Plain flushes pass none: a promise per flush would cost allocations on every message.
     private func flushCiphertext(context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
-        guard let data = connection.takeCiphertext(allocator: context.channel.allocator) else {
+        guard let data = connection.takeCiphertext() else {
             promise?.succeed()
             return
         }

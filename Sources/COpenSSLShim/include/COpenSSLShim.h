@@ -49,6 +49,25 @@ void phub_window_bio_set(BIO *bio, const void *data, size_t length);
 /// Ends the window and returns how many of its bytes OpenSSL took.
 size_t phub_window_bio_clear(BIO *bio);
 
+/// A write BIO that puts what OpenSSL writes into room the caller lends (`phub_sink_bio_lend`), in practice the
+/// free end of the ByteBuffer the ciphertext leaves in: one copy of each record instead of two (into a memory BIO
+/// and out again) and no zeroing. What does not fit, or comes while no room is lent (handshake flights, alerts),
+/// is kept in order in a spill buffer of its own until `phub_sink_bio_drain_spill`. It never refuses a write.
+/// Returns NULL when out of memory.
+BIO *phub_sink_bio_new(void);
+
+/// Lends `capacity` bytes at `data` for the writes that follow; they must stay valid until `phub_sink_bio_recall`.
+void phub_sink_bio_lend(BIO *bio, void *data, size_t capacity);
+
+/// Takes the lent room back and returns how many of its bytes were written.
+size_t phub_sink_bio_recall(BIO *bio);
+
+/// How many bytes wait in the spill buffer. (A write that cannot grow it fails, and with it the SSL call.)
+size_t phub_sink_bio_spill_length(BIO *bio);
+
+/// Copies the spill buffer to `out` (room for `phub_sink_bio_spill_length` bytes) and frees it.
+void phub_sink_bio_drain_spill(BIO *bio, void *out);
+
 /// SSL_set_tlsext_host_name is a macro over SSL_ctrl (sets SNI).
 static inline int phub_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
