@@ -27,6 +27,22 @@ import Testing
         return process
     }
 
+    /// Connects UZB with the `hold` scenario (it waits for the hub to close the connection), then revokes UZB's
+    /// certificate with `peacehub pki revoke`. The caller terminates the returned process.
+    static func holdUZBAndRevokeIt(on hub: HubProcess) throws -> Process {
+        let ready = hub.data.path("ready")
+        let held = try background("hold", on: hub, ["--who", "UZB", "--ready", ready])
+        do {
+            try #require(waitFor(ready), "UZB did not connect")
+            let revoked = try ProcessRunner.peacehub(["pki", "revoke", "--contingent", "UZB"], environment: hub.environment)
+            try #require(revoked.status == 0, "\(revoked.stderr)")
+        } catch {
+            held.terminate()
+            throw error
+        }
+        return held
+    }
+
     static func waitFor(_ path: String, lines: Int = 0, seconds: TimeInterval = 60) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -74,12 +90,8 @@ import Testing
     @Test func sighupWithANewCRLClosesTheRevokedClient() throws {
         let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 0]])
         defer { hub.remove() }
-        let ready = hub.data.path("ready")
-        let held = try Self.background("hold", on: hub, ["--who", "UZB", "--ready", ready])
+        let held = try Self.holdUZBAndRevokeIt(on: hub)
         defer { held.terminate() }
-        try #require(Self.waitFor(ready), "UZB did not connect")
-        let revoked = try ProcessRunner.peacehub(["pki", "revoke", "--contingent", "UZB"], environment: hub.environment)
-        try #require(revoked.status == 0, "\(revoked.stderr)")
         // Nothing happens without the signal.
         usleep(1_500_000)
         #expect(held.isRunning)
@@ -99,13 +111,8 @@ import Testing
     @Test func aRewrittenCRLIsPickedUpWithoutASignal() throws {
         let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 1]])
         defer { hub.remove() }
-        let ready = hub.data.path("ready")
-        let held = try Self.background("hold", on: hub, ["--who", "UZB", "--ready", ready])
+        let held = try Self.holdUZBAndRevokeIt(on: hub)
         defer { held.terminate() }
-        try #require(Self.waitFor(ready), "UZB did not connect")
-        let revoked = try ProcessRunner.peacehub(["pki", "revoke", "--contingent", "UZB"], environment: hub.environment)
-        try #require(revoked.status == 0, "\(revoked.stderr)")
-
         #expect(hub.waitForLog("TLS files changed; reloading"), "\(hub.logText.suffix(2000))")
         #expect(hub.waitForLog("tls.sessionsClosed=1"), "\(hub.logText.suffix(2000))")
         held.waitUntilExit()
