@@ -368,6 +368,8 @@ import Testing
                     "--key", fixture.path(fixture.contingent.keyPath), "--cert2",
                     fixture.path(doomedEntry.certificatePath),
                     "--key2", fixture.path(doomedEntry.keyPath), "--ready-file", ready, "--go-file", go,
+                    // This task's waits can stall behind blocking tests that share the cooperative pool.
+                    "--timeout", "120",
                 ])
         }
         _ = await setup.server.log.wait { _ in FileManager.default.fileExists(atPath: ready) }

@@ -123,7 +123,7 @@ enum Clients {
     /// Runs the Python client and decodes its one-line JSON report.
     static func python(_ mode: String, port: Int, _ arguments: [String]) async throws -> [String: String] {
         let result = try await Task.detached {
-            try ProcessRunner.run("python3", [script, mode, "--port", "\(port)"] + arguments, timeout: 120)
+            try ProcessRunner.run("python3", [script, mode, "--port", "\(port)"] + arguments, timeout: 240)
         }.value
         let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
