@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 import PeaceHubCore
 
@@ -40,9 +41,10 @@ final class Session: @unchecked Sendable {
     /// The client's Maximum Packet Size (5.0); the hub never sends it a larger packet.
     var maximumPacketSize: Int?
 
-    /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order. They start with
-    /// room for one: most sessions hold few messages at a time, and an idle one should cost little memory.
-    private var pending: [CircularBuffer<Delivery>] = Array(repeating: CircularBuffer(initialCapacity: 1), count: 4)
+    /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order. A `Deque` moves a
+    /// delivery out where a `CircularBuffer` copies it and clears the slot (a retain and a release per field).
+    /// They start empty: most sessions hold few messages at a time, and an idle one should cost little memory.
+    private var pending: [Deque<Delivery>] = Array(repeating: Deque(), count: 4)
     private(set) var pendingCount = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
