@@ -32,9 +32,6 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var sessionToken: TLSSessionRegistry.Token?
     private var channelContext: ChannelHandlerContext?
 
-    /// The verified peer, once the handshake has completed.
-    public private(set) var peerIdentity: TLSPeerIdentity?
-
     /// The context this connection was created with (a reload does not change it).
     public var tlsContext: TLSContext { connection.context }
 
@@ -200,7 +197,6 @@ public final class TLSHandler: ChannelDuplexHandler {
                 fail(context: context, error: error)
                 return
             }
-            peerIdentity = identity
             logger.info(
                 "TLS handshake complete",
                 metadata: metadata(context).merging(
@@ -264,8 +260,15 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     private func encryptFlushedWrites(context: ChannelHandlerContext) {
         guard flushedWriteCount > 0 else { return }
-        let batch = pendingWrites.prefix(flushedWriteCount)
-        pendingWrites.removeFirst(flushedWriteCount)
+        // Taken whole when the flush covers every write (the usual case), so an idle connection keeps no array.
+        let batch: [(data: ByteBuffer, promise: EventLoopPromise<Void>?)]
+        if flushedWriteCount == pendingWrites.count {
+            batch = pendingWrites
+            pendingWrites = []
+        } else {
+            batch = Array(pendingWrites.prefix(flushedWriteCount))
+            pendingWrites.removeFirst(flushedWriteCount)
+        }
         flushedWriteCount = 0
         var promises: [EventLoopPromise<Void>] = []
         for (data, promise) in batch {
