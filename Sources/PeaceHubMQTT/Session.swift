@@ -43,8 +43,9 @@ final class Session: @unchecked Sendable {
 
     /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order. A `Deque` moves a
     /// delivery out where a `CircularBuffer` copies it and clears the slot (a retain and a release per field).
-    /// They start empty: most sessions hold few messages at a time, and an idle one should cost little memory.
-    private var pending: [Deque<Delivery>] = Array(repeating: Deque(), count: 4)
+    /// They start empty and live in the session itself: most sessions hold few messages at a time, and an idle one
+    /// should cost little memory.
+    private var pending = InlineArray<4, Deque<Delivery>>(repeating: Deque())
     private(set) var pendingCount = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
@@ -84,7 +85,11 @@ final class Session: @unchecked Sendable {
     }
 
     /// Every queued delivery, in the order they would leave.
-    var queued: [Delivery] { pending.flatMap { $0 } }
+    var queued: [Delivery] {
+        var all: [Delivery] = []
+        for index in pending.indices { all += pending[index] }
+        return all
+    }
 
     /// The next free packet id, skipping ids still in flight.
     func nextPacketID() -> UInt16 {
