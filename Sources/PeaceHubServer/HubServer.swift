@@ -11,7 +11,7 @@ import PeaceHubTLS
 import ServiceLifecycle
 
 /// The MQTT listener over mutual TLS: one pipeline per connection —
-/// `TLSHandler` → `PrincipalBridge` → `MQTTDecoder` → `MQTTConnectionHandler` (which encodes) —
+/// `TLSHandler` → `PrincipalBridge` → `MQTTConnectionHandler` (which decodes and encodes) —
 /// over one broker with its durable store, its topic policy and its mission router.
 ///
 /// It binds when created, so a bad address or PKI fails before anything runs and `port` is known at once. As a
@@ -85,10 +85,7 @@ public final class HubServer: Service, Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                // Each connection keeps its last receive buffer for the next read: start it small, so
-                // thousands of idle connections do not each hold 2 KiB; it grows with the traffic.
-                .childChannelOption(
-                    .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+                .childChannelOption(.recvAllocator, value: ReceiveBuffers.handshake)
                 .childChannelInitializer { channel in
                     let accepted = connections.withLockedValue { connections in
                         guard !connections.draining else { return false }
