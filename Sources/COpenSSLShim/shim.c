@@ -206,197 +206,144 @@ static BIO_METHOD *phub_bio_method_make(const char *name, int (*read)(BIO *, cha
     return method;
 }
 
-static int phub_bio_refuse_read(BIO *bio, char *out, int capacity) {
-    (void)bio;
-    (void)out;
-    (void)capacity;
-    return -1;
-}
+// MARK: The connection BIO: a window for reads, a sink for writes
 
-static int phub_bio_refuse_write(BIO *bio, const char *in, int length) {
-    (void)bio;
-    (void)in;
-    (void)length;
-    return -1;
-}
-
-static int phub_bio_destroy(BIO *bio) {
-    OPENSSL_free(BIO_get_data(bio));
-    BIO_set_data(bio, NULL);
-    return 1;
-}
-
-// MARK: The window BIO (reads)
-
-/// The bytes a window BIO may read, and how far it has read them.
+/// The bytes the window may read and how far it has read them; the room the sink was lent and how much of it is
+/// written, then what did not fit, in order.
 typedef struct {
-    const unsigned char *data;
-    size_t length;
+    const unsigned char *window;
+    size_t window_length;
     size_t taken;
-} phub_window;
-
-static int phub_window_read(BIO *bio, char *out, int capacity) {
-    phub_window *window = BIO_get_data(bio);
-    BIO_clear_retry_flags(bio);
-    size_t left = window->length - window->taken;
-    if (left == 0 || capacity <= 0) {
-        BIO_set_retry_read(bio);
-        return -1;
-    }
-    size_t count = left < (size_t)capacity ? left : (size_t)capacity;
-    memcpy(out, window->data + window->taken, count);
-    window->taken += count;
-    return (int)count;
-}
-
-static long phub_window_ctrl(BIO *bio, int command, long number, void *pointer) {
-    (void)number;
-    (void)pointer;
-    phub_window *window = BIO_get_data(bio);
-    switch (command) {
-    case BIO_CTRL_PENDING: return (long)(window->length - window->taken);
-    case BIO_CTRL_FLUSH: return 1;
-    default: return 0;
-    }
-}
-
-static int phub_window_create(BIO *bio) {
-    phub_window *window = OPENSSL_zalloc(sizeof(phub_window));
-    if (window == NULL) return 0;
-    BIO_set_data(bio, window);
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-static BIO_METHOD *phub_window_method;
-static pthread_once_t phub_window_method_once = PTHREAD_ONCE_INIT;
-
-static void phub_window_method_make(void) {
-    phub_window_method = phub_bio_method_make("PeaceHub window", phub_window_read, phub_bio_refuse_write,
-                                              phub_window_ctrl, phub_window_create, phub_bio_destroy);
-}
-
-BIO *phub_window_bio_new(void) {
-    pthread_once(&phub_window_method_once, phub_window_method_make);
-    return phub_window_method == NULL ? NULL : BIO_new(phub_window_method);
-}
-
-void phub_window_bio_set(BIO *bio, const void *data, size_t length) {
-    phub_window *window = BIO_get_data(bio);
-    window->data = data;
-    window->length = length;
-    window->taken = 0;
-}
-
-size_t phub_window_bio_clear(BIO *bio) {
-    phub_window *window = BIO_get_data(bio);
-    size_t taken = window->taken;
-    window->data = NULL;
-    window->length = 0;
-    window->taken = 0;
-    return taken;
-}
-
-// MARK: The sink BIO (writes)
-
-/// The room a sink BIO was lent and how much of it is written; then what did not fit, in order.
-typedef struct {
     unsigned char *room;
     size_t capacity;
     size_t used;
     unsigned char *spill;
     size_t spill_length;
     size_t spill_capacity;
-} phub_sink;
+} phub_connection_io;
 
-static int phub_sink_write(BIO *bio, const char *in, int length) {
-    phub_sink *sink = BIO_get_data(bio);
+static int phub_connection_read(BIO *bio, char *out, int capacity) {
+    phub_connection_io *io = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t left = io->window_length - io->taken;
+    if (left == 0 || capacity <= 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    size_t count = left < (size_t)capacity ? left : (size_t)capacity;
+    memcpy(out, io->window + io->taken, count);
+    io->taken += count;
+    return (int)count;
+}
+
+static int phub_connection_write(BIO *bio, const char *in, int length) {
+    phub_connection_io *io = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
     if (length <= 0) return 0;
     size_t count = (size_t)length;
     // Once something spilled, everything after it spills too, so the bytes stay in order.
-    if (sink->spill_length == 0 && sink->room != NULL && sink->capacity - sink->used >= count) {
-        memcpy(sink->room + sink->used, in, count);
-        sink->used += count;
+    if (io->spill_length == 0 && io->room != NULL && io->capacity - io->used >= count) {
+        memcpy(io->room + io->used, in, count);
+        io->used += count;
         return length;
     }
-    if (sink->spill_capacity - sink->spill_length < count) {
-        size_t capacity = sink->spill_capacity == 0 ? 4096 : sink->spill_capacity;
-        while (capacity - sink->spill_length < count) capacity *= 2;
-        unsigned char *grown = OPENSSL_realloc(sink->spill, capacity);
+    if (io->spill_capacity - io->spill_length < count) {
+        size_t capacity = io->spill_capacity == 0 ? 4096 : io->spill_capacity;
+        while (capacity - io->spill_length < count) capacity *= 2;
+        unsigned char *grown = OPENSSL_realloc(io->spill, capacity);
         if (grown == NULL) return -1;
-        sink->spill = grown;
-        sink->spill_capacity = capacity;
+        io->spill = grown;
+        io->spill_capacity = capacity;
     }
-    memcpy(sink->spill + sink->spill_length, in, count);
-    sink->spill_length += count;
+    memcpy(io->spill + io->spill_length, in, count);
+    io->spill_length += count;
     return length;
 }
 
-static long phub_sink_ctrl(BIO *bio, int command, long number, void *pointer) {
+static long phub_connection_ctrl(BIO *bio, int command, long number, void *pointer) {
     (void)number;
     (void)pointer;
-    phub_sink *sink = BIO_get_data(bio);
+    phub_connection_io *io = BIO_get_data(bio);
     switch (command) {
-    case BIO_CTRL_WPENDING: return (long)(sink->used + sink->spill_length);
+    case BIO_CTRL_PENDING: return (long)(io->window_length - io->taken);
+    case BIO_CTRL_WPENDING: return (long)(io->used + io->spill_length);
     case BIO_CTRL_FLUSH: return 1;
     default: return 0;
     }
 }
 
-static int phub_sink_create(BIO *bio) {
-    phub_sink *sink = OPENSSL_zalloc(sizeof(phub_sink));
-    if (sink == NULL) return 0;
-    BIO_set_data(bio, sink);
+static int phub_connection_create(BIO *bio) {
+    phub_connection_io *io = OPENSSL_zalloc(sizeof(phub_connection_io));
+    if (io == NULL) return 0;
+    BIO_set_data(bio, io);
     BIO_set_init(bio, 1);
     return 1;
 }
 
-static int phub_sink_destroy(BIO *bio) {
-    phub_sink *sink = BIO_get_data(bio);
-    if (sink != NULL) OPENSSL_free(sink->spill);
-    return phub_bio_destroy(bio);
+static int phub_connection_destroy(BIO *bio) {
+    phub_connection_io *io = BIO_get_data(bio);
+    if (io != NULL) OPENSSL_free(io->spill);
+    OPENSSL_free(io);
+    BIO_set_data(bio, NULL);
+    return 1;
 }
 
-static BIO_METHOD *phub_sink_method;
-static pthread_once_t phub_sink_method_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *phub_connection_method;
+static pthread_once_t phub_connection_method_once = PTHREAD_ONCE_INIT;
 
-static void phub_sink_method_make(void) {
-    phub_sink_method = phub_bio_method_make("PeaceHub sink", phub_bio_refuse_read, phub_sink_write, phub_sink_ctrl,
-                                            phub_sink_create, phub_sink_destroy);
+static void phub_connection_method_make(void) {
+    phub_connection_method = phub_bio_method_make("PeaceHub connection", phub_connection_read, phub_connection_write,
+                                                  phub_connection_ctrl, phub_connection_create,
+                                                  phub_connection_destroy);
 }
 
-BIO *phub_sink_bio_new(void) {
-    pthread_once(&phub_sink_method_once, phub_sink_method_make);
-    return phub_sink_method == NULL ? NULL : BIO_new(phub_sink_method);
+BIO *phub_connection_bio_new(void) {
+    pthread_once(&phub_connection_method_once, phub_connection_method_make);
+    return phub_connection_method == NULL ? NULL : BIO_new(phub_connection_method);
+}
+
+void phub_window_bio_set(BIO *bio, const void *data, size_t length) {
+    phub_connection_io *io = BIO_get_data(bio);
+    io->window = data;
+    io->window_length = length;
+    io->taken = 0;
+}
+
+size_t phub_window_bio_clear(BIO *bio) {
+    phub_connection_io *io = BIO_get_data(bio);
+    size_t taken = io->taken;
+    io->window = NULL;
+    io->window_length = 0;
+    io->taken = 0;
+    return taken;
 }
 
 void phub_sink_bio_lend(BIO *bio, void *data, size_t capacity) {
-    phub_sink *sink = BIO_get_data(bio);
-    sink->room = data;
-    sink->capacity = capacity;
-    sink->used = 0;
+    phub_connection_io *io = BIO_get_data(bio);
+    io->room = data;
+    io->capacity = capacity;
+    io->used = 0;
 }
 
 size_t phub_sink_bio_recall(BIO *bio) {
-    phub_sink *sink = BIO_get_data(bio);
-    size_t used = sink->used;
-    sink->room = NULL;
-    sink->capacity = 0;
-    sink->used = 0;
+    phub_connection_io *io = BIO_get_data(bio);
+    size_t used = io->used;
+    io->room = NULL;
+    io->capacity = 0;
+    io->used = 0;
     return used;
 }
 
 size_t phub_sink_bio_spill_length(BIO *bio) {
-    phub_sink *sink = BIO_get_data(bio);
-    return sink->spill_length;
+    phub_connection_io *io = BIO_get_data(bio);
+    return io->spill_length;
 }
 
 void phub_sink_bio_drain_spill(BIO *bio, void *out) {
-    phub_sink *sink = BIO_get_data(bio);
-    if (sink->spill_length > 0) memcpy(out, sink->spill, sink->spill_length);
-    OPENSSL_free(sink->spill);
-    sink->spill = NULL;
-    sink->spill_length = 0;
-    sink->spill_capacity = 0;
+    phub_connection_io *io = BIO_get_data(bio);
+    if (io->spill_length > 0) memcpy(out, io->spill, io->spill_length);
+    OPENSSL_free(io->spill);
+    io->spill = NULL;
+    io->spill_length = 0;
+    io->spill_capacity = 0;
 }

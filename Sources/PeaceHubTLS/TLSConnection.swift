@@ -2,10 +2,10 @@ import COpenSSL
 import COpenSSLShim
 import NIOCore
 
-/// One OpenSSL `SSL`: ciphertext in through `receive`, out through `takeCiphertext`. OpenSSL reads what was
-/// received from the network's buffer itself, through a window BIO (`phub_window_bio_new`) opened around each
-/// call that may read, and writes records into the buffer they leave in, through a sink BIO
-/// (`phub_sink_bio_new`) lent its free end around each `SSL_write`. No memory BIO holds a copy in between.
+/// One OpenSSL `SSL`: ciphertext in through `receive`, out through `takeCiphertext`. Through one BIO of our own
+/// (`phub_connection_bio_new`), OpenSSL reads what was received from the network's buffer itself, through a window
+/// opened around each call that may read, and writes records into the buffer they leave in, whose free end is
+/// lent around each `SSL_write`. No memory BIO holds a copy in between.
 ///
 /// Not thread-safe: owned by one `TLSHandler` and used only on its channel's event loop. Every call that runs
 /// OpenSSL clears the thread's error queue first and drains it before returning.
@@ -14,13 +14,12 @@ final class TLSConnection {
     let context: TLSContext
     let serverHostname: String?
     private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private let bio: OpaquePointer
     /// Ciphertext received and not yet taken by OpenSSL (nil when all was): the network's buffer itself.
     private var inbound: ByteBuffer?
     /// Ciphertext OpenSSL produced and nobody took yet (nil when there is none).
     private var outbound: ByteBuffer?
-    private let allocator = ByteBufferAllocator()
+    private static let allocator = ByteBufferAllocator()
     /// Room lent per record beyond its plaintext: TLS 1.3 adds 22 bytes, TLS 1.2 with AES-GCM 29. A suite that
     /// adds more still works: what does not fit goes to the sink's spill buffer.
     private static let recordOverhead = 32
@@ -48,19 +47,13 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.sslContext) else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_new failed"))
         }
-        guard let readBIO = phub_window_bio_new() else {
+        guard let bio = phub_connection_bio_new() else {
             SSL_free(ssl)
             throw TLSError(.invalidConfiguration, "out of memory")
         }
-        guard let writeBIO = phub_sink_bio_new() else {
-            BIO_free(readBIO)
-            SSL_free(ssl)
-            throw TLSError(.invalidConfiguration, "out of memory")
-        }
-        SSL_set_bio(ssl, readBIO, writeBIO)  // the SSL owns both BIOs now
+        SSL_set_bio(ssl, bio, bio)  // the SSL owns the BIO now (one reference, for both directions)
         self.ssl = ssl
-        self.readBIO = readBIO
-        self.writeBIO = writeBIO
+        self.bio = bio
         SSL_set_ex_data(ssl, VerificationState.exDataIndex, Unmanaged.passUnretained(verification).toOpaque())
         switch context.configuration.role {
         case .server:
@@ -95,13 +88,13 @@ final class TLSConnection {
     }
 
     /// Runs `body`, a call into the `SSL` that may read, with the ciphertext received so far open to it through
-    /// the read BIO; then drops what it took.
+    /// the BIO's window; then drops what it took.
     private func offeringInbound<Result>(_ body: () -> Result) -> Result {
         guard let chunk = inbound else { return body() }
         let (result, taken) = chunk.withUnsafeReadableBytes { bytes in
-            phub_window_bio_set(readBIO, bytes.baseAddress, bytes.count)
+            phub_window_bio_set(bio, bytes.baseAddress, bytes.count)
             let result = body()
-            return (result, phub_window_bio_clear(readBIO))
+            return (result, phub_window_bio_clear(bio))
         }
         if taken >= chunk.readableBytes {
             inbound = nil
@@ -112,7 +105,7 @@ final class TLSConnection {
     }
 
     /// OpenSSL has produced bytes for the peer that are not taken yet.
-    var hasCiphertext: Bool { outbound != nil || phub_sink_bio_spill_length(writeBIO) > 0 }
+    var hasCiphertext: Bool { outbound != nil || phub_sink_bio_spill_length(bio) > 0 }
 
     /// Ciphertext OpenSSL produced (handshake messages, records, alerts), or nil when there is none.
     func takeCiphertext() -> ByteBuffer? {
@@ -123,10 +116,10 @@ final class TLSConnection {
 
     /// Moves what OpenSSL wrote with no room lent (or beyond it) to the end of `outbound`, freeing the spill buffer.
     private func takeSpill() {
-        let count = phub_sink_bio_spill_length(writeBIO)
+        let count = phub_sink_bio_spill_length(bio)
         guard count > 0 else { return }
         appendToOutbound(minimumWritableBytes: count) { room in
-            phub_sink_bio_drain_spill(writeBIO, room.baseAddress)
+            phub_sink_bio_drain_spill(bio, room.baseAddress)
             return count
         }
     }
@@ -136,7 +129,7 @@ final class TLSConnection {
         minimumWritableBytes: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int
     ) {
         // Taken out first, so the buffer is uniquely referenced and written in place.
-        var buffer = outbound ?? allocator.buffer(capacity: minimumWritableBytes)
+        var buffer = outbound ?? Self.allocator.buffer(capacity: minimumWritableBytes)
         outbound = nil
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: minimumWritableBytes, body)
         outbound = buffer
@@ -192,12 +185,12 @@ final class TLSConnection {
         let records = buffer.readableBytes / 16384 + 1
         var result: Int32 = 0
         appendToOutbound(minimumWritableBytes: buffer.readableBytes + records * Self.recordOverhead) { room in
-            phub_sink_bio_lend(writeBIO, room.baseAddress, room.count)
+            phub_sink_bio_lend(bio, room.baseAddress, room.count)
             buffer.withUnsafeReadableBytes { bytes in
                 ERR_clear_error()
                 result = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
             }
-            return phub_sink_bio_recall(writeBIO)
+            return phub_sink_bio_recall(bio)
         }
         takeSpill()
         if outbound?.readableBytes == 0 { outbound = nil }

@@ -37,24 +37,21 @@ static inline int phub_ssl_ctx_build_cert_chain(SSL_CTX *ctx) {
                                                   | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
 }
 
-/// A read BIO over bytes the caller owns: OpenSSL reads the ciphertext straight from the network buffer instead
-/// of from a copy in a memory BIO (which also zeroes the room it grows into). The caller sets a window before each
-/// call into the SSL that may read, and clears it after; with no bytes left a read asks to be retried, as an empty
-/// memory BIO does. Writing to it fails. Returns NULL when out of memory.
-BIO *phub_window_bio_new(void);
+/// The one BIO a connection's SSL reads and writes through (one BIO, not a pair: an idle connection keeps less).
+/// Reads come from a window over bytes the caller owns, the network's buffer itself, instead of from a copy in a
+/// memory BIO (which also zeroes the room it grows into): the caller sets a window before each call into the SSL
+/// that may read and clears it after; with no bytes left a read asks to be retried, as an empty memory BIO does.
+/// Writes go into room the caller lends (`phub_sink_bio_lend`), in practice the free end of the ByteBuffer the
+/// ciphertext leaves in: one copy of each record instead of two (into a memory BIO and out again) and no zeroing.
+/// What does not fit, or comes while no room is lent (handshake flights, alerts), is kept in order in a spill
+/// buffer of its own until `phub_sink_bio_drain_spill`; a write is never refused. Returns NULL when out of memory.
+BIO *phub_connection_bio_new(void);
 
 /// Lets `bio` read `length` bytes at `data`, which must stay valid until `phub_window_bio_clear`.
 void phub_window_bio_set(BIO *bio, const void *data, size_t length);
 
 /// Ends the window and returns how many of its bytes OpenSSL took.
 size_t phub_window_bio_clear(BIO *bio);
-
-/// A write BIO that puts what OpenSSL writes into room the caller lends (`phub_sink_bio_lend`), in practice the
-/// free end of the ByteBuffer the ciphertext leaves in: one copy of each record instead of two (into a memory BIO
-/// and out again) and no zeroing. What does not fit, or comes while no room is lent (handshake flights, alerts),
-/// is kept in order in a spill buffer of its own until `phub_sink_bio_drain_spill`. It never refuses a write.
-/// Returns NULL when out of memory.
-BIO *phub_sink_bio_new(void);
 
 /// Lends `capacity` bytes at `data` for the writes that follow; they must stay valid until `phub_sink_bio_recall`.
 void phub_sink_bio_lend(BIO *bio, void *data, size_t capacity);
