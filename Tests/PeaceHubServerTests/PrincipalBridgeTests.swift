@@ -23,19 +23,21 @@ private final class EventRecorder: ChannelInboundHandler {
             cipher: "TLS_AES_256_GCM_SHA384")
     }
 
-    private func connectedChannel() throws -> EmbeddedChannel {
+    /// A connected channel as the MQTT listener makes it (the handshake's receive buffer), the bridge in front
+    /// of a recorder.
+    private func bridgedChannel() throws -> (EmbeddedChannel, EventRecorder) {
+        let recorder = EventRecorder()
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8883)).wait()
-        return channel
+        try channel.syncOptions?.setOption(.recvAllocator, value: ReceiveBuffers.handshake)
+        try channel.pipeline.syncOperations.addHandlers([PrincipalBridge(), recorder])
+        return (channel, recorder)
     }
 
     /// A contingent's certificate becomes its principal, and from then on the receive buffer follows the traffic
     /// (during the handshake it stayed small, so an idle connection keeps 256 bytes).
     @Test func contingentBecomesPrincipalAndReceiveBufferMayGrow() throws {
-        let recorder = EventRecorder()
-        let channel = try connectedChannel()
-        try channel.syncOptions?.setOption(.recvAllocator, value: ReceiveBuffers.handshake)
-        try channel.pipeline.syncOperations.addHandlers([PrincipalBridge(), recorder])
+        let (channel, recorder) = try bridgedChannel()
 
         channel.pipeline.fireUserInboundEventTriggered(identity(.contingent("KAZ")))
 
@@ -51,9 +53,7 @@ private final class EventRecorder: ChannelInboundHandler {
     }
 
     @Test func operatorBecomesPrincipal() throws {
-        let recorder = EventRecorder()
-        let channel = try connectedChannel()
-        try channel.pipeline.syncOperations.addHandlers([PrincipalBridge(), recorder])
+        let (channel, recorder) = try bridgedChannel()
         channel.pipeline.fireUserInboundEventTriggered(identity(.operator("duty")))
         #expect(recorder.events.last as? Principal == .operator("duty"))
         _ = try channel.finish()
@@ -61,10 +61,7 @@ private final class EventRecorder: ChannelInboundHandler {
 
     /// Another hub's server certificate is no client: the connection ends and nothing is authorised.
     @Test func serverCertificateEndsTheConnection() throws {
-        let recorder = EventRecorder()
-        let channel = try connectedChannel()
-        try channel.syncOptions?.setOption(.recvAllocator, value: ReceiveBuffers.handshake)
-        try channel.pipeline.syncOperations.addHandlers([PrincipalBridge(), recorder])
+        let (channel, recorder) = try bridgedChannel()
 
         channel.pipeline.fireUserInboundEventTriggered(identity(.server("hub.example")))
 
