@@ -208,15 +208,30 @@ static BIO_METHOD *phub_bio_method_make(const char *name, int (*read)(BIO *, cha
 
 // MARK: The connection BIO: a window for reads, a sink for writes
 
-/// The bytes the window may read and how far it has read them; the room the sink was lent and how much of it is
-/// written, then what did not fit, in order.
+/// Bytes the caller lends for one call into the SSL, and how many of them were read or written.
 typedef struct {
-    const unsigned char *window;
-    size_t window_length;
-    size_t taken;
-    unsigned char *room;
-    size_t capacity;
-    size_t used;
+    unsigned char *data;
+    size_t length;
+    size_t done;
+} phub_span;
+
+static void phub_span_open(phub_span *span, void *data, size_t length) {
+    span->data = data;
+    span->length = length;
+    span->done = 0;
+}
+
+/// Ends the loan and returns how many bytes were read or written.
+static size_t phub_span_close(phub_span *span) {
+    size_t done = span->done;
+    phub_span_open(span, NULL, 0);
+    return done;
+}
+
+/// The bytes the window may read; the room the sink was lent, then what did not fit, in order.
+typedef struct {
+    phub_span window;
+    phub_span room;
     unsigned char *spill;
     size_t spill_length;
     size_t spill_capacity;
@@ -225,14 +240,14 @@ typedef struct {
 static int phub_connection_read(BIO *bio, char *out, int capacity) {
     phub_connection_io *io = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
-    size_t left = io->window_length - io->taken;
+    size_t left = io->window.length - io->window.done;
     if (left == 0 || capacity <= 0) {
         BIO_set_retry_read(bio);
         return -1;
     }
     size_t count = left < (size_t)capacity ? left : (size_t)capacity;
-    memcpy(out, io->window + io->taken, count);
-    io->taken += count;
+    memcpy(out, io->window.data + io->window.done, count);
+    io->window.done += count;
     return (int)count;
 }
 
@@ -242,9 +257,9 @@ static int phub_connection_write(BIO *bio, const char *in, int length) {
     if (length <= 0) return 0;
     size_t count = (size_t)length;
     // Once something spilled, everything after it spills too, so the bytes stay in order.
-    if (io->spill_length == 0 && io->room != NULL && io->capacity - io->used >= count) {
-        memcpy(io->room + io->used, in, count);
-        io->used += count;
+    if (io->spill_length == 0 && io->room.data != NULL && io->room.length - io->room.done >= count) {
+        memcpy(io->room.data + io->room.done, in, count);
+        io->room.done += count;
         return length;
     }
     if (io->spill_capacity - io->spill_length < count) {
@@ -265,8 +280,8 @@ static long phub_connection_ctrl(BIO *bio, int command, long number, void *point
     (void)pointer;
     phub_connection_io *io = BIO_get_data(bio);
     switch (command) {
-    case BIO_CTRL_PENDING: return (long)(io->window_length - io->taken);
-    case BIO_CTRL_WPENDING: return (long)(io->used + io->spill_length);
+    case BIO_CTRL_PENDING: return (long)(io->window.length - io->window.done);
+    case BIO_CTRL_WPENDING: return (long)(io->room.done + io->spill_length);
     case BIO_CTRL_FLUSH: return 1;
     default: return 0;
     }
@@ -304,34 +319,22 @@ BIO *phub_connection_bio_new(void) {
 
 void phub_window_bio_set(BIO *bio, const void *data, size_t length) {
     phub_connection_io *io = BIO_get_data(bio);
-    io->window = data;
-    io->window_length = length;
-    io->taken = 0;
+    phub_span_open(&io->window, (void *)data, length);  // only ever read from
 }
 
 size_t phub_window_bio_clear(BIO *bio) {
     phub_connection_io *io = BIO_get_data(bio);
-    size_t taken = io->taken;
-    io->window = NULL;
-    io->window_length = 0;
-    io->taken = 0;
-    return taken;
+    return phub_span_close(&io->window);
 }
 
 void phub_sink_bio_lend(BIO *bio, void *data, size_t capacity) {
     phub_connection_io *io = BIO_get_data(bio);
-    io->room = data;
-    io->capacity = capacity;
-    io->used = 0;
+    phub_span_open(&io->room, data, capacity);
 }
 
 size_t phub_sink_bio_recall(BIO *bio) {
     phub_connection_io *io = BIO_get_data(bio);
-    size_t used = io->used;
-    io->room = NULL;
-    io->capacity = 0;
-    io->used = 0;
-    return used;
+    return phub_span_close(&io->room);
 }
 
 size_t phub_sink_bio_spill_length(BIO *bio) {
