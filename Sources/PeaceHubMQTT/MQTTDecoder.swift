@@ -19,6 +19,9 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     public let role: Role
     /// The connection's protocol version: from its CONNECT on the server, given at creation on the client.
     public private(set) var version: MQTTVersion?
+    /// The topic name of the last PUBLISH, already checked. A client mostly repeats its topic: bytes equal to it
+    /// are taken as this string, without a new one to allocate and check.
+    private var lastTopic = ""
 
     public init(maximumPacketSize: Int, role: Role = .server, version: MQTTVersion? = nil) {
         self.maximumPacketSize = maximumPacketSize
@@ -48,7 +51,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         guard buffer.readableBytes >= headerLength + remainingLength else { return nil }
         buffer.moveReaderIndex(forwardBy: headerLength)
         let body = buffer.readSlice(length: remainingLength)!
-        return try Self.parse(first: first, body: body, version: version, role: role)
+        return try parse(first: first, body: body)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTPacket? {
@@ -80,13 +83,8 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         return MQTTVersion(rawValue: level)
     }
 
-    static let sentByServers: Set<PacketType> = [.connack, .suback, .unsuback, .pingresp]
-    static let sentByClients: Set<PacketType> = [.connect, .subscribe, .unsubscribe, .pingreq]
-
     /// Parses one packet whose fixed header's first byte is `first` and whose body is `body`.
-    static func parse(first: UInt8, body: ByteBuffer, version: MQTTVersion?, role: Role = .server) throws(MQTTError)
-        -> MQTTPacket
-    {
+    private mutating func parse(first: UInt8, body: ByteBuffer) throws(MQTTError) -> MQTTPacket {
         let flags = first & 0x0f
         guard let type = PacketType(rawValue: first >> 4), type != .auth || version == .v5 else {
             throw MQTTError(.malformedPacket, "reserved packet type \(first >> 4) [MQTT-2.2.1]")
@@ -102,9 +100,9 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         }
         // Packets travel one way only: a peer that sends the other side's packets violates the protocol.
         switch role {
-        case .server where sentByServers.contains(type):
+        case .server where type.isSentByServersOnly:
             throw MQTTError(.protocolViolation, "a client sent \(type), which only a server sends")
-        case .client where sentByClients.contains(type) || (type == .disconnect && version != .v5):
+        case .client where type.isSentByClientsOnly || (type == .disconnect && version != .v5):
             throw MQTTError(.protocolViolation, "a server sent \(type), which only a client sends")
         default:
             break
@@ -113,11 +111,11 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         var reader = PacketReader(body, packet: type.name)
         switch type {
         case .connect:
-            return .connect(try parseConnect(&reader))
+            return .connect(try Self.parseConnect(&reader))
         case .publish:
-            return .publish(try parsePublish(&reader, flags: flags, v5: v5, role: role))
+            return .publish(try parsePublish(&reader, flags: flags, v5: v5))
         case .puback, .pubrec, .pubrel, .pubcomp:
-            let ack = try parseAcknowledgement(&reader, v5: v5)
+            let ack = try Self.parseAcknowledgement(&reader, v5: v5)
             switch type {
             case .puback: return .puback(ack)
             case .pubrec: return .pubrec(ack)
@@ -125,7 +123,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             default: return .pubcomp(ack)
             }
         case .subscribe:
-            return .subscribe(try parseSubscribe(&reader, v5: v5))
+            return .subscribe(try Self.parseSubscribe(&reader, v5: v5))
         case .unsubscribe:
             let id = try reader.packetID()
             let properties = v5 ? try reader.properties(.unsubscribe) : []
@@ -139,9 +137,9 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             try reader.expectEnd()
             return .pingreq
         case .disconnect:
-            return .disconnect(try parseReasonAndProperties(&reader, v5: v5, context: .disconnect))
+            return .disconnect(try Self.parseReasonAndProperties(&reader, v5: v5, context: .disconnect))
         case .auth:
-            return .auth(try parseReasonAndProperties(&reader, v5: v5, context: .auth))
+            return .auth(try Self.parseReasonAndProperties(&reader, v5: v5, context: .auth))
         case .connack:
             let flags = try reader.byte("acknowledge flags")
             let code = try reader.byte("return code")
@@ -222,23 +220,25 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             username: username, password: password, properties: properties)
     }
 
-    private static func parsePublish(
-        _ reader: inout PacketReader, flags: UInt8, v5: Bool, role: Role
+    private mutating func parsePublish(
+        _ reader: inout PacketReader, flags: UInt8, v5: Bool
     ) throws(MQTTError) -> MQTTPacket.Publish {
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else {
             throw reader.malformed("QoS 3 [MQTT-3.3.1-4]")
         }
         if qos == .atMostOnce, flags & 0x08 != 0 { throw reader.malformed("DUP set on a QoS 0 message [MQTT-3.3.1-2]") }
-        let topic = try reader.string("topic name")
+        let repeated = reader.skipString(equalTo: lastTopic)
+        let topic = repeated ? lastTopic : try reader.string("topic name")
         let packetID = qos == .atMostOnce ? nil : try reader.packetID()
         let properties = v5 ? try reader.properties(.publish) : []
         // In 5.0 an empty topic name stands for the one its Topic Alias was set to.
-        if !(topic.isEmpty && properties.topicAlias != nil) {
+        if !repeated, !(topic.isEmpty && properties.topicAlias != nil) {
             try TopicName.validate(topic, field: "topic name")
         }
         if role == .server, !properties.subscriptionIdentifiers.isEmpty {
             throw MQTTError(.protocolViolation, "PUBLISH from a client with a Subscription Identifier [MQTT-3.3.4-6]")
         }
+        if !topic.isEmpty { lastTopic = topic }
         return MQTTPacket.Publish(
             topic: topic, payload: reader.rest(), qos: qos, retain: flags & 0x01 != 0, duplicate: flags & 0x08 != 0,
             packetID: packetID, properties: properties)

@@ -27,6 +27,22 @@ public enum PacketType: UInt8, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// CONNACK, SUBACK, UNSUBACK, PINGRESP: a client that sends one violates the protocol.
+    var isSentByServersOnly: Bool {
+        switch self {
+        case .connack, .suback, .unsuback, .pingresp: true
+        default: false
+        }
+    }
+
+    /// CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ: a server that sends one violates the protocol.
+    var isSentByClientsOnly: Bool {
+        switch self {
+        case .connect, .subscribe, .unsubscribe, .pingreq: true
+        default: false
+        }
+    }
+
     private static let names = [
         "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE",
         "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH",

@@ -81,6 +81,22 @@ struct PacketReader {
         return text
     }
 
+    /// Skips a string field whose bytes are those of `known` (not empty), without reading it into a new string;
+    /// false, reading nothing, when they differ or the field is cut short.
+    mutating func skipString(equalTo known: String) -> Bool {
+        guard !known.isEmpty, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            Int(length) == known.utf8.count, buffer.readableBytes >= 2 + Int(length)
+        else { return false }
+        var known = known  // `withUTF8` reads a native string's bytes in place
+        let equal = known.withUTF8 { knownBytes in
+            buffer.withUnsafeReadableBytes { bytes in
+                bytes[2..<2 + knownBytes.count].elementsEqual(knownBytes)
+            }
+        }
+        if equal { buffer.moveReaderIndex(forwardBy: 2 + Int(length)) }
+        return equal
+    }
+
     /// A non-zero packet identifier [MQTT-2.3.1-1].
     mutating func packetID() throws(MQTTError) -> UInt16 {
         let id = try uint16("packet identifier")

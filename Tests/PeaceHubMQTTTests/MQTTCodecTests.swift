@@ -142,6 +142,34 @@ import Testing
         #expect(error?.code == .packetTooLarge)
     }
 
+    @Test func aRepeatedTopicIsTheSameStringAndAChangedOneIsReadAnew() throws {
+        let topics = [
+            "contingents/KAZ/inbox", "contingents/KAZ/inbox", "contingents/IND/inbox", "contingents/IND/inbox/x",
+            "contingents/IND/inbox", "a",
+        ]
+        var decoder = MQTTDecoder(maximumPacketSize: 1 << 16)
+        var buffer = Self.bytes([Self.connect] + topics.map { .publish(.init(topic: $0, payload: ByteBuffer())) })
+        _ = try decoder.decode(buffer: &buffer)
+        var decoded: [String] = []
+        while case .publish(let publish)? = try decoder.decode(buffer: &buffer) { decoded.append(publish.topic) }
+        #expect(decoded == topics)
+        // The second PUBLISH on a topic shares the first one's bytes: no string was made for it.
+        func storage(_ text: String) -> UnsafeRawPointer? {
+            text.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+        }
+        #expect(storage(decoded[1]) == storage(decoded[0]))
+        #expect(storage(decoded[2]) != storage(decoded[1]))
+
+        // A topic of the same length with other bytes is still checked.
+        var refusing = MQTTDecoder(maximumPacketSize: 1 << 16)
+        var wildcard = Self.bytes([Self.connect, .publish(.init(topic: "t/a", payload: ByteBuffer()))])
+        wildcard.writeBytes([0x30, 5, 0, 3, UInt8(ascii: "t"), UInt8(ascii: "/"), UInt8(ascii: "#")])
+        _ = try refusing.decode(buffer: &wildcard)
+        _ = try refusing.decode(buffer: &wildcard)
+        let error = #expect(throws: MQTTError.self) { try refusing.decode(buffer: &wildcard) }
+        #expect(error?.code == .protocolViolation)
+    }
+
     @Test func theHandlerClosesOnAViolationAndDecodesInOrder() throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(MQTTDecoder(maximumPacketSize: 1024)))
         try channel.writeInbound(Self.bytes([Self.connect, .pingreq]))
