@@ -29,7 +29,7 @@ extension Broker {
             guard isNew else { return reply(.success(.pubrec(packetID: id))) }
             if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
         }
-        let refusal = refusal(of: publish, principal: principal, lastDecision: &publisher.lastDecision)
+        let refusal = refusal(of: publish, principal: principal, publisher: &publisher)
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
         if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
             return publisher.routes.append(
@@ -76,19 +76,18 @@ extension Broker {
         }
     }
 
-    /// What one connection keeps between its PUBLISHes: the QoS 0 messages of the current read not routed yet,
-    /// and its last authorization decision. A publisher mostly repeats its topic, and comparing it with the last
-    /// one costs less than the authorizer's shared table (a lock and a hash per PUBLISH).
+    /// What one connection keeps between its PUBLISHes: the QoS 0 messages of the current burst not routed yet,
+    /// the authorizer's version as the burst's first PUBLISH read it, and the last authorization decision. A
+    /// publisher mostly repeats its topic, and comparing it with the last one costs less than the authorizer's
+    /// shared table (a lock and a hash per PUBLISH); a burst is one read's worth, so reading the version once for
+    /// it delays a registry change no more than the version's own freshness does.
     public struct Publisher {
         public internal(set) var routes: [BrokerMessage] = []
+        /// nil until the burst's first PUBLISH reads it; `.some(nil)` when the authorizer keeps no decisions.
+        fileprivate var burstVersion: Int??
         fileprivate var lastDecision: LastDecision?
 
         public init() {}
-
-        /// Empties `routes` (after `route(_:)`), keeping their storage.
-        public mutating func routed() {
-            routes.removeAll(keepingCapacity: true)
-        }
     }
 
     /// Whether the principal may publish on `topic`, decided at the authorizer's `version`.
@@ -98,22 +97,27 @@ extension Broker {
         var allowed: Bool
     }
 
-    /// Routes the QoS 0 messages `publish(_:clientID:principal:publisher:reply:)` set aside, in order.
-    public func route(_ routes: [BrokerMessage]) {
-        accept(routes, then: Self.ignore)
+    /// Ends a burst: routes the QoS 0 messages `publish(_:clientID:principal:publisher:reply:)` set aside, in
+    /// order, and lets the next PUBLISH read the authorizer's version again. The connection calls it at the end of
+    /// each read and before any packet that is not a QoS 0 PUBLISH.
+    public func route(_ publisher: inout Publisher) {
+        publisher.burstVersion = nil
+        guard !publisher.routes.isEmpty else { return }
+        accept(publisher.routes, then: Self.ignore)
+        publisher.routes.removeAll(keepingCapacity: true)
     }
 
     /// Why a PUBLISH is refused before routing, if it is: a payload that is not UTF-8 as declared, or a topic the
     /// principal may not publish on (counted, and noticed to the sender).
     private func refusal(
-        of publish: MQTTPacket.Publish, principal: Principal, lastDecision: inout LastDecision?
+        of publish: MQTTPacket.Publish, principal: Principal, publisher: inout Publisher
     ) -> (code: ReasonCode, reason: String)? {
         if publish.properties.payloadFormatIndicator == 1,
             String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil
         {
             return (.payloadFormatInvalid, "the payload is not valid UTF-8 (Payload Format Indicator 1)")
         }
-        guard mayPublish(principal, topic: publish.topic, lastDecision: &lastDecision) else {
+        guard mayPublish(principal, topic: publish.topic, publisher: &publisher) else {
             publishesRefused.add(1, ordering: .relaxed)
             metrics.publishRefused()
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
@@ -124,11 +128,19 @@ extension Broker {
 
     /// The authorizer's decision, or the connection's last one when the topic and the authorizer's version are
     /// the same. The version is read before deciding, so a decision is never kept past a change it did not see.
-    private func mayPublish(_ principal: Principal, topic: String, lastDecision: inout LastDecision?) -> Bool {
-        let version = authorizer.decisionVersion()
-        if let version, let last = lastDecision, last.version == version, last.topic == topic { return last.allowed }
+    private func mayPublish(_ principal: Principal, topic: String, publisher: inout Publisher) -> Bool {
+        let version: Int?
+        if let read = publisher.burstVersion {
+            version = read
+        } else {
+            version = authorizer.decisionVersion()
+            publisher.burstVersion = version
+        }
+        if let version, let last = publisher.lastDecision, last.version == version, last.topic == topic {
+            return last.allowed
+        }
         let allowed = authorizer.mayPublish(principal, topic: topic)
-        lastDecision = version.map { LastDecision(topic: topic, version: $0, allowed: allowed) }
+        publisher.lastDecision = version.map { LastDecision(topic: topic, version: $0, allowed: allowed) }
         return allowed
     }
 

@@ -37,8 +37,9 @@ public enum InterceptDecision: Sendable {
 }
 
 /// Judges messages on the topics it claims before anyone receives them (the mission modules).
-/// Runs off the event loops; the publisher's acknowledgement waits for the decision.
-public protocol PublishInterceptor: Sendable {
+/// Runs off the event loops; the publisher's acknowledgement waits for the decision. A class: the broker asks it
+/// about every PUBLISH, and a reference is all the broker keeps of it.
+public protocol PublishInterceptor: AnyObject, Sendable {
     func claims(topic: String) -> Bool
     func intercept(
         _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void)

@@ -65,7 +65,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Topic aliases the client set (5.0), and those the hub set for it.
     private var inboundAliases: [UInt16: String] = [:]
     private var outboundAliases: [String: UInt16] = [:]
-    /// QoS 0 messages of this read not routed yet and the last authorization decision
+    /// QoS 0 messages of this burst not routed yet, and what authorizes its PUBLISHes
     /// (`Broker.publish(_:clientID:principal:publisher:reply:)`).
     private var publisher = Broker.Publisher()
     /// Bytes encoded since the last flush.
@@ -403,11 +403,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         fitted(packet).write(to: &outbound!, version: version)
     }
 
-    /// Routes the QoS 0 messages set aside so far: one broker lock for a read's burst.
+    /// Routes the QoS 0 messages set aside so far (one broker lock for a read's burst) and ends the burst.
     private func routeSetAside() {
-        guard !publisher.routes.isEmpty else { return }
-        broker.route(publisher.routes)
-        publisher.routed()
+        broker.route(&publisher)
     }
 
     /// Flushes once the tasks already queued on the event loop have run, so acknowledgements that complete

@@ -20,10 +20,12 @@ final class VersionedAuthorizer: MQTTAuthorizer {
         var denied: Set<String> = []
         var version: Int? = 1
         var asked = 0
+        var versionsRead = 0
     }
     private let state = Mutex(State())
 
     var asked: Int { state.withLock { $0.asked } }
+    var versionsRead: Int { state.withLock { $0.versionsRead } }
     func deny(_ topic: String) { state.withLock { _ = $0.denied.insert(topic) } }
     func setVersion(_ version: Int?) { state.withLock { $0.version = version } }
 
@@ -34,7 +36,12 @@ final class VersionedAuthorizer: MQTTAuthorizer {
         }
     }
     func maySubscribe(_ principal: Principal, filter: String) -> Bool { true }
-    func decisionVersion() -> Int? { state.withLock { $0.version } }
+    func decisionVersion() -> Int? {
+        state.withLock { state in
+            state.versionsRead += 1
+            return state.version
+        }
+    }
 }
 
 /// A client connected to the broker through the real connection handler on an embedded channel.
@@ -396,6 +403,33 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(authorizer.asked == 6)
     }
 
+    @Test func theAuthorizersVersionIsReadOncePerBurstOfQoS0Publishes() throws {
+        let authorizer = VersionedAuthorizer()
+        let broker = try Broker(authorizer: authorizer)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t/#", .atLeastOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        func read(_ packets: [MQTTPacket]) throws -> Int {
+            let before = authorizer.versionsRead
+            var bytes = ByteBuffer()
+            for packet in packets { packet.write(to: &bytes, version: .v3_1_1) }
+            try publisher.sendBytes(bytes)
+            return authorizer.versionsRead - before
+        }
+
+        #expect(try read((0..<20).map { publish("t/\($0 % 3)", "m") }) == 1, "one read, one burst")
+        #expect(try read([publish("t/a", "m")]) == 1, "the next read reads it again")
+        let mixed = [publish("t/a", "m"), publish("t/a", "m", qos: .atLeastOnce, id: 1), publish("t/a", "m")]
+        #expect(try read(mixed) == 2, "a QoS 1 PUBLISH ends the burst before it and starts the next")
+        authorizer.deny("t/b")
+        authorizer.setVersion(2)
+        #expect(try read([publish("t/b", "m")]) == 1)
+        #expect(try subscriber.received().count == 20 + 1 + 3, "t/b was refused at the new version")
+    }
+
     @Test func dollarTopicsAreNotMatchedByHash() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let client = try TestClient(broker: broker, principal: kaz)
@@ -429,7 +463,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
 
 /// Judges `missions/...` topics like a mission module: bodies with "ok" pass with an
 /// annotation, "fail" is held, anything else is rejected.
-struct TestInterceptor: PublishInterceptor {
+final class TestInterceptor: PublishInterceptor {
     func claims(topic: String) -> Bool { topic.hasPrefix("missions/") }
     func intercept(_ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void) {
         let body = String(buffer: message.payload)
