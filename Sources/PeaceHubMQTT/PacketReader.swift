@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Reads the fields of one packet body; every read fails with a malformed-packet error instead of
@@ -90,7 +91,7 @@ struct PacketReader {
         var known = known  // `withUTF8` reads a native string's bytes in place
         let equal = known.withUTF8 { knownBytes in
             buffer.withUnsafeReadableBytes { bytes in
-                bytes[2..<2 + knownBytes.count].elementsEqual(knownBytes)
+                memcmp(bytes.baseAddress! + 2, knownBytes.baseAddress!, knownBytes.count) == 0
             }
         }
         if equal { buffer.moveReaderIndex(forwardBy: 2 + Int(length)) }
