@@ -139,6 +139,9 @@ extension ByteBuffer {
 
     /// Writes a PUBLISH from its parts, `properties` for 5.0 and nil for 3.1.1 (which has none): the connection
     /// writes its 3.1.1 deliveries this way, straight from the queued message, with no packet built.
+    ///
+    /// Everything before the properties, and without properties the payload too, goes in one reservation: each
+    /// `ByteBuffer` write checks uniqueness, capacity and exclusive access, and a 64-byte message took five.
     mutating func writePublish(
         topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, duplicate: Bool, packetID: UInt16?,
         properties: MQTTProperties?
@@ -146,12 +149,44 @@ extension ByteBuffer {
         var flags = qos.rawValue << 1
         if retain { flags |= 0x01 }
         if duplicate { flags |= 0x08 }
-        writeInteger(PacketType.publish.rawValue << 4 | flags)
-        writeVariableByteInteger(
-            MQTTPacket.Publish.remainingLength(topic: topic, payload: payload, packetID: packetID, properties: properties))
-        writeMQTTString(topic)
-        if let packetID { writeInteger(packetID, endianness: .big) }
-        properties?.write(to: &self)
+        let remaining = MQTTPacket.Publish.remainingLength(
+            topic: topic, payload: payload, packetID: packetID, properties: properties)
+        let payloadFollows = properties == nil
+        var topic = topic  // `withUTF8` reads a native string's bytes in place
+        topic.withUTF8 { topicBytes in
+            let size =
+                1 + VariableByteInteger.size(of: remaining) + 2 + topicBytes.count + (packetID == nil ? 0 : 2)
+                + (payloadFollows ? payload.readableBytes : 0)
+            writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                var index = 0
+                func put(_ byte: UInt8) {
+                    out[index] = byte
+                    index += 1
+                }
+                func put(_ bytes: UnsafeRawBufferPointer) {
+                    guard let base = bytes.baseAddress else { return }
+                    (out.baseAddress! + index).copyMemory(from: base, byteCount: bytes.count)
+                    index += bytes.count
+                }
+                put(PacketType.publish.rawValue << 4 | flags)
+                var value = remaining
+                repeat {
+                    put(UInt8(value % 128) | (value >= 128 ? 0x80 : 0))
+                    value /= 128
+                } while value > 0
+                put(UInt8(topicBytes.count >> 8))
+                put(UInt8(truncatingIfNeeded: topicBytes.count))
+                put(UnsafeRawBufferPointer(topicBytes))
+                if let packetID {
+                    put(UInt8(packetID >> 8))
+                    put(UInt8(truncatingIfNeeded: packetID))
+                }
+                if payloadFollows { payload.withUnsafeReadableBytes { put($0) } }
+                return index
+            }
+        }
+        guard let properties else { return }
+        properties.write(to: &self)
         writeImmutableBuffer(payload)
     }
 

@@ -52,6 +52,14 @@ import Testing
         #expect(encoded(.unsuback(packetID: 7)) == [0xb0, 2, 0, 7])
         #expect(encoded(.pingresp) == [0xd0, 0])
         #expect(encoded(.pubrel(packetID: 5)) == [0x62, 2, 0, 5])
+        // PUBLISH: flags, a remaining length of one and of two bytes, the topic, the packet id, the payload.
+        #expect(encoded(.publish(.init(topic: "a/b", payload: ByteBuffer())))
+            == [0x30, 5, 0, 3, 0x61, 0x2f, 0x62])
+        let payload = Array(repeating: UInt8(0x41), count: 200)
+        let publish = MQTTPacket.publish(
+            .init(topic: "t", payload: ByteBuffer(bytes: payload), qos: .atLeastOnce, retain: true, duplicate: true,
+                  packetID: 0x1234))
+        #expect(encoded(publish) == [0x3b, 0xcd, 0x01, 0, 1, 0x74, 0x12, 0x34] + payload)
     }
 
     @Test func remainingLengthUsesUpToFourBytes() throws {
