@@ -188,10 +188,19 @@ extension Broker {
         var overflowed: [(message: BrokerMessage, clientID: String)] = []
         var slow: [any BrokerConnection] = []
         state.withLock { state in
+            // A burst mostly repeats its topic: the route is looked up (a hash of the topic) once per run of it.
+            var last: (topic: String, route: TopicRoute)?
             for message in messages {
+                let topicRoute: TopicRoute
+                if let last, last.topic == message.topic {
+                    topicRoute = last.route
+                } else {
+                    topicRoute = state.route(for: message.topic)
+                    last = (message.topic, topicRoute)
+                }
                 routed += route(
-                    message, in: &state, maximumQueued: maximumQueued, operations: &operations, waiting: &waiting,
-                    wake: &wake, overflowed: &overflowed, slow: &slow)
+                    message, along: topicRoute, in: &state, maximumQueued: maximumQueued, operations: &operations,
+                    waiting: &waiting, wake: &wake, overflowed: &overflowed, slow: &slow)
             }
         }
         for connection in wake { connection.wakeUp() }
@@ -222,10 +231,12 @@ extension Broker {
         }
     }
 
-    /// Routes one message under the broker's lock; returns how many sessions it is queued for. Deliveries that
-    /// must wait for `operations` to commit go to `waiting`, connections with something new to `wake`.
+    /// Routes one message along its topic's route under the broker's lock; returns how many sessions it is
+    /// queued for. Deliveries that must wait for `operations` to commit go to `waiting`, connections with
+    /// something new to `wake`.
     private func route(
-        _ message: BrokerMessage, in state: inout State, maximumQueued: Int, operations: inout [StoreOperation],
+        _ message: BrokerMessage, along topicRoute: TopicRoute, in state: inout State, maximumQueued: Int,
+        operations: inout [StoreOperation],
         waiting: inout [(Session, Session.Delivery)], wake: inout [any BrokerConnection],
         overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
     ) -> Int {
@@ -275,7 +286,6 @@ extension Broker {
                 if let connection = session.connection { wake.append(connection) }
             }
         }
-        let topicRoute = state.route(for: message.topic)
         // Shared subscriptions first: a member that also subscribed on its own gets one delivery, the best of both.
         var members: [(session: Session, target: Target)] = []
         for filter in topicRoute.shared {
