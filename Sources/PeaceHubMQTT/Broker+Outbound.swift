@@ -188,6 +188,7 @@ extension Broker {
         var overflowed: [(message: BrokerMessage, clientID: String)] = []
         var slow: [any BrokerConnection] = []
         state.withLock { state in
+            let pass = state.nextRoutingPass()
             // A burst mostly repeats its topic: the route is looked up (a hash of the topic) once per run of it.
             var last: (topic: String, route: TopicRoute)?
             for message in messages {
@@ -199,8 +200,8 @@ extension Broker {
                     last = (message.topic, topicRoute)
                 }
                 routed += route(
-                    message, along: topicRoute, in: &state, maximumQueued: maximumQueued, operations: &operations,
-                    waiting: &waiting, wake: &wake, overflowed: &overflowed, slow: &slow)
+                    message, along: topicRoute, in: &state, pass: pass, maximumQueued: maximumQueued,
+                    operations: &operations, waiting: &waiting, wake: &wake, overflowed: &overflowed, slow: &slow)
             }
         }
         for connection in wake { connection.wakeUp() }
@@ -233,10 +234,10 @@ extension Broker {
 
     /// Routes one message along its topic's route under the broker's lock; returns how many sessions it is
     /// queued for. Deliveries that must wait for `operations` to commit go to `waiting`, connections with
-    /// something new to `wake`.
+    /// something new to `wake` (once in a routing `pass`).
     private func route(
-        _ message: BrokerMessage, along topicRoute: TopicRoute, in state: inout State, maximumQueued: Int,
-        operations: inout [StoreOperation],
+        _ message: BrokerMessage, along topicRoute: TopicRoute, in state: inout State, pass: UInt64,
+        maximumQueued: Int, operations: inout [StoreOperation],
         waiting: inout [(Session, Session.Delivery)], wake: inout [any BrokerConnection],
         overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
     ) -> Int {
@@ -283,7 +284,7 @@ extension Broker {
                 exactlyOnce.append((session, delivery))
             } else {
                 session.enqueue(delivery)
-                if let connection = session.connection { wake.append(connection) }
+                session.addConnection(to: &wake, pass: pass)
             }
         }
         // Shared subscriptions first: a member that also subscribed on its own gets one delivery, the best of both.
@@ -314,7 +315,7 @@ extension Broker {
                 waiting.append((session, delivery))
             } else {
                 session.enqueue(delivery)
-                if let connection = session.connection { wake.append(connection) }
+                session.addConnection(to: &wake, pass: pass)
             }
         }
         return queued

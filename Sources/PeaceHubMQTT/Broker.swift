@@ -112,6 +112,8 @@ public final class Broker: Sendable {
         static let routeCacheLimit = 10_000
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
+        /// Counts the lock holds that route messages (`Session.addConnection(to:pass:)`).
+        var lastRoutingPass: UInt64 = 0
 
         mutating func nextSequence() -> UInt64 {
             lastSequence += 1
@@ -121,6 +123,11 @@ public final class Broker: Sendable {
         mutating func nextMessageID() -> UInt64 {
             lastMessageID += 1
             return lastMessageID
+        }
+
+        mutating func nextRoutingPass() -> UInt64 {
+            lastRoutingPass += 1
+            return lastRoutingPass
         }
     }
 

@@ -56,6 +56,8 @@ final class Session: @unchecked Sendable {
     /// Set on (re)connect: what is in flight goes out again before anything new.
     var resendInflight = false
     private var lastPacketID: UInt16 = 0
+    /// The last routing pass that added the connection to its wake-up list.
+    private var wokenInPass: UInt64 = 0
 
     init(clientID: String, owner: Principal, expiryInterval: UInt32) {
         self.clientID = clientID
@@ -77,6 +79,15 @@ final class Session: @unchecked Sendable {
             return pending[index].removeFirst()
         }
         return nil
+    }
+
+    /// Adds the connection, if any, to `wake` once per routing `pass`: a burst of messages for the session needs
+    /// one wake-up, and each more would be a reference and an atomic operation on an object another event loop is
+    /// using.
+    func addConnection(to wake: inout [any BrokerConnection], pass: UInt64) {
+        guard let connection, wokenInPass != pass else { return }
+        wokenInPass = pass
+        wake.append(connection)
     }
 
     /// The next queued delivery, if the in-flight window has room for it.

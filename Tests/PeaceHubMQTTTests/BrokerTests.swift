@@ -430,6 +430,31 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try subscriber.received().count == 20 + 1 + 3, "t/b was refused at the new version")
     }
 
+    @Test func aBurstForOneSessionWakesItsConnectionOnce() throws {
+        /// Counts the broker's wake-ups and sends nothing.
+        final class CountingConnection: BrokerConnection {
+            let wakeUps = Atomic(0)
+            func wakeUp() { wakeUps.add(1, ordering: .relaxed) }
+            func close(_ code: ReasonCode, reason: String) {}
+        }
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscribers = [CountingConnection(), CountingConnection()]
+        for (index, connection) in subscribers.enumerated() {
+            broker.connect(.init(clientID: "s\(index)"), principal: ind, connection: connection) { _ in }
+            broker.subscribe(
+                .init(packetID: 1, subscriptions: [("t/#", .atMostOnce)]), clientID: "s\(index)", principal: ind
+            ) { _ in }
+        }
+        let before = subscribers.map { $0.wakeUps.load(ordering: .relaxed) }
+        var publisher = Broker.Publisher()
+        guard case .publish(let message) = publish("t/a", "m") else { return }
+        for _ in 0..<10 {
+            broker.publish(message, clientID: "p", principal: kaz, publisher: &publisher) { _ in }
+        }
+        broker.route(&publisher)
+        #expect(zip(subscribers, before).map { $0.wakeUps.load(ordering: .relaxed) - $1 } == [1, 1])
+    }
+
     @Test func dollarTopicsAreNotMatchedByHash() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let client = try TestClient(broker: broker, principal: kaz)
