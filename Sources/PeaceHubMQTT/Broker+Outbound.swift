@@ -5,15 +5,18 @@ extension Broker {
     // MARK: Outbound
 
     /// What a connection writes for its session: a delivery, which the connection encodes as a PUBLISH for its
-    /// protocol version (`packet(_:packetID:duplicate:version:at:)`), or the PUBREL of a QoS 2 message in flight.
-    /// A delivery goes as it is queued, so handing it over copies no topic, payload or properties.
+    /// protocol version (`packet(_:packetID:duplicate:version:at:)`), the PUBREL of a QoS 2 message in flight, or
+    /// QoS 0 PUBLISHes already encoded (`Session.enqueueEncoded(_:)`). A delivery goes as it is queued, so handing
+    /// it over copies no topic, payload or properties.
     enum Outgoing {
         case publish(Session.Delivery, packetID: UInt16?, duplicate: Bool)
         case pubrel(packetID: UInt16)
+        case encoded(ByteBuffer)
     }
 
-    /// Hands `deliver` what to write to `clientID`: first what was in flight when the client reconnected
-    /// (PUBLISH with DUP, or PUBREL), then queued messages while the in-flight window has room. Expired messages
+    /// Hands `deliver` what to write to `clientID`: first the QoS 0 messages encoded for its connection, then what
+    /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the
+    /// in-flight window has room. Expired messages
     /// are dropped [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if
     /// delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its
     /// packet id is durable, so a crash can never make the hub send it again as a new message. `deliver` is called
@@ -27,6 +30,8 @@ extension Broker {
             var afterCommit: [Outgoing] = []
             var operations: [StoreOperation] = []
             let stored = session.isStored && store != nil
+            // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
+            if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
             if session.resendInflight {
                 session.resendInflight = false
                 for id in session.inflightOrder {
@@ -50,7 +55,7 @@ extension Broker {
                     }
                     continue
                 }
-                state.traffic.sent(message)
+                state.traffic.sent(message, as: message.qos)
                 guard message.qos != .atMostOnce else {
                     immediate.append(.publish(delivery, packetID: nil, duplicate: false))
                     continue
@@ -256,20 +261,29 @@ extension Broker {
         var exactlyOnce: [(Session, Session.Delivery)] = []
         var queued = 0
         func deliver(to session: Session, _ target: Target) {
-            var copy = message
             // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
             // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
-            copy.qos = min(message.qos, target.qos)
-            copy.retain = target.retainAsPublished && message.retain
+            let qos = min(message.qos, target.qos)
+            let retain = target.retainAsPublished && message.retain
             // QoS 0 messages are not kept for sessions that are offline.
-            if session.connection == nil, copy.qos == .atMostOnce { return }
+            if session.connection == nil, qos == .atMostOnce { return }
             if session.pendingCount >= maximumQueued {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
                 // not keep up is told so and disconnected (its stored session keeps the queue).
-                if copy.qos != .atMostOnce { overflowed.append((message, session.clientID)) }
+                if qos != .atMostOnce { overflowed.append((message, session.clientID)) }
                 if session.version == .v5, let connection = session.connection { slow.append(connection) }
                 return
             }
+            if qos == .atMostOnce, !retain, session.takesEncoded(message) {
+                queued += 1
+                state.traffic.sent(message, as: qos)
+                session.enqueueEncoded(message)
+                session.addConnection(to: &wake, pass: pass)
+                return
+            }
+            var copy = message
+            copy.qos = qos
+            copy.retain = retain
             let delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
                 subscriptionIdentifiers: target.identifiers)

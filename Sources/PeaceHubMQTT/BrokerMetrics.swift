@@ -20,8 +20,8 @@ struct Traffic {
     }
 
     /// A PUBLISH sent to a client, at the QoS of its delivery.
-    mutating func sent(_ message: BrokerMessage) {
-        Self.count(&sentCounts, Key(mission: message.mission, qos: message.qos))
+    mutating func sent(_ message: BrokerMessage, as qos: QoS) {
+        Self.count(&sentCounts, Key(mission: message.mission, qos: qos))
     }
 
     private static func count(_ counts: inout [(key: Key, count: Int)], _ key: Key) {

@@ -372,6 +372,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         switch outgoing {
         case .pubrel(let id):
             write(.pubrel(packetID: id), context)
+        case .encoded(var bytes):
+            if outbound == nil {
+                outbound = bytes
+            } else {
+                outbound!.writeBuffer(&bytes)
+            }
         case .publish(let delivery, let packetID, let duplicate) where version != .v5:
             let message = delivery.message
             if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }

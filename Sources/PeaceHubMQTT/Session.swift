@@ -33,7 +33,12 @@ final class Session: @unchecked Sendable {
     var will: MQTTPacket.Will?
     /// When a delayed will is due (milliseconds since 1970), after its connection ended.
     var willAt: Int64?
-    var connection: (any BrokerConnection)?
+    /// The live connection. What was encoded for the previous one (`enqueueEncoded`) is dropped with it: those
+    /// are QoS 0 messages, which an offline session does not keep, and the next connection may speak another
+    /// version.
+    var connection: (any BrokerConnection)? {
+        didSet { if connection !== oldValue { dropEncoded() } }
+    }
     /// The protocol version of the current (or last) connection.
     var version: MQTTVersion = .v3_1_1
     /// QoS 1 and 2 messages the client may have unacknowledged: the hub's limit and its Receive Maximum.
@@ -46,6 +51,13 @@ final class Session: @unchecked Sendable {
     /// They start empty and live in the session itself: most sessions hold few messages at a time, and an idle one
     /// should cost little memory.
     private var pending = InlineArray<4, Deque<Delivery>>(repeating: Deque())
+    /// QoS 0 PUBLISHes of routine precedence for a 3.1.1 connection, encoded as they were routed, and how many.
+    /// They wait for no window and are never stored, so the publisher's event loop writes their bytes here and
+    /// the connection's loop takes them whole: no delivery is made for them, and the connection touches none of
+    /// the message's references, which the publisher's loop is retaining for the next messages.
+    private var encoded: ByteBuffer?
+    private var encodedCount = 0
+    /// Queued deliveries and encoded messages.
     private(set) var pendingCount = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
@@ -89,6 +101,39 @@ final class Session: @unchecked Sendable {
         wokenInPass = pass
         wake.append(connection)
     }
+
+    /// Whether a QoS 0 delivery of `message` without the retain flag goes encoded (`enqueueEncoded`): to a live
+    /// 3.1.1 connection, whose PUBLISH has no properties to fit, at routine precedence, and only while no
+    /// delivery is queued or waiting to be sent again. Encoded messages leave before those, so every message
+    /// still leaves in the order it came, and queued ones by precedence among themselves.
+    func takesEncoded(_ message: BrokerMessage) -> Bool {
+        pendingCount == encodedCount && !resendInflight && connection != nil && version == .v3_1_1
+            && message.precedence == .routine
+    }
+
+    /// Encodes `message` as a QoS 0 PUBLISH without the retain flag for the connection.
+    func enqueueEncoded(_ message: BrokerMessage) {
+        if encoded == nil { encoded = Self.allocator.buffer(capacity: 1024) }
+        encoded!.writePublish(
+            topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: false, duplicate: false,
+            packetID: nil, properties: nil)
+        encodedCount += 1
+        pendingCount += 1
+    }
+
+    /// The encoded messages, to write before the queued deliveries.
+    func takeEncoded() -> ByteBuffer? {
+        defer { dropEncoded() }
+        return encoded
+    }
+
+    private func dropEncoded() {
+        encoded = nil
+        pendingCount -= encodedCount
+        encodedCount = 0
+    }
+
+    private static let allocator = ByteBufferAllocator()
 
     /// The next queued delivery, if the in-flight window has room for it.
     func dequeueIfRoom() -> Delivery? {

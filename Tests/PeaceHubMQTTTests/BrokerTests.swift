@@ -44,6 +44,13 @@ final class VersionedAuthorizer: MQTTAuthorizer {
     }
 }
 
+/// A connection that counts the broker's wake-ups and never takes what they announce.
+final class CountingConnection: BrokerConnection {
+    let wakeUps = Atomic(0)
+    func wakeUp() { wakeUps.add(1, ordering: .relaxed) }
+    func close(_ code: ReasonCode, reason: String) {}
+}
+
 /// A client connected to the broker through the real connection handler on an embedded channel.
 final class TestClient {
     let channel: EmbeddedChannel
@@ -98,6 +105,17 @@ final class TestClient {
     }
 
     var isOpen: Bool { channel.isActive }
+
+    /// Client "ind" (IND) subscribed to `filter`, and client "kaz" (KAZ), both connected.
+    static func subscriberAndPublisher(broker: Broker, filter: String, qos: QoS) throws -> (TestClient, TestClient) {
+        let subscriber = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try subscriber.connect("ind")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [(filter, qos)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try publisher.connect("kaz")
+        return (subscriber, publisher)
+    }
 }
 
 func payload(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
@@ -377,12 +395,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     @Test func theLastPublishDecisionIsKeptWhileTheAuthorizersVersionStays() throws {
         let authorizer = VersionedAuthorizer()
         let broker = try Broker(authorizer: authorizer)
-        let subscriber = try TestClient(broker: broker, principal: ind)
-        _ = try subscriber.connect("ind")
-        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t/#", .atMostOnce)])))
-        _ = try subscriber.received()
-        let publisher = try TestClient(broker: broker, principal: kaz)
-        _ = try publisher.connect("kaz")
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t/#", qos: .atMostOnce)
         func deliveredTopics(_ topics: [String]) throws -> [String] {
             for topic in topics { try publisher.send(publish(topic, "m")) }
             return try subscriber.received().compactMap { packet in
@@ -406,12 +419,7 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     @Test func theAuthorizersVersionIsReadOncePerBurstOfQoS0Publishes() throws {
         let authorizer = VersionedAuthorizer()
         let broker = try Broker(authorizer: authorizer)
-        let subscriber = try TestClient(broker: broker, principal: ind)
-        _ = try subscriber.connect("ind")
-        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t/#", .atLeastOnce)])))
-        _ = try subscriber.received()
-        let publisher = try TestClient(broker: broker, principal: kaz)
-        _ = try publisher.connect("kaz")
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t/#", qos: .atLeastOnce)
         func read(_ packets: [MQTTPacket]) throws -> Int {
             let before = authorizer.versionsRead
             var bytes = ByteBuffer()
@@ -431,12 +439,6 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     }
 
     @Test func aBurstForOneSessionWakesItsConnectionOnce() throws {
-        /// Counts the broker's wake-ups and sends nothing.
-        final class CountingConnection: BrokerConnection {
-            let wakeUps = Atomic(0)
-            func wakeUp() { wakeUps.add(1, ordering: .relaxed) }
-            func close(_ code: ReasonCode, reason: String) {}
-        }
         let broker = try Broker(authorizer: TestAuthorizer())
         let subscribers = [CountingConnection(), CountingConnection()]
         for (index, connection) in subscribers.enumerated() {
@@ -453,6 +455,28 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         }
         broker.route(&publisher)
         #expect(zip(subscribers, before).map { $0.wakeUps.load(ordering: .relaxed) - $1 } == [1, 1])
+    }
+
+    /// QoS 0 messages for a 3.1.1 connection wait encoded (`Session.enqueueEncoded`): they count against the
+    /// queue's limit like any delivery, and a connection that ends before taking them takes them along.
+    @Test func qos0MessagesEncodedForAConnectionCountAndEndWithIt() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind-1", clean: false)
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .atLeastOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz-1")
+        // The subscriber's event loop does not run meanwhile: what is routed to it waits.
+        for text in ["a", "b", "c", "d"] { try publisher.send(publish("t", text)) }
+        #expect(broker.sessionSummaries().first { $0.clientID == "ind-1" }?.queued == 3, "the fourth did not fit")
+
+        try subscriber.channel.close().wait()
+        #expect(broker.sessionSummaries().first { $0.clientID == "ind-1" }?.queued == 0)
+        let again = try TestClient(broker: broker, principal: ind)
+        #expect(try again.connect("ind-1", clean: false) == [.connack(.init(sessionPresent: true, reasonCode: .success))])
+        try publisher.send(publish("t", "e"))
+        #expect(try again.received() == [publish("t", "e")], "QoS 0 messages are not kept past their connection")
     }
 
     @Test func dollarTopicsAreNotMatchedByHash() throws {
