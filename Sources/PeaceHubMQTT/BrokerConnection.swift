@@ -17,7 +17,8 @@ public protocol MQTTAuthorizer: Sendable {
     func mayPublish(_ principal: Principal, topic: String) -> Bool
     func maySubscribe(_ principal: Principal, filter: String) -> Bool
     /// A value that changes whenever a decision may change; nil when decisions must not be kept. While it stays
-    /// the same, a connection publishing on the topic of its last PUBLISH reuses that decision.
+    /// the same, a connection publishing on the topic of its last PUBLISH reuses that decision. Read once per
+    /// burst of PUBLISHes (one read from the socket).
     func decisionVersion() -> Int?
 }
 
