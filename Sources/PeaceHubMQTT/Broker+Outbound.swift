@@ -16,11 +16,11 @@ extension Broker {
 
     /// Hands `deliver` what to write to `clientID`: first the QoS 0 messages encoded for its connection, then what
     /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the
-    /// in-flight window has room. Expired messages
-    /// are dropped [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if
-    /// delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its
-    /// packet id is durable, so a crash can never make the hub send it again as a new message. `deliver` is called
-    /// at once (perhaps with nothing) and maybe once more, from the store's thread.
+    /// in-flight window has room. Expired messages are dropped [MQTT-3.3.2-5], and so are messages larger than the
+    /// client's Maximum Packet Size, as if delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of
+    /// a stored session goes only once its packet id is durable, so a crash can never make the hub send it again as
+    /// a new message. `deliver` is called at once (perhaps with nothing) and maybe once more, from the store's
+    /// thread.
     func outgoing(clientID: String, deliver: @escaping @Sendable ([Outgoing]) -> Void) {
         let now = clock()
         let (immediate, afterCommit, operations) = state.withLock {
