@@ -30,14 +30,24 @@ final class RunWindow: Sendable {
 /// End-to-end flow control for saturation runs: a publisher may have at most `limit` deliveries outstanding (sent
 /// but not yet received by the subscribers of this run). Without it, publishers outrun a slower server by the size of
 /// the loopback socket buffers (megabytes), and the backlog outlives the run.
+///
+/// A publisher held back is woken when the outstanding deliveries fall to half the limit, by the subscriber's
+/// event loop that counts them. A timer alone (a look every millisecond) capped every server at the same rate:
+/// `limit` deliveries per millisecond and a bit, whatever the server could do.
 final class FlowControl: Sendable {
     let limit: Int
     private let outstanding = Atomic(0)
     private let lastDelivery = Atomic<UInt64>(0)
+    /// Set while `waiting` holds publishers to wake; read for every delivery, so the lock is taken only then.
+    private let hasWaiting = Atomic(false)
+    private let waiting = Mutex<[@Sendable () -> Void]>([])
 
     init(limit: Int) {
         self.limit = limit
     }
+
+    /// Wake-ups come when a few batches fit again (`PublishPlan.batch` is 16): the window stays nearly full.
+    private var wakeAt: Int { limit - 64 }
 
     @inline(__always)
     var hasRoom: Bool { outstanding.load(ordering: .relaxed) < limit }
@@ -47,8 +57,28 @@ final class FlowControl: Sendable {
 
     @inline(__always)
     func delivered(at time: UInt64) {
-        outstanding.subtract(1, ordering: .relaxed)
+        let left = outstanding.subtract(1, ordering: .relaxed).newValue
         lastDelivery.store(time, ordering: .relaxed)
+        if left <= wakeAt, hasWaiting.load(ordering: .relaxed) { wakeWaiting() }
+    }
+
+    /// Calls `wake` (once) when the outstanding deliveries have fallen to half the limit; at once if they already
+    /// have.
+    func waitForRoom(_ wake: @escaping @Sendable () -> Void) {
+        waiting.withLock { waiting in
+            waiting.append(wake)
+            hasWaiting.store(true, ordering: .relaxed)
+        }
+        if outstanding.load(ordering: .relaxed) <= wakeAt { wakeWaiting() }
+    }
+
+    private func wakeWaiting() {
+        let woken = waiting.withLock { waiting -> [@Sendable () -> Void] in
+            hasWaiting.store(false, ordering: .relaxed)
+            defer { waiting.removeAll() }
+            return waiting
+        }
+        for wake in woken { wake() }
     }
 
     /// Forgets what is outstanding when nothing arrived for a second: the server dropped those deliveries, and
@@ -139,6 +169,8 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     private var paceSent = 0
     private var paceTask: RepeatedTask?
     private var fillScheduled = false
+    /// The flow control will wake this publisher when its window has room (`FlowControl.waitForRoom`).
+    private var waitingForRoom = false
 
     init(
         wire: Wire, tls: TLSContext, clientID: String, cleanSession: Bool, runWindow: RunWindow, flow: FlowControl?,
@@ -467,8 +499,19 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             batches += 1
         }
         if held {
-            // The subscribers are on other channels: look again in a millisecond.
+            // The subscribers are on other channels: their loop wakes this one when half the window is free, and
+            // a look every millisecond covers a server that dropped what was outstanding.
             plan.flow?.resetIfStalled(now: monotonicNanoseconds())
+            if !waitingForRoom, let flow = plan.flow {
+                waitingForRoom = true
+                let loop = context.eventLoop
+                flow.waitForRoom { [self] in
+                    loop.execute { [self] in
+                        waitingForRoom = false
+                        if let context = self.context { fill(context: context) }
+                    }
+                }
+            }
             if !fillScheduled {
                 fillScheduled = true
                 context.eventLoop.scheduleTask(in: .milliseconds(1)) { [self] in
