@@ -237,6 +237,10 @@ public final class SQLiteBrokerStore: BrokerStore {
             commitOperations.record(batch.reduce(0) { $0 + $1.operations.count })
         }
         let skipped = Self.acknowledgedWithin(batch)
+        // Acknowledgements that cancel every enqueue of the batch leave nothing to write.
+        if Self.changesNothing(batch, skipping: skipped) {
+            return [Result<Void, any Error>](repeating: .success(()), count: batch.count)
+        }
         do {
             let results = try database.writeWithoutTransaction { db in
                 do {
@@ -325,6 +329,23 @@ public final class SQLiteBrokerStore: BrokerStore {
             }
         }
         return acknowledged
+    }
+
+    /// Whether `batch` holds nothing but the enqueues, sends and removals of deliveries acknowledged within it
+    /// (`skipped`). The ids those deliveries used are then not recorded: nothing stored refers to them.
+    static func changesNothing(_ batch: [Submission], skipping skipped: Set<DeliveryKey>) -> Bool {
+        for submission in batch {
+            for operation in submission.operations {
+                switch operation {
+                case .enqueue(let clientID, let sequence, _, _, _), .markInflight(let clientID, let sequence, _, _),
+                    .removeDelivery(let clientID, let sequence):
+                    if !skipped.contains(DeliveryKey(clientID: clientID, sequence: sequence)) { return false }
+                default:
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     static func describe(_ error: any Error) -> String {

@@ -281,6 +281,29 @@ func storedMessage(
         #expect(state.lastSequence == 8 && state.lastMessageID == 71)
     }
 
+    /// A batch whose every enqueue its subscriber acknowledged within it, and that does nothing else, costs no
+    /// transaction at all.
+    @Test func aBatchOfAcknowledgedDeliveriesOnlyWritesNothing() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try fixture.open()
+        try await store.committed([.createSession(clientID: "ind", owner: .contingent("IND"))])
+        let gate = await WriterGate.close(store)
+        let before = store.committedBatches
+        let calls = [
+            SubmittedCommit(store, [.enqueue(clientID: "ind", sequence: 7, messageID: 70, message: storedMessage("a"))]),
+            SubmittedCommit(store, [.markInflight(clientID: "ind", sequence: 7, packetID: 1, stage: .awaitingPuback)]),
+            SubmittedCommit(store, [.removeDelivery(clientID: "ind", sequence: 7)]),
+        ]
+        gate.open()
+        for call in calls {
+            if case .failure(let error) = await call.result() { Issue.record("\(error)") }
+        }
+        #expect(store.committedBatches == before)
+        try await store.committed([.subscribe(clientID: "ind", filter: "t", qos: .atLeastOnce)])
+        #expect(store.committedBatches == before + 1)
+    }
+
     /// Commits never checkpoint (a checkpoint inside a commit held its acknowledgements); the checkpointer's own
     /// connection runs them, each to the end of the WAL, and nothing committed is lost by it.
     @Test func theWALIsCheckpointedBesideTheCommits() async throws {
