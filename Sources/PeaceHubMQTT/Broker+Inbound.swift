@@ -58,7 +58,11 @@ extension Broker {
             }
         }
         guard let interceptor, interceptor.claims(topic: publish.topic) else {
-            return accept(message, operations: operations, then: delivered)
+            // A QoS 1 message that changes nothing stored but its subscribers' queues may be answered as soon as
+            // they all have it (`PendingPuback`).
+            let puback = publish.qos == .atLeastOnce && !publish.retain && operations.isEmpty && store != nil
+                ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
+            return accept(message, operations: operations, puback: puback, then: delivered)
         }
         interceptor.intercept(message, principal: principal) { [self, operations] decision in
             switch decision {
@@ -181,14 +185,21 @@ extension Broker {
 
     /// PUBACK, PUBREC or PUBCOMP for an outbound message. A PUBREC is answered with PUBREL only once the new stage
     /// is durable: after a crash the hub then resends PUBREL, never the PUBLISH the client has already released (no
-    /// QoS 2 duplicate). A 5.0 PUBREC with a failure code ends the delivery there.
+    /// QoS 2 duplicate). A 5.0 PUBREC with a failure code ends the delivery there. The acknowledgement of a QoS 1
+    /// message's last stored delivery may send its publisher's PUBACK (`PendingPuback`).
     public func acknowledge(_ packet: MQTTPacket, clientID: String, reply: @escaping Reply) {
+        var puback: (@Sendable () -> Void)?
         let (answer, wake, operations) = state.withLock {
             state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
             guard let session = state.sessions[clientID] else { return (nil, nil, []) }
             func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
                 guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
                 session.removeInflight(id)
+                if let pending = inflight.delivery.puback {
+                    let (stored, send) = pending.acknowledged(inflight.delivery.sequence)
+                    puback = send
+                    guard stored else { return [] }
+                }
                 return session.isStored && store != nil && inflight.delivery.messageID != 0
                     ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
             }
@@ -220,6 +231,7 @@ extension Broker {
         // recognises by its packet id. A freed window slot may let a queued message go.
         commit(operations) { result in reply(result.map { answer }) }
         wake?.wakeUp()
+        puback?()
     }
 
     // MARK: SUBSCRIBE

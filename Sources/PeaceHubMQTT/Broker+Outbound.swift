@@ -50,7 +50,9 @@ extension Broker {
                         .encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
                 } ?? false
                 if message.isExpired(at: now) || tooLarge {
-                    if stored, delivery.messageID != 0, message.qos != .atMostOnce {
+                    if stored, delivery.messageID != 0, message.qos != .atMostOnce,
+                        delivery.puback?.dropped(delivery.sequence) != true
+                    {
                         operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
                     }
                     continue
@@ -69,7 +71,10 @@ extension Broker {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
                     continue
                 }
-                operations.append(.markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                if delivery.puback?.sent(delivery.sequence, packetID: id, stage: stage) != true {
+                    operations.append(
+                        .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+                }
                 if message.qos == .exactlyOnce {
                     afterCommit.append(.publish(delivery, packetID: id, duplicate: false))
                 } else {
@@ -171,18 +176,19 @@ extension Broker {
     /// Routes an accepted message: retains it if asked, finds its subscribers (one member per shared group),
     /// commits what must be durable (with `operations` the caller needs committed too), then queues it. `then`
     /// learns how many sessions it was queued for. With nothing to commit the message is queued at once, under
-    /// the same lock that routed it.
+    /// the same lock that routed it. With a `puback`, `then` runs when the commit completes or when the stored
+    /// deliveries are all acknowledged, whichever comes first.
     func accept(
-        _ message: BrokerMessage, operations: [StoreOperation] = [],
+        _ message: BrokerMessage, operations: [StoreOperation] = [], puback: PendingPuback? = nil,
         then: @escaping @Sendable (Result<Int, any Error>) -> Void
     ) {
-        accept([message], operations: operations, then: then)
+        accept([message], operations: operations, puback: puback, then: then)
     }
 
-    /// Routes `messages` in order, as `accept(_:operations:then:)` does one, under one lock and with one
+    /// Routes `messages` in order, as `accept(_:operations:puback:then:)` does one, under one lock and with one
     /// commit: a connection hands over the QoS 0 PUBLISHes of one read together (`publish(_:...:routes:)`).
     func accept(
-        _ messages: [BrokerMessage], operations: [StoreOperation] = [],
+        _ messages: [BrokerMessage], operations: [StoreOperation] = [], puback: PendingPuback? = nil,
         then: @escaping @Sendable (Result<Int, any Error>) -> Void
     ) {
         var operations = operations
@@ -190,6 +196,9 @@ extension Broker {
         var waiting: [(Session, Session.Delivery)] = []
         var wake: [any BrokerConnection] = []
         var routed = 0
+        var stored = 0
+        var heldBack = false
+        var scheduleHold = false
         var overflowed: [(message: BrokerMessage, clientID: String)] = []
         var slow: [any BrokerConnection] = []
         state.withLock { state in
@@ -205,12 +214,22 @@ extension Broker {
                     last = (message.topic, topicRoute)
                 }
                 routed += route(
-                    message, along: topicRoute, in: &state, pass: pass, maximumQueued: maximumQueued,
-                    operations: &operations, waiting: &waiting, wake: &wake, overflowed: &overflowed, slow: &slow)
+                    message, along: topicRoute, in: &state, pass: pass, maximumQueued: maximumQueued, puback: puback,
+                    stored: &stored, operations: &operations, waiting: &waiting, wake: &wake,
+                    overflowed: &overflowed, slow: &slow)
             }
+            // Before the lock is released: no delivery can be acknowledged yet.
+            guard let puback, stored > 0 else { return }
+            puback.expect(stored) { [routed] result in then(result.map { routed }) }
+            guard puback.holds else { return operations += puback.takeHeld { _ in true } }
+            heldBack = true
+            state.heldPubacks.append(puback)
+            scheduleHold = !state.holdScheduled
+            state.holdScheduled = true
         }
-        for connection in wake { connection.wakeUp() }
-        commit(operations) { [self, waiting, routed] result in
+        // Submitted before the connections are woken, so that the store gets a delivery's enqueue before the
+        // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
+        commit(operations) { [self, waiting, routed, stored, heldBack] result in
             if case .success = result, !waiting.isEmpty {
                 // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
                 let wake = state.withLock { state -> [any BrokerConnection] in
@@ -222,8 +241,13 @@ extension Broker {
                 }
                 for connection in wake { connection.wakeUp() }
             }
-            then(result.map { routed })
+            // A message with stored deliveries is answered by `PendingPuback`: here, or by the commit of the held
+            // deliveries.
+            guard let puback, stored > 0 else { return then(result.map { routed }) }
+            if !heldBack { puback.settle()?(result.map { _ in }) }
         }
+        for connection in wake { connection.wakeUp() }
+        if scheduleHold { scheduleHeldDeliveries() }
         for connection in slow {
             connection.close(.quotaExceeded, reason: "its queue of \(maximumQueued) messages is full")
         }
@@ -239,10 +263,11 @@ extension Broker {
 
     /// Routes one message along its topic's route under the broker's lock; returns how many sessions it is
     /// queued for. Deliveries that must wait for `operations` to commit go to `waiting`, connections with
-    /// something new to `wake` (once in a routing `pass`).
+    /// something new to `wake` (once in a routing `pass`). Stored deliveries carry `puback` and are counted in
+    /// `stored`.
     private func route(
         _ message: BrokerMessage, along topicRoute: TopicRoute, in state: inout State, pass: UInt64,
-        maximumQueued: Int, operations: inout [StoreOperation],
+        maximumQueued: Int, puback: PendingPuback?, stored: inout Int, operations: inout [StoreOperation],
         waiting: inout [(Session, Session.Delivery)], wake: inout [any BrokerConnection],
         overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
     ) -> Int {
@@ -284,15 +309,21 @@ extension Broker {
             var copy = message
             copy.qos = qos
             copy.retain = retain
-            let delivery = Session.Delivery(
+            var delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
                 subscriptionIdentifiers: target.identifiers)
             queued += 1
             if session.isStored, copy.qos != .atMostOnce, store != nil {
-                operations.append(
-                    .enqueue(
-                        clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
-                        subscriptionIdentifiers: target.identifiers))
+                let enqueue = StoreOperation.enqueue(
+                    clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
+                    subscriptionIdentifiers: target.identifiers)
+                if let puback {
+                    delivery.puback = puback
+                    stored += 1
+                }
+                if puback?.hold(enqueue, sequence: delivery.sequence, for: session) != true {
+                    operations.append(enqueue)
+                }
             }
             if copy.qos == .exactlyOnce {
                 exactlyOnce.append((session, delivery))

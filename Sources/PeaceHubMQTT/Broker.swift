@@ -40,12 +40,16 @@ public final class Broker: Sendable {
         public var maximumKeepAlive: UInt16
         /// The longest Session Expiry Interval granted to a 5.0 client, in seconds; nil: no limit.
         public var maximumSessionExpiry: UInt32?
+        /// How long the stored deliveries of a QoS 1 message are kept from the store, so that those their
+        /// subscribers acknowledge meanwhile never reach it (`PendingPuback`); its PUBACK waits that much longer
+        /// when they do not. Zero: they go to the store as they are routed.
+        public var storeHoldTime: Duration
 
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
             maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
             topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
-            maximumSessionExpiry: UInt32? = nil
+            maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero
         ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
@@ -57,6 +61,7 @@ public final class Broker: Sendable {
             self.maximumSubscriptionsPerSession = maximumSubscriptionsPerSession
             self.maximumKeepAlive = maximumKeepAlive
             self.maximumSessionExpiry = maximumSessionExpiry
+            self.storeHoldTime = storeHoldTime
         }
     }
 
@@ -114,6 +119,10 @@ public final class Broker: Sendable {
         var lastMessageID: UInt64 = 0
         /// Counts the lock holds that route messages (`Session.addConnection(to:pass:)`).
         var lastRoutingPass: UInt64 = 0
+        /// QoS 1 messages whose stored deliveries are kept from the store (`Configuration.storeHoldTime`), and
+        /// whether `commitHeldDeliveries()` is due.
+        var heldPubacks: [PendingPuback] = []
+        var holdScheduled = false
 
         mutating func nextSequence() -> UInt64 {
             lastSequence += 1
@@ -224,6 +233,36 @@ public final class Broker: Sendable {
     /// When a session with `interval` disconnected at `now` ends; nil if never.
     static func expiry(of interval: UInt32, from now: Int64) -> Int64? {
         interval == .max ? nil : now + Int64(interval) * 1000
+    }
+
+    /// Gives the store the deliveries held back from it (`Configuration.storeHoldTime`) that are still
+    /// unacknowledged, in one commit that answers their publishers. Runs when the hold time has passed; the server
+    /// also calls it before the store's last flush.
+    public func commitHeldDeliveries() {
+        let settled = state.withLock { state -> [PendingPuback] in
+            state.holdScheduled = false
+            let pubacks = state.heldPubacks
+            state.heldPubacks = []
+            var operations: [StoreOperation] = []
+            for puback in pubacks {
+                operations += puback.takeHeld { state.sessions[$0.clientID] === $0 && $0.isStored }
+            }
+            guard !operations.isEmpty else { return pubacks }
+            // Submitted under the lock, so that a session a later call ends or replaces gets them before that call.
+            commit(operations) { result in
+                for puback in pubacks { puback.settle()?(result) }
+            }
+            return []
+        }
+        for puback in settled { puback.settle()?(.success(())) }
+    }
+
+    /// Runs `commitHeldDeliveries()` once the hold time has passed.
+    func scheduleHeldDeliveries() {
+        let hold = configuration.storeHoldTime
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(hold.wholeNanoseconds))) { [self] in
+            commitHeldDeliveries()
+        }
     }
 
     /// Runs `then` once `operations` are durable (at once when there is nothing to store).

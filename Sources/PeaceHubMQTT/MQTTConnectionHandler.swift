@@ -272,7 +272,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             broker.unsubscribe(unsubscribe, clientID: clientID, reply: reserveReply())
         case .pingreq:
             reserveReply()(.success(.pingresp))
-        case .puback, .pubrec, .pubcomp:
+        case .puback, .pubcomp:
+            // Answered by nothing, so no place in the reply order: a removal the store loses costs a resend the
+            // client recognises by its packet id.
+            broker.acknowledge(packet, clientID: clientID, reply: Self.noReply)
+            writeOutgoing(clientID: clientID)
+        case .pubrec:
             broker.acknowledge(packet, clientID: clientID, reply: reserveReply())
             writeOutgoing(clientID: clientID)
         case .disconnect(let disconnect):
@@ -315,7 +320,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         return true
     }
 
-    /// What a QoS 0 PUBLISH is answered with: nothing (it has no acknowledgement; the store logs its own failures).
+    /// What a QoS 0 PUBLISH, a PUBACK and a PUBCOMP are answered with: nothing (the store logs its own failures).
     private static let noReply: Broker.Reply = { _ in }
 
     /// Takes the next place in the reply order; the returned closure fills it from any thread.

@@ -13,6 +13,9 @@ final class Session: @unchecked Sendable {
         var message: BrokerMessage
         /// The Subscription Identifiers of the subscriptions that matched (5.0).
         var subscriptionIdentifiers: [Int] = []
+        /// The publisher's PUBACK, when the client's acknowledgement of this stored delivery may send it before
+        /// the commit.
+        var puback: PendingPuback?
     }
 
     /// An outbound QoS 1 or 2 message the client has not finished acknowledging.

@@ -221,6 +221,7 @@ extension HubConfiguration {
             .integer("mqtt.maximumSubscriptionsPerSession", \.mqtt.maximumSubscriptionsPerSession, positive),
             .integer("mqtt.maximumKeepAliveSeconds", \.mqtt.maximumKeepAliveSeconds, 0...65_535),
             .integer("mqtt.maximumSessionExpirySeconds", \.mqtt.maximumSessionExpirySeconds, 0...4_294_967_295),
+            .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),
@@ -245,7 +246,7 @@ extension HubConfiguration {
         "mqtt.maximumPacketSize", "mqtt.maximumInflight", "mqtt.maximumQueued", "mqtt.maximumConnections",
         "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
         "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
-        "mqtt.maximumSessionExpirySeconds", "tls.serverName", "tls.minimumVersion",
+        "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "tls.serverName", "tls.minimumVersion",
         "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
     ]
 

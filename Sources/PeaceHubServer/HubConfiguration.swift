@@ -41,6 +41,9 @@ public struct HubConfiguration: Sendable, Equatable {
         public var maximumKeepAliveSeconds = 0
         /// The longest Session Expiry Interval granted to an MQTT 5 client, in seconds (0: no limit).
         public var maximumSessionExpirySeconds = 0
+        /// How long the stored deliveries of a QoS 1 message wait before they go to the broker store, so that
+        /// those acknowledged meanwhile are never written (`Broker.Configuration.storeHoldTime`); 0: at once.
+        public var storeHoldMicroseconds = 20_000
 
         public init() {}
     }
@@ -157,7 +160,8 @@ extension HubConfiguration {
             receiveMaximum: UInt16(mqtt.receiveMaximum), topicAliasMaximum: UInt16(mqtt.topicAliasMaximum),
             maximumSubscriptionsPerSession: mqtt.maximumSubscriptionsPerSession,
             maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
-            maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds))
+            maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds),
+            storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds))
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
         configuration.shutdownTimeout = .seconds(Int64(shutdownTimeoutSeconds))
         return configuration

@@ -189,7 +189,8 @@ public final class HubServer: Service, Sendable {
             _ = Self.wait(for: EventLoopFuture.andAllComplete(closed, on: group.next()), until: .now() + .seconds(1))
         }
         let flushed = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async { [store] in
+        DispatchQueue.global().async { [store, broker] in
+            broker.commitHeldDeliveries()
             store.flush()
             flushed.signal()
         }

@@ -135,6 +135,94 @@ final class ManualStore: BrokerStore {
         #expect(store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries.count == 1)
     }
 
+    /// A persistent subscriber of `filter`, connected as "<name>" (IND), with nothing left to commit.
+    private func persistentSubscriber(_ name: String, _ filter: String, broker: Broker, store: ManualStore) throws
+        -> TestClient
+    {
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        try subscriber.send(.connect(.init(clientID: name, cleanStart: false)))
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [(filter, .atLeastOnce)])))
+        store.completeAll()
+        _ = try subscriber.received()
+        return subscriber
+    }
+
+    /// The packet id of the one PUBLISH in `packets`.
+    private func deliveredID(_ packets: [MQTTPacket]) throws -> UInt16 {
+        let publishes = TestClient.publishes(packets)
+        #expect(publishes.count == 1)
+        return try #require(publishes.first?.packetID)
+    }
+
+    /// Once every subscriber that stored the message has acknowledged it, nothing is left to make durable: the
+    /// PUBACK goes then, not after the commit, and only once. A subscriber's PUBACK holds no reply back.
+    @Test func aQoS1MessageAllItsSubscribersAcknowledgedIsAnsweredBeforeItsCommit() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let first = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
+        let second = try persistentSubscriber("ind-ops", "t", broker: broker, store: store)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        try publisher.send(publish("t", "x", qos: .atLeastOnce, id: 5))
+        try first.send(.puback(packetID: try deliveredID(try first.received())))
+        try first.send(.pingreq)
+        #expect(try first.received() == [.pingresp])
+        #expect(try publisher.received().isEmpty)  // the second subscriber has not acknowledged yet
+        try second.send(.puback(packetID: try deliveredID(try second.received())))
+        #expect(try publisher.received() == [.puback(packetID: 5)])
+        store.completeAll()
+        #expect(try publisher.received().isEmpty)
+        #expect(store.state.sessions.allSatisfy { $0.deliveries.isEmpty })
+
+        // A retained message changes the store beyond the queues: its PUBACK waits for the commit.
+        try publisher.send(publish("t", "kept", qos: .atLeastOnce, id: 6, retain: true))
+        try first.send(.puback(packetID: try deliveredID(try first.received())))
+        try second.send(.puback(packetID: try deliveredID(try second.received())))
+        #expect(try publisher.received().isEmpty)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 6)])
+    }
+
+    /// With a hold time, deliveries to connected subscribers stay out of the store until it has passed: one
+    /// acknowledged meanwhile never reaches it, neither its enqueue nor its removal. What is still unacknowledged
+    /// then is committed, with its packet id, and that commit answers. A message for a session without a
+    /// connection goes to the store at once.
+    @Test func heldDeliveriesAcknowledgedInTimeNeverReachTheStore() throws {
+        let store = ManualStore()
+        // Long enough that only the test commits what is held.
+        let broker = try Broker(
+            configuration: .init(storeHoldTime: .seconds(600)), authorizer: TestAuthorizer(), store: store)
+        let subscriber = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+
+        try publisher.send(publish("t", "acknowledged", qos: .atLeastOnce, id: 1))
+        try subscriber.send(.puback(packetID: try deliveredID(try subscriber.received())))
+        #expect(try publisher.received() == [.puback(packetID: 1)])
+        #expect(store.waiting == 0)
+
+        try publisher.send(publish("t", "not yet", qos: .atLeastOnce, id: 2))
+        let unacknowledged = try deliveredID(try subscriber.received())
+        #expect(store.waiting == 0)
+        broker.commitHeldDeliveries()
+        #expect(store.waiting == 1)
+        #expect(try publisher.received().isEmpty)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 2)])
+        let stored = store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries
+        #expect(stored?.map { String(buffer: $0.message.payload) } == ["not yet"])
+        #expect(stored?.first?.packetID == unacknowledged && stored?.first?.stage == .awaitingPuback)
+        try subscriber.send(.puback(packetID: unacknowledged))
+        store.completeAll()
+        #expect(store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries.isEmpty == true)
+
+        try subscriber.channel.close().wait()
+        try publisher.send(publish("t", "offline", qos: .atLeastOnce, id: 3))
+        #expect(store.waiting == 1)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 3)])
+    }
+
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)

@@ -42,6 +42,7 @@ import Testing
         #expect(configuration.mqtt.maximumConnectionsPerPrincipal == 200)
         #expect(configuration.mqtt.durability == .processCrash)
         #expect(configuration.mqtt.routingBudgetMilliseconds == 2000)
+        #expect(configuration.mqtt.storeHoldMicroseconds == 20_000)
         #expect(configuration.tls.serverName == "localhost")
         #expect(configuration.tls.minimumVersion == .tlsv1_3)
         #expect(configuration.tls.handshakeTimeoutSeconds == 5)
@@ -233,7 +234,7 @@ import Testing
             "PEACEHUB_MQTT_ROUTING_BUDGET_MILLISECONDS": "7", "PEACEHUB_MQTT_RECEIVE_MAXIMUM": "10",
             "PEACEHUB_MQTT_TOPIC_ALIAS_MAXIMUM": "11", "PEACEHUB_MQTT_MAXIMUM_SUBSCRIPTIONS_PER_SESSION": "12",
             "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
-            "PEACEHUB_TLS_SERVER_NAME": "s",
+            "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
             "PEACEHUB_SHUTDOWN_TIMEOUT_SECONDS": "15", "PEACEHUB_TLS_WATCH_INTERVAL_SECONDS": "16",
@@ -254,8 +255,9 @@ import Testing
             configuration.mqtt.topicAliasMaximum, configuration.mqtt.maximumSubscriptionsPerSession,
             configuration.mqtt.maximumKeepAliveSeconds, configuration.mqtt.maximumSessionExpirySeconds,
             configuration.shutdownTimeoutSeconds, configuration.tls.watchIntervalSeconds,
+            configuration.mqtt.storeHoldMicroseconds,
         ]
-        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17])
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)
@@ -318,9 +320,11 @@ import Testing
         configuration.tls.minimumVersion = .tlsv1_2
         configuration.tls.crlWarningDays = 2
         configuration.shutdownTimeoutSeconds = 3
+        configuration.mqtt.storeHoldMicroseconds = 750
         let server = configuration.serverConfiguration
         #expect(server.port == 0)
         #expect(server.broker.maximumConnectionsPerPrincipal == 3)
+        #expect(server.broker.storeHoldTime == .microseconds(750))
         #expect(server.durability == .powerLoss)
         #expect(server.storePath == "/srv/peacehub/broker.sqlite")
         #expect(server.tls.certificateFile == "/srv/peacehub/pki/server/hub.pem")

@@ -57,6 +57,17 @@ import Testing
         #expect(after.status == 0, "\(after.stdout)")
     }
 
+    /// A QoS 1 message its connected subscriber acknowledges is answered before the store hold time and never
+    /// written; one for a subscriber without a connection is written at once (real SQLite file, paho clients).
+    @Test func aQoS1MessageItsSubscriberAcknowledgedNeverReachesTheStore() throws {
+        let holding = try HubProcess(configuration: ["mqtt": ["storeHoldMicroseconds": 10_000_000]])
+        defer { holding.remove() }
+        let result = try run(
+            "acknowledged_by_subscribers", on: holding, extra: ["--store", holding.data.path("broker.sqlite")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("OK acknowledged_by_subscribers"))
+    }
+
     @Test func acknowledgedMessagesSurviveSIGKILLWithoutQoS2Duplicates() throws {
         let acked = hub.data.path("acked.txt")
         #expect(try run("prepare", on: hub).status == 0)

@@ -370,6 +370,42 @@ def collect():
     subscriber.stop()
 
 
+def stored_message_ids():
+    """The largest message id the broker store has recorded, and its message rows."""
+    with sqlite3.connect(ARGS.store) as db:
+        return db.execute("SELECT lastMessageID FROM meta").fetchone()[0], db.execute(
+            "SELECT COUNT(*) FROM message").fetchone()[0]
+
+
+def acknowledged_by_subscribers():
+    """Run on a hub whose store hold time is far longer than a PUBACK may take here: a QoS 1 message its
+    connected persistent subscriber acknowledges is answered at once and never reaches the store; one for a
+    subscriber without a connection is stored at once."""
+    subscriber = Client("IND", client_id="ind-live", clean=False)
+    subscriber.subscribe("contingents/IND/inbox", qos=1)
+    before = stored_message_ids()
+    kaz = Client("KAZ")
+    for n in range(50):
+        info = kaz.client.publish("contingents/IND/inbox", "live %d" % n, qos=1)
+        info.wait_for_publish(timeout=2.5)
+        check(info.is_published(), "PUBACK %d waited for the store hold time" % n)
+    got = [m.payload.decode() for m in subscriber.received(50)]
+    check(got == ["live %d" % n for n in range(50)], "delivered: %r" % got)
+    check(stored_message_ids() == before, "acknowledged messages reached the store: %r -> %r"
+          % (before, stored_message_ids()))
+    subscriber.stop()
+    time.sleep(1)  # the hub has seen the connection end
+    info = kaz.client.publish("contingents/IND/inbox", "offline", qos=1)
+    info.wait_for_publish(timeout=2.5)
+    check(info.is_published(), "the PUBACK for an offline subscriber waited for the store hold time")
+    after = stored_message_ids()
+    check(after[0] > before[0] and after[1] == before[1] + 1, "not stored for the offline subscriber: %r" % (after,))
+    back = Client("IND", client_id="ind-live", clean=False)
+    check([m.payload for m in back.received(1)] == [b"offline"], "the offline message did not arrive")
+    back.stop()
+    kaz.stop()
+
+
 # Malformed packets on raw TLS connections; after each, a well-behaved client still works.
 
 
@@ -415,7 +451,8 @@ def malformed():
 
 
 SCENARIOS = {f.__name__: f for f in [qos_flows, wildcards, retained, will, keepalive, persistent, precedence, takeover,
-                                      routing, authorization, chat_access, prepare, stream, collect, malformed]}
+                                      routing, authorization, chat_access, prepare, stream, collect, malformed,
+                                      acknowledged_by_subscribers]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
@@ -424,6 +461,7 @@ if __name__ == "__main__":
     parser.add_argument("--pki", required=True)
     parser.add_argument("--out")
     parser.add_argument("--db")
+    parser.add_argument("--store")
     parser.add_argument("--who")
     parser.add_argument("--mission")
     parser.add_argument("--expect", choices=["allowed", "refused"])

@@ -1,0 +1,128 @@
+import Synchronization
+
+/// The PUBACK of a QoS 1 PUBLISH routed to stored sessions, and the deliveries it waits for.
+///
+/// The PUBACK is owed once the commit has made the stored deliveries durable, or once every one of them was
+/// acknowledged by its subscriber, whichever comes first: a message its subscribers all have leaves nothing for the
+/// disk to keep, and a crash after that PUBACK loses nothing (RabbitMQ confirms a persistent message consumed on
+/// every queue it went to the same way). Whichever comes second answers nothing.
+///
+/// With a hold time (`Broker.Configuration.storeHoldTime`) the broker keeps the deliveries from the store that long
+/// (`holds`): most are acknowledged by then, and the store never hears of them, neither their enqueue nor its
+/// removal. What is still unacknowledged goes to the store together with the other held messages' deliveries
+/// (`Broker.commitHeldDeliveries()`), and that commit answers.
+///
+/// Only a message that changes nothing else in the store gets one: not retained, no QoS 2 packet id, no mission
+/// module in between (`Broker.publish`). `held` and `committing` are read and written under the broker's lock
+/// only (hence `@unchecked Sendable`); the answer has a lock of its own, since the store's thread settles it.
+final class PendingPuback: @unchecked Sendable {
+    /// A stored delivery kept from the store.
+    private struct Held {
+        var session: Session
+        var enqueue: StoreOperation
+        var sequence: UInt64
+        var sent: (packetID: UInt16, stage: InflightStage)?
+        /// Acknowledged, or dropped unsent.
+        var finished = false
+    }
+
+    private struct Answer {
+        /// Stored deliveries not acknowledged yet.
+        var outstanding = 0
+        var send: (@Sendable (Result<Void, any Error>) -> Void)?
+    }
+
+    /// Whether the broker may hold the deliveries back.
+    private let mayHold: Bool
+    private var held: [Held] = []
+    /// False once a delivery went to a session without a connection, which acknowledges nothing before it is back.
+    private var allConnected = true
+    /// Set when the held deliveries went to the store: from then on they are the store's.
+    private var committing = false
+    private let answer = Mutex(Answer())
+
+    init(mayHold: Bool) {
+        self.mayHold = mayHold
+    }
+
+    // MARK: Under the broker's lock
+
+    /// Keeps a stored delivery from the store until `takeHeld`; false when it may not (the caller stores it).
+    func hold(_ enqueue: StoreOperation, sequence: UInt64, for session: Session) -> Bool {
+        guard mayHold else { return false }
+        allConnected = allConnected && session.connection != nil
+        held.append(Held(session: session, enqueue: enqueue, sequence: sequence))
+        return true
+    }
+
+    /// After routing: whether the deliveries stay held. They do not when one went to a session without a
+    /// connection: waiting would only delay the PUBACK, and the caller then stores them all at once (`takeHeld`).
+    var holds: Bool { mayHold && allConnected }
+
+    /// After routing, before any delivery can be acknowledged: `deliveries` were stored, and `send` answers the
+    /// publisher.
+    func expect(_ deliveries: Int, send: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        answer.withLock { answer in
+            answer.outstanding = deliveries
+            answer.send = send
+        }
+    }
+
+    /// Records that a held delivery was sent with `packetID`; false when the store has it (the caller stores the
+    /// change).
+    func sent(_ sequence: UInt64, packetID: UInt16, stage: InflightStage) -> Bool {
+        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        held[index].sent = (packetID, stage)
+        return true
+    }
+
+    /// A delivery ended unacknowledged (expired, or too large for its client): true when it was held, and is now
+    /// forgotten; false when the store has it (the caller removes it there).
+    func dropped(_ sequence: UInt64) -> Bool {
+        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        held[index].finished = true
+        return true
+    }
+
+    /// A subscriber acknowledged a delivery. Returns whether the store has it (the caller removes it there), and
+    /// the PUBACK to send, once the lock is released, when it was the last.
+    func acknowledged(_ sequence: UInt64) -> (stored: Bool, send: (@Sendable () -> Void)?) {
+        let stored = !dropped(sequence)
+        let send = answer.withLock { answer -> (@Sendable (Result<Void, any Error>) -> Void)? in
+            answer.outstanding -= 1
+            guard answer.outstanding == 0 else { return nil }
+            defer { answer.send = nil }
+            return answer.send
+        }
+        guard let send else { return (stored, nil) }
+        return (stored, { send(.success(())) })
+    }
+
+    /// Hands the held deliveries still unacknowledged to the store, as operations for sessions that are still
+    /// `current` (not ended or replaced meanwhile): the enqueue, and the send when there was one.
+    func takeHeld(current: (Session) -> Bool) -> [StoreOperation] {
+        committing = true
+        var operations: [StoreOperation] = []
+        for delivery in held where !delivery.finished && current(delivery.session) {
+            operations.append(delivery.enqueue)
+            if let sent = delivery.sent {
+                operations.append(
+                    .markInflight(
+                        clientID: delivery.session.clientID, sequence: delivery.sequence, packetID: sent.packetID,
+                        stage: sent.stage))
+            }
+        }
+        held = []
+        return operations
+    }
+
+    // MARK: Any thread
+
+    /// The commit of the stored deliveries completed: the PUBACK, when it is still owed.
+    func settle() -> (@Sendable (Result<Void, any Error>) -> Void)? {
+        answer.withLock { answer in
+            defer { answer.send = nil }
+            return answer.send
+        }
+    }
+}
