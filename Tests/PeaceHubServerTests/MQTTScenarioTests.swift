@@ -69,11 +69,23 @@ import Testing
     }
 
     @Test func acknowledgedMessagesSurviveSIGKILLWithoutQoS2Duplicates() throws {
+        try crashWhileStreaming("stream")
+    }
+
+    /// With the subscriber connected, most PUBACKs answer the publisher before the store has the message
+    /// (`PendingPuback`): what was acknowledged that way was received before the kill, and the rest after it.
+    @Test func messagesAcknowledgedByAConnectedSubscriberSurviveSIGKILL() throws {
+        try crashWhileStreaming("stream_live")
+    }
+
+    /// Streams with `scenario`, kills the hub with SIGKILL after 200 acknowledgements, restarts it, and checks that
+    /// every acknowledged message reached the subscriber.
+    private func crashWhileStreaming(_ scenario: String) throws {
         let acked = hub.data.path("acked.txt")
         #expect(try run("prepare", on: hub).status == 0)
         let stream = Process()
         stream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        stream.arguments = ["python3", Self.script, "stream", "--port", String(hub.port), "--pki", hub.pkiDirectory.path, "--out", acked]
+        stream.arguments = ["python3", Self.script, scenario, "--port", String(hub.port), "--pki", hub.pkiDirectory.path, "--out", acked]
         stream.standardOutput = FileHandle.nullDevice
         stream.standardError = FileHandle.nullDevice
         try stream.run()

@@ -325,6 +325,21 @@ def prepare():
 def stream():
     """Publishes up to 800 messages (under the hub's 1000-message session queue), alternating
     QoS 1 and 2, appending each acknowledged number to --out; stops at the first disconnect."""
+    publish_until_disconnected(lambda n: 1 if n % 2 else 2)
+
+
+def stream_live():
+    """As stream, at QoS 1 only, with the persistent subscriber connected and acknowledging throughout: its
+    PUBACKs may answer the publisher before the hub's store has the message. Each message it receives is appended
+    to --out.received before paho acknowledges it."""
+    received = open(ARGS.out + ".received", "a", buffering=1)
+    subscriber = Client("IND", client_id="ind-durable", clean=False)
+    subscriber.client.on_message = lambda c, u, m: received.write(m.payload.decode() + "\n")
+    publish_until_disconnected(lambda n: 1)
+    subscriber.client.loop_stop()
+
+
+def publish_until_disconnected(qos_of):
     out = open(ARGS.out, "a", buffering=1)
     try:
         publisher = Client("KAZ", client_id="kaz-durable")
@@ -332,7 +347,7 @@ def stream():
         print("connect failed: %r" % error)
         return
     for n in range(1, 801):
-        qos = 1 if n % 2 else 2
+        qos = qos_of(n)
         if not publisher.disconnects.empty():
             break
         try:
@@ -362,6 +377,10 @@ def collect():
             break
         n = int(got[0].payload.decode()[1:])
         seen[n] = seen.get(n, 0) + 1
+    if os.path.exists(ARGS.out + ".received"):
+        for line in open(ARGS.out + ".received"):
+            n = int(line.strip()[1:])
+            seen[n] = seen.get(n, 0) + 1
     lost = sorted(n for n in acked if n not in seen)
     duplicated = sorted(n for n, count in seen.items() if count > 1 and acked.get(n) == 2)
     print("acknowledged %d, received %d distinct, lost %d, QoS 2 duplicates %d" % (len(acked), len(seen), len(lost), len(duplicated)))
@@ -452,7 +471,7 @@ def malformed():
 
 SCENARIOS = {f.__name__: f for f in [qos_flows, wildcards, retained, will, keepalive, persistent, precedence, takeover,
                                       routing, authorization, chat_access, prepare, stream, collect, malformed,
-                                      acknowledged_by_subscribers]}
+                                      acknowledged_by_subscribers, stream_live]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
