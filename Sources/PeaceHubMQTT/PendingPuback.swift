@@ -7,13 +7,13 @@ import Synchronization
 /// disk to keep, and a crash after that PUBACK loses nothing (RabbitMQ confirms a persistent message consumed on
 /// every queue it went to the same way). Whichever comes second answers nothing.
 ///
-/// With a hold time (`Broker.Configuration.storeHoldTime`) the broker keeps the deliveries from the store that long
-/// (`holds`): most are acknowledged by then, and the store never hears of them, neither their enqueue nor its
-/// removal. What is still unacknowledged goes to the store together with the other held messages' deliveries
-/// (`Broker.commitHeldDeliveries()`), and that commit answers.
+/// With a hold time (`Broker.Configuration.storeHoldTime`), and when every session it went to has a connection
+/// (`holds`), the broker keeps the deliveries from the store that long: most are acknowledged by then, and the
+/// store never hears of them, neither their enqueue nor its removal. What is still unacknowledged goes to the store
+/// together with the other held messages' deliveries (`Broker.commitHeldDeliveries()`), and that commit answers.
 ///
 /// Only a message that changes nothing else in the store gets one: not retained, no QoS 2 packet id, no mission
-/// module in between (`Broker.publish`). `held` and `committing` are read and written under the broker's lock
+/// module in between (`Broker.publish`). Everything but the answer is read and written under the broker's lock
 /// only (hence `@unchecked Sendable`); the answer has a lock of its own, since the store's thread settles it.
 final class PendingPuback: @unchecked Sendable {
     /// A stored delivery kept from the store.
