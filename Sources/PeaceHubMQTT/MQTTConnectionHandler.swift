@@ -274,12 +274,11 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             reserveReply()(.success(.pingresp))
         case .puback, .pubcomp:
             // Answered by nothing, so no place in the reply order: a removal the store loses costs a resend the
-            // client recognises by its packet id.
+            // client recognises by its packet id. The broker wakes this connection for what the freed window slot
+            // lets go, once for a read's acknowledgements.
             broker.acknowledge(packet, clientID: clientID, reply: Self.noReply)
-            writeOutgoing(clientID: clientID)
         case .pubrec:
             broker.acknowledge(packet, clientID: clientID, reply: reserveReply())
-            writeOutgoing(clientID: clientID)
         case .disconnect(let disconnect):
             let interval = disconnect.properties.sessionExpiryInterval
             if let interval, interval != 0, limits.sessionExpiryInterval == 0 {
