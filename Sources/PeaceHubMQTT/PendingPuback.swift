@@ -79,15 +79,13 @@ final class PendingPuback: @unchecked Sendable {
     /// A delivery ended unacknowledged (expired, or too large for its client): true when it was held, and is now
     /// forgotten; false when the store has it (the caller removes it there).
     func dropped(_ sequence: UInt64) -> Bool {
-        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
-        held[index].finished = true
-        return true
+        forget(sequence)
     }
 
     /// A subscriber acknowledged a delivery. Returns whether the store has it (the caller removes it there), and
     /// the PUBACK to send, once the lock is released, when it was the last.
     func acknowledged(_ sequence: UInt64) -> (stored: Bool, send: (@Sendable () -> Void)?) {
-        let stored = !dropped(sequence)
+        let stored = !forget(sequence)
         let send = answer.withLock { answer -> (@Sendable (Result<Void, any Error>) -> Void)? in
             answer.outstanding -= 1
             guard answer.outstanding == 0 else { return nil }
@@ -96,6 +94,13 @@ final class PendingPuback: @unchecked Sendable {
         }
         guard let send else { return (stored, nil) }
         return (stored, { send(.success(())) })
+    }
+
+    /// Marks a held delivery finished, so that the store never gets it; false when the store has it already.
+    private func forget(_ sequence: UInt64) -> Bool {
+        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        held[index].finished = true
+        return true
     }
 
     /// Hands the held deliveries still unacknowledged to the store, as operations for sessions that are still
