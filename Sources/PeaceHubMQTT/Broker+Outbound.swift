@@ -51,7 +51,7 @@ extension Broker {
                 } ?? false
                 if message.isExpired(at: now) || tooLarge {
                     if stored, delivery.messageID != 0, message.qos != .atMostOnce,
-                        delivery.puback?.dropped(delivery.sequence) != true
+                        delivery.puback?.forget(delivery.sequence) != true
                     {
                         operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
                     }

@@ -22,8 +22,6 @@ final class PendingPuback: @unchecked Sendable {
         var enqueue: StoreOperation
         var sequence: UInt64
         var sent: (packetID: UInt16, stage: InflightStage)?
-        /// Acknowledged, or dropped unsent.
-        var finished = false
     }
 
     private struct Answer {
@@ -34,11 +32,10 @@ final class PendingPuback: @unchecked Sendable {
 
     /// Whether the broker may hold the deliveries back.
     private let mayHold: Bool
+    /// Emptied when the deliveries go to the store (`takeHeld`): from then on they are the store's.
     private var held: [Held] = []
     /// False once a delivery went to a session without a connection, which acknowledges nothing before it is back.
     private var allConnected = true
-    /// Set when the held deliveries went to the store: from then on they are the store's.
-    private var committing = false
     private let answer = Mutex(Answer())
 
     init(mayHold: Bool) {
@@ -71,15 +68,17 @@ final class PendingPuback: @unchecked Sendable {
     /// Records that a held delivery was sent with `packetID`; false when the store has it (the caller stores the
     /// change).
     func sent(_ sequence: UInt64, packetID: UInt16, stage: InflightStage) -> Bool {
-        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        guard let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
         held[index].sent = (packetID, stage)
         return true
     }
 
-    /// A delivery ended unacknowledged (expired, or too large for its client): true when it was held, and is now
-    /// forgotten; false when the store has it (the caller removes it there).
-    func dropped(_ sequence: UInt64) -> Bool {
-        forget(sequence)
+    /// A delivery ended (acknowledged, expired, or too large for its client): true when it was held, and is now
+    /// forgotten, so the store never gets it; false when the store has it (the caller removes it there).
+    func forget(_ sequence: UInt64) -> Bool {
+        guard let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        held.remove(at: index)
+        return true
     }
 
     /// A subscriber acknowledged a delivery. Returns whether the store has it (the caller removes it there), and
@@ -96,19 +95,11 @@ final class PendingPuback: @unchecked Sendable {
         return (stored, { send(.success(())) })
     }
 
-    /// Marks a held delivery finished, so that the store never gets it; false when the store has it already.
-    private func forget(_ sequence: UInt64) -> Bool {
-        guard !committing, let index = held.firstIndex(where: { $0.sequence == sequence }) else { return false }
-        held[index].finished = true
-        return true
-    }
-
     /// Hands the held deliveries still unacknowledged to the store, as operations for sessions that are still
     /// `current` (not ended or replaced meanwhile): the enqueue, and the send when there was one.
     func takeHeld(current: (Session) -> Bool) -> [StoreOperation] {
-        committing = true
         var operations: [StoreOperation] = []
-        for delivery in held where !delivery.finished && current(delivery.session) {
+        for delivery in held where current(delivery.session) {
             operations.append(delivery.enqueue)
             if let sent = delivery.sent {
                 operations.append(
