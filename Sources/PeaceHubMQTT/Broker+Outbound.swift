@@ -15,9 +15,10 @@ extension Broker {
     }
 
     /// Hands `deliver` what to write to `clientID`: first the QoS 0 messages encoded for its connection, then what
-    /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages while the
-    /// in-flight window has room. Expired messages are dropped [MQTT-3.3.2-5], and so are messages larger than the
-    /// client's Maximum Packet Size, as if delivered [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of
+    /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages, each PUBLISH
+    /// while the in-flight window has room [MQTT-3.3.4-9]. Expired messages not yet sent are dropped
+    /// [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if delivered
+    /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of
     /// a stored session goes only once its packet id is durable, so a crash can never make the hub send it again as
     /// a new message. `deliver` is called at once (perhaps with nothing) and maybe once more, from the store's
     /// thread.
@@ -32,31 +33,41 @@ extension Broker {
             let stored = session.isStored && store != nil
             // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
             if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
-            if session.resendInflight {
-                session.resendInflight = false
-                for id in session.inflightOrder {
-                    guard let inflight = session.inflight[id] else { continue }
-                    switch inflight.stage {
-                    case .awaitingPubcomp: immediate.append(.pubrel(packetID: id))
-                    case .awaitingPuback, .awaitingPubrec:
-                        immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
-                    }
-                }
-            }
-            while let delivery = session.dequeueIfRoom() {
+            /// Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
+            /// expired (a message whose delivery started is delivered to the end).
+            func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
                 let message = delivery.message
                 let tooLarge = session.maximumPacketSize.map {
                     Self.packet(delivery, packetID: nil, duplicate: false, version: session.version, at: now)
                         .encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
                 } ?? false
-                if message.isExpired(at: now) || tooLarge {
-                    if stored, delivery.messageID != 0, message.qos != .atMostOnce,
-                        delivery.puback?.forget(delivery.sequence) != true
-                    {
-                        operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
-                    }
+                guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
+                if stored, delivery.messageID != 0, message.qos != .atMostOnce,
+                    delivery.puback?.forget(delivery.sequence) != true
+                {
+                    operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
+                }
+                return true
+            }
+            // A PUBREL goes again as it is; a PUBLISH only while the window has room, since the new connection's
+            // Receive Maximum may be smaller than the last one's.
+            while let id = session.resend.first, let inflight = session.inflight[id] {
+                if inflight.stage == .awaitingPubcomp {
+                    session.resend.removeFirst()
+                    immediate.append(.pubrel(packetID: id))
                     continue
                 }
+                guard session.hasRoomToResend else { break }
+                session.resend.removeFirst()
+                if dropped(inflight.delivery, started: true) {
+                    session.removeInflight(id)
+                    continue
+                }
+                immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
+            }
+            while let delivery = session.dequeueIfRoom() {
+                let message = delivery.message
+                if dropped(delivery, started: false) { continue }
                 state.traffic.sent(message, as: message.qos)
                 guard message.qos != .atMostOnce else {
                     immediate.append(.publish(delivery, packetID: nil, duplicate: false))

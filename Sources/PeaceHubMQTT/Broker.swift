@@ -350,7 +350,7 @@ public final class Broker: Sendable {
             session.version = packet.version
             session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
             session.maximumPacketSize = packet.properties.maximumPacketSize.map(Int.init)
-            session.resendInflight = true
+            session.resend = session.inflightOrder
             let accepted = Accepted(
                 sessionPresent: session === previous, clientID: clientID, assignedClientID: assigned,
                 sessionExpiryInterval: lowered)

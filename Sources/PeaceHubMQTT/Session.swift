@@ -68,8 +68,9 @@ final class Session: @unchecked Sendable {
     var inflightOrder: [UInt16] = []
     /// Inbound QoS 2 packet ids received and answered with PUBREC, waiting for PUBREL.
     var inboundQoS2: Set<UInt16> = []
-    /// Set on (re)connect: what is in flight goes out again before anything new.
-    var resendInflight = false
+    /// Packet ids in flight that the current connection has not been sent yet, in the order they were first sent:
+    /// set on (re)connect, when everything in flight goes out again before anything new, within the window.
+    var resend: [UInt16] = []
     private var lastPacketID: UInt16 = 0
     /// The last routing pass that added the connection to its wake-up list.
     private var wokenInPass: UInt64 = 0
@@ -110,7 +111,7 @@ final class Session: @unchecked Sendable {
     /// delivery is queued or waiting to be sent again. Encoded messages leave before those, so every message
     /// still leaves in the order it came, and queued ones by precedence among themselves.
     func takesEncoded(_ message: BrokerMessage) -> Bool {
-        pendingCount == encodedCount && !resendInflight && connection != nil && version == .v3_1_1
+        pendingCount == encodedCount && resend.isEmpty && connection != nil && version == .v3_1_1
             && message.precedence == .routine
     }
 
@@ -138,10 +139,14 @@ final class Session: @unchecked Sendable {
 
     private static let allocator = ByteBufferAllocator()
 
-    /// The next queued delivery, if the in-flight window has room for it.
+    /// The next queued delivery, if nothing is left to resend and the in-flight window has room for it.
     func dequeueIfRoom() -> Delivery? {
-        inflight.count < window ? dequeue() : nil
+        resend.isEmpty && inflight.count < window ? dequeue() : nil
     }
+
+    /// Whether the window has room for one more PUBLISH to resend: what this connection was sent and has not
+    /// finished is below it [MQTT-3.3.4-9], whatever the previous connection's window was.
+    var hasRoomToResend: Bool { inflight.count - resend.count < window }
 
     /// Every queued delivery, in the order they would leave.
     var queued: [Delivery] {
@@ -161,6 +166,7 @@ final class Session: @unchecked Sendable {
     func removeInflight(_ id: UInt16) {
         inflight[id] = nil
         inflightOrder.removeAll { $0 == id }
+        resend.removeAll { $0 == id }
     }
 }
 

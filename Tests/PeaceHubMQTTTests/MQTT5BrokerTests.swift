@@ -304,6 +304,35 @@ func publish5(
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["small"])
     }
 
+    /// A client that comes back with a smaller Receive Maximum gets what was in flight again only as its window
+    /// allows [MQTT-3.3.4-9], and a message larger than its new Maximum Packet Size is dropped as if delivered
+    /// [MQTT-3.1.2-25]; the rest follows as it acknowledges.
+    @Test func whatWasInFlightGoesAgainWithinTheNewConnectionsLimits() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: ind)
+        _ = try first.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        _ = try first.subscribe("t", .init(qos: .atLeastOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        let texts = ["m1", String(repeating: "x", count: 100), "m3", "m4"]
+        for (n, text) in texts.enumerated() {
+            try publisher.send(publish5("t", text, qos: .atLeastOnce, id: UInt16(n + 1)))
+        }
+        #expect(TestClient.publishes(try first.received()).count == 4)
+
+        let second = try TestClient(broker: broker, principal: ind)
+        let resent = TestClient.publishes(
+            try second.connect5("ind", cleanStart: false, properties: [.receiveMaximum(2), .maximumPacketSize(64)]))
+        #expect(resent.map { String(buffer: $0.payload) } == ["m1", "m3"])
+        #expect(resent.allSatisfy { $0.duplicate })
+        try second.send(.puback(packetID: try #require(resent.first?.packetID)))
+        let last = TestClient.publishes(try second.received())
+        #expect(last.map { String(buffer: $0.payload) } == ["m4"] && last.first?.duplicate == true)
+        try second.send(.puback(packetID: try #require(resent.last?.packetID)))
+        try second.send(.puback(packetID: try #require(last.first?.packetID)))
+        #expect(try second.received().isEmpty)
+    }
+
     @Test func noProblemInformationMeansNoReasonStrings() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["x"]))
         let client = try TestClient(broker: broker, principal: kaz)
