@@ -438,16 +438,23 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     /// Gives a PUBLISH's topic an alias while the client allows more: the first PUBLISH on a topic sets it, later
-    /// ones send the alias with an empty topic.
+    /// ones send the alias with an empty topic. The alias property takes three bytes, more than a short topic
+    /// saves: a PUBLISH the alias would make larger than the client's Maximum Packet Size goes without it (the
+    /// broker checked it fits so) [MQTT-3.1.2-24].
     private func assignAlias(_ publish: inout MQTTPacket.Publish) {
-        if let alias = outboundAliases[publish.topic] {
-            publish.topic = ""
-            publish.properties.set(.topicAlias(alias))
+        var aliased = publish
+        let known = outboundAliases[publish.topic]
+        if let known {
+            aliased.topic = ""
+            aliased.properties.set(.topicAlias(known))
         } else if outboundAliases.count < Int(limits.topicAliasMaximum) {
-            let alias = UInt16(outboundAliases.count + 1)
-            outboundAliases[publish.topic] = alias
-            publish.properties.set(.topicAlias(alias))
+            aliased.properties.set(.topicAlias(UInt16(outboundAliases.count + 1)))
+        } else {
+            return
         }
+        if let maximum = limits.maximumPacketSize, aliased.encodedSize(version: .v5) > maximum { return }
+        if known == nil { outboundAliases[publish.topic] = UInt16(outboundAliases.count + 1) }
+        publish = aliased
     }
 
     /// Leaves out the Reason String and User Properties a client did not ask for (Request Problem Information 0,

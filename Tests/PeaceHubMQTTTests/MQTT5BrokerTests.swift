@@ -333,6 +333,26 @@ func publish5(
         #expect(try second.received().isEmpty)
     }
 
+    /// A topic alias takes three bytes, more than a one-letter topic saves: a message that fits the client's
+    /// Maximum Packet Size only without one goes without one [MQTT-3.1.2-24].
+    @Test func aTopicAliasNeverMakesAPublishTooLarge() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        // A QoS 0 PUBLISH on "t" with a 52-byte payload: 2 + 3 (topic) + 1 (no properties) + 52 = 58 bytes.
+        _ = try subscriber.connect5("ind", properties: [.maximumPacketSize(58), .topicAliasMaximum(2)])
+        _ = try subscriber.subscribe("t", .init(qos: .atMostOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("t", String(repeating: "x", count: 52)))
+        try publisher.send(publish5("t", "short"))
+        try publisher.send(publish5("t", "again"))
+        let delivered = TestClient.publishes(try subscriber.received())
+        #expect(delivered.map(\.payload.readableBytes) == [52, 5, 5])
+        // The first went without an alias; the second set one, the third used it.
+        #expect(delivered.map(\.topic) == ["t", "t", ""])
+        #expect(delivered.map(\.properties.topicAlias) == [nil, 1, 1])
+    }
+
     @Test func noProblemInformationMeansNoReasonStrings() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["x"]))
         let client = try TestClient(broker: broker, principal: kaz)
