@@ -51,10 +51,10 @@ extension Broker {
             }
             // A PUBREL goes again as it is; a PUBLISH only while the window has room, since the new connection's
             // Receive Maximum may be smaller than the last one's.
-            while let id = session.resend.first, let inflight = session.inflight[id] {
-                if inflight.stage == .awaitingPubcomp {
+            while let id = session.resend.first {
+                guard let inflight = session.inflight[id], inflight.stage != .awaitingPubcomp else {
                     session.resend.removeFirst()
-                    immediate.append(.pubrel(packetID: id))
+                    if session.inflight[id] != nil { immediate.append(.pubrel(packetID: id)) }
                     continue
                 }
                 guard session.hasRoomToResend else { break }
