@@ -169,6 +169,11 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     private func handleConnect(_ connect: MQTTPacket.Connect, context: ChannelHandlerContext) {
         version = connect.version
+        // From now on, even for a refusal or a protocol error before the CONNACK [MQTT-3.1.2-24].
+        if version == .v5 {
+            limits.maximumPacketSize = connect.properties.maximumPacketSize.map(Int.init)
+            limits.problemInformation = connect.properties.requestProblemInformation != 0
+        }
         guard let principal else {
             return refuse(.notAuthorized, context: context, reason: "CONNECT without a verified client certificate")
         }
@@ -207,9 +212,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         var properties: MQTTProperties = []
         if version == .v5 {
             let configuration = broker.configuration
-            limits.maximumPacketSize = connect.properties.maximumPacketSize.map(Int.init)
             limits.topicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
-            limits.problemInformation = connect.properties.requestProblemInformation != 0
             limits.sessionExpiryInterval = accepted.sessionExpiryInterval ?? connect.sessionExpiryInterval
             limits.hubReceiveMaximum = configuration.receiveMaximum
             limits.hubTopicAliasMaximum = configuration.topicAliasMaximum

@@ -536,6 +536,25 @@ func publish5(
         #expect(!slow.isOpen)
     }
 
+    /// A protocol error while the CONNECT is still being stored is answered with a failing CONNACK that fits the
+    /// Maximum Packet Size the CONNECT gave: without its Reason String where that is too long [MQTT-3.1.2-24].
+    @Test func aFailingConnackFitsTheClientsMaximumPacketSize() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: kaz)
+        client.speakMQTT5()
+        try client.send(
+            .connect(
+                .init(
+                    version: .v5, clientID: "kaz", cleanStart: false,
+                    properties: [.sessionExpiryInterval(60), .maximumPacketSize(16)])))
+        // A QoS 0 PUBLISH with DUP set is malformed [MQTT-3.3.1-2].
+        try client.send(.publish(.init(topic: "t", payload: payload("x"), duplicate: true)))
+        let packets = try client.received()
+        #expect(packets == [.connack(.init(sessionPresent: false, reasonCode: .malformedPacket))])
+        #expect(!client.isOpen)
+    }
+
     @Test func badConnectsAreRefusedWithReasonCodes() throws {
         let broker = try Broker(configuration: .init(maximumConnectionsPerPrincipal: 1), authorizer: TestAuthorizer())
         let owner = try TestClient(broker: broker, principal: ind)
