@@ -257,5 +257,56 @@ import Testing
         store.completeAll()
         #expect(try publisher.received() == [.puback(packetID: 1)])
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["still here"])
+
+        // A restart from what the store holds: each stored session takes its client back and hands over what it
+        // kept, within the client's limits. Once all of it is acknowledged, the store holds nothing more for it: a
+        // second restart sends nothing.
+        let settled = try reconnectEverySession(after: store, logger: quiet) { client in
+            var packets = client.received()
+            while !packets.isEmpty {
+                for packet in packets {
+                    switch packet {
+                    case .publish(let publish) where publish.qos == .atLeastOnce:
+                        client.send(.puback(packetID: publish.packetID!))
+                    case .publish(let publish) where publish.qos == .exactlyOnce:
+                        client.send(.pubrec(packetID: publish.packetID!))
+                    case .pubrel(let ack):
+                        client.send(.pubcomp(packetID: ack.packetID))
+                    default: break
+                    }
+                }
+                store.completeAll()
+                packets = client.received()
+            }
+        }
+        #expect(settled > 0 || store.state.sessions.isEmpty)
+        _ = try reconnectEverySession(after: store, logger: quiet) { client in
+            let packets = client.received().filter { if case .connack = $0 { false } else { true } }
+            #expect(packets.isEmpty, "\(packets)")
+        }
+    }
+
+    /// Starts a broker on what `store` holds and connects each stored session's client as its owner (MQTT 5,
+    /// Receive Maximum 2), hands it to `serve`, then disconnects it normally. Returns how many sessions it served.
+    private func reconnectEverySession(
+        after store: ManualStore, logger: Logger, serve: (FuzzClient) -> Void
+    ) throws -> Int {
+        let broker = try Broker(
+            configuration: .init(maximumInflight: 3), authorizer: TestAuthorizer(), store: store, logger: logger)
+        let loop = EmbeddedEventLoop()
+        let sessions = store.state.sessions
+        for session in sessions {
+            let client = try FuzzClient(
+                broker: broker, loop: loop, principal: session.owner,
+                connect: .init(
+                    version: .v5, clientID: session.clientID, cleanStart: false, keepAlive: 0,
+                    properties: [.sessionExpiryInterval(60), .receiveMaximum(2)]),
+                logger: logger)
+            store.completeAll()
+            serve(client)
+            client.send(.disconnect(.init()))
+            store.completeAll()
+        }
+        return sessions.count
     }
 }
