@@ -238,7 +238,8 @@ extension Broker {
 
     /// Handles a SUBSCRIBE: grants each valid, authorised filter at its requested QoS, queues the retained
     /// messages it matches as its Retain Handling asks [MQTT-3.3.1-9, MQTT-3.8.4-4], and answers SUBACK once
-    /// durable. A shared subscription is authorised for the filter after its group name.
+    /// durable; the subscriptions are in force from the start. A shared subscription is authorised for the filter
+    /// after its group name.
     public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
         let identifier = packet.properties.subscriptionIdentifiers.first
         var held = state.withLock { state in state.sessions[clientID].map { Set($0.subscriptions.keys) } ?? [] }
@@ -262,42 +263,61 @@ extension Broker {
             codes.append(.granted(options.qos))
             granted.append((filter, Subscription(options: options, identifier: identifier)))
         }
-        let operations = state.withLock { state -> [StoreOperation] in
-            guard let session = state.sessions[clientID], session.isStored, store != nil else { return [] }
-            return granted.map { .subscribe(clientID: clientID, filter: $0.0, subscription: $0.1) }
-        }
-        commit(operations) { [self, granted, codes] result in
-            if case .success = result {
-                let now = clock()
-                let wake = state.withLock { state -> (any BrokerConnection)? in
-                    guard let session = state.sessions[clientID] else { return nil }
-                    for (filter, subscription) in granted {
-                        let isNew = session.subscriptions[filter] == nil
-                        session.subscriptions[filter] = subscription
-                        state.insertSubscription(filter, clientID: clientID, subscription)
-                        // No retained messages for a shared subscription (section 4.8.2); otherwise as asked.
-                        switch subscription.options.retainHandling {
-                        case .doNotSend: continue
-                        case .sendIfNew where !isNew: continue
-                        default: if SharedSubscription(filter) != nil { continue }
-                        }
-                        // Retained messages are sent to the live connection, not stored again.
-                        for (topic, message) in state.retained
-                        where !message.isExpired(at: now) && TopicFilter.matches(filter, topic: topic) {
-                            var copy = message
-                            copy.qos = min(message.qos, subscription.qos)
-                            copy.retain = true
-                            session.enqueue(
-                                .init(
-                                    sequence: state.nextSequence(), messageID: 0, message: copy,
-                                    subscriptionIdentifiers: identifier.map { [$0] } ?? []))
-                        }
-                    }
-                    return session.connection
+        // In force at once, like an UNSUBSCRIBE: a PUBLISH the client sends right after its SUBSCRIBE reaches it
+        // even while the store commits the subscription.
+        let now = clock()
+        let (session, operations, replaced, connection) = state.withLock {
+            state -> (Session?, [StoreOperation], [(String, Subscription?)], (any BrokerConnection)?) in
+            guard let session = state.sessions[clientID] else { return (nil, [], [], nil) }
+            var replaced: [(String, Subscription?)] = []
+            for (filter, subscription) in granted {
+                let previous = session.subscriptions.updateValue(subscription, forKey: filter)
+                replaced.append((filter, previous))
+                state.insertSubscription(filter, clientID: clientID, subscription)
+                // No retained messages for a shared subscription (section 4.8.2); otherwise as asked.
+                switch subscription.options.retainHandling {
+                case .doNotSend: continue
+                case .sendIfNew where previous != nil: continue
+                default: if SharedSubscription(filter) != nil { continue }
                 }
-                wake?.wakeUp()
+                // Retained messages are sent to the live connection, not stored again.
+                for (topic, message) in state.retained
+                where !message.isExpired(at: now) && TopicFilter.matches(filter, topic: topic) {
+                    var copy = message
+                    copy.qos = min(message.qos, subscription.qos)
+                    copy.retain = true
+                    session.enqueue(
+                        .init(
+                            sequence: state.nextSequence(), messageID: 0, message: copy,
+                            subscriptionIdentifiers: identifier.map { [$0] } ?? []))
+                }
             }
+            let operations: [StoreOperation] =
+                session.isStored && store != nil
+                ? granted.map { .subscribe(clientID: clientID, filter: $0.0, subscription: $0.1) } : []
+            return (session, operations, replaced, session.connection)
+        }
+        commit(operations) { [self, codes] result in
+            if case .failure = result, let session { restore(replaced, in: session) }
             reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, reasonCodes: codes)) })
+            // After the SUBACK, so that the retained messages follow it.
+            if case .success = result { connection?.wakeUp() }
+        }
+    }
+
+    /// Puts back the subscriptions a SUBSCRIBE whose commit failed replaced (or removes those it added), unless
+    /// the session has ended meanwhile.
+    private func restore(_ replaced: [(String, Subscription?)], in session: Session) {
+        state.withLock { state in
+            let clientID = session.clientID
+            guard state.sessions[clientID] === session else { return }
+            for (filter, previous) in replaced.reversed() {
+                if let current = session.subscriptions[filter] {
+                    state.removeSubscription(filter, clientID: clientID, current)
+                }
+                session.subscriptions[filter] = previous
+                if let previous { state.insertSubscription(filter, clientID: clientID, previous) }
+            }
         }
     }
 

@@ -37,6 +37,14 @@ final class ManualStore: BrokerStore {
         }
     }
 
+    /// Fails everything submitted so far, as a store that cannot write would, and stores none of it.
+    func failAll() {
+        struct WriteFailed: Error {}
+        while let next = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            next.completion(.failure(WriteFailed()))
+        }
+    }
+
     static func apply(_ operation: StoreOperation, to state: inout StoredBrokerState) {
         func update(_ clientID: String, _ body: (inout StoredSession) -> Void) {
             guard let index = state.sessions.firstIndex(where: { $0.clientID == clientID }) else { return }
@@ -221,6 +229,57 @@ final class ManualStore: BrokerStore {
         #expect(store.waiting == 1)
         store.completeAll()
         #expect(try publisher.received() == [.puback(packetID: 3)])
+    }
+
+    /// A stored session's subscription is in force from its SUBSCRIBE, not from its commit: the PUBLISH the client
+    /// sends right after it (in the same read, as the Paho interoperability suite does) reaches it, and a 5.0
+    /// publisher is not told "no matching subscribers". The SUBACK still waits for the commit.
+    @Test func aSubscriptionIsInForceBeforeItIsDurable() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: ind)
+        _ = try client.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        store.completeAll()
+        _ = try client.received()
+
+        var burst = ByteBuffer()
+        MQTTPacket.subscribe(.init(packetID: 1, subscriptions: [("t/#", .init(qos: .atLeastOnce))]))
+            .write(to: &burst, version: .v5)
+        publish5("t/a", "right after", qos: .atLeastOnce, id: 2).write(to: &burst, version: .v5)
+        try client.sendBytes(burst)
+        // The delivery may come before the SUBACK, as the standard allows [MQTT-3.8.4].
+        let beforeCommit = try client.received()
+        #expect(!beforeCommit.contains { if case .suback = $0 { true } else { false } })
+        store.completeAll()
+        let packets = beforeCommit + (try client.received())
+        #expect(packets.contains(.suback(.init(packetID: 1, reasonCodes: [.granted(.atLeastOnce)]))))
+        #expect(packets.contains(.puback(packetID: 2)))
+        #expect(TestClient.publishes(packets).map { String(buffer: $0.payload) } == ["right after"])
+    }
+
+    /// A SUBSCRIBE the store could not commit leaves the session's subscriptions as they were.
+    @Test func aSubscriptionThatCouldNotBeStoredIsTakenBack() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: ind)
+        _ = try client.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        _ = try client.subscribe("kept", .init(qos: .atMostOnce))
+        store.completeAll()
+        _ = try client.received()
+        func filters() -> [String] {
+            broker.sessionSummaries().first { $0.clientID == "ind" }?.subscriptions.map(\.filter) ?? []
+        }
+
+        try client.send(
+            .subscribe(
+                .init(
+                    packetID: 2, subscriptions: [("kept", .init(qos: .exactlyOnce)), ("new", .init(qos: .atLeastOnce))])
+            ))
+        #expect(filters() == ["kept", "new"])
+        store.failAll()
+        _ = try client.received()
+        #expect(filters() == ["kept"])
+        #expect(broker.sessionSummaries().first { $0.clientID == "ind" }?.subscriptions.first?.qos == 0)
     }
 
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
