@@ -41,7 +41,7 @@ struct RegistryBenchmark: ParsableCommand {
                 + "\(ms(importStart, importEnd)) ms (read and check \(ms(importStart, parsed)) ms, "
                 + "write \(ms(parsed, importEnd)) ms)")
 
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         var lookups: [Double] = []
         for _ in 0..<queries {
             let number = "BEN-\(100_000 + Int(generator.next() % UInt64(persons)))"
@@ -106,18 +106,5 @@ struct RegistryBenchmark: ParsableCommand {
 
     private func msDouble(_ start: DispatchTime, _ end: DispatchTime) -> Double {
         Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
-    }
-}
-
-/// A small deterministic generator so that runs pick the same service numbers.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

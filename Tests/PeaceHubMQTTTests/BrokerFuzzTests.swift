@@ -197,7 +197,7 @@ import Testing
 
     @Test(arguments: 0..<8)
     func anyOrderOfPacketsKeepsTheBrokerWhole(_ seed: Int) throws {
-        var random = SplitMix64(state: 0xB40C_E400 + UInt64(seed))
+        var random = SplitMix64(seed: 0xB40C_E400 + UInt64(seed))
         let store = ManualStore()
         // Thousands of connections: their log lines would bury the test's output.
         var quiet = Logger(label: "test.broker-fuzz")
