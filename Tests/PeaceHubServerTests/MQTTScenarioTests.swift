@@ -26,7 +26,7 @@ import Testing
 
     @Test(arguments: [
         "qos_flows", "wildcards", "retained", "will", "keepalive", "persistent", "precedence", "takeover", "routing",
-        "authorization", "malformed",
+        "authorization", "malformed", "subscribe_then_publish",
     ])
     func scenario(_ name: String) throws {
         let result = try run(name, on: hub)

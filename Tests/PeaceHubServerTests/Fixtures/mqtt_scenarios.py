@@ -189,8 +189,9 @@ def mqtt_string(text):
     return struct.pack("!H", len(data)) + data
 
 
-def connect_packet(client_id="raw", keepalive=30, level=4, name="MQTT"):
-    body = mqtt_string(name) + bytes([level, 0x02]) + struct.pack("!H", keepalive) + mqtt_string(client_id)
+def connect_packet(client_id="raw", keepalive=30, level=4, name="MQTT", clean=True):
+    flags = 0x02 if clean else 0x00
+    body = mqtt_string(name) + bytes([level, flags]) + struct.pack("!H", keepalive) + mqtt_string(client_id)
     return bytes([0x10, len(body)]) + body
 
 
@@ -232,6 +233,31 @@ def persistent():
     check(got == ["while offline 0", "while offline 1", "while offline 2"], "queued: %r" % got)
     back.stop()
     Client("IND", client_id="ind-persistent", clean=True).stop()
+
+
+def subscribe_then_publish():
+    """A persistent session sends SUBSCRIBE and a PUBLISH on its topic in one write, without waiting for the
+    SUBACK (as the Paho interoperability suite does): the message reaches the new subscription, though the
+    SUBACK waits for the store."""
+    client_id = "kaz-" + uuid.uuid4().hex[:8]
+    sock = tls_socket()
+    sock.sendall(connect_packet(client_id, clean=False))
+    check(sock.recv(4) == b"\x20\x02\x00\x00", "no CONNACK")
+    topic = mqtt_string("contingents/KAZ/inbox")
+    subscribe = struct.pack("!H", 1) + topic + bytes([1])
+    publish = topic + struct.pack("!H", 2) + b"right after"
+    sock.sendall(bytes([0x82, len(subscribe)]) + subscribe + bytes([0x32, len(publish)]) + publish)
+    received = b""
+    deadline = time.time() + 10
+    sock.settimeout(1)
+    while b"right after" not in received and time.time() < deadline:
+        try:
+            received += sock.recv(4096)
+        except (socket.timeout, TimeoutError):
+            pass
+    check(b"right after" in received, "the subscription was not yet in force: %r" % received)
+    sock.close()
+    Client("KAZ", client_id=client_id, clean=True).stop()
 
 
 def precedence():
@@ -471,7 +497,7 @@ def malformed():
 
 SCENARIOS = {f.__name__: f for f in [qos_flows, wildcards, retained, will, keepalive, persistent, precedence, takeover,
                                       routing, authorization, chat_access, prepare, stream, collect, malformed,
-                                      acknowledged_by_subscribers, stream_live]}
+                                      acknowledged_by_subscribers, stream_live, subscribe_then_publish]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
