@@ -1,4 +1,5 @@
 import COpenSSL
+import Logging
 import NIOCore
 import NIOEmbedded
 import PeaceHubTLS
@@ -50,10 +51,12 @@ struct EmbeddedHarness {
     let readCounter = ReadCounter()
     let client: MemoryBIOClient
 
-    init(context: TLSContext, client: MemoryBIOClient) throws {
+    init(context: TLSContext, client: MemoryBIOClient, logger: Logger = Logger(label: "peacehub.tls")) throws {
         self.client = client
         channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([readCounter, try TLSHandler(context: context), recorder])
+        try channel.pipeline.syncOperations.addHandlers([
+            readCounter, try TLSHandler(context: context, logger: logger), recorder,
+        ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
     }
 
