@@ -18,10 +18,9 @@ extension Broker {
     /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages, each PUBLISH
     /// while the in-flight window has room [MQTT-3.3.4-9]. Expired messages not yet sent are dropped
     /// [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if delivered
-    /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of
-    /// a stored session goes only once its packet id is durable, so a crash can never make the hub send it again as
-    /// a new message. `deliver` is called at once (perhaps with nothing) and maybe once more, from the store's
-    /// thread.
+    /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its packet id
+    /// is durable, so a crash can never make the hub send it again as a new message. `deliver` is called at once
+    /// (perhaps with nothing) and maybe once more, from the store's thread.
     func outgoing(clientID: String, deliver: @escaping @Sendable ([Outgoing]) -> Void) {
         let now = clock()
         let (immediate, afterCommit, operations) = state.withLock {
@@ -33,8 +32,8 @@ extension Broker {
             let stored = session.isStored && store != nil
             // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
             if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
-            /// Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
-            /// expired (a message whose delivery started is delivered to the end).
+            // Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
+            // expired (a message whose delivery started is delivered to the end).
             func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
                 let message = delivery.message
                 let tooLarge = session.maximumPacketSize.map {
@@ -52,9 +51,13 @@ extension Broker {
             // A PUBREL goes again as it is; a PUBLISH only while the window has room, since the new connection's
             // Receive Maximum may be smaller than the last one's.
             while let id = session.resend.first {
-                guard let inflight = session.inflight[id], inflight.stage != .awaitingPubcomp else {
+                guard let inflight = session.inflight[id] else {
                     session.resend.removeFirst()
-                    if session.inflight[id] != nil { immediate.append(.pubrel(packetID: id)) }
+                    continue
+                }
+                if inflight.stage == .awaitingPubcomp {
+                    session.resend.removeFirst()
+                    immediate.append(.pubrel(packetID: id))
                     continue
                 }
                 guard session.hasRoomToResend else { break }

@@ -445,18 +445,20 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// saves: a PUBLISH the alias would make larger than the client's Maximum Packet Size goes without it (the
     /// broker checked it fits so) [MQTT-3.1.2-24].
     private func assignAlias(_ publish: inout MQTTPacket.Publish) {
-        var aliased = publish
         let known = outboundAliases[publish.topic]
+        let alias: UInt16
         if let known {
-            aliased.topic = ""
-            aliased.properties.set(.topicAlias(known))
+            alias = known
         } else if outboundAliases.count < Int(limits.topicAliasMaximum) {
-            aliased.properties.set(.topicAlias(UInt16(outboundAliases.count + 1)))
+            alias = UInt16(outboundAliases.count + 1)
         } else {
             return
         }
+        var aliased = publish
+        if known != nil { aliased.topic = "" }
+        aliased.properties.set(.topicAlias(alias))
         if let maximum = limits.maximumPacketSize, aliased.encodedSize(version: .v5) > maximum { return }
-        if known == nil { outboundAliases[publish.topic] = UInt16(outboundAliases.count + 1) }
+        outboundAliases[publish.topic] = alias
         publish = aliased
     }
 
