@@ -188,17 +188,20 @@ import Testing
             Bool.random(using: &random)
             ? .init(
                 topic: topics[Int.random(in: 0..<4, using: &random)], payload: Array("gone".utf8),
-                qos: Bool.random(using: &random) ? .atLeastOnce : .atMostOnce, retain: Bool.random(using: &random))
+                qos: Bool.random(using: &random) ? .atLeastOnce : .atMostOnce, retain: Bool.random(using: &random),
+                properties: version == .v5 && Bool.random(using: &random) ? [.willDelayInterval(20)] : [])
             : nil
         return .init(
             version: version, clientID: clientIDs[Int.random(in: 0..<clientIDs.count, using: &random)],
-            cleanStart: Bool.random(using: &random), keepAlive: 0, will: will, properties: properties)
+            cleanStart: Bool.random(using: &random), keepAlive: [0, 0, 1, 60][Int.random(in: 0..<4, using: &random)],
+            will: will, properties: properties)
     }
 
     @Test(arguments: 0..<8)
     func anyOrderOfPacketsKeepsTheBrokerWhole(_ seed: Int) throws {
         var random = SplitMix64(seed: 0xB40C_E400 + UInt64(seed))
         let store = ManualStore()
+        let clock = TestClock()
         // Thousands of connections: their log lines would bury the test's output.
         var quiet = Logger(label: "test.broker-fuzz")
         quiet.logLevel = .critical
@@ -206,7 +209,7 @@ import Testing
             configuration: .init(
                 maximumInflight: 3, maximumQueued: 20, storeHoldTime: seed.isMultiple(of: 2) ? .zero : .seconds(600)),
             authorizer: TestAuthorizer(deniedPublish: ["denied"], deniedSubscribe: ["denied"]), store: store,
-            logger: quiet)
+            logger: quiet, clock: clock.read)
         let loop = EmbeddedEventLoop()
         var clients: [FuzzClient?] = Array(repeating: nil, count: 5)
         for _ in 0..<4_000 {
@@ -218,6 +221,12 @@ import Testing
                 store.completeAll()
             case 2:
                 broker.commitHeldDeliveries()
+            case 3:
+                // Time passes: messages and sessions expire, delayed wills fall due, keep-alives run out.
+                let seconds = [0.5, 2, 30, 90][Int.random(in: 0..<4, using: &random)]
+                clock.advance(seconds: seconds)
+                loop.advanceTime(by: .milliseconds(Int64(seconds * 1000)))
+                broker.housekeeping()
             default:
                 guard let client = clients[slot], client.isOpen else {
                     clients[slot] = try FuzzClient(
