@@ -7,10 +7,11 @@ import Testing
 
 /// Clients that send well-formed packets in any order and with any contents (colliding client ids, unknown
 /// packet ids, topic aliases, invalid filters, session takeovers, dropped connections, commits completing at any
-/// point) never take the broker down, and the broker keeps the rules a client relies on: everything it writes
-/// is a valid packet of the client's version within the client's Maximum Packet Size, and it never has more
-/// QoS 1 and 2 deliveries unacknowledged than the client's Receive Maximum [MQTT-3.3.4-9]. Afterwards the
-/// broker still serves new clients. A seeded generator makes a failure replay exactly.
+/// point, time passing) never take the broker down, and the broker keeps the rules a client relies on:
+/// everything it writes is a valid packet of the client's version within the client's Maximum Packet Size, and
+/// it never has more QoS 1 and 2 deliveries unacknowledged than the client's Receive Maximum [MQTT-3.3.4-9].
+/// Afterwards the broker still serves new clients, and a restart from its store gives every session back what it
+/// kept. A seeded generator makes a failure replay exactly (with `SWIFT_DETERMINISTIC_HASHING=1`).
 @Suite struct BrokerFuzzTests {
     /// A client on an embedded channel through the real connection handler, which checks what the hub writes.
     final class FuzzClient {
