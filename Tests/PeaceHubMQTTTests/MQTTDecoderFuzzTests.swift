@@ -1,6 +1,7 @@
 import NIOCore
 import PeaceHubCore
 import PeaceHubMQTT
+import PeaceHubTesting
 import Testing
 
 /// Whatever bytes a peer sends, the decoder returns packets or throws an `MQTTError`: it never traps (a trap
@@ -33,27 +34,12 @@ import Testing
         .pingresp, .puback(packetID: 1), .disconnect(.init(reasonCode: .serverShuttingDown)),
     ]
 
-    /// One mutation of `bytes`: a flipped byte, a cut, an inserted byte, or a rewritten remaining length.
-    static func mutate(_ bytes: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
-        var bytes = bytes
-        for _ in 0..<Int.random(in: 1...4, using: &random) {
-            guard !bytes.isEmpty else { break }
-            let index = Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<6, using: &random) {
-            case 0: bytes[index] = UInt8.random(in: 0...255, using: &random)
-            case 1: bytes[index] ^= 1 << UInt8.random(in: 0...7, using: &random)
-            case 2: bytes.removeSubrange(index...)
-            case 3: bytes.insert(UInt8.random(in: 0...255, using: &random), at: index)
-            case 4: bytes.remove(at: index)
-            default:
-                // A remaining length that disagrees with the body: shorter, longer, or a continuation byte.
-                if bytes.count > 1 {
-                    bytes[1] = [0x00, 0x01, 0x7f, 0x80, 0xff, bytes[1] &+ 1][Int.random(in: 0..<6, using: &random)]
-                }
-            }
-        }
-        return bytes
-    }
+    /// Changes anywhere, and a remaining length that disagrees with the body: shorter, longer, or a continuation
+    /// byte.
+    static let mutation = Mutation(lengthField: { bytes, random in
+        guard bytes.count > 1 else { return }
+        bytes[1] = [0x00, 0x01, 0x7f, 0x80, 0xff, bytes[1] &+ 1][Int.random(in: 0..<6, using: &random)]
+    })
 
     /// Feeds `stream` to a fresh decoder until it needs more bytes or refuses them; every decoded packet must
     /// also encode again.
@@ -99,11 +85,11 @@ import Testing
         var random = SplitMix64(seed: 0x5EED_0000 + UInt64(index))
         for _ in 0..<20_000 {
             let packet = packets[Int.random(in: 0..<packets.count, using: &random)]
-            let mutated = Self.mutate(packet, &random)
+            let mutated = Self.mutation.apply(to: packet, using: &random)
             // The CONNECT itself mutated one time in four; otherwise a valid one first, so the decoder knows
             // the version and reads what follows as that version's packets.
             if !connect.isEmpty, Int.random(in: 0..<4, using: &random) == 0 {
-                Self.decodeAll(Self.mutate(connect, &random) + packet, role: role, version: version)
+                Self.decodeAll(Self.mutation.apply(to: connect, using: &random) + packet, role: role, version: version)
             } else {
                 Self.decodeAll(connect + mutated, role: role, version: version)
             }

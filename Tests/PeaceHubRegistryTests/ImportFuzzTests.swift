@@ -9,26 +9,9 @@ import Testing
 /// the problems, and never traps: valid files, the registry's own export among them, are mutated byte by byte
 /// by a seeded generator (bytes changed, cut, inserted, invalid UTF-8 included), so a failure replays exactly.
 @Suite struct ImportFuzzTests {
-    static func mutate(_ bytes: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
-        var bytes = bytes
-        // Bytes that mean something to the readers: separators, quotes, brackets, digits, a UTF-8 lead byte.
-        let meaningful: [UInt8] = Array(",\";:\n\r[]{}-0:9 ".utf8) + [0xC3, 0xFF, 0x00]
-        for _ in 0..<Int.random(in: 1...3, using: &random) {
-            guard !bytes.isEmpty else { break }
-            let index = Int.random(in: 0..<bytes.count, using: &random)
-            let byte =
-                Bool.random(using: &random)
-                ? meaningful[Int.random(in: 0..<meaningful.count, using: &random)]
-                : UInt8.random(in: 0...255, using: &random)
-            switch Int.random(in: 0..<4, using: &random) {
-            case 0: bytes[index] = byte
-            case 1: bytes.insert(byte, at: index)
-            case 2: bytes.remove(at: index)
-            default: bytes.removeSubrange(index...)
-            }
-        }
-        return bytes
-    }
+    /// Changes anywhere, half of the new bytes ones that mean something to the readers: separators, quotes,
+    /// brackets, digits, a UTF-8 lead byte, bytes that are never UTF-8.
+    static let mutation = Mutation(meaningful: Array(",\";:\n\r[]{}-0:9 ".utf8) + [0xC3, 0xFF, 0x00])
 
     @Test func mutatedFilesAreImportedWholeOrRefusedNeverTrap() throws {
         let folder = try TemporaryDirectory()
@@ -45,7 +28,7 @@ import Testing
             let registry = try makeRegistry()
             let (name, bytes) = seeds[round % seeds.count]
             let url = folder.url.appendingPathComponent(name)
-            try Data(Self.mutate(bytes, &random)).write(to: url)
+            try Data(Self.mutation.apply(to: bytes, using: &random)).write(to: url)
             var batch = ImportBatch()
             batch.read(url)
             do {

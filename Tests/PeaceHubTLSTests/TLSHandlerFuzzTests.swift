@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import PeaceHubCore
 import PeaceHubTLS
+import PeaceHubTesting
 import Testing
 
 /// Whatever a peer sends in place of a handshake or a record, the TLS handler refuses it with a `TLSError` and
@@ -9,26 +10,11 @@ import Testing
 /// client's flights are mutated by a seeded generator (bytes changed, cut, inserted, record lengths rewritten),
 /// so a failure replays exactly.
 @Suite struct TLSHandlerFuzzTests {
-    /// Up to four changes to `bytes`, anywhere, record headers included.
-    static func mutate(_ bytes: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
-        var bytes = bytes
-        for _ in 0..<Int.random(in: 1...4, using: &random) {
-            guard !bytes.isEmpty else { break }
-            let index = Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<5, using: &random) {
-            case 0: bytes[index] = UInt8.random(in: 0...255, using: &random)
-            case 1: bytes[index] ^= 1 << UInt8.random(in: 0...7, using: &random)
-            case 2: bytes.removeSubrange(index...)
-            case 3: bytes.insert(UInt8.random(in: 0...255, using: &random), at: index)
-            default:
-                // A record length (bytes 3 and 4 of a record header) that disagrees with the record.
-                if bytes.count > 4 {
-                    bytes[3 + Int.random(in: 0...1, using: &random)] = UInt8.random(in: 0...255, using: &random)
-                }
-            }
-        }
-        return bytes
-    }
+    /// Changes anywhere, and a record length (bytes 3 and 4 of a record header) that disagrees with the record.
+    static let mutation = Mutation(lengthField: { bytes, random in
+        guard bytes.count > 4 else { return }
+        bytes[3 + Int.random(in: 0...1, using: &random)] = UInt8.random(in: 0...255, using: &random)
+    })
 
     /// Feeds `bytes` to the server in one read or in random pieces, then checks it holds together.
     static func feed(_ bytes: [UInt8], to harness: EmbeddedHarness, _ random: inout SplitMix64) {
@@ -63,7 +49,7 @@ import Testing
         let hello = first.client.takeOutput()
         #expect(!hello.isEmpty)
         for _ in 0..<1_500 {
-            Self.feed(Self.mutate(hello, &random), to: try harness(fixture), &random)
+            Self.feed(Self.mutation.apply(to: hello, using: &random), to: try harness(fixture), &random)
         }
     }
 
@@ -78,7 +64,7 @@ import Testing
             try harness.pump()
             _ = harness.client.handshake()
             let flight = harness.client.takeOutput()
-            Self.feed(Self.mutate(flight, &random), to: harness, &random)
+            Self.feed(Self.mutation.apply(to: flight, using: &random), to: harness, &random)
         }
     }
 
@@ -92,7 +78,7 @@ import Testing
             #expect(try harness.handshake() == .done)
             let payload = (0..<Int.random(in: 1...3000, using: &random)).map { UInt8(truncatingIfNeeded: $0) }
             _ = harness.client.write(payload)
-            Self.feed(Self.mutate(harness.client.takeOutput(), &random), to: harness, &random)
+            Self.feed(Self.mutation.apply(to: harness.client.takeOutput(), using: &random), to: harness, &random)
         }
     }
 }
