@@ -92,6 +92,16 @@ int phub_general_names_add(GENERAL_NAMES *names, int type, const unsigned char *
     return 1;
 }
 
+int phub_ssl_ctx_has_tls13_suite(const SSL_CTX *ctx, const char *name) {
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; ciphers != NULL && i < sk_SSL_CIPHER_num(ciphers); i++) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        if (strcmp(SSL_CIPHER_get_version(cipher), "TLSv1.3") == 0
+            && strcmp(SSL_CIPHER_standard_name(cipher), name) == 0) return 1;
+    }
+    return 0;
+}
+
 int phub_crl_revoked_count(const X509_CRL *crl) {
     STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
     return revoked == NULL ? 0 : sk_X509_REVOKED_num(revoked);

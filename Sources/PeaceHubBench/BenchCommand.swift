@@ -22,6 +22,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Sections to run (comma-separated): throughput,fixed-load,handshakes,routing,memory,module,registry.")
     var only: String?
     @Option(help: "Load-generator event loop threads.") var threads = 2
+    @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
 
     func run() async throws {
         let mode: BenchMode = self.mode == "quick" ? .quick : .full
@@ -33,6 +34,7 @@ struct RunCommand: AsyncParsableCommand {
 
         var results = BenchResults(
             mode: mode.name, startedAt: ISO8601DateFormatter().string(from: Date()), machine: machineDescription())
+        results.machine["tlsCipherSuite"] = cipherSuite
         // A run of some sections only must not overwrite the results of a whole one.
         let name = only == nil ? "results" : "results-partial"
         let resultsFile = paths.root.appendingPathComponent("\(name).json")
@@ -54,7 +56,8 @@ struct RunCommand: AsyncParsableCommand {
         let set = try ServerSet(bench: paths, peacehub: URL(fileURLWithPath: peacehub).standardizedFileURL.path)
         defer { for server in set.all { server.stop() } }
         for server in set.all { try server.start() }
-        let generator = try LoadGenerator(pki: paths.data.appendingPathComponent("pki"), threads: threads)
+        let generator = try LoadGenerator(
+            pki: paths.data.appendingPathComponent("pki"), threads: threads, cipherSuite: cipherSuite)
 
         func flows(_ points: [FlowPoint], peers: (FlowPoint) -> [ServerProcess]) async throws {
             for point in points {
@@ -134,7 +137,7 @@ struct RunCommand: AsyncParsableCommand {
             try save()
         }
         try save()
-        let table = markdown(results.summary)
+        let table = "TLS 1.3 with \(cipherSuite) for every server.\n" + markdown(results.summary)
         try table.write(
             to: paths.root.appendingPathComponent(only == nil ? "summary.md" : "summary-partial.md"), atomically: true,
             encoding: .utf8)
@@ -204,13 +207,14 @@ struct FlowCommand: AsyncParsableCommand {
     @Option(help: "Messages per second in all (default: as fast as the server takes them).") var rate: Double?
     @Option(help: "Seconds measured.") var duration = 5.0
     @Option(help: "Load-generator event loop threads.") var threads = 2
+    @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
 
     func run() async throws {
         guard let scenario = Scenario(rawValue: scenario), let wire = Wire(rawValue: wire) else {
             throw ValidationError("unknown scenario or wire")
         }
         _ = raiseOpenFileLimit()
-        let generator = try LoadGenerator(pki: URL(fileURLWithPath: pki), threads: threads)
+        let generator = try LoadGenerator(pki: URL(fileURLWithPath: pki), threads: threads, cipherSuite: cipherSuite)
         let point = FlowPoint(section: "flow", scenario: scenario, payload: payload, qos: qos, rate: rate)
         let metrics = try await generator.runFlow(
             point, on: ServerEndpoint(name: "server", wire: wire, port: port), pid: pid, warmup: 0.5, duration: duration)

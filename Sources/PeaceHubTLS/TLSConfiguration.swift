@@ -31,6 +31,10 @@ public struct TLSConfiguration: Sendable {
     public var crlFile: String?
     /// TLS 1.3 unless a partner stack forces 1.2.
     public var minimumVersion: ProtocolVersion = .tlsv1_3
+    /// The TLS 1.3 cipher suites this side offers (a client) or accepts (a server), colon-separated in OpenSSL's
+    /// names, e.g. `TLS_AES_128_GCM_SHA256`; nil keeps OpenSSL's list (its built-in one, or `Ciphersuites` in
+    /// the system's openssl.cnf).
+    public var cipherSuites: String?
     /// How long a peer may take to finish the handshake before the connection is dropped.
     public var handshakeTimeout: TimeAmount = .seconds(5)
     /// How long a close waits for the peer's close_notify before closing the socket anyway.

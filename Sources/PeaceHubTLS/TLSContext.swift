@@ -77,6 +77,16 @@ public final class TLSContext: @unchecked Sendable {
         guard phub_ssl_ctx_set_min_proto_version(ctx, minimum) == 1 else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
         }
+        if let suites = configuration.cipherSuites {
+            guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else {
+                throw TLSError(.invalidConfiguration, OpenSSL.errorText("TLS 1.3 cipher suites \"\(suites)\" unusable"))
+            }
+            let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            if let unknown = names.first(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) {
+                let reason = "TLS 1.3 cipher suites \"\(suites)\": this OpenSSL has no TLS 1.3 suite \"\(unknown)\""
+                throw TLSError(.invalidConfiguration, reason)
+            }
+        }
         phub_ssl_ctx_disable_resumption(ctx)
         phub_ssl_ctx_release_buffers(ctx)
 

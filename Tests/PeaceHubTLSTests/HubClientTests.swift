@@ -41,12 +41,15 @@ import Testing
             .connect(host: "127.0.0.1", port: server.port).get()
     }
 
-    private func clientContext(_ fixture: TestPKI, caFile: String? = nil) throws -> TLSContext {
+    private func clientContext(
+        _ fixture: TestPKI, caFile: String? = nil, cipherSuites: String? = nil
+    ) throws -> TLSContext {
         let operatorEntry = try fixture.pki.issueOperator("hub-link")
-        return try TLSContext(
-            configuration: .client(
-                trustedCAFile: caFile ?? fixture.caFile, certificateFile: fixture.path(operatorEntry.certificatePath),
-                privateKeyFile: fixture.path(operatorEntry.keyPath), crlFile: fixture.crlFile))
+        var configuration = TLSConfiguration.client(
+            trustedCAFile: caFile ?? fixture.caFile, certificateFile: fixture.path(operatorEntry.certificatePath),
+            privateKeyFile: fixture.path(operatorEntry.keyPath), crlFile: fixture.crlFile)
+        configuration.cipherSuites = cipherSuites
+        return try TLSContext(configuration: configuration)
     }
 
     @Test func verifiedServerIsIdentifiedByHostName() async throws {
@@ -101,6 +104,50 @@ import Testing
         #expect(error.reason.hasPrefix("certificate verify failed: "))
         try await channel.closeFuture.get()
         await server.stop()
+    }
+
+    @Test func theCipherSuiteIsOneBothSidesAllow() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        // The client offers only ChaCha20-Poly1305, which OpenSSL's default list ranks below both AES-GCM suites.
+        let client = try clientContext(fixture, cipherSuites: "TLS_CHACHA20_POLY1305_SHA256")
+        let server = try await TestServer(configuration: fixture.serverConfiguration())
+        let log = ServerLog()
+        let channel = try await connect(to: server, context: client, hostname: "localhost", log: log)
+        #expect(await log.wait { !$0.identities.isEmpty })
+        #expect(log.snapshot.identities.first?.cipher == "TLS_CHACHA20_POLY1305_SHA256")
+        #expect(await server.log.wait { $0.identities.first?.cipher == "TLS_CHACHA20_POLY1305_SHA256" })
+        try await channel.close()
+        await server.stop()
+
+        // A server that accepts only AES-128-GCM refuses that client.
+        var configuration = fixture.serverConfiguration()
+        configuration.cipherSuites = "TLS_AES_128_GCM_SHA256"
+        let strict = try await TestServer(configuration: configuration)
+        let refusedLog = ServerLog()
+        let refused = try await connect(to: strict, context: client, hostname: "localhost", log: refusedLog)
+        #expect(await refusedLog.wait { !$0.errors.isEmpty })
+        #expect(refusedLog.snapshot.identities.isEmpty)
+        try await refused.closeFuture.get()
+        #expect(await strict.log.wait { $0.errors.first?.reason.contains("no shared cipher") == true })
+        await strict.stop()
+    }
+
+    @Test func unknownCipherSuitesAreRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        // OpenSSL itself would skip an unknown name, or a TLS 1.2 one, and go on with the rest.
+        for (suites, named) in [
+            ("TLS_AES_128_GCM_SHA256:TLS_NO_SUCH_SUITE", "TLS_NO_SUCH_SUITE"),
+            ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"), ("", ""),
+        ] {
+            var configuration = fixture.serverConfiguration()
+            configuration.cipherSuites = suites
+            #expect { try TLSContext(configuration: configuration) } throws: {
+                guard let error = $0 as? TLSError else { return false }
+                return error.code == .invalidConfiguration && error.reason.contains("no TLS 1.3 suite \"\(named)\"")
+            }
+        }
     }
 
     @Test func clientContextNeedsAHostName() throws {

@@ -101,6 +101,10 @@ int phub_general_names_get(const GENERAL_NAMES *names, int index, int *type, con
 /// bytes given (no validation, so tests can build malformed names). Returns 1 on success.
 int phub_general_names_add(GENERAL_NAMES *names, int type, const unsigned char *data, int length);
 
+/// 1 when the TLS 1.3 cipher suite `name` (e.g. TLS_AES_128_GCM_SHA256) is among the context's, else 0.
+/// SSL_CTX_set_ciphersuites skips names it does not know, so a configured list is checked name by name.
+int phub_ssl_ctx_has_tls13_suite(const SSL_CTX *ctx, const char *name);
+
 /// Number of entries in a CRL's revoked list (sk_X509_REVOKED_num is a macro); 0 when empty.
 int phub_crl_revoked_count(const X509_CRL *crl);
 
