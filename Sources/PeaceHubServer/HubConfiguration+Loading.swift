@@ -148,11 +148,15 @@ extension HubConfiguration {
             }
         }
 
-        static func optionalText(_ key: String, _ path: WritableKeyPath<HubConfiguration, String?>) -> Setting {
+        static func optionalText(
+            _ key: String, _ path: WritableKeyPath<HubConfiguration, String?>,
+            check: @escaping (String) -> String? = { _ in nil }
+        ) -> Setting {
             let defaultContent = HubConfiguration()[keyPath: path].map { ConfigContent.string($0) }
             return Setting(key: key, type: .optionalString, defaultContent: defaultContent, path) {
                 guard case .string(let value) = $1 else { return "must be a string" }
                 if value.isEmpty { return "must not be empty" }
+                if let problem = check(value) { return problem }
                 $0[keyPath: path] = value
                 return nil
             }
@@ -224,6 +228,7 @@ extension HubConfiguration {
             .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
+            .optionalText("tls.cipherSuites", \.tls.cipherSuites, check: TLSContext.cipherSuitesProblem),
             .integer("tls.handshakeTimeoutSeconds", \.tls.handshakeTimeoutSeconds, 1...3600),
             .integer("tls.crlWarningDays", \.tls.crlWarningDays, 0...365),
             .integer("tls.watchIntervalSeconds", \.tls.watchIntervalSeconds, 0...3600),
@@ -247,7 +252,7 @@ extension HubConfiguration {
         "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
         "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
         "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "tls.serverName", "tls.minimumVersion",
-        "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
+        "tls.cipherSuites", "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
     ]
 
     /// The keys whose values differ between the two configurations, in documentation order; a changed module

@@ -54,6 +54,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var serverName = "localhost"
         /// TLS 1.3 unless a partner stack forces 1.2.
         public var minimumVersion = TLSConfiguration.ProtocolVersion.tlsv1_3
+        /// The TLS 1.3 cipher suites accepted, colon-separated in OpenSSL's names; nil: OpenSSL's list.
+        public var cipherSuites: String?
         /// How long a peer may take to finish the handshake.
         public var handshakeTimeoutSeconds = 5
         /// How many days before the CRL's nextUpdate the hub starts warning (an expired CRL locks everyone out).
@@ -148,6 +150,7 @@ extension HubConfiguration {
             certificateFile: serverCertificateFile, privateKeyFile: serverPrivateKeyFile,
             trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path)
         tlsConfiguration.minimumVersion = tls.minimumVersion
+        tlsConfiguration.cipherSuites = tls.cipherSuites
         tlsConfiguration.handshakeTimeout = .seconds(Int64(tls.handshakeTimeoutSeconds))
         tlsConfiguration.crlWarningWindow = TimeInterval(tls.crlWarningDays) * 24 * 3600
         var configuration = HubServer.Configuration(

@@ -72,20 +72,33 @@ public final class TLSContext: @unchecked Sendable {
         return .current(nextUpdate: nextUpdate)
     }
 
+    /// Why a context would refuse `suites` as its TLS 1.3 cipher suites (`TLSConfiguration.cipherSuites`); nil
+    /// when it takes them. For configuration checks that run before a context is built.
+    public static func cipherSuitesProblem(_ suites: String) -> String? {
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else { return "cannot be checked (out of memory)" }
+        defer {
+            SSL_CTX_free(ctx)
+            ERR_clear_error()
+        }
+        return setCipherSuites(ctx, suites)
+    }
+
+    /// Sets the TLS 1.3 cipher suites; returns what is wrong with them, if anything. OpenSSL skips names it does
+    /// not know, or that name a TLS 1.2 suite, so each name is looked for in the list it made.
+    private static func setCipherSuites(_ ctx: OpaquePointer, _ suites: String) -> String? {
+        guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else { return OpenSSL.errorText("refused") }
+        let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard let unknown = names.first(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) else { return nil }
+        return "this OpenSSL has no TLS 1.3 suite \"\(unknown)\""
+    }
+
     private static func configure(_ ctx: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) {
         let minimum = configuration.minimumVersion == .tlsv1_3 ? TLS1_3_VERSION : TLS1_2_VERSION
         guard phub_ssl_ctx_set_min_proto_version(ctx, minimum) == 1 else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
         }
-        if let suites = configuration.cipherSuites {
-            guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else {
-                throw TLSError(.invalidConfiguration, OpenSSL.errorText("TLS 1.3 cipher suites \"\(suites)\" unusable"))
-            }
-            let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            if let unknown = names.first(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) {
-                let reason = "TLS 1.3 cipher suites \"\(suites)\": this OpenSSL has no TLS 1.3 suite \"\(unknown)\""
-                throw TLSError(.invalidConfiguration, reason)
-            }
+        if let suites = configuration.cipherSuites, let problem = setCipherSuites(ctx, suites) {
+            throw TLSError(.invalidConfiguration, "TLS 1.3 cipher suites \"\(suites)\": \(problem)")
         }
         phub_ssl_ctx_disable_resumption(ctx)
         phub_ssl_ctx_release_buffers(ctx)

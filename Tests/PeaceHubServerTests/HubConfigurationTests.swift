@@ -71,7 +71,7 @@ import Testing
                 "durability": "power-loss", "routingBudgetMilliseconds": 1500
               },
               "tls": { "serverName": "hub.example.org", "minimumVersion": "1.2", "handshakeTimeoutSeconds": 10,
-                       "crlWarningDays": 14 },
+                       "crlWarningDays": 14, "cipherSuites": "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256" },
               "admin": { "enabled": false, "host": "0.0.0.0", "port": 18884, "maximumBodySize": 65536 },
               "monitoring": { "enabled": true, "host": "::1", "port": 0 },
               "log": { "level": "debug", "format": "json" }, "shutdownTimeoutSeconds": 30,
@@ -94,6 +94,7 @@ import Testing
         expected.tls.minimumVersion = .tlsv1_2
         expected.tls.handshakeTimeoutSeconds = 10
         expected.tls.crlWarningDays = 14
+        expected.tls.cipherSuites = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
         expected.admin.enabled = false
         expected.admin.host = "0.0.0.0"
         expected.admin.port = 18884
@@ -204,6 +205,11 @@ import Testing
         #expect(error(#"{"mqtt": {"maximumQueued": -1}}"#)?.code == .invalidValue)
         #expect(error(#"{"tls": {"minimumVersion": "1.1"}}"#)?.key == "tls.minimumVersion")
         #expect(error(#"{"tls": {"serverName": "../../etc/x"}}"#)?.key == "tls.serverName")
+        // OpenSSL would skip the unknown name and accept the rest.
+        let suites = try #require(error(#"{"tls": {"cipherSuites": "TLS_AES_128_GCM_SHA256:TLS_AES_512_XYZ"}}"#))
+        #expect(suites.key == "tls.cipherSuites")
+        #expect(suites.reason.contains(#"no TLS 1.3 suite "TLS_AES_512_XYZ""#))
+        #expect(error(#"{"tls": {"cipherSuites": ""}}"#)?.key == "tls.cipherSuites")
         #expect(error(#"{"log": {"format": "xml"}}"#)?.key == "log.format")
         #expect(error(#"{"dataDirectory": ""}"#)?.key == "dataDirectory")
         #expect(error(#"{"admin": {"port": 65536}}"#)?.reason == "admin.port must be between 0 and 65535, not 65536")
@@ -236,6 +242,7 @@ import Testing
             "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
             "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
+            "PEACEHUB_TLS_CIPHER_SUITES": "TLS_CHACHA20_POLY1305_SHA256",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
             "PEACEHUB_SHUTDOWN_TIMEOUT_SECONDS": "15", "PEACEHUB_TLS_WATCH_INTERVAL_SECONDS": "16",
             "PEACEHUB_ADMIN_ENABLED": "false", "PEACEHUB_ADMIN_HOST": "::", "PEACEHUB_ADMIN_PORT": "10",
@@ -261,6 +268,7 @@ import Testing
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)
+        #expect(configuration.tls.cipherSuites == "TLS_CHACHA20_POLY1305_SHA256")
         #expect(configuration.log.level == .error)
         #expect(configuration.log.format == .json)
         #expect(!configuration.admin.enabled && configuration.admin.host == "::" && configuration.admin.port == 10)
@@ -318,6 +326,7 @@ import Testing
         configuration.mqtt.durability = .powerLoss
         configuration.tls.serverName = "hub"
         configuration.tls.minimumVersion = .tlsv1_2
+        configuration.tls.cipherSuites = "TLS_AES_256_GCM_SHA384"
         configuration.tls.crlWarningDays = 2
         configuration.shutdownTimeoutSeconds = 3
         configuration.mqtt.storeHoldMicroseconds = 750
@@ -332,6 +341,7 @@ import Testing
         #expect(server.tls.trustedCAFile == "/srv/peacehub/pki/ca.pem")
         #expect(server.tls.crlFile == "/srv/peacehub/pki/crl.pem")
         #expect(server.tls.minimumVersion == .tlsv1_2)
+        #expect(server.tls.cipherSuites == "TLS_AES_256_GCM_SHA384")
         #expect(server.tls.crlWarningWindow == TimeInterval(2 * 24 * 3600))
         #expect(server.shutdownTimeout == .seconds(3))
         #expect(configuration.resolvedPluginsDirectory.path == "/srv/peacehub/plugins")

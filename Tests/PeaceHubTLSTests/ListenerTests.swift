@@ -93,6 +93,22 @@ import Testing
         await setup.finish()
     }
 
+    @Test func configuredCipherSuitesAreTheOnlyOnesAccepted() async throws {
+        let setup = try await Setup(configure: {
+            $0.cipherSuites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+        })
+        // s_client offers OpenSSL's list, AES-256-GCM first: the server passes over it.
+        let accepted = try await setup.sClient(certificate: setup.fixture.contingent)
+        let suite = accepted.stderr.split(separator: "\n").first { $0.hasPrefix("Ciphersuite: ") }
+        #expect(["Ciphersuite: TLS_CHACHA20_POLY1305_SHA256", "Ciphersuite: TLS_AES_128_GCM_SHA256"].contains(suite))
+        #expect(accepted.stdout.contains("hello hub"))
+        let refused = try await setup.sClient(
+            certificate: setup.fixture.contingent, ["-ciphersuites", "TLS_AES_256_GCM_SHA384"])
+        #expect(!refused.stderr.contains("CONNECTION ESTABLISHED"))
+        #expect(try await setup.serverError().reason.contains("no shared cipher"))
+        await setup.finish()
+    }
+
     /// The chain OpenSSL's `s_client` received (trusting `caFile`, the fixture's CA by default): the number of
     /// certificates, and its verdict.
     private func receivedChain(
