@@ -44,7 +44,7 @@ public final class SQLiteBrokerStore: BrokerStore {
 
     /// How long a batch waits for another process that holds the file's write lock (someone
     /// running `sqlite3` on it) before it fails, rather than holding acknowledgements forever.
-    static let busyTimeout: TimeInterval = 5
+    public static let busyTimeout: TimeInterval = 5
 
     public let path: String
     public let durability: Durability
@@ -73,9 +73,11 @@ public final class SQLiteBrokerStore: BrokerStore {
     /// - Parameters:
     ///   - batchDelay: how long a submission waits for others before its batch is written (see `holdBack`).
     ///   - checkpointInterval: how often the WAL is checkpointed (see `WALCheckpointer`).
+    ///   - busyTimeout: how long a statement waits for another connection's lock on the file (`busyTimeout`).
     public init(
         path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500),
-        checkpointInterval: Duration = .milliseconds(250), logger: Logger
+        checkpointInterval: Duration = .milliseconds(250), busyTimeout: TimeInterval = SQLiteBrokerStore.busyTimeout,
+        logger: Logger
     ) throws {
         self.batchDelay = batchDelay.wholeNanoseconds
         self.path = path
@@ -83,7 +85,7 @@ public final class SQLiteBrokerStore: BrokerStore {
         self.logger = logger
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "peacehub.broker-store"
         do {
             try FileManager.default.createDirectory(
