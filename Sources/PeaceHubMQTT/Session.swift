@@ -68,8 +68,8 @@ final class Session: @unchecked Sendable {
     var inflightOrder: [UInt16] = []
     /// Inbound QoS 2 packet ids received and answered with PUBREC, waiting for PUBREL.
     var inboundQoS2: Set<UInt16> = []
-    /// Packet ids in flight that the current connection has not been sent yet, in the order they were first sent:
-    /// set on (re)connect, when everything in flight goes out again before anything new, within the window.
+    /// Packet ids in flight not yet sent again on the current connection, in the order they were first sent: set on
+    /// (re)connect, when everything in flight goes out again before anything new, within the window.
     var resend: [UInt16] = []
     private var lastPacketID: UInt16 = 0
     /// The last routing pass that added the connection to its wake-up list.
