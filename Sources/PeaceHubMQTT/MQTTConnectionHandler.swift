@@ -54,7 +54,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var connackSent = false
     /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
     private var ending = Broker.Ending.lost
-    private var keepAliveTask: RepeatedTask?
+    /// The keep-alive check due next, and the time without a packet that ends the connection (`startKeepAlive`).
+    private var keepAliveCheck: NIOScheduledCallback?
+    private var keepAliveLimit = TimeAmount.zero
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
     /// Replies in the order their packets arrived; `nil` while the broker is still committing.
     private var replies = CircularBuffer<MQTTPacket??>(initialCapacity: 1)
@@ -96,7 +98,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        keepAliveTask?.cancel()
+        stopKeepAlive()
         self.context = nil
     }
 
@@ -517,7 +519,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             broker.disconnected(clientID: clientID, connection: self, ending: ending)
         }
         state = .closed
-        keepAliveTask?.cancel()
+        stopKeepAlive()
         context.fireChannelInactive()
     }
 
@@ -538,17 +540,22 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         disconnect(error.code.reasonCode, context: context, reason: "\(error)")
     }
 
-    /// Closes the connection when no packet arrives within one and a half keep-alive periods [MQTT-3.1.2-24].
+    /// Closes the connection when no packet arrives within one and a half keep-alive periods [MQTT-3.1.2-24]. One
+    /// callback waits for the deadline the last packet set and, when packets came meanwhile, for the next one: no
+    /// ticking task per connection (with thousands of idle contingents, its memory and wake-ups add up).
     private func startKeepAlive(seconds: UInt16, context: ChannelHandlerContext) {
         guard seconds > 0 else { return }
-        let limit = TimeAmount.milliseconds(Int64(seconds) * 1500)
-        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: limit, delay: .milliseconds(Int64(seconds) * 250)) {
-            [weak self] _ in
-            guard let self, let context = self.context else { return }
-            if self.eventLoop.now - self.lastPacket > limit {
-                self.disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
-            }
-        }
+        keepAliveLimit = .milliseconds(Int64(seconds) * 1500)
+        checkKeepAlive(at: lastPacket + keepAliveLimit)
+    }
+
+    private func checkKeepAlive(at deadline: NIODeadline) {
+        keepAliveCheck = try? eventLoop.scheduleCallback(at: deadline, handler: self)
+    }
+
+    private func stopKeepAlive() {
+        keepAliveCheck?.cancel()
+        keepAliveCheck = nil
     }
 
     /// Runs `body` on the channel's event loop, at once when already there.
@@ -602,5 +609,20 @@ extension MQTTConnectionHandler {
         guard draining, replies.isEmpty, isOpen else { return }
         if case .connecting = state { return }
         disconnect(.serverShuttingDown, context: context, reason: "the hub is shutting down")
+    }
+}
+
+extension MQTTConnectionHandler: NIOScheduledCallbackHandler {
+    /// The keep-alive deadline came (`startKeepAlive`): ends the connection, or waits for the deadline of the
+    /// packet that arrived since.
+    public func handleScheduledCallback(eventLoop: some EventLoop) {
+        keepAliveCheck = nil
+        guard let context, case .connected = state else { return }
+        let deadline = lastPacket + keepAliveLimit
+        if eventLoop.now >= deadline {
+            disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
+        } else {
+            checkKeepAlive(at: deadline)
+        }
     }
 }
