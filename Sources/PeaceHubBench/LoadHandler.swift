@@ -199,7 +199,9 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
         var buffer = context.channel.allocator.buffer(capacity: 256)
         switch wire {
         case .mqtt:
-            MQTTPacket.connect(.init(clientID: clientID, cleanStart: cleanSession, keepAlive: 0))
+            // 60 s, the keep-alive of mosquitto_sub and paho-mqtt: what a server keeps per idle client includes its
+            // keep-alive timer. No connection of a run lives the 90 s after which a silent client is closed.
+            MQTTPacket.connect(.init(clientID: clientID, cleanStart: cleanSession, keepAlive: 60))
                 .write(to: &buffer, version: .v3_1_1)
         case .nats:
             buffer.writeString(
