@@ -16,6 +16,10 @@ void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx) {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 }
 
+void phub_ssl_ctx_disable_renegotiation(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+}
+
 EVP_PKEY *phub_keygen_ed25519(void) {
     return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }

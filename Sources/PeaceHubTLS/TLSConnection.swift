@@ -23,7 +23,9 @@ final class TLSConnection {
     /// Room lent per record beyond its plaintext: TLS 1.3 adds 22 bytes, TLS 1.2 with AES-GCM 29. A suite that
     /// adds more still works: what does not fit goes to the sink's spill buffer.
     private static let recordOverhead = 32
-    private let verification: VerificationState
+    /// What the handshake's verify callback found; nil once `peerIdentity()` took it (renegotiation is off, so
+    /// nothing consults it after the handshake).
+    private var verification: VerificationState?
 
     enum HandshakeResult {
         case complete
@@ -42,7 +44,8 @@ final class TLSConnection {
     init(context: TLSContext, serverHostname: String?) throws(TLSError) {
         self.context = context
         self.serverHostname = serverHostname
-        self.verification = VerificationState(role: context.configuration.role)
+        let verification = VerificationState(role: context.configuration.role)
+        self.verification = verification
         ERR_clear_error()
         guard let ssl = SSL_new(context.sslContext) else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_new failed"))
@@ -206,16 +209,20 @@ final class TLSConnection {
         ERR_clear_error()
     }
 
-    /// The verified peer's identity; call after `handshake()` returned `.complete`.
+    /// The verified peer's identity; call once, after `handshake()` returned `.complete`. Lets go of the
+    /// verification state, which an idle connection would otherwise keep.
     func peerIdentity() -> Result<TLSPeerIdentity, TLSError> {
+        let verification = self.verification
+        self.verification = nil
+        SSL_set_ex_data(ssl, VerificationState.exDataIndex, nil)
         guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else {
             return .failure(TLSError(.certificateRejected, "peer presented no verified certificate"))
         }
         let principal: TLSPeerIdentity.Principal
         switch context.configuration.role {
         case .server:
-            guard let found = verification.principal else {
-                return .failure(TLSError(.identityRejected, verification.identityFailure ?? "no PeaceHub principal"))
+            guard let found = verification?.principal else {
+                return .failure(TLSError(.identityRejected, verification?.identityFailure ?? "no PeaceHub principal"))
             }
             principal = found
         case .client:
@@ -234,14 +241,14 @@ final class TLSConnection {
     private func handshakeError(sslError: Int32) -> TLSError {
         let queue = OpenSSL.drainErrors()
         let queueText = queue.isEmpty ? "handshake failed (SSL error \(sslError))" : queue.joined(separator: "; ")
-        if let identityFailure = verification.identityFailure {
+        if let identityFailure = verification?.identityFailure {
             return TLSError(.identityRejected, identityFailure, verifyResult: Int(X509_V_ERR_APPLICATION_VERIFICATION))
         }
         let verifyResult = Int(SSL_get_verify_result(ssl))
         if verifyResult != Int(X509_V_OK) {
             var reason =
                 "certificate verify failed: \(OpenSSL.verifyErrorText(verifyResult)) (verify error \(verifyResult))"
-            if let failure = verification.chainFailure, !failure.subject.isEmpty {
+            if let failure = verification?.chainFailure, !failure.subject.isEmpty {
                 reason += " at depth \(failure.depth) for \(failure.subject)"
             }
             return TLSError(.certificateRejected, reason, verifyResult: verifyResult)

@@ -101,6 +101,7 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.invalidConfiguration, "TLS 1.3 cipher suites \"\(suites)\": \(problem)")
         }
         phub_ssl_ctx_disable_resumption(ctx)
+        phub_ssl_ctx_disable_renegotiation(ctx)
         phub_ssl_ctx_release_buffers(ctx)
 
         if let certificateFile = configuration.certificateFile {

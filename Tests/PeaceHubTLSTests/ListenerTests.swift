@@ -109,6 +109,25 @@ import Testing
         await setup.finish()
     }
 
+    /// A TLS 1.2 client may not renegotiate: the peer's identity stays the certificate of its first handshake.
+    @Test func renegotiationIsRefused() async throws {
+        let setup = try await Setup(configure: { $0.minimumVersion = .tlsv1_2 })
+        let fixture = setup.fixture
+        // A line "R" makes s_client renegotiate; the line after it comes back only if the connection lived on.
+        let command =
+            "(printf 'R\\n'; sleep 1; printf 'after renegotiation\\n'; sleep 2) | openssl s_client -brief -tls1_2 "
+            + "-connect 127.0.0.1:\(setup.server.port) -servername localhost -verify_return_error "
+            + "-CAfile '\(fixture.caFile)' -cert '\(fixture.path(fixture.contingent.certificatePath))' "
+            + "-key '\(fixture.path(fixture.contingent.keyPath))'"
+        let result = try await Task.detached { try ProcessRunner.run("sh", ["-c", command], timeout: 60) }.value
+        #expect(result.stderr.contains("CONNECTION ESTABLISHED"))
+        #expect(result.stderr.contains("RENEGOTIATING"))
+        #expect(result.stderr.contains("no renegotiation"))
+        #expect(!result.stdout.contains("after renegotiation"))
+        #expect(setup.server.log.snapshot.identities.count == 1)
+        await setup.finish()
+    }
+
     /// The chain OpenSSL's `s_client` received (trusting `caFile`, the fixture's CA by default): the number of
     /// certificates, and its verdict.
     private func receivedChain(

@@ -21,6 +21,11 @@ static inline int phub_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) 
 /// Turns off every form of session resumption: no tickets, no server-side cache.
 void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx);
 
+/// Refuses TLS 1.2 renegotiation, whichever side asks (a no_renegotiation alert). A peer's identity is the
+/// certificate of its first handshake; a renegotiation could present another one, and costs the server a full
+/// handshake whenever the client likes. TLS 1.3 has none.
+void phub_ssl_ctx_disable_renegotiation(SSL_CTX *ctx);
+
 /// SSL_CTX_set_mode is a macro over SSL_CTX_ctrl. SSL_MODE_RELEASE_BUFFERS frees a connection's record buffers
 /// (about 34 KB) while it has nothing to read or write: most of the hub's connections are idle most of the time.
 static inline void phub_ssl_ctx_release_buffers(SSL_CTX *ctx) {
