@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import PeaceHubTLS
+import PeaceHubTesting
 import Testing
 
 /// The client side (hub-to-hub links) over real sockets against the test listener.
@@ -31,6 +32,12 @@ import Testing
     private func connect(
         to server: TestServer, context: TLSContext, hostname: String, log: ServerLog
     ) async throws -> any Channel {
+        try await connect(port: server.port, context: context, hostname: hostname, log: log)
+    }
+
+    private func connect(
+        port: Int, context: TLSContext, hostname: String, log: ServerLog
+    ) async throws -> any Channel {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -38,17 +45,19 @@ import Testing
                     try channel.pipeline.syncOperations.addHandlers([handler, ClientRecorder(log: log)])
                 }
             }
-            .connect(host: "127.0.0.1", port: server.port).get()
+            .connect(host: "127.0.0.1", port: port).get()
     }
 
     private func clientContext(
-        _ fixture: TestPKI, caFile: String? = nil, cipherSuites: String? = nil
+        _ fixture: TestPKI, caFile: String? = nil, cipherSuites: String? = nil,
+        minimumVersion: TLSConfiguration.ProtocolVersion = .tlsv1_3
     ) throws -> TLSContext {
         let operatorEntry = try fixture.pki.issueOperator("hub-link")
         var configuration = TLSConfiguration.client(
             trustedCAFile: caFile ?? fixture.caFile, certificateFile: fixture.path(operatorEntry.certificatePath),
             privateKeyFile: fixture.path(operatorEntry.keyPath), crlFile: fixture.crlFile)
         configuration.cipherSuites = cipherSuites
+        configuration.minimumVersion = minimumVersion
         return try TLSContext(configuration: configuration)
     }
 
@@ -131,6 +140,51 @@ import Testing
         try await refused.closeFuture.get()
         #expect(await strict.log.wait { $0.errors.first?.reason.contains("no shared cipher") == true })
         await strict.stop()
+    }
+
+    /// A TLS 1.2 server that asks to renegotiate (the "R" command of `openssl s_server`) is refused with a
+    /// no_renegotiation alert: the link keeps the server identity of its first handshake.
+    @Test func aServerAskingToRenegotiateIsRefused() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let port = try await Self.freePort()
+        // s_server reads its "R" once the test has seen the handshake complete (the trigger file), then ends.
+        let trigger = fixture.path("renegotiate-now")
+        let command =
+            "(while [ ! -f '\(trigger)' ]; do sleep 0.1; done; echo R; sleep 2) | openssl s_server -tls1_2 "
+            + "-naccept 1 -accept 127.0.0.1:\(port) -cert '\(fixture.path(fixture.server.certificatePath))' "
+            + "-key '\(fixture.path(fixture.server.keyPath))' -CAfile '\(fixture.caFile)' -Verify 1"
+        // On a thread of its own: s_server waits for the test, which must not wait for a thread of the shared pool.
+        let server = Task {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result { try ProcessRunner.run("sh", ["-c", command], timeout: 60) })
+                }
+            }
+        }
+        defer { FileManager.default.createFile(atPath: trigger, contents: nil) }  // s_server ends however the test does
+        let log = ServerLog()
+        let client = try clientContext(fixture, minimumVersion: .tlsv1_2)
+        var channel: (any Channel)?
+        for _ in 0..<100 where channel == nil {  // until s_server listens
+            channel = try? await connect(port: port, context: client, hostname: "localhost", log: log)
+            if channel == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(await log.wait { $0.identities.first?.tlsVersion == "TLSv1.2" })
+        FileManager.default.createFile(atPath: trigger, contents: nil)
+        let output = try await server.value
+        let printed = output.stdout + output.stderr
+        #expect(output.stdout.contains("SSL_do_handshake -> 1"), "\(printed)")  // the HelloRequest went out
+        #expect(printed.contains("no renegotiation"), "\(printed)")
+        #expect(log.snapshot.identities.count == 1)
+        try await channel?.closeFuture.get()
+    }
+
+    private static func freePort() async throws -> Int {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        return try #require(listener.localAddress?.port)
     }
 
     @Test func unknownCipherSuitesAreRefused() throws {
