@@ -162,7 +162,7 @@ import Testing
                 }
             }
         }
-        defer { FileManager.default.createFile(atPath: trigger, contents: nil) }  // s_server ends however the test does
+        defer { _ = FileManager.default.createFile(atPath: trigger, contents: nil) }  // s_server ends however the test does
         let log = ServerLog()
         let client = try clientContext(fixture, minimumVersion: .tlsv1_2)
         var channel: (any Channel)?
@@ -171,7 +171,7 @@ import Testing
             if channel == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(await log.wait { $0.identities.first?.tlsVersion == "TLSv1.2" })
-        FileManager.default.createFile(atPath: trigger, contents: nil)
+        _ = FileManager.default.createFile(atPath: trigger, contents: nil)
         let output = try await server.value
         let printed = output.stdout + output.stderr
         #expect(output.stdout.contains("SSL_do_handshake -> 1"), "\(printed)")  // the HelloRequest went out
