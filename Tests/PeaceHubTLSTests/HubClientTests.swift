@@ -147,7 +147,7 @@ import Testing
     @Test func aServerAskingToRenegotiateIsRefused() async throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
-        let port = try await Self.freePort()
+        let port = try freePort()
         // s_server reads its "R" once the test has seen the handshake complete (the trigger file), then ends.
         let trigger = fixture.path("renegotiate-now")
         let command =
@@ -178,13 +178,6 @@ import Testing
         #expect(printed.contains("no renegotiation"), "\(printed)")
         #expect(log.snapshot.identities.count == 1)
         try await channel?.closeFuture.get()
-    }
-
-    private static func freePort() async throws -> Int {
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        defer { listener.close(promise: nil) }
-        return try #require(listener.localAddress?.port)
     }
 
     @Test func unknownCipherSuitesAreRefused() throws {
