@@ -14,6 +14,18 @@ public struct PKI: Sendable {
         case p256
     }
 
+    /// Where a certificate's public key comes from.
+    public enum SubjectKey: Sendable {
+        /// A new key pair of this type; its private key is written next to the certificate (0600).
+        case generate(KeyType)
+        /// The public key of a PKCS#10 certificate signing request (PEM or DER), made where the key was made so
+        /// that the private key never reaches the hub. The request's signature must verify with that key (proof
+        /// of possession) and the key must be one TLS 1.3 can use at 112 bits of security or more (RSA of 2048
+        /// bits or more, EC P-256/P-384/P-521, Ed25519, Ed448). Only the key is taken: subject, subjectAltName,
+        /// usage and validity come from the hub, never from the request.
+        case signingRequest(Data)
+    }
+
     /// What a certificate is for: the extended key usage it carries.
     public enum Usage: Sendable {
         case clientAuth
@@ -33,7 +45,7 @@ public struct PKI: Sendable {
         public var usage: Usage
         public var notBefore: Date
         public var notAfter: Date
-        public var keyType: KeyType = .ed25519
+        public var key: SubjectKey = .generate(.ed25519)
 
         public init(subject: [(attribute: String, value: [UInt8])], usage: Usage, notBefore: Date, notAfter: Date) {
             self.subject = subject
@@ -125,13 +137,14 @@ public struct PKI: Sendable {
     /// A server certificate (serverAuth) for the hub's listener, with DNS and IP subjectAltNames.
     @discardableResult
     public func issueServer(
-        hosts: [String], keyType: KeyType = .ed25519, days: Int = 825, force: Bool = false, now: Date = Date()
+        hosts: [String], key: SubjectKey = .generate(.ed25519), days: Int = 825, force: Bool = false,
+        now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard let first = hosts.first else { throw PKIError(.invalidArgument, "give at least one --host") }
         var request = CertificateRequest(
             subject: [("O", Array(Self.organization.utf8)), ("CN", Array(first.utf8))], usage: .serverAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
-        request.keyType = keyType
+        request.key = key
         for host in hosts {
             if let address = Self.ipAddressBytes(host) {
                 request.ipAddresses.append(address)
@@ -152,8 +165,8 @@ public struct PKI: Sendable {
     /// A contingent's client certificate: SAN `urn:peacehub:contingent:<CODE>`, CN `<CODE> contingent[ <device>]`.
     @discardableResult
     public func issueContingent(
-        _ code: String, device: String? = nil, keyType: KeyType = .ed25519, days: Int = 365, force: Bool = false,
-        now: Date = Date()
+        _ code: String, device: String? = nil, key: SubjectKey = .generate(.ed25519), days: Int = 365,
+        force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard PeaceHubURI.isContingentCode(code) else {
             throw PKIError(.invalidArgument, "contingent '\(code)' is not an ISO 3166 alpha-3 code (e.g. KAZ)")
@@ -166,7 +179,7 @@ public struct PKI: Sendable {
             subject: [("O", Array(Self.organization.utf8)), ("CN", Array(commonName.utf8))], usage: .clientAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
         request.uris = [Array(PeaceHubURI.contingent(code).utf8)]
-        request.keyType = keyType
+        request.key = key
         let name = code + (device.map { "-\($0)" } ?? "")
         var entry = try issue(request, kind: .contingent, name: name, folder: "contingents", force: force)
         entry.contingent = code
@@ -178,7 +191,8 @@ public struct PKI: Sendable {
     /// An operator's client certificate: SAN `urn:peacehub:operator:<name>`, CN `operator <name>`.
     @discardableResult
     public func issueOperator(
-        _ name: String, keyType: KeyType = .ed25519, days: Int = 365, force: Bool = false, now: Date = Date()
+        _ name: String, key: SubjectKey = .generate(.ed25519), days: Int = 365, force: Bool = false,
+        now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard PeaceHubURI.isSimpleName(name) else {
             throw PKIError(.invalidArgument, "operator '\(name)' must be 1-64 letters, digits, '.', '_' or '-'")
@@ -187,11 +201,12 @@ public struct PKI: Sendable {
             subject: [("O", Array(Self.organization.utf8)), ("CN", Array("operator \(name)".utf8))], usage: .clientAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
         request.uris = [Array(PeaceHubURI.operator(name).utf8)]
-        request.keyType = keyType
+        request.key = key
         return try issue(request, kind: .operator, name: name, folder: "operators", force: force)
     }
 
-    /// Issues any certificate described by `request` into `<folder>/<name>.{pem,key}` and records it.
+    /// Issues any certificate described by `request` into `<folder>/<name>.pem` (with its new key in
+    /// `<folder>/<name>.key`, unless the key came with a signing request) and records it.
     @discardableResult
     public func issue(
         _ request: CertificateRequest, kind: PKIIndex.Entry.Kind = .custom, name: String, folder: String = "custom",
@@ -209,7 +224,16 @@ public struct PKI: Sendable {
                 throw PKIError(.alreadyExists, "\(url(path).path) already exists: pass --force to replace it")
             }
         }
-        let key = try Key(type: request.keyType)
+        let key: Key
+        let privateKey: Data?
+        switch request.key {
+        case .generate(let type):
+            key = try Key(type: type)
+            privateKey = try key.pem()
+        case .signingRequest(let data):
+            key = try Key(signingRequest: data)
+            privateKey = nil
+        }
         let cert = try CertificateBuilder(subjectKey: key)
         try cert.setSubject(request.subject)
         try cert.setIssuer(ca.certificate)
@@ -224,12 +248,16 @@ public struct PKI: Sendable {
         try cert.sign(with: ca.key)
 
         try createDirectory(url(folder))
-        try writeFile(url(keyPath), key.pem(), mode: 0o600)
+        if let privateKey {
+            try writeFile(url(keyPath), privateKey, mode: 0o600)
+        } else {
+            try removeFile(url(keyPath))  // the replaced certificate's key: it no longer matches
+        }
         try writeFile(url(certificatePath), cert.pem(), mode: 0o644)
         let entry = PKIIndex.Entry(
             serial: cert.serial, kind: kind, name: name, subject: CertificateInfo.subject(cert.x509),
             notBefore: request.notBefore, notAfter: request.notAfter, certificatePath: certificatePath,
-            keyPath: keyPath)
+            keyPath: privateKey == nil ? nil : keyPath)
         index.certificates.append(entry)
         try saveIndex(index)
         return entry
@@ -356,6 +384,12 @@ public struct PKI: Sendable {
         }
     }
 
+    private func removeFile(_ url: URL) throws(PKIError) {
+        guard unlink(url.path) == 0 || errno == ENOENT else {
+            throw PKIError(.fileSystem, "cannot remove \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     private func expiry(_ days: Int, _ now: Date) throws(PKIError) -> Date {
         guard days > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
         return now.addingTimeInterval(Double(days) * 86400)
@@ -420,6 +454,56 @@ final class Key {
     }
 
     init(owning pkey: OpaquePointer) { self.pkey = pkey }
+
+    /// The public key of a PKCS#10 request (PEM or DER), once the request's signature verifies with it and it is
+    /// a key TLS 1.3 can use at 112 bits of security or more (`PKI.SubjectKey.signingRequest`).
+    init(signingRequest data: Data) throws(PKIError) {
+        ERR_clear_error()
+        let pem = try? OpenSSL.withMemoryBIO(data) { PEM_read_bio_X509_REQ($0, nil, nil, nil) }
+        let der = (pem ?? nil) == nil ? try? OpenSSL.withMemoryBIO(data) { d2i_X509_REQ_bio($0, nil) } : nil
+        ERR_clear_error()
+        guard let request = (pem ?? nil) ?? (der ?? nil) else {
+            throw PKIError(.invalidArgument, "not a PKCS#10 certificate signing request (PEM or DER)")
+        }
+        defer { X509_REQ_free(request) }
+        guard let pkey = X509_REQ_get_pubkey(request) else {
+            throw PKIError(.invalidArgument, OpenSSL.errorText("the signing request's public key cannot be read"))
+        }
+        guard X509_REQ_verify(request, pkey) == 1 else {
+            EVP_PKEY_free(pkey)
+            ERR_clear_error()
+            throw PKIError(
+                .invalidArgument,
+                "the signing request's signature does not verify with its own key: it was altered, or not made "
+                    + "with the private key")
+        }
+        guard let refusal = Self.refusal(of: pkey) else {
+            self.pkey = pkey
+            return
+        }
+        EVP_PKEY_free(pkey)
+        throw PKIError(
+            .invalidArgument,
+            "the signing request's key (\(refusal)) is not accepted: use RSA of 2048 bits or more, EC P-256, P-384 "
+                + "or P-521, Ed25519 or Ed448")
+    }
+
+    /// Why TLS 1.3 at 112 bits of security could not use `pkey`, or nil when it can.
+    private static func refusal(of pkey: OpaquePointer) -> String? {
+        let type = EVP_PKEY_get0_type_name(pkey).map { String(cString: $0) } ?? "unknown type"
+        if EVP_PKEY_is_a(pkey, "EC") == 1 {
+            var name = [CChar](repeating: 0, count: 64)
+            var length = 0
+            guard EVP_PKEY_get_group_name(pkey, &name, name.count, &length) == 1 else { return "EC, unnamed curve" }
+            let curve = OpenSSL.string(fromNulTerminated: name)
+            return ["prime256v1", "secp384r1", "secp521r1"].contains(curve) ? nil : "EC \(curve)"
+        }
+        if EVP_PKEY_is_a(pkey, "RSA") == 1 {
+            let bits = EVP_PKEY_get_bits(pkey)
+            return bits >= 2048 ? nil : "RSA \(bits) bits"
+        }
+        return EVP_PKEY_is_a(pkey, "ED25519") == 1 || EVP_PKEY_is_a(pkey, "ED448") == 1 ? nil : type
+    }
 
     deinit { EVP_PKEY_free(pkey) }
 

@@ -23,9 +23,10 @@ public struct PKIIndex: Codable, Sendable, Equatable {
         public var subject: String
         public var notBefore: Date
         public var notAfter: Date
-        /// Paths relative to the PKI directory.
+        /// Paths relative to the PKI directory. No key path for a certificate issued for a signing request:
+        /// its holder keeps the key.
         public var certificatePath: String
-        public var keyPath: String
+        public var keyPath: String?
         public var revokedAt: Date?
 
         public var isRevoked: Bool { revokedAt != nil }

@@ -35,7 +35,33 @@ private func runPKI<T>(_ body: () throws(PKIError) -> T) throws -> T {
 
 private func describe(_ entry: PKIIndex.Entry, in pki: PKI) -> String {
     "serial \(entry.serial), valid until \(ISO8601DateFormatter().string(from: entry.notAfter)): "
-        + "\(pki.url(entry.certificatePath).path), key \(pki.url(entry.keyPath).path)"
+        + "\(pki.url(entry.certificatePath).path), "
+        + (entry.keyPath.map { "key \(pki.url($0).path)" } ?? "key kept by the requester")
+}
+
+/// `--key-type` or `--csr`: where a new certificate's key comes from.
+struct SubjectKeyOptions: ParsableArguments {
+    @Option(help: "Key type of a new key pair: ed25519 or p256 (default: ed25519).")
+    var keyType: PKI.KeyType?
+
+    @Option(
+        help: ArgumentHelp(
+            "A PKCS#10 signing request (PEM or DER) made where the key is kept: the certificate carries its "
+                + "public key, no key is written, and the names come from this command, not the request.",
+            valueName: "file"))
+    var csr: String?
+
+    func validate() throws {
+        if keyType != nil && csr != nil { throw ValidationError("give --key-type or --csr, not both") }
+    }
+
+    func subjectKey() throws -> PKI.SubjectKey {
+        guard let csr else { return .generate(keyType ?? .ed25519) }
+        guard let data = FileManager.default.contents(atPath: csr) else {
+            throw CLIError("cannot read the signing request \(csr)")
+        }
+        return .signingRequest(data)
+    }
 }
 
 struct PKIInit: ParsableCommand {
@@ -75,8 +101,7 @@ struct PKIIssueServer: ParsableCommand {
     @Option(name: .customLong("host"), help: "A DNS name or IP address of the hub (repeat for more).")
     var hosts: [String] = []
 
-    @Option(help: "Key type: ed25519 or p256.")
-    var keyType: PKI.KeyType = .ed25519
+    @OptionGroup var key: SubjectKeyOptions
 
     @Option(help: "Days the certificate is valid.")
     var days = 825
@@ -86,8 +111,9 @@ struct PKIIssueServer: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
+        let key = try key.subjectKey()
         let entry = try runPKI { () throws(PKIError) in
-            try pki.issueServer(hosts: hosts, keyType: keyType, days: days, force: force)
+            try pki.issueServer(hosts: hosts, key: key, days: days, force: force)
         }
         print("server certificate for \(hosts.joined(separator: ", ")): \(describe(entry, in: pki))")
     }
@@ -108,8 +134,7 @@ struct PKIIssue: ParsableCommand {
     @Option(name: .customLong("operator"), help: "An operator's name (instead of --contingent).")
     var operatorName: String?
 
-    @Option(help: "Key type: ed25519 or p256.")
-    var keyType: PKI.KeyType = .ed25519
+    @OptionGroup var key: SubjectKeyOptions
 
     @Option(help: "Days the certificate is valid.")
     var days = 365
@@ -126,14 +151,15 @@ struct PKIIssue: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
+        let key = try key.subjectKey()
         if let contingent {
             let entry = try runPKI { () throws(PKIError) in
-                try pki.issueContingent(contingent, device: device, keyType: keyType, days: days, force: force)
+                try pki.issueContingent(contingent, device: device, key: key, days: days, force: force)
             }
             print("contingent \(contingent) certificate: \(describe(entry, in: pki))")
         } else if let operatorName {
             let entry = try runPKI { () throws(PKIError) in
-                try pki.issueOperator(operatorName, keyType: keyType, days: days, force: force)
+                try pki.issueOperator(operatorName, key: key, days: days, force: force)
             }
             print("operator \(operatorName) certificate: \(describe(entry, in: pki))")
         }

@@ -38,7 +38,8 @@ final class LiveHub {
         var configuration = HubServer.Configuration(
             host: "127.0.0.1", port: 0,
             tls: .server(
-                certificateFile: pki.url(serverEntry.certificatePath).path, privateKeyFile: pki.url(serverEntry.keyPath).path,
+                certificateFile: pki.url(serverEntry.certificatePath).path,
+                privateKeyFile: pki.url(serverEntry.keyPath!).path,
                 trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path),
             storePath: scratch.path("broker.sqlite"))
         configuration.threads = 2
@@ -67,7 +68,7 @@ final class LiveHub {
         let entry = entries[who]!
         return [
             "-h", "127.0.0.1", "-p", String(port), "--cafile", pki.caCertificateURL.path, "--cert",
-            pki.url(entry.certificatePath).path, "--key", pki.url(entry.keyPath).path,
+            pki.url(entry.certificatePath).path, "--key", pki.url(entry.keyPath!).path,
         ]
     }
 

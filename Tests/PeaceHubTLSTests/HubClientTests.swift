@@ -55,7 +55,7 @@ import Testing
         let operatorEntry = try fixture.pki.issueOperator("hub-link")
         var configuration = TLSConfiguration.client(
             trustedCAFile: caFile ?? fixture.caFile, certificateFile: fixture.path(operatorEntry.certificatePath),
-            privateKeyFile: fixture.path(operatorEntry.keyPath), crlFile: fixture.crlFile)
+            privateKeyFile: fixture.path(operatorEntry.keyPath!), crlFile: fixture.crlFile)
         configuration.cipherSuites = cipherSuites
         configuration.minimumVersion = minimumVersion
         return try TLSContext(configuration: configuration)
@@ -153,7 +153,7 @@ import Testing
         let command =
             "(while [ ! -f '\(trigger)' ]; do sleep 0.1; done; echo R; sleep 2) | openssl s_server -tls1_2 "
             + "-naccept 1 -accept 127.0.0.1:\(port) -cert '\(fixture.path(fixture.server.certificatePath))' "
-            + "-key '\(fixture.path(fixture.server.keyPath))' -CAfile '\(fixture.caFile)' -Verify 1"
+            + "-key '\(fixture.path(fixture.server.keyPath!))' -CAfile '\(fixture.caFile)' -Verify 1"
         // On a thread of its own: s_server waits for the test, which must not wait for a thread of the shared pool.
         let server = Task {
             try await withCheckedThrowingContinuation { continuation in

@@ -32,7 +32,7 @@ import Testing
             var arguments = ["--ca", fixture.caFile] + extra
             if let certificate {
                 arguments += [
-                    "--cert", fixture.path(certificate.certificatePath), "--key", fixture.path(certificate.keyPath),
+                    "--cert", fixture.path(certificate.certificatePath), "--key", fixture.path(certificate.keyPath!),
                 ]
             }
             return try await Clients.python(mode, port: server.port, arguments)
@@ -42,7 +42,7 @@ import Testing
             var arguments = ["-CAfile", fixture.caFile] + extra
             if let certificate {
                 arguments += [
-                    "-cert", fixture.path(certificate.certificatePath), "-key", fixture.path(certificate.keyPath),
+                    "-cert", fixture.path(certificate.certificatePath), "-key", fixture.path(certificate.keyPath!),
                 ]
             }
             return try await Clients.sClient(port: server.port, arguments)
@@ -93,6 +93,23 @@ import Testing
         await setup.finish()
     }
 
+    /// A certificate issued for a signing request, with the key `openssl req` made and the hub never saw, opens a
+    /// session as the contingent the hub named in it.
+    @Test(arguments: [["rsa:2048"], ["ec", "-pkeyopt", "ec_paramgen_curve:P-384"], ["ed25519"]])
+    func certificateIssuedForASigningRequestIsAccepted(newKey: [String]) async throws {
+        let setup = try await Setup()
+        let made = try opensslSigningRequest(in: setup.fixture.directory.url, stem: "uzb", newKey: newKey)
+        let entry = try setup.fixture.pki.issueContingent(
+            "UZB", key: .signingRequest(try Data(contentsOf: URL(fileURLWithPath: made.request))))
+        let result = try await Clients.sClient(
+            port: setup.server.port,
+            ["-CAfile", setup.fixture.caFile, "-cert", setup.fixture.path(entry.certificatePath), "-key", made.key])
+        #expect(result.stderr.contains("CONNECTION ESTABLISHED"), "\(result.stderr)")
+        #expect(result.stdout.contains("hello hub"))
+        #expect(setup.server.log.snapshot.identities.first?.principal == .contingent("UZB"))
+        await setup.finish()
+    }
+
     @Test func configuredCipherSuitesAreTheOnlyOnesAccepted() async throws {
         let setup = try await Setup(configure: {
             $0.cipherSuites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
@@ -118,7 +135,7 @@ import Testing
             "(printf 'R\\n'; sleep 1; printf 'after renegotiation\\n'; sleep 2) | openssl s_client -brief -tls1_2 "
             + "-connect 127.0.0.1:\(setup.server.port) -servername localhost -verify_return_error "
             + "-CAfile '\(fixture.caFile)' -cert '\(fixture.path(fixture.contingent.certificatePath))' "
-            + "-key '\(fixture.path(fixture.contingent.keyPath))'"
+            + "-key '\(fixture.path(fixture.contingent.keyPath!))'"
         let result = try await Task.detached { try ProcessRunner.run("sh", ["-c", command], timeout: 60) }.value
         #expect(result.stderr.contains("CONNECTION ESTABLISHED"))
         #expect(result.stderr.contains("RENEGOTIATING"))
@@ -137,7 +154,7 @@ import Testing
             "sleep 1 | openssl s_client -showcerts -connect 127.0.0.1:\(port) -servername localhost "
             + "-verify_return_error -CAfile '\(caFile ?? fixture.caFile)' "
             + "-cert '\(fixture.path(fixture.contingent.certificatePath))' "
-            + "-key '\(fixture.path(fixture.contingent.keyPath))'"
+            + "-key '\(fixture.path(fixture.contingent.keyPath!))'"
         let result = try ProcessRunner.run("sh", ["-c", command], timeout: 60)
         return (
             result.stdout.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1,
@@ -222,7 +239,7 @@ import Testing
             "echo", port: setup.server.port,
             [
                 "--ca", setup.fixture.caFile, "--cert", rogue.path(rogue.contingent.certificatePath),
-                "--key", rogue.path(rogue.contingent.keyPath),
+                "--key", rogue.path(rogue.contingent.keyPath!),
             ])
         #expect(outcome["reason"] == "TLSV1_ALERT_UNKNOWN_CA")
         let error = try await setup.serverError()
@@ -233,7 +250,7 @@ import Testing
             port: setup.server.port,
             [
                 "-CAfile", setup.fixture.caFile, "-cert", rogue.path(rogue.contingent.certificatePath),
-                "-key", rogue.path(rogue.contingent.keyPath),
+                "-key", rogue.path(rogue.contingent.keyPath!),
             ])
         #expect(result.stderr.contains("tlsv1 alert unknown ca"))
         await setup.finish()
@@ -400,9 +417,9 @@ import Testing
                 "hold", port: port,
                 [
                     "--ca", fixture.caFile, "--cert", fixture.path(fixture.contingent.certificatePath),
-                    "--key", fixture.path(fixture.contingent.keyPath), "--cert2",
+                    "--key", fixture.path(fixture.contingent.keyPath!), "--cert2",
                     fixture.path(doomedEntry.certificatePath),
-                    "--key2", fixture.path(doomedEntry.keyPath), "--ready-file", ready, "--go-file", go,
+                    "--key2", fixture.path(doomedEntry.keyPath!), "--ready-file", ready, "--go-file", go,
                     // This task's waits can stall behind blocking tests that share the cooperative pool.
                     "--timeout", "120",
                 ])

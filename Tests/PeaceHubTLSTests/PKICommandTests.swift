@@ -82,6 +82,33 @@ import Testing
         #expect(!badCode.stderr.contains("Stack dump"))
     }
 
+    @Test func issueForASigningRequest() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+        #expect(try peacehub(["init", "--dir", dir]).status == 0)
+        let made = try opensslSigningRequest(in: directory.url, stem: "tjk", newKey: ["ed25519"])
+
+        let issued = try peacehub(["issue", "--dir", dir, "--contingent", "TJK", "--csr", made.request])
+        #expect(issued.status == 0, "\(issued.stderr)")
+        #expect(issued.stdout.hasSuffix("\(dir)/contingents/TJK.pem, key kept by the requester\n"), "\(issued.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/contingents/TJK.key"))
+        let server = try peacehub(["issue-server", "--dir", dir, "--host", "hub.example.org", "--csr", made.request])
+        #expect(server.status == 0, "\(server.stderr)")
+
+        let both = try peacehub(
+            ["issue", "--dir", dir, "--operator", "duty", "--csr", made.request, "--key-type", "p256"])
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("give --key-type or --csr, not both"))
+        let missing = try peacehub(["issue", "--dir", dir, "--operator", "duty", "--csr", directory.path("none.csr")])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read the signing request \(directory.path("none.csr"))"))
+        let notARequest = try peacehub(["issue", "--dir", dir, "--operator", "duty", "--csr", made.key])
+        #expect(notARequest.status != 0)
+        #expect(notARequest.stderr.contains("not a PKCS#10 certificate signing request (PEM or DER)"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/operators/duty.pem"))
+    }
+
     @Test func defaultDirectoryComesFromTheDataDirectory() throws {
         let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
         defer { directory.remove() }

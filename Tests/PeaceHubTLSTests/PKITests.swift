@@ -28,9 +28,9 @@ import Testing
         defer { directory.remove() }
         let pki = PKI(directory: directory.url)
         try pki.initialize(keyType: keyType)
-        let server = try pki.issueServer(hosts: ["hub.example.org", "192.0.2.7"], keyType: keyType)
-        let device = try pki.issueContingent("KAZ", device: "laptop-1", keyType: keyType, days: 30)
-        let operatorEntry = try pki.issueOperator("duty-officer", keyType: keyType)
+        let server = try pki.issueServer(hosts: ["hub.example.org", "192.0.2.7"], key: .generate(keyType))
+        let device = try pki.issueContingent("KAZ", device: "laptop-1", key: .generate(keyType), days: 30)
+        let operatorEntry = try pki.issueOperator("duty-officer", key: .generate(keyType))
         for entry in [server, device, operatorEntry] {
             let result = try verify(pki, entry)
             #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
@@ -84,21 +84,87 @@ import Testing
         let pki = PKI(directory: directory.url)
         try pki.initialize()
         let first = try pki.issueContingent("KAZ")
-        for path in [pki.caKeyURL.path, pki.url(first.keyPath).path] {
+        for path in [pki.caKeyURL.path, pki.url(first.keyPath!).path] {
             let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
             #expect(mode == 0o600)
         }
-        let keyBefore = try Data(contentsOf: pki.url(first.keyPath))
+        let keyBefore = try Data(contentsOf: pki.url(first.keyPath!))
         #expect {
             try pki.issueContingent("KAZ")
         } throws: { ($0 as? PKIError)?.code == .alreadyExists }
-        #expect(try Data(contentsOf: pki.url(first.keyPath)) == keyBefore)
+        #expect(try Data(contentsOf: pki.url(first.keyPath!)) == keyBefore)
         #expect { try pki.initialize() } throws: { ($0 as? PKIError)?.code == .alreadyExists }
 
         let renewed = try pki.issueContingent("KAZ", force: true)
         #expect(renewed.serial != first.serial)
-        #expect(try Data(contentsOf: pki.url(first.keyPath)) != keyBefore)
+        #expect(try Data(contentsOf: pki.url(first.keyPath!)) != keyBefore)
         #expect(try pki.list().certificates.map(\.serial) == [first.serial, renewed.serial])
+    }
+
+    /// A contingent keeps its private key and sends a signing request: the certificate carries the request's key
+    /// and the hub's names (never the request's), no key is written, and a request that is altered, not a
+    /// request, or for a key TLS 1.3 cannot use at 112 bits is refused with a reason.
+    @Test func signingRequestsGiveTheirKeyAndNothingElse() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url.appendingPathComponent("pki"))
+        try pki.initialize()
+        let previous = try pki.issueContingent("KAZ")
+        let made = try opensslSigningRequest(
+            in: directory.url, stem: "kaz", newKey: ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            extra: ["-addext", "subjectAltName=URI:urn:peacehub:operator:root", "-addext", "basicConstraints=CA:TRUE"])
+        let request = try Data(contentsOf: URL(fileURLWithPath: made.request))
+
+        let entry = try pki.issueContingent("KAZ", key: .signingRequest(request), force: true)
+        #expect(entry.keyPath == nil)
+        let recorded = try #require(try pki.list().certificates.last)
+        #expect(recorded.serial == entry.serial && recorded.keyPath == nil && recorded.contingent == "KAZ")
+        #expect(!FileManager.default.fileExists(atPath: pki.url(previous.keyPath!).path), "the replaced key stays")
+        let verified = try verify(pki, entry)
+        #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+        let certificateText = try text(pki, entry)
+        #expect(certificateText.contains("URI:urn:peacehub:contingent:KAZ"))
+        #expect(certificateText.contains("CN = KAZ contingent"))
+        #expect(!certificateText.contains("operator:root"))
+        #expect(!certificateText.contains("requester"))
+        #expect(certificateText.contains("CA:FALSE"))
+        let certificateKey = try ProcessRunner.run(
+            "openssl", ["x509", "-pubkey", "-noout", "-in", pki.url(entry.certificatePath).path], timeout: 60)
+        let requestKey = try ProcessRunner.run(
+            "openssl", ["req", "-pubkey", "-noout", "-in", made.request], timeout: 60)
+        #expect(certificateKey.stdout.contains("BEGIN PUBLIC KEY") && certificateKey.stdout == requestKey.stdout)
+
+        // DER is read as well as PEM.
+        let der = try ProcessRunner.run(
+            "openssl", ["req", "-in", made.request, "-outform", "DER", "-out", directory.path("kaz.der")], timeout: 60)
+        #expect(der.status == 0)
+        let derRequest = try Data(contentsOf: directory.url.appendingPathComponent("kaz.der"))
+        #expect(try pki.issueOperator("duty", key: .signingRequest(derRequest)).keyPath == nil)
+
+        func refusal(_ data: Data) -> String? {
+            do {
+                _ = try pki.issueContingent("UZB", key: .signingRequest(data), force: true)
+                return nil
+            } catch {
+                return error.code == .invalidArgument ? error.reason : "\(error.code): \(error.reason)"
+            }
+        }
+        var altered = derRequest
+        altered[altered.count - 1] ^= 0x01  // the last byte of the signature
+        #expect(refusal(altered)?.contains("signature does not verify with its own key") == true)
+        #expect(refusal(Data("not a request".utf8)) == "not a PKCS#10 certificate signing request (PEM or DER)")
+        let certificate = try Data(contentsOf: pki.url(entry.certificatePath))
+        #expect(refusal(certificate)?.hasPrefix("not a PKCS#10") == true)
+        for (stem, newKey, named) in [
+            ("rsa1024", ["rsa:1024"], "RSA 1024 bits"),
+            ("p224", ["ec", "-pkeyopt", "ec_paramgen_curve:P-224"], "EC secp224r1"),
+        ] {
+            let weak = try opensslSigningRequest(in: directory.url, stem: stem, newKey: newKey)
+            let reason = refusal(try Data(contentsOf: URL(fileURLWithPath: weak.request)))
+            let expected = "the signing request's key (\(named)) is not accepted"
+            #expect(reason?.hasPrefix(expected) == true, "\(reason ?? "")")
+        }
+        #expect(!FileManager.default.fileExists(atPath: pki.url("contingents/UZB.pem").path))
     }
 
     @Test func missingCAIsAClearError() throws {
@@ -145,12 +211,12 @@ import Testing
         }
 
         var mismatched = fixture.serverConfiguration()
-        mismatched.privateKeyFile = fixture.path(fixture.contingent.keyPath)
+        mismatched.privateKeyFile = fixture.path(fixture.contingent.keyPath!)
         #expect {
             try TLSContext(configuration: mismatched)
         } throws: { error in
             (error as? TLSError)?.reason
-                == "private key \(fixture.path(fixture.contingent.keyPath)) does not match certificate "
+                == "private key \(fixture.path(fixture.contingent.keyPath!)) does not match certificate "
                 + "\(fixture.path(fixture.server.certificatePath)): key values mismatch"
         }
 
@@ -159,7 +225,7 @@ import Testing
         let converted = try ProcessRunner.run(
             "openssl",
             [
-                "pkey", "-in", fixture.path(fixture.server.keyPath), "-aes256", "-passout", "pass:secret", "-out",
+                "pkey", "-in", fixture.path(fixture.server.keyPath!), "-aes256", "-passout", "pass:secret", "-out",
                 encrypted,
             ],
             timeout: 60)

@@ -32,7 +32,7 @@ import Testing
     private func harness(_ fixture: TestPKI) throws -> EmbeddedHarness {
         let client = try MemoryBIOClient(
             caFile: fixture.caFile, certificateFile: fixture.path(fixture.contingent.certificatePath),
-            keyFile: fixture.path(fixture.contingent.keyPath))
+            keyFile: fixture.path(fixture.contingent.keyPath!))
         // A warning per refused session would bury the test's output.
         var quiet = Logger(label: "test.tls-fuzz")
         quiet.logLevel = .critical

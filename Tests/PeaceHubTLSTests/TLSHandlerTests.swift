@@ -14,7 +14,7 @@ import Testing
         configure(&configuration)
         let client = try MemoryBIOClient(
             caFile: fixture.caFile, certificateFile: certificate.map { fixture.path($0.certificatePath) },
-            keyFile: certificate.map { fixture.path($0.keyPath) })
+            keyFile: certificate.map { fixture.path($0.keyPath!) })
         return try EmbeddedHarness(context: try TLSContext(configuration: configuration), client: client)
     }
 
@@ -301,7 +301,7 @@ import Testing
         let fixture = try TestPKI(keyType: .p256)
         defer { fixture.remove() }
         let cert = fixture.path(fixture.contingent.certificatePath)
-        let key = fixture.path(fixture.contingent.keyPath)
+        let key = fixture.path(fixture.contingent.keyPath!)
 
         let strict = try EmbeddedHarness(
             context: try fixture.serverContext(),

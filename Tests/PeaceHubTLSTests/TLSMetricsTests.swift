@@ -45,7 +45,10 @@ import Testing
         #expect(outcome["reason"] == "TLSV13_ALERT_CERTIFICATE_REQUIRED")
         outcome = try await Clients.python(
             "echo", port: server.port,
-            ["--ca", fixture.caFile, "--cert", fixture.path(revoked.certificatePath), "--key", fixture.path(revoked.keyPath)])
+            [
+                "--ca", fixture.caFile, "--cert", fixture.path(revoked.certificatePath), "--key",
+                fixture.path(revoked.keyPath!),
+            ])
         #expect(outcome["reason"] == "SSLV3_ALERT_CERTIFICATE_REVOKED")
         _ = await server.log.wait { $0.errors.count >= 2 }
 
@@ -65,7 +68,7 @@ import Testing
         let server = try pki.issueServer(hosts: ["localhost"], days: 77)
         let store = try TLSContextStore(
             configuration: .server(
-                certificateFile: pki.url(server.certificatePath).path, privateKeyFile: pki.url(server.keyPath).path,
+                certificateFile: pki.url(server.certificatePath).path, privateKeyFile: pki.url(server.keyPath!).path,
                 trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path))
 
         func recorded(_ label: String, _ dimensions: [(String, String)] = []) throws -> [Double] {

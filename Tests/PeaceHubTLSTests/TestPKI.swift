@@ -14,8 +14,8 @@ struct TestPKI {
         directory = try TemporaryDirectory(prefix: "phub-tls")
         pki = PKI(directory: directory.url.appendingPathComponent("pki"))
         try pki.initialize(keyType: keyType)
-        server = try pki.issueServer(hosts: ["localhost", "127.0.0.1"], keyType: keyType)
-        contingent = try pki.issueContingent("KAZ", keyType: keyType)
+        server = try pki.issueServer(hosts: ["localhost", "127.0.0.1"], key: .generate(keyType))
+        contingent = try pki.issueContingent("KAZ", key: .generate(keyType))
     }
 
     var caFile: String { pki.caCertificateURL.path }
@@ -25,7 +25,7 @@ struct TestPKI {
 
     func serverConfiguration() -> TLSConfiguration {
         .server(
-            certificateFile: path(server.certificatePath), privateKeyFile: path(server.keyPath), trustedCAFile: caFile,
+            certificateFile: path(server.certificatePath), privateKeyFile: path(server.keyPath!), trustedCAFile: caFile,
             crlFile: crlFile)
     }
 
@@ -44,4 +44,21 @@ struct TestPKI {
     }
 
     func remove() { directory.remove() }
+}
+
+/// A private key and a PKCS#10 signing request for it, made by the real `openssl req` as a contingent would make
+/// them where the key is to stay: `<stem>.key` and `<stem>.csr` in `directory`. `newKey` is what follows
+/// `-newkey` (`["ed25519"]`, `["rsa:2048"]`, `["ec", "-pkeyopt", "ec_paramgen_curve:P-384"]`).
+func opensslSigningRequest(
+    in directory: URL, stem: String, newKey: [String], extra: [String] = []
+) throws -> (key: String, request: String) {
+    let key = directory.appendingPathComponent("\(stem).key").path
+    let request = directory.appendingPathComponent("\(stem).csr").path
+    let result = try ProcessRunner.run(
+        "openssl",
+        ["req", "-new", "-newkey"] + newKey + ["-nodes", "-keyout", key, "-out", request, "-subj", "/CN=requester"]
+            + extra,
+        timeout: 60)
+    guard result.status == 0 else { throw Clients.ScriptError(description: "openssl req: \(result.stderr)") }
+    return (key, request)
 }

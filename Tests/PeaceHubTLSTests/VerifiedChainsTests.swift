@@ -10,7 +10,7 @@ import Testing
     ) throws -> EmbeddedHarness {
         let client = try MemoryBIOClient(
             caFile: fixture.caFile, certificateFile: fixture.path(certificate.certificatePath),
-            keyFile: fixture.path(certificate.keyPath))
+            keyFile: fixture.path(certificate.keyPath!))
         let harness = try EmbeddedHarness(context: context, client: client)
         _ = try harness.handshake()
         return harness
