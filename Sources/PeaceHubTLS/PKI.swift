@@ -26,6 +26,30 @@ public struct PKI: Sendable {
         case signingRequest(Data)
     }
 
+    /// Why a certificate was revoked: the CRL entry's reasonCode (RFC 5280 5.3.1), named as `openssl ca
+    /// -crl_reason` names it. `unspecified` writes no reasonCode, as RFC 5280 asks. No certificateHold: a
+    /// revocation here is final.
+    public enum RevocationReason: String, Sendable, CaseIterable, Codable {
+        case unspecified
+        case keyCompromise
+        case affiliationChanged
+        case superseded
+        case cessationOfOperation
+        case privilegeWithdrawn
+
+        /// The CRLReason code.
+        var code: Int {
+            switch self {
+            case .unspecified: 0
+            case .keyCompromise: 1
+            case .affiliationChanged: 3
+            case .superseded: 4
+            case .cessationOfOperation: 5
+            case .privilegeWithdrawn: 9
+            }
+        }
+    }
+
     /// What a certificate is for: the extended key usage it carries.
     public enum Usage: Sendable {
         case clientAuth
@@ -125,7 +149,9 @@ public struct PKI: Sendable {
     private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
         index.crlNumber += 1
         let nextUpdate = now.addingTimeInterval(Double(days) * 86400)
-        let revoked = index.certificates.compactMap { entry in entry.revokedAt.map { (entry.serial, $0) } }
+        let revoked = index.certificates.compactMap { entry in
+            entry.revokedAt.map { (entry.serial, $0, entry.revocationReason ?? .unspecified) }
+        }
         let pem = try CRLBuilder.make(
             ca: ca, revoked: revoked, number: index.crlNumber, lastUpdate: now, nextUpdate: nextUpdate)
         try writeFile(crlURL, pem, mode: 0o644)
@@ -267,19 +293,24 @@ public struct PKI: Sendable {
 
     /// Revokes one certificate by serial (hex, any case, `:` allowed) and rewrites the CRL.
     @discardableResult
-    public func revoke(serial: String, now: Date = Date()) throws(PKIError) -> [PKIIndex.Entry] {
+    public func revoke(
+        serial: String, reason: RevocationReason = .unspecified, now: Date = Date()
+    ) throws(PKIError) -> [PKIIndex.Entry] {
         let wanted = Self.normalizedSerial(serial)
-        return try revoke(now: now, description: "serial \(serial)") { $0.serial == wanted }
+        return try revoke(reason: reason, now: now, description: "serial \(serial)") { $0.serial == wanted }
     }
 
     /// Revokes every certificate of a contingent (all devices) and rewrites the CRL.
     @discardableResult
-    public func revoke(contingent code: String, now: Date = Date()) throws(PKIError) -> [PKIIndex.Entry] {
-        try revoke(now: now, description: "contingent \(code)") { $0.contingent == code }
+    public func revoke(
+        contingent code: String, reason: RevocationReason = .unspecified, now: Date = Date()
+    ) throws(PKIError) -> [PKIIndex.Entry] {
+        try revoke(reason: reason, now: now, description: "contingent \(code)") { $0.contingent == code }
     }
 
+    /// Certificates already revoked keep their date and reason.
     private func revoke(
-        now: Date, description: String, matching: (PKIIndex.Entry) -> Bool
+        reason: RevocationReason, now: Date, description: String, matching: (PKIIndex.Entry) -> Bool
     ) throws(PKIError) -> [PKIIndex.Entry] {
         var index = try loadIndex()
         let ca = try loadCA()
@@ -290,6 +321,7 @@ public struct PKI: Sendable {
         var revoked: [PKIIndex.Entry] = []
         for position in matches where index.certificates[position].revokedAt == nil {
             index.certificates[position].revokedAt = now
+            index.certificates[position].revocationReason = reason
             revoked.append(index.certificates[position])
         }
         try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
@@ -609,7 +641,8 @@ final class CertificateBuilder {
 /// Builds and signs a v2 CRL.
 enum CRLBuilder {
     static func make(
-        ca: CertificateAuthority, revoked: [(serial: String, date: Date)], number: Int, lastUpdate: Date,
+        ca: CertificateAuthority, revoked: [(serial: String, date: Date, reason: PKI.RevocationReason)], number: Int,
+        lastUpdate: Date,
         nextUpdate: Date
     ) throws(PKIError) -> Data {
         ERR_clear_error()
@@ -620,12 +653,13 @@ enum CRLBuilder {
             setTime(lastUpdate, { X509_CRL_set1_lastUpdate(crl, $0) }),
             setTime(nextUpdate, { X509_CRL_set1_nextUpdate(crl, $0) })
         else { throw PKIError(.openSSL, OpenSSL.errorText("cannot start the CRL")) }
-        for (serial, date) in revoked {
+        for (serial, date, reason) in revoked {
             guard let number = integer(hex: serial) else { throw PKIError(.invalidArgument, "bad serial \(serial)") }
             defer { ASN1_INTEGER_free(number) }
             guard let entry = X509_REVOKED_new() else { throw PKIError(.openSSL, "out of memory") }
             guard X509_REVOKED_set_serialNumber(entry, number) == 1,
-                setTime(date, { X509_REVOKED_set_revocationDate(entry, $0) }), X509_CRL_add0_revoked(crl, entry) == 1
+                setTime(date, { X509_REVOKED_set_revocationDate(entry, $0) }), addReason(reason, to: entry),
+                X509_CRL_add0_revoked(crl, entry) == 1
             else {
                 X509_REVOKED_free(entry)
                 throw PKIError(.openSSL, OpenSSL.errorText("cannot add serial \(serial) to the CRL"))
@@ -640,6 +674,15 @@ enum CRLBuilder {
             throw PKIError(.openSSL, OpenSSL.errorText("cannot encode the CRL"))
         }
         return data
+    }
+
+    /// The entry's reasonCode extension; none for `unspecified` (RFC 5280 5.3.1).
+    private static func addReason(_ reason: PKI.RevocationReason, to entry: OpaquePointer) -> Bool {
+        guard reason != .unspecified else { return true }
+        guard let code = ASN1_ENUMERATED_new() else { return false }
+        defer { ASN1_ENUMERATED_free(code) }
+        return ASN1_ENUMERATED_set(code, reason.code) == 1
+            && X509_REVOKED_add1_ext_i2d(entry, NID_crl_reason, UnsafeMutableRawPointer(code), 0, 0) == 1
     }
 
     private static func setTime(_ date: Date, _ body: (UnsafeMutablePointer<ASN1_TIME>) -> Int32) -> Bool {

@@ -28,6 +28,7 @@ public struct PKIIndex: Codable, Sendable, Equatable {
         public var certificatePath: String
         public var keyPath: String?
         public var revokedAt: Date?
+        public var revocationReason: PKI.RevocationReason?
 
         public var isRevoked: Bool { revokedAt != nil }
     }

@@ -23,6 +23,7 @@ struct PKIDirectoryOption: ParsableArguments {
 }
 
 extension PKI.KeyType: ExpressibleByArgument {}
+extension PKI.RevocationReason: ExpressibleByArgument {}
 
 /// Runs a PKI operation, turning its error into one line on stderr and a non-zero exit.
 private func runPKI<T>(_ body: () throws(PKIError) -> T) throws -> T {
@@ -178,6 +179,9 @@ struct PKIRevoke: ParsableCommand {
     @Option(help: "Revoke every certificate of this contingent instead.")
     var contingent: String?
 
+    @Option(help: "The reason the CRL gives (RFC 5280 CRLReason).")
+    var reason: PKI.RevocationReason = .unspecified
+
     func validate() throws {
         guard (serial == nil) != (contingent == nil) else {
             throw ValidationError("give exactly one of SERIAL or --contingent CODE")
@@ -187,8 +191,8 @@ struct PKIRevoke: ParsableCommand {
     func run() throws {
         let pki = location.pki
         let revoked = try runPKI { () throws(PKIError) in
-            if let contingent { return try pki.revoke(contingent: contingent) }
-            return try pki.revoke(serial: serial ?? "")
+            if let contingent { return try pki.revoke(contingent: contingent, reason: reason) }
+            return try pki.revoke(serial: serial ?? "", reason: reason)
         }
         if revoked.isEmpty { print("already revoked; CRL rewritten: \(pki.crlURL.path)") }
         for entry in revoked { print("revoked \(entry.serial) (\(entry.kind.rawValue) \(entry.name))") }
@@ -238,7 +242,8 @@ struct PKIList: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         let now = Date()
         let rows = index.certificates.map { entry in
-            let status = entry.isRevoked ? "revoked" : entry.notAfter < now ? "expired" : "valid"
+            let reason = entry.revocationReason.flatMap { $0 == .unspecified ? nil : " (\($0.rawValue))" } ?? ""
+            let status = entry.isRevoked ? "revoked" + reason : entry.notAfter < now ? "expired" : "valid"
             return [entry.serial, entry.kind.rawValue, entry.name, formatter.string(from: entry.notAfter), status]
         }
         printTable(headers: ["SERIAL", "KIND", "NAME", "EXPIRES", "STATUS"], rows: rows)

@@ -55,7 +55,7 @@ import Testing
         let certificates = index?["certificates"] as? [[String: Any]] ?? []
         #expect(certificates.count == 4)  // server, tablet, alice, re-issued tablet
 
-        let revoke = try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ"])
+        let revoke = try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ", "--reason", "cessationOfOperation"])
         #expect(revoke.status == 0)
         #expect(revoke.stdout.components(separatedBy: "revoked ").count - 1 == 2)
         let refused = try ProcessRunner.run(
@@ -70,7 +70,10 @@ import Testing
         #expect(crl.status == 0)
         #expect(crl.stdout.contains("2 revoked"))
         let table = try peacehub(["list", "--dir", dir])
-        #expect(table.stdout.contains("revoked"))
+        #expect(table.stdout.contains("revoked (cessationOfOperation)"))
+        let badReason = try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ", "--reason", "lost"])
+        #expect(badReason.status != 0)
+        #expect(badReason.stderr.contains("keyCompromise"), "\(badReason.stderr)")
         #expect(table.stdout.contains("alice"))
 
         let unknown = try peacehub(["revoke", "--dir", dir, "DEADBEEF"])

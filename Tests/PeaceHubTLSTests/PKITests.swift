@@ -56,7 +56,7 @@ import Testing
         let laptop = try pki.issueContingent("KAZ", device: "laptop")
         let phone = try pki.issueContingent("KAZ", device: "phone")
         let other = try pki.issueContingent("FRA")
-        let revoked = try pki.revoke(contingent: "KAZ")
+        let revoked = try pki.revoke(contingent: "KAZ", reason: .keyCompromise)
         #expect(Set(revoked.map(\.serial)) == [laptop.serial, phone.serial])
         for entry in [laptop, phone] {
             let result = try verify(pki, entry)
@@ -73,6 +73,15 @@ import Testing
             return String(other.serial[start..<other.serial.index(start, offsetBy: 2)])
         }.joined(separator: ":").lowercased()
         #expect(try pki.revoke(serial: colon).map(\.serial) == [other.serial])
+        // The reason goes into the CRL entry (none for unspecified) and the index, and a second revocation
+        // keeps the first one's reason.
+        #expect(try pki.revoke(serial: laptop.serial, reason: .superseded).isEmpty)
+        let crl = try ProcessRunner.run("openssl", ["crl", "-noout", "-text", "-in", pki.crlURL.path], timeout: 60)
+        #expect(crl.stdout.components(separatedBy: "X509v3 CRL Reason Code:").count - 1 == 2, "\(crl.stdout)")
+        #expect(crl.stdout.components(separatedBy: "Key Compromise").count - 1 == 2)
+        #expect(!crl.stdout.contains("Superseded"))
+        let reasons = try pki.list().certificates.map(\.revocationReason)
+        #expect(reasons == [.keyCompromise, .keyCompromise, .unspecified])
         let context = try TLSContext(
             configuration: .client(trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path))
         #expect(context.revokedSerials == [laptop.serial, phone.serial, other.serial])
