@@ -181,27 +181,43 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
         state = .connecting(waiting: [])
         broker.connect(connect, principal: principal, connection: self) { result in
-            self.onLoop { context in
-                switch result {
-                case .failure(let error):
-                    self.refuse(.serverUnavailable, context: context, reason: "the session could not be stored: \(error)")
-                case .success(.refused(let code)):
-                    self.refuse(code, context: context, reason: "CONNECT refused with \(code)")
-                case .success(.accepted(let accepted)):
-                    guard case .connecting(let waiting) = self.state else { return }
-                    self.state = .connected(clientID: accepted.clientID)
-                    self.logger.info("client connected", metadata: [
-                        "client": "\(accepted.clientID)", "principal": "\(principal)", "mqtt": "\(connect.version)",
-                    ])
-                    let keepAlive = self.accept(connect, accepted, context: context)
-                    self.startKeepAlive(seconds: keepAlive, context: context)
-                    self.writeOutgoing(clientID: accepted.clientID)
-                    for packet in waiting { self.process(packet, context: context) }
-                    self.routeSetAside()
-                    self.flush(context)
-                    self.closeIfDrained(context)
-                }
+            if self.eventLoop.inEventLoop {
+                self.connectAnswered(result, connect, principal: principal)
+            } else {
+                self.eventLoop.execute { self.connectAnswered(result, connect, principal: principal) }
             }
+        }
+    }
+
+    /// The broker's answer to the CONNECT, on the event loop.
+    private func connectAnswered(
+        _ result: Result<Broker.ConnectOutcome, any Error>, _ connect: MQTTPacket.Connect, principal: Principal
+    ) {
+        guard let context, case .connecting(let waiting) = state else {
+            // The connection closed while the broker stored its session, which is bound to this connection by
+            // now: it ends as a lost connection's would (the will, the expiry, its place under the limits).
+            if case .success(.accepted(let accepted)) = result {
+                broker.disconnected(clientID: accepted.clientID, connection: self, ending: .lost)
+            }
+            return
+        }
+        switch result {
+        case .failure(let error):
+            refuse(.serverUnavailable, context: context, reason: "the session could not be stored: \(error)")
+        case .success(.refused(let code)):
+            refuse(code, context: context, reason: "CONNECT refused with \(code)")
+        case .success(.accepted(let accepted)):
+            state = .connected(clientID: accepted.clientID)
+            logger.info("client connected", metadata: [
+                "client": "\(accepted.clientID)", "principal": "\(principal)", "mqtt": "\(connect.version)",
+            ])
+            let keepAlive = accept(connect, accepted, context: context)
+            startKeepAlive(seconds: keepAlive, context: context)
+            writeOutgoing(clientID: accepted.clientID)
+            for packet in waiting { process(packet, context: context) }
+            routeSetAside()
+            flush(context)
+            closeIfDrained(context)
         }
     }
 

@@ -124,6 +124,40 @@ final class ManualStore: BrokerStore {
 
     /// QoS 1 goes to its subscribers at once, before the store has committed it; only the publisher's PUBACK
     /// waits for the commit (a crash in between costs a duplicate, which QoS 1 allows).
+    /// A client that goes away while its session is being stored (before its CONNACK) leaves nothing bound to
+    /// its dead connection: once the commit completes, the session ends as a lost connection's would. Its will is
+    /// published and its place under the per-principal limit is free again (it stayed taken: a contingent whose
+    /// clients timed out their CONNECTs this way was refused for good).
+    @Test func aConnectionClosedBeforeItsConnackEndsItsSessionAsLost() throws {
+        let store = ManualStore()
+        let broker = try Broker(
+            configuration: .init(maximumConnectionsPerPrincipal: 1), authorizer: TestAuthorizer(), store: store)
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect("ind-watch")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atMostOnce)])))
+        store.completeAll()
+        _ = try watcher.received()
+
+        let leaving = try TestClient(broker: broker, principal: kaz)
+        let will = MQTTPacket.Will(topic: "status/kaz", payload: Array("lost".utf8), qos: .atMostOnce, retain: false)
+        try leaving.send(.connect(.init(clientID: "kaz-desk", cleanStart: false, will: will)))
+        #expect(try leaving.received().isEmpty)  // the session is being stored
+        try leaving.channel.close().wait()
+        store.completeAll()
+        leaving.loop.run()
+
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["lost"])
+        let next = try TestClient(broker: broker, principal: kaz)
+        try next.send(.connect(.init(clientID: "kaz-ops", cleanStart: true)))
+        #expect(try next.received() == [accepted])
+        // The session itself waits for its client, as any session that outlives its connection does.
+        try next.send(.disconnect(.init()))
+        let back = try TestClient(broker: broker, principal: kaz)
+        try back.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+        store.completeAll()
+        #expect(try back.received() == [.connack(.init(sessionPresent: true, reasonCode: .success))])
+    }
+
     @Test func aQoS1MessageIsDeliveredAtOnceAndAcknowledgedOnceDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
