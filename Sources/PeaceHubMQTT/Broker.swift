@@ -44,12 +44,16 @@ public final class Broker: Sendable {
         /// subscribers acknowledge meanwhile never reach it (`PendingPuback`); its PUBACK waits that much longer
         /// when they do not. Zero: they go to the store as they are routed.
         public var storeHoldTime: Duration
+        /// How long a connection may stay open after its TLS handshake without sending CONNECT; then it is closed.
+        /// Such a connection holds no session and counts against no connection limit, so it must not stay.
+        public var connectTimeout: Duration
 
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
             maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
             topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
-            maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero
+            maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero,
+            connectTimeout: Duration = .seconds(10)
         ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
@@ -62,6 +66,7 @@ public final class Broker: Sendable {
             self.maximumKeepAlive = maximumKeepAlive
             self.maximumSessionExpiry = maximumSessionExpiry
             self.storeHoldTime = storeHoldTime
+            self.connectTimeout = connectTimeout
         }
     }
 

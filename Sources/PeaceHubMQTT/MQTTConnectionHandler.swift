@@ -54,8 +54,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var connackSent = false
     /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
     private var ending = Broker.Ending.lost
-    /// The keep-alive check due next, and the time without a packet that ends the connection (`startKeepAlive`).
-    private var keepAliveCheck: NIOScheduledCallback?
+    /// The deadline due next: for the CONNECT until it arrives (`startConnectDeadline`), then the keep-alive check
+    /// (`startKeepAlive`) with the time without a packet that ends the connection.
+    private var deadlineCheck: NIOScheduledCallback?
     private var keepAliveLimit = TimeAmount.zero
     private var lastPacket = NIODeadline.uptimeNanoseconds(0)
     /// Replies in the order their packets arrived; `nil` while the broker is still committing.
@@ -98,7 +99,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        stopKeepAlive()
+        stopDeadline()
         self.context = nil
     }
 
@@ -106,6 +107,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         switch event {
         case let identity as Principal:
             principal = identity
+            startConnectDeadline()
         case let revoked as CredentialRevoked:
             disconnect(.administrativeAction, context: context, reason: revoked.reason)
         case is HubDraining:
@@ -179,6 +181,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         guard let principal else {
             return refuse(.notAuthorized, context: context, reason: "CONNECT without a verified client certificate")
         }
+        stopDeadline()
         state = .connecting(waiting: [])
         broker.connect(connect, principal: principal, connection: self) { result in
             if self.eventLoop.inEventLoop {
@@ -535,7 +538,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             broker.disconnected(clientID: clientID, connection: self, ending: ending)
         }
         state = .closed
-        stopKeepAlive()
+        stopDeadline()
         context.fireChannelInactive()
     }
 
@@ -556,22 +559,30 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         disconnect(error.code.reasonCode, context: context, reason: "\(error)")
     }
 
+    /// The TLS handshake is done: the client has `connectTimeout` to send its CONNECT (the standard: a server
+    /// should close a connection that sends none within a reasonable time).
+    private func startConnectDeadline() {
+        guard case .awaitingConnect = state else { return }
+        let timeout = broker.configuration.connectTimeout
+        checkDeadline(at: eventLoop.now + .nanoseconds(Int64(timeout.wholeNanoseconds)))
+    }
+
     /// Closes the connection when no packet arrives within one and a half keep-alive periods [MQTT-3.1.2-24]. One
     /// callback waits for the deadline the last packet set and, when packets came meanwhile, for the next one: no
     /// ticking task per connection (with thousands of idle contingents, its memory and wake-ups add up).
     private func startKeepAlive(seconds: UInt16, context: ChannelHandlerContext) {
         guard seconds > 0 else { return }
         keepAliveLimit = .milliseconds(Int64(seconds) * 1500)
-        checkKeepAlive(at: lastPacket + keepAliveLimit)
+        checkDeadline(at: lastPacket + keepAliveLimit)
     }
 
-    private func checkKeepAlive(at deadline: NIODeadline) {
-        keepAliveCheck = try? eventLoop.scheduleCallback(at: deadline, handler: self)
+    private func checkDeadline(at deadline: NIODeadline) {
+        deadlineCheck = try? eventLoop.scheduleCallback(at: deadline, handler: self)
     }
 
-    private func stopKeepAlive() {
-        keepAliveCheck?.cancel()
-        keepAliveCheck = nil
+    private func stopDeadline() {
+        deadlineCheck?.cancel()
+        deadlineCheck = nil
     }
 
     /// Runs `body` on the channel's event loop, at once when already there.
@@ -629,16 +640,23 @@ extension MQTTConnectionHandler {
 }
 
 extension MQTTConnectionHandler: NIOScheduledCallbackHandler {
-    /// The keep-alive deadline came (`startKeepAlive`): ends the connection, or waits for the deadline of the
-    /// packet that arrived since.
+    /// A deadline came: with no CONNECT yet (`startConnectDeadline`), the connection ends; once connected
+    /// (`startKeepAlive`), it ends too, or waits for the deadline of the packet that arrived since.
     public func handleScheduledCallback(eventLoop: some EventLoop) {
-        keepAliveCheck = nil
-        guard let context, case .connected = state else { return }
-        let deadline = lastPacket + keepAliveLimit
-        if eventLoop.now >= deadline {
-            disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
-        } else {
-            checkKeepAlive(at: deadline)
+        deadlineCheck = nil
+        guard let context else { return }
+        switch state {
+        case .awaitingConnect:
+            close(context, reason: "no CONNECT within \(broker.configuration.connectTimeout) of the TLS handshake")
+        case .connected:
+            let deadline = lastPacket + keepAliveLimit
+            if eventLoop.now >= deadline {
+                disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
+            } else {
+                checkDeadline(at: deadline)
+            }
+        case .connecting, .closed:
+            break
         }
     }
 }

@@ -226,6 +226,7 @@ extension HubConfiguration {
             .integer("mqtt.maximumKeepAliveSeconds", \.mqtt.maximumKeepAliveSeconds, 0...65_535),
             .integer("mqtt.maximumSessionExpirySeconds", \.mqtt.maximumSessionExpirySeconds, 0...4_294_967_295),
             .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
+            .integer("mqtt.connectTimeoutSeconds", \.mqtt.connectTimeoutSeconds, 1...3600),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .optionalText("tls.cipherSuites", \.tls.cipherSuites, check: TLSContext.cipherSuitesProblem),
@@ -251,8 +252,9 @@ extension HubConfiguration {
         "mqtt.maximumPacketSize", "mqtt.maximumInflight", "mqtt.maximumQueued", "mqtt.maximumConnections",
         "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
         "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
-        "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "tls.serverName", "tls.minimumVersion",
-        "tls.cipherSuites", "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
+        "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "mqtt.connectTimeoutSeconds",
+        "tls.serverName", "tls.minimumVersion", "tls.cipherSuites", "tls.handshakeTimeoutSeconds", "tls.crlWarningDays",
+        "log.level", "shutdownTimeoutSeconds",
     ]
 
     /// The keys whose values differ between the two configurations, in documentation order; a changed module

@@ -44,6 +44,8 @@ public struct HubConfiguration: Sendable, Equatable {
         /// How long the stored deliveries of a QoS 1 message wait before they go to the broker store, so that
         /// those acknowledged meanwhile are never written (`Broker.Configuration.storeHoldTime`); 0: at once.
         public var storeHoldMicroseconds = 20_000
+        /// How long a connection may stay after its TLS handshake without sending CONNECT.
+        public var connectTimeoutSeconds = 10
 
         public init() {}
     }
@@ -164,7 +166,8 @@ extension HubConfiguration {
             maximumSubscriptionsPerSession: mqtt.maximumSubscriptionsPerSession,
             maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
             maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds),
-            storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds))
+            storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds),
+            connectTimeout: .seconds(mqtt.connectTimeoutSeconds))
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
         configuration.shutdownTimeout = .seconds(Int64(shutdownTimeoutSeconds))
         return configuration

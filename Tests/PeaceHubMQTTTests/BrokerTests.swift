@@ -508,6 +508,22 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(!sleeper.isOpen)
         #expect(try watcher.received() == [publish("status/kaz", "lost")])
     }
+
+    /// A connection that sends no CONNECT within `connectTimeout` of its TLS handshake is closed; a connected one
+    /// keeps no such deadline.
+    @Test func aConnectionWithoutConnectIsClosedAfterTheConnectTimeout() throws {
+        let broker = try Broker(configuration: .init(connectTimeout: .seconds(10)), authorizer: TestAuthorizer())
+        let silent = try TestClient(broker: broker, principal: kaz)
+        let prompt = try TestClient(broker: broker, principal: ind, loop: silent.loop)
+        silent.loop.advanceTime(by: .seconds(5))
+        #expect(try prompt.connect("prompt") == [accepted])
+        silent.loop.advanceTime(by: .milliseconds(4999))
+        #expect(silent.isOpen)
+        silent.loop.advanceTime(by: .milliseconds(1))
+        #expect(!silent.isOpen)
+        silent.loop.advanceTime(by: .seconds(60))
+        #expect(prompt.isOpen)  // keep-alive 0: nothing ends it
+    }
 }
 
 /// Judges `missions/...` topics like a mission module: bodies with "ok" pass with an

@@ -240,7 +240,8 @@ import Testing
             "PEACEHUB_MQTT_ROUTING_BUDGET_MILLISECONDS": "7", "PEACEHUB_MQTT_RECEIVE_MAXIMUM": "10",
             "PEACEHUB_MQTT_TOPIC_ALIAS_MAXIMUM": "11", "PEACEHUB_MQTT_MAXIMUM_SUBSCRIPTIONS_PER_SESSION": "12",
             "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
-            "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_TLS_SERVER_NAME": "s",
+            "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_MQTT_CONNECT_TIMEOUT_SECONDS": "18",
+            "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CIPHER_SUITES": "TLS_CHACHA20_POLY1305_SHA256",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
@@ -262,9 +263,9 @@ import Testing
             configuration.mqtt.topicAliasMaximum, configuration.mqtt.maximumSubscriptionsPerSession,
             configuration.mqtt.maximumKeepAliveSeconds, configuration.mqtt.maximumSessionExpirySeconds,
             configuration.shutdownTimeoutSeconds, configuration.tls.watchIntervalSeconds,
-            configuration.mqtt.storeHoldMicroseconds,
+            configuration.mqtt.storeHoldMicroseconds, configuration.mqtt.connectTimeoutSeconds,
         ]
-        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17])
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)

@@ -68,6 +68,14 @@ import Testing
         #expect(result.stdout.contains("OK acknowledged_by_subscribers"))
     }
 
+    @Test func aConnectionThatSendsNoConnectIsClosed() throws {
+        let strict = try HubProcess(configuration: ["mqtt": ["connectTimeoutSeconds": 1]])
+        defer { strict.remove() }
+        let result = try run("connect_timeout", on: strict)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("OK connect_timeout"))
+    }
+
     @Test func acknowledgedMessagesSurviveSIGKILLWithoutQoS2Duplicates() throws {
         try crashWhileStreaming("stream")
     }

@@ -219,6 +219,20 @@ def keepalive():
     check(1.4 <= waited <= 6.0, "closed after %.2f s; keep-alive 1 s allows 1.5 s" % waited)
 
 
+def connect_timeout():
+    """Run on a hub with mqtt.connectTimeoutSeconds 1: a connection that finishes its TLS handshake and sends no
+    CONNECT is closed; one that sends CONNECT in time is answered and stays."""
+    silent = tls_socket()
+    prompt = tls_socket()
+    prompt.sendall(connect_packet("prompt", keepalive=0))
+    check(prompt.recv(4) == b"\x20\x02\x00\x00", "no CONNACK")
+    started = time.time()
+    check(closed_by_server(silent, 8), "the hub kept a connection that sent no CONNECT")
+    waited = time.time() - started
+    check(waited >= 0.5, "closed after %.2f s; the CONNECT timeout is 1 s" % waited)
+    check(not closed_by_server(prompt, 1), "the hub closed a connected client")
+
+
 def persistent():
     offline = Client("IND", client_id="ind-persistent", clean=False)
     offline.subscribe("contingents/IND/inbox", qos=1)
@@ -497,7 +511,8 @@ def malformed():
 
 SCENARIOS = {f.__name__: f for f in [qos_flows, wildcards, retained, will, keepalive, persistent, precedence, takeover,
                                       routing, authorization, chat_access, prepare, stream, collect, malformed,
-                                      acknowledged_by_subscribers, stream_live, subscribe_then_publish]}
+                                      acknowledged_by_subscribers, stream_live, subscribe_then_publish,
+                                      connect_timeout]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
