@@ -363,7 +363,16 @@ public final class Broker: Sendable {
         }
         replaced?.close(.sessionTakenOver, reason: "session taken over by a new connection with client id \(clientID)")
         for will in wills { publishWill(will) }
-        commit(operations) { result in reply(result.map { outcome }) }
+        commit(operations) { [self] result in
+            // Refused for want of a store: the connection lets the session go again (without its will: the client
+            // never heard it was connected), and its place under the limits with it.
+            if case .failure = result, case .accepted(let accepted) = outcome {
+                disconnected(
+                    clientID: accepted.clientID, connection: connection,
+                    ending: .disconnect(publishWill: false, sessionExpiryInterval: nil))
+            }
+            reply(result.map { outcome })
+        }
     }
 
     /// The store operations that make a resumed session's stored form match its new expiry interval: stored

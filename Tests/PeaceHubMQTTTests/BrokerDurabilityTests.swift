@@ -158,6 +158,23 @@ final class ManualStore: BrokerStore {
         #expect(try back.received() == [.connack(.init(sessionPresent: true, reasonCode: .success))])
     }
 
+    /// A CONNECT whose session cannot be stored is refused (server unavailable), and the connection it was bound
+    /// to gives back its place under the limits.
+    @Test func aConnectThatCouldNotBeStoredIsRefusedAndFreesItsPlace() throws {
+        let store = ManualStore()
+        let broker = try Broker(
+            configuration: .init(maximumConnectionsPerPrincipal: 1), authorizer: TestAuthorizer(), store: store)
+        let refused = try TestClient(broker: broker, principal: kaz)
+        try refused.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+        store.failAll()
+        #expect(try refused.received() == [.connack(.init(sessionPresent: false, reasonCode: .serverUnavailable))])
+        #expect(!refused.isOpen)
+        let next = try TestClient(broker: broker, principal: kaz)
+        try next.send(.connect(.init(clientID: "kaz-ops", cleanStart: false)))
+        store.completeAll()
+        #expect(try next.received() == [accepted])
+    }
+
     @Test func aQoS1MessageIsDeliveredAtOnceAndAcknowledgedOnceDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
