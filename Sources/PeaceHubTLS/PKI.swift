@@ -642,8 +642,7 @@ final class CertificateBuilder {
 enum CRLBuilder {
     static func make(
         ca: CertificateAuthority, revoked: [(serial: String, date: Date, reason: PKI.RevocationReason)], number: Int,
-        lastUpdate: Date,
-        nextUpdate: Date
+        lastUpdate: Date, nextUpdate: Date
     ) throws(PKIError) -> Data {
         ERR_clear_error()
         guard let crl = X509_CRL_new() else { throw PKIError(.openSSL, "out of memory") }
