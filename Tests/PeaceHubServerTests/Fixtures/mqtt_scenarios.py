@@ -209,13 +209,24 @@ def closed_by_server(sock, seconds):
         return True
 
 
-def keepalive():
+def raw_connected(client_id, keepalive):
+    """A raw TLS socket whose 3.1.1 CONNECT was accepted."""
     sock = tls_socket()
-    sock.sendall(connect_packet("sleepy", keepalive=1))
+    sock.sendall(connect_packet(client_id, keepalive=keepalive))
     check(sock.recv(4) == b"\x20\x02\x00\x00", "no CONNACK")
+    return sock
+
+
+def seconds_until_closed(sock, limit, failure):
+    """How long the server took to close `sock`; fails with `failure` when it kept it open for `limit` seconds."""
     started = time.time()
-    check(closed_by_server(sock, 6), "the hub did not close an idle connection")
-    waited = time.time() - started
+    check(closed_by_server(sock, limit), failure)
+    return time.time() - started
+
+
+def keepalive():
+    sock = raw_connected("sleepy", keepalive=1)
+    waited = seconds_until_closed(sock, 6, "the hub did not close an idle connection")
     check(1.4 <= waited <= 6.0, "closed after %.2f s; keep-alive 1 s allows 1.5 s" % waited)
 
 
@@ -223,12 +234,8 @@ def connect_timeout():
     """Run on a hub with mqtt.connectTimeoutSeconds 1: a connection that finishes its TLS handshake and sends no
     CONNECT is closed; one that sends CONNECT in time is answered and stays."""
     silent = tls_socket()
-    prompt = tls_socket()
-    prompt.sendall(connect_packet("prompt", keepalive=0))
-    check(prompt.recv(4) == b"\x20\x02\x00\x00", "no CONNACK")
-    started = time.time()
-    check(closed_by_server(silent, 8), "the hub kept a connection that sent no CONNECT")
-    waited = time.time() - started
+    prompt = raw_connected("prompt", keepalive=0)
+    waited = seconds_until_closed(silent, 8, "the hub kept a connection that sent no CONNECT")
     check(waited >= 0.5, "closed after %.2f s; the CONNECT timeout is 1 s" % waited)
     check(not closed_by_server(prompt, 1), "the hub closed a connected client")
 
