@@ -9,7 +9,18 @@ import PeaceHubTLS
 /// What `peacehub pub` and `peacehub sub` share: where the hub is and whose certificate to use.
 struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("as"), help: "Who connects: a contingent code (KAZ) or operator:<name>; picks the certificate.")
-    var principal: String
+    var principal: String?
+
+    @Option(
+        name: .customLong("cert"),
+        help: ArgumentHelp("The client certificate (PEM), instead of --as: e.g. one issued for a --csr.", valueName: "file"))
+    var certificateFile: String?
+
+    @Option(name: .customLong("key"), help: ArgumentHelp("The private key of --cert (PEM).", valueName: "file"))
+    var keyFile: String?
+
+    @Option(help: ArgumentHelp("The hub CA's certificate (default: ca.pem in the PKI directory).", valueName: "file"))
+    var cafile: String?
 
     @Option(help: "The hub's address.")
     var host = "127.0.0.1"
@@ -43,20 +54,33 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    /// The certificate and key files of `--as` under the PKI directory.
+    func validate() throws {
+        guard (principal == nil) != (certificateFile == nil && keyFile == nil) else {
+            throw ValidationError("give --as, or --cert and --key")
+        }
+        if principal == nil && (certificateFile == nil || keyFile == nil) {
+            throw ValidationError("--cert and --key go together")
+        }
+    }
+
+    /// The CA, certificate and key files: `--cert` and `--key`, or those of `--as` under the PKI directory.
     func credentials() throws -> (ca: String, certificate: String, key: String) {
         let folder = pki.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pkiDirectory
-        let relative: String
-        if principal.hasPrefix("operator:") {
-            relative = "operators/\(principal.dropFirst("operator:".count))"
+        let ca = cafile ?? folder.appendingPathComponent("ca.pem").path
+        let files: (ca: String, certificate: String, key: String)
+        if let certificateFile, let keyFile {
+            files = (ca, certificateFile, keyFile)
         } else {
-            relative = "contingents/\(principal)"
+            let principal = principal ?? ""
+            let relative =
+                principal.hasPrefix("operator:")
+                ? "operators/\(principal.dropFirst("operator:".count))" : "contingents/\(principal)"
+            files = (
+                ca, folder.appendingPathComponent("\(relative).pem").path,
+                folder.appendingPathComponent("\(relative).key").path
+            )
         }
-        let files = (
-            folder.appendingPathComponent("ca.pem").path, folder.appendingPathComponent("\(relative).pem").path,
-            folder.appendingPathComponent("\(relative).key").path
-        )
-        for file in [files.0, files.1, files.2] where !FileManager.default.isReadableFile(atPath: file) {
+        for file in [files.ca, files.certificate, files.key] where !FileManager.default.isReadableFile(atPath: file) {
             throw CLIError("cannot read \(file): issue it with `peacehub pki issue`, or pass --pki")
         }
         return files

@@ -77,6 +77,34 @@ import Testing
         #expect(result.stderr.contains("--precedence must be ROUTINE, PRIORITY, IMMEDIATE or FLASH"))
     }
 
+    /// A contingent whose certificate was issued for its own signing request connects with its own files.
+    @Test func explicitCertificateAndKeyFiles() throws {
+        let key = hub.data.path("uzb-own.key")
+        let request = hub.data.path("uzb-own.csr")
+        let made = try ProcessRunner.run(
+            "openssl",
+            ["req", "-new", "-newkey", "ed25519", "-nodes", "-keyout", key, "-out", request, "-subj", "/CN=UZB"],
+            timeout: 60)
+        try #require(made.status == 0, "\(made.stderr)")
+        let issued = try ProcessRunner.peacehub(
+            ["pki", "issue", "--contingent", "UZB", "--csr", request, "--force"], environment: hub.environment)
+        try #require(issued.status == 0, "\(issued.stderr)")
+        let certificate = hub.pkiDirectory.appendingPathComponent("contingents/UZB.pem").path
+        let published = try ProcessRunner.peacehub(
+            client([
+                "pub", "--cert", certificate, "--key", key, "--cafile", hub.pkiDirectory.path + "/ca.pem",
+                "-t", "contingents/IND/inbox", "-m", "from UZB's own key",
+            ]), environment: hub.environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        let both = try ProcessRunner.peacehub(
+            client(["pub", "--as", "KAZ", "--cert", certificate, "--key", key, "-t", "t", "-m", "x"]),
+            environment: hub.environment)
+        #expect(both.status != 0 && both.stderr.contains("give --as, or --cert and --key"), "\(both.stderr)")
+        let half = try ProcessRunner.peacehub(
+            client(["pub", "--cert", certificate, "-t", "t", "-m", "x"]), environment: hub.environment)
+        #expect(half.status != 0 && half.stderr.contains("--cert and --key go together"), "\(half.stderr)")
+    }
+
     @Test func aMissingCertificateIsAClearError() throws {
         let result = try ProcessRunner.peacehub(
             client(["pub", "--as", "FRA", "-t", "contingents/IND/inbox", "-m", "x"]), environment: hub.environment)
