@@ -290,7 +290,9 @@ extension Broker {
         if message.retain {
             // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-            if store != nil { operations.append(.setRetained(messageID: messageID, message: message)) }
+            if store != nil, !message.topic.hasPrefix(Self.systemTopicPrefix) {
+                operations.append(.setRetained(messageID: messageID, message: message))
+            }
         }
         // QoS 0 and 1 are queued at once, even before the store has committed what the message changes. A crash
         // before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends

@@ -47,13 +47,16 @@ public final class Broker: Sendable {
         /// How long a connection may stay open after its TLS handshake without sending CONNECT; then it is closed.
         /// Such a connection holds no session and counts against no connection limit, so it must not stay.
         public var connectTimeout: Duration
+        /// How often the broker's state is published, retained, under `$SYS/broker/` (as mosquitto's
+        /// `sys_interval`); zero: never.
+        public var systemReportInterval: Duration
 
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
             maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
             topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
             maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero,
-            connectTimeout: Duration = .seconds(10)
+            connectTimeout: Duration = .seconds(10), systemReportInterval: Duration = .seconds(10)
         ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
@@ -67,6 +70,7 @@ public final class Broker: Sendable {
             self.maximumSessionExpiry = maximumSessionExpiry
             self.storeHoldTime = storeHoldTime
             self.connectTimeout = connectTimeout
+            self.systemReportInterval = systemReportInterval
         }
     }
 
@@ -113,8 +117,12 @@ public final class Broker: Sendable {
         var connectionsByPrincipal: [Principal: Int] = [:]
         /// Disconnected sessions with an expiry or a delayed will: what `housekeeping` looks at.
         var timed: Set<String> = []
-        /// Messages in and out since the last `housekeeping`.
+        /// Messages in and out since the last `housekeeping`, and since the broker started.
         var traffic = Traffic()
+        var messagesReceived = 0
+        var messagesSent = 0
+        /// When `$SYS/broker/` was last published (`systemReport`).
+        var lastSystemReport: Int64 = 0
         /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
         /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the
         /// sessions, and when it reaches `routeCacheLimit` topics.
@@ -179,6 +187,8 @@ public final class Broker: Sendable {
     /// Milliseconds since 1970: message and session expiry are wall-clock times, so they hold across restarts.
     let clock: @Sendable () -> Int64
     let state: Mutex<State>
+    /// For `$SYS/broker/uptime`.
+    let startedAt: Int64
 
     /// The wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -196,6 +206,7 @@ public final class Broker: Sendable {
         self.store = store
         self.logger = logger
         self.clock = clock
+        startedAt = clock()
         metrics = BrokerMetrics()
         var initial = State()
         if let stored = try store?.load() {
@@ -468,10 +479,13 @@ public final class Broker: Sendable {
     }
 
     /// Publishes the delayed wills that are due and ends the disconnected sessions whose expiry interval has
-    /// passed (publishing their wills first). The server calls it every second.
+    /// passed (publishing their wills first); publishes `$SYS/broker/` when its interval has passed. The server
+    /// calls it every half second.
     public func housekeeping() {
         let now = clock()
-        let (wills, operations, traffic) = state.withLock { state -> ([PendingWill], [StoreOperation], Traffic) in
+        let reportInterval = configuration.systemReportInterval
+        let (wills, operations, traffic, report) = state.withLock {
+            state -> ([PendingWill], [StoreOperation], Traffic, [(String, String)]) in
             var wills: [PendingWill] = []
             var operations: [StoreOperation] = []
             for clientID in state.timed {
@@ -497,14 +511,49 @@ public final class Broker: Sendable {
                     operations.append(.setRetained(messageID: 0, message: cleared))
                 }
             }
-            metrics.record(
-                connections: state.connectionsByPrincipal,
-                queued: state.sessions.values.reduce(0) { $0 + $1.pendingCount })
-            return (wills, operations, state.traffic.take())
+            let queued = state.sessions.values.reduce(0) { $0 + $1.pendingCount }
+            metrics.record(connections: state.connectionsByPrincipal, queued: queued)
+            let traffic = state.traffic.take()
+            state.messagesReceived += traffic.receivedTotal
+            state.messagesSent += traffic.sentTotal
+            var report: [(String, String)] = []
+            let intervalMilliseconds = Int64(reportInterval.wholeNanoseconds / 1_000_000)
+            if intervalMilliseconds > 0, now - state.lastSystemReport >= intervalMilliseconds {
+                state.lastSystemReport = now
+                report = systemReport(state, queued: queued, now: now)
+            }
+            return (wills, operations, traffic, report)
         }
         metrics.record(traffic)
         for will in wills { publishWill(will) }
         commit(operations) { _ in }
+        for (topic, value) in report {
+            publishAsHub(
+                BrokerMessage(
+                    topic: Self.systemTopicPrefix + topic, payload: ByteBuffer(string: value), qos: .atMostOnce,
+                    retain: true, precedence: .routine))
+        }
+    }
+
+    /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a
+    /// restart the old values would be wrong.
+    static let systemTopicPrefix = "$SYS/broker/"
+
+    /// The values of `$SYS/broker/`, named and written as mosquitto writes its own (the lock is held).
+    private func systemReport(_ state: State, queued: Int, now: Int64) -> [(String, String)] {
+        let connected = state.connections
+        return [
+            ("version", "PeaceHub \(ProductVersion.current)"),
+            ("uptime", "\((now - startedAt) / 1000) seconds"),
+            ("clients/connected", "\(connected)"),
+            ("clients/disconnected", "\(state.sessions.count - connected)"),
+            ("clients/total", "\(state.sessions.count)"),
+            ("subscriptions/count", "\(state.subscriptions.count)"),
+            ("retained messages/count", "\(state.retained.count)"),
+            ("store/messages/count", "\(queued)"),
+            ("messages/received", "\(state.messagesReceived)"),
+            ("messages/sent", "\(state.messagesSent)"),
+        ]
     }
 
     /// Forgets a session (the lock is held).

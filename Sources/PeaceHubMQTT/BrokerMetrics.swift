@@ -32,6 +32,9 @@ struct Traffic {
         }
     }
 
+    var receivedTotal: Int { receivedCounts.reduce(0) { $0 + $1.count } }
+    var sentTotal: Int { sentCounts.reduce(0) { $0 + $1.count } }
+
     /// What was counted since the last call; the counts start again from zero.
     mutating func take() -> Traffic {
         defer { self = Traffic() }

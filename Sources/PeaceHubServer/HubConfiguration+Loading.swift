@@ -227,6 +227,7 @@ extension HubConfiguration {
             .integer("mqtt.maximumSessionExpirySeconds", \.mqtt.maximumSessionExpirySeconds, 0...4_294_967_295),
             .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
             .integer("mqtt.connectTimeoutSeconds", \.mqtt.connectTimeoutSeconds, 1...3600),
+            .integer("mqtt.systemReportIntervalSeconds", \.mqtt.systemReportIntervalSeconds, 0...86_400),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .optionalText("tls.cipherSuites", \.tls.cipherSuites, check: TLSContext.cipherSuitesProblem),
@@ -253,8 +254,8 @@ extension HubConfiguration {
         "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
         "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
         "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "mqtt.connectTimeoutSeconds",
-        "tls.serverName", "tls.minimumVersion", "tls.cipherSuites", "tls.handshakeTimeoutSeconds", "tls.crlWarningDays",
-        "log.level", "shutdownTimeoutSeconds",
+        "mqtt.systemReportIntervalSeconds", "tls.serverName", "tls.minimumVersion", "tls.cipherSuites",
+        "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",
     ]
 
     /// The keys whose values differ between the two configurations, in documentation order; a changed module

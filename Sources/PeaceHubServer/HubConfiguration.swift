@@ -46,6 +46,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var storeHoldMicroseconds = 20_000
         /// How long a connection may stay after its TLS handshake without sending CONNECT.
         public var connectTimeoutSeconds = 10
+        /// How often the broker's state is published under `$SYS/broker/`; 0: never.
+        public var systemReportIntervalSeconds = 10
 
         public init() {}
     }
@@ -167,7 +169,8 @@ extension HubConfiguration {
             maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
             maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds),
             storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds),
-            connectTimeout: .seconds(mqtt.connectTimeoutSeconds))
+            connectTimeout: .seconds(mqtt.connectTimeoutSeconds),
+            systemReportInterval: .seconds(mqtt.systemReportIntervalSeconds))
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
         configuration.shutdownTimeout = .seconds(Int64(shutdownTimeoutSeconds))
         return configuration

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PeaceHubCore
 
 /// `peacehub`: the PeaceHub host service and its tools.
 @main
@@ -8,7 +9,7 @@ struct PeaceHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peacehub",
         abstract: "The PeaceHub regional peacekeeping hub: mission modules, secure messaging and the shared registry.",
-        version: "0.1.0",
+        version: ProductVersion.current,
         subcommands: [
             ServeCommand.self, PubCommand.self, SubCommand.self, PluginsCommand.self, MissionCommand.self,
             PKICommand.self, RegistryCommand.self,

@@ -175,6 +175,58 @@ final class ManualStore: BrokerStore {
         #expect(try next.received() == [accepted])
     }
 
+    /// `$SYS/broker/` tells the broker's state every report interval, retained for a later subscriber, and never
+    /// reaches the store (after a restart the values would be wrong).
+    @Test func systemReportsArePublishedRetainedAndNeverStored() throws {
+        let clock = TestClock()
+        let store = ManualStore()
+        let broker = try Broker(
+            configuration: .init(systemReportInterval: .seconds(10)), authorizer: TestAuthorizer(), store: store,
+            clock: clock.read)
+        let watcher = try TestClient(broker: broker, principal: .operator("duty"))
+        _ = try watcher.connect("duty")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/#", .atMostOnce)])))
+        let away = try TestClient(broker: broker, principal: kaz, loop: watcher.loop)
+        try away.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+        store.completeAll()
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("a", .atLeastOnce), ("b", .atMostOnce)])))
+        store.completeAll()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: ind, loop: watcher.loop)
+        _ = try publisher.connect("ind")
+        try publisher.send(publish("a", "one", qos: .atLeastOnce, id: 1))
+        store.completeAll()
+        _ = try watcher.received()
+
+        clock.advance(seconds: 61)
+        broker.housekeeping()
+        let report = Dictionary(
+            uniqueKeysWithValues: TestClient.publishes(try watcher.received()).map {
+                ($0.topic, String(buffer: $0.payload))
+            })
+        #expect(report["$SYS/broker/version"]?.hasPrefix("PeaceHub ") == true)
+        #expect(report["$SYS/broker/uptime"] == "61 seconds")
+        #expect(report["$SYS/broker/clients/connected"] == "2")
+        #expect(report["$SYS/broker/clients/disconnected"] == "1")
+        #expect(report["$SYS/broker/clients/total"] == "3")
+        #expect(report["$SYS/broker/subscriptions/count"] == "3")
+        #expect(report["$SYS/broker/retained messages/count"] == "0")
+        #expect(report["$SYS/broker/store/messages/count"] == "1")  // "one", queued for kaz-desk
+        #expect(report["$SYS/broker/messages/received"] == "1")
+        #expect(report["$SYS/broker/messages/sent"] == "0")
+        #expect(store.waiting == 0)
+        #expect(store.state.retained.isEmpty)
+
+        clock.advance(seconds: 5)
+        broker.housekeeping()
+        #expect(try watcher.received().isEmpty)  // the interval has not passed
+        let later = try TestClient(broker: broker, principal: .operator("audit"), loop: watcher.loop)
+        _ = try later.connect("late")
+        try later.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/uptime", .atMostOnce)])))
+        let retained = TestClient.publishes(try later.received())
+        #expect(retained.map { String(buffer: $0.payload) } == ["61 seconds"] && retained.first?.retain == true)
+    }
+
     @Test func aQoS1MessageIsDeliveredAtOnceAndAcknowledgedOnceDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)

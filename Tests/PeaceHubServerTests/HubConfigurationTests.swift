@@ -241,6 +241,7 @@ import Testing
             "PEACEHUB_MQTT_TOPIC_ALIAS_MAXIMUM": "11", "PEACEHUB_MQTT_MAXIMUM_SUBSCRIPTIONS_PER_SESSION": "12",
             "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
             "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_MQTT_CONNECT_TIMEOUT_SECONDS": "18",
+            "PEACEHUB_MQTT_SYSTEM_REPORT_INTERVAL_SECONDS": "19",
             "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CIPHER_SUITES": "TLS_CHACHA20_POLY1305_SHA256",
@@ -264,8 +265,9 @@ import Testing
             configuration.mqtt.maximumKeepAliveSeconds, configuration.mqtt.maximumSessionExpirySeconds,
             configuration.shutdownTimeoutSeconds, configuration.tls.watchIntervalSeconds,
             configuration.mqtt.storeHoldMicroseconds, configuration.mqtt.connectTimeoutSeconds,
+            configuration.mqtt.systemReportIntervalSeconds,
         ]
-        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
+        #expect(numbers == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)

@@ -31,6 +31,24 @@ import Testing
         #expect(output.contains("\(topic)|unit:KAZBATT unit:relay|salem"), "\(output)\n\(hub.logText.suffix(2000))")
     }
 
+    /// An operator reads the broker's state under `$SYS/broker/` with mosquitto_sub, as from mosquitto; a
+    /// contingent may not.
+    @Test func operatorsReadSystemTopicsWithMosquittoSub() throws {
+        let hub = try #require(SharedHub.current)
+        let result = try ProcessRunner.run(
+            "mosquitto_sub",
+            hub.mosquittoArguments(as: "operator:duty") + ["-t", "$SYS/broker/#", "-C", "10", "-W", "30", "-v"],
+            timeout: 60)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let topics = Set(result.stdout.split(separator: "\n").map { String($0.prefix { $0 != " " }) })
+        #expect(
+            topics.contains("$SYS/broker/version") && topics.contains("$SYS/broker/clients/connected"), "\(result.stdout)")
+        let refused = try ProcessRunner.run(
+            "mosquitto_sub", hub.mosquittoArguments(as: "KAZ") + ["-t", "$SYS/broker/#", "-C", "1", "-W", "5"],
+            timeout: 60)
+        #expect(refused.stderr.contains("All subscription requests were denied"), "\(refused.stdout)\(refused.stderr)")
+    }
+
     @Test func mosquittoPubShowsTheNotAuthorizedReason() throws {
         let hub = try #require(SharedHub.current)
         let result = try ProcessRunner.run(
