@@ -549,7 +549,7 @@ public final class Broker: Sendable {
             ("clients/disconnected", "\(state.sessions.count - connected)"),
             ("clients/total", "\(state.sessions.count)"),
             ("subscriptions/count", "\(state.subscriptions.count)"),
-            ("retained messages/count", "\(state.retained.count)"),
+            ("retained messages/count", "\(state.retained.keys.count { !$0.hasPrefix(Self.systemTopicPrefix) })"),
             ("store/messages/count", "\(queued)"),
             ("messages/received", "\(state.messagesReceived)"),
             ("messages/sent", "\(state.messagesSent)"),
