@@ -86,7 +86,9 @@ public final class ModuleInstance: @unchecked Sendable {
             }
         }
         guard status == PHUB_OK, let created else {
-            let message = String(decoding: errorBytes.prefix(errorLength), as: UTF8.self)
+            // What the module wrote: a length beyond the buffer (a text cut to fit) leaves zeros after it.
+            let written = errorBytes.prefix(errorLength).reversed().drop { $0 == 0 }.reversed()
+            let message = loggableModuleText(String(decoding: written, as: UTF8.self))
             throw PluginLoadError(
                 .createFailed, file: module.manifestPath, moduleABI: module.tableABI,
                 reason: status == PHUB_OK ? "create returned no instance" : "status \(status): \(message.isEmpty ? "no message" : message)")

@@ -1,6 +1,6 @@
 import Foundation
 import PeaceHubCore
-import PeaceHubPlugins
+@testable import PeaceHubPlugins
 import PeaceHubTesting
 import Testing
 
@@ -29,6 +29,15 @@ import Testing
         #expect(error.code == .badOutput)
         #expect(error.reason == reason)
         #expect(error.function == "judge_message")
+    }
+
+    /// What a module logs through `host->log` cannot end the log line and forge the next, nor steer a terminal.
+    @Test func moduleTextCannotForgeLogLines() {
+        let forged = "first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\u{0}"
+        let logged = loggableModuleText(forged)
+        #expect(!logged.unicodeScalars.contains { $0.properties.generalCategory == .control })
+        #expect(logged == #"first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\0"#)
+        #expect(loggableModuleText("plain text, ünïcödé\ttab") == #"plain text, ünïcödé\ttab"#)
     }
 
     @Test func garbageReadinessAndCommandOutput() throws {

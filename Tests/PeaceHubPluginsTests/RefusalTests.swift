@@ -145,6 +145,6 @@ import Testing
         defer { scratch.remove() }
         let error = try refusal(try FixtureModules.build(.createFails, into: scratch.url))
         #expect(error.code == .createFailed)
-        #expect(error.reason.contains("the data file areas.geojson is corrupt"))
+        #expect(error.reason.hasSuffix(#"the data file areas.geojson is corrupt\n\u{1B}[31mforged line"#), "\(error.reason)")
     }
 }

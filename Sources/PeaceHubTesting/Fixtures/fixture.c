@@ -75,7 +75,10 @@ static phub_status_t fixture_create(const phub_plugin_t *plugin, const phub_host
 #ifdef FIXTURE_CREATE_FAILS
     (void)host;
     (void)out_instance;
-    put(error, "the data file areas.geojson is corrupt");
+    /* A line break and a terminal escape the host must not pass on, and a length past the buffer, as a text
+       cut to fit reports it. */
+    put(error, "the data file areas.geojson is corrupt\n\x1b[31mforged line");
+    error->length = error->capacity + 29;
     return PHUB_ERR_INTERNAL;
 #else
     (void)error;
