@@ -2,7 +2,7 @@
  * A mission module in plain C: the starting point for partner nations that do not use Swift.
  *
  * It needs only the PeaceHub headers and a C compiler:
- *   cc -std=c11 -shared -fPIC -O2 -fvisibility=hidden -I<peacehub>/include \
+ *   cc -std=c11 -shared -fPIC -O2 -fvisibility=hidden -I<peacehub>/Sources/CPeaceHubABI/include \
  *      -Wl,--version-script=exports.map template.c -o libtemplate.so
  * Rename the mission, then replace the bodies of judge_message, evaluate_readiness and
  * run_command with your mission's rules. The comments in peacehub/plugin.h say who owns what.

@@ -25,7 +25,8 @@ typedef struct phub_message {
      * topic is not a report topic. */
     const char *report_type;
 
-    /* The payload as published (for MQTT 3.1.1, the JSON envelope). NULL only when size is 0. */
+    /* The payload: as published over MQTT 5; over MQTT 3.1.1, the report body the hub took out of the
+     * JSON envelope (docs/protocol.md). NULL only when size is 0. */
     const uint8_t *payload;
     uint64_t payload_size;
 

@@ -64,7 +64,8 @@ struct phub_plugin {
      * and the buffers are host-owned, valid for the call. Returns PHUB_OK when a verdict was
      * given, PHUB_ERR_BUFFER_TOO_SMALL when a buffer was too small (the host calls again with
      * larger ones), anything else when the module could not judge (the host holds the message
-     * and reports the failure). Must not block: the host gives each call a time budget.
+     * and reports the failure). Must not block: past the hub's routing budget
+     * (`mqtt.routingBudgetMilliseconds`, 2 s by default) the host holds the message and ignores the verdict.
      * [thread-safe] */
     phub_status_t (*judge_message)(void *instance, const phub_message_t *message, phub_verdict_t *verdict);
 
