@@ -13,7 +13,8 @@ struct ClientOptions: ParsableArguments {
 
     @Option(
         name: .customLong("cert"),
-        help: ArgumentHelp("The client certificate (PEM), instead of --as: e.g. one issued for a --csr.", valueName: "file"))
+        help: ArgumentHelp(
+            "The client certificate (PEM), instead of --as: e.g. one issued for a --csr.", valueName: "file"))
     var certificateFile: String?
 
     @Option(name: .customLong("key"), help: ArgumentHelp("The private key of --cert (PEM).", valueName: "file"))

@@ -36,7 +36,8 @@ import Testing
         let forged = "first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\u{0}"
         let logged = loggableModuleText(forged)
         #expect(!logged.unicodeScalars.contains { $0.properties.generalCategory == .control })
-        #expect(logged == #"first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\0"#)
+        #expect(
+            logged == #"first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\0"#)
         #expect(loggableModuleText("plain text, ünïcödé\ttab") == #"plain text, ünïcödé\ttab"#)
     }
 

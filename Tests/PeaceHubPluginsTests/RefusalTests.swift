@@ -145,6 +145,7 @@ import Testing
         defer { scratch.remove() }
         let error = try refusal(try FixtureModules.build(.createFails, into: scratch.url))
         #expect(error.code == .createFailed)
-        #expect(error.reason.hasSuffix(#"the data file areas.geojson is corrupt\n\u{1B}[31mforged line"#), "\(error.reason)")
+        let escaped = #"the data file areas.geojson is corrupt\n\u{1B}[31mforged line"#
+        #expect(error.reason.hasSuffix(escaped), "\(error.reason)")
     }
 }

@@ -41,8 +41,8 @@ import Testing
             timeout: 60)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         let topics = Set(result.stdout.split(separator: "\n").map { String($0.prefix { $0 != " " }) })
-        #expect(
-            topics.contains("$SYS/broker/version") && topics.contains("$SYS/broker/clients/connected"), "\(result.stdout)")
+        #expect(topics.contains("$SYS/broker/version"), "\(result.stdout)")
+        #expect(topics.contains("$SYS/broker/clients/connected"), "\(result.stdout)")
         let refused = try ProcessRunner.run(
             "mosquitto_sub", hub.mosquittoArguments(as: "KAZ") + ["-t", "$SYS/broker/#", "-C", "1", "-W", "5"],
             timeout: 60)
