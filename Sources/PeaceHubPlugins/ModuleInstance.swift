@@ -248,12 +248,16 @@ public final class ModuleInstance: @unchecked Sendable {
     {
         guard status != PHUB_OK else { return }
         let text = length <= UInt64(output.count) ? Data(output.prefix(Int(length))) : Data()
-        let message = (try? JSONValue(parsing: text))?["error"]?.stringValue ?? String(decoding: text, as: UTF8.self)
+        let message = loggableModuleText(
+            (try? JSONValue(parsing: text))?["error"]?.stringValue ?? String(decoding: text, as: UTF8.self))
         let reason = message.isEmpty ? "status \(status)" : message
         switch status {
         case PHUB_ERR_INVALID_ARGUMENT: throw PluginCallError(.invalidArgument, module: id, function: function, reason: reason)
         case PHUB_ERR_UNSUPPORTED: throw PluginCallError(.unsupported, module: id, function: function, reason: reason)
-        default: throw PluginCallError(.failed, module: id, function: function, reason: "status \(status): \(reason)")
+        default:
+            throw PluginCallError(
+                .failed, module: id, function: function,
+                reason: "status \(status): \(message.isEmpty ? "no message" : message)")
         }
     }
 

@@ -50,6 +50,11 @@ import Testing
         let command = try #require(#expect(throws: PluginCallError.self) { try module.command("json") })
         #expect(command.code == .badOutput)
         #expect(command.reason.contains("not valid JSON"))
+        // A failure without a message says so; one with control characters in its message cannot forge lines.
+        let quiet = try #require(#expect(throws: PluginCallError.self) { try module.command("fail-quietly") })
+        #expect(quiet.code == .failed && quiet.reason.hasSuffix(": no message"), "\(quiet.reason)")
+        let loud = try #require(#expect(throws: PluginCallError.self) { try module.command("fail-loudly") })
+        #expect(loud.reason.hasSuffix(#": one line\nand a forged one \u{1B}[31m"#), "\(loud.reason)")
         // The module still answers afterwards.
         #expect(try module.command("describe") == ["mission": "FIXTURE"])
     }

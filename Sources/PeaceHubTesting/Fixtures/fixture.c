@@ -187,6 +187,13 @@ static phub_status_t fixture_command(void *instance, const char *name, const uin
     if (strcmp(name, "json") == 0) {
         return put(out, "not json at all");
     }
+    if (strcmp(name, "fail-quietly") == 0) {
+        return PHUB_ERR_INTERNAL;
+    }
+    if (strcmp(name, "fail-loudly") == 0) {
+        put(out, "{\"error\":\"one line\\nand a forged one \\u001b[31m\"}");
+        return PHUB_ERR_INTERNAL;
+    }
 #endif
     if (strcmp(name, "echo") == 0) {
         return phub_buffer_write(out, arguments, size);
