@@ -491,10 +491,10 @@ final class Key {
     /// a key TLS 1.3 can use at 112 bits of security or more (`PKI.SubjectKey.signingRequest`).
     init(signingRequest data: Data) throws(PKIError) {
         ERR_clear_error()
-        let pem = try? OpenSSL.withMemoryBIO(data) { PEM_read_bio_X509_REQ($0, nil, nil, nil) }
-        let der = (pem ?? nil) == nil ? try? OpenSSL.withMemoryBIO(data) { d2i_X509_REQ_bio($0, nil) } : nil
+        let pem = (try? OpenSSL.withMemoryBIO(data) { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) ?? nil
+        let parsed = pem ?? ((try? OpenSSL.withMemoryBIO(data) { d2i_X509_REQ_bio($0, nil) }) ?? nil)
         ERR_clear_error()
-        guard let request = (pem ?? nil) ?? (der ?? nil) else {
+        guard let request = parsed else {
             throw PKIError(.invalidArgument, "not a PKCS#10 certificate signing request (PEM or DER)")
         }
         defer { X509_REQ_free(request) }
