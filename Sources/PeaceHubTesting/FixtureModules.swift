@@ -20,6 +20,10 @@ public enum FixtureModules {
         case nullJudge = "NULL_JUDGE"
         case noEntry = "NO_ENTRY"
         case entryNull = "ENTRY_NULL"
+        /// Dereferences NULL in `phub_plugin_entry_v1`.
+        case entryCrash = "ENTRY_CRASH"
+        /// Never returns from `phub_plugin_entry_v1`.
+        case entryHang = "ENTRY_HANG"
         case tableABI2 = "TABLE_ABI_2"
     }
 

@@ -174,101 +174,48 @@ struct PluginsCheck: ParsableCommand {
     /// Runs `plugins probe` from check `from` and turns its lines, its exit and its silence
     /// into results.
     private func runProbe(manifest: URL, from: Int) throws -> ProbeOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        }
-        process.arguments = ["plugins", "probe", manifest.path, "--from", String(from)]
-        // Die by the signal at once: the Swift backtracer would take seconds and hide it.
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let reader = pipe.fileHandleForReading
         var outcome = ProbeOutcome(nextCheck: from)
         var current: Int?
-        var pending = Data()
-        var lastProgress = Date()
-        readLoop: while true {
-            var descriptor = pollfd(fd: reader.fileDescriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 100)
-            if ready > 0 {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break readLoop }
-                pending.append(chunk)
-                while let newline = pending.firstIndex(of: 0x0a) {
-                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    lastProgress = Date()
-                    let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
-                    guard fields.count >= 2, let index = Int(fields[1]), conformanceChecks.indices.contains(index) else {
-                        continue
-                    }
-                    switch fields[0] {
-                    case "BEGIN": current = index
-                    case "PASS":
-                        outcome.results.append((index, .passed))
-                        outcome.nextCheck = index + 1
-                        current = nil
-                    case "FAIL":
-                        // A setup check that fails while the module is rebuilt (index < from) is reported too.
-                        outcome.results.append((index, .failed(fields.count > 2 ? fields[2] : "failed")))
-                        if index >= from { outcome.nextCheck = index + 1 }
-                        current = nil
-                        if index < setupCheckCount { outcome.setupFailed = true }
-                    default: break
-                    }
-                }
-            } else if ready == 0, Date().timeIntervalSince(lastProgress) > timeout {
-                process.terminate()
-                usleep(200_000)
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-                let index = current ?? outcome.nextCheck
-                if conformanceChecks.indices.contains(index) {
-                    outcome.results.append(
-                        (index, .failed("hung for more than \(formatSeconds(timeout)) in \(conformanceChecks[index].function)")))
-                }
+        let end = try ChildCommand.run(
+            ["plugins", "probe", manifest.path, "--from", String(from)], silenceLimit: timeout
+        ) { line in
+            let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
+            guard fields.count >= 2, let index = Int(fields[1]), conformanceChecks.indices.contains(index) else {
+                return
+            }
+            switch fields[0] {
+            case "BEGIN": current = index
+            case "PASS":
+                outcome.results.append((index, .passed))
                 outcome.nextCheck = index + 1
-                if current == nil || index < setupCheckCount { outcome.setupFailed = true }
-                return outcome
-            } else if ready < 0, errno != EINTR {
-                break readLoop
+                current = nil
+            case "FAIL":
+                // A setup check that fails while the module is rebuilt (index < from) is reported too.
+                outcome.results.append((index, .failed(fields.count > 2 ? fields[2] : "failed")))
+                if index >= from { outcome.nextCheck = index + 1 }
+                current = nil
+                if index < setupCheckCount { outcome.setupFailed = true }
+            default: break
             }
         }
-        process.waitUntilExit()
-        let crashed = process.terminationReason == .uncaughtSignal
-        guard crashed || process.terminationStatus != 0, outcome.nextCheck < conformanceChecks.count else {
-            return outcome
-        }
-        let status = process.terminationStatus
-        // No BEGIN line pending means the child died while it rebuilt the module: setup failed.
+        // No BEGIN line pending means the child stopped while it rebuilt the module: setup failed.
         let index = current ?? outcome.nextCheck
         let place = current.map { conformanceChecks[$0].function } ?? "create (rebuilding the module)"
-        let what =
-            crashed ? "crashed with signal \(status) (\(signalName(status))) in \(place)" : "the checker child exited with status \(status) in \(place)"
+        let what: String
+        switch end {
+        case .exited(0): return outcome
+        case .exited(let status): what = "the checker child exited with status \(status) in \(place)"
+        case .crashed(let signal): what = "crashed with signal \(signal) (\(signalName(signal))) in \(place)"
+        case .silent:
+            let function = conformanceChecks.indices.contains(index) ? conformanceChecks[index].function : place
+            what = "hung for more than \(formatSeconds(timeout)) in \(function)"
+        }
+        guard conformanceChecks.indices.contains(index) else { return outcome }
         outcome.results.append((index, .failed(what)))
         outcome.nextCheck = index + 1
         if current == nil || index < setupCheckCount { outcome.setupFailed = true }
         return outcome
     }
-}
-
-private func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
-}
-
-/// `SIGSEGV` for 11 and so on; the number when the signal is not a usual one.
-func signalName(_ signal: Int32) -> String {
-    let names: [Int32: String] = [
-        SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGBUS: "SIGBUS",
-        SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM",
-    ]
-    return names[signal] ?? "signal \(signal)"
 }
 
 /// `plugins probe`: the child side of `plugins check`. It runs the setup checks (silently when

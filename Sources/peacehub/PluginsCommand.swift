@@ -10,7 +10,7 @@ struct PluginsCommand: ParsableCommand {
         abstract: "List, inspect, check and scaffold mission modules.",
         subcommands: [
             PluginsList.self, PluginsInspect.self, PluginsCheck.self, PluginsNew.self, PluginsManifest.self,
-            PluginsProbe.self,
+            PluginsProbe.self, PluginsOpen.self,
         ]
     )
 }
@@ -77,10 +77,12 @@ struct PluginsList: ParsableCommand {
     }
 }
 
+/// `plugins inspect`: opening a library runs its code (initializers and the entry point), so the library is
+/// opened in a child process (`plugins open`) and a module that crashes or hangs there gets a verdict.
 struct PluginsInspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show a module's manifest, ABI and table functions (opens the library; creates no instance).")
+        abstract: "Show a module's manifest, ABI and table functions (opened in a child process; no instance is made).")
 
     @Argument(help: "The module's manifest or library file.")
     var file: String
@@ -88,8 +90,36 @@ struct PluginsInspect: ParsableCommand {
     @Flag(help: "Print JSON for scripts.")
     var json = false
 
+    @Option(help: "Seconds the library may take to open before the module counts as hung.")
+    var timeout: Double = 10
+
     func run() throws {
-        let opened = try PluginLoader.open(manifest: try manifestURL(for: file))
+        let manifest = try manifestURL(for: file)
+        let end = try ChildCommand.run(
+            ["plugins", "open", manifest.path] + (json ? ["--json"] : []), silenceLimit: timeout,
+            standardError: .standardError
+        ) { print($0) }
+        let place = "while its library was opened (its initializers or phub_plugin_entry_v1)"
+        switch end {
+        case .exited(0): return
+        case .exited(let status): throw ExitCode(status)
+        case .crashed(let signal): throw CLIError("the module crashed with signal \(signal) (\(signalName(signal))) \(place)")
+        case .silent: throw CLIError("the module hung for more than \(formatSeconds(timeout)) \(place)")
+        }
+    }
+}
+
+/// `plugins open`: the child side of `plugins inspect`, which opens the library in this process.
+struct PluginsOpen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open", abstract: "Open a module and describe it in this process (used by 'plugins inspect').",
+        shouldDisplay: false)
+
+    @Argument var manifest: String
+    @Flag var json = false
+
+    func run() throws {
+        let opened = try PluginLoader.open(manifest: URL(fileURLWithPath: manifest))
         let functions = opened.functions
         if json {
             let result: JSONValue = [
@@ -111,7 +141,9 @@ struct PluginsInspect: ParsableCommand {
         print("library      \(opened.libraryPath)")
         print("data         \(opened.dataDirectory)")
         print("sha256       \(opened.manifest.sha256) (verified)")
-        print("ABI          manifest \(opened.manifest.abiMajor).\(opened.manifest.abiMinor), table \(opened.tableABI), host \(HostABI.versionString); table \(opened.tableSize) bytes")
+        print(
+            "ABI          manifest \(opened.manifest.abiMajor).\(opened.manifest.abiMinor), table \(opened.tableABI), "
+                + "host \(HostABI.versionString); table \(opened.tableSize) bytes")
         print("functions")
         for function in functions {
             print("  \(function.present ? "present" : "absent ")  \(function.name)")

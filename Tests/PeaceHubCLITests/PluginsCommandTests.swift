@@ -39,6 +39,34 @@ import Testing
         #expect(!result.stderr.contains("Fatal error"))
     }
 
+    /// Opening a library runs its entry point: one that crashes or hangs there gets a verdict, not a dead `inspect`.
+    @Test func inspectNamesAnEntryPointThatCrashesOrHangs() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let crashing = try FixtureModules.build(.entryCrash, into: scratch.url, id: "org.peacehub.crash")
+        let crashed = try ProcessRunner.peacehub(["plugins", "inspect", crashing.path])
+        #expect(crashed.status == 1)
+        #expect(!crashed.signaled)
+        #expect(
+            crashed.stderr.contains(
+                "the module crashed with signal 11 (SIGSEGV) while its library was opened "
+                    + "(its initializers or phub_plugin_entry_v1)"), "\(crashed.stderr)")
+
+        let hanging = try FixtureModules.build(.entryHang, into: scratch.url, id: "org.peacehub.hang")
+        let hung = try ProcessRunner.peacehub(["plugins", "inspect", hanging.path, "--json", "--timeout", "1"])
+        #expect(hung.status == 1)
+        #expect(hung.stderr.contains("the module hung for more than 1 s while its library was opened"), "\(hung.stderr)")
+        #expect(hung.stdout.isEmpty)
+
+        let checked = try ProcessRunner.peacehub(["plugins", "check", crashing.path])
+        #expect(checked.status == 1)
+        #expect(
+            checked.stdout.contains(
+                "FAIL  library opens and its table is complete: crashed with signal 11 (SIGSEGV) in phub_plugin_entry_v1"),
+            "\(checked.stdout)")
+        #expect(checked.stdout.contains("SKIP  create succeeds"))
+    }
+
     @Test(arguments: ["libPeaceHubExample.so", "libpeacehub_template_c.so"])
     func checkPassesOnAGoodModule(library: String) throws {
         let result = try ProcessRunner.peacehub(["plugins", "check", "\(examples)/\(library)"])

@@ -240,10 +240,21 @@ static const phub_plugin_t fixture_plugin = {
 
 #ifndef FIXTURE_NO_ENTRY
 PHUB_EXPORT const phub_plugin_t *phub_plugin_entry_v1(uint32_t host_major, uint32_t host_minor) {
-#ifdef FIXTURE_ENTRY_NULL
+#if defined(FIXTURE_ENTRY_NULL)
     (void)host_major;
     (void)host_minor;
     return NULL;
+#elif defined(FIXTURE_ENTRY_CRASH)
+    (void)host_major;
+    (void)host_minor;
+    volatile const phub_plugin_t *volatile *nowhere = NULL;
+    return (const phub_plugin_t *)*nowhere;
+#elif defined(FIXTURE_ENTRY_HANG)
+    (void)host_major;
+    (void)host_minor;
+    for (;;) {
+        sleep(1);
+    }
 #else
     return phub_abi_is_compatible(host_major, host_minor) ? &fixture_plugin : NULL;
 #endif

@@ -1,0 +1,78 @@
+import Foundation
+
+/// This executable run again as a child process, for work that calls into a module that may crash or hang:
+/// the child dies instead of the command that judges the module.
+enum ChildCommand {
+    /// How a child ended.
+    enum End: Equatable {
+        case exited(Int32)
+        case crashed(signal: Int32)
+        /// Printed no line for longer than the silence limit, and was killed.
+        case silent
+    }
+
+    /// Runs `peacehub ARGUMENTS`, hands `onLine` each line it prints on stdout as it comes, and kills it once it
+    /// has printed nothing for `silenceLimit` seconds. Its stderr goes to `standardError`.
+    static func run(
+        _ arguments: [String], silenceLimit: Double, standardError: FileHandle = .nullDevice,
+        onLine: (String) -> Void
+    ) throws -> End {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        }
+        process.arguments = arguments
+        // Die by the signal at once: the Swift backtracer would take seconds and hide it.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = standardError
+        try process.run()
+        let reader = pipe.fileHandleForReading
+        var pending = Data()
+        var lastLine = Date()
+        readLoop: while true {
+            var descriptor = pollfd(fd: reader.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 100)
+            if ready > 0 {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break readLoop }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: 0x0a) {
+                    onLine(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                    pending.removeSubrange(pending.startIndex...newline)
+                    lastLine = Date()
+                }
+            } else if ready == 0, Date().timeIntervalSince(lastLine) > silenceLimit {
+                process.terminate()
+                usleep(200_000)
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                return .silent
+            } else if ready < 0, errno != EINTR {
+                break readLoop
+            }
+        }
+        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        process.waitUntilExit()
+        if process.terminationReason == .uncaughtSignal { return .crashed(signal: process.terminationStatus) }
+        return .exited(process.terminationStatus)
+    }
+}
+
+/// `SIGSEGV` for 11 and so on; the number when the signal is not a usual one.
+func signalName(_ signal: Int32) -> String {
+    let names: [Int32: String] = [
+        SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGBUS: "SIGBUS",
+        SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM",
+    ]
+    return names[signal] ?? "signal \(signal)"
+}
+
+/// "3 s", or "0.5 s".
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+}
