@@ -153,6 +153,29 @@ int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
     return ok;
 }
 
+STACK_OF(X509) *phub_x509_stack_new(X509 *const *certs, int count) {
+    STACK_OF(X509) *stack = sk_X509_new_null();
+    if (stack == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < count; i++) {
+        if (!X509_up_ref(certs[i])) {
+            sk_X509_pop_free(stack, X509_free);
+            return NULL;
+        }
+        if (sk_X509_push(stack, certs[i]) <= 0) {
+            X509_free(certs[i]);
+            sk_X509_pop_free(stack, X509_free);
+            return NULL;
+        }
+    }
+    return stack;
+}
+
+void phub_x509_stack_free(STACK_OF(X509) *stack) {
+    sk_X509_pop_free(stack, X509_free);
+}
+
 SSL *phub_store_ctx_get_ssl(X509_STORE_CTX *store_ctx) {
     return X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 }

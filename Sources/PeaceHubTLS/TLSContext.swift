@@ -22,7 +22,12 @@ public final class TLSContext: @unchecked Sendable {
     let verifiedChains: VerifiedChains?
 
     /// Builds the context; throws `invalidConfiguration` with OpenSSL's reason when a file is missing or bad.
-    public init(configuration: TLSConfiguration) throws(TLSError) {
+    public convenience init(configuration: TLSConfiguration) throws(TLSError) {
+        try self.init(configuration: configuration, ownCertificate: true)
+    }
+
+    /// `ownCertificate` false builds a server context that can only verify (`clientVerifier`).
+    private init(configuration: TLSConfiguration, ownCertificate: Bool) throws(TLSError) {
         ERR_clear_error()
         guard let method = configuration.role == .server ? TLS_server_method() : TLS_client_method(),
             let ctx = SSL_CTX_new(method)
@@ -30,7 +35,7 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("SSL_CTX_new failed"))
         }
         do {
-            try Self.configure(ctx, configuration)
+            try Self.configure(ctx, configuration, ownCertificate: ownCertificate)
             let crl = try Self.loadCRLs(ctx, configuration)
             self.crlNextUpdate = crl.nextUpdate
             self.revokedSerials = crl.revoked
@@ -59,6 +64,14 @@ public final class TLSContext: @unchecked Sendable {
 
     deinit {
         SSL_CTX_free(sslContext)
+    }
+
+    /// A server context without a certificate of its own, which verifies client certificates as the listener
+    /// would (`verifyClientCertificate`) and serves no handshake.
+    public static func clientVerifier(trustedCAFile: String, crlFile: String) throws(TLSError) -> TLSContext {
+        let configuration = TLSConfiguration(
+            role: .server, certificateFile: nil, privateKeyFile: nil, trustedCAFile: trustedCAFile, crlFile: crlFile)
+        return try TLSContext(configuration: configuration, ownCertificate: false)
     }
 
     /// The CRL's standing at `now`.
@@ -92,7 +105,9 @@ public final class TLSContext: @unchecked Sendable {
         return "this OpenSSL has no TLS 1.3 suite \"\(unknown)\""
     }
 
-    private static func configure(_ ctx: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) {
+    private static func configure(
+        _ ctx: OpaquePointer, _ configuration: TLSConfiguration, ownCertificate: Bool
+    ) throws(TLSError) {
         let minimum = configuration.minimumVersion == .tlsv1_3 ? TLS1_3_VERSION : TLS1_2_VERSION
         guard phub_ssl_ctx_set_min_proto_version(ctx, minimum) == 1 else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
@@ -124,7 +139,7 @@ public final class TLSContext: @unchecked Sendable {
                     : "private key \(keyFile): \(errors)"
                 throw TLSError(.invalidConfiguration, reason)
             }
-        } else if configuration.role == .server {
+        } else if configuration.role == .server && ownCertificate {
             throw TLSError(.invalidConfiguration, "a server context needs a certificate and private key")
         }
 

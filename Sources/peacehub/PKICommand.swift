@@ -8,7 +8,10 @@ struct PKICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki",
         abstract: "Manage the hub's PKI: CA, server, contingent and operator certificates, CRL.",
-        subcommands: [PKIInit.self, PKIIssueServer.self, PKIIssue.self, PKIRevoke.self, PKICRL.self, PKIList.self]
+        subcommands: [
+            PKIInit.self, PKIIssueServer.self, PKIIssue.self, PKIRevoke.self, PKICRL.self, PKIList.self,
+            PKIVerify.self,
+        ]
     )
 }
 
@@ -249,5 +252,56 @@ struct PKIList: ParsableCommand {
         printTable(headers: ["SERIAL", "KIND", "NAME", "EXPIRES", "STATUS"], rows: rows)
         let next = index.crlNextUpdate.map { formatter.string(from: $0) } ?? "?"
         print("CA serial \(index.caSerial); CRL \(index.crlNumber), nextUpdate \(next)")
+    }
+}
+
+/// `pki verify`: what the listener would decide about a client certificate, with the same checks (chain to the hub
+/// CA, validity, CRL, clientAuth purpose, the principal it names), for an operator asking why a client is refused.
+struct PKIVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a client certificate as the hub's listener would; exit 1 when it would be refused.")
+
+    @OptionGroup var location: PKIDirectoryOption
+
+    @Argument(help: "The certificate (PEM, with any intermediates after it, or DER).")
+    var certificate: String
+
+    @Option(help: "Check at this time instead of now (ISO 8601: 2027-06-01 or 2027-06-01T12:00:00Z).")
+    var at: String?
+
+    func run() throws {
+        let pki = location.pki
+        var date: Date?
+        if let at {
+            let full = ISO8601DateFormatter()
+            let day = ISO8601DateFormatter()
+            day.formatOptions = [.withFullDate]
+            guard let parsed = full.date(from: at) ?? day.date(from: at) else {
+                throw CLIError("--at \(at) is not an ISO 8601 date (2027-06-01 or 2027-06-01T12:00:00Z)")
+            }
+            date = parsed
+        }
+        guard let data = FileManager.default.contents(atPath: certificate) else {
+            throw CLIError("cannot read the certificate \(certificate)")
+        }
+        let verifier: TLSContext
+        do {
+            verifier = try TLSContext.clientVerifier(trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path)
+        } catch {
+            throw CLIError(error.reason)
+        }
+        switch verifier.verifyClientCertificate(data, at: date) {
+        case .failure(let error):
+            throw CLIError("refused: \(error.reason)")
+        case .success(let accepted):
+            let formatter = ISO8601DateFormatter()
+            let validity = [accepted.notBefore, accepted.notAfter].map { $0.map(formatter.string) ?? "?" }
+            print("accepted: \(accepted.principal)")
+            print("subject   \(accepted.subject)")
+            print("serial    \(accepted.serial)")
+            print("valid     \(validity[0]) to \(validity[1])")
+            print("spki      sha256:\(accepted.spkiSHA256)")
+        }
     }
 }

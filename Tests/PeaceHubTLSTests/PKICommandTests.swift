@@ -120,4 +120,36 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: directory.path("pki/ca.pem")))
     }
+
+    /// `pki verify` answers as the listener would (ClientCertificateCheckTests compares the two), with the reason.
+    @Test func verifySaysWhetherTheListenerWouldAcceptACertificate() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-verify")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+        #expect(try peacehub(["init", "--dir", dir]).status == 0)
+        #expect(try peacehub(["issue", "--dir", dir, "--contingent", "KAZ", "--days", "10"]).status == 0)
+        let certificate = "\(dir)/contingents/KAZ.pem"
+
+        let accepted = try peacehub(["verify", "--dir", dir, certificate])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stdout.hasPrefix("accepted: contingent KAZ\n"), "\(accepted.stdout)")
+        #expect(accepted.stdout.contains("subject   CN=KAZ contingent,O=PeaceHub"))
+
+        let afterExpiry = ISO8601DateFormatter().string(from: Date().addingTimeInterval(11 * 86400))
+        let later = try peacehub(["verify", "--dir", dir, certificate, "--at", afterExpiry])
+        #expect(later.status == 1)
+        #expect(later.stderr.contains("refused: certificate verify failed: certificate has expired"), "\(later.stderr)")
+        let badDate = try peacehub(["verify", "--dir", dir, certificate, "--at", "next week"])
+        #expect(badDate.status != 0)
+        #expect(badDate.stderr.contains("--at next week is not an ISO 8601 date"))
+
+        #expect(try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ", "--reason", "keyCompromise"]).status == 0)
+        let revoked = try peacehub(["verify", "--dir", dir, certificate])
+        #expect(revoked.status == 1)
+        #expect(revoked.stdout.isEmpty)
+        #expect(
+            revoked.stderr.contains(
+                "refused: certificate verify failed: certificate revoked (verify error 23) at depth 0 for "
+                    + "CN=KAZ contingent,O=PeaceHub"), "\(revoked.stderr)")
+    }
 }

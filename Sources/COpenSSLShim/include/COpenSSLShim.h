@@ -126,6 +126,13 @@ int phub_x509_set_random_serial(X509 *cert);
 /// (for the authority key identifier) and `subject`. Returns 1 on success.
 int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value);
 
+/// A new stack of `count` certificates, each up-referenced (sk_X509_* are macros); NULL when out of memory.
+/// Free it with phub_x509_stack_free.
+STACK_OF(X509) *phub_x509_stack_new(X509 *const *certs, int count);
+
+/// Frees a stack from phub_x509_stack_new and drops its references.
+void phub_x509_stack_free(STACK_OF(X509) *stack);
+
 /// X509_STORE_CTX's SSL (the SSL ex-data slot of the store context).
 SSL *phub_store_ctx_get_ssl(X509_STORE_CTX *store_ctx);
 

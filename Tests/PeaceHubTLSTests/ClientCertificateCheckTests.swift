@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+@testable import PeaceHubTLS
+
+/// `TLSContext.verifyClientCertificate` (behind `peacehub pki verify`) against real handshakes with the listener's
+/// context: the same certificates get the same verdict, principal and reason.
+@Suite struct ClientCertificateCheckTests {
+    /// The listener's verdict on `certificate`: the principal, or the error's code and reason.
+    private func handshakeVerdict(
+        _ fixture: TestPKI, _ certificate: PKIIndex.Entry
+    ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
+        let client = try MemoryBIOClient(
+            caFile: fixture.caFile, certificateFile: fixture.path(certificate.certificatePath),
+            keyFile: fixture.path(certificate.keyPath!))
+        let harness = try EmbeddedHarness(context: try fixture.serverContext(), client: client)
+        _ = try? harness.handshake()
+        if let identity = harness.recorder.identities.first { return .success(identity.principal) }
+        return .failure(try #require(harness.recorder.tlsErrors.first))
+    }
+
+    private func checkVerdict(
+        _ fixture: TestPKI, _ certificate: PKIIndex.Entry
+    ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
+        let verifier = try TLSContext.clientVerifier(trustedCAFile: fixture.caFile, crlFile: fixture.crlFile)
+        let pem = try Data(contentsOf: URL(fileURLWithPath: fixture.path(certificate.certificatePath)))
+        return verifier.verifyClientCertificate(pem).map(\.principal)
+    }
+
+    private func expectSameVerdict(_ fixture: TestPKI, _ certificate: PKIIndex.Entry) throws {
+        let handshake = try handshakeVerdict(fixture, certificate)
+        let check = try checkVerdict(fixture, certificate)
+        switch (handshake, check) {
+        case (.success(let listener), .success(let checked)):
+            #expect(listener == checked, "\(certificate.name)")
+        case (.failure(let listener), .failure(let checked)):
+            #expect(listener.code == checked.code, "\(certificate.name): \(listener) against \(checked)")
+            #expect(listener.reason == checked.reason, "\(certificate.name)")
+        default:
+            Issue.record("\(certificate.name): the handshake gave \(handshake), the check \(check)")
+        }
+    }
+
+    @Test func theCheckAgreesWithTheListener() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let accepted = [fixture.contingent, try fixture.pki.issueOperator("duty-officer")]
+        let refused = [
+            fixture.server,  // serverAuth only: unsuitable purpose
+            try fixture.issueCustom(name: "no-principal", subjectCN: Array("KAZ contingent".utf8)),
+            try fixture.issueCustom(
+                name: "two-principals", subjectCN: Array("two".utf8),
+                uris: [Array("urn:peacehub:contingent:KAZ".utf8), Array("urn:peacehub:operator:root".utf8)]),
+            try fixture.issueCustom(
+                name: "expired", subjectCN: Array("old".utf8), uris: [Array("urn:peacehub:contingent:KGZ".utf8)],
+                notBefore: Date().addingTimeInterval(-7200), notAfter: Date().addingTimeInterval(-3600)),
+            try fixture.pki.issueContingent("TJK", key: .generate(.ed25519)),
+        ]
+        _ = try fixture.pki.revoke(contingent: "TJK")
+        for certificate in accepted {
+            #expect((try? checkVerdict(fixture, certificate).get()) != nil, "\(certificate.name)")
+            try expectSameVerdict(fixture, certificate)
+        }
+        for certificate in refused {
+            #expect((try? checkVerdict(fixture, certificate).get()) == nil, "\(certificate.name)")
+            try expectSameVerdict(fixture, certificate)
+        }
+    }
+
+    @Test func aChainFromAnotherCAAndInputThatIsNoCertificateAreRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let other = try TestPKI()
+        defer { other.remove() }
+        let verifier = try TLSContext.clientVerifier(trustedCAFile: fixture.caFile, crlFile: fixture.crlFile)
+        let foreign = try Data(contentsOf: URL(fileURLWithPath: other.path(other.contingent.certificatePath)))
+        guard case .failure(let error) = verifier.verifyClientCertificate(foreign) else {
+            Issue.record("a certificate of another CA was accepted")
+            return
+        }
+        #expect(error.reason.contains("unable to get local issuer certificate (verify error 20)"), "\(error)")
+        guard case .failure(let text) = verifier.verifyClientCertificate(Data("hello".utf8)) else {
+            Issue.record("text was accepted")
+            return
+        }
+        #expect(text.reason == "not a certificate (PEM or DER)")
+    }
+
+    @Test func theTimeCanBeChosen() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let verifier = try TLSContext.clientVerifier(trustedCAFile: fixture.caFile, crlFile: fixture.crlFile)
+        let pem = try Data(contentsOf: URL(fileURLWithPath: fixture.path(fixture.contingent.certificatePath)))
+        let checked = try verifier.verifyClientCertificate(pem).get()
+        #expect(checked.serial == fixture.contingent.serial)
+        let notAfter = try #require(checked.notAfter)
+        guard case .failure(let expired) = verifier.verifyClientCertificate(pem, at: notAfter.addingTimeInterval(60))
+        else {
+            Issue.record("accepted after its notAfter")
+            return
+        }
+        // The CRL's nextUpdate comes first: after it, every client would be refused.
+        #expect(expired.reason.contains("has expired"), "\(expired)")
+    }
+}
