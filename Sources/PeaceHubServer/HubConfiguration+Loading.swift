@@ -228,6 +228,7 @@ extension HubConfiguration {
             .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
             .integer("mqtt.connectTimeoutSeconds", \.mqtt.connectTimeoutSeconds, 1...3600),
             .integer("mqtt.systemReportIntervalSeconds", \.mqtt.systemReportIntervalSeconds, 0...86_400),
+            .integer("mqtt.eventLoopThreads", \.mqtt.eventLoopThreads, 0...1024),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .optionalText("tls.cipherSuites", \.tls.cipherSuites, check: TLSContext.cipherSuitesProblem),

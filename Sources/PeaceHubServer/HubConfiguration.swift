@@ -48,6 +48,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var connectTimeoutSeconds = 10
         /// How often the broker's state is published under `$SYS/broker/`; 0: never.
         public var systemReportIntervalSeconds = 10
+        /// The event loop threads that serve the MQTT connections; 0: one per core.
+        public var eventLoopThreads = 0
 
         public init() {}
     }
@@ -160,6 +162,7 @@ extension HubConfiguration {
         var configuration = HubServer.Configuration(
             host: mqtt.host, port: mqtt.port, tls: tlsConfiguration, storePath: brokerStorePath)
         configuration.durability = mqtt.durability
+        if mqtt.eventLoopThreads > 0 { configuration.threads = mqtt.eventLoopThreads }
         configuration.broker = Broker.Configuration(
             maximumInflight: mqtt.maximumInflight, maximumQueued: mqtt.maximumQueued,
             maximumConnections: mqtt.maximumConnections,
