@@ -12,15 +12,17 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses UTF-8 JSON text.
-    public init(parsing bytes: UnsafeRawBufferPointer) throws {
-        let data = bytes.count == 0 ? Data() : Data(bytes)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+    /// Parses UTF-8 JSON text (RFC 8259; `JSONParser`).
+    public init(parsing bytes: UnsafeRawBufferPointer) throws(JSONParseError) {
+        self = try JSONParser.parse(bytes)
     }
 
-    /// Parses UTF-8 JSON text.
-    public init(parsing data: Data) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+    /// Parses UTF-8 JSON text (RFC 8259; `JSONParser`).
+    public init(parsing data: Data) throws(JSONParseError) {
+        let result = data.withUnsafeBytes { bytes in
+            Result { () throws(JSONParseError) in try JSONParser.parse(bytes) }
+        }
+        self = try result.get()
     }
 
     /// The UTF-8 JSON text of this value, compact, keys sorted, non-finite numbers written as null.

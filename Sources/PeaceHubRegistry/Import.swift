@@ -127,7 +127,7 @@ public struct ImportBatch: Sendable {
         do {
             document = try JSONValue(parsing: data)
         } catch {
-            problems.append("\(file):1: json: not valid JSON (\(Self.jsonErrorSummary(error)))")
+            problems.append("\(file):\(error.line): json: not valid JSON (\(error.reason), column \(error.column))")
             return
         }
         guard let items = document.arrayValue else {
@@ -168,14 +168,6 @@ public struct ImportBatch: Sendable {
                 problems += fields.problems
             }
         }
-    }
-
-    private static func jsonErrorSummary(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                ?? context.debugDescription
-        }
-        return "\(error)"
     }
 
     /// The line each element of the top-level array starts on, found by a scan that skips strings.

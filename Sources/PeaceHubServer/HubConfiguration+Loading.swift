@@ -296,24 +296,7 @@ extension HubConfiguration {
         do {
             return try JSONValue(parsing: data)
         } catch {
-            throw ConfigurationError(.invalidSyntax, source: file, "not valid JSON: \(syntaxProblem(in: data))")
-        }
-    }
-
-    /// JSONSerialization's reason ("Invalid value around character 15."), with the line and column.
-    private static func syntaxProblem(in data: Data) -> String {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)
-            return "unreadable JSON"
-        } catch {
-            let text = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
-            guard let marker = text.range(of: "character "),
-                let offset = Int(text[marker.upperBound...].prefix { $0.isNumber }), offset <= data.count
-            else { return text }
-            let before = data.prefix(offset)
-            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
-            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-            return "\(text.hasSuffix(".") ? String(text.dropLast()) : text) (line \(line), column \(column))"
+            throw ConfigurationError(.invalidSyntax, source: file, "not valid JSON: \(error)")
         }
     }
 

@@ -147,8 +147,10 @@ import Testing
         #expect(problem.code == .invalidSyntax)
         #expect(
             problem.description.hasSuffix(
-                "peacehub.json: not valid JSON: Invalid value around character 21 (line 2, column 20)"))
+                "peacehub.json: not valid JSON: unexpected character 'x', a value was expected (line 2, column 20)"))
         #expect(error("")?.code == .invalidSyntax)
+        let trailingComma = try #require(error("{\"mqtt\": {\"port\": 1,}}"))
+        #expect(trailingComma.description.hasSuffix("a member name in quotes was expected (line 1, column 21)"))
     }
 
     @Test func unknownKeysAreNamed() throws {
