@@ -180,7 +180,8 @@ struct JSONParser {
         case UInt8(ascii: "u"):
             var scalar = UInt32(try hexQuad())
             if (0xD800...0xDBFF).contains(scalar) {
-                guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"),
+                    bytes[index + 1] == UInt8(ascii: "u")
                 else { throw failure("a high surrogate escape without its low surrogate") }
                 index += 2
                 let low = UInt32(try hexQuad())

@@ -54,7 +54,8 @@ extension TLSContext {
             let error = Int(X509_STORE_CTX_get_error(storeContext))
             var reason = "certificate verify failed: \(OpenSSL.verifyErrorText(error)) (verify error \(error))"
             if let failing = X509_STORE_CTX_get_current_cert(storeContext) {
-                reason += " at depth \(X509_STORE_CTX_get_error_depth(storeContext)) for \(CertificateInfo.subject(failing))"
+                let depth = X509_STORE_CTX_get_error_depth(storeContext)
+                reason += " at depth \(depth) for \(CertificateInfo.subject(failing))"
             }
             return .failure(TLSError(.certificateRejected, reason, verifyResult: error))
         }

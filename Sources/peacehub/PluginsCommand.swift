@@ -103,7 +103,8 @@ struct PluginsInspect: ParsableCommand {
         switch end {
         case .exited(0): return
         case .exited(let status): throw ExitCode(status)
-        case .crashed(let signal): throw CLIError("the module crashed with signal \(signal) (\(signalName(signal))) \(place)")
+        case .crashed(let signal):
+            throw CLIError("the module crashed with signal \(signal) (\(signalName(signal))) \(place)")
         case .silent: throw CLIError("the module hung for more than \(formatSeconds(timeout)) \(place)")
         }
     }
