@@ -77,22 +77,38 @@ struct JSONParser {
         return value
     }
 
-    private mutating func enter() throws(JSONParseError) {
+    /// Steps into an object or array at its opening bracket; true when `closer` ends it at once (consumed).
+    private mutating func enter(closedBy closer: UInt8) throws(JSONParseError) -> Bool {
         depth += 1
         guard depth <= Self.maximumDepth else { throw failure("nested more than \(Self.maximumDepth) levels deep") }
         index += 1
         skipWhitespace()
+        return closes(closer)
+    }
+
+    /// After a member or an item: true at `closer` (consumed, the container left), false after a comma.
+    private mutating func next(closedBy closer: UInt8) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard current == UInt8(ascii: ",") else {
+            guard closes(closer) else { throw failure("',' or '\(Character(Unicode.Scalar(closer)))' was expected") }
+            return true
+        }
+        index += 1
+        skipWhitespace()
+        return false
+    }
+
+    private mutating func closes(_ closer: UInt8) -> Bool {
+        guard current == closer else { return false }
+        index += 1
+        depth -= 1
+        return true
     }
 
     private mutating func object() throws(JSONParseError) -> JSONValue {
-        try enter()
         var members: [String: JSONValue] = [:]
-        if current == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(members)
-        }
-        while true {
+        var done = try enter(closedBy: UInt8(ascii: "}"))
+        while !done {
             guard current == UInt8(ascii: "\"") else { throw failure("a member name in quotes was expected") }
             let key = try string()
             skipWhitespace()
@@ -101,42 +117,19 @@ struct JSONParser {
             skipWhitespace()
             let member = try value()
             if members[key] == nil { members[key] = member }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-            case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
-                return .object(members)
-            default: throw failure("',' or '}' was expected")
-            }
+            done = try next(closedBy: UInt8(ascii: "}"))
         }
+        return .object(members)
     }
 
     private mutating func array() throws(JSONParseError) -> JSONValue {
-        try enter()
         var items: [JSONValue] = []
-        if current == UInt8(ascii: "]") {
-            index += 1
-            depth -= 1
-            return .array(items)
-        }
-        while true {
+        var done = try enter(closedBy: UInt8(ascii: "]"))
+        while !done {
             items.append(try value())
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-            case UInt8(ascii: "]"):
-                index += 1
-                depth -= 1
-                return .array(items)
-            default: throw failure("',' or ']' was expected")
-            }
+            done = try next(closedBy: UInt8(ascii: "]"))
         }
+        return .array(items)
     }
 
     /// A string from its opening quote; the text between quotes is copied once when it has no escapes.
