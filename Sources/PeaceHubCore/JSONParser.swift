@@ -1,8 +1,7 @@
 /// Why a text is not JSON, and where.
 public struct JSONParseError: Error, Hashable, Sendable, CustomStringConvertible {
     public let reason: String
-    /// Where the problem is: the byte offset from the start, and the line and column (in bytes) it falls on.
-    public let offset: Int
+    /// Where the problem is: the line, and the column in bytes.
     public let line: Int
     public let column: Int
 
@@ -39,7 +38,7 @@ struct JSONParser {
         let before = bytes[..<min(index, bytes.count)]
         let lastNewline = before.lastIndex(of: UInt8(ascii: "\n"))
         return JSONParseError(
-            reason: reason, offset: index, line: before.count { $0 == UInt8(ascii: "\n") } + 1,
+            reason: reason, line: before.count { $0 == UInt8(ascii: "\n") } + 1,
             column: index - (lastNewline.map { $0 + 1 } ?? 0) + 1)
     }
 
