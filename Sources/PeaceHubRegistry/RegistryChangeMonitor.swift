@@ -3,15 +3,18 @@ import GRDB
 import PeaceHubCore
 import Synchronization
 
-/// Tells whether the registry database changed, for caches of what was read from it.
+/// Tells whether the registry's mission membership may have changed, for caches of what was read from it.
 ///
-/// Every commit to the registry, by the hub's own pool or by a `peacehub registry` command in another process,
-/// goes through its write-ahead log, and SQLite counts it in the WAL-index header at the start of the `-shm` file
-/// (`iChange`, with the frame count and the salts: the documented WAL file format,
-/// https://www.sqlite.org/walformat.html, section 2.2.1). The monitor reads those 48 bytes with one `pread`, which
-/// costs far less than a query (the hub asks on every PUBLISH). SQLite writes the header twice; a read in the middle
-/// of a commit sees the copies differ, and then, or when there is no `-shm` file to read, the monitor asks SQLite
-/// itself with `PRAGMA data_version` on a read-only connection of its own.
+/// The count of membership changes (`membershipChanges`, kept by triggers in the schema: contingents, a person's
+/// contingent, deployments) says whether it did; a query for it on every PUBLISH would cost more than the hub's
+/// other work on the message, so the monitor first looks whether the database changed at all. Every commit to the
+/// registry, by the hub's own pool or by a `peacehub registry` command in another process, goes through its
+/// write-ahead log, and SQLite counts it in the WAL-index header at the start of the `-shm` file (`iChange`, with
+/// the frame count and the salts: the documented WAL file format, https://www.sqlite.org/walformat.html, section
+/// 2.2.1). The monitor reads those 48 bytes with one `pread` and asks for the count only when they changed: the
+/// report archive commits once per report, and none of those commits empties a cache. SQLite writes the header
+/// twice; a read in the middle of a commit sees the copies differ, and then, or when there is no `-shm` file to
+/// read, the monitor asks for the count.
 ///
 /// A value read less than `freshness` ago is answered again without reading: under load that saves a system call a
 /// packet, at the price of seeing a change that much later.
@@ -23,6 +26,8 @@ public final class RegistryChangeMonitor: Sendable {
     /// read again or answer the previous value, both within `freshness`.
     private let lastVersion = Atomic(0)
     private let lastRead = Atomic<UInt64>(0)
+    /// The WAL-index header the last count was read at (nil: none, or it could not be read).
+    private let lastHeader = Mutex<Int?>(nil)
     /// How long a value read stays good, in nanoseconds.
     public let freshness: UInt64
 
@@ -46,19 +51,23 @@ public final class RegistryChangeMonitor: Sendable {
         if index >= 0 { close(index) }
     }
 
-    /// A value that differs from the last one read whenever the registry changed in between.
+    /// A value that differs from the last one read whenever the registry's mission membership changed in between.
     public func version() throws -> Int {
         let now = DispatchTime.now().uptimeNanoseconds
         let readAt = lastRead.load(ordering: .acquiring)
         if readAt != 0, now &- readAt < freshness { return lastVersion.load(ordering: .relaxed) }
-        if let header = walIndexHeader() {
-            lastVersion.store(header, ordering: .relaxed)
+        return try lastHeader.withLock { lastHeader in
+            let header = walIndexHeader()
+            // The header first: a commit after it changes the header again, and the next question reads the count.
+            if header == nil || header != lastHeader {
+                let count = try connection.inDatabase { db in
+                    try Int.fetchOne(db.cachedStatement(sql: "SELECT count FROM membershipChanges")) ?? 0
+                }
+                lastVersion.store(count, ordering: .relaxed)
+                lastHeader = header
+            }
             lastRead.store(now, ordering: .releasing)
-            return header
-        }
-        return try connection.inDatabase { db in
-            // Negative, so it can never equal a header's value (those are made non-negative below).
-            -1 - (try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0)
+            return lastVersion.load(ordering: .relaxed)
         }
     }
 

@@ -4,7 +4,9 @@ import GRDB
 /// add a new one at the end of `versions`.
 public enum RegistrySchema {
     /// The migration identifiers, oldest first. The last one is the current schema version.
-    public static let versions = ["v1-people-and-deployments", "v2-equipment-and-reports", "v3-report-status"]
+    public static let versions = [
+        "v1-people-and-deployments", "v2-equipment-and-reports", "v3-report-status", "v4-membership-changes",
+    ]
 
     public static var current: String { versions.last! }
 
@@ -14,6 +16,7 @@ public enum RegistrySchema {
         migrator.registerMigration(versions[0], migrate: createPeopleAndDeployments)
         migrator.registerMigration(versions[1], migrate: createEquipmentAndReports)
         migrator.registerMigration(versions[2], migrate: addReportStatus)
+        migrator.registerMigration(versions[3], migrate: addMembershipChanges)
         return migrator
     }
 
@@ -148,5 +151,40 @@ public enum RegistrySchema {
                 .check { ["ACCEPTED", "HELD"].contains($0) }
             t.add(column: "reason", .text)
         }
+    }
+
+    /// Counts the commits that can change what a contingent may read and write on MQTT (`RegistryChangeMonitor`):
+    /// a contingent added, renamed or removed, a person moved to another contingent, a deployment added, removed or
+    /// changed in its person, contingent, mission or status. Triggers count them, so a change by any process (a
+    /// `peacehub registry` command beside the hub) is counted; the hub's caches of those answers then outlive
+    /// the commits that cannot change them, above all the report archive's, one for every report.
+    private static func addMembershipChanges(_ db: Database) throws {
+        try db.create(table: "membershipChanges") { t in
+            t.primaryKey("id", .integer).check { $0 == 1 }
+            t.column("count", .integer).notNull()
+        }
+        try db.execute(sql: "INSERT INTO membershipChanges (id, count) VALUES (1, 0)")
+        // A record's update writes every column, so a change is told by the values, not by the columns set.
+        let triggers = [
+            ("contingentAdded", "INSERT ON contingent", "1"),
+            ("contingentRemoved", "DELETE ON contingent", "1"),
+            ("contingentRenamed", "UPDATE ON contingent", changed(["code"])),
+            ("personMoved", "UPDATE ON person", changed(["id", "contingent"])),
+            ("deploymentAdded", "INSERT ON deployment", "1"),
+            ("deploymentRemoved", "DELETE ON deployment", "1"),
+            ("deploymentChanged", "UPDATE ON deployment", changed(["personId", "contingent", "mission", "status"])),
+        ]
+        for (name, event, condition) in triggers {
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER membershipChange_\(name) AFTER \(event) WHEN \(condition)
+                    BEGIN UPDATE membershipChanges SET count = count + 1; END
+                    """)
+        }
+    }
+
+    /// A trigger's condition: one of `columns` has a new value.
+    private static func changed(_ columns: [String]) -> String {
+        columns.map { "OLD.\($0) IS NOT NEW.\($0)" }.joined(separator: " OR ")
     }
 }

@@ -7,16 +7,17 @@ import Synchronization
 /// Mission membership read from the registry, asked on every PUBLISH and SUBSCRIBE, so a registry change applies to
 /// the packets that follow it (within a millisecond) without a restart.
 ///
-/// Answers are cached while the registry's change counter stays the same (`RegistryChangeMonitor`: any commit, by
-/// this process or a `peacehub registry` command, changes it and empties the cache), so an unchanged registry costs
-/// at most one `pread` of the WAL-index header a millisecond instead of a query per question.
+/// Answers are cached while the registry's count of membership changes stays the same (`RegistryChangeMonitor`: a
+/// commit that changes contingents or deployments, by this process or a `peacehub registry` command, changes it and
+/// empties the cache), so a registry whose membership is unchanged costs at most one `pread` of the WAL-index header
+/// a millisecond, and a query only after a commit (the report archive's commits leave the cache as it is).
 public struct RegistryMembership: MissionMembership {
     public let registry: Registry
     private let logger: Logger
     private let monitor: RegistryChangeMonitor?
     private let cache = Cache()
 
-    /// What was read at one data version.
+    /// What was read at one membership version.
     private final class Cache: Sendable {
         struct Entries {
             var version: Int?
@@ -40,7 +41,8 @@ public struct RegistryMembership: MissionMembership {
         monitor = RegistryChangeMonitor(registry: registry, freshness: freshness)
     }
 
-    /// The registry's data version, which changes with every commit to the registry, and with every failed read.
+    /// The registry's membership version, which changes with every commit that changes the membership, and with every
+    /// failed read.
     public func version() -> Int? {
         guard let monitor, let version = try? monitor.version() else { return nil }
         return version &* 1_000_003 &+ cache.failures.load(ordering: .relaxed)
@@ -74,7 +76,7 @@ public struct RegistryMembership: MissionMembership {
         } ?? []
     }
 
-    /// The answer kept for `key` at the registry's current data version, else `read()`'s (kept when not nil).
+    /// The answer kept for `key` at the registry's current membership version, else `read()`'s (kept when not nil).
     /// The version is read before the registry: a commit in between makes the next question read again.
     private func cached<Value: Sendable>(
         _ table: WritableKeyPath<Cache.Entries, [String: Value]>, _ key: String, read: () -> Value?

@@ -28,27 +28,65 @@ import Testing
         try other.addContingent(Contingent(code: "GHA", name: "Ghana", pcrsLevel: .none), as: .operator("test"))
         #expect(membership.isActive(contingent: "GHA"))
         #expect(membership.activeMissions(of: "KAZ").contains("UNIFIL"))
+
+        // A deployment ended through another connection: the cached missions are not answered again.
+        try other.database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE deployment SET status = 'ENDED' WHERE mission = 'UNIFIL' AND (contingent = 'KAZ'
+                        OR personId IN (SELECT id FROM person WHERE contingent = 'KAZ'))
+                    """)
+        }
+        #expect(!membership.activeMissions(of: "KAZ").contains("UNIFIL"))
     }
 }
 
-/// `RegistryChangeMonitor` reads the WAL-index header (one `pread`), not a query, and still sees every commit.
+/// `RegistryChangeMonitor` reads the WAL-index header (one `pread`) and, after a commit, the count of membership
+/// changes: a commit that changes the membership changes its value, by any connection; other commits do not.
 @Suite struct RegistryChangeMonitorTests {
-    @Test func theHeaderChangesWithEveryCommitAndOnlyThen() throws {
+    @Test func theVersionChangesWithEveryMembershipCommitAndOnlyThen() throws {
         let folder = try TemporaryDirectory(prefix: "phub-monitor")
         defer { folder.remove() }
         let registry = try Registry(path: folder.path("registry.sqlite"))
+        try SeedData.load(into: registry)
         let monitor = try #require(RegistryChangeMonitor(registry: registry, freshness: .zero))
         let first = try monitor.version()
-        #expect(first >= 0, "the WAL-index header was read (a query's answer is negative)")
         #expect(try monitor.version() == first)
         _ = try registry.contingents()
         #expect(try monitor.version() == first, "a read is not a change")
+        try registry.archiveReport(
+            ArchivedReport(
+                mission: "UNIFIL", type: "UXO", sender: "KAZ", receivedAt: "2026-12-04T00:00:00Z",
+                precedence: "ROUTINE", body: "{}"))
+        try registry.updatePerson(serviceNumber: "KAZ-100101", as: .operator("test")) { $0.rank = "Major" }
+        #expect(try monitor.version() == first, "archiving a report or promoting a person changes no membership")
+
         try registry.addContingent(Contingent(code: "NPL", name: "Nepal", pcrsLevel: .none), as: .operator("test"))
         let second = try monitor.version()
         #expect(second != first)
         let other = try Registry(path: folder.path("registry.sqlite"))
         try other.addContingent(Contingent(code: "GHA", name: "Ghana", pcrsLevel: .none), as: .operator("test"))
-        #expect(try monitor.version() != second, "another connection's commit is seen too")
+        let third = try monitor.version()
+        #expect(third != second, "another connection's commit is seen too")
+
+        // Each trigger, through another connection's SQL, as another process would write.
+        var seen = [third]
+        for statement in [
+            "UPDATE person SET contingent = 'NPL' WHERE serviceNumber = 'KAZ-100101'",
+            "UPDATE deployment SET status = 'ENDED' WHERE id = (SELECT min(id) FROM deployment)",
+            "UPDATE deployment SET mission = 'UNFICYP' WHERE id = (SELECT min(id) FROM deployment)",
+            "DELETE FROM deployment WHERE id = (SELECT min(id) FROM deployment)",
+            "DELETE FROM contingent WHERE code = 'GHA'",
+        ] {
+            try other.database.write { db in try db.execute(sql: statement) }
+            let version = try monitor.version()
+            #expect(!seen.contains(version), "\(statement)")
+            seen.append(version)
+        }
+        try other.database.write { db in
+            try db.execute(sql: "UPDATE deployment SET post = 'Naqoura' WHERE id = (SELECT min(id) FROM deployment)")
+        }
+        #expect(try monitor.version() == seen.last, "a deployment's post is not its membership")
     }
 
     /// A version read less than `freshness` ago is answered without reading: a change shows after that window.
