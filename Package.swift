@@ -187,6 +187,7 @@ let package = Package(
             dependencies: [
                 "PeaceHubServer", "PeaceHubCore", "PeaceHubHTTP", "PeaceHubMQTT", "PeaceHubPlugins", "PeaceHubRegistry",
                 "PeaceHubTLS", "PeaceHubTesting", .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -275,18 +275,30 @@ extension Registry {
 
     // MARK: - Report archive
 
-    /// Keeps a mission report the messaging side accepted. Returns its archive id.
+    /// Keeps a mission report the messaging side accepted or held. Returns its archive id.
     @discardableResult
     public func archiveReport(_ report: ArchivedReport, as actor: Actor = .operator("messaging")) throws -> Int64 {
-        guard !report.mission.isEmpty, !report.type.isEmpty, !report.sender.isEmpty else {
+        try archiveReports([report], as: actor)[0]
+    }
+
+    /// Keeps mission reports in one transaction, each with its audit entry: the hub archives the reports that
+    /// arrive while a commit runs together, one commit for them all. Returns their archive ids, in order; one
+    /// report refused refuses them all.
+    @discardableResult
+    public func archiveReports(
+        _ reports: [ArchivedReport], as actor: Actor = .operator("messaging")
+    ) throws -> [Int64] {
+        for report in reports where report.mission.isEmpty || report.type.isEmpty || report.sender.isEmpty {
             throw RegistryError(.invalidInput, "an archived report needs a mission, a type and a sender")
         }
         return try write(actor) { db, audit in
-            var report = report
-            report.id = nil
-            try report.insert(db)
-            try audit.record(db, entity: "archivedReport", id: String(report.id!), action: "create", after: report)
-            return report.id!
+            try reports.map { report in
+                var report = report
+                report.id = nil
+                try report.insert(db)
+                try audit.record(db, entity: "archivedReport", id: String(report.id!), action: "create", after: report)
+                return report.id!
+            }
         }
     }
 

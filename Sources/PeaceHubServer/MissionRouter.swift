@@ -10,8 +10,9 @@ import Synchronization
 
 /// Keeps accepted and held mission reports (the registry's report archive in the hub).
 public protocol ReportArchive: Sendable {
-    /// Records a report; `status` is `ACCEPTED` or `HELD` (then `reason` says why).
-    func archive(_ report: ArchivedMissionReport) throws
+    /// Records a report; `status` is `ACCEPTED` or `HELD` (then `reason` says why). Calls `completion` once it is
+    /// kept, or with the error that kept it out, on any thread.
+    func archive(_ report: ArchivedMissionReport, then completion: @escaping @Sendable ((any Error)?) -> Void)
 }
 
 /// A report as the archive keeps it.
@@ -27,6 +28,22 @@ public struct ArchivedMissionReport: Sendable, Equatable {
     public var annotations: [String: JSONValue]
     public var status: String
     public var reason: String?
+
+    public init(
+        mission: String, reportType: String, sender: Principal, receivedAt: Date, precedence: Precedence?,
+        securityLabel: String?, body: JSONValue, annotations: [String: JSONValue], status: String, reason: String?
+    ) {
+        self.mission = mission
+        self.reportType = reportType
+        self.sender = sender
+        self.receivedAt = receivedAt
+        self.precedence = precedence
+        self.securityLabel = securityLabel
+        self.body = body
+        self.annotations = annotations
+        self.status = status
+        self.reason = reason
+    }
 }
 
 /// Routes `missions/<CODE>/reports/<TYPE>` through the mission's module before anyone
@@ -37,7 +54,8 @@ public struct ArchivedMissionReport: Sendable, Equatable {
 /// module judges the body. Accepted: the envelope is delivered with the module's `annotations` (and `warning`)
 /// added and the report archived. Rejected: not delivered; the sender is told the
 /// module's reason. A module that fails, or does not answer within the budget, never stalls an
-/// event loop: the report is archived as held and the sender told so.
+/// event loop: the report is archived as held and the sender told so. A report is archived before it is delivered
+/// (or its sender told that it is held), once, as the first of the verdict and the deadline settled it.
 ///
 /// Metrics: `peacehub_module_verdicts_total{mission, verdict, reason}` counts each report once, as it was
 /// settled: `accepted` (reason `none`), `rejected` (the module's reason code name, or `MALFORMED` for an envelope
@@ -106,12 +124,13 @@ public final class MissionRouter: PublishInterceptor {
         let precedence = fields["precedence"]?.stringValue.flatMap(Precedence.init(name:))
         let label = fields["securityLabel"]?.stringValue
         let receivedAt = Date()
-        var report = ArchivedMissionReport(
+        let report = ArchivedMissionReport(
             mission: mission, reportType: type, sender: principal, receivedAt: receivedAt, precedence: precedence,
             securityLabel: label, body: body, annotations: [:], status: "ACCEPTED", reason: nil)
         guard let module = plugins.module(forMission: mission) else {
             Self.countVerdict(mission: mission.uppercased(), "held", reason: "no_module")
-            return completion(hold(&report, reason: "no mission module serves \(mission)"))
+            let (decision, held) = hold(report, reason: "no mission module serves \(mission)")
+            return archive(held) { completion(decision) }
         }
         var senderContingent: String?
         var senderOperator: String?
@@ -123,19 +142,22 @@ public final class MissionRouter: PublishInterceptor {
             topic: message.topic, payload: Array(body.jsonData), senderContingent: senderContingent,
             senderOperator: senderOperator, securityLabel: label, precedence: precedence, qos: Int(message.qos.rawValue),
             receivedAt: receivedAt)
-        // The first of the verdict and the deadline decides.
+        // The first of the verdict and the deadline decides, and archives the report as it decided.
         let settled = Atomic(false)
         let missionCode = module.mission
-        let settle: @Sendable (InterceptDecision, _ verdict: String, _ reason: String) -> Void = { decision, verdict, reason in
-            if settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
-                Self.countVerdict(mission: missionCode, verdict, reason: reason)
-                completion(decision)
-            }
+        let settle: @Sendable (InterceptDecision, ArchivedMissionReport?, String, String) -> Void = {
+            [self] decision, archived, verdict, reason in
+            guard settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+            else { return }
+            Self.countVerdict(mission: missionCode, verdict, reason: reason)
+            guard let archived else { return completion(decision) }
+            archive(archived) { completion(decision) }
         }
         queue.asyncAfter(deadline: .now() + budget) { [self, report] in
-            var held = report
             if !settled.load(ordering: .acquiring) {
-                settle(hold(&held, reason: "the \(mission) module did not answer within the time budget"), "held", "timeout")
+                let reason = "the \(mission) module did not answer within the time budget"
+                let (decision, held) = hold(report, reason: reason)
+                settle(decision, held, "held", "timeout")
             }
         }
         queue.async { [self, report] in
@@ -147,7 +169,7 @@ public final class MissionRouter: PublishInterceptor {
             do throws(PluginCallError) {
                 switch try judgement.get() {
                 case .rejected(let reason, let text):
-                    settle(.reject(code: reason.name, reason: text), "rejected", reason.name)
+                    settle(.reject(code: reason.name, reason: text), nil, "rejected", reason.name)
                 case .accepted(let annotations, let warning):
                     report.annotations = annotations
                     var delivered = envelope
@@ -155,15 +177,11 @@ public final class MissionRouter: PublishInterceptor {
                     if let warning { delivered["warning"] = .string(warning) }
                     var copy = message
                     copy.payload = ByteBuffer(bytes: JSONValue.object(delivered).jsonData)
-                    do {
-                        try archive?.archive(report)
-                    } catch {
-                        logger.error("could not archive a report", metadata: ["mission": "\(mission)", "error": "\(error)"])
-                    }
-                    settle(.deliver(copy), "accepted", "none")
+                    settle(.deliver(copy), report, "accepted", "none")
                 }
             } catch {
-                settle(hold(&report, reason: "the \(mission) module failed: \(error.reason)"), "held", "failed")
+                let (decision, held) = hold(report, reason: "the \(mission) module failed: \(error.reason)")
+                settle(decision, held, "held", "failed")
             }
         }
     }
@@ -179,16 +197,28 @@ public final class MissionRouter: PublishInterceptor {
         ).increment()
     }
 
-    /// Archives a report as held and returns the decision that says so.
-    private func hold(_ report: inout ArchivedMissionReport, reason: String) -> InterceptDecision {
-        report.status = "HELD"
-        report.reason = reason
+    /// The decision that holds a report, and the report as the archive keeps it then.
+    private func hold(
+        _ report: ArchivedMissionReport, reason: String
+    ) -> (InterceptDecision, ArchivedMissionReport) {
+        var held = report
+        held.status = "HELD"
+        held.reason = reason
         logger.warning("report held", metadata: ["mission": "\(report.mission)", "reason": "\(reason)"])
-        do {
-            try archive?.archive(report)
-        } catch {
-            logger.error("could not archive a held report", metadata: ["error": "\(error)"])
+        return (.hold(reason: reason), held)
+    }
+
+    /// Archives a report, then goes on; a report the archive could not keep is still delivered or held (and the
+    /// failure logged): a registry that cannot write does not stop the messaging.
+    private func archive(_ report: ArchivedMissionReport, then next: @escaping @Sendable () -> Void) {
+        guard let archive else { return next() }
+        archive.archive(report) { [logger] error in
+            if let error {
+                logger.error(
+                    "could not archive a report",
+                    metadata: ["mission": "\(report.mission)", "status": "\(report.status)", "error": "\(error)"])
+            }
+            next()
         }
-        return .hold(reason: reason)
     }
 }

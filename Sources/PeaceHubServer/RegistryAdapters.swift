@@ -95,29 +95,76 @@ public struct RegistryMembership: MissionMembership {
     }
 }
 
-/// The registry's report archive behind the mission router.
-public struct RegistryReportArchive: ReportArchive {
+/// The registry's report archive behind the mission router, with group commit: the reports that arrive while a
+/// commit runs are written together in the next one (one transaction, an audit entry each), so a commit, its
+/// write-ahead-log pages and its wake-ups are shared by as many reports as came in meanwhile.
+public final class RegistryReportArchive: ReportArchive {
     public let registry: Registry
+    /// At most this many reports in one transaction, so that a burst does not hold the registry's writer long.
+    public static let largestBatch = 256
+    private struct Waiting {
+        var reports: [(ArchivedReport, @Sendable ((any Error)?) -> Void)] = []
+        var writing = false
+    }
+    private let waiting = Mutex(Waiting())
+    private let queue = DispatchQueue(label: "peacehub.report-archive")
 
     public init(registry: Registry) {
         self.registry = registry
     }
 
-    public func archive(_ report: ArchivedMissionReport) throws {
+    public func archive(_ report: ArchivedMissionReport, then completion: @escaping @Sendable ((any Error)?) -> Void) {
+        let row = Self.row(report)
+        let start = waiting.withLock { waiting in
+            waiting.reports.append((row, completion))
+            defer { waiting.writing = true }
+            return !waiting.writing
+        }
+        if start { queue.async { self.writeWaiting() } }
+    }
+
+    /// Writes what is waiting, a batch a transaction, until nothing is.
+    private func writeWaiting() {
+        while true {
+            let batch = waiting.withLock { waiting in
+                let batch = Array(waiting.reports.prefix(Self.largestBatch))
+                waiting.reports.removeFirst(batch.count)
+                if batch.isEmpty { waiting.writing = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                try registry.archiveReports(batch.map(\.0))
+                for (_, completion) in batch { completion(nil) }
+            } catch {
+                // One report refused: the others are still kept, each on its own.
+                for (row, completion) in batch {
+                    completion(Result { try registry.archiveReport(row) }.error)
+                }
+            }
+        }
+    }
+
+    static func row(_ report: ArchivedMissionReport) -> ArchivedReport {
         let location = report.body["location"]
         let sender: String =
             switch report.sender {
             case .contingent(let code): code
             case .operator: report.sender.description
             }
-        _ = try registry.archiveReport(
-            ArchivedReport(
-                mission: report.mission, type: report.reportType, sender: sender,
-                receivedAt: ArchivedReport.timestamp(report.receivedAt), precedence: report.precedence?.name ?? "ROUTINE",
-                securityLabel: report.securityLabel, latitude: location?["lat"]?.numberValue,
-                longitude: location?["lon"]?.numberValue, body: String(decoding: report.body.jsonData, as: UTF8.self),
-                annotations: report.annotations.isEmpty
-                    ? nil : String(decoding: JSONValue.object(report.annotations).jsonData, as: UTF8.self),
-                status: report.status, reason: report.reason))
+        return ArchivedReport(
+            mission: report.mission, type: report.reportType, sender: sender,
+            receivedAt: ArchivedReport.timestamp(report.receivedAt), precedence: report.precedence?.name ?? "ROUTINE",
+            securityLabel: report.securityLabel, latitude: location?["lat"]?.numberValue,
+            longitude: location?["lon"]?.numberValue, body: String(decoding: report.body.jsonData, as: UTF8.self),
+            annotations: report.annotations.isEmpty
+                ? nil : String(decoding: JSONValue.object(report.annotations).jsonData, as: UTF8.self),
+            status: report.status, reason: report.reason)
+    }
+}
+
+extension Result {
+    fileprivate var error: Failure? {
+        if case .failure(let error) = self { error } else { nil }
     }
 }

@@ -10,7 +10,10 @@ import Testing
 
 final class MemoryArchive: ReportArchive {
     let reports = Mutex<[ArchivedMissionReport]>([])
-    func archive(_ report: ArchivedMissionReport) throws { reports.withLock { $0.append(report) } }
+    func archive(_ report: ArchivedMissionReport, then completion: @escaping @Sendable ((any Error)?) -> Void) {
+        reports.withLock { $0.append(report) }
+        completion(nil)
+    }
 }
 
 /// Waits for a decision from the router, which answers from its own queue.
