@@ -68,7 +68,7 @@ enum AuditChain {
         _ db: Database, actor: String, time: Date, entity: String, entityId: String, action: String, before: String?,
         after: String?
     ) throws {
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1")
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditHead WHERE id = 1"))
         let previousSeq: Int64 = head?["seq"] ?? 0
         let previousHash: String = head?["hash"] ?? genesis
         var entry = AuditEntry(
@@ -76,12 +76,12 @@ enum AuditChain {
             action: action, before: before, after: after, hash: "")
         entry.hash = hash(previous: previousHash, entry: entry)
         try entry.insert(db)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-                """,
-            arguments: [entry.seq, entry.hash])
+                """
+        ).execute(arguments: [entry.seq, entry.hash])
     }
 
     /// Walks the chain in seq order and reports the first entry that is missing, out of place or altered.

@@ -136,6 +136,15 @@ public final class Registry: Sendable {
 struct AuditRecorder {
     let actor: Registry.Actor
     let time: Date
+    /// One encoder for the transaction's records (making one costs more than encoding a small record).
+    private let encoder: JSONEncoder
+
+    init(actor: Registry.Actor, time: Date) {
+        self.actor = actor
+        self.time = time
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
 
     func record(
         _ db: Database, entity: String, id: String, action: String, before: (any Encodable)? = nil,
@@ -143,13 +152,11 @@ struct AuditRecorder {
     ) throws {
         try AuditChain.append(
             db, actor: actor.description, time: time, entity: entity, entityId: id, action: action,
-            before: try before.map(Self.json), after: try after.map(Self.json))
+            before: try before.map(json), after: try after.map(json))
     }
 
-    static func json(_ value: any Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    func json(_ value: any Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
 
