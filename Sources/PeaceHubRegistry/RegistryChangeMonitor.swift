@@ -12,9 +12,9 @@ import Synchronization
 /// write-ahead log, and SQLite counts it in the WAL-index header at the start of the `-shm` file (`iChange`, with
 /// the frame count and the salts: the documented WAL file format, https://www.sqlite.org/walformat.html, section
 /// 2.2.1). The monitor reads those 48 bytes with one `pread` and asks for the count only when they changed: the
-/// report archive commits once per report, and none of those commits empties a cache. SQLite writes the header
-/// twice; a read in the middle of a commit sees the copies differ, and then, or when there is no `-shm` file to
-/// read, the monitor asks for the count.
+/// report archive commits for every batch of reports, and none of those commits empties a cache. SQLite writes the
+/// header twice; a read in the middle of a commit sees the copies differ, and then, or when there is no `-shm` file
+/// to read, the monitor asks for the count.
 ///
 /// A value read less than `freshness` ago is answered again without reading: under load that saves a system call a
 /// packet, at the price of seeing a change that much later.

@@ -157,7 +157,7 @@ public enum RegistrySchema {
     /// a contingent added, renamed or removed, a person moved to another contingent, a deployment added, removed or
     /// changed in its person, contingent, mission or status. Triggers count them, so a change by any process (a
     /// `peacehub registry` command beside the hub) is counted; the hub's caches of those answers then outlive
-    /// the commits that cannot change them, above all the report archive's, one for every report.
+    /// the commits that cannot change them, above all the report archive's, one for every batch of reports.
     private static func addMembershipChanges(_ db: Database) throws {
         try db.create(table: "membershipChanges") { t in
             t.primaryKey("id", .integer).check { $0 == 1 }

@@ -117,8 +117,9 @@ public final class RegistryReportArchive: ReportArchive {
         let row = Self.row(report)
         let start = waiting.withLock { waiting in
             waiting.reports.append((row, completion))
-            defer { waiting.writing = true }
-            return !waiting.writing
+            if waiting.writing { return false }
+            waiting.writing = true
+            return true
         }
         if start { queue.async { self.writeWaiting() } }
     }
@@ -139,13 +140,18 @@ public final class RegistryReportArchive: ReportArchive {
             } catch {
                 // One report refused: the others are still kept, each on its own.
                 for (row, completion) in batch {
-                    completion(Result { try registry.archiveReport(row) }.error)
+                    do {
+                        try registry.archiveReport(row)
+                        completion(nil)
+                    } catch {
+                        completion(error)
+                    }
                 }
             }
         }
     }
 
-    static func row(_ report: ArchivedMissionReport) -> ArchivedReport {
+    private static func row(_ report: ArchivedMissionReport) -> ArchivedReport {
         let location = report.body["location"]
         let sender: String =
             switch report.sender {
@@ -160,11 +166,5 @@ public final class RegistryReportArchive: ReportArchive {
             annotations: report.annotations.isEmpty
                 ? nil : String(decoding: JSONValue.object(report.annotations).jsonData, as: UTF8.self),
             status: report.status, reason: report.reason)
-    }
-}
-
-extension Result {
-    fileprivate var error: Failure? {
-        if case .failure(let error) = self { error } else { nil }
     }
 }
