@@ -137,7 +137,7 @@ public final class RegistryReportArchive: ReportArchive {
             do {
                 try registry.archiveReports(batch.map(\.0))
                 for (_, completion) in batch { completion(nil) }
-            } catch {
+            } catch let error as RegistryError where error.code == .invalidInput && batch.count > 1 {
                 // One report refused: the others are still kept, each on its own.
                 for (row, completion) in batch {
                     do {
@@ -147,6 +147,10 @@ public final class RegistryReportArchive: ReportArchive {
                         completion(error)
                     }
                 }
+            } catch {
+                // The registry cannot write (busy past its timeout, full, read-only): no report of the batch
+                // would fare better alone.
+                for (_, completion) in batch { completion(error) }
             }
         }
     }

@@ -25,11 +25,11 @@ import Testing
         func databaseDidRollback(_ db: Database) { state.withLock { $0.inserted = false } }
     }
 
-    static func report(_ number: Int, type: String = "UXO") -> ArchivedMissionReport {
+    static func report(_ number: Int, type: String = "UXO", text: String = "") -> ArchivedMissionReport {
         ArchivedMissionReport(
             mission: "UNIFIL", reportType: type, sender: .contingent("KAZ"), receivedAt: Date(), precedence: .routine,
             securityLabel: "UN RESTRICTED",
-            body: ["number": .number(Double(number)), "location": ["lat": 33.1, "lon": 35.2]],
+            body: ["number": .number(Double(number)), "location": ["lat": 33.1, "lon": 35.2], "text": .string(text)],
             annotations: ["insideArea": true], status: "ACCEPTED", reason: nil)
     }
 
@@ -98,5 +98,29 @@ import Testing
         #expect(refusal.code == .invalidInput)
         let archived = try registry.archivedReports(matching: ReportQuery(), as: .operator("test"))
         #expect(archived.compactMap { try? JSONValue(parsing: Data($0.body.utf8))["number"]?.numberValue } == [0, 1, 3])
+    }
+
+    /// A registry that cannot write (here full: no page may be added) fails the whole batch once, without trying
+    /// each report again on its own.
+    @Test func aRegistryThatCannotWriteFailsTheBatchOnce() throws {
+        let folder = try TemporaryDirectory(prefix: "phub-archive")
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        let archive = RegistryReportArchive(registry: registry)
+        let transactions = Mutex(0)
+        try registry.database.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)")
+            db.trace { event in
+                if "\(event)".hasPrefix("BEGIN") { transactions.withLock { $0 += 1 } }
+            }
+        }
+        let reports = (0..<3).map { Self.report($0, text: String(repeating: "x", count: 20_000)) }
+
+        let outcomes = try Self.archiveBehindAWrite(reports, into: registry, archive: archive)
+        for outcome in outcomes {
+            #expect((outcome as? DatabaseError)?.resultCode == .SQLITE_FULL, "\(String(describing: outcome))")
+        }
+        #expect(transactions.withLock { $0 } == 3, "the held write's, the first report's and the other two's")
     }
 }
