@@ -107,7 +107,7 @@ run: deps plugins
 	PEACEHUB_ADMIN_PORT=$(ADMIN_PORT) PEACEHUB_MONITORING_PORT=$(MONITORING_PORT) $(HUB) serve --host 127.0.0.1 --port $(PORT)
 
 demo:
-	python3 Tests/Demo/demo.py --port $(PORT) --data $(DATA_DIR) --peacehub $(PEACEHUB)
+	python3 Tests/Demo/demo.py --port $(PORT) --data $(DATA_DIR) --plugins $(PLUGINS_DIR) --peacehub $(PEACEHUB)
 
 # `make install`: PREFIX=/usr/local by default, DESTDIR for packaging; CONFIGURATION=debug skips the release build.
 PREFIX ?= /usr/local

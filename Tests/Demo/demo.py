@@ -32,7 +32,7 @@ def fail(text):
 
 
 def peacehub(*arguments):
-    environment = dict(os.environ, PEACEHUB_DATA_DIR=ARGS.data)
+    environment = dict(os.environ, PEACEHUB_DATA_DIR=ARGS.data, PEACEHUB_PLUGINS_DIR=ARGS.plugins)
     return subprocess.run([ARGS.peacehub, *arguments], env=environment, capture_output=True, text=True, timeout=120)
 
 
@@ -184,5 +184,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8883)
     parser.add_argument("--data", required=True)
     parser.add_argument("--peacehub", required=True)
+    parser.add_argument("--plugins", required=True, help="the hub's mission modules, for the readiness step")
     ARGS = parser.parse_args()
     main()

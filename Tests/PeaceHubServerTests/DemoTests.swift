@@ -8,9 +8,14 @@ import Testing
         let hub = try HubProcess()
         defer { hub.remove() }
         let script = TestEnvironment.packageRoot.appendingPathComponent("Tests/Demo/demo.py").path
+        // `make demo` runs it from a shell that has no PEACEHUB_PLUGINS_DIR: the script must name the modules itself.
         let result = try ProcessRunner.run(
             "python3",
-            [script, "--port", String(hub.port), "--data", hub.data.url.path, "--peacehub", TestEnvironment.peacehubExecutable.path],
+            [
+                script, "--port", String(hub.port), "--data", hub.data.url.path,
+                "--plugins", TestEnvironment.pluginsDirectory.path, "--peacehub", TestEnvironment.peacehubExecutable.path,
+            ],
+            environment: ["PEACEHUB_PLUGINS_DIR": hub.data.url.appendingPathComponent("no-plugins-here").path],
             timeout: 300)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))")
         #expect(result.stdout.contains("demo: all 6 steps passed"))
