@@ -95,6 +95,8 @@ run: deps plugins
 	@for code in $(CONTINGENTS); do test -f $(PKI)/contingents/$$code.pem || $(HUB) pki issue --contingent $$code; done
 	@test -f $(PKI)/operators/duty.pem || $(HUB) pki issue --operator duty
 	@test -f $(DATA_DIR)/registry.sqlite || $(HUB) registry seed
+	@# The modules where a command run from the checkout (data directory ./var) looks for them.
+	@test -e $(DATA_DIR)/plugins || ln -s $(PLUGINS_DIR) $(DATA_DIR)/plugins
 	@echo
 	@echo "Connect as KAZ (any MQTT client; certificates in $(PKI)):"
 	@echo "  mosquitto_sub -h 127.0.0.1 -p $(PORT) --cafile $(PKI)/ca.pem --cert $(PKI)/contingents/KAZ.pem --key $(PKI)/contingents/KAZ.key -t contingents/KAZ/inbox -q 1 -v"
