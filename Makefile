@@ -123,6 +123,8 @@ install:
 	install -d -m 0750 $(ROOT)/var/lib/peacehub
 	install -m 0755 .build/$(CONFIGURATION)/peacehub $(ROOT)/bin/peacehub
 	$(call mission_plugins,$(CURDIR)/.build/$(CONFIGURATION),$(ROOT)/lib/peacehub/plugins)
+	@# Where a command run with PEACEHUB_DATA_DIR set to the data directory looks for the modules.
+	@test -e $(ROOT)/var/lib/peacehub/plugins || ln -s ../../../lib/peacehub/plugins $(ROOT)/var/lib/peacehub/plugins
 	@# The example configuration with the installed folders; an existing file is the operator's and stays.
 	@if [ -e $(ROOT)/etc/peacehub/peacehub.json ]; then \
 		echo "kept $(ROOT)/etc/peacehub/peacehub.json"; \

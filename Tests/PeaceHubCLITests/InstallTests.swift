@@ -51,6 +51,11 @@ import Testing
             let result = try installed(step)
             try #require(result.status == 0, "\(step): \(result.stderr)")
         }
+        // A command run as docs/operations.md says (the data directory in PEACEHUB_DATA_DIR) finds the modules.
+        let modules = try ProcessRunner.run(
+            "env", ["-u", "PEACEHUB_PLUGINS_DIR", "PEACEHUB_DATA_DIR=\(data.path)", binary, "plugins", "list"])
+        #expect(
+            modules.status == 0 && modules.stdout.contains("org.peacehub.unifil"), "\(modules.stdout)\(modules.stderr)")
         let check = try installed(["serve", "--config", configuration.path, "--check-config"])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.contains("configuration OK"), "\(check.stdout)")
