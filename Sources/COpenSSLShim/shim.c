@@ -153,6 +153,17 @@ int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
     return ok;
 }
 
+int phub_crl_add_ext(X509 *issuer, X509_CRL *crl, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (extension == NULL) return 0;
+    int ok = X509_CRL_add_ext(crl, extension, -1);
+    X509_EXTENSION_free(extension);
+    return ok;
+}
+
 STACK_OF(X509) *phub_x509_stack_new(X509 *const *certs, int count) {
     STACK_OF(X509) *stack = sk_X509_new_null();
     if (stack == NULL) {

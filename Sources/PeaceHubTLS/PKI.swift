@@ -666,7 +666,10 @@ enum CRLBuilder {
         }
         guard let crlNumber = integer(hex: String(number, radix: 16)) else { throw PKIError(.openSSL, "out of memory") }
         defer { ASN1_INTEGER_free(crlNumber) }
+        // The authority key identifier names the signing key, not only the issuer's name (RFC 5280 5.2.1: MUST):
+        // during a CA rotation two CAs may share a name, and a verifier then tells their CRLs apart by it.
         guard X509_CRL_add1_ext_i2d(crl, NID_crl_number, UnsafeMutableRawPointer(crlNumber), 0, 0) == 1,
+            phub_crl_add_ext(ca.certificate, crl, NID_authority_key_identifier, "keyid:always") == 1,
             X509_CRL_sort(crl) == 1, X509_CRL_sign(crl, ca.key.pkey, ca.key.digest) > 0
         else { throw PKIError(.openSSL, OpenSSL.errorText("cannot sign the CRL")) }
         guard let data = OpenSSL.pem({ PEM_write_bio_X509_CRL($0, crl) }) else {

@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubTesting
 import Testing
 
 @testable import PeaceHubTLS
@@ -64,6 +65,39 @@ import Testing
         for certificate in refused {
             #expect((try? checkVerdict(fixture, certificate).get()) == nil, "\(certificate.name)")
             try expectSameVerdict(fixture, certificate)
+        }
+    }
+
+    /// A CA rotation as docs/operations.md describes it: the old and the new CA share their name (`pki init`'s
+    /// default), both are trusted and both CRLs loaded, in either order. Each CRL names its signing key (authority
+    /// key identifier), so each CA's clients are checked against their own CA's CRL: both are accepted, and a
+    /// revocation by either CA still holds.
+    @Test func twoCAsOfOneNameEachWithItsOwnCRL() throws {
+        let old = try TestPKI()
+        defer { old.remove() }
+        let new = try TestPKI()
+        defer { new.remove() }
+        let folder = try TemporaryDirectory(prefix: "phub-rotation")
+        defer { folder.remove() }
+        let revokedEntry = try old.pki.issueContingent("KGZ", key: .generate(.ed25519))
+        try old.pki.revoke(serial: revokedEntry.serial)
+        func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        for crls in [[old.crlFile, new.crlFile], [new.crlFile, old.crlFile]] {
+            try (contents(old.caFile) + contents(new.caFile)).write(to: folder.url.appendingPathComponent("ca.pem"))
+            try (contents(crls[0]) + contents(crls[1])).write(to: folder.url.appendingPathComponent("crl.pem"))
+            let verifier = try TLSContext.clientVerifier(
+                trustedCAFile: folder.path("ca.pem"), crlFile: folder.path("crl.pem"))
+            for fixture in [old, new] {
+                let pem = try contents(fixture.path(fixture.contingent.certificatePath))
+                let verdict = verifier.verifyClientCertificate(pem).map(\.principal)
+                #expect((try? verdict.get()) == .contingent("KAZ"), "\(verdict)")
+            }
+            let revoked = try contents(old.path(revokedEntry.certificatePath))
+            guard case .failure(let error) = verifier.verifyClientCertificate(revoked) else {
+                Issue.record("a certificate the old CA revoked was accepted")
+                continue
+            }
+            #expect(error.reason.contains("certificate revoked"), "\(error)")
         }
     }
 

@@ -125,6 +125,9 @@ int phub_x509_set_random_serial(X509 *cert);
 /// Adds the extension `nid` with the value `value` (openssl.cnf syntax) in the context of `issuer`
 /// (for the authority key identifier) and `subject`. Returns 1 on success.
 int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value);
+/// Adds the extension `nid` with the text `value` (as in openssl.cnf) to `crl`, issued by `issuer`: the
+/// authority key identifier "keyid:always" takes the issuer's subject key identifier. 1 on success.
+int phub_crl_add_ext(X509 *issuer, X509_CRL *crl, int nid, const char *value);
 
 /// A new stack of `count` certificates, each up-referenced (sk_X509_* are macros); NULL when out of memory.
 /// Free it with phub_x509_stack_free.
