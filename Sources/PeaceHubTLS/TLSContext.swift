@@ -115,6 +115,10 @@ public final class TLSContext: @unchecked Sendable {
         if let suites = configuration.cipherSuites, let problem = setCipherSuites(ctx, suites) {
             throw TLSError(.invalidConfiguration, "TLS 1.3 cipher suites \"\(suites)\": \(problem)")
         }
+        // When TLS 1.2 is allowed: forward secrecy and AEAD only (RFC 9325 4.2), no CBC or SHA-1 suites.
+        guard SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") == 1 else {
+            throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the TLS 1.2 cipher list"))
+        }
         phub_ssl_ctx_disable_resumption(ctx)
         phub_ssl_ctx_disable_renegotiation(ctx)
         phub_ssl_ctx_release_buffers(ctx)

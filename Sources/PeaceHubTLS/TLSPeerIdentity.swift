@@ -160,6 +160,7 @@ enum CertificateInfo {
     /// The PeaceHub principal of a client certificate (exactly one `urn:peacehub:` URI SAN).
     static func clientPrincipal(_ cert: OpaquePointer) throws(NameError) -> TLSPeerIdentity.Principal {
         try checkSubject(cert)
+        try checkClientUsage(cert)
         var principals: [TLSPeerIdentity.Principal] = []
         for case .uri(let uri) in try alternativeNames(cert) {
             if uri.hasPrefix(PeaceHubURI.contingentPrefix) {
@@ -185,6 +186,17 @@ enum CertificateInfo {
             throw NameError(reason: "client certificate names more than one PeaceHub principal")
         }
         return principal
+    }
+
+    /// A client certificate must say that it is one: OpenSSL's purpose check passes a certificate without an
+    /// extended key usage (RFC 5280 4.2.1.12 reads none as any), and one that is also a CA.
+    static func checkClientUsage(_ cert: OpaquePointer) throws(NameError) {
+        guard X509_get_extension_flags(cert) & UInt32(EXFLAG_XKUSAGE) != 0,
+            X509_get_extended_key_usage(cert) & UInt32(XKU_SSL_CLIENT) != 0
+        else { throw NameError(reason: "client certificate has no extended key usage clientAuth") }
+        guard X509_check_ca(cert) == 0 else {
+            throw NameError(reason: "client certificate is a CA certificate (basicConstraints CA:TRUE or keyCertSign)")
+        }
     }
 
     static func subject(_ cert: OpaquePointer) -> String {

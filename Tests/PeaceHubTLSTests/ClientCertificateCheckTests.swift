@@ -11,9 +11,15 @@ import Testing
     private func handshakeVerdict(
         _ fixture: TestPKI, _ certificate: PKIIndex.Entry
     ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
-        let client = try MemoryBIOClient(
-            caFile: fixture.caFile, certificateFile: fixture.path(certificate.certificatePath),
+        try handshakeVerdict(
+            fixture, certificateFile: fixture.path(certificate.certificatePath),
             keyFile: fixture.path(certificate.keyPath!))
+    }
+
+    private func handshakeVerdict(
+        _ fixture: TestPKI, certificateFile: String, keyFile: String
+    ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
+        let client = try MemoryBIOClient(caFile: fixture.caFile, certificateFile: certificateFile, keyFile: keyFile)
         let harness = try EmbeddedHarness(context: try fixture.serverContext(), client: client)
         _ = try? harness.handshake()
         if let identity = harness.recorder.identities.first { return .success(identity.principal) }
@@ -23,9 +29,79 @@ import Testing
     private func checkVerdict(
         _ fixture: TestPKI, _ certificate: PKIIndex.Entry
     ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
+        try checkVerdict(fixture, certificateFile: fixture.path(certificate.certificatePath))
+    }
+
+    private func checkVerdict(
+        _ fixture: TestPKI, certificateFile: String
+    ) throws -> Result<TLSPeerIdentity.Principal, TLSError> {
         let verifier = try TLSContext.clientVerifier(trustedCAFile: fixture.caFile, crlFile: fixture.crlFile)
-        let pem = try Data(contentsOf: URL(fileURLWithPath: fixture.path(certificate.certificatePath)))
+        let pem = try Data(contentsOf: URL(fileURLWithPath: certificateFile))
         return verifier.verifyClientCertificate(pem).map(\.principal)
+    }
+
+    /// A client certificate signed by the fixture's CA with the real `openssl x509 -req`, with the extensions
+    /// given in openssl.cnf syntax: what an operator's own tooling might issue. Returns its certificate and key.
+    private func opensslIssued(
+        _ fixture: TestPKI, stem: String, newKey: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        extensions: [String]
+    ) throws -> (certificate: String, key: String) {
+        let folder = fixture.directory.url
+        let (key, request) = try opensslSigningRequest(in: folder, stem: stem, newKey: newKey)
+        let extensionsFile = folder.appendingPathComponent("\(stem).ext")
+        let lines = ["subjectAltName = URI:urn:peacehub:contingent:UZB"] + extensions
+        try lines.joined(separator: "\n").write(to: extensionsFile, atomically: true, encoding: .utf8)
+        let certificate = folder.appendingPathComponent("\(stem).pem").path
+        let result = try ProcessRunner.run(
+            "openssl",
+            [
+                "x509", "-req", "-in", request, "-CA", fixture.caFile, "-CAkey", fixture.pki.caKeyURL.path,
+                "-set_serial", "0x\(UInt32.random(in: 1...UInt32.max))", "-days", "1", "-extfile",
+                extensionsFile.path, "-out", certificate,
+            ],
+            timeout: 60)
+        try #require(result.status == 0, "\(result.stderr)")
+        return (certificate, key)
+    }
+
+    /// What the purpose check lets through and a client certificate still must not be: without the extended key
+    /// usage clientAuth, or a CA; and a key the context's security level calls too weak.
+    @Test func aClientCertificateMustSayItIsOneAndBeStrongEnough() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let cases: [(stem: String, extensions: [String], reason: String)] = [
+            ("no-eku", [], "no extended key usage clientAuth"),
+            (
+                "ca", ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, digitalSignature, keyCertSign",
+                    "extendedKeyUsage = clientAuth"], "is a CA certificate"
+            ),
+        ]
+        for (stem, extensions, reason) in cases {
+            let issued = try opensslIssued(fixture, stem: stem, extensions: extensions)
+            for verdict in [
+                try checkVerdict(fixture, certificateFile: issued.certificate),
+                try handshakeVerdict(fixture, certificateFile: issued.certificate, keyFile: issued.key),
+            ] {
+                guard case .failure(let error) = verdict else {
+                    Issue.record("\(stem) was accepted")
+                    continue
+                }
+                #expect(error.code == .identityRejected && error.reason.contains(reason), "\(stem): \(error)")
+            }
+        }
+        let good = try opensslIssued(fixture, stem: "good", extensions: ["extendedKeyUsage = clientAuth"])
+        #expect((try? checkVerdict(fixture, certificateFile: good.certificate).get()) == .contingent("UZB"))
+        #expect(
+            (try? handshakeVerdict(fixture, certificateFile: good.certificate, keyFile: good.key).get())
+                == .contingent("UZB"))
+
+        let weak = try opensslIssued(
+            fixture, stem: "rsa1024", newKey: ["rsa:1024"], extensions: ["extendedKeyUsage = clientAuth"])
+        guard case .failure(let error) = try checkVerdict(fixture, certificateFile: weak.certificate) else {
+            Issue.record("an RSA-1024 certificate was accepted, which the listener refuses")
+            return
+        }
+        #expect(error.reason.contains("key too weak (verify error 66)"), "\(error)")
     }
 
     private func expectSameVerdict(_ fixture: TestPKI, _ certificate: PKIIndex.Entry) throws {
