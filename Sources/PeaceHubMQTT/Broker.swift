@@ -428,8 +428,8 @@ public final class Broker: Sendable {
 
     /// How a connection ended, for its session and its will.
     public enum Ending: Sendable {
-        /// A DISCONNECT arrived: the will is published only with reason 0x04; a 5.0 client may set a new Session
-        /// Expiry Interval.
+        /// A DISCONNECT arrived: the will is discarded only with reason 0x00 (normal disconnection); a 5.0 client
+        /// may set a new Session Expiry Interval.
         case disconnect(publishWill: Bool, sessionExpiryInterval: UInt32?)
         /// The network connection ended or the hub closed it: the will is published.
         case lost

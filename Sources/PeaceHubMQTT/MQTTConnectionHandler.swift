@@ -311,8 +311,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     .protocolError, context: context,
                     reason: "DISCONNECT sets a Session Expiry Interval on a session that had 0 [MQTT-3.14.2-2]")
             }
-            ending = .disconnect(
-                publishWill: disconnect.reasonCode == .disconnectWithWillMessage, sessionExpiryInterval: interval)
+            // Only a normal disconnection (0x00; every 3.1.1 DISCONNECT) discards the will [MQTT-3.14.4-3]: 0x04 asks
+            // for it, and a client that leaves with an error code (0x80...) has not ended normally either.
+            ending = .disconnect(publishWill: disconnect.reasonCode != .success, sessionExpiryInterval: interval)
             close(context, reason: "client disconnected (\(disconnect.reasonCode))")
         case .auth:
             disconnect(.protocolError, context: context, reason: "AUTH without an authentication method [MQTT-4.12.0-1]")

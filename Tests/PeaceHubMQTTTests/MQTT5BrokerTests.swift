@@ -511,6 +511,16 @@ func publish5(
         _ = try quiet.connect5("kaz-3", will: MQTTPacket.Will(topic: "status/kaz", payload: Array("x".utf8), qos: .atMostOnce, retain: false))
         try quiet.send(.disconnect(.init()))
         #expect(try watcher.received().isEmpty)
+        // Only 0x00 discards it [MQTT-3.14.4-3]: a client that leaves with an error code gets its will published.
+        for (number, code) in [ReasonCode.unspecifiedError, .implementationSpecificError].enumerated() {
+            let failing = try TestClient(broker: broker, principal: kaz)
+            let will = MQTTPacket.Will(
+                topic: "status/kaz", payload: Array("error \(number)".utf8), qos: .atMostOnce, retain: false)
+            _ = try failing.connect5("kaz-err-\(number)", will: will)
+            try failing.send(.disconnect(.init(reasonCode: code)))
+            let published = TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) }
+            #expect(published == ["error \(number)"])
+        }
     }
 
     @Test func theHubSaysWhyItDisconnects() throws {
