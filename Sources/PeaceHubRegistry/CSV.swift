@@ -46,13 +46,16 @@ enum CSV {
             var wasQuoted = false
             fields.removeAll(keepingCapacity: true)
 
-            func endField(before end: Int) {
-                if wasQuoted {
-                    fields.append(String(decoding: field, as: UTF8.self))
-                    field.removeAll(keepingCapacity: true)
-                } else {
-                    fields.append(String(decoding: bytes[fieldStart..<end], as: UTF8.self))
+            // Text is checked, not repaired: a byte that is not UTF-8 refuses the file rather than becoming U+FFFD.
+            func endField(before end: Int) throws(Failure) {
+                let text =
+                    wasQuoted ? String(validating: field, as: UTF8.self)
+                    : String(validating: bytes[fieldStart..<end], as: UTF8.self)
+                guard let text else {
+                    throw Failure(line: line, reason: "field \(fields.count + 1) is not valid UTF-8")
                 }
+                fields.append(text)
+                field.removeAll(keepingCapacity: true)
                 wasQuoted = false
                 fieldStart = end + 1
             }
@@ -73,9 +76,9 @@ enum CSV {
                         field.append(byte)
                     }
                 } else if byte == comma {
-                    endField(before: index - 1)
+                    try endField(before: index - 1)
                 } else if byte == lf || byte == cr {
-                    endField(before: index - 1)
+                    try endField(before: index - 1)
                     if byte == cr && index < bytes.count && bytes[index] == lf { index += 1 }
                     line += 1
                     return record(startingOn: recordLine)
@@ -90,7 +93,7 @@ enum CSV {
                 }
             }
             if quoted { throw Failure(line: recordLine, reason: "a quoted field is not closed") }
-            endField(before: index)
+            try endField(before: index)
             return record(startingOn: recordLine)
         }
 

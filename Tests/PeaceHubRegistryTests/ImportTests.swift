@@ -131,6 +131,13 @@ struct ImportTests {
         batch.read(try write("{\"not\": \"an array\"}", "object.json", in: folder))
         batch.read(try write("[1,", "broken.json", in: folder))
         batch.read(folder.url.appendingPathComponent("missing.csv"))
+        // Bytes that are not UTF-8, unquoted and quoted (a Latin-1 file): refused, not turned into U+FFFD.
+        let latin1 = Data("serviceNumber,latinName\nKAZ-1,Bad ".utf8) + Data([0xFF, 0xFE]) + Data("\nKAZ-2,\"".utf8)
+            + Data([0xE9]) + Data("\"\n".utf8)
+        let latin1File = folder.url.appendingPathComponent("latin1.csv")
+        try latin1.write(to: latin1File)
+        batch.read(latin1File)
+        #expect(batch.problems.contains("latin1.csv:2: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
         #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
         #expect(batch.problems.contains { $0.hasPrefix("header.csv:1: header:") })
         #expect(batch.problems.contains("short.csv:2: row: has 2 fields, the header has 3"))
