@@ -215,8 +215,9 @@ public struct ImportBatch: Sendable {
         let serviceNumber = fields.required("serviceNumber")
         let latinName = fields.required("latinName")
         let sex: Sex? = fields.vocabulary("sex", required: true)
-        let nationality = fields.required("nationality")
         let contingent = fields.required("contingent")
+        // As in `person add` and the admin API: the contingent's country unless said otherwise.
+        let nationality = fields.optional("nationality") ?? contingent
         let rank = fields.required("rank")
         let category: PersonCategory? = fields.vocabulary("category", required: true)
         let dateOfBirth = fields.date("dateOfBirth", required: true)

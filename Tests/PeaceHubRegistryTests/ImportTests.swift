@@ -50,6 +50,22 @@ struct ImportTests {
         #expect(try registry.verifyAudit(as: operatorActor).isIntact)
     }
 
+    /// Only the columns a person needs: the optional ones may be left out, `nationality` then the contingent's.
+    @Test func optionalColumnsMayBeLeftOut() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        var batch = ImportBatch()
+        batch.read(
+            try write(
+                "serviceNumber,latinName,sex,contingent,rank,category,dateOfBirth\n"
+                    + "KAZ-900171,Minimal Row,M,KAZ,Major,TROOP,1990-01-01\n", "minimal.csv", in: folder))
+        #expect(batch.problems == [])
+        #expect(try registry.importBatch(batch, as: kazakhstan) == ImportSummary(persons: 1, qualifications: 0))
+        let person = try registry.person(serviceNumber: "KAZ-900171", as: operatorActor).person
+        #expect(person.nationality == "KAZ" && person.rankCode == nil && person.languages.isEmpty)
+    }
+
     /// Rows go in several to a statement and the new persons' ids are read back afterwards: each
     /// qualification must still land on its own person, past a removed person's id and across chunks.
     @Test func aLargeImportAttachesEveryQualificationToItsPerson() throws {
