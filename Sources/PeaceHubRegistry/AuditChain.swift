@@ -112,13 +112,20 @@ enum AuditChain {
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1")
         let headSeq: Int64 = head?["seq"] ?? 0
         let headHash: String = head?["hash"] ?? genesis
-        if headSeq != expectedSeq - 1 || headHash != previousHash {
+        if headSeq != expectedSeq - 1 {
             return AuditVerification(
                 entries: count,
                 problem: .init(
                     seq: min(headSeq, expectedSeq - 1) + 1,
                     reason: "the chain ends at \(expectedSeq - 1) but its head records \(headSeq): "
                         + "entries deleted or head edited"))
+        }
+        if headHash != previousHash {
+            return AuditVerification(
+                entries: count,
+                problem: .init(
+                    seq: headSeq,
+                    reason: "the head's hash is not that of entry \(headSeq), the last: the head was edited"))
         }
         return AuditVerification(entries: count, problem: nil)
     }

@@ -64,6 +64,17 @@ struct AuditTests {
         #expect(try registry.verifyAudit(as: operatorActor).problem?.seq == Int64(count - 1))
     }
 
+    @Test func anEditedHeadIsNamedAsSuch() throws {
+        let registry = try makeRegistry()
+        let count = try registry.auditEntries(as: operatorActor).count
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE auditHead SET hash = '00' || substr(hash, 3)")
+        }
+        let problem = try #require(try registry.verifyAudit(as: operatorActor).problem)
+        #expect(problem.seq == Int64(count))
+        #expect(problem.reason == "the head's hash is not that of entry \(count), the last: the head was edited")
+    }
+
     @Test func reorderedEntriesAreNamed() throws {
         let registry = try makeRegistry()
         try registry.database.write { db in
