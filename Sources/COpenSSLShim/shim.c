@@ -111,6 +111,14 @@ int phub_crl_revoked_count(const X509_CRL *crl) {
     return revoked == NULL ? 0 : sk_X509_REVOKED_num(revoked);
 }
 
+long phub_crl_number(const X509_CRL *crl) {
+    ASN1_INTEGER *number = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+    if (number == NULL) return -1;
+    long value = ASN1_INTEGER_get(number);
+    ASN1_INTEGER_free(number);
+    return value;
+}
+
 X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index) {
     STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
     return revoked == NULL ? NULL : sk_X509_REVOKED_value(revoked, index);

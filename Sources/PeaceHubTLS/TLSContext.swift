@@ -13,6 +13,9 @@ public final class TLSContext: @unchecked Sendable {
     public let crlNextUpdate: Date?
     /// Serial numbers (upper-case hex) revoked by the loaded CRLs.
     public let revokedSerials: Set<String>
+    /// The CRL number (RFC 5280 5.2.3) of each CA's CRL, by the CA's name and SPKI hash; a reload refuses a CRL
+    /// older than the one loaded (`TLSContextStore`).
+    public let crlNumbers: [String: Int]
     /// When this side's own certificate expires; nil without one (a client context may have none).
     public let certificateNotAfter: Date?
     /// When the first of the trusted CAs expires (during a CA rotation the CA file holds two).
@@ -39,6 +42,7 @@ public final class TLSContext: @unchecked Sendable {
             let crl = try Self.loadCRLs(ctx, configuration)
             self.crlNextUpdate = crl.nextUpdate
             self.revokedSerials = crl.revoked
+            self.crlNumbers = crl.numbers
             if configuration.role == .server {
                 let chains = VerifiedChains(crlNextUpdate: crl.nextUpdate)
                 let argument = Unmanaged.passUnretained(chains).toOpaque()
@@ -181,12 +185,12 @@ public final class TLSContext: @unchecked Sendable {
     /// by a CA of the CA file: a foreign CRL would lock every client out, so it is refused here instead.
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
-    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<String>) {
+    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<String>, numbers: [String: Int]) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
                 throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
             }
-            return (nil, [])
+            return (nil, [], [:])
         }
         let cas = try readPEMObjects(configuration.trustedCAFile, what: "CA file") {
             PEM_read_bio_X509($0, nil, nil, nil)
@@ -201,13 +205,14 @@ public final class TLSContext: @unchecked Sendable {
         }
         var nextUpdate: Date?
         var revoked: Set<String> = []
+        var numbers: [String: Int] = [:]
         for crl in crls {
             let issuer = X509_CRL_get_issuer(crl)
-            let signed = cas.contains { ca in
+            let signer = cas.first { ca in
                 X509_NAME_cmp(X509_get_subject_name(ca), issuer) == 0 && X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1
             }
             ERR_clear_error()
-            guard signed else {
+            guard let signer else {
                 let name = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
                 throw TLSError(
                     .invalidConfiguration,
@@ -219,6 +224,11 @@ public final class TLSContext: @unchecked Sendable {
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdate = min(nextUpdate ?? date, date)
             }
+            let number = phub_crl_number(crl)
+            if number >= 0 {
+                let ca = "\(CertificateInfo.subject(signer)) (key \(CertificateInfo.spkiSHA256(signer).prefix(16)))"
+                numbers[ca] = max(numbers[ca] ?? 0, number)
+            }
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
@@ -228,7 +238,7 @@ public final class TLSContext: @unchecked Sendable {
             }
         }
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
-        return (nextUpdate, revoked)
+        return (nextUpdate, revoked, numbers)
     }
 
     /// Every PEM object `read` finds in the file, in order.

@@ -65,6 +65,7 @@ public final class TLSContextStore: Sendable {
         let context: TLSContext
         do {
             context = try TLSContext(configuration: configuration ?? self.configuration)
+            try Self.refuseOlderCRLs(context, loaded: current)
         } catch {
             state.withLock { $0.lastReloadError = error }
             logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
@@ -82,6 +83,19 @@ public final class TLSContextStore: Sendable {
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
         return closed
+    }
+
+    /// A CRL whose number is below the one loaded for the same CA is an older list (a restored backup, a stale
+    /// copy): taking it would take revocations back, so the reload is refused (RFC 5280 5.2.3 numbers them for this).
+    static func refuseOlderCRLs(_ context: TLSContext, loaded: TLSContext) throws(TLSError) {
+        for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key }) {
+            if let current = loaded.crlNumbers[ca], number < current {
+                throw TLSError(
+                    .invalidConfiguration,
+                    "the CRL of \(ca) is number \(number), older than the loaded number \(current): it would take "
+                        + "revocations back (write a new one with peacehub pki crl)")
+            }
+        }
     }
 
     /// Sets the expiry gauges from a new context.

@@ -40,6 +40,32 @@ import Testing
         #expect(store.reloadCount == 1)
     }
 
+    /// An older CRL of the same CA (a restored backup) would take revocations back: the reload is refused.
+    @Test func anOlderCRLIsRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration())
+        let older = try Data(contentsOf: URL(fileURLWithPath: fixture.crlFile))
+        let revoked = try fixture.pki.revoke(contingent: "KAZ")
+        try store.reload()
+        let serial = try #require(revoked.first?.serial)
+        #expect(store.current.revokedSerials.contains(serial))
+
+        let loaded = store.current
+        try older.write(to: URL(fileURLWithPath: fixture.crlFile))
+        #expect {
+            try store.reload()
+        } throws: { error in
+            let reason = (error as? TLSError)?.reason ?? ""
+            return reason.contains("is number 1, older than the loaded number 2: it would take revocations back")
+        }
+        #expect(store.current === loaded && store.current.revokedSerials.contains(serial))
+        // A newer one is taken again.
+        try fixture.pki.writeCRL()
+        try store.reload()
+        #expect(store.current !== loaded && store.current.revokedSerials.contains(serial))
+    }
+
     @Test func crlStatusFollowsNextUpdate() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }

@@ -113,6 +113,9 @@ int phub_ssl_ctx_has_tls13_suite(const SSL_CTX *ctx, const char *name);
 /// Number of entries in a CRL's revoked list (sk_X509_REVOKED_num is a macro); 0 when empty.
 int phub_crl_revoked_count(const X509_CRL *crl);
 
+/// The CRL's cRLNumber extension (RFC 5280 5.2.3), or -1 when it has none (or one too large for a long).
+long phub_crl_number(const X509_CRL *crl);
+
 /// Entry `index` of a CRL's revoked list (borrowed).
 X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index);
 
