@@ -19,7 +19,7 @@ struct RegistryContingentAdd: ParsableCommand {
     @Option(help: "Date of the evidence.") var evidenceDate: CalendarDate?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(creating: true)
         let contingent = Contingent(
             code: code, name: name, pcrsLevel: pcrs, pcrsEvidence: evidence, pcrsEvidenceDate: evidenceDate)
         let actor = try options.parsedActor()
@@ -89,7 +89,7 @@ struct RegistryMissionAdd: ParsableCommand {
     @Option(help: "Date established (and active from).") var established: CalendarDate
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(creating: true)
         let actor = try options.parsedActor()
         try registryCall {
             try registry.addMission(

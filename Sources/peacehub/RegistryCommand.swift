@@ -44,8 +44,14 @@ struct RegistryOptions: ParsableArguments {
         return actor
     }
 
-    /// Opens the registry (creating or migrating it), reporting a migration backup on stderr.
-    func open(evaluator: (any ReadinessEvaluating)? = nil) throws -> Registry {
+    /// Opens the registry (migrating it), reporting a migration backup on stderr. A registry named with `--db`
+    /// must exist unless the command makes one (`creating`: seed, import, contingent and mission add), so that a
+    /// mistyped path is an error, not an empty registry that answers every read.
+    func open(evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false) throws -> Registry {
+        if let db, !creating, !FileManager.default.fileExists(atPath: db) {
+            throw CLIError(
+                "no registry at \(db) (registry seed, import, contingent add and mission add create one)")
+        }
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")
         logger.logLevel = .warning

@@ -18,7 +18,7 @@ struct RegistryImport: ParsableCommand {
     @Argument(help: "CSV or JSON files, imported together in one transaction.") var files: [String]
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(creating: true)
         let actor = try options.parsedActor()
         var batch = ImportBatch()
         for file in files { batch.read(URL(fileURLWithPath: file)) }
@@ -274,7 +274,7 @@ struct RegistrySeed: ParsableCommand {
     @OptionGroup var options: RegistryOptions
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(creating: true)
         let actor = try options.parsedActor()
         try registryCall { try SeedData.load(into: registry, as: actor) }
         let persons = try registryCall { try registry.persons(as: actor).count }

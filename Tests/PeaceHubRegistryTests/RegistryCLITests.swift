@@ -58,6 +58,21 @@ struct RegistryCLITests {
         #expect(again.stderr.contains("not empty"))
     }
 
+    /// A mistyped `--db` is an error, not a new empty registry that answers every read (an audit "intact").
+    @Test func aRegistryNamedWithDbMustExistForReads() throws {
+        let harness = try Harness(seeded: false)
+        defer { harness.folder.remove() }
+        for command in [["person", "list"], ["audit", "verify"], ["stats"]] {
+            let result = try harness.run(command)
+            #expect(result.status == 1, "\(command): \(result.stdout)")
+            #expect(result.stderr.contains("no registry at \(harness.database)"), "\(command): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: harness.database))
+        let created = try harness.run(["contingent", "add", "NPL", "--name", "Nepal"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try harness.run(["contingent", "list"]).stdout.contains("NPL"))
+    }
+
     @Test func personLifecycleAndAccessRules() throws {
         let harness = try Harness()
         defer { harness.folder.remove() }
