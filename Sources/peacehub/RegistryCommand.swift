@@ -39,7 +39,7 @@ struct RegistryOptions: ParsableArguments {
 
     func parsedActor() throws -> Registry.Actor {
         guard let actor = Registry.Actor(parsing: actor) else {
-            throw CLIError("--as '\(actor)' is neither operator:<name> nor an ISO 3166 alpha-3 contingent code")
+            throw ValidationError("--as '\(actor)' is neither operator:<name> nor an ISO 3166 alpha-3 contingent code")
         }
         return actor
     }
@@ -110,7 +110,7 @@ func parseLanguages(_ text: String) throws -> [LanguageSkill] {
     try text.split(separator: ";").map { item in
         let parts = item.split(separator: ":")
         guard parts.count == 2, let level = LanguageLevel(rawValue: String(parts[1])) else {
-            throw CLIError("--languages: '\(item)' is not code:LEVEL with a CEFR level (e.g. en:B2)")
+            throw ValidationError("--languages: '\(item)' is not code:LEVEL with a CEFR level (e.g. en:B2)")
         }
         return LanguageSkill(code: String(parts[0]), level: level)
     }

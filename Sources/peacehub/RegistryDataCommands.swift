@@ -160,14 +160,14 @@ struct RegistryReports: ParsableCommand {
         func instant(_ text: String?, _ name: String) throws -> Date? {
             guard let text else { return nil }
             guard let date = ReportQuery.instant(parsing: text) else {
-                throw CLIError("--\(name) must be an ISO 8601 date-time such as 2026-11-20T08:00:00Z, or a date")
+                throw ValidationError("--\(name) must be an ISO 8601 date-time such as 2026-11-20T08:00:00Z, or a date")
             }
             return date
         }
         var area: BoundingBox?
         if let bbox {
             guard let box = BoundingBox(parsing: bbox) else {
-                throw CLIError("--bbox must be minLon,minLat,maxLon,maxLat in degrees, e.g. 35.1,33.0,35.9,33.4")
+                throw ValidationError("--bbox must be minLon,minLat,maxLon,maxLat in degrees, e.g. 35.1,33.0,35.9,33.4")
             }
             area = box
         }

@@ -52,7 +52,7 @@ struct RegistryPersonAdd: ParsableCommand {
         guard let latinName = fields.latinName, let sex = fields.sex, let contingent = fields.contingent,
             let rank = fields.rank, let category = fields.category, let born = fields.born
         else {
-            throw CLIError("person add needs --latin-name, --sex, --contingent, --rank, --category and --born")
+            throw ValidationError("person add needs --latin-name, --sex, --contingent, --rank, --category and --born")
         }
         var person = Person(
             serviceNumber: serviceNumber, latinName: latinName, sex: sex, nationality: contingent,
