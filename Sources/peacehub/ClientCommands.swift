@@ -271,14 +271,26 @@ struct SubCommand: AsyncParsableCommand {
         guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
         let session = try await client.connect()
         try await session.send(.subscribe(.init(packetID: 1, subscriptions: topic.map { ($0, qos) })))
+        // -W ends the wait; a connection closed before it is the hub's doing, and said so (exit 1).
+        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
         if let seconds {
             session.channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { session.channel.close(promise: nil) }
         }
         var received = 0
         while count.map({ received < $0 }) ?? true {
             let packet: MQTTPacket
-            do { packet = try await session.next() } catch { break }
+            do {
+                packet = try await session.next()
+            } catch {
+                if let deadline, ContinuousClock.now >= deadline { break }
+                FileHandle.standardError.write(Data("the hub closed the connection\n".utf8))
+                throw ExitCode.failure
+            }
             switch packet {
+            case .disconnect(let disconnect):
+                let line = "the hub disconnected: \(disconnect.reasonCode)\(reason(disconnect.properties))\n"
+                FileHandle.standardError.write(Data(line.utf8))
+                throw ExitCode.failure
             case .suback(let ack):
                 for (filter, code) in zip(topic, ack.reasonCodes) where code.isFailure {
                     FileHandle.standardError.write(Data("subscription to \(filter) refused: \(code)\n".utf8))

@@ -45,6 +45,39 @@ import Testing
         #expect(try String(contentsOf: output, encoding: .utf8) == "contingents/IND/inbox qos \(qos)\n")
     }
 
+    /// A subscriber whose certificate is revoked meanwhile: the hub ends its session with DISCONNECT 0x98, and `sub`
+    /// says so and exits 1 (before, it ended as if its -W had run out).
+    @Test func aSubscriberWhoseCertificateIsRevokedIsToldAndExitsNonZero() throws {
+        let issued = try ProcessRunner.peacehub(
+            ["pki", "issue", "--contingent", "KGZ", "--device", "revoked-sub"], environment: hub.environment)
+        try #require(issued.status == 0, "\(issued.stderr)")
+        let certificate = hub.pkiDirectory.appendingPathComponent("contingents/KGZ-revoked-sub.pem").path
+        let key = hub.pkiDirectory.appendingPathComponent("contingents/KGZ-revoked-sub.key").path
+        let errors = hub.data.url.appendingPathComponent("revoked-sub.err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let subscriber = Process()
+        subscriber.executableURL = TestEnvironment.peacehubExecutable
+        subscriber.arguments = client([
+            "sub", "--cert", certificate, "--key", key, "-t", "contingents/KGZ/inbox", "-W", "60",
+        ])
+        subscriber.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+        subscriber.standardError = try FileHandle(forWritingTo: errors)
+        try subscriber.run()
+        defer { if subscriber.isRunning { subscriber.terminate() } }
+        usleep(1_500_000)
+        let serial = try ProcessRunner.run("openssl", ["x509", "-in", certificate, "-noout", "-serial"])
+        let hex = serial.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "serial=", with: "")
+        let revoked = try ProcessRunner.peacehub(["pki", "revoke", hex], environment: hub.environment)
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+        let deadline = Date().addingTimeInterval(20)
+        while subscriber.isRunning, Date() < deadline { usleep(100_000) }
+        #expect(!subscriber.isRunning, "the revoked subscriber is still connected")
+        #expect(subscriber.terminationStatus == 1)
+        let text = try String(contentsOf: errors, encoding: .utf8)
+        #expect(text.contains("the hub disconnected: 0x98 Administrative action: certificate serial"), "\(text)")
+    }
+
     @Test func aRefusedSubscriptionIsReportedAndExitsNonZero() throws {
         let result = try ProcessRunner.peacehub(
             client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5"]), environment: hub.environment)
