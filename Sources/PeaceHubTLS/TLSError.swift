@@ -59,7 +59,7 @@ public struct TLSError: Error, Hashable, Sendable, CustomStringConvertible {
         self.line = line
     }
 
-    public var description: String { "TLSError.\(code): \(reason)" }
+    public var description: String { reason }
 
     /// Errors are equal when their code and reason are; where they were raised does not matter.
     public static func == (lhs: TLSError, rhs: TLSError) -> Bool {

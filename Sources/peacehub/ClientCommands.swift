@@ -82,7 +82,9 @@ struct ClientOptions: ParsableArguments {
             )
         }
         for file in [files.ca, files.certificate, files.key] where !FileManager.default.isReadableFile(atPath: file) {
-            throw CLIError("cannot read \(file): issue it with `peacehub pki issue`, or pass --pki")
+            // A file named on the command line is just missing; one found from --as may not have been issued.
+            let named = [cafile, certificateFile, keyFile].contains(file)
+            throw CLIError("cannot read \(file)" + (named ? "" : ": issue it with `peacehub pki issue`, or pass --pki"))
         }
         return files
     }

@@ -142,6 +142,20 @@ import Testing
         let result = try ProcessRunner.peacehub(
             client(["pub", "--as", "FRA", "-t", "contingents/IND/inbox", "-m", "x"]), environment: hub.environment)
         #expect(result.status != 0)
-        #expect(result.stderr.contains("contingents/FRA.pem"), "\(result.stderr)")
+        #expect(result.stderr.contains("contingents/FRA.pem: issue it with `peacehub pki issue`"), "\(result.stderr)")
+        // A file named on the command line is only missing; and a key that is not the certificate's is said plainly.
+        let named = try ProcessRunner.peacehub(
+            client(["pub", "--cert", "/nonexistent/x.pem", "--key", "/nonexistent/x.key", "-t", "a", "-m", "x"]),
+            environment: hub.environment)
+        #expect(named.stderr.contains("cannot read /nonexistent/x.pem\n"), "\(named.stderr)")
+        let pki = hub.pkiDirectory.appendingPathComponent("contingents")
+        let mismatched = try ProcessRunner.peacehub(
+            client([
+                "pub", "--cert", pki.appendingPathComponent("IND.pem").path, "--key",
+                pki.appendingPathComponent("KGZ.key").path, "-t", "contingents/IND/inbox", "-m", "x",
+            ]),
+            environment: hub.environment)
+        #expect(mismatched.status != 0)
+        #expect(!mismatched.stderr.contains("TLSError"), "\(mismatched.stderr)")
     }
 }
