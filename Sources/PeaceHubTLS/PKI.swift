@@ -174,6 +174,9 @@ public struct PKI: Sendable {
         for host in hosts {
             if let address = Self.ipAddressBytes(host) {
                 request.ipAddresses.append(address)
+            } else if host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+                // Digits and dots mean an IPv4 address, mistyped; as a DNS name it would never match.
+                throw PKIError(.invalidArgument, "'\(host)' is not a valid IPv4 address")
             } else if Self.isHostName(host) {
                 request.dnsNames.append(host)
             } else {
@@ -243,6 +246,13 @@ public struct PKI: Sendable {
         }
         var index = try loadIndex()
         let ca = try loadCA()
+        // A certificate cannot outlive the CA that vouches for it: past the CA's notAfter no chain verifies.
+        if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)), request.notAfter > caNotAfter {
+            throw PKIError(
+                .invalidArgument,
+                "the certificate would be valid until \(Self.day(request.notAfter)), after its CA "
+                    + "(valid until \(Self.day(caNotAfter))): give fewer --days")
+        }
         let certificatePath = "\(folder)/\(name).pem"
         let keyPath = "\(folder)/\(name).key"
         if !force {
@@ -296,6 +306,9 @@ public struct PKI: Sendable {
     public func revoke(
         serial: String, reason: RevocationReason = .unspecified, now: Date = Date()
     ) throws(PKIError) -> [PKIIndex.Entry] {
+        guard !serial.isEmpty, serial.allSatisfy({ $0.isHexDigit || $0 == ":" }) else {
+            throw PKIError(.invalidArgument, "'\(serial)' is not a serial number in hexadecimal (e.g. 5C:A1 or 5CA1)")
+        }
         let wanted = Self.normalizedSerial(serial)
         return try revoke(reason: reason, now: now, description: "serial \(serial)") { $0.serial == wanted }
     }
@@ -426,6 +439,9 @@ public struct PKI: Sendable {
         guard days > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
         return now.addingTimeInterval(Double(days) * 86400)
     }
+
+    /// `2027-12-04`, in UTC.
+    static func day(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle().year().month().day()) }
 
     /// The serial as OpenSSL's BN_bn2hex writes it (and the index stores it): upper-case hex, no separators,
     /// whole bytes (so at most one leading zero).

@@ -85,6 +85,24 @@ import Testing
         #expect(!badCode.stderr.contains("Stack dump"))
     }
 
+    /// Mistakes that used to pass: a validity past the CA's, a mistyped IP address taken for a DNS name, a serial
+    /// that is not hexadecimal reported as unknown.
+    @Test func mistakesAreNamed() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+        #expect(try peacehub(["init", "--dir", dir, "--days", "100"]).status == 0)
+        let long = try peacehub(["issue", "--dir", dir, "--contingent", "KAZ"])
+        #expect(long.status == 1)
+        #expect(long.stderr.contains("would be valid until"), "\(long.stderr)")
+        #expect(long.stderr.contains("after its CA (valid until"), "\(long.stderr)")
+        #expect(try peacehub(["issue", "--dir", dir, "--contingent", "KAZ", "--days", "90"]).status == 0)
+        let address = try peacehub(["issue-server", "--dir", dir, "--host", "300.1.1.1"])
+        #expect(address.stderr.contains("'300.1.1.1' is not a valid IPv4 address"), "\(address.stderr)")
+        let serial = try peacehub(["revoke", "--dir", dir, "xyz"])
+        #expect(serial.stderr.contains("'xyz' is not a serial number in hexadecimal"), "\(serial.stderr)")
+    }
+
     @Test func issueForASigningRequest() throws {
         let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
         defer { directory.remove() }
