@@ -123,10 +123,11 @@ extension Registry {
             let subject = try subjectName(db, before)
             try requireChange(actor, contingent: subject.contingent, "deployments")
             guard before.status.successors.contains(status) else {
+                let successors = before.status.successors.map(\.rawValue).joined(separator: ", ")
                 throw RegistryError(
                     .invariantViolated,
-                    "deployment \(id) cannot go from \(before.status.rawValue) to \(status.rawValue) (allowed: "
-                        + "\(before.status.successors.map(\.rawValue).joined(separator: ", ")))")
+                    "deployment \(id) cannot go from \(before.status.rawValue) to \(status.rawValue) "
+                        + (successors.isEmpty ? "(\(before.status.rawValue) is final)" : "(allowed: \(successors))"))
             }
             if let evaluatedRequest, try transitRequest(db, deploymentId: id, on: date).data != evaluatedRequest {
                 throw RegistryError(

@@ -51,7 +51,7 @@ public struct ImportBatch: Sendable {
     public mutating func read(_ url: URL) {
         let name = url.lastPathComponent
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            problems.append("\(url.path):0: file: cannot be read")
+            problems.append("\(url.path): file: does not exist or cannot be read")
             return
         }
         sources.append(["file": name, "sha256": SHA256.hex(data)])

@@ -4,7 +4,7 @@ import PeaceHubRegistry
 
 struct RegistryContingentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "contingent", abstract: "Add, list and show contingents; record PCRS levels.",
+        commandName: "contingent", abstract: "Add and list contingents; record PCRS levels.",
         subcommands: [RegistryContingentAdd.self, RegistryContingentList.self, RegistryContingentPCRS.self])
 }
 

@@ -162,7 +162,7 @@ struct ImportTests {
             batch.problems.contains(
                 "broken.json:1: json: not valid JSON (unexpected end of text, a value was expected, column 4)"),
             "\(batch.problems)")
-        #expect(batch.problems.contains { $0.hasSuffix("missing.csv:0: file: cannot be read") })
+        #expect(batch.problems.contains { $0.hasSuffix("missing.csv: file: does not exist or cannot be read") })
     }
 
     @Test func jsonImportNamesTheLineOfEachPerson() throws {

@@ -24,6 +24,12 @@ struct InvariantTests {
             plan("KAZ-1", "2027-02-01", "2027-07-31", mission: "MINURSO"), as: operatorActor)
         try registry.advanceDeployment(id: first.id!, to: .ended, on: day("2026-11-20"), as: operatorActor)
         try registry.planDeployment(plan("KAZ-1", "2027-03-01", "2027-08-31", mission: "MINURSO"), as: operatorActor)
+        do {
+            try registry.advanceDeployment(id: first.id!, to: .inTransit, on: day("2026-11-21"), as: operatorActor)
+            Issue.record("an ended deployment moved on")
+        } catch let error as RegistryError {
+            #expect(error.reason.hasSuffix("cannot go from ENDED to IN_TRANSIT (ENDED is final)"), "\(error)")
+        }
     }
 
     @Test func anExtensionMayNotRunIntoTheNextTour() throws {
