@@ -150,11 +150,16 @@ int phub_x509_set_random_serial(X509 *cert) {
     return ok;
 }
 
-int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
+/* The extension `nid` = `value` (openssl.cnf syntax) for a certificate `subject` or a `crl` issued by `issuer`. */
+static X509_EXTENSION *phub_make_ext(X509 *issuer, X509 *subject, X509_CRL *crl, int nid, const char *value) {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer, subject, NULL, NULL, 0);
-    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    X509V3_set_ctx(&ctx, issuer, subject, NULL, crl, 0);
+    return X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+}
+
+int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
+    X509_EXTENSION *extension = phub_make_ext(issuer, subject, NULL, nid, value);
     if (extension == NULL) return 0;
     int ok = X509_add_ext(subject, extension, -1);
     X509_EXTENSION_free(extension);
@@ -162,10 +167,7 @@ int phub_x509_add_ext(X509 *issuer, X509 *subject, int nid, const char *value) {
 }
 
 int phub_crl_add_ext(X509 *issuer, X509_CRL *crl, int nid, const char *value) {
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
-    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    X509_EXTENSION *extension = phub_make_ext(issuer, NULL, crl, nid, value);
     if (extension == NULL) return 0;
     int ok = X509_CRL_add_ext(crl, extension, -1);
     X509_EXTENSION_free(extension);
