@@ -197,10 +197,14 @@ struct PKIRevoke: ParsableCommand {
             if let contingent { return try pki.revoke(contingent: contingent, reason: reason) }
             return try pki.revoke(serial: serial ?? "", reason: reason)
         }
-        if revoked.isEmpty { print("already revoked; CRL rewritten: \(pki.crlURL.path)") }
+        if revoked.isEmpty {
+            print("already revoked (its first date and reason are kept); CRL rewritten: \(pki.crlURL.path)")
+        }
         for entry in revoked { print("revoked \(entry.serial) (\(entry.kind.rawValue) \(entry.name))") }
         if !revoked.isEmpty {
-            print("CRL rewritten: \(pki.crlURL.path) (the hub reloads it within a second and closes those sessions)")
+            print(
+                "CRL rewritten: \(pki.crlURL.path) (a hub watching it reloads it within a second, otherwise at "
+                    + "SIGHUP, and closes those sessions)")
         }
     }
 }

@@ -101,6 +101,9 @@ import Testing
         #expect(address.stderr.contains("'300.1.1.1' is not a valid IPv4 address"), "\(address.stderr)")
         let serial = try peacehub(["revoke", "--dir", dir, "xyz"])
         #expect(serial.stderr.contains("'xyz' is not a serial number in hexadecimal"), "\(serial.stderr)")
+        #expect(try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ"]).stdout.contains("otherwise at SIGHUP"))
+        let twice = try peacehub(["revoke", "--dir", dir, "--contingent", "KAZ", "--reason", "superseded"])
+        #expect(twice.stdout.hasPrefix("already revoked (its first date and reason are kept)"), "\(twice.stdout)")
     }
 
     @Test func issueForASigningRequest() throws {
