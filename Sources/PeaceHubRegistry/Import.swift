@@ -398,6 +398,7 @@ extension Registry {
         _ batch: ImportBatch, as actor: Actor, progress: ((Int, Int) -> Void)? = nil
     ) throws -> ImportSummary {
         var problems = batch.problems
+        var refusedAccess = 0
         let total = batch.persons.count + batch.qualifications.count
         let summary = try write(actor) { db, audit -> ImportSummary? in
             let contingents = try String.fetchSet(db, sql: "SELECT code FROM contingent")
@@ -418,6 +419,7 @@ extension Registry {
                 }
                 if !actor.mayChange(contingent: person.contingent) {
                     problems.append("\(row.at): contingent: \(actor) may not add people of \(person.contingent)")
+                    refusedAccess += 1
                 }
                 batchContingent[person.serviceNumber] = person.contingent
             }
@@ -429,6 +431,7 @@ extension Registry {
                 }
                 if !actor.mayChange(contingent: owner) {
                     problems.append("\(row.at): serviceNumber: \(actor) may not change people of \(owner)")
+                    refusedAccess += 1
                 }
             }
             guard problems.isEmpty else { return nil }
@@ -492,9 +495,10 @@ extension Registry {
             return summary
         }
         guard let summary else {
+            // Only rows the actor may not write: refused for access (the API's 403), not for their content.
             throw RegistryError(
-                .invalidInput, "import refused: \(problems.count) problem(s); the registry is unchanged",
-                details: problems)
+                refusedAccess == problems.count ? .accessDenied : .invalidInput,
+                "import refused: \(problems.count) problem(s); the registry is unchanged", details: problems)
         }
         return summary
     }

@@ -50,6 +50,22 @@ struct ImportTests {
         #expect(try registry.verifyAudit(as: operatorActor).isIntact)
     }
 
+    /// A file refused only because the actor may not write its rows is refused for access, not for its content.
+    @Test func rowsTheActorMayNotWriteAreAnAccessRefusal() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        var batch = ImportBatch()
+        batch.read(
+            try write(
+                "serviceNumber,latinName,sex,contingent,rank,category,dateOfBirth\n"
+                    + "IND-900001,Other Contingent,M,IND,Major,TROOP,1990-01-01\n", "other.csv", in: folder))
+        #expect(batch.problems == [])
+        expectRegistryError(.accessDenied) { _ = try registry.importBatch(batch, as: kazakhstan) }
+        batch.read(try write("serviceNumber,latinName,sex\nKAZ-9,Short\n", "short.csv", in: folder))
+        expectRegistryError(.invalidInput) { _ = try registry.importBatch(batch, as: kazakhstan) }
+    }
+
     /// Only the columns a person needs: the optional ones may be left out, `nationality` then the contingent's.
     @Test func optionalColumnsMayBeLeftOut() throws {
         let folder = try TemporaryDirectory()
