@@ -50,17 +50,21 @@ struct ImportTests {
         #expect(try registry.verifyAudit(as: operatorActor).isIntact)
     }
 
+    /// A batch read from one persons file with only the required columns and this one row.
+    func minimalBatch(_ row: String, in folder: TemporaryDirectory) throws -> ImportBatch {
+        var batch = ImportBatch()
+        let header = "serviceNumber,latinName,sex,contingent,rank,category,dateOfBirth"
+        batch.read(try write("\(header)\n\(row)\n", "minimal.csv", in: folder))
+        #expect(batch.problems == [])
+        return batch
+    }
+
     /// A file refused only because the actor may not write its rows is refused for access, not for its content.
     @Test func rowsTheActorMayNotWriteAreAnAccessRefusal() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let registry = try makeRegistry()
-        var batch = ImportBatch()
-        batch.read(
-            try write(
-                "serviceNumber,latinName,sex,contingent,rank,category,dateOfBirth\n"
-                    + "IND-900001,Other Contingent,M,IND,Major,TROOP,1990-01-01\n", "other.csv", in: folder))
-        #expect(batch.problems == [])
+        var batch = try minimalBatch("IND-900001,Other Contingent,M,IND,Major,TROOP,1990-01-01", in: folder)
         expectRegistryError(.accessDenied) { _ = try registry.importBatch(batch, as: kazakhstan) }
         batch.read(try write("serviceNumber,latinName,sex\nKAZ-9,Short\n", "short.csv", in: folder))
         expectRegistryError(.invalidInput) { _ = try registry.importBatch(batch, as: kazakhstan) }
@@ -71,12 +75,7 @@ struct ImportTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let registry = try makeRegistry()
-        var batch = ImportBatch()
-        batch.read(
-            try write(
-                "serviceNumber,latinName,sex,contingent,rank,category,dateOfBirth\n"
-                    + "KAZ-900171,Minimal Row,M,KAZ,Major,TROOP,1990-01-01\n", "minimal.csv", in: folder))
-        #expect(batch.problems == [])
+        let batch = try minimalBatch("KAZ-900171,Minimal Row,M,KAZ,Major,TROOP,1990-01-01", in: folder)
         #expect(try registry.importBatch(batch, as: kazakhstan) == ImportSummary(persons: 1, qualifications: 0))
         let person = try registry.person(serviceNumber: "KAZ-900171", as: operatorActor).person
         #expect(person.nationality == "KAZ" && person.rankCode == nil && person.languages.isEmpty)
