@@ -56,20 +56,22 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         self.init(items: items, nextKey: nextKey, page: page, request: request)
     }
 
-    /// A page of a list held in memory (a few dozen items: modules, sessions, qualifications): the cursor is the
-    /// position.
-    public init(all: [Item], page: PageRequest, request: Request) throws(HTTPError) {
-        var start = 0
+    /// A page of a list held in memory (a few dozen items: modules, sessions, qualifications), in the order of
+    /// `key`, unique per item. As for the lists paged in SQL, the cursor is the last item's key, so an item added
+    /// or removed between two pages never makes the next one repeat or skip another.
+    public init<Key: Comparable & LosslessStringConvertible>(
+        all: [Item], page: PageRequest, request: Request, key: (Item) -> Key
+    ) throws(HTTPError) {
+        var remaining = all.sorted { key($0) < key($1) }[...]
         if let after = page.after {
-            guard let position = Int(after), position >= 0 else {
+            guard let last = Key(after) else {
                 throw HTTPError(.badRequest, "query parameter 'cursor' does not come from this list")
             }
-            start = min(position, all.count)
+            remaining = remaining.drop { key($0) <= last }
         }
-        let end = min(all.count, start + page.limit)
-        self.init(
-            items: Array(all[start..<end]), nextKey: end < all.count ? String(end) : nil, page: page,
-            request: request)
+        let items = Array(remaining.prefix(page.limit))
+        let nextKey = remaining.count > page.limit ? items.last.map { String(key($0)) } : nil
+        self.init(items: items, nextKey: nextKey, page: page, request: request)
     }
 
     private init(items: [Item], nextKey: String?, page: PageRequest, request: Request) {

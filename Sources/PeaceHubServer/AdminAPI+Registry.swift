@@ -60,7 +60,7 @@ extension AdminAPI {
             let list = try registry.qualifications(
                 serviceNumber: request.parameter("serviceNumber"), validOn: validOn, as: caller)
             let views = list.filter { kind == nil || $0.kind == kind }.map(QualificationView.init)
-            return .json(try Page(all: views, page: try PageRequest(request), request: request))
+            return .json(try Page(all: views, page: try PageRequest(request), request: request) { $0.id })
         }
         route(&router, .POST, "/persons/{serviceNumber}/qualifications") { request, caller in
             let serviceNumber = request.parameter("serviceNumber")
@@ -198,12 +198,13 @@ extension AdminAPI {
 
     func addMissionRoutes(_ router: inout Router) {
         route(&router, .GET, "/contingents", query: Self.paged([])) { request, _ in
-            return .json(try Page(all: try registry.contingents(), page: try PageRequest(request), request: request))
+            let contingents = try registry.contingents()
+            return .json(try Page(all: contingents, page: try PageRequest(request), request: request) { $0.code })
         }
         route(&router, .GET, "/missions", query: Self.paged(["date"])) { request, _ in
             let date = try request.queryValue("date", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
             let missions = try registry.missions(on: date)
-            return .json(try Page(all: missions, page: try PageRequest(request), request: request))
+            return .json(try Page(all: missions, page: try PageRequest(request), request: request) { $0.mission.code })
         }
         route(&router, .GET, "/missions/{mission}", query: ["date"]) { request, _ in
             let date = try request.queryValue("date", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
@@ -231,7 +232,7 @@ extension AdminAPI {
                 let unmet = try registry.readiness(contingent: code, mission: mission, asOf: asOf, as: caller)
                 return ReadinessView(subject: code, mission: mission, asOf: asOf, ready: unmet.isEmpty, unmet: unmet)
             }
-            return .json(try Page(all: views, page: try PageRequest(request), request: request))
+            return .json(try Page(all: views, page: try PageRequest(request), request: request) { $0.subject })
         }
         route(&router, .GET, "/reports", query: Self.paged(Self.reportFilters)) { request, caller in
             let page = try PageRequest(request)

@@ -66,8 +66,8 @@ public struct AdminAPI: Sendable {
 
     private func addHubRoutes(_ router: inout Router) {
         route(&router, .GET, "/modules", query: Self.paged([])) { request, _ in
-            let modules = plugins.modules.map(ModuleView.init).sorted { $0.mission < $1.mission }
-            return .json(try Page(all: modules, page: try PageRequest(request), request: request))
+            let modules = plugins.modules.map(ModuleView.init)
+            return .json(try Page(all: modules, page: try PageRequest(request), request: request) { $0.mission })
         }
         route(&router, .POST, "/modules/{mission}/commands/{name}") { request, caller in
             let (mission, name) = (request.parameter("mission"), request.parameter("name"))
@@ -83,7 +83,8 @@ public struct AdminAPI: Sendable {
         route(&router, .GET, "/sessions", query: Self.paged([])) { request, caller in
             try Self.requireOperator(caller, "list MQTT sessions")
             let broker = try requireBroker()
-            return .json(try Page(all: broker.sessionSummaries(), page: try PageRequest(request), request: request))
+            let sessions = broker.sessionSummaries()
+            return .json(try Page(all: sessions, page: try PageRequest(request), request: request) { $0.clientID })
         }
         route(&router, .DELETE, "/sessions/{clientID}") { request, caller in
             try Self.requireOperator(caller, "disconnect MQTT clients")

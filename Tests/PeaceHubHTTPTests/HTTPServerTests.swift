@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import PeaceHubCore
+import Synchronization
 import Testing
 
 @testable import PeaceHubHTTP
@@ -29,6 +30,9 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// The HTTP layer on a real socket (127.0.0.1, a free port), driven byte by byte.
+/// The list `/changing` serves, changed by a test between two pages.
+private let changing = Mutex<[Int]>([])
+
 @Suite struct HTTPServerTests {
     static func router() -> Router {
         var router = Router()
@@ -51,7 +55,10 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
         router.get("/me") { _, context in .json(["principal": try context.requirePrincipal().description]) }
         router.get("/numbers") { request, _ in
             try request.requireQuery(only: PageRequest.queryNames)
-            return .json(try Page(all: Array(1...7), page: try PageRequest(request), request: request))
+            return .json(try Page(all: Array(1...7), page: try PageRequest(request), request: request) { $0 })
+        }
+        router.get("/changing") { request, _ in
+            .json(try Page(all: changing.withLock { $0 }, page: try PageRequest(request), request: request) { $0 })
         }
         return router
     }
@@ -230,6 +237,21 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
             let client = try RawHTTPClient(port: port)
             try client.request("GET", "/me")
             #expect(try client.response().json?["principal"] as? String == "contingent:KAZ")
+        }
+    }
+
+    /// A list held in memory pages by key too: a record removed before the cursor between two pages does not
+    /// make the next page skip one (by position it would start at 40).
+    @Test func anInMemoryListPagesByKey() throws {
+        changing.withLock { $0 = [10, 20, 30, 40, 50] }
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/changing?limit=2")
+            let first = try #require(try client.response().json)
+            #expect(first["items"] as? [Int] == [10, 20])
+            changing.withLock { $0 = [20, 30, 40, 50] }
+            try client.request("GET", try #require(first["next"] as? String))
+            #expect(try client.response().json?["items"] as? [Int] == [30, 40])
         }
     }
 
