@@ -495,7 +495,7 @@ extension Registry {
             return summary
         }
         guard let summary else {
-            // Only rows the actor may not write: refused for access (the API's 403), not for their content.
+            // Only rows the actor may not write: refused for access, not for their content.
             throw RegistryError(
                 refusedAccess == problems.count ? .accessDenied : .invalidInput,
                 "import refused: \(problems.count) problem(s); the registry is unchanged", details: problems)

@@ -174,7 +174,7 @@ public struct PKI: Sendable {
         for host in hosts {
             if let address = Self.ipAddressBytes(host) {
                 request.ipAddresses.append(address)
-            } else if host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            } else if !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
                 // Digits and dots mean an IPv4 address, mistyped; as a DNS name it would never match.
                 throw PKIError(.invalidArgument, "'\(host)' is not a valid IPv4 address")
             } else if Self.isHostName(host) {

@@ -50,7 +50,8 @@ extension TLSContext {
             return .failure(TLSError(.certificateRejected, OpenSSL.errorText("cannot set up the verification")))
         }
         // libssl checks key sizes and digests at the context's security level (`EE key too weak`); so does this.
-        X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(storeContext), SSL_CTX_get_security_level(sslContext))
+        let parameters = X509_STORE_CTX_get0_param(storeContext)
+        X509_VERIFY_PARAM_set_auth_level(parameters, SSL_CTX_get_security_level(sslContext))
         if let date { X509_STORE_CTX_set_time(storeContext, 0, time_t(date.timeIntervalSince1970)) }
         guard X509_verify_cert(storeContext) == 1 else {
             let error = Int(X509_STORE_CTX_get_error(storeContext))

@@ -13,7 +13,8 @@ import Testing
             "python3",
             [
                 script, "--port", String(hub.port), "--data", hub.data.url.path,
-                "--plugins", TestEnvironment.pluginsDirectory.path, "--peacehub", TestEnvironment.peacehubExecutable.path,
+                "--plugins", TestEnvironment.pluginsDirectory.path,
+                "--peacehub", TestEnvironment.peacehubExecutable.path,
             ],
             environment: ["PEACEHUB_PLUGINS_DIR": hub.data.url.appendingPathComponent("no-plugins-here").path],
             timeout: 300)

@@ -192,7 +192,8 @@ import Testing
             configuration.cipherSuites = suites
             #expect { try TLSContext(configuration: configuration) } throws: {
                 guard let error = $0 as? TLSError else { return false }
-                return error.code == .invalidConfiguration && error.reason.contains("names \"\(named)\", which is no TLS 1.3 suite")
+                return error.code == .invalidConfiguration
+                    && error.reason.contains("names \"\(named)\", which is no TLS 1.3 suite")
             }
         }
     }
