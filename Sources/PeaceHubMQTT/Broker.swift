@@ -316,21 +316,29 @@ public final class Broker: Sendable {
             expiryInterval = cap
             lowered = cap
         }
+        let now = clock()
         let (outcome, replaced, wills, operations) = state.withLock {
             state -> (ConnectOutcome, (any BrokerConnection)?, [PendingWill], [StoreOperation]) in
-            let previous = state.sessions[clientID]
-            if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, [], []) }
+            var previous = state.sessions[clientID]
+            var operations: [StoreOperation] = []
+            var wills: [PendingWill] = []
+            // A session whose interval has passed has ended, though housekeeping may not have dropped it yet: its
+            // will goes now and the client starts afresh (MQTT 5 3.1.2.11.2 and 3.1.3.2.2).
+            if let expired = previous, expired.connection == nil, let expiresAt = expired.expiresAt, expiresAt <= now {
+                wills += expired.takeWill()
+                drop(expired, from: &state, operations: &operations)
+                previous = nil
+            }
+            if let previous, previous.owner != principal { return (.refused(.notAuthorized), nil, wills, operations) }
             if previous?.connection == nil {
                 guard state.connections < configuration.maximumConnections else {
-                    return (.refused(.serverBusy), nil, [], [])
+                    return (.refused(.serverBusy), nil, wills, operations)
                 }
                 guard state.connectionsByPrincipal[principal, default: 0] < configuration.maximumConnectionsPerPrincipal
-                else { return (.refused(.quotaExceeded), nil, [], []) }
+                else { return (.refused(.quotaExceeded), nil, wills, operations) }
                 state.connections += 1
                 state.connectionsByPrincipal[principal, default: 0] += 1
             }
-            var operations: [StoreOperation] = []
-            var wills: [PendingWill] = []
             let session: Session
             if let previous, !packet.cleanStart {
                 session = previous
@@ -450,6 +458,8 @@ public final class Broker: Sendable {
             var publishWill = true
             if case .disconnect(let withWill, let interval) = ending {
                 publishWill = withWill
+                // The limit announced in CONNACK holds for a DISCONNECT's new interval too.
+                let interval = interval.map { min($0, configuration.maximumSessionExpiry ?? $0) }
                 if let interval, interval != session.expiryInterval {
                     operations += resize(session, to: interval)
                 }

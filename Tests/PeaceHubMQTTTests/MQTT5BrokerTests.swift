@@ -186,6 +186,39 @@ func publish5(
         #expect(store.state.sessions.isEmpty)
     }
 
+    /// Housekeeping runs twice a second; a client back after its interval but before the next round finds its
+    /// session ended all the same, and the will that waited for that end is published.
+    @Test func aSessionPastItsIntervalHasEndedBeforeHousekeepingDropsIt() throws {
+        let clock = TestClock()
+        let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect5("watcher")
+        _ = try watcher.subscribe("status/#", .init(qos: .atMostOnce))
+        let will = MQTTPacket.Will(
+            topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
+            properties: [.willDelayInterval(10)])
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(1)], will: will)
+        try client.channel.close().wait()
+        clock.advance(seconds: 1.2)
+        let back = try TestClient(broker: broker, principal: kaz)
+        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (false, .success))
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
+    }
+
+    /// `mqtt.maximumSessionExpirySeconds` caps the interval a DISCONNECT sets as it caps the CONNECT's.
+    @Test func aDisconnectCannotRaiseTheExpiryAboveTheLimit() throws {
+        let clock = TestClock()
+        let broker = try Broker(configuration: .init(maximumSessionExpiry: 5), authorizer: TestAuthorizer(), clock: clock.read)
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(100)])
+        try client.send(.disconnect(.init(properties: [.sessionExpiryInterval(100)])))
+        clock.advance(seconds: 6)
+        broker.housekeeping()
+        let back = try TestClient(broker: broker, principal: kaz)
+        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (false, .success))
+    }
+
     @Test func disconnectMayChangeTheExpiryButNotFromZero() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let client = try TestClient(broker: broker, principal: kaz)
