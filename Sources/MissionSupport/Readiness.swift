@@ -224,7 +224,7 @@ extension ReadinessRules {
             ]
         }
         var unmet: [UnmetRequirement] = []
-        let held = try heldQualifications(person, path: path)
+        let held = try heldQualifications(person, path: path, asOf: asOf)
         for requirement in category.qualifications {
             let candidates = held.filter { $0.code == requirement.code }
             let label = "\(requirement.code) (\(requirement.title))"
@@ -244,8 +244,10 @@ extension ReadinessRules {
         return unmet
     }
 
+    /// The qualifications recorded for `person` that were issued by `asOf`: a course not yet taken on the day
+    /// judged is not held, whatever its record says.
     private func heldQualifications(
-        _ person: [String: JSONValue], path: String
+        _ person: [String: JSONValue], path: String, asOf: CalendarDate
     ) throws(ModuleError)
         -> [(code: String, expiresOn: CalendarDate?)]
     {
@@ -258,6 +260,8 @@ extension ReadinessRules {
             guard let code = try RequestReader.optionalString(qualification["code"], "\(itemPath).code") else {
                 throw .invalidArgument("field '\(itemPath).code' is required")
             }
+            let issuedOn = try RequestReader.optionalDate(qualification["issuedOn"], "\(itemPath).issuedOn")
+            if let issuedOn, issuedOn > asOf { continue }
             held.append((code, try RequestReader.optionalDate(qualification["expiresOn"], "\(itemPath).expiresOn")))
         }
         return held

@@ -125,6 +125,17 @@ import Testing
         #expect(try Self.codes("UNIFIL", Self.without(Self.troop, "ENGLISH-TEST")) == ["LANGUAGE_MISSING"])
     }
 
+    /// A course recorded with a later issue date is not yet taken on the day judged (UNFICYP takes no observers).
+    @Test(arguments: ["UNIFIL", "UNMOGIP", "MINURSO"])
+    func trainingIssuedAfterTheDayJudgedIsMissing(mission: String) throws {
+        var qualifications = Self.observer["qualifications"]!.arrayValue!
+        qualifications[0] = ["kind": "TRAINING", "code": "UN-CPTM", "issuedOn": "2027-03-01", "expiresOn": "2030-03-01"]
+        let person = Self.observer.setting("qualifications", .array(qualifications))
+        let unmet = try Self.codes(mission, person)
+        #expect(unmet.contains("TRAINING_MISSING"))
+        #expect(!(try Self.codes(mission, person, asOf: "2027-03-01")).contains("TRAINING_MISSING"))
+    }
+
     @Test func expiredTrainingCountsAsMissing() throws {
         var qualifications = Self.observer["qualifications"]!.arrayValue!
         qualifications[0] = [
