@@ -14,10 +14,11 @@ import PeaceHubTLS
 /// first: `PEACEHUB_<KEY>` variables, the older `PEACEHUB_DATA_DIR` / `PEACEHUB_PLUGINS_DIR`, the file, the
 /// defaults. Every key is then read with a `required…` getter, so a bad variable is an error, not a default.
 extension HubConfiguration {
-    /// Reads `file` (nil: defaults only) and the `PEACEHUB_*` variables of `environment` into a checked
-    /// configuration; the first problem found is thrown.
+    /// Reads `file` (nil: defaults only), the `PEACEHUB_*` variables of `environment` and the command line's
+    /// options (`commandLine`, by key: `["mqtt.port": "8883"]`, over both) into a checked configuration; the first
+    /// problem found is thrown. An option is checked as the key in a file would be.
     public static func load(
-        file: String?, environment: [String: String]
+        file: String?, environment: [String: String], commandLine: [String: String] = [:]
     ) throws(ConfigurationError) -> HubConfiguration {
         var configuration = HubConfiguration()
         var fileValues: [String: ConfigContent] = [:]
@@ -31,7 +32,23 @@ extension HubConfiguration {
         let legacy = legacyVariables.compactMap { key, name in
             environment[name].map { (key, ConfigContent.string($0)) }
         }
+        var options: [(String, ConfigContent)] = []
+        for (key, value) in commandLine {
+            guard let setting = settings.first(where: { $0.key == key }) else {
+                preconditionFailure("no setting \(key) for a command-line option")
+            }
+            switch setting.type {
+            case .integer:
+                guard let number = Int(value) else {
+                    throw ConfigurationError(
+                        .wrongType, key: key, source: "the command line", "\(key) must be an integer, not \(quoted(value))")
+                }
+                options.append((key, .int(number)))
+            default: options.append((key, .string(value)))
+            }
+        }
         let reader = ConfigReader(providers: [
+            InMemoryProvider(name: "the command line", values: providerValues(options)),
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "peacehub"),
             InMemoryProvider(name: "legacy variables", values: providerValues(legacy)),
             InMemoryProvider(name: file ?? "no file", values: providerValues(fileValues.map { ($0.key, $0.value) })),
@@ -40,7 +57,9 @@ extension HubConfiguration {
 
         for setting in settings {
             let key = ConfigKey(setting.key)
-            let source = origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
+            let source =
+                commandLine[setting.key] != nil
+                ? "the command line" : origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
             let content: ConfigContent?
             do {
                 switch setting.type {

@@ -59,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
             return
         }
+        try DataDirectoryLock.acquire(settings.paths)
         // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored until
         // the reloader's handler is in place below.
         signal(SIGHUP, SIG_IGN)
@@ -113,11 +114,11 @@ struct ServeCommand: AsyncParsableCommand {
     private func loader() -> @Sendable () throws(ConfigurationError) -> HubConfiguration {
         let (file, host, port, dataDir, plugins, logFormat) = (config, host, port, dataDir, plugins, logFormat)
         return { () throws(ConfigurationError) in
-            var settings = try HubConfiguration.load(file: file, environment: ProcessInfo.processInfo.environment)
-            if let host { settings.mqtt.host = host }
-            if let port { settings.mqtt.port = port }
-            if let dataDir { settings.dataDirectory = dataDir }
-            if let plugins { settings.pluginsDirectory = plugins }
+            let options = [
+                "mqtt.host": host, "mqtt.port": port.map(String.init), "dataDirectory": dataDir, "pluginsDirectory": plugins,
+            ].compactMapValues { $0 }
+            var settings = try HubConfiguration.load(
+                file: file, environment: ProcessInfo.processInfo.environment, commandLine: options)
             if let logFormat { settings.log.format = logFormat }
             return settings
         }

@@ -315,6 +315,31 @@ import Testing
                 == "PEACEHUB_MQTT_PROT: no setting is named by this variable (did you mean PEACEHUB_MQTT_PORT?)")
     }
 
+    /// `serve --port` and its kind win over the file and the variables, and are checked as they are: 99,999 once
+    /// bound port 34,463.
+    @Test func commandLineOptionsAreCheckedLikeTheKeys() throws {
+        let environment = ["PEACEHUB_MQTT_PORT": "1884"]
+        func loaded(_ options: [String: String]) throws(ConfigurationError) -> HubConfiguration {
+            try HubConfiguration.load(file: nil, environment: environment, commandLine: options)
+        }
+        #expect(try loaded(["mqtt.port": "1885", "mqtt.host": "::1"]).mqtt.port == 1885)
+        #expect(try loaded([:]).mqtt.port == 1884)
+        do throws(ConfigurationError) {
+            _ = try loaded(["mqtt.port": "99999"])
+            Issue.record("port 99999 accepted")
+        } catch {
+            #expect(error.code == .invalidValue)
+            #expect(error.description == "the command line: mqtt.port must be between 0 and 65535, not 99999")
+        }
+        do throws(ConfigurationError) {
+            _ = try loaded(["mqtt.host": ""])
+            Issue.record("an empty host accepted")
+        } catch {
+            #expect(error.key == "mqtt.host")
+            #expect(error.source == "the command line")
+        }
+    }
+
     @Test func moduleConfigurationIsPassedThrough() throws {
         let configuration = try load(
             """
