@@ -196,4 +196,21 @@ import Testing
                 (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] != nil, "not JSON: \(line)")
         }
     }
+
+    /// A second hub on the same data directory would deliver the first one's queued messages again: it is refused
+    /// with the holder named, and the first keeps serving; once that one has stopped, a new start takes the lock.
+    @Test func aSecondHubOnTheSameDataDirectoryIsRefused() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let environment = hub.environment.merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { $1 }
+        let second = try ProcessRunner.peacehub(
+            ["serve", "--host", "127.0.0.1", "--port", "0"], environment: environment, timeout: 30)
+        #expect(!second.timedOut)
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another hub uses the data directory \(hub.data.url.path)"), "\(second.stderr)")
+        #expect(hub.isRunning)
+        hub.stop()
+        try hub.start(port: 0)
+        #expect(hub.isRunning)
+    }
 }
