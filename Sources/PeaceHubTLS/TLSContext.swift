@@ -137,6 +137,9 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError(
                     .invalidConfiguration, "certificate \(certificateFile): \(OpenSSL.errorText("unusable"))")
             }
+            if configuration.role == .server, let certificate = SSL_CTX_get0_certificate(ctx) {
+                try requireCurrent(certificate, certificateFile)
+            }
             SSL_CTX_set_default_passwd_cb(ctx, OpenSSL.noPassword)
             // Loading the key also checks that it belongs to the certificate.
             guard SSL_CTX_use_PrivateKey_file(ctx, keyFile, SSL_FILETYPE_PEM) == 1 else {
@@ -173,6 +176,22 @@ public final class TLSContext: @unchecked Sendable {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verifyCallback)
         }
         ERR_clear_error()
+    }
+
+    /// A server certificate outside its validity period would have every client refuse the hub: such a context
+    /// is refused, so that a start fails and a reload keeps the certificate in use.
+    private static func requireCurrent(_ certificate: OpaquePointer, _ path: String) throws(TLSError) {
+        let now = Date()
+        if let notBefore = OpenSSL.date(X509_get0_notBefore(certificate)), notBefore > now {
+            throw TLSError(
+                .invalidConfiguration, "certificate \(path) is not valid before \(notBefore.ISO8601Format())")
+        }
+        if let notAfter = OpenSSL.date(X509_get0_notAfter(certificate)), notAfter < now {
+            throw TLSError(
+                .invalidConfiguration,
+                "certificate \(path) expired on \(notAfter.ISO8601Format()): clients would refuse it; issue a new one "
+                    + "(`peacehub pki issue-server --force`)")
+        }
     }
 
     private static func requireReadable(_ path: String, _ what: String) throws(TLSError) {

@@ -56,6 +56,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError(error.description)
         }
         if checkConfig {
+            // What a start would load: a key that does not match, an expired certificate, an unreadable CRL.
+            do {
+                _ = try TLSContext(configuration: settings.serverConfiguration.tls)
+            } catch {
+                throw CLIError(error.description)
+            }
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
             return
         }
@@ -115,7 +121,8 @@ struct ServeCommand: AsyncParsableCommand {
         let (file, host, port, dataDir, plugins, logFormat) = (config, host, port, dataDir, plugins, logFormat)
         return { () throws(ConfigurationError) in
             let options = [
-                "mqtt.host": host, "mqtt.port": port.map(String.init), "dataDirectory": dataDir, "pluginsDirectory": plugins,
+                "mqtt.host": host, "mqtt.port": port.map(String.init), "dataDirectory": dataDir,
+                "pluginsDirectory": plugins,
             ].compactMapValues { $0 }
             var settings = try HubConfiguration.load(
                 file: file, environment: ProcessInfo.processInfo.environment, commandLine: options)

@@ -66,4 +66,19 @@ import Testing
         #expect(result.status != 0)
         #expect(result.stderr.contains("pki/server/localhost.pem"), "\(result.stderr)")
     }
+
+    /// `--check-config` loads the TLS material as a start would: a server key that is not the certificate's fails.
+    @Test func aKeyThatIsNotTheCertificatesFailsTheCheck() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let other = try ProcessRunner.peacehub(
+            ["pki", "issue", "--contingent", "KAZ"], environment: ["PEACEHUB_DATA_DIR": data.url.path])
+        #expect(other.status == 0, "\(other.stderr)")
+        let key = data.path("pki/server/localhost.key")
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.copyItem(atPath: data.path("pki/contingents/KAZ.key"), toPath: key)
+        let result = try serve(data, config: nil)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("private key \(key) does not match certificate"), "\(result.stderr)")
+    }
 }

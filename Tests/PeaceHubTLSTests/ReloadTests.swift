@@ -66,6 +66,33 @@ import Testing
         #expect(store.current !== loaded && store.current.revokedSerials.contains(serial))
     }
 
+    /// An expired server certificate would lock every client out: the hub does not start on it, and a reload
+    /// that brings one keeps the certificate in use.
+    @Test func anExpiredServerCertificateIsRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration())
+        let loaded = store.current
+        let expired = try fixture.issueCustom(
+            name: "expired-server", subjectCN: Array("localhost".utf8), usage: .serverAuth,
+            notBefore: Date().addingTimeInterval(-10 * 86400), notAfter: Date().addingTimeInterval(-86400))
+        let replacements = [
+            (expired.certificatePath, fixture.server.certificatePath), (expired.keyPath!, fixture.server.keyPath!),
+        ]
+        for (from, to) in replacements {
+            try FileManager.default.removeItem(atPath: fixture.path(to))
+            try FileManager.default.copyItem(atPath: fixture.path(from), toPath: fixture.path(to))
+        }
+        let path = fixture.path(fixture.server.certificatePath)
+        #expect {
+            try store.reload()
+        } throws: { error in
+            (error as? TLSError)?.reason.hasPrefix("certificate \(path) expired on ") == true
+        }
+        #expect(store.current === loaded)
+        #expect(throws: TLSError.self) { try fixture.serverContext() }
+    }
+
     @Test func crlStatusFollowsNextUpdate() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
