@@ -41,7 +41,8 @@ extension HubConfiguration {
             case .integer:
                 guard let number = Int(value) else {
                     throw ConfigurationError(
-                        .wrongType, key: key, source: "the command line", "\(key) must be an integer, not \(quoted(value))")
+                        .wrongType, key: key, source: "the command line",
+                        "\(key) must be an integer, not \(quoted(value))")
                 }
                 options.append((key, .int(number)))
             default: options.append((key, .string(value)))
@@ -59,7 +60,8 @@ extension HubConfiguration {
             let key = ConfigKey(setting.key)
             let source =
                 commandLine[setting.key] != nil
-                ? "the command line" : origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
+                ? "the command line"
+                : origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
             let content: ConfigContent?
             do {
                 switch setting.type {

@@ -27,9 +27,10 @@ enum DataDirectoryLock {
             }
             let holder = String(decoding: bytes.prefix(max(count, 0)), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
+            let process = holder.isEmpty ? "?" : holder
             throw CLIError(
-                "another hub uses the data directory \(paths.dataDirectory.path) (process \(holder.isEmpty ? "?" : holder) "
-                    + "holds \(path)); stop it first, or give this one a data directory of its own")
+                "another hub uses the data directory \(paths.dataDirectory.path) (process \(process) holds \(path)); "
+                    + "stop it first, or give this one a data directory of its own")
         }
         let line = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)

@@ -209,7 +209,8 @@ func publish5(
     /// `mqtt.maximumSessionExpirySeconds` caps the interval a DISCONNECT sets as it caps the CONNECT's.
     @Test func aDisconnectCannotRaiseTheExpiryAboveTheLimit() throws {
         let clock = TestClock()
-        let broker = try Broker(configuration: .init(maximumSessionExpiry: 5), authorizer: TestAuthorizer(), clock: clock.read)
+        let broker = try Broker(
+            configuration: .init(maximumSessionExpiry: 5), authorizer: TestAuthorizer(), clock: clock.read)
         let client = try TestClient(broker: broker, principal: kaz)
         _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(100)])
         try client.send(.disconnect(.init(properties: [.sessionExpiryInterval(100)])))
