@@ -66,8 +66,11 @@ public final class MissionRouter: PublishInterceptor {
     private let archive: (any ReportArchive)?
     private let currentBudget: Mutex<DispatchTimeInterval>
     private let logger: Logger
-    /// Where modules run: never an event loop.
-    private let queue = DispatchQueue(label: "peacehub.mission-router", attributes: .concurrent)
+    /// Each module's calls, one at a time on a queue of its own (never an event loop): a module that hangs holds
+    /// one thread and its own reports, not the others'.
+    private let lanes = Mutex<[String: ModuleLane]>([:])
+    /// The deadlines, apart from the calls: a hung call must not hold its reports' deadlines back.
+    private let deadlines = DispatchQueue(label: "peacehub.mission-router.deadlines")
 
     public init(
         plugins: PluginHost, archive: (any ReportArchive)?, budget: DispatchTimeInterval = .seconds(2),
@@ -142,9 +145,22 @@ public final class MissionRouter: PublishInterceptor {
             topic: message.topic, payload: Array(body.jsonData), senderContingent: senderContingent,
             senderOperator: senderOperator, securityLabel: label, precedence: precedence, qos: Int(message.qos.rawValue),
             receivedAt: receivedAt)
+        let missionCode = module.mission
+        let lane = lanes.withLock { lanes in
+            if let lane = lanes[missionCode] { return lane }
+            let lane = ModuleLane(mission: missionCode)
+            lanes[missionCode] = lane
+            return lane
+        }
+        // A module still in a call begun more than a budget ago is taken for hung: its reports are held at once
+        // rather than queued behind that call.
+        if lane.hasOutlived(budget) {
+            Self.countVerdict(mission: missionCode, "held", reason: "timeout")
+            let (decision, held) = hold(report, reason: "the \(mission) module did not answer within the time budget")
+            return archive(held) { completion(decision) }
+        }
         // The first of the verdict and the deadline decides, and archives the report as it decided.
         let settled = Atomic(false)
-        let missionCode = module.mission
         let settle: @Sendable (InterceptDecision, ArchivedMissionReport?, String, String) -> Void = {
             [self] decision, archived, verdict, reason in
             guard settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
@@ -153,17 +169,21 @@ public final class MissionRouter: PublishInterceptor {
             guard let archived else { return completion(decision) }
             archive(archived) { completion(decision) }
         }
-        queue.asyncAfter(deadline: .now() + budget) { [self, report] in
+        deadlines.asyncAfter(deadline: .now() + budget) { [self, report] in
             if !settled.load(ordering: .acquiring) {
                 let reason = "the \(mission) module did not answer within the time budget"
                 let (decision, held) = hold(report, reason: reason)
                 settle(decision, held, "held", "timeout")
             }
         }
-        queue.async { [self, report] in
+        lane.queue.async { [self, report] in
+            // Settled by its deadline while it waited: the module is not asked.
+            guard !settled.load(ordering: .acquiring) else { return }
             var report = report
             let started = DispatchTime.now().uptimeNanoseconds
+            lane.callStarted.store(started, ordering: .releasing)
             let judgement = Result { () throws(PluginCallError) in try module.judge(input) }
+            lane.callStarted.store(0, ordering: .releasing)
             CoreMetrics.Timer(label: "peacehub_module_call_duration_seconds", dimensions: [("mission", missionCode)])
                 .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             do throws(PluginCallError) {
@@ -220,5 +240,22 @@ public final class MissionRouter: PublishInterceptor {
             }
             next()
         }
+    }
+}
+
+/// One module's queue, and when its call under way began (0: none), to tell a hung module.
+private final class ModuleLane: Sendable {
+    let queue: DispatchQueue
+    let callStarted = Atomic<UInt64>(0)
+
+    init(mission: String) {
+        queue = DispatchQueue(label: "peacehub.module.\(mission)")
+    }
+
+    /// True while a call begun more than `budget` ago has not returned.
+    func hasOutlived(_ budget: DispatchTimeInterval) -> Bool {
+        let started = callStarted.load(ordering: .acquiring)
+        guard started != 0 else { return false }
+        return DispatchTime(uptimeNanoseconds: started) + budget < DispatchTime.now()
     }
 }

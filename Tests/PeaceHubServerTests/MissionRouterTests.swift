@@ -124,6 +124,41 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(archive.reports.withLock { $0.map(\.status) } == ["HELD"])
     }
 
+    /// A module that hangs keeps one thread and its own reports: each of them is held at its deadline (or at once,
+    /// once the module is known to hang), and another mission's reports go on being judged.
+    @Test func aHungModuleDelaysNoOtherMission() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let host = PluginHost()
+        host.loadDirectory(TestEnvironment.pluginsDirectory)
+        try host.load(
+            manifest: try FixtureModules.build(.hang, into: scratch.url, id: "org.peacehub.stuck", mission: "STUCK"))
+        let router = MissionRouter(plugins: host, archive: MemoryArchive(), budget: .milliseconds(300))
+        let held = Atomic(0)
+        let started = Date()
+        for _ in 0..<16 {
+            router.intercept(report("missions/STUCK/reports/X", ["body": ["a": 1]]), principal: .contingent("KAZ")) {
+                if case .hold = $0 { held.add(1, ordering: .relaxed) }
+            }
+        }
+        guard case .deliver = try decide(router, report("missions/UNIFIL/reports/UXO", Self.validUXO)) else {
+            Issue.record("the UNIFIL report was not delivered")
+            return
+        }
+        #expect(Date().timeIntervalSince(started) < 2)
+        let deadline = Date().addingTimeInterval(5)
+        while held.load(ordering: .relaxed) < 16, Date() < deadline { usleep(10_000) }
+        #expect(held.load(ordering: .relaxed) == 16)
+        #expect(Date().timeIntervalSince(started) < 2)
+        // Known to hang now: held without waiting for another deadline.
+        let before = Date()
+        guard case .hold = try decide(router, report("missions/STUCK/reports/X", ["body": ["a": 1]])) else {
+            Issue.record("not held")
+            return
+        }
+        #expect(Date().timeIntervalSince(before) < 0.2)
+    }
+
     @Test func aReportForAMissionWithoutAModuleIsHeld() throws {
         let archive = MemoryArchive()
         let router = MissionRouter(plugins: plugins, archive: archive)
