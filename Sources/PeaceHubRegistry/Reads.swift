@@ -248,6 +248,7 @@ extension Registry {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw RegistryError(.alreadyExists, "\(path) exists; choose a new file for the backup")
         }
+        try Self.createPrivately(path)
         try database.backup(to: DatabaseQueue(path: path))
     }
 }

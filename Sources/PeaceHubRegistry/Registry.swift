@@ -34,12 +34,25 @@ public final class Registry: Sendable {
         configuration.busyMode = .timeout(30)
         let pool: DatabasePool
         do {
+            try Self.createPrivately(path)
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
         }
         let backup = try Self.migrate(pool, path: path, logger: logger)
         self.init(database: pool, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
+    }
+
+    /// Creates `path` empty (an empty file is an empty SQLite database) and readable by its owner only, unless it
+    /// exists: the registry holds dates of birth and medical records, and SQLite gives its `-wal` and `-shm` files
+    /// the database's mode.
+    static func createPrivately(_ path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            throw RegistryError(.invalidInput, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// A registry over an existing connection (e.g. an in-memory `DatabaseQueue` in tests), migrated to
@@ -89,6 +102,7 @@ public final class Registry: Sendable {
                 suffix += 1
                 candidate = URL(fileURLWithPath: path + ".backup-\(last)-\(suffix)")
             }
+            try Self.createPrivately(candidate.path)
             try writer.backup(to: DatabaseQueue(path: candidate.path))
             logger.notice("registry schema \(last) backed up to \(candidate.path) before migrating")
             backup = candidate

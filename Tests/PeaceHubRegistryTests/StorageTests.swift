@@ -119,4 +119,18 @@ struct StorageTests {
         #expect(try contentDump(copy) == contentDump(registry))
         expectRegistryError(.alreadyExists) { try registry.backup(to: folder.path("copy.sqlite")) }
     }
+
+    /// Personal and medical records: a new registry, its WAL files and a backup are readable by their owner only
+    /// (SQLite alone would make them 0644 under the usual umask).
+    @Test func theRegistryAndItsBackupsAreReadableByTheirOwnerOnly() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        try populate(registry)
+        try registry.backup(to: folder.path("copy.sqlite"))
+        for name in ["registry.sqlite", "registry.sqlite-wal", "registry.sqlite-shm", "copy.sqlite"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: folder.path(name))
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(name)")
+        }
+    }
 }
