@@ -102,7 +102,7 @@ public struct MissionEngine: Sendable {
                 .invalidValue, "field 'precedence' must be one of ROUTINE, PRIORITY, IMMEDIATE, FLASH, not '\(name)'")
         case .valid: break
         }
-        guard let securityLabel, !securityLabel.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard let securityLabel, !securityLabel.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ReportProblem(.missingField, "field 'securityLabel' is required (e.g. UN RESTRICTED)")
         }
         guard let members = body?.objectValue else {

@@ -125,6 +125,16 @@ public final class MissionRouter: PublishInterceptor {
         if let labelProperty { fields["securityLabel"] = .string(labelProperty) }
         let envelope = fields
         let precedence = fields["precedence"]?.stringValue.flatMap(Precedence.init(name:))
+        // The C ABI carries a precedence or none: a name it has no value for is refused here, as what it is, rather
+        // than reach the module as missing.
+        if let given = fields["precedence"], precedence == nil {
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
+            let name = given.stringValue ?? String(decoding: given.jsonData, as: UTF8.self)
+            return completion(
+                .reject(
+                    code: RejectReason.invalidValue.name,
+                    reason: "field 'precedence' must be one of ROUTINE, PRIORITY, IMMEDIATE, FLASH, not '\(name)'"))
+        }
         let label = fields["securityLabel"]?.stringValue
         let receivedAt = Date()
         let report = ArchivedMissionReport(

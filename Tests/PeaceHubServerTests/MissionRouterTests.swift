@@ -108,6 +108,31 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(malformed == "MALFORMED")
     }
 
+    /// A precedence the ABI has no value for is refused as invalid (not taken for a missing one), and a label of
+    /// blanks and line breaks is no label.
+    @Test func anUnknownPrecedenceIsInvalidAndABlankLabelMissing() throws {
+        let router = MissionRouter(plugins: plugins, archive: MemoryArchive())
+        let topic = "missions/UNIFIL/reports/UXO"
+        for (given, shown) in [("URGENT", "URGENT"), ("immediate", "immediate")] as [(JSONValue, String)] + [(7, "7")] {
+            var envelope = Self.validUXO.objectValue!
+            envelope["precedence"] = given
+            guard case .reject(let code, let reason) = try decide(router, report(topic, .object(envelope))) else {
+                Issue.record("precedence \(given) was not rejected")
+                continue
+            }
+            #expect(code == "INVALID_VALUE")
+            #expect(reason == "field 'precedence' must be one of ROUTINE, PRIORITY, IMMEDIATE, FLASH, not '\(shown)'")
+        }
+        var unlabelled = Self.validUXO.objectValue!
+        unlabelled["securityLabel"] = " \n\t"
+        guard case .reject(let code, let reason) = try decide(router, report(topic, .object(unlabelled))) else {
+            Issue.record("a blank label was not rejected")
+            return
+        }
+        #expect(code == "MISSING_FIELD")
+        #expect(reason.contains("securityLabel"))
+    }
+
     @Test func aModuleThatHangsHoldsTheReportAfterTheBudget() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
