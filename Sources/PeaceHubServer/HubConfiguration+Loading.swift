@@ -56,12 +56,14 @@ extension HubConfiguration {
             InMemoryProvider(name: "defaults", values: providerValues(defaults)),
         ])
 
+        var sources: [String: String] = [:]
         for setting in settings {
             let key = ConfigKey(setting.key)
             let source =
                 commandLine[setting.key] != nil
                 ? "the command line"
                 : origin(of: setting.key, file: file, fileValues: fileValues, environment: environment)
+            sources[setting.key] = source
             let content: ConfigContent?
             do {
                 switch setting.type {
@@ -81,7 +83,31 @@ extension HubConfiguration {
                 throw ConfigurationError(.invalidValue, key: setting.key, source: source, "\(setting.key) \(problem)")
             }
         }
+        try checkListenersApart(configuration, sources: sources)
         return configuration
+    }
+
+    /// Two enabled listeners on one port of one address would fail at start, after the first had bound; a wildcard
+    /// host (`0.0.0.0`, `::`) overlaps every address. Port 0 (a free port each) never clashes.
+    private static func checkListenersApart(
+        _ configuration: HubConfiguration, sources: [String: String]
+    ) throws(ConfigurationError) {
+        var listeners = [("mqtt", configuration.mqtt.host, configuration.mqtt.port)]
+        if configuration.admin.enabled { listeners.append(("admin", configuration.admin.host, configuration.admin.port)) }
+        if configuration.monitoring.enabled {
+            listeners.append(("monitoring", configuration.monitoring.host, configuration.monitoring.port))
+        }
+        let wildcards: Set = ["0.0.0.0", "::", "*", ""]
+        for (index, (name, host, port)) in listeners.enumerated() where port != 0 {
+            for (earlier, earlierHost, earlierPort) in listeners[..<index] where earlierPort == port {
+                guard host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost) else { continue }
+                let key = "\(name).port"
+                let hosts = host == earlierHost ? "both on \(quoted(host))" : "on \(quoted(earlierHost)) and \(quoted(host))"
+                throw ConfigurationError(
+                    .invalidValue, key: key, source: sources[key] ?? "default",
+                    "\(key) is \(port) as \(earlier).port is, \(hosts); each listener needs a port of its own")
+            }
+        }
     }
 
     /// The environment variable that overrides `key`: `PEACEHUB_` and the key with dots and camel-case word

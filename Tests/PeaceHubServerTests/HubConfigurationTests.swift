@@ -221,6 +221,27 @@ import Testing
         #expect(error(#"{"monitoring": {"host": ""}}"#)?.key == "monitoring.host")
     }
 
+    /// Two listeners on one port of one address could not both start; different addresses, a disabled listener or
+    /// port 0 can.
+    @Test func listenersNeedPortsOfTheirOwn() throws {
+        let same = try #require(error(#"{"admin": {"port": 8883}}"#))
+        #expect(same.code == .invalidValue)
+        #expect(same.key == "admin.port")
+        #expect(
+            same.reason
+                == #"admin.port is 8883 as mqtt.port is, both on "127.0.0.1"; each listener needs a port of its own"#)
+        let wildcard = try #require(
+            error(#"{"mqtt": {"host": "0.0.0.0"}}"#, environment: ["PEACEHUB_MONITORING_PORT": "8883"]))
+        #expect(wildcard.key == "monitoring.port")
+        #expect(wildcard.source == "PEACEHUB_MONITORING_PORT")
+        let monitoring = try #require(error(#"{"admin": {"port": 9883}}"#))
+        #expect(monitoring.key == "monitoring.port")
+        #expect(monitoring.reason.hasPrefix("monitoring.port is 9883 as admin.port is"))
+        #expect(error(#"{"admin": {"port": 8883, "host": "10.0.0.1"}}"#) == nil)
+        #expect(error(#"{"admin": {"port": 8883, "enabled": false}}"#) == nil)
+        #expect(error(#"{"mqtt": {"port": 0}, "admin": {"port": 0}, "monitoring": {"port": 0}}"#) == nil)
+    }
+
     @Test func environmentBeatsTheFile() throws {
         let configuration = try load(
             #"{"mqtt": {"port": 18883, "maximumInflight": 8}, "log": {"level": "warning"}}"#,
