@@ -58,15 +58,9 @@ public final class HubHTTPListeners: Sendable {
                 try server.start()
             } catch {
                 shutdown()
-                let address = "\(server.configuration.host):\(server.configuration.port)"
-                throw ListenerError(description: "the \(name) listener cannot listen on \(address): \(error)")
+                throw ListenerError(name, host: server.configuration.host, port: server.configuration.port, error)
             }
         }
-    }
-
-    /// A listener that could not start, and why (one line for the operator).
-    public struct ListenerError: Error, CustomStringConvertible {
-        public var description: String
     }
 
     public func shutdown() {
@@ -85,5 +79,14 @@ public final class HubHTTPListeners: Sendable {
             lines.append("Monitoring on http://\(authority(configuration.monitoring.host, monitoring.port))")
         }
         return lines
+    }
+}
+
+/// A listener that could not start, and why (one line for the operator, naming the listener and its address).
+public struct ListenerError: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ name: String, host: String, port: Int, _ cause: any Error) {
+        description = "the \(name) listener cannot listen on \(host):\(port): \(cause)"
     }
 }

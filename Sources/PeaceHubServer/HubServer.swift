@@ -110,7 +110,7 @@ public final class HubServer: Service, Sendable {
                 .bind(host: configuration.host, port: configuration.port).wait()
         } catch {
             try? group.syncShutdownGracefully()
-            throw error
+            throw ListenerError("MQTT", host: configuration.host, port: configuration.port, error)
         }
         // Session expiry, delayed wills, expired retained messages, gauges.
         housekeeping = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { _ in

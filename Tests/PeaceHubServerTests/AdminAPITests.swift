@@ -118,7 +118,7 @@ import Testing
         #expect(!hub.logText.contains("Admin API on") && !hub.logText.contains("Monitoring on"))
     }
 
-    @Test func aBusyAdminPortIsNamed() throws {
+    @Test func aBusyPortIsNamedWithItsListener() throws {
         // A socket listening on 127.0.0.1 holds the port.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -133,12 +133,17 @@ import Testing
         }
         try #require(listening)
         let taken = Int(UInt16(bigEndian: address.sin_port))
-        do {
-            let hub = try HubProcess(environment: ["PEACEHUB_ADMIN_PORT": String(taken)])
-            hub.remove()
-            Issue.record("the hub listened on the busy port \(taken)")
-        } catch {
-            #expect("\(error)".contains("the admin listener cannot listen on 127.0.0.1:\(taken)"), "\(error)")
+        // HubProcess gives `--port 0`; a later `--port` wins.
+        let admin = (environment: ["PEACEHUB_ADMIN_PORT": String(taken)], arguments: [String]())
+        let mqtt = (environment: [String: String](), arguments: ["--port", String(taken)])
+        for (listener, setting) in [("admin", admin), ("MQTT", mqtt)] {
+            do {
+                let hub = try HubProcess(extraArguments: setting.arguments, environment: setting.environment)
+                hub.remove()
+                Issue.record("the hub listened on the busy port \(taken)")
+            } catch {
+                #expect("\(error)".contains("the \(listener) listener cannot listen on 127.0.0.1:\(taken)"), "\(error)")
+            }
         }
     }
 }
