@@ -58,8 +58,8 @@ public struct MonitoringAPI: Sendable {
 }
 
 extension MonitoringAPI {
-    /// The hub's readiness: the broker store answers, the MQTT listener is bound, and the mission modules are
-    /// loaded (every module of the plugins directory, with no refusal, and at least one).
+    /// The hub's readiness: the broker store answers, the server certificate and the CRL are current, the MQTT
+    /// listener is bound, and the mission modules are loaded (every module of the plugins directory, with no refusal, and at least one).
     public static func hubChecks(
         server: HubServer, plugins: PluginHost, refusals: [PluginLoadError]
     ) -> @Sendable () -> [Check] {
@@ -71,6 +71,12 @@ extension MonitoringAPI {
             } catch {
                 checks.append(Check(name: "store", ok: false, detail: "the broker store does not answer: \(error)"))
             }
+            let lapsed = server.tls.current.expiryProblems()
+            checks.append(
+                Check(
+                    name: "tls", ok: lapsed.isEmpty,
+                    detail: lapsed.isEmpty
+                        ? "the server certificate and the CRL are current" : lapsed.joined(separator: "; ")))
             checks.append(
                 Check(
                     name: "mqtt", ok: server.isListening,

@@ -89,6 +89,24 @@ public final class TLSContext: @unchecked Sendable {
         return .current(nextUpdate: nextUpdate)
     }
 
+    /// What has lapsed at `now` and stops clients from connecting: this side's certificate, or the CRL (OpenSSL
+    /// refuses every client while it is past its nextUpdate). Empty while both are current; the hub's readiness
+    /// check reports them. (An expired CA is not among them: during a rotation the old one lapses harmlessly.)
+    public func expiryProblems(now: Date = Date()) -> [String] {
+        var problems: [String] = []
+        if let notAfter = certificateNotAfter, notAfter <= now {
+            problems.append(
+                "the certificate \(configuration.certificateFile ?? "") expired on \(notAfter.ISO8601Format()): "
+                    + "issue a new one (peacehub pki issue-server --force)")
+        }
+        if case .expired(let nextUpdate) = crlStatus(now: now) {
+            problems.append(
+                "the CRL \(configuration.crlFile ?? "") is past its nextUpdate \(nextUpdate.ISO8601Format()): every "
+                    + "client is refused until a new one is written (peacehub pki crl)")
+        }
+        return problems
+    }
+
     /// Why a context would refuse `suites` as its TLS 1.3 cipher suites (`TLSConfiguration.cipherSuites`); nil
     /// when it takes them. For configuration checks that run before a context is built.
     public static func cipherSuitesProblem(_ suites: String) -> String? {

@@ -102,4 +102,25 @@ import Testing
         #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(-86400)) == .expiresSoon(nextUpdate: nextUpdate))
         #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(1)) == .expired(nextUpdate: nextUpdate))
     }
+
+    /// What the readiness check reports: nothing while current, then the CRL past its nextUpdate and the server
+    /// certificate past its notAfter, each named.
+    @Test func expiryProblemsNameTheCRLAndTheCertificate() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let context = try fixture.serverContext()
+        let nextUpdate = try #require(context.crlNextUpdate)
+        let notAfter = try #require(context.certificateNotAfter)
+        try #require(nextUpdate < notAfter)
+        #expect(context.expiryProblems().isEmpty)
+        #expect(context.expiryProblems(now: nextUpdate.addingTimeInterval(-1)).isEmpty)
+        let crl = context.expiryProblems(now: nextUpdate.addingTimeInterval(1))
+        #expect(crl.count == 1)
+        #expect(crl.first?.hasPrefix("the CRL \(fixture.crlFile) is past its nextUpdate") == true, "\(crl)")
+        let both = context.expiryProblems(now: notAfter.addingTimeInterval(1))
+        #expect(both.count == 2)
+        #expect(
+            both.first?.hasPrefix("the certificate \(fixture.path(fixture.server.certificatePath)) expired on ") == true,
+            "\(both)")
+    }
 }
