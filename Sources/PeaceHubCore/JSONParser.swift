@@ -13,8 +13,9 @@ public struct JSONParseError: Error, Hashable, Sendable, CustomStringConvertible
 ///
 /// Strict where the RFC is: no trailing commas, comments, leading zeros, `NaN` or unescaped control characters;
 /// strings must be UTF-8 and their `\u` escapes whole surrogate pairs. A leading UTF-8 byte order mark is
-/// skipped (RFC 8259, 8.1); a repeated key keeps its first value (as `JSONDecoder` did); numbers are `Double`, and
-/// one too large for it is refused; nesting stops at 512 levels.
+/// skipped (RFC 8259, 8.1); a member name repeated in one object is refused (I-JSON, RFC 7493 2.3: parsers that keep
+/// the first or the last value would read two different documents); numbers are `Double`, and one too large for it
+/// is refused; nesting stops at 512 levels.
 struct JSONParser {
     static let maximumDepth = 512
 
@@ -109,13 +110,18 @@ struct JSONParser {
         var done = try enter(closedBy: UInt8(ascii: "}"))
         while !done {
             guard current == UInt8(ascii: "\"") else { throw failure("a member name in quotes was expected") }
+            let keyStart = index
             let key = try string()
+            if members[key] != nil {
+                index = keyStart
+                throw failure("the member name \"\(key)\" appears twice in one object")
+            }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw failure("':' was expected after the member name") }
             index += 1
             skipWhitespace()
             let member = try value()
-            if members[key] == nil { members[key] = member }
+            members[key] = member
             done = try next(closedBy: UInt8(ascii: "}"))
         }
         return .object(members)

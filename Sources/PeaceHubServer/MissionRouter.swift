@@ -114,12 +114,17 @@ public final class MissionRouter: PublishInterceptor {
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
         let labelProperty = message.properties.userProperty(Envelope.securityLabelProperty)
-        let payload = try? JSONValue(parsing: Data(message.payload.readableBytesView))
+        let parsed = Result { () throws(JSONParseError) in
+            try JSONValue(parsing: Data(message.payload.readableBytesView))
+        }
+        let payload = try? parsed.get()
         var fields = payload?.objectValue ?? [:]
         if fields["body"] == nil, precedenceProperty != nil || labelProperty != nil, let payload { fields = ["body": payload] }
         guard let body = fields["body"], body.objectValue != nil else {
             Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.malformed.name)
-            return completion(.reject(code: RejectReason.malformed.name, reason: Self.shapes))
+            var reason = Self.shapes
+            if case .failure(let error) = parsed { reason = "the report is not valid JSON: \(error); " + reason }
+            return completion(.reject(code: RejectReason.malformed.name, reason: reason))
         }
         if let precedenceProperty { fields["precedence"] = .string(precedenceProperty) }
         if let labelProperty { fields["securityLabel"] = .string(labelProperty) }

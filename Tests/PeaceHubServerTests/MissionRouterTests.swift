@@ -106,6 +106,17 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
             return
         }
         #expect(malformed == "MALFORMED")
+        // A name given twice would be read one way here and another by some subscriber: refused, and said why.
+        let twice = Data(#"{"precedence":"ROUTINE","securityLabel":"UN RESTRICTED","body":{},"body":{}}"#.utf8)
+        let message = BrokerMessage(
+            topic: "missions/UNIFIL/reports/UXO", payload: ByteBuffer(bytes: twice), qos: .atLeastOnce,
+            publisher: .contingent("KAZ"))
+        guard case .reject(let code, let why) = try decide(router, message) else {
+            Issue.record("a repeated name was not rejected")
+            return
+        }
+        #expect(code == "MALFORMED")
+        #expect(why.hasPrefix(#"the report is not valid JSON: the member name "body" appears twice in one object"#))
     }
 
     /// A precedence the ABI has no value for is refused as invalid (not taken for a missing one), and a label of
