@@ -21,7 +21,9 @@ struct MissionCommand: ParsableCommand {
     @Argument(help: "The module command.")
     var command: String
 
-    @Argument(help: "The command's positional arguments.")
+    /// Collected as they come, so that a negative number (MINURSO's longitudes: `geocheck 26.0 -11.0`) is a value,
+    /// not an unknown option.
+    @Argument(parsing: .allUnrecognized, help: "The command's positional arguments.")
     var values: [String] = []
 
     @Option(help: "The command's arguments as a JSON object.")
@@ -57,6 +59,9 @@ struct MissionCommand: ParsableCommand {
             }
             return value
         }
+        if let option = values.first(where: { $0.hasPrefix("-") && Double($0) == nil }) {
+            throw CLIError("unknown option '\(option)'")
+        }
         switch (command, values.count) {
         case ("geocheck", 2):
             guard let lat = Double(values[0]), let lon = Double(values[1]) else {
@@ -69,8 +74,11 @@ struct MissionCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: values[0]) else {
                 throw CLIError("cannot read \(values[0])")
             }
-            guard let value = try? JSONValue(parsing: data) else { throw CLIError("\(values[0]) is not valid JSON") }
-            return value
+            do {
+                return try JSONValue(parsing: data)
+            } catch {
+                throw CLIError("\(values[0]) is not valid JSON: \(error)")
+            }
         case ("validate-report", _):
             throw CLIError("validate-report takes one FILE holding the report as JSON")
         case (_, 0):

@@ -123,6 +123,20 @@ import Testing
         #expect(badCommand.stderr.contains("unknown command 'fly'"))
     }
 
+    /// Western Sahara lies west of Greenwich: a negative longitude is a value, not an option.
+    @Test func geocheckTakesNegativeCoordinates() throws {
+        let plugins = TestEnvironment.pluginsDirectory.path
+        let west = try ProcessRunner.peacehub(
+            ["mission", "MINURSO", "geocheck", "26.0", "-11.0", "--json", "--plugins", plugins])
+        #expect(west.status == 0, "\(west.stderr)")
+        #expect(west.stdout.contains(#""insideArea":true"#) && west.stdout.contains(#""lon":-11"#), "\(west.stdout)")
+        let south = try ProcessRunner.peacehub(["mission", "MINURSO", "geocheck", "--plugins", plugins, "-26", "-11"])
+        #expect(south.status == 0 && south.stdout.contains("insideArea: false"), "\(south.stdout)\(south.stderr)")
+        let option = try ProcessRunner.peacehub(["mission", "MINURSO", "describe", "--bogus", "--plugins", plugins])
+        #expect(option.status != 0)
+        #expect(option.stderr.contains("unknown option '--bogus'"), "\(option.stderr)")
+    }
+
     @Test func manifestCommandWritesAManifestTheHostAccepts() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
