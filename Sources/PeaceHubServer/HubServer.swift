@@ -23,6 +23,8 @@ public final class HubServer: Service, Sendable {
         public var tls: TLSConfiguration
         /// The broker's SQLite file.
         public var storePath: String
+        /// Where the highest CRL number loaded per CA is kept, so an older CRL is refused after a restart too.
+        public var crlNumbersPath: String?
         public var durability: SQLiteBrokerStore.Durability = .processCrash
         /// The broker's limits, the largest MQTT packet accepted among them.
         public var broker = Broker.Configuration()
@@ -68,7 +70,8 @@ public final class HubServer: Service, Sendable {
     ) throws {
         self.logger = logger
         settings = NIOLockedValueBox(configuration)
-        tls = try TLSContextStore(configuration: configuration.tls, logger: logger)
+        tls = try TLSContextStore(
+            configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)
         // It holds message contents: readable by the hub's user only (SQLite gives -wal and -shm the same mode).
         chmod(configuration.storePath, 0o600)

@@ -22,18 +22,32 @@ public final class TLSContextStore: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
 
+    /// Where the highest CRL number loaded per CA is kept across restarts; nil keeps it in memory only.
+    private let crlNumbersFile: String?
+
     private struct State {
         var context: TLSContext
+        /// The highest CRL number loaded so far per CA (`TLSContext.crlNumbers` keys): no older CRL is taken again.
+        var highestCRLNumbers: [String: Int]
         var lastReloadError: TLSError?
         var reloadCount = 0
     }
 
     /// Builds the first context; throws when the files are not usable (the server cannot start without them).
-    public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "peacehub.tls")) throws(TLSError) {
+    /// With `crlNumbersFile`, a CRL older than one an earlier run loaded (a restored backup, a stale copy) is refused
+    /// at start as on reload, and each CRL's number is recorded there.
+    public init(
+        configuration: TLSConfiguration, crlNumbersFile: String? = nil, logger: Logger = Logger(label: "peacehub.tls")
+    ) throws(TLSError) {
         let context = try TLSContext(configuration: configuration)
+        let recorded = try crlNumbersFile.map(Self.readCRLNumbers) ?? [:]
+        try Self.refuseOlderCRLs(context, highest: recorded)
         self.logger = logger
+        self.crlNumbersFile = crlNumbersFile
         self.sessions = TLSSessionRegistry()
-        self.state = Mutex(State(context: context))
+        let highest = recorded.merging(context.crlNumbers, uniquingKeysWith: max)
+        self.state = Mutex(State(context: context, highestCRLNumbers: highest))
+        if highest != recorded { recordCRLNumbers(highest) }
         sessions.applyRevocations(context.revokedSerials)
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
@@ -65,17 +79,21 @@ public final class TLSContextStore: Sendable {
         let context: TLSContext
         do {
             context = try TLSContext(configuration: configuration ?? self.configuration)
-            try Self.refuseOlderCRLs(context, loaded: current)
+            try Self.refuseOlderCRLs(context, highest: state.withLock { $0.highestCRLNumbers })
         } catch {
             state.withLock { $0.lastReloadError = error }
             logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
             throw error
         }
-        state.withLock { state in
+        let (before, highest) = state.withLock { state in
+            let before = state.highestCRLNumbers
+            state.highestCRLNumbers.merge(context.crlNumbers, uniquingKeysWith: max)
             state.context = context
             state.lastReloadError = nil
             state.reloadCount += 1
+            return (before, state.highestCRLNumbers)
         }
+        if highest != before { recordCRLNumbers(highest) }
         let closed = sessions.applyRevocations(context.revokedSerials)
         logger.info(
             "TLS context reloaded",
@@ -85,16 +103,46 @@ public final class TLSContextStore: Sendable {
         return closed
     }
 
-    /// A CRL whose number is below the one loaded for the same CA is an older list (a restored backup, a stale
-    /// copy): taking it would take revocations back, so the reload is refused (RFC 5280 5.2.3 numbers them for this).
-    static func refuseOlderCRLs(_ context: TLSContext, loaded: TLSContext) throws(TLSError) {
+    /// A CRL whose number is below one loaded before for the same CA is an older list (a restored backup, a stale
+    /// copy): taking it would take revocations back, so it is refused (RFC 5280 5.2.3 numbers them for this).
+    static func refuseOlderCRLs(_ context: TLSContext, highest: [String: Int]) throws(TLSError) {
         for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key }) {
-            if let current = loaded.crlNumbers[ca], number < current {
+            if let loaded = highest[ca], number < loaded {
                 throw TLSError(
                     .invalidConfiguration,
-                    "the CRL of \(ca) is number \(number), older than the loaded number \(current): it would take "
+                    "the CRL of \(ca) is number \(number), older than the loaded number \(loaded): it would take "
                         + "revocations back (write a new one with peacehub pki crl)")
             }
+        }
+    }
+
+    /// The numbers an earlier run recorded; none when the file does not exist yet.
+    private static func readCRLNumbers(_ path: String) throws(TLSError) -> [String: Int] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONDecoder().decode([String: Int].self, from: data)
+        else {
+            throw TLSError(
+                .invalidConfiguration,
+                "\(path) is unreadable or not a JSON object of CRL numbers; it records the newest CRL each CA has "
+                    + "issued: restore it, or remove it to accept any CRL again")
+        }
+        return object
+    }
+
+    /// Written through a temporary file and a rename. A failure is logged, not thrown: the hub keeps serving with
+    /// the protection of the numbers in memory.
+    private func recordCRLNumbers(_ numbers: [String: Int]) {
+        guard let crlNumbersFile else { return }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let data = try encoder.encode(numbers)
+            try data.write(to: URL(fileURLWithPath: crlNumbersFile), options: .atomic)
+        } catch {
+            logger.error(
+                "cannot record the CRL numbers; an older CRL would be refused only until a restart",
+                metadata: ["tls.file": "\(crlNumbersFile)", "tls.reason": "\(error)"])
         }
     }
 

@@ -63,6 +63,9 @@ import Testing
     @Test func readyWhenStoreListenerAndModulesAreUp() throws {
         let result = try Self.run("ready", on: hub, extra: ["--expect", "ready"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        // The CRL's number is on record for the next start.
+        let numbers = try Data(contentsOf: URL(fileURLWithPath: hub.data.path("crl-numbers.json")))
+        #expect(try JSONDecoder().decode([String: Int].self, from: numbers).count == 1)
     }
 
     @Test func revokingACertificateClosesItsHTTPSConnection() throws {

@@ -66,6 +66,40 @@ import Testing
         #expect(store.current !== loaded && store.current.revokedSerials.contains(serial))
     }
 
+    /// The highest number loaded is recorded: an older CRL put back while the hub was stopped is refused at the
+    /// next start, and a newer one is taken and recorded.
+    @Test func anOlderCRLIsRefusedAfterARestart() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let numbers = fixture.path("crl-numbers.json")
+        let older = try Data(contentsOf: URL(fileURLWithPath: fixture.crlFile))
+        _ = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        _ = try fixture.pki.revoke(contingent: "KAZ")
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        #expect(store.current.crlNumbers.values.max() == 2)
+
+        try older.write(to: URL(fileURLWithPath: fixture.crlFile))
+        #expect {
+            _ = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        } throws: { error in
+            (error as? TLSError)?.reason.contains("is number 1, older than the loaded number 2") == true
+        }
+        // Without the record (another data directory) the same files load: the record is what refuses them.
+        _ = try TLSContextStore(configuration: fixture.serverConfiguration())
+        try fixture.pki.writeCRL()
+        let newer = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        #expect(newer.current.crlNumbers.values.max() == 3)
+        let file = try Data(contentsOf: URL(fileURLWithPath: numbers))
+        #expect(try JSONDecoder().decode([String: Int].self, from: file).values.max() == 3)
+
+        try Data("{".utf8).write(to: URL(fileURLWithPath: numbers))
+        #expect {
+            _ = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        } throws: { error in
+            (error as? TLSError)?.reason.hasPrefix("\(numbers) is unreadable or not a JSON object of CRL numbers") == true
+        }
+    }
+
     /// An expired server certificate would lock every client out: the hub does not start on it, and a reload
     /// that brings one keeps the certificate in use.
     @Test func anExpiredServerCertificateIsRefused() throws {
