@@ -30,6 +30,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var handshakeTimer: Scheduled<Void>?
     private var closeNotifyTimer: Scheduled<Void>?
     private var sessionToken: TLSSessionRegistry.Token?
+    /// Whether the peer sent any byte: a connection closed before that is a port probe (a load balancer's, a
+    /// monitor's), logged at debug rather than as a truncated session.
+    private var peerSentBytes = false
     private var channelContext: ChannelHandlerContext?
 
     /// The context this connection was created with (a reload does not change it).
@@ -82,7 +85,11 @@ public final class TLSHandler: ChannelDuplexHandler {
                 duringHandshake
                     ? "peer closed the connection during the handshake"
                     : "peer closed the connection without close_notify (possible truncation)")
-            logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
+            if peerSentBytes {
+                logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
+            } else {
+                logger.debug("connection closed before any TLS byte (a port probe?)", metadata: metadata(context))
+            }
             if duringHandshake { countHandshakeFailure(error) }
             failPendingWrites(error)
             context.fireErrorCaught(error)
@@ -99,6 +106,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let ciphertext = unwrapInboundIn(data)
+        peerSentBytes = true
         switch machine.inboundCiphertext() {
         case .continueHandshake:
             connection.receive(ciphertext)

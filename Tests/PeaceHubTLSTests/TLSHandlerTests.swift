@@ -252,6 +252,29 @@ import Testing
         #expect(harness.recorder.identities.isEmpty)
     }
 
+    /// A load balancer's or a monitor's TCP check connects and closes without a byte: counted as `peer_closed`
+    /// but logged at debug, where a peer that began a handshake and dropped it is a warning.
+    @Test func aPortProbeIsNoWarning() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        for began in [false, true] {
+            let log = CapturedLog()
+            let client = try MemoryBIOClient(
+                caFile: fixture.caFile, certificateFile: fixture.path(fixture.contingent.certificatePath),
+                keyFile: fixture.path(fixture.contingent.keyPath!))
+            let harness = try EmbeddedHarness(
+                context: try fixture.serverContext(), client: client, logger: log.logger())
+            if began {
+                #expect(harness.client.handshake() == .wantsMore)
+                try harness.pump()
+            }
+            harness.channel.pipeline.fireChannelInactive()
+            #expect(harness.recorder.tlsErrors.map(\.code) == [.uncleanShutdown])
+            let warnings = log.entries.filter { $0.level >= .warning }.map(\.message)
+            #expect(warnings == (began ? ["TLS connection truncated"] : []), "\(log.entries)")
+        }
+    }
+
     @Test func silentPeerHitsTheHandshakeTimeout() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
