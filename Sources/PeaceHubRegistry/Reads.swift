@@ -243,8 +243,10 @@ extension Registry {
         }
     }
 
-    /// Writes a consistent copy of the database to `path` while it stays in use (SQLite online backup).
-    public func backup(to path: String) throws {
+    /// Writes a consistent copy of the database to `path` while it stays in use (SQLite online backup). It holds
+    /// every contingent's records, so operators only.
+    public func backup(to path: String, as actor: Actor) throws {
+        try requireOperator(actor, to: "back up the registry (it holds every contingent's records)")
         guard !FileManager.default.fileExists(atPath: path) else {
             throw RegistryError(.alreadyExists, "\(path) exists; choose a new file for the backup")
         }

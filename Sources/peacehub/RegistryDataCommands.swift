@@ -262,7 +262,8 @@ struct RegistryBackup: ParsableCommand {
 
     func run() throws {
         let registry = try options.open()
-        try registryCall { try registry.backup(to: file) }
+        let actor = try options.parsedActor()
+        try registryCall { try registry.backup(to: file, as: actor) }
         if options.json { try printJSON(["backup": file]) } else { print("backed up to \(file)") }
     }
 }

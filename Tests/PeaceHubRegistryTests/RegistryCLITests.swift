@@ -239,6 +239,8 @@ struct RegistryCLITests {
         let listed = try ProcessRunner.peacehub(["registry", "person", "list", "--json", "--db", copy])
         #expect(try JSONValue(parsing: Data(listed.stdout.utf8)).arrayValue?.count == 35)
         #expect(try harness.run(["backup", copy]).status == 1)
+        let asContingent = try harness.run(["backup", harness.folder.path("kaz.sqlite"), "--as", "KAZ"])
+        #expect(asContingent.status == 1 && asContingent.stderr.contains("operators only"), "\(asContingent.stderr)")
 
         do {
             let queue = try DatabaseQueue(path: copy)

@@ -114,10 +114,13 @@ struct StorageTests {
         defer { folder.remove() }
         let registry = try Registry(path: folder.path("registry.sqlite"))
         try populate(registry)
-        try registry.backup(to: folder.path("copy.sqlite"))
+        try registry.backup(to: folder.path("copy.sqlite"), as: .operator("t"))
         let copy = try Registry(path: folder.path("copy.sqlite"))
         #expect(try contentDump(copy) == contentDump(registry))
-        expectRegistryError(.alreadyExists) { try registry.backup(to: folder.path("copy.sqlite")) }
+        expectRegistryError(.alreadyExists) { try registry.backup(to: folder.path("copy.sqlite"), as: .operator("t")) }
+        // Every contingent's records: a contingent may not take them all.
+        expectRegistryError(.accessDenied) { try registry.backup(to: folder.path("kaz.sqlite"), as: .contingent("KAZ")) }
+        #expect(!FileManager.default.fileExists(atPath: folder.path("kaz.sqlite")))
     }
 
     /// Personal and medical records: a new registry, its WAL files and a backup are readable by their owner only
@@ -127,7 +130,7 @@ struct StorageTests {
         defer { folder.remove() }
         let registry = try Registry(path: folder.path("registry.sqlite"))
         try populate(registry)
-        try registry.backup(to: folder.path("copy.sqlite"))
+        try registry.backup(to: folder.path("copy.sqlite"), as: .operator("t"))
         for name in ["registry.sqlite", "registry.sqlite-wal", "registry.sqlite-shm", "copy.sqlite"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: folder.path(name))
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(name)")
