@@ -140,7 +140,16 @@ public struct PKI: Sendable {
         if let days, days <= 0 { throw PKIError(.invalidArgument, "--days must be positive") }
         var index = try loadIndex()
         let ca = try loadCA()
-        if let days { index.crlDays = days }
+        if let days {
+            let nextUpdate = now.addingTimeInterval(Double(days) * 86400)
+            if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)), nextUpdate > caNotAfter {
+                throw PKIError(
+                    .invalidArgument,
+                    "the CRL would be current until \(Self.day(nextUpdate)), after its CA (valid until "
+                        + "\(Self.day(caNotAfter))): give fewer --days")
+            }
+            index.crlDays = days
+        }
         try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
         try saveIndex(index)
         return index
@@ -148,7 +157,9 @@ public struct PKI: Sendable {
 
     private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
         index.crlNumber += 1
-        let nextUpdate = now.addingTimeInterval(Double(days) * 86400)
+        // A revocation must always publish: near the CA's end the period is cut to it rather than refused.
+        var nextUpdate = now.addingTimeInterval(Double(days) * 86400)
+        if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)) { nextUpdate = min(nextUpdate, caNotAfter) }
         let revoked = index.certificates.compactMap { entry in
             entry.revokedAt.map { (entry.serial, $0, entry.revocationReason ?? .unspecified) }
         }

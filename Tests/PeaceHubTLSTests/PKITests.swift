@@ -208,6 +208,31 @@ import Testing
         #expect { try pki.writeCRL(days: 0) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
     }
 
+    /// Nothing the CA signs outlives it: a certificate or a CRL asked to is refused, and a revocation near the CA's
+    /// end still publishes, with the CRL's period cut to the CA's.
+    @Test func nothingOutlivesTheCA() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize(days: 10, crlDays: 30)
+        #expect {
+            try pki.issueContingent("KAZ", days: 365)
+        } throws: { error in
+            (error as? PKIError)?.reason.hasSuffix("give fewer --days") == true
+        }
+        #expect {
+            try pki.writeCRL(days: 100)
+        } throws: { error in
+            let reason = (error as? PKIError)?.reason ?? ""
+            return reason.hasPrefix("the CRL would be current until ") && reason.hasSuffix("give fewer --days")
+        }
+        try pki.issueContingent("KAZ", days: 5)
+        #expect(try pki.revoke(contingent: "KAZ").count == 1)
+        let published = try TLSContext.clientVerifier(trustedCAFile: pki.caCertificateURL.path, crlFile: pki.crlURL.path)
+        let (nextUpdate, caNotAfter) = (try #require(published.crlNextUpdate), try #require(published.trustedCANotAfter))
+        #expect(abs(nextUpdate.timeIntervalSince(caNotAfter)) < 2, "\(nextUpdate) vs \(caNotAfter)")
+    }
+
     @Test func contextConfigurationErrorsAreClear() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
