@@ -1,6 +1,7 @@
 import CoreMetrics
 import PeaceHubHTTP
 import PeaceHubPlugins
+import PeaceHubTLS
 import Prometheus
 
 /// Health, readiness and metrics over plain HTTP (`docs/admin-api.md`, "Monitoring"): no identity, so nothing
@@ -103,5 +104,24 @@ public enum HubMetrics {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return registry
+    }
+
+    /// Exports at 0 the counters that alerts watch for their first increase: a series that first appears at 1
+    /// has no earlier sample, so `increase(...) > 0` would miss the first CRL-expired refusal or held report.
+    public static func startCountersAtZero(missions: [String]) {
+        for reason in TLSError.handshakeFailureReasons {
+            Counter(label: "peacehub_tls_handshake_failures_total", dimensions: [("reason", reason)]).increment(by: 0)
+        }
+        for label in ["peacehub_mqtt_publishes_refused_total", "peacehub_mqtt_queue_full_total"] {
+            Counter(label: label).increment(by: 0)
+        }
+        for mission in missions {
+            for reason in ["timeout", "failed"] {
+                Counter(
+                    label: "peacehub_module_verdicts_total",
+                    dimensions: [("mission", mission), ("verdict", "held"), ("reason", reason)]
+                ).increment(by: 0)
+            }
+        }
     }
 }

@@ -80,6 +80,12 @@ extension TLSError {
     /// `crl_expired` (every client is refused until a fresh CRL is published), `bad_certificate` (another
     /// verification failure, or a certificate that names no PeaceHub principal), `protocol_version`, `timeout`,
     /// `peer_closed` (the connection ended mid-handshake, e.g. a TCP probe) and `other`.
+    public static let handshakeFailureReasons = [
+        "no_certificate", "unknown_ca", "certificate_revoked", "certificate_expired", "crl_expired", "bad_certificate",
+        "protocol_version", "timeout", "peer_closed", "other",
+    ]
+
+    /// One of `handshakeFailureReasons`.
     public var handshakeFailureReason: String {
         if code == .handshakeTimeout { return "timeout" }
         if code == .uncleanShutdown { return "peer_closed" }

@@ -77,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
         let host = PluginHost(
             services: HostServices(logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
+        HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,

@@ -30,6 +30,7 @@ import Testing
     ])
     func handshakeFailureReasonsAreASmallClosedSet(error: TLSError, reason: String) {
         #expect(error.handshakeFailureReason == reason)
+        #expect(TLSError.handshakeFailureReasons.contains(reason))
     }
 
     @Test func refusedHandshakesAreCountedByReason() async throws {

@@ -652,6 +652,15 @@ def metrics():
                    and sample.labels == {"listener": "admin", "route": "GET /me", "status": "200"})
 
     before, _ = scrape()
+    # The counters alerts watch exist from the start (at 0 until something happens), so that increase() sees the
+    # first event.
+    watched = [("peacehub_tls_handshake_failures_total", {"reason": "crl_expired"}),
+               ("peacehub_module_verdicts_total", {"mission": "UNIFIL", "verdict": "held", "reason": "timeout"}),
+               ("peacehub_mqtt_queue_full_total", {}), ("peacehub_mqtt_publishes_refused_total", {})]
+    for name, labels in watched:
+        family = before.get(name[:-len("_total")])
+        check(family is not None and any(s.name == name and s.labels == labels for s in family.samples),
+              "no %s%r before anything happened" % (name, labels))
     for _ in range(3):
         API.call("KAZ", "GET", "/me", expect=200)
     after, text = scrape()
