@@ -192,7 +192,14 @@ extension HubConfiguration {
         for (what, path, key) in files {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ConfigurationError(.missingFile, key: key, source: path, "the \(what) does not exist: \(advice)")
+                // A certificate issued for another name (`issue-server --host hub.example.org`) is the likely cause.
+                let issued = (try? FileManager.default.contentsOfDirectory(atPath: pki.url("server").path)) ?? []
+                let names = issued.filter { $0.hasSuffix(".pem") }.map { String($0.dropLast(4)) }.sorted()
+                let hint =
+                    key == "tls.serverName" && !names.isEmpty
+                    ? "set tls.serverName to the certificate's name (issued: \(names.joined(separator: ", ")))"
+                    : advice
+                throw ConfigurationError(.missingFile, key: key, source: path, "the \(what) does not exist: \(hint)")
             }
             guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError(

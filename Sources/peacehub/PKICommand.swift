@@ -120,6 +120,9 @@ struct PKIIssueServer: ParsableCommand {
             try pki.issueServer(hosts: hosts, key: key, days: days, force: force)
         }
         print("server certificate for \(hosts.joined(separator: ", ")): \(describe(entry, in: pki))")
+        if entry.name != "localhost" {
+            print("the hub serves it with tls.serverName \"\(entry.name)\" (PEACEHUB_TLS_SERVER_NAME=\(entry.name))")
+        }
     }
 }
 

@@ -423,6 +423,11 @@ import Testing
             #expect(error.code == .missingFile)
             #expect(error.key == "tls.serverName")
             #expect(error.source == data.path("pki/server/hub.example.org.pem"))
+            // The certificate that was issued is named, with the key that selects it.
+            #expect(
+                error.reason
+                    == "the server certificate does not exist: set tls.serverName to the certificate's name "
+                    + "(issued: localhost)")
         }
 
         // A folder where the certificate should be: running as root, permissions alone cannot make it unreadable.

@@ -119,6 +119,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/contingents/TJK.key"))
         let server = try peacehub(["issue-server", "--dir", dir, "--host", "hub.example.org", "--csr", made.request])
         #expect(server.status == 0, "\(server.stderr)")
+        // The hub looks for server/<tls.serverName>.pem: the name to give is said.
+        #expect(server.stdout.hasSuffix(
+            "the hub serves it with tls.serverName \"hub.example.org\" (PEACEHUB_TLS_SERVER_NAME=hub.example.org)\n"))
 
         let both = try peacehub(
             ["issue", "--dir", dir, "--operator", "duty", "--csr", made.request, "--key-type", "p256"])
