@@ -186,14 +186,20 @@ func publish5(
         #expect(store.state.sessions.isEmpty)
     }
 
-    /// Housekeeping runs twice a second; a client back after its interval but before the next round finds its
-    /// session ended all the same, and the will that waited for that end is published.
-    @Test func aSessionPastItsIntervalHasEndedBeforeHousekeepingDropsIt() throws {
+    /// A broker on a test clock and an MQTT 5 client subscribed to `status/#`, where the wills go.
+    private func willWatcher() throws -> (TestClock, Broker, TestClient) {
         let clock = TestClock()
         let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
         let watcher = try TestClient(broker: broker, principal: ind)
         _ = try watcher.connect5("watcher")
         _ = try watcher.subscribe("status/#", .init(qos: .atMostOnce))
+        return (clock, broker, watcher)
+    }
+
+    /// Housekeeping runs twice a second; a client back after its interval but before the next round finds its
+    /// session ended all the same, and the will that waited for that end is published.
+    @Test func aSessionPastItsIntervalHasEndedBeforeHousekeepingDropsIt() throws {
+        let (clock, broker, watcher) = try willWatcher()
         let will = MQTTPacket.Will(
             topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
             properties: [.willDelayInterval(10)])
@@ -506,11 +512,7 @@ func publish5(
     }
 
     @Test func willDelayAndDisconnectWithWill() throws {
-        let clock = TestClock()
-        let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
-        let watcher = try TestClient(broker: broker, principal: ind)
-        _ = try watcher.connect5("watcher")
-        _ = try watcher.subscribe("status/#", .init(qos: .atMostOnce))
+        let (clock, broker, watcher) = try willWatcher()
         let will = MQTTPacket.Will(
             topic: "status/kaz", payload: Array("lost".utf8), qos: .atMostOnce, retain: false,
             properties: [.willDelayInterval(5), .userProperty("why", "network")])
