@@ -118,8 +118,8 @@ public struct MissionEngine: Sendable {
             throw ReportProblem(
                 .invalidValue, "field 'occurredAt' lies in the future of the time the hub received the report")
         }
+        let day = CalendarDate(Date(timeIntervalSince1970: occurredAt))
         if let phases = schema.phases {
-            let day = CalendarDate(Date(timeIntervalSince1970: occurredAt))
             let phase = profile.phase(on: day)?.name ?? "NOT_ESTABLISHED"
             if !phases.contains(phase) {
                 throw ReportProblem(
@@ -127,6 +127,12 @@ public struct MissionEngine: Sendable {
                     "\(code) takes \(type) reports only in phase \(phases.sorted().joined(separator: " or ")); "
                         + "on \(day) (field 'occurredAt') the mission is in phase \(phase)")
             }
+        }
+        // A mission reports nothing from before it existed: such a date is a typo (1926 for 2026) or a default.
+        if day < profile.established {
+            throw ReportProblem(
+                .invalidValue,
+                "field 'occurredAt' (\(day)) lies before \(code) was established (\(profile.established))")
         }
 
         let point = GeoPoint(lat: lat, lon: lon)

@@ -396,6 +396,25 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
                     message: "field 'occurredAt' lies in the future of the time the hub received the report"))
     }
 
+    /// No mission reports from before it existed: 1926 for 2026 is refused. (UNIFIL's types all have phases, and
+    /// before the first one the mission is NOT_ESTABLISHED: `MISSION_CLOSED`.)
+    @Test(arguments: [
+        ("MINURSO", "PATROL", "1991-04-29"), ("UNMOGIP", "PETITION", "1949-01-24"), ("UNFICYP", "MILITARY_VIOLATION", "1964-03-04"),
+    ])
+    func occurredAtBeforeTheMissionIsRejected(mission: String, type: String, established: String) throws {
+        let body = Self.report(mission, type).setting("occurredAt", "1926-11-20T08:30:00Z")
+        #expect(
+            try Missions.judge(mission, type, body)
+                == .rejected(
+                    reason: .invalidValue,
+                    message: "field 'occurredAt' (1926-11-20) lies before \(mission) was established (\(established))"))
+        let first = Self.report(mission, type).setting("occurredAt", .string(established + "T00:00:00Z"))
+        guard case .accepted = try Missions.judge(mission, type, first) else {
+            Issue.record("\(mission) \(type) on the day it was established was refused")
+            return
+        }
+    }
+
     @Test func unifilStopsTakingOperationalReportsAfterItsOperationsEnd() throws {
         let later = Date(timeIntervalSince1970: 1_801_000_000)  // 2027-01-26
         let violation = Self.report("UNIFIL", "BLUE_LINE_VIOLATION").setting("occurredAt", "2027-01-20T10:00:00Z")
