@@ -191,6 +191,10 @@ extension ReportType {
             guard let number = value.numberValue, number.rounded() == number,
                 minimum.map({ number >= Double($0) }) ?? true, maximum.map({ number <= Double($0) }) ?? true
             else { return invalid("an integer" + Self.range(minimum.map(Double.init), maximum.map(Double.init))) }
+            // Beyond 2^53 a JSON number is no longer one exact integer to every reader (I-JSON, RFC 7493 2.2).
+            guard abs(number) <= Self.largestExactInteger else {
+                return invalid("an integer of at most \(Int(Self.largestExactInteger)) in magnitude")
+            }
         case .number(let minimum, let maximum):
             guard let number = value.numberValue, number.isFinite, minimum.map({ number >= $0 }) ?? true,
                 maximum.map({ number <= $0 }) ?? true
@@ -219,6 +223,9 @@ extension ReportType {
         }
         return nil
     }
+
+    /// 2^53 - 1: the largest integer every JSON reader holds exactly.
+    static let largestExactInteger = 9_007_199_254_740_991.0
 
     private static func range(_ minimum: Double?, _ maximum: Double?) -> String {
         func text(_ value: Double) -> String {

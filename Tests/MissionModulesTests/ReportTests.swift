@@ -271,6 +271,9 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
             mission: "UNIFIL", type: "WEAPONS_IN_AO", field: "armedPersons", value: 1.5, reason: .invalidValue,
             message: "field 'armedPersons' must be an integer of at least 0"),
         InvalidCase(
+            mission: "UNIFIL", type: "WEAPONS_IN_AO", field: "armedPersons", value: 1e300, reason: .invalidValue,
+            message: "field 'armedPersons' must be an integer of at most 9007199254740991 in magnitude"),
+        InvalidCase(
             mission: "UNIFIL", type: "ATTACK_ON_UN", field: "casualties.unInjured", value: -1, reason: .invalidValue,
             message: "field 'casualties.unInjured' must be an integer of at least 0"),
         InvalidCase(
