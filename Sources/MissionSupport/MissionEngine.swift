@@ -114,9 +114,16 @@ public struct MissionEngine: Sendable {
         guard let occurredAt = members["occurredAt"]?.stringValue.flatMap(parseUTCDateTime),
             let lat = members["location"]?["lat"]?.numberValue, let lon = members["location"]?["lon"]?.numberValue
         else { throw ReportProblem(.missingField, "fields 'location' and 'occurredAt' are required") }
-        if let receivedAt, occurredAt > receivedAt + Self.allowedClockSkew {
+        // Every date-time of the report (`occurredAt` first), as the seconds it names.
+        let times = schema.fields.compactMap { field -> (field: FieldSpec, time: Double, text: String)? in
+            guard case .dateTime = field.type, let text = members[field.name]?.stringValue,
+                let time = parseUTCDateTime(text)
+            else { return nil }
+            return (field, time, text)
+        }
+        if let receivedAt, let late = times.first(where: { $0.time > receivedAt + Self.allowedClockSkew }) {
             throw ReportProblem(
-                .invalidValue, "field 'occurredAt' lies in the future of the time the hub received the report")
+                .invalidValue, "field '\(late.field.name)' lies in the future of the time the hub received the report")
         }
         let day = CalendarDate(Date(timeIntervalSince1970: occurredAt))
         if let phases = schema.phases {
@@ -129,10 +136,17 @@ public struct MissionEngine: Sendable {
             }
         }
         // A mission reports nothing from before it existed: such a date is a typo (1926 for 2026) or a default.
-        if day < profile.established {
-            throw ReportProblem(
-                .invalidValue,
-                "field 'occurredAt' (\(day)) lies before \(code) was established (\(profile.established))")
+        for (field, time, text) in times {
+            let day = CalendarDate(Date(timeIntervalSince1970: time))
+            if day < profile.established {
+                throw ReportProblem(
+                    .invalidValue,
+                    "field '\(field.name)' (\(day)) lies before \(code) was established (\(profile.established))")
+            }
+            if let later = field.notAfter, let limit = times.first(where: { $0.field.name == later }), time > limit.time {
+                throw ReportProblem(
+                    .invalidValue, "field '\(field.name)' (\(text)) lies after field '\(later)' (\(limit.text))")
+            }
         }
 
         let point = GeoPoint(lat: lat, lon: lon)

@@ -23,6 +23,8 @@ public struct FieldSpec: Sendable {
     public var required: Bool
     /// Required only when the sibling field `field` holds one of `values`.
     public var requiredWhen: (field: String, values: [String])?
+    /// A date-time that cannot follow the sibling date-time named here (an alleged event and the complaint of it).
+    public var notAfter: String?
 }
 
 /// One report type of a mission: its fields (the common ones first) and its rules.
@@ -80,6 +82,14 @@ public struct ReportSchemas: Sendable {
                     throw type.failure(
                         "fields", "field '\(field.name)' is required when '\(condition.field)', which is not a field")
                 }
+                if let later = field.notAfter {
+                    guard case .dateTime = field.type, let other = fields.first(where: { $0.name == later }),
+                        case .dateTime = other.type
+                    else {
+                        throw type.failure(
+                            "fields", "field '\(field.name)' is not after '\(later)': both must be datetime fields")
+                    }
+                }
             }
             types[name] = ReportType(
                 name: name, title: try type.string("title"),
@@ -96,7 +106,8 @@ public struct ReportSchemas: Sendable {
         }
         return FieldSpec(
             name: try object.string("name"), type: try fieldType(object, sites: sites),
-            required: try object.bool("required", default: false), requiredWhen: requiredWhen)
+            required: try object.bool("required", default: false), requiredWhen: requiredWhen,
+            notAfter: try object.optionalString("notAfter"))
     }
 
     private static func fieldType(
@@ -123,8 +134,8 @@ public struct ReportSchemas: Sendable {
             return .dateTime
         case "location":
             return .object([
-                FieldSpec(name: "lat", type: .number(minimum: -90, maximum: 90), required: true, requiredWhen: nil),
-                FieldSpec(name: "lon", type: .number(minimum: -180, maximum: 180), required: true, requiredWhen: nil),
+                FieldSpec(name: "lat", type: .number(minimum: -90, maximum: 90), required: true),
+                FieldSpec(name: "lon", type: .number(minimum: -180, maximum: 180), required: true),
             ])
         case "object":
             return .object(

@@ -46,6 +46,12 @@ import Testing
                 + "and 'occurredAt' (type datetime), both required"
         ),
         (
+            "org.peacehub.unficyp.data/reports.json", "UNFICYP",
+            #"{"source": "x", "version": "1", "validFrom": "2026-11-27", "commonFields": [{"name": "location", "type": "location", "required": true}, {"name": "occurredAt", "type": "datetime", "required": true, "notAfter": "narrative"}, {"name": "narrative", "type": "string"}], "types": {"A": {"title": "a", "fields": []}}}"#,
+            "UNFICYP module: data file 'reports.json': member 'types.A.fields' field 'occurredAt' is not after "
+                + "'narrative': both must be datetime fields"
+        ),
+        (
             "org.peacehub.unmogip.data/requirements.json", "UNMOGIP",
             #"{"source": "x", "version": "1", "validFrom": "2026-13-01", "categories": {}}"#,
             "UNMOGIP module: data file 'requirements.json': member 'validFrom' must be a date such as 2026-12-31"

@@ -291,6 +291,18 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
             mission: "UNMOGIP", type: "FIELD_TASK", field: "team", value: ["UNMO-1", 7], reason: .invalidValue,
             message: "field 'team[1]' must be a non-empty string"),
         InvalidCase(
+            mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "allegedAt",
+            value: "2026-11-20T10:30:00Z", reason: .invalidValue,
+            message: "field 'allegedAt' (2026-11-20T10:30:00Z) lies after field 'receivedAt' (2026-11-20T10:00:00Z)"),
+        InvalidCase(
+            mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "receivedAt",
+            value: "2026-12-20T10:00:00Z", reason: .invalidValue,
+            message: "field 'receivedAt' lies in the future of the time the hub received the report"),
+        InvalidCase(
+            mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "allegedAt",
+            value: "1926-11-19T22:15:00Z", reason: .invalidValue,
+            message: "field 'allegedAt' (1926-11-19) lies before UNMOGIP was established (1949-01-24)"),
+        InvalidCase(
             mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "complainant", value: "UNMOGIP",
             reason: .invalidValue, message: "field 'complainant' must be one of INDIA, PAKISTAN"),
         InvalidCase(
