@@ -32,14 +32,15 @@ public struct OpenedModule: @unchecked Sendable {
 
 /// Opens mission modules: manifest first, then `dlopen`, then the table. Never unloads.
 public enum PluginLoader {
-    /// Reads the manifest and opens its library, refusing at the first failed check: manifest,
-    /// ABI major, checksum, `dlopen`, entry symbol, entry result, table.
-    public static func open(manifest url: URL) throws(PluginLoadError) -> OpenedModule {
-        let manifestPath = url.standardizedFileURL.path
+    /// The checks that run no module code: the manifest, the ABI major, the library's presence and checksum
+    /// (`open` makes them first; `plugins list` shows their verdict). Returns the manifest and the library's path.
+    public static func checkBeforeOpening(
+        manifest url: URL
+    ) throws(PluginLoadError) -> (manifest: PluginManifest, libraryPath: String) {
         let manifest = try PluginManifest.read(from: url)
         let abi = "\(manifest.abiMajor).\(manifest.abiMinor)"
         func refuse(_ code: PluginLoadError.Code, _ reason: String) -> PluginLoadError {
-            PluginLoadError(code, file: manifestPath, moduleABI: abi, reason: reason)
+            PluginLoadError(code, file: url.standardizedFileURL.path, moduleABI: abi, reason: reason)
         }
         guard manifest.abiMajor == HostABI.major else {
             throw refuse(.abiMismatch, "module built for ABI \(abi), host speaks ABI \(HostABI.major).x")
@@ -53,8 +54,22 @@ public enum PluginLoader {
             throw refuse(.checksumMismatch, "cannot read library \(libraryPath) to check its SHA-256")
         }
         guard digest == manifest.sha256 else {
-            throw refuse(.checksumMismatch, "library \(libraryPath) has SHA-256 \(digest), manifest says \(manifest.sha256)")
+            throw refuse(
+                .checksumMismatch, "library \(libraryPath) has SHA-256 \(digest), manifest says \(manifest.sha256)")
         }
+        return (manifest, libraryPath)
+    }
+
+    /// Reads the manifest and opens its library, refusing at the first failed check: manifest,
+    /// ABI major, checksum, `dlopen`, entry symbol, entry result, table.
+    public static func open(manifest url: URL) throws(PluginLoadError) -> OpenedModule {
+        let (manifest, libraryPath) = try checkBeforeOpening(manifest: url)
+        let manifestPath = url.standardizedFileURL.path
+        let abi = "\(manifest.abiMajor).\(manifest.abiMinor)"
+        func refuse(_ code: PluginLoadError.Code, _ reason: String) -> PluginLoadError {
+            PluginLoadError(code, file: manifestPath, moduleABI: abi, reason: reason)
+        }
+        let folder = url.standardizedFileURL.deletingLastPathComponent()
         // RTLD_NODELETE: a Swift library must never be unmapped (the runtime keeps pointers into it).
         guard let handle = dlopen(libraryPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw refuse(.openFailed, String(cString: dlerror()))

@@ -51,11 +51,18 @@ struct PluginsList: ParsableCommand {
             let url = folder.appendingPathComponent(name)
             do {
                 let manifest = try PluginManifest.read(from: url)
-                let library = folder.appendingPathComponent(manifest.library).path
-                let status =
-                    !FileManager.default.fileExists(atPath: library)
-                    ? "library missing"
-                    : PluginManifest.checksum(ofLibraryAt: library) == manifest.sha256 ? "ok" : "checksum mismatch"
+                let status: String
+                do {
+                    _ = try PluginLoader.checkBeforeOpening(manifest: url)
+                    status = "ok"
+                } catch {
+                    switch error.code {
+                    case .abiMismatch: status = "ABI \(manifest.abiMajor).x: the host speaks \(HostABI.major).x"
+                    case .checksumMismatch: status = "checksum mismatch"
+                    case .openFailed: status = "library missing"
+                    default: status = "invalid: \(error.reason)"
+                    }
+                }
                 rows.append([
                     "manifest": .string(name), "id": .string(manifest.id), "mission": .string(manifest.mission),
                     "abi": .string("\(manifest.abiMajor).\(manifest.abiMinor)"), "library": .string(manifest.library),

@@ -15,6 +15,31 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("TEMPLATE") && $0.contains("libpeacehub_template_c.so") && $0.hasSuffix("ok") })
     }
 
+    /// `list` runs no module code but makes every check before `dlopen` that the host makes: a manifest for
+    /// another ABI major, or a library that changed, is not "ok".
+    @Test func listSaysWhatTheHostWouldRefuse() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        for name in try FileManager.default.contentsOfDirectory(atPath: examples) {
+            try FileManager.default.copyItem(atPath: "\(examples)/\(name)", toPath: scratch.path(name))
+        }
+        let manifest = scratch.path("org.peacehub.template-c.plugin.json")
+        let text = try String(contentsOfFile: manifest, encoding: .utf8)
+        try text.replacingOccurrences(of: #""abiMajor" : 1"#, with: #""abiMajor" : 2"#)
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let library = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path("libPeaceHubExample.so")))
+        library.seekToEndOfFile()
+        library.write(Data([0]))
+        try library.close()
+
+        let result = try ProcessRunner.peacehub(["plugins", "list", scratch.url.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: String]])
+        let status = Dictionary(uniqueKeysWithValues: rows.map { ($0["mission"] ?? "", $0["status"]) })
+        #expect(status["TEMPLATE"] == "ABI 2.x: the host speaks 1.x")
+        #expect(status["EXAMPLE"] == "checksum mismatch")
+    }
+
     @Test func inspectShowsManifestABIAndFunctions() throws {
         let result = try ProcessRunner.peacehub(["plugins", "inspect", "\(examples)/libpeacehub_template_c.so", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
