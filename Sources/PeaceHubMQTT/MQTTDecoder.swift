@@ -200,6 +200,12 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         }
         let keepAlive = try reader.uint16("keep alive")
         let properties = v5 ? try reader.properties(.connect) : []
+        if properties.authenticationMethod == nil,
+            properties.contains(where: { if case .authenticationData = $0 { true } else { false } })
+        {
+            throw MQTTError(
+                .protocolViolation, "CONNECT: Authentication Data without an Authentication Method [3.1.2.11.10]")
+        }
         let clientID = try reader.string("client identifier")
         var will: MQTTPacket.Will?
         if hasWill {

@@ -157,6 +157,20 @@ import Testing
         #expect(error.code.reasonCode == .protocolError)
     }
 
+    /// Authentication Data only means something under an Authentication Method (MQTT 5 3.1.2.11.10).
+    @Test func authenticationDataWithoutAMethodIsAProtocolError() throws {
+        var bytes = Self.connectBytes
+        bytes[1] = 18
+        bytes[12] = 4
+        bytes.insert(contentsOf: [0x16, 0, 1, 0x41], at: 13)
+        var decoder = MQTTDecoder(maximumPacketSize: 1 << 20)
+        var buffer = ByteBuffer(bytes: bytes)
+        let error = try #require(throws: MQTTError.self) { try decoder.decode(buffer: &buffer) }
+        #expect(error.code.reasonCode == .protocolError)
+        #expect(error.version == .v5)
+        #expect("\(error)".contains("Authentication Data without an Authentication Method"))
+    }
+
     @Test func authIsAReservedTypeIn311() throws {
         var decoder = MQTTDecoder(maximumPacketSize: 1 << 20)
         var buffer = ByteBuffer(bytes: [0x10, 13, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, 0, 1, 0x61, 0xf0, 0])
