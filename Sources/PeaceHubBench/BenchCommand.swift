@@ -158,6 +158,10 @@ struct RunCommand: AsyncParsableCommand {
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        // A failed run must not read as a section without numbers.
+        guard process.terminationStatus == 0 else {
+            throw BenchError("peacehub registry benchmark exited \(process.terminationStatus) (its error is above)")
+        }
         var lines: [String: String] = ["persons": String(persons), "queries": String(queries)]
         for line in output.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }

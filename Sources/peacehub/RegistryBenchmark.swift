@@ -26,7 +26,7 @@ struct RegistryBenchmark: ParsableCommand {
         let modules = RegistryModules(directory: plugins)
         var options = try RegistryOptions.parse([])
         options.db = folder.appendingPathComponent("bench.sqlite").path
-        let registry = try modules.openRegistry(options)
+        let registry = try modules.openRegistry(options, creating: true)
         try registryCall { try SeedData.load(into: registry) }
 
         let importStart = DispatchTime.now()

@@ -39,8 +39,8 @@ final class RegistryModules: Sendable {
     }
 
     /// Opens the registry with these modules as its readiness evaluator.
-    func openRegistry(_ options: RegistryOptions) throws -> Registry {
-        let opened = try options.open(evaluator: host)
+    func openRegistry(_ options: RegistryOptions, creating: Bool = false) throws -> Registry {
+        let opened = try options.open(evaluator: host, creating: creating)
         slot.registry.withLock { $0 = opened }
         return opened
     }

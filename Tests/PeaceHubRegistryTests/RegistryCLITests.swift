@@ -73,6 +73,17 @@ struct RegistryCLITests {
         #expect(try harness.run(["contingent", "list"]).stdout.contains("NPL"))
     }
 
+    /// `make bench` runs `registry benchmark`, which makes its own database: it must not be refused as a mistyped
+    /// `--db` (the bench printed no registry numbers when it was).
+    @Test func theRegistryBenchmarkRunsOnAFreshDatabase() throws {
+        let plugins = TestEnvironment.pluginsDirectory.path
+        let result = try ProcessRunner.peacehub(
+            ["registry", "benchmark", "--persons", "300", "--queries", "20", "--plugins", plugins])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("import: 300 persons + 900 qualifications"), "\(result.stdout)")
+        #expect(result.stdout.contains("readiness query (request + UNIFIL module)"), "\(result.stdout)")
+    }
+
     @Test func personLifecycleAndAccessRules() throws {
         let harness = try Harness()
         defer { harness.folder.remove() }
