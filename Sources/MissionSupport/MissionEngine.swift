@@ -125,7 +125,7 @@ public struct MissionEngine: Sendable {
             throw ReportProblem(
                 .invalidValue, "field '\(late.field.name)' lies in the future of the time the hub received the report")
         }
-        let day = CalendarDate(Date(timeIntervalSince1970: occurredAt))
+        let day = profile.localDate(occurredAt)
         if let phases = schema.phases {
             let phase = profile.phase(on: day)?.name ?? "NOT_ESTABLISHED"
             if !phases.contains(phase) {
@@ -137,7 +137,7 @@ public struct MissionEngine: Sendable {
         }
         // A mission reports nothing from before it existed: such a date is a typo (1926 for 2026) or a default.
         for (field, time, text) in times {
-            let day = CalendarDate(Date(timeIntervalSince1970: time))
+            let day = profile.localDate(time)
             if day < profile.established {
                 throw ReportProblem(
                     .invalidValue,
@@ -182,7 +182,7 @@ public struct MissionEngine: Sendable {
     }
 
     private func describe() -> JSONValue {
-        let today = CalendarDate(clock())
+        let today = profile.localDate(clock().timeIntervalSince1970)
         func seat(_ hq: MissionProfile.Headquarters) -> JSONValue {
             var members: [String: JSONValue] = [
                 "name": .string(hq.name), "lat": .number(hq.point.lat), "lon": .number(hq.point.lon),

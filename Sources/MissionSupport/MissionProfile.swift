@@ -31,6 +31,8 @@ public struct MissionProfile: Sendable {
     public var established: CalendarDate
     public var establishingResolution: String
     public var timezone: String
+    /// `timezone` as read: phases and seats change at midnight where the mission is, not in UTC.
+    public var timeZone: TimeZone
     public var headquarters: [Headquarters]
     /// Ordered by start date.
     public var lifecycle: [Phase]
@@ -44,6 +46,10 @@ public struct MissionProfile: Sendable {
         established = try root.date("established")
         establishingResolution = try root.string("establishingResolution")
         timezone = try root.string("timezone")
+        guard let zone = TimeZone(identifier: timezone) else {
+            throw root.failure("timezone", "must be an IANA time zone such as Asia/Beirut")
+        }
+        timeZone = zone
         headquarters = try root.objects("headquarters").map { object throws(DataFileError) in
             var season: (from: (Int, Int), to: (Int, Int))?
             if let range = try object.optionalObject("season") {
@@ -62,6 +68,12 @@ public struct MissionProfile: Sendable {
         }.sorted { $0.from < $1.from }
         guard !lifecycle.isEmpty else { throw root.failure("lifecycle", "must list at least one phase") }
         geography = try root.object("geography")
+    }
+
+    /// The calendar date where the mission is, at `seconds` since 1970 (UTC).
+    public func localDate(_ seconds: Double) -> CalendarDate {
+        let date = Date(timeIntervalSince1970: seconds)
+        return CalendarDate(date.addingTimeInterval(Double(timeZone.secondsFromGMT(for: date))))
     }
 
     /// The lifecycle phase on `date`; `nil` before the first phase.

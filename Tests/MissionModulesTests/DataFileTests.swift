@@ -79,6 +79,20 @@ import Testing
         #expect(host.modules.count == 3)
     }
 
+    /// Phases change at midnight where the mission is: a zone the system does not know is refused at load.
+    @Test func anUnknownTimeZoneIsRefused() throws {
+        let folder = try MissionPluginsLayout.freshCopy()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("org.peacehub.unifil.data/mission.json")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "Asia/Beirut", with: "Asia/Atlantis").write(
+            to: file, atomically: true, encoding: .utf8)
+        let host = PluginHost()
+        let refusals = host.loadDirectory(folder)
+        #expect(refusals.first?.reason.contains("member 'timezone' must be an IANA time zone") == true, "\(refusals)")
+        #expect(host.module(forMission: "UNIFIL") == nil)
+    }
+
     @Test func corridorWidthComesFromTheHostConfiguration() throws {
         let host = PluginHost(
             services: HostServices(configuration: { id in

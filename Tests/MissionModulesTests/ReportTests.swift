@@ -300,7 +300,7 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
             message: "field 'receivedAt' lies in the future of the time the hub received the report"),
         InvalidCase(
             mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "allegedAt",
-            value: "1926-11-19T22:15:00Z", reason: .invalidValue,
+            value: "1926-11-19T02:15:00Z", reason: .invalidValue,
             message: "field 'allegedAt' (1926-11-19) lies before UNMOGIP was established (1949-01-24)"),
         InvalidCase(
             mission: "UNMOGIP", type: "CEASEFIRE_VIOLATION_COMPLAINT", field: "complainant", value: "UNMOGIP",
@@ -439,6 +439,20 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
                     reason: .missionClosed,
                     message:
                         "UNIFIL takes BLUE_LINE_VIOLATION reports only in phase ACTIVE; on 2027-01-20 (field 'occurredAt') "
+                        + "the mission is in phase DRAWDOWN"))
+        // Operations cease at midnight in Lebanon (UTC+2 in winter), not at midnight UTC.
+        let lateEvening = violation.setting("occurredAt", "2026-12-31T21:30:00Z")
+        guard case .accepted = try Missions.judge("UNIFIL", "BLUE_LINE_VIOLATION", lateEvening, receivedAt: later) else {
+            Issue.record("23:30 in Beirut on 31 December is still ACTIVE")
+            return
+        }
+        let afterMidnight = violation.setting("occurredAt", "2026-12-31T22:30:00Z")
+        #expect(
+            try Missions.judge("UNIFIL", "BLUE_LINE_VIOLATION", afterMidnight, receivedAt: later)
+                == .rejected(
+                    reason: .missionClosed,
+                    message:
+                        "UNIFIL takes BLUE_LINE_VIOLATION reports only in phase ACTIVE; on 2027-01-01 (field 'occurredAt') "
                         + "the mission is in phase DRAWDOWN"))
         let attack = Self.report("UNIFIL", "ATTACK_ON_UN").setting("occurredAt", "2027-01-20T10:00:00Z")
         guard case .accepted = try Missions.judge("UNIFIL", "ATTACK_ON_UN", attack, receivedAt: later) else {
