@@ -337,7 +337,13 @@ extension Registry {
             problems.append(("contingent", "'\(person.contingent)' is not an ISO 3166 alpha-3 code"))
         }
         if person.rank.isEmpty { problems.append(("rank", "is empty")) }
-        if person.dateOfBirth == nil { problems.append(("dateOfBirth", "is missing")) }
+        if let born = person.dateOfBirth {
+            // A typo (2990 for 1990) would make a person who cannot be judged; nobody serving was born before 1900.
+            if born > CalendarDate.today { problems.append(("dateOfBirth", "\(born) lies in the future")) }
+            if born.year < 1900 { problems.append(("dateOfBirth", "\(born) is before 1900")) }
+        } else {
+            problems.append(("dateOfBirth", "is missing"))
+        }
         if let years = person.commissionedServiceYears, years < 0 || years > 60 {
             problems.append(("commissionedServiceYears", "\(years) is out of range 0...60"))
         }

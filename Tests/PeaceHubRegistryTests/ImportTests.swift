@@ -120,6 +120,8 @@ struct ImportTests {
             IND-601,Other Contingent,M,IND,IND,Captain,TROOP,1990-01-01,
             KAZ-604,Bad Language,M,KAZ,KAZ,Captain,TROOP,1990-01-01,en:Z9
             KAZ-605,,M,KAZ,KAZ,Captain,GENERAL,1990-01-01,
+            KAZ-606,Born Later,M,KAZ,KAZ,Captain,TROOP,2990-01-01,
+            KAZ-607,Born Long Ago,M,KAZ,KAZ,Captain,TROOP,1809-01-01,
 
             """
         let qualifications = """
@@ -147,6 +149,8 @@ struct ImportTests {
                     "persons.csv:5: serviceNumber: KAZ-1 is already registered",
                     "persons.csv:6: contingent: contingent:KAZ may not add people of IND",
                     "q.csv:3: serviceNumber: no person NOBODY in the registry or the import",
+                    "persons.csv:9: dateOfBirth: 2990-01-01 lies in the future",
+                    "persons.csv:10: dateOfBirth: 1809-01-01 is before 1900",
                 ])
         }
         #expect(try contentDump(registry) == dump)
