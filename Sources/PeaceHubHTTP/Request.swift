@@ -57,9 +57,15 @@ public struct Request: Sendable {
     /// not know are 400s that name the member.
     public func decode<T: RequestBody>(_ type: T.Type) throws(HTTPError) -> T {
         let data = Data(body.readableBytesView)
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw HTTPError(.badRequest, "the body must be a JSON object")
+        // Read by our parser first: it names what is wrong and where, and refuses a member given twice, which
+        // JSONDecoder would settle one way and another reader the other.
+        let parsed: JSONValue
+        do {
+            parsed = try JSONValue(parsing: data)
+        } catch {
+            throw HTTPError(.badRequest, "the body is not valid JSON: \(error)")
         }
+        guard let object = parsed.objectValue else { throw HTTPError(.badRequest, "the body must be a JSON object") }
         if let unknown = object.keys.sorted().first(where: { !T.members.contains($0) }) {
             throw HTTPError(
                 .badRequest,
@@ -77,9 +83,13 @@ public struct Request: Sendable {
     /// Decodes a JSON object body of any shape (an empty body is `{}`).
     public func decodeObject() throws(HTTPError) -> JSONValue {
         guard body.readableBytes > 0 else { return [:] }
-        guard let value = try? JSONValue(parsing: Data(body.readableBytesView)), value.objectValue != nil else {
-            throw HTTPError(.badRequest, "the body must be a JSON object")
+        let value: JSONValue
+        do {
+            value = try JSONValue(parsing: Data(body.readableBytesView))
+        } catch {
+            throw HTTPError(.badRequest, "the body is not valid JSON: \(error)")
         }
+        guard value.objectValue != nil else { throw HTTPError(.badRequest, "the body must be a JSON object") }
         return value
     }
 
