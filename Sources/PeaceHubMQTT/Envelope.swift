@@ -5,7 +5,7 @@ import PeaceHubCore
 /// The MQTT 3.1.1 JSON envelope of `docs/protocol.md`:
 /// `{"precedence": "FLASH", "securityLabel": "UN RESTRICTED", "body": {...}}`.
 /// MQTT 5 clients may say the same with the user properties `precedence` and `security-label`.
-public struct Envelope: Sendable, Decodable {
+public struct Envelope: Sendable {
     public var precedence: Precedence?
     public var securityLabel: String?
 
@@ -21,7 +21,11 @@ public struct Envelope: Sendable, Decodable {
             payload.readableBytesView.firstRange(of: Array(#""precedence""#.utf8)) != nil
                 || payload.readableBytesView.firstRange(of: Array(#""securityLabel""#.utf8)) != nil
         else { return nil }
-        return try? JSONDecoder().decode(Envelope.self, from: Data(payload.readableBytesView))
+        // The parser the mission router reads reports with, so both read one document the same way.
+        guard let members = (try? JSONValue(parsing: Data(payload.readableBytesView)))?.objectValue else { return nil }
+        return Envelope(
+            precedence: members["precedence"]?.stringValue.flatMap(Precedence.init(name:)),
+            securityLabel: members["securityLabel"]?.stringValue)
     }
 }
 
