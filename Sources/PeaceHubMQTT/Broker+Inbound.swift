@@ -33,7 +33,7 @@ extension Broker {
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
         if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
             return publisher.routes.append(
-                Self.message(of: publish, clientID: clientID, principal: principal, clock: clock))
+                message(of: publish, clientID: clientID, principal: principal))
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
@@ -48,7 +48,7 @@ extension Broker {
             }
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
-        let message = Self.message(of: publish, clientID: clientID, principal: principal, clock: clock)
+        let message = message(of: publish, clientID: clientID, principal: principal)
         let delivered: @Sendable (Result<Int, any Error>) -> Void = { result in
             switch result {
             case .success(let sessions):
@@ -149,14 +149,15 @@ extension Broker {
     }
 
     /// The application message a client's PUBLISH carries.
-    private static func message(
-        of publish: MQTTPacket.Publish, clientID: String, principal: Principal, clock: () -> Int64
-    ) -> BrokerMessage {
+    private func message(of publish: MQTTPacket.Publish, clientID: String, principal: Principal) -> BrokerMessage {
         let expiry = publish.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 }
+        let precedence = Precedence.of(
+            topic: publish.topic, payload: publish.payload, properties: publish.properties,
+            precedenceTopics: precedenceTopics)
         return BrokerMessage(
             topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
-            precedence: Precedence.of(payload: publish.payload, properties: publish.properties), publisher: principal,
-            publisherClientID: clientID, properties: publish.properties.forwardable, expiresAt: expiry)
+            precedence: precedence, publisher: principal, publisherClientID: clientID,
+            properties: publish.properties.forwardable, expiresAt: expiry)
     }
 
     /// The completion of a routing nobody waits for.

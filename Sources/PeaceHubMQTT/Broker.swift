@@ -50,13 +50,18 @@ public final class Broker: Sendable {
         /// How often the broker's state is published, retained, under `$SYS/broker/` (as mosquitto's
         /// `sys_interval`); zero: never.
         public var systemReportInterval: Duration
+        /// Topic filters whose queued messages leave by precedence (FLASH first): the topics the operator declares
+        /// not to be MQTT Ordered Topics [MQTT-4.6.0-6]. Every other topic keeps the order its messages came in.
+        /// Read when the broker is made.
+        public var precedenceTopics: [String]
 
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
             maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
             topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
             maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero,
-            connectTimeout: Duration = .seconds(10), systemReportInterval: Duration = .seconds(10)
+            connectTimeout: Duration = .seconds(10), systemReportInterval: Duration = .seconds(10),
+            precedenceTopics: [String] = Configuration.defaultPrecedenceTopics
         ) {
             self.maximumInflight = maximumInflight
             self.maximumQueued = maximumQueued
@@ -71,7 +76,11 @@ public final class Broker: Sendable {
             self.storeHoldTime = storeHoldTime
             self.connectTimeout = connectTimeout
             self.systemReportInterval = systemReportInterval
+            self.precedenceTopics = precedenceTopics
         }
+
+        /// The contingents' inboxes and the mission reports: where a FLASH must not wait behind ROUTINE traffic.
+        public static let defaultPrecedenceTopics = ["contingents/+/inbox", "missions/+/reports/+"]
     }
 
     /// A CONNECT the broker accepted.
@@ -179,6 +188,8 @@ public final class Broker: Sendable {
     /// The limits in force, read at each use: `reconfigure(_:)` changes them while the broker runs.
     public var configuration: Configuration { settings.withLock { $0 } }
     private let settings: Mutex<Configuration>
+    /// `Configuration.precedenceTopics` as the broker was made (read for every message that declares a precedence).
+    let precedenceTopics: [String]
     let authorizer: any MQTTAuthorizer
     let interceptor: (any PublishInterceptor)?
     let store: (any BrokerStore)?
@@ -201,6 +212,7 @@ public final class Broker: Sendable {
         logger: Logger = Logger(label: "peacehub.mqtt"), clock: @escaping @Sendable () -> Int64 = Broker.wallClock
     ) throws {
         self.settings = Mutex(configuration)
+        self.precedenceTopics = configuration.precedenceTopics
         self.authorizer = authorizer
         self.interceptor = interceptor
         self.store = store
@@ -588,7 +600,9 @@ public final class Broker: Sendable {
         guard authorizer.mayPublish(pending.owner, topic: will.topic) else { return }
         let message = BrokerMessage(
             topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: will.qos, retain: will.retain,
-            precedence: Precedence.of(payload: ByteBuffer(bytes: will.payload), properties: will.properties),
+            precedence: Precedence.of(
+                topic: will.topic, payload: ByteBuffer(bytes: will.payload), properties: will.properties,
+                precedenceTopics: precedenceTopics),
             publisher: pending.owner, publisherClientID: pending.clientID, properties: will.properties.forwardable,
             expiresAt: will.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 })
         accept(message) { _ in }

@@ -30,12 +30,21 @@ public struct Envelope: Sendable {
 }
 
 extension Precedence {
-    /// The precedence a message declares: its `precedence` user property (MQTT 5), else its envelope's; ROUTINE
-    /// when it declares none.
-    static func of(payload: ByteBuffer, properties: MQTTProperties) -> Precedence {
+    /// The precedence a message on `topic` is queued by: the one it declares (its `precedence` user property, MQTT
+    /// 5, else its envelope's) on the topics matched by `precedenceTopics`; ROUTINE when it declares none, and on
+    /// every other topic, which stays an MQTT Ordered Topic [MQTT-4.6.0-5, MQTT-4.6.0-6].
+    static func of(
+        topic: String, payload: ByteBuffer, properties: MQTTProperties, precedenceTopics: [String]
+    ) -> Precedence {
+        var declared = Precedence.routine
         if let name = properties.userProperty(Envelope.precedenceProperty), let precedence = Precedence(name: name) {
-            return precedence
+            declared = precedence
+        } else if let precedence = Envelope.header(of: payload)?.precedence {
+            declared = precedence
         }
-        return Envelope.header(of: payload)?.precedence ?? .routine
+        // Matched only for the few messages that declare one.
+        guard declared != .routine, precedenceTopics.contains(where: { TopicFilter.matches($0, topic: topic) })
+        else { return .routine }
+        return declared
     }
 }

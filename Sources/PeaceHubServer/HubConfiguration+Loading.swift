@@ -276,6 +276,7 @@ extension HubConfiguration {
             .integer("mqtt.connectTimeoutSeconds", \.mqtt.connectTimeoutSeconds, 1...3600),
             .integer("mqtt.systemReportIntervalSeconds", \.mqtt.systemReportIntervalSeconds, 0...86_400),
             .integer("mqtt.eventLoopThreads", \.mqtt.eventLoopThreads, 0...1024),
+            .text("mqtt.precedenceTopics", \.mqtt.precedenceTopics, check: checkTopicFilters),
             .text("tls.serverName", \.tls.serverName, check: checkFileName),
             .choice("tls.minimumVersion", \.tls.minimumVersion, [("1.3", .tlsv1_3), ("1.2", .tlsv1_2)]),
             .optionalText("tls.cipherSuites", \.tls.cipherSuites, check: TLSContext.cipherSuitesProblem),
@@ -322,6 +323,16 @@ extension HubConfiguration {
     }
 
     /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
+    /// A comma-separated list of MQTT topic filters; empty for none.
+    private static func checkTopicFilters(_ list: String) -> String? {
+        var configuration = HubConfiguration.MQTT()
+        configuration.precedenceTopics = list
+        guard let bad = configuration.precedenceTopicFilters.first(where: { !TopicFilter.isValid($0) }) else {
+            return nil
+        }
+        return "names \(quoted(bad)), which is no MQTT topic filter (filters are separated by commas)"
+    }
+
     private static func checkFileName(_ name: String) -> String? {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
         return !name.isEmpty && allowed && !name.hasPrefix(".")

@@ -50,6 +50,14 @@ public struct HubConfiguration: Sendable, Equatable {
         public var systemReportIntervalSeconds = 10
         /// The event loop threads that serve the MQTT connections; 0: one per core.
         public var eventLoopThreads = 0
+        /// Comma-separated topic filters whose queued messages leave by precedence, FLASH first
+        /// (`Broker.Configuration.precedenceTopics`); every other topic keeps MQTT's order. Empty: none.
+        public var precedenceTopics = Broker.Configuration.defaultPrecedenceTopics.joined(separator: ",")
+
+        /// `precedenceTopics` as a list.
+        public var precedenceTopicFilters: [String] {
+            precedenceTopics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
 
         public init() {}
     }
@@ -174,7 +182,8 @@ extension HubConfiguration {
             maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds),
             storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds),
             connectTimeout: .seconds(mqtt.connectTimeoutSeconds),
-            systemReportInterval: .seconds(mqtt.systemReportIntervalSeconds))
+            systemReportInterval: .seconds(mqtt.systemReportIntervalSeconds),
+            precedenceTopics: mqtt.precedenceTopicFilters)
         configuration.routingBudget = .milliseconds(mqtt.routingBudgetMilliseconds)
         configuration.shutdownTimeout = .seconds(Int64(shutdownTimeoutSeconds))
         return configuration

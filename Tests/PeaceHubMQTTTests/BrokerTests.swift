@@ -317,6 +317,41 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(order == ["f1", "f2", "i1", "p1", "r1"])
     }
 
+    /// Outside `precedenceTopics` a topic is an MQTT Ordered Topic: a FLASH queued after a ROUTINE message on it
+    /// leaves after it [MQTT-4.6.0-5]; on a precedence topic it goes first. An empty list orders every topic.
+    @Test func precedenceReordersOnlyThePrecedenceTopics() throws {
+        for (topics, topic, expected) in [
+            (Broker.Configuration.defaultPrecedenceTopics, "chat/ops", ["r1", "f1", "r2", "i1"]),
+            (Broker.Configuration.defaultPrecedenceTopics, "contingents/IND/inbox", ["f1", "i1", "r1", "r2"]),
+            ([], "contingents/IND/inbox", ["r1", "f1", "r2", "i1"]),
+            (["chat/#"], "chat/ops", ["f1", "i1", "r1", "r2"]),
+        ] {
+            let broker = try Broker(
+                configuration: Broker.Configuration(precedenceTopics: topics), authorizer: TestAuthorizer())
+            let first = try TestClient(broker: broker, principal: ind)
+            _ = try first.connect("ind-desk", clean: false)
+            try first.send(.subscribe(.init(packetID: 1, subscriptions: [(topic, .atLeastOnce)])))
+            _ = try first.received()
+            try first.send(.disconnect(.init()))
+            let publisher = try TestClient(broker: broker, principal: kaz)
+            _ = try publisher.connect("kaz")
+            let sent = [("ROUTINE", "r1"), ("FLASH", "f1"), ("ROUTINE", "r2"), ("IMMEDIATE", "i1")]
+            for (index, (precedence, text)) in sent.enumerated() {
+                try publisher.send(
+                    publish(
+                        topic, #"{"precedence":"\#(precedence)","body":"\#(text)"}"#, qos: .atLeastOnce,
+                        id: UInt16(index + 1)))
+            }
+            let second = try TestClient(broker: broker, principal: ind)
+            let order = try second.connect("ind-desk", clean: false).compactMap { packet -> String? in
+                guard case .publish(let message) = packet else { return nil }
+                let body = String(buffer: message.payload).components(separatedBy: "\"body\":\"").last
+                return body?.dropLast(2).description
+            }
+            #expect(order == expected, "\(topics) \(topic)")
+        }
+    }
+
     @Test func unacknowledgedMessagesAreResentWithDupOnReconnect() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)

@@ -219,6 +219,14 @@ import Testing
         #expect(error(#"{"admin": {"port": 65536}}"#)?.reason == "admin.port must be between 0 and 65535, not 65536")
         #expect(error(#"{"admin": {"maximumBodySize": 10}}"#)?.key == "admin.maximumBodySize")
         #expect(error(#"{"monitoring": {"host": ""}}"#)?.key == "monitoring.host")
+        #expect(
+            error(#"{"mqtt": {"precedenceTopics": "contingents/+/inbox, chat/#/x"}}"#)?.reason
+                == #"mqtt.precedenceTopics names "chat/#/x", which is no MQTT topic filter (filters are separated by "#
+                + "commas)")
+        let none = try load(#"{"mqtt": {"precedenceTopics": ""}}"#)
+        #expect(none.serverConfiguration.broker.precedenceTopics == [])
+        let two = try load(#"{"mqtt": {"precedenceTopics": "a/+, b/#"}}"#)
+        #expect(two.serverConfiguration.broker.precedenceTopics == ["a/+", "b/#"])
     }
 
     /// Two listeners on one port of one address could not both start; different addresses, a disabled listener or
@@ -267,7 +275,7 @@ import Testing
             "PEACEHUB_MQTT_MAXIMUM_KEEP_ALIVE_SECONDS": "13", "PEACEHUB_MQTT_MAXIMUM_SESSION_EXPIRY_SECONDS": "14",
             "PEACEHUB_MQTT_STORE_HOLD_MICROSECONDS": "17", "PEACEHUB_MQTT_CONNECT_TIMEOUT_SECONDS": "18",
             "PEACEHUB_MQTT_SYSTEM_REPORT_INTERVAL_SECONDS": "19", "PEACEHUB_MQTT_EVENT_LOOP_THREADS": "20",
-            "PEACEHUB_TLS_SERVER_NAME": "s",
+            "PEACEHUB_MQTT_PRECEDENCE_TOPICS": "ops/#", "PEACEHUB_TLS_SERVER_NAME": "s",
             "PEACEHUB_TLS_MINIMUM_VERSION": "1.2", "PEACEHUB_TLS_HANDSHAKE_TIMEOUT_SECONDS": "8",
             "PEACEHUB_TLS_CIPHER_SUITES": "TLS_CHACHA20_POLY1305_SHA256",
             "PEACEHUB_TLS_CRL_WARNING_DAYS": "9", "PEACEHUB_LOG_LEVEL": "error", "PEACEHUB_LOG_FORMAT": "json",
@@ -281,6 +289,7 @@ import Testing
         #expect(configuration.dataDirectory == "/d")
         #expect(configuration.pluginsDirectory == "/p")
         #expect(configuration.mqtt.host == "::1")
+        #expect(configuration.mqtt.precedenceTopicFilters == ["ops/#"])
         let numbers = [
             configuration.mqtt.port, configuration.mqtt.maximumPacketSize, configuration.mqtt.maximumInflight,
             configuration.mqtt.maximumQueued, configuration.mqtt.maximumConnections,
