@@ -143,7 +143,9 @@ public struct MissionEngine: Sendable {
                     .invalidValue,
                     "field '\(field.name)' (\(day)) lies before \(code) was established (\(profile.established))")
             }
-            if let later = field.notAfter, let limit = times.first(where: { $0.field.name == later }), time > limit.time {
+            if let later = field.notAfter, let limit = times.first(where: { $0.field.name == later }),
+                time > limit.time
+            {
                 throw ReportProblem(
                     .invalidValue, "field '\(field.name)' (\(text)) lies after field '\(later)' (\(limit.text))")
             }

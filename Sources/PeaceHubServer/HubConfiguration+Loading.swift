@@ -93,16 +93,20 @@ extension HubConfiguration {
         _ configuration: HubConfiguration, sources: [String: String]
     ) throws(ConfigurationError) {
         var listeners = [("mqtt", configuration.mqtt.host, configuration.mqtt.port)]
-        if configuration.admin.enabled { listeners.append(("admin", configuration.admin.host, configuration.admin.port)) }
+        if configuration.admin.enabled {
+            listeners.append(("admin", configuration.admin.host, configuration.admin.port))
+        }
         if configuration.monitoring.enabled {
             listeners.append(("monitoring", configuration.monitoring.host, configuration.monitoring.port))
         }
         let wildcards: Set = ["0.0.0.0", "::", "*", ""]
         for (index, (name, host, port)) in listeners.enumerated() where port != 0 {
             for (earlier, earlierHost, earlierPort) in listeners[..<index] where earlierPort == port {
-                guard host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost) else { continue }
+                let overlapping = host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost)
+                guard overlapping else { continue }
                 let key = "\(name).port"
-                let hosts = host == earlierHost ? "both on \(quoted(host))" : "on \(quoted(earlierHost)) and \(quoted(host))"
+                let hosts =
+                    host == earlierHost ? "both on \(quoted(host))" : "on \(quoted(earlierHost)) and \(quoted(host))"
                 throw ConfigurationError(
                     .invalidValue, key: key, source: sources[key] ?? "default",
                     "\(key) is \(port) as \(earlier).port is, \(hosts); each listener needs a port of its own")

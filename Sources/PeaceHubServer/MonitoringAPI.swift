@@ -60,7 +60,8 @@ public struct MonitoringAPI: Sendable {
 
 extension MonitoringAPI {
     /// The hub's readiness: the broker store answers, the server certificate and the CRL are current, the MQTT
-    /// listener is bound, and the mission modules are loaded (every module of the plugins directory, with no refusal, and at least one).
+    /// listener is bound, and the mission modules are loaded (every module of the plugins directory, with no
+    /// refusal, and at least one).
     public static func hubChecks(
         server: HubServer, plugins: PluginHost, refusals: [PluginLoadError]
     ) -> @Sendable () -> [Check] {

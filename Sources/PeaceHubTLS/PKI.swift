@@ -159,7 +159,9 @@ public struct PKI: Sendable {
         index.crlNumber += 1
         // A revocation must always publish: near the CA's end the period is cut to it rather than refused.
         var nextUpdate = now.addingTimeInterval(Double(days) * 86400)
-        if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)) { nextUpdate = min(nextUpdate, caNotAfter) }
+        if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)) {
+            nextUpdate = min(nextUpdate, caNotAfter)
+        }
         let revoked = index.certificates.compactMap { entry in
             entry.revokedAt.map { (entry.serial, $0, entry.revocationReason ?? .unspecified) }
         }

@@ -414,7 +414,8 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
     /// No mission reports from before it existed: 1926 for 2026 is refused. (UNIFIL's types all have phases, and
     /// before the first one the mission is NOT_ESTABLISHED: `MISSION_CLOSED`.)
     @Test(arguments: [
-        ("MINURSO", "PATROL", "1991-04-29"), ("UNMOGIP", "PETITION", "1949-01-24"), ("UNFICYP", "MILITARY_VIOLATION", "1964-03-04"),
+        ("MINURSO", "PATROL", "1991-04-29"), ("UNMOGIP", "PETITION", "1949-01-24"),
+        ("UNFICYP", "MILITARY_VIOLATION", "1964-03-04"),
     ])
     func occurredAtBeforeTheMissionIsRejected(mission: String, type: String, established: String) throws {
         let body = Self.report(mission, type).setting("occurredAt", "1926-11-20T08:30:00Z")
@@ -442,7 +443,8 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
                         + "the mission is in phase DRAWDOWN"))
         // Operations cease at midnight in Lebanon (UTC+2 in winter), not at midnight UTC.
         let lateEvening = violation.setting("occurredAt", "2026-12-31T21:30:00Z")
-        guard case .accepted = try Missions.judge("UNIFIL", "BLUE_LINE_VIOLATION", lateEvening, receivedAt: later) else {
+        let beforeMidnight = try Missions.judge("UNIFIL", "BLUE_LINE_VIOLATION", lateEvening, receivedAt: later)
+        guard case .accepted = beforeMidnight else {
             Issue.record("23:30 in Beirut on 31 December is still ACTIVE")
             return
         }
@@ -452,8 +454,8 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
                 == .rejected(
                     reason: .missionClosed,
                     message:
-                        "UNIFIL takes BLUE_LINE_VIOLATION reports only in phase ACTIVE; on 2027-01-01 (field 'occurredAt') "
-                        + "the mission is in phase DRAWDOWN"))
+                        "UNIFIL takes BLUE_LINE_VIOLATION reports only in phase ACTIVE; on 2027-01-01 "
+                        + "(field 'occurredAt') the mission is in phase DRAWDOWN"))
         let attack = Self.report("UNIFIL", "ATTACK_ON_UN").setting("occurredAt", "2027-01-20T10:00:00Z")
         guard case .accepted = try Missions.judge("UNIFIL", "ATTACK_ON_UN", attack, receivedAt: later) else {
             Issue.record("attacks on UNIFIL during the drawdown must still be reported")

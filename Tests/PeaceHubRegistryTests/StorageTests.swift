@@ -119,7 +119,9 @@ struct StorageTests {
         #expect(try contentDump(copy) == contentDump(registry))
         expectRegistryError(.alreadyExists) { try registry.backup(to: folder.path("copy.sqlite"), as: .operator("t")) }
         // Every contingent's records: a contingent may not take them all.
-        expectRegistryError(.accessDenied) { try registry.backup(to: folder.path("kaz.sqlite"), as: .contingent("KAZ")) }
+        expectRegistryError(.accessDenied) {
+            try registry.backup(to: folder.path("kaz.sqlite"), as: .contingent("KAZ"))
+        }
         #expect(!FileManager.default.fileExists(atPath: folder.path("kaz.sqlite")))
     }
 
