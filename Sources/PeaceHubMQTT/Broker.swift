@@ -190,6 +190,8 @@ public final class Broker: Sendable {
     private let settings: Mutex<Configuration>
     /// `Configuration.precedenceTopics` as the broker was made (read for every message that declares a precedence).
     let precedenceTopics: [String]
+    /// The authorizer's decision version the subscriptions were last checked against (`recheckSubscriptions`).
+    private let subscriptionsCheckedAt = Mutex<Int?>(nil)
     let authorizer: any MQTTAuthorizer
     let interceptor: (any PublishInterceptor)?
     let store: (any BrokerStore)?
@@ -549,12 +551,49 @@ public final class Broker: Sendable {
         metrics.record(traffic)
         for will in wills { publishWill(will) }
         commit(operations) { _ in }
+        recheckSubscriptions()
         for (topic, value) in report {
             publishAsHub(
                 BrokerMessage(
                     topic: Self.systemTopicPrefix + topic, payload: ByteBuffer(string: value), qos: .atMostOnce,
                     retain: true, precedence: .routine))
         }
+    }
+
+    /// Withdraws the subscriptions the authorizer no longer allows, once its decisions may have changed (a
+    /// deployment ended, a contingent removed): a SUBSCRIBE is checked when it comes, and without this a
+    /// contingent kept reading a mission it had left until it reconnected. The authorizer is asked outside the
+    /// broker's lock (it may read the registry); a subscription replaced meanwhile is left alone.
+    func recheckSubscriptions() {
+        guard let version = authorizer.decisionVersion(),
+            subscriptionsCheckedAt.withLock({ checked in
+                defer { checked = version }
+                return checked != version
+            })
+        else { return }
+        let granted = state.withLock { state in
+            state.sessions.values.flatMap { session in
+                session.subscriptions.map { (session.clientID, session.owner, $0.key, $0.value) }
+            }
+        }
+        let withdrawn = granted.filter { !authorizer.maySubscribe($0.1, filter: $0.2) }
+        guard !withdrawn.isEmpty else { return }
+        let operations = state.withLock { state -> [StoreOperation] in
+            var operations: [StoreOperation] = []
+            for (clientID, owner, filter, subscription) in withdrawn {
+                guard let session = state.sessions[clientID], session.owner == owner,
+                    session.subscriptions[filter] == subscription
+                else { continue }
+                session.subscriptions[filter] = nil
+                state.removeSubscription(filter, clientID: clientID, subscription)
+                if session.isStored, store != nil { operations.append(.unsubscribe(clientID: clientID, filter: filter)) }
+                logger.notice(
+                    "subscription withdrawn: the registry no longer allows it",
+                    metadata: ["client": "\(clientID)", "principal": "\(owner)", "filter": "\(filter)"])
+            }
+            return operations
+        }
+        commit(operations) { _ in }
     }
 
     /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a

@@ -18,6 +18,7 @@ struct TestAuthorizer: MQTTAuthorizer {
 final class VersionedAuthorizer: MQTTAuthorizer {
     private struct State {
         var denied: Set<String> = []
+        var deniedFilters: Set<String> = []
         var version: Int? = 1
         var asked = 0
         var versionsRead = 0
@@ -28,6 +29,7 @@ final class VersionedAuthorizer: MQTTAuthorizer {
     var versionsRead: Int { state.withLock { $0.versionsRead } }
     func deny(_ topic: String) { state.withLock { _ = $0.denied.insert(topic) } }
     func setVersion(_ version: Int?) { state.withLock { $0.version = version } }
+    func denySubscribe(_ filter: String) { state.withLock { _ = $0.deniedFilters.insert(filter) } }
 
     func mayPublish(_ principal: Principal, topic: String) -> Bool {
         state.withLock { state in
@@ -35,7 +37,9 @@ final class VersionedAuthorizer: MQTTAuthorizer {
             return !state.denied.contains(topic)
         }
     }
-    func maySubscribe(_ principal: Principal, filter: String) -> Bool { true }
+    func maySubscribe(_ principal: Principal, filter: String) -> Bool {
+        state.withLock { !$0.deniedFilters.contains(filter) }
+    }
     func decisionVersion() -> Int? {
         state.withLock { state in
             state.versionsRead += 1
@@ -449,6 +453,40 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         authorizer.setVersion(nil)
         #expect(try deliveredTopics(["t/a", "t/a"]) == ["t/a", "t/a"])
         #expect(authorizer.asked == 6)
+    }
+
+    /// A subscription the authorizer no longer allows (a deployment ended) is withdrawn at the housekeeping after
+    /// its version moves; the others stay, and nothing is asked again while the version stays.
+    @Test func aSubscriptionNoLongerAllowedIsWithdrawn() throws {
+        let authorizer = VersionedAuthorizer()
+        let broker = try Broker(authorizer: authorizer)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind-desk", clean: false)
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/#", .atMostOnce)])))
+        try subscriber.send(.subscribe(.init(packetID: 2, subscriptions: [("contingents/IND/inbox", .atMostOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        func delivered() throws -> [String] {
+            try publisher.send(publish("missions/UNIFIL/chat", "m"))
+            try publisher.send(publish("contingents/IND/inbox", "m"))
+            return try subscriber.received().compactMap { packet in
+                if case .publish(let message) = packet { message.topic } else { nil }
+            }
+        }
+        broker.housekeeping()
+        authorizer.denySubscribe("missions/UNIFIL/#")
+        broker.housekeeping()
+        #expect(try delivered() == ["missions/UNIFIL/chat", "contingents/IND/inbox"], "the version did not move")
+        authorizer.setVersion(2)
+        broker.housekeeping()
+        #expect(try delivered() == ["contingents/IND/inbox"])
+        // The session still knows only the subscription that stays: a reconnect brings nothing back.
+        try subscriber.send(.disconnect(.init()))
+        let again = try TestClient(broker: broker, principal: ind)
+        _ = try again.connect("ind-desk", clean: false)
+        try publisher.send(publish("missions/UNIFIL/chat", "m"))
+        #expect(try again.received().isEmpty)
     }
 
     @Test func theAuthorizersVersionIsReadOncePerBurstOfQoS0Publishes() throws {
