@@ -564,7 +564,7 @@ public final class Broker: Sendable {
     /// deployment ended, a contingent removed): a SUBSCRIBE is checked when it comes, and without this a
     /// contingent kept reading a mission it had left until it reconnected. The authorizer is asked outside the
     /// broker's lock (it may read the registry); a subscription replaced meanwhile is left alone.
-    func recheckSubscriptions() {
+    private func recheckSubscriptions() {
         guard let version = authorizer.decisionVersion(),
             subscriptionsCheckedAt.withLock({ checked in
                 defer { checked = version }
@@ -578,7 +578,8 @@ public final class Broker: Sendable {
         }
         let withdrawn = granted.filter { !authorizer.maySubscribe($0.1, filter: $0.2) }
         guard !withdrawn.isEmpty else { return }
-        let operations = state.withLock { state -> [StoreOperation] in
+        let (removed, operations) = state.withLock { state -> ([(String, Principal, String)], [StoreOperation]) in
+            var removed: [(String, Principal, String)] = []
             var operations: [StoreOperation] = []
             for (clientID, owner, filter, subscription) in withdrawn {
                 guard let session = state.sessions[clientID], session.owner == owner,
@@ -587,13 +588,16 @@ public final class Broker: Sendable {
                 session.subscriptions[filter] = nil
                 state.removeSubscription(filter, clientID: clientID, subscription)
                 if session.isStored, store != nil { operations.append(.unsubscribe(clientID: clientID, filter: filter)) }
-                logger.notice(
-                    "subscription withdrawn: the registry no longer allows it",
-                    metadata: ["client": "\(clientID)", "principal": "\(owner)", "filter": "\(filter)"])
+                removed.append((clientID, owner, filter))
             }
-            return operations
+            return (removed, operations)
         }
         commit(operations) { _ in }
+        for (clientID, owner, filter) in removed {
+            logger.notice(
+                "subscription withdrawn: the registry no longer allows it",
+                metadata: ["client": "\(clientID)", "principal": "\(owner)", "filter": "\(filter)"])
+        }
     }
 
     /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a
