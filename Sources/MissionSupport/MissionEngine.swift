@@ -98,8 +98,7 @@ public struct MissionEngine: Sendable {
         case nil:
             throw ReportProblem(.missingField, "field 'precedence' is required (ROUTINE, PRIORITY, IMMEDIATE or FLASH)")
         case .invalid(let name):
-            throw ReportProblem(
-                .invalidValue, "field 'precedence' must be one of ROUTINE, PRIORITY, IMMEDIATE, FLASH, not '\(name)'")
+            throw ReportProblem(.invalidValue, Precedence.unknownNameProblem(name))
         case .valid: break
         }
         guard let securityLabel, !securityLabel.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -110,10 +109,6 @@ public struct MissionEngine: Sendable {
         }
         if let problem = schema.validate(members) { throw problem }
 
-        // reports.json is checked at load to require both; this guard only keeps a bad edit from crashing.
-        guard let occurredAt = members["occurredAt"]?.stringValue.flatMap(parseUTCDateTime),
-            let lat = members["location"]?["lat"]?.numberValue, let lon = members["location"]?["lon"]?.numberValue
-        else { throw ReportProblem(.missingField, "fields 'location' and 'occurredAt' are required") }
         // Every date-time of the report (`occurredAt` first), as the seconds it names.
         let times = schema.fields.compactMap { field -> (field: FieldSpec, time: Double, text: String)? in
             guard case .dateTime = field.type, let text = members[field.name]?.stringValue,
@@ -121,6 +116,10 @@ public struct MissionEngine: Sendable {
             else { return nil }
             return (field, time, text)
         }
+        // reports.json is checked at load to require both; this guard only keeps a bad edit from crashing.
+        guard let occurredAt = times.first(where: { $0.field.name == "occurredAt" })?.time,
+            let lat = members["location"]?["lat"]?.numberValue, let lon = members["location"]?["lon"]?.numberValue
+        else { throw ReportProblem(.missingField, "fields 'location' and 'occurredAt' are required") }
         if let receivedAt, let late = times.first(where: { $0.time > receivedAt + Self.allowedClockSkew }) {
             throw ReportProblem(
                 .invalidValue, "field '\(late.field.name)' lies in the future of the time the hub received the report")

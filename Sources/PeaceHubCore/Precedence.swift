@@ -18,6 +18,11 @@ public enum Precedence: Int32, Sendable, Codable, CaseIterable, Comparable {
         }
     }
 
+    /// Why `name` is no precedence, as the report checks say it (INVALID_VALUE).
+    public static func unknownNameProblem(_ name: String) -> String {
+        "field 'precedence' must be one of \(allCases.map(\.name).joined(separator: ", ")), not '\(name)'"
+    }
+
     /// Parses a name such as `FLASH` (exact, upper case); `nil` for anything else.
     public init?(name: String) {
         guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }

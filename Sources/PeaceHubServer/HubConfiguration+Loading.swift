@@ -326,17 +326,13 @@ extension HubConfiguration {
         return result
     }
 
-    /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
     /// A comma-separated list of MQTT topic filters; empty for none.
     private static func checkTopicFilters(_ list: String) -> String? {
-        var configuration = HubConfiguration.MQTT()
-        configuration.precedenceTopics = list
-        guard let bad = configuration.precedenceTopicFilters.first(where: { !TopicFilter.isValid($0) }) else {
-            return nil
-        }
+        guard let bad = MQTT.topicFilters(in: list).first(where: { !TopicFilter.isValid($0) }) else { return nil }
         return "names \(quoted(bad)), which is no MQTT topic filter (filters are separated by commas)"
     }
 
+    /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
     private static func checkFileName(_ name: String) -> String? {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
         return !name.isEmpty && allowed && !name.hasPrefix(".")

@@ -55,8 +55,11 @@ public struct HubConfiguration: Sendable, Equatable {
         public var precedenceTopics = Broker.Configuration.defaultPrecedenceTopics.joined(separator: ",")
 
         /// `precedenceTopics` as a list.
-        public var precedenceTopicFilters: [String] {
-            precedenceTopics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        public var precedenceTopicFilters: [String] { Self.topicFilters(in: precedenceTopics) }
+
+        /// The filters of a comma-separated list, without the blanks around them.
+        static func topicFilters(in list: String) -> [String] {
+            list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
 
         public init() {}

@@ -136,9 +136,7 @@ public final class MissionRouter: PublishInterceptor {
             Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
             let name = given.stringValue ?? String(decoding: given.jsonData, as: UTF8.self)
             return completion(
-                .reject(
-                    code: RejectReason.invalidValue.name,
-                    reason: "field 'precedence' must be one of ROUTINE, PRIORITY, IMMEDIATE, FLASH, not '\(name)'"))
+                .reject(code: RejectReason.invalidValue.name, reason: Precedence.unknownNameProblem(name)))
         }
         let label = fields["securityLabel"]?.stringValue
         let receivedAt = Date()
