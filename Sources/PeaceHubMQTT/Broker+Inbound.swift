@@ -167,7 +167,7 @@ extension Broker {
     static func acknowledgement(of publish: MQTTPacket.Publish, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {
         guard let id = publish.packetID else { return nil }
         let ack = MQTTPacket.Acknowledgement(
-            packetID: id, reasonCode: code, properties: reason.map { [.reasonString($0)] } ?? [])
+            packetID: id, reasonCode: code, properties: reason.map { [.reason($0)] } ?? [])
         return publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
     }
 

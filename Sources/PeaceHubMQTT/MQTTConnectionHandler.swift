@@ -508,7 +508,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// failing CONNACK before it [MQTT-4.13.1-1].
     private func disconnect(_ code: ReasonCode, context: ChannelHandlerContext, reason: String) {
         if version == .v5, isOpen {
-            let properties: MQTTProperties = [.reasonString(reason)]
+            let properties: MQTTProperties = [.reason(reason)]
             write(
                 connackSent
                     ? .disconnect(.init(reasonCode: code, properties: properties))

@@ -64,6 +64,27 @@ public enum MQTTProperty: Sendable, Hashable {
     }
 }
 
+extension MQTTProperty {
+    /// The longest Reason String the hub writes, in bytes.
+    static let reasonLimit = 1024
+
+    /// The hub's own Reason String, cut to `reasonLimit` bytes: it may quote a client's topic or a module's
+    /// reason, either as long as an MQTT string may be, and prefix and quote together would not fit the 65,535
+    /// bytes an MQTT string can hold.
+    static func reason(_ text: String) -> MQTTProperty {
+        guard text.utf8.count > reasonLimit else { return .reasonString(text) }
+        let ellipsis = "\u{2026}"
+        var kept = String.UnicodeScalarView()
+        var size = ellipsis.utf8.count
+        for scalar in text.unicodeScalars {
+            size += UTF8.width(scalar)
+            if size > reasonLimit { break }
+            kept.append(scalar)
+        }
+        return .reasonString(String(kept) + ellipsis)
+    }
+}
+
 /// The packets (and the will) that carry properties; which properties each may carry is in `MQTTProperties.allowed`.
 public enum PropertyContext: Sendable, Hashable, CustomStringConvertible {
     case connect, connack, publish, will, acknowledgement, subscribe, suback, unsubscribe, unsuback, disconnect, auth

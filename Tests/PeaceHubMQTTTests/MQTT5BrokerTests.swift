@@ -76,6 +76,41 @@ func publish5(
         #expect(ack.properties.assignedClientIdentifier?.hasPrefix("peacehub-") == true)
     }
 
+    /// A Reason String quoting a client's topic is cut to a kilobyte: a topic may take 65,535 bytes, and with the
+    /// words around it did not fit an MQTT string, which stopped the hub (a trap in the encoder).
+    @Test func aReasonQuotingALongTopicIsCut() throws {
+        let long = String(repeating: "x", count: 65_500)
+        let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied/" + long]))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("denied/" + long, "no", qos: .atLeastOnce, id: 1))
+        guard case .puback(let ack) = try publisher.received().first, let reason = ack.properties.reasonString else {
+            Issue.record("no PUBACK with a reason")
+            return
+        }
+        #expect(ack.reasonCode == .notAuthorized)
+        #expect(reason.utf8.count <= 1024 && reason.hasPrefix("not authorized to publish on denied/xxx"))
+        #expect(reason.hasSuffix("x\u{2026}"))
+        try publisher.send(publish5("a/+/" + long, "wildcard"))
+        guard case .disconnect(let disconnect) = try publisher.received().first else {
+            Issue.record("no DISCONNECT")
+            return
+        }
+        #expect(disconnect.reasonCode == .topicNameInvalid || disconnect.reasonCode == .protocolError)
+        #expect(disconnect.properties.reasonString.map { $0.utf8.count <= 1024 } == true)
+        #expect(!publisher.isOpen)
+        // A will topic with a wildcard is refused in the CONNACK, its reason cut too.
+        let other = try TestClient(broker: broker, principal: ind)
+        let refused = try other.connect5(
+            "ind", will: .init(topic: "a/#" + long, payload: Array("bye".utf8), qos: .atMostOnce, retain: false))
+        guard case .connack(let connack) = refused.first else {
+            Issue.record("no CONNACK")
+            return
+        }
+        #expect(connack.reasonCode.isFailure)
+        #expect(connack.properties.reasonString.map { $0.utf8.count <= 1024 } == true)
+    }
+
     @Test func refusalsCarryReasonCodes() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["secret/#"]))
         let client = try TestClient(broker: broker, principal: kaz)
