@@ -81,6 +81,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var draining = false
     /// Set while a wake-up task is queued on the event loop (any thread sets it).
     private let wakePending = Atomic(false)
+    /// The session's messages wait in its queue while the channel is not writable (the client reads slower than
+    /// it is sent to), so `mqtt.maximumQueued` bounds them as for any session that does not keep up; set when a
+    /// wake-up found the channel full, and served when it drains.
+    private var outgoingHeld = false
 
     /// Create one per channel, in its initializer: `eventLoop` is the channel's. Packets larger than
     /// `maximumPacketSize` bytes end the connection.
@@ -382,6 +386,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow once the store has
     /// committed them).
     private func writeOutgoing(clientID: String) {
+        guard context?.channel.isWritable != false else {
+            outgoingHeld = true
+            return
+        }
         broker.outgoing(clientID: clientID) { outgoing in
             guard !outgoing.isEmpty else { return }
             self.onLoop { context in
@@ -532,6 +540,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
         state = .closed
         context.close(promise: nil)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, outgoingHeld, !draining, case .connected(let clientID) = state {
+            outgoingHeld = false
+            writeOutgoing(clientID: clientID)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

@@ -552,6 +552,26 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try again.received() == [publish("t", "e")], "QoS 0 messages are not kept past their connection")
     }
 
+    /// A subscriber that stops reading fills its socket; from then on its messages wait in its session's queue,
+    /// where `maximumQueued` bounds them, instead of piling up in the channel's pending writes without limit (a
+    /// flood of 64 KiB QoS 0 messages took the hub past 2 GB).
+    @Test func aSubscriberThatDoesNotReadHoldsAtMostItsQueue() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer())
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t", qos: .atMostOnce)
+        subscriber.channel.isWritable = false
+        subscriber.channel.pipeline.fireChannelWritabilityChanged()
+        for text in ["a", "b", "c", "d", "e"] {
+            try publisher.send(publish("t", text))
+            #expect(try subscriber.received() == [], "nothing is written while the channel is full")
+        }
+        #expect(broker.sessionSummaries().first { $0.clientID == "ind" }?.queued == 3)
+        subscriber.channel.isWritable = true
+        subscriber.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try subscriber.received() == ["a", "b", "c"].map { publish("t", $0) }, "the queue, in order")
+        try publisher.send(publish("t", "f"))
+        #expect(try subscriber.received() == [publish("t", "f")])
+    }
+
     @Test func dollarTopicsAreNotMatchedByHash() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let client = try TestClient(broker: broker, principal: kaz)
