@@ -247,7 +247,7 @@ extension Broker {
         var codes: [ReasonCode] = []
         var granted: [(String, Subscription)] = []
         for (filter, options) in packet.subscriptions {
-            let underlying = filter.hasPrefix(SharedSubscription.prefix) ? SharedSubscription(filter)?.filter : filter
+            let underlying = SharedSubscription.authorizedFilter(of: filter)
             guard let underlying, TopicFilter.isValid(underlying) else {
                 codes.append(.topicFilterInvalid)
                 continue

@@ -576,7 +576,9 @@ public final class Broker: Sendable {
                 session.subscriptions.map { (session.clientID, session.owner, $0.key, $0.value) }
             }
         }
-        let withdrawn = granted.filter { !authorizer.maySubscribe($0.1, filter: $0.2) }
+        let withdrawn = granted.filter { _, owner, filter, _ in
+            !(SharedSubscription.authorizedFilter(of: filter).map { authorizer.maySubscribe(owner, filter: $0) } ?? false)
+        }
         guard !withdrawn.isEmpty else { return }
         let (removed, operations) = state.withLock { state -> ([(String, Principal, String)], [StoreOperation]) in
             var removed: [(String, Principal, String)] = []

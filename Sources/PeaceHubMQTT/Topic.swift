@@ -90,4 +90,10 @@ public struct SharedSubscription: Sendable, Hashable {
         self.group = String(group)
         self.filter = filter
     }
+
+    /// The filter a subscription is authorized as: a shared subscription's own filter, without `$share/<group>/`;
+    /// nil for a malformed shared subscription.
+    public static func authorizedFilter(of filter: String) -> String? {
+        filter.hasPrefix(prefix) ? SharedSubscription(filter)?.filter : filter
+    }
 }

@@ -37,8 +37,9 @@ final class VersionedAuthorizer: MQTTAuthorizer {
             return !state.denied.contains(topic)
         }
     }
+    /// Like the hub's topic policy, it knows no `$share/` filters: the broker asks for the filter within.
     func maySubscribe(_ principal: Principal, filter: String) -> Bool {
-        state.withLock { !$0.deniedFilters.contains(filter) }
+        state.withLock { !filter.hasPrefix("$share/") && !$0.deniedFilters.contains(filter) }
     }
     func decisionVersion() -> Int? {
         state.withLock { state in
@@ -464,12 +465,16 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         _ = try subscriber.connect("ind-desk", clean: false)
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/#", .atMostOnce)])))
         try subscriber.send(.subscribe(.init(packetID: 2, subscriptions: [("contingents/IND/inbox", .atMostOnce)])))
+        // Shared subscriptions are judged by the filter within, here and when they are checked again.
+        try subscriber.send(.subscribe(.init(packetID: 3, subscriptions: [("$share/g/missions/UNIFIL/+", .atMostOnce)])))
+        try subscriber.send(.subscribe(.init(packetID: 4, subscriptions: [("$share/g/hub/broadcast", .atMostOnce)])))
         _ = try subscriber.received()
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try publisher.connect("kaz")
         func delivered() throws -> [String] {
             try publisher.send(publish("missions/UNIFIL/chat", "m"))
             try publisher.send(publish("contingents/IND/inbox", "m"))
+            try publisher.send(publish("hub/broadcast", "m"))
             return try subscriber.received().compactMap { packet in
                 if case .publish(let message) = packet { message.topic } else { nil }
             }
@@ -477,10 +482,13 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         broker.housekeeping()
         authorizer.denySubscribe("missions/UNIFIL/#")
         broker.housekeeping()
-        #expect(try delivered() == ["missions/UNIFIL/chat", "contingents/IND/inbox"], "the version did not move")
+        #expect(
+            try delivered() == ["missions/UNIFIL/chat", "contingents/IND/inbox", "hub/broadcast"],
+            "the version did not move")
+        authorizer.denySubscribe("missions/UNIFIL/+")
         authorizer.setVersion(2)
         broker.housekeeping()
-        #expect(try delivered() == ["contingents/IND/inbox"])
+        #expect(try delivered() == ["contingents/IND/inbox", "hub/broadcast"])
         // The session still knows only the subscription that stays: a reconnect brings nothing back.
         try subscriber.send(.disconnect(.init()))
         let again = try TestClient(broker: broker, principal: ind)
