@@ -160,17 +160,48 @@ struct AuditRecorder {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
+    /// Refuses the write, before it commits, when what it stores could not be kept as given: GRDB hands SQLite
+    /// strings as C strings, so a U+0000 would cut the stored text short of what the entry hashes (and the chain
+    /// would then report an edit nobody made), and an id's control character could imitate the U+001F that
+    /// separates an entry's hashed fields.
     func record(
         _ db: Database, entity: String, id: String, action: String, before: (any Encodable)? = nil,
         after: (any Encodable)? = nil
     ) throws {
+        if id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw RegistryError(
+                .invalidInput, "\(entity) \(id.debugDescription): an id may not hold control characters")
+        }
+        let afterJSON = try after.map(json)
+        if let afterJSON, let field = Self.fieldHoldingNUL(afterJSON) {
+            throw RegistryError(.invalidInput, "\(entity) \(id): \(field): may not hold U+0000 (NUL)")
+        }
         try AuditChain.append(
             db, actor: actor.description, time: time, entity: entity, entityId: id, action: action,
-            before: try before.map(json), after: try after.map(json))
+            before: try before.map(json), after: afterJSON)
     }
 
     func json(_ value: any Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// The path (`languages[0].code`) of the first text in a record's JSON that holds U+0000.
+    static func fieldHoldingNUL(_ json: String) -> String? {
+        // JSON writes U+0000 as the escape `\u0000`; records hardly ever hold even those six characters.
+        guard json.contains(#"\u0000"#), let record = try? JSONValue(parsing: Data(json.utf8)) else { return nil }
+        func locate(in value: JSONValue, at path: String) -> String? {
+            switch value {
+            case .string(let text): text.contains("\u{0}") ? path : nil
+            case .array(let items):
+                items.indices.lazy.compactMap { index in locate(in: items[index], at: "\(path)[\(index)]") }.first
+            case .object(let members):
+                members.keys.sorted().lazy.compactMap { key in
+                    locate(in: members[key]!, at: path.isEmpty ? key : "\(path).\(key)")
+                }.first
+            default: nil
+            }
+        }
+        return locate(in: record, at: "")
     }
 }
 

@@ -324,8 +324,10 @@ extension Registry {
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
         let serviceNumber = person.serviceNumber.unicodeScalars
-        if serviceNumber.isEmpty || serviceNumber.contains(where: \.properties.isWhitespace) {
-            problems.append(("serviceNumber", "must be non-empty without spaces"))
+        if serviceNumber.isEmpty
+            || serviceNumber.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+        {
+            problems.append(("serviceNumber", "must be non-empty without spaces or control characters"))
         }
         if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             problems.append(("latinName", "is empty"))

@@ -25,6 +25,47 @@ struct AuditTests {
         #expect(result.entries == entries.count)
     }
 
+    /// GRDB hands SQLite strings as C strings: text with U+0000 was stored cut short of what its audit entry
+    /// hashed, and the untouched chain then failed verification. Refused, with the field named; and an id's
+    /// control character could pass for the separator of the hashed fields.
+    @Test func textWithNULOrIdsWithControlCharactersAreRefused() throws {
+        let registry = try makeRegistry()
+        let dump = try contentDump(registry)
+        func refusal(_ write: () throws -> Void) -> String? {
+            do {
+                try write()
+                return nil
+            } catch let error as RegistryError {
+                return error.code == .invalidInput ? error.reason : "\(error)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        var named = person("KAZ-700", contingent: "KAZ")
+        named.latinName = "Nul\u{0} Test"
+        #expect(
+            refusal { try registry.addPerson(named, as: kazakhstan) }
+                == "person KAZ-700: latinName: may not hold U+0000 (NUL)")
+        var numbered = person("KAZ-700\u{0}x", contingent: "KAZ")
+        numbered.latinName = "Test"
+        let badNumber = "serviceNumber: must be non-empty without spaces or control characters"
+        #expect(refusal { try registry.addPerson(numbered, as: kazakhstan) }?.contains(badNumber) == true)
+        #expect(
+            refusal {
+                try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.serviceNumber = "KAZ\u{1F}1" }
+            }?.contains(badNumber) == true)
+        #expect(
+            refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.cyrillicName = "Ну\u{0}л" } }
+                == "person KAZ-1: cyrillicName: may not hold U+0000 (NUL)")
+        let equipment = Equipment(
+            contingent: "KAZ", coeClass: .majorEquipment, category: "APC", serial: "KAZ-EQ\u{0}-9", leaseType: .wet)
+        #expect(
+            refusal { _ = try registry.addEquipment(equipment, as: kazakhstan) }
+                == #"equipment "KAZ-EQ\0-9": an id may not hold control characters"#)
+        #expect(try contentDump(registry) == dump)
+        #expect(try registry.verifyAudit(as: operatorActor).isIntact)
+    }
+
     @Test func theHashIsSHA256OverThePreviousHashAndTheCanonicalBytes() throws {
         #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let registry = try makeRegistry()
