@@ -211,49 +211,67 @@ public struct ImportBatch: Sendable {
     // MARK: - Rows to records
 
     private mutating func addPerson(_ fields: inout FieldReader) {
-        let known = fields.problems.count
-        let serviceNumber = fields.required("serviceNumber")
-        let latinName = fields.required("latinName")
-        let sex: Sex? = fields.vocabulary("sex", required: true)
-        let contingent = fields.required("contingent")
+        var standIns = StandIns()
+        let serviceNumber = standIns.given(fields.required("serviceNumber"), "serviceNumber", else: "-")
+        let latinName = standIns.given(fields.required("latinName"), "latinName", else: "-")
+        let sex = standIns.given(fields.vocabulary("sex", required: true), "sex", else: Sex.female)
+        let contingent = standIns.given(fields.required("contingent"), "contingent", else: "UNK")
         // As in `person add` and the admin API: the contingent's country unless said otherwise.
         let nationality = fields.optional("nationality") ?? contingent
-        let rank = fields.required("rank")
-        let category: PersonCategory? = fields.vocabulary("category", required: true)
-        let dateOfBirth = fields.date("dateOfBirth", required: true)
-        let years = fields.integer("commissionedServiceYears")
-        let languages = fields.languages("languages")
-        guard let serviceNumber, let latinName, let sex, let nationality, let contingent, let rank, let category,
-            let dateOfBirth
-        else { return }
+        let rank = standIns.given(fields.required("rank"), "rank", else: "-")
+        let category = standIns.given(fields.vocabulary("category", required: true), "category", else: PersonCategory.troop)
+        let dateOfBirth = standIns.given(fields.date("dateOfBirth", required: true), "dateOfBirth", else: .standIn)
         let person = Person(
             serviceNumber: serviceNumber, latinName: latinName, cyrillicName: fields.optional("cyrillicName"), sex: sex,
             nationality: nationality, contingent: contingent, rank: rank, rankCode: fields.optional("rankCode"),
-            category: category, dateOfBirth: dateOfBirth, commissionedServiceYears: years, languages: languages)
-        for (field, message) in Registry.problems(in: person) { fields.problem(field, message) }
-        if fields.problems.count == known {
+            category: category, dateOfBirth: dateOfBirth,
+            commissionedServiceYears: fields.integer("commissionedServiceYears"), languages: fields.languages("languages"))
+        for (field, message) in Registry.problems(in: person) where !standIns.fields.contains(field) {
+            fields.problem(field, message)
+        }
+        // A row with problems still meets the registry's checks (duplicates, contingents, access), so that one
+        // reading lists all of a file's problems; any problem refuses the whole import.
+        if standIns.fields.isDisjoint(with: ["serviceNumber", "contingent"]) {
             persons.append(Row(file: fields.file, line: fields.line, person: person))
         }
     }
 
     private mutating func addQualification(_ fields: inout FieldReader, serviceNumber parent: String?) {
-        let known = fields.problems.count
+        var standIns = StandIns()
         let serviceNumber = parent ?? fields.required("serviceNumber")
-        let kind: QualificationKind? = fields.vocabulary("kind", required: true)
-        let code = fields.required("code")
-        let issuedOn = fields.date("issuedOn", required: true)
-        let expiresOn = fields.date("expiresOn", required: false)
-        guard let serviceNumber, let kind, let code, let issuedOn else { return }
+        let kind = standIns.given(fields.vocabulary("kind", required: true), "kind", else: QualificationKind.training)
+        let code = standIns.given(fields.required("code"), "code", else: "-")
+        let issuedOn = standIns.given(fields.date("issuedOn", required: true), "issuedOn", else: .standIn)
         let qualification = Qualification(
-            kind: kind, code: code, provider: fields.optional("provider"), issuedOn: issuedOn, expiresOn: expiresOn,
-            evidenceHash: fields.optional("evidenceHash"), level: fields.optional("level"))
-        for (field, message) in Registry.problems(in: qualification) { fields.problem(field, message) }
-        if fields.problems.count == known {
+            kind: kind, code: code, provider: fields.optional("provider"), issuedOn: issuedOn,
+            expiresOn: fields.date("expiresOn", required: false), evidenceHash: fields.optional("evidenceHash"),
+            level: fields.optional("level"))
+        for (field, message) in Registry.problems(in: qualification) where !standIns.fields.contains(field) {
+            fields.problem(field, message)
+        }
+        if let serviceNumber {
             qualifications.append(
                 QualificationRow(
                     file: fields.file, line: fields.line, serviceNumber: serviceNumber, qualification: qualification))
         }
     }
+}
+
+/// The fields of a row that were missing or unreadable (their problem already told), and the values that stand
+/// in for them so that the row's other fields can still be checked.
+private struct StandIns {
+    var fields: Set<String> = []
+
+    mutating func given<Value>(_ value: Value?, _ field: String, else standIn: Value) -> Value {
+        if let value { return value }
+        fields.insert(field)
+        return standIn
+    }
+}
+
+extension CalendarDate {
+    /// Earlier than any date a record holds, so that no other field's check compares itself with the stand-in.
+    fileprivate static let standIn = CalendarDate(year: 1, month: 1, day: 1)
 }
 
 /// The fields of one CSV row or JSON object, read with problems collected rather than thrown.
@@ -296,6 +314,9 @@ struct FieldReader {
     mutating func optional(_ name: String) -> String? {
         switch value(name) {
         case nil, .null: return nil
+        case .string(let text) where text.contains("\u{0}"):
+            problem(name, "may not hold U+0000 (NUL)")
+            return nil
         case .string(let text): return text.isEmpty ? nil : text
         case .number(let number): return number == number.rounded() ? String(Int(number)) : String(number)
         default:
@@ -364,8 +385,10 @@ struct FieldReader {
             }
         case .array(let items):
             for item in items {
-                guard let code = item["code"]?.stringValue, let level = item["level"]?.stringValue else {
-                    problem(name, "each language needs string members code and level")
+                guard let code = item["code"]?.stringValue, let level = item["level"]?.stringValue,
+                    item.objectValue?.count == 2
+                else {
+                    problem(name, "each language needs string members code and level, and no others")
                     return []
                 }
                 pairs.append((code, level))

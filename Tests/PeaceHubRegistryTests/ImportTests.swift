@@ -122,12 +122,15 @@ struct ImportTests {
             KAZ-605,,M,KAZ,KAZ,Captain,GENERAL,1990-01-01,
             KAZ-606,Born Later,M,KAZ,KAZ,Captain,TROOP,2990-01-01,
             KAZ-607,Born Long Ago,M,KAZ,KAZ,Captain,TROOP,1809-01-01,
+            KAZ-608,,M,KAZ,ZZZ,Captain,TROOP,2999-01-01,
+            KAZ-609,Nul\u{0}Name,M,KAZ,KAZ,Captain,TROOP,1990-01-01,
 
             """
         let qualifications = """
             serviceNumber,kind,code,issuedOn,expiresOn
             KAZ-601,TRAINING,UN-CPTM,2025-01-01,2024-01-01
             NOBODY,TRAINING,UN-CPTM,2025-01-01,
+            KAZ-601,TRAINING,,2025-01-01,2024-01-01
 
             """
         var batch = ImportBatch()
@@ -151,6 +154,15 @@ struct ImportTests {
                     "q.csv:3: serviceNumber: no person NOBODY in the registry or the import",
                     "persons.csv:9: dateOfBirth: 2990-01-01 lies in the future",
                     "persons.csv:10: dateOfBirth: 1809-01-01 is before 1900",
+                    // A row that misses a field is still checked for everything else.
+                    "persons.csv:11: latinName: is required",
+                    "persons.csv:11: dateOfBirth: 2999-01-01 lies in the future",
+                    "persons.csv:11: contingent: no contingent ZZZ",
+                    "persons.csv:11: contingent: contingent:KAZ may not add people of ZZZ",
+                    // SQLite would have kept "Nul".
+                    "persons.csv:12: latinName: may not hold U+0000 (NUL)",
+                    "q.csv:4: code: is required",
+                    "q.csv:4: expiresOn: 2024-01-01 is before issuedOn 2025-01-01",
                 ])
         }
         #expect(try contentDump(registry) == dump)
