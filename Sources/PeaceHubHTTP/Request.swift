@@ -71,9 +71,24 @@ public struct Request: Sendable {
                 .badRequest,
                 "unknown member '\(unknown)' (allowed: \(T.members.sorted().joined(separator: ", ")))")
         }
+        for (name, allowed) in T.elementMembers {
+            for (index, element) in (object[name]?.arrayValue ?? []).enumerated() {
+                if let unknown = element.objectValue?.keys.sorted().first(where: { !allowed.contains($0) }) {
+                    let names = allowed.sorted().joined(separator: ", ")
+                    throw HTTPError(.badRequest, "unknown member '\(name)[\(index)].\(unknown)' (allowed: \(names))")
+                }
+            }
+        }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
+            // Foundation's decoder reports a number that does not fit an integer member as corrupt data at no
+            // path; the body is valid JSON and has no other number type, so that number is the one.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let (path, number) = Self.firstFractionalOrHugeNumber(in: parsed, at: "")
+            {
+                throw HTTPError(.badRequest, "member '\(path)' must be a whole number, not \(number)")
+            }
             throw HTTPError(.badRequest, Self.describe(error))
         } catch {
             throw HTTPError(.badRequest, "the body cannot be read: \(error)")
@@ -91,6 +106,24 @@ public struct Request: Sendable {
         }
         guard value.objectValue != nil else { throw HTTPError(.badRequest, "the body must be a JSON object") }
         return value
+    }
+
+    /// The first number that no integer member takes (a fraction, or beyond 64 bits), with its path.
+    static func firstFractionalOrHugeNumber(in value: JSONValue, at path: String) -> (String, Double)? {
+        switch value {
+        case .number(let number):
+            return number.rounded() == number && abs(number) < 0x1p63 ? nil : (path, number)
+        case .array(let items):
+            return items.indices.lazy.compactMap { index in
+                firstFractionalOrHugeNumber(in: items[index], at: "\(path)[\(index)]")
+            }.first
+        case .object(let members):
+            return members.keys.sorted().lazy.compactMap { key in
+                firstFractionalOrHugeNumber(in: members[key]!, at: path.isEmpty ? key : "\(path).\(key)")
+            }.first
+        default:
+            return nil
+        }
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -130,6 +163,12 @@ public struct Request: Sendable {
 /// A JSON request body: `members` lists the member names it accepts, so unknown ones are refused.
 public protocol RequestBody: Decodable {
     static var members: Set<String> { get }
+    /// The members that are arrays of objects, with the names those objects accept.
+    static var elementMembers: [String: Set<String>] { get }
+}
+
+extension RequestBody {
+    public static var elementMembers: [String: Set<String>] { [:] }
 }
 
 /// What a handler knows about the caller besides the request.

@@ -49,6 +49,7 @@ struct PersonBody: RequestBody {
         "serviceNumber", "latinName", "cyrillicName", "sex", "nationality", "contingent", "rank", "rankCode",
         "category", "dateOfBirth", "commissionedServiceYears", "languages",
     ]
+    static let elementMembers: [String: Set<String>] = ["languages": ["code", "level"]]
 
     var serviceNumber: String
     var latinName: String
@@ -76,6 +77,7 @@ struct PersonBody: RequestBody {
 /// `PATCH /persons/{serviceNumber}`: the members to change.
 struct PersonPatch: RequestBody {
     static let members = PersonBody.members
+    static let elementMembers = PersonBody.elementMembers
 
     var serviceNumber: Patch<String>
     var latinName: Patch<String>

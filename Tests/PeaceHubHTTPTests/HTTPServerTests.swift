@@ -9,9 +9,15 @@ import Testing
 
 /// A body with two members, for the JSON tests.
 struct Greeting: RequestBody, Encodable {
-    static let members: Set<String> = ["name", "times"]
+    static let members: Set<String> = ["name", "times", "friends"]
+    static let elementMembers: [String: Set<String>] = ["friends": ["name"]]
     var name: String
     var times: Int?
+    var friends: [Friend]?
+
+    struct Friend: Codable {
+        var name: String
+    }
 }
 
 struct Conflict: Error {}
@@ -107,6 +113,11 @@ private let changing = Mutex<[Int]>([])
                 (#"{"name": "Aliya", "colour": "blue"}"#, "unknown member 'colour'"),
                 (#"{"times": 1}"#, "missing member 'name'"),
                 (#"{"name": 5}"#, "member 'name' has the wrong type"),
+                // Foundation's decoder calls these corrupt data at no path.
+                (#"{"name": "Aliya", "times": 2.5}"#, "member 'times' must be a whole number, not 2.5"),
+                (#"{"name": "Aliya", "times": 1e300}"#, "member 'times' must be a whole number, not 1e+300"),
+                (#"{"name": "Aliya", "friends": [{"name": "Dana"}, {"name": "Erlan", "age": 30}]}"#,
+                 "unknown member 'friends[1].age' (allowed: name)"),
                 ("not json", "the body is not valid JSON: unexpected character 'n', a value was expected"),
                 ("[1, 2]", "the body must be a JSON object"),
                 // Read as "Aliya" by one parser and "Dana" by another: refused.
