@@ -139,6 +139,12 @@ public final class MissionRouter: PublishInterceptor {
                 .reject(code: RejectReason.invalidValue.name, reason: Precedence.unknownNameProblem(name)))
         }
         let label = fields["securityLabel"]?.stringValue
+        // The label crosses the C ABI and goes into the registry as a C string: a U+0000 would cut it short there.
+        if let label, label.unicodeScalars.contains("\u{0}") {
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
+            return completion(
+                .reject(code: RejectReason.invalidValue.name, reason: "field 'securityLabel' may not hold U+0000 (NUL)"))
+        }
         let receivedAt = Date()
         let report = ArchivedMissionReport(
             mission: mission, reportType: type, sender: principal, receivedAt: receivedAt, precedence: precedence,

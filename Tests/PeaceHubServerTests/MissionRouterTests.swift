@@ -142,6 +142,15 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         }
         #expect(code == "MISSING_FIELD")
         #expect(reason.contains("securityLabel"))
+        // The ABI and the registry take C strings: "UN\0 RESTRICTED" would have reached both as "UN".
+        var cut = Self.validUXO.objectValue!
+        cut["securityLabel"] = "UN\u{0} RESTRICTED"
+        guard case .reject(let cutCode, let cutReason) = try decide(router, report(topic, .object(cut))) else {
+            Issue.record("a label with U+0000 was not rejected")
+            return
+        }
+        #expect(cutCode == "INVALID_VALUE")
+        #expect(cutReason == "field 'securityLabel' may not hold U+0000 (NUL)")
     }
 
     @Test func aModuleThatHangsHoldsTheReportAfterTheBudget() throws {
