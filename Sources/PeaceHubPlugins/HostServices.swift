@@ -3,6 +3,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import PeaceHubCore
+import Synchronization
 
 /// What the hub lends its modules through `phub_host_t`. Each service is a closure so that the
 /// CLI, the server and tests can each plug in what they have.
@@ -62,6 +63,8 @@ final class HostContext: @unchecked Sendable {
     let mission: String
     let services: HostServices
     let logger: Logger
+    /// Metric names this module was refused, each logged once.
+    let refusedMetrics = Mutex<Set<String>>([])
     /// The C table handed to the module; owned here, freed after the instance is destroyed.
     let table: UnsafeMutablePointer<phub_host_t>
 
@@ -141,6 +144,35 @@ func writeBuffer(_ bytes: some Collection<UInt8>, into buffer: UnsafeMutablePoin
 
 private func isMetricName(_ name: String) -> Bool {
     !name.isEmpty && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+}
+
+/// What each `peacehub_module_<name>` is, fixed by its first use. Prometheus keeps one type per name, and the
+/// exporter stops the process when a name comes back as another type: a counter `patrols` then a timer
+/// `patrols` (one module or two), or a module counter named like the hub's own module metrics.
+private enum ModuleMetricKind {
+    case hub, counter, timer
+}
+
+private let moduleMetricKinds = Mutex<[String: ModuleMetricKind]>([
+    "verdicts_total": .hub, "call_duration_seconds": .hub,
+])
+
+/// Whether the module may record `name` as `kind`: a valid name not yet taken as anything else. A refusal is
+/// logged once per module and name, since the module cannot be told (the calls return nothing).
+private func admitsMetric(_ name: String, as kind: ModuleMetricKind, _ context: HostContext) -> Bool {
+    guard isMetricName(name) else { return false }
+    let taken = moduleMetricKinds.withLock { kinds in
+        if let known = kinds[name] { return known }
+        kinds[name] = kind
+        return kind
+    }
+    guard taken != kind else { return true }
+    if context.refusedMetrics.withLock({ $0.insert(name).inserted }) {
+        let owner = taken == .hub ? "the hub's own" : "already a \(taken)"
+        context.logger.warning(
+            "module metric refused: peacehub_module_\(name) is \(owner), not a \(kind)", metadata: ["metric": "\(name)"])
+    }
+    return false
 }
 
 private let hostLog: @convention(c) (UnsafePointer<phub_host_t>?, phub_log_level_t, UnsafePointer<CChar>?) -> Void = {
@@ -231,13 +263,16 @@ private let hostGetExtension: @convention(c) (UnsafePointer<phub_host_t>?, Unsaf
 
 private let hostCounterAdd: @convention(c) (UnsafePointer<phub_host_t>?, UnsafePointer<CChar>?, Int64) -> Void = {
     host, namePointer, delta in
-    guard let context = HostContext.from(host), let name = moduleString(namePointer), isMetricName(name), delta >= 0
+    guard let context = HostContext.from(host), let name = moduleString(namePointer), delta >= 0,
+        admitsMetric(name, as: .counter, context)
     else { return }
     Counter(label: "peacehub_module_\(name)", dimensions: [("module", context.moduleID)]).increment(by: delta)
 }
 
 private let hostTimerRecord: @convention(c) (UnsafePointer<phub_host_t>?, UnsafePointer<CChar>?, Int64) -> Void = {
     host, namePointer, nanoseconds in
-    guard let context = HostContext.from(host), let name = moduleString(namePointer), isMetricName(name) else { return }
+    guard let context = HostContext.from(host), let name = moduleString(namePointer),
+        admitsMetric(name, as: .timer, context)
+    else { return }
     Timer(label: "peacehub_module_\(name)", dimensions: [("module", context.moduleID)]).recordNanoseconds(nanoseconds)
 }

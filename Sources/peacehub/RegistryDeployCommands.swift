@@ -4,36 +4,17 @@ import Logging
 import PeaceHubCore
 import PeaceHubPlugins
 import PeaceHubRegistry
-import Synchronization
 
 /// The mission modules, loaded for commands that judge readiness. Modules may look registry records
 /// up while judging, so the host answers from the registry it serves.
 final class RegistryModules: Sendable {
-    /// The registry the modules' lookups read, set once it is open.
-    private final class Slot: Sendable {
-        let registry = Mutex<Registry?>(nil)
-    }
-
     let host: PluginHost
-    private let slot = Slot()
+    private let services = ModuleServices()
 
     init(directory: String?) {
         var logger = Logger(label: "peacehub.plugins")
         logger.logLevel = .warning
-        let slot = self.slot
-        host = PluginHost(
-            services: HostServices(
-                logger: logger,
-                registry: { kind, key in
-                    guard let current = slot.registry.withLock({ $0 }) else { return .unavailable }
-                    do {
-                        return try current.moduleRecord(kind: kind, key: key).map { .found($0) } ?? .notFound
-                    } catch let error as RegistryError where error.code == .invalidInput {
-                        return .unknownKind
-                    } catch {
-                        return .unavailable
-                    }
-                }))
+        host = PluginHost(services: services.hostServices(logger: logger))
         let folder = directory.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pluginsDirectory
         for refusal in host.loadDirectory(folder) { printError("plugins: \(refusal)") }
     }
@@ -41,7 +22,7 @@ final class RegistryModules: Sendable {
     /// Opens the registry with these modules as its readiness evaluator.
     func openRegistry(_ options: RegistryOptions, creating: Bool = false) throws -> Registry {
         let opened = try options.open(evaluator: host, creating: creating)
-        slot.registry.withLock { $0 = opened }
+        services.bind(opened)
         return opened
     }
 }

@@ -74,15 +74,19 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "peacehub")
         let metrics = HubMetrics.bootstrap()
 
+        let moduleServices = ModuleServices()
         let host = PluginHost(
-            services: HostServices(logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
+            services: moduleServices.hostServices(
+                logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
+        moduleServices.bind(registry)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,
             membership: RegistryMembership(registry: registry, logger: logger), archive: RegistryReportArchive(registry: registry),
             logger: logger)
+        moduleServices.bind(server.broker)
         let listeners = HubHTTPListeners(
             configuration: settings, server: server, registry: registry, plugins: host, refusals: refusals,
             metrics: metrics, logger: logger)

@@ -92,6 +92,23 @@ import Testing
     }
 }
 
+/// What the running hub lends its modules: `publish` and `registry_get` answered unavailable in `serve` (the host
+/// was made before the broker and the registry), and a module's counter named like the hub's own module metrics,
+/// or a counter's name used for a timer, stopped the hub in the Prometheus registry.
+@Suite struct ModuleServicesTests {
+    @Test func modulesReachTheBrokerAndTheRegistryAndTheirMetricNamesCannotStopTheHub() throws {
+        let plugins = try MissionPluginsLayout.freshCopy()
+        defer { try? FileManager.default.removeItem(at: plugins) }
+        try FixtureModules.build(.services, into: plugins)
+        let hub = try HubProcess(extraArguments: ["--plugins", plugins.path])
+        defer { hub.remove() }
+        let result = try AdminAPITests.run("module_services", on: hub)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n\(hub.logText.suffix(3000))")
+        #expect(hub.logText.contains("module metric refused: peacehub_module_call_duration_seconds is the hub's own"))
+        #expect(hub.logText.contains("module metric refused: peacehub_module_fixture_created is already a counter"))
+    }
+}
+
 /// `/ready` is 503 naming `modules` when the plugins directory holds a module the host refused.
 @Suite struct ReadinessFailureTests {
     @Test func aRefusedModuleMakesTheHubNotReady() throws {

@@ -18,7 +18,7 @@
 
 typedef struct fixture_instance {
     const phub_host_t *host;
-    char services_report[2048];
+    char services_report[8192];
 } fixture_instance_t;
 
 static phub_status_t put(phub_buffer_t *out, const char *text) {
@@ -27,7 +27,7 @@ static phub_status_t put(phub_buffer_t *out, const char *text) {
 
 #ifdef FIXTURE_SERVICES
 /* Calls every host service from create and keeps what it saw for the "services" command. */
-static void exercise_host(fixture_instance_t *self) {
+static void exercise_host(fixture_instance_t *self, const char *person) {
     const phub_host_t *host = self->host;
     host->log(host, PHUB_LOG_INFO, "fixture: hello from create");
     void *block = host->alloc(host, 64);
@@ -41,10 +41,10 @@ static void exercise_host(fixture_instance_t *self) {
                             sizeof config - 1, 0};
     phub_status_t config_status = host->get_config(host, &buffer);
     config[buffer.length < sizeof config ? buffer.length : sizeof config - 1] = 0;
-    char record[256] = {0};
+    char record[4096] = {0};
     phub_buffer_t record_buffer = {sizeof(phub_buffer_t), PHUB_ABI_MAJOR, PHUB_ABI_MINOR, 0, (uint8_t *)record,
                                    sizeof record - 1, 0};
-    phub_status_t registry_status = host->registry_get(host, "person", "KAZ-1", &record_buffer);
+    phub_status_t registry_status = host->registry_get(host, "person", person, &record_buffer);
     record[record_buffer.length < sizeof record ? record_buffer.length : sizeof record - 1] = 0;
     phub_status_t missing_status = host->registry_get(host, "person", "NOBODY", &record_buffer);
     const char *payload = "{\"notice\":1}";
@@ -85,7 +85,7 @@ static phub_status_t fixture_create(const phub_plugin_t *plugin, const phub_host
     fixture_instance_t *self = calloc(1, sizeof(fixture_instance_t));
     self->host = host;
 #ifdef FIXTURE_SERVICES
-    exercise_host(self);
+    exercise_host(self, "KAZ-1");
 #endif
     *out_instance = self;
     return PHUB_OK;
@@ -181,6 +181,20 @@ static phub_status_t fixture_command(void *instance, const char *name, const uin
 #ifdef FIXTURE_SERVICES
     if (strcmp(name, "services") == 0) {
         return put(out, ((fixture_instance_t *)instance)->services_report);
+    }
+    if (strcmp(name, "services-now") == 0) {
+        /* The services as the running hub lends them (a seeded registry's first person), and metric names that
+           would each stop a Prometheus registry: the hub's own module metrics, and a counter's name as a timer. */
+        fixture_instance_t *self = instance;
+        exercise_host(self, "KAZ-100101");
+        const phub_host_metrics_t *metrics = self->host->get_extension(self->host, PHUB_EXT_METRICS);
+        if (metrics) {
+            metrics->counter_add(self->host, "call_duration_seconds", 1);
+            metrics->counter_add(self->host, "verdicts_total", 1);
+            metrics->timer_record_ns(self->host, "fixture_created", 1000);
+            metrics->counter_add(self->host, "fixture_created", 1);
+        }
+        return put(out, self->services_report);
     }
 #endif
 #ifdef FIXTURE_GARBAGE

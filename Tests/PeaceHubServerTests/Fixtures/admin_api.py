@@ -630,19 +630,21 @@ def coverage():
     print("operations: %d, calls checked: %d" % (len(documented), sum(len(v) for v in SEEN.values())))
 
 
+def scrape():
+    """The metric families of /metrics by name, and its text."""
+    connection = http.client.HTTPConnection("127.0.0.1", ARGS.monitoring_port, timeout=10)
+    connection.request("GET", "/metrics")
+    answer = connection.getresponse()
+    check(answer.status == 200, "metrics: %d" % answer.status)
+    check(answer.getheader("content-type") == "text/plain; version=0.0.4; charset=utf-8",
+          "content type %s" % answer.getheader("content-type"))
+    text = answer.read().decode()
+    connection.close()
+    return {family.name: family for family in text_string_to_metric_families(text)}, text
+
+
 def metrics():
     """/metrics is valid Prometheus text and its counters (HTTP, MQTT, module verdicts) move with traffic."""
-    def scrape():
-        connection = http.client.HTTPConnection("127.0.0.1", ARGS.monitoring_port, timeout=10)
-        connection.request("GET", "/metrics")
-        answer = connection.getresponse()
-        check(answer.status == 200, "metrics: %d" % answer.status)
-        check(answer.getheader("content-type") == "text/plain; version=0.0.4; charset=utf-8",
-              "content type %s" % answer.getheader("content-type"))
-        text = answer.read().decode()
-        connection.close()
-        return {family.name: family for family in text_string_to_metric_families(text)}, text
-
     def requests_to_me(families):
         family = families.get("peacehub_http_requests")
         if family is None:
@@ -767,7 +769,27 @@ def revocation():
         pass
 
 
-SCENARIOS = {f.__name__: f for f in [contract, metrics, ready, revocation]}
+def module_services():
+    """The running hub lends its modules its broker and its registry, and a module's metric names cannot stop it:
+    the fixture module's `services-now` calls every host service and reports what each answered, then records
+    metrics under the hub's own names and a counter's name as a timer."""
+    command = "/modules/{mission}/commands/{name}"
+    report = API.call(OP, "POST", command, params={"mission": "FIXTURE", "name": "services-now"}, body={},
+                      expect=200).json
+    check(report["registryStatus"] == 0 and report["record"]["serviceNumber"] == "KAZ-100101",
+          "registry_get did not reach the registry: %r" % report)
+    check(report["ownPublish"] == 0, "publish did not reach the broker: %r" % report)
+    check(report["foreignPublish"] == 5, "a topic outside the mission was not denied: %r" % report)
+    families, _ = scrape()
+    created = families.get("peacehub_module_fixture_created")
+    check(created is not None and created.type == "counter", "the module's counter: %r" % created)
+    held = families.get("peacehub_module_verdicts")
+    check(held is not None and all(sample.labels.get("module") is None for sample in held.samples),
+          "a module's counter went into the hub's verdicts: %r" % held)
+    API.call(OP, "POST", command, params={"mission": "FIXTURE", "name": "describe"}, expect=200)
+
+
+SCENARIOS = {f.__name__: f for f in [contract, metrics, module_services, ready, revocation]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
