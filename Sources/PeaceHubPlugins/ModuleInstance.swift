@@ -53,6 +53,9 @@ public final class ModuleInstance: @unchecked Sendable {
     public let mission: String
     public let version: String
     public let displayName: String
+    /// Where the hub's services call the module from (`PluginHost.evaluateReadiness`, `PluginHost.command`, the
+    /// mission router).
+    public let lane: ModuleLane
 
     private let instance: UnsafeMutableRawPointer
     private let context: HostContext
@@ -68,6 +71,7 @@ public final class ModuleInstance: @unchecked Sendable {
         mission = module.mission
         version = module.version
         displayName = module.displayName
+        lane = ModuleLane(mission: module.mission)
         let context = HostContext(moduleID: module.id, mission: module.mission, services: services)
         self.context = context
         let header = structHeader(phub_create_info_t.self)

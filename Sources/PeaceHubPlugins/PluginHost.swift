@@ -9,10 +9,14 @@ import Synchronization
 /// one means restarting the hub (see docs/abi.md, "Unloading").
 public final class PluginHost: ReadinessEvaluating, Sendable {
     public let services: HostServices
+    /// How long a readiness question or a command waits for its module: a module that hangs costs its own answers,
+    /// never the threads of the admin API or a registry transaction waiting for its verdict.
+    public let callBudget: Duration
     private let loaded = Mutex<[ModuleInstance]>([])
 
-    public init(services: HostServices = HostServices()) {
+    public init(services: HostServices = HostServices(), callBudget: Duration = .seconds(10)) {
         self.services = services
+        self.callBudget = callBudget
     }
 
     /// The loaded modules, in load order.
@@ -73,6 +77,23 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         guard let module = module(forMission: mission) else {
             throw PluginCallError(.unsupported, module: "-", function: "evaluate_readiness", reason: "no module serves mission \(mission)")
         }
-        return try module.readiness(request)
+        return try answer(module, "evaluate_readiness") { () throws(PluginCallError) in try module.readiness(request) }
+    }
+
+    /// Runs a module's command on its lane, waiting `callBudget` at most.
+    public func command(
+        _ module: ModuleInstance, _ name: String, arguments: JSONValue = [:]
+    ) throws(PluginCallError) -> JSONValue {
+        try answer(module, "run_command") { () throws(PluginCallError) in try module.command(name, arguments: arguments) }
+    }
+
+    private func answer<T: Sendable>(
+        _ module: ModuleInstance, _ function: String, _ body: @escaping @Sendable () throws(PluginCallError) -> T
+    ) throws(PluginCallError) -> T {
+        guard let result = module.lane.answer(within: callBudget, { Result(catching: body) }) else {
+            throw PluginCallError(
+                .timedOut, module: module.id, function: function, reason: "the module did not answer within \(callBudget)")
+        }
+        return try result.get()
     }
 }

@@ -75,6 +75,7 @@ public struct PluginCallError: Error, Sendable, Hashable, CustomStringConvertibl
             case unsupported = "unsupported"
             case failed = "module failed"
             case badOutput = "module returned invalid output"
+            case timedOut = "module did not answer in time"
         }
 
         fileprivate let backing: Backing
@@ -87,6 +88,9 @@ public struct PluginCallError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let failed = Code(backing: .failed)
         /// The module broke the contract: invalid JSON, lengths beyond the buffer, an unknown verdict.
         public static let badOutput = Code(backing: .badOutput)
+        /// The module did not answer within the host's budget (`PluginHost.callBudget`), or is still in a call
+        /// begun before it.
+        public static let timedOut = Code(backing: .timedOut)
 
         public var description: String { backing.rawValue }
     }

@@ -78,7 +78,7 @@ public struct AdminAPI: Sendable {
             guard let module = plugins.module(forMission: mission) else {
                 throw HTTPError(.notFound, "no module serves mission \(mission.uppercased())")
             }
-            return .json(try module.command(name, arguments: try request.decodeObject()))
+            return .json(try plugins.command(module, name, arguments: try request.decodeObject()))
         }
         route(&router, .GET, "/sessions", query: Self.paged([])) { request, caller in
             try Self.requireOperator(caller, "list MQTT sessions")
@@ -146,6 +146,7 @@ public struct AdminAPI: Sendable {
             switch error.code {
             case .invalidArgument: (.unprocessableEntity, "module_invalid_argument")
             case .unsupported: (.notFound, "module_unsupported")
+            case .timedOut: (.serviceUnavailable, "module_timeout")
             default: (.internalServerError, "module_failed")
             }
         return HTTPError(status, code: .init(code), error.reason)

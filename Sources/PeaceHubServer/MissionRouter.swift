@@ -66,9 +66,6 @@ public final class MissionRouter: PublishInterceptor {
     private let archive: (any ReportArchive)?
     private let currentBudget: Mutex<DispatchTimeInterval>
     private let logger: Logger
-    /// Each module's calls, one at a time on a queue of its own (never an event loop): a module that hangs holds
-    /// one thread and its own reports, not the others'.
-    private let lanes = Mutex<[String: ModuleLane]>([:])
     /// The deadlines, apart from the calls: a hung call must not hold its reports' deadlines back.
     private let deadlines = DispatchQueue(label: "peacehub.mission-router.deadlines")
 
@@ -165,12 +162,9 @@ public final class MissionRouter: PublishInterceptor {
             senderOperator: senderOperator, securityLabel: label, precedence: precedence, qos: Int(message.qos.rawValue),
             receivedAt: receivedAt)
         let missionCode = module.mission
-        let lane = lanes.withLock { lanes in
-            if let lane = lanes[missionCode] { return lane }
-            let lane = ModuleLane(mission: missionCode)
-            lanes[missionCode] = lane
-            return lane
-        }
+        // Each module's calls run one at a time on its own lane (never an event loop): a module that hangs holds
+        // one thread and its own reports, not the others'.
+        let lane = module.lane
         // A module still in a call begun more than a budget ago is taken for hung: its reports are held at once
         // rather than queued behind that call.
         if lane.hasOutlived(budget) {
@@ -199,12 +193,9 @@ public final class MissionRouter: PublishInterceptor {
             // Settled by its deadline while it waited: the module is not asked.
             guard !settled.load(ordering: .acquiring) else { return }
             var report = report
-            let started = DispatchTime.now().uptimeNanoseconds
-            lane.callStarted.store(started, ordering: .releasing)
-            let judgement = Result { () throws(PluginCallError) in try module.judge(input) }
-            lane.callStarted.store(0, ordering: .releasing)
+            let (judgement, nanoseconds) = lane.call { Result { () throws(PluginCallError) in try module.judge(input) } }
             CoreMetrics.Timer(label: "peacehub_module_call_duration_seconds", dimensions: [("mission", missionCode)])
-                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+                .recordNanoseconds(Int64(nanoseconds))
             do throws(PluginCallError) {
                 switch try judgement.get() {
                 case .rejected(let reason, let text):
@@ -259,22 +250,5 @@ public final class MissionRouter: PublishInterceptor {
             }
             next()
         }
-    }
-}
-
-/// One module's queue, and when its call under way began (0: none), to tell a hung module.
-private final class ModuleLane: Sendable {
-    let queue: DispatchQueue
-    let callStarted = Atomic<UInt64>(0)
-
-    init(mission: String) {
-        queue = DispatchQueue(label: "peacehub.module.\(mission)")
-    }
-
-    /// True while a call begun more than `budget` ago has not returned.
-    func hasOutlived(_ budget: DispatchTimeInterval) -> Bool {
-        let started = callStarted.load(ordering: .acquiring)
-        guard started != 0 else { return false }
-        return DispatchTime(uptimeNanoseconds: started) + budget < DispatchTime.now()
     }
 }

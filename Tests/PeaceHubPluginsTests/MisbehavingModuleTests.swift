@@ -31,6 +31,37 @@ import Testing
         #expect(error.function == "judge_message")
     }
 
+    /// A readiness question or a command that hangs costs its caller the host's budget, and the module's next
+    /// callers nothing: they are told at once while the call is stuck. Before, each held one of the admin API's
+    /// two threads for good (two requests took the API down for everyone) and SIGTERM never finished.
+    @Test func aHungReadinessOrCommandCostsTheBudgetOnly() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let host = PluginHost(callBudget: .milliseconds(300))
+        let module = try host.load(manifest: try FixtureModules.build(.plain, into: scratch.url))
+        let other = try host.load(
+            manifest: try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.other", mission: "OTHER"))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let hung = try #require(#expect(throws: PluginCallError.self) { try host.command(module, "hang") })
+        #expect(hung.code == .timedOut)
+        #expect(hung.reason == "the module did not answer within 0.3 seconds")
+        #expect(clock.now - started < .seconds(5))
+        let fast = clock.now
+        for ask in [
+            { _ = try host.evaluateReadiness(mission: "FIXTURE", request: Data(#"{"subject":"person"}"#.utf8)) },
+            { _ = try host.command(module, "describe") },
+        ] as [() throws -> Void] {
+            let error = try #require(#expect(throws: PluginCallError.self) { try ask() })
+            #expect(error.code == .timedOut)
+        }
+        #expect(clock.now - fast < .milliseconds(250), "told at once, not after another budget")
+        #expect(try host.command(other, "describe") == ["mission": "OTHER"])
+        #expect(throws: PluginCallError.self) {
+            _ = try host.evaluateReadiness(mission: "OTHER", request: Data(#"{"hang": true}"#.utf8))
+        }
+    }
+
     /// What a module logs through `host->log` cannot end the log line and forge the next, nor steer a terminal.
     @Test func moduleTextCannotForgeLogLines() {
         let forged = "first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\u{0}"

@@ -157,6 +157,11 @@ static phub_status_t fixture_readiness(void *instance, const uint8_t *request, u
 #ifdef FIXTURE_GARBAGE
     return put(out, "[{\"code\":42}]");
 #else
+    if (size >= 7 && memcmp(request, "{\"hang\"", 7) == 0) {
+        for (;;) {
+            sleep(1);
+        }
+    }
     if (size == 0 || request[0] != '{') {
         put(out, "{\"error\":\"the request is not a JSON object\"}");
         return PHUB_ERR_INVALID_ARGUMENT;
@@ -211,6 +216,11 @@ static phub_status_t fixture_command(void *instance, const char *name, const uin
 #endif
     if (strcmp(name, "echo") == 0) {
         return phub_buffer_write(out, arguments, size);
+    }
+    if (strcmp(name, "hang") == 0) {
+        for (;;) {
+            sleep(1);
+        }
     }
     put(out, "{\"error\":\"unknown command\"}");
     return PHUB_ERR_UNSUPPORTED;
