@@ -1,11 +1,15 @@
 /*
  * A mission module in plain C: the starting point for partner nations that do not use Swift.
  *
- * It needs only the PeaceHub headers and a C compiler:
- *   cc -std=c11 -shared -fPIC -O2 -fvisibility=hidden -I<peacehub>/Sources/CPeaceHubABI/include \
- *      -Wl,--version-script=exports.map template.c -o libtemplate.so
- * Rename the mission, then replace the bodies of judge_message, evaluate_readiness and
- * run_command with your mission's rules. The comments in peacehub/plugin.h say who owns what.
+ * It needs only the PeaceHub headers and a C compiler. `make plugins` builds it from the PeaceHub
+ * source tree (into .build/plugin-examples/) with:
+ *   cc -std=c11 -shared -fPIC -O2 -fvisibility=hidden -Wall -Wextra -pedantic -Werror \
+ *      -ISources/CPeaceHubABI/include -Wl,--version-script=Plugins/exports.map \
+ *      Plugins/template-c/template.c -o libpeacehub_template_c.so
+ *   peacehub plugins manifest libpeacehub_template_c.so --id org.peacehub.template-c --mission TEMPLATE
+ * Rename the id, the mission and the display name, then
+ * replace the bodies of judge_message, evaluate_readiness and run_command with your mission's
+ * rules. The comments in peacehub/plugin.h say who owns what; docs/abi.md is the specification.
  */
 #include <stdio.h>
 #include <string.h>
@@ -60,7 +64,7 @@ static phub_status_t template_create(const phub_plugin_t *plugin, const phub_hos
     }
     instance->host = host;
     instance->messages_judged = 0;
-    host->log(host, PHUB_LOG_INFO, "template-c module created");
+    host->log(host, PHUB_LOG_INFO, "module created");
     *out_instance = instance;
     return PHUB_OK;
 }
