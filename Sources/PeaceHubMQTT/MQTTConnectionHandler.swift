@@ -123,7 +123,6 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastPacket = eventLoop.now
         if draining { return }
         if case .closed = state { return }
         reading = true
@@ -134,7 +133,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             bytes = earlier
         }
         do {
+            // The keep-alive counts whole packets [MQTT-3.1.2-24]: bytes of one never finished do not keep a
+            // connection (and its buffer) alive.
+            var received = false
             while !draining, let packet = try decoder.decode(buffer: &bytes) {
+                if !received {
+                    received = true
+                    lastPacket = eventLoop.now
+                }
                 if case .closed = state { break }
                 process(packet, context: context)
             }
@@ -573,7 +579,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             return refuse(.unsupportedProtocolVersion, context: context, reason: "\(error)")
         }
         if let known = error.version { version = known }
-        disconnect(error.code.reasonCode, context: context, reason: "\(error)")
+        // After CONNECT, any CONNECT is a Protocol Error [MQTT-3.1.0-2], whatever its name or level: 0x84 is a
+        // CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
+        let code = error.code.reasonCode == .unsupportedProtocolVersion ? ReasonCode.protocolError : error.code.reasonCode
+        disconnect(connackSent ? code : error.code.reasonCode, context: context, reason: "\(error)")
     }
 
     /// The TLS handshake is done: the client has `connectTimeout` to send its CONNECT (the standard: a server

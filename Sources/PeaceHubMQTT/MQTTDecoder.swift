@@ -68,7 +68,13 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             guard let byte = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
             remaining += Int(byte & 0x7f) * multiplier
             index += 1
-            if byte & 0x80 == 0 { return (position + 2, remaining) }
+            if byte & 0x80 == 0 {
+                // A last byte of 0 after the first: a shorter encoding exists.
+                guard byte != 0 || position == 0 else {
+                    throw MQTTError(.malformedPacket, "the remaining length is not minimally encoded [MQTT-1.5.5-1]")
+                }
+                return (position + 2, remaining)
+            }
             multiplier *= 128
         }
         throw MQTTError(.malformedPacket, "the remaining length takes more than four bytes [MQTT-2.2.3]")
@@ -272,8 +278,13 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         while !reader.isAtEnd {
             let filter = try reader.string("topic filter")
             let byte = try reader.byte("subscription options")
-            guard byte & (v5 ? 0xc0 : 0xfc) == 0, let qos = QoS(rawValue: byte & 0x03) else {
+            guard byte & (v5 ? 0xc0 : 0xfc) == 0 else {
                 throw reader.malformed("subscription options byte \(byte) [MQTT-3.8.3-4, MQTT-3.8.3-5]")
+            }
+            // 3.1.1 counts a Maximum QoS of 3 among the malformed options; 5.0 calls it a Protocol Error (3.8.3.1).
+            guard let qos = QoS(rawValue: byte & 0x03) else {
+                guard v5 else { throw reader.malformed("subscription options byte \(byte) [MQTT-3.8.3-4]") }
+                throw MQTTError(.protocolViolation, "SUBSCRIBE: Maximum QoS 3")
             }
             guard let retainHandling = MQTTPacket.RetainHandling(rawValue: (byte >> 4) & 0x03) else {
                 throw MQTTError(.protocolViolation, "SUBSCRIBE: Retain Handling 3")

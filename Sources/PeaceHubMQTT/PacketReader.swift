@@ -37,14 +37,17 @@ struct PacketReader {
         return value
     }
 
-    /// A variable byte integer: at most four bytes [MQTT-1.5.5-1].
+    /// A variable byte integer: at most four bytes, and no more than its value needs [MQTT-1.5.5-1].
     mutating func variableByteInteger(_ field: String) throws(MQTTError) -> Int {
         var value = 0
         var multiplier = 1
-        for _ in 0..<4 {
+        for position in 0..<4 {
             let byte = try self.byte(field)
             value += Int(byte & 0x7f) * multiplier
-            if byte & 0x80 == 0 { return value }
+            if byte & 0x80 == 0 {
+                guard byte != 0 || position == 0 else { throw malformed("\(field) is not minimally encoded [MQTT-1.5.5-1]") }
+                return value
+            }
             multiplier *= 128
         }
         throw malformed("\(field) takes more than four bytes [MQTT-1.5.5-1]")

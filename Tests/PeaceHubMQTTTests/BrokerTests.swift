@@ -610,6 +610,35 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try watcher.received() == [publish("status/kaz", "lost")])
     }
 
+    /// The keep-alive counts packets, not bytes [MQTT-3.1.2-24]: a packet dribbled in a byte a second and never
+    /// finished kept the connection, and its buffer, for as long as the client liked.
+    @Test func bytesOfAnUnfinishedPacketDoNotKeepAConnectionAlive() throws {
+        let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: kaz)
+        _ = try client.connect("slow", keepAlive: 2)
+        var bytes = ByteBuffer()
+        publish("t", "never finished").write(to: &bytes, version: .v3_1_1)
+        for _ in 0..<5 where client.isOpen {
+            client.loop.advanceTime(by: .seconds(1))
+            if client.isOpen { try client.sendBytes(bytes.readSlice(length: 1)!) }
+        }
+        #expect(!client.isOpen)
+    }
+
+    /// A second CONNECT is a Protocol Error whatever it says [MQTT-3.1.0-2]; one naming another protocol level
+    /// got 0x84, which is a CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
+    @Test func aSecondConnectOfAnotherLevelIsAProtocolError() throws {
+        let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: kaz)
+        _ = try client.connect5("twice")
+        var bytes = ByteBuffer(bytes: [0x10, 13, 0, 4, 0x4d, 0x51, 0x54, 0x54, 3, 0x02, 0, 60, 0, 1, 0x61])
+        try client.sendBytes(bytes.readSlice(length: bytes.readableBytes)!)
+        guard case .disconnect(let disconnect) = try client.received().first else {
+            Issue.record("no DISCONNECT")
+            return
+        }
+        #expect(disconnect.reasonCode == .protocolError)
+        #expect(!client.isOpen)
+    }
+
     /// A connection that sends no CONNECT within `connectTimeout` of its TLS handshake is closed; a connected one
     /// keeps no such deadline.
     @Test func aConnectionWithoutConnectIsClosedAfterTheConnectTimeout() throws {

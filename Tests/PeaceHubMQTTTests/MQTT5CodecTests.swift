@@ -129,6 +129,10 @@ import Testing
         ),
         ("a variable byte integer of five bytes", [0x30, 9, 0, 1, 0x74, 0xff, 0xff, 0xff, 0xff, 0x01, 0], .malformedPacket),
         ("an empty topic without an alias", [0x30, 3, 0, 0, 0], .protocolViolation),
+        // A variable byte integer in more bytes than its value needs [MQTT-1.5.5-1].
+        ("a remaining length of 0 in two bytes", [0xc0, 0x80, 0x00], .malformedPacket),
+        ("a property length of 0 in two bytes", [0x30, 6, 0, 1, 0x74, 0x80, 0x00, 0], .malformedPacket),
+        ("a maximum QoS of 3", [0x82, 7, 0, 1, 0, 0, 1, 0x74, 0x03], .protocolViolation),
         ("a bad reason string", [0xe0, 6, 0x00, 4, 0x1f, 0, 1, 0xff], .malformedPacket),
     ]
 
