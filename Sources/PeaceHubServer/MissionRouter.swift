@@ -89,8 +89,8 @@ public final class MissionRouter: PublishInterceptor {
         Self.reportTopic(topic) != nil
     }
 
-    /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`. Asked for every PUBLISH, so it looks at the bytes
-    /// before it makes any string.
+    /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`, the type empty for a topic ending in `reports/`.
+    /// Asked for every PUBLISH, so it looks at the bytes before it makes any string.
     static func reportTopic(_ topic: String) -> (String, String)? {
         var topic = topic  // `withUTF8` reads a native string's bytes in place
         return topic.withUTF8 { bytes -> (String, String)? in
@@ -99,7 +99,7 @@ public final class MissionRouter: PublishInterceptor {
                 missionEnd > 9, UnsafeBufferPointer(rebasing: bytes[(missionEnd + 1)...]).starts(with: "reports/")
             else { return nil }
             let type = bytes[(missionEnd + 9)...]
-            guard !type.isEmpty, !type.contains(slash) else { return nil }
+            guard !type.contains(slash) else { return nil }
             return (String(decoding: bytes[9..<missionEnd], as: UTF8.self), String(decoding: type, as: UTF8.self))
         }
     }
@@ -108,6 +108,12 @@ public final class MissionRouter: PublishInterceptor {
         _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void
     ) {
         guard let (mission, type) = Self.reportTopic(message.topic) else { return completion(.deliver(message)) }
+        // `reports/+` matches an empty level too: such a report would otherwise reach its readers unjudged.
+        guard !type.isEmpty else {
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.unknownType.name)
+            return completion(
+                .reject(code: RejectReason.unknownType.name, reason: "a report's topic names its type: \(message.topic)<TYPE>"))
+        }
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
         let labelProperty = message.properties.userProperty(Envelope.securityLabelProperty)

@@ -54,7 +54,7 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(!router.claims(topic: "missions/UNIFIL/chat/general"))
         #expect(!router.claims(topic: "missions/UNIFIL/reports/UXO/x"))
         #expect(!router.claims(topic: "contingents/KAZ/inbox"))
-        for topic in ["missions//reports/UXO", "missions/UNIFIL/reports/", "missions/UNIFIL", "missions/", "missions",
+        for topic in ["missions//reports/UXO", "missions/UNIFIL", "missions/", "missions",
                       "missions/UNIFIL/reportsX/UXO", "mission/UNIFIL/reports/UXO", "missions/UNIFIL/reports/UXO/",
                       "missions/Ü/chat/reports/x"] {
             #expect(!router.claims(topic: topic), "\(topic)")
@@ -151,6 +151,20 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         }
         #expect(cutCode == "INVALID_VALUE")
         #expect(cutReason == "field 'securityLabel' may not hold U+0000 (NUL)")
+    }
+
+    /// `reports/+` lets a contingent publish on `missions/UNIFIL/reports/`: that report reached its readers unjudged
+    /// and unarchived. It is claimed and rejected.
+    @Test func aReportTopicWithoutATypeIsRejected() throws {
+        let router = MissionRouter(plugins: plugins, archive: MemoryArchive())
+        #expect(router.claims(topic: "missions/UNIFIL/reports/"))
+        guard case .reject(let code, let reason) = try decide(router, report("missions/UNIFIL/reports/", Self.validUXO))
+        else {
+            Issue.record("a report without a type was not rejected")
+            return
+        }
+        #expect(code == "UNKNOWN_TYPE")
+        #expect(reason == "a report's topic names its type: missions/UNIFIL/reports/<TYPE>")
     }
 
     @Test func aModuleThatHangsHoldsTheReportAfterTheBudget() throws {
