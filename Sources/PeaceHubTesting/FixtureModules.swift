@@ -13,6 +13,9 @@ public enum FixtureModules {
         case crash = "CRASH"
         /// Never returns from `judge_message`.
         case hang = "HANG"
+        /// Never returns from `judge_message` either, printing all the while to stdout, where it first writes lines
+        /// that look like `plugins check`'s report.
+        case chattyHang = "CHATTY_HANG"
         /// Returns garbage: bad JSON, lengths beyond buffers, an unknown verdict, non-UTF-8 text.
         case garbage = "GARBAGE"
         case createFails = "CREATE_FAILS"

@@ -63,6 +63,23 @@ enum ChildCommand {
     }
 }
 
+/// The child's side of `ChildCommand`: the channel its report goes to, which a module's own output cannot reach.
+/// The report keeps the pipe the parent reads; what the process writes to stdout from then on (a module's
+/// `printf`) goes to its stderr, so it can neither forge a line of the report nor pass for a sign of life.
+final class ChildReport {
+    private let handle: FileHandle
+
+    init() {
+        fflush(nil)
+        handle = FileHandle(fileDescriptor: dup(STDOUT_FILENO), closeOnDealloc: true)
+        dup2(STDERR_FILENO, STDOUT_FILENO)
+    }
+
+    func line(_ text: String) {
+        handle.write(Data((text + "\n").utf8))
+    }
+}
+
 /// `SIGSEGV` for 11 and so on; the number when the signal is not a usual one.
 func signalName(_ signal: Int32) -> String {
     let names: [Int32: String] = [

@@ -220,7 +220,7 @@ struct PluginsCheck: ParsableCommand {
 
 /// `plugins probe`: the child side of `plugins check`. It runs the setup checks (silently when
 /// starting past them), skips the other checks before `--from`, and reports each check it runs
-/// as BEGIN / PASS / FAIL lines on stdout.
+/// as BEGIN / PASS / FAIL lines on its report channel (`ChildReport`).
 struct PluginsProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe", abstract: "Run conformance checks in this process (used by 'plugins check').",
@@ -230,25 +230,22 @@ struct PluginsProbe: ParsableCommand {
     @Option var from: Int = 0
 
     func run() throws {
+        let report = ChildReport()
         let subject = ConformanceSubject(manifest: URL(fileURLWithPath: manifest))
         for index in conformanceChecks.indices where index < setupCheckCount || index >= from {
             let check = conformanceChecks[index]
             let reporting = index >= from
-            if reporting { emit("BEGIN \(index) \(check.function)") }
+            if reporting { report.line("BEGIN \(index) \(check.function)") }
             do {
                 try check.run(subject)
-                if reporting { emit("PASS \(index)") }
+                if reporting { report.line("PASS \(index)") }
             } catch {
                 let reason = (error as? CLIError)?.description ?? "\(error)"
                 if reporting || index < setupCheckCount {
-                    emit("FAIL \(index) \(reason.replacingOccurrences(of: "\n", with: " "))")
+                    report.line("FAIL \(index) \(reason.replacingOccurrences(of: "\n", with: " "))")
                 }
                 if index < setupCheckCount { return }
             }
         }
-    }
-
-    private func emit(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

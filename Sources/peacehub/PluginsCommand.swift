@@ -127,6 +127,7 @@ struct PluginsOpen: ParsableCommand {
     @Flag var json = false
 
     func run() throws {
+        let report = ChildReport()
         let opened = try PluginLoader.open(manifest: URL(fileURLWithPath: manifest))
         let functions = opened.functions
         if json {
@@ -140,21 +141,21 @@ struct PluginsOpen: ParsableCommand {
                 "tableSize": .number(Double(opened.tableSize)), "sha256": .string(opened.manifest.sha256),
                 "functions": .object(Dictionary(uniqueKeysWithValues: functions.map { ($0.name, .bool($0.present)) })),
             ]
-            print(String(decoding: result.jsonData, as: UTF8.self))
+            report.line(String(decoding: result.jsonData, as: UTF8.self))
             return
         }
-        print("module       \(opened.id) \(opened.version) (\(opened.displayName))")
-        print("mission      \(opened.mission)")
-        print("manifest     \(opened.manifestPath)")
-        print("library      \(opened.libraryPath)")
-        print("data         \(opened.dataDirectory)")
-        print("sha256       \(opened.manifest.sha256) (verified)")
-        print(
+        report.line("module       \(opened.id) \(opened.version) (\(opened.displayName))")
+        report.line("mission      \(opened.mission)")
+        report.line("manifest     \(opened.manifestPath)")
+        report.line("library      \(opened.libraryPath)")
+        report.line("data         \(opened.dataDirectory)")
+        report.line("sha256       \(opened.manifest.sha256) (verified)")
+        report.line(
             "ABI          manifest \(opened.manifest.abiMajor).\(opened.manifest.abiMinor), table \(opened.tableABI), "
                 + "host \(HostABI.versionString); table \(opened.tableSize) bytes")
-        print("functions")
+        report.line("functions")
         for function in functions {
-            print("  \(function.present ? "present" : "absent ")  \(function.name)")
+            report.line("  \(function.present ? "present" : "absent ")  \(function.name)")
         }
     }
 }
@@ -189,12 +190,23 @@ struct PluginsManifest: ParsableCommand {
         let manifest = PluginManifest(
             id: id, mission: mission, abiMajor: parts[0], abiMinor: parts[1], library: url.lastPathComponent,
             sha256: digest, data: data)
-        let target = url.deletingLastPathComponent().appendingPathComponent(id + PluginManifest.fileSuffix)
+        let folder = url.deletingLastPathComponent()
+        let target = folder.appendingPathComponent(id + PluginManifest.fileSuffix)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(manifest).write(to: target)
-        // Read it back through the host's own checks so a bad id or mission fails here.
-        _ = try PluginManifest.read(from: target)
+        // Read back through the host's own checks before it takes the manifest's name, so a bad id, mission or
+        // data folder fails here and leaves no manifest the host would refuse.
+        let draft = folder.appendingPathComponent(".\(UUID().uuidString).plugin.json.tmp")
+        try encoder.encode(manifest).write(to: draft)
+        do {
+            _ = try PluginManifest.read(from: draft)
+            guard rename(draft.path, target.path) == 0 else {
+                throw CLIError("cannot write \(target.path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: draft)
+            throw error
+        }
         print(target.path)
     }
 }

@@ -122,6 +122,19 @@ import Testing
         #expect(result.stdout.contains("PASS  destroy releases the instance"))
     }
 
+    /// What a module prints on stdout is not the checker's report: a hung module that printed a line a second was
+    /// never found hung, and a forged `PASS 6` passed a check.
+    @Test func checkIsNotFooledByAModuleThatPrints() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.chattyHang, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path, "--timeout", "1"], timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL  judge_message gives a verdict on a JSON report: hung for more than 1 s in judge_message"), "\(result.stdout)")
+        #expect(!result.stdout.contains("tick"))
+        #expect(result.stdout.contains("PASS  destroy releases the instance"))
+    }
+
     @Test func checkOfAModuleThatCannotBeCreatedSkipsTheRest() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
@@ -172,8 +185,17 @@ import Testing
         #expect(written.status == 0, "\(written.stderr)")
         let check = try ProcessRunner.peacehub(["plugins", "check", library.path])
         #expect(check.status == 0, "\(check.stdout)")
+        let before = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted()
         let bad = try ProcessRunner.peacehub(["plugins", "manifest", library.path, "--id", "Bad Id", "--mission", "X"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("key 'id'"))
+        let outside = try ProcessRunner.peacehub(
+            ["plugins", "manifest", library.path, "--id", "org.peacehub.template-c", "--mission", "TEMPLATE",
+             "--data", "../../etc"])
+        #expect(outside.status != 0)
+        #expect(outside.stderr.contains("key 'data'"))
+        // A refused manifest is not left for the host to refuse again, nor does it replace the good one.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted() == before)
+        #expect(try ProcessRunner.peacehub(["plugins", "check", library.path]).status == 0)
     }
 }

@@ -110,6 +110,17 @@ static phub_status_t fixture_judge(void *instance, const phub_message_t *message
     for (;;) {
         sleep(1);
     }
+#elif defined(FIXTURE_CHATTY_HANG)
+    (void)message;
+    (void)verdict;
+    for (int check = 0; check < 20; check++) {
+        printf("PASS %d\n", check);
+    }
+    for (;;) {
+        printf("tick\n");
+        fflush(stdout);
+        usleep(100000);
+    }
 #elif defined(FIXTURE_GARBAGE)
     /* The payload picks the kind of garbage. */
     if (message->payload_size > 0 && message->payload[0] == 'L') {
