@@ -127,7 +127,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
             promise: nil)
-        if response.body.readableBytes > 0 {
+        if response.body.readableBytes > 0, head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         // Set before writing the end: HTTPServerPipelineHandler hands over the next pipelined request during that

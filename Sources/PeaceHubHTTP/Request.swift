@@ -44,12 +44,17 @@ public struct Request: Sendable {
         return value
     }
 
-    /// Refuses query parameters other than `allowed`, so a misspelt filter is an error rather than ignored.
+    /// Refuses query parameters other than `allowed`, so a misspelt filter is an error rather than ignored, and
+    /// one given twice, which one reader takes as the first value, another as the last, a third as both.
     public func requireQuery(only allowed: Set<String>) throws(HTTPError) {
         if let unknown = query.first(where: { !allowed.contains($0.name) }) {
             let names = allowed.sorted().joined(separator: ", ")
             let hint = names.isEmpty ? " (this path takes none)" : " (allowed: \(names))"
             throw HTTPError(.badRequest, "unknown query parameter '\(unknown.name)'" + hint)
+        }
+        var seen: Set<String> = []
+        if let repeated = query.first(where: { !seen.insert($0.name).inserted }) {
+            throw HTTPError(.badRequest, "query parameter '\(repeated.name)' is given more than once")
         }
     }
 

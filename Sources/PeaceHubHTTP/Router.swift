@@ -60,9 +60,13 @@ public struct Router: Sendable {
         // Literal segments win over parameters (`/audit/verify` before `/audit/{seq}`).
         let candidates = routes.compactMap { route in parameters(of: route, for: parts).map { (route, $0) } }
             .sorted { specificity($0.0) > specificity($1.0) }
+        // HEAD is GET without the body [RFC 9110 9.3.2]: the server writes the head alone.
         for (route, parameters) in candidates {
-            if route.method == method { return .found(route, parameters: parameters) }
+            if route.method == method || (method == .HEAD && route.method == .GET) {
+                return .found(route, parameters: parameters)
+            }
             allowed.append(route.method)
+            if route.method == .GET { allowed.append(.HEAD) }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
     }

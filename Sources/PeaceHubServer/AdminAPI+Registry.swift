@@ -238,7 +238,10 @@ extension AdminAPI {
             let page = try PageRequest(request)
             let query = ReportQuery(
                 mission: request.queryValue("mission"), type: request.queryValue("type"),
-                status: request.queryValue("status"), sender: request.queryValue("sender"),
+                status: try request.queryValue("status", expected: ReportQuery.statuses.joined(separator: " or ")) {
+                    ReportQuery.statuses.contains($0) ? $0 : nil
+                },
+                sender: request.queryValue("sender"),
                 receivedFrom: try request.queryValue("from", expected: Self.instantFormat, ReportQuery.instant),
                 receivedBefore: try request.queryValue("to", expected: Self.instantFormat, ReportQuery.instant),
                 area: try request.queryValue("bbox", expected: "minLon,minLat,maxLon,maxLat in degrees") {

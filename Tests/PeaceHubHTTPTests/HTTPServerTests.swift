@@ -96,6 +96,16 @@ private let changing = Mutex<[Int]>([])
             #expect(refused.status == 405)
             #expect(refused.errorCode == "method_not_allowed")
             #expect(refused.headers["allow"]?.contains("GET") == true)
+            #expect(refused.headers["allow"]?.contains("HEAD") == true)
+            // HEAD is GET without the body [RFC 9110 9.3.2], on the same keep-alive connection.
+            try client.request("GET", "/items/KAZ-1")
+            let got = try client.response()
+            try client.request("HEAD", "/items/KAZ-1")
+            let headed = try client.response(toHead: true)
+            #expect(headed.status == 200 && headed.body.isEmpty)
+            #expect(headed.headers["content-length"] == got.headers["content-length"])
+            try client.request("GET", "/items/KAZ-1")
+            #expect(try client.response().json?["id"] as? String == "KAZ-1", "nothing of a body came after the head")
             try client.request("GET", "/nothing/here")
             let missing = try client.response()
             #expect(missing.status == 404)
@@ -328,7 +338,7 @@ private let changing = Mutex<[Int]>([])
             Issue.record("expected 405")
             return
         }
-        #expect(allowed == [.GET])
+        #expect(allowed == [.GET, .HEAD])
         guard case .notFound = router.match(method: .GET, path: "/persons//qualifications/4") else {
             Issue.record("an empty parameter matched")
             return

@@ -62,8 +62,8 @@ final class RawHTTPClient {
         try send(text)
     }
 
-    /// Reads one response (Content-Length framed).
-    func response() throws -> Response {
+    /// Reads one response (Content-Length framed; an answer to HEAD has no body whatever its length says).
+    func response(toHead: Bool = false) throws -> Response {
         let separator = Data("\r\n\r\n".utf8)
         while buffer.range(of: separator) == nil { try fill() }
         let headEnd = buffer.range(of: separator)!
@@ -78,7 +78,7 @@ final class RawHTTPClient {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        let length = Int(headers["content-length"] ?? "0") ?? 0
+        let length = toHead ? 0 : Int(headers["content-length"] ?? "0") ?? 0
         buffer.removeSubrange(buffer.startIndex..<headEnd.upperBound)
         while buffer.count < length { try fill() }
         let body = Data(buffer.prefix(length))

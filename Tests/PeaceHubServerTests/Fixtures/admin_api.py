@@ -477,7 +477,9 @@ def reports():
     API.call(OP, "GET", "/reports", query={"bbox": "1,2,3"}, expect=400)
     API.call(OP, "GET", "/reports", query={"from": "last week"}, expect=400)
     API.call(OP, "GET", "/reports", query={"bbox": "36,33,35,34"}, expect=422)
-    API.call(OP, "GET", "/reports", query={"status": "LOST"}, expect=422)
+    API.call(OP, "GET", "/reports", query={"status": "LOST"}, expect=400)
+    # A parameter given twice: one reader takes the first, another the last.
+    API.call(OP, "GET", "/reports", query=[("mission", "UNIFIL"), ("mission", "UNFICYP")], expect=400)
 
 
 def modules():
