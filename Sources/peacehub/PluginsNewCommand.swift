@@ -281,10 +281,32 @@ struct Scaffold {
                     return .accept(annotations: ["mission": "\(mission)"])
                 }
 
+                /// A person (`subject` "person"), or each member of a contingent (`subject` "contingent"), the items
+                /// then naming the member: docs/abi.md, section 8.
                 public func readiness(_ request: JSONValue) throws -> [UnmetRequirement] {
-                    guard let person = request["person"]?.objectValue else {
-                        throw ModuleError.invalidArgument("field 'person' is required")
+                    switch request["subject"]?.stringValue {
+                    case "person":
+                        guard let person = request["person"], person.objectValue != nil else {
+                            throw ModuleError.invalidArgument("field 'person' is required")
+                        }
+                        return unmet(person)
+                    case "contingent":
+                        guard let members = request["contingent"]?["members"]?.arrayValue else {
+                            throw ModuleError.invalidArgument("field 'contingent.members' is required")
+                        }
+                        return members.flatMap { member in
+                            unmet(member).map { item in
+                                var item = item
+                                item.serviceNumber = member["serviceNumber"]?.stringValue
+                                return item
+                            }
+                        }
+                    default:
+                        throw ModuleError.invalidArgument("field 'subject' must be person or contingent")
                     }
+                }
+
+                private func unmet(_ person: JSONValue) -> [UnmetRequirement] {
                     let trained = (person["qualifications"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "UN-CPTM" }
                     return trained ? [] : [UnmetRequirement(code: "TRAINING_MISSING", message: "UN-CPTM training is missing")]
                 }
@@ -332,8 +354,15 @@ struct Scaffold {
                 }
 
                 @Test func readinessNamesMissingTraining() throws {
-                    let unmet = try module.readiness(["person": ["qualifications": []]])
+                    let unmet = try module.readiness(["subject": "person", "person": ["qualifications": []]])
                     #expect(unmet.map(\\.code) == ["TRAINING_MISSING"])
+                }
+
+                @Test func aContingentsUnmetItemsNameTheMember() throws {
+                    let trained: JSONValue = ["serviceNumber": "A-1", "qualifications": [["code": "UN-CPTM"]]]
+                    let untrained: JSONValue = ["serviceNumber": "A-2", "qualifications": []]
+                    let request: JSONValue = ["subject": "contingent", "contingent": ["members": [trained, untrained]]]
+                    #expect(try module.readiness(request).map(\\.serviceNumber) == ["A-2"])
                 }
             }
 
