@@ -47,6 +47,8 @@ struct PluginsList: ParsableCommand {
             throw CLIError("cannot read the plugins directory \(folder.path)")
         }
         var rows: [[String: JSONValue]] = []
+        // The host loads manifests in this order and keeps the first module of each mission and id.
+        var first: [String: String] = [:]
         for name in names.sorted() where name.hasSuffix(PluginManifest.fileSuffix) {
             let url = folder.appendingPathComponent(name)
             do {
@@ -54,7 +56,13 @@ struct PluginsList: ParsableCommand {
                 let status: String
                 do {
                     _ = try PluginLoader.checkBeforeOpening(manifest: url)
-                    status = "ok"
+                    if let earlier = first["mission " + manifest.mission] ?? first["id " + manifest.id] {
+                        status = "duplicate: \(earlier) loads first"
+                    } else {
+                        status = "ok"
+                        first["mission " + manifest.mission] = name
+                        first["id " + manifest.id] = name
+                    }
                 } catch {
                     switch error.code {
                     case .abiMismatch: status = "ABI \(manifest.abiMajor).x: the host speaks \(HostABI.major).x"

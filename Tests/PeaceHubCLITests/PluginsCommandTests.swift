@@ -32,12 +32,22 @@ import Testing
         library.write(Data([0]))
         try library.close()
 
+        // Two more modules for TEMPLATE: the first that would load keeps the mission, as in the host.
+        for id in ["org.peacehub.zz", "org.peacehub.zzz"] {
+            let copy = scratch.path("lib\(id).so")
+            try FileManager.default.copyItem(atPath: scratch.path("libpeacehub_template_c.so"), toPath: copy)
+            let written = try ProcessRunner.peacehub(["plugins", "manifest", copy, "--id", id, "--mission", "TEMPLATE"])
+            #expect(written.status == 0, "\(written.stderr)")
+        }
+
         let result = try ProcessRunner.peacehub(["plugins", "list", scratch.url.path, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: String]])
-        let status = Dictionary(uniqueKeysWithValues: rows.map { ($0["mission"] ?? "", $0["status"]) })
-        #expect(status["TEMPLATE"] == "ABI 2.x: the host speaks 1.x")
-        #expect(status["EXAMPLE"] == "checksum mismatch")
+        let status = Dictionary(uniqueKeysWithValues: rows.map { ($0["manifest"] ?? "", $0["status"]) })
+        #expect(status["org.peacehub.template-c.plugin.json"] == "ABI 2.x: the host speaks 1.x")
+        #expect(status["org.peacehub.example.plugin.json"] == "checksum mismatch")
+        #expect(status["org.peacehub.zz.plugin.json"] == "ok", "the module refused before it does not count")
+        #expect(status["org.peacehub.zzz.plugin.json"] == "duplicate: org.peacehub.zz.plugin.json loads first")
     }
 
     @Test func inspectShowsManifestABIAndFunctions() throws {
