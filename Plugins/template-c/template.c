@@ -52,9 +52,8 @@ static phub_status_t template_create(const phub_plugin_t *plugin, const phub_hos
     (void)info;
     if (host == NULL || host->struct_size < sizeof(phub_host_t) || out_instance == NULL) {
         if (error != NULL) {
-            uint64_t keep = error->capacity;
             const char *text = "the host table is missing or too small";
-            phub_buffer_write(error, text, strlen(text) < keep ? strlen(text) : keep);
+            phub_buffer_write_cut(error, text, strlen(text));
         }
         return PHUB_ERR_INVALID_ARGUMENT;
     }

@@ -85,17 +85,24 @@ public final class ModuleInstance: @unchecked Sendable {
                 return errorBytes.withUnsafeMutableBufferPointer { bytes in
                     var error = makeBuffer(bytes)
                     let status = module.table.pointee.create(module.table, context.table, &info, &created, &error)
-                    return (status, Int(min(error.length, UInt64(bytes.count))))
+                    return (status, error.length)
                 }
             }
         }
         guard status == PHUB_OK, let created else {
             // What the module wrote: a length beyond the buffer (a text cut to fit) leaves zeros after it.
-            let written = errorBytes.prefix(errorLength).reversed().drop { $0 == 0 }.reversed()
-            let message = loggableModuleText(String(decoding: written, as: UTF8.self))
+            let written = errorBytes.prefix(Int(min(errorLength, UInt64(errorBytes.count)))).reversed()
+                .drop { $0 == 0 }.reversed()
+            var message = loggableModuleText(String(decoding: written, as: UTF8.self))
+            if message.isEmpty {
+                // `phub_buffer_write` copies nothing that does not fit; create is never asked again.
+                message = errorLength > UInt64(errorBytes.count)
+                    ? "no message: its \(errorLength) bytes were not cut to the \(errorBytes.count) given (phub_buffer_write_cut)"
+                    : "no message"
+            }
             throw PluginLoadError(
                 .createFailed, file: module.manifestPath, moduleABI: module.tableABI,
-                reason: status == PHUB_OK ? "create returned no instance" : "status \(status): \(message.isEmpty ? "no message" : message)")
+                reason: status == PHUB_OK ? "create returned no instance" : "status \(status): \(message)")
         }
         instance = created
     }

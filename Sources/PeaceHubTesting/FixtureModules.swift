@@ -19,6 +19,9 @@ public enum FixtureModules {
         /// Returns garbage: bad JSON, lengths beyond buffers, an unknown verdict, non-UTF-8 text.
         case garbage = "GARBAGE"
         case createFails = "CREATE_FAILS"
+        /// Fails `create` with a text longer than the error buffer, written with `phub_buffer_write` (which copies
+        /// nothing that does not fit).
+        case createFailsLong = "CREATE_FAILS_LONG"
         case smallTable = "SMALL_TABLE"
         case nullJudge = "NULL_JUDGE"
         case noEntry = "NO_ENTRY"

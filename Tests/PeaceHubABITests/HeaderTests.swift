@@ -51,6 +51,24 @@ import Testing
         }
     }
 
+    /// The create error's helper: as much of the text as fits, never half a character.
+    @Test func writeCutKeepsWholeCharacters() {
+        let text = Array("Қазақстан".utf8)  // two bytes a letter
+        var storage = [UInt8](repeating: 0, count: 5)
+        storage.withUnsafeMutableBufferPointer { bytes in
+            var buffer = phub_buffer_t(
+                struct_size: UInt32(MemoryLayout<phub_buffer_t>.size), abi_major: UInt32(PHUB_ABI_MAJOR),
+                abi_minor: UInt32(PHUB_ABI_MINOR), reserved: 0, data: bytes.baseAddress, capacity: 5, length: 0)
+            text.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) {
+                    phub_buffer_write_cut(&buffer, $0.baseAddress, UInt64(text.count))
+                }
+            }
+            #expect(buffer.length == 4)
+        }
+        #expect(String(decoding: storage.prefix(4), as: UTF8.self) == "Қа")
+    }
+
     @Test func swiftConstantsMatchTheHeader() {
         #expect(Precedence.routine.rawValue == PHUB_PRECEDENCE_ROUTINE)
         #expect(Precedence.priority.rawValue == PHUB_PRECEDENCE_PRIORITY)

@@ -147,5 +147,11 @@ import Testing
         #expect(error.code == .createFailed)
         let escaped = #"the data file areas.geojson is corrupt\n\u{1B}[31mforged line"#
         #expect(error.reason.hasSuffix(escaped), "\(error.reason)")
+        // A text longer than the buffer, written with phub_buffer_write, arrives as nothing: the host says why.
+        let long = try refusal(try FixtureModules.build(.createFailsLong, into: scratch.url, id: "org.peacehub.long"))
+        #expect(
+            long.reason.hasSuffix(
+                "status 7: no message: its 2000 bytes were not cut to the 1024 given (phub_buffer_write_cut)"),
+            "\(long.reason)")
     }
 }

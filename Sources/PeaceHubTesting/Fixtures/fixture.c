@@ -72,7 +72,14 @@ static phub_status_t fixture_create(const phub_plugin_t *plugin, const phub_host
                                     const phub_create_info_t *info, void **out_instance, phub_buffer_t *error) {
     (void)plugin;
     (void)info;
-#ifdef FIXTURE_CREATE_FAILS
+#if defined(FIXTURE_CREATE_FAILS_LONG)
+    (void)host;
+    (void)out_instance;
+    static char text[2000];
+    memset(text, 'x', sizeof text);
+    phub_buffer_write(error, text, sizeof text);
+    return PHUB_ERR_INTERNAL;
+#elif defined(FIXTURE_CREATE_FAILS)
     (void)host;
     (void)out_instance;
     /* A line break and a terminal escape the host must not pass on, and a length past the buffer, as a text

@@ -49,6 +49,25 @@ static inline phub_status_t phub_buffer_write(phub_buffer_t *buffer, const void 
     return PHUB_OK;
 }
 
+/*
+ * Writes as much of the UTF-8 text `text` (`size` bytes) as fits, cut before the first character that
+ * would not fit whole, and sets `length` to the bytes written. For a text the caller reads once and never
+ * asks for again: the error of `create`, whose buffer is "truncated to its capacity".
+ */
+static inline void phub_buffer_write_cut(phub_buffer_t *buffer, const char *text, uint64_t size) {
+    uint64_t count = size <= buffer->capacity ? size : buffer->capacity;
+    if (count < size) {
+        /* text[count] is the first byte left out: while it continues a character, leave that one out too. */
+        while (count > 0 && ((const uint8_t *)text)[count] >= 0x80 && ((const uint8_t *)text)[count] < 0xC0) {
+            count--;
+        }
+    }
+    if (count > 0) {
+        memcpy(buffer->data, text, (size_t)count);
+    }
+    buffer->length = count;
+}
+
 #ifdef __cplusplus
 }
 #endif
