@@ -91,9 +91,15 @@ public struct ImportBatch: Sendable {
         let isPersons = header.fields.contains("latinName")
         let isQualifications = header.fields.contains("kind")
         guard isPersons != isQualifications else {
+            // Column names are matched exactly: `LATINNAME` is no `latinName`, and saying so beats "needs one".
+            let known = Self.personColumns + Self.qualificationColumns
+            let misspelt = header.fields.compactMap { field in
+                known.first { $0.lowercased() == field.lowercased() && $0 != field }.map { "'\(field)' is '\($0)'" }
+            }
             problems.append(
                 "\(file):\(header.line): header: needs a `latinName` column (persons) or a `kind` column "
-                    + "(qualifications), not both")
+                    + "(qualifications), not both"
+                    + (misspelt.isEmpty ? "" : "; column names are case-sensitive: " + misspelt.joined(separator: ", ")))
             return
         }
         let known = isPersons ? Self.personColumns : Self.qualificationColumns

@@ -174,6 +174,7 @@ struct ImportTests {
         var batch = ImportBatch()
         batch.read(try write("serviceNumber,latinName\nKAZ-1,\"open\n", "open.csv", in: folder))
         batch.read(try write("serviceNumber,nothing\nA,B\n", "header.csv", in: folder))
+        batch.read(try write("SERVICENUMBER,LATINNAME,sex\nA,B,F\n", "upper.csv", in: folder))
         batch.read(try write("serviceNumber,latinName,sex\nA,B\n", "short.csv", in: folder))
         batch.read(try write("{\"not\": \"an array\"}", "object.json", in: folder))
         batch.read(try write("[1,", "broken.json", in: folder))
@@ -187,6 +188,10 @@ struct ImportTests {
         #expect(batch.problems.contains("latin1.csv:2: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
         #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
         #expect(batch.problems.contains { $0.hasPrefix("header.csv:1: header:") })
+        #expect(
+            batch.problems.contains {
+                $0.hasSuffix("column names are case-sensitive: 'SERVICENUMBER' is 'serviceNumber', 'LATINNAME' is 'latinName'")
+            }, "\(batch.problems)")
         #expect(batch.problems.contains("short.csv:2: row: has 2 fields, the header has 3"))
         #expect(batch.problems.contains("object.json:1: json: the document must be an array of person objects"))
         #expect(
