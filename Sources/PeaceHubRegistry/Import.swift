@@ -96,10 +96,10 @@ public struct ImportBatch: Sendable {
             let misspelt = header.fields.compactMap { field in
                 known.first { $0.lowercased() == field.lowercased() && $0 != field }.map { "'\(field)' is '\($0)'" }
             }
+            let hint = misspelt.isEmpty ? "" : "; column names are case-sensitive: " + misspelt.joined(separator: ", ")
             problems.append(
                 "\(file):\(header.line): header: needs a `latinName` column (persons) or a `kind` column "
-                    + "(qualifications), not both"
-                    + (misspelt.isEmpty ? "" : "; column names are case-sensitive: " + misspelt.joined(separator: ", ")))
+                    + "(qualifications), not both" + hint)
             return
         }
         let known = isPersons ? Self.personColumns : Self.qualificationColumns

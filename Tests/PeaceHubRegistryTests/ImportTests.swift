@@ -190,7 +190,8 @@ struct ImportTests {
         #expect(batch.problems.contains { $0.hasPrefix("header.csv:1: header:") })
         #expect(
             batch.problems.contains {
-                $0.hasSuffix("column names are case-sensitive: 'SERVICENUMBER' is 'serviceNumber', 'LATINNAME' is 'latinName'")
+                $0.hasSuffix(
+                    "column names are case-sensitive: 'SERVICENUMBER' is 'serviceNumber', 'LATINNAME' is 'latinName'")
             }, "\(batch.problems)")
         #expect(batch.problems.contains("short.csv:2: row: has 2 fields, the header has 3"))
         #expect(batch.problems.contains("object.json:1: json: the document must be an array of person objects"))
