@@ -577,7 +577,8 @@ public final class Broker: Sendable {
             }
         }
         let withdrawn = granted.filter { _, owner, filter, _ in
-            !(SharedSubscription.authorizedFilter(of: filter).map { authorizer.maySubscribe(owner, filter: $0) } ?? false)
+            guard let judged = SharedSubscription.authorizedFilter(of: filter) else { return true }
+            return !authorizer.maySubscribe(owner, filter: judged)
         }
         guard !withdrawn.isEmpty else { return }
         let (removed, operations) = state.withLock { state -> ([(String, Principal, String)], [StoreOperation]) in

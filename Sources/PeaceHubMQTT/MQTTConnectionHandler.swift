@@ -581,8 +581,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if let known = error.version { version = known }
         // After CONNECT, any CONNECT is a Protocol Error [MQTT-3.1.0-2], whatever its name or level: 0x84 is a
         // CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
-        let code = error.code.reasonCode == .unsupportedProtocolVersion ? ReasonCode.protocolError : error.code.reasonCode
-        disconnect(connackSent ? code : error.code.reasonCode, context: context, reason: "\(error)")
+        var code = error.code.reasonCode
+        if connackSent, code == .unsupportedProtocolVersion { code = .protocolError }
+        disconnect(code, context: context, reason: "\(error)")
     }
 
     /// The TLS handshake is done: the client has `connectTimeout` to send its CONNECT (the standard: a server

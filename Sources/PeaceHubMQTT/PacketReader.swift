@@ -45,7 +45,9 @@ struct PacketReader {
             let byte = try self.byte(field)
             value += Int(byte & 0x7f) * multiplier
             if byte & 0x80 == 0 {
-                guard byte != 0 || position == 0 else { throw malformed("\(field) is not minimally encoded [MQTT-1.5.5-1]") }
+                guard byte != 0 || position == 0 else {
+                    throw malformed("\(field) is not minimally encoded [MQTT-1.5.5-1]")
+                }
                 return value
             }
             multiplier *= 128

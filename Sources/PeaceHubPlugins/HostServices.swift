@@ -170,7 +170,8 @@ private func admitsMetric(_ name: String, as kind: ModuleMetricKind, _ context: 
     if context.refusedMetrics.withLock({ $0.insert(name).inserted }) {
         let owner = taken == .hub ? "the hub's own" : "already a \(taken)"
         context.logger.warning(
-            "module metric refused: peacehub_module_\(name) is \(owner), not a \(kind)", metadata: ["metric": "\(name)"])
+            "module metric refused: peacehub_module_\(name) is \(owner), not a \(kind)",
+            metadata: ["metric": "\(name)"])
     }
     return false
 }

@@ -96,8 +96,10 @@ public final class ModuleInstance: @unchecked Sendable {
             var message = loggableModuleText(String(decoding: written, as: UTF8.self))
             if message.isEmpty {
                 // `phub_buffer_write` copies nothing that does not fit; create is never asked again.
-                message = errorLength > UInt64(errorBytes.count)
-                    ? "no message: its \(errorLength) bytes were not cut to the \(errorBytes.count) given (phub_buffer_write_cut)"
+                message =
+                    errorLength > UInt64(errorBytes.count)
+                    ? "no message: its \(errorLength) bytes were not cut to the \(errorBytes.count) given "
+                        + "(phub_buffer_write_cut)"
                     : "no message"
             }
             throw PluginLoadError(

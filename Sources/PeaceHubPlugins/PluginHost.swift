@@ -84,7 +84,9 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     public func command(
         _ module: ModuleInstance, _ name: String, arguments: JSONValue = [:]
     ) throws(PluginCallError) -> JSONValue {
-        try answer(module, "run_command") { () throws(PluginCallError) in try module.command(name, arguments: arguments) }
+        try answer(module, "run_command") { () throws(PluginCallError) in
+            try module.command(name, arguments: arguments)
+        }
     }
 
     private func answer<T: Sendable>(
@@ -92,7 +94,8 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     ) throws(PluginCallError) -> T {
         guard let result = module.lane.answer(within: callBudget, { Result(catching: body) }) else {
             throw PluginCallError(
-                .timedOut, module: module.id, function: function, reason: "the module did not answer within \(callBudget)")
+                .timedOut, module: module.id, function: function,
+                reason: "the module did not answer within \(callBudget)")
         }
         return try result.get()
     }

@@ -225,13 +225,15 @@ public struct ImportBatch: Sendable {
         // As in `person add` and the admin API: the contingent's country unless said otherwise.
         let nationality = fields.optional("nationality") ?? contingent
         let rank = standIns.given(fields.required("rank"), "rank", else: "-")
-        let category = standIns.given(fields.vocabulary("category", required: true), "category", else: PersonCategory.troop)
+        let category: PersonCategory = standIns.given(
+            fields.vocabulary("category", required: true), "category", else: .troop)
         let dateOfBirth = standIns.given(fields.date("dateOfBirth", required: true), "dateOfBirth", else: .standIn)
         let person = Person(
             serviceNumber: serviceNumber, latinName: latinName, cyrillicName: fields.optional("cyrillicName"), sex: sex,
             nationality: nationality, contingent: contingent, rank: rank, rankCode: fields.optional("rankCode"),
             category: category, dateOfBirth: dateOfBirth,
-            commissionedServiceYears: fields.integer("commissionedServiceYears"), languages: fields.languages("languages"))
+            commissionedServiceYears: fields.integer("commissionedServiceYears"),
+            languages: fields.languages("languages"))
         for (field, message) in Registry.problems(in: person) where !standIns.fields.contains(field) {
             fields.problem(field, message)
         }

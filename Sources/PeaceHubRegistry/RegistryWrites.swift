@@ -324,9 +324,10 @@ extension Registry {
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
         let serviceNumber = person.serviceNumber.unicodeScalars
-        if serviceNumber.isEmpty
-            || serviceNumber.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
-        {
+        let isSpaceOrControl = { (scalar: Unicode.Scalar) in
+            scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
+        }
+        if serviceNumber.isEmpty || serviceNumber.contains(where: isSpaceOrControl) {
             problems.append(("serviceNumber", "must be non-empty without spaces or control characters"))
         }
         if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {

@@ -111,8 +111,8 @@ public final class MissionRouter: PublishInterceptor {
         // `reports/+` matches an empty level too: such a report would otherwise reach its readers unjudged.
         guard !type.isEmpty else {
             Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.unknownType.name)
-            return completion(
-                .reject(code: RejectReason.unknownType.name, reason: "a report's topic names its type: \(message.topic)<TYPE>"))
+            let reason = "a report's topic names its type: \(message.topic)<TYPE>"
+            return completion(.reject(code: RejectReason.unknownType.name, reason: reason))
         }
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
@@ -145,8 +145,8 @@ public final class MissionRouter: PublishInterceptor {
         // The label crosses the C ABI and goes into the registry as a C string: a U+0000 would cut it short there.
         if let label, label.unicodeScalars.contains("\u{0}") {
             Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
-            return completion(
-                .reject(code: RejectReason.invalidValue.name, reason: "field 'securityLabel' may not hold U+0000 (NUL)"))
+            let reason = "field 'securityLabel' may not hold U+0000 (NUL)"
+            return completion(.reject(code: RejectReason.invalidValue.name, reason: reason))
         }
         let receivedAt = Date()
         let report = ArchivedMissionReport(
@@ -199,7 +199,9 @@ public final class MissionRouter: PublishInterceptor {
             // Settled by its deadline while it waited: the module is not asked.
             guard !settled.load(ordering: .acquiring) else { return }
             var report = report
-            let (judgement, nanoseconds) = lane.call { Result { () throws(PluginCallError) in try module.judge(input) } }
+            let (judgement, nanoseconds) = lane.call {
+                Result { () throws(PluginCallError) in try module.judge(input) }
+            }
             CoreMetrics.Timer(label: "peacehub_module_call_duration_seconds", dimensions: [("mission", missionCode)])
                 .recordNanoseconds(Int64(nanoseconds))
             do throws(PluginCallError) {

@@ -140,7 +140,8 @@ import Testing
         let manifest = try FixtureModules.build(.chattyHang, into: scratch.url)
         let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path, "--timeout", "1"], timeout: 60)
         #expect(result.status == 1)
-        #expect(result.stdout.contains("FAIL  judge_message gives a verdict on a JSON report: hung for more than 1 s in judge_message"), "\(result.stdout)")
+        let hung = "FAIL  judge_message gives a verdict on a JSON report: hung for more than 1 s in judge_message"
+        #expect(result.stdout.contains(hung), "\(result.stdout)")
         #expect(!result.stdout.contains("tick"))
         #expect(result.stdout.contains("PASS  destroy releases the instance"))
     }

@@ -466,7 +466,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/#", .atMostOnce)])))
         try subscriber.send(.subscribe(.init(packetID: 2, subscriptions: [("contingents/IND/inbox", .atMostOnce)])))
         // Shared subscriptions are judged by the filter within, here and when they are checked again.
-        try subscriber.send(.subscribe(.init(packetID: 3, subscriptions: [("$share/g/missions/UNIFIL/+", .atMostOnce)])))
+        try subscriber.send(
+            .subscribe(.init(packetID: 3, subscriptions: [("$share/g/missions/UNIFIL/+", .atMostOnce)])))
         try subscriber.send(.subscribe(.init(packetID: 4, subscriptions: [("$share/g/hub/broadcast", .atMostOnce)])))
         _ = try subscriber.received()
         let publisher = try TestClient(broker: broker, principal: kaz)
@@ -565,7 +566,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     /// flood of 64 KiB QoS 0 messages took the hub past 2 GB).
     @Test func aSubscriberThatDoesNotReadHoldsAtMostItsQueue() throws {
         let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer())
-        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t", qos: .atMostOnce)
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(
+            broker: broker, filter: "t", qos: .atMostOnce)
         subscriber.channel.isWritable = false
         subscriber.channel.pipeline.fireChannelWritabilityChanged()
         for text in ["a", "b", "c", "d", "e"] {
