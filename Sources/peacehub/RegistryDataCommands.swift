@@ -153,7 +153,8 @@ struct RegistryReports: ParsableCommand {
     @Option(help: "Only from this sender (contingent code or operator:<name>).") var sender: String?
     @Option(help: "Received at or after (ISO 8601 date-time or date).") var from: String?
     @Option(help: "Received before (ISO 8601 date-time or date).") var to: String?
-    @Option(help: "Located in minLon,minLat,maxLon,maxLat (degrees).") var bbox: String?
+    // Western Sahara and the Americas start with a minus: the value is taken as it is, not as an option.
+    @Option(parsing: .unconditional, help: "Located in minLon,minLat,maxLon,maxLat (degrees).") var bbox: String?
     @Option(help: "At most this many, oldest first.") var limit: Int?
 
     func run() throws {

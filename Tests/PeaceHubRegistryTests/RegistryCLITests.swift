@@ -359,6 +359,7 @@ struct RegistryCLITests {
         }
         #expect(try harness.json(["reports"]).arrayValue?.count == 3)
         #expect(try harness.json(["reports", "--type", "UXO", "--bbox", "35,33,36,34"]).arrayValue?.count == 1)
+        #expect(try harness.json(["reports", "--bbox", "-36,33,36,34"]).arrayValue?.count == 2, "a box from the west")
         #expect(try harness.json(["reports", "--from", "2026-11-21"]).arrayValue?.count == 0)
         #expect(try harness.json(["reports", "--as", "KAZ"]).arrayValue?.count == 3)
         #expect(try harness.json(["reports", "--as", "TJK"]).arrayValue?.count == 0)
