@@ -123,4 +123,13 @@ extension CalendarDate {
         let newDay = min(day, CalendarDate.daysIn(month: newMonth, year: newYear))
         return CalendarDate(year: newYear, month: newMonth, day: newDay) ?? self
     }
+
+    /// The last day of a tour of `months` that starts on this day: registry end dates count their own day.
+    public func lastDay(ofMonths months: Int) -> CalendarDate {
+        let next = adding(months: months)
+        if next.day > 1 { return CalendarDate(year: next.year, month: next.month, day: next.day - 1) ?? next }
+        let month = next.month == 1 ? 12 : next.month - 1
+        let year = next.month == 1 ? next.year - 1 : next.year
+        return CalendarDate(year: year, month: month, day: CalendarDate.daysIn(month: month, year: year)) ?? next
+    }
 }

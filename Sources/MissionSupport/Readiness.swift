@@ -184,11 +184,13 @@ extension ReadinessRules {
             let person = try RequestReader.object(root["person"], "person")
             unmet += try evaluate(person: person, path: "person", asOf: asOf)
             unmet += try evaluateDeployment(
-                root["deployment"], category: person["category"]?.stringValue, mission: mission)
+                root["deployment"], categories: [person["category"]?.stringValue].compactMap { $0 }, mission: mission)
         case "contingent":
             let contingent = try RequestReader.object(root["contingent"], "contingent")
             unmet += try evaluate(contingent: contingent, mission: mission)
-            unmet += try evaluateDeployment(root["deployment"], category: nil, mission: mission)
+            // Without an end date, the tour is as long as its longest-serving members'.
+            let categories = (contingent["members"]?.arrayValue ?? []).compactMap { $0["category"]?.stringValue }
+            unmet += try evaluateDeployment(root["deployment"], categories: categories, mission: mission)
             for (index, item) in try RequestReader.optionalArray(contingent["members"], "contingent.members")
                 .enumerated()
             {
@@ -372,7 +374,7 @@ extension ReadinessRules {
     }
 
     private func evaluateDeployment(
-        _ value: JSONValue?, category: String?, mission: String
+        _ value: JSONValue?, categories: [String], mission: String
     ) throws(ModuleError)
         -> [UnmetRequirement]
     {
@@ -380,10 +382,10 @@ extension ReadinessRules {
         let deployment = try RequestReader.object(value, "deployment")
         if deployment["drawdownRole"]?.boolValue == true { return [] }
         let start = try RequestReader.optionalDate(deployment["start"], "deployment.start")
-        let tour = category.flatMap { self.category($0)?.defaultTourMonths }
+        let tour = categories.compactMap { self.category($0)?.defaultTourMonths }.max()
         let end =
             try RequestReader.optionalDate(deployment["end"], "deployment.end")
-            ?? tour.flatMap { months in start?.adding(months: months) }
+            ?? tour.flatMap { months in start?.lastDay(ofMonths: months) }
         guard let end, end > deadline.latestEnd else { return [] }
         return [
             UnmetRequirement(
@@ -397,7 +399,11 @@ extension ReadinessRules {
     private func evaluate(contingent: [String: JSONValue], mission: String) throws(ModuleError) -> [UnmetRequirement] {
         var unmet: [UnmetRequirement] = []
         let code = try RequestReader.optionalString(contingent["code"], "contingent.code")
-        if let minimum = minimumPcrsLevel {
+        // PCRS pledges are made for formed units: a contingent of individual officers has none to make.
+        let formsUnits = (contingent["members"]?.arrayValue ?? []).contains {
+            $0["category"]?.stringValue == "TROOP"
+        }
+        if let minimum = minimumPcrsLevel, formsUnits {
             let level = try RequestReader.optionalString(contingent["pcrsLevel"], "contingent.pcrsLevel")
             let rank = level.flatMap { Self.pcrsLevels.firstIndex(of: $0) } ?? 0
             if rank < Self.pcrsLevels.firstIndex(of: minimum)! {

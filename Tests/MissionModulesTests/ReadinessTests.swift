@@ -254,6 +254,15 @@ import Testing
         #expect(try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-06-15"]).isEmpty)
         #expect(
             try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-07-15"]) == ["TOUR_ENDS_AFTER_DEADLINE"])
+        // A tour's end date counts its own day, as the registry's do: six months from 1 July end on 31 December.
+        #expect(try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-07-01"]).isEmpty)
+        #expect(
+            try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-07-02"]) == ["TOUR_ENDS_AFTER_DEADLINE"])
+        // A contingent's tour without an end is its longest-serving members' (it was never checked).
+        let ready: [String: JSONValue] = ["pcrsLevel": "L2", "leadNation": "IND", "hostUnit": "INDBATT"]
+        var lateUnit = Self.contingent("UNIFIL", ready, members: [Self.troop]).objectValue!
+        lateUnit["deployment"] = ["start": "2026-12-20"]
+        #expect(try Missions.readiness("UNIFIL", .object(lateUnit)).map(\.code) == ["TOUR_ENDS_AFTER_DEADLINE"])
         // Other missions have no such deadline.
         #expect(
             try Self.codes("MINURSO", Self.observer, deployment: ["start": "2026-12-01", "end": "2027-12-01"]).isEmpty)
@@ -294,6 +303,16 @@ import Testing
         #expect(
             try Missions.readiness("UNIFIL", Self.contingent("UNIFIL", ready, members: [])).map(\.code)
                 == ["MEMBERS_MISSING"])
+    }
+
+    /// PCRS levels are pledged for formed units: a contingent of individual officers is not held to one.
+    @Test func pcrsLevelsApplyToFormedUnitsOnly() throws {
+        let individuals = try Missions.readiness(
+            "UNFICYP", Self.contingent("UNFICYP", ["pcrsLevel": "L1"], members: [Self.police]))
+        #expect(!individuals.map(\.code).contains("PCRS_LEVEL_TOO_LOW"), "\(individuals)")
+        let unit = try Missions.readiness(
+            "UNFICYP", Self.contingent("UNFICYP", ["pcrsLevel": "L1"], members: [Self.troop, Self.police]))
+        #expect(unit.map(\.code).contains("PCRS_LEVEL_TOO_LOW"), "\(unit)")
     }
 
     @Test func contingentMembersAreEvaluatedOneByOne() throws {
