@@ -36,13 +36,26 @@ extension Registry {
     public func readiness(
         serviceNumber: String, mission: String, asOf: CalendarDate, as actor: Actor
     ) throws -> [UnmetRequirement] {
-        let owner = try database.read { db in try requirePerson(db, serviceNumber).contingent }
+        let (owner, planned) = try database.read { db in
+            let person = try requirePerson(db, serviceNumber)
+            let planned = try Self.planned(db, Deployment.Columns.personId == person.id, mission: mission)
+            return (person.contingent, planned)
+        }
         guard actor.mayChange(contingent: owner) else {
             throw RegistryError(.accessDenied, "\(actor) may not see the readiness of \(owner) personnel")
         }
         try requireMission(mission)
         return try evaluate(
-            mission: mission, request: readinessRequest(serviceNumber: serviceNumber, mission: mission, asOf: asOf))
+            mission: mission,
+            request: readinessRequest(serviceNumber: serviceNumber, mission: mission, asOf: asOf, deployment: planned))
+    }
+
+    /// The subject's planned deployment to `mission` (the earliest, if several), which a readiness question judges
+    /// too, as the move to IN_TRANSIT will: its dates against the mission's deadline, its drawdown role.
+    private static func planned(_ db: Database, _ subject: SQLExpression, mission: String) throws -> Deployment? {
+        try Deployment.filter(subject && Deployment.Columns.mission == mission)
+            .filter(Deployment.Columns.status == DeploymentStatus.planned.rawValue)
+            .order(Column("plannedStart"), Deployment.Columns.id).fetchOne(db)
     }
 
     /// Asks the mission module whether a contingent (and its members deploying there) is ready.
@@ -53,8 +66,13 @@ extension Registry {
             throw RegistryError(.accessDenied, "\(actor) may not see the readiness of contingent \(code)")
         }
         try requireMission(mission)
+        let planned = try database.read { db in
+            try Self.planned(
+                db, Deployment.Columns.contingent == code && Deployment.Columns.personId == nil, mission: mission)
+        }
         return try evaluate(
-            mission: mission, request: readinessRequest(contingent: code, mission: mission, asOf: asOf))
+            mission: mission,
+            request: readinessRequest(contingent: code, mission: mission, asOf: asOf, deployment: planned))
     }
 
     func evaluate(mission: String, request: Data) throws -> [UnmetRequirement] {

@@ -114,6 +114,21 @@ struct InvariantTests {
         #expect(subject["qualifications"]?.arrayValue?.first?["expiresOn"] == "2028-09-01")
     }
 
+    /// A readiness question about someone with a planned deployment judges that deployment as the move to
+    /// IN_TRANSIT will: `registry readiness` said "ready" for a UNIFIL tour past the deadline that the move then
+    /// refused.
+    @Test func readinessJudgesThePlannedDeployment() throws {
+        let evaluator = TestEvaluator()
+        let registry = try makeRegistry(evaluator: evaluator)
+        _ = try registry.readiness(
+            serviceNumber: "KAZ-1", mission: "UNIFIL", asOf: day("2026-12-10"), as: operatorActor)
+        #expect(evaluator.requests.last?["deployment"] == nil, "no plan, no deployment")
+        _ = try registry.planDeployment(plan("KAZ-1", "2026-12-15", "2027-06-14"), as: operatorActor)
+        _ = try registry.readiness(
+            serviceNumber: "KAZ-1", mission: "UNIFIL", asOf: day("2026-12-10"), as: operatorActor)
+        #expect(evaluator.requests.last?["deployment"]?["end"] == "2027-06-14")
+    }
+
     @Test func inTransitIsRefusedWithoutAnEvaluatorOrWhenItFails() throws {
         let none = try makeRegistry(evaluator: nil)
         let tour = try none.planDeployment(plan("KAZ-1", "2026-12-15", "2027-06-14"), as: operatorActor)
