@@ -38,6 +38,13 @@ import Testing
         Point(
             mission: "UNIFIL", name: "Kiryat Shmona", lat: 33.207, lon: 35.57, inside: false, side: "SOUTH",
             distanceKm: 2...4),
+        // Places a probe of the 1.0.0 geometry found on the wrong side.
+        Point(
+            mission: "UNIFIL", name: "Tyre, on its peninsula", lat: 33.2705, lon: 35.2038, inside: true, side: "NORTH",
+            distanceKm: 18...24, sector: "WEST"),
+        Point(
+            mission: "UNIFIL", name: "Metula (Israel)", lat: 33.278, lon: 35.578, inside: false, side: "SOUTH",
+            distanceKm: 0.3...1.5),
 
         Point(
             mission: "UNFICYP", name: "Nicosia on the centreline", lat: 35.175, lon: 33.36, inside: true,
@@ -61,6 +68,24 @@ import Testing
         Point(
             mission: "UNFICYP", name: "Limassol", lat: 34.68, lon: 33.04, inside: false, side: "SOUTH",
             distanceKm: 40...55),
+        Point(
+            mission: "UNFICYP", name: "Dherinia, the line's eastern end", lat: 35.06, lon: 33.96, inside: true,
+            side: "ON_LINE", distanceKm: 0...0.05, sector: "SECTOR 4"),
+        Point(
+            mission: "UNFICYP", name: "Pergamos crossing point", lat: 35.057, lon: 33.748, inside: true,
+            side: "NORTH", distanceKm: 3...5, sector: "SECTOR 4", nearestSite: "Pergamos"),
+        Point(
+            mission: "UNFICYP", name: "Strovilia crossing point", lat: 35.09, lon: 33.89, inside: true,
+            side: "NORTH", distanceKm: 4...5.5, sector: "SECTOR 4", nearestSite: "Strovilia"),
+        Point(
+            mission: "UNFICYP", name: "Astromeritis-Zodia crossing point", lat: 35.1545, lon: 33.044, inside: true,
+            side: "NORTH", distanceKm: 4...5.5, sector: "SECTOR 1", nearestSite: "Astromeritis-Zodia"),
+        Point(
+            mission: "UNFICYP", name: "Kokkina, held by the Turkish forces", lat: 35.1706, lon: 32.6052, inside: true,
+            side: "NORTH", distanceKm: 0...1.5, sector: "SECTOR 1"),
+        Point(
+            mission: "UNFICYP", name: "west of Kokkina", lat: 35.14, lon: 32.58, inside: false, side: "SOUTH",
+            distanceKm: 2...4),
 
         Point(
             mission: "UNMOGIP", name: "Kotli, 19 km west of the LoC", lat: 33.52, lon: 73.90, inside: true,
@@ -100,6 +125,15 @@ import Testing
         Point(
             mission: "MINURSO", name: "Tindouf (Algeria)", lat: 27.67, lon: -8.15, inside: false, side: "EAST",
             distanceKm: 50...60),
+        Point(
+            mission: "MINURSO", name: "Nouadhibou (Mauritania)", lat: 20.931, lon: -17.0347, inside: false,
+            side: "EAST", distanceKm: 45...55),
+        Point(
+            mission: "MINURSO", name: "La Guera, south of the berm's end", lat: 20.8333, lon: -17.0833, inside: true,
+            side: "EAST", distanceKm: 55...65, zone: "LIMITED_RESTRICTION_EAST"),
+        Point(
+            mission: "MINURSO", name: "Dakhla", lat: 23.6848, lon: -15.958, inside: true, side: "WEST",
+            distanceKm: 200...240, zone: "LIMITED_RESTRICTION_WEST"),
     ]
 
     @Test(arguments: points)
