@@ -96,6 +96,25 @@ public struct PKI: Sendable {
     /// Absolute path of a path stored in the index.
     public func url(_ relativePath: String) -> URL { directory.appendingPathComponent(relativePath) }
 
+    /// Runs `body` holding an exclusive `flock` on `.lock` in the directory, waiting for any other holder. Each
+    /// command reads `index.json`, changes it and writes it (and the CRL) back: two at once lost revocations and
+    /// certificates, and gave two CRLs one number.
+    public func exclusively<T>(_ body: () throws(PKIError) -> T) throws(PKIError) -> T {
+        try createDirectory(directory)
+        let path = directory.appendingPathComponent(".lock").path
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw PKIError(.fileSystem, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw PKIError(.fileSystem, "cannot lock \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        return try body()
+    }
+
     // MARK: CA and CRL
 
     /// Creates the hub CA (self-signed, `days` valid), an empty index and an empty CRL.

@@ -28,10 +28,11 @@ struct PKIDirectoryOption: ParsableArguments {
 extension PKI.KeyType: ExpressibleByArgument {}
 extension PKI.RevocationReason: ExpressibleByArgument {}
 
-/// Runs a PKI operation, turning its error into one line on stderr and a non-zero exit.
-private func runPKI<T>(_ body: () throws(PKIError) -> T) throws -> T {
+/// Runs a PKI operation alone on its directory (`PKI.exclusively`), turning its error into one line on stderr and
+/// a non-zero exit.
+private func runPKI<T>(_ pki: PKI, _ body: () throws(PKIError) -> T) throws -> T {
     do {
-        return try body()
+        return try pki.exclusively(body)
     } catch {
         throw CLIError(error.reason)
     }
@@ -88,7 +89,7 @@ struct PKIInit: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let index = try runPKI { () throws(PKIError) in
+        let index = try runPKI(pki) { () throws(PKIError) in
             try pki.initialize(keyType: keyType, commonName: commonName, days: days, force: force)
         }
         print("hub CA created: serial \(index.caSerial) (\(keyType.rawValue)): \(pki.caCertificateURL.path)")
@@ -116,7 +117,7 @@ struct PKIIssueServer: ParsableCommand {
     func run() throws {
         let pki = location.pki
         let key = try key.subjectKey()
-        let entry = try runPKI { () throws(PKIError) in
+        let entry = try runPKI(pki) { () throws(PKIError) in
             try pki.issueServer(hosts: hosts, key: key, days: days, force: force)
         }
         print("server certificate for \(hosts.joined(separator: ", ")): \(describe(entry, in: pki))")
@@ -160,12 +161,12 @@ struct PKIIssue: ParsableCommand {
         let pki = location.pki
         let key = try key.subjectKey()
         if let contingent {
-            let entry = try runPKI { () throws(PKIError) in
+            let entry = try runPKI(pki) { () throws(PKIError) in
                 try pki.issueContingent(contingent, device: device, key: key, days: days, force: force)
             }
             print("contingent \(contingent) certificate: \(describe(entry, in: pki))")
         } else if let operatorName {
-            let entry = try runPKI { () throws(PKIError) in
+            let entry = try runPKI(pki) { () throws(PKIError) in
                 try pki.issueOperator(operatorName, key: key, days: days, force: force)
             }
             print("operator \(operatorName) certificate: \(describe(entry, in: pki))")
@@ -196,7 +197,7 @@ struct PKIRevoke: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let revoked = try runPKI { () throws(PKIError) in
+        let revoked = try runPKI(pki) { () throws(PKIError) in
             if let contingent { return try pki.revoke(contingent: contingent, reason: reason) }
             return try pki.revoke(serial: serial ?? "", reason: reason)
         }
@@ -223,7 +224,7 @@ struct PKICRL: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let index = try runPKI { () throws(PKIError) in try pki.writeCRL(days: days) }
+        let index = try runPKI(pki) { () throws(PKIError) in try pki.writeCRL(days: days) }
         let next = index.crlNextUpdate.map { ISO8601DateFormatter().string(from: $0) } ?? "?"
         let revoked = index.certificates.filter(\.isRevoked).count
         print("CRL \(index.crlNumber) written: \(pki.crlURL.path), \(revoked) revoked, nextUpdate \(next)")
@@ -241,7 +242,7 @@ struct PKIList: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let index = try runPKI { () throws(PKIError) in try pki.list() }
+        let index = try runPKI(pki) { () throws(PKIError) in try pki.list() }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,11 +1,41 @@
 import Foundation
 import PeaceHubTesting
+import Synchronization
 import Testing
 
 /// `peacehub pki …` run as a real program (the built binary; PEACEHUB_BIN_DIR points to it).
 @Suite struct PKICommandTests {
     private func peacehub(_ arguments: [String]) throws -> ProcessResult {
         try ProcessRunner.peacehub(["pki"] + arguments, timeout: 120)
+    }
+
+    /// Commands run at once take turns on the directory: eight issued and eight revoked in parallel kept 4 of the
+    /// 8 certificates in the index and 3 of the 8 revocations in the CRL, under repeated CRL numbers.
+    @Test func commandsRunAtOnceLoseNothing() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-parallel")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+        #expect(try peacehub(["init", "--dir", dir]).status == 0)
+        func inParallel(_ commands: [[String]]) throws {
+            let results = Mutex<[(status: Int32, stderr: String)]>([])
+            DispatchQueue.concurrentPerform(iterations: commands.count) { index in
+                let result = try? peacehub(commands[index])
+                results.withLock { $0.append((result?.status ?? -1, result?.stderr ?? "did not run")) }
+            }
+            for result in results.withLock({ $0 }) { #expect(result.status == 0, "\(result.stderr)") }
+        }
+        let devices = (1...8).map { "d\($0)" }
+        try inParallel(devices.map { ["issue", "--dir", dir, "--contingent", "KAZ", "--device", $0] })
+        let listed = try peacehub(["list", "--dir", dir, "--json"])
+        let index = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any]
+        let serials = (index?["certificates"] as? [[String: Any]] ?? []).compactMap { $0["serial"] as? String }
+        #expect(serials.count == 8)
+        try inParallel(serials.map { ["revoke", "--dir", dir, $0] })
+        let crl = try ProcessRunner.run("openssl", ["crl", "-in", "\(dir)/crl.pem", "-noout", "-text"], timeout: 60)
+        #expect(crl.stdout.components(separatedBy: "Serial Number:").count - 1 == 8, "\(crl.stdout)")
+        let number = crl.stdout.components(separatedBy: "CRL Number:").dropFirst().first?
+            .split(whereSeparator: \.isWhitespace).first
+        #expect(number == "9", "one number per CRL written (init and eight revocations): \(crl.stdout)")
     }
 
     @Test func fullWorkflowThroughTheCLI() throws {
