@@ -86,9 +86,26 @@ public final class ConfigurationReloader: Service {
             let closed = try server.reloadTLS(configuration: applied.serverConfiguration.tls)
             logger.notice("TLS material reloaded", metadata: ["revokedSessionsClosed": "\(closed)"])
         } catch {
-            // The previous context stays, with its settings.
+            let changedSettings = applied.tls != current.tls
             applied.tls = current.tls
-            logger.error("TLS reload failed; the previous material stays in use", metadata: ["error": "\(error)"])
+            logger.error(
+                changedSettings
+                    ? "TLS reload with the new tls settings failed; they keep their running values"
+                    : "TLS reload failed; the previous material stays in use",
+                metadata: ["error": "\(error)"])
+            // The files are read again with the running settings: a new CRL never waits for a typo in tls.* (a
+            // serverName naming no certificate) to be fixed.
+            if changedSettings {
+                do {
+                    let closed = try server.reloadTLS(configuration: applied.serverConfiguration.tls)
+                    logger.notice(
+                        "TLS material reloaded with the running tls settings",
+                        metadata: ["revokedSessionsClosed": "\(closed)"])
+                } catch {
+                    logger.error(
+                        "TLS reload failed; the previous material stays in use", metadata: ["error": "\(error)"])
+                }
+            }
         }
         running.withLock { $0 = applied }
         if loaded {

@@ -106,6 +106,23 @@ import Testing
         #expect(try Self.run("connections", on: hub, ["--who", "KAZ"]).stdout.contains("accepted 1, refused 0"))
     }
 
+    /// A SIGHUP whose file has a tls key that fails (a serverName naming no certificate) still loads the new CRL with
+    /// the running tls settings: the revoked client stayed connected, and new connections were accepted.
+    @Test func aBadTLSKeyDoesNotHoldBackANewCRL() throws {
+        let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 0]])
+        defer { hub.remove() }
+        let held = try Self.holdUZBAndRevokeIt(on: hub)
+        defer { held.terminate() }
+        try JSONSerialization.data(withJSONObject: ["tls": ["watchIntervalSeconds": 0, "serverName": "hub-typo"]])
+            .write(to: hub.configurationFile)
+        hub.send(signal: SIGHUP)
+        #expect(hub.waitForLog("TLS material reloaded with the running tls settings"), "\(hub.logText.suffix(2000))")
+        #expect(hub.logText.contains("revokedSessionsClosed=1"), "\(hub.logText.suffix(2000))")
+        held.waitUntilExit()
+        #expect(held.terminationStatus == 0)
+        #expect(try Self.run("connections", on: hub, ["--who", "KAZ"]).stdout.contains("accepted 1, refused 0"))
+    }
+
     /// With the TLS files polled (every second here), a CRL rewritten by `peacehub pki revoke` applies without
     /// a signal: the revoked client's session is closed, the others are served.
     @Test func aRewrittenCRLIsPickedUpWithoutASignal() throws {
