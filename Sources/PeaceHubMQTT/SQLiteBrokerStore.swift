@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import Logging
 import PeaceHubCore
+import SQLiteSupport
 import Synchronization
 
 /// The broker's durable state in an SQLite file (WAL mode), written with group commit.
@@ -90,6 +91,8 @@ public final class SQLiteBrokerStore: BrokerStore {
         do {
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            // It holds message contents.
+            try PrivateDatabaseFile.prepare(path)
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.writeWithoutTransaction { db in
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")

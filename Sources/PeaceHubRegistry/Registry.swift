@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import PeaceHubCore
+import SQLiteSupport
 
 /// The shared registry of observers and peacekeepers: the one place that enforces access rules,
 /// deployment invariants and the audit trail over its SQLite database.
@@ -43,15 +44,13 @@ public final class Registry: Sendable {
         self.init(database: pool, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
     }
 
-    /// Creates `path` empty (an empty file is an empty SQLite database) and readable by its owner only, unless it
-    /// exists: the registry holds dates of birth and medical records, and SQLite gives its `-wal` and `-shm` files
-    /// the database's mode.
+    /// Creates `path` (an empty file is an empty SQLite database) or makes it and its `-wal` and `-shm` files
+    /// readable by their owner only: the registry holds dates of birth and medical records.
     static func createPrivately(_ path: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if descriptor >= 0 {
-            close(descriptor)
-        } else if errno != EEXIST {
-            throw RegistryError(.invalidInput, "cannot create \(path): \(String(cString: strerror(errno)))")
+        do {
+            try PrivateDatabaseFile.prepare(path)
+        } catch {
+            throw RegistryError(.invalidInput, error.description)
         }
     }
 

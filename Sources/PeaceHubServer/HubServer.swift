@@ -73,8 +73,6 @@ public final class HubServer: Service, Sendable {
         tls = try TLSContextStore(
             configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)
-        // It holds message contents: readable by the hub's user only (SQLite gives -wal and -shm the same mode).
-        chmod(configuration.storePath, 0o600)
         router = MissionRouter(plugins: plugins, archive: archive, budget: configuration.routingBudget, logger: logger)
         broker = try Broker(
             configuration: configuration.broker, authorizer: TopicPolicy(membership: membership), interceptor: router,

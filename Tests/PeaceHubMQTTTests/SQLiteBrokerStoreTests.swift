@@ -122,6 +122,30 @@ func storedMessage(
 }
 
 @Suite struct SQLiteBrokerStoreTests {
+    /// The store and its -wal and -shm files hold message contents: 0600 whatever the umask, also for files an
+    /// earlier version left 0644 (the hub chmodded the main file after SQLite had made the -wal from its mode).
+    @Test func theStoreFilesAreReadableByTheirOwnerOnly() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        func modes() throws -> [Int] {
+            try ["", "-wal", "-shm"].map { suffix in
+                let attributes = try FileManager.default.attributesOfItem(atPath: fixture.path + suffix)
+                return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+            }
+        }
+        do {
+            let store = try fixture.open()
+            try await store.committed([.createSession(clientID: "kaz-1", owner: .contingent("KAZ"))])
+            #expect(try modes() == [0o600, 0o600, 0o600])
+        }
+        for suffix in ["", "-wal", "-shm"] { chmod(fixture.path + suffix, 0o644) }
+        let reopened = try fixture.open()
+        try await reopened.committed([.createSession(clientID: "kaz-2", owner: .contingent("KAZ"))])
+        #expect(try modes() == [0o600, 0o600, 0o600])
+    }
+
     @Test func everyOperationRoundTripsThroughTheFile() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }

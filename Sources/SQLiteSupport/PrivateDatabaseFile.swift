@@ -1,0 +1,31 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SQLite files that hold personal records or message contents: readable by their owner only, whatever the umask.
+public enum PrivateDatabaseFile {
+    /// Creates `path` empty and 0600 unless it exists (SQLite gives the `-wal` and `-shm` files it makes the
+    /// database's mode), and brings an existing database and its `-wal` and `-shm` files to 0600: those an earlier
+    /// version made under a wider umask stay readable by anyone otherwise.
+    public static func prepare(_ path: String) throws(FileModeError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+            return
+        }
+        guard errno == EEXIST else { throw FileModeError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        for file in [path, path + "-wal", path + "-shm"] where chmod(file, 0o600) != 0 && errno != ENOENT {
+            throw FileModeError("cannot make \(file) private (0600): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+public struct FileModeError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
