@@ -120,21 +120,6 @@ func moduleString(_ pointer: UnsafePointer<CChar>?) -> String? {
     return String(validatingCString: pointer)
 }
 
-/// A module's text as it may go into a log line or an error: control characters escaped (`\n`, `\u{1B}`), so
-/// that a module can neither end the line and forge the next one nor send a terminal escape sequence.
-func loggableModuleText(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
-    var escaped = ""
-    for scalar in text.unicodeScalars {
-        if scalar.properties.generalCategory == .control {
-            escaped += scalar.escaped(asASCII: true)
-        } else {
-            escaped.unicodeScalars.append(scalar)
-        }
-    }
-    return escaped
-}
-
 /// Copies `bytes` into a module's buffer by the ABI's rules.
 func writeBuffer(_ bytes: some Collection<UInt8>, into buffer: UnsafeMutablePointer<phub_buffer_t>?) -> phub_status_t {
     guard let buffer else { return PHUB_ERR_INVALID_ARGUMENT }
@@ -179,7 +164,7 @@ private func admitsMetric(_ name: String, as kind: ModuleMetricKind, _ context: 
 private let hostLog: @convention(c) (UnsafePointer<phub_host_t>?, phub_log_level_t, UnsafePointer<CChar>?) -> Void = {
     host, level, message in
     guard let context = HostContext.from(host) else { return }
-    let text = moduleString(message).map(loggableModuleText) ?? "<log message that is not valid UTF-8>"
+    let text = moduleString(message).map(loggableText) ?? "<log message that is not valid UTF-8>"
     let logLevel: Logger.Level =
         switch level {
         case PHUB_LOG_TRACE: .trace

@@ -93,7 +93,7 @@ public final class ModuleInstance: @unchecked Sendable {
             // What the module wrote: a length beyond the buffer (a text cut to fit) leaves zeros after it.
             let written = errorBytes.prefix(Int(min(errorLength, UInt64(errorBytes.count)))).reversed()
                 .drop { $0 == 0 }.reversed()
-            var message = loggableModuleText(String(decoding: written, as: UTF8.self))
+            var message = loggableText(String(decoding: written, as: UTF8.self))
             if message.isEmpty {
                 // `phub_buffer_write` copies nothing that does not fit; create is never asked again.
                 message =
@@ -261,7 +261,7 @@ public final class ModuleInstance: @unchecked Sendable {
     {
         guard status != PHUB_OK else { return }
         let text = length <= UInt64(output.count) ? Data(output.prefix(Int(length))) : Data()
-        let message = loggableModuleText(
+        let message = loggableText(
             (try? JSONValue(parsing: text))?["error"]?.stringValue ?? String(decoding: text, as: UTF8.self))
         let reason = message.isEmpty ? "status \(status)" : message
         switch status {

@@ -27,16 +27,19 @@ struct JSONLogHandler: LogHandler {
 }
 
 /// Any handler, with the hub's shared level (`SharedLogLevel`, which a configuration reload changes) unless a
-/// logger sets its own.
+/// logger sets its own. For text lines it escapes control characters in the message and the metadata (`\n`,
+/// `\u{1B}`): a client's identifier or topic could otherwise end a line and forge the next one.
 struct SharedLevelLogHandler<Base: LogHandler>: LogHandler {
     var base: Base
     let shared: SharedLogLevel
+    let escapesControlCharacters: Bool
     private var ownLevel: Logger.Level?
 
-    init(_ base: Base, level shared: SharedLogLevel) {
+    init(_ base: Base, level shared: SharedLogLevel, escapesControlCharacters: Bool) {
         self.base = base
         self.base.logLevel = .trace  // the level is checked here
         self.shared = shared
+        self.escapesControlCharacters = escapesControlCharacters
     }
 
     var logLevel: Logger.Level {
@@ -46,16 +49,24 @@ struct SharedLevelLogHandler<Base: LogHandler>: LogHandler {
 
     var metadata: Logger.Metadata {
         get { base.metadata }
-        set { base.metadata = newValue }
+        set { base.metadata = escapesControlCharacters ? newValue.mapValues(Self.escaped) : newValue }
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { base[metadataKey: key] }
-        set { base[metadataKey: key] = newValue }
+        set { base[metadataKey: key] = escapesControlCharacters ? newValue.map(Self.escaped) : newValue }
     }
 
     func log(event: LogEvent) {
+        guard escapesControlCharacters else { return base.log(event: event) }
+        var event = event
+        event.message = "\(loggableText("\(event.message)"))"
+        event.metadata = event.metadata?.mapValues(Self.escaped)
         base.log(event: event)
+    }
+
+    private static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        .string(loggableText("\(value)"))
     }
 }
 
@@ -64,8 +75,12 @@ extension LoggingSystem {
     static func bootstrap(format: HubConfiguration.Log.Format, level: SharedLogLevel) {
         bootstrap { label in
             switch format {
-            case .text: SharedLevelLogHandler(StreamLogHandler.standardError(label: label), level: level)
-            case .json: SharedLevelLogHandler(JSONLogHandler(label: label, logLevel: .trace), level: level)
+            case .text:
+                SharedLevelLogHandler(
+                    StreamLogHandler.standardError(label: label), level: level, escapesControlCharacters: true)
+            case .json:
+                SharedLevelLogHandler(
+                    JSONLogHandler(label: label, logLevel: .trace), level: level, escapesControlCharacters: false)
             }
         }
     }

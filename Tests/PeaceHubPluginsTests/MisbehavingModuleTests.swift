@@ -65,11 +65,11 @@ import Testing
     /// What a module logs through `host->log` cannot end the log line and forge the next, nor steer a terminal.
     @Test func moduleTextCannotForgeLogLines() {
         let forged = "first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\u{0}"
-        let logged = loggableModuleText(forged)
+        let logged = loggableText(forged)
         #expect(!logged.unicodeScalars.contains { $0.properties.generalCategory == .control })
         #expect(
             logged == #"first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\0"#)
-        #expect(loggableModuleText("plain text, ünïcödé\ttab") == #"plain text, ünïcödé\ttab"#)
+        #expect(loggableText("plain text, ünïcödé\ttab") == #"plain text, ünïcödé\ttab"#)
     }
 
     @Test func garbageReadinessAndCommandOutput() throws {

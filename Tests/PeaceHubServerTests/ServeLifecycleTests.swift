@@ -180,6 +180,22 @@ import Testing
     }
 
     /// Neither a CONNECT password nor private key material reaches the log, even at trace level.
+    /// A client's identifier goes into the text log escaped: one holding a line break and a terminal escape wrote a
+    /// forged line of its own.
+    @Test func aClientIdentifierCannotForgeALogLine() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let forged = "evil\n2026-12-04T19:00:00+0000 critical peacehub: FAKE LINE \u{1B}[31m"
+        let published = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "--port", String(hub.port), "--client-id", forged, "-t", "contingents/KAZ/inbox",
+             "-m", "x"],
+            environment: hub.environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        #expect(hub.waitForLog("client connected"), "\(hub.logText.suffix(2000))")
+        #expect(!hub.logText.split(separator: "\n").contains { $0.hasPrefix("2026-12-04T19:00:00+0000 critical") })
+        #expect(hub.logText.contains(#"client=evil\n2026-12-04T19:00:00+0000 critical peacehub: FAKE LINE \u{1B}[31m"#))
+    }
+
     @Test func theLogHoldsNoSecret() throws {
         let hub = try HubProcess(configuration: ["log": ["level": "trace", "format": "json"]])
         defer { hub.remove() }
