@@ -2,9 +2,9 @@ import Foundation
 
 /// Where the hub keeps its files unless configuration says otherwise.
 ///
-/// Everything lives under one data directory: `$PEACEHUB_DATA_DIR`, or `var/` in the current
-/// directory (what `make run` uses from a checkout; a packaged install sets the variable, e.g.
-/// to `/var/lib/peacehub`).
+/// Everything lives under one data directory: `$PEACEHUB_DATA_DIRECTORY` (or the older `$PEACEHUB_DATA_DIR`), or
+/// `var/` in the current directory (what `make run` uses from a checkout; a packaged install sets the variable,
+/// e.g. to `/var/lib/peacehub`). The names and their precedence are those of `serve`'s configuration.
 public struct HubPaths: Sendable {
     public var dataDirectory: URL
 
@@ -12,9 +12,10 @@ public struct HubPaths: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// The paths from the environment: `PEACEHUB_DATA_DIR`, else `./var`.
+    /// The paths from the environment: `PEACEHUB_DATA_DIRECTORY`, else `PEACEHUB_DATA_DIR`, else `./var`.
     public static var fromEnvironment: HubPaths {
-        let path = ProcessInfo.processInfo.environment["PEACEHUB_DATA_DIR"] ?? "var"
+        let environment = ProcessInfo.processInfo.environment
+        let path = environment["PEACEHUB_DATA_DIRECTORY"] ?? environment["PEACEHUB_DATA_DIR"] ?? "var"
         return HubPaths(dataDirectory: URL(fileURLWithPath: path).standardizedFileURL)
     }
 
@@ -26,7 +27,8 @@ public struct HubPaths: Sendable {
 
     /// The mission modules: libraries, manifests and data folders (`make plugins` fills it).
     public var pluginsDirectory: URL {
-        if let path = ProcessInfo.processInfo.environment["PEACEHUB_PLUGINS_DIR"] {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["PEACEHUB_PLUGINS_DIRECTORY"] ?? environment["PEACEHUB_PLUGINS_DIR"] {
             return URL(fileURLWithPath: path).standardizedFileURL
         }
         return dataDirectory.appendingPathComponent("plugins")

@@ -17,7 +17,7 @@ struct PKICommand: ParsableCommand {
 
 /// `--dir`, shared by every pki command.
 struct PKIDirectoryOption: ParsableArguments {
-    @Option(name: .customLong("dir"), help: "The PKI directory (default: the hub's, under PEACEHUB_DATA_DIR).")
+    @Option(name: .customLong("dir"), help: "The PKI directory (default: the hub's, under PEACEHUB_DATA_DIRECTORY).")
     var directory: String?
 
     var pki: PKI {

@@ -38,6 +38,20 @@ import Testing
         #expect(number == "9", "one number per CRL written (init and eight revocations): \(crl.stdout)")
     }
 
+    /// The commands find the data directory by the variable `serve` documents first, PEACEHUB_DATA_DIRECTORY, as
+    /// well as by the older PEACEHUB_DATA_DIR: they looked in ./var, where `registry audit verify` then made an
+    /// empty registry and called it intact.
+    @Test func theDataDirectoryVariableOfTheConfigurationIsHonoured() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-env")
+        defer { directory.remove() }
+        let data = directory.path("data")
+        let created = try ProcessRunner.peacehub(
+            ["pki", "init"], environment: ["PEACEHUB_DATA_DIRECTORY": data], currentDirectory: directory.url)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(data)/pki/ca.pem"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("var")))
+    }
+
     @Test func fullWorkflowThroughTheCLI() throws {
         let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
         defer { directory.remove() }
