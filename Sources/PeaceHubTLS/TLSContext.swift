@@ -11,8 +11,8 @@ public final class TLSContext: @unchecked Sendable {
     public let configuration: TLSConfiguration
     /// The soonest nextUpdate among the loaded CRLs; nil without a CRL or when no CRL has one.
     public let crlNextUpdate: Date?
-    /// Serial numbers (upper-case hex) revoked by the loaded CRLs.
-    public let revokedSerials: Set<String>
+    /// The certificates the loaded CRLs revoke.
+    public let revoked: Set<CertificateID>
     /// The CRL number (RFC 5280 5.2.3) of each CA's CRL, by the CA's name and SPKI hash; a reload refuses a CRL
     /// older than the one loaded (`TLSContextStore`).
     public let crlNumbers: [String: Int]
@@ -41,7 +41,7 @@ public final class TLSContext: @unchecked Sendable {
             try Self.configure(ctx, configuration, ownCertificate: ownCertificate)
             let crl = try Self.loadCRLs(ctx, configuration)
             self.crlNextUpdate = crl.nextUpdate
-            self.revokedSerials = crl.revoked
+            self.revoked = crl.revoked
             self.crlNumbers = crl.numbers
             if configuration.role == .server {
                 let chains = VerifiedChains(crlNextUpdate: crl.nextUpdate)
@@ -222,7 +222,7 @@ public final class TLSContext: @unchecked Sendable {
     /// by a CA of the CA file: a foreign CRL would lock every client out, so it is refused here instead.
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
-    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<String>, numbers: [String: Int]) {
+    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int]) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
                 throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
@@ -241,7 +241,7 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.invalidConfiguration, "context has no certificate store")
         }
         var nextUpdate: Date?
-        var revoked: Set<String> = []
+        var revoked: Set<CertificateID> = []
         var numbers: [String: Int] = [:]
         for crl in crls {
             let issuer = X509_CRL_get_issuer(crl)
@@ -266,11 +266,12 @@ public final class TLSContext: @unchecked Sendable {
                 let ca = "\(CertificateInfo.subject(signer)) (key \(CertificateInfo.spkiSHA256(signer).prefix(16)))"
                 numbers[ca] = max(numbers[ca] ?? 0, number)
             }
+            let issuerName = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? ""
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
                 {
-                    revoked.insert(serial)
+                    revoked.insert(CertificateID(issuer: issuerName, serial: serial))
                 }
             }
         }

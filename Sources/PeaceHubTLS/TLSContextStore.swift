@@ -17,7 +17,7 @@ import Synchronization
 public final class TLSContextStore: Sendable {
     /// The configuration of the current context (a reload may bring a new one).
     public var configuration: TLSConfiguration { current.configuration }
-    /// Live sessions by certificate serial; pass it to each `TLSHandler` (as `makeHandler` does).
+    /// Live sessions by certificate; pass it to each `TLSHandler` (as `makeHandler` does).
     public let sessions: TLSSessionRegistry
     private let logger: Logger
     private let state: Mutex<State>
@@ -48,7 +48,7 @@ public final class TLSContextStore: Sendable {
         let highest = recorded.merging(context.crlNumbers, uniquingKeysWith: max)
         self.state = Mutex(State(context: context, highestCRLNumbers: highest))
         if highest != recorded { recordCRLNumbers(highest) }
-        sessions.applyRevocations(context.revokedSerials)
+        sessions.applyRevocations(context.revoked)
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
     }
@@ -94,10 +94,10 @@ public final class TLSContextStore: Sendable {
             return (before, state.highestCRLNumbers)
         }
         if highest != before { recordCRLNumbers(highest) }
-        let closed = sessions.applyRevocations(context.revokedSerials)
+        let closed = sessions.applyRevocations(context.revoked)
         logger.info(
             "TLS context reloaded",
-            metadata: ["tls.revoked": "\(context.revokedSerials.count)", "tls.sessionsClosed": "\(closed)"])
+            metadata: ["tls.revoked": "\(context.revoked.count)", "tls.sessionsClosed": "\(closed)"])
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
         return closed

@@ -212,7 +212,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                         "tls.principal": "\(identity.principal)", "tls.serial": "\(identity.serial)",
                         "tls.version": "\(identity.tlsVersion)", "tls.cipher": "\(identity.cipher)",
                     ], uniquingKeysWith: { $1 }))
-            registerSession(context: context, serial: identity.serial)
+            registerSession(context: context, certificate: CertificateID(issuer: identity.issuer, serial: identity.serial))
             context.fireUserInboundEventTriggered(identity)
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
@@ -412,12 +412,12 @@ public final class TLSHandler: ChannelDuplexHandler {
         closeNotifyTimer = nil
     }
 
-    private func registerSession(context: ChannelHandlerContext, serial: String) {
+    private func registerSession(context: ChannelHandlerContext, certificate: CertificateID) {
         guard let sessions else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        sessionToken = sessions.register(serial: serial) {
-            eventLoop.execute { bound.value.revoke(serial: serial) }
+        sessionToken = sessions.register(certificate) {
+            eventLoop.execute { bound.value.revoke(serial: certificate.serial) }
         }
     }
 

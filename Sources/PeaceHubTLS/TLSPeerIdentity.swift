@@ -42,6 +42,8 @@ public struct TLSPeerIdentity: Sendable, Hashable {
     public var subject: String
     /// The certificate serial number, upper-case hex without leading zeros (as in `peacehub pki list` and CRLs).
     public var serial: String
+    /// The issuer's distinguished name, RFC 2253: with the serial, what a CRL names (`CertificateID`).
+    public var issuer: String
     /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex (stable across re-issues with the same key).
     public var spkiSHA256: String
     /// The negotiated protocol, e.g. `TLSv1.3`.
@@ -50,11 +52,13 @@ public struct TLSPeerIdentity: Sendable, Hashable {
     public var cipher: String
 
     public init(
-        principal: Principal, subject: String, serial: String, spkiSHA256: String, tlsVersion: String, cipher: String
+        principal: Principal, subject: String, serial: String, issuer: String, spkiSHA256: String, tlsVersion: String,
+        cipher: String
     ) {
         self.principal = principal
         self.subject = subject
         self.serial = serial
+        self.issuer = issuer
         self.spkiSHA256 = spkiSHA256
         self.tlsVersion = tlsVersion
         self.cipher = cipher

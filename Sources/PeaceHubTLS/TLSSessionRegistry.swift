@@ -1,6 +1,23 @@
 import Synchronization
 
-/// The live TLS sessions by certificate serial, so that a CRL reload can close the ones it revokes.
+/// A certificate as a CRL names it: its issuer's name and its serial number. A serial is unique only per issuer
+/// (RFC 5280 4.1.2.2): with two CAs trusted (a rotation, or a CA of one's own beside the hub's), the serial alone
+/// would let one CA's revocation close the other's certificate of the same number.
+public struct CertificateID: Hashable, Sendable, CustomStringConvertible {
+    /// The issuer's distinguished name, RFC 2253.
+    public let issuer: String
+    /// Upper-case hex without leading zeros, as in `peacehub pki list` and CRLs.
+    public let serial: String
+
+    public init(issuer: String, serial: String) {
+        self.issuer = issuer
+        self.serial = serial
+    }
+
+    public var description: String { "\(serial) of \(issuer)" }
+}
+
+/// The live TLS sessions by certificate, so that a CRL reload can close the ones it revokes.
 ///
 /// OpenSSL checks the CRL only during the handshake; without this, a revoked contingent would stay connected
 /// until it reconnects. Thread-safe: handlers register from their event loops, reloads run anywhere.
@@ -8,26 +25,26 @@ public final class TLSSessionRegistry: Sendable {
     /// A registration, to be handed back on unregister.
     public struct Token: Hashable, Sendable {
         fileprivate let id: UInt64
-        fileprivate let serial: String
+        fileprivate let certificate: CertificateID
     }
 
     private struct State {
         var nextID: UInt64 = 0
-        var sessions: [String: [UInt64: @Sendable () -> Void]] = [:]
-        var revoked: Set<String> = []
+        var sessions: [CertificateID: [UInt64: @Sendable () -> Void]] = [:]
+        var revoked: Set<CertificateID> = []
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    /// Registers a live session. `revoke` must close it promptly (it is called from any thread). When the serial
-    /// is already revoked (the handshake ran on an older context), `revoke` is called at once.
-    public func register(serial: String, revoke: @escaping @Sendable () -> Void) -> Token {
+    /// Registers a live session. `revoke` must close it promptly (it is called from any thread). When the
+    /// certificate is already revoked (the handshake ran on an older context), `revoke` is called at once.
+    public func register(_ certificate: CertificateID, revoke: @escaping @Sendable () -> Void) -> Token {
         let (token, alreadyRevoked) = state.withLock { state in
             state.nextID += 1
-            state.sessions[serial, default: [:]][state.nextID] = revoke
-            return (Token(id: state.nextID, serial: serial), state.revoked.contains(serial))
+            state.sessions[certificate, default: [:]][state.nextID] = revoke
+            return (Token(id: state.nextID, certificate: certificate), state.revoked.contains(certificate))
         }
         if alreadyRevoked { revoke() }
         return token
@@ -35,27 +52,20 @@ public final class TLSSessionRegistry: Sendable {
 
     public func unregister(_ token: Token) {
         state.withLock { state in
-            state.sessions[token.serial]?[token.id] = nil
-            if state.sessions[token.serial]?.isEmpty == true { state.sessions[token.serial] = nil }
+            state.sessions[token.certificate]?[token.id] = nil
+            if state.sessions[token.certificate]?.isEmpty == true { state.sessions[token.certificate] = nil }
         }
     }
 
-    /// Records the revoked serials of a newly loaded CRL and closes the live sessions they cover.
+    /// Records the certificates a newly loaded CRL revokes and closes the live sessions they cover.
     /// Returns how many sessions were told to close.
     @discardableResult
-    public func applyRevocations(_ revoked: Set<String>) -> Int {
+    public func applyRevocations(_ revoked: Set<CertificateID>) -> Int {
         let closers = state.withLock { state in
             state.revoked = revoked
             return revoked.flatMap { state.sessions[$0]?.values.map { $0 } ?? [] }
         }
         for close in closers { close() }
         return closers.count
-    }
-
-    /// The serials of the live sessions (one entry per session).
-    public var liveSerials: [String] {
-        state.withLock { state in
-            state.sessions.flatMap { serial, sessions in Array(repeating: serial, count: sessions.count) }
-        }
     }
 }

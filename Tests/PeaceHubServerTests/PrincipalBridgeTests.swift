@@ -19,7 +19,8 @@ private final class EventRecorder: ChannelInboundHandler {
 @Suite struct PrincipalBridgeTests {
     private func identity(_ principal: TLSPeerIdentity.Principal) -> TLSPeerIdentity {
         TLSPeerIdentity(
-            principal: principal, subject: "CN=test", serial: "1F", spkiSHA256: "00", tlsVersion: "TLSv1.3",
+            principal: principal, subject: "CN=test", serial: "1F", issuer: "CN=test CA", spkiSHA256: "00",
+            tlsVersion: "TLSv1.3",
             cipher: "TLS_AES_256_GCM_SHA384")
     }
 

@@ -3,20 +3,30 @@ import PeaceHubTLS
 import Synchronization
 import Testing
 
+extension TLSContext {
+    /// The revoked serials, whichever CA's.
+    var revokedSerials: Set<String> { Set(revoked.map(\.serial)) }
+}
+
 /// The context store and the session registry without sockets.
 @Suite struct ReloadTests {
     @Test func registryClosesRevokedSessionsAndLateRegistrations() {
         let registry = TLSSessionRegistry()
         let closed = Mutex<[String]>([])
-        let kept = registry.register(serial: "0A") { closed.withLock { $0.append("0A") } }
-        _ = registry.register(serial: "0B") { closed.withLock { $0.append("0B") } }
-        #expect(registry.applyRevocations(["0B", "0C"]) == 1)
+        func ours(_ serial: String) -> CertificateID { CertificateID(issuer: "CN=PeaceHub CA,O=PeaceHub", serial: serial) }
+        let kept = registry.register(ours("0A")) { closed.withLock { $0.append("0A") } }
+        _ = registry.register(ours("0B")) { closed.withLock { $0.append("0B") } }
+        // Another CA's certificate of the same serial is another certificate (RFC 5280 4.1.2.2).
+        _ = registry.register(CertificateID(issuer: "CN=Other CA", serial: "0B")) {
+            closed.withLock { $0.append("other 0B") }
+        }
+        #expect(registry.applyRevocations([ours("0B"), ours("0C")]) == 1)
         #expect(closed.withLock { $0 } == ["0B"])
         // A handshake that finished on an older context registers after the reload: closed at once.
-        _ = registry.register(serial: "0C") { closed.withLock { $0.append("0C") } }
+        _ = registry.register(ours("0C")) { closed.withLock { $0.append("0C") } }
         #expect(closed.withLock { $0 } == ["0B", "0C"])
         registry.unregister(kept)
-        #expect(registry.applyRevocations(["0A"]) == 0)
+        #expect(registry.applyRevocations([ours("0A")]) == 0)
     }
 
     @Test func failedReloadKeepsThePreviousContext() throws {
