@@ -16,6 +16,8 @@ public final class TLSContext: @unchecked Sendable {
     /// The CRL number (RFC 5280 5.2.3) of each CA's CRL, by the CA's name and SPKI hash; a reload refuses a CRL
     /// older than the one loaded (`TLSContextStore`).
     public let crlNumbers: [String: Int]
+    /// What each CA's CRL revokes, by the keys of `crlNumbers`: a CRL that keeps its number must keep its list.
+    public let crlRevocations: [String: Set<CertificateID>]
     /// When this side's own certificate expires; nil without one (a client context may have none).
     public let certificateNotAfter: Date?
     /// When the first of the trusted CAs expires (during a CA rotation the CA file holds two).
@@ -43,6 +45,7 @@ public final class TLSContext: @unchecked Sendable {
             self.crlNextUpdate = crl.nextUpdate
             self.revoked = crl.revoked
             self.crlNumbers = crl.numbers
+            self.crlRevocations = crl.revocations
             if configuration.role == .server {
                 let chains = VerifiedChains(crlNextUpdate: crl.nextUpdate)
                 let argument = Unmanaged.passUnretained(chains).toOpaque()
@@ -222,12 +225,14 @@ public final class TLSContext: @unchecked Sendable {
     /// by a CA of the CA file: a foreign CRL would lock every client out, so it is refused here instead.
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
-    ) throws(TLSError) -> (nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int]) {
+    ) throws(TLSError) -> (
+        nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int], revocations: [String: Set<CertificateID>]
+    ) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
                 throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
             }
-            return (nil, [], [:])
+            return (nil, [], [:], [:])
         }
         let cas = try readPEMObjects(configuration.trustedCAFile, what: "CA file") {
             PEM_read_bio_X509($0, nil, nil, nil)
@@ -243,6 +248,7 @@ public final class TLSContext: @unchecked Sendable {
         var nextUpdate: Date?
         var revoked: Set<CertificateID> = []
         var numbers: [String: Int] = [:]
+        var revocations: [String: Set<CertificateID>] = [:]
         for crl in crls {
             let issuer = X509_CRL_get_issuer(crl)
             let signer = cas.first { ca in
@@ -261,22 +267,27 @@ public final class TLSContext: @unchecked Sendable {
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdate = min(nextUpdate ?? date, date)
             }
-            let number = phub_crl_number(crl)
-            if number >= 0 {
-                let ca = "\(CertificateInfo.subject(signer)) (key \(CertificateInfo.spkiSHA256(signer).prefix(16)))"
-                numbers[ca] = max(numbers[ca] ?? 0, number)
-            }
             let issuerName = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? ""
+            var listed: Set<CertificateID> = []
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
                 {
-                    revoked.insert(CertificateID(issuer: issuerName, serial: serial))
+                    listed.insert(CertificateID(issuer: issuerName, serial: serial))
+                }
+            }
+            revoked.formUnion(listed)
+            let number = phub_crl_number(crl)
+            if number >= 0 {
+                let ca = "\(CertificateInfo.subject(signer)) (key \(CertificateInfo.spkiSHA256(signer).prefix(16)))"
+                if number >= numbers[ca] ?? 0 {
+                    numbers[ca] = number
+                    revocations[ca] = listed
                 }
             }
         }
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
-        return (nextUpdate, revoked, numbers)
+        return (nextUpdate, revoked, numbers, revocations)
     }
 
     /// Every PEM object `read` finds in the file, in order.

@@ -79,7 +79,9 @@ public final class TLSContextStore: Sendable {
         let context: TLSContext
         do {
             context = try TLSContext(configuration: configuration ?? self.configuration)
-            try Self.refuseOlderCRLs(context, highest: state.withLock { $0.highestCRLNumbers })
+            let (highest, current) = state.withLock { ($0.highestCRLNumbers, $0.context) }
+            try Self.refuseOlderCRLs(context, highest: highest)
+            try Self.refuseChangedCRLs(context, loaded: current)
         } catch {
             state.withLock { $0.lastReloadError = error }
             logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
@@ -113,6 +115,19 @@ public final class TLSContextStore: Sendable {
                     "the CRL of \(ca) is number \(number), older than the loaded number \(loaded): it would take "
                         + "revocations back (write a new one with peacehub pki crl)")
             }
+        }
+    }
+
+    /// A CRL that keeps the loaded number must list the same certificates: one that lists fewer would take a
+    /// revocation back unnoticed (two `pki` runs at once wrote such pairs), and one that lists more must take a new
+    /// number for relying parties to prefer it (RFC 5280 5.2.3).
+    static func refuseChangedCRLs(_ context: TLSContext, loaded: TLSContext) throws(TLSError) {
+        for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key })
+        where loaded.crlNumbers[ca] == number && loaded.crlRevocations[ca] != context.crlRevocations[ca] {
+            throw TLSError(
+                .invalidConfiguration,
+                "the CRL of \(ca) is number \(number), as the loaded one, but lists other certificates: a changed CRL "
+                    + "takes a new number (write one with peacehub pki crl)")
         }
     }
 

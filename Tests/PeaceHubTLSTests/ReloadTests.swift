@@ -1,5 +1,6 @@
 import Foundation
 import PeaceHubTLS
+import PeaceHubTesting
 import Synchronization
 import Testing
 
@@ -74,6 +75,36 @@ extension TLSContext {
         try fixture.pki.writeCRL()
         try store.reload()
         #expect(store.current !== loaded && store.current.revokedSerials.contains(serial))
+    }
+
+    /// A CRL of the loaded number that lists other certificates is refused: two CRLs numbered 2 each revoking another
+    /// certificate (two `pki` runs on copies) let a reload take the first revocation back. The same list is taken.
+    @Test func aChangedCRLUnderTheLoadedNumberIsRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let scratch = try TemporaryDirectory(prefix: "phub-pki-copy")
+        defer { scratch.remove() }
+        let copy = scratch.path("pki")
+        try FileManager.default.copyItem(at: fixture.pki.directory, to: URL(fileURLWithPath: copy))
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration())
+        _ = try fixture.pki.revoke(contingent: "KAZ")
+        try store.reload()
+        let loaded = store.current
+        let sameAgain = try Data(contentsOf: URL(fileURLWithPath: fixture.crlFile))
+
+        let other = PKI(directory: URL(fileURLWithPath: copy))
+        _ = try other.issueContingent("KAZ", device: "spare", key: .generate(.p256))
+        _ = try other.revoke(serial: try other.list().certificates.last!.serial, reason: .unspecified)
+        try Data(contentsOf: other.crlURL).write(to: URL(fileURLWithPath: fixture.crlFile))
+        #expect {
+            try store.reload()
+        } throws: { error in
+            (error as? TLSError)?.reason.contains("is number 2, as the loaded one, but lists other certificates") == true
+        }
+        #expect(store.current === loaded)
+        try sameAgain.write(to: URL(fileURLWithPath: fixture.crlFile))
+        try store.reload()
+        #expect(store.current !== loaded)
     }
 
     /// The highest number loaded is recorded: an older CRL put back while the hub was stopped is refused at the
