@@ -184,8 +184,10 @@ public struct PKI: Sendable {
         let revoked = index.certificates.compactMap { entry in
             entry.revokedAt.map { (entry.serial, $0, entry.revocationReason ?? .unspecified) }
         }
+        // Dated five minutes back, as certificates are: a hub whose clock runs a little behind still takes it.
         let pem = try CRLBuilder.make(
-            ca: ca, revoked: revoked, number: index.crlNumber, lastUpdate: now, nextUpdate: nextUpdate)
+            ca: ca, revoked: revoked, number: index.crlNumber, lastUpdate: now.addingTimeInterval(-300),
+            nextUpdate: nextUpdate)
         try writeFile(crlURL, pem, mode: 0o644)
         index.crlNextUpdate = nextUpdate
     }

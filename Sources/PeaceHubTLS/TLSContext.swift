@@ -261,6 +261,16 @@ public final class TLSContext: @unchecked Sendable {
                     .invalidConfiguration,
                     "CRL file \(crlFile): the CRL of \(name) is not signed by any CA in \(configuration.trustedCAFile)")
             }
+            // OpenSSL refuses every client while the CRL's lastUpdate lies ahead (a CA machine's clock running
+            // fast): refused here, as a server certificate not yet valid is, rather than lock everyone out.
+            if let lastUpdate = OpenSSL.date(X509_CRL_get0_lastUpdate(crl)), lastUpdate > Date() {
+                let name = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
+                throw TLSError(
+                    .invalidConfiguration,
+                    "CRL file \(crlFile): the CRL of \(name) is not valid before \(lastUpdate.ISO8601Format()) (its "
+                        + "lastUpdate): every client would be refused until then; check the clock of the machine "
+                        + "that wrote it")
+            }
             guard X509_STORE_add_crl(store, crl) == 1 else {
                 throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
             }

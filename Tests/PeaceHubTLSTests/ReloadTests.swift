@@ -107,6 +107,21 @@ extension TLSContext {
         #expect(store.current !== loaded)
     }
 
+    /// A CRL whose lastUpdate lies ahead (the CA machine's clock fast) would have OpenSSL refuse every client: it is
+    /// refused at start and on reload instead. `pki` dates its CRLs five minutes back, so a hub a little behind
+    /// takes them at once.
+    @Test func aCRLNotYetValidIsRefused() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration())
+        try fixture.pki.writeCRL(now: Date().addingTimeInterval(3600))
+        let ahead: (any Error) -> Bool = { ($0 as? TLSError)?.reason.contains("is not valid before") == true }
+        #expect(performing: { try store.reload() }, throws: ahead)
+        #expect(performing: { _ = try TLSContextStore(configuration: fixture.serverConfiguration()) }, throws: ahead)
+        try fixture.pki.writeCRL(now: Date().addingTimeInterval(200))
+        try store.reload()
+    }
+
     /// The highest number loaded is recorded: an older CRL put back while the hub was stopped is refused at the
     /// next start, and a newer one is taken and recorded.
     @Test func anOlderCRLIsRefusedAfterARestart() throws {
