@@ -39,9 +39,7 @@ public final class TLSContextStore: Sendable {
     public init(
         configuration: TLSConfiguration, crlNumbersFile: String? = nil, logger: Logger = Logger(label: "peacehub.tls")
     ) throws(TLSError) {
-        let context = try TLSContext(configuration: configuration)
-        let recorded = try crlNumbersFile.map(Self.readCRLNumbers) ?? [:]
-        try Self.refuseOlderCRLs(context, highest: recorded)
+        let (context, recorded) = try Self.load(configuration, crlNumbersFile: crlNumbersFile)
         self.logger = logger
         self.crlNumbersFile = crlNumbersFile
         self.sessions = TLSSessionRegistry()
@@ -51,6 +49,21 @@ public final class TLSContextStore: Sendable {
         sessions.applyRevocations(context.revoked)
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
+    }
+
+    /// What a start would refuse, without starting or recording anything (`serve --check-config`).
+    public static func check(configuration: TLSConfiguration, crlNumbersFile: String?) throws(TLSError) {
+        _ = try load(configuration, crlNumbersFile: crlNumbersFile)
+    }
+
+    /// The first context, and the CRL numbers an earlier run recorded, none of which it may go below.
+    private static func load(
+        _ configuration: TLSConfiguration, crlNumbersFile: String?
+    ) throws(TLSError) -> (TLSContext, [String: Int]) {
+        let context = try TLSContext(configuration: configuration)
+        let recorded = try crlNumbersFile.map(readCRLNumbers) ?? [:]
+        try refuseOlderCRLs(context, highest: recorded)
+        return (context, recorded)
     }
 
     /// The context new connections use.

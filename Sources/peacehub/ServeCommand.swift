@@ -56,9 +56,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError(error.description)
         }
         if checkConfig {
-            // What a start would load: a key that does not match, an expired certificate, an unreadable CRL.
+            // What a start would refuse: a key that does not match, an expired certificate, an unreadable CRL, a CRL
+            // older than one an earlier run loaded.
             do {
-                _ = try TLSContext(configuration: settings.serverConfiguration.tls)
+                let server = settings.serverConfiguration
+                try TLSContextStore.check(configuration: server.tls, crlNumbersFile: server.crlNumbersPath)
             } catch {
                 throw CLIError(error.description)
             }

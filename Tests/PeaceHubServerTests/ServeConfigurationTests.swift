@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubTLS
 import PeaceHubTesting
 import Testing
 
@@ -80,5 +81,25 @@ import Testing
         let result = try serve(data, config: nil)
         #expect(result.status == 1)
         #expect(result.stderr.contains("private key \(key) does not match certificate"), "\(result.stderr)")
+    }
+
+    /// `--check-config` refuses what the start would: a CRL older than one a run loaded before (a restored backup).
+    /// It said OK, and under systemd the start then failed in a loop. It records nothing itself.
+    @Test func anOlderCRLFailsTheCheck() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let numbers = data.path("crl-numbers.json")
+        try Data(#"{"CN=PeaceHub CA,O=PeaceHub (key x)": 1}"#.utf8).write(to: URL(fileURLWithPath: numbers))
+        #expect(try serve(data, config: nil).status == 0)
+        #expect(try String(contentsOfFile: numbers, encoding: .utf8).contains("(key x)"), "the check wrote nothing")
+        let files = TLSConfiguration.server(
+            certificateFile: data.path("pki/server/localhost.pem"),
+            privateKeyFile: data.path("pki/server/localhost.key"), trustedCAFile: data.path("pki/ca.pem"),
+            crlFile: data.path("pki/crl.pem"))
+        let ca = try #require(try TLSContext(configuration: files).crlNumbers.keys.first)
+        try JSONSerialization.data(withJSONObject: [ca: 5]).write(to: URL(fileURLWithPath: numbers))
+        let result = try serve(data, config: nil)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is number 1, older than the loaded number 5"), "\(result.stderr)")
     }
 }
