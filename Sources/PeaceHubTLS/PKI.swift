@@ -124,6 +124,12 @@ public struct PKI: Sendable {
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> PKIIndex {
         guard days > 0, crlDays > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
+        // X.509 writes dates up to 9999-12-31 (RFC 5280 4.1.2.5); a CA beyond it could not be read back.
+        let lastWritable = Date(timeIntervalSince1970: 253_402_300_799)
+        guard Double(days) * 86400 <= lastWritable.timeIntervalSince(now) else {
+            throw PKIError(
+                .invalidArgument, "--days \(days) would take the CA past 9999-12-31, the last date a certificate can hold")
+        }
         try createDirectory(directory)
         if !force {
             for url in [caKeyURL, caCertificateURL] where FileManager.default.fileExists(atPath: url.path) {

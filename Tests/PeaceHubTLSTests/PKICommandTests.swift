@@ -62,6 +62,9 @@ import Testing
         #expect(missing.stderr.contains("no hub CA in \(dir): run `peacehub pki init --dir \(dir)` first"))
         #expect(missing.stderr.split(separator: "\n").count == 1)
 
+        // A validity X.509 cannot write made a CA no certificate of which verified.
+        let forever = try peacehub(["init", "--dir", dir, "--days", "3000000"])
+        #expect(forever.status != 0 && forever.stderr.contains("past 9999-12-31"), "\(forever.stderr)")
         #expect(try peacehub(["init", "--dir", dir, "--key-type", "p256"]).status == 0)
         let again = try peacehub(["init", "--dir", dir])
         #expect(again.status != 0)
