@@ -272,7 +272,10 @@ struct PKIVerify: ParsableCommand {
 
     @OptionGroup var location: PKIDirectoryOption
 
-    @Argument(help: "The certificate (PEM, with any intermediates after it, or DER).")
+    @Argument(
+        help: ArgumentHelp(
+            "The certificate (PEM, with any intermediates after it, or DER); a path not found here is looked for in "
+                + "the PKI directory (contingents/KAZ.pem)."))
     var certificate: String
 
     @Option(help: "Check at this time instead of now (ISO 8601: 2027-06-01 or 2027-06-01T12:00:00Z).")
@@ -290,8 +293,10 @@ struct PKIVerify: ParsableCommand {
             }
             date = parsed
         }
-        guard let data = FileManager.default.contents(atPath: certificate) else {
-            throw CLIError("cannot read the certificate \(certificate)")
+        let inPKI = pki.url(certificate).path
+        guard let data = FileManager.default.contents(atPath: certificate) ?? FileManager.default.contents(atPath: inPKI)
+        else {
+            throw CLIError("cannot read the certificate \(certificate) (nor \(inPKI))")
         }
         let verifier: TLSContext
         do {

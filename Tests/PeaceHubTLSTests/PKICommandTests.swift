@@ -205,6 +205,8 @@ import Testing
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(accepted.stdout.hasPrefix("accepted: contingent KAZ\n"), "\(accepted.stdout)")
         #expect(accepted.stdout.contains("subject   CN=KAZ contingent,O=PeaceHub"))
+        // As operations.md writes it: a path inside the PKI directory, from anywhere.
+        #expect(try peacehub(["verify", "--dir", dir, "contingents/KAZ.pem"]).stdout == accepted.stdout)
 
         let afterExpiry = ISO8601DateFormatter().string(from: Date().addingTimeInterval(11 * 86400))
         let later = try peacehub(["verify", "--dir", dir, certificate, "--at", afterExpiry])
