@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import NIOCore
 import PeaceHubHTTP
 import PeaceHubPlugins
 import PeaceHubRegistry
@@ -87,6 +89,8 @@ public struct ListenerError: Error, CustomStringConvertible {
     public var description: String
 
     init(_ name: String, host: String, port: Int, _ cause: any Error) {
-        description = "the \(name) listener cannot listen on \(host):\(port): \(cause)"
+        // The system's words ("Address already in use"), not NIO's rendering of the failed call.
+        let reason = (cause as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(cause)"
+        description = "the \(name) listener cannot listen on \(host):\(port): \(reason)"
     }
 }
