@@ -128,7 +128,8 @@ public struct PKI: Sendable {
         let lastWritable = Date(timeIntervalSince1970: 253_402_300_799)
         guard Double(days) * 86400 <= lastWritable.timeIntervalSince(now) else {
             throw PKIError(
-                .invalidArgument, "--days \(days) would take the CA past 9999-12-31, the last date a certificate can hold")
+                .invalidArgument,
+                "--days \(days) would take the CA past 9999-12-31, the last date a certificate can hold")
         }
         try createDirectory(directory)
         if !force {

@@ -226,7 +226,8 @@ public final class TLSContext: @unchecked Sendable {
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
     ) throws(TLSError) -> (
-        nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int], revocations: [String: Set<CertificateID>]
+        nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int],
+        revocations: [String: Set<CertificateID>]
     ) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {

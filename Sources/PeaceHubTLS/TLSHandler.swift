@@ -212,7 +212,8 @@ public final class TLSHandler: ChannelDuplexHandler {
                         "tls.principal": "\(identity.principal)", "tls.serial": "\(identity.serial)",
                         "tls.version": "\(identity.tlsVersion)", "tls.cipher": "\(identity.cipher)",
                     ], uniquingKeysWith: { $1 }))
-            registerSession(context: context, certificate: CertificateID(issuer: identity.issuer, serial: identity.serial))
+            registerSession(
+                context: context, certificate: CertificateID(issuer: identity.issuer, serial: identity.serial))
             context.fireUserInboundEventTriggered(identity)
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }

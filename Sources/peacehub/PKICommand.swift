@@ -294,8 +294,8 @@ struct PKIVerify: ParsableCommand {
             date = parsed
         }
         let inPKI = pki.url(certificate).path
-        guard let data = FileManager.default.contents(atPath: certificate) ?? FileManager.default.contents(atPath: inPKI)
-        else {
+        let files = FileManager.default
+        guard let data = files.contents(atPath: certificate) ?? files.contents(atPath: inPKI) else {
             throw CLIError("cannot read the certificate \(certificate) (nor \(inPKI))")
         }
         let verifier: TLSContext

@@ -162,11 +162,8 @@ import Testing
                 hub.remove()
                 Issue.record("the hub listened on the busy port \(taken)")
             } catch {
-                #expect(
-                    "\(error)".contains("the \(listener) listener cannot listen on 127.0.0.1:\(taken): Address already in use\n")
-                        || "\(error)".hasSuffix(
-                            "the \(listener) listener cannot listen on 127.0.0.1:\(taken): Address already in use"),
-                    "\(error)")
+                let said = "the \(listener) listener cannot listen on 127.0.0.1:\(taken): Address already in use"
+                #expect("\(error)".contains(said + "\n") || "\(error)".hasSuffix(said), "\(error)")
             }
         }
     }
