@@ -132,6 +132,8 @@ public final class Broker: Sendable {
         var messagesSent = 0
         /// When `$SYS/broker/` was last published (`systemReport`).
         var lastSystemReport: Int64 = 0
+        /// When housekeeping last wrote `StoreOperation.recordAlive`.
+        var lastAliveRecorded: Int64 = 0
         /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
         /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the
         /// sessions, and when it reaches `routeCacheLimit` topics.
@@ -230,7 +232,11 @@ public final class Broker: Sendable {
             initial.retained = stored.retained
             for saved in stored.sessions {
                 let session = Session(clientID: saved.clientID, owner: saved.owner, expiryInterval: saved.expiryInterval)
-                session.expiresAt = saved.expiresAt ?? Self.expiry(of: saved.expiryInterval, from: now)
+                // A session still connected when the store was last written lost its connection when that hub
+                // stopped: at a crash, within `aliveInterval` after it was last recorded alive. Its expiry counts
+                // from the end of that window, never early [MQTT-3.1.2-23].
+                let stopped = stored.lastAlive.map { min($0 + Self.aliveInterval, now) } ?? now
+                session.expiresAt = saved.expiresAt ?? Self.expiry(of: saved.expiryInterval, from: stopped)
                 session.inboundQoS2 = saved.inboundQoS2
                 for (filter, subscription) in saved.subscriptions {
                     session.subscriptions[filter] = subscription
@@ -546,6 +552,10 @@ public final class Broker: Sendable {
                 state.lastSystemReport = now
                 report = systemReport(state, queued: queued, now: now)
             }
+            if store != nil, now - state.lastAliveRecorded >= Self.aliveInterval {
+                state.lastAliveRecorded = now
+                operations.append(.recordAlive(at: now))
+            }
             return (wills, operations, traffic, report)
         }
         metrics.record(traffic)
@@ -606,6 +616,9 @@ public final class Broker: Sendable {
     /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a
     /// restart the old values would be wrong.
     static let systemTopicPrefix = "$SYS/broker/"
+    /// How often housekeeping records that the hub runs (milliseconds): after a crash, the sessions connected then
+    /// expire at most this much late.
+    static let aliveInterval: Int64 = 5000
 
     /// The values of `$SYS/broker/`, named and written as mosquitto writes its own (the lock is held).
     private func systemReport(_ state: State, queued: Int, now: Int64) -> [(String, String)] {

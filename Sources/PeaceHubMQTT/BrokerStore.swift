@@ -37,6 +37,9 @@ public enum StoreOperation: Sendable, Equatable {
     case removeInboundQoS2(clientID: String, packetID: UInt16)
     /// Sets (or, with an empty payload, clears) the retained message of the message's topic.
     case setRetained(messageID: UInt64, message: BrokerMessage)
+    /// The hub was running at `at` (milliseconds since 1970), written every few seconds: after a crash, the
+    /// sessions that were connected count their expiry from it, not from the restart.
+    case recordAlive(at: Int64)
 }
 
 extension StoreOperation {
@@ -102,12 +105,18 @@ public struct StoredBrokerState: Sendable, Equatable {
     /// The largest sequence and message id ever stored, so new ones keep growing after a restart.
     public var lastSequence: UInt64
     public var lastMessageID: UInt64
+    /// When the hub that wrote the store was last known to run (`StoreOperation.recordAlive`); nil before any.
+    public var lastAlive: Int64?
 
-    public init(sessions: [StoredSession] = [], retained: [String: BrokerMessage] = [:], lastSequence: UInt64 = 0, lastMessageID: UInt64 = 0) {
+    public init(
+        sessions: [StoredSession] = [], retained: [String: BrokerMessage] = [:], lastSequence: UInt64 = 0,
+        lastMessageID: UInt64 = 0, lastAlive: Int64? = nil
+    ) {
         self.sessions = sessions
         self.retained = retained
         self.lastSequence = lastSequence
         self.lastMessageID = lastMessageID
+        self.lastAlive = lastAlive
     }
 }
 

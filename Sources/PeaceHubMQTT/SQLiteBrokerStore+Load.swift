@@ -278,11 +278,13 @@ struct MetaRecord: FetchableRecord, TableRecord {
 
     var lastSequence: UInt64
     var lastMessageID: UInt64
+    var lastAlive: Int64?
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["id"])
         lastSequence = try reader.unsigned("lastSequence")
         lastMessageID = try reader.unsigned("lastMessageID")
+        lastAlive = row["lastAlive"]
     }
 }
 
@@ -292,7 +294,8 @@ extension SQLiteBrokerStore {
         guard let meta = try MetaRecord.fetchOne(db) else {
             throw BrokerStoreError(.badRow, "meta: the row with the largest ids is missing")
         }
-        var state = StoredBrokerState(lastSequence: meta.lastSequence, lastMessageID: meta.lastMessageID)
+        var state = StoredBrokerState(
+            lastSequence: meta.lastSequence, lastMessageID: meta.lastMessageID, lastAlive: meta.lastAlive)
 
         var messages: [UInt64: MessageRecord] = [:]
         for record in try MessageRecord.fetchAll(db) {

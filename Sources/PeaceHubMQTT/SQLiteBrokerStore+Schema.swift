@@ -11,12 +11,13 @@ import GRDB
 enum BrokerStoreSchema {
     /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
     /// another GRDB database (the registry) given by mistake.
-    static let versions = ["broker-v1", "broker-v2"]
+    static let versions = ["broker-v1", "broker-v2", "broker-v3"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration(versions[0], migrate: createV1)
         migrator.registerMigration(versions[1], migrate: addMQTT5)
+        migrator.registerMigration(versions[2], migrate: addLastAlive)
         return migrator
     }
 
@@ -94,6 +95,14 @@ enum BrokerStoreSchema {
         try db.alter(table: "delivery") { t in
             // The Subscription Identifiers that matched, comma-separated; NULL when none.
             t.add(column: "subscriptionIdentifiers", .text)
+        }
+    }
+
+    /// When the hub last ran, so that sessions connected at a crash expire from then (`StoreOperation.recordAlive`).
+    private static func addLastAlive(_ db: Database) throws {
+        try db.alter(table: "meta") { t in
+            // Milliseconds since 1970; NULL until a hub of this version has run.
+            t.add(column: "lastAlive", .integer)
         }
     }
 }

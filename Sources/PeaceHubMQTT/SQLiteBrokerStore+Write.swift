@@ -162,6 +162,10 @@ extension SQLiteBrokerStore {
             try db.cachedStatement(sql: "DELETE FROM inboundQoS2 WHERE clientID = ? AND packetID = ?")
                 .execute(arguments: [clientID, Int64(packetID)])
 
+        case .recordAlive(let at):
+            try db.cachedStatement(sql: "UPDATE meta SET lastAlive = max(coalesce(lastAlive, 0), ?)")
+                .execute(arguments: [at])
+
         case .setRetained(let messageID, let message):
             let messageID = try storable(messageID, operation)
             let previous = try Int64.fetchOne(
@@ -267,6 +271,7 @@ extension SQLiteBrokerStore {
         case .removeInboundQoS2(let clientID, let packetID):
             "removeInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
         case .setRetained(let messageID, let message): "setRetained of message \(messageID) on '\(message.topic)'"
+        case .recordAlive(let at): "recordAlive at \(at)"
         }
     }
 }

@@ -88,6 +88,8 @@ final class ManualStore: BrokerStore {
         case .setRetained(let messageID, let message):
             state.lastMessageID = max(state.lastMessageID, messageID)
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+        case .recordAlive(let at):
+            state.lastAlive = max(state.lastAlive ?? 0, at)
         }
     }
 }
@@ -214,7 +216,7 @@ final class ManualStore: BrokerStore {
         #expect(report["$SYS/broker/store/messages/count"] == "1")  // "one", queued for kaz-desk
         #expect(report["$SYS/broker/messages/received"] == "1")
         #expect(report["$SYS/broker/messages/sent"] == "0")
-        #expect(store.waiting == 0)
+        store.completeAll()  // housekeeping's record that the hub runs
         #expect(store.state.retained.isEmpty)
 
         clock.advance(seconds: 5)
@@ -414,6 +416,38 @@ final class ManualStore: BrokerStore {
         store.completeAll()
         #expect(try publisher.received() == [.pubcomp(packetID: 9)])
         #expect(store.state.sessions.first { $0.clientID == "p" }?.inboundQoS2 == [])
+    }
+
+    /// A session still connected when the hub crashed lost its connection then, not at the restart: its expiry
+    /// counts from the last time the hub recorded itself alive (housekeeping, every few seconds). It was kept for the
+    /// downtime plus its whole interval.
+    @Test func aSessionConnectedAtACrashExpiresFromTheCrash() throws {
+        for (downSeconds, present) in [(40.0, false), (20.0, true)] {
+            let store = ManualStore()
+            let clock = TestClock()
+            do {
+                let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+                let client = try TestClient(broker: broker, principal: ind)
+                client.speakMQTT5()
+                try client.send(
+                    .connect(
+                        .init(
+                            version: .v5, clientID: "ind-desk", cleanStart: false,
+                            properties: [.sessionExpiryInterval(30)])))
+                store.completeAll()
+                broker.housekeeping()
+                store.completeAll()
+                #expect(store.state.lastAlive == clock.read())
+            }
+            // The crash: the connection is never closed, the store keeps what it had.
+            clock.advance(seconds: downSeconds)
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+            let again = try TestClient(broker: broker, principal: ind)
+            _ = try again.connect5("ind-desk", cleanStart: false)
+            store.completeAll()
+            let connack = TestClient.connack(try again.received())
+            #expect(connack?.sessionPresent == present, "down \(downSeconds) s")
+        }
     }
 
     @Test func aRestartedBrokerRestoresSessionsQueuesInflightAndRetained() throws {

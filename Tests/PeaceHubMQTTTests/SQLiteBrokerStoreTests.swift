@@ -146,6 +146,19 @@ func storedMessage(
         #expect(try modes() == [0o600, 0o600, 0o600])
     }
 
+    /// When the hub last ran survives in the file, only growing (schema v3).
+    @Test func theLastAliveTimeRoundTripsThroughTheFile() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        do {
+            let store = try fixture.open()
+            #expect(try store.load().lastAlive == nil)
+            try await store.committed([.recordAlive(at: 1_800_000_005_000)])
+            try await store.committed([.recordAlive(at: 1_800_000_000_000)])
+        }
+        #expect(try fixture.reloaded().lastAlive == 1_800_000_005_000)
+    }
+
     @Test func everyOperationRoundTripsThroughTheFile() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
