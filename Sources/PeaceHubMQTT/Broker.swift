@@ -631,7 +631,7 @@ public final class Broker: Sendable {
             ("clients/total", "\(state.sessions.count)"),
             ("subscriptions/count", "\(state.subscriptions.count)"),
             ("retained messages/count", "\(state.retained.keys.count { !$0.hasPrefix(Self.systemTopicPrefix) })"),
-            ("store/messages/count", "\(queued)"),
+            ("store/messages/count", "\(queued + state.sessions.values.reduce(0) { $0 + $1.inflight.count })"),
             ("messages/received", "\(state.messagesReceived)"),
             ("messages/sent", "\(state.messagesSent)"),
         ]
