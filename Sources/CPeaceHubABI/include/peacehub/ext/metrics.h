@@ -3,6 +3,9 @@
  * metrics (exported for Prometheus as peacehub_module_<name>{module="<id>"}).
  *
  * Get it with host->get_extension(host, PHUB_EXT_METRICS); NULL means the host has no metrics.
+ * A name keeps the kind it is first used as, by any module (a counter and a timer cannot share one),
+ * and the hub's own "verdicts_total" and "call_duration_seconds" are taken: such a call is ignored,
+ * and the hub logs it once.
  */
 #ifndef PEACEHUB_EXT_METRICS_H
 #define PEACEHUB_EXT_METRICS_H
