@@ -22,13 +22,18 @@ func manifestURL(for path: String) throws -> URL {
     if path.hasSuffix(PluginManifest.fileSuffix) { return url }
     let folder = url.deletingLastPathComponent()
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    var unreadable: [String] = []
     for name in names.sorted() where name.hasSuffix(PluginManifest.fileSuffix) {
         let candidate = folder.appendingPathComponent(name)
-        if let manifest = try? PluginManifest.read(from: candidate), manifest.library == url.lastPathComponent {
-            return candidate
+        do {
+            if try PluginManifest.read(from: candidate).library == url.lastPathComponent { return candidate }
+        } catch {
+            unreadable.append("\(name): \(error.reason)")
         }
     }
-    throw CLIError("no manifest (*\(PluginManifest.fileSuffix)) beside \(path) names it as its library")
+    // A manifest the host refuses may well be the one meant: say why, rather than only that none was found.
+    let refused = unreadable.isEmpty ? "" : "; refused beside it: " + unreadable.joined(separator: "; ")
+    throw CLIError("no manifest (*\(PluginManifest.fileSuffix)) beside \(path) names it as its library" + refused)
 }
 
 struct PluginsList: ParsableCommand {

@@ -200,6 +200,12 @@ import Testing
         let bad = try ProcessRunner.peacehub(["plugins", "manifest", library.path, "--id", "Bad Id", "--mission", "X"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("key 'id'"))
+        // A manifest the host refuses is named with its reason when the library's manifest cannot be found.
+        try Data(#"{"id": "Bad Id"}"#.utf8).write(to: scratch.url.appendingPathComponent("broken.plugin.json"))
+        let lost = try ProcessRunner.peacehub(["plugins", "inspect", scratch.path("libnone.so")])
+        #expect(lost.status != 0)
+        #expect(lost.stderr.contains("refused beside it: broken.plugin.json: "), "\(lost.stderr)")
+        try FileManager.default.removeItem(at: scratch.url.appendingPathComponent("broken.plugin.json"))
         let outside = try ProcessRunner.peacehub(
             ["plugins", "manifest", library.path, "--id", "org.peacehub.template-c", "--mission", "TEMPLATE",
              "--data", "../../etc"])
