@@ -137,6 +137,8 @@ extension Broker {
         var qos: QoS = .atMostOnce
         var retainAsPublished = false
         var identifiers: [Int] = []
+        /// The shared subscription the target comes from, while it comes from that alone (`Delivery.sharedFilter`).
+        var sharedFilter: String?
 
         mutating func merge(_ subscription: Subscription) {
             qos = max(qos, subscription.qos)
@@ -148,6 +150,7 @@ extension Broker {
             qos = max(qos, other.qos)
             retainAsPublished = retainAsPublished || other.retainAsPublished
             identifiers += other.identifiers
+            if other.sharedFilter == nil { sharedFilter = nil }
         }
     }
 
@@ -327,7 +330,7 @@ extension Broker {
             copy.retain = retain
             var delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
-                subscriptionIdentifiers: target.identifiers)
+                subscriptionIdentifiers: target.identifiers, sharedFilter: target.sharedFilter)
             queued += 1
             if session.isStored, copy.qos != .atMostOnce, store != nil {
                 let enqueue = StoreOperation.enqueue(
@@ -357,7 +360,7 @@ extension Broker {
             if let index = members.firstIndex(where: { $0.session === session }) {
                 members[index].target.merge(subscription)
             } else {
-                members.append((session, Target()))
+                members.append((session, Target(sharedFilter: filter)))
                 members[members.count - 1].target.merge(subscription)
             }
         }

@@ -637,7 +637,8 @@ public final class Broker: Sendable {
         ]
     }
 
-    /// Forgets a session (the lock is held).
+    /// Forgets a session (the lock is held). The QoS 1 and 2 messages it had from a shared subscription alone and
+    /// its client did not receive go to another member of the group, as MQTT 5 4.8.2 asks: the group took them.
     func drop(_ session: Session, from state: inout State, operations: inout [StoreOperation]) {
         for (filter, subscription) in session.subscriptions {
             state.removeSubscription(filter, clientID: session.clientID, subscription)
@@ -645,6 +646,36 @@ public final class Broker: Sendable {
         state.removeSession(session.clientID)
         state.timed.remove(session.clientID)
         if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
+        let unreceived = session.inflightOrder.compactMap { id in
+            session.inflight[id].flatMap { $0.stage == .awaitingPubcomp ? nil : $0.delivery }
+        } + session.queued
+        for delivery in unreceived where delivery.sharedFilter != nil && delivery.message.qos != .atMostOnce {
+            passOn(delivery, in: &state, operations: &operations)
+        }
+    }
+
+    /// Gives a message of a shared subscription to the group's next member (the lock is held).
+    private func passOn(_ delivery: Session.Delivery, in state: inout State, operations: inout [StoreOperation]) {
+        guard let filter = delivery.sharedFilter, !delivery.message.isExpired(at: clock()),
+            let member = state.nextMember(of: filter, maximumQueued: configuration.maximumQueued),
+            let session = state.sessions[member], let subscription = session.subscriptions[filter]
+        else { return }
+        var message = delivery.message
+        message.qos = min(message.qos, subscription.qos)
+        // As in routing: QoS 0 messages are not kept for sessions that are offline.
+        if message.qos == .atMostOnce, session.connection == nil { return }
+        let copy = Session.Delivery(
+            sequence: state.nextSequence(), messageID: delivery.messageID, message: message,
+            subscriptionIdentifiers: subscription.identifier.map { [$0] } ?? [], sharedFilter: filter)
+        if session.isStored, message.qos != .atMostOnce, store != nil {
+            operations.append(
+                .enqueue(
+                    clientID: session.clientID, sequence: copy.sequence, messageID: copy.messageID, message: message,
+                    subscriptionIdentifiers: copy.subscriptionIdentifiers))
+        }
+        session.enqueue(copy)
+        // A wake-up only queues a task on the connection's event loop: safe under the lock.
+        session.connection?.wakeUp()
     }
 
     /// A will on its way out, with the principal it is published as.

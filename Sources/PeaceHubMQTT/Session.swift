@@ -16,6 +16,9 @@ final class Session: @unchecked Sendable {
         /// The publisher's PUBACK, when the client's acknowledgement of this stored delivery may send it before
         /// the commit.
         var puback: PendingPuback?
+        /// The shared subscription it came through, when it came through that alone: if the session ends before
+        /// the client has it, another member of the group gets it (`Broker.drop`). Not kept in the store.
+        var sharedFilter: String?
     }
 
     /// An outbound QoS 1 or 2 message the client has not finished acknowledging.

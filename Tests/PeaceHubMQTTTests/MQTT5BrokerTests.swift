@@ -111,6 +111,30 @@ func publish5(
         #expect(connack.properties.reasonString.map { $0.utf8.count <= 1024 } == true)
     }
 
+    /// A shared subscription's message that its member did not acknowledge goes to another member when that
+    /// member's session ends, as MQTT 5 4.8.2 asks (SHOULD); it was lost with the session.
+    @Test func aSharedMessageOutlivesTheSessionItWentTo() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        for (client, id) in [(first, "kaz"), (second, "ind")] {
+            _ = try client.connect5(id)
+            _ = try client.subscribe("$share/g/t", .init(qos: .atLeastOnce))
+        }
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        _ = try publisher.connect5("pub")
+        try publisher.send(publish5("t", "one", qos: .atLeastOnce, id: 1))
+        try publisher.send(publish5("t", "two", qos: .atLeastOnce, id: 2))
+        let firstGot = TestClient.publishes(try first.received()).map { String(buffer: $0.payload) }
+        let secondGot = TestClient.publishes(try second.received()).map { String(buffer: $0.payload) }
+        #expect(firstGot.count == 1 && secondGot.count == 1, "one each, in turn")
+        // The first member's session ends (Session Expiry 0) with its message unacknowledged.
+        try first.channel.close().wait()
+        let passedOn = TestClient.publishes(try second.received())
+        #expect(passedOn.map { String(buffer: $0.payload) } == firstGot)
+        #expect(passedOn.first?.qos == .atLeastOnce)
+    }
+
     @Test func refusalsCarryReasonCodes() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["secret/#"]))
         let client = try TestClient(broker: broker, principal: kaz)
