@@ -124,8 +124,12 @@ public final class TLSContext: @unchecked Sendable {
     /// Sets the TLS 1.3 cipher suites; returns what is wrong with them, if anything. OpenSSL skips names it does
     /// not know, or that name a TLS 1.2 suite, so each name is looked for in the list it made.
     private static func setCipherSuites(_ ctx: OpaquePointer, _ suites: String) -> String? {
-        guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else { return OpenSSL.errorText("is refused by OpenSSL") }
         let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        // OpenSSL refuses a list of which it knows no name at all ("no cipher match"): the first name is unknown.
+        guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else {
+            ERR_clear_error()
+            return "names \"\(names.first ?? "")\", which is no TLS 1.3 suite of this OpenSSL"
+        }
         guard let unknown = names.first(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) else { return nil }
         return "names \"\(unknown)\", which is no TLS 1.3 suite of this OpenSSL"
     }

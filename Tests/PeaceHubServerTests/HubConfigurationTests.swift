@@ -214,6 +214,10 @@ import Testing
         let unknownSuite = #"tls.cipherSuites names "TLS_AES_512_XYZ", which is no TLS 1.3 suite of this OpenSSL"#
         #expect(suites.reason == unknownSuite)
         #expect(error(#"{"tls": {"cipherSuites": ""}}"#)?.key == "tls.cipherSuites")
+        // A list of unknown names only: OpenSSL said "no cipher match", which named neither the value nor the rule.
+        #expect(
+            error(#"{"tls": {"cipherSuites": "TLS_FOO"}}"#)?.reason
+                == #"tls.cipherSuites names "TLS_FOO", which is no TLS 1.3 suite of this OpenSSL"#)
         #expect(error(#"{"log": {"format": "xml"}}"#)?.key == "log.format")
         #expect(error(#"{"dataDirectory": ""}"#)?.key == "dataDirectory")
         #expect(error(#"{"admin": {"port": 65536}}"#)?.reason == "admin.port must be between 0 and 65535, not 65536")
