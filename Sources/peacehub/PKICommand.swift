@@ -81,7 +81,8 @@ struct PKIInit: ParsableCommand {
     @Option(help: "The CA's common name.")
     var commonName = "PeaceHub CA"
 
-    @Option(help: "Days the CA certificate is valid.")
+    // `.unconditional`: `--days -1` is a bad number of days, refused as one, not a missing value.
+    @Option(parsing: .unconditional, help: "Days the CA certificate is valid.")
     var days = 3650
 
     @Flag(help: "Replace an existing CA (every certificate it issued stops working).")
@@ -108,7 +109,7 @@ struct PKIIssueServer: ParsableCommand {
 
     @OptionGroup var key: SubjectKeyOptions
 
-    @Option(help: "Days the certificate is valid.")
+    @Option(parsing: .unconditional, help: "Days the certificate is valid.")
     var days = 825
 
     @Flag(help: "Replace an existing certificate and key of that name.")
@@ -144,7 +145,7 @@ struct PKIIssue: ParsableCommand {
 
     @OptionGroup var key: SubjectKeyOptions
 
-    @Option(help: "Days the certificate is valid.")
+    @Option(parsing: .unconditional, help: "Days the certificate is valid.")
     var days = 365
 
     @Flag(help: "Replace an existing certificate and key of that name.")
@@ -219,7 +220,8 @@ struct PKICRL: ParsableCommand {
 
     @OptionGroup var location: PKIDirectoryOption
 
-    @Option(help: "Days until the CRL's nextUpdate (default: the last value used, initially 30).")
+    @Option(
+        parsing: .unconditional, help: "Days until the CRL's nextUpdate (default: the last value used, initially 30).")
     var days: Int?
 
     func run() throws {

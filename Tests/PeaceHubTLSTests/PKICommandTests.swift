@@ -63,6 +63,8 @@ import Testing
         #expect(missing.stderr.split(separator: "\n").count == 1)
 
         // A validity X.509 cannot write made a CA no certificate of which verified.
+        let negative = try peacehub(["init", "--dir", dir, "--days", "-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("--days must be positive"), "\(negative.stderr)")
         let forever = try peacehub(["init", "--dir", dir, "--days", "3000000"])
         #expect(forever.status != 0 && forever.stderr.contains("past 9999-12-31"), "\(forever.stderr)")
         #expect(try peacehub(["init", "--dir", dir, "--key-type", "p256"]).status == 0)
