@@ -108,11 +108,14 @@ public final class MissionRouter: PublishInterceptor {
         _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void
     ) {
         guard let (mission, type) = Self.reportTopic(message.topic) else { return completion(.deliver(message)) }
+        /// Refuses the report before its module sees it, counted as the module's rejections are.
+        func refuse(_ code: RejectReason, _ reason: String) {
+            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: code.name)
+            completion(.reject(code: code.name, reason: reason))
+        }
         // `reports/+` matches an empty level too: such a report would otherwise reach its readers unjudged.
         guard !type.isEmpty else {
-            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.unknownType.name)
-            let reason = "a report's topic names its type: \(message.topic)<TYPE>"
-            return completion(.reject(code: RejectReason.unknownType.name, reason: reason))
+            return refuse(.unknownType, "a report's topic names its type: \(message.topic)<TYPE>")
         }
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
@@ -124,10 +127,9 @@ public final class MissionRouter: PublishInterceptor {
         var fields = payload?.objectValue ?? [:]
         if fields["body"] == nil, precedenceProperty != nil || labelProperty != nil, let payload { fields = ["body": payload] }
         guard let body = fields["body"], body.objectValue != nil else {
-            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.malformed.name)
             var reason = Self.shapes
             if case .failure(let error) = parsed { reason = "the report is not valid JSON: \(error); " + reason }
-            return completion(.reject(code: RejectReason.malformed.name, reason: reason))
+            return refuse(.malformed, reason)
         }
         if let precedenceProperty { fields["precedence"] = .string(precedenceProperty) }
         if let labelProperty { fields["securityLabel"] = .string(labelProperty) }
@@ -136,17 +138,13 @@ public final class MissionRouter: PublishInterceptor {
         // The C ABI carries a precedence or none: a name it has no value for is refused here, as what it is, rather
         // than reach the module as missing.
         if let given = fields["precedence"], precedence == nil {
-            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
             let name = given.stringValue ?? String(decoding: given.jsonData, as: UTF8.self)
-            return completion(
-                .reject(code: RejectReason.invalidValue.name, reason: Precedence.unknownNameProblem(name)))
+            return refuse(.invalidValue, Precedence.unknownNameProblem(name))
         }
         let label = fields["securityLabel"]?.stringValue
         // The label crosses the C ABI and goes into the registry as a C string: a U+0000 would cut it short there.
         if let label, label.unicodeScalars.contains("\u{0}") {
-            Self.countVerdict(mission: mission.uppercased(), "rejected", reason: RejectReason.invalidValue.name)
-            let reason = "field 'securityLabel' may not hold U+0000 (NUL)"
-            return completion(.reject(code: RejectReason.invalidValue.name, reason: reason))
+            return refuse(.invalidValue, "field 'securityLabel' may not hold U+0000 (NUL)")
         }
         let receivedAt = Date()
         let report = ArchivedMissionReport(

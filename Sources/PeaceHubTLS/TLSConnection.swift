@@ -233,7 +233,7 @@ final class TLSConnection {
         return .success(
             TLSPeerIdentity(
                 principal: principal, subject: CertificateInfo.subject(cert), serial: CertificateInfo.serial(cert),
-                issuer: OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "",
+                issuer: OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?",
                 spkiSHA256: CertificateInfo.spkiSHA256(cert), tlsVersion: String(cString: SSL_get_version(ssl)),
                 cipher: cipher))
     }

@@ -256,25 +256,25 @@ public final class TLSContext: @unchecked Sendable {
         var revocations: [String: Set<CertificateID>] = [:]
         for crl in crls {
             let issuer = X509_CRL_get_issuer(crl)
+            let issuerName = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
             let signer = cas.first { ca in
                 X509_NAME_cmp(X509_get_subject_name(ca), issuer) == 0 && X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1
             }
             ERR_clear_error()
             guard let signer else {
-                let name = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
                 throw TLSError(
                     .invalidConfiguration,
-                    "CRL file \(crlFile): the CRL of \(name) is not signed by any CA in \(configuration.trustedCAFile)")
+                    "CRL file \(crlFile): the CRL of \(issuerName) is not signed by any CA in "
+                        + configuration.trustedCAFile)
             }
             // OpenSSL refuses every client while the CRL's lastUpdate lies ahead (a CA machine's clock running
             // fast): refused here, as a server certificate not yet valid is, rather than lock everyone out.
             if let lastUpdate = OpenSSL.date(X509_CRL_get0_lastUpdate(crl)), lastUpdate > Date() {
-                let name = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
                 throw TLSError(
                     .invalidConfiguration,
-                    "CRL file \(crlFile): the CRL of \(name) is not valid before \(lastUpdate.ISO8601Format()) (its "
-                        + "lastUpdate): every client would be refused until then; check the clock of the machine "
-                        + "that wrote it")
+                    "CRL file \(crlFile): the CRL of \(issuerName) is not valid before "
+                        + "\(lastUpdate.ISO8601Format()) (its lastUpdate): every client would be refused until then; "
+                        + "check the clock of the machine that wrote it")
             }
             guard X509_STORE_add_crl(store, crl) == 1 else {
                 throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
@@ -282,7 +282,6 @@ public final class TLSContext: @unchecked Sendable {
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdate = min(nextUpdate ?? date, date)
             }
-            let issuerName = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? ""
             var listed: Set<CertificateID> = []
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),

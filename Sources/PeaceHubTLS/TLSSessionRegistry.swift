@@ -3,7 +3,7 @@ import Synchronization
 /// A certificate as a CRL names it: its issuer's name and its serial number. A serial is unique only per issuer
 /// (RFC 5280 4.1.2.2): with two CAs trusted (a rotation, or a CA of one's own beside the hub's), the serial alone
 /// would let one CA's revocation close the other's certificate of the same number.
-public struct CertificateID: Hashable, Sendable, CustomStringConvertible {
+public struct CertificateID: Hashable, Sendable {
     /// The issuer's distinguished name, RFC 2253.
     public let issuer: String
     /// Upper-case hex without leading zeros, as in `peacehub pki list` and CRLs.
@@ -13,8 +13,6 @@ public struct CertificateID: Hashable, Sendable, CustomStringConvertible {
         self.issuer = issuer
         self.serial = serial
     }
-
-    public var description: String { "\(serial) of \(issuer)" }
 }
 
 /// The live TLS sessions by certificate, so that a CRL reload can close the ones it revokes.
