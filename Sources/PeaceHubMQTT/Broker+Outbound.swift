@@ -335,7 +335,7 @@ extension Broker {
             if session.isStored, copy.qos != .atMostOnce, store != nil {
                 let enqueue = StoreOperation.enqueue(
                     clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
-                    subscriptionIdentifiers: target.identifiers)
+                    subscriptionIdentifiers: target.identifiers, sharedFilter: target.sharedFilter)
                 if let puback {
                     delivery.puback = puback
                     stored += 1

@@ -245,7 +245,7 @@ public final class Broker: Sendable {
                 for delivery in saved.deliveries {
                     let item = Session.Delivery(
                         sequence: delivery.sequence, messageID: delivery.messageID, message: delivery.message,
-                        subscriptionIdentifiers: delivery.subscriptionIdentifiers)
+                        subscriptionIdentifiers: delivery.subscriptionIdentifiers, sharedFilter: delivery.sharedFilter)
                     if let packetID = delivery.packetID, let stage = delivery.stage {
                         session.inflight[packetID] = Session.Inflight(delivery: item, stage: stage)
                         session.inflightOrder.append(packetID)
@@ -439,7 +439,8 @@ public final class Broker: Sendable {
                 operations.append(
                     .enqueue(
                         clientID: session.clientID, sequence: delivery.sequence, messageID: delivery.messageID,
-                        message: delivery.message, subscriptionIdentifiers: delivery.subscriptionIdentifiers))
+                        message: delivery.message, subscriptionIdentifiers: delivery.subscriptionIdentifiers,
+                        sharedFilter: delivery.sharedFilter))
             }
             for id in session.inflightOrder {
                 guard let inflight = session.inflight[id], inflight.delivery.messageID != 0 else { continue }
@@ -671,7 +672,7 @@ public final class Broker: Sendable {
             operations.append(
                 .enqueue(
                     clientID: session.clientID, sequence: copy.sequence, messageID: copy.messageID, message: message,
-                    subscriptionIdentifiers: copy.subscriptionIdentifiers))
+                    subscriptionIdentifiers: copy.subscriptionIdentifiers, sharedFilter: filter))
         }
         session.enqueue(copy)
         // A wake-up only queues a task on the connection's event loop: safe under the lock.

@@ -23,10 +23,11 @@ public enum StoreOperation: Sendable, Equatable {
     case subscribe(clientID: String, filter: String, subscription: Subscription)
     case unsubscribe(clientID: String, filter: String)
     /// A message waiting for a client. `sequence` orders a session's deliveries (it grows);
-    /// `messageID` names the message, so a store may keep one copy for many deliveries.
+    /// `messageID` names the message, so a store may keep one copy for many deliveries; `sharedFilter` is the
+    /// shared subscription it came through alone, which takes it back if the session ends first.
     case enqueue(
         clientID: String, sequence: UInt64, messageID: UInt64, message: BrokerMessage,
-        subscriptionIdentifiers: [Int] = [])
+        subscriptionIdentifiers: [Int] = [], sharedFilter: String? = nil)
     /// A delivery was sent with `packetID` and reached `stage`.
     case markInflight(clientID: String, sequence: UInt64, packetID: UInt16, stage: InflightStage)
     /// A delivery is finished (acknowledged) and forgotten.
@@ -80,18 +81,21 @@ public struct StoredDelivery: Sendable, Equatable {
     public var messageID: UInt64
     public var message: BrokerMessage
     public var subscriptionIdentifiers: [Int]
+    /// The shared subscription (`$share/<group>/<filter>`) it came through alone.
+    public var sharedFilter: String?
     /// Set once the delivery was sent with a packet id.
     public var packetID: UInt16?
     public var stage: InflightStage?
 
     public init(
         sequence: UInt64, messageID: UInt64, message: BrokerMessage, subscriptionIdentifiers: [Int] = [],
-        packetID: UInt16? = nil, stage: InflightStage? = nil
+        sharedFilter: String? = nil, packetID: UInt16? = nil, stage: InflightStage? = nil
     ) {
         self.sequence = sequence
         self.messageID = messageID
         self.message = message
         self.subscriptionIdentifiers = subscriptionIdentifiers
+        self.sharedFilter = sharedFilter
         self.packetID = packetID
         self.stage = stage
     }

@@ -197,6 +197,7 @@ struct DeliveryRecord: FetchableRecord, TableRecord {
     var packetID: UInt16?
     var stage: InflightStage?
     var subscriptionIdentifiers: [Int]
+    var sharedFilter: String?
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID", "sequence"])
@@ -207,6 +208,7 @@ struct DeliveryRecord: FetchableRecord, TableRecord {
             }
             return identifier
         }
+        sharedFilter = try reader.optional("sharedFilter", as: String.self)
         clientID = try reader.value("clientID")
         sequence = try reader.unsigned("sequence")
         messageID = try reader.unsigned("messageID")
@@ -338,8 +340,8 @@ extension SQLiteBrokerStore {
                 StoredDelivery(
                     sequence: record.sequence, messageID: record.messageID,
                     message: body.message(qos: record.qos, retain: record.retain),
-                    subscriptionIdentifiers: record.subscriptionIdentifiers, packetID: record.packetID,
-                    stage: record.stage))
+                    subscriptionIdentifiers: record.subscriptionIdentifiers, sharedFilter: record.sharedFilter,
+                    packetID: record.packetID, stage: record.stage))
             state.lastSequence = max(state.lastSequence, record.sequence)
         }
         for record in try InboundQoS2Record.fetchAll(db) {

@@ -11,13 +11,14 @@ import GRDB
 enum BrokerStoreSchema {
     /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
     /// another GRDB database (the registry) given by mistake.
-    static let versions = ["broker-v1", "broker-v2", "broker-v3"]
+    static let versions = ["broker-v1", "broker-v2", "broker-v3", "broker-v4"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration(versions[0], migrate: createV1)
         migrator.registerMigration(versions[1], migrate: addMQTT5)
         migrator.registerMigration(versions[2], migrate: addLastAlive)
+        migrator.registerMigration(versions[3], migrate: addSharedFilter)
         return migrator
     }
 
@@ -103,6 +104,15 @@ enum BrokerStoreSchema {
         try db.alter(table: "meta") { t in
             // Milliseconds since 1970; NULL until a hub of this version has run.
             t.add(column: "lastAlive", .integer)
+        }
+    }
+
+    /// A delivery's shared subscription, so that after a restart it still goes to the group's next member when its
+    /// session ends (`Broker.drop`).
+    private static func addSharedFilter(_ db: Database) throws {
+        try db.alter(table: "delivery") { t in
+            // `$share/<group>/<filter>` when the message came through that subscription alone; NULL otherwise.
+            t.add(column: "sharedFilter", .text)
         }
     }
 }

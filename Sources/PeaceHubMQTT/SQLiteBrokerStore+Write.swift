@@ -50,7 +50,7 @@ extension SQLiteBrokerStore {
     ) throws {
         if !skipped.isEmpty {
             switch operation {
-            case .enqueue(let clientID, let sequence, let messageID, _, _)
+            case .enqueue(let clientID, let sequence, let messageID, _, _, _)
             where skipped.contains(DeliveryKey(clientID: clientID, sequence: sequence)):
                 // Never written, but its ids are used: the stored largest ids still grow past them.
                 effects.lastSequence = max(effects.lastSequence, Int64(clamping: sequence))
@@ -104,14 +104,15 @@ extension SQLiteBrokerStore {
             try db.cachedStatement(sql: "DELETE FROM subscription WHERE clientID = ? AND filter = ?")
                 .execute(arguments: [clientID, filter])
 
-        case .enqueue(let clientID, let sequence, let messageID, let message, let subscriptionIdentifiers):
+        case .enqueue(let clientID, let sequence, let messageID, let message, let subscriptionIdentifiers,
+            let sharedFilter):
             let sequence = try storable(sequence, operation)
             let messageID = try storable(messageID, operation)
             try insertMessage(messageID, message, db)
             let insert = try DirectStatement(
                 """
-                INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers, sharedFilter)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
                 """, db)
             insert.bind(1, clientID)
             insert.bind(2, sequence)
@@ -121,6 +122,7 @@ extension SQLiteBrokerStore {
             let identifiers = subscriptionIdentifiers.isEmpty
                 ? nil : subscriptionIdentifiers.map { String($0) }.joined(separator: ",")
             insert.bind(6, identifiers)
+            insert.bind(7, sharedFilter)
             try insert.run()
             if db.changesCount == 0 { effects.unreferencedCandidates.insert(messageID) }
             effects.lastSequence = max(effects.lastSequence, sequence)
@@ -260,7 +262,7 @@ extension SQLiteBrokerStore {
         case .deleteSession(let clientID): "deleteSession of client '\(clientID)'"
         case .subscribe(let clientID, let filter, _): "subscribe of client '\(clientID)' to '\(filter)'"
         case .unsubscribe(let clientID, let filter): "unsubscribe of client '\(clientID)' from '\(filter)'"
-        case .enqueue(let clientID, let sequence, let messageID, _, _):
+        case .enqueue(let clientID, let sequence, let messageID, _, _, _):
             "enqueue of message \(messageID) as sequence \(sequence) for client '\(clientID)'"
         case .markInflight(let clientID, let sequence, let packetID, _):
             "markInflight of sequence \(sequence) of client '\(clientID)' with packet id \(packetID)"

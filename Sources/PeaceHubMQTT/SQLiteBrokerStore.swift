@@ -323,7 +323,7 @@ public final class SQLiteBrokerStore: BrokerStore {
         for submission in batch {
             for operation in submission.operations {
                 switch operation {
-                case .enqueue(let clientID, let sequence, _, _, _):
+                case .enqueue(let clientID, let sequence, _, _, _, _):
                     enqueued.insert(DeliveryKey(clientID: clientID, sequence: sequence))
                 case .removeDelivery(let clientID, let sequence):
                     let key = DeliveryKey(clientID: clientID, sequence: sequence)
@@ -342,7 +342,7 @@ public final class SQLiteBrokerStore: BrokerStore {
         for submission in batch {
             for operation in submission.operations {
                 switch operation {
-                case .enqueue(let clientID, let sequence, _, _, _), .markInflight(let clientID, let sequence, _, _),
+                case .enqueue(let clientID, let sequence, _, _, _, _), .markInflight(let clientID, let sequence, _, _),
                     .removeDelivery(let clientID, let sequence):
                     if !skipped.contains(DeliveryKey(clientID: clientID, sequence: sequence)) { return false }
                 default:

@@ -17,7 +17,7 @@ final class Session: @unchecked Sendable {
         /// the commit.
         var puback: PendingPuback?
         /// The shared subscription it came through, when it came through that alone: if the session ends before
-        /// the client has it, another member of the group gets it (`Broker.drop`). Not kept in the store.
+        /// the client has it, another member of the group gets it (`Broker.drop`).
         var sharedFilter: String?
     }
 

@@ -65,13 +65,14 @@ final class ManualStore: BrokerStore {
             update(clientID) { $0.subscriptions[filter] = subscription }
         case .unsubscribe(let clientID, let filter):
             update(clientID) { $0.subscriptions[filter] = nil }
-        case .enqueue(let clientID, let sequence, let messageID, let message, let identifiers):
+        case .enqueue(let clientID, let sequence, let messageID, let message, let identifiers, let sharedFilter):
             state.lastSequence = max(state.lastSequence, sequence)
             state.lastMessageID = max(state.lastMessageID, messageID)
             update(clientID) {
                 $0.deliveries.append(
                     StoredDelivery(
-                        sequence: sequence, messageID: messageID, message: message, subscriptionIdentifiers: identifiers))
+                        sequence: sequence, messageID: messageID, message: message, subscriptionIdentifiers: identifiers,
+                        sharedFilter: sharedFilter))
             }
         case .markInflight(let clientID, let sequence, let packetID, let stage):
             update(clientID) { session in
@@ -451,6 +452,37 @@ final class ManualStore: BrokerStore {
             let connack = TestClient.connack(try again.received())
             #expect(connack?.sessionPresent == present, "down \(downSeconds) s")
         }
+    }
+
+    /// A stored session's message from a shared subscription still belongs to the group after a restart: when the
+    /// session ends unacknowledged, the group's next member gets it (MQTT 5 4.8.2).
+    @Test func aSharedMessageOutlivesItsSessionAcrossARestart() throws {
+        let store = ManualStore()
+        do {
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+            let member = try TestClient(broker: broker, principal: kaz)
+            _ = try member.connect5("kaz-desk", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+            store.completeAll()
+            _ = try member.subscribe("$share/g/t", .init(qos: .atLeastOnce))
+            store.completeAll()
+            _ = try member.received()
+            let publisher = try TestClient(broker: broker, principal: ind, loop: member.loop)
+            _ = try publisher.connect5("pub")
+            try publisher.send(publish5("t", "for the group", qos: .atLeastOnce, id: 1))
+            store.completeAll()
+            #expect(TestClient.publishes(try member.received()).count == 1)  // sent, never acknowledged
+        }
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let other = try TestClient(broker: broker, principal: ind)
+        _ = try other.connect5("ind-desk")
+        _ = try other.subscribe("$share/g/t", .init(qos: .atLeastOnce))
+        // The first member comes back with a Clean Start: its session, and the message, would end there.
+        let member = try TestClient(broker: broker, principal: kaz, loop: other.loop)
+        _ = try member.connect5("kaz-desk")
+        store.completeAll()
+        let passedOn = TestClient.publishes(try other.received())
+        #expect(passedOn.map { String(buffer: $0.payload) } == ["for the group"])
+        #expect(passedOn.first?.qos == .atLeastOnce)
     }
 
     @Test func aRestartedBrokerRestoresSessionsQueuesInflightAndRetained() throws {

@@ -249,7 +249,9 @@ func storedMessage(
                 .createSession(clientID: "ind", owner: .contingent("IND"), expiryInterval: 300),
                 .setSessionExpiry(clientID: "ind", expiryInterval: 600, expiresAt: 1_800_000_600_000),
                 .subscribe(clientID: "ind", filter: "$share/ops/contingents/IND/#", subscription: .init(options: options, identifier: 42)),
-                .enqueue(clientID: "ind", sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7]),
+                .enqueue(
+                    clientID: "ind", sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7],
+                    sharedFilter: "$share/ops/contingents/IND/#"),
                 .setRetained(messageID: 2, message: retained),
             ])
             store.flush()
@@ -259,7 +261,11 @@ func storedMessage(
                 StoredSession(
                     clientID: "ind", owner: .contingent("IND"), expiryInterval: 600, expiresAt: 1_800_000_600_000,
                     subscriptions: ["$share/ops/contingents/IND/#": Subscription(options: options, identifier: 42)],
-                    deliveries: [StoredDelivery(sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7])])
+                    deliveries: [
+                        StoredDelivery(
+                            sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7],
+                            sharedFilter: "$share/ops/contingents/IND/#")
+                    ])
             ],
             retained: ["hub/broadcast/status": retained], lastSequence: 1, lastMessageID: 2)
         #expect(try fixture.reloaded() == expected)
