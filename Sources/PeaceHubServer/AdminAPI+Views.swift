@@ -162,27 +162,27 @@ struct ReadinessView: Encodable, Sendable {
     var unmet: [UnmetRequirement]
 }
 
-/// An archived report with its body and annotations as JSON.
-struct ReportView: Encodable, Sendable {
-    struct Location: Encodable, Sendable {
-        var lat: Double
-        var lon: Double
+/// An archived report with its body and annotations as JSON: what the admin API and `registry reports --json` give.
+public struct ReportView: Encodable, Sendable {
+    public struct Location: Encodable, Sendable {
+        public var lat: Double
+        public var lon: Double
     }
 
-    var id: Int64
-    var mission: String
-    var type: String
-    var sender: String
-    var receivedAt: String
-    var precedence: String
-    var securityLabel: String?
-    var location: Location?
-    var body: JSONValue
-    var annotations: JSONValue?
-    var status: String
-    var reason: String?
+    public var id: Int64
+    public var mission: String
+    public var type: String
+    public var sender: String
+    public var receivedAt: String
+    public var precedence: String
+    public var securityLabel: String?
+    public var location: Location?
+    public var body: JSONValue
+    public var annotations: JSONValue?
+    public var status: String
+    public var reason: String?
 
-    init(_ report: ArchivedReport) {
+    public init(_ report: ArchivedReport) {
         id = report.id ?? 0
         mission = report.mission
         type = report.type

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PeaceHubCore
 import PeaceHubRegistry
+import PeaceHubServer
 
 struct RegistryImport: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -179,7 +180,7 @@ struct RegistryReports: ParsableCommand {
         let actor = try options.parsedActor()
         let reports = try registryCall { try registry.archivedReports(matching: query, limit: limit, as: actor) }
         if options.json {
-            try printJSON(reports)
+            try printJSON(reports.map(ReportView.init))
             return
         }
         printTable(

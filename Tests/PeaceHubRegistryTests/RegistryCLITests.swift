@@ -355,9 +355,13 @@ struct RegistryCLITests {
             try registry.archiveReport(
                 ArchivedReport(
                     mission: mission, type: type, sender: "KAZ", receivedAt: "2026-11-20T08:00:00Z",
-                    precedence: "ROUTINE", latitude: lat, longitude: 35.4, body: "{}"))
+                    precedence: "ROUTINE", latitude: lat, longitude: 35.4, body: #"{"narrative":"seen"}"#))
         }
-        #expect(try harness.json(["reports"]).arrayValue?.count == 3)
+        let archived = try harness.json(["reports"]).arrayValue ?? []
+        #expect(archived.count == 3)
+        // The admin API's shape: the body as JSON, not as a string of JSON, and the position as one object.
+        #expect(archived.first?["body"]?["narrative"] == "seen")
+        #expect(archived.first?["location"]?["lon"]?.numberValue == 35.4)
         #expect(try harness.json(["reports", "--type", "UXO", "--bbox", "35,33,36,34"]).arrayValue?.count == 1)
         #expect(try harness.json(["reports", "--bbox", "-36,33,36,34"]).arrayValue?.count == 2, "a box from the west")
         #expect(try harness.json(["reports", "--from", "2026-11-21"]).arrayValue?.count == 0)
