@@ -293,7 +293,7 @@ extension Broker {
         if message.retain {
             // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-            if store != nil, !message.topic.hasPrefix(Self.systemTopicPrefix) {
+            if store != nil, !message.topic.utf8.starts(with: Self.systemTopicPrefix.utf8) {
                 operations.append(.setRetained(messageID: messageID, message: message))
             }
         }

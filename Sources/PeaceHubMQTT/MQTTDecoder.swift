@@ -291,7 +291,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             }
             let options = MQTTPacket.SubscriptionOptions(
                 qos: qos, noLocal: byte & 0x04 != 0, retainAsPublished: byte & 0x08 != 0, retainHandling: retainHandling)
-            if options.noLocal, filter.hasPrefix(SharedSubscription.prefix) {
+            if options.noLocal, filter.utf8.starts(with: SharedSubscription.prefix.utf8) {
                 throw MQTTError(.protocolViolation, "SUBSCRIBE: No Local on the shared subscription '\(filter)' [MQTT-3.8.3-4]")
             }
             subscriptions.append((filter, options))

@@ -4,7 +4,7 @@
 /// Not thread-safe: the broker owns one tree and serialises access to it.
 public struct SubscriptionTree<Subscriber: Hashable, Options> {
     private final class Node {
-        var children: [Substring: Node] = [:]
+        var children: [TopicLevel: Node] = [:]
         /// Subscriptions whose filter ends at this node.
         var exact: [Subscriber: Options] = [:]
         /// Subscriptions whose filter ends with `#` below this node.
@@ -30,9 +30,9 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
     @discardableResult
     public mutating func insert(_ filter: String, subscriber: Subscriber, options: Options) -> Bool {
         var node = root
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        let levels = TopicLevel.levels(of: filter)
         for (index, level) in levels.enumerated() {
-            if level == "#", index == levels.count - 1 {
+            if level == .multiLevelWildcard, index == levels.count - 1 {
                 return store(in: &node.multiLevel, filter: filter, subscriber: subscriber, options: options)
             }
             if let child = node.children[level] {
@@ -57,12 +57,12 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
     /// Removes `subscriber`'s subscription to `filter`. Returns true when there was one.
     @discardableResult
     public mutating func remove(_ filter: String, subscriber: Subscriber) -> Bool {
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        var path: [(Node, Substring)] = []
+        let levels = TopicLevel.levels(of: filter)
+        var path: [(Node, TopicLevel)] = []
         var node = root
         var removed = false
         for (index, level) in levels.enumerated() {
-            if level == "#", index == levels.count - 1 {
+            if level == .multiLevelWildcard, index == levels.count - 1 {
                 removed = node.multiLevel.removeValue(forKey: subscriber) != nil
                 break
             }
@@ -112,19 +112,19 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
             for (subscriber, options) in node.exact { result.append((subscriber, options)) }
             return
         }
-        let level: Substring
+        let level: TopicLevel
         let tail: Substring?
         if let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) {
-            level = rest[..<slash]
+            level = TopicLevel(rest[..<slash])
             tail = rest[rest.utf8.index(after: slash)...]
         } else {
-            level = rest
+            level = TopicLevel(rest)
             tail = nil
         }
         if let child = node.children[level] {
             collect(child, rest: tail, atRoot: false, dollar: dollar, into: &result)
         }
-        if wildcardsAllowed, level != "+", let plus = node.children["+"] {
+        if wildcardsAllowed, level != .singleLevelWildcard, let plus = node.children[.singleLevelWildcard] {
             collect(plus, rest: tail, atRoot: false, dollar: dollar, into: &result)
         }
     }

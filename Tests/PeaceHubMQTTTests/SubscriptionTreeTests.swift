@@ -75,6 +75,29 @@ import Testing
         #expect(subscribers(tree, "a/b").isEmpty)
     }
 
+    /// Levels are split at the `/` byte and compared by their bytes [MQTT-4.7.3-4]: to Swift, `"/\u{301}"` is one
+    /// `Character` (no separator), `"é"` equals `"e\u{301}"` and the Kelvin sign `"\u{212A}"` equals `"K"`.
+    @Test func levelsAreBytesNotCharacters() {
+        var tree = Tree()
+        tree.insert("missions/UNFICYP/reports/+", subscriber: "reports", options: .atMostOnce)
+        tree.insert("chat/é", subscriber: "composed", options: .atMostOnce)
+        tree.insert("chat/+\u{301}", subscriber: "literal", options: .atMostOnce)
+        #expect(subscribers(tree, "missions/UNFICYP/reports/INCIDENT/\u{301}x").isEmpty, "five levels")
+        #expect(subscribers(tree, "chat/e\u{301}").isEmpty)
+        #expect(Set(subscribers(tree, "chat/é").keys) == ["composed"])
+        let fiveLevels = "missions/UNFICYP/reports/INCIDENT/\u{301}x"
+        #expect(!TopicFilter.matches("missions/+/reports/+", topic: fiveLevels))
+        #expect(TopicFilter.matches("missions/+/reports/+/+", topic: fiveLevels))
+        #expect(!TopicFilter.matches("chat/é", topic: "chat/e\u{301}"))
+        #expect(!TopicFilter.covers("contingents/KAZ/inbox", "contingents/\u{212A}AZ/inbox"))
+        #expect(!TopicFilter.covers("missions/UNFICYP/reports/+", "missions/UNFICYP/reports/X/\u{301}x"))
+        #expect(!TopicFilter.isValid("chat/+\u{301}") && !TopicFilter.isValid("chat/#\u{301}"))
+        #expect(!TopicFilter.matches("#", topic: "$\u{301}SYS/x"), "a '$' byte first, whatever follows")
+        let shared = SharedSubscription("$share/g/\u{301}x")
+        #expect(shared?.group == "g" && shared?.filter.unicodeScalars.elementsEqual("\u{301}x".unicodeScalars) == true)
+        #expect(SharedSubscription("$share/g+\u{301}/x") == nil)
+    }
+
     /// The tree agrees with the reference matcher on every filter/topic pair of a small universe.
     @Test func agreesWithTheReferenceMatcher() {
         let filters = ["#", "+", "a", "a/#", "a/+", "+/b", "a/b", "a/b/#", "+/+", "/+", "$SYS/#", "+/#", "a/+/c", ""]
