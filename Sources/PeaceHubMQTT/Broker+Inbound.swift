@@ -64,18 +64,31 @@ extension Broker {
                 ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
             return accept(message, operations: operations, puback: puback, then: delivered)
         }
-        interceptor.intercept(message, principal: principal) { [self, operations] decision in
+        judge(message, by: interceptor, principal: principal, refused: finish) { [self, operations] judged in
+            accept(judged, operations: operations, then: delivered)
+        }
+    }
+
+    /// Has the interceptor judge a message on a topic it claims: `deliver` gets the message to route; a rejected or
+    /// held one is counted, its sender told on its notices topic, and `refused` gets the code and reason for the
+    /// acknowledgement. A PUBLISH and a will go the same way.
+    func judge(
+        _ message: BrokerMessage, by interceptor: any PublishInterceptor, principal: Principal,
+        refused: @escaping @Sendable (ReasonCode, String) -> Void,
+        deliver: @escaping @Sendable (BrokerMessage) -> Void
+    ) {
+        interceptor.intercept(message, principal: principal) { [self] decision in
             switch decision {
             case .deliver(let judged):
-                accept(judged, operations: operations, then: delivered)
+                deliver(judged)
             case .reject(let code, let reason):
                 reportsRejected.add(1, ordering: .relaxed)
-                notify(principal, event: "report-rejected", topic: publish.topic, reason: reason, code: code)
-                finish(.payloadFormatInvalid, "\(code): \(reason)")
+                notify(principal, event: "report-rejected", topic: message.topic, reason: reason, code: code)
+                refused(.payloadFormatInvalid, "\(code): \(reason)")
             case .hold(let reason):
                 reportsHeld.add(1, ordering: .relaxed)
-                notify(principal, event: "report-held", topic: publish.topic, reason: reason)
-                finish(.implementationSpecificError, "held for an operator: \(reason)")
+                notify(principal, event: "report-held", topic: message.topic, reason: reason)
+                refused(.implementationSpecificError, "held for an operator: \(reason)")
             }
         }
     }

@@ -696,7 +696,11 @@ public final class Broker: Sendable {
                 precedenceTopics: precedenceTopics),
             publisher: pending.owner, publisherClientID: pending.clientID, properties: will.properties.forwardable,
             expiresAt: will.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 })
-        accept(message) { _ in }
+        // A will on a report topic is a report: judged by its mission's module like a PUBLISH.
+        guard let interceptor, interceptor.claims(topic: will.topic) else { return accept(message) { _ in } }
+        judge(message, by: interceptor, principal: pending.owner, refused: { _, _ in }) { [self] judged in
+            accept(judged) { _ in }
+        }
     }
 }
 

@@ -706,6 +706,32 @@ final class TestInterceptor: PublishInterceptor {
         #expect(String(buffer: heldNotice.payload).contains("report-held"))
         #expect(try observer.received().isEmpty)
     }
+
+    /// A will on a report topic is a report: judged like a PUBLISH, never delivered (or retained) unjudged.
+    @Test func aWillOnAJudgedTopicIsJudged() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
+        let observer = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try observer.connect("ind")
+        try observer.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/reports/#", .atMostOnce)])))
+        _ = try observer.received()
+        let watcher = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: observer.loop)
+        _ = try watcher.connect("kaz-notices")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/notices", .atMostOnce)])))
+        _ = try watcher.received()
+        for (payload, delivered) in [("not json", nil), ("ok", "ok+annotated")] {
+            let will = MQTTPacket.Will(
+                topic: "missions/UNIFIL/reports/UXO", payload: Array(payload.utf8), qos: .atMostOnce, retain: true)
+            let reporter = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: observer.loop)
+            _ = try reporter.connect("kaz", will: will)
+            try reporter.channel.close().wait()
+            let received = TestClient.publishes(try observer.received()).map { String(buffer: $0.payload) }
+            #expect(received == (delivered.map { [$0] } ?? []), "\(payload)")
+            if delivered == nil {
+                let notices = TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) }
+                #expect(notices.count == 1 && notices.first?.contains("report-rejected") == true)
+            }
+        }
+    }
 }
 
 @Suite struct ConnectionLimitTests {
