@@ -36,9 +36,11 @@ extension Broker {
             // expired (a message whose delivery started is delivered to the end).
             func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
                 let message = delivery.message
+                // Sized with the packet id it will carry: its two bytes may lengthen the Remaining Length too.
                 let tooLarge = session.maximumPacketSize.map {
-                    Self.packet(delivery, packetID: nil, duplicate: false, version: session.version, at: now)
-                        .encodedSize(version: session.version) + (message.qos == .atMostOnce ? 0 : 2) > $0
+                    let packetID: UInt16? = message.qos == .atMostOnce ? nil : 1
+                    return Self.packet(delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
+                        .encodedSize(version: session.version) > $0
                 } ?? false
                 guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
                 if stored, delivery.messageID != 0, message.qos != .atMostOnce,

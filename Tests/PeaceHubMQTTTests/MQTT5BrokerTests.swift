@@ -403,6 +403,23 @@ func publish5(
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["small"])
     }
 
+    /// The packet id's two bytes can lengthen the Remaining Length by one byte: a QoS 1 PUBLISH of 123 bytes on
+    /// `t` has a Remaining Length of 129 (two bytes), 132 bytes in all, too large for a limit of 131.
+    @Test func thePacketIdCountsInTheSizeOfAPublish() throws {
+        for (limit, delivered) in [(131, ["small"]), (132, ["large", "small"])] {
+            let broker = try Broker(authorizer: TestAuthorizer())
+            let subscriber = try TestClient(broker: broker, principal: ind)
+            _ = try subscriber.connect5("ind", properties: [.maximumPacketSize(UInt32(limit))])
+            _ = try subscriber.subscribe("t", .init(qos: .atLeastOnce))
+            let publisher = try TestClient(broker: broker, principal: kaz)
+            _ = try publisher.connect5("kaz")
+            try publisher.send(publish5("t", String(repeating: "x", count: 123), qos: .atLeastOnce, id: 1))
+            try publisher.send(publish5("t", "small", qos: .atLeastOnce, id: 2))
+            let texts = TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) }
+            #expect(texts.map { $0.count == 123 ? "large" : $0 } == delivered, "limit \(limit)")
+        }
+    }
+
     /// A client that comes back with a smaller Receive Maximum gets what was in flight again only as its window
     /// allows [MQTT-3.3.4-9], and a message larger than its new Maximum Packet Size is dropped as if delivered
     /// [MQTT-3.1.2-25]; the rest follows as it acknowledges.
