@@ -206,30 +206,35 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         }
         let keepAlive = try reader.uint16("keep alive")
         let properties = v5 ? try reader.properties(.connect) : []
-        if properties.authenticationMethod == nil,
-            properties.contains(where: { if case .authenticationData = $0 { true } else { false } })
-        {
-            throw MQTTError(
-                .protocolViolation, "CONNECT: Authentication Data without an Authentication Method [3.1.2.11.10]")
-        }
-        let clientID = try reader.string("client identifier")
-        var will: MQTTPacket.Will?
-        if hasWill {
-            let willProperties = v5 ? try reader.properties(.will) : []
-            let topic = try reader.string("will topic")
-            try TopicName.validate(topic, field: "will topic")
-            let payload = try reader.binary("will message")
-            if willProperties.payloadFormatIndicator == 1, String(validating: payload, as: UTF8.self) == nil {
-                throw MQTTError(.payloadFormatInvalid, "CONNECT: the will message is not UTF-8 [MQTT-3.1.3-11]")
+        do throws(MQTTError) {
+            if properties.authenticationMethod == nil,
+                properties.contains(where: { if case .authenticationData = $0 { true } else { false } })
+            {
+                throw MQTTError(
+                    .protocolViolation, "CONNECT: Authentication Data without an Authentication Method [3.1.2.11.10]")
             }
-            will = MQTTPacket.Will(topic: topic, payload: payload, qos: willQoS, retain: willRetain, properties: willProperties)
+            let clientID = try reader.string("client identifier")
+            var will: MQTTPacket.Will?
+            if hasWill {
+                let willProperties = v5 ? try reader.properties(.will) : []
+                let topic = try reader.string("will topic")
+                try TopicName.validate(topic, field: "will topic")
+                let payload = try reader.binary("will message")
+                if willProperties.payloadFormatIndicator == 1, String(validating: payload, as: UTF8.self) == nil {
+                    throw MQTTError(.payloadFormatInvalid, "CONNECT: the will message is not UTF-8 [MQTT-3.1.3-11]")
+                }
+                will = MQTTPacket.Will(
+                    topic: topic, payload: payload, qos: willQoS, retain: willRetain, properties: willProperties)
+            }
+            let username = hasUsername ? try reader.string("user name") : nil
+            let password = hasPassword ? try reader.binary("password") : nil
+            try reader.expectEnd()
+            return MQTTPacket.Connect(
+                version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, will: will,
+                username: username, password: password, properties: properties)
+        } catch {
+            throw error.with(clientMaximumPacketSize: properties.maximumPacketSize.map(Int.init))
         }
-        let username = hasUsername ? try reader.string("user name") : nil
-        let password = hasPassword ? try reader.binary("password") : nil
-        try reader.expectEnd()
-        return MQTTPacket.Connect(
-            version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, will: will,
-            username: username, password: password, properties: properties)
     }
 
     private mutating func parsePublish(

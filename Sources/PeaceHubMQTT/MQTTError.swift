@@ -57,9 +57,19 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// The Maximum Packet Size of a refused CONNECT, when its properties were read: the failing CONNACK must fit it
+    /// [MQTT-3.2.2-19].
+    public private(set) var clientMaximumPacketSize: Int?
+
     func with(version: MQTTVersion?) -> MQTTError {
         var copy = self
         copy.version = copy.version ?? version
+        return copy
+    }
+
+    func with(clientMaximumPacketSize: Int?) -> MQTTError {
+        var copy = self
+        copy.clientMaximumPacketSize = clientMaximumPacketSize
         return copy
     }
 

@@ -111,6 +111,24 @@ func publish5(
         #expect(connack.properties.reasonString.map { $0.utf8.count <= 1024 } == true)
     }
 
+    /// A CONNECT refused after its properties were read has its CONNACK fit the Maximum Packet Size it gave: the
+    /// Reason String is left out when it would not [MQTT-3.2.2-19].
+    @Test func aRefusedConnectsConnackFitsItsMaximumPacketSize() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let will = MQTTPacket.Will(topic: "a/#", payload: Array("bye".utf8), qos: .atMostOnce, retain: false)
+        for limit in [nil, 20] as [UInt32?] {
+            let client = try TestClient(broker: broker, principal: ind)
+            let properties: MQTTProperties = limit.map { [.maximumPacketSize($0)] } ?? []
+            guard case .connack(let connack) = try client.connect5("ind", properties: properties, will: will).first
+            else {
+                Issue.record("no CONNACK")
+                return
+            }
+            #expect(connack.reasonCode == .protocolError || connack.reasonCode == .topicNameInvalid)
+            #expect((connack.properties.reasonString != nil) == (limit == nil), "limit \(String(describing: limit))")
+        }
+    }
+
     /// A shared subscription's message that its member did not acknowledge goes to another member when that
     /// member's session ends, as MQTT 5 4.8.2 asks (SHOULD); it was lost with the session.
     @Test func aSharedMessageOutlivesTheSessionItWentTo() throws {
