@@ -29,6 +29,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var readRequested = false
     private var handshakeTimer: Scheduled<Void>?
     private var closeNotifyTimer: Scheduled<Void>?
+    /// A refused handshake's alert is out and the socket's sending side is closing: a close asked for now (the
+    /// handlers above hear of the error first) waits for the linger's, or the client's unread bytes would turn it
+    /// into a TCP reset that overtakes the alert.
+    private var lingering = false
     private var sessionToken: TLSSessionRegistry.Token?
     /// Whether the peer sent any byte: a connection closed before that is a port probe (a load balancer's, a
     /// monitor's), logged at debug rather than as a truncated session.
@@ -151,6 +155,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .all else {
             promise?.fail(ChannelError.operationUnsupported)
+            return
+        }
+        if lingering {
+            if let promise { context.channel.closeFuture.cascade(to: promise) }
             return
         }
         switch machine.closeRequested(promise: promise) {
@@ -332,8 +340,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         let flushed = flushCiphertextBeforeClosing(context: context)
         logger.warning("TLS session failed", metadata: metadata(context, error: error))
         failPendingWrites(error)
+        lingering = linger && closePromise == nil
         context.fireErrorCaught(error)
-        if linger && closePromise == nil {
+        if lingering {
             lingerThenClose(after: flushed, context: context)
         } else {
             closeAfter(flushed, context: context, promise: closePromise)

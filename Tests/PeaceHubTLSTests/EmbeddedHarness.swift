@@ -25,8 +25,12 @@ final class Recorder: ChannelInboundHandler {
         if let identity = event as? TLSPeerIdentity { identities.append(identity) }
     }
 
+    /// Close on an error, as the hub's protocol handlers do.
+    var closesOnError = false
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         errors.append(error)
+        if closesOnError { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -34,14 +38,20 @@ final class Recorder: ChannelInboundHandler {
     }
 }
 
-/// Counts read() requests reaching the channel (it sits between the channel and the TLS handler).
+/// Counts read() requests and records closes reaching the channel (it sits between the channel and the TLS handler).
 final class ReadCounter: ChannelOutboundHandler {
     typealias OutboundIn = ByteBuffer
     var reads = 0
+    var closeModes: [CloseMode] = []
 
     func read(context: ChannelHandlerContext) {
         reads += 1
         context.read()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closeModes.append(mode)
+        context.close(mode: mode, promise: promise)
     }
 }
 

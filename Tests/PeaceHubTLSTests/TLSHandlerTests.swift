@@ -130,6 +130,18 @@ import Testing
         #expect(step == .failed("tlsv13 alert certificate required"))
     }
 
+    /// The handler above closes as soon as it hears of the refusal; the socket still only stops sending first, so
+    /// a client that wrote before it read gets the alert, not a TCP reset.
+    @Test func aRefusedHandshakeLingersWhenTheHandlerAboveCloses() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let harness = try harness(fixture, certificate: nil)
+        harness.recorder.closesOnError = true
+        #expect(try harness.handshake() == .done)
+        #expect(harness.recorder.tlsErrors.first?.code == .certificateRejected)
+        #expect(harness.readCounter.closeModes.first == .output)
+    }
+
     @Test func certificateWithoutPeaceHubSANIsRefused() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }

@@ -62,12 +62,15 @@ final class EchoHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// Closes on any error, as the hub's protocol handlers do: the TLS handler must still let a refused client
+    /// read its alert.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? TLSError {
             log.update { $0.errors.append(error) }
         } else {
             log.update { $0.otherErrors.append("\(error)") }
         }
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
