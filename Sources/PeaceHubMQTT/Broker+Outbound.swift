@@ -405,18 +405,19 @@ extension Broker.State {
         guard var group = sharedGroups[filter], !group.members.isEmpty else { return nil }
         defer { sharedGroups[filter] = group }
         let count = group.members.count
-        var fallback: String?
+        var fallback: Int?
         for step in 0..<count {
             let index = (group.next + step) % count
-            let member = group.members[index]
+            let member = group.members[index].string
             guard let session = sessions[member] else { continue }
             if session.connection != nil, session.pendingCount < maximumQueued {
                 group.next = index + 1
                 return member
             }
-            if fallback == nil, session.isStored { fallback = member }
+            if fallback == nil, session.isStored { fallback = index }
         }
-        if let fallback, let index = group.members.firstIndex(of: fallback) { group.next = index + 1 }
-        return fallback
+        guard let fallback else { return nil }
+        group.next = fallback + 1
+        return group.members[fallback].string
     }
 }

@@ -103,29 +103,49 @@ public final class Broker: Sendable {
     /// connection must close without acknowledging.
     public typealias Reply = @Sendable (Result<MQTTPacket?, any Error>) -> Void
 
-    /// Who a subscription in the tree belongs to: one session, or a shared subscription's group.
+    /// Who a subscription in the tree belongs to: one session, or a shared subscription's group. Told apart by
+    /// bytes, as client ids and filters are (`ExactString`).
     enum Subscriber: Hashable {
         case client(String)
         /// The full filter, `$share/<group>/<filter>`.
         case shared(String)
+
+        static func == (lhs: Subscriber, rhs: Subscriber) -> Bool {
+            switch (lhs, rhs) {
+            case (.client(let a), .client(let b)), (.shared(let a), .shared(let b)): ExactString(a) == ExactString(b)
+            default: false
+            }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            switch self {
+            case .client(let id):
+                hasher.combine(0)
+                hashUTF8(of: id, into: &hasher)
+            case .shared(let filter):
+                hasher.combine(1)
+                hashUTF8(of: filter, into: &hasher)
+            }
+        }
     }
 
     /// The members of one shared subscription, served in turn.
     struct SharedGroup {
-        var members: [String] = []
+        var members: [ExactString] = []
         var next = 0
     }
 
+    /// Keyed by client id, topic or filter, each told apart by its bytes (`ExactDictionary`).
     struct State {
-        var sessions: [String: Session] = [:]
+        var sessions = ExactDictionary<Session>()
         var subscriptions = SubscriptionTree<Subscriber, Subscription>()
-        var sharedGroups: [String: SharedGroup] = [:]
-        var retained: [String: BrokerMessage] = [:]
+        var sharedGroups = ExactDictionary<SharedGroup>()
+        var retained = ExactDictionary<BrokerMessage>()
         /// Live connections, in all and by principal (a takeover changes neither).
         var connections = 0
         var connectionsByPrincipal: [Principal: Int] = [:]
         /// Disconnected sessions with an expiry or a delayed will: what `housekeeping` looks at.
-        var timed: Set<String> = []
+        var timed: Set<ExactString> = []
         /// Messages in and out since the last `housekeeping`, and since the broker started.
         var traffic = Traffic()
         var messagesReceived = 0
@@ -137,7 +157,7 @@ public final class Broker: Sendable {
         /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
         /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the
         /// sessions, and when it reaches `routeCacheLimit` topics.
-        var routeCache: [String: TopicRoute] = [:]
+        var routeCache = ExactDictionary<TopicRoute>()
         static let routeCacheLimit = 10_000
         var lastSequence: UInt64 = 0
         var lastMessageID: UInt64 = 0
@@ -254,7 +274,7 @@ public final class Broker: Sendable {
                     }
                 }
                 initial.insert(session)
-                if session.expiresAt != nil { initial.timed.insert(saved.clientID) }
+                if session.expiresAt != nil { initial.timed.insert(ExactString(saved.clientID)) }
             }
         }
         state = Mutex(initial)
@@ -388,7 +408,7 @@ public final class Broker: Sendable {
             }
             let replaced = previous?.connection
             session.expiresAt = nil
-            state.timed.remove(clientID)
+            state.timed.remove(ExactString(clientID))
             session.will = packet.will
             session.connection = connection
             session.version = packet.version
@@ -502,7 +522,7 @@ public final class Broker: Sendable {
             } else {
                 wills = session.takeWill()
             }
-            if session.expiresAt != nil || session.willAt != nil { state.timed.insert(clientID) }
+            if session.expiresAt != nil || session.willAt != nil { state.timed.insert(ExactString(clientID)) }
             return (wills, operations)
         }
         for will in wills { publishWill(will) }
@@ -519,9 +539,10 @@ public final class Broker: Sendable {
             state -> ([PendingWill], [StoreOperation], Traffic, [(String, String)]) in
             var wills: [PendingWill] = []
             var operations: [StoreOperation] = []
-            for clientID in state.timed {
+            for timed in state.timed {
+                let clientID = timed.string
                 guard let session = state.sessions[clientID], session.connection == nil else {
-                    state.timed.remove(clientID)
+                    state.timed.remove(timed)
                     continue
                 }
                 if let willAt = session.willAt, willAt <= now { wills += session.takeWill() }
@@ -531,7 +552,7 @@ public final class Broker: Sendable {
                     logger.debug("session expired", metadata: ["client": "\(clientID)"])
                 }
                 if session.willAt == nil, session.expiresAt == nil || state.sessions[clientID] == nil {
-                    state.timed.remove(clientID)
+                    state.timed.remove(ExactString(clientID))
                 }
             }
             for (topic, message) in state.retained where message.isExpired(at: now) {
@@ -645,7 +666,7 @@ public final class Broker: Sendable {
             state.removeSubscription(filter, clientID: session.clientID, subscription)
         }
         state.removeSession(session.clientID)
-        state.timed.remove(session.clientID)
+        state.timed.remove(ExactString(session.clientID))
         if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
         let unreceived = session.inflightOrder.compactMap { id in
             session.inflight[id].flatMap { $0.stage == .awaitingPubcomp ? nil : $0.delivery }
@@ -760,8 +781,8 @@ extension Broker.State {
             if sharedGroups[filter] == nil {
                 subscriptions.insert(shared.filter, subscriber: .shared(filter), options: subscription)
             }
-            if !(sharedGroups[filter]?.members.contains(clientID) ?? false) {
-                sharedGroups[filter, default: Broker.SharedGroup()].members.append(clientID)
+            if !(sharedGroups[filter]?.members.contains(ExactString(clientID)) ?? false) {
+                sharedGroups[filter, default: Broker.SharedGroup()].members.append(ExactString(clientID))
             }
         } else {
             subscriptions.insert(filter, subscriber: .client(clientID), options: subscription)
@@ -771,7 +792,7 @@ extension Broker.State {
     mutating func removeSubscription(_ filter: String, clientID: String, _ subscription: Subscription) {
         routeCache.removeAll()
         if let shared = SharedSubscription(filter) {
-            sharedGroups[filter]?.members.removeAll { $0 == clientID }
+            sharedGroups[filter]?.members.removeAll { $0 == ExactString(clientID) }
             if sharedGroups[filter]?.members.isEmpty ?? false {
                 sharedGroups[filter] = nil
                 subscriptions.remove(shared.filter, subscriber: .shared(filter))

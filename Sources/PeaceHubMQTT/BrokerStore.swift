@@ -57,14 +57,14 @@ public struct StoredSession: Sendable, Equatable {
     public var expiryInterval: UInt32
     /// When the disconnected session ends (milliseconds since 1970); nil if it was connected when stored.
     public var expiresAt: Int64?
-    public var subscriptions: [String: Subscription]
+    public var subscriptions: ExactDictionary<Subscription>
     /// Deliveries in `sequence` order.
     public var deliveries: [StoredDelivery]
     public var inboundQoS2: Set<UInt16>
 
     public init(
         clientID: String, owner: Principal, expiryInterval: UInt32 = .max, expiresAt: Int64? = nil,
-        subscriptions: [String: Subscription] = [:], deliveries: [StoredDelivery] = [], inboundQoS2: Set<UInt16> = []
+        subscriptions: ExactDictionary<Subscription> = [:], deliveries: [StoredDelivery] = [], inboundQoS2: Set<UInt16> = []
     ) {
         self.clientID = clientID
         self.owner = owner
@@ -105,7 +105,7 @@ public struct StoredDelivery: Sendable, Equatable {
 public struct StoredBrokerState: Sendable, Equatable {
     public var sessions: [StoredSession]
     /// Retained messages by topic.
-    public var retained: [String: BrokerMessage]
+    public var retained: ExactDictionary<BrokerMessage>
     /// The largest sequence and message id ever stored, so new ones keep growing after a restart.
     public var lastSequence: UInt64
     public var lastMessageID: UInt64
@@ -113,7 +113,7 @@ public struct StoredBrokerState: Sendable, Equatable {
     public var lastAlive: Int64?
 
     public init(
-        sessions: [StoredSession] = [], retained: [String: BrokerMessage] = [:], lastSequence: UInt64 = 0,
+        sessions: [StoredSession] = [], retained: ExactDictionary<BrokerMessage> = [:], lastSequence: UInt64 = 0,
         lastMessageID: UInt64 = 0, lastAlive: Int64? = nil
     ) {
         self.sessions = sessions

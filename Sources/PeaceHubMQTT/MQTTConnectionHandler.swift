@@ -67,7 +67,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var unacknowledged: Set<UInt16> = []
     /// Topic aliases the client set (5.0), and those the hub set for it.
     private var inboundAliases: [UInt16: String] = [:]
-    private var outboundAliases: [String: UInt16] = [:]
+    private var outboundAliases = ExactDictionary<UInt16>()
     /// QoS 0 messages of this burst not routed yet, and what authorizes its PUBLISHes
     /// (`Broker.publish(_:clientID:principal:publisher:reply:)`).
     private var publisher = Broker.Publisher()

@@ -312,7 +312,7 @@ extension SQLiteBrokerStore {
         }
 
         var sessions: [StoredSession] = []
-        var indexes: [String: Int] = [:]
+        var indexes = ExactDictionary<Int>()
         for record in try SessionRecord.order(SessionRecord.Columns.clientID).fetchAll(db) {
             indexes[record.clientID] = sessions.count
             sessions.append(

@@ -35,7 +35,7 @@ final class Session: @unchecked Sendable {
     /// When a disconnected session ends (milliseconds since 1970); nil while connected or for a never-ending one.
     var expiresAt: Int64?
     /// Subscriptions by their full filter (`$share/<group>/<filter>` for a shared one).
-    var subscriptions: [String: Subscription] = [:]
+    var subscriptions = ExactDictionary<Subscription>()
     var will: MQTTPacket.Will?
     /// When a delayed will is due (milliseconds since 1970), after its connection ended.
     var willAt: Int64?

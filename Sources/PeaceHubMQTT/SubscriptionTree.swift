@@ -15,7 +15,7 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
 
     private var root = Node()
     /// The filters each subscriber holds, to remove them all at once.
-    private var filtersBySubscriber: [Subscriber: Set<String>] = [:]
+    private var filtersBySubscriber: [Subscriber: Set<ExactString>] = [:]
 
     public init() {}
 
@@ -23,7 +23,7 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
     public var count: Int { filtersBySubscriber.values.reduce(0) { $0 + $1.count } }
 
     /// The filters `subscriber` holds.
-    public func filters(of subscriber: Subscriber) -> Set<String> { filtersBySubscriber[subscriber] ?? [] }
+    public func filters(of subscriber: Subscriber) -> [String] { (filtersBySubscriber[subscriber] ?? []).map(\.string) }
 
     /// Adds or replaces `subscriber`'s subscription to `filter` (a valid filter).
     /// - Returns: true when the subscription is new, false when it replaced one.
@@ -50,7 +50,7 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
         in table: inout [Subscriber: Options], filter: String, subscriber: Subscriber, options: Options
     ) -> Bool {
         let isNew = table.updateValue(options, forKey: subscriber) == nil
-        filtersBySubscriber[subscriber, default: []].insert(filter)
+        filtersBySubscriber[subscriber, default: []].insert(ExactString(filter))
         return isNew
     }
 
@@ -78,7 +78,7 @@ public struct SubscriptionTree<Subscriber: Hashable, Options> {
             parent.children[level] = nil
             child = parent
         }
-        filtersBySubscriber[subscriber]?.remove(filter)
+        filtersBySubscriber[subscriber]?.remove(ExactString(filter))
         if filtersBySubscriber[subscriber]?.isEmpty == true { filtersBySubscriber[subscriber] = nil }
         return true
     }

@@ -38,8 +38,7 @@ public struct TopicLevel: Hashable, Sendable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        let hashed = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
+        hashUTF8(of: text, into: &hasher)
     }
 
     /// True when the level holds `byte` (a wildcard character outside a level of its own).

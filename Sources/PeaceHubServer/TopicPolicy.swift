@@ -34,7 +34,7 @@ public struct TopicPolicy: MQTTAuthorizer {
         struct Key: Hashable {
             var publish: Bool
             var principal: Principal
-            var topic: String
+            var topic: ExactString
         }
 
         static let limit = 10_000
@@ -60,7 +60,8 @@ public struct TopicPolicy: MQTTAuthorizer {
     }
 
     public func mayPublish(_ principal: Principal, topic: String) -> Bool {
-        decisions.decide(.init(publish: true, principal: principal, topic: topic), version: membership.version()) {
+        let key = Decisions.Key(publish: true, principal: principal, topic: ExactString(topic))
+        return decisions.decide(key, version: membership.version()) {
             publishPatterns(for: principal).contains { TopicFilter.matches($0, topic: topic) }
         }
     }
@@ -68,7 +69,8 @@ public struct TopicPolicy: MQTTAuthorizer {
     public func decisionVersion() -> Int? { membership.version() }
 
     public func maySubscribe(_ principal: Principal, filter: String) -> Bool {
-        decisions.decide(.init(publish: false, principal: principal, topic: filter), version: membership.version()) {
+        let key = Decisions.Key(publish: false, principal: principal, topic: ExactString(filter))
+        return decisions.decide(key, version: membership.version()) {
             subscribePatterns(for: principal).contains { TopicFilter.covers($0, filter) }
         }
     }

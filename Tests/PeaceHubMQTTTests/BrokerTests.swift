@@ -293,6 +293,43 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try watcher.received() == [publish("status/kaz", "gone")])
     }
 
+    /// Client ids, topics and filters are told apart by their bytes [MQTT-4.7.3-4, MQTT-3.1.3-2]: to Swift,
+    /// `"é"` (U+00E9) and `"e\u{301}"` are equal strings.
+    @Test func stringsThatLookAlikeAreDifferentIdsTopicsAndFilters() throws {
+        let (composed, decomposed) = ("t/caf\u{E9}", "t/cafe\u{301}")
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        #expect(try first.connect("caf\u{E9}") == [accepted])
+        #expect(try second.connect("cafe\u{301}") == [accepted])
+        #expect(first.isOpen, "not taken over by the other id")
+        // Two subscriptions, one per filter, each at its own QoS.
+        try first.send(
+            .subscribe(.init(packetID: 1, subscriptions: [(composed, .atLeastOnce), (decomposed, .atMostOnce)])))
+        _ = try first.received()
+        try second.send(.subscribe(.init(packetID: 1, subscriptions: [(composed, .atLeastOnce)])))
+        _ = try second.received()
+        let publisher = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try publisher.connect("ind")
+        // The first PUBLISH fills the route cache for its topic; the second must not take that route.
+        try publisher.send(publish(composed, "nfc", qos: .atLeastOnce, id: 1, retain: true))
+        try publisher.send(publish(decomposed, "nfd", qos: .atLeastOnce, id: 2, retain: true))
+        let got = TestClient.publishes(try first.received())
+        #expect(got.map { String(buffer: $0.payload) } == ["nfc", "nfd"])
+        #expect(got.map(\.qos) == [.atLeastOnce, .atMostOnce])
+        #expect(got.map { Array($0.topic.utf8) } == [Array(composed.utf8), Array(decomposed.utf8)])
+        #expect(TestClient.publishes(try second.received()).map { String(buffer: $0.payload) } == ["nfc"])
+        // Each topic keeps its own retained message; unsubscribing one form leaves the other.
+        let late = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try late.connect("late")
+        try late.send(.subscribe(.init(packetID: 1, subscriptions: [(composed, .atMostOnce)])))
+        #expect(TestClient.publishes(try late.received()).map { String(buffer: $0.payload) } == ["nfc"])
+        try first.send(.unsubscribe(.init(packetID: 2, filters: [decomposed])))
+        _ = try first.received()
+        try publisher.send(publish(composed, "again"))
+        #expect(TestClient.publishes(try first.received()).map { String(buffer: $0.payload) } == ["again"])
+    }
+
     @Test func persistentSessionGetsWhatWasPublishedWhileOfflineInPrecedenceOrder() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let first = try TestClient(broker: broker, principal: ind)

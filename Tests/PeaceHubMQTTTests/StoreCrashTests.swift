@@ -104,7 +104,7 @@ struct ProbeError: Error, CustomStringConvertible {
         let b = StoredSession(
             clientID: "probe-b", owner: .operator("duty"),
             deliveries: [StoredDelivery(sequence: committed, messageID: committed, message: message(committed))])
-        var retained: [String: BrokerMessage] = [:]
+        var retained: ExactDictionary<BrokerMessage> = [:]
         if let last = (1...committed).last(where: { $0 % 5 == 0 || $0 % 5 == 3 }), last % 5 == 0 {
             retained["probe/stream"] = message(last, retain: true)
         }

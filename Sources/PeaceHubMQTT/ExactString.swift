@@ -1,0 +1,80 @@
+/// A client identifier, topic name or topic filter, compared and hashed by its UTF-8 bytes. MQTT tells such strings
+/// apart by their bytes [MQTT-4.7.3-4, MQTT-3.1.3-2], where Swift compares `String`s by canonical equivalence:
+/// `"é"` equals `"e\u{301}"` and the Kelvin sign `"\u{212A}"` equals `"K"`, so a dictionary keyed by `String` would
+/// take one client's session, subscription or retained message for another's.
+public struct ExactString: Hashable, Sendable, CustomStringConvertible {
+    public let string: String
+
+    public init(_ string: String) {
+        self.string = string
+    }
+
+    public var description: String { string }
+
+    public static func == (lhs: ExactString, rhs: ExactString) -> Bool {
+        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hashUTF8(of: string, into: &hasher)
+    }
+}
+
+/// Feeds the UTF-8 bytes of `text` to `hasher`, in place when they are contiguous (a native string).
+func hashUTF8(of text: some StringProtocol, into hasher: inout Hasher) {
+    let hashed = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
+}
+
+/// A dictionary whose keys are told apart by their bytes (`ExactString`), used with plain strings.
+public struct ExactDictionary<Value> {
+    private var storage: [ExactString: Value]
+
+    public init() {
+        storage = [:]
+    }
+
+    public subscript(key: String) -> Value? {
+        get { storage[ExactString(key)] }
+        _modify { yield &storage[ExactString(key)] }
+    }
+
+    public subscript(key: String, default value: @autoclosure () -> Value) -> Value {
+        get { storage[ExactString(key), default: value()] }
+        _modify { yield &storage[ExactString(key), default: value()] }
+    }
+
+    public var count: Int { storage.count }
+    public var isEmpty: Bool { storage.isEmpty }
+    public var keys: [String] { storage.keys.map(\.string) }
+    public var values: Dictionary<ExactString, Value>.Values { storage.values }
+
+    @discardableResult
+    public mutating func removeValue(forKey key: String) -> Value? {
+        storage.removeValue(forKey: ExactString(key))
+    }
+
+    @discardableResult
+    public mutating func updateValue(_ value: Value, forKey key: String) -> Value? {
+        storage.updateValue(value, forKey: ExactString(key))
+    }
+
+    public mutating func removeAll(keepingCapacity: Bool = false) {
+        storage.removeAll(keepingCapacity: keepingCapacity)
+    }
+}
+
+extension ExactDictionary: Sequence {
+    public func makeIterator() -> some IteratorProtocol<(key: String, value: Value)> {
+        storage.lazy.map { (key: $0.key.string, value: $0.value) }.makeIterator()
+    }
+}
+
+extension ExactDictionary: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, Value)...) {
+        storage = Dictionary(elements.map { (ExactString($0.0), $0.1) }, uniquingKeysWith: { $1 })
+    }
+}
+
+extension ExactDictionary: Equatable where Value: Equatable {}
+extension ExactDictionary: Sendable where Value: Sendable {}
