@@ -12,12 +12,20 @@ public struct ExactString: Hashable, Sendable, CustomStringConvertible {
     public var description: String { string }
 
     public static func == (lhs: ExactString, rhs: ExactString) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        sameUTF8(lhs.string, rhs.string)
     }
 
     public func hash(into hasher: inout Hasher) {
         hashUTF8(of: string, into: &hasher)
     }
+}
+
+/// True when `a` and `b` have the same UTF-8 bytes; compared in place when both are contiguous (native strings).
+func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
+    let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in x.elementsEqual(y) }
+    }
+    return (inPlace ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
 /// Feeds the UTF-8 bytes of `text` to `hasher`, in place when they are contiguous (a native string).

@@ -34,7 +34,7 @@ public struct TopicLevel: Hashable, Sendable {
     }
 
     public static func == (lhs: TopicLevel, rhs: TopicLevel) -> Bool {
-        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        sameUTF8(lhs.text, rhs.text)
     }
 
     public func hash(into hasher: inout Hasher) {
