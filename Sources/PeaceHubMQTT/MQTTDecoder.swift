@@ -134,7 +134,11 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             let id = try reader.packetID()
             let properties = v5 ? try reader.properties(.unsubscribe) : []
             var filters: [String] = []
-            while !reader.isAtEnd { filters.append(try reader.string("topic filter")) }
+            while !reader.isAtEnd {
+                let filter = try reader.string("topic filter")
+                try Self.validate311(filter, v5: v5, in: "UNSUBSCRIBE")
+                filters.append(filter)
+            }
             guard !filters.isEmpty else {
                 throw MQTTError(.protocolViolation, "UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]")
             }
@@ -282,6 +286,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         var subscriptions: [(filter: String, options: MQTTPacket.SubscriptionOptions)] = []
         while !reader.isAtEnd {
             let filter = try reader.string("topic filter")
+            try validate311(filter, v5: v5, in: "SUBSCRIBE")
             let byte = try reader.byte("subscription options")
             guard byte & (v5 ? 0xc0 : 0xfc) == 0 else {
                 throw reader.malformed("subscription options byte \(byte) [MQTT-3.8.3-4, MQTT-3.8.3-5]")
@@ -305,6 +310,14 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
             throw MQTTError(.protocolViolation, "SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
         }
         return MQTTPacket.Subscribe(packetID: id, subscriptions: subscriptions, properties: properties)
+    }
+
+    /// A 3.1.1 filter that breaks the wildcard or length rules is a protocol violation, which closes the connection
+    /// [MQTT-4.7.1-2, MQTT-4.7.1-3, MQTT-4.7.3-1, MQTT-4.8.0-1]; 5.0 answers it per filter (0x8F) instead.
+    private static func validate311(_ filter: String, v5: Bool, in packet: String) throws(MQTTError) {
+        guard v5 || TopicFilter.isValid(filter) else {
+            throw MQTTError(.protocolViolation, "\(packet): the topic filter '\(filter)' is not valid [MQTT-4.7.1-2]")
+        }
     }
 
     /// DISCONNECT and AUTH: empty in 3.1.1; in 5.0 a reason code (Success when left out) and properties.
