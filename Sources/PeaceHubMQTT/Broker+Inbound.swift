@@ -256,7 +256,9 @@ extension Broker {
     /// after its group name.
     public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
         let identifier = packet.properties.subscriptionIdentifiers.first
-        var held = state.withLock { state in state.sessions[clientID].map { Set($0.subscriptions.keys) } ?? [] }
+        var held = state.withLock { state in
+            state.sessions[clientID].map { Set($0.subscriptions.keys.map(ExactString.init)) } ?? []
+        }
         var codes: [ReasonCode] = []
         var granted: [(String, Subscription)] = []
         for (filter, options) in packet.subscriptions {
@@ -269,11 +271,11 @@ extension Broker {
                 codes.append(.notAuthorized)
                 continue
             }
-            guard held.contains(filter) || held.count < configuration.maximumSubscriptionsPerSession else {
+            guard held.contains(ExactString(filter)) || held.count < configuration.maximumSubscriptionsPerSession else {
                 codes.append(.quotaExceeded)
                 continue
             }
-            held.insert(filter)
+            held.insert(ExactString(filter))
             codes.append(.granted(options.qos))
             granted.append((filter, Subscription(options: options, identifier: identifier)))
         }
