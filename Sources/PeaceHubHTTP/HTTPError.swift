@@ -31,6 +31,8 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         public static let payloadTooLarge = Code("payload_too_large")
         /// The request is well formed but its content is refused.
         public static let unprocessable = Code("unprocessable")
+        /// The request needs what the server does not do (a transfer coding, CONNECT).
+        public static let notImplemented = Code("not_implemented")
         /// Something failed inside the hub.
         public static let `internal` = Code("internal")
     }
@@ -67,6 +69,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         case .conflict: .conflict
         case .payloadTooLarge: .payloadTooLarge
         case .unprocessableEntity: .unprocessable
+        case .notImplemented: .notImplemented
         default: .internal
         }
     }

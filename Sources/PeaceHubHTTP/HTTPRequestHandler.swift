@@ -6,6 +6,11 @@ import PeaceHubCore
 /// One connection's requests, one at a time (`HTTPServerPipelineHandler` before it holds pipelined ones back):
 /// collects the body up to the limit, answers on the thread pool, writes the response and keeps the connection
 /// or closes it. The caller's `Principal` arrives as a user event from the transport before any request.
+///
+/// A connection has `requestTimeout` to send a whole request head once it is open or has its last answer, and as
+/// long again for the body: a client that drips bytes holds it no longer than an idle one. A request is answered
+/// only while the connection is writable, so a client that pipelines requests and reads no answers holds one
+/// answer's worth of memory, not all of them (the pipelining handler reads no further while one waits).
 final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,74 +18,147 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     enum State {
         case idle
         case receiving(HTTPRequestHead, body: ByteBuffer, started: NIODeadline)
+        /// The request is whole; its answer waits until the client has read the previous ones.
+        case waiting(HTTPRequestHead, body: ByteBuffer, started: NIODeadline)
         /// The handler runs, or the response is being written.
         case responding
-        /// A response that closes the connection was sent (413); the rest of the request is ignored.
+        /// A response that closes the connection was sent (413, 501); the rest of the request is ignored.
         case closing
     }
 
     private let responder: Responder
     private let pool: NIOThreadPool
     private let maximumBodySize: Int
+    private let requestTimeout: TimeAmount
     private let remoteAddress: SocketAddress?
     private var principal: Principal?
     private var state = State.idle
     private var active = true
+    /// Closes the connection if it is still idle, receiving or waiting when it fires (`requestTimeout`).
+    private var deadline: Scheduled<Void>?
 
-    init(responder: Responder, pool: NIOThreadPool, maximumBodySize: Int, remoteAddress: SocketAddress?) {
+    init(
+        responder: Responder, pool: NIOThreadPool, maximumBodySize: Int, requestTimeout: TimeAmount,
+        remoteAddress: SocketAddress?
+    ) {
         self.responder = responder
         self.pool = pool
         self.maximumBodySize = maximumBodySize
+        self.requestTimeout = requestTimeout
         self.remoteAddress = remoteAddress
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        startDeadline(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let identity as Principal:
-            principal = identity
-        case is IdleStateHandler.IdleStateEvent:
-            // Only a connection waiting for its next request is idle; a slow handler is not.
-            if case .idle = state { context.close(promise: nil) }
-            return
-        default:
-            break
-        }
+        if let identity = event as? Principal { principal = identity }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         active = false
+        deadline?.cancel()
         context.fireChannelInactive()
+    }
+
+    /// A request the HTTP codec could not read was answered 400 by its error handler, `Connection: close`; the
+    /// connection must then close [RFC 9112 9.6]. Errors from below (TLS) close it too.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state = .closing
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .waiting(let head, let body, let started) = state {
+            respond(head, body: body, started: started, context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
+            if let refusal = Self.framingRefusal(head) {
+                return refuse(head, refusal, context: context, started: .now())
+            }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maximumBodySize {
-                return refuseTooLarge(head, context: context, started: .now())
+                let tooLarge = HTTPError(.payloadTooLarge, "the request body is larger than \(maximumBodySize) bytes")
+                return refuse(head, tooLarge, context: context, started: .now())
             }
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0), started: .now())
-            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            startDeadline(context: context)
+            // An HTTP/1.0 client gets no 1xx answer [RFC 9110 10.1.1, 15.2].
+            if head.version != .http1_0,
+                head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+            {
                 // The client (curl, for bodies over 1 KiB) waits for this before sending the body.
                 let proceed = HTTPResponseHead(version: head.version, status: .continue)
                 context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
             }
         case (.body(var chunk), .receiving(let head, var body, let started)):
             guard body.readableBytes + chunk.readableBytes <= maximumBodySize else {
-                return refuseTooLarge(head, context: context, started: started)
+                let tooLarge = HTTPError(.payloadTooLarge, "the request body is larger than \(maximumBodySize) bytes")
+                return refuse(head, tooLarge, context: context, started: started)
             }
             state = .responding  // drops the buffer's reference before appending
             body.writeBuffer(&chunk)
             state = .receiving(head, body: body, started: started)
         case (.end, .receiving(let head, let body, let started)):
-            state = .responding
-            dispatch(head, body: body, started: started, context: context)
+            guard context.channel.isWritable else {
+                state = .waiting(head, body: body, started: started)
+                return startDeadline(context: context)
+            }
+            respond(head, body: body, started: started, context: context)
         case (_, .closing):
             break
         default:
             // HTTPServerPipelineHandler delivers head, body, end in order; anything else is a broken pipeline.
             context.close(promise: nil)
         }
+    }
+
+    /// Why a request head cannot be taken as it is framed, answered with the connection closed after it: a
+    /// transfer coding other than chunked (the body cannot be read) [RFC 9112 6.1], a CONNECT (the codec takes
+    /// what follows as a tunnel), or an HTTP/1.1 request without exactly one valid Host [RFC 9112 3.2].
+    private static func framingRefusal(_ head: HTTPRequestHead) -> HTTPError? {
+        let codings = head.headers[canonicalForm: "transfer-encoding"].map { $0.lowercased() }
+        if codings.contains(where: { $0 != "chunked" }) {
+            return HTTPError(.notImplemented, "no transfer coding but chunked is supported")
+        }
+        if head.method == .CONNECT {
+            return HTTPError(.notImplemented, "CONNECT is not supported")
+        }
+        let hosts = head.headers["host"]
+        if head.version == .http1_1,
+            hosts.count != 1 || hosts[0].isEmpty || hosts[0].contains(where: { $0.isWhitespace || $0 == "/" })
+        {
+            return HTTPError(.badRequest, "an HTTP/1.1 request carries exactly one valid Host header")
+        }
+        return nil
+    }
+
+    private func startDeadline(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: requestTimeout) {
+            let (handler, context) = bound.value
+            switch handler.state {
+            case .idle, .receiving, .waiting: context.close(promise: nil)
+            case .responding, .closing: break
+            }
+        }
+    }
+
+    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, started: NIODeadline, context: ChannelHandlerContext) {
+        state = .responding
+        deadline?.cancel()
+        dispatch(head, body: body, started: started, context: context)
     }
 
     private func dispatch(
@@ -103,9 +181,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func refuseTooLarge(_ head: HTTPRequestHead, context: ChannelHandlerContext, started: NIODeadline) {
+    /// Answers `error` before the body is read, and closes the connection after it.
+    private func refuse(_ head: HTTPRequestHead, _ error: HTTPError, context: ChannelHandlerContext, started: NIODeadline) {
         state = .closing
-        let error = HTTPError(.payloadTooLarge, "the request body is larger than \(maximumBodySize) bytes")
         let route = responder.routeName(method: head.method, path: Request(method: head.method, uri: head.uri).path)
         write(error.response, route: route, for: head, started: started, close: true, context: context)
     }
@@ -116,9 +194,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         responder.record(route: route, status: response.status, nanoseconds: (NIODeadline.now() - started).nanoseconds)
         guard active else { return }
-        let keepAlive = head.isKeepAlive && !close
+        // HTTP/1.0 has no chunked coding: a body framed so is faulty, and the connection closes after it
+        // [RFC 9112 6.1].
+        let faultyFraming = head.version == .http1_0 && head.headers.contains(name: "transfer-encoding")
+        let keepAlive = head.isKeepAlive && !close && !faultyFraming
         var headers = response.headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        headers.replaceOrAdd(name: "date", value: HTTPDate.now())
         if !keepAlive {
             headers.replaceOrAdd(name: "connection", value: "close")
         } else if head.version.major == 1 && head.version.minor == 0 {
@@ -133,9 +215,30 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Set before writing the end: HTTPServerPipelineHandler hands over the next pipelined request during that
         // write.
         state = keepAlive ? .idle : .closing
+        if keepAlive { startDeadline(context: context) }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+}
+
+/// The `Date` of a response, in the IMF-fixdate form [RFC 9110 5.6.7]: an origin server with a clock sends one
+/// [RFC 9110 6.6.1].
+enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String {
+        format(seconds: time(nil))
+    }
+
+    static func format(seconds: time_t) -> String {
+        var clock = seconds
+        var parts = tm()
+        gmtime_r(&clock, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }

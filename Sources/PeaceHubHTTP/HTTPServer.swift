@@ -34,8 +34,12 @@ public final class HTTPServer: Sendable {
         public var port: Int
         /// The largest request body accepted; a larger one is answered 413 and the connection closed.
         public var maximumBodySize = 1 << 20
-        /// A keep-alive connection idle this long is closed.
+        /// How long a connection has to send a whole request head once open or answered, and as long again for
+        /// the body; then it is closed (an idle keep-alive connection, or one that drips bytes).
         public var idleTimeout = TimeAmount.seconds(60)
+        /// Connections open at once; one more is closed as soon as it is accepted, so that no client of this
+        /// listener can take the descriptors the other listeners need.
+        public var maximumConnections = 256
         /// Event loop threads (I/O and TLS).
         public var eventLoopThreads = 1
         /// Threads that run the handlers (registry and module calls block).
@@ -55,6 +59,12 @@ public final class HTTPServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let channel = Mutex<(any Channel)?>(nil)
+    private let openConnections = OpenConnections()
+
+    /// Counts the connections open on the listener.
+    private final class OpenConnections: Sendable {
+        let count = Atomic(0)
+    }
 
     public init(
         configuration: Configuration, router: Router, transport: HTTPTransport = .plain,
@@ -72,20 +82,34 @@ public final class HTTPServer: Sendable {
     public func start() throws {
         pool.start()
         let (responder, transport, configuration, pool) = (responder, transport, configuration, pool)
+        let (open, logger) = (openConnections, logger)
         let bound = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let opened = open.count.add(1, ordering: .relaxed).newValue
+                guard opened <= configuration.maximumConnections else {
+                    open.count.subtract(1, ordering: .relaxed)
+                    // Once per crossing of the limit, not once per refused connection.
+                    if opened == configuration.maximumConnections + 1 {
+                        logger.warning(
+                            "HTTP connections refused: the listener has its maximum open",
+                            metadata: [
+                                "listener": "\(configuration.name)", "maximum": "\(configuration.maximumConnections)",
+                            ])
+                    }
+                    return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+                }
+                channel.closeFuture.whenComplete { _ in open.count.subtract(1, ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     try operations.addHandlers(try transport.makeHandlers(channel))
-                    try operations.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                     try operations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try operations.addHandler(
                         HTTPRequestHandler(
                             responder: responder, pool: pool, maximumBodySize: configuration.maximumBodySize,
-                            remoteAddress: channel.remoteAddress))
+                            requestTimeout: configuration.idleTimeout, remoteAddress: channel.remoteAddress))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).wait()

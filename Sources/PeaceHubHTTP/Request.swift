@@ -18,11 +18,21 @@ public struct Request: Sendable {
 
     public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) {
         self.method = method
-        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let parts = Self.originForm(of: uri).split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = parts.first.map(String.init) ?? "/"
         query = parts.count > 1 ? Self.parseQuery(String(parts[1])) : []
         self.headers = headers
         self.body = body
+    }
+
+    /// The path and query of an absolute-form target (`https://host:port/me?x=1`), which a server must accept
+    /// [RFC 9112 3.2.2]; any other target as it is.
+    static func originForm(of uri: String) -> Substring {
+        let lowered = uri.prefix(8).lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else { return uri[...] }
+        let afterScheme = uri[uri.index(uri.firstIndex(of: ":")!, offsetBy: 3)...]
+        guard let start = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+        return afterScheme[start] == "?" ? "/" + afterScheme[start...] : afterScheme[start...]
     }
 
     /// A path parameter of the matched route; the router guarantees the names its patterns declare.

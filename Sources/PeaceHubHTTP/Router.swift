@@ -78,7 +78,9 @@ public struct Router: Sendable {
             switch segment {
             case .literal(let text): guard text == part else { return nil }
             case .parameter(let name):
-                guard !part.isEmpty else { return nil }
+                // A decoded `%00` would reach SQLite as the end of the id and name another record.
+                guard !part.isEmpty, !part.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else { return nil }
                 parameters[name] = part
             }
         }

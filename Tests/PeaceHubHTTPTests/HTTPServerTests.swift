@@ -38,6 +38,9 @@ final class FixedPrincipal: ChannelInboundHandler, RemovableChannelHandler {
 /// The HTTP layer on a real socket (127.0.0.1, a free port), driven byte by byte.
 /// The list `/changing` serves, changed by a test between two pages.
 private let changing = Mutex<[Int]>([])
+/// How many times `/big` was answered.
+private let bigAnswers = Atomic(0)
+private let bigBody = String(repeating: "b", count: 512 << 10)
 
 @Suite struct HTTPServerTests {
     static func router() -> Router {
@@ -58,6 +61,10 @@ private let changing = Mutex<[Int]>([])
             return .text("slow")
         }
         router.get("/fast") { _, _ in .text("fast") }
+        router.get("/big") { _, _ in
+            bigAnswers.add(1, ordering: .relaxed)
+            return .text(bigBody)
+        }
         router.get("/me") { _, context in .json(["principal": try context.requirePrincipal().description]) }
         router.get("/numbers") { request, _ in
             try request.requireQuery(only: PageRequest.queryNames)
@@ -70,12 +77,13 @@ private let changing = Mutex<[Int]>([])
     }
 
     func withServer(
-        maximumBodySize: Int = 1024, idleTimeout: TimeAmount = .seconds(30), transport: HTTPTransport = .plain,
-        _ body: (Int) throws -> Void
+        maximumBodySize: Int = 1024, idleTimeout: TimeAmount = .seconds(30), maximumConnections: Int = 256,
+        transport: HTTPTransport = .plain, _ body: (Int) throws -> Void
     ) throws {
         var configuration = HTTPServer.Configuration(name: "test", host: "127.0.0.1", port: 0)
         configuration.maximumBodySize = maximumBodySize
         configuration.idleTimeout = idleTimeout
+        configuration.maximumConnections = maximumConnections
         let server = HTTPServer(configuration: configuration, router: Self.router(), transport: transport)
         try server.start()
         defer { server.shutdown() }
@@ -200,6 +208,13 @@ private let changing = Mutex<[Int]>([])
             try old.send("GET /fast HTTP/1.0\r\n\r\n")
             #expect(try old.response().text == "fast")
             #expect(old.isClosedByServer())
+
+            // A request pipelined after `Connection: close` is not answered at all [RFC 9112 9.6]: the client
+            // retries it elsewhere.
+            let pipelined = try RawHTTPClient(port: port)
+            try pipelined.send("GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try pipelined.response().text == "fast")
+            #expect(pipelined.isClosedByServer())
         }
     }
 
@@ -229,11 +244,100 @@ private let changing = Mutex<[Int]>([])
         }
     }
 
-    @Test func aMalformedRequestIs400() throws {
+    /// The codec's 400 says `Connection: close`, and the connection then closes at once [RFC 9112 9.6].
+    @Test func aMalformedRequestIs400AndClosesTheConnection() throws {
+        try withServer { port in
+            for garbage in ["GARBAGE\r\n\r\n", "GET /fast HTTP/1.1\nHost: x\n\n", "GET /fast HTTP/2.0\r\n\r\n"] {
+                let client = try RawHTTPClient(port: port)
+                try client.send(garbage)
+                #expect(try client.response().status == 400)
+                let start = ContinuousClock.now
+                #expect(client.isClosedByServer())
+                #expect(ContinuousClock.now - start < .seconds(5), "closed, not timed out")
+            }
+        }
+    }
+
+    /// A client that pipelines requests and reads no answer is answered only as far as the socket takes them: it
+    /// does not make the server hold every answer in memory.
+    @Test func aClientThatReadsNoAnswersIsNotAnsweredAhead() throws {
         try withServer { port in
             let client = try RawHTTPClient(port: port)
-            try client.send("GARBAGE\r\n\r\n")
-            #expect(try client.response().status == 400)
+            let before = bigAnswers.load(ordering: .relaxed)
+            try client.send(String(repeating: "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", count: 300))
+            usleep(2_000_000)
+            let answered = bigAnswers.load(ordering: .relaxed) - before
+            #expect(answered < 100, "\(answered) answers of 512 KiB held for a client that reads none")
+        }
+    }
+
+    /// A request head dripped a byte at a time has the same time as an idle connection, not forever.
+    @Test func aConnectionThatDripsItsHeadIsClosed() throws {
+        try withServer(idleTimeout: .milliseconds(300)) { port in
+            let client = try RawHTTPClient(port: port)
+            try client.send("GET /fast HTTP/1.1\r\n")
+            for _ in 0..<20 {
+                guard (try? client.send("X")) != nil else { break }
+                usleep(50_000)
+            }
+            #expect(client.isClosedByServer())
+        }
+    }
+
+    @Test func connectionsBeyondTheMaximumAreClosed() throws {
+        try withServer(maximumConnections: 2) { port in
+            let clients = try (0..<2).map { _ in try RawHTTPClient(port: port) }
+            for client in clients {
+                try client.request("GET", "/fast")
+                #expect(try client.response().text == "fast")
+            }
+            let extra = try RawHTTPClient(port: port)
+            let start = ContinuousClock.now
+            #expect(extra.isClosedByServer())
+            #expect(ContinuousClock.now - start < .seconds(5))
+            try clients[0].request("GET", "/fast")
+            #expect(try clients[0].response().text == "fast", "the open ones are served")
+        }
+    }
+
+    /// What RFC 9112 asks of a request's framing: one valid Host in HTTP/1.1, the absolute form accepted, no
+    /// transfer coding but chunked, no 1xx to HTTP/1.0; CONNECT refused, `Date` on every answer, and a `%00` in
+    /// an id naming no record.
+    @Test func requestFramingFollowsRFC9112() throws {
+        try withServer { port in
+            for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
+                "GET /fast HTTP/1.1\r\nHost: a b\r\n"]
+            {
+                let client = try RawHTTPClient(port: port)
+                try client.send(head + "\r\n")
+                #expect(try client.response().status == 400, "\(head)")
+            }
+            let client = try RawHTTPClient(port: port)
+            try client.send("GET http://127.0.0.1:\(port)/fast HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let absolute = try client.response()
+            #expect(absolute.text == "fast")
+            let date = try #require(absolute.headers["date"])
+            #expect(date.hasSuffix(" GMT") && date.count == 29, "\(date)")
+            try client.request("GET", "/items/7%00x")
+            #expect(try client.response().status == 404)
+
+            for head in ["CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n",
+                "POST /greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"]
+            {
+                let refused = try RawHTTPClient(port: port)
+                try refused.send(head)
+                let response = try refused.response()
+                #expect(response.status == 501, "\(head)")
+                // An answer to CONNECT has no body [RFC 9112 6.3]: the closed connection ends it.
+                #expect(response.headers["content-length"] != nil || head.hasPrefix("CONNECT"))
+                #expect(refused.isClosedByServer())
+            }
+
+            let old = try RawHTTPClient(port: port)
+            let body = #"{"name": "TJK"}"#
+            try old.send(
+                "POST /greet HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(try old.response().status == 200, "no 100 Continue first")
         }
     }
 
