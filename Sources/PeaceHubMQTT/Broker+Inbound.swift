@@ -49,10 +49,12 @@ extension Broker {
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
         let message = message(of: publish, clientID: clientID, principal: principal)
-        let delivered: @Sendable (Result<Int, any Error>) -> Void = { result in
+        let delivered: @Sendable (Result<Routing, any Error>) -> Void = { result in
             switch result {
-            case .success(let sessions):
-                finish(sessions == 0 && !message.retain ? .noMatchingSubscribers : .success, nil)
+            case .success(let routing) where routing.sessions == 0 && routing.full > 0:
+                finish(.quotaExceeded, "the queues of its subscribers are full")
+            case .success(let routing):
+                finish(routing.sessions == 0 && !message.retain ? .noMatchingSubscribers : .success, nil)
             case .failure(let error):
                 reply(.failure(error))
             }
@@ -174,7 +176,7 @@ extension Broker {
     }
 
     /// The completion of a routing nobody waits for.
-    static let ignore: @Sendable (Result<Int, any Error>) -> Void = { _ in }
+    static let ignore: @Sendable (Result<Routing, any Error>) -> Void = { _ in }
 
     /// The PUBACK or PUBREC a PUBLISH gets (none for QoS 0); a 3.1.1 encoder drops the code and the reason.
     static func acknowledgement(of publish: MQTTPacket.Publish, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {

@@ -199,16 +199,22 @@ extension Broker {
     /// deliveries are all acknowledged, whichever comes first.
     func accept(
         _ message: BrokerMessage, operations: [StoreOperation] = [], puback: PendingPuback? = nil,
-        then: @escaping @Sendable (Result<Int, any Error>) -> Void
+        then: @escaping @Sendable (Result<Routing, any Error>) -> Void
     ) {
         accept([message], operations: operations, puback: puback, then: then)
+    }
+
+    /// Where an accepted message went: the sessions it was queued for, and those whose queue was full.
+    struct Routing {
+        var sessions: Int
+        var full: Int
     }
 
     /// Routes `messages` in order, as `accept(_:operations:puback:then:)` does one, under one lock and with one
     /// commit: a connection hands over the QoS 0 PUBLISHes of one read together (`publish(_:...:routes:)`).
     func accept(
         _ messages: [BrokerMessage], operations: [StoreOperation] = [], puback: PendingPuback? = nil,
-        then: @escaping @Sendable (Result<Int, any Error>) -> Void
+        then: @escaping @Sendable (Result<Routing, any Error>) -> Void
     ) {
         var operations = operations
         let maximumQueued = configuration.maximumQueued
@@ -218,7 +224,7 @@ extension Broker {
         var stored = 0
         var heldBack = false
         var scheduleHold = false
-        var overflowed: [(message: BrokerMessage, clientID: String)] = []
+        var overflowed: [(message: BrokerMessage, session: Session)] = []
         var slow: [any BrokerConnection] = []
         state.withLock { state in
             let pass = state.nextRoutingPass()
@@ -239,7 +245,8 @@ extension Broker {
             }
             // Before the lock is released: no delivery can be acknowledged yet.
             guard let puback, stored > 0 else { return }
-            puback.expect(stored) { [routed] result in then(result.map { routed }) }
+            let routing = Routing(sessions: routed, full: overflowed.count)
+            puback.expect(stored) { result in then(result.map { routing }) }
             guard puback.holds else { return operations += puback.takeHeld { _ in true } }
             heldBack = true
             state.heldPubacks.append(puback)
@@ -248,7 +255,8 @@ extension Broker {
         }
         // Submitted before the connections are woken, so that the store gets a delivery's enqueue before the
         // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
-        commit(operations) { [self, waiting, routed, stored, heldBack] result in
+        let routing = Routing(sessions: routed, full: overflowed.count)
+        commit(operations) { [self, waiting, stored, heldBack] result in
             if case .success = result, !waiting.isEmpty {
                 // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
                 let wake = state.withLock { state -> [any BrokerConnection] in
@@ -262,7 +270,7 @@ extension Broker {
             }
             // A message with stored deliveries is answered by `PendingPuback`: here, or by the commit of the held
             // deliveries.
-            guard let puback, stored > 0 else { return then(result.map { routed }) }
+            guard let puback, stored > 0 else { return then(result.map { routing }) }
             if !heldBack { puback.settle()?(result.map { _ in }) }
         }
         for connection in wake { connection.wakeUp() }
@@ -274,9 +282,11 @@ extension Broker {
             queueFull.add(overflowed.count, ordering: .relaxed)
             metrics.queueFull(overflowed.count)
         }
-        for (message, clientID) in overflowed {
+        // Another principal's client ids are its own business: the publisher learns them only for its sessions.
+        for (message, session) in overflowed {
             guard let publisher = message.publisher else { continue }
-            notify(publisher, event: "queue-full", topic: message.topic, reason: "the queue of client \(clientID) is full")
+            let whose = session.owner == publisher ? "the queue of client \(session.clientID)" : "a subscriber's queue"
+            notify(publisher, event: "queue-full", topic: message.topic, reason: "\(whose) is full")
         }
     }
 
@@ -288,7 +298,7 @@ extension Broker {
         _ message: BrokerMessage, along topicRoute: TopicRoute, in state: inout State, pass: UInt64,
         maximumQueued: Int, puback: PendingPuback?, stored: inout Int, operations: inout [StoreOperation],
         waiting: inout [(Session, Session.Delivery)], wake: inout [any BrokerConnection],
-        overflowed: inout [(message: BrokerMessage, clientID: String)], slow: inout [any BrokerConnection]
+        overflowed: inout [(message: BrokerMessage, session: Session)], slow: inout [any BrokerConnection]
     ) -> Int {
         let messageID = state.nextMessageID()
         if message.publisher != nil { state.traffic.received(message) }
@@ -316,7 +326,7 @@ extension Broker {
             if session.pendingCount >= maximumQueued {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
                 // not keep up is told so and disconnected (its stored session keeps the queue).
-                if qos != .atMostOnce { overflowed.append((message, session.clientID)) }
+                if qos != .atMostOnce { overflowed.append((message, session)) }
                 if session.version == .v5, let connection = session.connection { slow.append(connection) }
                 return
             }

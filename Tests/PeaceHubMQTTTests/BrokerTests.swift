@@ -833,6 +833,9 @@ final class TestInterceptor: PublishInterceptor {
         }
         #expect(notices.count == 1)
         #expect(notices.first?.contains("queue-full") == true)
+        // The subscriber's client id is IND's: KAZ is not told it.
+        #expect(notices.first?.contains("a subscriber's queue is full") == true)
+        #expect(notices.first?.contains("ind-away") == false)
         #expect(broker.counters.queueFull == 1)
         let back = try TestClient(broker: broker, principal: .contingent("IND"))
         let delivered = try back.connect("ind-away", clean: false).compactMap { packet -> String? in
@@ -840,5 +843,26 @@ final class TestInterceptor: PublishInterceptor {
             return nil
         }
         #expect(delivered == ["m1", "m2"])
+    }
+
+    /// An MQTT 5 publisher whose message reached no queue because they were full hears 0x97, not 0x10 (which
+    /// says nobody subscribed); a publisher is told its own client's id.
+    @Test func aMessageRefusedByFullQueuesIsQuotaExceeded() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 1), authorizer: TestAuthorizer())
+        let away = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try away.connect("kaz-away", clean: false)
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/inbox", .atLeastOnce)])))
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try publisher.connect5("kaz")
+        _ = try publisher.subscribe("contingents/KAZ/notices", .init(qos: .atMostOnce))
+        try publisher.send(publish5("contingents/KAZ/inbox", "m1", qos: .atLeastOnce, id: 1))
+        try publisher.send(publish5("contingents/KAZ/inbox", "m2", qos: .atLeastOnce, id: 2))
+        let packets = try publisher.received()
+        let codes = packets.compactMap { if case .puback(let ack) = $0 { ack.reasonCode } else { nil } }
+        #expect(codes == [.success, .quotaExceeded])
+        let notice = TestClient.publishes(packets).first.map { String(buffer: $0.payload) }
+        #expect(notice?.contains("the queue of client kaz-away is full") == true)
     }
 }
