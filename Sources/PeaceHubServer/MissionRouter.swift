@@ -44,6 +44,11 @@ public struct ArchivedMissionReport: Sendable, Equatable {
         self.status = status
         self.reason = reason
     }
+
+    /// The sender as the archive and the report's readers name it: a contingent's code, or `operator:<name>`.
+    public var senderName: String {
+        if case .contingent(let code) = sender { code } else { sender.description }
+    }
 }
 
 /// Routes `missions/<CODE>/reports/<TYPE>` through the mission's module before anyone
@@ -208,9 +213,11 @@ public final class MissionRouter: PublishInterceptor {
                     settle(.reject(code: reason.name, reason: text), nil, "rejected", reason.name)
                 case .accepted(let annotations, let warning):
                     report.annotations = annotations
+                    // What the hub vouches for replaces whatever the sender put under the same names.
                     var delivered = envelope
                     delivered["annotations"] = .object(annotations)
-                    if let warning { delivered["warning"] = .string(warning) }
+                    delivered["warning"] = warning.map(JSONValue.string)
+                    delivered["sender"] = .string(report.senderName)
                     var copy = message
                     copy.payload = ByteBuffer(bytes: JSONValue.object(delivered).jsonData)
                     settle(.deliver(copy), report, "accepted", "none")

@@ -157,13 +157,8 @@ public final class RegistryReportArchive: ReportArchive {
 
     private static func row(_ report: ArchivedMissionReport) -> ArchivedReport {
         let location = report.body["location"]
-        let sender: String =
-            switch report.sender {
-            case .contingent(let code): code
-            case .operator: report.sender.description
-            }
         return ArchivedReport(
-            mission: report.mission, type: report.reportType, sender: sender,
+            mission: report.mission, type: report.reportType, sender: report.senderName,
             receivedAt: ArchivedReport.timestamp(report.receivedAt), precedence: report.precedence?.name ?? "ROUTINE",
             securityLabel: report.securityLabel, latitude: location?["lat"]?.numberValue,
             longitude: location?["lon"]?.numberValue, body: String(decoding: report.body.jsonData, as: UTF8.self),

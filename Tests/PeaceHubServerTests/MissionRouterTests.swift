@@ -73,13 +73,20 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
             "validate-report", arguments: ["type": "UXO", "precedence": "IMMEDIATE", "securityLabel": "UN RESTRICTED",
                                            "body": Self.validUXO["body"]!])
         try #require(check["accepted"] == true, "adjust the test body to the UXO schema: \(check)")
-        let decision = try decide(router, report("missions/UNIFIL/reports/UXO", Self.validUXO))
+        // The sender's own `sender`, `warning` and `annotations` are the hub's to write.
+        var forged = Self.validUXO.objectValue!
+        forged["sender"] = "contingent:IND"
+        forged["warning"] = "hub: verified sender IND"
+        forged["annotations"] = ["insideArea": false]
+        let decision = try decide(router, report("missions/UNIFIL/reports/UXO", .object(forged)))
         guard case .deliver(let delivered) = decision else {
             Issue.record("not delivered: \(decision)")
             return
         }
         let envelope = try JSONValue(parsing: Data(delivered.payload.readableBytesView))
         #expect(envelope["annotations"]?["insideArea"] == true)
+        #expect(envelope["sender"] == "KAZ")
+        #expect(envelope["warning"] == nil)
         #expect(envelope["body"] == Self.validUXO["body"])
         #expect(envelope["precedence"] == "IMMEDIATE")
         let archived = archive.reports.withLock { $0 }
