@@ -167,8 +167,9 @@ extension Registry {
         id: Int64, serviceNumber: String, as actor: Actor, change: (inout Qualification) throws -> Void
     ) throws -> Qualification {
         try write(actor) { db, audit in
-            let (person, before) = try requireQualification(db, id: id, serviceNumber: serviceNumber)
+            let person = try requirePerson(db, serviceNumber)
             try requireChange(actor, contingent: person.contingent, "qualifications")
+            let before = try requireQualification(db, id: id, of: person)
             var after = before
             try change(&after)
             after.id = before.id
@@ -185,8 +186,9 @@ extension Registry {
     /// Removes one of a person's qualifications (recorded in error, or withdrawn).
     public func removeQualification(id: Int64, serviceNumber: String, as actor: Actor) throws {
         try write(actor) { db, audit in
-            let (person, qualification) = try requireQualification(db, id: id, serviceNumber: serviceNumber)
+            let person = try requirePerson(db, serviceNumber)
             try requireChange(actor, contingent: person.contingent, "qualifications")
+            let qualification = try requireQualification(db, id: id, of: person)
             try Qualification.deleteOne(db, key: id)
             try audit.record(
                 db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "delete", before: qualification)
@@ -385,14 +387,13 @@ extension Registry {
         guard try Contingent.exists(db, key: code) else { throw RegistryError(.notFound, "no contingent \(code)") }
     }
 
-    func requireQualification(
-        _ db: Database, id: Int64, serviceNumber: String
-    ) throws -> (Person, Qualification) {
-        let person = try requirePerson(db, serviceNumber)
+    /// Asked only after the caller may change the person's qualifications: a refusal that came after the lookup
+    /// would tell a withheld (medical) record from one that does not exist.
+    func requireQualification(_ db: Database, id: Int64, of person: Person) throws -> Qualification {
         guard let qualification = try Qualification.fetchOne(db, key: id), qualification.personId == person.id else {
-            throw RegistryError(.notFound, "\(serviceNumber) has no qualification \(id)")
+            throw RegistryError(.notFound, "\(person.serviceNumber) has no qualification \(id)")
         }
-        return (person, qualification)
+        return qualification
     }
 
     func requireEquipment(_ db: Database, _ serial: String) throws -> Equipment {

@@ -74,6 +74,13 @@ struct QueryTests {
             try registry.updateQualification(id: id, serviceNumber: "KAZ-1", as: operatorActor) { $0.code = "X" }
         }
         expectRegistryError(.accessDenied) { try registry.removeQualification(id: id, serviceNumber: "KAZ-2", as: india) }
+        // Another contingent cannot tell a record it may not see from one that does not exist.
+        expectRegistryError(.accessDenied) {
+            try registry.removeQualification(id: id + 1000, serviceNumber: "KAZ-2", as: india)
+        }
+        expectRegistryError(.accessDenied) {
+            try registry.updateQualification(id: id + 1000, serviceNumber: "KAZ-2", as: india) { $0.code = "X" }
+        }
         try registry.removeQualification(id: id, serviceNumber: "KAZ-2", as: kazakhstan)
         #expect(try registry.qualifications(serviceNumber: "KAZ-2", as: operatorActor).isEmpty)
         let last = try #require(try registry.auditEntries(limit: 1, as: operatorActor).first)
