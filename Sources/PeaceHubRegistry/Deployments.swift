@@ -96,6 +96,12 @@ extension Registry {
         id: Int64, to status: DeploymentStatus, on date: CalendarDate, newEnd: CalendarDate? = nil,
         reason: String? = nil, as actor: Actor
     ) throws -> Deployment {
+        // Moving a deployment into progress makes its contingent part of the mission (its report topics, chat
+        // and archive follow): the UN's decision, so an operator's. A contingent plans and ends its own.
+        if case .contingent(let code) = actor, status.isInProgress {
+            throw RegistryError(
+                .accessDenied, "contingent:\(code) may not move a deployment to \(status.rawValue): an operator does")
+        }
         var evaluatedRequest: Data?
         if status == .inTransit {
             // Judge readiness before taking the writer (the module may read the registry meanwhile),

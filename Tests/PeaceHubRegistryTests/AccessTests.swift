@@ -151,8 +151,13 @@ struct AccessTests {
             try registry.advanceDeployment(id: tour.id!, to: .inTransit, on: day("2026-12-10"), as: india)
         }
         #expect(evaluator.requests.count == before)
-        expectRegistryError(.notReady) {
+        // Its own contingent may not move it into progress either: that would make it part of the mission.
+        expectRegistryError(.accessDenied) {
             try registry.advanceDeployment(id: tour.id!, to: .inTransit, on: day("2026-12-10"), as: kazakhstan)
+        }
+        #expect(evaluator.requests.count == before)
+        expectRegistryError(.notReady) {
+            try registry.advanceDeployment(id: tour.id!, to: .inTransit, on: day("2026-12-10"), as: operatorActor)
         }
     }
 

@@ -166,7 +166,7 @@ struct InvariantTests {
                 "KAZ-1", "KAZ-2",
             ])
         expectRegistryError(.notReady) {
-            try registry.advanceDeployment(id: planned.id!, to: .inTransit, on: day("2026-12-10"), as: kazakhstan)
+            try registry.advanceDeployment(id: planned.id!, to: .inTransit, on: day("2026-12-10"), as: operatorActor)
         }
     }
 

@@ -354,13 +354,16 @@ def deployments():
     ready = planned_deployment("KAZ-100201")
     API.call("KGZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
              expect=403)
-    moved = API.call("KAZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
+    # Moving into progress makes the contingent part of the mission: an operator's decision, not its own.
+    check(API.call("KAZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
+                   expect=403).code == "access_denied", "a contingent moved its own deployment into progress")
+    moved = API.call(OP, "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
                      expect=200)
     check(moved.json["status"] == "IN_TRANSIT", "IN_TRANSIT: %r" % moved.json)
-    check(API.call("KAZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "EXTENDED"}, expect=409).code
+    check(API.call(OP, "POST", transitions, params={"id": ready["id"]}, body={"to": "EXTENDED"}, expect=409).code
           == "invariant_violated", "an illegal move")
     lacking = planned_deployment("KAZ-100202")
-    refused = API.call("KAZ", "POST", transitions, params={"id": lacking["id"]},
+    refused = API.call(OP, "POST", transitions, params={"id": lacking["id"]},
                        body={"to": "IN_TRANSIT", "on": "2026-12-14"}, expect=422)
     check(refused.code == "not_ready" and refused.json["error"]["details"], "not ready: %r" % refused.json)
     started = API.call(OP, "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_MISSION", "on": "2026-12-15"},
