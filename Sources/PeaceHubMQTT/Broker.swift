@@ -593,7 +593,7 @@ public final class Broker: Sendable {
     }
 
     /// Withdraws the subscriptions the authorizer no longer allows, once its decisions may have changed (a
-    /// deployment ended, a contingent removed): a SUBSCRIBE is checked when it comes, and without this a
+    /// deployment ended, a person moved): a SUBSCRIBE is checked when it comes, and without this a
     /// contingent kept reading a mission it had left until it reconnected. The authorizer is asked outside the
     /// broker's lock (it may read the registry); a subscription replaced meanwhile is left alone.
     private func recheckSubscriptions() {

@@ -3,9 +3,9 @@ import PeaceHubMQTT
 import Synchronization
 
 /// What the registry says about a contingent, asked on every packet so that a change there
-/// (a new deployment, a suspended contingent) applies to the packets that follow it.
+/// (a new deployment, an ended one) applies to the packets that follow it.
 public protocol MissionMembership: Sendable {
-    /// True when the contingent exists and is not suspended.
+    /// True when the contingent is in the registry (one that is not may use nothing but its certificate).
     func isActive(contingent: String) -> Bool
     /// The missions in which the contingent has a deployment in progress.
     func activeMissions(of contingent: String) -> Set<String>
