@@ -12,11 +12,11 @@ extension AdminAPI {
         route(&router, .GET, "/persons", query: Self.paged(Self.personFilters)) { request, caller in
             let page = try PageRequest(request)
             let query = PersonQuery(
-                contingent: request.queryValue("contingent"),
+                contingent: try Self.countryCode(request, "contingent"),
                 category: try request.queryValue("category", expected: Self.names(PersonCategory.self)) {
                     PersonCategory(name: $0)
                 },
-                nationality: request.queryValue("nationality"),
+                nationality: try Self.countryCode(request, "nationality"),
                 sex: try request.queryValue("sex", expected: "F or M") { Sex(name: $0) },
                 mission: request.queryValue("mission"),
                 deploymentStatus: try request.queryValue(
@@ -105,8 +105,8 @@ extension AdminAPI {
             }
             let after = try Self.integerCursor(page)
             let list = try registry.deployments(
-                mission: request.queryValue("mission"), contingent: request.queryValue("contingent"), status: status,
-                after: after, limit: page.limit + 1)
+                mission: request.queryValue("mission"), contingent: try Self.countryCode(request, "contingent"),
+                status: status, after: after, limit: page.limit + 1)
             let views = list.map { DeploymentView($0.deployment, subject: $0.subject) }
             return .json(Page(fetched: views, page: page, request: request) { String($0.id) })
         }
@@ -154,7 +154,7 @@ extension AdminAPI {
         route(&router, .GET, "/equipment", query: Self.paged(["contingent", "status", "coeClass"])) { request, _ in
             let page = try PageRequest(request)
             let list = try registry.equipment(
-                contingent: request.queryValue("contingent"),
+                contingent: try Self.countryCode(request, "contingent"),
                 status: try request.queryValue("status", expected: Self.names(EquipmentStatus.self)) {
                     EquipmentStatus(name: $0)
                 },
@@ -217,7 +217,7 @@ extension AdminAPI {
             let asOf = try request.queryValue("asOf", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
             _ = try registry.mission(code: mission, on: asOf)
             let contingents: [String]
-            if let contingent = request.queryValue("contingent") {
+            if let contingent = try Self.countryCode(request, "contingent") {
                 contingents = [contingent]
             } else if case .contingent(let own) = caller {
                 contingents = [own]
@@ -288,6 +288,15 @@ extension AdminAPI {
         }
         let asOf = try request.queryValue("asOf", expected: "a date YYYY-MM-DD") { CalendarDate($0) } ?? .today
         return (mission, asOf)
+    }
+
+    /// A `contingent` or `nationality` filter: three capital letters (ISO 3166 alpha-3), as the schema says; `kaz`
+    /// would otherwise match nothing and look like an empty answer.
+    static func countryCode(_ request: Request, _ name: String) throws(HTTPError) -> String? {
+        try request.queryValue(name, expected: "a country code of three capital letters, e.g. KAZ") { code in
+            code.utf8.count == 3 && code.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+                ? code : nil
+        }
     }
 
     static let instantFormat = "an ISO 8601 date-time such as 2026-11-20T08:00:00Z, or a date"

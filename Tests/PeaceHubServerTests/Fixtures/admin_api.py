@@ -229,7 +229,8 @@ def persons():
     check(troops and all(p["category"] == "POLICE" for p in troops), "category filter: %r" % troops)
     planned = API.call(OP, "GET", "/persons", query={"mission": "UNIFIL", "deploymentStatus": "PLANNED"}, expect=200)
     check("KAZ-100201" in [p["serviceNumber"] for p in planned.json["items"]], "mission/status filter")
-    for bad in [{"limit": 0}, {"limit": 501}, {"colour": "red"}, {"category": "PILOT"}, {"cursor": "%%"}]:
+    for bad in [{"limit": 0}, {"limit": 501}, {"colour": "red"}, {"category": "PILOT"}, {"cursor": "%%"},
+                {"contingent": "kaz"}, {"nationality": "KAZZ"}]:
         check(API.call("KAZ", "GET", "/persons", query=bad, expect=400).code == "bad_request", "bad query %r" % bad)
 
     new = {"serviceNumber": "KAZ-900001", "latinName": "Aliya Serik", "cyrillicName": "Әлия Серік", "sex": "F",
