@@ -32,6 +32,7 @@ public final class HubHTTPListeners: Sendable {
             var settings = HTTPServer.Configuration(
                 name: "admin", host: configuration.admin.host, port: configuration.admin.port)
             settings.maximumBodySize = configuration.admin.maximumBodySize
+            settings.maximumConnections = configuration.admin.maximumConnections
             admin = HTTPServer(
                 configuration: settings,
                 router: AdminAPI(registry: registry, plugins: plugins, broker: server.broker).router,
@@ -43,10 +44,10 @@ public final class HubHTTPListeners: Sendable {
             let api = MonitoringAPI(
                 checks: MonitoringAPI.hubChecks(server: server, plugins: plugins, refusals: refusals),
                 exposition: { metrics.emitToBuffer() })
-            monitoring = HTTPServer(
-                configuration: .init(
-                    name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port),
-                router: api.router, logger: logger)
+            var settings = HTTPServer.Configuration(
+                name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port)
+            settings.maximumConnections = configuration.monitoring.maximumConnections
+            monitoring = HTTPServer(configuration: settings, router: api.router, logger: logger)
         } else {
             monitoring = nil
         }

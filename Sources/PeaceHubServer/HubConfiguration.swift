@@ -92,6 +92,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var port = 8884
         /// The largest request body accepted; a larger one is answered 413.
         public var maximumBodySize = 1 << 20
+        /// Connections open at once; one more is closed when accepted.
+        public var maximumConnections = 256
 
         public init() {}
     }
@@ -103,6 +105,9 @@ public struct HubConfiguration: Sendable, Equatable {
         public var host = "127.0.0.1"
         /// 0 picks a free port (the bound port is printed).
         public var port = 9883
+        /// Connections open at once; one more is closed when accepted (the endpoints carry no authentication, so
+        /// this keeps any local client from taking the hub's descriptors).
+        public var maximumConnections = 64
 
         public init() {}
     }

@@ -73,8 +73,9 @@ import Testing
               },
               "tls": { "serverName": "hub.example.org", "minimumVersion": "1.2", "handshakeTimeoutSeconds": 10,
                        "crlWarningDays": 14, "cipherSuites": "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256" },
-              "admin": { "enabled": false, "host": "0.0.0.0", "port": 18884, "maximumBodySize": 65536 },
-              "monitoring": { "enabled": true, "host": "::1", "port": 0 },
+              "admin": { "enabled": false, "host": "0.0.0.0", "port": 18884, "maximumBodySize": 65536,
+                         "maximumConnections": 8 },
+              "monitoring": { "enabled": true, "host": "::1", "port": 0, "maximumConnections": 4 },
               "log": { "level": "debug", "format": "json" }, "shutdownTimeoutSeconds": 30,
               "modules": { "org.peacehub.example": { "greeting": "salaam" } }
             }
@@ -100,6 +101,8 @@ import Testing
         expected.admin.host = "0.0.0.0"
         expected.admin.port = 18884
         expected.admin.maximumBodySize = 65536
+        expected.admin.maximumConnections = 8
+        expected.monitoring.maximumConnections = 4
         expected.monitoring.host = "::1"
         expected.monitoring.port = 0
         expected.log.level = .debug
@@ -287,6 +290,7 @@ import Testing
             "PEACEHUB_ADMIN_ENABLED": "false", "PEACEHUB_ADMIN_HOST": "::", "PEACEHUB_ADMIN_PORT": "10",
             "PEACEHUB_ADMIN_MAXIMUM_BODY_SIZE": "4096", "PEACEHUB_MONITORING_ENABLED": "no",
             "PEACEHUB_MONITORING_HOST": "0.0.0.0", "PEACEHUB_MONITORING_PORT": "11",
+            "PEACEHUB_ADMIN_MAXIMUM_CONNECTIONS": "21", "PEACEHUB_MONITORING_MAXIMUM_CONNECTIONS": "22",
         ]
         #expect(Set(HubConfiguration.keys.map(HubConfiguration.environmentName(of:))) == Set(environment.keys))
         let configuration = try HubConfiguration.load(file: nil, environment: environment)
@@ -314,6 +318,7 @@ import Testing
         #expect(configuration.log.format == .json)
         #expect(!configuration.admin.enabled && configuration.admin.host == "::" && configuration.admin.port == 10)
         #expect(configuration.admin.maximumBodySize == 4096)
+        #expect(configuration.admin.maximumConnections == 21 && configuration.monitoring.maximumConnections == 22)
         #expect(!configuration.monitoring.enabled && configuration.monitoring.host == "0.0.0.0")
         #expect(configuration.monitoring.port == 11)
     }
