@@ -195,10 +195,11 @@ enum CertificateInfo {
     /// A client certificate must say that it is one: OpenSSL's purpose check passes a certificate without an
     /// extended key usage (RFC 5280 4.2.1.12 reads none as any), and one that is also a CA.
     static func checkClientUsage(_ cert: OpaquePointer) throws(NameError) {
-        guard X509_get_extension_flags(cert) & UInt32(EXFLAG_XKUSAGE) != 0,
-            X509_get_extended_key_usage(cert) & UInt32(XKU_SSL_CLIENT) != 0
+        let flags = X509_get_extension_flags(cert)
+        guard flags & UInt32(EXFLAG_XKUSAGE) != 0, X509_get_extended_key_usage(cert) & UInt32(XKU_SSL_CLIENT) != 0
         else { throw NameError(reason: "client certificate has no extended key usage clientAuth") }
-        guard X509_check_ca(cert) == 0 else {
+        // X509_check_ca answers 0 for CA:TRUE when a key usage without keyCertSign is present.
+        guard flags & UInt32(EXFLAG_CA) == 0, X509_check_ca(cert) == 0 else {
             throw NameError(reason: "client certificate is a CA certificate (basicConstraints CA:TRUE or keyCertSign)")
         }
     }

@@ -65,7 +65,8 @@ import Testing
     }
 
     /// What the purpose check lets through and a client certificate still must not be: without the extended key
-    /// usage clientAuth, or a CA; and a key the context's security level calls too weak.
+    /// usage clientAuth, or a CA (also one whose key usage lacks keyCertSign); and a key the context's security
+    /// level calls too weak.
     @Test func aClientCertificateMustSayItIsOneAndBeStrongEnough() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
@@ -73,6 +74,10 @@ import Testing
             ("no-eku", [], "no extended key usage clientAuth"),
             (
                 "ca", ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, digitalSignature, keyCertSign",
+                    "extendedKeyUsage = clientAuth"], "is a CA certificate"
+            ),
+            (
+                "ca-signature-only", ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, digitalSignature",
                     "extendedKeyUsage = clientAuth"], "is a CA certificate"
             ),
         ]
