@@ -193,7 +193,8 @@ enum CertificateInfo {
     }
 
     /// A client certificate must say that it is one: OpenSSL's purpose check passes a certificate without an
-    /// extended key usage (RFC 5280 4.2.1.12 reads none as any), and one that is also a CA.
+    /// extended key usage (RFC 5280 4.2.1.12 reads none as any), one that is also a CA, and one whose key usage
+    /// forbids the signature a TLS 1.3 client makes (CertificateVerify, RFC 8446 4.4.2.3).
     static func checkClientUsage(_ cert: OpaquePointer) throws(NameError) {
         let flags = X509_get_extension_flags(cert)
         guard flags & UInt32(EXFLAG_XKUSAGE) != 0, X509_get_extended_key_usage(cert) & UInt32(XKU_SSL_CLIENT) != 0
@@ -201,6 +202,11 @@ enum CertificateInfo {
         // X509_check_ca answers 0 for CA:TRUE when a key usage without keyCertSign is present.
         guard flags & UInt32(EXFLAG_CA) == 0, X509_check_ca(cert) == 0 else {
             throw NameError(reason: "client certificate is a CA certificate (basicConstraints CA:TRUE or keyCertSign)")
+        }
+        // Without a key usage extension, X509_get_key_usage has every bit set (RFC 5280 4.2.1.3: any use).
+        guard X509_get_key_usage(cert) & UInt32(KU_DIGITAL_SIGNATURE) != 0 else {
+            throw NameError(
+                reason: "client certificate's key usage lacks digitalSignature: its key may not sign the handshake")
         }
     }
 

@@ -65,8 +65,8 @@ import Testing
     }
 
     /// What the purpose check lets through and a client certificate still must not be: without the extended key
-    /// usage clientAuth, or a CA (also one whose key usage lacks keyCertSign); and a key the context's security
-    /// level calls too weak.
+    /// usage clientAuth, a CA (also one whose key usage lacks keyCertSign), a key usage without digitalSignature
+    /// (TLS 1.3 clients sign); and a key the context's security level calls too weak.
     @Test func aClientCertificateMustSayItIsOneAndBeStrongEnough() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
@@ -79,6 +79,10 @@ import Testing
             (
                 "ca-signature-only", ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, digitalSignature",
                     "extendedKeyUsage = clientAuth"], "is a CA certificate"
+            ),
+            (
+                "key-agreement", ["keyUsage = critical, keyAgreement", "extendedKeyUsage = clientAuth"],
+                "key usage lacks digitalSignature"
             ),
         ]
         for (stem, extensions, reason) in cases {
