@@ -209,9 +209,10 @@ final class TLSConnection {
         ERR_clear_error()
     }
 
-    /// The verified peer's identity; call once, after `handshake()` returned `.complete`. Lets go of the
-    /// verification state, which an idle connection would otherwise keep.
-    func peerIdentity() -> Result<TLSPeerIdentity, TLSError> {
+    /// The verified peer's identity and its chain below the root (`VerificationState.chain`); call once, after
+    /// `handshake()` returned `.complete`. Lets go of the verification state, which an idle connection would
+    /// otherwise keep.
+    func peerIdentity() -> Result<(identity: TLSPeerIdentity, chain: [CertificateID]), TLSError> {
         let verification = self.verification
         self.verification = nil
         SSL_set_ex_data(ssl, VerificationState.exDataIndex, nil)
@@ -230,12 +231,12 @@ final class TLSConnection {
             principal = .server(peername ?? serverHostname ?? "")
         }
         let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? ""
-        return .success(
-            TLSPeerIdentity(
-                principal: principal, subject: CertificateInfo.subject(cert), serial: CertificateInfo.serial(cert),
-                issuer: OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?",
-                spkiSHA256: CertificateInfo.spkiSHA256(cert), tlsVersion: String(cString: SSL_get_version(ssl)),
-                cipher: cipher))
+        let identity = TLSPeerIdentity(
+            principal: principal, subject: CertificateInfo.subject(cert), serial: CertificateInfo.serial(cert),
+            issuer: OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?",
+            spkiSHA256: CertificateInfo.spkiSHA256(cert), tlsVersion: String(cString: SSL_get_version(ssl)),
+            cipher: cipher)
+        return .success((identity, verification?.chain ?? []))
     }
 
     /// Maps a failed handshake to a TLSError: identity, then chain verification, then OpenSSL's queue.

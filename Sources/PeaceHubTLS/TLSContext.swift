@@ -225,8 +225,9 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
-    /// Loads every CRL of the CRL file into the context's store and turns CRL checking on. Each CRL must be signed
-    /// by a CA of the CA file: a foreign CRL would lock every client out, so it is refused here instead.
+    /// Loads every CRL of the CRL file into the context's store and turns CRL checking on, for every certificate of
+    /// a chain below its root. Each CRL must be signed by a CA of the CA file: a foreign CRL would lock every client
+    /// out, so it is refused here instead.
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
     ) throws(TLSError) -> (
@@ -300,7 +301,8 @@ public final class TLSContext: @unchecked Sendable {
                 }
             }
         }
-        X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
+        // Every CA certificate below the root too, against its issuer's CRL: a revoked intermediate ends its branch.
+        X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
         return (nextUpdate, revoked, numbers, revocations)
     }
 
@@ -337,6 +339,8 @@ final class VerificationState {
     var identityFailure: String?
     /// The first chain failure OpenSSL reported: depth, subject, verify error.
     var chainFailure: (depth: Int32, subject: String, error: Int32)?
+    /// The verified chain below its root (`CertificateInfo.chainBelowRoot`): revoking any of them ends the session.
+    var chain: [CertificateID] = []
 
     init(role: TLSConfiguration.Role) {
         self.role = role
@@ -364,6 +368,7 @@ final class VerificationState {
             return 0
         }
         guard depth == 0, let cert else { return 1 }
+        chain = CertificateInfo.chainBelowRoot(storeContext)
         do {
             switch role {
             case .server:

@@ -44,7 +44,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// - Parameters:
     ///   - context: the server or client context.
-    ///   - sessions: where live sessions are registered by serial, so a CRL reload can close revoked ones.
+    ///   - sessions: where live sessions are registered by certificate, so a CRL reload can close revoked ones.
     ///   - serverHostname: the other hub's name (client side only): sent as SNI and verified against its certificate.
     public init(
         context: TLSContext, sessions: TLSSessionRegistry? = nil, serverHostname: String? = nil,
@@ -206,8 +206,9 @@ public final class TLSHandler: ChannelDuplexHandler {
             flushCiphertext(context: context)
             guard machine.handshakeCompleted() else { return }
             let identity: TLSPeerIdentity
+            let chain: [CertificateID]
             switch connection.peerIdentity() {
-            case .success(let found): identity = found
+            case .success(let found): (identity, chain) = found
             case .failure(let error):
                 countHandshakeFailure(error)
                 fail(context: context, error: error)
@@ -220,8 +221,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                         "tls.principal": "\(identity.principal)", "tls.serial": "\(identity.serial)",
                         "tls.version": "\(identity.tlsVersion)", "tls.cipher": "\(identity.cipher)",
                     ], uniquingKeysWith: { $1 }))
-            registerSession(
-                context: context, certificate: CertificateID(issuer: identity.issuer, serial: identity.serial))
+            registerSession(context: context, chain: chain)
             context.fireUserInboundEventTriggered(identity)
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
@@ -387,14 +387,12 @@ public final class TLSHandler: ChannelDuplexHandler {
         context.close(promise: closePromise)
     }
 
-    /// Closes the session at once because its certificate was revoked (called on the event loop).
-    private func revoke(serial: String) {
+    /// Closes the session at once because a certificate of its chain was revoked (called on the event loop).
+    private func revoke(reason: String) {
         guard let context = channelContext else { return }
         // The protocol above may still write its last words (MQTT 5: DISCONNECT 0x98) before close_notify.
-        context.fireUserInboundEventTriggered(CredentialRevoked(reason: "certificate serial \(serial) has been revoked"))
-        fail(
-            context: context, error: TLSError(.sessionRevoked, "certificate serial \(serial) has been revoked"),
-            sendCloseNotify: true)
+        context.fireUserInboundEventTriggered(CredentialRevoked(reason: reason))
+        fail(context: context, error: TLSError(.sessionRevoked, reason), sendCloseNotify: true)
     }
 
     private func closeAfter(
@@ -422,12 +420,18 @@ public final class TLSHandler: ChannelDuplexHandler {
         closeNotifyTimer = nil
     }
 
-    private func registerSession(context: ChannelHandlerContext, certificate: CertificateID) {
+    /// Registers the session under each certificate of its chain below the root (leaf first).
+    private func registerSession(context: ChannelHandlerContext, chain: [CertificateID]) {
         guard let sessions else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        sessionToken = sessions.register(certificate) {
-            eventLoop.execute { bound.value.revoke(serial: certificate.serial) }
+        let leaf = chain.first
+        sessionToken = sessions.register(chain) { revoked in
+            let reason =
+                revoked == leaf
+                ? "certificate serial \(revoked.serial) has been revoked"
+                : "the CA certificate serial \(revoked.serial) of its chain has been revoked"
+            eventLoop.execute { bound.value.revoke(reason: reason) }
         }
     }
 

@@ -210,6 +210,17 @@ enum CertificateInfo {
         }
     }
 
+    /// The certificates of the chain `storeContext` built, leaf first, as CRLs name them: all but the root, which
+    /// no CRL covers (a lone self-signed leaf is kept).
+    static func chainBelowRoot(_ storeContext: OpaquePointer) -> [CertificateID] {
+        let count = phub_store_ctx_chain_count(storeContext)
+        return (0..<max(1, count - 1)).compactMap { index in
+            guard let cert = phub_store_ctx_chain_get(storeContext, index) else { return nil }
+            let issuer = OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?"
+            return CertificateID(issuer: issuer, serial: serial(cert))
+        }
+    }
+
     static func subject(_ cert: OpaquePointer) -> String {
         OpenSSL.take(phub_x509_name_rfc2253(X509_get_subject_name(cert))) ?? ""
     }

@@ -15,7 +15,8 @@ public struct CertificateID: Hashable, Sendable {
     }
 }
 
-/// The live TLS sessions by certificate, so that a CRL reload can close the ones it revokes.
+/// The live TLS sessions by certificate, so that a CRL reload can close the ones it revokes. A session is
+/// registered under every certificate of its chain below the root: revoking an intermediate CA closes its branch.
 ///
 /// OpenSSL checks the CRL only during the handshake; without this, a revoked contingent would stay connected
 /// until it reconnects. Thread-safe: handlers register from their event loops, reloads run anywhere.
@@ -23,12 +24,12 @@ public final class TLSSessionRegistry: Sendable {
     /// A registration, to be handed back on unregister.
     public struct Token: Hashable, Sendable {
         fileprivate let id: UInt64
-        fileprivate let certificate: CertificateID
+        fileprivate let certificates: [CertificateID]
     }
 
     private struct State {
         var nextID: UInt64 = 0
-        var sessions: [CertificateID: [UInt64: @Sendable () -> Void]] = [:]
+        var sessions: [CertificateID: [UInt64: @Sendable (CertificateID) -> Void]] = [:]
         var revoked: Set<CertificateID> = []
     }
 
@@ -36,34 +37,46 @@ public final class TLSSessionRegistry: Sendable {
 
     public init() {}
 
-    /// Registers a live session. `revoke` must close it promptly (it is called from any thread). When the
-    /// certificate is already revoked (the handshake ran on an older context), `revoke` is called at once.
-    public func register(_ certificate: CertificateID, revoke: @escaping @Sendable () -> Void) -> Token {
+    /// Registers a live session under the certificates of its chain (leaf first, root left out). `revoke` must
+    /// close it promptly (it is called from any thread) and is told which certificate was revoked. When one is
+    /// already revoked (the handshake ran on an older context), `revoke` is called at once.
+    public func register(
+        _ certificates: [CertificateID], revoke: @escaping @Sendable (CertificateID) -> Void
+    ) -> Token {
         let (token, alreadyRevoked) = state.withLock { state in
             state.nextID += 1
-            state.sessions[certificate, default: [:]][state.nextID] = revoke
-            return (Token(id: state.nextID, certificate: certificate), state.revoked.contains(certificate))
+            for certificate in certificates { state.sessions[certificate, default: [:]][state.nextID] = revoke }
+            let token = Token(id: state.nextID, certificates: certificates)
+            return (token, certificates.first { state.revoked.contains($0) })
         }
-        if alreadyRevoked { revoke() }
+        if let alreadyRevoked { revoke(alreadyRevoked) }
         return token
     }
 
     public func unregister(_ token: Token) {
         state.withLock { state in
-            state.sessions[token.certificate]?[token.id] = nil
-            if state.sessions[token.certificate]?.isEmpty == true { state.sessions[token.certificate] = nil }
+            for certificate in token.certificates {
+                state.sessions[certificate]?[token.id] = nil
+                if state.sessions[certificate]?.isEmpty == true { state.sessions[certificate] = nil }
+            }
         }
     }
 
-    /// Records the certificates a newly loaded CRL revokes and closes the live sessions they cover.
+    /// Records the certificates a newly loaded CRL revokes and closes the live sessions they cover, each once.
     /// Returns how many sessions were told to close.
     @discardableResult
     public func applyRevocations(_ revoked: Set<CertificateID>) -> Int {
         let closers = state.withLock { state in
             state.revoked = revoked
-            return revoked.flatMap { state.sessions[$0]?.values.map { $0 } ?? [] }
+            var closers: [UInt64: () -> Void] = [:]
+            for certificate in revoked {
+                for (id, revoke) in state.sessions[certificate] ?? [:] where closers[id] == nil {
+                    closers[id] = { revoke(certificate) }
+                }
+            }
+            return closers
         }
-        for close in closers { close() }
+        for close in closers.values { close() }
         return closers.count
     }
 }

@@ -8,14 +8,17 @@ import Synchronization
 ///
 /// A verdict depends on the exact certificates the client sent, on the context's CAs, CRLs and policy (fixed for
 /// the context's life: a reload builds a new context, and with it an empty cache) and on the time. So a chain that
-/// passed is kept, keyed by its DER bytes, with its principal and the window in which the same verification would
-/// pass again: from the latest notBefore of the verified chain to the first of its notAfters and the CRLs'
-/// nextUpdate. Failures are never kept: each is verified in full and reported with its reason. In OpenSSL 3.0 the
-/// full verification (the certificate's signature, the CRL's signature, the look-ups around them) costs about a
-/// sixth of the hub's CPU per handshake (docs/performance.md, item 9).
+/// passed is kept, keyed by its DER bytes, with its principal, the chain OpenSSL built from it (which certificates a
+/// revocation of the session may name) and the window in which the same verification would pass again: from the
+/// latest notBefore of the verified chain to the first of its notAfters and the CRLs' nextUpdate. Failures are
+/// never kept: each is verified in full and reported with its reason. In OpenSSL 3.0 the full verification (the
+/// certificate's signature, the CRL's signature, the look-ups around them) costs about a sixth of the hub's CPU per
+/// handshake (docs/performance.md, item 9).
 final class VerifiedChains: Sendable {
     struct Verdict: Sendable, Equatable {
         let principal: TLSPeerIdentity.Principal
+        /// `VerificationState.chain`: what the session is registered under, for a revocation to close it.
+        let chain: [CertificateID]
         /// Seconds since 1970: the same verification passes from `validFrom` until before `validUntil`.
         let validFrom: Int64
         let validUntil: Int64
@@ -64,6 +67,7 @@ final class VerifiedChains: Sendable {
         }
         if let verdict = verdict(for: chain, now: now) {
             state.principal = verdict.principal
+            state.chain = verdict.chain
             answeredFromCache.add(1, ordering: .relaxed)
             return 1
         }
@@ -74,7 +78,9 @@ final class VerifiedChains: Sendable {
             phub_store_ctx_chain_validity(storeContext, &notBefore, &notAfter) == 1
         {
             let validUntil = min(notAfter, crlNextUpdate ?? notAfter)
-            remember(Verdict(principal: principal, validFrom: notBefore, validUntil: validUntil), for: chain)
+            remember(
+                Verdict(principal: principal, chain: state.chain, validFrom: notBefore, validUntil: validUntil),
+                for: chain)
         }
         return 1
     }

@@ -62,11 +62,14 @@ struct EmbeddedHarness {
     let readCounter = ReadCounter()
     let client: MemoryBIOClient
 
-    init(context: TLSContext, client: MemoryBIOClient, logger: Logger = Logger(label: "peacehub.tls")) throws {
+    init(
+        context: TLSContext, client: MemoryBIOClient, sessions: TLSSessionRegistry? = nil,
+        logger: Logger = Logger(label: "peacehub.tls")
+    ) throws {
         self.client = client
         channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([
-            readCounter, try TLSHandler(context: context, logger: logger), recorder,
+            readCounter, try TLSHandler(context: context, sessions: sessions, logger: logger), recorder,
         ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
     }

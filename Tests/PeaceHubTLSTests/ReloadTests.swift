@@ -17,16 +17,16 @@ extension TLSContext {
         func ours(_ serial: String) -> CertificateID {
             CertificateID(issuer: "CN=PeaceHub CA,O=PeaceHub", serial: serial)
         }
-        let kept = registry.register(ours("0A")) { closed.withLock { $0.append("0A") } }
-        _ = registry.register(ours("0B")) { closed.withLock { $0.append("0B") } }
+        let kept = registry.register([ours("0A")]) { _ in closed.withLock { $0.append("0A") } }
+        _ = registry.register([ours("0B")]) { _ in closed.withLock { $0.append("0B") } }
         // Another CA's certificate of the same serial is another certificate (RFC 5280 4.1.2.2).
-        _ = registry.register(CertificateID(issuer: "CN=Other CA", serial: "0B")) {
+        _ = registry.register([CertificateID(issuer: "CN=Other CA", serial: "0B")]) { _ in
             closed.withLock { $0.append("other 0B") }
         }
         #expect(registry.applyRevocations([ours("0B"), ours("0C")]) == 1)
         #expect(closed.withLock { $0 } == ["0B"])
         // A handshake that finished on an older context registers after the reload: closed at once.
-        _ = registry.register(ours("0C")) { closed.withLock { $0.append("0C") } }
+        _ = registry.register([ours("0C")]) { _ in closed.withLock { $0.append("0C") } }
         #expect(closed.withLock { $0 } == ["0B", "0C"])
         registry.unregister(kept)
         #expect(registry.applyRevocations([ours("0A")]) == 0)

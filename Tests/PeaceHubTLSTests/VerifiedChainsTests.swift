@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubTesting
 import Testing
 
 @testable import PeaceHubTLS
@@ -69,6 +70,84 @@ import Testing
         #expect(refused.recorder.tlsErrors.first?.reason.contains("certificate revoked") == true)
     }
 
+    /// A partner hierarchy, root → intermediate → contingent, both CAs in the CA file and each CRL in the CRL file.
+    /// When the root's CRL revokes the intermediate, the live sessions under it are closed (one of them answered
+    /// from the cache) and new ones refused; without the root's CRL the intermediate cannot be checked at all.
+    @Test func revokingAnIntermediateClosesAndRefusesItsBranch() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let folder = fixture.directory
+        let crls = """
+            openssl ca -gencrl -config root.cnf -cert root.pem -keyfile root.key -out root.crl
+            openssl ca -gencrl -config int.cnf -cert int.pem -keyfile int.key -out int.crl
+            cat '\(fixture.crlFile)' root.crl int.crl > crls.pem
+            cat '\(fixture.crlFile)' int.crl > no-root-crl.pem
+            """
+        let setUp = """
+            set -e
+            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key; }
+            for ca in root int; do
+                mkdir db-$ca && touch db-$ca/index.txt && echo 01 > db-$ca/crlnumber
+                printf '[ca]\ndefault_ca = c\n[c]\ndatabase = db-%s/index.txt\ncrlnumber = db-%s/crlnumber\n' \
+                    $ca $ca > $ca.cnf
+                printf 'default_md = sha256\ndefault_crl_days = 30\n' >> $ca.cnf
+            done
+            key root
+            openssl req -new -x509 -key root.key -subj '/O=Partner Root' -days 30 -addext \
+                'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' -out root.pem
+            key int
+            openssl req -new -key int.key -subj '/O=Partner/CN=Partner Intermediate' -out int.csr
+            printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > int.ext
+            openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial 77 -days 30 -extfile int.ext \
+                -out int.pem
+            key leaf
+            openssl req -new -key leaf.key -subj '/O=Partner/CN=KAZ' -out leaf.csr
+            printf 'subjectAltName=URI:urn:peacehub:contingent:KAZ\nextendedKeyUsage=clientAuth\n' > leaf.ext
+            openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -set_serial 78 -days 30 -extfile leaf.ext \
+                -out leaf.pem
+            cat '\(fixture.caFile)' root.pem int.pem > cas.pem
+            """
+        let made = try ProcessRunner.run("sh", ["-c", setUp + "\n" + crls], currentDirectory: folder.url)
+        try #require(made.status == 0, "\(made.stderr)")
+        var configuration = fixture.serverConfiguration()
+        configuration.trustedCAFile = folder.path("cas.pem")
+        configuration.crlFile = folder.path("crls.pem")
+        let store = try TLSContextStore(configuration: configuration)
+        func connect() throws -> EmbeddedHarness {
+            let client = try MemoryBIOClient(
+                caFile: fixture.caFile, certificateFile: folder.path("leaf.pem"), keyFile: folder.path("leaf.key"))
+            let harness = try EmbeddedHarness(context: store.current, client: client, sessions: store.sessions)
+            _ = try harness.handshake()
+            return harness
+        }
+        let live = [try connect(), try connect()]
+        #expect(live.map { $0.recorder.identities.first?.principal } == [.contingent("KAZ"), .contingent("KAZ")])
+        #expect(store.current.verifiedChains?.hits == 1)
+
+        let verifier = try TLSContext.clientVerifier(
+            trustedCAFile: folder.path("cas.pem"), crlFile: folder.path("no-root-crl.pem"))
+        let leaf = try Data(contentsOf: folder.url.appendingPathComponent("leaf.pem"))
+        guard case .failure(let unchecked) = verifier.verifyClientCertificate(leaf) else {
+            Issue.record("an intermediate without its issuer's CRL was accepted")
+            return
+        }
+        #expect(unchecked.reason.contains("unable to get certificate CRL (verify error 3) at depth 1"), "\(unchecked)")
+
+        let revoke = "set -e\nopenssl ca -config root.cnf -cert root.pem -keyfile root.key -revoke int.pem\n" + crls
+        let revoked = try ProcessRunner.run("sh", ["-c", revoke], currentDirectory: folder.url)
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+        #expect(try store.reload() == 2)
+        for harness in live {
+            harness.channel.embeddedEventLoop.run()
+            #expect(harness.recorder.tlsErrors.map(\.code) == [.sessionRevoked])
+            #expect(
+                harness.recorder.tlsErrors.first?.reason == "the CA certificate serial 4D of its chain has been revoked")
+        }
+        let refused = try connect()
+        #expect(refused.recorder.identities.isEmpty)
+        #expect(refused.recorder.tlsErrors.first?.reason.contains("certificate revoked") == true)
+    }
+
     @Test func aVerdictLastsUntilTheCertificateOrTheCRLExpires() throws {
         let fixture = try TestPKI()
         defer { fixture.remove() }
@@ -102,7 +181,7 @@ import Testing
 
     @Test func aVerdictHoldsOnlyInsideItsWindow() {
         let chains = VerifiedChains(crlNextUpdate: nil)
-        let verdict = VerifiedChains.Verdict(principal: .contingent("KAZ"), validFrom: 100, validUntil: 200)
+        let verdict = VerifiedChains.Verdict(principal: .contingent("KAZ"), chain: [], validFrom: 100, validUntil: 200)
         chains.remember(verdict, for: [1, 2, 3])
         #expect(chains.verdict(for: [1, 2, 3], now: 99) == nil)
         #expect(chains.verdict(for: [1, 2, 3], now: 100) == verdict)
@@ -113,7 +192,7 @@ import Testing
 
     @Test func theCacheStaysWithinItsCapacity() {
         let chains = VerifiedChains(crlNextUpdate: nil)
-        let verdict = VerifiedChains.Verdict(principal: .contingent("KAZ"), validFrom: 0, validUntil: .max)
+        let verdict = VerifiedChains.Verdict(principal: .contingent("KAZ"), chain: [], validFrom: 0, validUntil: .max)
         for index in 0...VerifiedChains.capacity {
             chains.remember(verdict, for: withUnsafeBytes(of: index) { Array($0) })
         }

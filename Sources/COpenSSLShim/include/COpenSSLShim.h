@@ -155,4 +155,15 @@ long phub_store_ctx_peer_chain_der(X509_STORE_CTX *store_ctx, unsigned char *out
 /// X509_verify_cert built. Returns 1 on success, 0 without a chain or with a time that cannot be read.
 int phub_store_ctx_chain_validity(X509_STORE_CTX *store_ctx, int64_t *not_before, int64_t *not_after);
 
+/// How many certificates the chain X509_verify_cert built holds, leaf first; 0 without a chain.
+static inline int phub_store_ctx_chain_count(X509_STORE_CTX *store_ctx) {
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(store_ctx);
+    return chain == NULL ? 0 : sk_X509_num(chain);
+}
+
+/// The certificate at `index` of that chain (borrowed); NULL out of range.
+static inline X509 *phub_store_ctx_chain_get(X509_STORE_CTX *store_ctx, int index) {
+    return sk_X509_value(X509_STORE_CTX_get0_chain(store_ctx), index);
+}
+
 #endif
