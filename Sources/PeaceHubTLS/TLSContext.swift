@@ -283,18 +283,19 @@ public final class TLSContext: @unchecked Sendable {
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdate = min(nextUpdate ?? date, date)
             }
+            let signerKey = CertificateInfo.spkiSHA256(signer)
             var listed: Set<CertificateID> = []
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
                 {
-                    listed.insert(CertificateID(issuer: issuerName, serial: serial))
+                    listed.insert(CertificateID(issuerKey: signerKey, serial: serial))
                 }
             }
             revoked.formUnion(listed)
             let number = phub_crl_number(crl)
             if number >= 0 {
-                let ca = "\(CertificateInfo.subject(signer)) (key \(CertificateInfo.spkiSHA256(signer).prefix(16)))"
+                let ca = "\(CertificateInfo.subject(signer)) (key \(signerKey.prefix(16)))"
                 if number >= numbers[ca] ?? 0 {
                     numbers[ca] = number
                     revocations[ca] = listed

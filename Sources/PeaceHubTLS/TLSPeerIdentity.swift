@@ -42,7 +42,7 @@ public struct TLSPeerIdentity: Sendable, Hashable {
     public var subject: String
     /// The certificate serial number, upper-case hex without leading zeros (as in `peacehub pki list` and CRLs).
     public var serial: String
-    /// The issuer's distinguished name, RFC 2253: with the serial, what a CRL names (`CertificateID`).
+    /// The issuer's distinguished name, RFC 2253 (for logs: CRLs are matched by the issuer's key, `CertificateID`).
     public var issuer: String
     /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex (stable across re-issues with the same key).
     public var spkiSHA256: String
@@ -210,14 +210,15 @@ enum CertificateInfo {
         }
     }
 
-    /// The certificates of the chain `storeContext` built, leaf first, as CRLs name them: all but the root, which
-    /// no CRL covers (a lone self-signed leaf is kept).
+    /// The certificates of the chain `storeContext` built, leaf first, as CRLs name them (each with the key of the
+    /// next, its issuer): all but the root, which no CRL covers (a lone self-signed leaf is kept).
     static func chainBelowRoot(_ storeContext: OpaquePointer) -> [CertificateID] {
         let count = phub_store_ctx_chain_count(storeContext)
         return (0..<max(1, count - 1)).compactMap { index in
-            guard let cert = phub_store_ctx_chain_get(storeContext, index) else { return nil }
-            let issuer = OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?"
-            return CertificateID(issuer: issuer, serial: serial(cert))
+            guard let cert = phub_store_ctx_chain_get(storeContext, index),
+                let issuer = phub_store_ctx_chain_get(storeContext, min(index + 1, count - 1))
+            else { return nil }
+            return CertificateID(issuerKey: spkiSHA256(issuer), serial: serial(cert))
         }
     }
 

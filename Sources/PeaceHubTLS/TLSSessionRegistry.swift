@@ -1,16 +1,17 @@
 import Synchronization
 
-/// A certificate as a CRL names it: its issuer's name and its serial number. A serial is unique only per issuer
-/// (RFC 5280 4.1.2.2): with two CAs trusted (a rotation, or a CA of one's own beside the hub's), the serial alone
-/// would let one CA's revocation close the other's certificate of the same number.
+/// A certificate as a CRL names it: its issuer, told by key, and its serial number. A serial is unique only per
+/// issuer (RFC 5280 4.1.2.2), and two trusted CAs may share a name (a rotation between two CAs of `pki init`'s
+/// default name): by serial or name, one CA's revocation would close the other's certificate of the same number.
 public struct CertificateID: Hashable, Sendable {
-    /// The issuer's distinguished name, RFC 2253.
-    public let issuer: String
+    /// SHA-256 of the issuer's DER SubjectPublicKeyInfo, lower-case hex: for a CRL's entry, the key of the CA
+    /// whose signature on it verified.
+    public let issuerKey: String
     /// Upper-case hex without leading zeros, as in `peacehub pki list` and CRLs.
     public let serial: String
 
-    public init(issuer: String, serial: String) {
-        self.issuer = issuer
+    public init(issuerKey: String, serial: String) {
+        self.issuerKey = issuerKey
         self.serial = serial
     }
 }

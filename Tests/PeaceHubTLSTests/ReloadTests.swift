@@ -15,12 +15,12 @@ extension TLSContext {
         let registry = TLSSessionRegistry()
         let closed = Mutex<[String]>([])
         func ours(_ serial: String) -> CertificateID {
-            CertificateID(issuer: "CN=PeaceHub CA,O=PeaceHub", serial: serial)
+            CertificateID(issuerKey: "5ca1ab1e", serial: serial)
         }
         let kept = registry.register([ours("0A")]) { _ in closed.withLock { $0.append("0A") } }
         _ = registry.register([ours("0B")]) { _ in closed.withLock { $0.append("0B") } }
         // Another CA's certificate of the same serial is another certificate (RFC 5280 4.1.2.2).
-        _ = registry.register([CertificateID(issuer: "CN=Other CA", serial: "0B")]) { _ in
+        _ = registry.register([CertificateID(issuerKey: "0ddba11", serial: "0B")]) { _ in
             closed.withLock { $0.append("other 0B") }
         }
         #expect(registry.applyRevocations([ours("0B"), ours("0C")]) == 1)
@@ -30,6 +30,59 @@ extension TLSContext {
         #expect(closed.withLock { $0 } == ["0B", "0C"])
         registry.unregister(kept)
         #expect(registry.applyRevocations([ours("0A")]) == 0)
+    }
+
+    /// A CA rotation between two CAs of `pki init`'s default name: the new CA's revocation of a serial closes and
+    /// refuses its own certificate only, not the old CA's certificate of the same serial (a CRL entry is told apart
+    /// by the key that signed the CRL, a session by its issuer's key).
+    @Test func aRevocationByOneOfTwoCAsOfOneNameSparesTheOther() throws {
+        let old = try TestPKI()
+        defer { old.remove() }
+        let new = try TestPKI()
+        defer { new.remove() }
+        let folder = old.directory
+        let serial = new.contingent.serial
+        let script = """
+            set -e
+            openssl genpkey -algorithm ED25519 -out twin.key
+            openssl req -new -key twin.key -subj '/O=PeaceHub/CN=UZB contingent' -out twin.csr
+            printf 'subjectAltName=URI:urn:peacehub:contingent:UZB\\nextendedKeyUsage=clientAuth\\n' > twin.ext
+            openssl x509 -req -in twin.csr -CA '\(old.caFile)' -CAkey '\(old.pki.caKeyURL.path)' \\
+                -set_serial 0x\(serial) -days 1 -extfile twin.ext -out twin.pem
+            """
+        let made = try ProcessRunner.run("sh", ["-c", script], currentDirectory: folder.url)
+        try #require(made.status == 0, "\(made.stderr)")
+        func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        func writeBothCAs() throws {
+            try (contents(old.caFile) + contents(new.caFile)).write(to: folder.url.appendingPathComponent("ca.pem"))
+            try (contents(old.crlFile) + contents(new.crlFile)).write(to: folder.url.appendingPathComponent("crl.pem"))
+        }
+        try writeBothCAs()
+        var configuration = new.serverConfiguration()
+        configuration.trustedCAFile = folder.path("ca.pem")
+        configuration.crlFile = folder.path("crl.pem")
+        let store = try TLSContextStore(configuration: configuration)
+        func connect(_ certificate: String, _ key: String) throws -> EmbeddedHarness {
+            let client = try MemoryBIOClient(caFile: new.caFile, certificateFile: certificate, keyFile: key)
+            let harness = try EmbeddedHarness(context: store.current, client: client, sessions: store.sessions)
+            _ = try harness.handshake()
+            harness.channel.embeddedEventLoop.run()
+            return harness
+        }
+        let doomed = try connect(new.path(new.contingent.certificatePath), new.path(new.contingent.keyPath!))
+        let twin = try connect(folder.path("twin.pem"), folder.path("twin.key"))
+        #expect(twin.recorder.identities.first?.principal == .contingent("UZB"))
+        #expect(twin.recorder.identities.first?.serial == serial)
+
+        try new.pki.revoke(serial: serial)
+        try writeBothCAs()
+        #expect(try store.reload() == 1)
+        for harness in [doomed, twin] { harness.channel.embeddedEventLoop.run() }
+        #expect(doomed.recorder.tlsErrors.map(\.code) == [.sessionRevoked])
+        #expect(twin.recorder.tlsErrors.isEmpty)
+        let again = try connect(folder.path("twin.pem"), folder.path("twin.key"))
+        #expect(again.recorder.identities.first?.principal == .contingent("UZB"))
+        #expect(again.recorder.tlsErrors.isEmpty)
     }
 
     @Test func failedReloadKeepsThePreviousContext() throws {
