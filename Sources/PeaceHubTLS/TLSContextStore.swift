@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The current `TLSContext`, rebuilt from its files on `reload()`.
 ///
 /// New connections take `current`; connections already up keep the context they started with. After a
@@ -214,17 +218,21 @@ public final class TLSFileWatcher: Service, Sendable {
         var crlStatus: CRLStatus?
     }
 
-    /// What identifies a version of a file: modification time, size and inode.
+    /// What identifies a version of a file: modification time, size and inode; all nil when stat fails (no file).
+    /// From stat(2) alone: FileManager's attributes also name the owner and group, which reads /etc/passwd and
+    /// /etc/group on every poll of every file.
     struct FileSignature: Equatable {
-        var modified: Date?
+        /// Nanoseconds since 1970.
+        var modified: Int?
         var size: Int?
-        var inode: Int?
+        var inode: UInt64?
 
         init(path: String) {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            modified = attributes?[.modificationDate] as? Date
-            size = (attributes?[.size] as? NSNumber)?.intValue
-            inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
+            var info = stat()
+            guard stat(path, &info) == 0 else { return }
+            modified = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
+            size = Int(info.st_size)
+            inode = UInt64(info.st_ino)
         }
     }
 

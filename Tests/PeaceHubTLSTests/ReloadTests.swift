@@ -1,8 +1,9 @@
 import Foundation
-import PeaceHubTLS
 import PeaceHubTesting
 import Synchronization
 import Testing
+
+@testable import PeaceHubTLS
 
 extension TLSContext {
     /// The revoked serials, whichever CA's.
@@ -83,6 +84,36 @@ extension TLSContext {
         let again = try connect(folder.path("twin.pem"), folder.path("twin.key"))
         #expect(again.recorder.identities.first?.principal == .contingent("UZB"))
         #expect(again.recorder.tlsErrors.isEmpty)
+    }
+
+    /// The watcher's signature of a file (stat(2): size, modification time, inode) changes when the file is
+    /// rewritten in place to the same size within a second, when it is replaced by rename with the same contents
+    /// and time, and when it disappears.
+    @Test func aFileSignatureChangesWithTheFile() throws {
+        let folder = try TemporaryDirectory(prefix: "phub-signature")
+        defer { folder.remove() }
+        let url = folder.url.appendingPathComponent("crl.pem")
+        let replacement = folder.url.appendingPathComponent("crl.pem.new")
+        func write(_ text: String, to url: URL, modified: TimeInterval) throws {
+            try Data(text.utf8).write(to: url)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSince1970: modified)], ofItemAtPath: url.path)
+        }
+        try write("first", to: url, modified: 1_800_000_000.25)
+        let first = TLSFileWatcher.FileSignature(path: url.path)
+        #expect(first.size == 5 && first.modified != nil && first.inode != nil)
+        #expect(TLSFileWatcher.FileSignature(path: url.path) == first)
+
+        try write("later", to: url, modified: 1_800_000_000.5)
+        let rewritten = TLSFileWatcher.FileSignature(path: url.path)
+        #expect(rewritten != first)
+        try write("later", to: replacement, modified: 1_800_000_000.5)
+        try #require(rename(replacement.path, url.path) == 0)
+        let replaced = TLSFileWatcher.FileSignature(path: url.path)
+        #expect(replaced != rewritten && replaced.size == rewritten.size && replaced.modified == rewritten.modified)
+        try FileManager.default.removeItem(at: url)
+        #expect(TLSFileWatcher.FileSignature(path: url.path) == TLSFileWatcher.FileSignature(path: replacement.path))
+        #expect(TLSFileWatcher.FileSignature(path: url.path) != replaced)
     }
 
     @Test func failedReloadKeepsThePreviousContext() throws {
