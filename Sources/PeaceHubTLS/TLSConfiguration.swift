@@ -82,10 +82,12 @@ public enum CRLStatus: Sendable, Hashable, CustomStringConvertible {
     case notConfigured
     /// The CRL is valid beyond the warning window.
     case current(nextUpdate: Date)
-    /// nextUpdate is within the warning window: run `peacehub pki crl` soon.
-    case expiresSoon(nextUpdate: Date)
-    /// nextUpdate has passed: OpenSSL now refuses every client.
-    case expired(nextUpdate: Date)
+    /// The nextUpdate of the CRL of `ca` (its name and key) is within the warning window: run `peacehub pki crl`
+    /// for that CA soon.
+    case expiresSoon(nextUpdate: Date, ca: String)
+    /// The nextUpdate of the CRL of `ca` has passed: OpenSSL now refuses the chains through that CA (every client,
+    /// when it is the only one).
+    case expired(nextUpdate: Date, ca: String)
     /// The CRL has no nextUpdate (never expires in OpenSSL's view).
     case noNextUpdate
 
@@ -93,9 +95,9 @@ public enum CRLStatus: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .notConfigured: "no CRL configured"
         case .current(let date): "CRL current until \(date)"
-        case .expiresSoon(let date): "CRL expires soon (nextUpdate \(date)): run `peacehub pki crl`"
-        case .expired(let date):
-            "CRL expired at \(date): every client is refused until a new CRL is published (`peacehub pki crl`)"
+        case .expiresSoon(let date, let ca): "CRL expires soon (nextUpdate \(date)) for \(ca): run `peacehub pki crl`"
+        case .expired(let date, let ca):
+            "CRL of \(ca) expired at \(date): its clients are refused until it publishes a new CRL (`peacehub pki crl`)"
         case .noNextUpdate: "CRL has no nextUpdate"
         }
     }

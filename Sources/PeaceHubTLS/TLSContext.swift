@@ -10,7 +10,10 @@ import Foundation
 public final class TLSContext: @unchecked Sendable {
     public let configuration: TLSConfiguration
     /// The soonest nextUpdate among the loaded CRLs; nil without a CRL or when no CRL has one.
-    public let crlNextUpdate: Date?
+    public var crlNextUpdate: Date? { crlNextUpdates.values.min() }
+    /// The nextUpdate of each CA's CRL that has one, by the keys of `crlNumbers`: past it, OpenSSL refuses the
+    /// chains through that CA, not the other CAs' clients.
+    public let crlNextUpdates: [String: Date]
     /// The certificates the loaded CRLs revoke.
     public let revoked: Set<CertificateID>
     /// The CRL number (RFC 5280 5.2.3) of each CA's CRL, by the CA's name and SPKI hash; a reload refuses a CRL
@@ -42,12 +45,12 @@ public final class TLSContext: @unchecked Sendable {
         do {
             try Self.configure(ctx, configuration, ownCertificate: ownCertificate)
             let crl = try Self.loadCRLs(ctx, configuration)
-            self.crlNextUpdate = crl.nextUpdate
+            self.crlNextUpdates = crl.nextUpdates
             self.revoked = crl.revoked
             self.crlNumbers = crl.numbers
             self.crlRevocations = crl.revocations
             if configuration.role == .server {
-                let chains = VerifiedChains(crlNextUpdate: crl.nextUpdate)
+                let chains = VerifiedChains(crlNextUpdate: crl.nextUpdates.values.min())
                 let argument = Unmanaged.passUnretained(chains).toOpaque()
                 SSL_CTX_set_cert_verify_callback(ctx, certificateVerifyCallback, argument)
                 self.verifiedChains = chains
@@ -81,20 +84,21 @@ public final class TLSContext: @unchecked Sendable {
         return try TLSContext(configuration: configuration, ownCertificate: false)
     }
 
-    /// The CRL's standing at `now`.
+    /// The standing at `now` of the CRL that expires first.
     public func crlStatus(now: Date = Date()) -> CRLStatus {
         guard configuration.crlFile != nil else { return .notConfigured }
-        guard let nextUpdate = crlNextUpdate else { return .noNextUpdate }
-        if nextUpdate <= now { return .expired(nextUpdate: nextUpdate) }
+        guard let (ca, nextUpdate) = crlNextUpdates.min(by: { $0.value < $1.value }) else { return .noNextUpdate }
+        if nextUpdate <= now { return .expired(nextUpdate: nextUpdate, ca: ca) }
         if nextUpdate.timeIntervalSince(now) <= configuration.crlWarningWindow {
-            return .expiresSoon(nextUpdate: nextUpdate)
+            return .expiresSoon(nextUpdate: nextUpdate, ca: ca)
         }
         return .current(nextUpdate: nextUpdate)
     }
 
-    /// What has lapsed at `now` and stops clients from connecting: this side's certificate, or the CRL (OpenSSL
-    /// refuses every client while it is past its nextUpdate). Empty while both are current; the hub's readiness
-    /// check reports them. (An expired CA is not among them: during a rotation the old one lapses harmlessly.)
+    /// What has lapsed at `now` and stops clients from connecting: this side's certificate, or a CA's CRL (OpenSSL
+    /// refuses the chains through that CA while it is past its nextUpdate). Empty while all are current; the hub's
+    /// readiness check reports them. (An expired CA is not among them: during a rotation the old one lapses
+    /// harmlessly.)
     public func expiryProblems(now: Date = Date()) -> [String] {
         var problems: [String] = []
         if let notAfter = certificateNotAfter, notAfter <= now {
@@ -102,10 +106,11 @@ public final class TLSContext: @unchecked Sendable {
                 "the certificate \(configuration.certificateFile ?? "") expired on \(notAfter.ISO8601Format()): "
                     + "issue a new one (peacehub pki issue-server --force)")
         }
-        if case .expired(let nextUpdate) = crlStatus(now: now) {
+        for (ca, nextUpdate) in crlNextUpdates.sorted(by: { $0.value < $1.value }) where nextUpdate <= now {
             problems.append(
-                "the CRL \(configuration.crlFile ?? "") is past its nextUpdate \(nextUpdate.ISO8601Format()): every "
-                    + "client is refused until a new one is written (peacehub pki crl)")
+                "the CRL of \(ca) in \(configuration.crlFile ?? "") is past its nextUpdate "
+                    + "\(nextUpdate.ISO8601Format()): the clients of that CA are refused until it writes a new one "
+                    + "(peacehub pki crl)")
         }
         return problems
     }
@@ -231,14 +236,14 @@ public final class TLSContext: @unchecked Sendable {
     private static func loadCRLs(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
     ) throws(TLSError) -> (
-        nextUpdate: Date?, revoked: Set<CertificateID>, numbers: [String: Int],
+        nextUpdates: [String: Date], revoked: Set<CertificateID>, numbers: [String: Int],
         revocations: [String: Set<CertificateID>]
     ) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
                 throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
             }
-            return (nil, [], [:], [:])
+            return ([:], [], [:], [:])
         }
         let cas = try readPEMObjects(configuration.trustedCAFile, what: "CA file") {
             PEM_read_bio_X509($0, nil, nil, nil)
@@ -251,7 +256,7 @@ public final class TLSContext: @unchecked Sendable {
         guard let store = SSL_CTX_get_cert_store(ctx) else {
             throw TLSError(.invalidConfiguration, "context has no certificate store")
         }
-        var nextUpdate: Date?
+        var nextUpdates: [String: Date] = [:]
         var revoked: Set<CertificateID> = []
         var numbers: [String: Int] = [:]
         var revocations: [String: Set<CertificateID>] = [:]
@@ -280,10 +285,11 @@ public final class TLSContext: @unchecked Sendable {
             guard X509_STORE_add_crl(store, crl) == 1 else {
                 throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
             }
-            if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
-                nextUpdate = min(nextUpdate ?? date, date)
-            }
             let signerKey = CertificateInfo.spkiSHA256(signer)
+            let ca = "\(CertificateInfo.subject(signer)) (key \(signerKey.prefix(16)))"
+            if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
+                nextUpdates[ca] = min(nextUpdates[ca] ?? date, date)
+            }
             var listed: Set<CertificateID> = []
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
@@ -295,7 +301,6 @@ public final class TLSContext: @unchecked Sendable {
             revoked.formUnion(listed)
             let number = phub_crl_number(crl)
             if number >= 0 {
-                let ca = "\(CertificateInfo.subject(signer)) (key \(signerKey.prefix(16)))"
                 if number >= numbers[ca] ?? 0 {
                     numbers[ca] = number
                     revocations[ca] = listed
@@ -304,7 +309,7 @@ public final class TLSContext: @unchecked Sendable {
         }
         // Every CA certificate below the root too, against its issuer's CRL: a revoked intermediate ends its branch.
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
-        return (nextUpdate, revoked, numbers, revocations)
+        return (nextUpdates, revoked, numbers, revocations)
     }
 
     /// Every PEM object `read` finds in the file, in order.

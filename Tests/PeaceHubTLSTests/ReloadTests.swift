@@ -276,9 +276,50 @@ extension TLSContext {
         defer { fixture.remove() }
         let context = try fixture.serverContext()
         let nextUpdate = try #require(context.crlNextUpdate)
+        let ca = try #require(context.crlNextUpdates.keys.first)
+        #expect(ca.hasPrefix("CN=PeaceHub CA,O=PeaceHub (key "))
         #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(-8 * 86400)) == .current(nextUpdate: nextUpdate))
-        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(-86400)) == .expiresSoon(nextUpdate: nextUpdate))
-        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(1)) == .expired(nextUpdate: nextUpdate))
+        let soon = context.crlStatus(now: nextUpdate.addingTimeInterval(-86400))
+        #expect(soon == .expiresSoon(nextUpdate: nextUpdate, ca: ca))
+        #expect(context.crlStatus(now: nextUpdate.addingTimeInterval(1)) == .expired(nextUpdate: nextUpdate, ca: ca))
+    }
+
+    /// With two CAs trusted, the CRL that lapses is named with its CA, whose clients alone are refused: the other
+    /// CA's still pass, so neither the log nor the readiness check may say that every client is refused.
+    @Test func aLapsedCRLOfOneOfTwoCAsNamesThatCA() throws {
+        let old = try TestPKI(caName: "PeaceHub CA 2026")
+        defer { old.remove() }
+        let new = try TestPKI()
+        defer { new.remove() }
+        try old.pki.writeCRL(days: 1)
+        let folder = new.directory
+        func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        try (contents(old.caFile) + contents(new.caFile)).write(to: folder.url.appendingPathComponent("ca.pem"))
+        try (contents(new.crlFile) + contents(old.crlFile)).write(to: folder.url.appendingPathComponent("crl.pem"))
+        let context = try TLSContext.clientVerifier(
+            trustedCAFile: folder.path("ca.pem"), crlFile: folder.path("crl.pem"))
+        let lapsed = try #require(context.crlNextUpdate).addingTimeInterval(60)
+
+        guard case .expired(_, let ca) = context.crlStatus(now: lapsed) else {
+            Issue.record("\(context.crlStatus(now: lapsed))")
+            return
+        }
+        #expect(ca.hasPrefix("CN=PeaceHub CA 2026,O=PeaceHub (key "))
+        #expect(!"\(context.crlStatus(now: lapsed))".contains("every client"))
+        let problems = context.expiryProblems(now: lapsed)
+        #expect(problems == [
+            "the CRL of \(ca) in \(folder.path("crl.pem")) is past its nextUpdate "
+                + "\(try #require(context.crlNextUpdate).ISO8601Format()): the clients of that CA are refused until it "
+                + "writes a new one (peacehub pki crl)"
+        ])
+        let newClient = try contents(new.path(new.contingent.certificatePath))
+        #expect((try? context.verifyClientCertificate(newClient, at: lapsed).get()) != nil)
+        let oldClient = try contents(old.path(old.contingent.certificatePath))
+        guard case .failure(let refused) = context.verifyClientCertificate(oldClient, at: lapsed) else {
+            Issue.record("a client of the CA whose CRL lapsed was accepted")
+            return
+        }
+        #expect(refused.reason.contains("CRL has expired"), "\(refused)")
     }
 
     /// What the readiness check reports: nothing while current, then the CRL past its nextUpdate and the server
@@ -294,7 +335,9 @@ extension TLSContext {
         #expect(context.expiryProblems(now: nextUpdate.addingTimeInterval(-1)).isEmpty)
         let crl = context.expiryProblems(now: nextUpdate.addingTimeInterval(1))
         #expect(crl.count == 1)
-        #expect(crl.first?.hasPrefix("the CRL \(fixture.crlFile) is past its nextUpdate") == true, "\(crl)")
+        #expect(
+            crl.first?.hasPrefix("the CRL of CN=PeaceHub CA,O=PeaceHub (key ") == true
+                && crl.first?.contains(" in \(fixture.crlFile) is past its nextUpdate") == true, "\(crl)")
         let both = context.expiryProblems(now: notAfter.addingTimeInterval(1))
         #expect(both.count == 2)
         let certificate = fixture.path(fixture.server.certificatePath)

@@ -10,10 +10,10 @@ struct TestPKI {
     let server: PKIIndex.Entry
     let contingent: PKIIndex.Entry
 
-    init(keyType: PKI.KeyType = .ed25519) throws {
+    init(keyType: PKI.KeyType = .ed25519, caName: String = "PeaceHub CA") throws {
         directory = try TemporaryDirectory(prefix: "phub-tls")
         pki = PKI(directory: directory.url.appendingPathComponent("pki"))
-        try pki.initialize(keyType: keyType)
+        try pki.initialize(keyType: keyType, commonName: caName)
         server = try pki.issueServer(hosts: ["localhost", "127.0.0.1"], key: .generate(keyType))
         contingent = try pki.issueContingent("KAZ", key: .generate(keyType))
     }
