@@ -155,7 +155,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, started: NIODeadline, context: ChannelHandlerContext) {
+    private func respond(
+        _ head: HTTPRequestHead, body: ByteBuffer, started: NIODeadline, context: ChannelHandlerContext
+    ) {
         state = .responding
         deadline?.cancel()
         dispatch(head, body: body, started: started, context: context)
@@ -182,7 +184,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Answers `error` before the body is read, and closes the connection after it.
-    private func refuse(_ head: HTTPRequestHead, _ error: HTTPError, context: ChannelHandlerContext, started: NIODeadline) {
+    private func refuse(
+        _ head: HTTPRequestHead, _ error: HTTPError, context: ChannelHandlerContext, started: NIODeadline
+    ) {
         state = .closing
         let route = responder.routeName(method: head.method, path: Request(method: head.method, uri: head.uri).path)
         write(error.response, route: route, for: head, started: started, close: true, context: context)
@@ -238,7 +242,8 @@ enum HTTPDate {
         var parts = tm()
         gmtime_r(&clock, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+        let date = "\(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900)"
+        let time = "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+        return "\(days[Int(parts.tm_wday)]), \(date) \(time) GMT"
     }
 }

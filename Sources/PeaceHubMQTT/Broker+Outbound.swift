@@ -39,8 +39,9 @@ extension Broker {
                 // Sized with the packet id it will carry: its two bytes may lengthen the Remaining Length too.
                 let tooLarge = session.maximumPacketSize.map {
                     let packetID: UInt16? = message.qos == .atMostOnce ? nil : 1
-                    return Self.packet(delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
-                        .encodedSize(version: session.version) > $0
+                    let packet = Self.packet(
+                        delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
+                    return packet.encodedSize(version: session.version) > $0
                 } ?? false
                 guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
                 if stored, delivery.messageID != 0, message.qos != .atMostOnce,

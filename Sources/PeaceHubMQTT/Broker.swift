@@ -652,7 +652,10 @@ public final class Broker: Sendable {
             ("clients/disconnected", "\(state.sessions.count - connected)"),
             ("clients/total", "\(state.sessions.count)"),
             ("subscriptions/count", "\(state.subscriptions.count)"),
-            ("retained messages/count", "\(state.retained.keys.count { !$0.utf8.starts(with: Self.systemTopicPrefix.utf8) })"),
+            (
+                "retained messages/count",
+                "\(state.retained.keys.count { !$0.utf8.starts(with: Self.systemTopicPrefix.utf8) })"
+            ),
             ("store/messages/count", "\(queued + state.sessions.values.reduce(0) { $0 + $1.inflight.count })"),
             ("messages/received", "\(state.messagesReceived)"),
             ("messages/sent", "\(state.messagesSent)"),

@@ -64,7 +64,8 @@ public struct StoredSession: Sendable, Equatable {
 
     public init(
         clientID: String, owner: Principal, expiryInterval: UInt32 = .max, expiresAt: Int64? = nil,
-        subscriptions: ExactDictionary<Subscription> = [:], deliveries: [StoredDelivery] = [], inboundQoS2: Set<UInt16> = []
+        subscriptions: ExactDictionary<Subscription> = [:], deliveries: [StoredDelivery] = [],
+        inboundQoS2: Set<UInt16> = []
     ) {
         self.clientID = clientID
         self.owner = owner

@@ -31,7 +31,8 @@ public struct MessageToJudge: Sendable {
     /// The last topic level of `missions/<CODE>/reports/<TYPE>`; `nil` for other topics.
     public var reportType: String? {
         // Split at the `/` byte, as MQTT does: `"/\u{301}"` is one Swift `Character`.
-        let levels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
+        let levels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            .map(Substring.init)
         guard levels.count == 4, levels[0] == "missions", levels[2] == "reports", !levels[3].isEmpty else { return nil }
         return String(levels[3])
     }

@@ -212,7 +212,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             // A request pipelined after `Connection: close` is not answered at all [RFC 9112 9.6]: the client
             // retries it elsewhere.
             let pipelined = try RawHTTPClient(port: port)
-            try pipelined.send("GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            try pipelined.send(
+                "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try pipelined.response().text == "fast")
             #expect(pipelined.isClosedByServer())
         }

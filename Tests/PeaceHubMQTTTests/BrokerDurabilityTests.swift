@@ -71,8 +71,8 @@ final class ManualStore: BrokerStore {
             update(clientID) {
                 $0.deliveries.append(
                     StoredDelivery(
-                        sequence: sequence, messageID: messageID, message: message, subscriptionIdentifiers: identifiers,
-                        sharedFilter: sharedFilter))
+                        sequence: sequence, messageID: messageID, message: message,
+                        subscriptionIdentifiers: identifiers, sharedFilter: sharedFilter))
             }
         case .markInflight(let clientID, let sequence, let packetID, let stage):
             update(clientID) { session in

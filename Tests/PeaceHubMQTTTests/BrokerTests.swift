@@ -473,7 +473,9 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         try client.send(.subscribe(.init(packetID: 1, subscriptions: [
             ("contingents/KAZ/notices", .atLeastOnce), ("$SYS/#", .atMostOnce),
         ])))
-        #expect(try client.received() == [.suback(.init(packetID: 1, reasonCodes: [.granted(.atLeastOnce), .unspecifiedError]))])
+        #expect(
+            try client.received()
+                == [.suback(.init(packetID: 1, reasonCodes: [.granted(.atLeastOnce), .unspecifiedError]))])
         try client.send(publish("hub/broadcast/x", "no", qos: .atLeastOnce, id: 5))
         let packets = try client.received()
         #expect(packets.first == .puback(packetID: 5))

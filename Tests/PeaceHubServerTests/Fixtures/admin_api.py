@@ -356,8 +356,9 @@ def deployments():
     API.call("KGZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
              expect=403)
     # Moving into progress makes the contingent part of the mission: an operator's decision, not its own.
-    check(API.call("KAZ", "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
-                   expect=403).code == "access_denied", "a contingent moved its own deployment into progress")
+    into_transit = {"to": "IN_TRANSIT", "on": "2026-12-14"}
+    check(API.call("KAZ", "POST", transitions, params={"id": ready["id"]}, body=into_transit, expect=403).code
+          == "access_denied", "a contingent moved its own deployment into progress")
     moved = API.call(OP, "POST", transitions, params={"id": ready["id"]}, body={"to": "IN_TRANSIT", "on": "2026-12-14"},
                      expect=200)
     check(moved.json["status"] == "IN_TRANSIT", "IN_TRANSIT: %r" % moved.json)
