@@ -155,7 +155,7 @@ extension Broker {
             version = authorizer.decisionVersion()
             publisher.burstVersion = version
         }
-        if let version, let last = publisher.lastDecision, last.version == version, last.topic == topic {
+        if let version, let last = publisher.lastDecision, last.version == version, sameUTF8(last.topic, topic) {
             return last.allowed
         }
         let allowed = authorizer.mayPublish(principal, topic: topic)

@@ -174,7 +174,8 @@ extension Broker {
 
             /// What it gets of `message`: its own messages only through subscriptions without No Local.
             func target(for message: BrokerMessage) -> Target? {
-                noLocal && session.clientID == message.publisherClientID ? ownMessages : target
+                let own = message.publisherClientID.map { sameUTF8($0, session.clientID) } ?? false
+                return noLocal && own ? ownMessages : target
             }
 
             mutating func merge(_ subscription: Subscription) {
@@ -233,7 +234,7 @@ extension Broker {
             var last: (topic: String, route: TopicRoute)?
             for message in messages {
                 let topicRoute: TopicRoute
-                if let last, last.topic == message.topic {
+                if let last, sameUTF8(last.topic, message.topic) {
                     topicRoute = last.route
                 } else {
                     topicRoute = state.route(for: message.topic)

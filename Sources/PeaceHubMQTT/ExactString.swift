@@ -30,7 +30,7 @@ func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
 
 /// Feeds the UTF-8 bytes of `text` to `hasher`, in place when they are contiguous (a native string).
 func hashUTF8(of text: some StringProtocol, into hasher: inout Hasher) {
-    let hashed = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
 }
 

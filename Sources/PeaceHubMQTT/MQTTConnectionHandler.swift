@@ -579,7 +579,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             return refuse(.unsupportedProtocolVersion, context: context, reason: "\(error)")
         }
         if let known = error.version { version = known }
-        if let limit = error.clientMaximumPacketSize { limits.maximumPacketSize = limit }
+        switch error.connectLimit {
+        case .bytes(let limit): limits.maximumPacketSize = limit
+        // A CONNECT whose limit is unknown gets the smallest CONNACK: no Reason String (`fitted`).
+        case .unknown: limits.maximumPacketSize = 0
+        case .notGiven, nil: break
+        }
         // After CONNECT, any CONNECT is a Protocol Error [MQTT-3.1.0-2], whatever its name or level: 0x84 is a
         // CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
         var code = error.code.reasonCode

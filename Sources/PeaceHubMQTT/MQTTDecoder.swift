@@ -117,7 +117,12 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         var reader = PacketReader(body, packet: type.name)
         switch type {
         case .connect:
-            return .connect(try Self.parseConnect(&reader))
+            do {
+                return .connect(try Self.parseConnect(&reader))
+            } catch {
+                // Failed before its properties were read: it may have given any Maximum Packet Size.
+                throw error.with(connectLimit: .unknown)
+            }
         case .publish:
             return .publish(try parsePublish(&reader, flags: flags, v5: v5))
         case .puback, .pubrec, .pubrel, .pubcomp:
@@ -237,7 +242,7 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
                 version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, will: will,
                 username: username, password: password, properties: properties)
         } catch {
-            throw error.with(clientMaximumPacketSize: properties.maximumPacketSize.map(Int.init))
+            throw error.with(connectLimit: properties.maximumPacketSize.map { .bytes(Int($0)) } ?? .notGiven)
         }
     }
 

@@ -57,9 +57,16 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// The Maximum Packet Size of a refused CONNECT, when its properties were read: the failing CONNACK must fit it
-    /// [MQTT-3.2.2-19].
-    public private(set) var clientMaximumPacketSize: Int?
+    /// What a CONNECT that failed said of its Maximum Packet Size, which the failing CONNACK must fit
+    /// [MQTT-3.2.2-19]; nil for an error in another packet.
+    public enum ConnectLimit: Sendable {
+        /// Its properties could not be read: it may have given any limit.
+        case unknown
+        case notGiven
+        case bytes(Int)
+    }
+
+    public private(set) var connectLimit: ConnectLimit?
 
     func with(version: MQTTVersion?) -> MQTTError {
         var copy = self
@@ -67,9 +74,9 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         return copy
     }
 
-    func with(clientMaximumPacketSize: Int?) -> MQTTError {
+    func with(connectLimit: ConnectLimit) -> MQTTError {
         var copy = self
-        copy.clientMaximumPacketSize = clientMaximumPacketSize
+        copy.connectLimit = copy.connectLimit ?? connectLimit
         return copy
     }
 

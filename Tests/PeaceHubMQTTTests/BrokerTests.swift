@@ -324,6 +324,15 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         _ = try late.connect("late")
         try late.send(.subscribe(.init(packetID: 1, subscriptions: [(composed, .atMostOnce)])))
         #expect(TestClient.publishes(try late.received()).map { String(buffer: $0.payload) } == ["nfc"])
+        // QoS 0 PUBLISHes of one read share their route and their authorization while the topic repeats: only
+        // while its bytes do.
+        var burst = ByteBuffer()
+        for (topic, text) in [(composed, "burst-nfc"), (decomposed, "burst-nfd")] {
+            publish(topic, text).write(to: &burst, version: .v3_1_1)
+        }
+        try publisher.sendBytes(burst)
+        #expect(TestClient.publishes(try second.received()).map { String(buffer: $0.payload) } == ["burst-nfc"])
+        _ = try first.received()
         try first.send(.unsubscribe(.init(packetID: 2, filters: [decomposed])))
         _ = try first.received()
         try publisher.send(publish(composed, "again"))

@@ -127,6 +127,19 @@ func publish5(
             #expect(connack.reasonCode == .protocolError || connack.reasonCode == .topicNameInvalid)
             #expect((connack.properties.reasonString != nil) == (limit == nil), "limit \(String(describing: limit))")
         }
+        // Properties that cannot be read (Receive Maximum 0) hide whatever limit the CONNECT gave, before or after
+        // the bad one: the CONNACK goes without its Reason String.
+        for properties: MQTTProperties in [
+            [.maximumPacketSize(20), .receiveMaximum(0)], [.receiveMaximum(0), .maximumPacketSize(20)],
+        ] {
+            let client = try TestClient(broker: broker, principal: ind)
+            guard case .connack(let connack) = try client.connect5("ind", properties: properties).first else {
+                Issue.record("no CONNACK")
+                return
+            }
+            #expect(connack.reasonCode == .protocolError)
+            #expect(connack.properties.reasonString == nil)
+        }
     }
 
     /// A shared subscription's message that its member did not acknowledge goes to another member when that
