@@ -113,6 +113,8 @@ public final class MissionRouter: PublishInterceptor {
         _ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void
     ) {
         guard let (mission, type) = Self.reportTopic(message.topic) else { return completion(.deliver(message)) }
+        // An empty retained PUBLISH is no report: it clears the topic's retained report [MQTT-3.3.1-10].
+        if message.retain, message.payload.readableBytes == 0 { return completion(.deliver(message)) }
         /// Refuses the report before its module sees it, counted as the module's rejections are.
         func refuse(_ code: RejectReason, _ reason: String) {
             Self.countVerdict(mission: mission.uppercased(), "rejected", reason: code.name)

@@ -174,6 +174,27 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         #expect(reason == "a report's topic names its type: missions/UNIFIL/reports/<TYPE>")
     }
 
+    /// An empty retained PUBLISH clears the topic's retained report [MQTT-3.3.1-10]: it passes unjudged and
+    /// unarchived. An empty one that is not retained is a report, and malformed.
+    @Test func anEmptyRetainedPublishClearsARetainedReport() throws {
+        let archive = MemoryArchive()
+        let router = MissionRouter(plugins: plugins, archive: archive)
+        var clear = BrokerMessage(topic: "missions/UNIFIL/reports/UXO", payload: ByteBuffer(), qos: .atLeastOnce)
+        clear.retain = true
+        guard case .deliver(let delivered) = try decide(router, clear) else {
+            Issue.record("the clearing PUBLISH was judged")
+            return
+        }
+        #expect(delivered.payload.readableBytes == 0 && delivered.retain)
+        clear.retain = false
+        guard case .reject(let code, _) = try decide(router, clear) else {
+            Issue.record("an empty report was not rejected")
+            return
+        }
+        #expect(code == "MALFORMED")
+        #expect(archive.reports.withLock { $0 }.isEmpty)
+    }
+
     @Test func aModuleThatHangsHoldsTheReportAfterTheBudget() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
