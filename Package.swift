@@ -156,7 +156,7 @@ let package = Package(
             name: "PeaceHubTesting",
             dependencies: [
                 "PeaceHubCore", .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),

@@ -36,6 +36,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var active = true
     /// Closes the connection if it is still idle, receiving or waiting when it fires (`requestTimeout`).
     private var deadline: Scheduled<Void>?
+    /// Bytes after the request being answered could not be read: the answer closes the connection.
+    private var closesAfterAnswer = false
 
     init(
         responder: Responder, pool: NIOThreadPool, maximumBodySize: Int, requestTimeout: TimeAmount,
@@ -67,11 +69,25 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    /// A request the HTTP codec could not read was answered 400 by its error handler, `Connection: close`; the
-    /// connection must then close [RFC 9112 9.6]. Errors from below (TLS) close it too.
+    /// A request the HTTP codec could not read is answered 400 with `Connection: close`, and the connection closed
+    /// [RFC 9112 9.6]; while an answer is on its way, the connection closes after it instead (bytes pipelined after
+    /// a `Connection: close` request are no request to refuse, and a client retries what got no answer). Errors
+    /// from below (TLS) close it.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        state = .closing
-        context.close(promise: nil)
+        guard error is HTTPParserError else {
+            state = .closing
+            return context.close(promise: nil)
+        }
+        switch state {
+        case .idle, .receiving, .waiting:
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+            refuse(head, HTTPError(.badRequest, "the request is not valid HTTP/1.1 (\(error))"), context: context,
+                started: .now())
+        case .responding:
+            closesAfterAnswer = true
+        case .closing:
+            break
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -135,12 +151,33 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return HTTPError(.notImplemented, "CONNECT is not supported")
         }
         let hosts = head.headers["host"]
-        if head.version == .http1_1,
-            hosts.count != 1 || hosts[0].isEmpty || hosts[0].contains(where: { $0.isWhitespace || $0 == "/" })
-        {
+        if head.version == .http1_1, hosts.count != 1 || !isValidHost(hosts[0]) {
             return HTTPError(.badRequest, "an HTTP/1.1 request carries exactly one valid Host header")
         }
         return nil
+    }
+
+    /// `uri-host [":" port]` [RFC 9112 3.2, RFC 3986 3.2.2]: an IP literal in brackets, or a name of unreserved
+    /// characters, sub-delimiters and percent escapes; a port of digits.
+    static func isValidHost(_ value: String) -> Bool {
+        var host = Substring(value)
+        var port: Substring = ""
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return false }
+            let literal = host[host.index(after: host.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+            let rest = host[host.index(after: close)...]
+            guard rest.isEmpty || rest.hasPrefix(":") else { return false }
+            port = rest.dropFirst()
+            host = ""
+        } else if let colon = host.firstIndex(of: ":") {
+            port = host[host.index(after: colon)...]
+            host = host[..<colon]
+            guard !host.isEmpty else { return false }
+        }
+        let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%")
+        return (value.hasPrefix("[") || !host.isEmpty) && host.allSatisfy(nameCharacters.contains)
+            && port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     private func startDeadline(context: ChannelHandlerContext) {
@@ -201,7 +238,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // HTTP/1.0 has no chunked coding: a body framed so is faulty, and the connection closes after it
         // [RFC 9112 6.1].
         let faultyFraming = head.version == .http1_0 && head.headers.contains(name: "transfer-encoding")
-        let keepAlive = head.isKeepAlive && !close && !faultyFraming
+        let keepAlive = head.isKeepAlive && !close && !faultyFraming && !closesAfterAnswer
         var headers = response.headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "date", value: HTTPDate.now())

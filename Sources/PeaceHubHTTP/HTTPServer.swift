@@ -61,9 +61,10 @@ public final class HTTPServer: Sendable {
     private let channel = Mutex<(any Channel)?>(nil)
     private let openConnections = OpenConnections()
 
-    /// Counts the connections open on the listener.
+    /// Counts the connections open on the listener, and whether it refuses them (logged once until one closes).
     private final class OpenConnections: Sendable {
         let count = Atomic(0)
+        let refusing = Atomic(false)
     }
 
     public init(
@@ -88,11 +89,10 @@ public final class HTTPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                let opened = open.count.add(1, ordering: .relaxed).newValue
-                guard opened <= configuration.maximumConnections else {
+                guard open.count.add(1, ordering: .relaxed).newValue <= configuration.maximumConnections else {
                     open.count.subtract(1, ordering: .relaxed)
-                    // Once per crossing of the limit, not once per refused connection.
-                    if opened == configuration.maximumConnections + 1 {
+                    // Once until a connection closes, not once per refused connection (a flood would fill the log).
+                    if open.refusing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
                         logger.warning(
                             "HTTP connections refused: the listener has its maximum open",
                             metadata: [
@@ -101,11 +101,15 @@ public final class HTTPServer: Sendable {
                     }
                     return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
                 }
-                channel.closeFuture.whenComplete { _ in open.count.subtract(1, ordering: .relaxed) }
+                channel.closeFuture.whenComplete { _ in
+                    open.count.subtract(1, ordering: .relaxed)
+                    open.refusing.store(false, ordering: .relaxed)
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     try operations.addHandlers(try transport.makeHandlers(channel))
-                    try operations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    // Without NIO's error handler: HTTPRequestHandler answers what the codec cannot read.
+                    try operations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     try operations.addHandler(
                         HTTPRequestHandler(
                             responder: responder, pool: pool, maximumBodySize: configuration.maximumBodySize,

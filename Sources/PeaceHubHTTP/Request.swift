@@ -66,6 +66,11 @@ public struct Request: Sendable {
         if let repeated = query.first(where: { !seen.insert($0.name).inserted }) {
             throw HTTPError(.badRequest, "query parameter '\(repeated.name)' is given more than once")
         }
+        // A decoded `%00` would reach SQLite as the end of the value and filter on what comes before it.
+        if let bad = query.first(where: { $0.value.unicodeScalars.contains { $0.properties.generalCategory == .control } })
+        {
+            throw HTTPError(.badRequest, "query parameter '\(bad.name)' holds a control character")
+        }
     }
 
     /// Decodes the JSON body. Malformed JSON, a member of the wrong type, a missing member or one the type does

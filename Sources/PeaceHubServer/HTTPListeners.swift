@@ -47,6 +47,8 @@ public final class HubHTTPListeners: Sendable {
             var settings = HTTPServer.Configuration(
                 name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port)
             settings.maximumConnections = configuration.monitoring.maximumConnections
+            // Its endpoints take no body: a client without a certificate may not park a megabyte per connection.
+            settings.maximumBodySize = 0
             monitoring = HTTPServer(configuration: settings, router: api.router, logger: logger)
         } else {
             monitoring = nil

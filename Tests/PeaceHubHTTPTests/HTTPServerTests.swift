@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import PeaceHubCore
+import PeaceHubTesting
 import Synchronization
 import Testing
 
@@ -78,13 +79,14 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
 
     func withServer(
         maximumBodySize: Int = 1024, idleTimeout: TimeAmount = .seconds(30), maximumConnections: Int = 256,
-        transport: HTTPTransport = .plain, _ body: (Int) throws -> Void
+        transport: HTTPTransport = .plain, log: CapturedLog = CapturedLog(), _ body: (Int) throws -> Void
     ) throws {
         var configuration = HTTPServer.Configuration(name: "test", host: "127.0.0.1", port: 0)
         configuration.maximumBodySize = maximumBodySize
         configuration.idleTimeout = idleTimeout
         configuration.maximumConnections = maximumConnections
-        let server = HTTPServer(configuration: configuration, router: Self.router(), transport: transport)
+        let server = HTTPServer(
+            configuration: configuration, router: Self.router(), transport: transport, logger: log.logger())
         try server.start()
         defer { server.shutdown() }
         try body(server.port)
@@ -251,7 +253,9 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             for garbage in ["GARBAGE\r\n\r\n", "GET /fast HTTP/1.1\nHost: x\n\n", "GET /fast HTTP/2.0\r\n\r\n"] {
                 let client = try RawHTTPClient(port: port)
                 try client.send(garbage)
-                #expect(try client.response().status == 400)
+                let response = try client.response()
+                #expect(response.status == 400 && response.errorCode == "bad_request")
+                #expect(response.headers["date"] != nil && response.headers["connection"] == "close")
                 let start = ContinuousClock.now
                 #expect(client.isClosedByServer())
                 #expect(ContinuousClock.now - start < .seconds(5), "closed, not timed out")
@@ -286,7 +290,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
     }
 
     @Test func connectionsBeyondTheMaximumAreClosed() throws {
-        try withServer(maximumConnections: 2) { port in
+        let log = CapturedLog()
+        try withServer(maximumConnections: 2, log: log) { port in
             let clients = try (0..<2).map { _ in try RawHTTPClient(port: port) }
             for client in clients {
                 try client.request("GET", "/fast")
@@ -296,9 +301,12 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             let start = ContinuousClock.now
             #expect(extra.isClosedByServer())
             #expect(ContinuousClock.now - start < .seconds(5))
+            for _ in 0..<5 { #expect(try RawHTTPClient(port: port).isClosedByServer()) }
             try clients[0].request("GET", "/fast")
             #expect(try clients[0].response().text == "fast", "the open ones are served")
         }
+        // Once until a connection closes, not once per refused connection: a flood would fill the log.
+        #expect(log.entries.filter { $0.message.contains("connections refused") }.count == 1)
     }
 
     /// What RFC 9112 asks of a request's framing: one valid Host in HTTP/1.1, the absolute form accepted, no
@@ -306,8 +314,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
     /// an id naming no record.
     @Test func requestFramingFollowsRFC9112() throws {
         try withServer { port in
-            for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
-                "GET /fast HTTP/1.1\r\nHost: a b\r\n"]
+            for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"]
+                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", ""].map { "GET /fast HTTP/1.1\r\nHost: \($0)\r\n" }
             {
                 let client = try RawHTTPClient(port: port)
                 try client.send(head + "\r\n")
@@ -321,6 +329,12 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             #expect(date.hasSuffix(" GMT") && date.count == 29, "\(date)")
             try client.request("GET", "/items/7%00x")
             #expect(try client.response().status == 404)
+            try client.request("GET", "/numbers?limit=2%00x")
+            #expect(try client.response().status == 400, "a control character in a query value")
+            for host in ["[::1]:8884", "hub.example.org", "127.0.0.1:80"] {
+                try client.send("GET /fast HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                #expect(try client.response().status == 200, "\(host)")
+            }
 
             for head in ["CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n",
                 "POST /greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"]

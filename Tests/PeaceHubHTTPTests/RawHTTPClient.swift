@@ -86,8 +86,10 @@ final class RawHTTPClient {
         return Response(status: status, headers: headers, body: body)
     }
 
-    /// True when the server has closed the connection (reads end), waiting up to the read timeout.
+    /// True when the server has closed the connection (reads end) with nothing more to read, waiting up to the
+    /// read timeout.
     func isClosedByServer() -> Bool {
+        guard buffer.isEmpty else { return false }
         do {
             try fill()
             return false

@@ -119,34 +119,3 @@ struct EmbeddedHarness {
         return (bytes, last)
     }
 }
-
-/// The lines a logger wrote, with their levels (to check what reaches an operator's log and at which level).
-final class CapturedLog: Sendable {
-    private let lines = Mutex<[(level: Logger.Level, message: String)]>([])
-
-    var entries: [(level: Logger.Level, message: String)] { lines.withLock { $0 } }
-
-    func logger(level: Logger.Level = .trace) -> Logger {
-        var logger = Logger(label: "peacehub.tls") { _ in Handler(log: self) }
-        logger.logLevel = level
-        return logger
-    }
-
-    private struct Handler: LogHandler {
-        let log: CapturedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel = Logger.Level.trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(
-            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-            function: String, line: UInt
-        ) {
-            log.lines.withLock { $0.append((level, "\(message)")) }
-        }
-    }
-}

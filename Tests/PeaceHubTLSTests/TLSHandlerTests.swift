@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import PeaceHubTLS
+import PeaceHubTesting
 import Testing
 
 /// The handler on an EmbeddedChannel against an OpenSSL client over memory BIOs: no sockets, deterministic.
