@@ -165,7 +165,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if host.hasPrefix("[") {
             guard let close = host.firstIndex(of: "]") else { return false }
             let literal = host[host.index(after: host.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+            guard !literal.isEmpty, literal.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == ":" || $0 == ".") })
+            else { return false }
             let rest = host[host.index(after: close)...]
             guard rest.isEmpty || rest.hasPrefix(":") else { return false }
             port = rest.dropFirst()
