@@ -25,11 +25,8 @@ public final class CapturedLog: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(
-            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-            function: String, line: UInt
-        ) {
-            log.lines.withLock { $0.append((level, "\(message)")) }
+        func log(event: LogEvent) {
+            log.lines.withLock { $0.append((event.level, "\(event.message)")) }
         }
     }
 }
