@@ -449,7 +449,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             assignAlias(&publish)
             return MQTTPacket.publish(publish).write(to: &outbound!, version: version)
         }
-        fitted(packet).write(to: &outbound!, version: version)
+        fitted(packet)?.write(to: &outbound!, version: version)
     }
 
     /// Routes the QoS 0 messages set aside so far (one broker lock for a read's burst) and ends the burst.
@@ -501,7 +501,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     /// Leaves out the Reason String and User Properties a client did not ask for (Request Problem Information 0,
     /// except on CONNACK and DISCONNECT) or that would make a packet larger than its Maximum Packet Size
     /// [MQTT-3.1.2-29, MQTT-3.1.2-25]. PUBLISH sizes were checked by the broker.
-    private func fitted(_ packet: MQTTPacket) -> MQTTPacket {
+    private func fitted(_ packet: MQTTPacket) -> MQTTPacket? {
         switch packet {
         case .publish:
             return packet
@@ -511,18 +511,24 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             if !limits.problemInformation { return packet.withoutDiagnostics }
         }
         guard let maximum = limits.maximumPacketSize else { return packet }
-        var probe = ByteBuffer()
-        packet.write(to: &probe, version: .v5)
-        return probe.readableBytes > maximum ? packet.withoutDiagnostics : packet
+        func fits(_ packet: MQTTPacket) -> Bool {
+            var probe = ByteBuffer()
+            packet.write(to: &probe, version: .v5)
+            return probe.readableBytes <= maximum
+        }
+        if fits(packet) { return packet }
+        // A limit of a few bytes that not even the bare packet fits: it is not sent [MQTT-3.1.2-24].
+        let bare = packet.withoutDiagnostics
+        return fits(bare) ? bare : nil
     }
 
     // MARK: Closing
 
     /// Ends the connection because of the client: a 5.0 client is told why, with a DISCONNECT after CONNACK or a
     /// failing CONNACK before it [MQTT-4.13.1-1].
-    private func disconnect(_ code: ReasonCode, context: ChannelHandlerContext, reason: String) {
+    private func disconnect(_ code: ReasonCode, context: ChannelHandlerContext, reason: String, explains: Bool = true) {
         if version == .v5, isOpen {
-            let properties: MQTTProperties = [.reason(reason)]
+            let properties: MQTTProperties = explains ? [.reason(reason)] : []
             write(
                 connackSent
                     ? .disconnect(.init(reasonCode: code, properties: properties))
@@ -579,17 +585,18 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             return refuse(.unsupportedProtocolVersion, context: context, reason: "\(error)")
         }
         if let known = error.version { version = known }
+        var explains = true
         switch error.connectLimit {
         case .bytes(let limit): limits.maximumPacketSize = limit
-        // A CONNECT whose limit is unknown gets the smallest CONNACK: no Reason String (`fitted`).
-        case .unknown: limits.maximumPacketSize = 0
+        // Its limit is unknown: the smallest CONNACK, without a Reason String.
+        case .unknown: explains = false
         case .notGiven, nil: break
         }
         // After CONNECT, any CONNECT is a Protocol Error [MQTT-3.1.0-2], whatever its name or level: 0x84 is a
         // CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
         var code = error.code.reasonCode
         if connackSent, code == .unsupportedProtocolVersion { code = .protocolError }
-        disconnect(code, context: context, reason: "\(error)")
+        disconnect(code, context: context, reason: "\(error)", explains: explains)
     }
 
     /// The TLS handshake is done: the client has `connectTimeout` to send its CONNECT (the standard: a server

@@ -140,6 +140,10 @@ func publish5(
             #expect(connack.reasonCode == .protocolError)
             #expect(connack.properties.reasonString == nil)
         }
+        // A limit smaller than the smallest CONNACK (5 bytes): none is sent, the connection just closes.
+        let tiny = try TestClient(broker: broker, principal: ind)
+        #expect(try tiny.connect5("ind", properties: [.maximumPacketSize(3)], will: will).isEmpty)
+        #expect(!tiny.isOpen)
     }
 
     /// A shared subscription's message that its member did not acknowledge goes to another member when that
