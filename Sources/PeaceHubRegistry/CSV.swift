@@ -103,9 +103,19 @@ enum CSV {
     }
 
     /// One field, quoted when it holds a comma, a quote or a line break.
+    /// By scalar, not by `Character`: `"\r\n"` is one Character, as is a comma or a quote followed by a combining
+    /// mark, and none of them equals `","`, `"\""`, `"\n"` or `"\r"`, while the reader splits on their bytes.
     static func escape(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
-        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let special: Set<Unicode.Scalar> = [",", "\"", "\n", "\r"]
+        guard field.unicodeScalars.contains(where: special.contains) else { return field }
+        var quoted = String.UnicodeScalarView()
+        quoted.append("\"")
+        for scalar in field.unicodeScalars {
+            quoted.append(scalar)
+            if scalar == "\"" { quoted.append("\"") }
+        }
+        quoted.append("\"")
+        return String(quoted)
     }
 
     static func line(_ fields: [String]) -> String { fields.map(escape).joined(separator: ",") + "\n" }

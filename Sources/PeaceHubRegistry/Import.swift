@@ -326,7 +326,8 @@ struct FieldReader {
             problem(name, "may not hold U+0000 (NUL)")
             return nil
         case .string(let text): return text.isEmpty ? nil : text
-        case .number(let number): return number == number.rounded() ? String(Int(number)) : String(number)
+        // A whole number past Int's range (1e19) stays a number's text, for the field's own check to refuse.
+        case .number(let number): return Int(exactly: number).map { String($0) } ?? String(number)
         default:
             problem(name, "must be text")
             return nil

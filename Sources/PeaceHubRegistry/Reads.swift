@@ -250,7 +250,25 @@ extension Registry {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw RegistryError(.alreadyExists, "\(path) exists; choose a new file for the backup")
         }
-        try Self.createPrivately(path)
-        try database.backup(to: DatabaseQueue(path: path))
+        // Written beside it and linked in when whole: a backup cut short (kill -9) leaves `.partial`, never a file
+        // under the name a restore would take.
+        let partial = path + ".partial"
+        try? FileManager.default.removeItem(atPath: partial)
+        try Self.createPrivately(partial)
+        do {
+            let copy = try DatabaseQueue(path: partial)
+            try database.backup(to: copy)
+            try copy.close()
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+        // link(2) refuses a file that appeared meanwhile, where rename(2) would replace it.
+        guard link(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: partial)
+            throw RegistryError(.alreadyExists, "\(path): \(reason); choose a new file for the backup")
+        }
+        try? FileManager.default.removeItem(atPath: partial)
     }
 }

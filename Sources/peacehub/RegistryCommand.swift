@@ -52,6 +52,11 @@ struct RegistryOptions: ParsableArguments {
             throw CLIError(
                 "no registry at \(db) (registry seed, import, contingent add and mission add create one)")
         }
+        // An empty file (a backup cut short, a `touch`) would become an empty registry, and `audit verify` call it
+        // intact.
+        if let db, !creating, (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) == 0 {
+            throw CLIError("\(db) is empty: not a registry")
+        }
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")
         logger.logLevel = .warning

@@ -83,8 +83,13 @@ struct RegistryExportCommand: ParsableCommand {
         case (.csv, .qualifications): text = RegistryExport.qualificationsCSV(records)
         }
         if let output {
+            // Dates of birth and medical records: readable by their owner only, as the registry is, and never
+            // written over a file already there.
+            let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw CLIError("cannot write \(output): \(String(cString: strerror(errno)))") }
+            let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+                try file.write(contentsOf: Data(text.utf8))
             } catch {
                 throw CLIError("cannot write \(output): \(error.localizedDescription)")
             }

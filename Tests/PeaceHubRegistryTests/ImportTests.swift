@@ -274,5 +274,28 @@ struct ImportTests {
         #expect(throws: CSV.Failure.self) { try records("a,\"b\"c\n") }
         #expect(throws: CSV.Failure.self) { try records("a,\"b\n") }
         #expect(CSV.escape("x,y") == "\"x,y\"")
+        // A CR LF, and a comma or quote followed by a combining mark, are single Characters to Swift: each is
+        // quoted all the same, and reads back as it was.
+        for field in ["Иван\r\nИванов", "Comma,\u{301}Accent", "Quote\"\u{301}d"] {
+            let read = try records(CSV.line([field, "next"]))
+            #expect(read.map(\.fields) == [[field, "next"]], "\(field.debugDescription)")
+        }
+    }
+
+    /// A number too large for an integer, where text is expected, is read as the number's text; it crashed the
+    /// import (a Double past Int.max converted to Int).
+    @Test func aHugeNumberIsAProblemNotACrash() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let json = """
+            [{"serviceNumber": 1e19, "latinName": "Bakyt T", "sex": "M", "nationality": "KGZ", "contingent": "KGZ",
+              "rank": 1e300, "category": "STAFF_OFFICER", "dateOfBirth": "1986-10-10"}]
+            """
+        var batch = ImportBatch()
+        batch.read(try write(json, "people.json", in: folder))
+        #expect(batch.problems.isEmpty)
+        let registry = try makeRegistry()
+        try registry.importBatch(batch, as: operatorActor)
+        #expect(try registry.person(serviceNumber: "1e+19", as: operatorActor).person.rank == "1e+300")
     }
 }

@@ -200,6 +200,11 @@ struct RegistryCLITests {
         #expect(try harness.run(["export", "--format", "json", "--output", output]).status == 0)
         let exported = try JSONValue(parsing: try Data(contentsOf: URL(fileURLWithPath: output)))
         #expect(exported.arrayValue?.count == 35)
+        // Dates of birth and medical records: 0600, and no file written over.
+        let mode = try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let again = try harness.run(["export", "--format", "json", "--output", output])
+        #expect(again.status == 1 && again.stderr.contains("File exists"), "\(again.stderr)")
         let badFormat = try harness.run(["export", "--format", "xml"])
         #expect(badFormat.status == 64)
     }
@@ -250,6 +255,14 @@ struct RegistryCLITests {
         let listed = try ProcessRunner.peacehub(["registry", "person", "list", "--json", "--db", copy])
         #expect(try JSONValue(parsing: Data(listed.stdout.utf8)).arrayValue?.count == 35)
         #expect(try harness.run(["backup", copy]).status == 1)
+        // Written under another name and linked in when whole: nothing is left beside it.
+        #expect(!FileManager.default.fileExists(atPath: copy + ".partial"))
+        // An empty file (what a backup cut short could leave, or a `touch`) is no registry to verify as intact.
+        let empty = harness.folder.path("empty.sqlite")
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        let verified = try ProcessRunner.peacehub(["registry", "audit", "verify", "--db", empty])
+        #expect(verified.status == 1 && verified.stderr.contains("is empty: not a registry"), "\(verified.stderr)")
+        #expect((try? FileManager.default.attributesOfItem(atPath: empty)[.size] as? Int) == 0, "left as it was")
         let asContingent = try harness.run(["backup", harness.folder.path("kaz.sqlite"), "--as", "KAZ"])
         #expect(asContingent.status == 1 && asContingent.stderr.contains("operators only"), "\(asContingent.stderr)")
 
