@@ -455,7 +455,31 @@ extension Registry {
                 }
                 batchContingent[person.serviceNumber] = person.contingent
             }
+            // A qualification is the same one when its person, kind, code and issue date are: re-importing a
+            // partner's file must not double its records.
+            func key(_ serviceNumber: String, _ kind: String, _ code: String, _ issuedOn: String) -> String {
+                [serviceNumber, kind, code, issuedOn].joined(separator: "\u{1F}")
+            }
+            var recorded: Set<String> = []
+            if !batch.qualifications.isEmpty {
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT p.serviceNumber, q.kind, q.code, q.issuedOn FROM qualification q
+                        JOIN person p ON p.id = q.personId
+                        """)
+                while let row = try rows.next() { recorded.insert(key(row[0], row[1], row[2], row[3])) }
+            }
+            var imported: Set<String> = []
             for row in batch.qualifications {
+                let q = row.qualification
+                let identity = key(row.serviceNumber, q.kind.rawValue, q.code, q.issuedOn.description)
+                let named = "\(q.kind.rawValue) \(q.code) of \(q.issuedOn)"
+                if recorded.contains(identity) {
+                    problems.append("\(row.at): code: \(row.serviceNumber) already has \(named)")
+                } else if !imported.insert(identity).inserted {
+                    problems.append("\(row.at): code: \(row.serviceNumber)'s \(named) appears twice in the import")
+                }
                 guard let owner = batchContingent[row.serviceNumber] ?? existing[row.serviceNumber]?.contingent else {
                     problems.append(
                         "\(row.at): serviceNumber: no person \(row.serviceNumber) in the registry or the import")

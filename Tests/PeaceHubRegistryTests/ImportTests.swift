@@ -48,6 +48,24 @@ struct ImportTests {
             try registry.person(serviceNumber: "KAZ-501", as: operatorActor).person.cyrillicName == "Аружан Сейітқали")
         #expect(try registry.auditEntries(limit: 1, as: operatorActor).first?.entity == "import")
         #expect(try registry.verifyAudit(as: operatorActor).isIntact)
+
+        // The same file again, or a row twice in one file, would double a partner's records: refused.
+        var again = ImportBatch()
+        again.read(try write(Self.qualificationsCSV, "qualifications.csv", in: folder))
+        let row = "KAZ-501,TRAINING,UN-POC,KAZCENT,2025-10-20,,,\n"
+        again.read(try write("serviceNumber,kind,code,provider,issuedOn,expiresOn,evidenceHash,level\n" + row + row,
+            "q2.csv", in: folder))
+        do {
+            try registry.importBatch(again, as: kazakhstan)
+            Issue.record("duplicate qualifications were imported")
+        } catch let error as RegistryError {
+            let recorded = "qualifications.csv:2: code: KAZ-501 already has TRAINING UN-STM-UNMO of 2025-10-20"
+            #expect(error.details.contains(recorded))
+            #expect(
+                error.details.contains(
+                    "q2.csv:3: code: KAZ-501's TRAINING UN-POC of 2025-10-20 appears twice in the import"))
+        }
+        #expect(try registry.qualifications(serviceNumber: "KAZ-501", as: operatorActor).count == 1)
     }
 
     /// A batch read from one persons file with only the required columns and this one row.
