@@ -12,11 +12,17 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     /// How long a readiness question or a command waits for its module: a module that hangs costs its own answers,
     /// never the threads of the admin API or a registry transaction waiting for its verdict.
     public let callBudget: Duration
+    /// How long a module may take to load (its library's initializers, its entry point, `create`): one that hangs
+    /// is refused, so that the other modules load and the hub starts.
+    public let loadBudget: Duration
     private let loaded = Mutex<[ModuleInstance]>([])
 
-    public init(services: HostServices = HostServices(), callBudget: Duration = .seconds(10)) {
+    public init(
+        services: HostServices = HostServices(), callBudget: Duration = .seconds(10), loadBudget: Duration = .seconds(10)
+    ) {
         self.services = services
         self.callBudget = callBudget
+        self.loadBudget = loadBudget
     }
 
     /// The loaded modules, in load order.
@@ -55,13 +61,15 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     @discardableResult
     public func load(manifest url: URL) throws(PluginLoadError) -> ModuleInstance {
         do throws(PluginLoadError) {
-            let opened = try PluginLoader.open(manifest: url)
-            if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {
-                throw PluginLoadError(
-                    .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI,
-                    reason: "module \(clash.id) already serves mission \(clash.mission)")
+            let instance = try withinLoadBudget(url) { [self] () throws(PluginLoadError) in
+                let opened = try PluginLoader.open(manifest: url)
+                if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {
+                    throw PluginLoadError(
+                        .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI,
+                        reason: "module \(clash.id) already serves mission \(clash.mission)")
+                }
+                return try ModuleInstance(opened, services: services)
             }
-            let instance = try ModuleInstance(opened, services: services)
             loaded.withLock { $0.append(instance) }
             services.logger.info(
                 "loaded mission module",
@@ -71,6 +79,32 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
             services.logger.error("\(error)")
             throw error
         }
+    }
+
+    /// Runs a module's loading on a thread of its own and waits `loadBudget` at most. A module that hangs there is
+    /// refused; its thread is left to it (nothing can stop a call into a library, and none is ever unloaded), and
+    /// what it returns, if it ever does, is dropped.
+    private func withinLoadBudget(
+        _ url: URL, _ body: @escaping @Sendable () throws(PluginLoadError) -> ModuleInstance
+    ) throws(PluginLoadError) -> ModuleInstance {
+        final class Outcome: @unchecked Sendable {
+            // Written before `done` is signalled, read only after it was.
+            var result: Result<ModuleInstance, PluginLoadError>?
+        }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            outcome.result = Result { () throws(PluginLoadError) in try body() }
+            done.signal()
+        }
+        let budget = DispatchTimeInterval.nanoseconds(Int(loadBudget / .nanoseconds(1)))
+        guard done.wait(timeout: .now() + budget) == .success, let result = outcome.result else {
+            throw PluginLoadError(
+                .createFailed, file: url.path,
+                reason: "it did not finish loading (its library's initializers, its entry point and create) within "
+                    + "\(loadBudget): refused, the call left running")
+        }
+        return try result.get()
     }
 
     public func evaluateReadiness(mission: String, request: Data) throws -> [UnmetRequirement] {

@@ -12,6 +12,22 @@ import Testing
         return (module, scratch)
     }
 
+    /// A module that hangs while it loads (here in its entry point) is refused after the load budget, and the
+    /// modules after it load: it kept the hub from starting, naming nothing.
+    @Test func aModuleThatHangsWhileLoadingIsRefusedAndTheOthersLoad() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        _ = try FixtureModules.build(.entryHang, into: scratch.url, id: "org.peacehub.a-hang", mission: "HANG")
+        _ = try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.b-plain", mission: "PLAIN")
+        let host = PluginHost(loadBudget: .seconds(1))
+        let start = ContinuousClock.now
+        let refusals = host.loadDirectory(scratch.url)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(refusals.count == 1)
+        #expect(refusals.first?.reason.contains("did not finish loading") == true, "\(refusals)")
+        #expect(host.modules.map(\.mission) == ["PLAIN"])
+    }
+
     @Test(arguments: [
         ("L", "reported a length larger than the buffer"),
         ("J", "the annotations are not a JSON object"),
