@@ -20,6 +20,13 @@ public final class ModuleLane: Sendable {
         return DispatchTime(uptimeNanoseconds: started) + budget < DispatchTime.now()
     }
 
+    /// Why a call is not even made: the module is still in one it began more than a budget ago (whole seconds).
+    public var stuckReason: String {
+        let started = callStarted.load(ordering: .acquiring)
+        let seconds = started == 0 ? 0 : (DispatchTime.now().uptimeNanoseconds &- started) / 1_000_000_000
+        return "it is still in a call it began \(seconds) s ago, and is not asked again until that call returns"
+    }
+
     /// Runs `body` as the call under way; on the lane's queue. Returns its result and how long it took.
     public func call<T>(_ body: () -> T) -> (T, nanoseconds: UInt64) {
         let started = DispatchTime.now().uptimeNanoseconds

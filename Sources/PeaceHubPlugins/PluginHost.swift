@@ -126,6 +126,11 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     private func answer<T: Sendable>(
         _ module: ModuleInstance, _ function: String, _ body: @escaping @Sendable () throws(PluginCallError) -> T
     ) throws(PluginCallError) -> T {
+        let budget = DispatchTimeInterval.nanoseconds(Int(callBudget / .nanoseconds(1)))
+        if module.lane.hasOutlived(budget) {
+            throw PluginCallError(
+                .timedOut, module: module.id, function: function, reason: "not asked: \(module.lane.stuckReason)")
+        }
         guard let result = module.lane.answer(within: callBudget, { Result(catching: body) }) else {
             throw PluginCallError(
                 .timedOut, module: module.id, function: function,

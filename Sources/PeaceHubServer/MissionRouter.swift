@@ -180,7 +180,7 @@ public final class MissionRouter: PublishInterceptor {
         // rather than queued behind that call.
         if lane.hasOutlived(budget) {
             Self.countVerdict(mission: missionCode, "held", reason: "timeout")
-            let (decision, held) = hold(report, reason: "the \(mission) module did not answer within the time budget")
+            let (decision, held) = hold(report, reason: "the \(mission) module was not asked: \(lane.stuckReason)")
             return archive(held) { completion(decision) }
         }
         // The first of the verdict and the deadline decides, and archives the report as it decided.

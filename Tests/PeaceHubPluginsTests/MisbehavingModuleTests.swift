@@ -70,6 +70,8 @@ import Testing
         ] as [() throws -> Void] {
             let error = try #require(#expect(throws: PluginCallError.self) { try ask() })
             #expect(error.code == .timedOut)
+            // Not asked at all: saying it "did not answer within" the budget would be wrong.
+            #expect(error.reason.hasPrefix("not asked: it is still in a call it began"), "\(error.reason)")
         }
         #expect(clock.now - fast < .milliseconds(250), "told at once, not after another budget")
         #expect(try host.command(other, "describe") == ["mission": "OTHER"])

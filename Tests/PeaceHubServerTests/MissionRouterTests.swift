@@ -237,12 +237,13 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         while held.load(ordering: .relaxed) < 16, Date() < deadline { usleep(10_000) }
         #expect(held.load(ordering: .relaxed) == 16)
         #expect(Date().timeIntervalSince(started) < 2)
-        // Known to hang now: held without waiting for another deadline.
+        // Known to hang now: held without waiting for another deadline, and without asking the module.
         let before = Date()
-        guard case .hold = try decide(router, report("missions/STUCK/reports/X", ["body": ["a": 1]])) else {
+        guard case .hold(let reason) = try decide(router, report("missions/STUCK/reports/X", ["body": ["a": 1]])) else {
             Issue.record("not held")
             return
         }
+        #expect(reason.hasPrefix("the STUCK module was not asked: it is still in a call it began"), "\(reason)")
         #expect(Date().timeIntervalSince(before) < 0.2)
     }
 
