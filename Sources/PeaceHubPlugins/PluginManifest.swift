@@ -54,6 +54,12 @@ public struct PluginManifest: Sendable, Hashable, Codable {
         if let unknown = Set(object.keys).subtracting(knownKeys).sorted().first {
             throw invalid("unknown key '\(unknown)'")
         }
+        // The decoder names no key for a number out of UInt32's range or with a fraction ("not valid JSON").
+        for key in ["abiMajor", "abiMinor"] {
+            if let number = object[key] as? NSNumber, UInt32(exactly: number.doubleValue) == nil {
+                throw invalid("key '\(key)' must be a non-negative integer below 2^32, not \(number)")
+            }
+        }
         let manifest: PluginManifest
         do { manifest = try JSONDecoder().decode(PluginManifest.self, from: data) } catch let error as DecodingError {
             throw invalid(Self.describe(error))

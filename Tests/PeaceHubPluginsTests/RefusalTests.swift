@@ -26,6 +26,8 @@ import Testing
         ("{", "the manifest is not a JSON object"),
         (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so"}"#, "missing key 'sha256'"),
         (#"{"id":"x","mission":"M","abiMajor":"one","abiMinor":0,"library":"l.so","sha256":""}"#, "key 'abiMajor'"),
+        (#"{"id":"x","mission":"M","abiMajor":1.5,"abiMinor":0,"library":"l.so","sha256":""}"#, "key 'abiMajor' must be"),
+        (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":4294967296,"library":"l.so","sha256":""}"#, "key 'abiMinor'"),
         (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":"0","extra":1}"#, "unknown key 'extra'"),
         (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"../l.so","sha256":"\#(String(repeating: "a", count: 64))"}"#, "key 'library'"),
         (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":"xyz"}"#, "key 'sha256'"),
