@@ -216,6 +216,9 @@ struct PluginsManifest: ParsableCommand {
             guard rename(draft.path, target.path) == 0 else {
                 throw CLIError("cannot write \(target.path): \(String(cString: strerror(errno)))")
             }
+        } catch let error as PluginLoadError {
+            try? FileManager.default.removeItem(at: draft)
+            throw CLIError("the host would refuse \(target.path): \(error.reason); nothing was written")
         } catch {
             try? FileManager.default.removeItem(at: draft)
             throw error

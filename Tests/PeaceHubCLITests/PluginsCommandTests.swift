@@ -200,6 +200,9 @@ import Testing
         let bad = try ProcessRunner.peacehub(["plugins", "manifest", library.path, "--id", "Bad Id", "--mission", "X"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("key 'id'"))
+        // Named by the file it would have written, not by a draft already gone.
+        #expect(bad.stderr.contains("the host would refuse \(scratch.path("Bad Id.plugin.json"))"), "\(bad.stderr)")
+        #expect(!bad.stderr.contains(".tmp"))
         // A manifest the host refuses is named with its reason when the library's manifest cannot be found.
         try Data(#"{"id": "Bad Id"}"#.utf8).write(to: scratch.url.appendingPathComponent("broken.plugin.json"))
         let lost = try ProcessRunner.peacehub(["plugins", "inspect", scratch.path("libnone.so")])
