@@ -107,9 +107,9 @@ private let createThunk:
         } catch {
             let (code, message) = status(for: error)
             if let errorBuffer {
-                // A create error is truncated to the buffer, never retried.
-                let bytes = Array(message.utf8.prefix(Int(clamping: errorBuffer.pointee.capacity)))
-                _ = bytes.withUnsafeBytes { phub_buffer_write(errorBuffer, $0.baseAddress, UInt64($0.count)) }
+                // A create error is cut to the buffer at a character's end (`phub_buffer_write_cut`), never retried.
+                let bytes = Array(message.utf8).map { CChar(bitPattern: $0) }
+                bytes.withUnsafeBufferPointer { phub_buffer_write_cut(errorBuffer, $0.baseAddress, UInt64($0.count)) }
             }
             return code
         }

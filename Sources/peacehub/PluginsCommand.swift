@@ -82,7 +82,8 @@ struct PluginsList: ParsableCommand {
                     "status": .string(status),
                 ])
             } catch {
-                rows.append(["manifest": .string(name), "status": .string("invalid: \(error.reason)")])
+                // Unreadable: no id or mission to tell it by, so the status names the file.
+                rows.append(["manifest": .string(name), "status": .string("invalid: \(name): \(error.reason)")])
             }
         }
         if json {

@@ -40,6 +40,9 @@ import Testing
             #expect(written.status == 0, "\(written.stderr)")
         }
 
+        try Data(#"{"id": "x"}"#.utf8).write(to: scratch.url.appendingPathComponent("broken.plugin.json"))
+        let table = try ProcessRunner.peacehub(["plugins", "list", scratch.url.path])
+        #expect(table.stdout.contains("invalid: broken.plugin.json: missing key"), "an unreadable manifest by name")
         let result = try ProcessRunner.peacehub(["plugins", "list", scratch.url.path, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: String]])
