@@ -18,7 +18,8 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     private let loaded = Mutex<[ModuleInstance]>([])
 
     public init(
-        services: HostServices = HostServices(), callBudget: Duration = .seconds(10), loadBudget: Duration = .seconds(10)
+        services: HostServices = HostServices(), callBudget: Duration = .seconds(10),
+        loadBudget: Duration = .seconds(10)
     ) {
         self.services = services
         self.callBudget = callBudget
