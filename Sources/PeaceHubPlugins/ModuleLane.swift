@@ -8,6 +8,9 @@ public final class ModuleLane: Sendable {
     public let queue: DispatchQueue
     /// When the call under way began (`DispatchTime` nanoseconds), 0 when none is.
     private let callStarted = Atomic<UInt64>(0)
+    /// A caller stopped waiting for the call under way (`answer(within:_:)`): the next callers are told at once,
+    /// even when that call began a little less than their budget ago (it began after its caller started waiting).
+    private let abandoned = Atomic(false)
 
     init(mission: String) {
         queue = DispatchQueue(label: "peacehub.module.\(mission)")
@@ -17,6 +20,7 @@ public final class ModuleLane: Sendable {
     public func hasOutlived(_ budget: DispatchTimeInterval) -> Bool {
         let started = callStarted.load(ordering: .acquiring)
         guard started != 0 else { return false }
+        if abandoned.load(ordering: .acquiring) { return true }
         return DispatchTime(uptimeNanoseconds: started) + budget < DispatchTime.now()
     }
 
@@ -30,8 +34,10 @@ public final class ModuleLane: Sendable {
     /// Runs `body` as the call under way; on the lane's queue. Returns its result and how long it took.
     public func call<T>(_ body: () -> T) -> (T, nanoseconds: UInt64) {
         let started = DispatchTime.now().uptimeNanoseconds
+        abandoned.store(false, ordering: .releasing)
         callStarted.store(started, ordering: .releasing)
         let result = body()
+        abandoned.store(false, ordering: .releasing)
         callStarted.store(0, ordering: .releasing)
         return (result, DispatchTime.now().uptimeNanoseconds - started)
     }
@@ -48,7 +54,10 @@ public final class ModuleLane: Sendable {
             answer.withLock { $0 = result }
             done.signal()
         }
-        guard done.wait(timeout: .now() + budget) == .success else { return nil }
+        guard done.wait(timeout: .now() + budget) == .success else {
+            abandoned.store(true, ordering: .releasing)
+            return nil
+        }
         return answer.withLock { $0 }
     }
 }

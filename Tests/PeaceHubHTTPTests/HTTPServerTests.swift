@@ -315,8 +315,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
     @Test func requestFramingFollowsRFC9112() throws {
         try withServer { port in
             for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"]
-                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", ""].map {
-                    "GET /fast HTTP/1.1\r\nHost: \($0)\r\n"
+                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", ""].map { host in
+                    "GET /fast HTTP/1.1\r\nHost: \(host)\r\n"
                 }
             {
                 let client = try RawHTTPClient(port: port)
