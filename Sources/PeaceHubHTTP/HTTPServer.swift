@@ -20,8 +20,8 @@ public struct HTTPTransport: Sendable {
 }
 
 /// A small HTTP/1.1 server on NIOHTTP1: keep-alive, pipelining (one request at a time per connection,
-/// responses in order), a body size limit, an idle timeout, routes answered on a blocking thread pool, and the
-/// `peacehub_http_*` metrics.
+/// responses in order), a body size limit, a deadline per request, a connection limit, routes answered on a
+/// blocking thread pool, and the `peacehub_http_*` metrics.
 ///
 /// `start()` binds and `shutdown()` stops; `run()` does both around a wait, ending on task cancellation, so the
 /// server can run as a swift-service-lifecycle `Service` (wrap it in `cancelWhenGracefulShutdown`).
