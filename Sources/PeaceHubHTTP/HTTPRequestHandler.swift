@@ -157,6 +157,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         return nil
     }
 
+    /// A reg-name's characters: unreserved, sub-delimiters and `%` of an escape [RFC 3986 3.2.2].
+    private static let hostNameCharacters = Set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%")
+
     /// `uri-host [":" port]` [RFC 9112 3.2, RFC 3986 3.2.2]: an IP literal in brackets, or a name of unreserved
     /// characters, sub-delimiters and percent escapes; a port of digits.
     static func isValidHost(_ value: String) -> Bool {
@@ -176,8 +180,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             host = host[..<colon]
             guard !host.isEmpty else { return false }
         }
-        let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%")
-        return (value.hasPrefix("[") || !host.isEmpty) && host.allSatisfy(nameCharacters.contains)
+        return (value.hasPrefix("[") || !host.isEmpty) && host.allSatisfy(hostNameCharacters.contains)
             && port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 

@@ -2,14 +2,12 @@
 /// apart by their bytes [MQTT-4.7.3-4, MQTT-3.1.3-2], where Swift compares `String`s by canonical equivalence:
 /// `"é"` equals `"e\u{301}"` and the Kelvin sign `"\u{212A}"` equals `"K"`, so a dictionary keyed by `String` would
 /// take one client's session, subscription or retained message for another's.
-public struct ExactString: Hashable, Sendable, CustomStringConvertible {
+public struct ExactString: Hashable, Sendable {
     public let string: String
 
     public init(_ string: String) {
         self.string = string
     }
-
-    public var description: String { string }
 
     public static func == (lhs: ExactString, rhs: ExactString) -> Bool {
         sameUTF8(lhs.string, rhs.string)
