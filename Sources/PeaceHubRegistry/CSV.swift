@@ -25,12 +25,28 @@ enum CSV {
             if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
         }
 
-        /// The next record, `nil` at the end; blank lines are skipped.
+        /// The next record, `nil` at the end; blank lines are skipped. After a failure the reader has skipped the
+        /// rest of the broken line, so the caller can go on and report every broken line of a file, not the first.
         mutating func next() throws(Failure) -> Record? {
             while index < bytes.count {
                 if let record = try readRecord() { return record }
             }
             return nil
+        }
+
+        /// Skips to the start of the next line, quotes or not: the line it is on could not be read.
+        private mutating func skipLine() {
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                    if byte == UInt8(ascii: "\r") && index < bytes.count && bytes[index] == UInt8(ascii: "\n") {
+                        index += 1
+                    }
+                    line += 1
+                    return
+                }
+            }
         }
 
         /// Reads up to the end of one line (or of the file); `nil` for a blank line. An unquoted field is
@@ -46,13 +62,13 @@ enum CSV {
             var wasQuoted = false
             fields.removeAll(keepingCapacity: true)
 
-            // Text is checked, not repaired: a byte that is not UTF-8 refuses the file rather than becoming U+FFFD.
-            func endField(before end: Int) throws(Failure) {
+            // Text is checked, not repaired: a byte that is not UTF-8 refuses the row rather than becoming U+FFFD.
+            func endField(before end: Int, on fieldLine: Int) throws(Failure) {
                 let text =
                     wasQuoted ? String(validating: field, as: UTF8.self)
                     : String(validating: bytes[fieldStart..<end], as: UTF8.self)
                 guard let text else {
-                    throw Failure(line: line, reason: "field \(fields.count + 1) is not valid UTF-8")
+                    throw Failure(line: fieldLine, reason: "field \(fields.count + 1) is not valid UTF-8")
                 }
                 fields.append(text)
                 field.removeAll(keepingCapacity: true)
@@ -60,40 +76,50 @@ enum CSV {
                 fieldStart = end + 1
             }
 
-            while index < bytes.count {
-                let byte = bytes[index]
-                index += 1
-                if quoted {
-                    if byte == quote {
-                        if index < bytes.count && bytes[index] == quote {
-                            field.append(quote)
-                            index += 1
+            do throws(Failure) {
+                while index < bytes.count {
+                    let byte = bytes[index]
+                    index += 1
+                    if quoted {
+                        if byte == quote {
+                            if index < bytes.count && bytes[index] == quote {
+                                field.append(quote)
+                                index += 1
+                            } else {
+                                quoted = false
+                            }
                         } else {
-                            quoted = false
+                            // A CR alone ends a line too (old Mac files), so line numbers match an editor's.
+                            if byte == lf || (byte == cr && (index == bytes.count || bytes[index] != lf)) { line += 1 }
+                            field.append(byte)
                         }
-                    } else {
-                        if byte == lf { line += 1 }
-                        field.append(byte)
+                    } else if byte == comma {
+                        try endField(before: index - 1, on: line)
+                    } else if byte == lf || byte == cr {
+                        let end = index - 1
+                        let endLine = line
+                        if byte == cr && index < bytes.count && bytes[index] == lf { index += 1 }
+                        line += 1
+                        try endField(before: end, on: endLine)
+                        return record(startingOn: recordLine)
+                    } else if byte == quote {
+                        guard !wasQuoted && index - 1 == fieldStart else {
+                            throw Failure(line: line, reason: "a quote inside an unquoted field")
+                        }
+                        quoted = true
+                        wasQuoted = true
+                    } else if wasQuoted {
+                        throw Failure(line: line, reason: "text after a closing quote")
                     }
-                } else if byte == comma {
-                    try endField(before: index - 1)
-                } else if byte == lf || byte == cr {
-                    try endField(before: index - 1)
-                    if byte == cr && index < bytes.count && bytes[index] == lf { index += 1 }
-                    line += 1
-                    return record(startingOn: recordLine)
-                } else if byte == quote {
-                    guard !wasQuoted && index - 1 == fieldStart else {
-                        throw Failure(line: line, reason: "a quote inside an unquoted field")
-                    }
-                    quoted = true
-                    wasQuoted = true
-                } else if wasQuoted {
-                    throw Failure(line: line, reason: "text after a closing quote")
                 }
+            } catch {
+                // Not at the line's end yet (a failure at a line end has passed it already).
+                if index > 0 && bytes[index - 1] != lf && bytes[index - 1] != cr { skipLine() }
+                field.removeAll(keepingCapacity: true)
+                throw error
             }
             if quoted { throw Failure(line: recordLine, reason: "a quoted field is not closed") }
-            try endField(before: index)
+            try endField(before: index, on: line)
             return record(startingOn: recordLine)
         }
 

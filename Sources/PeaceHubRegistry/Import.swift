@@ -48,13 +48,15 @@ public struct ImportBatch: Sendable {
     public init() {}
 
     /// Reads `url` (CSV unless its name ends in `.json`), adding its rows and problems to the batch.
+    /// Problems name the file as it was given (`url.relativePath`), so that two files of one name in different
+    /// folders are told apart; the audit entry keeps its base name.
     public mutating func read(_ url: URL) {
-        let name = url.lastPathComponent
+        let name = url.relativePath
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            problems.append("\(url.path): file: does not exist or cannot be read")
+            problems.append("\(name): file: does not exist or cannot be read")
             return
         }
-        sources.append(["file": name, "sha256": SHA256.hex(data)])
+        sources.append(["file": url.lastPathComponent, "sha256": SHA256.hex(data)])
         if url.pathExtension.lowercased() == "json" {
             readJSON(data, file: name)
         } else {
@@ -74,20 +76,21 @@ public struct ImportBatch: Sendable {
 
     private mutating func readCSV(_ data: Data, file: String) {
         var reader = CSV.Reader([UInt8](data))
+        let header: CSV.Record
         do {
-            guard let header = try reader.next() else {
+            guard let first = try reader.next() else {
                 problems.append("\(file):1: header: the file is empty")
                 return
             }
-            try readCSVRows(&reader, header: header, file: file)
+            header = first
         } catch {
             problems.append("\(file):\(error.line): csv: \(error.reason)")
+            return
         }
+        readCSVRows(&reader, header: header, file: file)
     }
 
-    private mutating func readCSVRows(
-        _ reader: inout CSV.Reader, header: CSV.Record, file: String
-    ) throws(CSV.Failure) {
+    private mutating func readCSVRows(_ reader: inout CSV.Reader, header: CSV.Record, file: String) {
         let isPersons = header.fields.contains("latinName")
         let isQualifications = header.fields.contains("kind")
         guard isPersons != isQualifications else {
@@ -112,7 +115,16 @@ public struct ImportBatch: Sendable {
             if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(name)' repeats") }
             columns[name] = index
         }
-        while let record = try reader.next() {
+        while true {
+            let record: CSV.Record
+            do {
+                guard let next = try reader.next() else { return }
+                record = next
+            } catch {
+                // The reader has skipped the broken line: the rows after it are checked too.
+                problems.append("\(file):\(error.line): csv: \(error.reason)")
+                continue
+            }
             guard record.fields.count == header.fields.count else {
                 problems.append(
                     "\(file):\(record.line): row: has \(record.fields.count) fields, "

@@ -23,8 +23,9 @@ struct ImportTests {
 
         """
 
+    /// A URL relative to `folder`, as the CLI makes one of a relative path: problems name the file as `name`.
     func write(_ text: String, _ name: String, in folder: TemporaryDirectory) throws -> URL {
-        let url = folder.url.appendingPathComponent(name)
+        let url = URL(fileURLWithPath: name, relativeTo: folder.url)
         try Data(text.utf8).write(to: url)
         return url
     }
@@ -196,11 +197,11 @@ struct ImportTests {
         batch.read(try write("serviceNumber,latinName,sex\nA,B\n", "short.csv", in: folder))
         batch.read(try write("{\"not\": \"an array\"}", "object.json", in: folder))
         batch.read(try write("[1,", "broken.json", in: folder))
-        batch.read(folder.url.appendingPathComponent("missing.csv"))
+        batch.read(URL(fileURLWithPath: "missing.csv", relativeTo: folder.url))
         // Bytes that are not UTF-8, unquoted and quoted (a Latin-1 file): refused, not turned into U+FFFD.
         let latin1 = Data("serviceNumber,latinName\nKAZ-1,Bad ".utf8) + Data([0xFF, 0xFE]) + Data("\nKAZ-2,\"".utf8)
             + Data([0xE9]) + Data("\"\n".utf8)
-        let latin1File = folder.url.appendingPathComponent("latin1.csv")
+        let latin1File = URL(fileURLWithPath: "latin1.csv", relativeTo: folder.url)
         try latin1.write(to: latin1File)
         batch.read(latin1File)
         #expect(batch.problems.contains("latin1.csv:2: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
@@ -217,7 +218,48 @@ struct ImportTests {
             batch.problems.contains(
                 "broken.json:1: json: not valid JSON (unexpected end of text, a value was expected, column 4)"),
             "\(batch.problems)")
-        #expect(batch.problems.contains { $0.hasSuffix("missing.csv: file: does not exist or cannot be read") })
+        #expect(batch.problems.contains("missing.csv: file: does not exist or cannot be read"))
+    }
+
+    /// Every broken line of a file is reported, and the rows after one are still checked.
+    @Test func everyBrokenLineOfACSVFileIsReported() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var batch = ImportBatch()
+        let rows = [
+            "serviceNumber,kind,code,issuedOn,expiresOn",
+            "KAZ-1,TRAINING,a\"b,2025-01-01,",
+            "KAZ-1,TRAINING,\"c\"d,2025-01-01,",
+            "KAZ-1,TRAINING,POC,2025-13-01,",
+            "KAZ-1,TRAINING,\"e\"x,2025-01-01,\"",
+            "KAZ-1,TRAINING,POC,2025-01-01,",
+        ]
+        batch.read(try write(rows.joined(separator: "\r\n"), "q.csv", in: folder))
+        #expect(
+            batch.problems == [
+                "q.csv:2: csv: a quote inside an unquoted field",
+                "q.csv:3: csv: text after a closing quote",
+                "q.csv:4: issuedOn: '2025-13-01' is not a date (YYYY-MM-DD)",
+                "q.csv:5: csv: text after a closing quote",
+            ], "\(batch.problems)")
+        // In a file whose lines end in CR alone, a CR inside quotes starts a line too.
+        var cr = ImportBatch()
+        let crOnly = "serviceNumber,kind,code,issuedOn,expiresOn,provider\rKAZ-1,TRAINING,POC,2025-01-01,,\"two\rlines\"\r"
+            + "KAZ-1,TRAINING,a\"b,2025-01-01,,\r"
+        cr.read(try write(crOnly, "cr.csv", in: folder))
+        #expect(cr.problems == ["cr.csv:4: csv: a quote inside an unquoted field"], "\(cr.problems)")
+    }
+
+    /// Problems name a file as it was given, so two files of one name in different folders are told apart.
+    @Test func problemsNameTheFileAsGiven() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        try FileManager.default.createDirectory(at: folder.url.appendingPathComponent("a"), withIntermediateDirectories: true)
+        var batch = ImportBatch()
+        batch.read(try write("serviceNumber,nothing\n", "a/q.csv", in: folder))
+        batch.read(try write("serviceNumber,kind\nKAZ-1,\"\n", "q.csv", in: folder))
+        #expect(batch.problems.contains { $0.hasPrefix("a/q.csv:1: header:") }, "\(batch.problems)")
+        #expect(batch.problems.contains("q.csv:2: csv: a quoted field is not closed"), "\(batch.problems)")
     }
 
     @Test func jsonImportNamesTheLineOfEachPerson() throws {

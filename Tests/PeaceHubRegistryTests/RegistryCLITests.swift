@@ -157,8 +157,8 @@ struct RegistryCLITests {
         let refused = try harness.run(["import", good.path, bad.path, "--as", "TJK"])
         #expect(refused.status == 1)
         let lines = refused.stderr.split(separator: "\n").map(String.init)
-        #expect(lines.contains("bad.csv:3: issuedOn: '2026-13-01' is not a date (YYYY-MM-DD)"))
-        #expect(lines.contains("bad.csv:4: serviceNumber: no person NOBODY in the registry or the import"))
+        #expect(lines.contains("\(bad.path):3: issuedOn: '2026-13-01' is not a date (YYYY-MM-DD)"))
+        #expect(lines.contains("\(bad.path):4: serviceNumber: no person NOBODY in the registry or the import"))
         #expect(lines.last == "Error: invalid input: import refused: 2 problem(s); the registry is unchanged")
         #expect(try harness.run(["export", "--format", "json"]).stdout == before.stdout)
 
