@@ -371,12 +371,15 @@ struct Scaffold {
             # Build, describe and check the \(mission) mission module.
             #   make        build lib\(typeName).so and write its manifest \(id).plugin.json
             #   make test   swift test, then `peacehub plugins check`
+            #   make CONFIG=release   the same with an optimized build, the one to ship
             PEACEHUB ?= \(peacehub)
             SWIFT ?= swift
-            LIB := .build/debug/lib\(typeName).so
+            CONFIG ?= debug
+            # Where SwiftPM puts this configuration's products (.build/<triple>/<config>), asked rather than assumed.
+            LIB = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)/lib\(typeName).so
 
             all:
-            \t$(SWIFT) build --product \(typeName)
+            \t$(SWIFT) build -c $(CONFIG) --product \(typeName)
             \t$(PEACEHUB) plugins manifest $(LIB) --id \(id) --mission \(mission)
 
             test: all

@@ -37,6 +37,12 @@ import Testing
         let symbols = try ProcessRunner.run(
             "nm", ["-D", "--defined-only", folder.appendingPathComponent(".build/debug/libUnmissDesk.so").path])
         #expect(symbols.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last } == ["phub_plugin_entry_v1"])
+        // A release build is described and checked where SwiftPM puts it, not in .build/debug.
+        let release = try ProcessRunner.run("make", ["-n", "-C", folder.path, "test", "CONFIG=release"], timeout: 120)
+        #expect(release.status == 0, "\(release.stderr)")
+        #expect(release.stdout.contains("swift build -c release --product UnmissDesk"), "\(release.stdout)")
+        #expect(release.stdout.contains("/release/libUnmissDesk.so --id"), "\(release.stdout)")
+        #expect(!release.stdout.contains("debug/libUnmissDesk"), "\(release.stdout)")
     }
 
     @Test func refusesABadNameAndAnExistingFolder() throws {
