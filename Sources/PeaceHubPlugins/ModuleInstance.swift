@@ -65,6 +65,7 @@ public final class ModuleInstance: @unchecked Sendable {
 
     /// Largest output the host accepts from a module in one buffer.
     static let maximumOutput: UInt64 = 16 << 20
+    static let beyondTheCap = "more than the 16 MiB a call may return"
 
     /// Creates an instance of an opened module; refuses with the module's own message.
     public init(_ module: OpenedModule, services: HostServices) throws(PluginLoadError) {
@@ -152,7 +153,9 @@ public final class ModuleInstance: @unchecked Sendable {
             }
             if status == PHUB_ERR_BUFFER_TOO_SMALL {
                 guard reasonLength <= Self.maximumOutput, annotationsLength <= Self.maximumOutput else {
-                    throw fault("judge_message", "asked for \(max(reasonLength, annotationsLength)) bytes of output")
+                    throw fault(
+                        "judge_message",
+                        "asked for \(max(reasonLength, annotationsLength)) bytes of output, \(Self.beyondTheCap)")
                 }
                 reasonCapacity = max(reasonCapacity, Int(reasonLength))
                 annotationsCapacity = max(annotationsCapacity, Int(annotationsLength))
@@ -169,9 +172,16 @@ public final class ModuleInstance: @unchecked Sendable {
             case PHUB_DECISION_ACCEPT:
                 var annotations: [String: JSONValue] = [:]
                 if annotationsLength > 0 {
-                    guard let parsed = try? JSONValue(parsing: Data(annotationBytes.prefix(Int(annotationsLength)))),
-                        let object = parsed.objectValue
-                    else { throw fault("judge_message", "the annotations are not a JSON object") }
+                    let parsed: JSONValue
+                    do {
+                        parsed = try JSONValue(parsing: Data(annotationBytes.prefix(Int(annotationsLength))))
+                    } catch {
+                        throw fault(
+                            "judge_message", "the annotations are not valid JSON (\(error.reason), column \(error.column))")
+                    }
+                    guard let object = parsed.objectValue else {
+                        throw fault("judge_message", "the annotations are not a JSON object")
+                    }
                     annotations = object
                 }
                 return .accepted(annotations: annotations, warning: text.isEmpty ? nil : text)
@@ -242,8 +252,11 @@ public final class ModuleInstance: @unchecked Sendable {
                 return (status, buffer.length)
             }
             if status == PHUB_ERR_BUFFER_TOO_SMALL {
-                guard length > UInt64(capacity), length <= Self.maximumOutput else {
-                    throw fault(function, "asked for a buffer of \(length) bytes (had \(capacity))")
+                guard length <= Self.maximumOutput else {
+                    throw fault(function, "asked for a buffer of \(length) bytes, \(Self.beyondTheCap)")
+                }
+                guard length > UInt64(capacity) else {
+                    throw fault(function, "asked for a larger buffer but named \(length) bytes, no more than its \(capacity)")
                 }
                 capacity = Int(length)
                 continue

@@ -30,9 +30,11 @@ import Testing
 
     @Test(arguments: [
         ("L", "reported a length larger than the buffer"),
-        ("J", "the annotations are not a JSON object"),
+        ("J", "the annotations are not valid JSON (a member name in quotes was expected, column 2)"),
+        ("D", #"the annotations are not valid JSON (the member name "a" appears twice in one object, column 8)"#),
+        ("A", "the annotations are not a JSON object"),
         ("U", "the reason text is not valid UTF-8"),
-        ("B", "asked for 1099511627776 bytes of output"),
+        ("B", "asked for 1099511627776 bytes of output, more than the 16 MiB a call may return"),
         ("?", "unknown verdict decision 7"),
     ])
     func garbageVerdictsAreErrorsOfTheCall(payload: String, reason: String) throws {

@@ -139,6 +139,14 @@ static phub_status_t fixture_judge(void *instance, const phub_message_t *message
         verdict->decision = PHUB_DECISION_ACCEPT;
         return put(verdict->annotations, "{not json");
     }
+    if (message->payload_size > 0 && message->payload[0] == 'D') {
+        verdict->decision = PHUB_DECISION_ACCEPT;
+        return put(verdict->annotations, "{\"a\":1,\"a\":2}");
+    }
+    if (message->payload_size > 0 && message->payload[0] == 'A') {
+        verdict->decision = PHUB_DECISION_ACCEPT;
+        return put(verdict->annotations, "[1]");
+    }
     if (message->payload_size > 0 && message->payload[0] == 'U') {
         verdict->decision = PHUB_DECISION_REJECT;
         verdict->reason_code = PHUB_REASON_OTHER;
