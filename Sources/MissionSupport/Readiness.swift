@@ -226,16 +226,28 @@ extension ReadinessRules {
             ]
         }
         var unmet: [UnmetRequirement] = []
-        let held = try heldQualifications(person, path: path, asOf: asOf)
+        let recorded = try recordedQualifications(person, path: path)
         for requirement in category.qualifications {
-            let candidates = held.filter { $0.code == requirement.code }
             let label = "\(requirement.code) (\(requirement.title))"
-            if candidates.isEmpty {
+            let missing = "\(requirement.kind)_MISSING"
+            let sameCode = recorded.filter { $0.code == requirement.code }
+            // A record of another kind (a medical clearance filed as training) does not meet the requirement.
+            let ofKind = sameCode.filter { $0.kind.map { $0 == requirement.kind } ?? true }
+            // A course not yet taken on the day judged is not held, whatever its record says.
+            let held = ofKind.filter { $0.issuedOn.map { $0 <= asOf } ?? true }
+            if sameCode.isEmpty {
+                unmet.append(UnmetRequirement(code: missing, message: "\(label) is required and not recorded"))
+            } else if ofKind.isEmpty {
+                let kinds = Set(sameCode.compactMap(\.kind)).sorted().joined(separator: ", ")
                 unmet.append(
                     UnmetRequirement(
-                        code: "\(requirement.kind)_MISSING", message: "\(label) is required and not recorded"))
-            } else if !candidates.contains(where: { $0.expiresOn.map { $0 >= asOf } ?? true }) {
-                let latest = candidates.compactMap(\.expiresOn).max()!
+                        code: missing, message: "\(label) is recorded as \(kinds), not as \(requirement.kind)"))
+            } else if held.isEmpty {
+                let first = ofKind.compactMap(\.issuedOn).min()!
+                unmet.append(
+                    UnmetRequirement(code: missing, message: "\(label) is recorded as issued on \(first), after \(asOf)"))
+            } else if !held.contains(where: { $0.expiresOn.map { $0 >= asOf } ?? true }) {
+                let latest = held.compactMap(\.expiresOn).max()!
                 unmet.append(
                     UnmetRequirement(
                         code: "\(requirement.kind)_EXPIRED", message: "\(label) expired on \(latest), before \(asOf)"))
@@ -246,14 +258,11 @@ extension ReadinessRules {
         return unmet
     }
 
-    /// The qualifications recorded for `person` that were issued by `asOf`: a course not yet taken on the day
-    /// judged is not held, whatever its record says.
-    private func heldQualifications(
-        _ person: [String: JSONValue], path: String, asOf: CalendarDate
-    ) throws(ModuleError)
-        -> [(code: String, expiresOn: CalendarDate?)]
+    /// The qualifications recorded for `person`; `kind` and the dates are optional in a request.
+    private func recordedQualifications(_ person: [String: JSONValue], path: String) throws(ModuleError)
+        -> [(code: String, kind: String?, issuedOn: CalendarDate?, expiresOn: CalendarDate?)]
     {
-        var held: [(code: String, expiresOn: CalendarDate?)] = []
+        var recorded: [(code: String, kind: String?, issuedOn: CalendarDate?, expiresOn: CalendarDate?)] = []
         for (index, item) in try RequestReader.optionalArray(person["qualifications"], "\(path).qualifications")
             .enumerated()
         {
@@ -262,11 +271,14 @@ extension ReadinessRules {
             guard let code = try RequestReader.optionalString(qualification["code"], "\(itemPath).code") else {
                 throw .invalidArgument("field '\(itemPath).code' is required")
             }
-            let issuedOn = try RequestReader.optionalDate(qualification["issuedOn"], "\(itemPath).issuedOn")
-            if let issuedOn, issuedOn > asOf { continue }
-            held.append((code, try RequestReader.optionalDate(qualification["expiresOn"], "\(itemPath).expiresOn")))
+            recorded.append(
+                (
+                    code, try RequestReader.optionalString(qualification["kind"], "\(itemPath).kind"),
+                    try RequestReader.optionalDate(qualification["issuedOn"], "\(itemPath).issuedOn"),
+                    try RequestReader.optionalDate(qualification["expiresOn"], "\(itemPath).expiresOn")
+                ))
         }
-        return held
+        return recorded
     }
 
     private func evaluateLanguages(

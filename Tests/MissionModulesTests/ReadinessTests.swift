@@ -131,9 +131,33 @@ import Testing
         var qualifications = Self.observer["qualifications"]!.arrayValue!
         qualifications[0] = ["kind": "TRAINING", "code": "UN-CPTM", "issuedOn": "2027-03-01", "expiresOn": "2030-03-01"]
         let person = Self.observer.setting("qualifications", .array(qualifications))
-        let unmet = try Self.codes(mission, person)
-        #expect(unmet.contains("TRAINING_MISSING"))
+        let unmet = try Missions.readiness(mission, Self.request(mission, person))
+        #expect(unmet.map(\.code) == ["TRAINING_MISSING"])
+        // Recorded, so "not recorded" would be wrong: the message says why it does not count.
+        #expect(unmet.first?.message == "UN-CPTM (core pre-deployment training) is recorded as issued on 2027-03-01, after 2026-12-01")
         #expect(!(try Self.codes(mission, person, asOf: "2027-03-01")).contains("TRAINING_MISSING"))
+    }
+
+    /// A qualification of the required code but another kind meets nothing: a medical clearance filed as a training
+    /// and a training filed as OTHER left an observer ready.
+    @Test(arguments: ["UNIFIL", "UNMOGIP", "MINURSO"])
+    func aQualificationOfAnotherKindMeetsNothing(mission: String) throws {
+        var qualifications = Self.observer["qualifications"]!.arrayValue!
+        for (index, item) in qualifications.enumerated() {
+            switch item["code"]?.stringValue {
+            case "MEDICAL-CLEARANCE": qualifications[index] = item.setting("kind", "TRAINING")
+            case "UN-CPTM": qualifications[index] = item.setting("kind", "OTHER")
+            default: break
+            }
+        }
+        let unmet = try Missions.readiness(
+            mission, Self.request(mission, Self.observer.setting("qualifications", .array(qualifications))))
+        #expect(
+            unmet.map(\.message).sorted() == [
+                "MEDICAL-CLEARANCE (medical clearance) is recorded as TRAINING, not as MEDICAL",
+                "UN-CPTM (core pre-deployment training) is recorded as OTHER, not as TRAINING",
+            ], "\(unmet)")
+        #expect(Set(unmet.map(\.code)) == ["MEDICAL_MISSING", "TRAINING_MISSING"])
     }
 
     @Test func expiredTrainingCountsAsMissing() throws {
