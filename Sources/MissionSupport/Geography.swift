@@ -133,10 +133,13 @@ public struct MissionGeography: Sendable {
         case .corridor(let km): inside = distance <= km
         }
         let sector = inside ? sectors.first { $0.polygons.contains { Geo.contains($0, point) } }?.name : nil
+        // A point on the line itself lies in the first band that starts at the line (MINURSO: the buffer strip,
+        // which begins at the berm), rather than in none.
         let zone =
-            inside
+            inside && relation != nil
             ? zones.first { band in
-                band.side == side && distance >= band.fromKm && band.toKm.map { distance < $0 } ?? true
+                (side.map { band.side == $0 } ?? (band.fromKm == 0)) && distance >= band.fromKm
+                    && band.toKm.map { distance < $0 } ?? true
             }?.zone : nil
         let nearest = sites.map { ($0, Geo.distanceKm(point, $0.point)) }.min { $0.1 < $1.1 }
         return GeoCheck(

@@ -59,9 +59,13 @@ struct MissionCommand: ParsableCommand {
             }
             return value
         }
-        if let option = values.first(where: { $0.hasPrefix("-") && Double($0) == nil }) {
+        // `--` ends the options, as it does for other tools: what follows is a value whatever it starts with.
+        let end = self.values.firstIndex(of: "--") ?? self.values.endIndex
+        if let option = self.values[..<end].first(where: { $0.hasPrefix("-") && Double($0) == nil }) {
             throw CLIError("unknown option '\(option)'")
         }
+        var values = self.values
+        if end < values.endIndex { values.remove(at: end) }
         switch (command, values.count) {
         case ("geocheck", 2):
             guard let lat = Double(values[0]), let lon = Double(values[1]) else {

@@ -71,6 +71,13 @@ import Testing
         Point(
             mission: "UNFICYP", name: "Dherinia, the line's eastern end", lat: 35.06, lon: 33.96, inside: true,
             side: "ON_LINE", distanceKm: 0...0.05, sector: "SECTOR 4"),
+        // The zone reaches 1.5 km past the line's eastern end, as the data's note says (1.1.0 stopped at 1.3 km).
+        Point(
+            mission: "UNFICYP", name: "1.45 km past Dherinia", lat: 35.06287, lon: 33.97552, inside: true,
+            side: "SOUTH", distanceKm: 1.4...1.5, sector: "SECTOR 4"),
+        Point(
+            mission: "UNFICYP", name: "1.6 km past Dherinia", lat: 35.06317, lon: 33.97713, inside: false,
+            side: "SOUTH", distanceKm: 1.55...1.65),
         Point(
             mission: "UNFICYP", name: "Pergamos crossing point", lat: 35.057, lon: 33.748, inside: true,
             side: "NORTH", distanceKm: 3...5, sector: "SECTOR 4", nearestSite: "Pergamos"),
@@ -115,6 +122,9 @@ import Testing
         Point(
             mission: "MINURSO", name: "east, limited restriction", lat: 24.2, lon: -12.3, inside: true, side: "EAST",
             distanceKm: 30...35, zone: "LIMITED_RESTRICTION_EAST"),
+        Point(
+            mission: "MINURSO", name: "Guerguerat, on the berm", lat: 21.37, lon: -16.96, inside: true,
+            side: "ON_LINE", distanceKm: 0...0.05, zone: "BUFFER_STRIP"),
         Point(
             mission: "MINURSO", name: "2 km west of the berm", lat: 24.2, lon: -12.7, inside: true, side: "WEST",
             distanceKm: 1...3, zone: "RESTRICTED_AREA_WEST"),

@@ -184,6 +184,12 @@ import Testing
         #expect(west.stdout.contains(#""insideArea":true"#) && west.stdout.contains(#""lon":-11"#), "\(west.stdout)")
         let south = try ProcessRunner.peacehub(["mission", "MINURSO", "geocheck", "--plugins", plugins, "-26", "-11"])
         #expect(south.status == 0 && south.stdout.contains("insideArea: false"), "\(south.stdout)\(south.stderr)")
+        let separated = try ProcessRunner.peacehub(
+            ["mission", "MINURSO", "geocheck", "--plugins", plugins, "--", "21.37", "-16.96"])
+        // On the berm itself: in the buffer strip, the zone that starts at it (it was in no zone).
+        #expect(
+            separated.status == 0 && separated.stdout.contains("sideOfLine: ON_LINE")
+                && separated.stdout.contains("zone: BUFFER_STRIP"), "\(separated.stdout)\(separated.stderr)")
         let option = try ProcessRunner.peacehub(["mission", "MINURSO", "describe", "--bogus", "--plugins", plugins])
         #expect(option.status != 0)
         #expect(option.stderr.contains("unknown option '--bogus'"), "\(option.stderr)")
