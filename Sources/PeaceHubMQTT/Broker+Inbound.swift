@@ -288,6 +288,9 @@ extension Broker {
             state -> (Session?, [StoreOperation], [(String, Subscription?)], (any BrokerConnection)?) in
             guard let session = state.sessions[clientID] else { return (nil, [], [], nil) }
             var replaced: [(String, Subscription?)] = []
+            let storesDeliveries = session.isStored && store != nil
+            var operations: [StoreOperation] =
+                storesDeliveries ? granted.map { .subscribe(clientID: clientID, filter: $0.0, subscription: $0.1) } : []
             for (filter, subscription) in granted {
                 let previous = session.subscriptions.updateValue(subscription, forKey: filter)
                 replaced.append((filter, previous))
@@ -298,21 +301,28 @@ extension Broker {
                 case .sendIfNew where previous != nil: continue
                 default: if SharedSubscription(filter) != nil { continue }
                 }
-                // Retained messages are sent to the live connection, not stored again.
                 for (topic, message) in state.retained
                 where !message.isExpired(at: now) && TopicFilter.matches(filter, topic: topic) {
                     var copy = message
                     copy.qos = min(message.qos, subscription.qos)
                     copy.retain = true
-                    session.enqueue(
-                        .init(
-                            sequence: state.nextSequence(), messageID: 0, message: copy,
-                            subscriptionIdentifiers: identifier.map { [$0] } ?? []))
+                    let identifiers = identifier.map { [$0] } ?? []
+                    var delivery = Session.Delivery(
+                        sequence: state.nextSequence(), messageID: 0, message: copy,
+                        subscriptionIdentifiers: identifiers)
+                    // A QoS 1 or 2 copy is part of a stored session like any other delivery: unacknowledged, it
+                    // is sent again after a restart [MQTT-4.4.0-1], and a QoS 2 copy's packet id is stored
+                    // before it leaves. It is committed with the subscription, before the wake-up sends it.
+                    if storesDeliveries, copy.qos != .atMostOnce {
+                        delivery.messageID = state.nextMessageID()
+                        operations.append(
+                            .enqueue(
+                                clientID: clientID, sequence: delivery.sequence, messageID: delivery.messageID,
+                                message: copy, subscriptionIdentifiers: identifiers))
+                    }
+                    session.enqueue(delivery)
                 }
             }
-            let operations: [StoreOperation] =
-                session.isStored && store != nil
-                ? granted.map { .subscribe(clientID: clientID, filter: $0.0, subscription: $0.1) } : []
             return (session, operations, replaced, session.connection)
         }
         commit(operations) { [self, codes] result in

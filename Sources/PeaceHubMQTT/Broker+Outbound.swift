@@ -83,7 +83,7 @@ extension Broker {
                 let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
                 session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
                 session.inflightOrder.append(id)
-                // Retained copies queued by a SUBSCRIBE (message id 0) were never stored.
+                // A delivery of a session that is not stored has message id 0.
                 guard stored, delivery.messageID != 0 else {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
                     continue

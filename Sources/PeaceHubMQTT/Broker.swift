@@ -380,7 +380,10 @@ public final class Broker: Sendable {
                 state.connectionsByPrincipal[principal, default: 0] += 1
             }
             let session: Session
-            if let previous, !packet.cleanStart {
+            // Only a session that outlives its connection is resumed: one with no expiry (3.1.1 clean session 1,
+            // 5.0 Session Expiry 0) ends with the connection this CONNECT takes over, and nothing of it may be used
+            // again [MQTT-3.1.2-6] [MQTT-3.1.2-11.2].
+            if let previous, !packet.cleanStart, previous.isStored {
                 session = previous
                 // A will still waiting for its delay is not sent: the session is back [MQTT-3.1.3-9].
                 if previous.connection != nil, previous.will?.properties.willDelayInterval ?? 0 == 0 {
@@ -435,7 +438,7 @@ public final class Broker: Sendable {
     }
 
     /// The store operations that make a resumed session's stored form match its new expiry interval: stored
-    /// sessions that no longer outlive their connection are deleted, and a session that now does is written whole.
+    /// sessions that no longer outlive their connection are deleted.
     private func resize(_ session: Session, to interval: UInt32) -> [StoreOperation] {
         let wasStored = session.isStored
         let changed = session.expiryInterval != interval
@@ -446,31 +449,9 @@ public final class Broker: Sendable {
             return changed ? [.setSessionExpiry(clientID: session.clientID, expiryInterval: interval, expiresAt: nil)] : []
         case (true, false):
             return [.deleteSession(clientID: session.clientID)]
-        case (false, true):
-            var operations: [StoreOperation] = [
-                .createSession(clientID: session.clientID, owner: session.owner, expiryInterval: interval)
-            ]
-            for (filter, subscription) in session.subscriptions {
-                operations.append(.subscribe(clientID: session.clientID, filter: filter, subscription: subscription))
-            }
-            // Messages in flight or queued become durable too; their bodies get ids of their own if they had none.
-            for delivery in session.inflightOrder.compactMap({ session.inflight[$0]?.delivery }) + session.queued
-            where delivery.messageID != 0 && delivery.message.qos != .atMostOnce {
-                operations.append(
-                    .enqueue(
-                        clientID: session.clientID, sequence: delivery.sequence, messageID: delivery.messageID,
-                        message: delivery.message, subscriptionIdentifiers: delivery.subscriptionIdentifiers,
-                        sharedFilter: delivery.sharedFilter))
-            }
-            for id in session.inflightOrder {
-                guard let inflight = session.inflight[id], inflight.delivery.messageID != 0 else { continue }
-                operations.append(
-                    .markInflight(
-                        clientID: session.clientID, sequence: inflight.delivery.sequence, packetID: id,
-                        stage: inflight.stage))
-            }
-            return operations
-        case (false, false):
+        case (false, _):
+            // Never stored, never resumed: a session without an expiry ends with its connection, and a DISCONNECT
+            // cannot give it one (protocol error 0x82).
             return []
         }
     }

@@ -485,6 +485,44 @@ final class ManualStore: BrokerStore {
         #expect(passedOn.first?.qos == .atLeastOnce)
     }
 
+    /// A retained QoS 1 or 2 copy that a SUBSCRIBE sent is session state like any delivery: unacknowledged, it is
+    /// sent again after a restart [MQTT-4.4.0-1], and the QoS 2 copy leaves only once its packet id is stored.
+    /// Both were lost at a restart (the copies were never stored).
+    @Test func anUnacknowledgedRetainedCopyIsSentAgainAfterARestart() throws {
+        let store = ManualStore()
+        var sent: [MQTTPacket.Publish] = []
+        do {
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+            let publisher = try TestClient(broker: broker, principal: kaz)
+            _ = try publisher.connect("kaz")
+            try publisher.send(publish("contingents/IND/a", "qos 1", qos: .atLeastOnce, id: 1, retain: true))
+            try publisher.send(publish("contingents/IND/b", "qos 2", qos: .exactlyOnce, id: 2, retain: true))
+            store.completeAll()
+            let subscriber = try TestClient(broker: broker, principal: ind, loop: publisher.loop)
+            _ = try subscriber.connect("ind-desk", clean: false)
+            store.completeAll()
+            #expect(try subscriber.received() == [accepted])
+            try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/#", .exactlyOnce)])))
+            let early = try subscriber.received()
+            #expect(early.isEmpty, "\(early)")  // the SUBACK waits for the subscription's commit
+            store.completeAll()
+            sent = TestClient.publishes(try subscriber.received())
+            #expect(store.waiting == 1)  // the QoS 2 copy's packet id
+            #expect(sent.map { String(buffer: $0.payload) } == ["qos 1"])
+            store.completeAll()
+            sent += TestClient.publishes(try subscriber.received())
+            #expect(sent.map { String(buffer: $0.payload) } == ["qos 1", "qos 2"])
+        }
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let packets = try subscriber.connect("ind-desk", clean: false)
+        #expect(packets.first == .connack(.init(sessionPresent: true, reasonCode: .success)))
+        let again = TestClient.publishes(packets).sorted { String(buffer: $0.payload) < String(buffer: $1.payload) }
+        #expect(again.map { String(buffer: $0.payload) } == ["qos 1", "qos 2"])
+        #expect(again.map(\.packetID) == sent.map(\.packetID))
+        #expect(again.allSatisfy { $0.duplicate && $0.retain })
+    }
+
     @Test func aRestartedBrokerRestoresSessionsQueuesInflightAndRetained() throws {
         let store = ManualStore()
         do {

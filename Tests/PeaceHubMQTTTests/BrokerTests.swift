@@ -448,6 +448,38 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(second.isOpen)
     }
 
+    /// A clean session lasts as long as its connection, and nothing of it is used again [MQTT-3.1.2-6]: a
+    /// CleanSession 0 CONNECT that takes it over starts a new session (it resumed it, with its subscription and
+    /// its unacknowledged message, and stored it). The same for a 5.0 session with no Session Expiry.
+    @Test func aCleanSessionTakenOverIsNotResumed() throws {
+        for version in [MQTTVersion.v3_1_1, .v5] {
+            let broker = try Broker(authorizer: TestAuthorizer())
+            let first = try TestClient(broker: broker, principal: kaz)
+            let publisher = try TestClient(broker: broker, principal: ind, loop: first.loop)
+            _ = try publisher.connect("ind")
+            if version == .v5 {
+                _ = try first.connect5("kaz-ops")
+                _ = try first.subscribe("contingents/KAZ/inbox", .init(qos: .atLeastOnce))
+            } else {
+                _ = try first.connect("kaz-ops")
+                try first.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/inbox", .atLeastOnce)])))
+                _ = try first.received()
+            }
+            try publisher.send(publish("contingents/KAZ/inbox", "unacknowledged", qos: .atLeastOnce, id: 1))
+            #expect(TestClient.publishes(try first.received()).count == 1)
+            let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+            let packets = version == .v5 ? try second.connect5("kaz-ops", cleanStart: false) : try second.connect("kaz-ops", clean: false)
+            guard case .connack(let connack) = packets.first else {
+                Issue.record("no CONNACK: \(packets)")
+                continue
+            }
+            #expect(!connack.sessionPresent, "\(version)")
+            #expect(TestClient.publishes(packets).isEmpty, "\(version)")
+            try publisher.send(publish("contingents/KAZ/inbox", "after", qos: .atLeastOnce, id: 2))
+            #expect(TestClient.publishes(try second.received()).isEmpty, "\(version): no subscription carried over")
+        }
+    }
+
     /// In 3.1.1 a filter that breaks the wildcard or length rules is a protocol violation: the connection closes
     /// [MQTT-4.7.1-2, MQTT-4.7.3-1, MQTT-4.8.0-1] (5.0 answers 0x8F for that filter).
     @Test func anInvalidFilterClosesA311Connection() throws {
