@@ -7,6 +7,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 
@@ -407,4 +408,24 @@ void phub_sink_bio_drain_spill(BIO *bio, void *out) {
     io->spill = NULL;
     io->spill_length = 0;
     io->spill_capacity = 0;
+}
+
+static int phub_append_provider(OSSL_PROVIDER *provider, void *arg) {
+    char **names = arg;
+    const char *name = OSSL_PROVIDER_get0_name(provider);
+    size_t used = *names ? strlen(*names) : 0;
+    char *grown = realloc(*names, used + strlen(name) + 3);
+    if (grown == NULL) return 0;
+    if (used > 0) memcpy(grown + used, ", ", 2), used += 2;
+    strcpy(grown + used, name);
+    *names = grown;
+    return 1;
+}
+
+char *phub_openssl_active_providers(void) {
+    /* Loading the configuration first makes the list the one the TLS contexts will use. */
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+    char *names = NULL;
+    OSSL_PROVIDER_do_all(NULL, phub_append_provider, &names);
+    return names;
 }

@@ -70,6 +70,14 @@ public final class HubServer: Service, Sendable {
     ) throws {
         self.logger = logger
         settings = NIOLockedValueBox(configuration)
+        // What the operator's openssl.cnf made of the library (a FIPS or GOST provider), before it is used.
+        logger.info(
+            "TLS by the system OpenSSL",
+            metadata: [
+                "version": "\(CryptoLibrary.version)",
+                "providers": "\(CryptoLibrary.activeProviders.joined(separator: ", "))",
+                "fipsProperties": "\(CryptoLibrary.fipsPropertiesEnabled)",
+            ])
         tls = try TLSContextStore(
             configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)

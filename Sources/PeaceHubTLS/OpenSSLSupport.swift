@@ -81,3 +81,45 @@ enum OpenSSL {
         return data
     }
 }
+
+/// The OpenSSL the hub runs on, as its operators configure it: the system's openssl.cnf (or the file named by
+/// `OPENSSL_CONF`) chooses the providers (FIPS, GOST) and the default properties (`fips=yes`) for every program.
+public enum CryptoLibrary {
+    /// OpenSSL's version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
+    public static var version: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
+
+    /// The names of the active providers, e.g. `["default"]` or `["fips", "base"]`.
+    public static var activeProviders: [String] {
+        (OpenSSL.take(phub_openssl_active_providers()) ?? "").split(separator: ", ").map(String.init)
+    }
+
+    /// Whether the default properties ask for FIPS-approved algorithms (`default_properties = fips=yes`).
+    public static var fipsPropertiesEnabled: Bool { EVP_default_properties_is_fips_enabled(nil) == 1 }
+
+    /// Refuses to go on when the configured library cannot do what the hub needs of it: SHA-256 (manifests, the
+    /// audit chain, certificate ids) and a TLS context. An openssl.cnf that asks for `fips=yes` with no FIPS
+    /// provider active, or activates a provider that lacks them, would otherwise fail later, one call at a time.
+    public static func checkUsable() throws(CryptoLibraryError) {
+        guard let digest = EVP_MD_fetch(nil, "SHA256", nil) else {
+            throw CryptoLibraryError(needed: "SHA-256", reason: OpenSSL.errorText("not offered"))
+        }
+        EVP_MD_free(digest)
+        guard let context = SSL_CTX_new(TLS_method()) else {
+            throw CryptoLibraryError(needed: "a TLS context", reason: OpenSSL.errorText("not offered"))
+        }
+        SSL_CTX_free(context)
+    }
+}
+
+/// The system OpenSSL, as configured, lacks what the hub needs.
+public struct CryptoLibraryError: Error, CustomStringConvertible {
+    public var needed: String
+    public var reason: String
+
+    public var description: String {
+        let properties = CryptoLibrary.fipsPropertiesEnabled ? "fips=yes" : "none asking for FIPS"
+        return "OpenSSL cannot provide \(needed) (\(reason)) with its active providers "
+            + "(\(CryptoLibrary.activeProviders.joined(separator: ", "))) and default properties (\(properties)): "
+            + "check the providers and default_properties of the system's openssl.cnf or the file OPENSSL_CONF names"
+    }
+}

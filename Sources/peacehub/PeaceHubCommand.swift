@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PeaceHubCore
+import PeaceHubTLS
 
 /// `peacehub`: the PeaceHub host service and its tools.
 @main
@@ -22,6 +23,8 @@ struct PeaceHubCommand: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            // Every command but --help and --version hashes, signs or speaks TLS through the system OpenSSL.
+            try CryptoLibrary.checkUsable()
             if !(command is ServeCommand) {
                 let level = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
                 LoggingSystem.bootstrapText(level: level ?? .warning)

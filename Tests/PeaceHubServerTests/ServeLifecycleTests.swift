@@ -182,6 +182,71 @@ import Testing
     /// Neither a CONNECT password nor private key material reaches the log, even at trace level.
     /// A client's identifier goes into the text log escaped: one holding a line break and a terminal escape wrote a
     /// forged line of its own.
+    /// The operator configures OpenSSL the way every program on the machine is configured, in openssl.cnf (here
+    /// through OPENSSL_CONF): its providers are the hub's (named in the log, for a FIPS or GOST one), and so are
+    /// its TLS defaults. One that asks for algorithms no active provider offers stops every command at once, saying
+    /// so (SHA-256 failed later, one call at a time: "cannot read library", or a crash in the audit chain).
+    @Test func theSystemOpenSSLConfigurationChoosesProvidersAndTLSDefaults() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configured = folder.url.appendingPathComponent("openssl.cnf")
+        try Data(
+            """
+            openssl_conf = openssl_init
+            [openssl_init]
+            providers = provider_sect
+            ssl_conf = ssl_sect
+            [provider_sect]
+            default = default_sect
+            legacy = legacy_sect
+            [default_sect]
+            activate = 1
+            [legacy_sect]
+            activate = 1
+            [ssl_sect]
+            system_default = system_default_sect
+            [system_default_sect]
+            Ciphersuites = TLS_CHACHA20_POLY1305_SHA256
+
+            """.utf8
+        ).write(to: configured)
+        let hub = try HubProcess(environment: ["OPENSSL_CONF": configured.path])
+        defer { hub.remove() }
+        #expect(hub.logText.contains("providers=default, legacy"), "\(hub.logText.prefix(2000))")
+        let pki = hub.pkiDirectory.path
+        let client = [
+            "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", "\(pki)/ca.pem", "-cert",
+            "\(pki)/contingents/KAZ.pem", "-key", "\(pki)/contingents/KAZ.key", "-tls1_3", "-ciphersuites",
+        ]
+        let refused = try ProcessRunner.run("openssl", client + ["TLS_AES_128_GCM_SHA256"], stdin: Data(), timeout: 30)
+        #expect(refused.stderr.contains("handshake failure"), "\(refused.stdout)\(refused.stderr)")
+        let accepted = try ProcessRunner.run(
+            "openssl", client + ["TLS_CHACHA20_POLY1305_SHA256"], stdin: Data(), timeout: 30)
+        #expect(accepted.stdout.contains("Cipher is TLS_CHACHA20_POLY1305_SHA256"), "\(accepted.stdout)\(accepted.stderr)")
+
+        let fips = folder.url.appendingPathComponent("fips.cnf")
+        try Data(
+            """
+            openssl_conf = openssl_init
+            [openssl_init]
+            alg_section = algorithm_sect
+            [algorithm_sect]
+            default_properties = fips=yes
+
+            """.utf8
+        ).write(to: fips)
+        for command in [["plugins", "list"], ["serve", "--host", "127.0.0.1", "--port", "0"]] {
+            let refusedToStart = try ProcessRunner.peacehub(
+                command, environment: hub.environment.merging(["OPENSSL_CONF": fips.path]) { _, new in new },
+                timeout: 30)
+            #expect(refusedToStart.status == 1)
+            #expect(
+                refusedToStart.stderr.contains(
+                    "OpenSSL cannot provide SHA-256 (unsupported) with its active providers (default) and default "
+                        + "properties (fips=yes)"), "\(refusedToStart.stderr)")
+        }
+    }
+
     @Test func aClientIdentifierCannotForgeALogLine() throws {
         let hub = try HubProcess()
         defer { hub.remove() }

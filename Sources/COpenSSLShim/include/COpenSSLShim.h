@@ -166,4 +166,8 @@ static inline X509 *phub_store_ctx_chain_get(X509_STORE_CTX *store_ctx, int inde
     return sk_X509_value(X509_STORE_CTX_get0_chain(store_ctx), index);
 }
 
+/// The names of the providers active in the default library context, separated by ", " (e.g. "default" or
+/// "fips, base"), as a malloc'ed string the caller frees; the system's openssl.cnf (or OPENSSL_CONF) decides them.
+char *phub_openssl_active_providers(void);
+
 #endif
