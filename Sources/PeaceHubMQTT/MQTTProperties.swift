@@ -1,4 +1,5 @@
 import NIOCore
+import PeaceHubCore
 
 /// One MQTT 5.0 property (section 2.2.2.2), with its value.
 public enum MQTTProperty: Sendable, Hashable {
@@ -70,8 +71,10 @@ extension MQTTProperty {
 
     /// The hub's own Reason String, cut to `reasonLimit` bytes: it may quote a client's topic or a module's
     /// reason, either as long as an MQTT string may be, and prefix and quote together would not fit the 65,535
-    /// bytes an MQTT string can hold.
-    static func reason(_ text: String) -> MQTTProperty {
+    /// bytes an MQTT string can hold. Control characters are escaped (`\0`, `\u{1B}`): U+0000 makes the packet
+    /// malformed [MQTT-1.5.4-2] and the others should not be sent [MQTT-1.5.4-3], and a module's text may hold them.
+    static func reason(_ raw: String) -> MQTTProperty {
+        let text = loggableText(raw)
         guard text.utf8.count > reasonLimit else { return .reasonString(text) }
         let ellipsis = "\u{2026}"
         var kept = String.UnicodeScalarView()

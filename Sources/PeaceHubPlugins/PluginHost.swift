@@ -100,8 +100,9 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         }
         let budget = DispatchTimeInterval.nanoseconds(Int(loadBudget / .nanoseconds(1)))
         guard done.wait(timeout: .now() + budget) == .success, let result = outcome.result else {
+            let manifest = try? PluginManifest.read(from: url)
             throw PluginLoadError(
-                .createFailed, file: url.path,
+                .createFailed, file: url.path, moduleABI: manifest.map { "\($0.abiMajor).\($0.abiMinor)" } ?? "unknown",
                 reason: "it did not finish loading (its library's initializers, its entry point and create) within "
                     + "\(loadBudget): refused, the call left running")
         }

@@ -31,6 +31,8 @@ public enum FixtureModules {
         /// Never returns from `phub_plugin_entry_v1`.
         case entryHang = "ENTRY_HANG"
         case tableABI2 = "TABLE_ABI_2"
+        /// A version and display name with a line break and terminal escape sequences.
+        case controlText = "CONTROL_TEXT"
     }
 
     static var source: URL {

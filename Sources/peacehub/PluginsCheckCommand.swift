@@ -32,7 +32,10 @@ let conformanceChecks: [ConformanceCheck] = [
     ConformanceCheck(function: "manifest", title: "manifest is valid") { subject in
         do throws(PluginLoadError) { _ = try PluginManifest.read(from: subject.manifest) } catch { throw CLIError(error.reason) }
     },
-    ConformanceCheck(function: "phub_plugin_entry_v1", title: "library opens and its table is complete") { subject in
+    // Opening runs the library's initializers before its entry point: a crash or hang may be in either.
+    ConformanceCheck(
+        function: "its library's initializers or phub_plugin_entry_v1", title: "library opens and its table is complete"
+    ) { subject in
         do throws(PluginLoadError) { subject.opened = try PluginLoader.open(manifest: subject.manifest) } catch { throw CLIError(error.reason) }
     },
     ConformanceCheck(function: "create", title: "create succeeds with an empty configuration") { subject in

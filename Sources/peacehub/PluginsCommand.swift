@@ -158,7 +158,8 @@ struct PluginsOpen: ParsableCommand {
             report.line(String(decoding: result.jsonData, as: UTF8.self))
             return
         }
-        report.line("module       \(opened.id) \(opened.version) (\(opened.displayName))")
+        // The module's own texts may hold control characters: escaped, never sent to the operator's terminal.
+        report.line("module       \(opened.id) \(loggableText(opened.version)) (\(loggableText(opened.displayName)))")
         report.line("mission      \(opened.mission)")
         report.line("manifest     \(opened.manifestPath)")
         report.line("library      \(opened.libraryPath)")

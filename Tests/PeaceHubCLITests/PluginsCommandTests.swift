@@ -67,6 +67,19 @@ import Testing
         ])
     }
 
+    /// `inspect` is run on a module before it is trusted: its version and name cannot write a line of their own or
+    /// send escape sequences to the operator's terminal.
+    @Test func inspectEscapesTheModulesTexts() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.controlText, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "inspect", manifest.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("\u{1B}"), "\(result.stdout)")
+        #expect(!result.stdout.split(separator: "\n").contains { $0.hasPrefix("FORGED") })
+        #expect(result.stdout.contains(#"1.0\nFORGED \u{1B}[31mRED (fixture\u{1B}[2J)"#), "\(result.stdout)")
+    }
+
     @Test func inspectRefusesWithTheHostsReason() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
@@ -100,7 +113,7 @@ import Testing
         #expect(checked.status == 1)
         #expect(
             checked.stdout.contains(
-                "FAIL  library opens and its table is complete: crashed with signal 11 (SIGSEGV) in phub_plugin_entry_v1"),
+                "FAIL  library opens and its table is complete: crashed with signal 11 (SIGSEGV) in its library's initializers or phub_plugin_entry_v1"),
             "\(checked.stdout)")
         #expect(checked.stdout.contains("SKIP  create succeeds"))
     }

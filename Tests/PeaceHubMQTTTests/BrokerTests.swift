@@ -768,6 +768,8 @@ final class TestInterceptor: PublishInterceptor {
             completion(.deliver(annotated))
         } else if body == "fail" {
             completion(.hold(reason: "the module failed"))
+        } else if body == "control" {
+            completion(.reject(code: "INVALID_VALUE", reason: "field 'x'\u{0} is bad\u{1}"))
         } else {
             completion(.reject(code: "MISSING_FIELD", reason: "field 'location' is required"))
         }

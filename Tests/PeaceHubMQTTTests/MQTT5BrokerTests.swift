@@ -111,6 +111,21 @@ func publish5(
         #expect(connack.properties.reasonString.map { $0.utf8.count <= 1024 } == true)
     }
 
+    /// A module's reason with a NUL and another control character reaches the MQTT 5 PUBACK escaped: U+0000 in a
+    /// Reason String makes the packet malformed [MQTT-1.5.4-2] (Paho closed the connection).
+    @Test func controlCharactersInAReasonStringAreEscaped() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
+        let reporter = try TestClient(broker: broker, principal: kaz)
+        _ = try reporter.connect5("kaz")
+        try reporter.send(publish5("missions/UNIFIL/reports/UXO", "control", qos: .atLeastOnce, id: 1))
+        guard case .puback(let ack) = try reporter.received().first else {
+            Issue.record("no PUBACK")
+            return
+        }
+        #expect(ack.properties.reasonString == #"INVALID_VALUE: field 'x'\0 is bad\u{01}"#)
+        #expect(reporter.isOpen)
+    }
+
     /// A CONNECT refused after its properties were read has its CONNACK fit the Maximum Packet Size it gave: the
     /// Reason String is left out when it would not [MQTT-3.2.2-19].
     @Test func aRefusedConnectsConnackFitsItsMaximumPacketSize() throws {

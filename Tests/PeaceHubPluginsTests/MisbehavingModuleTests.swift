@@ -25,6 +25,7 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5))
         #expect(refusals.count == 1)
         #expect(refusals.first?.reason.contains("did not finish loading") == true, "\(refusals)")
+        #expect(refusals.first?.moduleABI == "1.0", "the manifest's, read before")
         #expect(host.modules.map(\.mission) == ["PLAIN"])
     }
 

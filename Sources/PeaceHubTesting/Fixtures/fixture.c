@@ -273,8 +273,13 @@ static const phub_plugin_t fixture_plugin = {
     .reserved = 0,
     .id = FIXTURE_ID,
     .mission = FIXTURE_MISSION,
+#ifdef FIXTURE_CONTROL_TEXT
+    .version = "1.0\nFORGED \x1b[31mRED",
+    .display_name = "fixture\x1b[2J",
+#else
     .version = "0.0.1",
     .display_name = "Test fixture",
+#endif
     .plugin_data = NULL,
     .create = fixture_create,
     .destroy = fixture_destroy,
