@@ -15,15 +15,23 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     /// How long a module may take to load (its library's initializers, its entry point, `create`): one that hangs
     /// is refused, so that the other modules load and the hub starts.
     public let loadBudget: Duration
+    /// Opens a module's library in another process first, within the load budget; returns why it is refused
+    /// (it crashed or hung there), or nil to open it here.
+    public typealias OpenTrial = @Sendable (_ manifest: URL, _ budget: Duration) -> String?
+    /// A library that hangs in its initializers hangs inside `dlopen`, which holds the system's loader lock: every
+    /// later `dlopen` in the process, and its exit, would wait for it. Tried elsewhere first, it is never opened
+    /// here. Nil (a library's own tests) opens every module here at once.
+    private let openTrial: OpenTrial?
     private let loaded = Mutex<[ModuleInstance]>([])
 
     public init(
         services: HostServices = HostServices(), callBudget: Duration = .seconds(10),
-        loadBudget: Duration = .seconds(10)
+        loadBudget: Duration = .seconds(10), openTrial: OpenTrial? = nil
     ) {
         self.services = services
         self.callBudget = callBudget
         self.loadBudget = loadBudget
+        self.openTrial = openTrial
     }
 
     /// The loaded modules, in load order.
@@ -62,6 +70,14 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     @discardableResult
     public func load(manifest url: URL) throws(PluginLoadError) -> ModuleInstance {
         do throws(PluginLoadError) {
+            if let openTrial {
+                let (manifest, _) = try PluginLoader.checkBeforeOpening(manifest: url)
+                if let reason = openTrial(url, loadBudget) {
+                    throw PluginLoadError(
+                        .openFailed, file: url.standardizedFileURL.path,
+                        moduleABI: "\(manifest.abiMajor).\(manifest.abiMinor)", reason: reason)
+                }
+            }
             let instance = try withinLoadBudget(url) { [self] () throws(PluginLoadError) in
                 let opened = try PluginLoader.open(manifest: url)
                 if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {

@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubPlugins
 
 /// This executable run again as a child process, for work that calls into a module that may crash or hang:
 /// the child dies instead of the command that judges the module.
@@ -92,4 +93,25 @@ func signalName(_ signal: Int32) -> String {
 /// "3 s", or "0.5 s".
 func formatSeconds(_ seconds: Double) -> String {
     seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+}
+
+extension PluginHost {
+    /// A host whose modules are opened in a child process (`plugins open`) before this one opens them, so that a
+    /// library that crashes or hangs while it opens is refused without harm to the process.
+    convenience init(trying services: HostServices = HostServices()) {
+        self.init(services: services) { manifest, budget in
+            let seconds = Double(budget.components.seconds) + Double(budget.components.attoseconds) / 1e18
+            let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { _ in }
+            let place = "while its library was opened in a child process (its initializers or phub_plugin_entry_v1)"
+            switch end {
+            case .crashed(let signal)?:
+                return "it crashed with signal \(signal) (\(signalName(signal))) \(place): refused, not opened here"
+            case .silent?:
+                return "it did not finish opening within \(budget) \(place): refused, not opened here"
+            case .exited?, nil:
+                // Opened, or refused for a reason that opening it here gives as well (and safely).
+                return nil
+            }
+        }
+    }
 }

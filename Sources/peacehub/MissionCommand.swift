@@ -37,7 +37,7 @@ struct MissionCommand: ParsableCommand {
 
     func run() throws {
         let folder = plugins.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pluginsDirectory
-        let host = PluginHost()
+        let host = PluginHost(trying: HostServices())
         let refusals = host.loadDirectory(folder)
         guard let module = host.module(forMission: mission) else {
             let why = refusals.map(\.description).joined(separator: "\n")

@@ -14,7 +14,7 @@ final class RegistryModules: Sendable {
     init(directory: String?) {
         var logger = Logger(label: "peacehub.plugins")
         logger.logLevel = .warning
-        host = PluginHost(services: services.hostServices(logger: logger))
+        host = PluginHost(trying: services.hostServices(logger: logger))
         let folder = directory.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pluginsDirectory
         for refusal in host.loadDirectory(folder) { printError("plugins: \(refusal)") }
     }

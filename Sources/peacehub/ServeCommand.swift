@@ -78,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let moduleServices = ModuleServices()
         let host = PluginHost(
-            services: moduleServices.hostServices(
+            trying: moduleServices.hostServices(
                 logger: logger, configuration: { [settings] id in settings.moduleConfiguration(id) }))
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))

@@ -188,6 +188,26 @@ import Testing
         #expect(badCommand.stderr.contains("unknown command 'fly'"))
     }
 
+    /// A library that hangs in its initializers hangs inside `dlopen`, holding the system's loader lock: opened in
+    /// the process, it kept every later module from loading (each refused after the budget) and the process from
+    /// ever exiting. Opened first in a child process, it is refused there, and the next module loads.
+    @Test func aLibraryThatHangsInItsInitializersIsRefusedAndTheNextModuleLoads() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        try FixtureModules.build(.initializerHang, into: scratch.url, id: "org.peacehub.a-hang", mission: "HANG")
+        try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.b-plain", mission: "PLAIN")
+        let started = Date()
+        let result = try ProcessRunner.peacehub(
+            ["mission", "PLAIN", "describe", "--json", "--plugins", scratch.url.path], timeout: 60)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(#""mission":"PLAIN""#), "\(result.stdout)")
+        #expect(
+            result.stderr.contains(
+                "it did not finish opening within 10.0 seconds while its library was opened in a child process"),
+            "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 30, "one budget, not one per module, and the process exits")
+    }
+
     /// Western Sahara lies west of Greenwich: a negative longitude is a value, not an option.
     @Test func geocheckTakesNegativeCoordinates() throws {
         let plugins = TestEnvironment.pluginsDirectory.path

@@ -293,6 +293,15 @@ static const phub_plugin_t fixture_plugin = {
     .get_extension = fixture_get_extension,
 };
 
+#ifdef FIXTURE_INITIALIZER_HANG
+/* Never returns from the library's initializer: dlopen holds the system's loader lock meanwhile. */
+__attribute__((constructor)) static void fixture_initializer_hang(void) {
+    for (;;) {
+        sleep(1);
+    }
+}
+#endif
+
 #ifndef FIXTURE_NO_ENTRY
 PHUB_EXPORT const phub_plugin_t *phub_plugin_entry_v1(uint32_t host_major, uint32_t host_minor) {
 #if defined(FIXTURE_ENTRY_NULL)
