@@ -102,7 +102,10 @@ extension HubConfiguration {
         let wildcards: Set = ["0.0.0.0", "::", "*", ""]
         for (index, (name, host, port)) in listeners.enumerated() where port != 0 {
             for (earlier, earlierHost, earlierPort) in listeners[..<index] where earlierPort == port {
-                let overlapping = host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost)
+                // One address written two ways (`localhost` and `127.0.0.1`) is one address.
+                let overlapping =
+                    host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost)
+                    || !addresses(of: host).isDisjoint(with: addresses(of: earlierHost))
                 guard overlapping else { continue }
                 let key = "\(name).port"
                 let hosts =
@@ -112,6 +115,27 @@ extension HubConfiguration {
                     "\(key) is \(port) as \(earlier).port is, \(hosts); each listener needs a port of its own")
             }
         }
+    }
+
+    /// The numeric addresses `host` resolves to (empty when it does not: binding it will say why).
+    private static func addresses(of host: String) -> Set<String> {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0 else { return [] }
+        defer { freeaddrinfo(list) }
+        var found: Set<String> = []
+        var next = list
+        while let entry = next {
+            var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NUMERICHOST)
+                == 0
+            {
+                found.insert(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            next = entry.pointee.ai_next
+        }
+        return found
     }
 
     /// The environment variable that overrides `key`: `PEACEHUB_` and the key with dots and camel-case word

@@ -252,6 +252,9 @@ import Testing
         let monitoring = try #require(error(#"{"admin": {"port": 9883}}"#))
         #expect(monitoring.key == "monitoring.port")
         #expect(monitoring.reason.hasPrefix("monitoring.port is 9883 as admin.port is"))
+        // One address written two ways is one address (--check-config passed it; serve then failed to bind).
+        let spelled = try #require(error(#"{"admin": {"port": 8883, "host": "localhost"}}"#))
+        #expect(spelled.reason.hasPrefix(#"admin.port is 8883 as mqtt.port is, on "127.0.0.1" and "localhost""#))
         #expect(error(#"{"admin": {"port": 8883, "host": "10.0.0.1"}}"#) == nil)
         #expect(error(#"{"admin": {"port": 8883, "enabled": false}}"#) == nil)
         #expect(error(#"{"mqtt": {"port": 0}, "admin": {"port": 0}, "monitoring": {"port": 0}}"#) == nil)
