@@ -285,7 +285,7 @@ public final class TLSContext: @unchecked Sendable {
             guard X509_STORE_add_crl(store, crl) == 1 else {
                 throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
             }
-            let signerKey = CertificateInfo.spkiSHA256(signer)
+            let signerKey = CertificateInfo.keyDigest(signer)
             let ca = "\(CertificateInfo.subject(signer)) (key \(signerKey.prefix(16)))"
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdates[ca] = min(nextUpdates[ca] ?? date, date)

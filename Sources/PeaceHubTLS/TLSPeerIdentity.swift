@@ -218,7 +218,7 @@ enum CertificateInfo {
             guard let cert = phub_store_ctx_chain_get(storeContext, index),
                 let issuer = phub_store_ctx_chain_get(storeContext, min(index + 1, count - 1))
             else { return nil }
-            return CertificateID(issuerKey: spkiSHA256(issuer), serial: serial(cert))
+            return CertificateID(issuerKey: keyDigest(issuer), serial: serial(cert))
         }
     }
 
@@ -230,11 +230,31 @@ enum CertificateInfo {
         OpenSSL.take(phub_asn1_integer_hex(X509_get_serialNumber(cert))) ?? ""
     }
 
+    /// SHA-256 of the DER SubjectPublicKeyInfo: the standard key pin, the one
+    /// `openssl x509 -pubkey | openssl pkey -pubin -outform DER | sha256sum` gives.
     static func spkiSHA256(_ cert: OpaquePointer) -> String {
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der)
+        guard length > 0, let der else { return "" }
+        defer { CRYPTO_free(der, #fileID, #line) }
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var size: UInt32 = 0
+        guard EVP_Digest(der, Int(length), &digest, &size, EVP_sha256(), nil) == 1 else { return "" }
+        return hex(digest[0..<Int(size)])
+    }
+
+    /// SHA-256 of the public key's bits alone (the subjectPublicKey BIT STRING, which RFC 5280's key identifiers
+    /// hash): the hub's name for a CA's key in CRL bookkeeping (`crl-numbers.json`, revoked certificates), kept
+    /// as it was when the displayed hash became the standard SPKI pin, so that stored names still match.
+    static func keyDigest(_ cert: OpaquePointer) -> String {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard X509_pubkey_digest(cert, EVP_sha256(), &digest, &length) == 1 else { return "" }
-        return digest[0..<Int(length)].map { byte in
+        return hex(digest[0..<Int(length)])
+    }
+
+    private static func hex(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()

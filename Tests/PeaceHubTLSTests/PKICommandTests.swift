@@ -209,6 +209,15 @@ import Testing
         #expect(accepted.stdout.contains("subject   CN=KAZ contingent,O=PeaceHub"))
         // As operations.md writes it: a path inside the PKI directory, from anywhere.
         #expect(try peacehub(["verify", "--dir", dir, "contingents/KAZ.pem"]).stdout == accepted.stdout)
+        // The SPKI hash is the standard pin, as openssl computes it (it was the hash of the key's bits alone).
+        let publicKey = try ProcessRunner.run("openssl", ["x509", "-in", certificate, "-pubkey", "-noout"])
+        let der = try ProcessRunner.run(
+            "openssl", ["pkey", "-pubin", "-outform", "DER", "-out", directory.path("spki.der")],
+            stdin: Data(publicKey.stdout.utf8))
+        #expect(der.status == 0, "\(der.stderr)")
+        let pin = try ProcessRunner.run("openssl", ["dgst", "-sha256", "-r", directory.path("spki.der")])
+        let expected = try #require(pin.stdout.split(separator: " ").first)
+        #expect(accepted.stdout.contains("spki      sha256:\(expected)\n"), "\(accepted.stdout) \(pin.stdout)")
 
         let afterExpiry = ISO8601DateFormatter().string(from: Date().addingTimeInterval(11 * 86400))
         let later = try peacehub(["verify", "--dir", dir, certificate, "--at", afterExpiry])
