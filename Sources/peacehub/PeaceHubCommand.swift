@@ -26,8 +26,16 @@ struct PeaceHubCommand: AsyncParsableCommand {
             // Every command but --help and --version hashes, signs or speaks TLS through the system OpenSSL.
             try CryptoLibrary.checkUsable()
             if !(command is ServeCommand) {
-                let level = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-                LoggingSystem.bootstrapText(level: level ?? .warning)
+                var level = Logger.Level.warning
+                if let text = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"] {
+                    // Refused as `serve` refuses it, rather than silently ignored.
+                    guard let named = Logger.Level(rawValue: text) else {
+                        let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw CLIError("PEACEHUB_LOG_LEVEL is '\(text)', not one of \(levels)")
+                    }
+                    level = named
+                }
+                LoggingSystem.bootstrapText(level: level)
             }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()

@@ -208,6 +208,17 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 30, "one budget, not one per module, and the process exits")
     }
 
+    /// A log level the tools do not know is refused, as `serve` refuses it (it was silently ignored).
+    @Test func anUnknownLogLevelIsRefused() throws {
+        let result = try ProcessRunner.peacehub(
+            ["plugins", "list", examples], environment: ["PEACEHUB_LOG_LEVEL": "loud"])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.contains(
+                "PEACEHUB_LOG_LEVEL is 'loud', not one of trace, debug, info, notice, warning, error, critical"),
+            "\(result.stderr)")
+    }
+
     /// Western Sahara lies west of Greenwich: a negative longitude is a value, not an option.
     @Test func geocheckTakesNegativeCoordinates() throws {
         let plugins = TestEnvironment.pluginsDirectory.path
