@@ -245,7 +245,8 @@ extension ReadinessRules {
             } else if held.isEmpty {
                 let first = ofKind.compactMap(\.issuedOn).min()!
                 unmet.append(
-                    UnmetRequirement(code: missing, message: "\(label) is recorded as issued on \(first), after \(asOf)"))
+                    UnmetRequirement(
+                        code: missing, message: "\(label) is recorded as issued on \(first), after \(asOf)"))
             } else if !held.contains(where: { $0.expiresOn.map { $0 >= asOf } ?? true }) {
                 let latest = held.compactMap(\.expiresOn).max()!
                 unmet.append(

@@ -177,7 +177,8 @@ public final class ModuleInstance: @unchecked Sendable {
                         parsed = try JSONValue(parsing: Data(annotationBytes.prefix(Int(annotationsLength))))
                     } catch {
                         throw fault(
-                            "judge_message", "the annotations are not valid JSON (\(error.reason), column \(error.column))")
+                            "judge_message",
+                            "the annotations are not valid JSON (\(error.reason), column \(error.column))")
                     }
                     guard let object = parsed.objectValue else {
                         throw fault("judge_message", "the annotations are not a JSON object")
@@ -256,7 +257,8 @@ public final class ModuleInstance: @unchecked Sendable {
                     throw fault(function, "asked for a buffer of \(length) bytes, \(Self.beyondTheCap)")
                 }
                 guard length > UInt64(capacity) else {
-                    throw fault(function, "asked for a larger buffer but named \(length) bytes, no more than its \(capacity)")
+                    throw fault(
+                        function, "asked for a larger buffer but named \(length) bytes, no more than its \(capacity)")
                 }
                 capacity = Int(length)
                 continue

@@ -128,9 +128,9 @@ extension HubConfiguration {
         var next = list
         while let entry = next {
             var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NUMERICHOST)
-                == 0
-            {
+            let address = entry.pointee
+            let size = socklen_t(name.count)
+            if getnameinfo(address.ai_addr, address.ai_addrlen, &name, size, nil, 0, NI_NUMERICHOST) == 0 {
                 found.insert(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             next = entry.pointee.ai_next

@@ -134,7 +134,9 @@ import Testing
         let unmet = try Missions.readiness(mission, Self.request(mission, person))
         #expect(unmet.map(\.code) == ["TRAINING_MISSING"])
         // Recorded, so "not recorded" would be wrong: the message says why it does not count.
-        #expect(unmet.first?.message == "UN-CPTM (core pre-deployment training) is recorded as issued on 2027-03-01, after 2026-12-01")
+        #expect(
+            unmet.first?.message
+                == "UN-CPTM (core pre-deployment training) is recorded as issued on 2027-03-01, after 2026-12-01")
         #expect(!(try Self.codes(mission, person, asOf: "2027-03-01")).contains("TRAINING_MISSING"))
     }
 

@@ -113,7 +113,8 @@ import Testing
         #expect(checked.status == 1)
         #expect(
             checked.stdout.contains(
-                "FAIL  library opens and its table is complete: crashed with signal 11 (SIGSEGV) in its library's initializers or phub_plugin_entry_v1"),
+                "FAIL  library opens and its table is complete: crashed with signal 11 (SIGSEGV) in its library's "
+                    + "initializers or phub_plugin_entry_v1"),
             "\(checked.stdout)")
         #expect(checked.stdout.contains("SKIP  create succeeds"))
     }

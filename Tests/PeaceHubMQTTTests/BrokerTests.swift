@@ -468,7 +468,9 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
             try publisher.send(publish("contingents/KAZ/inbox", "unacknowledged", qos: .atLeastOnce, id: 1))
             #expect(TestClient.publishes(try first.received()).count == 1)
             let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
-            let packets = version == .v5 ? try second.connect5("kaz-ops", cleanStart: false) : try second.connect("kaz-ops", clean: false)
+            let packets =
+                version == .v5
+                ? try second.connect5("kaz-ops", cleanStart: false) : try second.connect("kaz-ops", clean: false)
             guard case .connack(let connack) = packets.first else {
                 Issue.record("no CONNACK: \(packets)")
                 continue

@@ -244,7 +244,8 @@ struct ImportTests {
             ], "\(batch.problems)")
         // In a file whose lines end in CR alone, a CR inside quotes starts a line too.
         var cr = ImportBatch()
-        let crOnly = "serviceNumber,kind,code,issuedOn,expiresOn,provider\rKAZ-1,TRAINING,POC,2025-01-01,,\"two\rlines\"\r"
+        let crOnly =
+            "serviceNumber,kind,code,issuedOn,expiresOn,provider\rKAZ-1,TRAINING,POC,2025-01-01,,\"two\rlines\"\r"
             + "KAZ-1,TRAINING,a\"b,2025-01-01,,\r"
         cr.read(try write(crOnly, "cr.csv", in: folder))
         #expect(cr.problems == ["cr.csv:4: csv: a quote inside an unquoted field"], "\(cr.problems)")
@@ -254,7 +255,8 @@ struct ImportTests {
     @Test func problemsNameTheFileAsGiven() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        try FileManager.default.createDirectory(at: folder.url.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: folder.url.appendingPathComponent("a"), withIntermediateDirectories: true)
         var batch = ImportBatch()
         batch.read(try write("serviceNumber,nothing\n", "a/q.csv", in: folder))
         batch.read(try write("serviceNumber,kind\nKAZ-1,\"\n", "q.csv", in: folder))

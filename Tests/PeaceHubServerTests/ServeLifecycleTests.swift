@@ -222,7 +222,8 @@ import Testing
         #expect(refused.stderr.contains("handshake failure"), "\(refused.stdout)\(refused.stderr)")
         let accepted = try ProcessRunner.run(
             "openssl", client + ["TLS_CHACHA20_POLY1305_SHA256"], stdin: Data(), timeout: 30)
-        #expect(accepted.stdout.contains("Cipher is TLS_CHACHA20_POLY1305_SHA256"), "\(accepted.stdout)\(accepted.stderr)")
+        #expect(
+            accepted.stdout.contains("Cipher is TLS_CHACHA20_POLY1305_SHA256"), "\(accepted.stdout)\(accepted.stderr)")
 
         let fips = folder.url.appendingPathComponent("fips.cnf")
         try Data(
