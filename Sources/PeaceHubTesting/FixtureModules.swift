@@ -30,6 +30,8 @@ public enum FixtureModules {
         case entryCrash = "ENTRY_CRASH"
         /// Never returns from `phub_plugin_entry_v1`.
         case entryHang = "ENTRY_HANG"
+        /// Exports a function and a variable beside its entry point.
+        case extraExports = "EXTRA_EXPORTS"
         /// Never returns from the library's initializer (a constructor), inside `dlopen`.
         case initializerHang = "INITIALIZER_HANG"
         case tableABI2 = "TABLE_ABI_2"

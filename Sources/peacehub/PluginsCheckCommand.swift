@@ -113,6 +113,19 @@ let conformanceChecks: [ConformanceCheck] = [
         _ = try subject.requireInstance()
         subject.instance = nil
     },
+    // Read from the file, not run: a library that exports more than its entry point can bind a symbol of another
+    // module, or of the hub, in place of its own (the exports.map of abi.md keeps it to the entry point).
+    ConformanceCheck(function: "phub_plugin_entry_v1", title: "the library exports its entry point alone") { subject in
+        guard let opened = subject.opened else { throw CLIError("the library did not open") }
+        let exports = try ELFExports.names(ofLibraryAt: opened.libraryPath)
+        let others = exports.filter { $0 != "phub_plugin_entry_v1" }.sorted()
+        guard others.isEmpty else {
+            let shown = others.prefix(3).joined(separator: ", ") + (others.count > 3 ? ", ..." : "")
+            throw CLIError(
+                "it also exports \(others.count) other symbol(s) (\(shown)): link it with "
+                    + "-Wl,--version-script=exports.map (docs/abi.md)")
+        }
+    },
 ]
 
 /// The number of leading checks that build the subject.

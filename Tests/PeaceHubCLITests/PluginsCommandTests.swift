@@ -123,8 +123,22 @@ import Testing
     func checkPassesOnAGoodModule(library: String) throws {
         let result = try ProcessRunner.peacehub(["plugins", "check", "\(examples)/\(library)"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("all 12 checks passed"))
+        #expect(result.stdout.contains("all 13 checks passed"))
         #expect(!result.stdout.contains("FAIL"))
+    }
+
+    /// abi.md asks a module to export its entry point alone; `check` reads the library's dynamic symbol table.
+    @Test func checkNamesWhatALibraryExportsBesideItsEntryPoint() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.extraExports, into: scratch.url)
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
+        #expect(result.status == 1)
+        #expect(
+            result.stdout.contains(
+                "FAIL  the library exports its entry point alone: it also exports 2 other symbol(s) (fixture_counter, "
+                    + "fixture_helper): link it with -Wl,--version-script=exports.map (docs/abi.md)"), "\(result.stdout)")
+        #expect(result.stdout.contains("PASS  destroy releases the instance"), "\(result.stdout)")
     }
 
     @Test func checkNamesTheSignalAndFunctionOfACrash() throws {

@@ -293,6 +293,12 @@ static const phub_plugin_t fixture_plugin = {
     .get_extension = fixture_get_extension,
 };
 
+#ifdef FIXTURE_EXTRA_EXPORTS
+/* Exported beside the entry point, as a library linked without the version script would be. */
+__attribute__((visibility("default"))) int fixture_helper(void) { return 1; }
+__attribute__((visibility("default"))) int fixture_counter = 0;
+#endif
+
 #ifdef FIXTURE_INITIALIZER_HANG
 /* Never returns from the library's initializer: dlopen holds the system's loader lock meanwhile. */
 __attribute__((constructor)) static void fixture_initializer_hang(void) {
