@@ -32,6 +32,31 @@ import Testing
                 "insideArea"] == true)
     }
 
+    /// A Swift module's create error longer than the host's 1 KiB buffer is cut at a character's end by the kit
+    /// (`phub_buffer_write_cut`): here a missing file under a data folder whose path is 1.6 KB of `ü`.
+    @Test func aLongCreateErrorIsCutAtACharactersEnd() throws {
+        let folder = try MissionPluginsLayout.freshCopy()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let deep = (1...8).map { _ in String(repeating: "ü", count: 100) }.joined(separator: "/")
+        let data = folder.appendingPathComponent(deep)
+        try FileManager.default.createDirectory(at: data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("org.peacehub.minurso.data"), to: data)
+        try FileManager.default.removeItem(at: data.appendingPathComponent("requirements.json"))
+        let manifest = folder.appendingPathComponent("org.peacehub.minurso.plugin.json")
+        var members = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as? [String: Any])
+        members["data"] = deep
+        try JSONSerialization.data(withJSONObject: members).write(to: manifest)
+
+        let error = try #require(#expect(throws: PluginLoadError.self) { try PluginHost().load(manifest: manifest) })
+        #expect(error.code == .createFailed)
+        // The reason is `status N: ` and the module's text.
+        let message = String(error.reason.drop { $0 != ":" }.dropFirst(2))
+        #expect(message.hasPrefix("MINURSO module: data file 'requirements.json': is missing from"), "\(message)")
+        #expect(message.hasSuffix("ü"), "cut after a whole character: \(message.suffix(20))")
+        #expect(!message.contains("\u{FFFD}"))
+        #expect((1023...1024).contains(message.utf8.count), "as much as fits: \(message.utf8.count) bytes")
+    }
+
     /// A well-formed file that breaks the schema names the member at fault.
     @Test(arguments: [
         (
