@@ -91,6 +91,9 @@ public struct Request: Sendable {
                 .badRequest,
                 "unknown member '\(unknown)' (allowed: \(T.members.sorted().joined(separator: ", ")))")
         }
+        if let null = object.keys.sorted().first(where: { object[$0] == .null && !T.nullableMembers.contains($0) }) {
+            throw HTTPError(.badRequest, "member '\(null)' may not be null")
+        }
         for (name, allowed) in T.elementMembers {
             for (index, element) in (object[name]?.arrayValue ?? []).enumerated() {
                 if let unknown = element.objectValue?.keys.sorted().first(where: { !allowed.contains($0) }) {
@@ -185,10 +188,14 @@ public protocol RequestBody: Decodable {
     static var members: Set<String> { get }
     /// The members that are arrays of objects, with the names those objects accept.
     static var elementMembers: [String: Set<String>] { get }
+    /// The members that may be `null` (a PATCH clears a field with it); any other is refused as null, where
+    /// Swift's decoder would read it as absent.
+    static var nullableMembers: Set<String> { get }
 }
 
 extension RequestBody {
     public static var elementMembers: [String: Set<String>] { [:] }
+    public static var nullableMembers: Set<String> { [] }
 }
 
 /// What a handler knows about the caller besides the request.

@@ -77,6 +77,8 @@ struct PersonBody: RequestBody {
 /// `PATCH /persons/{serviceNumber}`: the members to change.
 struct PersonPatch: RequestBody {
     static let members = PersonBody.members
+    /// Null clears a field (or is refused, naming the member, where the field is required).
+    static var nullableMembers: Set<String> { members }
     static let elementMembers = PersonBody.elementMembers
 
     var serviceNumber: Patch<String>
@@ -131,6 +133,8 @@ struct QualificationBody: RequestBody {
 /// `PATCH /persons/{serviceNumber}/qualifications/{id}`.
 struct QualificationPatch: RequestBody {
     static let members = QualificationBody.members
+    /// Null clears a field (or is refused, naming the member, where the field is required).
+    static var nullableMembers: Set<String> { members }
 
     var kind: Patch<QualificationKind>
     var code: Patch<String>
@@ -228,6 +232,8 @@ struct EquipmentBody: RequestBody {
 /// `PATCH /equipment/{serial}` (the serial stays).
 struct EquipmentPatch: RequestBody {
     static let members: Set<String> = ["contingent", "coeClass", "category", "description", "leaseType", "status"]
+    /// Null clears a field (or is refused, naming the member, where the field is required).
+    static var nullableMembers: Set<String> { members }
 
     var contingent: Patch<String>
     var coeClass: Patch<COEClass>

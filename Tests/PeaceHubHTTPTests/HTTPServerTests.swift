@@ -132,6 +132,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             for (body, expected) in [
                 (#"{"name": "Aliya", "colour": "blue"}"#, "unknown member 'colour'"),
                 (#"{"times": 1}"#, "missing member 'name'"),
+                // An optional member given as null is refused (Swift's decoder read it as absent), not dropped.
+                (#"{"name": "Aliya", "times": null}"#, "member 'times' may not be null"),
                 (#"{"name": 5}"#, "member 'name' has the wrong type"),
                 // Foundation's decoder calls these corrupt data at no path.
                 (#"{"name": "Aliya", "times": 2.5}"#, "member 'times' must be a whole number, not 2.5"),

@@ -249,6 +249,10 @@ def persons():
           == "bad_request", "unknown member")
     check(API.call("KAZ", "POST", "/persons", body=dict(new, sex="X"), expect=400, validate_body=False).code
           == "bad_request", "bad sex")
+    # The schema has no null for a creation's members: refused, not read as absent.
+    check(API.call("KAZ", "POST", "/persons", body=dict(new, serviceNumber="KAZ-900004", nationality=None),
+                   expect=400, validate_body=False).json["error"]["message"] == "member 'nationality' may not be null",
+          "null member")
     ind = dict(new, serviceNumber="IND-900001", contingent="IND", cyrillicName=None)
     del ind["cyrillicName"]
     API.call(OP, "POST", "/persons", body=ind, expect=201)
