@@ -19,15 +19,16 @@ extension Broker {
     /// while the in-flight window has room [MQTT-3.3.4-9]. Expired messages not yet sent are dropped
     /// [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if delivered
     /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its packet id
-    /// is durable, so a crash can never make the hub send it again as a new message. `deliver` is called at once
-    /// (perhaps with nothing) and maybe once more, from the store's thread.
+    /// is durable, so a crash can never make the hub send it again as a new message: the commit releases it to
+    /// the connection's next turn (a wake-up). `deliver` is called once, at once (perhaps with nothing).
     func outgoing(clientID: String, deliver: @escaping @Sendable ([Outgoing]) -> Void) {
         let now = clock()
+        typealias Release = (session: Session, connectionNumber: Int, publishes: [(Session.Delivery, UInt16)])
         let (immediate, afterCommit, operations) = state.withLock {
-            state -> ([Outgoing], [Outgoing], [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return ([], [], []) }
+            state -> ([Outgoing], Release?, [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return ([], nil, []) }
             var immediate: [Outgoing] = []
-            var afterCommit: [Outgoing] = []
+            var afterCommit: [(Session.Delivery, UInt16)] = []
             var operations: [StoreOperation] = []
             let stored = session.isStored && store != nil
             // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
@@ -71,7 +72,18 @@ extension Broker {
                 }
                 immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
             }
-            while let delivery = session.dequeueIfRoom() {
+            // QoS 2 PUBLISHes whose packet ids were stored meanwhile, before anything given an id after them.
+            for (delivery, id) in session.released {
+                immediate.append(.publish(delivery, packetID: id, duplicate: false))
+            }
+            session.released.removeAll()
+            // A QoS 1 PUBLISH does not overtake a QoS 2 one waiting for its packet id to be stored: the client would
+            // get them in another order than their ids were given, and after a reconnect or a restart they would be
+            // sent again in that order, not the one first sent [MQTT-4.6.0-1].
+            func held(_ delivery: Session.Delivery) -> Bool {
+                delivery.message.qos == .atLeastOnce && (session.committing > 0 || !afterCommit.isEmpty)
+            }
+            while let delivery = session.dequeueIfRoom(unless: held) {
                 let message = delivery.message
                 if dropped(delivery, started: false) { continue }
                 state.traffic.sent(message, as: message.qos)
@@ -93,16 +105,28 @@ extension Broker {
                         .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
                 }
                 if message.qos == .exactlyOnce {
-                    afterCommit.append(.publish(delivery, packetID: id, duplicate: false))
+                    afterCommit.append((delivery, id))
                 } else {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
                 }
             }
-            return (immediate, afterCommit, operations)
+            if !afterCommit.isEmpty { session.committing += 1 }
+            return (immediate, afterCommit.isEmpty ? nil : (session, session.connectionNumber, afterCommit), operations)
         }
         deliver(immediate)
-        commit(operations) { result in
-            if case .success = result, !afterCommit.isEmpty { deliver(afterCommit) }
+        guard let (session, connectionNumber, afterCommit) = afterCommit else { return commit(operations) { _ in } }
+        // Released to the connection's next turn, which writes them before whatever it takes from the queue then:
+        // written from here, they could follow a QoS 1 PUBLISH that turn wrote.
+        commit(operations) { [self] result in
+            let connection = state.withLock { _ -> (any BrokerConnection)? in
+                session.committing -= 1
+                // Not stored: they stay in flight, sent again on the next connection; after a reconnect they are.
+                if case .success = result, session.connectionNumber == connectionNumber {
+                    session.released += afterCommit
+                }
+                return session.connection
+            }
+            connection?.wakeUp()
         }
     }
 
@@ -259,11 +283,12 @@ extension Broker {
         // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
         let routing = Routing(sessions: routed, full: overflowed.count)
         commit(operations) { [self, waiting, stored, heldBack] result in
-            if case .success = result, !waiting.isEmpty {
+            if !waiting.isEmpty {
                 // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
                 let wake = state.withLock { state -> [any BrokerConnection] in
                     waiting.compactMap { session, delivery in
-                        guard state.sessions[session.clientID] === session else { return nil }
+                        session.arriving -= 1
+                        guard case .success = result, state.sessions[session.clientID] === session else { return nil }
                         session.enqueue(delivery)
                         return session.connection
                     }
@@ -325,7 +350,7 @@ extension Broker {
             let retain = target.retainAsPublished && message.retain
             // QoS 0 messages are not kept for sessions that are offline.
             if session.connection == nil, qos == .atMostOnce { return }
-            if session.pendingCount >= maximumQueued {
+            if session.isFull(limit: maximumQueued) {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
                 // not keep up is told so and disconnected (its stored session keeps the queue).
                 if qos != .atMostOnce { overflowed.append((message, session)) }
@@ -390,6 +415,7 @@ extension Broker {
         let durableFirst = !operations.isEmpty && store != nil
         for (session, delivery) in exactlyOnce {
             if durableFirst {
+                session.arriving += 1
                 waiting.append((session, delivery))
             } else {
                 session.enqueue(delivery)
@@ -422,7 +448,7 @@ extension Broker.State {
             let index = (group.next + step) % count
             let member = group.members[index].string
             guard let session = sessions[member] else { continue }
-            if session.connection != nil, session.pendingCount < maximumQueued {
+            if session.connection != nil, !session.isFull(limit: maximumQueued) {
                 group.next = index + 1
                 return member
             }

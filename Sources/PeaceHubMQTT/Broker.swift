@@ -418,6 +418,9 @@ public final class Broker: Sendable {
             session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
             session.maximumPacketSize = packet.properties.maximumPacketSize.map(Int.init)
             session.resend = session.inflightOrder
+            // What was released to the last connection and not written goes with the resends.
+            session.released.removeAll()
+            session.connectionNumber += 1
             let accepted = Accepted(
                 sessionPresent: session === previous, clientID: clientID, assignedClientID: assigned,
                 sessionExpiryInterval: lowered)

@@ -65,6 +65,17 @@ final class Session: @unchecked Sendable {
     private var encodedCount = 0
     /// Queued deliveries and encoded messages.
     private(set) var pendingCount = 0
+    /// QoS 2 deliveries routed to the session that wait for their message's commit before they are queued: they
+    /// count against the queue's limit as if queued.
+    var arriving = 0
+    /// Batches of QoS 2 PUBLISHes given packet ids whose commit has not completed: a QoS 1 PUBLISH waits behind
+    /// them (`Broker.outgoing`).
+    var committing = 0
+    /// QoS 2 PUBLISHes whose packet ids are stored, to be written (before anything new) by the connection.
+    var released: [(delivery: Delivery, packetID: UInt16)] = []
+    /// Counts the connections the session has had: a commit that completes after a reconnect releases nothing,
+    /// since the reconnect sends everything in flight again.
+    var connectionNumber = 0
 
     /// Outbound messages by packet id, and the order they were sent in (for resending).
     var inflight: [UInt16: Inflight] = [:]
@@ -142,10 +153,18 @@ final class Session: @unchecked Sendable {
 
     private static let allocator = ByteBufferAllocator()
 
-    /// The next queued delivery, if nothing is left to resend and the in-flight window has room for it.
-    func dequeueIfRoom() -> Delivery? {
-        resend.isEmpty && inflight.count < window ? dequeue() : nil
+    /// The next queued delivery, if nothing is left to resend and the in-flight window has room for it, unless
+    /// `held` says it must wait (it stays first in the queue).
+    func dequeueIfRoom(unless held: (Delivery) -> Bool) -> Delivery? {
+        guard resend.isEmpty, inflight.count < window else { return nil }
+        for index in pending.indices where !pending[index].isEmpty {
+            return held(pending[index][pending[index].startIndex]) ? nil : dequeue()
+        }
+        return nil
     }
+
+    /// Whether the queue is full, counting the deliveries still arriving.
+    func isFull(limit: Int) -> Bool { pendingCount + arriving >= limit }
 
     /// Whether the window has room for one more PUBLISH to resend: what this connection was sent and has not
     /// finished is below it [MQTT-3.3.4-9], whatever the previous connection's window was.
