@@ -835,12 +835,27 @@ extension Broker {
         }.sorted { $0.clientID < $1.clientID }
     }
 
-    /// Closes the connection of `clientID` as the hub (no DISCONNECT from the client, so its will is published;
-    /// an MQTT 5 client is told 0x98 Administrative action). The session itself stays if it outlives its
-    /// connection. Returns false when no client with that id is connected.
-    public func disconnect(clientID: String, reason: String) -> Bool {
-        let connection = state.withLock { $0.sessions[clientID]?.connection }
+    /// Ends the session of `clientID`, connected or not, as an operator asks: its subscriptions, queue and stored
+    /// state are discarded and its will is published, as at the end of any session; a connection is closed as
+    /// the hub (an MQTT 5 client is told 0x98 Administrative action). The client id is then free, whoever held it.
+    /// Returns false when there is no such session.
+    public func endSession(clientID: String, reason: String) -> Bool {
+        let (found, connection, wills, operations) = state.withLock {
+            state -> (Bool, (any BrokerConnection)?, [PendingWill], [StoreOperation]) in
+            guard let session = state.sessions[clientID] else { return (false, nil, [], []) }
+            guard let connection = session.connection else {
+                var operations: [StoreOperation] = []
+                let wills = session.takeWill()
+                drop(session, from: &state, operations: &operations)
+                return (true, nil, wills, operations)
+            }
+            // A session without an expiry ends with its connection, which `disconnected` then sees to (the will,
+            // the counts): only what is stored goes now.
+            return (true, connection, [], resize(session, to: 0))
+        }
+        for will in wills { publishWill(will) }
+        commit(operations) { _ in }
         connection?.close(.administrativeAction, reason: reason)
-        return connection != nil
+        return found
     }
 }

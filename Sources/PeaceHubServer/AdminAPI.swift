@@ -87,11 +87,11 @@ public struct AdminAPI: Sendable {
             return .json(try Page(all: sessions, page: try PageRequest(request), request: request) { $0.clientID })
         }
         route(&router, .DELETE, "/sessions/{clientID}") { request, caller in
-            try Self.requireOperator(caller, "disconnect MQTT clients")
+            try Self.requireOperator(caller, "end MQTT sessions")
             let clientID = request.parameter("clientID")
-            let reason = "disconnected by \(caller) (admin API)"
-            guard try requireBroker().disconnect(clientID: clientID, reason: reason) else {
-                throw HTTPError(.notFound, "no client with id \(clientID) is connected")
+            let reason = "session ended by \(caller) (admin API)"
+            guard try requireBroker().endSession(clientID: clientID, reason: reason) else {
+                throw HTTPError(.notFound, "no session with client id \(clientID)")
             }
             return .noContent
         }

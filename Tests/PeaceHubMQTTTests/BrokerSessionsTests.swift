@@ -28,14 +28,44 @@ import Testing
         #expect(summaries.first?.connected == true)
     }
 
-    @Test func disconnectClosesTheLiveConnectionOnly() throws {
-        let broker = try Broker(authorizer: TestAuthorizer())
-        let client = try TestClient(broker: broker, principal: .operator("duty"))
-        #expect(try client.connect("duty-1") == [accepted])
-        #expect(broker.disconnect(clientID: "duty-1", reason: "test"))
-        client.loop.run()
-        #expect(!client.isOpen)
-        #expect(!broker.disconnect(clientID: "duty-1", reason: "test"))
-        #expect(!broker.disconnect(clientID: "nobody", reason: "test"))
+    /// `DELETE /sessions/{id}` ends the session, connected or not: it only closed a connection, so a persistent
+    /// session, its queue and its hold on the client id stayed (protocol.md promised an operator could free an id
+    /// held by the wrong principal this way).
+    @Test func endingASessionDiscardsItWhetherConnectedOrNot() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let watcher = try TestClient(broker: broker, principal: .operator("duty"))
+        _ = try watcher.connect("duty-watch")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/status", .atMostOnce)])))
+        _ = try watcher.received()
+        let will = MQTTPacket.Will(
+            topic: "contingents/KAZ/status", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
+        for connected in [true, false] {
+            let client = try TestClient(broker: broker, principal: .contingent("KAZ"), loop: watcher.loop)
+            _ = try client.connect("kaz-desk", clean: false, will: will)
+            try client.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/inbox", .atLeastOnce)])))
+            store.completeAll()
+            _ = try client.received()
+            // Away: a normal DISCONNECT keeps the session and discards the will.
+            if !connected { try client.send(.disconnect(.init())) }
+            #expect(broker.endSession(clientID: "kaz-desk", reason: "test"), "\(connected)")
+            store.completeAll()
+            client.loop.run()
+            #expect(!client.isOpen)
+            #expect(!broker.sessionSummaries().contains { $0.clientID == "kaz-desk" }, "\(connected)")
+            #expect(!store.state.sessions.contains { $0.clientID == "kaz-desk" }, "\(connected)")
+            // A connection closed by the hub leaves its will.
+            let wills = TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) }
+            #expect(wills == (connected ? ["gone"] : []), "\(connected)")
+            // The id is free: another principal may take it, and finds no session.
+            let other = try TestClient(broker: broker, principal: .contingent("IND"), loop: watcher.loop)
+            let packets = try other.connect("kaz-desk", clean: false)
+            store.completeAll()
+            #expect((packets + (try other.received())).first == accepted, "\(connected)")
+            try other.send(.disconnect(.init()))
+            #expect(broker.endSession(clientID: "kaz-desk", reason: "test"))
+            store.completeAll()
+        }
+        #expect(!broker.endSession(clientID: "nobody", reason: "test"))
     }
 }
