@@ -1,8 +1,8 @@
 import NIOCore
 
 /// The client side of a connection, for `peacehub pub` and `peacehub sub`: hands every packet
-/// from the server to `packets` and completes the acknowledgement flows of incoming messages
-/// (PUBACK for QoS 1; PUBREC, then PUBCOMP for QoS 2).
+/// from the server to `packets`, completes the acknowledgement flows of incoming messages
+/// (PUBACK for QoS 1; PUBREC, then PUBCOMP for QoS 2) and keeps the connection alive.
 public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
     public typealias InboundIn = MQTTPacket
     public typealias OutboundOut = MQTTPacket
@@ -10,14 +10,20 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
     /// Everything the server sent, in order; finishes when the connection closes.
     public let packets: AsyncStream<MQTTPacket>
     private let continuation: AsyncStream<MQTTPacket>.Continuation
+    /// The Keep Alive the CONNECT asks for, in seconds; 0 for none.
+    private let keepAlive: UInt16
 
-    public init() {
+    public init(keepAlive: UInt16 = 0) {
         (packets, continuation) = AsyncStream.makeStream(of: MQTTPacket.self)
+        self.keepAlive = keepAlive
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         switch packet {
+        case .connack(let ack) where !ack.reasonCode.isFailure:
+            // An MQTT 5 server may set another keep-alive, which the client then keeps [MQTT-3.2.2-21].
+            startPinging(every: ack.properties.serverKeepAlive ?? keepAlive, context)
         case .publish(let publish):
             switch (publish.qos, publish.packetID) {
             case (.atLeastOnce, let id?): context.writeAndFlush(wrapOutboundOut(.puback(packetID: id)), promise: nil)
@@ -32,6 +38,18 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
             break
         }
         continuation.yield(packet)
+    }
+
+    /// A PINGREQ every three quarters of the keep-alive, whatever else is sent: the server closes a connection
+    /// that sends nothing for one and a half [MQTT-3.1.2-24], and a subscriber that only reads sends nothing else.
+    private func startPinging(every seconds: UInt16, _ context: ChannelHandlerContext) {
+        guard seconds > 0 else { return }
+        let channel = context.channel
+        let interval = TimeAmount.milliseconds(Int64(seconds) * 750)
+        context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            guard channel.isActive else { return task.cancel() }
+            channel.writeAndFlush(MQTTPacket.pingreq, promise: nil)
+        }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

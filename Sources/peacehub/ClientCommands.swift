@@ -44,6 +44,11 @@ struct ClientOptions: ParsableArguments {
     @Option(name: [.customShort("V"), .customLong("mqtt-version")], help: "The MQTT version: 5 or 3.1.1.")
     var mqttVersion = "5"
 
+    @Option(
+        name: [.customShort("k"), .customLong("keepalive")],
+        help: "The MQTT keep-alive in seconds: a PINGREQ goes every three quarters of it; 0: none.")
+    var keepAlive: UInt16 = 60
+
     /// The protocol level `--mqtt-version` names.
     var version: MQTTVersion {
         get throws {
@@ -94,7 +99,7 @@ struct ClientOptions: ParsableArguments {
         let version = try self.version
         let (ca, certificate, key) = try credentials()
         let context = try TLSContext(configuration: .client(trustedCAFile: ca, certificateFile: certificate, privateKeyFile: key))
-        let handler = MQTTClientHandler()
+        let handler = MQTTClientHandler(keepAlive: keepAlive)
         let serverName = self.serverName
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -113,7 +118,7 @@ struct ClientOptions: ParsableArguments {
         try await session.send(
             .connect(
                 .init(
-                    version: version, clientID: clientID, cleanStart: !persistent, keepAlive: 60,
+                    version: version, clientID: clientID, cleanStart: !persistent, keepAlive: keepAlive,
                     properties: properties)))
         guard case .connack(let ack) = try await session.next() else { throw CLIError("the hub did not answer CONNECT") }
         guard ack.reasonCode == .success else {
@@ -198,6 +203,10 @@ struct PubCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
+        // Checked here, as mosquitto_pub does: the hub would only close the connection.
+        do throws(MQTTError) { try TopicName.validate(topic, field: "topic") } catch {
+            throw CLIError("-t: \(error.reason)")
+        }
         let version = try client.version
         var payload = Data(message.utf8)
         var properties: MQTTProperties = []
@@ -271,6 +280,9 @@ struct SubCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let qos = QoS(rawValue: UInt8(clamping: self.qos)), self.qos >= 0 else { throw CLIError("-q must be 0, 1 or 2") }
+        if let invalid = topic.first(where: { !TopicFilter.isValid($0) }) {
+            throw CLIError("-t: '\(invalid)' is no MQTT topic filter (not empty; + and # only as whole levels, # last)")
+        }
         let session = try await client.connect()
         try await session.send(.subscribe(.init(packetID: 1, subscriptions: topic.map { ($0, qos) })))
         // -W ends the wait; a connection closed before it is the hub's doing, and said so (exit 1).

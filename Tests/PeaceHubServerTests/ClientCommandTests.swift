@@ -138,6 +138,30 @@ import Testing
         #expect(half.status != 0 && half.stderr.contains("--cert and --key go together"), "\(half.stderr)")
     }
 
+    /// `sub` keeps its connection alive with PINGREQ: it sent nothing after SUBSCRIBE, so the hub closed it after
+    /// one and a half keep-alives (0x8D, exit 1) while it waited for messages.
+    @Test(arguments: ["5", "3.1.1"])
+    func aQuietSubscriberStaysConnected(version: String) throws {
+        let result = try ProcessRunner.peacehub(
+            client(["sub", "--as", "IND", "-t", "contingents/IND/inbox", "-k", "1", "-W", "4", "-V", version]),
+            environment: hub.environment, timeout: 30)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+    }
+
+    /// A topic no hub would take is refused before connecting, as mosquitto_pub and mosquitto_sub do (the hub
+    /// only closed the connection: "the hub closed the connection").
+    @Test func anInvalidTopicIsRefusedBeforeConnecting() throws {
+        let wildcard = try ProcessRunner.peacehub(
+            client(["pub", "--as", "IND", "-t", "contingents/+/inbox", "-m", "x"]), environment: hub.environment)
+        #expect(wildcard.status == 1)
+        #expect(wildcard.stderr.contains("-t: wildcards in the topic 'contingents/+/inbox'"), "\(wildcard.stderr)")
+        let filter = try ProcessRunner.peacehub(
+            client(["sub", "--as", "IND", "-t", "contingents/IND/in#"]), environment: hub.environment)
+        #expect(filter.status == 1)
+        #expect(filter.stderr.contains("-t: 'contingents/IND/in#' is no MQTT topic filter"), "\(filter.stderr)")
+    }
+
     @Test func aMissingCertificateIsAClearError() throws {
         let result = try ProcessRunner.peacehub(
             client(["pub", "--as", "FRA", "-t", "contingents/IND/inbox", "-m", "x"]), environment: hub.environment)
