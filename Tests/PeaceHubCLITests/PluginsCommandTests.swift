@@ -137,7 +137,8 @@ import Testing
         #expect(
             result.stdout.contains(
                 "FAIL  the library exports its entry point alone: it also exports 2 other symbol(s) (fixture_counter, "
-                    + "fixture_helper): link it with -Wl,--version-script=exports.map (docs/abi.md)"), "\(result.stdout)")
+                    + "fixture_helper): link it with -Wl,--version-script=exports.map (docs/abi.md)"),
+            "\(result.stdout)")
         #expect(result.stdout.contains("PASS  destroy releases the instance"), "\(result.stdout)")
     }
 

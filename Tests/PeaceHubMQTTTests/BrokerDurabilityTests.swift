@@ -539,7 +539,9 @@ final class ManualStore: BrokerStore {
             try publisher.send(publish5("contingents/IND/inbox", "m\(id)", qos: .exactlyOnce, id: UInt16(id)))
         }
         store.completeAll()
-        let codes = try publisher.received().compactMap { if case .pubrec(let ack) = $0 { ack.reasonCode } else { nil } }
+        let codes = try publisher.received().compactMap {
+            if case .pubrec(let ack) = $0 { ack.reasonCode } else { nil }
+        }
         #expect(codes == Array(repeating: .success, count: 3) + Array(repeating: .quotaExceeded, count: 7))
         #expect(broker.sessionSummaries().first { $0.clientID == "ind-away" }?.queued == 3)
     }
@@ -556,7 +558,8 @@ final class ManualStore: BrokerStore {
             let broker = try Broker(authorizer: TestAuthorizer(), store: store)
             let subscriber = try TestClient(broker: broker, principal: ind)
             _ = try subscriber.connect("ind-desk", clean: false)
-            try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .exactlyOnce)])))
+            try subscriber.send(
+                .subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .exactlyOnce)])))
             store.completeAll()
             _ = try subscriber.received()
             try subscriber.channel.close().wait()
