@@ -585,6 +585,14 @@ final class Key {
             var length = 0
             guard EVP_PKEY_get_group_name(pkey, &name, name.count, &length) == 1 else { return "EC, unnamed curve" }
             let curve = OpenSSL.string(fromNulTerminated: name)
+            // A key that spells out its curve's parameters is refused by every verifier (RFC 5480 2.1.1: PKIX
+            // names the curve), though OpenSSL reports the curve's name for it.
+            var encoding = [CChar](repeating: 0, count: 32)
+            if EVP_PKEY_get_utf8_string_param(pkey, "encoding", &encoding, encoding.count, &length) == 1,
+                OpenSSL.string(fromNulTerminated: encoding) != "named_curve"
+            {
+                return "EC \(curve) with explicit curve parameters; make the key with -pkeyopt ec_param_enc:named_curve"
+            }
             return ["prime256v1", "secp384r1", "secp521r1"].contains(curve) ? nil : "EC \(curve)"
         }
         if EVP_PKEY_is_a(pkey, "RSA") == 1 {

@@ -139,10 +139,30 @@ public final class TLSContext: @unchecked Sendable {
         return "names \"\(unknown)\", which is no TLS 1.3 suite of this OpenSSL"
     }
 
+    private static func versionName(_ version: Int32) -> String {
+        switch version {
+        case TLS1_3_VERSION: "TLS 1.3"
+        case TLS1_2_VERSION: "TLS 1.2"
+        case TLS1_1_VERSION: "TLS 1.1"
+        case TLS1_VERSION: "TLS 1.0"
+        default: "version \(version)"
+        }
+    }
+
     private static func configure(
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration, ownCertificate: Bool
     ) throws(TLSError) {
-        let minimum = configuration.minimumVersion == .tlsv1_3 ? TLS1_3_VERSION : TLS1_2_VERSION
+        // `tls.minimumVersion` raises the system's `MinProtocol` (openssl.cnf), never lowers it; a `MaxProtocol`
+        // below the result leaves no version, which would refuse every client: said here, at start.
+        let configured = configuration.minimumVersion == .tlsv1_3 ? TLS1_3_VERSION : TLS1_2_VERSION
+        let minimum = max(configured, phub_ssl_ctx_get_min_proto_version(ctx))
+        let maximum = phub_ssl_ctx_get_max_proto_version(ctx)
+        guard maximum == 0 || maximum >= minimum else {
+            throw TLSError(
+                .invalidConfiguration,
+                "no TLS version is left: the system's openssl.cnf allows at most \(versionName(maximum)) "
+                    + "(MaxProtocol), the hub needs \(versionName(minimum)) or later (tls.minimumVersion)")
+        }
         guard phub_ssl_ctx_set_min_proto_version(ctx, minimum) == 1 else {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
         }

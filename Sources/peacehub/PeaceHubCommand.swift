@@ -23,8 +23,9 @@ struct PeaceHubCommand: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
-            // Every command but --help and --version hashes, signs or speaks TLS through the system OpenSSL.
-            try CryptoLibrary.checkUsable()
+            // Every command of ours hashes, signs or speaks TLS through the system OpenSSL; the parser's own (help)
+            // needs none, and must work while an operator mends openssl.cnf.
+            if String(reflecting: type(of: command)).hasPrefix("peacehub.") { try CryptoLibrary.checkUsable() }
             if !(command is ServeCommand) {
                 var level = Logger.Level.warning
                 if let text = ProcessInfo.processInfo.environment["PEACEHUB_LOG_LEVEL"] {

@@ -236,6 +236,9 @@ import Testing
 
             """.utf8
         ).write(to: fips)
+        // The parser's help needs no OpenSSL: it works while the operator mends openssl.cnf.
+        let help = try ProcessRunner.peacehub(["pki", "--help"], environment: ["OPENSSL_CONF": fips.path])
+        #expect(help.status == 0 && help.stdout.contains("OVERVIEW"), "\(help.stderr)")
         for command in [["plugins", "list"], ["serve", "--host", "127.0.0.1", "--port", "0"]] {
             let refusedToStart = try ProcessRunner.peacehub(
                 command, environment: hub.environment.merging(["OPENSSL_CONF": fips.path]) { _, new in new },
@@ -246,6 +249,51 @@ import Testing
                     "OpenSSL cannot provide SHA-256 (unsupported) with its active providers (default) and default "
                         + "properties (fips=yes)"), "\(refusedToStart.stderr)")
         }
+    }
+
+    /// openssl.cnf's `MinProtocol` holds for the hub (`tls.minimumVersion` 1.2 let TLS 1.2 in under a TLS 1.3
+    /// minimum), and a `MaxProtocol` below the hub's minimum, which left no version for any client, stops the
+    /// start with a reason.
+    @Test func theSystemsProtocolVersionsBoundTheHubs() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        func configuration(_ line: String) throws -> String {
+            let file = folder.url.appendingPathComponent("\(abs(line.hashValue)).cnf")
+            try Data(
+                """
+                openssl_conf = openssl_init
+                [openssl_init]
+                ssl_conf = ssl_sect
+                [ssl_sect]
+                system_default = system_default_sect
+                [system_default_sect]
+                \(line)
+
+                """.utf8
+            ).write(to: file)
+            return file.path
+        }
+        let hub = try HubProcess(
+            environment: ["OPENSSL_CONF": try configuration("MinProtocol = TLSv1.3"), "PEACEHUB_TLS_MINIMUM_VERSION": "1.2"])
+        defer { hub.remove() }
+        let pki = hub.pkiDirectory.path
+        let old = try ProcessRunner.run(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", "\(pki)/ca.pem", "-cert",
+                "\(pki)/contingents/KAZ.pem", "-key", "\(pki)/contingents/KAZ.key", "-tls1_2",
+            ], stdin: Data(), timeout: 30)
+        #expect(old.stderr.contains("alert protocol version"), "\(old.stdout)\(old.stderr)")
+        hub.stop()
+        let none = try ProcessRunner.peacehub(
+            ["serve", "--host", "127.0.0.1", "--port", "0"],
+            environment: hub.environment.merging(["OPENSSL_CONF": try configuration("MaxProtocol = TLSv1.2")]) { _, new in new },
+            timeout: 30)
+        #expect(none.status == 1)
+        #expect(
+            none.stderr.contains(
+                "no TLS version is left: the system's openssl.cnf allows at most TLS 1.2 (MaxProtocol), the hub needs "
+                    + "TLS 1.3 or later (tls.minimumVersion)"), "\(none.stderr)")
     }
 
     @Test func aClientIdentifierCannotForgeALogLine() throws {

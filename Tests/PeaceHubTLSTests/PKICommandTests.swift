@@ -183,6 +183,22 @@ import Testing
         #expect(notARequest.status != 0)
         #expect(notARequest.stderr.contains("not a PKCS#10 certificate signing request (PEM or DER)"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/operators/duty.pem"))
+        // A P-256 key that spells out its curve's parameters: signed, it made a certificate every verifier refuses
+        // (RFC 5480 2.1.1), the hub's own listener first.
+        let explicitKey = directory.path("explicit.key")
+        let generated = try ProcessRunner.run(
+            "openssl",
+            ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-pkeyopt", "ec_param_enc:explicit",
+             "-out", explicitKey])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let explicitRequest = directory.path("explicit.csr")
+        _ = try ProcessRunner.run(
+            "openssl", ["req", "-new", "-key", explicitKey, "-subj", "/CN=requester", "-out", explicitRequest])
+        let explicit = try peacehub(["issue", "--dir", dir, "--operator", "duty", "--csr", explicitRequest])
+        #expect(explicit.status == 1)
+        #expect(explicit.stderr.contains("(EC prime256v1 with explicit curve parameters; make the key with -pkeyopt "
+            + "ec_param_enc:named_curve) is not accepted"), "\(explicit.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/operators/duty.pem"))
     }
 
     @Test func defaultDirectoryComesFromTheDataDirectory() throws {

@@ -13,6 +13,17 @@ static inline int phub_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) 
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
 
+/// SSL_CTX_get_min_proto_version is a macro over SSL_CTX_ctrl: the lowest version the context allows so far (0: any),
+/// which openssl.cnf's `MinProtocol` sets for every new context.
+static inline int phub_ssl_ctx_get_min_proto_version(SSL_CTX *ctx) {
+    return (int)SSL_CTX_get_min_proto_version(ctx);
+}
+
+/// SSL_CTX_get_max_proto_version is a macro over SSL_CTX_ctrl (0: any); openssl.cnf's `MaxProtocol` sets it.
+static inline int phub_ssl_ctx_get_max_proto_version(SSL_CTX *ctx) {
+    return (int)SSL_CTX_get_max_proto_version(ctx);
+}
+
 /// SSL_CTX_set_max_proto_version is a macro over SSL_CTX_ctrl.
 static inline int phub_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_max_proto_version(ctx, version);
