@@ -32,6 +32,8 @@ public enum FixtureModules {
         case entryHang = "ENTRY_HANG"
         /// Exports a function and a variable beside its entry point.
         case extraExports = "EXTRA_EXPORTS"
+        /// Calls `exit(0)` from the library's initializer.
+        case initializerExit = "INITIALIZER_EXIT"
         /// Never returns from the library's initializer (a constructor), inside `dlopen`.
         case initializerHang = "INITIALIZER_HANG"
         case tableABI2 = "TABLE_ABI_2"

@@ -101,16 +101,24 @@ extension PluginHost {
     convenience init(trying services: HostServices = HostServices()) {
         self.init(services: services) { manifest, budget in
             let seconds = Double(budget.components.seconds) + Double(budget.components.attoseconds) / 1e18
-            let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { _ in }
+            var described = false
+            let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { _ in
+                described = true
+            }
             let place = "while its library was opened in a child process (its initializers or phub_plugin_entry_v1)"
             switch end {
             case .crashed(let signal)?:
                 return "it crashed with signal \(signal) (\(signalName(signal))) \(place): refused, not opened here"
             case .silent?:
                 return "it did not finish opening within \(budget) \(place): refused, not opened here"
-            case .exited?, nil:
+            case .exited(0)? where !described:
+                // The library ended the process itself (`exit` in an initializer): here it would end the hub.
+                return "it ended the process (exit status 0) \(place): refused, not opened here"
+            case .exited(1)?, .exited(0)?, nil:
                 // Opened, or refused for a reason that opening it here gives as well (and safely).
                 return nil
+            case .exited(let status)?:
+                return "it ended the process (exit status \(status)) \(place): refused, not opened here"
             }
         }
     }

@@ -2,7 +2,8 @@ import Foundation
 
 /// The symbols a shared library exports, read from its ELF dynamic symbol table (`.dynsym`) without running it:
 /// defined, global or weak, of default or protected visibility. What `nm -D --defined-only` lists, less the
-/// linker's absolute version symbols. ELF64 little-endian only, the hub's platform.
+/// symbols a version script's named node adds (absolute, value 0, size 0). ELF64 little-endian only, the hub's
+/// platform; the table is found through the section headers.
 enum ELFExports {
     struct Unreadable: Error, CustomStringConvertible {
         var description: String
@@ -47,7 +48,10 @@ enum ELFExports {
             let sectionIndex: UInt16 = try integer(base + 6, as: UInt16.self)
             let binding = info >> 4  // 1 global, 2 weak, 10 unique
             let visibility = other & 3  // 0 default, 3 protected
-            guard sectionIndex != 0, sectionIndex != 0xFFF1, [1, 2, 10].contains(binding), [0, 3].contains(visibility)
+            let value: UInt64 = try integer(base + 8, as: UInt64.self)
+            let size: UInt64 = try integer(base + 16, as: UInt64.self)
+            let versionNode = sectionIndex == 0xFFF1 && value == 0 && size == 0
+            guard sectionIndex != 0, !versionNode, [1, 2, 10].contains(binding), [0, 3].contains(visibility)
             else { continue }
             let start = strings.offset + Int(try integer(base, as: UInt32.self))
             guard start < bytes.count, let end = bytes[start...].firstIndex(of: 0) else {

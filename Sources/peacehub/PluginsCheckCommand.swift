@@ -219,7 +219,9 @@ struct PluginsCheck: ParsableCommand {
         let place = current.map { conformanceChecks[$0].function } ?? "create (rebuilding the module)"
         let what: String
         switch end {
-        case .exited(0): return outcome
+        // A child that exits 0 with a check begun, or having run none, was ended by the module itself (`exit`).
+        case .exited(0) where current == nil && outcome.nextCheck > from: return outcome
+        case .exited(0): what = "the module ended the process (exit status 0) in \(place)"
         case .exited(let status): what = "the checker child exited with status \(status) in \(place)"
         case .crashed(let signal): what = "crashed with signal \(signal) (\(signalName(signal))) in \(place)"
         case .silent:

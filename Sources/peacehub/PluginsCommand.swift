@@ -116,12 +116,18 @@ struct PluginsInspect: ParsableCommand {
 
     func run() throws {
         let manifest = try manifestURL(for: file)
+        var described = false
         let end = try ChildCommand.run(
             ["plugins", "open", manifest.path] + (json ? ["--json"] : []), silenceLimit: timeout,
             standardError: .standardError
-        ) { print($0) }
+        ) {
+            described = true
+            print($0)
+        }
         let place = "while its library was opened (its initializers or phub_plugin_entry_v1)"
         switch end {
+        case .exited(0) where !described:
+            throw CLIError("the module ended the process (exit status 0) \(place)")
         case .exited(0): return
         case .exited(let status): throw ExitCode(status)
         case .crashed(let signal):

@@ -136,8 +136,9 @@ import Testing
         #expect(result.status == 1)
         #expect(
             result.stdout.contains(
-                "FAIL  the library exports its entry point alone: it also exports 2 other symbol(s) (fixture_counter, "
-                    + "fixture_helper): link it with -Wl,--version-script=exports.map (docs/abi.md)"),
+                "FAIL  the library exports its entry point alone: it also exports 3 other symbol(s) "
+                    + "(fixture_absolute, fixture_counter, fixture_helper): link it with "
+                    + "-Wl,--version-script=exports.map (docs/abi.md)"),
             "\(result.stdout)")
         #expect(result.stdout.contains("PASS  destroy releases the instance"), "\(result.stdout)")
     }
@@ -233,6 +234,28 @@ import Testing
             result.stderr.contains(
                 "PEACEHUB_LOG_LEVEL is 'loud', not one of trace, debug, info, notice, warning, error, critical"),
             "\(result.stderr)")
+    }
+
+    /// A library that calls `exit` while it opens passed the trial as "opened" and then ended the CLI (and `serve`)
+    /// without a word; `check` started child after child for ever and `inspect` said nothing.
+    @Test func aLibraryThatEndsTheProcessWhileOpeningIsRefused() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let exiting = try FixtureModules.build(.initializerExit, into: scratch.url, id: "org.peacehub.a-exit", mission: "EXIT")
+        try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.b-plain", mission: "PLAIN")
+        let mission = try ProcessRunner.peacehub(
+            ["mission", "PLAIN", "describe", "--json", "--plugins", scratch.url.path], timeout: 60)
+        #expect(mission.status == 0 && mission.stdout.contains(#""mission":"PLAIN""#), "\(mission.stdout)\(mission.stderr)")
+        #expect(mission.stderr.contains("it ended the process (exit status 0) while its library was opened in a child"))
+        let inspect = try ProcessRunner.peacehub(["plugins", "inspect", exiting.path], timeout: 60)
+        #expect(inspect.status == 1)
+        #expect(inspect.stderr.contains("the module ended the process (exit status 0) while its library was opened"))
+        let check = try ProcessRunner.peacehub(["plugins", "check", exiting.path], timeout: 60)
+        #expect(check.status == 1)
+        #expect(
+            check.stdout.contains(
+                "FAIL  library opens and its table is complete: the module ended the process (exit status 0)"),
+            "\(check.stdout)")
     }
 
     /// Western Sahara lies west of Greenwich: a negative longitude is a value, not an option.

@@ -297,6 +297,13 @@ static const phub_plugin_t fixture_plugin = {
 /* Exported beside the entry point, as a library linked without the version script would be. */
 __attribute__((visibility("default"))) int fixture_helper(void) { return 1; }
 __attribute__((visibility("default"))) int fixture_counter = 0;
+/* An absolute symbol, as `-Wl,--defsym` makes one. */
+__asm__(".globl fixture_absolute\n.set fixture_absolute, 0x1234");
+#endif
+
+#ifdef FIXTURE_INITIALIZER_EXIT
+/* Ends the process from the library's initializer: opened in the hub, it would end the hub. */
+__attribute__((constructor)) static void fixture_initializer_exit(void) { exit(0); }
 #endif
 
 #ifdef FIXTURE_INITIALIZER_HANG
