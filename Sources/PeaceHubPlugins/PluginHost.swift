@@ -23,6 +23,13 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     /// here. Nil (a library's own tests) opens every module here at once.
     private let openTrial: OpenTrial?
     private let loaded = Mutex<[ModuleInstance]>([])
+    /// The manifest of a module whose library is still opening after its budget: its `dlopen` holds the system's
+    /// loader lock, which every later `dlopen` and the process's exit wait for.
+    private static let stuckInLoader = Mutex<String?>(nil)
+
+    /// Whether a library hangs inside the system's loader in this process (it passed its trial, then hung here):
+    /// the process must then end with `_exit`, since `exit` waits for the loader lock.
+    public static var libraryLoaderHeld: Bool { stuckInLoader.withLock { $0 != nil } }
 
     public init(
         services: HostServices = HostServices(), callBudget: Duration = .seconds(10),
@@ -70,6 +77,12 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
     @discardableResult
     public func load(manifest url: URL) throws(PluginLoadError) -> ModuleInstance {
         do throws(PluginLoadError) {
+            if let stuck = Self.stuckInLoader.withLock({ $0 }) {
+                throw PluginLoadError(
+                    .openFailed, file: url.standardizedFileURL.path,
+                    reason: "not opened: the library of \(stuck) still hangs in its initializers, inside the system's "
+                        + "library loader, which every library load waits for; remove that module and restart")
+            }
             if let openTrial {
                 let (manifest, _) = try PluginLoader.checkBeforeOpening(manifest: url)
                 if let reason = openTrial(url, loadBudget) {
@@ -78,8 +91,10 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
                         moduleABI: "\(manifest.abiMajor).\(manifest.abiMinor)", reason: reason)
                 }
             }
-            let instance = try withinLoadBudget(url) { [self] () throws(PluginLoadError) in
+            let progress = LoadProgress()
+            let instance = try withinLoadBudget(url, progress: progress) { [self] () throws(PluginLoadError) in
                 let opened = try PluginLoader.open(manifest: url)
+                progress.opening.store(false, ordering: .releasing)
                 if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {
                     throw PluginLoadError(
                         .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI,
@@ -98,11 +113,16 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         }
     }
 
+    /// Whether a load is still opening its library (`dlopen` and the entry point), shared with its thread.
+    final class LoadProgress: Sendable {
+        let opening = Atomic<Bool>(true)
+    }
+
     /// Runs a module's loading on a thread of its own and waits `loadBudget` at most. A module that hangs there is
     /// refused; its thread is left to it (nothing can stop a call into a library, and none is ever unloaded), and
     /// what it returns, if it ever does, is dropped.
     private func withinLoadBudget(
-        _ url: URL, _ body: @escaping @Sendable () throws(PluginLoadError) -> ModuleInstance
+        _ url: URL, progress: LoadProgress, _ body: @escaping @Sendable () throws(PluginLoadError) -> ModuleInstance
     ) throws(PluginLoadError) -> ModuleInstance {
         final class Outcome: @unchecked Sendable {
             // Written before `done` is signalled, read only after it was.
@@ -116,6 +136,7 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         }
         let budget = DispatchTimeInterval.nanoseconds(Int(loadBudget / .nanoseconds(1)))
         guard done.wait(timeout: .now() + budget) == .success, let result = outcome.result else {
+            if progress.opening.load(ordering: .acquiring) { Self.stuckInLoader.withLock { $0 = url.path } }
             let manifest = try? PluginManifest.read(from: url)
             throw PluginLoadError(
                 .createFailed, file: url.path, moduleABI: manifest.map { "\($0.abiMajor).\($0.abiMinor)" } ?? "unknown",

@@ -32,6 +32,9 @@ public enum FixtureModules {
         case entryHang = "ENTRY_HANG"
         /// Exports a function and a variable beside its entry point.
         case extraExports = "EXTRA_EXPORTS"
+        /// Opens once (the child trial, which creates the file `FIXTURE_MARKER` names), then hangs in its
+        /// initializer every time after.
+        case initializerHangSecond = "INITIALIZER_HANG_SECOND"
         /// Calls `exit(0)` from the library's initializer.
         case initializerExit = "INITIALIZER_EXIT"
         /// Never returns from the library's initializer (a constructor), inside `dlopen`.

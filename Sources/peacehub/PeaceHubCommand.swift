@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PeaceHubCore
+import PeaceHubPlugins
 import PeaceHubTLS
 
 /// `peacehub`: the PeaceHub host service and its tools.
@@ -44,7 +45,19 @@ struct PeaceHubCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            if PluginHost.libraryLoaderHeld {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                endWithoutExitHandlers(exitCode(for: error).rawValue)
+            }
             exit(withError: error)
         }
+        if PluginHost.libraryLoaderHeld { endWithoutExitHandlers(0) }
+    }
+
+    /// `exit` runs the libraries' finalizers, which wait for the system's loader lock: a library hung in its
+    /// initializers holds it for ever. `_exit` ends the process all the same, once the output is flushed.
+    private static func endWithoutExitHandlers(_ status: Int32) -> Never {
+        fflush(nil)
+        _exit(status)
     }
 }

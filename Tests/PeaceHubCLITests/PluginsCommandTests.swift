@@ -236,6 +236,27 @@ import Testing
             "\(result.stderr)")
     }
 
+    /// A library that opens in its trial and then hangs in its initializers in the process holds the system's loader
+    /// lock: every later module was refused after its own budget, and the process never ended (`exit` waits for the
+    /// lock). Later modules are now refused at once, naming it, and the process ends.
+    @Test func aLibraryThatHangsOnlyInTheProcessStopsTheLoadsAfterItAndTheProcessStillEnds() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        try FixtureModules.build(.initializerHangSecond, into: scratch.url, id: "org.peacehub.a-hang", mission: "HANG")
+        try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.b-plain", mission: "PLAIN")
+        let started = Date()
+        let result = try ProcessRunner.peacehub(
+            ["mission", "PLAIN", "describe", "--plugins", scratch.url.path],
+            environment: ["FIXTURE_MARKER": scratch.path("opened")], timeout: 60)
+        #expect(Date().timeIntervalSince(started) < 30, "one budget, and the process ends")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("did not finish loading"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains(
+                "not opened: the library of \(scratch.path("org.peacehub.a-hang.plugin.json")) still hangs in its "
+                    + "initializers"), "\(result.stderr)")
+    }
+
     /// A library that calls `exit` while it opens passed the trial as "opened" and then ended the CLI (and `serve`)
     /// without a word; `check` started child after child for ever and `inspect` said nothing.
     @Test func aLibraryThatEndsTheProcessWhileOpeningIsRefused() throws {

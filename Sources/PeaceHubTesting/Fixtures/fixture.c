@@ -301,6 +301,23 @@ __attribute__((visibility("default"))) int fixture_counter = 0;
 __asm__(".globl fixture_absolute\n.set fixture_absolute, 0x1234");
 #endif
 
+#ifdef FIXTURE_INITIALIZER_HANG_SECOND
+/* Opens the first time (the child trial), then hangs in its initializer, inside dlopen, every time after: the
+   file FIXTURE_MARKER names remembers the first. */
+__attribute__((constructor)) static void fixture_initializer_hang_second(void) {
+    const char *marker = getenv("FIXTURE_MARKER");
+    if (marker == NULL) return;
+    if (access(marker, F_OK) != 0) {
+        FILE *file = fopen(marker, "w");
+        if (file != NULL) fclose(file);
+        return;
+    }
+    for (;;) {
+        sleep(1);
+    }
+}
+#endif
+
 #ifdef FIXTURE_INITIALIZER_EXIT
 /* Ends the process from the library's initializer: opened in the hub, it would end the hub. */
 __attribute__((constructor)) static void fixture_initializer_exit(void) { exit(0); }
