@@ -93,8 +93,9 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
             }
             let progress = LoadProgress()
             let instance = try withinLoadBudget(url, progress: progress) { [self] () throws(PluginLoadError) in
-                let opened = try PluginLoader.open(manifest: url)
-                progress.opening.store(false, ordering: .releasing)
+                let opened = try PluginLoader.open(manifest: url) {
+                    progress.opening.store(false, ordering: .releasing)
+                }
                 if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {
                     throw PluginLoadError(
                         .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI,
@@ -113,7 +114,7 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         }
     }
 
-    /// Whether a load is still opening its library (`dlopen` and the entry point), shared with its thread.
+    /// Whether a load is still inside `dlopen` (the library's initializers), shared with its thread.
     final class LoadProgress: Sendable {
         let opening = Atomic<Bool>(true)
     }

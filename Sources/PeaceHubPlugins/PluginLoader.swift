@@ -61,8 +61,11 @@ public enum PluginLoader {
     }
 
     /// Reads the manifest and opens its library, refusing at the first failed check: manifest,
-    /// ABI major, checksum, `dlopen`, entry symbol, entry result, table.
-    public static func open(manifest url: URL) throws(PluginLoadError) -> OpenedModule {
+    /// ABI major, checksum, `dlopen`, entry symbol, entry result, table. `libraryOpened` runs once `dlopen` has
+    /// returned (the library's initializers are done; the entry point is next).
+    public static func open(
+        manifest url: URL, libraryOpened: () -> Void = {}
+    ) throws(PluginLoadError) -> OpenedModule {
         let (manifest, libraryPath) = try checkBeforeOpening(manifest: url)
         let manifestPath = url.standardizedFileURL.path
         let abi = "\(manifest.abiMajor).\(manifest.abiMinor)"
@@ -74,6 +77,7 @@ public enum PluginLoader {
         guard let handle = dlopen(libraryPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw refuse(.openFailed, String(cString: dlerror()))
         }
+        libraryOpened()
         guard let symbol = dlsym(handle, PHUB_PLUGIN_ENTRY_SYMBOL) else {
             throw refuse(.noEntrySymbol, "\(libraryPath) does not export \(PHUB_PLUGIN_ENTRY_SYMBOL)")
         }

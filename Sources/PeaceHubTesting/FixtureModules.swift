@@ -35,6 +35,8 @@ public enum FixtureModules {
         /// Opens once (the child trial, which creates the file `FIXTURE_MARKER` names), then hangs in its
         /// initializer every time after.
         case initializerHangSecond = "INITIALIZER_HANG_SECOND"
+        /// Forks a process from the library's initializer that lives 12 s with the descriptors it inherited.
+        case initializerDaemon = "INITIALIZER_DAEMON"
         /// Calls `exit(0)` from the library's initializer.
         case initializerExit = "INITIALIZER_EXIT"
         /// Never returns from the library's initializer (a constructor), inside `dlopen`.

@@ -14,53 +14,94 @@ enum ChildCommand {
 
     /// Runs `peacehub ARGUMENTS`, hands `onLine` each line it prints on stdout as it comes, and kills it once it
     /// has printed nothing for `silenceLimit` seconds. Its stderr goes to `standardError`.
+    ///
+    /// Spawned and reaped here rather than by Foundation's `Process`: the child starts with no signal blocked
+    /// (a thread of `serve` blocks SIGTERM, and its children inherited the mask, so a hung one outlived the hub),
+    /// and its end is seen when it exits, not when its stdout closes (a process a module forks keeps that open).
     static func run(
         _ arguments: [String], silenceLimit: Double, standardError: FileHandle = .nullDevice,
         onLine: (String) -> Void
     ) throws -> End {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        if !FileManager.default.isExecutableFile(atPath: executable) {
+            executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         }
-        process.arguments = arguments
         // Die by the signal at once: the Swift backtracer would take seconds and hide it.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = standardError
-        try process.run()
-        let reader = pipe.fileHandleForReading
+        var output: [Int32] = [0, 0]
+        guard pipe(&output) == 0 else { throw CLIError("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        // Neither end may stay open in another child this process starts meanwhile: its end would never come.
+        for end in output { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        defer { close(output[0]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, standardError.fileDescriptor, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(output[1])
+        guard spawned == 0 else { throw CLIError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
+
         var pending = Data()
         var lastLine = Date()
-        readLoop: while true {
-            var descriptor = pollfd(fd: reader.fileDescriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 100)
-            if ready > 0 {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break readLoop }
-                pending.append(chunk)
-                while let newline = pending.firstIndex(of: 0x0a) {
-                    onLine(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-                    pending.removeSubrange(pending.startIndex...newline)
-                    lastLine = Date()
-                }
-            } else if ready == 0, Date().timeIntervalSince(lastLine) > silenceLimit {
-                process.terminate()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var open = true
+        func readAvailable() {
+            let count = read(output[0], &buffer, buffer.count)
+            guard count > 0 else {
+                if count == 0 { open = false }
+                return
+            }
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: 0x0a) {
+                onLine(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending.removeSubrange(pending.startIndex...newline)
+                lastLine = Date()
+            }
+        }
+        var status: Int32 = 0
+        while true {
+            if open {
+                var descriptor = pollfd(fd: output[0], events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, 100) > 0 { readAvailable() }
+            } else {
+                usleep(20_000)
+            }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                // What it wrote before it ended is still in the pipe (a process it left may go on writing: a few
+                // reads take what it wrote, not what that one writes for ever).
+                var descriptor = pollfd(fd: output[0], events: Int16(POLLIN), revents: 0)
+                for _ in 0..<16 where open && poll(&descriptor, 1, 0) > 0 { readAvailable() }
+                break
+            }
+            if Date().timeIntervalSince(lastLine) > silenceLimit {
+                kill(pid, SIGTERM)
                 usleep(200_000)
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
                 return .silent
-            } else if ready < 0, errno != EINTR {
-                break readLoop
             }
         }
         if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal { return .crashed(signal: process.terminationStatus) }
-        return .exited(process.terminationStatus)
+        // Killed by a signal: the low seven bits; otherwise the exit status in the next byte.
+        let signal = status & 0x7F
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .crashed(signal: signal)
     }
 }
 

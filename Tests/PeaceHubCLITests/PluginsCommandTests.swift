@@ -257,6 +257,19 @@ import Testing
                     + "initializers"), "\(result.stderr)")
     }
 
+    /// A library whose initializer leaves a process behind is loaded: the trial waited for its child's report
+    /// pipe to close, which that process held past the load budget, and refused the module as hung (and `serve`
+    /// started only when that process ended). The trial now sees its child exit.
+    @Test func aLibraryThatLeavesAProcessBehindIsLoaded() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        try FixtureModules.build(.initializerDaemon, into: scratch.url, id: "org.peacehub.daemon", mission: "DAEMON")
+        let result = try ProcessRunner.peacehub(
+            ["mission", "DAEMON", "describe", "--json", "--plugins", scratch.url.path], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#""mission":"DAEMON""#), "\(result.stdout)")
+    }
+
     /// A library that calls `exit` while it opens passed the trial as "opened" and then ended the CLI (and `serve`)
     /// without a word; `check` started child after child for ever and `inspect` said nothing.
     @Test func aLibraryThatEndsTheProcessWhileOpeningIsRefused() throws {

@@ -318,6 +318,20 @@ __attribute__((constructor)) static void fixture_initializer_hang_second(void) {
 }
 #endif
 
+#ifdef FIXTURE_INITIALIZER_DAEMON
+/* Leaves a process behind from the library's initializer, which lives 12 s (more than the load budget) with the
+   descriptors it inherited but its standard streams. */
+__attribute__((constructor)) static void fixture_initializer_daemon(void) {
+    if (fork() == 0) {
+        close(0);
+        close(1);
+        close(2);
+        sleep(12);
+        _exit(0);
+    }
+}
+#endif
+
 #ifdef FIXTURE_INITIALIZER_EXIT
 /* Ends the process from the library's initializer: opened in the hub, it would end the hub. */
 __attribute__((constructor)) static void fixture_initializer_exit(void) { exit(0); }
