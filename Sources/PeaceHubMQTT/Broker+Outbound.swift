@@ -27,6 +27,7 @@ extension Broker {
         let (immediate, afterCommit, operations) = state.withLock {
             state -> ([Outgoing], Release?, [StoreOperation]) in
             guard let session = state.sessions[clientID] else { return ([], nil, []) }
+            session.awaitingFirstTurn = false
             var immediate: [Outgoing] = []
             var afterCommit: [(Session.Delivery, UInt16)] = []
             var operations: [StoreOperation] = []
@@ -354,7 +355,10 @@ extension Broker {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
                 // not keep up is told so and disconnected (its stored session keeps the queue).
                 if qos != .atMostOnce { overflowed.append((message, session)) }
-                if session.version == .v5, let connection = session.connection { slow.append(connection) }
+                // Not one still connecting: its CONNECT would be refused, and the session never drained.
+                if session.version == .v5, !session.awaitingFirstTurn, let connection = session.connection {
+                    slow.append(connection)
+                }
                 return
             }
             if qos == .atMostOnce, !retain, session.takesEncoded(message) {

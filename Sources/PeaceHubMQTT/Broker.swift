@@ -421,6 +421,7 @@ public final class Broker: Sendable {
             // What was released to the last connection and not written goes with the resends.
             session.released.removeAll()
             session.connectionNumber += 1
+            session.awaitingFirstTurn = true
             let accepted = Accepted(
                 sessionPresent: session === previous, clientID: clientID, assignedClientID: assigned,
                 sessionExpiryInterval: lowered)

@@ -73,6 +73,9 @@ final class Session: @unchecked Sendable {
     var committing = 0
     /// QoS 2 PUBLISHes whose packet ids are stored, to be written (before anything new) by the connection.
     var released: [(delivery: Delivery, packetID: UInt16)] = []
+    /// Set when a connection binds to the session, cleared at its first turn to send (after its CONNACK): a
+    /// connection that has been sent nothing cannot be falling behind.
+    var awaitingFirstTurn = false
     /// Counts the connections the session has had: a commit that completes after a reconnect releases nothing,
     /// since the reconnect sends everything in flight again.
     var connectionNumber = 0

@@ -546,6 +546,36 @@ final class ManualStore: BrokerStore {
         #expect(broker.sessionSummaries().first { $0.clientID == "ind-away" }?.queued == 3)
     }
 
+    /// A client reconnecting to its full session is not refused as one that does not keep up when a message arrives
+    /// while its CONNECT is stored: it got CONNACK 0x97 every time while publishers went on, and could never drain.
+    @Test func aReconnectToAFullSessionIsNotRefusedAsSlow() throws {
+        let store = ManualStore()
+        let broker = try Broker(configuration: .init(maximumQueued: 1), authorizer: TestAuthorizer(), store: store)
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect5("ind-away", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        _ = try away.subscribe("contingents/IND/inbox", .init(qos: .atLeastOnce))
+        store.completeAll()
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("contingents/IND/inbox", "queued", qos: .atLeastOnce, id: 1))
+        store.completeAll()
+        let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        var packets = try back.connect5("ind-away", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        // The session is being stored again when the next message comes: the queue is full.
+        try publisher.send(publish5("contingents/IND/inbox", "refused", qos: .atLeastOnce, id: 2))
+        store.completeAll()
+        packets += try back.received()
+        guard case .connack(let connack) = packets.first else {
+            Issue.record("no CONNACK: \(packets)")
+            return
+        }
+        #expect(connack.reasonCode == .success)
+        #expect(TestClient.publishes(packets).map { String(buffer: $0.payload) } == ["queued"])
+        #expect(back.isOpen)
+    }
+
     /// A QoS 1 PUBLISH does not overtake a QoS 2 one waiting for its packet id to be stored: it went first, and a
     /// reconnect then sent them again in the order of their ids, not the order first sent [MQTT-4.6.0-1].
     @Test func unacknowledgedMessagesAreSentAgainInTheOrderFirstSent() throws {
