@@ -275,11 +275,13 @@ import Testing
     @Test func aLibraryThatEndsTheProcessWhileOpeningIsRefused() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
-        let exiting = try FixtureModules.build(.initializerExit, into: scratch.url, id: "org.peacehub.a-exit", mission: "EXIT")
+        let exiting = try FixtureModules.build(
+            .initializerExit, into: scratch.url, id: "org.peacehub.a-exit", mission: "EXIT")
         try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.b-plain", mission: "PLAIN")
         let mission = try ProcessRunner.peacehub(
             ["mission", "PLAIN", "describe", "--json", "--plugins", scratch.url.path], timeout: 60)
-        #expect(mission.status == 0 && mission.stdout.contains(#""mission":"PLAIN""#), "\(mission.stdout)\(mission.stderr)")
+        #expect(
+            mission.status == 0 && mission.stdout.contains(#""mission":"PLAIN""#), "\(mission.stdout)\(mission.stderr)")
         #expect(mission.stderr.contains("it ended the process (exit status 0) while its library was opened in a child"))
         let inspect = try ProcessRunner.peacehub(["plugins", "inspect", exiting.path], timeout: 60)
         #expect(inspect.status == 1)

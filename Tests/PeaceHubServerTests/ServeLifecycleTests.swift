@@ -274,7 +274,9 @@ import Testing
             return file.path
         }
         let hub = try HubProcess(
-            environment: ["OPENSSL_CONF": try configuration("MinProtocol = TLSv1.3"), "PEACEHUB_TLS_MINIMUM_VERSION": "1.2"])
+            environment: [
+                "OPENSSL_CONF": try configuration("MinProtocol = TLSv1.3"), "PEACEHUB_TLS_MINIMUM_VERSION": "1.2",
+            ])
         defer { hub.remove() }
         let pki = hub.pkiDirectory.path
         let old = try ProcessRunner.run(
@@ -287,7 +289,9 @@ import Testing
         hub.stop()
         let none = try ProcessRunner.peacehub(
             ["serve", "--host", "127.0.0.1", "--port", "0"],
-            environment: hub.environment.merging(["OPENSSL_CONF": try configuration("MaxProtocol = TLSv1.2")]) { _, new in new },
+            environment: hub.environment.merging(["OPENSSL_CONF": try configuration("MaxProtocol = TLSv1.2")]) {
+                _, new in new
+            },
             timeout: 30)
         #expect(none.status == 1)
         #expect(
