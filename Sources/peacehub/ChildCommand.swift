@@ -115,6 +115,13 @@ final class ChildReport {
         fflush(nil)
         handle = FileHandle(fileDescriptor: dup(STDOUT_FILENO), closeOnDealloc: true)
         dup2(STDERR_FILENO, STDOUT_FILENO)
+        // A parent that ends (killed while this child hangs in a module) leaves nobody to end the child: it ends
+        // itself once it has another parent, whatever its module is doing on the main thread.
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { usleep(200_000) }
+            _exit(1)
+        }
     }
 
     func line(_ text: String) {
