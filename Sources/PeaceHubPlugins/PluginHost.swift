@@ -83,13 +83,11 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
                     reason: "not opened: the library of \(stuck) still hangs in its initializers, inside the system's "
                         + "library loader, which every library load waits for; remove that module and restart")
             }
-            if let openTrial {
-                let (manifest, _) = try PluginLoader.checkBeforeOpening(manifest: url)
-                if let reason = openTrial(url, loadBudget) {
-                    throw PluginLoadError(
-                        .openFailed, file: url.standardizedFileURL.path,
-                        moduleABI: "\(manifest.abiMajor).\(manifest.abiMinor)", reason: reason)
-                }
+            // A manifest or library the checks refuse is refused as such by the open below (the trial's child
+            // refuses it too, and its refusal is not the trial's).
+            if let openTrial, let reason = openTrial(url, loadBudget) {
+                throw PluginLoadError(
+                    .openFailed, file: url.standardizedFileURL.path, moduleABI: Self.manifestABI(url), reason: reason)
             }
             let progress = LoadProgress()
             let instance = try withinLoadBudget(url, progress: progress) { [self] () throws(PluginLoadError) in
@@ -112,6 +110,11 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
             services.logger.error("\(error)")
             throw error
         }
+    }
+
+    /// The ABI a manifest declares, for a refusal that happened after it was read (no library is hashed again).
+    private static func manifestABI(_ url: URL) -> String {
+        (try? PluginManifest.read(from: url)).map { "\($0.abiMajor).\($0.abiMinor)" } ?? "unknown"
     }
 
     /// Whether a load is still inside `dlopen` (the library's initializers), shared with its thread.
@@ -138,9 +141,8 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         let budget = DispatchTimeInterval.nanoseconds(Int(loadBudget / .nanoseconds(1)))
         guard done.wait(timeout: .now() + budget) == .success, let result = outcome.result else {
             if progress.opening.load(ordering: .acquiring) { Self.stuckInLoader.withLock { $0 = url.path } }
-            let manifest = try? PluginManifest.read(from: url)
             throw PluginLoadError(
-                .createFailed, file: url.path, moduleABI: manifest.map { "\($0.abiMajor).\($0.abiMinor)" } ?? "unknown",
+                .createFailed, file: url.path, moduleABI: Self.manifestABI(url),
                 reason: "it did not finish loading (its library's initializers, its entry point and create) within "
                     + "\(loadBudget): refused, the call left running")
         }
