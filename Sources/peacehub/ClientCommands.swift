@@ -5,6 +5,7 @@ import NIOPosix
 import PeaceHubCore
 import PeaceHubMQTT
 import PeaceHubTLS
+import Synchronization
 
 /// What `peacehub pub` and `peacehub sub` share: where the hub is and whose certificate to use.
 struct ClientOptions: ParsableArguments {
@@ -256,6 +257,11 @@ struct PubCommand: AsyncParsableCommand {
     }
 }
 
+/// Raised by SIGINT or SIGTERM while `sub` waits.
+private final class StopRequest: Sendable {
+    let raised = Atomic(false)
+}
+
 /// `peacehub sub`: prints messages from the hub.
 struct SubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -285,17 +291,33 @@ struct SubCommand: AsyncParsableCommand {
         }
         let session = try await client.connect()
         try await session.send(.subscribe(.init(packetID: 1, subscriptions: topic.map { ($0, qos) })))
-        // -W ends the wait; a connection closed before it is the hub's doing, and said so (exit 1).
+        // -W, SIGINT and SIGTERM end the wait (SIGINT and SIGTERM with a DISCONNECT and exit 0, as mosquitto_sub
+        // does); a connection closed otherwise is the hub's doing, and said so (exit 1).
         let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
         if let seconds {
             session.channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { session.channel.close(promise: nil) }
         }
+        let stopped = StopRequest()
+        let stopSignals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                stopped.raised.store(true, ordering: .relaxed)
+                session.channel.writeAndFlush(MQTTPacket.disconnect(.init())).whenComplete { _ in
+                    session.channel.close(promise: nil)
+                }
+            }
+            source.resume()
+            return source
+        }
+        defer { stopSignals.forEach { $0.cancel() } }
         var received = 0
         while count.map({ received < $0 }) ?? true {
             let packet: MQTTPacket
             do {
                 packet = try await session.next()
             } catch {
+                if stopped.raised.load(ordering: .relaxed) { return }
                 if let deadline, ContinuousClock.now >= deadline { break }
                 FileHandle.standardError.write(Data("the hub closed the connection\n".utf8))
                 throw ExitCode.failure

@@ -78,6 +78,30 @@ import Testing
         #expect(text.contains("the hub disconnected: 0x98 Administrative action: certificate serial"), "\(text)")
     }
 
+    /// SIGINT or SIGTERM ends `sub` as mosquitto_sub's end: a DISCONNECT, then exit 0 (it died of the signal).
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalEndsSubWithADisconnectAndExitZero(signal: Int32) throws {
+        // The hub logs why a connection closed at debug level.
+        let hub = try HubProcess(environment: ["PEACEHUB_LOG_LEVEL": "debug"])
+        defer { hub.remove() }
+        let subscriber = Process()
+        subscriber.executableURL = TestEnvironment.peacehubExecutable
+        subscriber.arguments = [
+            "sub", "--as", "KGZ", "-t", "contingents/KGZ/inbox", "-W", "60", "--port", String(hub.port),
+        ]
+        subscriber.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+        try subscriber.run()
+        defer { if subscriber.isRunning { subscriber.terminate() } }
+        try #require(hub.waitForLog("client connected"))
+        usleep(200_000)
+        kill(subscriber.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(20)
+        while subscriber.isRunning, Date() < deadline { usleep(50_000) }
+        #expect(subscriber.terminationReason == .exit)
+        #expect(subscriber.terminationStatus == 0)
+        #expect(hub.waitForLog("client disconnected (0x00"))
+    }
+
     @Test func aRefusedSubscriptionIsReportedAndExitsNonZero() throws {
         let result = try ProcessRunner.peacehub(
             client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5"]), environment: hub.environment)
