@@ -23,6 +23,11 @@ struct PeaceHubCommand: AsyncParsableCommand {
     /// own logging from its configuration (level and text or JSON lines).
     static func main() async {
         do {
+            let arguments = CommandLine.arguments.dropFirst()
+            if arguments.first == "help", let unknown = unknownCommand(in: arguments.dropFirst()) {
+                // The parser printed the top-level help and exited 0, where `peacehub nosuch` is an error.
+                throw ValidationError("help: no command '\(unknown)'")
+            }
             var command = try parseAsRoot()
             // Every command of ours hashes, signs or speaks TLS through the system OpenSSL; the parser's own (help)
             // needs none, and must work while an operator mends openssl.cnf.
@@ -52,6 +57,18 @@ struct PeaceHubCommand: AsyncParsableCommand {
             exit(withError: error)
         }
         if PluginHost.libraryLoaderHeld { endWithoutExitHandlers(0) }
+    }
+
+    /// The first name in `path` that is not a subcommand of the command named before it, if any.
+    private static func unknownCommand(in path: ArraySlice<String>) -> String? {
+        var command: any ParsableCommand.Type = PeaceHubCommand.self
+        for name in path where !name.hasPrefix("-") {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else {
+                return name
+            }
+            command = next
+        }
+        return nil
     }
 
     /// `exit` runs the libraries' finalizers, which wait for the system's loader lock: a library hung in its

@@ -236,6 +236,18 @@ import Testing
             "\(result.stderr)")
     }
 
+    /// `help` of a command that does not exist is an error, as the command itself is (it printed the top-level help
+    /// and exited 0); `help` of one that does prints its help.
+    @Test(arguments: [["help", "nosuch"], ["help", "pki", "nosuch"]])
+    func helpOfAnUnknownCommandFails(arguments: [String]) throws {
+        let result = try ProcessRunner.peacehub(arguments)
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("help: no command 'nosuch'"), "\(result.stderr)")
+        let known = try ProcessRunner.peacehub(Array(arguments.dropLast()))
+        #expect(known.status == 0, "\(known.stderr)")
+        #expect(known.stdout.contains("USAGE: peacehub"))
+    }
+
     /// A library that opens in its trial and then hangs in its initializers in the process holds the system's loader
     /// lock: every later module was refused after its own budget, and the process never ended (`exit` waits for the
     /// lock). Later modules are now refused at once, naming it, and the process ends.
