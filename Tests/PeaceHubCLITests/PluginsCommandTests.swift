@@ -143,6 +143,32 @@ import Testing
         #expect(result.stdout.contains("PASS  destroy releases the instance"), "\(result.stdout)")
     }
 
+    /// The exports are read as the dynamic loader finds them, through the dynamic segment: a library stripped of its
+    /// section headers (as `sstrip` does), which loads all the same, is judged as before (it failed check 13).
+    @Test(arguments: [FixtureModules.Kind.plain, .extraExports])
+    func checkReadsTheExportsOfALibraryWithoutSectionHeaders(kind: FixtureModules.Kind) throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        try FixtureModules.build(kind, into: scratch.url)
+        let library = scratch.url.appendingPathComponent("liborg_peacehub_fixture.so")
+        var bytes = [UInt8](try Data(contentsOf: library))
+        for field in [0x28..<0x30, 0x3C..<0x40] {  // e_shoff; e_shnum and e_shstrndx
+            bytes.replaceSubrange(field, with: repeatElement(0, count: field.count))
+        }
+        try Data(bytes).write(to: library)
+        let manifest = try FixtureModules.writeManifest(library: library, id: "org.peacehub.fixture", mission: "FIXTURE")
+        let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
+        if kind == .plain {  // which fails another check: it accepts a malformed readiness request
+            #expect(result.stdout.contains("PASS  the library exports its entry point alone"), "\(result.stdout)")
+        } else {
+            #expect(result.status == 1)
+            #expect(
+                result.stdout.contains(
+                    "it also exports 3 other symbol(s) (fixture_absolute, fixture_counter, fixture_helper)"),
+                "\(result.stdout)")
+        }
+    }
+
     @Test func checkNamesTheSignalAndFunctionOfACrash() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
