@@ -46,10 +46,8 @@ extension Broker {
                     return packet.encodedSize(version: session.version) > $0
                 } ?? false
                 guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
-                if stored, delivery.messageID != 0, message.qos != .atMostOnce,
-                    delivery.puback?.forget(delivery.sequence) != true
-                {
-                    operations.append(.removeDelivery(clientID: clientID, sequence: delivery.sequence))
+                if let removal = storeRemoval(of: delivery, clientID: clientID, stored: stored) {
+                    operations.append(removal)
                 }
                 return true
             }

@@ -278,6 +278,9 @@ public final class Broker: Sendable {
             }
         }
         state = Mutex(initial)
+        // The registry may have changed while the hub was stopped: the stored subscriptions it no longer allows go
+        // before any connection is accepted (housekeeping's first check would come a second after).
+        recheckSubscriptions()
     }
 
     /// Changes the limits (a configuration reload). They apply from the next CONNECT, routed message or
@@ -612,12 +615,57 @@ public final class Broker: Sendable {
             }
             return (removed, operations)
         }
-        commit(operations) { _ in }
         for (clientID, owner, filter) in removed {
             logger.notice(
                 "subscription withdrawn: the registry no longer allows it",
                 metadata: ["client": "\(clientID)", "principal": "\(owner)", "filter": "\(filter)"])
         }
+        commit(operations + withdrawQueued(from: Set(removed.map { ExactString($0.0) }))) { _ in }
+    }
+
+    /// Takes the messages not yet sent to `clientIDs`' sessions whose topics their principals may no longer read:
+    /// they came through subscriptions just withdrawn, and would otherwise reach a contingent that has left the
+    /// mission when it next connects. A shared subscription's message goes to another member of its group. What
+    /// was sent already (in flight, or written to the connection) stays. Returns the store's part.
+    private func withdrawQueued(from clientIDs: Set<ExactString>) -> [StoreOperation] {
+        let queued = state.withLock { state in
+            clientIDs.compactMap { id in
+                state.sessions[id.string].map { ($0, Set($0.queued.map { ExactString($0.message.topic) })) }
+            }
+        }
+        let refused = queued.map { session, topics in
+            (session, topics.filter { !authorizer.maySubscribe(session.owner, filter: $0.string) })
+        }
+        return state.withLock { state in
+            var operations: [StoreOperation] = []
+            for (session, topics) in refused where !topics.isEmpty && state.sessions[session.clientID] === session {
+                let withdrawn = session.removeQueued { topics.contains(ExactString($0.message.topic)) }
+                for delivery in withdrawn {
+                    if let removal = storeRemoval(of: delivery, clientID: session.clientID, stored: session.isStored) {
+                        operations.append(removal)
+                    }
+                    if delivery.sharedFilter != nil, delivery.message.qos != .atMostOnce {
+                        passOn(delivery, in: &state, operations: &operations)
+                    }
+                }
+                logger.notice(
+                    "queued messages withdrawn: the registry no longer allows their topics",
+                    metadata: [
+                        "client": "\(session.clientID)", "principal": "\(session.owner)", "count": "\(withdrawn.count)",
+                    ])
+            }
+            return operations
+        }
+    }
+
+    /// The store's removal of a delivery that ends before its client acknowledged it (expired, too large, no longer
+    /// allowed), when the store has it: not when it was held back from the store (`PendingPuback`), which then
+    /// forgets it.
+    func storeRemoval(of delivery: Session.Delivery, clientID: String, stored: Bool) -> StoreOperation? {
+        guard stored, store != nil, delivery.messageID != 0, delivery.message.qos != .atMostOnce,
+            delivery.puback?.forget(delivery.sequence) != true
+        else { return nil }
+        return .removeDelivery(clientID: clientID, sequence: delivery.sequence)
     }
 
     /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a

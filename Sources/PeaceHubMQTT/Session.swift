@@ -173,6 +173,17 @@ final class Session: @unchecked Sendable {
     /// finished is below it [MQTT-3.3.4-9], whatever the previous connection's window was.
     var hasRoomToResend: Bool { inflight.count - resend.count < window }
 
+    /// Takes out the queued deliveries `leaving` picks; the others keep their order.
+    func removeQueued(where leaving: (Delivery) -> Bool) -> [Delivery] {
+        var removed: [Delivery] = []
+        for index in pending.indices {
+            removed += pending[index].filter(leaving)
+            pending[index].removeAll(where: leaving)
+        }
+        pendingCount -= removed.count
+        return removed
+    }
+
     /// Every queued delivery, in the order they would leave.
     var queued: [Delivery] {
         var all: [Delivery] = []

@@ -57,7 +57,8 @@ private struct ELFImage {
             let base = table + index * entrySize
             segments.append(
                 Segment(
-                    type: try integer(base, as: UInt32.self), offset: Int(clamping: try integer(base + 8, as: UInt64.self)),
+                    type: try integer(base, as: UInt32.self),
+                    offset: Int(clamping: try integer(base + 8, as: UInt64.self)),
                     address: try integer(base + 16, as: UInt64.self),
                     fileSize: Int(clamping: try integer(base + 32, as: UInt64.self))))
         }

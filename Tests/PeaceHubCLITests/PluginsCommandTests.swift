@@ -156,7 +156,8 @@ import Testing
             bytes.replaceSubrange(field, with: repeatElement(0, count: field.count))
         }
         try Data(bytes).write(to: library)
-        let manifest = try FixtureModules.writeManifest(library: library, id: "org.peacehub.fixture", mission: "FIXTURE")
+        let manifest = try FixtureModules.writeManifest(
+            library: library, id: "org.peacehub.fixture", mission: "FIXTURE")
         let result = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
         if kind == .plain {  // which fails another check: it accepts a malformed readiness request
             #expect(result.stdout.contains("PASS  the library exports its entry point alone"), "\(result.stdout)")

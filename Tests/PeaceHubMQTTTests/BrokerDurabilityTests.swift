@@ -99,6 +99,53 @@ final class ManualStore: BrokerStore {
     let kaz = Principal.contingent("KAZ")
     let ind = Principal.contingent("IND")
 
+    /// A deployment that ends takes with its withdrawn subscription the messages queued through it and not yet sent,
+    /// in memory and in the store (they reached the contingent when it came back). A hub started after the registry
+    /// changed withdraws both before any connection (at housekeeping's first check, a second after it accepted
+    /// clients, they were delivered).
+    @Test(arguments: [false, true])
+    func messagesQueuedThroughAWithdrawnSubscriptionAreWithdrawnToo(restart: Bool) throws {
+        let store = ManualStore()
+        let authorizer = VersionedAuthorizer()
+        var broker = try Broker(authorizer: authorizer, store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        try subscriber.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
+        store.completeAll()
+        try subscriber.send(
+            .subscribe(
+                .init(
+                    packetID: 1,
+                    subscriptions: [("missions/UNIFIL/#", .atLeastOnce), ("contingents/IND/inbox", .atLeastOnce)])))
+        try subscriber.send(.disconnect(.init()))
+        store.completeAll()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        for (id, topic) in zip(1..., ["missions/UNIFIL/chat", "contingents/IND/inbox", "missions/UNIFIL/chat"]) {
+            try publisher.send(publish(topic, "m\(id)", qos: .atLeastOnce, id: UInt16(id)))
+        }
+        store.completeAll()
+        func stored() -> StoredSession? { store.state.sessions.first { $0.clientID == "ind-desk" } }
+        #expect(stored()?.deliveries.count == 3)
+
+        for denied in ["missions/UNIFIL/#", "missions/UNIFIL/chat"] { authorizer.denySubscribe(denied) }
+        authorizer.setVersion(2)
+        if restart {
+            broker = try Broker(authorizer: authorizer, store: store)
+        } else {
+            broker.housekeeping()
+        }
+        store.completeAll()
+        #expect(stored()?.subscriptions.map(\.key) == ["contingents/IND/inbox"])
+        #expect(stored()?.deliveries.map(\.message.topic) == ["contingents/IND/inbox"])
+        let again = try TestClient(broker: broker, principal: ind)
+        try again.send(.connect(.init(clientID: "ind-desk", cleanStart: false)))
+        store.completeAll()
+        let topics = try again.received().compactMap { packet in
+            if case .publish(let message) = packet { message.topic } else { nil }
+        }
+        #expect(topics == ["contingents/IND/inbox"])
+    }
+
     @Test func acknowledgementsWaitForTheCommitAndKeepTheirOrder() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)
