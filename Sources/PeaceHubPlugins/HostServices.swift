@@ -209,6 +209,12 @@ private let hostPublish:
             context.logger.warning("module tried to publish outside its mission", metadata: ["topic": "\(topic)"])
             return PHUB_ERR_DENIED
         }
+        // A report topic carries contingents' reports, enveloped, judged and archived: a module's bytes there would
+        // reach subscribers as a report no contingent sent and no module judged.
+        guard !topic.hasPrefix("missions/\(context.mission)/reports/") else {
+            context.logger.warning("module tried to publish on a report topic", metadata: ["topic": "\(topic)"])
+            return PHUB_ERR_DENIED
+        }
         let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: payload, count: Int(clamping: size)))
         let publication = HostServices.Publication(
             moduleID: context.moduleID, mission: context.mission, topic: topic, payload: bytes,
@@ -252,12 +258,15 @@ private let hostCounterAdd: @convention(c) (UnsafePointer<phub_host_t>?, UnsafeP
     guard let context = HostContext.from(host), let name = moduleString(namePointer), delta >= 0,
         admitsMetric(name, as: .counter, context)
     else { return }
-    Counter(label: "peacehub_module_\(name)", dimensions: [("module", context.moduleID)]).increment(by: delta)
+    // Counted in floating point: a sum past Int64.max would wrap to a negative value, which no counter may show.
+    FloatingPointCounter(label: "peacehub_module_\(name)", dimensions: [("module", context.moduleID)])
+        .increment(by: Double(delta))
 }
 
 private let hostTimerRecord: @convention(c) (UnsafePointer<phub_host_t>?, UnsafePointer<CChar>?, Int64) -> Void = {
     host, namePointer, nanoseconds in
-    guard let context = HostContext.from(host), let name = moduleString(namePointer),
+    // A negative duration is ignored as a negative delta is: the exporter traps on it at the next scrape.
+    guard let context = HostContext.from(host), let name = moduleString(namePointer), nanoseconds >= 0,
         admitsMetric(name, as: .timer, context)
     else { return }
     Timer(label: "peacehub_module_\(name)", dimensions: [("module", context.moduleID)]).recordNanoseconds(nanoseconds)

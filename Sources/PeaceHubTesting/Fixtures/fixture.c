@@ -52,6 +52,8 @@ static void exercise_host(fixture_instance_t *self, const char *person) {
                                              strlen(payload), PHUB_PRECEDENCE_FLASH);
     phub_status_t foreign_status = host->publish(host, "contingents/KAZ/inbox", (const uint8_t *)payload,
                                                  strlen(payload), PHUB_PRECEDENCE_ROUTINE);
+    phub_status_t report_status = host->publish(host, "missions/" FIXTURE_MISSION "/reports/RAW",
+                                                (const uint8_t *)payload, strlen(payload), PHUB_PRECEDENCE_ROUTINE);
     const phub_host_metrics_t *metrics = host->get_extension(host, PHUB_EXT_METRICS);
     if (metrics) {
         metrics->counter_add(host, "fixture_created", 1);
@@ -60,11 +62,11 @@ static void exercise_host(fixture_instance_t *self, const char *person) {
     snprintf(self->services_report, sizeof self->services_report,
              "{\"host\":\"%s\",\"alloc\":%d,\"unixSeconds\":%lld,\"monotonicPositive\":%d,\"configStatus\":%d,"
              "\"config\":%s,\"registryStatus\":%d,\"record\":%s,\"missingStatus\":%d,\"ownPublish\":%d,"
-             "\"foreignPublish\":%d,\"metrics\":%d,\"unknownExtension\":%d}",
+             "\"foreignPublish\":%d,\"reportPublish\":%d,\"metrics\":%d,\"unknownExtension\":%d}",
              host->name, alloc_ok, (long long)(host->clock_unix_ns(host) / 1000000000LL),
              host->clock_monotonic_ns(host) > 0, config_status, config_status == PHUB_OK ? config : "null",
              registry_status, registry_status == PHUB_OK ? record : "null", missing_status, own_status,
-             foreign_status, metrics != NULL, unknown != NULL);
+             foreign_status, report_status, metrics != NULL, unknown != NULL);
 }
 #endif
 
@@ -224,6 +226,11 @@ static phub_status_t fixture_command(void *instance, const char *name, const uin
             metrics->counter_add(self->host, "verdicts_total", 1);
             metrics->timer_record_ns(self->host, "fixture_created", 1000);
             metrics->counter_add(self->host, "fixture_created", 1);
+            /* Values a Prometheus registry cannot show: a negative duration (it trapped at the next scrape) and
+               a counter's sum past INT64_MAX (it wrapped to a negative value). */
+            metrics->timer_record_ns(self->host, "fixture_duration", -1);
+            metrics->counter_add(self->host, "fixture_big", INT64_MAX);
+            metrics->counter_add(self->host, "fixture_big", INT64_MAX);
         }
         return put(out, self->services_report);
     }

@@ -792,9 +792,15 @@ def module_services():
           "registry_get did not reach the registry: %r" % report)
     check(report["ownPublish"] == 0, "publish did not reach the broker: %r" % report)
     check(report["foreignPublish"] == 5, "a topic outside the mission was not denied: %r" % report)
+    check(report["reportPublish"] == 5, "a report topic was not denied: %r" % report)
     families, _ = scrape()
     created = families.get("peacehub_module_fixture_created")
     check(created is not None and created.type == "counter", "the module's counter: %r" % created)
+    big = families.get("peacehub_module_fixture_big")
+    check(big is not None and big.samples[0].value >= 2 ** 63, "a counter past INT64_MAX: %r" % big)
+    duration = families.get("peacehub_module_fixture_duration")
+    check(duration is None or all(s.value == 0 for s in duration.samples if s.name.endswith("_count")),
+          "a negative duration was recorded: %r" % duration)
     held = families.get("peacehub_module_verdicts")
     check(held is not None and all(sample.labels.get("module") is None for sample in held.samples),
           "a module's counter went into the hub's verdicts: %r" % held)

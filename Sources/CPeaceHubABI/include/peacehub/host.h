@@ -56,10 +56,12 @@ struct phub_host {
     int64_t (*clock_monotonic_ns)(const phub_host_t *host);
 
     /* Publishes a message as this module. `topic` (NUL-terminated UTF-8) must lie under the
-     * module's own mission, "missions/<MISSION>/..."; `payload` (`size` bytes, may be NULL when
-     * size is 0) is copied before the call returns. Returns PHUB_OK when the hub took the
-     * message, PHUB_ERR_DENIED for a topic outside the mission, PHUB_ERR_INVALID_ARGUMENT for a
-     * malformed topic, PHUB_ERR_UNAVAILABLE when no broker runs (e.g. in the CLI).
+     * module's own mission, "missions/<MISSION>/...", but not under its report topics
+     * ("missions/<MISSION>/reports/...", which carry contingents' judged reports); `payload`
+     * (`size` bytes, may be NULL when size is 0) is copied before the call returns. Returns
+     * PHUB_OK when the hub took the message, PHUB_ERR_DENIED for a topic outside the mission or a
+     * report topic, PHUB_ERR_INVALID_ARGUMENT for a malformed topic, PHUB_ERR_UNAVAILABLE when no
+     * broker runs (e.g. in the CLI).
      * [thread-safe] */
     phub_status_t (*publish)(const phub_host_t *host, const char *topic, const uint8_t *payload,
                              uint64_t size, phub_precedence_t precedence);

@@ -25,8 +25,9 @@ typedef struct phub_message {
      * topic is not a report topic. */
     const char *report_type;
 
-    /* The payload: as published over MQTT 5; over MQTT 3.1.1, the report body the hub took out of the
-     * JSON envelope (docs/protocol.md). NULL only when size is 0. */
+    /* The payload: the report's body (a JSON object), taken out of its envelope where it had one and
+     * written again by the hub's JSON writer, for MQTT 5 and 3.1.1 alike (docs/abi.md section 6): not
+     * the bytes as published. NULL only when size is 0. */
     const uint8_t *payload;
     uint64_t payload_size;
 

@@ -20,11 +20,13 @@
 typedef struct phub_host_metrics {
     PHUB_STRUCT_HEADER;
 
-    /* Adds `delta` (>= 0) to the counter `name` ([a-z0-9_]+, NUL-terminated, borrowed).
+    /* Adds `delta` (>= 0; a negative one is ignored) to the counter `name` ([a-z0-9_]+, NUL-terminated,
+     * borrowed). The hub sums in double precision: exact to 2^53, and never wrapping.
      * [thread-safe] */
     void (*counter_add)(const phub_host_t *host, const char *name, int64_t delta);
 
-    /* Records one duration of `nanoseconds` in the timer `name` (same naming rule).
+    /* Records one duration of `nanoseconds` (>= 0; a negative one is ignored) in the timer `name` (same
+     * naming rule).
      * [thread-safe] */
     void (*timer_record_ns)(const phub_host_t *host, const char *name, int64_t nanoseconds);
 } phub_host_metrics_t;
