@@ -1,6 +1,15 @@
 import NIOCore
 import PeaceHubCore
 
+/// A 5.0 connection's outbound topic aliases as it takes its deliveries (`Broker.outgoing`): whether a topic has
+/// one, and how many more it may set.
+struct OutboundTopicAliases {
+    var isSet: (String) -> Bool
+    var left: Int
+
+    static var none: OutboundTopicAliases { OutboundTopicAliases(isSet: { _ in false }, left: 0) }
+}
+
 extension Broker {
     // MARK: Outbound
 
@@ -21,7 +30,11 @@ extension Broker {
     /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its packet id
     /// is durable, so a crash can never make the hub send it again as a new message: the commit releases it to
     /// the connection's next turn (a wake-up). `deliver` is called once, at once (perhaps with nothing).
-    func outgoing(clientID: String, deliver: @escaping @Sendable ([Outgoing]) -> Void) {
+    /// `aliases` are the connection's topic aliases (5.0): a PUBLISH is measured as it will be sent, by alias where
+    /// the connection has one for its topic or will set one with this turn's first PUBLISH on it.
+    func outgoing(
+        clientID: String, aliases: OutboundTopicAliases = .none, deliver: @escaping @Sendable ([Outgoing]) -> Void
+    ) {
         let now = clock()
         typealias Release = (session: Session, connectionNumber: Int, publishes: [(Session.Delivery, UInt16)])
         let (immediate, afterCommit, operations) = state.withLock {
@@ -34,17 +47,38 @@ extension Broker {
             let stored = session.isStored && store != nil
             // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
             if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
+            // Topics this turn's PUBLISHes will set an alias for, as the connection sets them: the first PUBLISH on a
+            // topic without one, while aliases are left and the alias's three bytes keep it within the maximum.
+            var aliasesLeft = aliases.left
+            var settingAlias: Set<ExactString> = []
+            func sentByAlias(_ topic: String) -> Bool {
+                aliases.isSet(topic) || settingAlias.contains(ExactString(topic))
+            }
+            // Sized with the packet id it will carry (its two bytes may lengthen the Remaining Length too), and by
+            // alias if it goes so; `withNewAlias` adds the alias property a first PUBLISH on a topic carries.
+            func size(of delivery: Session.Delivery, withNewAlias: Bool = false) -> Int {
+                let packetID: UInt16? = delivery.message.qos == .atMostOnce ? nil : 1
+                var packet = Self.packet(
+                    delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
+                if withNewAlias || sentByAlias(packet.topic) {
+                    if !withNewAlias { packet.topic = "" }
+                    packet.properties.set(.topicAlias(1))  // three bytes, whatever the alias
+                }
+                return packet.encodedSize(version: session.version)
+            }
+            // Notes the alias a PUBLISH written this turn will set (`MQTTConnectionHandler.assignAlias(_:)`).
+            func noteAlias(of delivery: Session.Delivery) {
+                guard aliasesLeft > 0, let maximum = session.maximumPacketSize,
+                    !sentByAlias(delivery.message.topic), size(of: delivery, withNewAlias: true) <= maximum
+                else { return }
+                settingAlias.insert(ExactString(delivery.message.topic))
+                aliasesLeft -= 1
+            }
             // Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
             // expired (a message whose delivery started is delivered to the end).
             func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
                 let message = delivery.message
-                // Sized with the packet id it will carry: its two bytes may lengthen the Remaining Length too.
-                let tooLarge = session.maximumPacketSize.map {
-                    let packetID: UInt16? = message.qos == .atMostOnce ? nil : 1
-                    let packet = Self.packet(
-                        delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
-                    return packet.encodedSize(version: session.version) > $0
-                } ?? false
+                let tooLarge = session.maximumPacketSize.map { size(of: delivery) > $0 } ?? false
                 guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
                 if let removal = storeRemoval(of: delivery, clientID: clientID, stored: stored) {
                     operations.append(removal)
@@ -70,10 +104,12 @@ extension Broker {
                     continue
                 }
                 immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
+                noteAlias(of: inflight.delivery)
             }
             // QoS 2 PUBLISHes whose packet ids were stored meanwhile, before anything given an id after them.
             for (delivery, id) in session.released {
                 immediate.append(.publish(delivery, packetID: id, duplicate: false))
+                noteAlias(of: delivery)
             }
             session.released.removeAll()
             // A QoS 1 PUBLISH does not overtake a QoS 2 one waiting for its packet id to be stored: the client would
@@ -88,6 +124,7 @@ extension Broker {
                 state.traffic.sent(message, as: message.qos)
                 guard message.qos != .atMostOnce else {
                     immediate.append(.publish(delivery, packetID: nil, duplicate: false))
+                    noteAlias(of: delivery)
                     continue
                 }
                 let id = session.nextPacketID()
@@ -97,6 +134,7 @@ extension Broker {
                 // A delivery of a session that is not stored has message id 0.
                 guard stored, delivery.messageID != 0 else {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
+                    noteAlias(of: delivery)
                     continue
                 }
                 if delivery.puback?.sent(delivery.sequence, packetID: id, stage: stage) != true {
@@ -104,9 +142,10 @@ extension Broker {
                         .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
                 }
                 if message.qos == .exactlyOnce {
-                    afterCommit.append((delivery, id))
+                    afterCommit.append((delivery, id))  // written in a later turn, which notes its alias then
                 } else {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
+                    noteAlias(of: delivery)
                 }
             }
             if !afterCommit.isEmpty { session.committing += 1 }

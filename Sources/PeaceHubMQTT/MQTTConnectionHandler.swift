@@ -396,7 +396,11 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             outgoingHeld = true
             return
         }
-        broker.outgoing(clientID: clientID) { outgoing in
+        // Read on this loop, which owns the alias table, before `outgoing` returns.
+        let aliases = OutboundTopicAliases(
+            isSet: { self.outboundAliases[$0] != nil },
+            left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
+        broker.outgoing(clientID: clientID, aliases: aliases) { outgoing in
             guard !outgoing.isEmpty else { return }
             self.onLoop { context in
                 let now = self.broker.clock()

@@ -519,6 +519,33 @@ func publish5(
         #expect(delivered.map(\.properties.topicAlias) == [nil, 1, 1])
     }
 
+    /// A message on a topic the connection already sends by alias is measured as sent, with an empty topic: one that
+    /// fits the client's Maximum Packet Size only so is delivered (it was dropped as too large, measured with its
+    /// full topic) [MQTT-3.1.2-24].
+    @Test func aPublishSentByAliasIsMeasuredWithItsAlias() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        let topic = String(repeating: "t", count: 40)
+        // QoS 1 with the full topic: 2 + 42 (topic) + 2 (id) + 1 (no properties) + payload, 77 bytes for 30; by
+        // alias, 2 + 2 + 2 + 4 (the alias) + payload, 40 bytes.
+        _ = try subscriber.connect5("ind", properties: [.maximumPacketSize(70), .topicAliasMaximum(5)])
+        _ = try subscriber.subscribe(topic, .init(qos: .atLeastOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        let payloads = ["first", String(repeating: "S", count: 30), String(repeating: "L", count: 61)]
+        for (id, payload) in zip(1..., payloads) {
+            try publisher.send(publish5(topic, payload, qos: .atLeastOnce, id: UInt16(id)))
+        }
+        var delivered: [MQTTPacket.Publish] = []
+        for _ in 0..<3 {
+            let batch = TestClient.publishes(try subscriber.received())
+            for publish in batch { try subscriber.send(.puback(packetID: try #require(publish.packetID))) }
+            delivered += batch
+        }
+        #expect(delivered.map(\.payload.readableBytes) == [5, 30], "the third is too large even by alias")
+        #expect(delivered.map(\.topic) == [topic, ""])
+    }
+
     @Test func noProblemInformationMeansNoReasonStrings() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["x"]))
         let client = try TestClient(broker: broker, principal: kaz)
