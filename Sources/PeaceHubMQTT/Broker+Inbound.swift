@@ -35,16 +35,30 @@ extension Broker {
             return publisher.routes.append(
                 message(of: publish, clientID: clientID, principal: principal))
         }
+        // Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC.
+        let forgetPacketID: @Sendable () -> Void = { [self] in
+            guard publish.qos == .exactlyOnce, let id = publish.packetID else { return }
+            state.withLock { state in _ = state.sessions[clientID]?.inboundQoS2.remove(id) }
+        }
+        // A PUBLISH that could not be stored is not acknowledged (the connection closes): its QoS 2 packet id is
+        // forgotten, so that the client's resend is taken as new, not as a duplicate of a message never routed.
+        let failed: @Sendable (any Error) -> Void = { error in
+            forgetPacketID()
+            reply(.failure(error))
+        }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
         let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version] code, reason in
             var operations = operations
             if code.isFailure, version == .v5, publish.qos == .exactlyOnce, let id = publish.packetID {
-                state.withLock { state in _ = state.sessions[clientID]?.inboundQoS2.remove(id) }
+                forgetPacketID()
                 operations.removeAll { $0 == .addInboundQoS2(clientID: clientID, packetID: id) }
             }
             commit(operations) { result in
-                reply(result.map { Self.acknowledgement(of: publish, code, reason) })
+                switch result {
+                case .success: reply(.success(Self.acknowledgement(of: publish, code, reason)))
+                case .failure(let error): failed(error)
+                }
             }
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
@@ -56,7 +70,7 @@ extension Broker {
             case .success(let routing):
                 finish(routing.sessions == 0 && !message.retain ? .noMatchingSubscribers : .success, nil)
             case .failure(let error):
-                reply(.failure(error))
+                failed(error)
             }
         }
         guard let interceptor, interceptor.claims(topic: publish.topic) else {

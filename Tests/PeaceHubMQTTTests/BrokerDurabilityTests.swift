@@ -445,6 +445,36 @@ final class ManualStore: BrokerStore {
         #expect(broker.sessionSummaries().first { $0.clientID == "ind" }?.subscriptions.first?.qos == 0)
     }
 
+    /// A QoS 2 PUBLISH that could not be stored gets no PUBREC, and its resend after the reconnect is routed: the
+    /// packet id stayed taken, so the resend was answered PUBREC as a duplicate and the message never delivered.
+    @Test func aQoS2PublishThatCouldNotBeStoredIsTakenAsNewWhenSentAgain() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("live")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        try publisher.send(.connect(.init(clientID: "p", cleanStart: false)))
+        store.completeAll()
+        _ = try publisher.received()
+        try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 777))
+        store.failAll()
+        #expect(!(try publisher.received()).contains(.pubrec(packetID: 777)))
+        #expect(try subscriber.received().isEmpty)
+
+        let again = try TestClient(broker: broker, principal: kaz)
+        try again.send(.connect(.init(clientID: "p", cleanStart: false)))
+        store.completeAll()
+        _ = try again.received()
+        guard case .publish(var resent) = publish("t", "x", qos: .exactlyOnce, id: 777) else { return }
+        resent.duplicate = true
+        try again.send(.publish(resent))
+        store.completeAll()
+        #expect(try again.received() == [.pubrec(packetID: 777)])
+        #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["x"])
+    }
+
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
