@@ -80,17 +80,19 @@ extension Broker {
                 ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
             return accept(message, operations: operations, puback: puback, then: delivered)
         }
-        judge(message, by: interceptor, principal: principal, refused: finish) { [self, operations] judged in
+        judge(message, by: interceptor, principal: principal, refused: finish, failed: failed) {
+            [self, operations] judged in
             accept(judged, operations: operations, then: delivered)
         }
     }
 
     /// Has the interceptor judge a message on a topic it claims: `deliver` gets the message to route; a rejected or
     /// held one is counted, its sender told on its notices topic, and `refused` gets the code and reason for the
-    /// acknowledgement. A PUBLISH and a will go the same way.
+    /// acknowledgement; `failed` gets why one the interceptor could not keep goes unacknowledged. A PUBLISH and a
+    /// will go the same way.
     func judge(
         _ message: BrokerMessage, by interceptor: any PublishInterceptor, principal: Principal,
-        refused: @escaping @Sendable (ReasonCode, String) -> Void,
+        refused: @escaping @Sendable (ReasonCode, String) -> Void, failed: @escaping @Sendable (any Error) -> Void,
         deliver: @escaping @Sendable (BrokerMessage) -> Void
     ) {
         interceptor.intercept(message, principal: principal) { [self] decision in
@@ -105,6 +107,8 @@ extension Broker {
                 reportsHeld.add(1, ordering: .relaxed)
                 notify(principal, event: "report-held", topic: message.topic, reason: reason)
                 refused(.implementationSpecificError, "held for an operator: \(reason)")
+            case .failed(let reason):
+                failed(InterceptorFailure(description: reason))
             }
         }
     }

@@ -35,6 +35,14 @@ public enum InterceptDecision: Sendable {
     /// The judge failed or ran out of time: the interceptor kept the message for an operator,
     /// and the sender is told `reason`.
     case hold(reason: String)
+    /// The interceptor could not keep the message as it must (its archive failed): it is neither delivered nor
+    /// acknowledged, and the connection closes, so that the sender sends it again.
+    case failed(reason: String)
+}
+
+/// Why a message an interceptor could not keep was not acknowledged (`InterceptDecision.failed`).
+public struct InterceptorFailure: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// Judges messages on the topics it claims before anyone receives them (the mission modules).

@@ -160,7 +160,7 @@ public final class MissionRouter: PublishInterceptor {
         guard let module = plugins.module(forMission: mission) else {
             Self.countVerdict(mission: mission.uppercased(), "held", reason: "no_module")
             let (decision, held) = hold(report, reason: "no mission module serves \(mission)")
-            return archive(held) { completion(decision) }
+            return archive(held, deciding: decision, completion: completion)
         }
         var senderContingent: String?
         var senderOperator: String?
@@ -181,7 +181,7 @@ public final class MissionRouter: PublishInterceptor {
         if lane.hasOutlived(budget) {
             Self.countVerdict(mission: missionCode, "held", reason: "timeout")
             let (decision, held) = hold(report, reason: "the \(mission) module was not asked: \(lane.stuckReason)")
-            return archive(held) { completion(decision) }
+            return archive(held, deciding: decision, completion: completion)
         }
         // The first of the verdict and the deadline decides, and archives the report as it decided.
         let settled = Atomic(false)
@@ -191,7 +191,7 @@ public final class MissionRouter: PublishInterceptor {
             else { return }
             Self.countVerdict(mission: missionCode, verdict, reason: reason)
             guard let archived else { return completion(decision) }
-            archive(archived) { completion(decision) }
+            archive(archived, deciding: decision, completion: completion)
         }
         deadlines.asyncAfter(deadline: .now() + budget) { [self, report] in
             if !settled.load(ordering: .acquiring) {
@@ -253,17 +253,20 @@ public final class MissionRouter: PublishInterceptor {
         return (.hold(reason: reason), held)
     }
 
-    /// Archives a report, then goes on; a report the archive could not keep is still delivered or held (and the
-    /// failure logged): a registry that cannot write does not stop the messaging.
-    private func archive(_ report: ArchivedMissionReport, then next: @escaping @Sendable () -> Void) {
-        guard let archive else { return next() }
+    /// Archives a report, then completes with `decision`. A report the archive could not keep is neither delivered
+    /// nor acknowledged (`InterceptDecision.failed`, and the failure logged): its sender sends it again, where an
+    /// acknowledgement would have lost it, a held one wholly.
+    private func archive(
+        _ report: ArchivedMissionReport, deciding decision: InterceptDecision,
+        completion: @escaping @Sendable (InterceptDecision) -> Void
+    ) {
+        guard let archive else { return completion(decision) }
         archive.archive(report) { [logger] error in
-            if let error {
-                logger.error(
-                    "could not archive a report",
-                    metadata: ["mission": "\(report.mission)", "status": "\(report.status)", "error": "\(error)"])
-            }
-            next()
+            guard let error else { return completion(decision) }
+            logger.error(
+                "could not archive a report: it is not acknowledged",
+                metadata: ["mission": "\(report.mission)", "status": "\(report.status)", "error": "\(error)"])
+            completion(.failed(reason: "the report archive could not keep the report: \(error)"))
         }
     }
 }

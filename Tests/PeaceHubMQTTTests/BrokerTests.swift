@@ -770,6 +770,8 @@ final class TestInterceptor: PublishInterceptor {
             completion(.deliver(annotated))
         } else if body == "fail" {
             completion(.hold(reason: "the module failed"))
+        } else if body == "unkept" {
+            completion(.failed(reason: "the archive is full"))
         } else if body == "control" {
             completion(.reject(code: "INVALID_VALUE", reason: "field 'x'\u{0} is bad\u{1}"))
         } else {
@@ -779,6 +781,23 @@ final class TestInterceptor: PublishInterceptor {
 }
 
 @Suite struct InterceptorTests {
+    /// A report the interceptor could not keep (its archive failed) is neither delivered nor acknowledged, and the
+    /// connection closes: the sender sends it again. It was acknowledged, and a held one lost wholly.
+    @Test(arguments: [QoS.atLeastOnce, .exactlyOnce])
+    func aMessageTheInterceptorCouldNotKeepIsNotAcknowledged(qos: QoS) throws {
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
+        let observer = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try observer.connect("ind")
+        try observer.send(.subscribe(.init(packetID: 1, subscriptions: [("missions/UNIFIL/reports/#", .atLeastOnce)])))
+        _ = try observer.received()
+        let reporter = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try reporter.connect("kaz")
+        try reporter.send(publish("missions/UNIFIL/reports/UXO", "unkept", qos: qos, id: 1))
+        #expect(try reporter.received().isEmpty)
+        #expect(!reporter.isOpen)
+        #expect(try observer.received().isEmpty)
+    }
+
     @Test func judgedMessagesAreDeliveredAnnotatedRejectedOrHeld() throws {
         let broker = try Broker(authorizer: TestAuthorizer(), interceptor: TestInterceptor())
         let observer = try TestClient(broker: broker, principal: .contingent("IND"))

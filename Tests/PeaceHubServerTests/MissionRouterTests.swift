@@ -16,6 +16,14 @@ final class MemoryArchive: ReportArchive {
     }
 }
 
+/// An archive that cannot write, as a registry on a full disk.
+final class FailingArchive: ReportArchive {
+    struct Full: Error {}
+    func archive(_ report: ArchivedMissionReport, then completion: @escaping @Sendable ((any Error)?) -> Void) {
+        completion(Full())
+    }
+}
+
 /// Waits for a decision from the router, which answers from its own queue.
 func decide(_ router: MissionRouter, _ message: BrokerMessage) throws -> InterceptDecision {
     let result = Mutex<InterceptDecision?>(nil)
@@ -245,6 +253,18 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         }
         #expect(reason.hasPrefix("the STUCK module was not asked: it is still in a call it began"), "\(reason)")
         #expect(Date().timeIntervalSince(before) < 0.2)
+    }
+
+    /// A report the archive cannot keep, accepted or held, is not acknowledged (`failed`): it was acknowledged and
+    /// delivered unarchived, and a held one, neither archived nor delivered, was lost.
+    @Test(arguments: ["missions/UNIFIL/reports/UXO", "missions/UNDOF/reports/UXO"])
+    func aReportTheArchiveCannotKeepFails(topic: String) throws {
+        let router = MissionRouter(plugins: plugins, archive: FailingArchive())
+        guard case .failed(let reason) = try decide(router, report(topic, Self.validUXO)) else {
+            Issue.record("not failed")
+            return
+        }
+        #expect(reason.hasPrefix("the report archive could not keep the report"))
     }
 
     @Test func aReportForAMissionWithoutAModuleIsHeld() throws {
