@@ -70,6 +70,16 @@ public enum PeaceHubURI {
     public static let contingentPrefix = "urn:peacehub:contingent:"
     public static let operatorPrefix = "urn:peacehub:operator:"
 
+    /// What follows `urn:peacehub:` in `uri`, matched as RFC 8141 3.1 compares URNs (the scheme and the namespace
+    /// in any case), or nil when `uri` is no PeaceHub URN: `URN:PeaceHub:contingent:KAZ` names KAZ as
+    /// `urn:peacehub:contingent:KAZ` does, so it can neither hide a second principal nor go unread.
+    static func namespaceSpecificString(of uri: String) -> Substring? {
+        let namespace = "urn:peacehub:".utf8
+        func lowercased(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+        guard uri.utf8.prefix(namespace.count).map(lowercased).elementsEqual(namespace) else { return nil }
+        return Substring(uri.utf8.dropFirst(namespace.count))
+    }
+
     public static func contingent(_ code: String) -> String { contingentPrefix + code }
     public static func `operator`(_ name: String) -> String { operatorPrefix + name }
 
@@ -167,18 +177,21 @@ enum CertificateInfo {
         try checkClientUsage(cert)
         var principals: [TLSPeerIdentity.Principal] = []
         for case .uri(let uri) in try alternativeNames(cert) {
-            if uri.hasPrefix(PeaceHubURI.contingentPrefix) {
-                let code = String(uri.dropFirst(PeaceHubURI.contingentPrefix.count))
+            guard let specific = PeaceHubURI.namespaceSpecificString(of: uri) else { continue }
+            if specific.hasPrefix("contingent:") {
+                let code = String(specific.dropFirst("contingent:".count))
                 guard PeaceHubURI.isContingentCode(code) else {
                     throw NameError(reason: "certificate names contingent '\(code)', not an ISO 3166 alpha-3 code")
                 }
                 principals.append(.contingent(code))
-            } else if uri.hasPrefix(PeaceHubURI.operatorPrefix) {
-                let name = String(uri.dropFirst(PeaceHubURI.operatorPrefix.count))
+            } else if specific.hasPrefix("operator:") {
+                let name = String(specific.dropFirst("operator:".count))
                 guard PeaceHubURI.isSimpleName(name) else {
                     throw NameError(reason: "certificate names operator '\(name)', not a valid operator name")
                 }
                 principals.append(.operator(name))
+            } else {
+                throw NameError(reason: "certificate has a PeaceHub URI naming neither a contingent nor an operator")
             }
         }
         guard let principal = principals.first else {
@@ -199,8 +212,11 @@ enum CertificateInfo {
         let flags = X509_get_extension_flags(cert)
         guard flags & UInt32(EXFLAG_XKUSAGE) != 0, X509_get_extended_key_usage(cert) & UInt32(XKU_SSL_CLIENT) != 0
         else { throw NameError(reason: "client certificate has no extended key usage clientAuth") }
-        // X509_check_ca answers 0 for CA:TRUE when a key usage without keyCertSign is present.
-        guard flags & UInt32(EXFLAG_CA) == 0, X509_check_ca(cert) == 0 else {
+        // X509_check_ca answers 0 for CA:TRUE when a key usage without keyCertSign is present, and for keyCertSign
+        // under CA:FALSE, which RFC 5280 4.2.1.3 forbids: the key usage bit is checked on its own.
+        guard flags & UInt32(EXFLAG_CA) == 0, X509_check_ca(cert) == 0,
+            flags & UInt32(EXFLAG_KUSAGE) == 0 || X509_get_key_usage(cert) & UInt32(KU_KEY_CERT_SIGN) == 0
+        else {
             throw NameError(reason: "client certificate is a CA certificate (basicConstraints CA:TRUE or keyCertSign)")
         }
         // Without a key usage extension, X509_get_key_usage has every bit set (RFC 5280 4.2.1.3: any use).

@@ -44,12 +44,12 @@ import Testing
     /// given in openssl.cnf syntax: what an operator's own tooling might issue. Returns its certificate and key.
     private func opensslIssued(
         _ fixture: TestPKI, stem: String, newKey: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        extensions: [String]
+        alternativeNames: String = "URI:urn:peacehub:contingent:UZB", extensions: [String]
     ) throws -> (certificate: String, key: String) {
         let folder = fixture.directory.url
         let (key, request) = try opensslSigningRequest(in: folder, stem: stem, newKey: newKey)
         let extensionsFile = folder.appendingPathComponent("\(stem).ext")
-        let lines = ["subjectAltName = URI:urn:peacehub:contingent:UZB"] + extensions
+        let lines = ["subjectAltName = \(alternativeNames)"] + extensions
         try lines.joined(separator: "\n").write(to: extensionsFile, atomically: true, encoding: .utf8)
         let certificate = folder.appendingPathComponent("\(stem).pem").path
         let result = try ProcessRunner.run(
@@ -84,6 +84,12 @@ import Testing
                 "key-agreement", ["keyUsage = critical, keyAgreement", "extendedKeyUsage = clientAuth"],
                 "key usage lacks digitalSignature"
             ),
+            // RFC 5280 4.2.1.3: keyCertSign only with CA:TRUE; OpenSSL's CA check lets this one through.
+            (
+                "key-cert-sign-not-ca", ["basicConstraints = critical, CA:FALSE",
+                    "keyUsage = critical, digitalSignature, keyCertSign", "extendedKeyUsage = clientAuth"],
+                "is a CA certificate"
+            ),
         ]
         for (stem, extensions, reason) in cases {
             let issued = try opensslIssued(fixture, stem: stem, extensions: extensions)
@@ -111,6 +117,33 @@ import Testing
             return
         }
         #expect(error.reason.contains("key too weak (verify error 66)"), "\(error)")
+    }
+
+    /// A URN's scheme and namespace are read in any case (RFC 8141 3.1, RFC 5280 7.4): a second principal written
+    /// `URN:PeaceHub:` was not seen, and the certificate taken for the other one.
+    @Test func aPeaceHubURNIsReadInAnyCase() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        // A principal when it is accepted, else the reason it is refused.
+        let cases: [(stem: String, names: String, principal: TLSPeerIdentity.Principal?, reason: String)] = [
+            ("upper", "URI:URN:PEACEHUB:contingent:KAZ", .contingent("KAZ"), ""),
+            ("hidden", "URI:URN:PeaceHub:contingent:KGZ, URI:urn:peacehub:contingent:IND", nil, "more than one"),
+            ("hidden-operator", "URI:urn:peacehub:contingent:KAZ, URI:urn:PEACEHUB:operator:duty", nil, "more than one"),
+            ("unknown-kind", "URI:urn:peacehub:Contingent:KAZ", nil, "naming neither a contingent nor an operator"),
+        ]
+        for (stem, names, principal, reason) in cases {
+            let issued = try opensslIssued(
+                fixture, stem: stem, alternativeNames: names, extensions: ["extendedKeyUsage = clientAuth"])
+            for verdict in [
+                try checkVerdict(fixture, certificateFile: issued.certificate),
+                try handshakeVerdict(fixture, certificateFile: issued.certificate, keyFile: issued.key),
+            ] {
+                switch verdict {
+                case .success(let accepted): #expect(accepted == principal, "\(stem)")
+                case .failure(let error): #expect(principal == nil && error.reason.contains(reason), "\(stem): \(error)")
+                }
+            }
+        }
     }
 
     private func expectSameVerdict(_ fixture: TestPKI, _ certificate: PKIIndex.Entry) throws {
