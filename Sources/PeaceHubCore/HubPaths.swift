@@ -22,6 +22,9 @@ public struct HubPaths: Sendable {
     /// The PKI: CA, server and client certificates, keys and CRL.
     public var pkiDirectory: URL { dataDirectory.appendingPathComponent("pki") }
 
+    /// The CRL numbers and revocations the hub has loaded (`RevocationRecord`), which no later CRL may take back.
+    public var crlRecordFile: URL { dataDirectory.appendingPathComponent("crl-numbers.json") }
+
     /// The registry's SQLite database.
     public var registryDatabase: URL { dataDirectory.appendingPathComponent("registry.sqlite") }
 

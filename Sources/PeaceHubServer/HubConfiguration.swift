@@ -177,7 +177,7 @@ extension HubConfiguration {
         tlsConfiguration.crlWarningWindow = TimeInterval(tls.crlWarningDays) * 24 * 3600
         var configuration = HubServer.Configuration(
             host: mqtt.host, port: mqtt.port, tls: tlsConfiguration, storePath: brokerStorePath)
-        configuration.crlNumbersPath = paths.dataDirectory.appendingPathComponent("crl-numbers.json").path
+        configuration.crlNumbersPath = paths.crlRecordFile.path
         configuration.durability = mqtt.durability
         if mqtt.eventLoopThreads > 0 { configuration.threads = mqtt.eventLoopThreads }
         configuration.broker = Broker.Configuration(

@@ -83,9 +83,14 @@ public struct PKI: Sendable {
     public static let organization = "PeaceHub"
 
     public let directory: URL
+    /// The hub's record of the CRLs it has loaded (`RevocationRecord`, `crl-numbers.json`), when there is one: a new
+    /// CRL takes a number above the record's and lists the certificates it records as revoked, so that a restored
+    /// backup of this folder cannot write a CRL that takes a revocation back.
+    public let revocationRecord: URL?
 
-    public init(directory: URL) {
+    public init(directory: URL, revocationRecord: URL? = nil) {
         self.directory = directory.standardizedFileURL
+        self.revocationRecord = revocationRecord
     }
 
     public var caCertificateURL: URL { directory.appendingPathComponent("ca.pem") }
@@ -182,13 +187,24 @@ public struct PKI: Sendable {
     }
 
     private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
-        index.crlNumber += 1
+        let recorded = try recordedRevocations(of: ca)
+        index.crlNumber = max(index.crlNumber, recorded?.number ?? 0) + 1
+        // Revocations the hub has loaded that the index lacks (a restored backup): revoked again, as of now; a
+        // serial the index does not know at all is listed all the same.
+        var unknown: [(serial: String, date: Date, reason: RevocationReason)] = []
+        for serial in (recorded?.revoked ?? []).map(Self.normalizedSerial).sorted() {
+            if let entry = index.certificates.firstIndex(where: { Self.normalizedSerial($0.serial) == serial }) {
+                if !index.certificates[entry].isRevoked { index.certificates[entry].revokedAt = now }
+            } else {
+                unknown.append((serial, now, .unspecified))
+            }
+        }
         // A revocation must always publish: near the CA's end the period is cut to it rather than refused.
         var nextUpdate = now.addingTimeInterval(Double(days) * 86400)
         if let caNotAfter = OpenSSL.date(X509_get0_notAfter(ca.certificate)) {
             nextUpdate = min(nextUpdate, caNotAfter)
         }
-        let revoked = index.certificates.compactMap { entry in
+        let revoked = unknown + index.certificates.compactMap { entry in
             entry.revokedAt.map { (entry.serial, $0, entry.revocationReason ?? .unspecified) }
         }
         // Dated five minutes back, as certificates are: a hub whose clock runs a little behind still takes it.
@@ -197,6 +213,17 @@ public struct PKI: Sendable {
             nextUpdate: nextUpdate)
         try writeFile(crlURL, pem, mode: 0o644)
         index.crlNextUpdate = nextUpdate
+    }
+
+    /// What the hub's record says of `ca`'s CRLs, if there is a record.
+    private func recordedRevocations(of ca: CertificateAuthority) throws(PKIError) -> RevocationRecord.Authority? {
+        guard let revocationRecord else { return nil }
+        do throws(TLSError) {
+            return try RevocationRecord.read(from: revocationRecord.path)
+                .authorities[CertificateInfo.crlAuthorityName(ca.certificate)]
+        } catch {
+            throw PKIError(.invalidArgument, error.reason)
+        }
     }
 
     // MARK: Issuing

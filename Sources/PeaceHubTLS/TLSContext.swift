@@ -306,7 +306,7 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError(.invalidConfiguration, "CRL file \(crlFile): \(OpenSSL.errorText("cannot add CRL"))")
             }
             let signerKey = CertificateInfo.keyDigest(signer)
-            let ca = "\(CertificateInfo.subject(signer)) (key \(signerKey.prefix(16)))"
+            let ca = CertificateInfo.crlAuthorityName(signer)
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdates[ca] = min(nextUpdates[ca] ?? date, date)
             }

@@ -26,20 +26,22 @@ public final class TLSContextStore: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
 
-    /// Where the highest CRL number loaded per CA is kept across restarts; nil keeps it in memory only.
+    /// Where the CRL numbers and revocations loaded per CA are kept across restarts (`RevocationRecord`); nil keeps
+    /// them in memory only.
     private let crlNumbersFile: String?
 
     private struct State {
         var context: TLSContext
-        /// The highest CRL number loaded so far per CA (`TLSContext.crlNumbers` keys): no older CRL is taken again.
-        var highestCRLNumbers: [String: Int]
+        /// The highest CRL number and the revocations loaded so far per CA: no CRL that takes one back is taken.
+        var record: RevocationRecord
         var lastReloadError: TLSError?
         var reloadCount = 0
     }
 
     /// Builds the first context; throws when the files are not usable (the server cannot start without them).
-    /// With `crlNumbersFile`, a CRL older than one an earlier run loaded (a restored backup, a stale copy) is refused
-    /// at start as on reload, and each CRL's number is recorded there.
+    /// With `crlNumbersFile`, a CRL older than one an earlier run loaded (a restored backup, a stale copy), or one that
+    /// leaves out a certificate an earlier one revoked, is refused at start as on reload, and each CRL's number and
+    /// revocations are recorded there.
     public init(
         configuration: TLSConfiguration, crlNumbersFile: String? = nil, logger: Logger = Logger(label: "peacehub.tls")
     ) throws(TLSError) {
@@ -47,9 +49,10 @@ public final class TLSContextStore: Sendable {
         self.logger = logger
         self.crlNumbersFile = crlNumbersFile
         self.sessions = TLSSessionRegistry()
-        let highest = recorded.merging(context.crlNumbers, uniquingKeysWith: max)
-        self.state = Mutex(State(context: context, highestCRLNumbers: highest))
-        if highest != recorded { recordCRLNumbers(highest) }
+        var record = recorded
+        record.add(context)
+        self.state = Mutex(State(context: context, record: record))
+        if record != recorded { save(record) }
         sessions.applyRevocations(context.revoked)
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
@@ -60,13 +63,14 @@ public final class TLSContextStore: Sendable {
         _ = try load(configuration, crlNumbersFile: crlNumbersFile)
     }
 
-    /// The first context, and the CRL numbers an earlier run recorded, none of which it may go below.
+    /// The first context, and what an earlier run recorded, which it may not take back.
     private static func load(
         _ configuration: TLSConfiguration, crlNumbersFile: String?
-    ) throws(TLSError) -> (TLSContext, [String: Int]) {
+    ) throws(TLSError) -> (TLSContext, RevocationRecord) {
         let context = try TLSContext(configuration: configuration)
-        let recorded = try crlNumbersFile.map(readCRLNumbers) ?? [:]
-        try refuseOlderCRLs(context, highest: recorded)
+        let recorded = try crlNumbersFile.map { path throws(TLSError) in try RevocationRecord.read(from: path) }
+            ?? RevocationRecord()
+        if let refusal = recorded.refusal(of: context) { throw TLSError(.invalidConfiguration, refusal) }
         return (context, recorded)
     }
 
@@ -94,25 +98,25 @@ public final class TLSContextStore: Sendable {
     @discardableResult
     public func reload(configuration: TLSConfiguration? = nil) throws(TLSError) -> Int {
         let context: TLSContext
-        do {
+        do throws(TLSError) {
             context = try TLSContext(configuration: configuration ?? self.configuration)
-            let (highest, current) = state.withLock { ($0.highestCRLNumbers, $0.context) }
-            try Self.refuseOlderCRLs(context, highest: highest)
+            let (record, current) = state.withLock { ($0.record, $0.context) }
             try Self.refuseChangedCRLs(context, loaded: current)
+            if let refusal = record.refusal(of: context) { throw TLSError(.invalidConfiguration, refusal) }
         } catch {
             state.withLock { $0.lastReloadError = error }
             logger.error("TLS reload failed; keeping the previous context", metadata: ["tls.reason": "\(error.reason)"])
             throw error
         }
-        let (before, highest) = state.withLock { state in
-            let before = state.highestCRLNumbers
-            state.highestCRLNumbers.merge(context.crlNumbers, uniquingKeysWith: max)
+        let (before, record) = state.withLock { state in
+            let before = state.record
+            state.record.add(context)
             state.context = context
             state.lastReloadError = nil
             state.reloadCount += 1
-            return (before, state.highestCRLNumbers)
+            return (before, state.record)
         }
-        if highest != before { recordCRLNumbers(highest) }
+        if record != before { save(record) }
         let closed = sessions.applyRevocations(context.revoked)
         logger.info(
             "TLS context reloaded",
@@ -120,19 +124,6 @@ public final class TLSContextStore: Sendable {
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
         return closed
-    }
-
-    /// A CRL whose number is below one loaded before for the same CA is an older list (a restored backup, a stale
-    /// copy): taking it would take revocations back, so it is refused (RFC 5280 5.2.3 numbers them for this).
-    static func refuseOlderCRLs(_ context: TLSContext, highest: [String: Int]) throws(TLSError) {
-        for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key }) {
-            if let loaded = highest[ca], number < loaded {
-                throw TLSError(
-                    .invalidConfiguration,
-                    "the CRL of \(ca) is number \(number), older than the loaded number \(loaded): it would take "
-                        + "revocations back (write a new one with peacehub pki crl)")
-            }
-        }
     }
 
     /// A CRL that keeps the loaded number must list the same certificates: one that lists fewer would take a
@@ -148,29 +139,11 @@ public final class TLSContextStore: Sendable {
         }
     }
 
-    /// The numbers an earlier run recorded; none when the file does not exist yet.
-    private static func readCRLNumbers(_ path: String) throws(TLSError) -> [String: Int] {
-        guard FileManager.default.fileExists(atPath: path) else { return [:] }
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONDecoder().decode([String: Int].self, from: data)
-        else {
-            throw TLSError(
-                .invalidConfiguration,
-                "\(path) is unreadable or not a JSON object of CRL numbers; it records the newest CRL each CA has "
-                    + "issued: restore it, or remove it to accept any CRL again")
-        }
-        return object
-    }
-
-    /// Written through a temporary file and a rename. A failure is logged, not thrown: the hub keeps serving with
-    /// the protection of the numbers in memory.
-    private func recordCRLNumbers(_ numbers: [String: Int]) {
+    /// A failure is logged, not thrown: the hub keeps serving with the protection of the record in memory.
+    private func save(_ record: RevocationRecord) {
         guard let crlNumbersFile else { return }
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let data = try encoder.encode(numbers)
-            try data.write(to: URL(fileURLWithPath: crlNumbersFile), options: .atomic)
+            try record.write(to: crlNumbersFile)
         } catch {
             logger.error(
                 "cannot record the CRL numbers; an older CRL would be refused only until a restart",

@@ -262,6 +262,11 @@ enum CertificateInfo {
     /// SHA-256 of the public key's bits alone (the subjectPublicKey BIT STRING, which RFC 5280's key identifiers
     /// hash): the hub's name for a CA's key in CRL bookkeeping (`crl-numbers.json`, revoked certificates), kept
     /// as it was when the displayed hash became the standard SPKI pin, so that stored names still match.
+    /// A CA as CRL bookkeeping names it (`TLSContext.crlNumbers`, `RevocationRecord`): its subject and its key.
+    static func crlAuthorityName(_ ca: OpaquePointer) -> String {
+        "\(subject(ca)) (key \(keyDigest(ca).prefix(16)))"
+    }
+
     static func keyDigest(_ cert: OpaquePointer) -> String {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0

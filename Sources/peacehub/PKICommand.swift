@@ -21,7 +21,10 @@ struct PKIDirectoryOption: ParsableArguments {
     var directory: String?
 
     var pki: PKI {
-        PKI(directory: directory.map { URL(fileURLWithPath: $0) } ?? HubPaths.fromEnvironment.pkiDirectory)
+        let paths = HubPaths.fromEnvironment
+        return PKI(
+            directory: directory.map { URL(fileURLWithPath: $0) } ?? paths.pkiDirectory,
+            revocationRecord: paths.crlRecordFile)
     }
 }
 

@@ -65,7 +65,7 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         // The CRL's number is on record for the next start.
         let numbers = try Data(contentsOf: URL(fileURLWithPath: hub.data.path("crl-numbers.json")))
-        #expect(try JSONDecoder().decode([String: Int].self, from: numbers).count == 1)
+        #expect((try JSONSerialization.jsonObject(with: numbers) as? [String: Any])?.count == 1)
     }
 
     @Test func revokingACertificateClosesItsHTTPSConnection() throws {

@@ -232,8 +232,7 @@ extension TLSContext {
         try fixture.pki.writeCRL()
         let newer = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
         #expect(newer.current.crlNumbers.values.max() == 3)
-        let file = try Data(contentsOf: URL(fileURLWithPath: numbers))
-        #expect(try JSONDecoder().decode([String: Int].self, from: file).values.max() == 3)
+        #expect(try RevocationRecord.read(from: numbers).authorities.values.map(\.number).max() == 3)
 
         try Data("{".utf8).write(to: URL(fileURLWithPath: numbers))
         #expect {
@@ -242,6 +241,41 @@ extension TLSContext {
             let reason = (error as? TLSError)?.reason ?? ""
             return reason.hasPrefix("\(numbers) is unreadable or not a JSON object of CRL numbers")
         }
+    }
+
+    /// A revocation is final. A restored backup of the PKI folder (index and CRL) brought an older CRL, which was
+    /// refused; but `pki crl` on the restored index then wrote CRLs without the revocation, and the second, with a
+    /// number above the loaded one, was taken (the first kept the loaded number). A CRL that leaves out a
+    /// certificate an earlier loaded one revoked is refused now, at reload and at start, and `pki crl` with the
+    /// hub's record writes one above the recorded number that lists the revocation again.
+    @Test func aRestoredBackupCannotTakeARevocationBack() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let numbers = fixture.path("crl-numbers.json")
+        let recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
+        let backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        let serial = try #require(try recorded.revoke(contingent: "KAZ").first?.serial)
+        try store.reload()
+        let kaz = try #require(store.current.revoked.first { $0.serial == serial })
+
+        for (url, data) in backup { try data.write(to: url) }
+        try fixture.pki.writeCRL()  // number 2 again, without KAZ
+        try fixture.pki.writeCRL()  // number 3, without KAZ
+        let takesBack: (any Error) -> Bool = {
+            ($0 as? TLSError)?.reason.contains("no longer lists serial \(serial), which an earlier CRL revoked") == true
+        }
+        #expect(performing: { try store.reload() }, throws: takesBack)
+        #expect(
+            performing: {
+                _ = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+            }, throws: takesBack)
+
+        try recorded.writeCRL()
+        try store.reload()
+        #expect(store.current.crlNumbers.values.max() == 4)
+        #expect(store.current.revoked.contains(kaz))
+        #expect(try recorded.list().certificates.first { $0.serial == serial }?.isRevoked == true)
     }
 
     /// An expired server certificate would lock every client out: the hub does not start on it, and a reload

@@ -1,0 +1,82 @@
+import Foundation
+
+/// What the hub has loaded from each CA's numbered CRLs, kept across restarts (`crl-numbers.json` in the data
+/// directory): the highest CRL number and every serial such a CRL revoked, by the CA's name in CRL bookkeeping
+/// (`CertificateInfo.crlAuthorityName(_:)`). A CRL below that number, or one that leaves out a recorded serial,
+/// would take revocations back and is refused; `peacehub pki crl` numbers and fills the next CRL from it, so that a
+/// restored backup of the PKI folder cannot write one that does (RFC 5280 5.2.3: CRL numbers only grow).
+public struct RevocationRecord: Sendable, Equatable {
+    public struct Authority: Sendable, Equatable {
+        public var number: Int
+        /// Serials as CRLs name them (`CertificateID.serial`).
+        public var revoked: Set<String>
+    }
+
+    public var authorities: [String: Authority] = [:]
+
+    public init() {}
+
+    /// Adds what a context's CRLs number and revoke.
+    mutating func add(_ context: TLSContext) {
+        for (ca, number) in context.crlNumbers {
+            var authority = authorities[ca] ?? Authority(number: number, revoked: [])
+            authority.number = max(authority.number, number)
+            authority.revoked.formUnion((context.crlRevocations[ca] ?? []).map(\.serial))
+            authorities[ca] = authority
+        }
+    }
+
+    /// Why `context` would take a revocation back, if it would: a CRL older than one recorded, or one that no longer
+    /// lists a certificate a recorded CRL of its CA revoked.
+    func refusal(of context: TLSContext) -> String? {
+        for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key }) {
+            guard let recorded = authorities[ca] else { continue }
+            if number < recorded.number {
+                return "the CRL of \(ca) is number \(number), older than the loaded number \(recorded.number): it "
+                    + "would take revocations back (write a new one with peacehub pki crl)"
+            }
+            let missing = recorded.revoked.subtracting((context.crlRevocations[ca] ?? []).map(\.serial)).sorted()
+            if !missing.isEmpty {
+                return "the CRL of \(ca) no longer lists serial \(missing.joined(separator: ", ")), which an earlier "
+                    + "CRL revoked: a revocation is final (peacehub pki crl writes a CRL that lists it again)"
+            }
+        }
+        return nil
+    }
+
+    /// The record in `path`; empty when the file does not exist. Reads the earlier form too, numbers alone
+    /// (`{"<ca>": 3}`).
+    public static func read(from path: String) throws(TLSError) -> RevocationRecord {
+        var record = RevocationRecord()
+        guard FileManager.default.fileExists(atPath: path) else { return record }
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw unreadable(path) }
+        for (ca, value) in object {
+            if let number = value as? Int {
+                record.authorities[ca] = Authority(number: number, revoked: [])
+            } else if let fields = value as? [String: Any], let number = fields["number"] as? Int,
+                let revoked = fields["revoked"] as? [String]
+            {
+                record.authorities[ca] = Authority(number: number, revoked: Set(revoked))
+            } else {
+                throw unreadable(path)
+            }
+        }
+        return record
+    }
+
+    private static func unreadable(_ path: String) -> TLSError {
+        TLSError(
+            .invalidConfiguration,
+            "\(path) is unreadable or not a JSON object of CRL numbers and revocations; it records the newest CRL "
+                + "each CA has issued: restore it, or remove it to accept any CRL again")
+    }
+
+    /// Written through a temporary file and a rename.
+    func write(to path: String) throws {
+        let object = authorities.mapValues { ["number": $0.number, "revoked": $0.revoked.sorted()] as [String: Any] }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
