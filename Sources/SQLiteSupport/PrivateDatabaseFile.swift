@@ -16,7 +16,12 @@ public enum PrivateDatabaseFile {
             return
         }
         guard errno == EEXIST else { throw FileModeError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        for file in [path, path + "-wal", path + "-shm"] where chmod(file, 0o600) != 0 && errno != ENOENT {
+        // Only a file that is not private yet is changed: a read-only data directory (a backup mounted for reading)
+        // then still opens.
+        for file in [path, path + "-wal", path + "-shm"] {
+            var status = stat()
+            guard stat(file, &status) == 0 else { continue }
+            guard status.st_mode & 0o777 != 0o600, chmod(file, 0o600) != 0 else { continue }
             throw FileModeError("cannot make \(file) private (0600): \(String(cString: strerror(errno)))")
         }
     }

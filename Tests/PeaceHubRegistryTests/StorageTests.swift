@@ -24,6 +24,45 @@ struct StorageTests {
         #expect(try reopened.verifyAudit(as: operatorActor).isIntact)
     }
 
+    /// The write-ahead log is cut back after a checkpoint: a large transaction left it at its peak for good (29 MB
+    /// after a failed import on a full disk, which then stayed full).
+    @Test func theWriteAheadLogShrinksAfterACheckpoint() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        let registry = try Registry(path: path)
+        try registry.database.write { db in
+            try db.execute(sql: "CREATE TABLE bulk(data BLOB)")
+            try db.execute(
+                sql: "WITH RECURSIVE rows(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM rows WHERE n < 4096) "
+                    + "INSERT INTO bulk SELECT randomblob(4096) FROM rows")
+        }
+        func walSize() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        }
+        #expect(try walSize() > 3 * Registry.walSizeLimit)
+        try registry.database.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        try registry.database.write { db in try db.execute(sql: "CREATE TABLE small(x)") }
+        #expect(try walSize() <= Registry.walSizeLimit)
+    }
+
+    /// A database file that is private already is left alone: one that cannot be changed (here immutable, as on a
+    /// read-only mount) was refused with "cannot make it private" before anything was read.
+    @Test func aPrivateFileThatCannotBeChangedIsAccepted() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        try Registry.createPrivately(path)
+        let chattr = try ProcessRunner.run("chattr", ["+i", path])
+        try #require(chattr.status == 0, "chattr: \(chattr.stderr)")
+        defer { _ = try? ProcessRunner.run("chattr", ["-i", path]) }
+        try Registry.createPrivately(path)
+        _ = try ProcessRunner.run("chattr", ["-i", path])
+        #expect(chmod(path, 0o644) == 0)
+        _ = try ProcessRunner.run("chattr", ["+i", path])
+        #expect(throws: RegistryError.self) { try Registry.createPrivately(path) }
+    }
+
     @Test func readsDoNotWaitForTheWriter() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
