@@ -87,6 +87,12 @@ public final class HTTPServer: Sendable {
         let bound = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        AcceptErrors.handlers(listener: configuration.name, logger: logger))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 guard open.count.add(1, ordering: .relaxed).newValue <= configuration.maximumConnections else {

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PeaceHubCore
+import PeaceHubHTTP
 import PeaceHubMQTT
 import PeaceHubPlugins
 import PeaceHubTLS
@@ -93,6 +94,12 @@ public final class HubServer: Service, Sendable {
             channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { [logger] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            AcceptErrors.handlers(listener: "mqtt", logger: logger))
+                    }
+                }
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.recvAllocator, value: ReceiveBuffers.handshake)
                 .childChannelInitializer { channel in

@@ -114,6 +114,9 @@ public final class HubProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The running hub's process id (e.g. for `prlimit`).
+    public var processIdentifier: Int32? { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+
     /// Waits up to `seconds` until the log holds `count` lines containing `text`; true when it does.
     public func waitForLog(_ text: String, count: Int = 1, seconds: TimeInterval = 30) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

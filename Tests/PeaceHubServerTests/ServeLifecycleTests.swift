@@ -87,6 +87,41 @@ import Testing
     }
 
     /// The TLS files are not polled here (`tls.watchIntervalSeconds: 0`), so only SIGHUP can apply the new CRL.
+    /// Out of descriptors, a listener says so and waits a second before it accepts again, then serves once
+    /// descriptors are free. It tried again at once, in a loop, and logged nothing.
+    @Test func runningOutOfDescriptorsIsLoggedAndOutlived() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let pid = try #require(hub.processIdentifier)
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        let limited = try ProcessRunner.run("prlimit", ["--pid", "\(pid)", "--nofile=\(open + 4):\(open + 4)"])
+        try #require(limited.status == 0, "\(limited.stderr)")
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        for _ in 0..<12 {
+            let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(hub.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            #expect(connected == 0)
+            sockets.append(socket)
+        }
+        #expect(hub.waitForLog("cannot accept connections; trying again in a second"), "\(hub.logText.suffix(2000))")
+        for socket in sockets { close(socket) }
+        sockets = []
+        _ = try ProcessRunner.run("prlimit", ["--pid", "\(pid)", "--nofile=4096:4096"])
+        let published = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "after", "-q", "1", "--port", String(hub.port)],
+            environment: hub.environment)
+        #expect(published.status == 0, "\(published.stderr)")
+    }
+
     @Test func sighupWithANewCRLClosesTheRevokedClient() throws {
         let hub = try HubProcess(configuration: ["tls": ["watchIntervalSeconds": 0]])
         defer { hub.remove() }
