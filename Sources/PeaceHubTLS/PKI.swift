@@ -129,6 +129,9 @@ public struct PKI: Sendable {
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> PKIIndex {
         guard days > 0, crlDays > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
+        guard Self.fitsCommonName(Array(commonName.utf8)) else {
+            throw PKIError(.invalidArgument, "--common-name takes 1 to 64 characters (RFC 5280, ub-common-name)")
+        }
         // X.509 writes dates up to 9999-12-31 (RFC 5280 4.1.2.5); a CA beyond it could not be read back.
         let lastWritable = Date(timeIntervalSince1970: 253_402_300_799)
         guard Double(days) * 86400 <= lastWritable.timeIntervalSince(now) else {
@@ -236,7 +239,8 @@ public struct PKI: Sendable {
     ) throws(PKIError) -> PKIIndex.Entry {
         guard let first = hosts.first else { throw PKIError(.invalidArgument, "give at least one --host") }
         var request = CertificateRequest(
-            subject: [("O", Array(Self.organization.utf8)), ("CN", Array(first.utf8))], usage: .serverAuth,
+            subject: [("O", Array(Self.organization.utf8)), ("CN", Array(Self.commonName(first).utf8))],
+            usage: .serverAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
         request.key = key
         for host in hosts {
@@ -271,7 +275,7 @@ public struct PKI: Sendable {
         if let device, !PeaceHubURI.isSimpleName(device) {
             throw PKIError(.invalidArgument, "device '\(device)' must be 1-64 letters, digits, '.', '_' or '-'")
         }
-        let commonName = "\(code) contingent" + (device.map { " \($0)" } ?? "")
+        let commonName = Self.commonName("\(code) contingent" + (device.map { " \($0)" } ?? ""))
         var request = CertificateRequest(
             subject: [("O", Array(Self.organization.utf8)), ("CN", Array(commonName.utf8))], usage: .clientAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
@@ -295,7 +299,8 @@ public struct PKI: Sendable {
             throw PKIError(.invalidArgument, "operator '\(name)' must be 1-64 letters, digits, '.', '_' or '-'")
         }
         var request = CertificateRequest(
-            subject: [("O", Array(Self.organization.utf8)), ("CN", Array("operator \(name)".utf8))], usage: .clientAuth,
+            subject: [("O", Array(Self.organization.utf8)), ("CN", Array(Self.commonName("operator \(name)").utf8))],
+            usage: .clientAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
         request.uris = [Array(PeaceHubURI.operator(name).utf8)]
         request.key = key
@@ -309,8 +314,13 @@ public struct PKI: Sendable {
         _ request: CertificateRequest, kind: PKIIndex.Entry.Kind = .custom, name: String, folder: String = "custom",
         force: Bool = false
     ) throws(PKIError) -> PKIIndex.Entry {
-        guard PeaceHubURI.isSimpleName(name) else {
+        // The stem of `<name>.pem` and `<name>.key`: a host name or `<CODE>-<device>` may be longer than the 64
+        // characters of a simple name (a device of 61 to 64 was refused), never than a file name.
+        guard PeaceHubURI.isSimpleName(name, maximumLength: 250) else {
             throw PKIError(.invalidArgument, "'\(name)' is not a usable file name")
+        }
+        guard request.subject.allSatisfy({ $0.attribute != "CN" || Self.fitsCommonName($0.value) }) else {
+            throw PKIError(.invalidArgument, "a commonName takes 1 to 64 characters (RFC 5280, ub-common-name)")
         }
         var index = try loadIndex()
         let ca = try loadCA()
@@ -509,6 +519,15 @@ public struct PKI: Sendable {
     }
 
     /// `2027-12-04`, in UTC.
+    /// `text` cut to the 64 characters X.520 allows a commonName (RFC 5280 appendix A, ub-common-name): the
+    /// names that matter are in the subjectAltName, and a longer CN made certificates other tools refuse to read.
+    static func commonName(_ text: String) -> String { String(text.prefix(64)) }
+
+    static func fitsCommonName(_ value: [UInt8]) -> Bool {
+        let characters = String(decoding: value, as: UTF8.self).count
+        return (1...64).contains(characters)
+    }
+
     static func day(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle().year().month().day()) }
 
     /// The serial as OpenSSL's BN_bn2hex writes it (and the index stores it): upper-case hex, no separators,

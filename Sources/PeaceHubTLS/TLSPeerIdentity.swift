@@ -88,9 +88,10 @@ public enum PeaceHubURI {
         code.utf8.count == 3 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 
-    /// True for an operator or device name: 1–64 of ASCII letters, digits, `.`, `_` and `-`, not starting with `.`.
-    public static func isSimpleName(_ name: String) -> Bool {
-        guard (1...64).contains(name.utf8.count), name.first != "." else { return false }
+    /// True for an operator or device name: 1–64 (or `maximumLength`) of ASCII letters, digits, `.`, `_` and `-`,
+    /// not starting with `.`.
+    public static func isSimpleName(_ name: String, maximumLength: Int = 64) -> Bool {
+        guard (1...maximumLength).contains(name.utf8.count), name.first != "." else { return false }
         return name.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                 || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))

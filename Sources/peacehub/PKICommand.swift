@@ -298,10 +298,11 @@ struct PKIVerify: ParsableCommand {
             }
             date = parsed
         }
-        let inPKI = pki.url(certificate).path
+        // A relative path is also looked for in the PKI directory (`contingents/KAZ.pem`); an absolute one is not.
+        let inPKI = certificate.hasPrefix("/") ? nil : pki.url(certificate).path
         let files = FileManager.default
-        guard let data = files.contents(atPath: certificate) ?? files.contents(atPath: inPKI) else {
-            throw CLIError("cannot read the certificate \(certificate) (nor \(inPKI))")
+        guard let data = files.contents(atPath: certificate) ?? inPKI.flatMap(files.contents(atPath:)) else {
+            throw CLIError("cannot read the certificate \(certificate)" + (inPKI.map { " (nor \($0))" } ?? ""))
         }
         let verifier: TLSContext
         do {

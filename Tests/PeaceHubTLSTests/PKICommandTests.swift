@@ -225,6 +225,9 @@ import Testing
         #expect(accepted.stdout.contains("subject   CN=KAZ contingent,O=PeaceHub"))
         // As operations.md writes it: a path inside the PKI directory, from anywhere.
         #expect(try peacehub(["verify", "--dir", dir, "contingents/KAZ.pem"]).stdout == accepted.stdout)
+        // An absolute path is not looked for in the PKI directory, nor said to be ("nor <dir>//abs/path").
+        let missing = try peacehub(["verify", "--dir", dir, "/nonexistent/KAZ.pem"])
+        #expect(missing.stderr.contains("cannot read the certificate /nonexistent/KAZ.pem\n"), "\(missing.stderr)")
         // The SPKI hash is the standard pin, as openssl computes it (it was the hash of the key's bits alone).
         let publicKey = try ProcessRunner.run("openssl", ["x509", "-in", certificate, "-pubkey", "-noout"])
         let der = try ProcessRunner.run(

@@ -208,6 +208,34 @@ import Testing
         #expect { try pki.writeCRL(days: 0) } throws: { ($0 as? PKIError)?.code == .invalidArgument }
     }
 
+    /// Names as long as the rules allow make certificates: a device of 64 characters (its file stem `KAZ-<device>`
+    /// was refused as no file name) and a 67-character host; every commonName stays within the 64 characters
+    /// RFC 5280 allows (an operator's `operator <name>` reached 73), and a CA's own name of more is refused.
+    @Test func longNamesMakeCertificatesWithinTheCommonNameBound() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        #expect { try pki.initialize(commonName: String(repeating: "C", count: 65)) } throws: {
+            ($0 as? PKIError)?.reason.contains("--common-name takes 1 to 64 characters") == true
+        }
+        #expect { try pki.initialize(commonName: "") } throws: { ($0 as? PKIError)?.code == .invalidArgument }
+        try pki.initialize()
+        let name = String(repeating: "d", count: 64)
+        let host = String(repeating: "h", count: 63) + ".org"
+        let entries = [
+            try pki.issueContingent("KAZ", device: name), try pki.issueOperator(name),
+            try pki.issueServer(hosts: [host]),
+        ]
+        for entry in entries {
+            let file = pki.url(entry.certificatePath).path
+            let subject = try ProcessRunner.run(
+                "openssl", ["x509", "-in", file, "-noout", "-subject", "-nameopt", "multiline"])
+            let commonName = try #require(subject.stdout.split(separator: "\n").first { $0.contains("commonName") })
+            let value = commonName.split(separator: "=", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? ""
+            #expect((1...64).contains(value.count), "\(entry.name): \(value)")
+        }
+    }
+
     /// Nothing the CA signs outlives it: a certificate or a CRL asked to is refused, and a revocation near the CA's
     /// end still publishes, with the CRL's period cut to the CA's.
     @Test func nothingOutlivesTheCA() throws {
