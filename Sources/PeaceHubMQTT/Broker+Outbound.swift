@@ -290,11 +290,18 @@ extension Broker {
         var scheduleHold = false
         var overflowed: [(message: BrokerMessage, session: Session)] = []
         var slow: [any BrokerConnection] = []
+        // The retained messages the batch replaces, by topic: a commit that fails puts them back.
+        var replacedRetained: [(topic: String, previous: BrokerMessage?)] = []
         state.withLock { state in
             let pass = state.nextRoutingPass()
             // A burst mostly repeats its topic: the route is looked up (a hash of the topic) once per run of it.
             var last: (topic: String, route: TopicRoute)?
             for message in messages {
+                if message.retain, store != nil,
+                    !replacedRetained.contains(where: { sameUTF8($0.topic, message.topic) })
+                {
+                    replacedRetained.append((message.topic, state.retained[message.topic]))
+                }
                 let topicRoute: TopicRoute
                 if let last, sameUTF8(last.topic, message.topic) {
                     topicRoute = last.route
@@ -320,7 +327,8 @@ extension Broker {
         // Submitted before the connections are woken, so that the store gets a delivery's enqueue before the
         // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
         let routing = Routing(sessions: routed, full: overflowed.count)
-        commit(operations) { [self, waiting, stored, heldBack] result in
+        commit(operations) { [self, waiting, stored, heldBack, replacedRetained] result in
+            if case .failure = result, !replacedRetained.isEmpty { restoreRetained(replacedRetained, after: messages) }
             if !waiting.isEmpty {
                 // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
                 let wake = state.withLock { state -> [any BrokerConnection] in
@@ -352,6 +360,21 @@ extension Broker {
             guard let publisher = message.publisher else { continue }
             let whose = session.owner == publisher ? "the queue of client \(session.clientID)" : "a subscriber's queue"
             notify(publisher, event: "queue-full", topic: message.topic, reason: "\(whose) is full")
+        }
+    }
+
+    /// Puts back the retained messages `messages` replaced when their commit failed: the publisher had no
+    /// acknowledgement, and the store still has the old ones (a restart brought those back). A topic set again
+    /// since by another message keeps that one.
+    private func restoreRetained(
+        _ replaced: [(topic: String, previous: BrokerMessage?)], after messages: [BrokerMessage]
+    ) {
+        state.withLock { state in
+            for (topic, previous) in replaced {
+                guard let last = messages.last(where: { $0.retain && sameUTF8($0.topic, topic) }) else { continue }
+                let setByBatch = last.payload.readableBytes == 0 ? nil : last
+                if state.retained[topic] == setByBatch { state.retained[topic] = previous }
+            }
         }
     }
 

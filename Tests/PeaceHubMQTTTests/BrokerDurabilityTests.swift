@@ -475,6 +475,25 @@ final class ManualStore: BrokerStore {
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["x"])
     }
 
+    /// A retained message whose commit failed (no PUBACK, the connection closed) is not served: new subscribers got
+    /// it from memory while the store kept the one before, which a restart then brought back.
+    @Test func aRetainedMessageThatCouldNotBeStoredIsNotServed() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        try publisher.send(publish("status", "A", qos: .atLeastOnce, id: 1, retain: true))
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 1)])
+        try publisher.send(publish("status", "B", qos: .atLeastOnce, id: 2, retain: true))
+        store.failAll()
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("status", .atLeastOnce)])))
+        let retained = TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) }
+        #expect(retained == ["A"])
+    }
+
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
