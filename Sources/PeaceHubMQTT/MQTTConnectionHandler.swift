@@ -396,10 +396,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             outgoingHeld = true
             return
         }
-        // Read on this loop, which owns the alias table, before `outgoing` returns.
-        let aliases = OutboundTopicAliases(
-            isSet: { self.outboundAliases[$0] != nil },
-            left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
+        // Read on this loop, which owns the alias table, before `outgoing` returns; only where sizes are checked
+        // (a closure over the handler is an allocation per turn).
+        let aliases =
+            limits.maximumPacketSize == nil || limits.topicAliasMaximum == 0
+            ? OutboundTopicAliases.none
+            : OutboundTopicAliases(
+                isSet: { self.outboundAliases[$0] != nil },
+                left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
         broker.outgoing(clientID: clientID, aliases: aliases) { outgoing in
             guard !outgoing.isEmpty else { return }
             self.onLoop { context in
