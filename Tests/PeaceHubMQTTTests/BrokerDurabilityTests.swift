@@ -445,9 +445,9 @@ final class ManualStore: BrokerStore {
         #expect(broker.sessionSummaries().first { $0.clientID == "ind" }?.subscriptions.first?.qos == 0)
     }
 
-    /// A QoS 2 PUBLISH that could not be stored gets no PUBREC, and its resend after the reconnect is routed: the
-    /// packet id stayed taken, so the resend was answered PUBREC as a duplicate and the message never delivered.
-    @Test func aQoS2PublishThatCouldNotBeStoredIsTakenAsNewWhenSentAgain() throws {
+    /// A live QoS 2 subscriber of `t`, and a publisher `p` whose session is stored, over a store that commits when
+    /// told.
+    private func qos2Subscriber() throws -> (ManualStore, Broker, subscriber: TestClient, publisher: TestClient) {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
         let subscriber = try TestClient(broker: broker, principal: ind)
@@ -458,6 +458,13 @@ final class ManualStore: BrokerStore {
         try publisher.send(.connect(.init(clientID: "p", cleanStart: false)))
         store.completeAll()
         _ = try publisher.received()
+        return (store, broker, subscriber, publisher)
+    }
+
+    /// A QoS 2 PUBLISH that could not be stored gets no PUBREC, and its resend after the reconnect is routed: the
+    /// packet id stayed taken, so the resend was answered PUBREC as a duplicate and the message never delivered.
+    @Test func aQoS2PublishThatCouldNotBeStoredIsTakenAsNewWhenSentAgain() throws {
+        let (store, broker, subscriber, publisher) = try qos2Subscriber()
         try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 777))
         store.failAll()
         #expect(!(try publisher.received()).contains(.pubrec(packetID: 777)))
@@ -495,16 +502,7 @@ final class ManualStore: BrokerStore {
     }
 
     @Test func aQoS2MessageIsNotDeliveredBeforeItIsDurable() throws {
-        let store = ManualStore()
-        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
-        let subscriber = try TestClient(broker: broker, principal: ind)
-        _ = try subscriber.connect("live")
-        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
-        _ = try subscriber.received()
-        let publisher = try TestClient(broker: broker, principal: kaz)
-        try publisher.send(.connect(.init(clientID: "p", cleanStart: false)))
-        store.completeAll()
-        _ = try publisher.received()
+        let (store, _, subscriber, publisher) = try qos2Subscriber()
         try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 9))
         #expect(try subscriber.received().isEmpty)
         store.completeAll()
