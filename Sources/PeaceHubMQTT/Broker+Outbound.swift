@@ -413,10 +413,13 @@ extension Broker {
             if session.connection == nil, qos == .atMostOnce { return }
             if session.isFull(limit: maximumQueued) {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
-                // not keep up is told so and disconnected (its stored session keeps the queue).
+                // not keep up, having taken nothing from its queue since it was last found full, is told so and
+                // disconnected (its stored session keeps the queue).
                 if qos != .atMostOnce { overflowed.append((message, session)) }
                 // Not one still connecting: its CONNECT would be refused, and the session never drained.
-                if session.version == .v5, !session.awaitingFirstTurn, let connection = session.connection {
+                if session.version == .v5, !session.awaitingFirstTurn, let connection = session.connection,
+                    !session.keptUp()
+                {
                     slow.append(connection)
                 }
                 return

@@ -725,14 +725,39 @@ func publish5(
         first.loop.advanceTime(by: .seconds(2))
         guard case .disconnect(let timeout) = try sleeper.received().last else { Issue.record("no DISCONNECT"); return }
         #expect(timeout.reasonCode == .keepAliveTimeout)
-        // A live client whose queue fills up is told so and disconnected.
+        // A live client whose queue fills up and that takes nothing more from it is told so and disconnected: m1 is
+        // in flight, m2 and m3 fill the queue, m4 finds it full after m1 left it, m5 finds it full again.
         let slow = try TestClient(broker: broker, principal: ind, loop: first.loop)
         _ = try slow.connect5("slow", properties: [.receiveMaximum(1)])
         _ = try slow.subscribe("t", .init(qos: .atLeastOnce))
-        for n in 1...4 { try second.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        for n in 1...5 { try second.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
         guard case .disconnect(let quota) = try slow.received().last else { Issue.record("no DISCONNECT"); return }
         #expect(quota.reasonCode == .quotaExceeded)
         #expect(!slow.isOpen)
+    }
+
+    /// A client that takes from its full queue is not one that does not keep up: one that came back to a full
+    /// session while messages kept coming was disconnected with 0x97 at the first message after its CONNACK, and
+    /// so could never drain its backlog.
+    @Test func aClientDrainingItsFullQueueIsNotDisconnected() throws {
+        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer())
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        _ = try away.subscribe("t", .init(qos: .atLeastOnce))
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        for n in 1...5 { try publisher.send(publish5("t", "backlog \(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        var received = TestClient.publishes(
+            try back.connect5("ind", cleanStart: false, properties: [.receiveMaximum(1), .sessionExpiryInterval(600)]))
+        // Two new messages for each one it takes: the queue stays full, and the client keeps taking from it.
+        for n in stride(from: 6, to: 20, by: 2) {
+            for id in n...n + 1 { try publisher.send(publish5("t", "live \(id)", qos: .atLeastOnce, id: UInt16(id))) }
+            for publish in received { try back.send(.puback(packetID: try #require(publish.packetID))) }
+            received = TestClient.publishes(try back.received())
+            #expect(back.isOpen, "disconnected while draining, at message \(n)")
+        }
     }
 
     /// A protocol error while the CONNECT is still being stored is answered with a failing CONNACK that fits the
