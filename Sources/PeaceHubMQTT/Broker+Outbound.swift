@@ -397,11 +397,12 @@ extension Broker {
                 operations.append(.setRetained(messageID: messageID, message: message))
             }
         }
-        // QoS 0 and 1 are queued at once, even before the store has committed what the message changes. A crash
-        // before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends
+        // QoS 0 and 1 messages are queued at once, even before the store has committed what the message changes. A
+        // crash before the commit then costs at most a duplicate (the publisher had no acknowledgement and sends
         // again), which QoS 1 allows; and a subscriber that acknowledges before the commit spares the store the
-        // write (`SQLiteBrokerStore.acknowledgedWithin`). A QoS 2 message waits for the commit: it must never
-        // arrive twice.
+        // write (`SQLiteBrokerStore.acknowledgedWithin`). Every delivery of a QoS 2 message, at whatever QoS it goes
+        // out, waits for the commit: after a failed one the publisher sends it again, and no subscriber may get it
+        // twice [MQTT-4.3.3-10].
         var exactlyOnce: [(Session, Session.Delivery)] = []
         var queued = 0
         func deliver(to session: Session, _ target: Target) {
@@ -424,7 +425,7 @@ extension Broker {
                 }
                 return
             }
-            if qos == .atMostOnce, !retain, session.takesEncoded(message) {
+            if qos == .atMostOnce, !retain, message.qos != .exactlyOnce, session.takesEncoded(message) {
                 queued += 1
                 state.traffic.sent(message, as: qos)
                 session.enqueueEncoded(message)
@@ -450,7 +451,7 @@ extension Broker {
                     operations.append(enqueue)
                 }
             }
-            if copy.qos == .exactlyOnce {
+            if message.qos == .exactlyOnce {
                 exactlyOnce.append((session, delivery))
             } else {
                 session.enqueue(delivery)

@@ -463,12 +463,23 @@ final class ManualStore: BrokerStore {
 
     /// A QoS 2 PUBLISH that could not be stored gets no PUBREC, and its resend after the reconnect is routed: the
     /// packet id stayed taken, so the resend was answered PUBREC as a duplicate and the message never delivered.
+    /// Subscribers at QoS 0 and 1 get it once too: their copies wait for the commit as well (they got the failed
+    /// one and then the resend) [MQTT-4.3.3-10].
     @Test func aQoS2PublishThatCouldNotBeStoredIsTakenAsNewWhenSentAgain() throws {
         let (store, broker, subscriber, publisher) = try qos2Subscriber()
+        var lower: [TestClient] = []
+        for qos in [QoS.atMostOnce, .atLeastOnce] {
+            let client = try TestClient(broker: broker, principal: ind)
+            _ = try client.connect("lower-\(qos.rawValue)")
+            try client.send(.subscribe(.init(packetID: 1, subscriptions: [("t", qos)])))
+            _ = try client.received()
+            lower.append(client)
+        }
         try publisher.send(publish("t", "x", qos: .exactlyOnce, id: 777))
         store.failAll()
         #expect(!(try publisher.received()).contains(.pubrec(packetID: 777)))
         #expect(try subscriber.received().isEmpty)
+        for client in lower { #expect(try client.received().isEmpty) }
 
         let again = try TestClient(broker: broker, principal: kaz)
         try again.send(.connect(.init(clientID: "p", cleanStart: false)))
@@ -479,7 +490,9 @@ final class ManualStore: BrokerStore {
         try again.send(.publish(resent))
         store.completeAll()
         #expect(try again.received() == [.pubrec(packetID: 777)])
-        #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["x"])
+        for client in [subscriber] + lower {
+            #expect(TestClient.publishes(try client.received()).map { String(buffer: $0.payload) } == ["x"])
+        }
     }
 
     /// A retained message whose commit failed (no PUBACK, the connection closed) is not served: new subscribers got
