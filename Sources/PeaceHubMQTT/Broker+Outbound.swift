@@ -48,11 +48,15 @@ extension Broker {
             // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
             if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
             // Topics this turn's PUBLISHes will set an alias for, as the connection sets them: the first PUBLISH on a
-            // topic without one, while aliases are left and the alias's three bytes keep it within the maximum.
+            // topic without one, while aliases are left and the alias's three bytes keep it within the maximum. A
+            // QoS 2 PUBLISH that waits for its packet id's commit sets its alias when written, after this turn's
+            // QoS 0 PUBLISHes and before any QoS 1 or 2 one taken after it.
             var aliasesLeft = aliases.left
             var settingAlias: Set<ExactString> = []
-            func sentByAlias(_ topic: String) -> Bool {
+            var settingAliasAfterCommit: Set<ExactString> = []
+            func sentByAlias(_ topic: String, qos: QoS) -> Bool {
                 aliases.isSet(topic) || settingAlias.contains(ExactString(topic))
+                    || (qos != .atMostOnce && settingAliasAfterCommit.contains(ExactString(topic)))
             }
             // Sized with the packet id it will carry (its two bytes may lengthen the Remaining Length too), and by
             // alias if it goes so; `withNewAlias` adds the alias property a first PUBLISH on a topic carries.
@@ -60,18 +64,24 @@ extension Broker {
                 let packetID: UInt16? = delivery.message.qos == .atMostOnce ? nil : 1
                 var packet = Self.packet(
                     delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
-                if withNewAlias || sentByAlias(packet.topic) {
+                if withNewAlias || sentByAlias(packet.topic, qos: packet.qos) {
                     if !withNewAlias { packet.topic = "" }
                     packet.properties.set(.topicAlias(1))  // three bytes, whatever the alias
                 }
                 return packet.encodedSize(version: session.version)
             }
-            // Notes the alias a PUBLISH written this turn will set (`MQTTConnectionHandler.assignAlias(_:)`).
-            func noteAlias(of delivery: Session.Delivery) {
+            // Notes the alias a PUBLISH written this turn, or once committed, will set
+            // (`MQTTConnectionHandler.assignAlias(_:)`).
+            func noteAlias(of delivery: Session.Delivery, afterCommit: Bool = false) {
                 guard aliasesLeft > 0, let maximum = session.maximumPacketSize,
-                    !sentByAlias(delivery.message.topic), size(of: delivery, withNewAlias: true) <= maximum
+                    !sentByAlias(delivery.message.topic, qos: delivery.message.qos),
+                    size(of: delivery, withNewAlias: true) <= maximum
                 else { return }
-                settingAlias.insert(ExactString(delivery.message.topic))
+                if afterCommit {
+                    settingAliasAfterCommit.insert(ExactString(delivery.message.topic))
+                } else {
+                    settingAlias.insert(ExactString(delivery.message.topic))
+                }
                 aliasesLeft -= 1
             }
             // Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
@@ -142,7 +152,8 @@ extension Broker {
                         .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
                 }
                 if message.qos == .exactlyOnce {
-                    afterCommit.append((delivery, id))  // written in a later turn, which notes its alias then
+                    afterCommit.append((delivery, id))
+                    noteAlias(of: delivery, afterCommit: true)
                 } else {
                     immediate.append(.publish(delivery, packetID: id, duplicate: false))
                     noteAlias(of: delivery)

@@ -495,6 +495,42 @@ final class ManualStore: BrokerStore {
         }
     }
 
+    /// QoS 2 messages for a stored session, which leave once their packet ids are stored, are measured against the
+    /// client's Maximum Packet Size by the alias the first of them sets: the two that fit only by it were dropped as
+    /// too large, and lost.
+    @Test func qos2MessagesThatFitOnlyByTheirAliasAreDelivered() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let topic = String(repeating: "t", count: 40)
+        let properties: MQTTProperties = [.sessionExpiryInterval(600), .maximumPacketSize(70), .topicAliasMaximum(2)]
+        let away = try TestClient(broker: broker, principal: ind)
+        away.speakMQTT5()
+        try away.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        store.completeAll()
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [(topic, .init(qos: .exactlyOnce))])))
+        store.completeAll()
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        // By alias: 2 + 2 (empty topic) + 2 (id) + 4 (alias) + 30 = 40 bytes; with the topic, 77.
+        let payloads = ["first", String(repeating: "S", count: 30), String(repeating: "T", count: 30)]
+        for (id, payload) in zip(1..., payloads) {
+            try publisher.send(publish5(topic, payload, qos: .exactlyOnce, id: UInt16(id)))
+        }
+        store.completeAll()
+        let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        back.speakMQTT5()
+        try back.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        var delivered: [MQTTPacket.Publish] = []
+        for _ in 0..<4 {
+            store.completeAll()
+            delivered += TestClient.publishes(try back.received())
+        }
+        #expect(delivered.map { $0.payload.readableBytes } == [5, 30, 30])
+        #expect(delivered.map(\.topic) == [topic, "", ""])
+    }
+
     /// A retained message whose commit failed (no PUBACK, the connection closed) is not served: new subscribers got
     /// it from memory while the store kept the one before, which a restart then brought back.
     @Test func aRetainedMessageThatCouldNotBeStoredIsNotServed() throws {
