@@ -88,14 +88,19 @@ extension Broker {
 
     /// Has the interceptor judge a message on a topic it claims: `deliver` gets the message to route; a rejected or
     /// held one is counted, its sender told on its notices topic, and `refused` gets the code and reason for the
-    /// acknowledgement; `failed` gets why one the interceptor could not keep goes unacknowledged. A PUBLISH and a
-    /// will go the same way.
+    /// acknowledgement; `failed` gets why one the interceptor could not keep goes unacknowledged (a will has no
+    /// `failed`: it goes as decided). A PUBLISH and a will go the same way.
     func judge(
         _ message: BrokerMessage, by interceptor: any PublishInterceptor, principal: Principal,
-        refused: @escaping @Sendable (ReasonCode, String) -> Void, failed: @escaping @Sendable (any Error) -> Void,
+        refused: @escaping @Sendable (ReasonCode, String) -> Void, failed: (@Sendable (any Error) -> Void)?,
         deliver: @escaping @Sendable (BrokerMessage) -> Void
     ) {
         interceptor.intercept(message, principal: principal) { [self] decision in
+            var decision = decision
+            if case .failed(let reason, let decided) = decision {
+                guard failed == nil else { return failed!(InterceptorFailure(description: reason)) }
+                decision = decided
+            }
             switch decision {
             case .deliver(let judged):
                 deliver(judged)
@@ -107,8 +112,8 @@ extension Broker {
                 reportsHeld.add(1, ordering: .relaxed)
                 notify(principal, event: "report-held", topic: message.topic, reason: reason)
                 refused(.implementationSpecificError, "held for an operator: \(reason)")
-            case .failed(let reason):
-                failed(InterceptorFailure(description: reason))
+            case .failed:
+                break  // taken care of above
             }
         }
     }

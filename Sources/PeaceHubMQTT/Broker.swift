@@ -755,8 +755,7 @@ public final class Broker: Sendable {
             expiresAt: will.properties.messageExpiryInterval.flatMap { $0 == 0 ? nil : clock() + Int64($0) * 1000 })
         // A will on a report topic is a report: judged by its mission's module like a PUBLISH.
         guard let interceptor, interceptor.claims(topic: will.topic) else { return accept(message) { _ in } }
-        judge(message, by: interceptor, principal: pending.owner, refused: { _, _ in }, failed: { _ in }) {
-            [self] judged in
+        judge(message, by: interceptor, principal: pending.owner, refused: { _, _ in }, failed: nil) { [self] judged in
             accept(judged) { _ in }
         }
     }

@@ -35,9 +35,10 @@ public enum InterceptDecision: Sendable {
     /// The judge failed or ran out of time: the interceptor kept the message for an operator,
     /// and the sender is told `reason`.
     case hold(reason: String)
-    /// The interceptor could not keep the message as it must (its archive failed): it is neither delivered nor
-    /// acknowledged, and the connection closes, so that the sender sends it again.
-    case failed(reason: String)
+    /// The interceptor could not keep the message as it must (its archive failed): a PUBLISH is neither delivered
+    /// nor acknowledged, and the connection closes, so that the sender sends it again; a will, which nobody can
+    /// send again, goes as `decided`.
+    indirect case failed(reason: String, decided: InterceptDecision)
 }
 
 /// Why a message an interceptor could not keep was not acknowledged (`InterceptDecision.failed`).

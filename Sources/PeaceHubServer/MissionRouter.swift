@@ -253,9 +253,9 @@ public final class MissionRouter: PublishInterceptor {
         return (.hold(reason: reason), held)
     }
 
-    /// Archives a report, then completes with `decision`. A report the archive could not keep is neither delivered
-    /// nor acknowledged (`InterceptDecision.failed`, and the failure logged): its sender sends it again, where an
-    /// acknowledgement would have lost it, a held one wholly.
+    /// Archives a report, then completes with `decision`. A report the archive could not keep completes as
+    /// `InterceptDecision.failed` (and the failure is logged): a PUBLISH is then neither delivered nor acknowledged,
+    /// and its sender sends it again, where an acknowledgement would have lost it, a held one wholly.
     private func archive(
         _ report: ArchivedMissionReport, deciding decision: InterceptDecision,
         completion: @escaping @Sendable (InterceptDecision) -> Void
@@ -264,9 +264,9 @@ public final class MissionRouter: PublishInterceptor {
         archive.archive(report) { [logger] error in
             guard let error else { return completion(decision) }
             logger.error(
-                "could not archive a report: it is not acknowledged",
+                "could not archive a report",
                 metadata: ["mission": "\(report.mission)", "status": "\(report.status)", "error": "\(error)"])
-            completion(.failed(reason: "the report archive could not keep the report: \(error)"))
+            completion(.failed(reason: "the report archive could not keep the report: \(error)", decided: decision))
         }
     }
 }

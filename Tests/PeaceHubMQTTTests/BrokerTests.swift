@@ -771,7 +771,9 @@ final class TestInterceptor: PublishInterceptor {
         } else if body == "fail" {
             completion(.hold(reason: "the module failed"))
         } else if body == "unkept" {
-            completion(.failed(reason: "the archive is full"))
+            var annotated = message
+            annotated.payload = ByteBuffer(string: "unkept+annotated")
+            completion(.failed(reason: "the archive is full", decided: .deliver(annotated)))
         } else if body == "control" {
             completion(.reject(code: "INVALID_VALUE", reason: "field 'x'\u{0} is bad\u{1}"))
         } else {
@@ -796,6 +798,14 @@ final class TestInterceptor: PublishInterceptor {
         #expect(try reporter.received().isEmpty)
         #expect(!reporter.isOpen)
         #expect(try observer.received().isEmpty)
+        // A will cannot be sent again: it goes as the interceptor decided (it was lost).
+        let will = MQTTPacket.Will(
+            topic: "missions/UNIFIL/reports/UXO", payload: Array("unkept".utf8), qos: .atMostOnce, retain: false)
+        let leaving = try TestClient(broker: broker, principal: .contingent("KAZ"))
+        _ = try leaving.connect("kaz-will", will: will)
+        try leaving.channel.close().wait()
+        let delivered = TestClient.publishes(try observer.received()).map { String(buffer: $0.payload) }
+        #expect(delivered == ["unkept+annotated"])
     }
 
     @Test func judgedMessagesAreDeliveredAnnotatedRejectedOrHeld() throws {

@@ -260,7 +260,7 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
     @Test(arguments: ["missions/UNIFIL/reports/UXO", "missions/UNDOF/reports/UXO"])
     func aReportTheArchiveCannotKeepFails(topic: String) throws {
         let router = MissionRouter(plugins: plugins, archive: FailingArchive())
-        guard case .failed(let reason) = try decide(router, report(topic, Self.validUXO)) else {
+        guard case .failed(let reason, _) = try decide(router, report(topic, Self.validUXO)) else {
             Issue.record("not failed")
             return
         }
