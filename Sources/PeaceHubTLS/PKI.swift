@@ -214,8 +214,24 @@ public struct PKI: Sendable {
         let pem = try CRLBuilder.make(
             ca: ca, revoked: revoked, number: index.crlNumber, lastUpdate: now.addingTimeInterval(-300),
             nextUpdate: nextUpdate)
-        try writeFile(crlURL, pem, mode: 0o644)
+        try writeFile(crlURL, pem + otherAuthoritiesCRLs(besides: ca), mode: 0o644)
         index.crlNextUpdate = nextUpdate
+    }
+
+    /// The CRLs of other CAs in the CRL file, as PEM: during a CA rotation the file holds both CAs' CRLs, and the
+    /// hub refuses every client of a trusted CA whose CRL is missing; a new CRL replaces this CA's alone.
+    private func otherAuthoritiesCRLs(besides ca: CertificateAuthority) -> Data {
+        guard let data = FileManager.default.contents(atPath: crlURL.path) else { return Data() }
+        let crls: [OpaquePointer] =
+            (try? OpenSSL.withMemoryBIO(data) { bio in
+                var read: [OpaquePointer] = []
+                while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) { read.append(crl) }
+                return read
+            }) ?? []
+        defer { crls.forEach { X509_CRL_free($0) } }
+        let others = crls.filter { X509_CRL_verify($0, X509_get0_pubkey(ca.certificate)) != 1 }
+        ERR_clear_error()
+        return others.compactMap { crl in OpenSSL.pem { PEM_write_bio_X509_CRL($0, crl) } }.reduce(Data(), +)
     }
 
     /// What the hub's record says of `ca`'s CRLs, if there is a record.
@@ -471,15 +487,29 @@ public struct PKI: Sendable {
             let keyData = fm.contents(atPath: caKeyURL.path)
         else { throw PKIError(.fileSystem, "cannot read the hub CA in \(directory.path)") }
         ERR_clear_error()
-        let cert = try? OpenSSL.withMemoryBIO(certData) { PEM_read_bio_X509($0, nil, nil, nil) }
+        // During a CA rotation `ca.pem` holds two CAs in either order: the CA is the one whose key `ca.key` is (the
+        // first was taken, and certificates and CRLs signed with the other key named it as their issuer).
+        let certificates: [OpaquePointer] =
+            (try? OpenSSL.withMemoryBIO(certData) { bio in
+                var read: [OpaquePointer] = []
+                while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) { read.append(certificate) }
+                return read
+            }) ?? []
         let key = try? OpenSSL.withMemoryBIO(keyData) { PEM_read_bio_PrivateKey($0, nil, OpenSSL.noPassword, nil) }
-        guard let cert = cert ?? nil, let key = key ?? nil else {
-            (cert ?? nil).map { X509_free($0) }
+        ERR_clear_error()
+        guard let key = key ?? nil, !certificates.isEmpty else {
+            certificates.forEach { X509_free($0) }
             (key ?? nil).map { EVP_PKEY_free($0) }
-            ERR_clear_error()
             throw PKIError(.openSSL, "the hub CA in \(directory.path) is not a readable PEM certificate and key")
         }
-        return CertificateAuthority(certificate: cert, key: Key(owning: key), retain: false)
+        let matching = certificates.first { X509_check_private_key($0, key) == 1 }
+        ERR_clear_error()
+        certificates.filter { $0 != matching }.forEach { X509_free($0) }
+        guard let matching else {
+            EVP_PKEY_free(key)
+            throw PKIError(.openSSL, "\(caKeyURL.path) is the key of no certificate in \(caCertificateURL.path)")
+        }
+        return CertificateAuthority(certificate: matching, key: Key(owning: key), retain: false)
     }
 
     private func createDirectory(_ url: URL) throws(PKIError) {

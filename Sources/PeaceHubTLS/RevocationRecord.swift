@@ -27,8 +27,15 @@ public struct RevocationRecord: Sendable, Equatable {
     }
 
     /// Why `context` would take a revocation back, if it would: a CRL older than one recorded, or one that no longer
-    /// lists a certificate a recorded CRL of its CA revoked.
+    /// lists a certificate a recorded CRL of its CA revoked; or why it would refuse a CA's every client: the CA is
+    /// still trusted, and its CRL, recorded before, is gone from the file (a rotation's combined CRL file rewritten
+    /// by `pki crl` of one CA).
     func refusal(of context: TLSContext) -> String? {
+        let trusted = context.trustedAuthorities.intersection(authorities.keys)
+        for ca in trusted.sorted() where context.crlNumbers[ca] == nil {
+            return "the CRL file has no CRL of \(ca) any more, a CA of the CA file: OpenSSL would refuse every "
+                + "client it issued (put its CRL back beside the others)"
+        }
         for (ca, number) in context.crlNumbers.sorted(by: { $0.key < $1.key }) {
             guard let recorded = authorities[ca] else { continue }
             if number < recorded.number {

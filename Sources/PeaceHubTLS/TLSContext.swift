@@ -21,6 +21,8 @@ public final class TLSContext: @unchecked Sendable {
     public let crlNumbers: [String: Int]
     /// What each CA's CRL revokes, by the keys of `crlNumbers`: a CRL that keeps its number must keep its list.
     public let crlRevocations: [String: Set<CertificateID>]
+    /// The CAs of the CA file, named as `crlNumbers` names them (none without a CRL file).
+    public let trustedAuthorities: Set<String>
     /// When this side's own certificate expires; nil without one (a client context may have none).
     public let certificateNotAfter: Date?
     /// When the first of the trusted CAs expires (during a CA rotation the CA file holds two).
@@ -49,6 +51,7 @@ public final class TLSContext: @unchecked Sendable {
             self.revoked = crl.revoked
             self.crlNumbers = crl.numbers
             self.crlRevocations = crl.revocations
+            self.trustedAuthorities = crl.authorities
             if configuration.role == .server {
                 let chains = VerifiedChains(crlNextUpdate: crl.nextUpdates.values.min())
                 let argument = Unmanaged.passUnretained(chains).toOpaque()
@@ -257,13 +260,13 @@ public final class TLSContext: @unchecked Sendable {
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
     ) throws(TLSError) -> (
         nextUpdates: [String: Date], revoked: Set<CertificateID>, numbers: [String: Int],
-        revocations: [String: Set<CertificateID>]
+        revocations: [String: Set<CertificateID>], authorities: Set<String>
     ) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
                 throw TLSError(.invalidConfiguration, "a server context needs a CRL file (CRL checking is always on)")
             }
-            return ([:], [], [:], [:])
+            return ([:], [], [:], [:], [])
         }
         let cas = try readPEMObjects(configuration.trustedCAFile, what: "CA file") {
             PEM_read_bio_X509($0, nil, nil, nil)
@@ -329,7 +332,7 @@ public final class TLSContext: @unchecked Sendable {
         }
         // Every CA certificate below the root too, against its issuer's CRL: a revoked intermediate ends its branch.
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
-        return (nextUpdates, revoked, numbers, revocations)
+        return (nextUpdates, revoked, numbers, revocations, Set(cas.map(CertificateInfo.crlAuthorityName)))
     }
 
     /// Every PEM object `read` finds in the file, in order.

@@ -236,6 +236,32 @@ import Testing
         }
     }
 
+    /// During a CA rotation the old CA's folder holds both CAs in `ca.pem` (in either order) and both CRLs in
+    /// `crl.pem`, which the hub reads. `pki` signs as the CA whose key `ca.key` is (the first CA of the file was
+    /// taken: with the new one first, certificates and CRLs named it and were signed with the old key), and a new
+    /// CRL replaces this CA's alone (the other CA's went, and the hub refused all its clients).
+    @Test func aRotationsCombinedFilesAreKept() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let old = PKI(directory: directory.url.appendingPathComponent("old"))
+        let new = PKI(directory: directory.url.appendingPathComponent("new"))
+        try old.initialize()
+        try new.initialize(commonName: "PeaceHub CA 2027")
+        let newCRL = try Data(contentsOf: new.crlURL)
+        let bothCAs = try Data(contentsOf: new.caCertificateURL) + Data(contentsOf: old.caCertificateURL)
+        try bothCAs.write(to: old.caCertificateURL)
+        try (Data(contentsOf: old.crlURL) + newCRL).write(to: old.crlURL)
+
+        let entry = try old.issueContingent("KAZ")
+        try old.writeCRL()
+        let crls = try String(contentsOf: old.crlURL, encoding: .utf8)
+        #expect(crls.components(separatedBy: "-----BEGIN X509 CRL-----").count - 1 == 2)
+        #expect(crls.contains(String(decoding: newCRL, as: UTF8.self)), "the new CA's CRL is kept as it was")
+        let verifier = try TLSContext.clientVerifier(trustedCAFile: old.caCertificateURL.path, crlFile: old.crlURL.path)
+        let issued = try Data(contentsOf: old.url(entry.certificatePath))
+        #expect(try verifier.verifyClientCertificate(issued).get().principal == .contingent("KAZ"))
+    }
+
     /// Nothing the CA signs outlives it: a certificate or a CRL asked to is refused, and a revocation near the CA's
     /// end still publishes, with the CRL's period cut to the CA's.
     @Test func nothingOutlivesTheCA() throws {

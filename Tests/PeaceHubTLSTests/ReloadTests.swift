@@ -243,6 +243,41 @@ extension TLSContext {
         }
     }
 
+    /// During a CA rotation the CA file holds both CAs and the CRL file both CRLs; `pki crl` of the old CA rewrote
+    /// the CRL file with its own alone, and the hub took it and refused every client of the new CA ("unable to get
+    /// certificate CRL"). A CRL file without the CRL of a trusted CA whose CRL was loaded before is refused, at
+    /// reload and at start.
+    @Test func aTrustedCAsCRLCannotGoMissing() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let newer = PKI(directory: fixture.directory.url.appendingPathComponent("new-ca"))
+        try newer.initialize(commonName: "PeaceHub CA 2027")
+        let folder = fixture.directory.url
+        let (cas, crls) = (folder.appendingPathComponent("cas.pem"), folder.appendingPathComponent("crls.pem"))
+        func combine(_ files: [URL], into file: URL) throws {
+            try files.map { try Data(contentsOf: $0) }.reduce(Data(), +).write(to: file)
+        }
+        try combine([fixture.pki.caCertificateURL, newer.caCertificateURL], into: cas)
+        try combine([fixture.pki.crlURL, newer.crlURL], into: crls)
+        var configuration = fixture.serverConfiguration()
+        configuration.trustedCAFile = cas.path
+        configuration.crlFile = crls.path
+        let numbers = fixture.path("crl-numbers.json")
+        let store = try TLSContextStore(configuration: configuration, crlNumbersFile: numbers)
+
+        try fixture.pki.writeCRL()
+        try combine([fixture.pki.crlURL], into: crls)
+        let missing: (any Error) -> Bool = {
+            ($0 as? TLSError)?.reason.contains("has no CRL of CN=PeaceHub CA 2027") == true
+        }
+        #expect(performing: { try store.reload() }, throws: missing)
+        #expect(
+            performing: { _ = try TLSContextStore(configuration: configuration, crlNumbersFile: numbers) },
+            throws: missing)
+        try combine([fixture.pki.crlURL, newer.crlURL], into: crls)
+        try store.reload()
+    }
+
     /// A revocation is final. A restored backup of the PKI folder (index and CRL) brought an older CRL, which was
     /// refused; but `pki crl` on the restored index then wrote CRLs without the revocation, and the second, with a
     /// number above the loaded one, was taken (the first kept the loaded number). A CRL that leaves out a
