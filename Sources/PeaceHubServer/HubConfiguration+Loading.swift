@@ -131,7 +131,10 @@ extension HubConfiguration {
             let address = entry.pointee
             let size = socklen_t(name.count)
             if getnameinfo(address.ai_addr, address.ai_addrlen, &name, size, nil, 0, NI_NUMERICHOST) == 0 {
-                found.insert(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                let numeric = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                // An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) binds the IPv4 address it maps.
+                let mapped = numeric.hasPrefix("::ffff:") && numeric.contains(".")
+                found.insert(mapped ? String(numeric.dropFirst("::ffff:".count)) : numeric)
             }
             next = entry.pointee.ai_next
         }

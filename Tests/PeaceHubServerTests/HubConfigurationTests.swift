@@ -255,6 +255,9 @@ import Testing
         // One address written two ways is one address (--check-config passed it; serve then failed to bind).
         let spelled = try #require(error(#"{"admin": {"port": 8883, "host": "localhost"}}"#))
         #expect(spelled.reason.hasPrefix(#"admin.port is 8883 as mqtt.port is, on "127.0.0.1" and "localhost""#))
+        // An IPv4-mapped IPv6 address binds the IPv4 address it maps.
+        let mapped = try #require(error(#"{"admin": {"port": 8883, "host": "::ffff:127.0.0.1"}}"#))
+        #expect(mapped.reason.hasPrefix(#"admin.port is 8883 as mqtt.port is, on "127.0.0.1" and "::ffff:127.0.0.1""#))
         #expect(error(#"{"admin": {"port": 8883, "host": "10.0.0.1"}}"#) == nil)
         #expect(error(#"{"admin": {"port": 8883, "enabled": false}}"#) == nil)
         #expect(error(#"{"mqtt": {"port": 0}, "admin": {"port": 0}, "monitoring": {"port": 0}}"#) == nil)
