@@ -40,6 +40,7 @@ extension Broker {
         let (immediate, afterCommit, operations) = state.withLock {
             state -> ([Outgoing], Release?, [StoreOperation]) in
             guard let session = state.sessions[clientID] else { return ([], nil, []) }
+            if session.awaitingFirstTurn { session.lastTookAt = now }
             session.awaitingFirstTurn = false
             var immediate: [Outgoing] = []
             var afterCommit: [(Session.Delivery, UInt16)] = []
@@ -129,6 +130,7 @@ extension Broker {
                 delivery.message.qos == .atLeastOnce && (session.committing > 0 || !afterCommit.isEmpty)
             }
             while let delivery = session.dequeueIfRoom(unless: held) {
+                session.lastTookAt = now
                 let message = delivery.message
                 if dropped(delivery, started: false) { continue }
                 state.traffic.sent(message, as: message.qos)
@@ -425,12 +427,12 @@ extension Broker {
             if session.connection == nil, qos == .atMostOnce { return }
             if session.isFull(limit: maximumQueued) {
                 // The new message is refused, never an older one dropped silently; a 5.0 client that does
-                // not keep up, having taken nothing from its queue since it was last found full, is told so and
+                // not keep up, having taken nothing from its queue for `slowConsumerGrace`, is told so and
                 // disconnected (its stored session keeps the queue).
                 if qos != .atMostOnce { overflowed.append((message, session)) }
                 // Not one still connecting: its CONNECT would be refused, and the session never drained.
                 if session.version == .v5, !session.awaitingFirstTurn, let connection = session.connection,
-                    !session.keptUp()
+                    clock() - session.lastTookAt >= Self.slowConsumerGrace
                 {
                     slow.append(connection)
                 }

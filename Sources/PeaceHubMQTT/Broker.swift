@@ -674,6 +674,9 @@ public final class Broker: Sendable {
     /// How often housekeeping records that the hub runs (milliseconds): after a crash, the sessions connected then
     /// expire at most this much late.
     static let aliveInterval: Int64 = 5000
+    /// How long a live 5.0 client may take nothing from its full queue before the next message that finds it full
+    /// disconnects it with 0x97 (milliseconds).
+    static let slowConsumerGrace: Int64 = 1000
 
     /// The values of `$SYS/broker/`, named and written as mosquitto writes its own (the lock is held).
     private func systemReport(_ state: State, queued: Int, now: Int64) -> [(String, String)] {

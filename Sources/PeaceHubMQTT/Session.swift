@@ -76,9 +76,9 @@ final class Session: @unchecked Sendable {
     /// Set when a connection binds to the session, cleared at its first turn to send (after its CONNACK): a
     /// connection that has been sent nothing cannot be falling behind.
     var awaitingFirstTurn = false
-    /// Set when a delivery leaves the queue, cleared when a message finds the queue full (`keptUp()`): a client
-    /// draining a full queue, e.g. the backlog it came back to, is not one that does not keep up.
-    private var tookSinceFull = false
+    /// When the connection last took a delivery from the queue, or had its first turn (milliseconds since 1970): a
+    /// client draining a full queue, e.g. the backlog it came back to, is not one that does not keep up.
+    var lastTookAt: Int64 = 0
     /// Counts the connections the session has had: a commit that completes after a reconnect releases nothing,
     /// since the reconnect sends everything in flight again.
     var connectionNumber = 0
@@ -112,17 +112,11 @@ final class Session: @unchecked Sendable {
     func dequeue() -> Delivery? {
         for index in pending.indices where !pending[index].isEmpty {
             pendingCount -= 1
-            tookSinceFull = true
             return pending[index].removeFirst()
         }
         return nil
     }
 
-    /// Called when a message finds the queue full: whether the client took anything from it since the last time.
-    func keptUp() -> Bool {
-        defer { tookSinceFull = false }
-        return tookSinceFull
-    }
 
     /// Adds the connection, if any, to `wake` once per routing `pass`: a burst of messages for the session needs
     /// one wake-up, and each more would be a reference and an atomic operation on an object another event loop is

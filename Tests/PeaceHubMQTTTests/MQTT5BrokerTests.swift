@@ -713,7 +713,8 @@ func publish5(
     }
 
     @Test func theHubSaysWhyItDisconnects() throws {
-        let broker = try Broker(configuration: .init(maximumQueued: 2), authorizer: TestAuthorizer())
+        let clock = TestClock()
+        let broker = try Broker(configuration: .init(maximumQueued: 2), authorizer: TestAuthorizer(), clock: clock.read)
         let first = try TestClient(broker: broker, principal: kaz)
         _ = try first.connect5("kaz", keepAlive: 2)
         let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
@@ -725,12 +726,16 @@ func publish5(
         first.loop.advanceTime(by: .seconds(2))
         guard case .disconnect(let timeout) = try sleeper.received().last else { Issue.record("no DISCONNECT"); return }
         #expect(timeout.reasonCode == .keepAliveTimeout)
-        // A live client whose queue fills up and that takes nothing more from it is told so and disconnected: m1 is
-        // in flight, m2 and m3 fill the queue, m4 finds it full after m1 left it, m5 finds it full again.
+        // A live client whose queue is full and that has taken nothing from it for a second is told so and
+        // disconnected: m1 is in flight, m2 and m3 fill the queue, m4 finds it full a moment after m1 left it, m5
+        // a second later.
         let slow = try TestClient(broker: broker, principal: ind, loop: first.loop)
         _ = try slow.connect5("slow", properties: [.receiveMaximum(1)])
         _ = try slow.subscribe("t", .init(qos: .atLeastOnce))
-        for n in 1...5 { try second.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        for n in 1...4 { try second.send(publish5("t", "m\(n)", qos: .atLeastOnce, id: UInt16(n))) }
+        #expect(slow.isOpen)
+        clock.advance(seconds: 1)
+        try second.send(publish5("t", "m5", qos: .atLeastOnce, id: 5))
         guard case .disconnect(let quota) = try slow.received().last else { Issue.record("no DISCONNECT"); return }
         #expect(quota.reasonCode == .quotaExceeded)
         #expect(!slow.isOpen)
@@ -738,9 +743,11 @@ func publish5(
 
     /// A client that takes from its full queue is not one that does not keep up: one that came back to a full
     /// session while messages kept coming was disconnected with 0x97 at the first message after its CONNACK, and
-    /// so could never drain its backlog.
+    /// so could never drain its backlog; then, at the second message that found the queue full between two of its
+    /// acknowledgements. Only one that took nothing for a second is.
     @Test func aClientDrainingItsFullQueueIsNotDisconnected() throws {
-        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer())
+        let clock = TestClock()
+        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer(), clock: clock.read)
         let away = try TestClient(broker: broker, principal: ind)
         _ = try away.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(600)])
         _ = try away.subscribe("t", .init(qos: .atLeastOnce))
@@ -751,13 +758,19 @@ func publish5(
         let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
         var received = TestClient.publishes(
             try back.connect5("ind", cleanStart: false, properties: [.receiveMaximum(1), .sessionExpiryInterval(600)]))
-        // Two new messages for each one it takes: the queue stays full, and the client keeps taking from it.
-        for n in stride(from: 6, to: 20, by: 2) {
-            for id in n...n + 1 { try publisher.send(publish5("t", "live \(id)", qos: .atLeastOnce, id: UInt16(id))) }
+        // Four new messages for each one it takes, 0.3 s apart: the queue stays full, and the client keeps taking.
+        for n in stride(from: 6, to: 40, by: 4) {
+            clock.advance(seconds: 0.3)
+            for id in n...n + 3 { try publisher.send(publish5("t", "live \(id)", qos: .atLeastOnce, id: UInt16(id))) }
             for publish in received { try back.send(.puback(packetID: try #require(publish.packetID))) }
             received = TestClient.publishes(try back.received())
             #expect(back.isOpen, "disconnected while draining, at message \(n)")
         }
+        // Then it stops taking: a second later, the next message that finds the queue full ends it.
+        clock.advance(seconds: 1)
+        for id in 100...101 { try publisher.send(publish5("t", "late \(id)", qos: .atLeastOnce, id: UInt16(id))) }
+        guard case .disconnect(let quota) = try back.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(quota.reasonCode == .quotaExceeded)
     }
 
     /// A protocol error while the CONNECT is still being stored is answered with a failing CONNACK that fits the
