@@ -98,7 +98,7 @@ extension Broker {
         interceptor.intercept(message, principal: principal) { [self] decision in
             var decision = decision
             if case .failed(let reason, let decided) = decision {
-                guard failed == nil else { return failed!(InterceptorFailure(description: reason)) }
+                if let failed { return failed(InterceptorFailure(description: reason)) }
                 decision = decided
             }
             switch decision {

@@ -221,13 +221,9 @@ public struct PKI: Sendable {
     /// The CRLs of other CAs in the CRL file, as PEM: during a CA rotation the file holds both CAs' CRLs, and the
     /// hub refuses every client of a trusted CA whose CRL is missing; a new CRL replaces this CA's alone.
     private func otherAuthoritiesCRLs(besides ca: CertificateAuthority) -> Data {
-        guard let data = FileManager.default.contents(atPath: crlURL.path) else { return Data() }
-        let crls: [OpaquePointer] =
-            (try? OpenSSL.withMemoryBIO(data) { bio in
-                var read: [OpaquePointer] = []
-                while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) { read.append(crl) }
-                return read
-            }) ?? []
+        let crls =
+            (try? TLSContext.readPEMObjects(crlURL.path, what: "CRL file") { PEM_read_bio_X509_CRL($0, nil, nil, nil) })
+            ?? []
         defer { crls.forEach { X509_CRL_free($0) } }
         let others = crls.filter { X509_CRL_verify($0, X509_get0_pubkey(ca.certificate)) != 1 }
         ERR_clear_error()
@@ -483,18 +479,13 @@ public struct PKI: Sendable {
         guard fm.fileExists(atPath: caCertificateURL.path), fm.fileExists(atPath: caKeyURL.path) else {
             throw missingCA()
         }
-        guard let certData = fm.contents(atPath: caCertificateURL.path),
-            let keyData = fm.contents(atPath: caKeyURL.path)
-        else { throw PKIError(.fileSystem, "cannot read the hub CA in \(directory.path)") }
-        ERR_clear_error()
         // During a CA rotation `ca.pem` holds two CAs in either order: the CA is the one whose key `ca.key` is (the
         // first was taken, and certificates and CRLs signed with the other key named it as their issuer).
-        let certificates: [OpaquePointer] =
-            (try? OpenSSL.withMemoryBIO(certData) { bio in
-                var read: [OpaquePointer] = []
-                while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) { read.append(certificate) }
-                return read
-            }) ?? []
+        guard let keyData = fm.contents(atPath: caKeyURL.path),
+            let certificates = try? TLSContext.readPEMObjects(caCertificateURL.path, what: "CA file", {
+                PEM_read_bio_X509($0, nil, nil, nil)
+            })
+        else { throw PKIError(.fileSystem, "cannot read the hub CA in \(directory.path)") }
         let key = try? OpenSSL.withMemoryBIO(keyData) { PEM_read_bio_PrivateKey($0, nil, OpenSSL.noPassword, nil) }
         ERR_clear_error()
         guard let key = key ?? nil, !certificates.isEmpty else {
@@ -548,16 +539,17 @@ public struct PKI: Sendable {
         return now.addingTimeInterval(Double(days) * 86400)
     }
 
-    /// `2027-12-04`, in UTC.
     /// `text` cut to the 64 characters X.520 allows a commonName (RFC 5280 appendix A, ub-common-name): the
     /// names that matter are in the subjectAltName, and a longer CN made certificates other tools refuse to read.
     static func commonName(_ text: String) -> String { String(text.prefix(64)) }
 
+    /// Whether a commonName's bytes are 1 to 64 characters.
     static func fitsCommonName(_ value: [UInt8]) -> Bool {
         let characters = String(decoding: value, as: UTF8.self).count
         return (1...64).contains(characters)
     }
 
+    /// `2027-12-04`, in UTC.
     static func day(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle().year().month().day()) }
 
     /// The serial as OpenSSL's BN_bn2hex writes it (and the index stores it): upper-case hex, no separators,
