@@ -62,7 +62,8 @@ struct PeaceHubCommand: AsyncParsableCommand {
     /// The first name in `path` that is not a subcommand of the command named before it, if any.
     private static func unknownCommand(in path: ArraySlice<String>) -> String? {
         var command: any ParsableCommand.Type = PeaceHubCommand.self
-        for name in path where !name.hasPrefix("-") {
+        // `help help` is the parser's own command, as `git help help` is git's.
+        for name in path where !name.hasPrefix("-") && !(name == "help" && command == PeaceHubCommand.self) {
             guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else {
                 return name
             }

@@ -273,6 +273,7 @@ import Testing
         let known = try ProcessRunner.peacehub(Array(arguments.dropLast()))
         #expect(known.status == 0, "\(known.stderr)")
         #expect(known.stdout.contains("USAGE: peacehub"))
+        #expect(try ProcessRunner.peacehub(["help", "help"]).status == 0)
     }
 
     /// A library that opens in its trial and then hangs in its initializers in the process holds the system's loader
