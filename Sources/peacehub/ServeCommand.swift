@@ -65,6 +65,12 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CLIError(error.description)
             }
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
+            // Not an error (a hub may run without modules), but the start would report /ready 503 for it.
+            let plugins = settings.resolvedPluginsDirectory.path
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: plugins, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                print("warning: the plugins directory \(plugins) does not exist: the hub would serve no mission module")
+            }
             return
         }
         try DataDirectoryLock.acquire(settings.paths)

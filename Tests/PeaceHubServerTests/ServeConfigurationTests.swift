@@ -33,6 +33,16 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("configuration OK"))
         #expect(result.stdout.contains("port 18883"))
+        // A plugins folder that does not exist: the check says so (it said nothing, and the hub then started with no
+        // module, /ready 503), and passes.
+        let missing = try serve(data, config: nil, ["--plugins", data.path("no-plugins")])
+        #expect(missing.status == 0, "\(missing.stderr)")
+        #expect(missing.stdout.contains("warning: the plugins directory \(data.path("no-plugins")) does not exist"))
+        let plugins = try TemporaryDirectory(prefix: "phub-plugins")
+        defer { plugins.remove() }
+        let withPlugins = try serve(data, config: nil, ["--plugins", plugins.url.path])
+        #expect(withPlugins.status == 0, "\(withPlugins.stderr)")
+        #expect(!withPlugins.stdout.contains("warning"), "\(withPlugins.stdout)")
     }
 
     @Test(arguments: [
