@@ -36,6 +36,8 @@ public final class TLSContextStore: Sendable {
         var record: RevocationRecord
         var lastReloadError: TLSError?
         var reloadCount = 0
+        /// The watched files as they were just before the current context read them.
+        var loadedFiles: [String: TLSFileWatcher.FileSignature]
     }
 
     /// Builds the first context; throws when the files are not usable (the server cannot start without them).
@@ -45,13 +47,14 @@ public final class TLSContextStore: Sendable {
     public init(
         configuration: TLSConfiguration, crlNumbersFile: String? = nil, logger: Logger = Logger(label: "peacehub.tls")
     ) throws(TLSError) {
+        let files = TLSFileWatcher.signatures(of: configuration)
         let (context, recorded) = try Self.load(configuration, crlNumbersFile: crlNumbersFile)
         self.logger = logger
         self.crlNumbersFile = crlNumbersFile
         self.sessions = TLSSessionRegistry()
         var record = recorded
         record.add(context)
-        self.state = Mutex(State(context: context, record: record))
+        self.state = Mutex(State(context: context, record: record, loadedFiles: files))
         if record != recorded { save(record) }
         sessions.applyRevocations(context.revoked)
         logCRLStatus(context.crlStatus())
@@ -83,6 +86,12 @@ public final class TLSContextStore: Sendable {
     /// How many reloads succeeded.
     public var reloadCount: Int { state.withLock { $0.reloadCount } }
 
+    /// The successful reloads so far, and the watched files as the current context found them: the watcher's
+    /// baseline after a reload it did not make (SIGHUP), so that it does not load the same files again.
+    var loaded: (reloadCount: Int, files: [String: TLSFileWatcher.FileSignature]) {
+        state.withLock { ($0.reloadCount, $0.loadedFiles) }
+    }
+
     /// Where the current CRL stands: check `needsAttention` (an expired CRL refuses every client).
     public var crlStatus: CRLStatus { current.crlStatus() }
 
@@ -98,6 +107,7 @@ public final class TLSContextStore: Sendable {
     @discardableResult
     public func reload(configuration: TLSConfiguration? = nil) throws(TLSError) -> Int {
         let context: TLSContext
+        let files = TLSFileWatcher.signatures(of: configuration ?? self.configuration)
         do throws(TLSError) {
             context = try TLSContext(configuration: configuration ?? self.configuration)
             let (record, current) = state.withLock { ($0.record, $0.context) }
@@ -114,6 +124,7 @@ public final class TLSContextStore: Sendable {
             state.context = context
             state.lastReloadError = nil
             state.reloadCount += 1
+            state.loadedFiles = files
             return (before, state.record)
         }
         if record != before { save(record) }
@@ -188,6 +199,8 @@ public final class TLSFileWatcher: Service, Sendable {
 
     private struct WatchState {
         var signatures: [String: FileSignature]
+        /// The store's reload count at the last poll: a reload made elsewhere (SIGHUP) resets the baseline.
+        var reloadCount: Int
         var crlStatus: CRLStatus?
     }
 
@@ -213,10 +226,12 @@ public final class TLSFileWatcher: Service, Sendable {
         self.store = store
         self.interval = interval
         self.logger = logger
-        self.state = Mutex(WatchState(signatures: Self.signatures(of: store), crlStatus: store.crlStatus))
+        let loaded = store.loaded
+        self.state = Mutex(
+            WatchState(signatures: loaded.files, reloadCount: loaded.reloadCount, crlStatus: store.crlStatus))
     }
 
-    /// Polls until graceful shutdown or cancellation. The files as they were when the watcher was made are the
+    /// Polls until graceful shutdown or cancellation. The files as the store's context read them are the
     /// baseline, so a change made before the first poll still reloads.
     public func run() async {
         let interval = interval
@@ -228,27 +243,32 @@ public final class TLSFileWatcher: Service, Sendable {
         }
     }
 
-    /// One poll: reload when any file changed; log when the CRL status changed.
+    /// One poll: reload when any file changed since the last poll or the last reload; log when the CRL status
+    /// changed without a reload (a reload logs it).
     func poll() {
-        let current = Self.signatures(of: store)
-        let changed = state.withLock { state in
+        let loaded = store.loaded
+        let current = Self.signatures(of: store.configuration)
+        let (changed, reloadedElsewhere) = state.withLock { state in
+            let reloadedElsewhere = state.reloadCount != loaded.reloadCount
+            if reloadedElsewhere { state.signatures = loaded.files }
             defer { state.signatures = current }
-            return state.signatures != current
+            return (state.signatures != current, reloadedElsewhere)
         }
         if changed {
             logger.info("TLS files changed; reloading")
             _ = try? store.reload()
         }
         let status = store.crlStatus
+        let reloadCount = store.reloadCount
         let statusChanged = state.withLock { state in
-            defer { state.crlStatus = status }
+            defer { (state.crlStatus, state.reloadCount) = (status, reloadCount) }
             return state.crlStatus.map { !sameKind($0, status) } ?? true
         }
-        if statusChanged && !changed { store.logCRLStatus(status) }
+        if statusChanged && !changed && !reloadedElsewhere { store.logCRLStatus(status) }
     }
 
-    private static func signatures(of store: TLSContextStore) -> [String: FileSignature] {
-        Dictionary(uniqueKeysWithValues: store.configuration.watchedFiles.map { ($0, FileSignature(path: $0)) })
+    static func signatures(of configuration: TLSConfiguration) -> [String: FileSignature] {
+        Dictionary(uniqueKeysWithValues: configuration.watchedFiles.map { ($0, FileSignature(path: $0)) })
     }
 
     private func sameKind(_ lhs: CRLStatus, _ rhs: CRLStatus) -> Bool {

@@ -464,4 +464,26 @@ import Testing
         )
         await setup.finish()
     }
+    /// A reload made elsewhere (SIGHUP, also with other files) is the watcher's new baseline: it loaded the files
+    /// already, and a second load logged the CRL status twice.
+    @Test func fileWatcherDoesNotLoadAgainWhatASignalLoaded() async throws {
+        let setup = try await Setup()
+        let store = setup.server.store
+        let watcher = TLSFileWatcher(store: store, interval: .seconds(1))
+        try setup.fixture.pki.revoke(serial: setup.fixture.contingent.serial)
+        try store.reload()
+        watcher.poll()
+        #expect(store.reloadCount == 1)
+
+        var moved = store.configuration
+        moved.crlFile = setup.fixture.path("crl-copy.pem")
+        try FileManager.default.copyItem(atPath: try #require(store.configuration.crlFile), toPath: moved.crlFile!)
+        try store.reload(configuration: moved)
+        watcher.poll()
+        #expect(store.reloadCount == 2)
+        try Data(contentsOf: URL(fileURLWithPath: moved.crlFile!)).write(to: URL(fileURLWithPath: moved.crlFile!))
+        watcher.poll()
+        #expect(store.reloadCount == 3, "a change after the signal's reload is loaded")
+        await setup.finish()
+    }
 }
