@@ -55,6 +55,8 @@ public final class SQLiteBrokerStore: BrokerStore {
     let database: DatabaseQueue
     /// Checkpoints the WAL on a connection of its own, off the commit path.
     let checkpointer: WALCheckpointer
+    /// The file opened, which `probe()` checks `path` still names.
+    let file: DatabaseFileIdentity?
     let logger: Logger
     private let writer = DispatchQueue(label: "peacehub.broker-store.writer", qos: .userInitiated)
     private let writerKey = DispatchSpecificKey<Bool>()
@@ -110,6 +112,7 @@ public final class SQLiteBrokerStore: BrokerStore {
             throw BrokerStoreError(.cannotOpen, "cannot open the broker store \(path): \(Self.describe(error))")
         }
         try Self.migrate(database, path: path)
+        file = DatabaseFileIdentity(path: path)
         do {
             checkpointer = try WALCheckpointer(path: path, interval: checkpointInterval, logger: logger)
         } catch {

@@ -20,6 +20,8 @@ public final class Registry: Sendable {
     let evaluator: (any ReadinessEvaluating)?
     let now: @Sendable () -> Date
     let logger: Logger
+    /// The file opened (nil in memory), which `probe()` checks the path still names.
+    let file: DatabaseFileIdentity?
 
     /// Opens (creating if needed) the registry database at `path`, migrating an older schema after
     /// writing a backup copy next to it, and refusing a newer one.
@@ -44,7 +46,16 @@ public final class Registry: Sendable {
             throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
         }
         let backup = try Self.migrate(pool, path: path, logger: logger)
-        self.init(database: pool, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
+        self.init(
+            database: pool, file: DatabaseFileIdentity(path: path), migrationBackup: backup, evaluator: evaluator,
+            now: now, logger: logger)
+    }
+
+    /// Runs a trivial read; throws when the database does not answer, or when its path no longer names the file
+    /// opened (the hub's readiness check).
+    public func probe() throws {
+        try file?.verify()
+        _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
     /// The size the write-ahead log is cut back to after a checkpoint (SQLite's `journal_size_limit`).
@@ -67,14 +78,16 @@ public final class Registry: Sendable {
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "peacehub.registry")
     ) throws {
         let backup = try Self.migrate(database, path: nil, logger: logger)
-        self.init(database: database, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
+        self.init(
+            database: database, file: nil, migrationBackup: backup, evaluator: evaluator, now: now, logger: logger)
     }
 
     private init(
-        database: any DatabaseWriter, migrationBackup: URL?, evaluator: (any ReadinessEvaluating)?,
-        now: @escaping @Sendable () -> Date, logger: Logger
+        database: any DatabaseWriter, file: DatabaseFileIdentity?, migrationBackup: URL?,
+        evaluator: (any ReadinessEvaluating)?, now: @escaping @Sendable () -> Date, logger: Logger
     ) {
         self.database = database
+        self.file = file
         self.migrationBackup = migrationBackup
         self.evaluator = evaluator
         self.now = now

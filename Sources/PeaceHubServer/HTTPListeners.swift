@@ -42,7 +42,8 @@ public final class HubHTTPListeners: Sendable {
         }
         if configuration.monitoring.enabled {
             let api = MonitoringAPI(
-                checks: MonitoringAPI.hubChecks(server: server, plugins: plugins, refusals: refusals),
+                checks: MonitoringAPI.hubChecks(
+                    server: server, registry: registry, plugins: plugins, refusals: refusals),
                 exposition: { metrics.emitToBuffer() })
             var settings = HTTPServer.Configuration(
                 name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port)

@@ -1,6 +1,7 @@
 import CoreMetrics
 import PeaceHubHTTP
 import PeaceHubPlugins
+import PeaceHubRegistry
 import PeaceHubTLS
 import Prometheus
 
@@ -59,11 +60,11 @@ public struct MonitoringAPI: Sendable {
 }
 
 extension MonitoringAPI {
-    /// The hub's readiness: the broker store answers, the server certificate and the CRL are current, the MQTT
-    /// listener is bound, and the mission modules are loaded (every module of the plugins directory, with no
-    /// refusal, and at least one).
+    /// The hub's readiness: the broker store and the registry answer from the files their paths name, the server
+    /// certificate and the CRL are current, the MQTT listener is bound, and the mission modules are loaded (every
+    /// module of the plugins directory, with no refusal, and at least one).
     public static func hubChecks(
-        server: HubServer, plugins: PluginHost, refusals: [PluginLoadError]
+        server: HubServer, registry: Registry, plugins: PluginHost, refusals: [PluginLoadError]
     ) -> @Sendable () -> [Check] {
         { [refusals] in
             var checks: [Check] = []
@@ -72,6 +73,12 @@ extension MonitoringAPI {
                 checks.append(Check(name: "store", ok: true, detail: "the broker store answers"))
             } catch {
                 checks.append(Check(name: "store", ok: false, detail: "the broker store does not answer: \(error)"))
+            }
+            do {
+                try registry.probe()
+                checks.append(Check(name: "registry", ok: true, detail: "the registry answers"))
+            } catch {
+                checks.append(Check(name: "registry", ok: false, detail: "the registry does not answer: \(error)"))
             }
             let lapsed = server.tls.current.expiryProblems()
             checks.append(

@@ -109,7 +109,8 @@ import Testing
     }
 }
 
-/// `/ready` is 503 naming `modules` when the plugins directory holds a module the host refused.
+/// `/ready` is 503 naming `modules` when the plugins directory holds a module the host refused, and `store` or
+/// `registry` when a database file was removed or replaced.
 @Suite struct ReadinessFailureTests {
     @Test func aRefusedModuleMakesTheHubNotReady() throws {
         let plugins = try MissionPluginsLayout.freshCopy()
@@ -123,6 +124,23 @@ import Testing
         let hub = try HubProcess(extraArguments: ["--plugins", plugins.path])
         defer { hub.remove() }
         let result = try AdminAPITests.run("ready", on: hub, extra: ["--expect", "not_ready:modules"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n\(hub.logText.suffix(2000))")
+    }
+
+    /// SQLite writes on to a file removed or replaced under the running hub, and what it writes is lost at the stop:
+    /// `/ready` says so, where before it answered from the lost file.
+    @Test func aDatabaseFileRemovedOrReplacedMakesTheHubNotReady() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        #expect(try AdminAPITests.run("ready", on: hub, extra: ["--expect", "ready"]).status == 0)
+        let files = FileManager.default
+        let registry = hub.data.url.appendingPathComponent("registry.sqlite")
+        try files.moveItem(at: registry, to: hub.data.url.appendingPathComponent("registry.sqlite.moved"))
+        let store = hub.data.url.appendingPathComponent("broker.sqlite")
+        let copy = hub.data.url.appendingPathComponent("broker.sqlite.copy")
+        try files.copyItem(at: store, to: copy)
+        #expect(rename(copy.path, store.path) == 0)
+        let result = try AdminAPITests.run("ready", on: hub, extra: ["--expect", "not_ready:store,registry"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n\(hub.logText.suffix(2000))")
     }
 }
