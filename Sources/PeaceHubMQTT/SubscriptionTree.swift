@@ -1,3 +1,5 @@
+import PeaceHubCore
+
 /// Subscriptions by topic filter, matched against topic names level by level, so a PUBLISH costs
 /// the depth of its topic rather than the number of subscriptions.
 ///

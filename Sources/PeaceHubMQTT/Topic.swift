@@ -1,3 +1,5 @@
+import PeaceHubCore
+
 /// Topic names (what PUBLISH carries) and topic filters (what SUBSCRIBE carries), section 4.7.
 public enum TopicName {
     /// Checks a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-2].

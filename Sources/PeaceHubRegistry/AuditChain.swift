@@ -37,8 +37,9 @@ public struct AuditVerification: Sendable, Hashable {
 ///
 /// An entry's hash is SHA-256 over the previous entry's hash (64 hex digits; 64 zeros for the first)
 /// followed by the canonical bytes: `seq, actor, time, entity, entityId, action, before, after` as UTF-8,
-/// each field followed by the unit separator U+001F (absent values are empty). The head (newest seq and
-/// hash) is also kept in `auditHead`, so removing the newest entries shows too.
+/// each field followed by the unit separator U+001F (absent values are empty). No field may hold U+001F, so
+/// the bytes read back one way only: text moved across a separator would keep the hash. The head (newest seq
+/// and hash) is also kept in `auditHead`, so removing the newest entries shows too.
 enum AuditChain {
     static let genesis = String(repeating: "0", count: 64)
 
@@ -52,6 +53,17 @@ enum AuditChain {
             text += "\u{1F}"
         }
         return Data(text.utf8)
+    }
+
+    /// The first field of `entry` that holds the separator of the canonical bytes. No write makes one (the
+    /// registry refuses control characters, and JSON escapes them), so in a stored entry it is an edit that moved
+    /// text from one field into the next and kept the hash.
+    static func fieldHoldingSeparator(_ entry: AuditEntry) -> String? {
+        let fields: KeyValuePairs<String, String?> = [
+            "actor": entry.actor, "time": entry.time, "entity": entry.entity, "entityId": entry.entityId,
+            "action": entry.action, "before": entry.before, "after": entry.after,
+        ]
+        return fields.first { $0.value?.unicodeScalars.contains("\u{1F}") == true }?.key
     }
 
     static func hash(previous: String, entry: AuditEntry) -> String {
@@ -74,6 +86,9 @@ enum AuditChain {
         var entry = AuditEntry(
             seq: previousSeq + 1, actor: actor, time: timestamp(time), entity: entity, entityId: entityId,
             action: action, before: before, after: after, hash: "")
+        if let field = fieldHoldingSeparator(entry) {
+            throw RegistryError(.invalidInput, "the audit entry's \(field) holds the field separator U+001F")
+        }
         entry.hash = hash(previous: previousHash, entry: entry)
         try entry.insert(db)
         try db.cachedStatement(
@@ -98,6 +113,12 @@ enum AuditChain {
                     problem: .init(
                         seq: expectedSeq,
                         reason: "missing (the chain jumps from \(expectedSeq - 1) to \(entry.seq)): deleted"))
+            }
+            if let field = fieldHoldingSeparator(entry) {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(
+                        seq: entry.seq, reason: "its \(field) holds the field separator U+001F: the entry was edited"))
             }
             if hash(previous: previousHash, entry: entry) != entry.hash {
                 return AuditVerification(

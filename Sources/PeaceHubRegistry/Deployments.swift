@@ -47,6 +47,8 @@ extension Registry {
             throw RegistryError(.invalidInput, "the deployment must end after it starts (\(plan.start)..\(plan.end))")
         }
         guard !plan.role.isEmpty else { throw RegistryError(.invalidInput, "the deployment needs a role") }
+        try Self.refuseControlCharacters(
+            in: [("role", plan.role), ("post", plan.post), ("hostUnit", plan.hostUnit)], of: "deployment")
         if let lead = plan.leadNation, !Self.isCountryCode(lead) {
             throw RegistryError(.invalidInput, "lead nation '\(lead)' is not an ISO 3166 alpha-3 code")
         }
@@ -102,6 +104,7 @@ extension Registry {
             throw RegistryError(
                 .accessDenied, "contingent:\(code) may not move a deployment to \(status.rawValue): an operator does")
         }
+        try Self.refuseControlCharacters(in: [("reason", reason)], of: "deployment")
         var evaluatedRequest: Data?
         if status == .inTransit {
             // Judge readiness before taking the writer (the module may read the registry meanwhile),

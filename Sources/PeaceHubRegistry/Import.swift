@@ -170,7 +170,9 @@ public struct ImportBatch: Sendable {
                 problems.append("\(file):\(line): qualifications: must be an array")
                 continue
             }
-            let serviceNumber = members["serviceNumber"]?.stringValue ?? ""
+            // Read as the person's was (a number's text too); its problems were reported with the person.
+            var personFields = FieldReader(file: file, line: line, source: .json(members))
+            let serviceNumber = personFields.optional("serviceNumber") ?? ""
             for (position, entry) in list.enumerated() {
                 guard let object = entry.objectValue else {
                     problems.append("\(file):\(line): qualifications[\(position)]: not an object")
@@ -446,11 +448,13 @@ extension Registry {
         let total = batch.persons.count + batch.qualifications.count
         let summary = try write(actor) { db, audit -> ImportSummary? in
             let contingents = try String.fetchSet(db, sql: "SELECT code FROM contingent")
-            var existing: [String: (id: Int64, contingent: String)] = [:]
+            // Service numbers and codes are told apart by their bytes, as SQLite's UNIQUE constraints do: Swift's
+            // `String` takes "Й" and "И\u{306}" for one, which put a record on another contingent's person.
+            var existing = ExactDictionary<(id: Int64, contingent: String)>()
             let cursor = try Row.fetchCursor(db, sql: "SELECT id, serviceNumber, contingent FROM person")
             while let row = try cursor.next() { existing[row[1]] = (row[0], row[2]) }
 
-            var batchContingent: [String: String] = [:]
+            var batchContingent = ExactDictionary<String>()
             for row in batch.persons {
                 let person = row.person
                 if existing[person.serviceNumber] != nil {
@@ -469,10 +473,10 @@ extension Registry {
             }
             // A qualification is the same one when its person, kind, code and issue date are: re-importing a
             // partner's file must not double its records.
-            func key(_ serviceNumber: String, _ kind: String, _ code: String, _ issuedOn: String) -> String {
-                [serviceNumber, kind, code, issuedOn].joined(separator: "\u{1F}")
+            func key(_ serviceNumber: String, _ kind: String, _ code: String, _ issuedOn: String) -> ExactString {
+                ExactString([serviceNumber, kind, code, issuedOn].joined(separator: "\u{1F}"))
             }
-            var recorded: Set<String> = []
+            var recorded: Set<ExactString> = []
             if !batch.qualifications.isEmpty {
                 let rows = try Row.fetchCursor(
                     db,
@@ -482,7 +486,7 @@ extension Registry {
                         """)
                 while let row = try rows.next() { recorded.insert(key(row[0], row[1], row[2], row[3])) }
             }
-            var imported: Set<String> = []
+            var imported: Set<ExactString> = []
             for row in batch.qualifications {
                 let q = row.qualification
                 let identity = key(row.serviceNumber, q.kind.rawValue, q.code, q.issuedOn.description)
@@ -536,7 +540,8 @@ extension Registry {
                 statement.bind(first + 11, Self.languagesJSON(person.languages))
             }
             // AUTOINCREMENT never reuses an id, so the persons just added are those above the newest before.
-            var ids = existing.mapValues(\.id)
+            var ids = ExactDictionary<Int64>()
+            for (serviceNumber, person) in existing { ids[serviceNumber] = person.id }
             let added = try Row.fetchCursor(
                 db, sql: "SELECT serviceNumber, id FROM person WHERE id > ?", arguments: [newest])
             while let row = try added.next() { ids[row[0]] = row[1] }

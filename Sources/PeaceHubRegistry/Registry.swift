@@ -228,7 +228,8 @@ extension Principal {
     public init?(parsing text: String) {
         if text.hasPrefix("operator:") {
             let name = String(text.dropFirst("operator:".count))
-            guard !name.isEmpty else { return nil }
+            guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { return nil }
             self = .operator(name)
             return
         }

@@ -203,6 +203,11 @@ extension Registry {
         guard !equipment.serial.isEmpty, !equipment.category.isEmpty else {
             throw RegistryError(.invalidInput, "equipment needs a serial and a category")
         }
+        if let problem = Self.identifierProblem(equipment.serial) {
+            throw RegistryError(.invalidInput, "equipment serial: \(problem)")
+        }
+        try Self.refuseControlCharacters(
+            in: [("category", equipment.category), ("description", equipment.description)], of: "equipment")
         return try write(actor) { db, audit in
             try requireContingent(db, equipment.contingent)
             guard try Equipment.filter(Equipment.Columns.serial == equipment.serial).fetchCount(db) == 0 else {
@@ -234,6 +239,8 @@ extension Registry {
             after.id = before.id
             after.serial = before.serial
             guard !after.category.isEmpty else { throw RegistryError(.invalidInput, "equipment needs a category") }
+            try Self.refuseControlCharacters(
+                in: [("category", after.category), ("description", after.description)], of: "equipment")
             try requireChange(actor, contingent: after.contingent, "equipment")
             try requireContingent(db, after.contingent)
             try after.update(db)
@@ -265,6 +272,7 @@ extension Registry {
         serial: String, type: InspectionType, date: CalendarDate, result: String, as actor: Actor
     ) throws -> EquipmentInspection {
         guard !result.isEmpty else { throw RegistryError(.invalidInput, "an inspection needs a result") }
+        try Self.refuseControlCharacters(in: [("result", result)], of: "inspection")
         return try write(actor) { db, audit in
             let equipment = try requireEquipment(db, serial)
             try requireChange(actor, contingent: equipment.contingent, "equipment")
@@ -325,13 +333,11 @@ extension Registry {
     /// Field problems of a person, shared by the API and the importer.
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
-        let serviceNumber = person.serviceNumber.unicodeScalars
-        let isSpaceOrControl = { (scalar: Unicode.Scalar) in
-            scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
-        }
-        if serviceNumber.isEmpty || serviceNumber.contains(where: isSpaceOrControl) {
-            problems.append(("serviceNumber", "must be non-empty without spaces or control characters"))
-        }
+        if let problem = identifierProblem(person.serviceNumber) { problems.append(("serviceNumber", problem)) }
+        problems += controlCharacterProblems([
+            ("latinName", person.latinName), ("cyrillicName", person.cyrillicName), ("rank", person.rank),
+            ("rankCode", person.rankCode),
+        ])
         if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             problems.append(("latinName", "is empty"))
         }
@@ -362,6 +368,9 @@ extension Registry {
     static func problems(in qualification: Qualification) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
         if qualification.code.isEmpty { problems.append(("code", "is empty")) }
+        problems += controlCharacterProblems([
+            ("code", qualification.code), ("provider", qualification.provider), ("level", qualification.level),
+        ])
         if let expires = qualification.expiresOn, expires < qualification.issuedOn {
             problems.append(("expiresOn", "\(expires) is before issuedOn \(qualification.issuedOn)"))
         }
@@ -374,6 +383,42 @@ extension Registry {
             problems.append(("level", "'\(level)' is not a CEFR level (\(LanguageLevel.names))"))
         }
         return problems
+    }
+
+    /// Why `identifier` (a service number, an equipment serial) cannot name a record, or nil. SQLite compares it
+    /// byte for byte where Swift compares canonical equivalents, so it must be in Unicode NFC (one spelling of "Й");
+    /// spaces, control and invisible (format) characters would make two records look the same.
+    static func identifierProblem(_ identifier: String) -> String? {
+        let scalars = identifier.unicodeScalars
+        let isHidden = { (scalar: Unicode.Scalar) in
+            scalar.properties.isWhitespace || [.control, .format].contains(scalar.properties.generalCategory)
+        }
+        if scalars.isEmpty || scalars.contains(where: isHidden) {
+            return "must be non-empty without spaces, control or invisible characters"
+        }
+        if !identifier.precomposedStringWithCanonicalMapping.utf8.elementsEqual(identifier.utf8) {
+            return "must be in Unicode NFC (composed characters)"
+        }
+        return nil
+    }
+
+    /// Registry text reaches operators' terminals and the audit chain: a control character (an escape sequence, a
+    /// line break, the chain's field separator) is refused in every field.
+    static func controlCharacterProblems(_ fields: [(String, String?)]) -> [(field: String, message: String)] {
+        fields.compactMap { field, text in
+            guard let text, text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                return nil
+            }
+            return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
+        }
+    }
+
+    /// Throws `invalidInput` naming the fields of `fields` that hold a control character.
+    static func refuseControlCharacters(in fields: [(String, String?)], of record: String) throws {
+        let problems = controlCharacterProblems(fields).map { "\($0.field): \($0.message)" }
+        guard problems.isEmpty else {
+            throw RegistryError(.invalidInput, "\(record): " + problems.joined(separator: "; "), details: problems)
+        }
     }
 
     func requirePerson(_ db: Database, _ serviceNumber: String) throws -> Person {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PeaceHubCore
 
 /// A one-line error for the person at the terminal; exits non-zero without a backtrace.
 struct CLIError: Error, CustomStringConvertible {
@@ -7,8 +8,9 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Prints rows as aligned columns.
+/// Prints rows as aligned columns, with control characters escaped: a cell's text may come from a partner's file.
 func printTable(headers: [String], rows: [[String]]) {
+    let rows = rows.map { $0.map(loggableText) }
     let widths = headers.indices.map { column in
         ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
     }

@@ -76,8 +76,9 @@ func registryCall<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as RegistryError {
-        for detail in error.details { printError(detail) }
-        throw CLIError(error.description)
+        // The text may quote what a file or a caller sent.
+        for detail in error.details { printError(loggableText(detail)) }
+        throw CLIError(loggableText(error.description))
     }
 }
 

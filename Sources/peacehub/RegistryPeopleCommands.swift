@@ -92,7 +92,9 @@ struct RegistryPersonShow: ParsableCommand {
             ("Service years", cell(person.commissionedServiceYears)),
             ("Languages", person.languages.map { "\($0.code) \($0.level.rawValue)" }.joined(separator: ", ")),
         ]
-        for (label, value) in lines { print(label.padding(toLength: 16, withPad: " ", startingAt: 0) + value) }
+        for (label, value) in lines {
+            print(label.padding(toLength: 16, withPad: " ", startingAt: 0) + loggableText(value))
+        }
         print("")
         printTable(
             headers: ["KIND", "CODE", "PROVIDER", "ISSUED", "EXPIRES", "LEVEL", "VALID TODAY"],

@@ -27,8 +27,9 @@ struct AuditTests {
 
     /// GRDB hands SQLite strings as C strings: text with U+0000 was stored cut short of what its audit entry
     /// hashed, and the untouched chain then failed verification. Refused, with the field named; and an id's
-    /// control character could pass for the separator of the hashed fields.
-    @Test func textWithNULOrIdsWithControlCharactersAreRefused() throws {
+    /// control character could pass for the separator of the hashed fields. Names with escape sequences reached
+    /// operators' terminals; identifiers that differ only in Unicode form or invisible characters look alike.
+    @Test func controlCharactersAndLookalikeIdentifiersAreRefused() throws {
         let registry = try makeRegistry()
         let dump = try contentDump(registry)
         func refusal(_ write: () throws -> Void) -> String? {
@@ -48,7 +49,7 @@ struct AuditTests {
                 == "person KAZ-700: latinName: may not hold U+0000 (NUL)")
         var numbered = person("KAZ-700\u{0}x", contingent: "KAZ")
         numbered.latinName = "Test"
-        let badNumber = "serviceNumber: must be non-empty without spaces or control characters"
+        let badNumber = "serviceNumber: must be non-empty without spaces, control or invisible characters"
         #expect(refusal { try registry.addPerson(numbered, as: kazakhstan) }?.contains(badNumber) == true)
         #expect(
             refusal {
@@ -62,9 +63,29 @@ struct AuditTests {
             contingent: "KAZ", coeClass: .majorEquipment, category: "APC", serial: "KAZ-EQ\u{0}-9", leaseType: .wet)
         #expect(
             refusal { _ = try registry.addEquipment(equipment, as: kazakhstan) }
-                == #"equipment "KAZ-EQ\0-9": an id may not hold control characters"#)
+                == "equipment serial: must be non-empty without spaces, control or invisible characters")
         #expect(try contentDump(registry) == dump)
         #expect(try registry.verifyAudit(as: operatorActor).isIntact)
+        // Text for a terminal: no escape sequence or line break in a name; identifiers in one Unicode form, without
+        // invisible characters that make two look alike.
+        var escaped = person("KAZ-701", contingent: "KAZ")
+        escaped.latinName = "\u{1B}]0;pwned\u{7}\u{1B}[2J"
+        #expect(
+            refusal { try registry.addPerson(escaped, as: kazakhstan) }
+                == "person KAZ-701: latinName: may not hold control characters")
+        for hidden in ["KAZ-1\u{200B}", "KAZ-1\u{AD}", "KAZ-I\u{306}"] {
+            let refused = refusal { try registry.addPerson(person(hidden, contingent: "KAZ"), as: kazakhstan) }
+            #expect(refused != nil, "\(hidden)")
+        }
+        try registry.addPerson(person("KAZ-\u{419}", contingent: "KAZ"), as: kazakhstan)
+        #expect(
+            refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major\n" } }
+                == "person KAZ-1: rank: may not hold control characters")
+        var tour = plan("KAZ-1", "2027-03-01", "2027-09-01")
+        tour.post = "Post\u{1B}[31m"
+        #expect(
+            refusal { _ = try registry.planDeployment(tour, as: kazakhstan) }
+                == "deployment: post: may not hold control characters")
     }
 
     @Test func theHashIsSHA256OverThePreviousHashAndTheCanonicalBytes() throws {
@@ -87,6 +108,24 @@ struct AuditTests {
         let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.problem?.seq == 12)
         #expect(result.problem?.reason.contains("edited") == true)
+    }
+
+    /// The hashed bytes join the fields with U+001F: text moved across one (part of the time into the actor) kept
+    /// the hash. No write stores the separator, so an entry that holds one was edited.
+    @Test func textMovedAcrossTheFieldSeparatorIsNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE auditEntry SET actor = substr(actor, 1, length(actor) - 2),
+                    time = substr(actor, length(actor) - 1) || char(31) || time WHERE seq = 12
+                    """)
+        }
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.problem?.seq == 12)
+        #expect(result.problem?.reason == "its time holds the field separator U+001F: the entry was edited")
+        #expect(Registry.Actor(parsing: "operator:eve\u{1F}x") == nil)
+        #expect(Registry.Actor(parsing: "operator:eve") == .operator("eve"))
     }
 
     @Test func aDeletedEntryIsNamed() throws {

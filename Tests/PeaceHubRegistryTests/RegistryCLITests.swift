@@ -34,6 +34,25 @@ struct RegistryCLITests {
         }
     }
 
+    /// Text an older hub stored (before control characters were refused) reaches the terminal escaped: a name's
+    /// escape sequences set the window title and cleared the screen of the operator who listed it.
+    @Test func controlCharactersAreEscapedOnTheTerminal() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let registry = try Registry(path: harness.database)
+        try registry.database.write { db in
+            try db.execute(
+                sql: "UPDATE person SET latinName = ?, rank = ? WHERE serviceNumber = 'KAZ-100202'",
+                arguments: ["\u{1B}]0;pwned\u{7}Name", "Major\u{1B}[2J"])
+        }
+        for arguments in [["person", "show", "KAZ-100202"], ["person", "list", "--contingent", "KAZ"]] {
+            let result = try harness.run(arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(!result.stdout.unicodeScalars.contains("\u{1B}") && !result.stdout.unicodeScalars.contains("\u{7}"))
+            #expect(result.stdout.contains(#"\u{1B}]0;pwned\u{07}Name"#), "\(result.stdout)")
+        }
+    }
+
     @Test func seedListAndShowWithSharedFields() throws {
         let harness = try Harness()
         defer { harness.folder.remove() }

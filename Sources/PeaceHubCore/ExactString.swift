@@ -5,21 +5,25 @@
 public struct ExactString: Hashable, Sendable {
     public let string: String
 
+    @inlinable
     public init(_ string: String) {
         self.string = string
     }
 
+    @inlinable
     public static func == (lhs: ExactString, rhs: ExactString) -> Bool {
         sameUTF8(lhs.string, rhs.string)
     }
 
+    @inlinable
     public func hash(into hasher: inout Hasher) {
         hashUTF8(of: string, into: &hasher)
     }
 }
 
 /// True when `a` and `b` have the same UTF-8 bytes; compared in place when both are contiguous (native strings).
-func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
+@inlinable
+public func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
     let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
         b.utf8.withContiguousStorageIfAvailable { y in x.elementsEqual(y) }
     }
@@ -27,56 +31,69 @@ func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
 }
 
 /// Feeds the UTF-8 bytes of `text` to `hasher`, in place when they are contiguous (a native string).
-func hashUTF8(of text: some StringProtocol, into hasher: inout Hasher) {
+@inlinable
+public func hashUTF8(of text: some StringProtocol, into hasher: inout Hasher) {
     let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
 }
 
 /// A dictionary whose keys are told apart by their bytes (`ExactString`), used with plain strings.
 public struct ExactDictionary<Value> {
-    private var storage: [ExactString: Value]
+    @usableFromInline var storage: [ExactString: Value]
 
+    @inlinable
     public init() {
         storage = [:]
     }
 
+    @inlinable
     public subscript(key: String) -> Value? {
         get { storage[ExactString(key)] }
         _modify { yield &storage[ExactString(key)] }
     }
 
+    @inlinable
     public subscript(key: String, default value: @autoclosure () -> Value) -> Value {
         get { storage[ExactString(key), default: value()] }
         _modify { yield &storage[ExactString(key), default: value()] }
     }
 
+    @inlinable
     public var count: Int { storage.count }
+    @inlinable
     public var isEmpty: Bool { storage.isEmpty }
+    @inlinable
     public var keys: [String] { storage.keys.map(\.string) }
+    @inlinable
     public var values: Dictionary<ExactString, Value>.Values { storage.values }
 
+    @inlinable
     @discardableResult
     public mutating func removeValue(forKey key: String) -> Value? {
         storage.removeValue(forKey: ExactString(key))
     }
 
+    @inlinable
     @discardableResult
     public mutating func updateValue(_ value: Value, forKey key: String) -> Value? {
         storage.updateValue(value, forKey: ExactString(key))
     }
 
+    @inlinable
     public mutating func removeAll(keepingCapacity: Bool = false) {
         storage.removeAll(keepingCapacity: keepingCapacity)
     }
 }
 
 extension ExactDictionary: Sequence {
+    @inlinable
     public func makeIterator() -> some IteratorProtocol<(key: String, value: Value)> {
         storage.lazy.map { (key: $0.key.string, value: $0.value) }.makeIterator()
     }
 }
 
 extension ExactDictionary: ExpressibleByDictionaryLiteral {
+    @inlinable
     public init(dictionaryLiteral elements: (String, Value)...) {
         storage = Dictionary(elements.map { (ExactString($0.0), $0.1) }, uniquingKeysWith: { $1 })
     }
