@@ -212,22 +212,40 @@ extension Broker {
 
     /// What one session gets of a message: the best of its matching subscriptions.
     struct Target {
-        var qos: QoS = .atMostOnce
-        var retainAsPublished = false
-        var identifiers: [Int] = []
+        /// The subscriptions merged, apart by Retain As Published: a retained message keeps its RETAIN flag for
+        /// the one and has it cleared for the other [MQTT-3.3.1-12, MQTT-3.3.1-13], so it goes as a copy for each
+        /// when both matched. Otherwise one copy, at the highest QoS, with every identifier.
+        var keepingRetain = Part()
+        var clearingRetain = Part()
         /// The shared subscription the target comes from, while it comes from that alone (`Delivery.sharedFilter`).
         var sharedFilter: String?
 
+        struct Part {
+            var matched = false
+            var qos: QoS = .atMostOnce
+            var identifiers: [Int] = []
+
+            mutating func merge(_ other: Part) {
+                guard other.matched else { return }
+                guard matched else { return self = other }
+                qos = max(qos, other.qos)
+                identifiers += other.identifiers
+            }
+        }
+
         mutating func merge(_ subscription: Subscription) {
-            qos = max(qos, subscription.qos)
-            retainAsPublished = retainAsPublished || subscription.options.retainAsPublished
-            if let identifier = subscription.identifier { identifiers.append(identifier) }
+            let identifiers = subscription.identifier.map { [$0] } ?? []
+            let part = Part(matched: true, qos: subscription.qos, identifiers: identifiers)
+            if subscription.options.retainAsPublished {
+                keepingRetain.merge(part)
+            } else {
+                clearingRetain.merge(part)
+            }
         }
 
         mutating func merge(_ other: Target) {
-            qos = max(qos, other.qos)
-            retainAsPublished = retainAsPublished || other.retainAsPublished
-            identifiers += other.identifiers
+            keepingRetain.merge(other.keepingRetain)
+            clearingRetain.merge(other.clearingRetain)
             if other.sharedFilter == nil { sharedFilter = nil }
         }
     }
@@ -419,10 +437,19 @@ extension Broker {
         var exactlyOnce: [(Session, Session.Delivery)] = []
         var queued = 0
         func deliver(to session: Session, _ target: Target) {
-            // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1]; the
-            // retain flag as published only where asked [MQTT-3.3.1-12, MQTT-3.3.1-13].
+            if message.retain, target.keepingRetain.matched, target.clearingRetain.matched {
+                deliver(to: session, target.keepingRetain, retain: true, sharedFilter: target.sharedFilter)
+                deliver(to: session, target.clearingRetain, retain: false, sharedFilter: target.sharedFilter)
+                return
+            }
+            var merged = target.keepingRetain
+            merged.merge(target.clearingRetain)
+            let retain = message.retain && target.keepingRetain.matched
+            deliver(to: session, merged, retain: retain, sharedFilter: target.sharedFilter)
+        }
+        func deliver(to session: Session, _ target: Target.Part, retain: Bool, sharedFilter: String?) {
+            // The highest QoS among matching subscriptions, capped by the message's [MQTT-3.3.5-1].
             let qos = min(message.qos, target.qos)
-            let retain = target.retainAsPublished && message.retain
             // QoS 0 messages are not kept for sessions that are offline.
             if session.connection == nil, qos == .atMostOnce { return }
             if session.isFull(limit: maximumQueued) {
@@ -450,12 +477,12 @@ extension Broker {
             copy.retain = retain
             var delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
-                subscriptionIdentifiers: target.identifiers, sharedFilter: target.sharedFilter)
+                subscriptionIdentifiers: target.identifiers, sharedFilter: sharedFilter)
             queued += 1
             if session.isStored, copy.qos != .atMostOnce, store != nil {
                 let enqueue = StoreOperation.enqueue(
                     clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
-                    subscriptionIdentifiers: target.identifiers, sharedFilter: target.sharedFilter)
+                    subscriptionIdentifiers: target.identifiers, sharedFilter: sharedFilter)
                 if let puback {
                     delivery.puback = puback
                     stored += 1
@@ -472,17 +499,16 @@ extension Broker {
             }
         }
         // Shared subscriptions first: a member that also subscribed on its own gets one delivery, the best of both.
+        // A member chosen by two groups gets a copy for each, since each group passes its own on when the member's
+        // session ends [MQTT-4.8.2]: one merged copy named one group, and the other's message was lost.
         var members: [(session: Session, target: Target)] = []
         for filter in topicRoute.shared {
             guard let member = state.nextMember(of: filter, maximumQueued: maximumQueued),
                 let session = state.sessions[member], let subscription = session.subscriptions[filter]
             else { continue }
-            if let index = members.firstIndex(where: { $0.session === session }) {
-                members[index].target.merge(subscription)
-            } else {
-                members.append((session, Target(sharedFilter: filter)))
-                members[members.count - 1].target.merge(subscription)
-            }
+            var target = Target(sharedFilter: filter)
+            target.merge(subscription)
+            members.append((session, target))
         }
         for client in topicRoute.clients {
             let target = client.target(for: message)

@@ -185,6 +185,33 @@ func publish5(
         #expect(passedOn.first?.qos == .atLeastOnce)
     }
 
+    /// Each group passes its own message on: a member chosen by two groups got one copy naming one group, and
+    /// when its session ended the other group's message was lost.
+    @Test func aMemberOfTwoGroupsGetsACopyForEachThatEachGroupPassesOn() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let both = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: ind, loop: both.loop)
+        let third = try TestClient(broker: broker, principal: ind, loop: both.loop)
+        _ = try both.connect5("both")
+        _ = try both.subscribe("$share/g1/t", .init(qos: .atLeastOnce), identifier: 1)
+        _ = try both.subscribe("$share/g2/t", .init(qos: .atLeastOnce), id: 2, identifier: 2)
+        for (client, id, group) in [(second, "second", "g1"), (third, "third", "g2")] {
+            _ = try client.connect5(id)
+            _ = try client.subscribe("$share/\(group)/t", .init(qos: .atLeastOnce))
+        }
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: both.loop)
+        _ = try publisher.connect5("pub")
+        try publisher.send(publish5("t", "one", qos: .atLeastOnce, id: 1))
+        let identifiers = TestClient.publishes(try both.received()).map { $0.properties.subscriptionIdentifiers }
+        #expect(identifiers.sorted { $0.first ?? 0 < $1.first ?? 0 } == [[1], [2]])
+        let others = try TestClient.publishes(second.received()) + TestClient.publishes(third.received())
+        #expect(others.isEmpty)
+        // Its session ends (Session Expiry 0) with both copies unacknowledged: each goes to its group's next member.
+        try both.channel.close().wait()
+        #expect(TestClient.publishes(try second.received()).map { String(buffer: $0.payload) } == ["one"])
+        #expect(TestClient.publishes(try third.received()).map { String(buffer: $0.payload) } == ["one"])
+    }
+
     @Test func refusalsCarryReasonCodes() throws {
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"], deniedSubscribe: ["secret/#"]))
         let client = try TestClient(broker: broker, principal: kaz)
@@ -604,6 +631,30 @@ func publish5(
         let forwarded = TestClient.publishes(try client.received())
         #expect(forwarded.map { String(buffer: $0.payload) } == ["theirs"])
         #expect(forwarded.first?.retain == true)  // Retain As Published
+    }
+
+    /// Overlapping subscriptions that differ in Retain As Published: one copy cannot carry RETAIN 1 for the one
+    /// [MQTT-3.3.1-13] and 0 for the other [MQTT-3.3.1-12], so a retained message goes as a copy to each, with its
+    /// identifiers; one merged copy had RETAIN 1 for both. A message that is not retained goes once.
+    @Test func overlappingSubscriptionsThatDifferInRetainAsPublishedGetACopyEach() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        _ = try client.subscribe("talk/#", .init(qos: .atLeastOnce, retainAsPublished: true), id: 1, identifier: 1)
+        _ = try client.subscribe("talk/+", .init(qos: .atMostOnce), id: 2, identifier: 2)
+        let other = try TestClient(broker: broker, principal: ind)
+        _ = try other.connect5("ind")
+        try other.send(publish5("talk/x", "retained", qos: .atLeastOnce, id: 1, retain: true))
+        let received = TestClient.publishes(try client.received())
+        let copies = received.map { (retain: $0.retain, qos: $0.qos, identifiers: $0.properties.subscriptionIdentifiers) }
+        #expect(copies.count == 2)
+        #expect(copies.contains { $0.retain && $0.qos == .atLeastOnce && $0.identifiers == [1] })
+        #expect(copies.contains { !$0.retain && $0.qos == .atMostOnce && $0.identifiers == [2] })
+        for case let id? in received.map(\.packetID) { try client.send(.puback(.init(packetID: id))) }
+        try other.send(publish5("talk/x", "live", qos: .atLeastOnce, id: 2))
+        let live = TestClient.publishes(try client.received())
+        #expect(live.count == 1 && live.first?.retain == false && live.first?.qos == .atLeastOnce)
+        #expect(live.first?.properties.subscriptionIdentifiers.sorted() == [1, 2])
     }
 
     @Test func ownMessagesComeBackOnlyThroughTheSubscriptionsWithoutNoLocal() throws {
