@@ -8,7 +8,9 @@ import PeaceHubCore
 /// or closes it. The caller's `Principal` arrives as a user event from the transport before any request.
 ///
 /// A connection has `requestTimeout` to send a whole request head once it is open or has its last answer, and as
-/// long again for the body: a client that drips bytes holds it no longer than an idle one. A request is answered
+/// long again for the body: a client that drips bytes holds it no longer than an idle one. An answer that closes
+/// the connection has as long to be read: a client that asks for a large one and reads nothing holds the
+/// connection no longer either (the close waited for the write to finish, for ever). A request is answered
 /// only while the connection is writable, so a client that pipelines requests and reads no answers holds one
 /// answer's worth of memory, not all of them (the pipelining handler reads no further while one waits).
 final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -34,7 +36,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var principal: Principal?
     private var state = State.idle
     private var active = true
-    /// Closes the connection if it is still idle, receiving or waiting when it fires (`requestTimeout`).
+    /// Closes the connection if it is still idle, receiving, waiting or closing when it fires (`requestTimeout`).
     private var deadline: Scheduled<Void>?
     /// Bytes after the request being answered could not be read: the answer closes the connection.
     private var closesAfterAnswer = false
@@ -162,7 +164,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%")
 
     /// `uri-host [":" port]` [RFC 9112 3.2, RFC 3986 3.2.2]: an IP literal in brackets, or a name of unreserved
-    /// characters, sub-delimiters and percent escapes; a port of digits.
+    /// characters, sub-delimiters and percent escapes, which may be empty (a client sends an empty Host for a
+    /// target without an authority); a port of digits.
     static func isValidHost(_ value: String) -> Bool {
         var host = Substring(value)
         var port: Substring = ""
@@ -178,10 +181,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else if let colon = host.firstIndex(of: ":") {
             port = host[host.index(after: colon)...]
             host = host[..<colon]
-            guard !host.isEmpty else { return false }
         }
-        return (value.hasPrefix("[") || !host.isEmpty) && host.allSatisfy(hostNameCharacters.contains)
-            && port.allSatisfy { $0.isASCII && $0.isNumber }
+        return host.allSatisfy(hostNameCharacters.contains) && port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     private func startDeadline(context: ChannelHandlerContext) {
@@ -190,8 +191,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         deadline = context.eventLoop.scheduleTask(in: requestTimeout) {
             let (handler, context) = bound.value
             switch handler.state {
-            case .idle, .receiving, .waiting: context.close(promise: nil)
-            case .responding, .closing: break
+            case .idle, .receiving, .waiting, .closing: context.close(promise: nil)
+            case .responding: break
             }
         }
     }
@@ -260,7 +261,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Set before writing the end: HTTPServerPipelineHandler hands over the next pipelined request during that
         // write.
         state = keepAlive ? .idle : .closing
-        if keepAlive { startDeadline(context: context) }
+        startDeadline(context: context)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }

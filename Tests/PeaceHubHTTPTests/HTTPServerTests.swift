@@ -42,6 +42,8 @@ private let changing = Mutex<[Int]>([])
 /// How many times `/big` was answered.
 private let bigAnswers = Atomic(0)
 private let bigBody = String(repeating: "b", count: 512 << 10)
+/// More than the kernel's socket buffers hold on both ends.
+private let hugeBody = String(repeating: "h", count: 24 << 20)
 
 @Suite struct HTTPServerTests {
     static func router() -> Router {
@@ -66,6 +68,7 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             bigAnswers.add(1, ordering: .relaxed)
             return .text(bigBody)
         }
+        router.get("/huge") { _, _ in .text(hugeBody) }
         router.get("/me") { _, context in .json(["principal": try context.requirePrincipal().description]) }
         router.get("/numbers") { request, _ in
             try request.requireQuery(only: PageRequest.queryNames)
@@ -278,6 +281,19 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
         }
     }
 
+    /// An answer that closes the connection, asked for and never read, holds it for the idle timeout: the close
+    /// waited for the write to finish, and a contingent's unread answers held the listener's every connection.
+    @Test func anUnreadAnswerThatClosesTheConnectionIsCutAtTheIdleTimeout() throws {
+        try withServer(idleTimeout: .milliseconds(300)) { port in
+            let client = try RawHTTPClient(port: port)
+            try client.request("GET", "/huge", headers: ["Connection": "close"])
+            usleep(1_500_000)
+            let received = client.readToEnd()
+            #expect(received.closed)
+            #expect(received.bytes < hugeBody.utf8.count, "the whole answer came: the server waited for the reader")
+        }
+    }
+
     /// A request head dripped a byte at a time has the same time as an idle connection, not forever.
     @Test func aConnectionThatDripsItsHeadIsClosed() throws {
         try withServer(idleTimeout: .milliseconds(300)) { port in
@@ -317,7 +333,7 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
     @Test func requestFramingFollowsRFC9112() throws {
         try withServer { port in
             for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"]
-                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", ""].map { host in
+                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", "[]"].map { host in
                     "GET /fast HTTP/1.1\r\nHost: \(host)\r\n"
                 }
             {
@@ -335,7 +351,8 @@ private let bigBody = String(repeating: "b", count: 512 << 10)
             #expect(try client.response().status == 404)
             try client.request("GET", "/numbers?limit=2%00x")
             #expect(try client.response().status == 400, "a control character in a query value")
-            for host in ["[::1]:8884", "hub.example.org", "127.0.0.1:80"] {
+            // An empty reg-name is one: a client sends an empty Host for a target without an authority.
+            for host in ["[::1]:8884", "hub.example.org", "127.0.0.1:80", "", ":80"] {
                 try client.send("GET /fast HTTP/1.1\r\nHost: \(host)\r\n\r\n")
                 #expect(try client.response().status == 200, "\(host)")
             }

@@ -98,6 +98,18 @@ final class RawHTTPClient {
         }
     }
 
+    /// Reads until the server closes (or the read timeout passes): how many bytes came, and whether it closed.
+    func readToEnd() -> (bytes: Int, closed: Bool) {
+        var count = buffer.count
+        buffer.removeAll()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let read = recv(fd, &chunk, chunk.count, 0)
+            guard read > 0 else { return (count, read == 0 || errno == ECONNRESET) }
+            count += read
+        }
+    }
+
     private func fill() throws {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let count = recv(fd, &chunk, chunk.count, 0)
