@@ -105,6 +105,7 @@ public final class SQLiteBrokerStore: BrokerStore {
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .powerLoss ? "FULL" : "NORMAL")")
                 // Checkpoints run beside the commits, on the checkpointer's connection.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)")
             }
         } catch let error as BrokerStoreError {
             throw error

@@ -37,7 +37,7 @@ public final class Registry: Sendable {
         configuration.busyMode = .timeout(30)
         // The write-ahead log is reused, never shrunk: one large import (or a failed one, on a full disk) left it at
         // its peak for good. Past a checkpoint it is cut back to this size.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)") }
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)") }
         let pool: DatabasePool
         do {
             try Self.createPrivately(path)
@@ -58,8 +58,6 @@ public final class Registry: Sendable {
         _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
-    /// The size the write-ahead log is cut back to after a checkpoint (SQLite's `journal_size_limit`).
-    static let walSizeLimit = 4 << 20
 
     /// Creates `path` (an empty file is an empty SQLite database) or makes it and its `-wal` and `-shm` files
     /// readable by their owner only: the registry holds dates of birth and medical records.

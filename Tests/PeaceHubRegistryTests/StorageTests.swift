@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PeaceHubTesting
+import SQLiteSupport
 import Testing
 
 @testable import PeaceHubRegistry
@@ -40,10 +41,10 @@ struct StorageTests {
         func walSize() throws -> Int {
             try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
         }
-        #expect(try walSize() > 3 * Registry.walSizeLimit)
+        #expect(try walSize() > 3 * walSizeLimit)
         try registry.database.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         try registry.database.write { db in try db.execute(sql: "CREATE TABLE small(x)") }
-        #expect(try walSize() <= Registry.walSizeLimit)
+        #expect(try walSize() <= walSizeLimit)
     }
 
     /// A database file that is private already is left alone: one that cannot be changed (here immutable, as on a
