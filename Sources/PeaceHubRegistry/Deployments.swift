@@ -47,7 +47,7 @@ extension Registry {
             throw RegistryError(.invalidInput, "the deployment must end after it starts (\(plan.start)..\(plan.end))")
         }
         guard !plan.role.isEmpty else { throw RegistryError(.invalidInput, "the deployment needs a role") }
-        try Self.refuseControlCharacters(
+        try Self.refuseBadText(
             in: [("role", plan.role), ("post", plan.post), ("hostUnit", plan.hostUnit)], of: "deployment")
         if let lead = plan.leadNation, !Self.isCountryCode(lead) {
             throw RegistryError(.invalidInput, "lead nation '\(lead)' is not an ISO 3166 alpha-3 code")
@@ -104,7 +104,15 @@ extension Registry {
             throw RegistryError(
                 .accessDenied, "contingent:\(code) may not move a deployment to \(status.rawValue): an operator does")
         }
-        try Self.refuseControlCharacters(in: [("reason", reason)], of: "deployment")
+        try Self.refuseBadText(in: [("reason", reason)], of: "deployment")
+        // Dropped silently, either would look recorded to whoever gave it.
+        if newEnd != nil, status != .extended {
+            throw RegistryError(.invalidInput, "a new end date goes only with EXTENDED, not \(status.rawValue)")
+        }
+        if reason != nil, status != .ended, status != .repatriatedEarly {
+            throw RegistryError(
+                .invalidInput, "a reason goes only with ENDED or REPATRIATED_EARLY, not \(status.rawValue)")
+        }
         var evaluatedRequest: Data?
         if status == .inTransit {
             // Judge readiness before taking the writer (the module may read the registry meanwhile),

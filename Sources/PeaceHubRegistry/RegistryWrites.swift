@@ -115,6 +115,8 @@ extension Registry {
             {
                 throw RegistryError(.alreadyExists, "service number \(after.serviceNumber) is already registered")
             }
+            // An update that changes nothing (an empty PATCH) leaves no audit entry.
+            guard after != before else { return }
             try after.update(db)
             try audit.record(db, entity: "person", id: serviceNumber, action: "update", before: before, after: after)
         }
@@ -175,6 +177,7 @@ extension Registry {
             after.id = before.id
             after.personId = before.personId
             try validate(after)
+            guard after != before else { return after }
             try after.update(db)
             try audit.record(
                 db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "update", before: before,
@@ -206,7 +209,7 @@ extension Registry {
         if let problem = Self.identifierProblem(equipment.serial) {
             throw RegistryError(.invalidInput, "equipment serial: \(problem)")
         }
-        try Self.refuseControlCharacters(
+        try Self.refuseBadText(
             in: [("category", equipment.category), ("description", equipment.description)], of: "equipment")
         return try write(actor) { db, audit in
             try requireContingent(db, equipment.contingent)
@@ -239,10 +242,11 @@ extension Registry {
             after.id = before.id
             after.serial = before.serial
             guard !after.category.isEmpty else { throw RegistryError(.invalidInput, "equipment needs a category") }
-            try Self.refuseControlCharacters(
+            try Self.refuseBadText(
                 in: [("category", after.category), ("description", after.description)], of: "equipment")
             try requireChange(actor, contingent: after.contingent, "equipment")
             try requireContingent(db, after.contingent)
+            guard after != before else { return after }
             try after.update(db)
             try audit.record(db, entity: "equipment", id: serial, action: "update", before: before, after: after)
             return after
@@ -272,7 +276,7 @@ extension Registry {
         serial: String, type: InspectionType, date: CalendarDate, result: String, as actor: Actor
     ) throws -> EquipmentInspection {
         guard !result.isEmpty else { throw RegistryError(.invalidInput, "an inspection needs a result") }
-        try Self.refuseControlCharacters(in: [("result", result)], of: "inspection")
+        try Self.refuseBadText(in: [("result", result)], of: "inspection")
         return try write(actor) { db, audit in
             let equipment = try requireEquipment(db, serial)
             try requireChange(actor, contingent: equipment.contingent, "equipment")
@@ -334,7 +338,7 @@ extension Registry {
     static func problems(in person: Person) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
         if let problem = identifierProblem(person.serviceNumber) { problems.append(("serviceNumber", problem)) }
-        problems += controlCharacterProblems([
+        problems += textProblems([
             ("latinName", person.latinName), ("cyrillicName", person.cyrillicName), ("rank", person.rank),
             ("rankCode", person.rankCode),
         ])
@@ -368,7 +372,7 @@ extension Registry {
     static func problems(in qualification: Qualification) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
         if qualification.code.isEmpty { problems.append(("code", "is empty")) }
-        problems += controlCharacterProblems([
+        problems += textProblems([
             ("code", qualification.code), ("provider", qualification.provider), ("level", qualification.level),
         ])
         if let expires = qualification.expiresOn, expires < qualification.issuedOn {
@@ -396,26 +400,37 @@ extension Registry {
         if scalars.isEmpty || scalars.contains(where: isHidden) {
             return "must be non-empty without spaces, control or invisible characters"
         }
+        if identifier.count > maximumIdentifierLength {
+            return "is longer than \(maximumIdentifierLength) characters"
+        }
         if !identifier.precomposedStringWithCanonicalMapping.utf8.elementsEqual(identifier.utf8) {
             return "must be in Unicode NFC (composed characters)"
         }
         return nil
     }
 
+    /// The longest service number or serial, in characters.
+    static let maximumIdentifierLength = 64
+    /// The longest text of any other field, in characters: a contingent's megabyte names made every list of
+    /// persons megabytes long.
+    static let maximumTextLength = 1024
+
     /// Registry text reaches operators' terminals and the audit chain: a control character (an escape sequence, a
-    /// line break, the chain's field separator) is refused in every field.
-    static func controlCharacterProblems(_ fields: [(String, String?)]) -> [(field: String, message: String)] {
+    /// line break, the chain's field separator) is refused in every field, as is text past `maximumTextLength`.
+    static func textProblems(_ fields: [(String, String?)]) -> [(field: String, message: String)] {
         fields.compactMap { field, text in
-            guard let text, text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                return nil
+            guard let text else { return nil }
+            if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
             }
-            return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
+            if text.count > maximumTextLength { return (field, "is longer than \(maximumTextLength) characters") }
+            return nil
         }
     }
 
-    /// Throws `invalidInput` naming the fields of `fields` that hold a control character.
-    static func refuseControlCharacters(in fields: [(String, String?)], of record: String) throws {
-        let problems = controlCharacterProblems(fields).map { "\($0.field): \($0.message)" }
+    /// Throws `invalidInput` naming the fields of `fields` that `textProblems` finds.
+    static func refuseBadText(in fields: [(String, String?)], of record: String) throws {
+        let problems = textProblems(fields).map { "\($0.field): \($0.message)" }
         guard problems.isEmpty else {
             throw RegistryError(.invalidInput, "\(record): " + problems.joined(separator: "; "), details: problems)
         }

@@ -81,6 +81,13 @@ struct AuditTests {
         #expect(
             refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major\n" } }
                 == "person KAZ-1: rank: may not hold control characters")
+        var long = person("KAZ-702", contingent: "KAZ")
+        long.latinName = String(repeating: "a", count: 1025)
+        #expect(
+            refusal { try registry.addPerson(long, as: kazakhstan) }
+                == "person KAZ-702: latinName: is longer than 1024 characters")
+        let longNumber = "KAZ-" + String(repeating: "9", count: 61)
+        #expect(refusal { try registry.addPerson(person(longNumber, contingent: "KAZ"), as: kazakhstan) } != nil)
         var tour = plan("KAZ-1", "2027-03-01", "2027-09-01")
         tour.post = "Post\u{1B}[31m"
         #expect(

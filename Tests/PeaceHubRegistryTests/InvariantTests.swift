@@ -60,6 +60,15 @@ struct InvariantTests {
         expectRegistryError(.invariantViolated) {
             try registry.advanceDeployment(id: id, to: .repatriatedEarly, on: day("2026-12-15"), as: operatorActor)
         }
+        // A new end or a reason that the move does not take is refused, not dropped as if recorded.
+        expectRegistryError(.invalidInput) {
+            try registry.advanceDeployment(
+                id: id, to: .inTransit, on: day("2026-12-13"), newEnd: day("2027-08-01"), as: operatorActor)
+        }
+        expectRegistryError(.invalidInput) {
+            try registry.advanceDeployment(
+                id: id, to: .inTransit, on: day("2026-12-13"), reason: "x", as: operatorActor)
+        }
         try registry.advanceDeployment(id: id, to: .inTransit, on: day("2026-12-13"), as: operatorActor)
         expectRegistryError(.invariantViolated) {
             try registry.advanceDeployment(id: id, to: .planned, on: day("2026-12-14"), as: operatorActor)
@@ -74,6 +83,19 @@ struct InvariantTests {
             try registry.advanceDeployment(id: id, to: .ended, on: day("2027-03-01"), as: operatorActor)
         }
         #expect(DeploymentStatus.ended.successors.isEmpty)
+    }
+
+    /// An update that changes nothing (an empty PATCH) writes no audit entry that records a change.
+    @Test func anUpdateThatChangesNothingLeavesNoAuditEntry() throws {
+        let registry = try makeRegistry()
+        let before = try registry.auditEntries(as: operatorActor).count
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { _ in }
+        let record = try registry.person(serviceNumber: "KAZ-1", as: operatorActor)
+        let qualification = try #require(record.qualifications.first)
+        try registry.updateQualification(id: qualification.id!, serviceNumber: "KAZ-1", as: kazakhstan) { _ in }
+        #expect(try registry.auditEntries(as: operatorActor).count == before)
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major" }
+        #expect(try registry.auditEntries(as: operatorActor).count == before + 1)
     }
 
     @Test func inTransitNeedsReadinessFromTheModule() throws {
