@@ -455,6 +455,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         guard version == .v5 else { return packet.write(to: &outbound!, version: version) }
         if case .publish(var publish) = packet, limits.topicAliasMaximum > 0 {
             assignAlias(&publish)
+            if let maximum = limits.maximumPacketSize, publish.encodedSize(version: .v5) > maximum {
+                return discard(publish)
+            }
             return MQTTPacket.publish(publish).write(to: &outbound!, version: version)
         }
         fitted(packet)?.write(to: &outbound!, version: version)
@@ -482,6 +485,18 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         guard !reading, let bytes = outbound, bytes.readableBytes > 0 else { return }
         outbound = nil
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Ends the flow of a PUBLISH too large for the client's Maximum Packet Size without sending it, as if
+    /// delivered [MQTT-3.1.2-25], as the client's acknowledgement would end it (a refusing PUBREC for QoS 2). The
+    /// broker measured it by the alias its topic was to have, which the table, filled by QoS 0 messages on other
+    /// topics while it waited for its commit, could no longer give.
+    private func discard(_ publish: MQTTPacket.Publish) {
+        guard let id = publish.packetID, case .connected(let clientID) = state else { return }
+        let acknowledgement: MQTTPacket =
+            publish.qos == .atLeastOnce
+            ? .puback(.init(packetID: id)) : .pubrec(.init(packetID: id, reasonCode: .unspecifiedError))
+        broker.acknowledge(acknowledgement, clientID: clientID, reply: Self.noReply)
     }
 
     /// Gives a PUBLISH's topic an alias while the client allows more: the first PUBLISH on a topic sets it, later

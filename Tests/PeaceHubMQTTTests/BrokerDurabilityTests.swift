@@ -531,6 +531,59 @@ final class ManualStore: BrokerStore {
         #expect(delivered.map(\.topic) == [topic, "", ""])
     }
 
+    /// QoS 2 messages measured by the alias the first of them would set, whose commit came after QoS 0 messages on
+    /// new topics had filled the alias table: the first went without an alias, and the others, too large without
+    /// one, were sent beyond the client's Maximum Packet Size. They go nowhere, as if delivered [MQTT-3.1.2-25].
+    @Test func aMessageTheAliasTableCannotShortenIsNotSentBeyondTheMaximumPacketSize() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let topic = String(repeating: "t", count: 40)
+        let properties: MQTTProperties = [.sessionExpiryInterval(600), .maximumPacketSize(70), .topicAliasMaximum(2)]
+        let away = try TestClient(broker: broker, principal: ind)
+        away.speakMQTT5()
+        try away.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        store.completeAll()
+        let filters: [(String, MQTTPacket.SubscriptionOptions)] = [
+            (topic, .init(qos: .exactlyOnce)), ("b/#", .init(qos: .atMostOnce)),
+        ]
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: filters)))
+        store.completeAll()
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        let payloads = ["first", String(repeating: "S", count: 30), String(repeating: "T", count: 30)]
+        for (id, payload) in zip(1..., payloads) {
+            try publisher.send(publish5(topic, payload, qos: .exactlyOnce, id: UInt16(id)))
+        }
+        store.completeAll()
+        let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        back.speakMQTT5()
+        try back.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        // The QoS 2 messages wait for their packet ids' commit; QoS 0 messages on two new topics take both aliases.
+        var delivered = TestClient.publishes(try back.received())
+        try publisher.send(publish5("b/1", "b1"))
+        try publisher.send(publish5("b/2", "b2"))
+        for _ in 0..<4 {
+            store.completeAll()
+            delivered += TestClient.publishes(try back.received())
+        }
+        let sizes = delivered.map { publish in
+            var bytes = ByteBuffer()
+            MQTTPacket.publish(publish).write(to: &bytes, version: .v5)
+            return bytes.readableBytes
+        }
+        #expect(sizes.allSatisfy { $0 <= 70 }, "\(sizes)")
+        #expect(delivered.map { String(buffer: $0.payload) } == ["b1", "b2", "first"])
+        // Discarded as if delivered: only the one sent (and not acknowledged) is in flight to be sent again.
+        try back.send(.disconnect(.init()))
+        let again = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        again.speakMQTT5()
+        try again.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        store.completeAll()
+        #expect(TestClient.publishes(try again.received()).map { String(buffer: $0.payload) } == ["first"])
+    }
+
     /// A retained message whose commit failed (no PUBACK, the connection closed) is not served: new subscribers got
     /// it from memory while the store kept the one before, which a restart then brought back.
     @Test func aRetainedMessageThatCouldNotBeStoredIsNotServed() throws {
