@@ -32,11 +32,33 @@ public enum Geo {
         return 2 * earthRadiusKm * asin(min(1, sqrt(h)))
     }
 
-    /// True when `point` lies inside `polygon`: inside its outer ring and outside its holes.
-    /// Rings are treated as planar in degrees, which is exact enough for mission-sized areas.
+    /// True when `point` lies inside `polygon`: inside its outer ring and outside its holes. The boundary belongs
+    /// to the polygon (a hole's too), so a point exactly on an edge or a vertex is inside wherever it falls: ray
+    /// casting alone put some vertices and edges inside and others outside. Rings are treated as planar in degrees,
+    /// which is exact enough for mission-sized areas.
     public static func contains(_ polygon: GeoPolygon, _ point: GeoPoint) -> Bool {
-        guard let outer = polygon.rings.first, ringContains(outer, point) else { return false }
-        return !polygon.rings.dropFirst().contains { ringContains($0, point) }
+        guard let outer = polygon.rings.first, ringContains(outer, point) || onBoundary(of: outer, point) else {
+            return false
+        }
+        return !polygon.rings.dropFirst().contains { ringContains($0, point) && !onBoundary(of: $0, point) }
+    }
+
+    /// True when `point` lies on an edge of `ring`, within 1e-9 degrees (about 0.1 mm).
+    static func onBoundary(of ring: [GeoPoint], _ point: GeoPoint) -> Bool {
+        let tolerance = 1e-9
+        var j = ring.count - 1
+        for i in ring.indices {
+            let a = ring[j]
+            let b = ring[i]
+            j = i
+            guard point.lat >= min(a.lat, b.lat) - tolerance, point.lat <= max(a.lat, b.lat) + tolerance,
+                point.lon >= min(a.lon, b.lon) - tolerance, point.lon <= max(a.lon, b.lon) + tolerance
+            else { continue }
+            // The distance from the edge's line is the cross product over the edge's length.
+            let cross = (b.lon - a.lon) * (point.lat - a.lat) - (b.lat - a.lat) * (point.lon - a.lon)
+            if abs(cross) <= tolerance * max(hypot(b.lon - a.lon, b.lat - a.lat), tolerance) { return true }
+        }
+        return false
     }
 
     /// Even-odd ray casting along the parallel through `point`.

@@ -104,6 +104,10 @@ public struct MissionEngine: Sendable {
         guard let securityLabel, !securityLabel.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ReportProblem(.missingField, "field 'securityLabel' is required (e.g. UN RESTRICTED)")
         }
+        // The hub refuses it before a module (it crosses the C ABI as a C string); `validate-report` answers as it.
+        if securityLabel.unicodeScalars.contains("\u{0}") {
+            throw ReportProblem(.invalidValue, "field 'securityLabel' may not hold U+0000 (NUL)")
+        }
         guard let members = body?.objectValue else {
             throw ReportProblem(.malformed, "the report body must be a JSON object")
         }

@@ -183,6 +183,8 @@ extension ReadinessRules {
         case "person":
             let person = try RequestReader.object(root["person"], "person")
             unmet += try evaluate(person: person, path: "person", asOf: asOf)
+            // A category the mission does not take skips every other check, the deployment's too (as documented).
+            if unmet.contains(where: { $0.code == "CATEGORY_NOT_ALLOWED" }) { break }
             unmet += try evaluateDeployment(
                 root["deployment"], categories: [person["category"]?.stringValue].compactMap { $0 }, mission: mission)
         case "contingent":

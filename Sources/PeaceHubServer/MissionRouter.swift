@@ -143,8 +143,8 @@ public final class MissionRouter: PublishInterceptor {
         let envelope = fields
         let precedence = fields["precedence"]?.stringValue.flatMap(Precedence.init(name:))
         // The C ABI carries a precedence or none: a name it has no value for is refused here, as what it is, rather
-        // than reach the module as missing.
-        if let given = fields["precedence"], precedence == nil {
+        // than reach the module as missing; `null` is missing, as the module's `validate-report` takes it.
+        if let given = fields["precedence"], given != .null, precedence == nil {
             let name = given.stringValue ?? String(decoding: given.jsonData, as: UTF8.self)
             return refuse(.invalidValue, Precedence.unknownNameProblem(name))
         }

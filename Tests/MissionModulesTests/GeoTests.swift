@@ -27,6 +27,16 @@ import Testing
         #expect(!Geo.contains(polygon, GeoPoint(lat: 1.5, lon: 1.5)))
         #expect(!Geo.contains(polygon, GeoPoint(lat: 5, lon: 1)))
         #expect(!Geo.contains(polygon, GeoPoint(lat: -0.1, lon: 2)))
+        // The boundary is inside, on every edge and vertex alike (ray casting took two vertices and one edge of
+        // the four in, the others out), and on the hole's edges too.
+        let boundary = [
+            (0.0, 0.0), (0.0, 4.0), (4.0, 4.0), (4.0, 0.0), (0.0, 2.0), (2.0, 4.0), (4.0, 2.0), (2.0, 0.0), (1.0, 1.5),
+            (2.0, 2.0), (1.5, 1.0),
+        ]
+        for (lat, lon) in boundary {
+            #expect(Geo.contains(polygon, GeoPoint(lat: lat, lon: lon)), "(\(lat), \(lon))")
+        }
+        #expect(!Geo.contains(polygon, GeoPoint(lat: 4.000001, lon: 2)))
     }
 
     @Test func distanceAndSideOfASegment() throws {

@@ -275,6 +275,9 @@ import Testing
                         + "2026 under res. 2790 (2025)); only a drawdown role may end later")
             ])
         #expect(try Self.codes("UNIFIL", Self.troop, deployment: late.setting("drawdownRole", true)).isEmpty)
+        // A category the mission does not take skips the other checks, the deadline's too.
+        let police = Self.troop.setting("category", "POLICE")
+        #expect(try Self.codes("UNIFIL", police, deployment: late) == ["CATEGORY_NOT_ALLOWED"])
         #expect(try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-06-15", "end": "2026-12-31"]).isEmpty)
         // Without an end, the default tour for the category (6 months for troops) decides.
         #expect(try Self.codes("UNIFIL", Self.troop, deployment: ["start": "2026-06-15"]).isEmpty)

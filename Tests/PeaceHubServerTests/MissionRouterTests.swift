@@ -166,6 +166,21 @@ func report(_ topic: String, _ envelope: JSONValue) -> BrokerMessage {
         }
         #expect(cutCode == "INVALID_VALUE")
         #expect(cutReason == "field 'securityLabel' may not hold U+0000 (NUL)")
+        // `validate-report` answers as the hub does: `null` is a missing precedence, and U+0000 is refused.
+        let unifil = try #require(plugins.module(forMission: "UNIFIL"))
+        var unranked = Self.validUXO.objectValue!
+        unranked["precedence"] = .null
+        guard case .reject(let nullCode, _) = try decide(router, report(topic, .object(unranked))) else {
+            Issue.record("a null precedence was not rejected")
+            return
+        }
+        #expect(nullCode == "MISSING_FIELD")
+        for (envelope, code) in [(unranked, "MISSING_FIELD"), (cut, "INVALID_VALUE")] {
+            var arguments = envelope
+            arguments["type"] = "UXO"
+            let check = try unifil.command("validate-report", arguments: .object(arguments))
+            #expect(check["accepted"] == false && check["reason"] == .string(code), "\(check)")
+        }
     }
 
     /// `reports/+` lets a contingent publish on `missions/UNIFIL/reports/`: that report reached its readers unjudged
