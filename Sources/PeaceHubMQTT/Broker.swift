@@ -600,7 +600,6 @@ public final class Broker: Sendable {
             guard let judged = SharedSubscription.authorizedFilter(of: filter) else { return true }
             return !authorizer.maySubscribe(owner, filter: judged)
         }
-        guard !withdrawn.isEmpty else { return }
         let (removed, operations) = state.withLock { state -> ([(String, Principal, String)], [StoreOperation]) in
             var removed: [(String, Principal, String)] = []
             var operations: [StoreOperation] = []
@@ -620,17 +619,19 @@ public final class Broker: Sendable {
                 "subscription withdrawn: the registry no longer allows it",
                 metadata: ["client": "\(clientID)", "principal": "\(owner)", "filter": "\(filter)"])
         }
-        commit(operations + withdrawQueued(from: Set(removed.map { ExactString($0.0) }))) { _ in }
+        commit(operations + withdrawQueued()) { _ in }
     }
 
-    /// Takes the messages not yet sent to `clientIDs`' sessions whose topics their principals may no longer read:
-    /// they came through subscriptions just withdrawn, and would otherwise reach a contingent that has left the
-    /// mission when it next connects. A shared subscription's message goes to another member of its group. What
-    /// was sent already (in flight, or written to the connection) stays. Returns the store's part.
-    private func withdrawQueued(from clientIDs: Set<ExactString>) -> [StoreOperation] {
+    /// Takes the messages not yet sent to any session whose topics its principal may no longer read: they came
+    /// through subscriptions since withdrawn (or given up by the client), and would otherwise reach a contingent
+    /// that has left the mission when it next connects, or reads again. A shared subscription's message goes to
+    /// another member of its group. What was sent already (in flight, or written to the connection) stays.
+    /// Returns the store's part.
+    private func withdrawQueued() -> [StoreOperation] {
         let queued = state.withLock { state in
-            clientIDs.compactMap { id in
-                state.sessions[id.string].map { ($0, Set($0.queued.map { ExactString($0.message.topic) })) }
+            state.sessions.values.compactMap { session -> (Session, Set<ExactString>)? in
+                guard session.pendingCount > 0 else { return nil }
+                return (session, Set(session.queued.map { ExactString($0.message.topic) }).union(session.encodedTopics))
             }
         }
         let refused = queued.map { session, topics in
@@ -640,6 +641,7 @@ public final class Broker: Sendable {
             var operations: [StoreOperation] = []
             for (session, topics) in refused where !topics.isEmpty && state.sessions[session.clientID] === session {
                 let withdrawn = session.removeQueued { topics.contains(ExactString($0.message.topic)) }
+                let encoded = session.removeEncoded { topics.contains(ExactString($0)) }
                 for delivery in withdrawn {
                     if let removal = storeRemoval(of: delivery, clientID: session.clientID, stored: session.isStored) {
                         operations.append(removal)
@@ -651,7 +653,8 @@ public final class Broker: Sendable {
                 logger.notice(
                     "queued messages withdrawn: the registry no longer allows their topics",
                     metadata: [
-                        "client": "\(session.clientID)", "principal": "\(session.owner)", "count": "\(withdrawn.count)",
+                        "client": "\(session.clientID)", "principal": "\(session.owner)",
+                        "count": "\(withdrawn.count + encoded)",
                     ])
             }
             return operations

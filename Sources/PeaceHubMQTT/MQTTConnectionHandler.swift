@@ -113,6 +113,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             principal = identity
             startConnectDeadline()
         case let revoked as CredentialRevoked:
+            // A principal cut off says nothing more: its will, now or after its delay, would be a message from a
+            // revoked certificate.
+            ending = .disconnect(publishWill: false, sessionExpiryInterval: nil)
             disconnect(.administrativeAction, context: context, reason: revoked.reason)
         case is HubDraining:
             drain(context: context)

@@ -152,6 +152,54 @@ final class Session: @unchecked Sendable {
         return encoded
     }
 
+    /// The encoded messages one by one: each is a 3.1.1 QoS 0 PUBLISH, its topic right after the fixed header.
+    private func forEachEncoded(_ body: (_ topic: String, _ packet: ByteBuffer) -> Void) {
+        guard let bytes = encoded else { return }
+        var start = bytes.readerIndex
+        while start < bytes.writerIndex {
+            var index = start + 1
+            var remaining = 0
+            var shift = 0
+            while let byte = bytes.getInteger(at: index, as: UInt8.self) {
+                index += 1
+                remaining |= Int(byte & 0x7F) << shift
+                shift += 7
+                if byte & 0x80 == 0 { break }
+            }
+            let length = Int(bytes.getInteger(at: index, as: UInt16.self) ?? 0)
+            let end = index + remaining
+            guard let packet = bytes.getSlice(at: start, length: end - start) else { return }
+            body(bytes.getString(at: index + 2, length: length) ?? "", packet)
+            start = end
+        }
+    }
+
+    /// The topics of the encoded messages.
+    var encodedTopics: Set<ExactString> {
+        var topics: Set<ExactString> = []
+        forEachEncoded { topic, _ in topics.insert(ExactString(topic)) }
+        return topics
+    }
+
+    /// Takes out the encoded messages whose topic `leaving` picks; the others keep their order. Returns how many
+    /// left.
+    func removeEncoded(where leaving: (String) -> Bool) -> Int {
+        guard let bytes = encoded else { return 0 }
+        var kept = Self.allocator.buffer(capacity: bytes.readableBytes)
+        var removed = 0
+        forEachEncoded { topic, packet in
+            if leaving(topic) {
+                removed += 1
+            } else {
+                kept.writeImmutableBuffer(packet)
+            }
+        }
+        encoded = kept
+        encodedCount -= removed
+        pendingCount -= removed
+        return removed
+    }
+
     private func dropEncoded() {
         encoded = nil
         pendingCount -= encodedCount

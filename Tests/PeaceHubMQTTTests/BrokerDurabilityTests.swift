@@ -146,6 +146,57 @@ final class ManualStore: BrokerStore {
         #expect(topics == ["contingents/IND/inbox"])
     }
 
+    /// Messages queued for a session that then gave up the subscription they came through are withdrawn too when
+    /// the registry no longer allows their topics: only sessions that had just lost a subscription were checked.
+    @Test(arguments: [false, true])
+    func messagesQueuedBeforeAnUnsubscribeAreWithdrawnWhenTheirTopicIsNoLongerAllowed(restart: Bool) throws {
+        let store = ManualStore()
+        let authorizer = VersionedAuthorizer()
+        var broker = try Broker(authorizer: authorizer, store: store)
+        let properties: MQTTProperties = [.sessionExpiryInterval(600), .receiveMaximum(1)]
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        subscriber.speakMQTT5()
+        try subscriber.send(.connect(.init(version: .v5, clientID: "ind-desk", cleanStart: false, properties: properties)))
+        store.completeAll()
+        let filters: [(String, MQTTPacket.SubscriptionOptions)] = [
+            ("missions/UNIFIL/#", .init(qos: .atLeastOnce)), ("contingents/IND/inbox", .init(qos: .atLeastOnce)),
+        ]
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: filters)))
+        store.completeAll()
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        // The first goes in flight (Receive Maximum 1); the others wait in the queue.
+        for (id, topic) in zip(1..., ["contingents/IND/inbox", "missions/UNIFIL/chat", "missions/UNIFIL/chat"]) {
+            try publisher.send(publish(topic, "m\(id)", qos: .atLeastOnce, id: UInt16(id)))
+        }
+        store.completeAll()
+        #expect(TestClient.publishes(try subscriber.received()).map(\.topic) == ["contingents/IND/inbox"])
+        try subscriber.send(.unsubscribe(.init(packetID: 2, filters: ["missions/UNIFIL/#"])))
+        try subscriber.send(.disconnect(.init()))
+        store.completeAll()
+
+        authorizer.denySubscribe("missions/UNIFIL/chat")
+        authorizer.setVersion(2)
+        if restart {
+            broker = try Broker(authorizer: authorizer, store: store)
+        } else {
+            broker.housekeeping()
+        }
+        store.completeAll()
+        let stored = store.state.sessions.first { $0.clientID == "ind-desk" }
+        #expect(stored?.deliveries.map(\.message.topic) == ["contingents/IND/inbox"])
+        let again = try TestClient(broker: broker, principal: ind)
+        again.speakMQTT5()
+        try again.send(.connect(.init(version: .v5, clientID: "ind-desk", cleanStart: false, properties: properties)))
+        store.completeAll()
+        let resent = TestClient.publishes(try again.received())
+        #expect(resent.map(\.topic) == ["contingents/IND/inbox"], "only the one in flight, sent again")
+        try again.send(.puback(.init(packetID: try #require(resent.first?.packetID))))
+        store.completeAll()
+        #expect(TestClient.publishes(try again.received()).isEmpty)
+    }
+
     @Test func acknowledgementsWaitForTheCommitAndKeepTheirOrder() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)

@@ -135,6 +135,38 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     let kaz = Principal.contingent("KAZ")
     let ind = Principal.contingent("IND")
 
+    /// QoS 0 messages already encoded for a 3.1.1 connection that has not written them yet go too when the
+    /// registry withdraws their topic: only the queued deliveries were checked, and a subscriber that had stopped
+    /// reading got them all after its deployment ended.
+    @Test func encodedMessagesNotYetWrittenAreWithdrawnWithTheirTopic() throws {
+        let authorizer = VersionedAuthorizer()
+        let broker = try Broker(authorizer: authorizer)
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "#", qos: .atMostOnce)
+        for (index, topic) in ["missions/UNIFIL/chat", "contingents/IND/inbox", "missions/UNIFIL/chat"].enumerated() {
+            try publisher.send(publish(topic, "m\(index)"))
+        }
+        authorizer.denySubscribe("#")
+        authorizer.denySubscribe("missions/UNIFIL/chat")
+        authorizer.setVersion(2)
+        broker.housekeeping()
+        let left = TestClient.publishes(try subscriber.received()).map(\.topic)
+        #expect(left == ["contingents/IND/inbox"], "\(left)")
+    }
+
+    /// A connection closed because its certificate was revoked publishes no will: it would be a message from a
+    /// principal that has been cut off, at once or after the will's delay.
+    @Test func aRevokedConnectionPublishesNoWill() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let (listener, _) = try TestClient.subscriberAndPublisher(broker: broker, filter: "wills/#", qos: .atMostOnce)
+        let revoked = try TestClient(broker: broker, principal: kaz)
+        let will = MQTTPacket.Will(topic: "wills/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
+        _ = try revoked.connect("kaz-desk", will: will)
+        revoked.channel.pipeline.fireUserInboundEventTriggered(CredentialRevoked(reason: "certificate revoked"))
+        revoked.loop.run()
+        #expect(!revoked.isOpen)
+        #expect(TestClient.publishes(try listener.received()).isEmpty)
+    }
+
     @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
         let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: nil)
         #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, reasonCode: .notAuthorized))])
