@@ -546,53 +546,17 @@ final class ManualStore: BrokerStore {
         }
     }
 
-    /// QoS 2 messages for a stored session, which leave once their packet ids are stored, are measured against the
-    /// client's Maximum Packet Size by the alias the first of them sets: the two that fit only by it were dropped as
-    /// too large, and lost.
-    @Test func qos2MessagesThatFitOnlyByTheirAliasAreDelivered() throws {
-        let store = ManualStore()
-        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+    /// A stored MQTT 5 session "ind" (Maximum Packet Size 70, two topic aliases) subscribed at QoS 2 to a topic of 40
+    /// characters and to `b/#` at QoS 0, away with three QoS 2 messages queued on the topic: "first", then two of
+    /// 30 bytes that fit only by alias (2 + 2 for the empty topic + 2 for the id + 4 for the alias + 30 = 40 bytes;
+    /// with the topic, 77). Returns the client that reconnects (its CONNECT sent) and the publisher, on one loop.
+    private func reconnectingToAQoS2Backlog(
+        _ store: ManualStore, _ broker: Broker
+    ) throws -> (back: TestClient, publisher: TestClient, topic: String) {
         let topic = String(repeating: "t", count: 40)
-        let properties: MQTTProperties = [.sessionExpiryInterval(600), .maximumPacketSize(70), .topicAliasMaximum(2)]
         let away = try TestClient(broker: broker, principal: ind)
         away.speakMQTT5()
-        try away.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
-        store.completeAll()
-        try away.send(.subscribe(.init(packetID: 1, subscriptions: [(topic, .init(qos: .exactlyOnce))])))
-        store.completeAll()
-        _ = try away.received()
-        try away.send(.disconnect(.init()))
-        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
-        _ = try publisher.connect5("kaz")
-        // By alias: 2 + 2 (empty topic) + 2 (id) + 4 (alias) + 30 = 40 bytes; with the topic, 77.
-        let payloads = ["first", String(repeating: "S", count: 30), String(repeating: "T", count: 30)]
-        for (id, payload) in zip(1..., payloads) {
-            try publisher.send(publish5(topic, payload, qos: .exactlyOnce, id: UInt16(id)))
-        }
-        store.completeAll()
-        let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
-        back.speakMQTT5()
-        try back.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
-        var delivered: [MQTTPacket.Publish] = []
-        for _ in 0..<4 {
-            store.completeAll()
-            delivered += TestClient.publishes(try back.received())
-        }
-        #expect(delivered.map { $0.payload.readableBytes } == [5, 30, 30])
-        #expect(delivered.map(\.topic) == [topic, "", ""])
-    }
-
-    /// QoS 2 messages measured by the alias the first of them would set, whose commit came after QoS 0 messages on
-    /// new topics had filled the alias table: the first went without an alias, and the others, too large without
-    /// one, were sent beyond the client's Maximum Packet Size. They go nowhere, as if delivered [MQTT-3.1.2-25].
-    @Test func aMessageTheAliasTableCannotShortenIsNotSentBeyondTheMaximumPacketSize() throws {
-        let store = ManualStore()
-        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
-        let topic = String(repeating: "t", count: 40)
-        let properties: MQTTProperties = [.sessionExpiryInterval(600), .maximumPacketSize(70), .topicAliasMaximum(2)]
-        let away = try TestClient(broker: broker, principal: ind)
-        away.speakMQTT5()
-        try away.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        try away.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: aliasedSession)))
         store.completeAll()
         let filters: [(String, MQTTPacket.SubscriptionOptions)] = [
             (topic, .init(qos: .exactlyOnce)), ("b/#", .init(qos: .atMostOnce)),
@@ -610,7 +574,37 @@ final class ManualStore: BrokerStore {
         store.completeAll()
         let back = try TestClient(broker: broker, principal: ind, loop: away.loop)
         back.speakMQTT5()
-        try back.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        try back.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: aliasedSession)))
+        return (back, publisher, topic)
+    }
+
+    private let aliasedSession: MQTTProperties = [
+        .sessionExpiryInterval(600), .maximumPacketSize(70), .topicAliasMaximum(2),
+    ]
+
+    /// QoS 2 messages for a stored session, which leave once their packet ids are stored, are measured against the
+    /// client's Maximum Packet Size by the alias the first of them sets: the two that fit only by it were dropped as
+    /// too large, and lost.
+    @Test func qos2MessagesThatFitOnlyByTheirAliasAreDelivered() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let (back, _, topic) = try reconnectingToAQoS2Backlog(store, broker)
+        var delivered: [MQTTPacket.Publish] = []
+        for _ in 0..<4 {
+            store.completeAll()
+            delivered += TestClient.publishes(try back.received())
+        }
+        #expect(delivered.map { $0.payload.readableBytes } == [5, 30, 30])
+        #expect(delivered.map(\.topic) == [topic, "", ""])
+    }
+
+    /// QoS 2 messages measured by the alias the first of them would set, whose commit came after QoS 0 messages on
+    /// new topics had filled the alias table: the first went without an alias, and the others, too large without
+    /// one, were sent beyond the client's Maximum Packet Size. They go nowhere, as if delivered [MQTT-3.1.2-25].
+    @Test func aMessageTheAliasTableCannotShortenIsNotSentBeyondTheMaximumPacketSize() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let (back, publisher, _) = try reconnectingToAQoS2Backlog(store, broker)
         // The QoS 2 messages wait for their packet ids' commit; QoS 0 messages on two new topics take both aliases.
         var delivered = TestClient.publishes(try back.received())
         try publisher.send(publish5("b/1", "b1"))
@@ -628,9 +622,9 @@ final class ManualStore: BrokerStore {
         #expect(delivered.map { String(buffer: $0.payload) } == ["b1", "b2", "first"])
         // Discarded as if delivered: only the one sent (and not acknowledged) is in flight to be sent again.
         try back.send(.disconnect(.init()))
-        let again = try TestClient(broker: broker, principal: ind, loop: away.loop)
+        let again = try TestClient(broker: broker, principal: ind, loop: back.loop)
         again.speakMQTT5()
-        try again.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: properties)))
+        try again.send(.connect(.init(version: .v5, clientID: "ind", cleanStart: false, properties: aliasedSession)))
         store.completeAll()
         #expect(TestClient.publishes(try again.received()).map { String(buffer: $0.payload) } == ["first"])
     }
