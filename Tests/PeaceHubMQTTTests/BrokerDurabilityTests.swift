@@ -99,6 +99,22 @@ final class ManualStore: BrokerStore {
     let kaz = Principal.contingent("KAZ")
     let ind = Principal.contingent("IND")
 
+    /// The registry stops allowing `filters` (a deployment ended); the broker learns it at its housekeeping, or at a
+    /// restart on the store, and commits what it withdraws.
+    private func deny(
+        _ filters: [String], _ authorizer: VersionedAuthorizer, restart: Bool, _ broker: inout Broker,
+        _ store: ManualStore
+    ) throws {
+        for filter in filters { authorizer.denySubscribe(filter) }
+        authorizer.setVersion(2)
+        if restart {
+            broker = try Broker(authorizer: authorizer, store: store)
+        } else {
+            broker.housekeeping()
+        }
+        store.completeAll()
+    }
+
     /// A deployment that ends takes with its withdrawn subscription the messages queued through it and not yet sent,
     /// in memory and in the store (they reached the contingent when it came back). A hub started after the registry
     /// changed withdraws both before any connection (at housekeeping's first check, a second after it accepted
@@ -127,14 +143,7 @@ final class ManualStore: BrokerStore {
         func stored() -> StoredSession? { store.state.sessions.first { $0.clientID == "ind-desk" } }
         #expect(stored()?.deliveries.count == 3)
 
-        for denied in ["missions/UNIFIL/#", "missions/UNIFIL/chat"] { authorizer.denySubscribe(denied) }
-        authorizer.setVersion(2)
-        if restart {
-            broker = try Broker(authorizer: authorizer, store: store)
-        } else {
-            broker.housekeeping()
-        }
-        store.completeAll()
+        try deny(["missions/UNIFIL/#", "missions/UNIFIL/chat"], authorizer, restart: restart, &broker, store)
         #expect(stored()?.subscriptions.map(\.key) == ["contingents/IND/inbox"])
         #expect(stored()?.deliveries.map(\.message.topic) == ["contingents/IND/inbox"])
         let again = try TestClient(broker: broker, principal: ind)
@@ -176,14 +185,7 @@ final class ManualStore: BrokerStore {
         try subscriber.send(.disconnect(.init()))
         store.completeAll()
 
-        authorizer.denySubscribe("missions/UNIFIL/chat")
-        authorizer.setVersion(2)
-        if restart {
-            broker = try Broker(authorizer: authorizer, store: store)
-        } else {
-            broker.housekeeping()
-        }
-        store.completeAll()
+        try deny(["missions/UNIFIL/chat"], authorizer, restart: restart, &broker, store)
         let stored = store.state.sessions.first { $0.clientID == "ind-desk" }
         #expect(stored?.deliveries.map(\.message.topic) == ["contingents/IND/inbox"])
         let again = try TestClient(broker: broker, principal: ind)
