@@ -58,7 +58,6 @@ public final class Registry: Sendable {
         _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
-
     /// Creates `path` (an empty file is an empty SQLite database) or makes it and its `-wal` and `-shm` files
     /// readable by their owner only: the registry holds dates of birth and medical records.
     static func createPrivately(_ path: String) throws {
