@@ -503,11 +503,13 @@ public struct PKI: Sendable {
         return CertificateAuthority(certificate: matching, key: Key(owning: key), retain: false)
     }
 
+    /// Creates `url` and its parents, naming the system's reason on failure (`mkdir -p`).
     private func createDirectory(_ url: URL) throws(PKIError) {
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw PKIError(.fileSystem, "cannot create \(url.path): \(error.localizedDescription)")
+        var path = ""
+        for component in url.standardizedFileURL.pathComponents {
+            path = path.isEmpty || path == "/" ? path + component : path + "/" + component
+            guard mkdir(path, 0o755) != 0, errno != EEXIST else { continue }
+            throw PKIError(.fileSystem, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -96,13 +96,26 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// Connects over mutual TLS, sends CONNECT and waits for CONNACK.
+    /// The system's reason a connection failed ("Connection refused"), not SwiftNIO's description of its attempts.
+    static func connectionFailure(_ error: any Error) -> String {
+        var errors: [any Error] = [error]
+        if let attempts = error as? NIOConnectionError {
+            errors = attempts.connectionErrors.map(\.error) + [attempts.dnsAError, attempts.dnsAAAAError].compactMap { $0 }
+        }
+        for error in errors {
+            if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+            if error is SocketAddressError || error is SocketAddressError.UnknownHost { return "unknown host" }
+        }
+        return errors.isEmpty ? "unknown host" : "\(error)"
+    }
+
     func connect() async throws -> MQTTSession {
         let version = try self.version
         let (ca, certificate, key) = try credentials()
         let context = try TLSContext(configuration: .client(trustedCAFile: ca, certificateFile: certificate, privateKeyFile: key))
         let handler = MQTTClientHandler(keepAlive: keepAlive)
         let serverName = self.serverName
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
@@ -112,7 +125,12 @@ struct ClientOptions: ParsableArguments {
                     ])
                 }
             }
-            .connect(host: host, port: port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: host, port: port).get()
+        } catch {
+            throw CLIError("cannot connect to \(host):\(port): \(Self.connectionFailure(error))")
+        }
         let session = MQTTSession(channel: channel, handler: handler)
         let clientID = self.clientID ?? "peacehub-cli-\(UUID().uuidString.prefix(8).lowercased())"
         let properties: MQTTProperties = persistent && version == .v5 ? [.sessionExpiryInterval(.max)] : []

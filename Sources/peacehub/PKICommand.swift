@@ -20,6 +20,10 @@ struct PKIDirectoryOption: ParsableArguments {
     @Option(name: .customLong("dir"), help: "The PKI directory (default: the hub's, under PEACEHUB_DATA_DIRECTORY).")
     var directory: String?
 
+    func validate() throws {
+        if directory?.isEmpty == true { throw ValidationError("--dir is empty: name the PKI directory") }
+    }
+
     var pki: PKI {
         let paths = HubPaths.fromEnvironment
         return PKI(
@@ -37,6 +41,8 @@ private func runPKI<T>(_ pki: PKI, _ body: () throws(PKIError) -> T) throws -> T
     do {
         return try pki.exclusively(body)
     } catch {
+        // A bad name, serial or number is a usage error (exit 64), as the parser's own are.
+        if error.code == .invalidArgument { throw ValidationError(error.reason) }
         throw CLIError(error.reason)
     }
 }

@@ -22,6 +22,7 @@ struct PeaceHubCommand: AsyncParsableCommand {
     /// otherwise (trace, debug, info, notice, warning, error, critical); `serve` sets up its
     /// own logging from its configuration (level and text or JSON lines).
     static func main() async {
+        var parsed: any ParsableCommand.Type = Self.self
         do {
             let arguments = CommandLine.arguments.dropFirst()
             if arguments.first == "help", let unknown = unknownCommand(in: arguments.dropFirst()) {
@@ -29,6 +30,7 @@ struct PeaceHubCommand: AsyncParsableCommand {
                 throw ValidationError("help: no command '\(unknown)'")
             }
             var command = try parseAsRoot()
+            parsed = type(of: command)
             // Every command of ours hashes, signs or speaks TLS through the system OpenSSL; the parser's own (help)
             // needs none, and must work while an operator mends openssl.cnf.
             if String(reflecting: type(of: command)).hasPrefix("peacehub.") { try CryptoLibrary.checkUsable() }
@@ -43,6 +45,11 @@ struct PeaceHubCommand: AsyncParsableCommand {
                     level = named
                 }
                 LoggingSystem.bootstrapText(level: level)
+                // An empty directory would be the working directory here, where `serve` refuses it.
+                for name in ["PEACEHUB_DATA_DIRECTORY", "PEACEHUB_DATA_DIR", "PEACEHUB_PLUGINS_DIRECTORY", "PEACEHUB_PLUGINS_DIR"]
+                where ProcessInfo.processInfo.environment[name] == "" {
+                    throw CLIError("\(name) is empty: name the directory, or unset the variable")
+                }
             }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -53,6 +60,12 @@ struct PeaceHubCommand: AsyncParsableCommand {
             if PluginHost.libraryLoaderHeld {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 endWithoutExitHandlers(exitCode(for: error).rawValue)
+            }
+            // A value refused in `run()`: the parser would print the top level's usage, not the command's.
+            if let refused = error as? ValidationError, ObjectIdentifier(parsed) != ObjectIdentifier(Self.self) {
+                let usage = usageString(for: parsed)
+                FileHandle.standardError.write(Data("Error: \(refused.message)\nUsage: \(usage)\n".utf8))
+                Foundation.exit(ExitCode.validationFailure.rawValue)
             }
             exit(withError: error)
         }

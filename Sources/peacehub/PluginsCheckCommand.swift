@@ -144,6 +144,13 @@ struct PluginsCheck: ParsableCommand {
     @Option(help: "Seconds a single check may take before the module counts as hung.")
     var timeout: Double = 10
 
+    func validate() throws {
+        // Below a millisecond every module would count as hung.
+        guard timeout.isFinite, timeout >= 0.001 else {
+            throw ValidationError("--timeout must be a number of seconds of at least 0.001, not \(timeout)")
+        }
+    }
+
     func run() throws {
         let manifest = try manifestURL(for: file)
         print("checking \(manifest.path)")

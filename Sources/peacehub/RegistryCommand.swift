@@ -44,18 +44,20 @@ struct RegistryOptions: ParsableArguments {
         return actor
     }
 
-    /// Opens the registry (migrating it), reporting a migration backup on stderr. A registry named with `--db`
-    /// must exist unless the command makes one (`creating`: seed, import, contingent and mission add), so that a
-    /// mistyped path is an error, not an empty registry that answers every read.
+    /// Opens the registry (migrating it), reporting a migration backup on stderr. The registry, whether named with
+    /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed, import,
+    /// contingent and mission add), so that a mistyped path is an error, not an empty registry that answers every
+    /// read (`audit verify` on a mistyped data directory said "intact").
     func open(evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false) throws -> Registry {
-        if let db, !creating, !FileManager.default.fileExists(atPath: db) {
+        let path = databasePath
+        if !creating, !FileManager.default.fileExists(atPath: path) {
             throw CLIError(
-                "no registry at \(db) (registry seed, import, contingent add and mission add create one)")
+                "no registry at \(path) (registry seed, import, contingent add and mission add create one)")
         }
         // An empty file (a backup cut short, a `touch`) would become an empty registry, and `audit verify` call it
         // intact.
-        if let db, !creating, (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) == 0 {
-            throw CLIError("\(db) is empty: not a registry")
+        if !creating, (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
+            throw CLIError("\(path) is empty: not a registry")
         }
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")

@@ -1,0 +1,60 @@
+import Foundation
+import PeaceHubTesting
+import Testing
+
+/// What an operator sees when a command cannot do what was asked: one line naming the cause, the command's own
+/// usage for a bad value (exit 64, as the parser's refusals), and nothing created by mistake.
+@Suite struct OperatorErrorsTests {
+    /// A mistyped data directory made `registry audit verify` create an empty registry there and call it intact,
+    /// the check operations.md's restore ends with.
+    @Test func aRegistryReadOnAMistypedDataDirectoryFailsAndCreatesNothing() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let typo = scratch.url.appendingPathComponent("typo")
+        for arguments in [["registry", "audit", "verify"], ["registry", "person", "list"]] {
+            let result = try ProcessRunner.peacehub(arguments, environment: ["PEACEHUB_DATA_DIR": typo.path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("no registry at \(typo.path)/registry.sqlite"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: typo.path))
+        }
+        let empty = try ProcessRunner.peacehub(["registry", "person", "list"], environment: ["PEACEHUB_DATA_DIR": ""])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("PEACEHUB_DATA_DIR is empty"), "\(empty.stderr)")
+    }
+
+    /// A bad value found while the command runs is a usage error with the command's usage (exit 1 and the top
+    /// level's usage before); a file-system failure names the system's reason, not Foundation's error domain.
+    @Test func badValuesAreUsageErrorsAndFileErrorsNameTheirCause() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let pki = scratch.url.appendingPathComponent("pki").path
+        #expect(try ProcessRunner.peacehub(["pki", "init", "--dir", pki]).status == 0)
+        let lowerCase = try ProcessRunner.peacehub(["pki", "issue", "--contingent", "kaz", "--dir", pki])
+        #expect(lowerCase.status == 64)
+        #expect(lowerCase.stderr.contains("Usage: peacehub pki issue"), "\(lowerCase.stderr)")
+        FileManager.default.createFile(atPath: scratch.url.appendingPathComponent("file").path, contents: nil)
+        let underAFile = try ProcessRunner.peacehub(["pki", "init", "--dir", scratch.url.path + "/file/sub"])
+        #expect(underAFile.status == 1)
+        #expect(underAFile.stderr.contains("/file/sub: Not a directory"), "\(underAFile.stderr)")
+        #expect(!underAFile.stderr.contains("NSCocoaErrorDomain"))
+        #expect(try ProcessRunner.peacehub(["pki", "init", "--dir", ""]).status == 64)
+        #expect(try ProcessRunner.peacehub(["plugins", "check", "x.so", "--timeout", "0"]).status == 64)
+        let longName = String(repeating: "a", count: 300)
+        let tooLong = try ProcessRunner.peacehub(["plugins", "new", longName, "--mission", "UNDOF", "--lang", "c"])
+        #expect(tooLong.status == 64)
+        #expect(tooLong.stderr.contains("NAME must be at most 64 characters"), "\(tooLong.stderr)")
+    }
+
+    /// `pub` to a port nothing listens on says so as mosquitto_pub does, not with SwiftNIO's list of attempts.
+    @Test func aClientThatCannotConnectSaysWhy() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let port = hub.port
+        hub.stop()
+        let result = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "x", "--port", String(port)],
+            environment: hub.environment)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot connect to 127.0.0.1:\(port): Connection refused"), "\(result.stderr)")
+    }
+}
