@@ -107,12 +107,16 @@ extension HubConfiguration {
                     host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost)
                     || !addresses(of: host).isDisjoint(with: addresses(of: earlierHost))
                 guard overlapping else { continue }
-                let key = "\(name).port"
+                // The port that was set is named, not the default it met (`--port 8884` is the admin's default).
+                var (key, other) = ("\(name).port", "\(earlier).port")
+                if sources[key] ?? "default" == "default", sources[other] ?? "default" != "default" {
+                    (key, other) = (other, key)
+                }
                 let hosts =
                     host == earlierHost ? "both on \(quoted(host))" : "on \(quoted(earlierHost)) and \(quoted(host))"
                 throw ConfigurationError(
                     .invalidValue, key: key, source: sources[key] ?? "default",
-                    "\(key) is \(port) as \(earlier).port is, \(hosts); each listener needs a port of its own")
+                    "\(key) is \(port) as \(other) is, \(hosts); each listener needs a port of its own")
             }
         }
     }
