@@ -8,9 +8,11 @@ import PeaceHubCore
 /// or closes it. The caller's `Principal` arrives as a user event from the transport before any request.
 ///
 /// A connection has `requestTimeout` to send a whole request head once it is open or has its last answer, and as
-/// long again for the body: a client that drips bytes holds it no longer than an idle one. An answer that closes
-/// the connection has as long to be read: a client that asks for a large one and reads nothing holds the
-/// connection no longer either (the close waited for the write to finish, for ever). A request is answered
+/// long again for the body: a client that drips bytes holds it no longer than an idle one. An answer being written
+/// keeps the connection while the client reads some of it in each such period (the bytes the channel still holds
+/// went down): a client that asks for a large one and stops reading holds the connection no longer either (a closing
+/// answer's close waited for its write, for ever), while one that reads slowly but steadily gets all of it (the
+/// idle timeout cut it off midway). The idle time after an answer counts from its last byte. A request is answered
 /// only while the connection is writable, so a client that pipelines requests and reads no answers holds one
 /// answer's worth of memory, not all of them (the pipelining handler reads no further while one waits).
 final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -40,6 +42,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var deadline: Scheduled<Void>?
     /// Bytes after the request being answered could not be read: the answer closes the connection.
     private var closesAfterAnswer = false
+    /// An answer is written and not yet all sent: the deadline waits for the client to read, not to send.
+    private var answerInFlight = false
+    /// The bytes the channel held for the client when the deadline started.
+    private var bufferedAtDeadline = 0
 
     init(
         responder: Responder, pool: NIOThreadPool, maximumBodySize: Int, requestTimeout: TimeAmount,
@@ -187,14 +193,26 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func startDeadline(context: ChannelHandlerContext) {
         deadline?.cancel()
+        bufferedAtDeadline = buffered(context)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         deadline = context.eventLoop.scheduleTask(in: requestTimeout) {
             let (handler, context) = bound.value
             switch handler.state {
-            case .idle, .receiving, .waiting, .closing: context.close(promise: nil)
+            case .idle, .receiving, .waiting, .closing:
+                // A client still reading an answer, part by part, keeps the connection for another period.
+                if handler.answerInFlight, handler.buffered(context) < handler.bufferedAtDeadline {
+                    handler.startDeadline(context: context)
+                } else {
+                    context.close(promise: nil)
+                }
             case .responding: break
             }
         }
+    }
+
+    /// The bytes written to the channel and not yet taken by the socket.
+    private func buffered(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
     private func respond(
@@ -261,10 +279,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Set before writing the end: HTTPServerPipelineHandler hands over the next pipelined request during that
         // write.
         state = keepAlive ? .idle : .closing
+        answerInFlight = true
         startDeadline(context: context)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        written.assumeIsolated().whenComplete { _ in
+            self.answerInFlight = false
+            guard keepAlive else { return context.close(promise: nil) }
+            if case .idle = self.state { self.startDeadline(context: context) }
         }
     }
 }

@@ -98,6 +98,21 @@ final class RawHTTPClient {
         }
     }
 
+    /// Reads `count` bytes a megabyte at a time with `pause` between reads, as a slow link would; returns how many
+    /// came before the server closed (or the read timeout passed).
+    func readSlowly(_ count: Int, pause: useconds_t) -> Int {
+        var received = buffer.count
+        buffer.removeAll()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while received < count {
+            usleep(pause)
+            let read = recv(fd, &chunk, min(chunk.count, count - received), 0)
+            guard read > 0 else { break }
+            received += read
+        }
+        return received
+    }
+
     /// Reads until the server closes (or the read timeout passes): how many bytes came, and whether it closed.
     func readToEnd() -> (bytes: Int, closed: Bool) {
         var count = buffer.count
