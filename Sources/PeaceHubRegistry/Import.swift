@@ -340,7 +340,11 @@ struct FieldReader {
             problem(name, "may not hold U+0000 (NUL)")
             return nil
         case .string(let text): return text.isEmpty ? nil : text
-        // A whole number past Int's range (1e19) stays a number's text, for the field's own check to refuse.
+        // JSON numbers are doubles: a whole number from 2^53 on may have lost digits as it was read (9007199254740993
+        // reads as ...992), so it is refused rather than stored as another.
+        case .number(let number) where number.rounded() == number && abs(number) >= 0x1p53:
+            problem(name, "must be text (in quotes): \(number) is too large for a JSON number to keep every digit")
+            return nil
         case .number(let number): return Int(exactly: number).map { String($0) } ?? String(number)
         default:
             problem(name, "must be text")

@@ -200,6 +200,12 @@ struct AuditRecorder {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// Whether `before` and `after` would be recorded alike, byte for byte: Swift's `==` takes text that differs
+    /// only in its Unicode form for unchanged, and the change would not be stored.
+    func same(_ before: some Encodable, _ after: some Encodable) throws -> Bool {
+        try encoder.encode(before) == encoder.encode(after)
+    }
+
     /// The path (`languages[0].code`) of the first text in a record's JSON that holds U+0000.
     static func fieldHoldingNUL(_ json: String) -> String? {
         // JSON writes U+0000 as the escape `\u0000`; records hardly ever hold even those six characters.

@@ -14,6 +14,8 @@ extension Registry {
             throw RegistryError(.invalidInput, "contingent code '\(contingent.code)' is not an ISO 3166 alpha-3 code")
         }
         guard !contingent.name.isEmpty else { throw RegistryError(.invalidInput, "contingent name is empty") }
+        try Self.refuseBadText(
+            in: [("name", contingent.name), ("pcrsEvidence", contingent.pcrsEvidence)], of: "contingent")
         try write(actor) { db, audit in
             guard try !contingent.exists(db) else {
                 throw RegistryError(.alreadyExists, "contingent \(contingent.code) already exists")
@@ -28,6 +30,7 @@ extension Registry {
         contingent code: String, level: PCRSLevel, evidence: String?, on date: CalendarDate, as actor: Actor
     ) throws {
         try requireOperator(actor, to: "change PCRS levels")
+        try Self.refuseBadText(in: [("pcrsEvidence", evidence)], of: "contingent")
         try write(actor) { db, audit in
             guard let before = try Contingent.fetchOne(db, key: code) else {
                 throw RegistryError(.notFound, "no contingent \(code)")
@@ -47,6 +50,7 @@ extension Registry {
         guard !mission.code.isEmpty, mission.code.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "-" }) else {
             throw RegistryError(.invalidInput, "mission code '\(mission.code)' must be upper-case letters and digits")
         }
+        try Self.refuseBadText(in: [("name", mission.name)], of: "mission")
         try write(actor) { db, audit in
             guard try !mission.exists(db) else {
                 throw RegistryError(.alreadyExists, "mission \(mission.code) already exists")
@@ -116,7 +120,7 @@ extension Registry {
                 throw RegistryError(.alreadyExists, "service number \(after.serviceNumber) is already registered")
             }
             // An update that changes nothing (an empty PATCH) leaves no audit entry.
-            guard after != before else { return }
+            guard try !audit.same(before, after) else { return }
             try after.update(db)
             try audit.record(db, entity: "person", id: serviceNumber, action: "update", before: before, after: after)
         }
@@ -177,7 +181,7 @@ extension Registry {
             after.id = before.id
             after.personId = before.personId
             try validate(after)
-            guard after != before else { return after }
+            guard try !audit.same(before, after) else { return after }
             try after.update(db)
             try audit.record(
                 db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "update", before: before,
@@ -246,7 +250,7 @@ extension Registry {
                 in: [("category", after.category), ("description", after.description)], of: "equipment")
             try requireChange(actor, contingent: after.contingent, "equipment")
             try requireContingent(db, after.contingent)
-            guard after != before else { return after }
+            guard try !audit.same(before, after) else { return after }
             try after.update(db)
             try audit.record(db, entity: "equipment", id: serial, action: "update", before: before, after: after)
             return after
@@ -391,16 +395,18 @@ extension Registry {
 
     /// Why `identifier` (a service number, an equipment serial) cannot name a record, or nil. SQLite compares it
     /// byte for byte where Swift compares canonical equivalents, so it must be in Unicode NFC (one spelling of "Й");
-    /// spaces, control and invisible (format) characters would make two records look the same.
+    /// spaces, control and invisible characters (format, default-ignorable: a variation selector, a Hangul filler)
+    /// would make two records look the same.
     static func identifierProblem(_ identifier: String) -> String? {
         let scalars = identifier.unicodeScalars
         let isHidden = { (scalar: Unicode.Scalar) in
-            scalar.properties.isWhitespace || [.control, .format].contains(scalar.properties.generalCategory)
+            scalar.properties.isWhitespace || scalar.properties.isDefaultIgnorableCodePoint
+                || [.control, .format].contains(scalar.properties.generalCategory)
         }
         if scalars.isEmpty || scalars.contains(where: isHidden) {
             return "must be non-empty without spaces, control or invisible characters"
         }
-        if identifier.count > maximumIdentifierLength {
+        if scalars.count > maximumIdentifierLength {
             return "is longer than \(maximumIdentifierLength) characters"
         }
         if !identifier.precomposedStringWithCanonicalMapping.utf8.elementsEqual(identifier.utf8) {
@@ -409,10 +415,11 @@ extension Registry {
         return nil
     }
 
-    /// The longest service number or serial, in characters.
+    /// The longest service number or serial, in characters (Unicode scalars: a grapheme may hold any number of
+    /// combining marks).
     static let maximumIdentifierLength = 64
-    /// The longest text of any other field, in characters: a contingent's megabyte names made every list of
-    /// persons megabytes long.
+    /// The longest text of any other field, in characters (scalars): a contingent's megabyte names made every list
+    /// of persons megabytes long.
     static let maximumTextLength = 1024
 
     /// Registry text reaches operators' terminals and the audit chain: a control character (an escape sequence, a
@@ -423,7 +430,9 @@ extension Registry {
             if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
             }
-            if text.count > maximumTextLength { return (field, "is longer than \(maximumTextLength) characters") }
+            if text.unicodeScalars.count > maximumTextLength {
+                return (field, "is longer than \(maximumTextLength) characters")
+            }
             return nil
         }
     }

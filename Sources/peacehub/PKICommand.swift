@@ -41,8 +41,6 @@ private func runPKI<T>(_ pki: PKI, _ body: () throws(PKIError) -> T) throws -> T
     do {
         return try pki.exclusively(body)
     } catch {
-        // A bad name, serial or number is a usage error (exit 64), as the parser's own are.
-        if error.code == .invalidArgument { throw ValidationError(error.reason) }
         throw CLIError(error.reason)
     }
 }

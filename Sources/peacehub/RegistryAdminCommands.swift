@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PeaceHubCore
 import PeaceHubRegistry
 
 struct RegistryContingentCommand: ParsableCommand {
@@ -143,7 +144,7 @@ struct RegistryMissionShow: ParsableCommand {
             try printJSON(status)
             return
         }
-        print("\(status.mission.code): \(status.mission.name)")
+        print(loggableText("\(status.mission.code): \(status.mission.name)"))
         print("Established \(cell(status.mission.establishedOn)); today \(cell(status.lifecycle?.rawValue))")
         printTable(
             headers: ["LIFECYCLE", "SINCE"], rows: status.phases.map { [$0.lifecycle.rawValue, $0.since.description] })
@@ -248,8 +249,9 @@ struct RegistryEquipmentShow: ParsableCommand {
             return
         }
         print(
-            "\(item.serial): \(item.category) (\(item.coeClass.rawValue), \(item.leaseType.rawValue) lease), "
-                + "\(item.contingent), \(item.status.rawValue)")
+            loggableText(
+                "\(item.serial): \(item.category) (\(item.coeClass.rawValue), \(item.leaseType.rawValue) lease), "
+                    + "\(item.contingent), \(item.status.rawValue)"))
         printTable(
             headers: ["TYPE", "DATE", "RESULT"],
             rows: inspections.map { [$0.type.rawValue, $0.date.description, $0.result] })

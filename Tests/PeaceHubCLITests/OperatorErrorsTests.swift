@@ -22,16 +22,18 @@ import Testing
         #expect(empty.stderr.contains("PEACEHUB_DATA_DIR is empty"), "\(empty.stderr)")
     }
 
-    /// A bad value found while the command runs is a usage error with the command's usage (exit 1 and the top
-    /// level's usage before); a file-system failure names the system's reason, not Foundation's error domain.
+    /// A bad value found while the command runs is a usage error with the command's usage (the top level's usage
+    /// before); a file-system failure names the system's reason, not Foundation's error domain.
     @Test func badValuesAreUsageErrorsAndFileErrorsNameTheirCause() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let pki = scratch.url.appendingPathComponent("pki").path
         #expect(try ProcessRunner.peacehub(["pki", "init", "--dir", pki]).status == 0)
-        let lowerCase = try ProcessRunner.peacehub(["pki", "issue", "--contingent", "kaz", "--dir", pki])
-        #expect(lowerCase.status == 64)
-        #expect(lowerCase.stderr.contains("Usage: peacehub pki issue"), "\(lowerCase.stderr)")
+        let registry = scratch.url.appendingPathComponent("registry.sqlite").path
+        #expect(try ProcessRunner.peacehub(["registry", "seed", "--db", registry]).status == 0)
+        let asRegistry = try ProcessRunner.peacehub(["registry", "person", "list", "--as", "nonsense", "--db", registry])
+        #expect(asRegistry.status == 64)
+        #expect(asRegistry.stderr.contains("Usage: peacehub registry person list"), "\(asRegistry.stderr)")
         FileManager.default.createFile(atPath: scratch.url.appendingPathComponent("file").path, contents: nil)
         let underAFile = try ProcessRunner.peacehub(["pki", "init", "--dir", scratch.url.path + "/file/sub"])
         #expect(underAFile.status == 1)

@@ -73,7 +73,10 @@ struct AuditTests {
         #expect(
             refusal { try registry.addPerson(escaped, as: kazakhstan) }
                 == "person KAZ-701: latinName: may not hold control characters")
-        for hidden in ["KAZ-1\u{200B}", "KAZ-1\u{AD}", "KAZ-I\u{306}"] {
+        for hidden in [
+            "KAZ-1\u{200B}", "KAZ-1\u{AD}", "KAZ-I\u{306}", "KAZ-1\u{FE0F}", "KAZ-1\u{34F}", "KAZ-1\u{3164}",
+            "KAZ-1\u{115F}", "KAZ-1" + String(repeating: "\u{300}", count: 500),
+        ] {
             let refused = refusal { try registry.addPerson(person(hidden, contingent: "KAZ"), as: kazakhstan) }
             #expect(refused != nil, "\(hidden)")
         }
@@ -82,10 +85,23 @@ struct AuditTests {
             refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major\n" } }
                 == "person KAZ-1: rank: may not hold control characters")
         var long = person("KAZ-702", contingent: "KAZ")
-        long.latinName = String(repeating: "a", count: 1025)
+        // Counted in scalars: one grapheme may carry any number of combining marks.
+        for name in [String(repeating: "a", count: 1025), "Z" + String(repeating: "\u{300}", count: 1024)] {
+            long.latinName = name
+            #expect(
+                refusal { try registry.addPerson(long, as: kazakhstan) }
+                    == "person KAZ-702: latinName: is longer than 1024 characters")
+        }
         #expect(
-            refusal { try registry.addPerson(long, as: kazakhstan) }
-                == "person KAZ-702: latinName: is longer than 1024 characters")
+            refusal {
+                let contingent = Contingent(code: "UZB", name: "Uz\u{1B}[2J", pcrsLevel: .none)
+                try registry.addContingent(contingent, as: operatorActor)
+            } == "contingent: name: may not hold control characters")
+        #expect(
+            refusal {
+                let mission = Mission(code: "UNDOF", name: "Golan\n")
+                try registry.addMission(mission, activeSince: day("1974-05-31"), as: operatorActor)
+            } == "mission: name: may not hold control characters")
         let longNumber = "KAZ-" + String(repeating: "9", count: 61)
         #expect(refusal { try registry.addPerson(person(longNumber, contingent: "KAZ"), as: kazakhstan) } != nil)
         var tour = plan("KAZ-1", "2027-03-01", "2027-09-01")

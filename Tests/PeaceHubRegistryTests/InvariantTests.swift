@@ -96,6 +96,12 @@ struct InvariantTests {
         #expect(try registry.auditEntries(as: operatorActor).count == before)
         try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major" }
         #expect(try registry.auditEntries(as: operatorActor).count == before + 1)
+        // A change of Unicode form only is a change: Swift's `==` took it for none, and it was not stored.
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.cyrillicName = "\u{418}\u{306}" }
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.cyrillicName = "\u{419}" }
+        let stored = try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person.cyrillicName
+        #expect(stored?.unicodeScalars.count == 1)
+        #expect(try registry.auditEntries(as: operatorActor).count == before + 3)
     }
 
     @Test func inTransitNeedsReadinessFromTheModule() throws {
