@@ -24,3 +24,15 @@ public struct CredentialRevoked: Sendable, Hashable {
         self.reason = reason
     }
 }
+
+/// The certificates a connection's peer was verified with (its chain below the root, leaf first), each as
+/// `<SHA-256 of the issuer's key>:<serial>`, what a CRL revokes. The TLS layer sends it up after the peer's identity,
+/// so that what a client leaves behind (an MQTT will, published after a delay) can be held to the certificates it
+/// came with.
+public struct PeerCredentials: Sendable, Hashable {
+    public let certificates: [String]
+
+    public init(certificates: [String]) {
+        self.certificates = certificates
+    }
+}

@@ -339,8 +339,8 @@ public final class Broker: Sendable {
     /// connection of the same client is closed (takeover) [MQTT-3.1.4-2, MQTT-3.1.4-3]. Clean Start discards the
     /// session; otherwise it is resumed.
     public func connect(
-        _ packet: MQTTPacket.Connect, principal: Principal, connection: any BrokerConnection,
-        reply: @escaping @Sendable (Result<ConnectOutcome, any Error>) -> Void
+        _ packet: MQTTPacket.Connect, principal: Principal, credentials: [String] = [],
+        connection: any BrokerConnection, reply: @escaping @Sendable (Result<ConnectOutcome, any Error>) -> Void
     ) {
         var clientID = packet.clientID
         var assigned = false
@@ -416,6 +416,7 @@ public final class Broker: Sendable {
             session.expiresAt = nil
             state.timed.remove(ExactString(clientID))
             session.will = packet.will
+            session.willCredentials = packet.will == nil ? [] : credentials
             session.connection = connection
             session.version = packet.version
             session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
@@ -460,6 +461,23 @@ public final class Broker: Sendable {
             // Never stored, never resumed: a session without an expiry ends with its connection, and a DISCONNECT
             // cannot give it one (protocol error 0x82).
             return []
+        }
+    }
+
+    /// Discards the wills whose clients connected with a certificate in `revoked` (`PeerCredentials`): a will,
+    /// also one waiting out its delay after its connection was lost, would be a message from a principal cut off.
+    /// The TLS layer calls it with every CRL it loads.
+    public func discardWills(certifiedBy revoked: Set<String>) {
+        let discarded = state.withLock { state in
+            state.sessions.values.compactMap { session -> String? in
+                guard session.will != nil, session.willCredentials.contains(where: revoked.contains) else { return nil }
+                _ = session.takeWill()
+                return session.clientID
+            }
+        }
+        for clientID in discarded {
+            logger.notice(
+                "will discarded: its client's certificate has been revoked", metadata: ["client": "\(clientID)"])
         }
     }
 
@@ -773,6 +791,7 @@ extension Session {
         defer {
             will = nil
             willAt = nil
+            willCredentials = []
         }
         return will.map { [Broker.PendingWill(will: $0, owner: owner, clientID: clientID)] } ?? []
     }

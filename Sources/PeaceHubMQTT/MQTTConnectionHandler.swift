@@ -54,6 +54,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var connackSent = false
     /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
     private var ending = Broker.Ending.lost
+    /// The certificates the client connected with, until its CONNECT hands them to its session (for its will).
+    private var credentials: [String] = []
     /// The deadline due next: for the CONNECT until it arrives (`startConnectDeadline`), then the keep-alive check
     /// (`startKeepAlive`) with the time without a packet that ends the connection.
     private var deadlineCheck: NIOScheduledCallback?
@@ -112,6 +114,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         case let identity as Principal:
             principal = identity
             startConnectDeadline()
+        case let peer as PeerCredentials:
+            credentials = peer.certificates
         case let revoked as CredentialRevoked:
             // A principal cut off says nothing more: its will, now or after its delay, would be a message from a
             // revoked certificate.
@@ -196,7 +200,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         }
         stopDeadline()
         state = .connecting(waiting: [])
-        broker.connect(connect, principal: principal, connection: self) { result in
+        let credentials = self.credentials
+        self.credentials = []
+        broker.connect(connect, principal: principal, credentials: credentials, connection: self) { result in
             if self.eventLoop.inEventLoop {
                 self.connectAnswered(result, connect, principal: principal)
             } else {

@@ -39,6 +39,8 @@ final class Session: @unchecked Sendable {
     var will: MQTTPacket.Will?
     /// When a delayed will is due (milliseconds since 1970), after its connection ended.
     var willAt: Int64?
+    /// The certificates the will's client connected with (`PeerCredentials`): a CRL that revokes one discards it.
+    var willCredentials: [String] = []
     /// The live connection. What was encoded for the previous one (`enqueueEncoded`) is dropped with it: those
     /// are QoS 0 messages, which an offline session does not keep, and the next connection may speak another
     /// version.

@@ -86,6 +86,10 @@ public final class HubServer: Service, Sendable {
         broker = try Broker(
             configuration: configuration.broker, authorizer: TopicPolicy(membership: membership), interceptor: router,
             store: store, logger: logger)
+        // Every CRL loaded from now on (a reload, the file watcher) also discards the wills of revoked clients.
+        tls.sessions.onRevocations { [broker] revoked in
+            broker.discardWills(certifiedBy: Set(revoked.map(\.credential)))
+        }
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.threads, 1))
         let connections = NIOLockedValueBox(Connections())
         self.connections = connections

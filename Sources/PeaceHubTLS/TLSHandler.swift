@@ -223,6 +223,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                     ], uniquingKeysWith: { $1 }))
             registerSession(context: context, chain: chain)
             context.fireUserInboundEventTriggered(identity)
+            context.fireUserInboundEventTriggered(PeerCredentials(certificates: chain.map(\.credential)))
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
             if machine.isActive { encryptFlushedWrites(context: context) }

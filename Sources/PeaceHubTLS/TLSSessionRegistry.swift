@@ -14,6 +14,9 @@ public struct CertificateID: Hashable, Sendable {
         self.issuerKey = issuerKey
         self.serial = serial
     }
+
+    /// `<issuerKey>:<serial>`, as `PeerCredentials` names it.
+    public var credential: String { "\(issuerKey):\(serial)" }
 }
 
 /// The live TLS sessions by certificate, so that a CRL reload can close the ones it revokes. A session is
@@ -32,6 +35,7 @@ public final class TLSSessionRegistry: Sendable {
         var nextID: UInt64 = 0
         var sessions: [CertificateID: [UInt64: @Sendable (CertificateID) -> Void]] = [:]
         var revoked: Set<CertificateID> = []
+        var observers: [@Sendable (Set<CertificateID>) -> Void] = []
     }
 
     private let state = Mutex(State())
@@ -63,11 +67,17 @@ public final class TLSSessionRegistry: Sendable {
         }
     }
 
-    /// Records the certificates a newly loaded CRL revokes and closes the live sessions they cover, each once.
-    /// Returns how many sessions were told to close.
+    /// Calls `observer` with every set of revocations applied from now on (what a protocol checks the state its
+    /// closed sessions left behind against).
+    public func onRevocations(_ observer: @escaping @Sendable (Set<CertificateID>) -> Void) {
+        state.withLock { $0.observers.append(observer) }
+    }
+
+    /// Records the certificates a newly loaded CRL revokes and closes the live sessions they cover, each once, then
+    /// tells the observers. Returns how many sessions were told to close.
     @discardableResult
     public func applyRevocations(_ revoked: Set<CertificateID>) -> Int {
-        let closers = state.withLock { state in
+        let (closers, observers) = state.withLock { state in
             state.revoked = revoked
             var closers: [UInt64: () -> Void] = [:]
             for certificate in revoked {
@@ -75,9 +85,10 @@ public final class TLSSessionRegistry: Sendable {
                     closers[id] = { revoke(certificate) }
                 }
             }
-            return closers
+            return (closers, state.observers)
         }
         for close in closers.values { close() }
+        for observer in observers { observer(revoked) }
         return closers.count
     }
 }

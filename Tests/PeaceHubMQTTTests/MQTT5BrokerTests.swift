@@ -348,6 +348,26 @@ func publish5(
         #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
     }
 
+    /// A delayed will of a client whose connection was lost before its certificate was revoked went out after its
+    /// delay: the revocation closed live connections only. The CRL discards it; other clients' wills still go.
+    @Test func aRevokedCertificateDiscardsTheDelayedWillsItsClientsLeft() throws {
+        let (clock, broker, watcher) = try willWatcher()
+        for (id, certificate) in [("kaz", "issuer:1A"), ("kaz-2", "issuer:2B")] {
+            let will = MQTTPacket.Will(
+                topic: "status/\(id)", payload: Array(id.utf8), qos: .atMostOnce, retain: false,
+                properties: [.willDelayInterval(5)])
+            let client = try TestClient(broker: broker, principal: kaz)
+            let credentials = PeerCredentials(certificates: [certificate, "root:7"])
+            client.channel.pipeline.fireUserInboundEventTriggered(credentials)
+            _ = try client.connect5(id, cleanStart: false, properties: [.sessionExpiryInterval(60)], will: will)
+            try client.channel.close().wait()
+        }
+        broker.discardWills(certifiedBy: ["issuer:1A"])
+        clock.advance(seconds: 6)
+        broker.housekeeping()
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["kaz-2"])
+    }
+
     /// `mqtt.maximumSessionExpirySeconds` caps the interval a DISCONNECT sets as it caps the CONNECT's.
     @Test func aDisconnectCannotRaiseTheExpiryAboveTheLimit() throws {
         let clock = TestClock()

@@ -78,6 +78,54 @@ import Testing
         #expect(text.contains("the hub disconnected: 0x98 Administrative action: certificate serial"), "\(text)")
     }
 
+    /// A client whose connection was lost, with a will held back by its Will Delay Interval, and whose certificate
+    /// is then revoked: the CRL (picked up by the file watcher) discards the will; it was published after its delay.
+    @Test func aDelayedWillIsDiscardedWhenItsCertificateIsRevoked() throws {
+        let issued = try ProcessRunner.peacehub(
+            ["pki", "issue", "--contingent", "KGZ", "--device", "will-dev"], environment: hub.environment)
+        try #require(issued.status == 0, "\(issued.stderr)")
+        let pki = hub.pkiDirectory.path
+        func mosquitto(_ certificate: String) -> [String] {
+            [
+                "-V", "mqttv5", "-h", "127.0.0.1", "-p", String(hub.port), "--cafile", "\(pki)/ca.pem",
+                "--cert", "\(pki)/contingents/\(certificate).pem", "--key", "\(pki)/contingents/\(certificate).key",
+            ]
+        }
+        let watcher = Process()
+        watcher.executableURL = TestEnvironment.peacehubExecutable
+        watcher.arguments = client(["sub", "--as", "KAZ", "-t", "contingents/KAZ/inbox", "-C", "1", "-W", "10"])
+        watcher.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+        let watched = Pipe()
+        watcher.standardOutput = watched
+        try watcher.run()
+        defer { if watcher.isRunning { watcher.terminate() } }
+        // Reads stdin line by line and stays connected until killed: a lost connection, not a DISCONNECT.
+        let sender = Process()
+        sender.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
+        sender.arguments =
+            mosquitto("KGZ-will-dev") + [
+                "-t", "contingents/KAZ/inbox", "-l", "-i", "kgz-will-dev", "--will-topic", "contingents/KAZ/inbox",
+                "--will-payload", "gone", "-D", "will", "will-delay-interval", "4", "-D", "connect",
+                "session-expiry-interval", "60",
+            ]
+        let input = Pipe()
+        sender.standardInput = input
+        try sender.run()
+        try #require(hub.waitForLog("kgz-will-dev"), "\(hub.logText.suffix(2000))")
+        kill(sender.processIdentifier, SIGKILL)
+        sender.waitUntilExit()
+        let serial = try ProcessRunner.run(
+            "openssl", ["x509", "-in", "\(pki)/contingents/KGZ-will-dev.pem", "-noout", "-serial"])
+        let hex = serial.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "serial=", with: "")
+        let revoked = try ProcessRunner.peacehub(["pki", "revoke", hex], environment: hub.environment)
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+        watcher.waitUntilExit()
+        let received = String(decoding: watched.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(received.isEmpty, "the will of a revoked certificate was published: \(received)")
+        #expect(hub.logText.contains("will discarded: its client's certificate has been revoked"))
+    }
+
     /// SIGINT or SIGTERM ends `sub` as mosquitto_sub's end: a DISCONNECT, then exit 0 (it died of the signal).
     @Test(arguments: [SIGINT, SIGTERM])
     func aSignalEndsSubWithADisconnectAndExitZero(signal: Int32) throws {
