@@ -100,7 +100,8 @@ struct ClientOptions: ParsableArguments {
     static func connectionFailure(_ error: any Error) -> String {
         var errors: [any Error] = [error]
         if let attempts = error as? NIOConnectionError {
-            errors = attempts.connectionErrors.map(\.error) + [attempts.dnsAError, attempts.dnsAAAAError].compactMap { $0 }
+            errors = attempts.connectionErrors.map(\.error)
+            errors += [attempts.dnsAError, attempts.dnsAAAAError].compactMap { $0 }
         }
         for error in errors {
             if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }

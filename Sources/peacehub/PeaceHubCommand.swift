@@ -46,8 +46,11 @@ struct PeaceHubCommand: AsyncParsableCommand {
                 }
                 LoggingSystem.bootstrapText(level: level)
                 // An empty directory would be the working directory here, where `serve` refuses it.
-                for name in ["PEACEHUB_DATA_DIRECTORY", "PEACEHUB_DATA_DIR", "PEACEHUB_PLUGINS_DIRECTORY", "PEACEHUB_PLUGINS_DIR"]
-                where ProcessInfo.processInfo.environment[name] == "" {
+                let directories = [
+                    "PEACEHUB_DATA_DIRECTORY", "PEACEHUB_DATA_DIR", "PEACEHUB_PLUGINS_DIRECTORY",
+                    "PEACEHUB_PLUGINS_DIR",
+                ]
+                for name in directories where ProcessInfo.processInfo.environment[name] == "" {
                     throw CLIError("\(name) is empty: name the directory, or unset the variable")
                 }
             }

@@ -41,8 +41,11 @@ struct PluginsNew: ParsableCommand {
         else { throw ValidationError("NAME must be lower-case letters, digits and '-', starting with a letter") }
         // A folder name, and a mission code the template's buffers hold.
         guard name.count <= 64 else { throw ValidationError("NAME must be at most 64 characters") }
-        guard !mission.isEmpty, mission.count <= 16, mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
-        else { throw ValidationError("--mission must be an upper-case mission code of up to 16 characters, e.g. UNDOF") }
+        guard !mission.isEmpty, mission.count <= 16,
+            mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+        else {
+            throw ValidationError("--mission must be an upper-case mission code of up to 16 characters, e.g. UNDOF")
+        }
     }
 
     func run() throws {

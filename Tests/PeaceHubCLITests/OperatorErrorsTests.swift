@@ -31,7 +31,8 @@ import Testing
         #expect(try ProcessRunner.peacehub(["pki", "init", "--dir", pki]).status == 0)
         let registry = scratch.url.appendingPathComponent("registry.sqlite").path
         #expect(try ProcessRunner.peacehub(["registry", "seed", "--db", registry]).status == 0)
-        let asRegistry = try ProcessRunner.peacehub(["registry", "person", "list", "--as", "nonsense", "--db", registry])
+        let asRegistry = try ProcessRunner.peacehub(
+            ["registry", "person", "list", "--as", "nonsense", "--db", registry])
         #expect(asRegistry.status == 64)
         #expect(asRegistry.stderr.contains("Usage: peacehub registry person list"), "\(asRegistry.stderr)")
         FileManager.default.createFile(atPath: scratch.url.appendingPathComponent("file").path, contents: nil)

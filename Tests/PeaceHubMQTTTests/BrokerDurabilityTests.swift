@@ -165,7 +165,8 @@ final class ManualStore: BrokerStore {
         let properties: MQTTProperties = [.sessionExpiryInterval(600), .receiveMaximum(1)]
         let subscriber = try TestClient(broker: broker, principal: ind)
         subscriber.speakMQTT5()
-        try subscriber.send(.connect(.init(version: .v5, clientID: "ind-desk", cleanStart: false, properties: properties)))
+        try subscriber.send(
+            .connect(.init(version: .v5, clientID: "ind-desk", cleanStart: false, properties: properties)))
         store.completeAll()
         let filters: [(String, MQTTPacket.SubscriptionOptions)] = [
             ("missions/UNIFIL/#", .init(qos: .atLeastOnce)), ("contingents/IND/inbox", .init(qos: .atLeastOnce)),

@@ -141,7 +141,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     @Test func encodedMessagesNotYetWrittenAreWithdrawnWithTheirTopic() throws {
         let authorizer = VersionedAuthorizer()
         let broker = try Broker(authorizer: authorizer)
-        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "#", qos: .atMostOnce)
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(
+            broker: broker, filter: "#", qos: .atMostOnce)
         for (index, topic) in ["missions/UNIFIL/chat", "contingents/IND/inbox", "missions/UNIFIL/chat"].enumerated() {
             try publisher.send(publish(topic, "m\(index)"))
         }

@@ -666,7 +666,9 @@ func publish5(
         _ = try other.connect5("ind")
         try other.send(publish5("talk/x", "retained", qos: .atLeastOnce, id: 1, retain: true))
         let received = TestClient.publishes(try client.received())
-        let copies = received.map { (retain: $0.retain, qos: $0.qos, identifiers: $0.properties.subscriptionIdentifiers) }
+        let copies = received.map {
+            (retain: $0.retain, qos: $0.qos, identifiers: $0.properties.subscriptionIdentifiers)
+        }
         #expect(copies.count == 2)
         #expect(copies.contains { $0.retain && $0.qos == .atLeastOnce && $0.identifiers == [1] })
         #expect(copies.contains { !$0.retain && $0.qos == .atMostOnce && $0.identifiers == [2] })
