@@ -156,23 +156,17 @@ final class Session: @unchecked Sendable {
 
     /// The encoded messages one by one: each is a 3.1.1 QoS 0 PUBLISH, its topic right after the fixed header.
     private func forEachEncoded(_ body: (_ topic: String, _ packet: ByteBuffer) -> Void) {
-        guard let bytes = encoded else { return }
-        var start = bytes.readerIndex
-        while start < bytes.writerIndex {
-            var index = start + 1
-            var remaining = 0
-            var shift = 0
-            while let byte = bytes.getInteger(at: index, as: UInt8.self) {
-                index += 1
-                remaining |= Int(byte & 0x7F) << shift
-                shift += 7
-                if byte & 0x80 == 0 { break }
-            }
-            let length = Int(bytes.getInteger(at: index, as: UInt16.self) ?? 0)
-            let end = index + remaining
-            guard let packet = bytes.getSlice(at: start, length: end - start) else { return }
-            body(bytes.getString(at: index + 2, length: length) ?? "", packet)
-            start = end
+        guard let encoded else { return }
+        var reader = PacketReader(encoded, packet: "PUBLISH")
+        while !reader.isAtEnd {
+            let start = reader.buffer.readerIndex
+            guard (try? reader.byte("fixed header")) != nil,
+                let remaining = try? reader.variableByteInteger("remaining length"),
+                let packet = encoded.getSlice(at: start, length: reader.buffer.readerIndex - start + remaining),
+                let topic = try? reader.string("topic")
+            else { return }
+            body(topic, packet)
+            reader.buffer.moveReaderIndex(to: start + packet.readableBytes)
         }
     }
 
