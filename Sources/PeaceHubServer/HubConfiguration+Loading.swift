@@ -121,6 +121,19 @@ extension HubConfiguration {
         }
     }
 
+    /// Checks that every enabled listener's host resolves, so `--check-config` and a start name the key instead of
+    /// failing at bind. Not part of `load`: a reload (which cannot move a listener) must not depend on the resolver.
+    public func checkListenerHosts() throws(ConfigurationError) {
+        var hosts = [("mqtt.host", mqtt.host)]
+        if admin.enabled { hosts.append(("admin.host", admin.host)) }
+        if monitoring.enabled { hosts.append(("monitoring.host", monitoring.host)) }
+        for (key, host) in hosts where Self.addresses(of: host).isEmpty {
+            throw ConfigurationError(
+                .invalidValue, key: key, source: "the configuration",
+                "\(key) \(Self.quoted(host)) is neither a numeric address nor a name that resolves to one")
+        }
+    }
+
     /// The numeric addresses `host` resolves to (empty when it does not: binding it will say why).
     private static func addresses(of host: String) -> Set<String> {
         var hints = addrinfo()

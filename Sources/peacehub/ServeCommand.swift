@@ -52,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             settings = try load()
             try settings.validateFiles()
+            try settings.checkListenerHosts()
         } catch {
             throw CLIError(error.description)
         }

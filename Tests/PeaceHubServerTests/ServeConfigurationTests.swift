@@ -60,6 +60,25 @@ import Testing
         #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
     }
 
+    /// A host that does not resolve is named by its key before the start (`--check-config` passed it; the start
+    /// then failed at bind, after the PKI and the modules had loaded).
+    @Test(arguments: [
+        (["--host", "no-such-host.invalid"], "mqtt.host \"no-such-host.invalid\""),
+        (["--host", "*"], "mqtt.host \"*\""),
+    ])
+    func anUnresolvableHostIsNamed(options: [String], expected: String) throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let result = try serve(data, config: nil, options)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        let admin = try serve(data, config: #"{"admin": {"host": "no-such-host.invalid"}}"#)
+        #expect(admin.status != 0)
+        #expect(admin.stderr.contains("admin.host \"no-such-host.invalid\""), "\(admin.stderr)")
+        let off = try serve(data, config: #"{"admin": {"enabled": false, "host": "no-such-host.invalid"}}"#)
+        #expect(off.status == 0, "a listener switched off is not checked: \(off.stderr)")
+    }
+
     @Test func aMissingFileIsNamed() throws {
         let data = try Self.prepared()
         defer { data.remove() }
