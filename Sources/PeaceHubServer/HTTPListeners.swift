@@ -44,7 +44,7 @@ public final class HubHTTPListeners: Sendable {
             let api = MonitoringAPI(
                 checks: MonitoringAPI.hubChecks(
                     server: server, registry: registry, plugins: plugins, refusals: refusals),
-                exposition: { metrics.emitToBuffer() })
+                exposition: { HubMetrics.exposition(of: metrics) })
             var settings = HTTPServer.Configuration(
                 name: "monitoring", host: configuration.monitoring.host, port: configuration.monitoring.port)
             settings.maximumConnections = configuration.monitoring.maximumConnections

@@ -114,6 +114,39 @@ public enum HubMetrics {
         return registry
     }
 
+    /// The Prometheus text of `registry`, with a `# HELP` line before each of the hub's own metric families
+    /// (swift-metrics carries no help text; a module's metrics, named by the module, have none).
+    public static func exposition(of registry: PrometheusCollectorRegistry) -> [UInt8] {
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard line.hasPrefix("# TYPE "), let name = line.dropFirst(7).split(separator: " ").first,
+                let help = help[String(name)]
+            else { return String(line) }
+            return "# HELP \(name) \(help)\n\(line)"
+        }
+        return Array(lines.joined(separator: "\n").utf8)
+    }
+
+    /// One line each, as docs/operations.md describes them (no backslash or line break, which HELP would escape).
+    static let help = [
+        "peacehub_mqtt_connections": "Connected MQTT clients, by contingent or operator.",
+        "peacehub_mqtt_messages_received_total": "PUBLISHes received from clients and routed (wills included).",
+        "peacehub_mqtt_messages_sent_total": "PUBLISHes sent to clients.",
+        "peacehub_mqtt_queued_messages": "Messages queued for sessions, beyond those in flight.",
+        "peacehub_mqtt_publishes_refused_total": "PUBLISHes the topic policy refused.",
+        "peacehub_mqtt_queue_full_total": "QoS 1 and 2 messages refused for a session whose queue was full.",
+        "peacehub_tls_handshake_failures_total": "Failed TLS handshakes, by reason.",
+        "peacehub_tls_certificate_expiry_timestamp_seconds":
+            "When the server certificate and the first of the trusted CAs expire (Unix time).",
+        "peacehub_tls_crl_next_update_timestamp_seconds": "The soonest nextUpdate of the loaded CRLs (Unix time).",
+        "peacehub_store_commit_duration_seconds": "Each broker-store group commit (one SQLite transaction).",
+        "peacehub_store_commit_batch_operations": "Broker-store operations per group commit.",
+        "peacehub_module_verdicts_total": "Mission reports as settled: accepted, rejected or held, with the reason.",
+        "peacehub_module_call_duration_seconds": "Each judge_message call of a mission module that returned.",
+        "peacehub_http_requests_total": "HTTP requests answered, by listener, route and status.",
+        "peacehub_http_request_duration_seconds": "HTTP request durations, by listener and route.",
+    ]
+
     /// Exports at 0 the counters that alerts watch for their first increase: a series that first appears at 1
     /// has no earlier sample, so `increase(...) > 0` would miss the first CRL-expired refusal or held report.
     public static func startCountersAtZero(missions: [String]) {

@@ -727,6 +727,10 @@ def metrics():
                    "peacehub_store_commit_duration_seconds", "peacehub_mqtt_queued_messages",
                    "peacehub_tls_certificate_expiry_timestamp_seconds"]:
         check(family in later, "no %s in /metrics" % family)
+    # Each of the hub's own families says what it counts (a module's, named by the module, may not).
+    undocumented = sorted(name for name, family in later.items()
+                          if not name.startswith("peacehub_module_fixture") and not family.documentation)
+    check(not undocumented, "families without a HELP line: %s" % undocumented)
     print("metric families: %d" % len(later))
 
 
