@@ -39,6 +39,8 @@ public enum FixtureModules {
         case initializerDaemon = "INITIALIZER_DAEMON"
         /// Calls `exit(0)` from the library's initializer.
         case initializerExit = "INITIALIZER_EXIT"
+        /// Calls `exit(1)` from the library's initializer.
+        case initializerExitFailure = "INITIALIZER_EXIT_FAILURE"
         /// Never returns from the library's initializer (a constructor), inside `dlopen`.
         case initializerHang = "INITIALIZER_HANG"
         case tableABI2 = "TABLE_ABI_2"

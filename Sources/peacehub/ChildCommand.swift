@@ -13,13 +13,13 @@ enum ChildCommand {
     }
 
     /// Runs `peacehub ARGUMENTS`, hands `onLine` each line it prints on stdout as it comes, and kills it once it
-    /// has printed nothing for `silenceLimit` seconds. Its stderr goes to `standardError`.
+    /// has printed nothing for `silenceLimit` seconds. Its stderr goes to `standardError`, or nowhere.
     ///
     /// Spawned and reaped here rather than by Foundation's `Process`: the child starts with no signal blocked
     /// (a thread of `serve` blocks SIGTERM, and its children inherited the mask, so a hung one outlived the hub),
     /// and its end is seen when it exits, not when its stdout closes (a process a module forks keeps that open).
     static func run(
-        _ arguments: [String], silenceLimit: Double, standardError: FileHandle = .nullDevice,
+        _ arguments: [String], silenceLimit: Double, standardError: FileHandle? = nil,
         onLine: (String) -> Void
     ) throws -> End {
         var executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
@@ -39,7 +39,12 @@ enum ChildCommand {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, standardError.fileDescriptor, 2)
+        // Not `FileHandle.nullDevice`: on Linux its descriptor is -1, the dup failed, and the child wrote on ours.
+        if let standardError {
+            posix_spawn_file_actions_adddup2(&actions, standardError.fileDescriptor, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -149,9 +154,9 @@ extension PluginHost {
     convenience init(trying services: HostServices = HostServices()) {
         self.init(services: services) { manifest, budget in
             let seconds = Double(budget.components.seconds) + Double(budget.components.attoseconds) / 1e18
-            var described = false
-            let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { _ in
-                described = true
+            var (described, refused) = (false, false)
+            let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { line in
+                if line == PluginsOpen.refusal { refused = true } else { described = true }
             }
             let place = "while its library was opened in a child process (its initializers or phub_plugin_entry_v1)"
             switch end {
@@ -162,8 +167,9 @@ extension PluginHost {
             case .exited(0)? where !described:
                 // The library ended the process itself (`exit` in an initializer): here it would end the hub.
                 return "it ended the process (exit status 0) \(place): refused, not opened here"
-            case .exited(1)?, .exited(0)?, nil:
-                // Opened, or refused for a reason that opening it here gives as well (and safely).
+            case .exited(1)? where refused, .exited(0)?, nil:
+                // Opened, or refused for a reason that opening it here gives as well (and safely): the child said
+                // so, which a library that ends the process with status 1 in its initializer does not.
                 return nil
             case .exited(let status)?:
                 return "it ended the process (exit status \(status)) \(place): refused, not opened here"

@@ -116,20 +116,26 @@ struct PluginsInspect: ParsableCommand {
 
     func run() throws {
         let manifest = try manifestURL(for: file)
-        var described = false
+        var (described, refused) = (false, false)
         let end = try ChildCommand.run(
             ["plugins", "open", manifest.path] + (json ? ["--json"] : []), silenceLimit: timeout,
             standardError: .standardError
-        ) {
-            described = true
-            print($0)
+        ) { line in
+            if line == PluginsOpen.refusal {
+                refused = true
+            } else {
+                described = true
+                print(line)
+            }
         }
         let place = "while its library was opened (its initializers or phub_plugin_entry_v1)"
         switch end {
         case .exited(0) where !described:
             throw CLIError("the module ended the process (exit status 0) \(place)")
         case .exited(0): return
-        case .exited(let status): throw ExitCode(status)
+        // The child printed why on stderr.
+        case .exited(1) where refused: throw ExitCode(1)
+        case .exited(let status): throw CLIError("the module ended the process (exit status \(status)) \(place)")
         case .crashed(let signal):
             throw CLIError("the module crashed with signal \(signal) (\(signalName(signal))) \(place)")
         case .silent: throw CLIError("the module hung for more than \(formatSeconds(timeout)) \(place)")
@@ -146,9 +152,19 @@ struct PluginsOpen: ParsableCommand {
     @Argument var manifest: String
     @Flag var json = false
 
+    /// The line that tells the parent the host refused the module (the reason follows on stderr): an exit status
+    /// alone could come from the library's own `exit`.
+    static let refusal = "refused"
+
     func run() throws {
         let report = ChildReport()
-        let opened = try PluginLoader.open(manifest: URL(fileURLWithPath: manifest))
+        let opened: OpenedModule
+        do {
+            opened = try PluginLoader.open(manifest: URL(fileURLWithPath: manifest))
+        } catch {
+            report.line(Self.refusal)
+            throw error
+        }
         let functions = opened.functions
         if json {
             let result: JSONValue = [

@@ -344,6 +344,11 @@ __attribute__((constructor)) static void fixture_initializer_daemon(void) {
 __attribute__((constructor)) static void fixture_initializer_exit(void) { exit(0); }
 #endif
 
+#ifdef FIXTURE_INITIALIZER_EXIT_FAILURE
+/* The same with status 1, which is also the status of a refusal in the child that tries the library. */
+__attribute__((constructor)) static void fixture_initializer_exit_failure(void) { exit(1); }
+#endif
+
 #ifdef FIXTURE_INITIALIZER_HANG
 /* Never returns from the library's initializer: dlopen holds the system's loader lock meanwhile. */
 __attribute__((constructor)) static void fixture_initializer_hang(void) {
