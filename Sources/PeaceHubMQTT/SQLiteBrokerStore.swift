@@ -76,10 +76,12 @@ public final class SQLiteBrokerStore: BrokerStore {
     /// - Parameters:
     ///   - batchDelay: how long a submission waits for others before its batch is written (see `holdBack`).
     ///   - checkpointInterval: how often the WAL is checkpointed (see `WALCheckpointer`).
+    ///   - walTruncatingSize: the WAL size past which a checkpoint holds the commits back to empty it.
     ///   - busyTimeout: how long a statement waits for another connection's lock on the file (`busyTimeout`).
     public init(
         path: String, durability: Durability = .processCrash, batchDelay: Duration = .microseconds(500),
-        checkpointInterval: Duration = .milliseconds(250), busyTimeout: TimeInterval = SQLiteBrokerStore.busyTimeout,
+        checkpointInterval: Duration = .milliseconds(250), walTruncatingSize: Int = 16 * walSizeLimit,
+        busyTimeout: TimeInterval = SQLiteBrokerStore.busyTimeout,
         logger: Logger
     ) throws {
         self.batchDelay = batchDelay.wholeNanoseconds
@@ -115,7 +117,9 @@ public final class SQLiteBrokerStore: BrokerStore {
         try Self.migrate(database, path: path)
         file = DatabaseFileIdentity(path: path)
         do {
-            checkpointer = try WALCheckpointer(path: path, interval: checkpointInterval, logger: logger)
+            checkpointer = try WALCheckpointer(
+                path: path, interval: checkpointInterval, truncatingSize: walTruncatingSize, busyTimeout: busyTimeout,
+                logger: logger)
         } catch {
             throw BrokerStoreError(.cannotOpen, "cannot open the broker store \(path): \(Self.describe(error))")
         }

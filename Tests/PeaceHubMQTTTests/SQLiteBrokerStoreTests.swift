@@ -397,6 +397,30 @@ func storedMessage(
         #expect(try walSize() <= walSizeLimit)
     }
 
+    /// A WAL past its truncating size is emptied by the checkpoint itself: under a sustained burst no commit found
+    /// the passive checkpoints complete, and the WAL grew with the burst (313 MB in six seconds).
+    @Test func aLargeWALIsEmptiedWithoutWaitingForAPause() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try SQLiteBrokerStore(
+            path: fixture.path, checkpointInterval: .milliseconds(20), walTruncatingSize: walSizeLimit,
+            logger: Logger(label: "test.broker-store"))
+        try await store.committed([.createSession(clientID: "ind", owner: .contingent("IND"))])
+        let body = String(repeating: "x", count: 4096)
+        try await store.committed((1...3000).map { index in
+            .enqueue(clientID: "ind", sequence: UInt64(index), messageID: UInt64(index), message: storedMessage(body))
+        })
+        func walSize() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: fixture.path + "-wal")[.size] as? Int ?? 0
+        }
+        // No commit follows: the passive checkpoints alone leave the file at its peak until one comes.
+        for _ in 0..<500 where try walSize() > walSizeLimit {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try walSize() <= walSizeLimit)
+        #expect(try fixture.reloaded().sessions.first?.deliveries.count == 3000)
+    }
+
     @Test func aBatchWaitsTheBatchDelayAfterItsFirstSubmission() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
