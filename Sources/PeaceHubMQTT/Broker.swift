@@ -349,7 +349,7 @@ public final class Broker: Sendable {
             guard packet.version == .v5 || packet.cleanStart else {
                 return reply(.success(.refused(.clientIdentifierNotValid)))
             }
-            clientID = "peacehub-" + UUID().uuidString.lowercased()
+            clientID = Self.assignedClientID()
             assigned = true
         }
         if packet.properties.authenticationMethod != nil { return reply(.success(.refused(.badAuthenticationMethod))) }
@@ -688,6 +688,9 @@ public final class Broker: Sendable {
         else { return nil }
         return .removeDelivery(clientID: clientID, sequence: delivery.sequence)
     }
+
+    /// A client id for a client that left it to the hub: all of one length.
+    static func assignedClientID() -> String { "peacehub-" + UUID().uuidString.lowercased() }
 
     /// Where the broker publishes its state; retained in memory only (`route`), never in the store: after a
     /// restart the old values would be wrong.

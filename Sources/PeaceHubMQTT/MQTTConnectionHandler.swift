@@ -52,6 +52,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var context: ChannelHandlerContext?
     private var limits = ClientLimits()
     private var connackSent = false
+    /// A packet that could not be decoded while the CONNECT was being stored: the CONNECT's answer comes first
+    /// [MQTT-3.2.0-1], then this error's.
+    private var failureAfterConnect: MQTTError?
     /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
     private var ending = Broker.Ending.lost
     /// The certificates the client connected with, until its CONNECT hands them to its session (for its will).
@@ -130,7 +133,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if draining { return }
+        if draining || failureAfterConnect != nil { return }
         if case .closed = state { return }
         reading = true
         var bytes = unwrapInboundIn(data)
@@ -198,6 +201,21 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         guard let principal else {
             return refuse(.notAuthorized, context: context, reason: "CONNECT without a verified client certificate")
         }
+        if version == .v5, let maximum = limits.maximumPacketSize {
+            // Checked before the session is stored: a CONNACK the client cannot take would leave it waiting, with
+            // a session it was never told of.
+            let assigned = connect.clientID.isEmpty ? Broker.assignedClientID() : nil
+            let largest = connackProperties(connect, assignedClientID: assigned, sessionExpiry: 0)
+            var probe = ByteBuffer()
+            MQTTPacket.connack(.init(sessionPresent: true, reasonCode: .success, properties: largest.properties))
+                .write(to: &probe, version: .v5)
+            if probe.readableBytes > maximum {
+                return refuse(
+                    .implementationSpecificError, context: context,
+                    reason: "the CONNACK (up to \(probe.readableBytes) bytes) would exceed the client's Maximum "
+                        + "Packet Size of \(maximum) bytes [MQTT-3.1.2-24]")
+            }
+        }
         stopDeadline()
         state = .connecting(waiting: [])
         let credentials = self.credentials
@@ -238,6 +256,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             writeOutgoing(clientID: accepted.clientID)
             for packet in waiting { process(packet, context: context) }
             routeSetAside()
+            if let failure = failureAfterConnect {
+                failureAfterConnect = nil
+                return failed(failure, context: context)
+            }
             flush(context)
             closeIfDrained(context)
         }
@@ -248,30 +270,47 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private func accept(_ connect: MQTTPacket.Connect, _ accepted: Broker.Accepted, context: ChannelHandlerContext)
         -> UInt16
     {
-        var keepAlive = connect.keepAlive
-        var properties: MQTTProperties = []
-        if version == .v5 {
-            let configuration = broker.configuration
-            limits.topicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
-            limits.sessionExpiryInterval = accepted.sessionExpiryInterval ?? connect.sessionExpiryInterval
-            limits.hubReceiveMaximum = configuration.receiveMaximum
-            limits.hubTopicAliasMaximum = configuration.topicAliasMaximum
-            if configuration.receiveMaximum != .max { properties.items.append(.receiveMaximum(configuration.receiveMaximum)) }
-            properties.items.append(.maximumPacketSize(UInt32(clamping: configuration.maximumPacketSize)))
-            if configuration.topicAliasMaximum > 0 {
-                properties.items.append(.topicAliasMaximum(configuration.topicAliasMaximum))
-            }
-            if accepted.assignedClientID { properties.items.append(.assignedClientIdentifier(accepted.clientID)) }
-            if let interval = accepted.sessionExpiryInterval { properties.items.append(.sessionExpiryInterval(interval)) }
-            let maximum = configuration.maximumKeepAlive
-            if maximum > 0, keepAlive == 0 || keepAlive > maximum {
-                keepAlive = maximum
-                properties.items.append(.serverKeepAlive(maximum))
-            }
+        guard version == .v5 else {
+            write(.connack(.init(sessionPresent: accepted.sessionPresent, reasonCode: .success)), context)
+            connackSent = true
+            return connect.keepAlive
         }
+        let configuration = broker.configuration
+        limits.topicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
+        limits.sessionExpiryInterval = accepted.sessionExpiryInterval ?? connect.sessionExpiryInterval
+        limits.hubReceiveMaximum = configuration.receiveMaximum
+        limits.hubTopicAliasMaximum = configuration.topicAliasMaximum
+        let (properties, keepAlive) = connackProperties(
+            connect, assignedClientID: accepted.assignedClientID ? accepted.clientID : nil,
+            sessionExpiry: accepted.sessionExpiryInterval)
         write(.connack(.init(sessionPresent: accepted.sessionPresent, reasonCode: .success, properties: properties)), context)
         connackSent = true
         return keepAlive
+    }
+
+    /// What the CONNACK of an accepted 5.0 CONNECT tells the client (the hub's limits, the id it assigned, the
+    /// Session Expiry Interval when the hub lowered it), and the keep-alive in force.
+    private func connackProperties(
+        _ connect: MQTTPacket.Connect, assignedClientID: String?, sessionExpiry: UInt32?
+    ) -> (properties: MQTTProperties, keepAlive: UInt16) {
+        let configuration = broker.configuration
+        var properties: MQTTProperties = []
+        if configuration.receiveMaximum != .max {
+            properties.items.append(.receiveMaximum(configuration.receiveMaximum))
+        }
+        properties.items.append(.maximumPacketSize(UInt32(clamping: configuration.maximumPacketSize)))
+        if configuration.topicAliasMaximum > 0 {
+            properties.items.append(.topicAliasMaximum(configuration.topicAliasMaximum))
+        }
+        if let assignedClientID { properties.items.append(.assignedClientIdentifier(assignedClientID)) }
+        if let sessionExpiry { properties.items.append(.sessionExpiryInterval(sessionExpiry)) }
+        var keepAlive = connect.keepAlive
+        let maximum = configuration.maximumKeepAlive
+        if maximum > 0, keepAlive == 0 || keepAlive > maximum {
+            keepAlive = maximum
+            properties.items.append(.serverKeepAlive(maximum))
+        }
+        return (properties, keepAlive)
     }
 
     /// Answers a CONNECT with a failure code (3.1.1: the matching return code), then closes.
@@ -611,6 +650,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private func failed(_ error: any Error, context: ChannelHandlerContext) {
         if case .closed = state { return }
         guard let error = error as? MQTTError else { return close(context, reason: "\(error)") }
+        if case .connecting = state {
+            // The CONNECT was valid, and the broker is storing its session: a failing CONNACK would deny a
+            // session the hub keeps (and a will it publishes). Its CONNACK first, then this error's DISCONNECT.
+            failureAfterConnect = error
+            return
+        }
         if case .awaitingConnect = state, error.code == .unsupportedProtocolLevel {
             // A level the hub does not speak: the 3.1.1 CONNACK 0x01 [MQTT-3.1.2-2].
             version = .v3_1_1

@@ -190,6 +190,11 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
     private static func parseConnect(_ reader: inout PacketReader) throws(MQTTError) -> MQTTPacket.Connect {
         let name = try reader.string("protocol name")
         let level = try reader.byte("protocol level")
+        // MQTT 3.1 named itself MQIsdp, level 3: its clients understand the 3.1.1 refusal of their level
+        // (mosquitto_pub -V mqttv31 says "unacceptable protocol version" instead of "connection lost").
+        if name == "MQIsdp", level == 3 {
+            throw MQTTError(.unsupportedProtocolLevel, "MQTT 3.1 (MQIsdp, level 3) is not supported [MQTT-3.1.2-2]")
+        }
         guard name == "MQTT" else {
             throw MQTTError(.unsupportedProtocol, "protocol name '\(name)' is not MQTT [MQTT-3.1.2-1]")
         }

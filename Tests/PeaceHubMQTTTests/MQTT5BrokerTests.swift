@@ -846,23 +846,40 @@ func publish5(
         #expect(quota.reasonCode == .quotaExceeded)
     }
 
-    /// A protocol error while the CONNECT is still being stored is answered with a failing CONNACK that fits the
-    /// Maximum Packet Size the CONNECT gave: without its Reason String where that is too long [MQTT-3.1.2-24].
-    @Test func aFailingConnackFitsTheClientsMaximumPacketSize() throws {
+    /// A malformed packet that arrives while a valid CONNECT is being stored comes after its CONNACK: a failing
+    /// CONNACK told the client its CONNECT was refused while the hub kept its session (and published its will).
+    @Test func aPacketThatFailsWhileTheConnectIsStoredIsAnsweredAfterTheConnack() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
         let client = try TestClient(broker: broker, principal: kaz)
         client.speakMQTT5()
         try client.send(
-            .connect(
-                .init(
-                    version: .v5, clientID: "kaz", cleanStart: false,
-                    properties: [.sessionExpiryInterval(60), .maximumPacketSize(16)])))
+            .connect(.init(version: .v5, clientID: "kaz", cleanStart: false, properties: [.sessionExpiryInterval(60)])))
         // A QoS 0 PUBLISH with DUP set is malformed [MQTT-3.3.1-2].
         try client.send(.publish(.init(topic: "t", payload: payload("x"), duplicate: true)))
+        #expect(try client.received().isEmpty)
+        store.completeAll()
         let packets = try client.received()
-        #expect(packets == [.connack(.init(sessionPresent: false, reasonCode: .malformedPacket))])
+        guard packets.count == 2, case .connack(let connack) = packets[0], case .disconnect(let disconnect) = packets[1]
+        else { Issue.record("expected CONNACK and DISCONNECT: \(packets)"); return }
+        #expect(connack.reasonCode == .success)
+        #expect(disconnect.reasonCode == .malformedPacket)
         #expect(!client.isOpen)
+        #expect(broker.sessionSummaries().map(\.clientID) == ["kaz"], "the session its CONNACK accepted")
+    }
+
+    /// A CONNACK that could exceed the client's Maximum Packet Size is not sent [MQTT-3.1.2-24]: the CONNECT is
+    /// refused before a session is made, with a CONNACK that fits (no Reason String). The client waited for ever.
+    @Test func aConnackTheClientCannotTakeIsARefusal() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: kaz)
+        client.speakMQTT5()
+        try client.send(.connect(.init(version: .v5, clientID: "", properties: [.maximumPacketSize(40)])))
+        let refusal = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .implementationSpecificError))
+        #expect(try client.received() == [refusal])
+        #expect(!client.isOpen)
+        #expect(store.waiting == 0 && broker.sessionSummaries().isEmpty)
     }
 
     @Test func badConnectsAreRefusedWithReasonCodes() throws {

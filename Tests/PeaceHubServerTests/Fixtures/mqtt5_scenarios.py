@@ -1481,6 +1481,37 @@ def malformed_v5():
             raw.refused(reason, what)
         else:
             check(not raw.ending(), "%s: packets before the close" % what)
+    # A packet that cannot be decoded, sent with the CONNECT before its CONNACK: the CONNECT was valid, so its
+    # answer is a success [MQTT-3.2.0-1] and the error's DISCONNECT follows (HUB: a failing CONNACK came, for a
+    # session the hub kept and whose will it published).
+    topic = chat("connect-then-malformed")
+    watcher = Client("IND")
+    check(watcher.subscribe(topic) == [1], "IND may read the chat")
+    client_id = unique("connect-then-malformed")
+    raw = RawClient("KAZ")
+    raw.send(connect_packet(client_id, props=[(SESSION_EXPIRY_INTERVAL, 30)],
+                            will={"topic": topic, "payload": "will after the error"}) + publish_with(b"\x02\x05\x00"))
+    connack = raw.expect(CONNACK)
+    check(connack.reason == 0, "CONNECT, then a malformed PUBLISH in the same write: CONNACK %r" % connack)
+    if on_hub("CONNECT, then a malformed PUBLISH: mosquitto 2.0.11 closes without DISCONNECT"):
+        raw.disconnected_by_server(0x81, "a malformed PUBLISH right behind its CONNECT")
+    else:
+        raw.ending()
+    check(payloads(watcher.received(1)) == ["will after the error"], "the will of a connection ended by an error")
+    again = RawClient("KAZ")
+    check(again.connected(client_id=client_id, clean_start=False).session_present,
+          "the session the CONNACK accepted is kept")
+    again.close()
+    watcher.stop()
+    # A CONNACK larger than the client's Maximum Packet Size is not sent [MQTT-3.1.2-24]; one it cannot take is
+    # refused before a session is made (HUB: 0x83; the assigned client id alone takes 48 bytes).
+    if on_hub("a Maximum Packet Size below the CONNACK's: mosquitto 2.0.11 sends it anyway"):
+        small = RawClient("KAZ")
+        small.send(connect_packet("", props=[(MAXIMUM_PACKET_SIZE, 40)]))
+        small.refused(0x83, "an empty client id and Maximum Packet Size 40")
+        fits = RawClient("KAZ")
+        fits.connected(props=[(MAXIMUM_PACKET_SIZE, 40)])  # an id of its own: the CONNACK fits
+        fits.close()
     # Everyone else is still served.
     topic = chat("still-serving")
     ind = Client("IND")
