@@ -724,6 +724,8 @@ public final class Broker: Sendable {
 
     /// Forgets a session (the lock is held). The QoS 1 and 2 messages it had from a shared subscription alone and
     /// its client did not receive go to another member of the group, as MQTT 5 4.8.2 asks: the group took them.
+    /// A QoS 2 message sent to the client stays with it, acknowledged or not: its client may have it, and no other
+    /// member may get it then [MQTT-4.8.2-5].
     func drop(_ session: Session, from state: inout State, operations: inout [StoreOperation]) {
         for (filter, subscription) in session.subscriptions {
             state.removeSubscription(filter, clientID: session.clientID, subscription)
@@ -732,7 +734,7 @@ public final class Broker: Sendable {
         state.timed.remove(ExactString(session.clientID))
         if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
         let unreceived = session.inflightOrder.compactMap { id in
-            session.inflight[id].flatMap { $0.stage == .awaitingPubcomp ? nil : $0.delivery }
+            session.inflight[id].flatMap { $0.delivery.message.qos == .exactlyOnce ? nil : $0.delivery }
         } + session.queued
         for delivery in unreceived where delivery.sharedFilter != nil && delivery.message.qos != .atMostOnce {
             passOn(delivery, in: &state, operations: &operations)

@@ -185,6 +185,30 @@ func publish5(
         #expect(passedOn.first?.qos == .atLeastOnce)
     }
 
+    /// A QoS 2 message sent to a member whose session ends is not passed on, PUBREC or not: its client may have
+    /// it, and then no other member may [MQTT-4.8.2-5]. One still queued for the member goes on.
+    @Test func aSharedQoS2MessageSentToAMemberStaysWithIt() throws {
+        let broker = try Broker(configuration: .init(maximumInflight: 1), authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try first.connect5("kaz")
+        _ = try first.subscribe("$share/g/t", .init(qos: .exactlyOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        _ = try publisher.connect5("pub")
+        for (id, text) in [(1, "sent"), (2, "queued")] {
+            try publisher.send(publish5("t", text, qos: .exactlyOnce, id: UInt16(id)))
+            try publisher.send(.pubrel(packetID: UInt16(id)))
+        }
+        #expect(TestClient.publishes(try first.received()).map { String(buffer: $0.payload) } == ["sent"])
+        _ = try second.connect5("ind")
+        _ = try second.subscribe("$share/g/t", .init(qos: .exactlyOnce))
+        // The first member's session ends (Session Expiry 0) without a PUBREC for what it was sent.
+        try first.channel.close().wait()
+        let passedOn = TestClient.publishes(try second.received())
+        #expect(passedOn.map { String(buffer: $0.payload) } == ["queued"])
+        #expect(passedOn.first?.qos == .exactlyOnce)
+    }
+
     /// Each group passes its own message on: a member chosen by two groups got one copy naming one group, and
     /// when its session ended the other group's message was lost.
     @Test func aMemberOfTwoGroupsGetsACopyForEachThatEachGroupPassesOn() throws {
