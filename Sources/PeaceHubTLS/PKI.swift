@@ -777,7 +777,7 @@ final class CertificateBuilder {
 enum CRLBuilder {
     static func make(
         ca: CertificateAuthority, revoked: [(serial: String, date: Date, reason: PKI.RevocationReason)], number: Int,
-        lastUpdate: Date, nextUpdate: Date
+        lastUpdate: Date, nextUpdate: Date?
     ) throws(PKIError) -> Data {
         ERR_clear_error()
         guard let crl = X509_CRL_new() else { throw PKIError(.openSSL, "out of memory") }
@@ -785,7 +785,7 @@ enum CRLBuilder {
         guard X509_CRL_set_version(crl, 1) == 1,
             X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca.certificate)) == 1,
             setTime(lastUpdate, { X509_CRL_set1_lastUpdate(crl, $0) }),
-            setTime(nextUpdate, { X509_CRL_set1_nextUpdate(crl, $0) })
+            nextUpdate.map { setTime($0, { X509_CRL_set1_nextUpdate(crl, $0) }) } ?? true
         else { throw PKIError(.openSSL, OpenSSL.errorText("cannot start the CRL")) }
         for (serial, date, reason) in revoked {
             guard let number = integer(hex: serial) else { throw PKIError(.invalidArgument, "bad serial \(serial)") }

@@ -172,15 +172,19 @@ public final class TLSContextStore: Sendable {
         if let date = context.trustedCANotAfter {
             Gauge(label: expiry, dimensions: [("certificate", "ca")]).record(date.timeIntervalSince1970)
         }
-        if let date = context.crlNextUpdate {
-            Gauge(label: "peacehub_tls_crl_next_update_timestamp_seconds").record(date.timeIntervalSince1970)
-        }
+        // A CRL without nextUpdate never lapses: +Inf, which no "expires soon" alert takes for a date (the gauge
+        // kept the date of the CRL it replaced).
+        let nextUpdate = context.crlNextUpdate?.timeIntervalSince1970 ?? .infinity
+        Gauge(label: "peacehub_tls_crl_next_update_timestamp_seconds").record(nextUpdate)
     }
 
     func logCRLStatus(_ status: CRLStatus) {
         switch status {
         case .expired: logger.error("\(status)")
         case .expiresSoon: logger.warning("\(status)")
+        case .noNextUpdate:
+            // RFC 5280 5.1.2.5: an issuer MUST give one. Without it a CRL never lapses, so a stale copy stays trusted.
+            logger.warning("\(status): it never lapses, and a stale copy would stay trusted; have its CA give one")
         default: break
         }
     }

@@ -1,7 +1,7 @@
 import COpenSSL
 import Foundation
 import MetricsTestKit
-import PeaceHubTLS
+@testable import PeaceHubTLS
 import PeaceHubTesting
 import Testing
 
@@ -91,5 +91,13 @@ import Testing
         let nextUpdate = try #require(store.current.crlNextUpdate).timeIntervalSince1970
         #expect(abs(nextUpdate - Date().addingTimeInterval(5 * 86400).timeIntervalSince1970) < 600)
         #expect(try recorded(crl).contains(nextUpdate))
+
+        // A CRL made elsewhere without nextUpdate: the gauge kept the date of the CRL it replaced.
+        let ca = try pki.loadCA()
+        let pem = try CRLBuilder.make(ca: ca, revoked: [], number: 99, lastUpdate: Date(), nextUpdate: nil)
+        try pem.write(to: pki.crlURL)
+        try store.reload()
+        #expect(store.current.crlNextUpdate == nil)
+        #expect(try recorded(crl).contains(.infinity))
     }
 }
