@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubCore
 
 /// The manifest beside a module's library, `<id>.plugin.json`, read before `dlopen` so that an
 /// incompatible or altered library is refused without running any of its code.
@@ -48,6 +49,9 @@ public struct PluginManifest: Sendable, Hashable, Codable {
         do { data = try Data(contentsOf: url) } catch {
             throw invalid(FileManager.default.fileExists(atPath: file) ? "cannot read the manifest" : "no manifest file")
         }
+        // Strict JSON first: a member name given twice has no meaning readers agree on (Foundation kept the
+        // first, Python the last), and I-JSON (RFC 7493) refuses it.
+        do { _ = try JSONValue(parsing: data) } catch { throw invalid("the manifest is not valid JSON: \(error)") }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw invalid("the manifest is not a JSON object")
         }
@@ -74,12 +78,8 @@ public struct PluginManifest: Sendable, Hashable, Codable {
         func invalid(_ reason: String) -> PluginLoadError {
             PluginLoadError(.manifestInvalid, file: file, moduleABI: "\(abiMajor).\(abiMinor)", reason: reason)
         }
-        guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
-            throw invalid("key 'id' must be lower-case letters, digits, '.', '_' or '-'")
-        }
-        guard !mission.isEmpty, mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
-            throw invalid("key 'mission' must be an upper-case mission code")
-        }
+        if let problem = Self.idProblem(id) { throw invalid("key 'id' \(problem)") }
+        if let problem = Self.missionProblem(mission) { throw invalid("key 'mission' \(problem)") }
         guard !library.isEmpty, !library.contains("/"), library != ".", library != ".." else {
             throw invalid("key 'library' must be a file name in the manifest's folder")
         }
@@ -89,6 +89,21 @@ public struct PluginManifest: Sendable, Hashable, Codable {
         if let data, data.isEmpty || data.hasPrefix("/") || data.split(separator: "/").contains("..") {
             throw invalid("key 'data' must be a relative folder inside the manifest's folder")
         }
+    }
+
+    /// What is wrong with a module id, or nil: `plugins new` and `plugins manifest` ask before they write one.
+    public static func idProblem(_ id: String) -> String? {
+        guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) })
+        else { return "must be lower-case letters, digits, '.', '_' or '-'" }
+        return nil
+    }
+
+    /// What is wrong with a mission code, or nil (docs/abi.md: upper-case letters and digits, up to 16).
+    public static func missionProblem(_ mission: String) -> String? {
+        guard !mission.isEmpty, mission.count <= 16,
+            mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+        else { return "must be an upper-case mission code of up to 16 letters and digits" }
+        return nil
     }
 
     private static func describe(_ error: DecodingError) -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PeaceHubPlugins
 
 /// `plugins new`: scaffolds a module that builds and passes `plugins check` as generated.
 struct PluginsNew: ParsableCommand {
@@ -41,11 +42,11 @@ struct PluginsNew: ParsableCommand {
         else { throw ValidationError("NAME must be lower-case letters, digits and '-', starting with a letter") }
         // A folder name, and a mission code the template's buffers hold.
         guard name.count <= 64 else { throw ValidationError("NAME must be at most 64 characters") }
-        guard !mission.isEmpty, mission.count <= 16,
-            mission.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
-        else {
-            throw ValidationError("--mission must be an upper-case mission code of up to 16 characters, e.g. UNDOF")
+        if let problem = PluginManifest.missionProblem(mission) {
+            throw ValidationError("--mission \(problem), e.g. UNDOF")
         }
+        // The scaffold's manifest must pass the host's checks (`make` writes it).
+        if let id, let problem = PluginManifest.idProblem(id) { throw ValidationError("--id \(problem)") }
     }
 
     func run() throws {

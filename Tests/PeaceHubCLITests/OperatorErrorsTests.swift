@@ -46,6 +46,19 @@ import Testing
         let tooLong = try ProcessRunner.peacehub(["plugins", "new", longName, "--mission", "UNDOF", "--lang", "c"])
         #expect(tooLong.status == 64)
         #expect(tooLong.stderr.contains("NAME must be at most 64 characters"), "\(tooLong.stderr)")
+        // An id the host would refuse: the scaffold was written, and its `make` then failed.
+        let badID = try ProcessRunner.peacehub(
+            ["plugins", "new", "desk", "--mission", "UNDOF", "--lang", "c", "--id", "BAD.ID", "--output", scratch.url.path])
+        #expect(badID.status == 64)
+        #expect(badID.stderr.contains("--id must be lower-case letters"), "\(badID.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.url.appendingPathComponent("desk").path))
+        // A mission code longer than the ABI's 16 characters: `plugins manifest` wrote it.
+        let library = scratch.url.appendingPathComponent("libx.so")
+        FileManager.default.createFile(atPath: library.path, contents: Data("x".utf8))
+        let long = try ProcessRunner.peacehub(
+            ["plugins", "manifest", library.path, "--id", "org.example.x", "--mission", "ABCDEFGHIJKLMNOPQ"])
+        #expect(long.status == 1)
+        #expect(long.stderr.contains("key 'mission' must be an upper-case mission code of up to 16"), "\(long.stderr)")
     }
 
     /// `pub` to a port nothing listens on says so as mosquitto_pub does, not with SwiftNIO's list of attempts.

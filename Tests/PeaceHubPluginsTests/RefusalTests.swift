@@ -23,7 +23,12 @@ import Testing
     }
 
     @Test(arguments: [
-        ("{", "the manifest is not a JSON object"),
+        ("{", "the manifest is not valid JSON"),
+        ("[]", "the manifest is not a JSON object"),
+        // Foundation read the first id, Python the last.
+        (#"{"id":"a","id":"b","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":""}"#, "appears twice"),
+        (#"{"id":"x","mission":"ABCDEFGHIJKLMNOPQ","abiMajor":1,"abiMinor":0,"library":"l.so","sha256":""}"#,
+         "key 'mission'"),
         (#"{"id":"x","mission":"M","abiMajor":1,"abiMinor":0,"library":"l.so"}"#, "missing key 'sha256'"),
         (#"{"id":"x","mission":"M","abiMajor":"one","abiMinor":0,"library":"l.so","sha256":""}"#, "key 'abiMajor'"),
         (#"{"id":"x","mission":"M","abiMajor":1.5,"abiMinor":0,"library":"l.so","sha256":""}"#, "key 'abiMajor'"),
