@@ -235,9 +235,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     ) {
         guard let context, case .connecting(let waiting) = state else {
             // The connection closed while the broker stored its session, which is bound to this connection by
-            // now: it ends as a lost connection's would (the will, the expiry, its place under the limits).
+            // now: it ends as the connection did (lost: the will, the expiry, its place under the limits; revoked:
+            // no will).
             if case .success(.accepted(let accepted)) = result {
-                broker.disconnected(clientID: accepted.clientID, connection: self, ending: .lost)
+                broker.disconnected(clientID: accepted.clientID, connection: self, ending: ending)
             }
             return
         }

@@ -168,6 +168,28 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(TestClient.publishes(try listener.received()).isEmpty)
     }
 
+    /// The same when the certificate is revoked while the CONNECT is being stored: the session, stored after
+    /// the connection closed, ended as a lost connection's, and its will went out.
+    @Test func aConnectionRevokedWhileItsSessionIsStoredPublishesNoWill() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let listener = try TestClient(broker: broker, principal: .contingent("IND"))
+        _ = try listener.connect("ind")
+        try listener.send(.subscribe(.init(packetID: 1, subscriptions: [("wills/#", .atMostOnce)])))
+        store.completeAll()
+        _ = try listener.received()
+        let revoked = try TestClient(broker: broker, principal: kaz)
+        let will = MQTTPacket.Will(topic: "wills/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
+        try revoked.send(.connect(.init(clientID: "kaz-desk", cleanStart: false, will: will)))
+        revoked.channel.pipeline.fireUserInboundEventTriggered(CredentialRevoked(reason: "certificate revoked"))
+        revoked.loop.run()
+        store.completeAll()
+        revoked.loop.run()
+        listener.loop.run()
+        #expect(!revoked.isOpen)
+        #expect(TestClient.publishes(try listener.received()).isEmpty)
+    }
+
     @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
         let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: nil)
         #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, reasonCode: .notAuthorized))])
