@@ -475,14 +475,15 @@ extension Broker {
             var copy = message
             copy.qos = qos
             copy.retain = retain
+            let shared = sharedFilter.map { SharedOrigin(filter: $0, publishedQoS: message.qos) }
             var delivery = Session.Delivery(
                 sequence: state.nextSequence(), messageID: messageID, message: copy,
-                subscriptionIdentifiers: target.identifiers, sharedFilter: sharedFilter)
+                subscriptionIdentifiers: target.identifiers, shared: shared)
             queued += 1
             if session.isStored, copy.qos != .atMostOnce, store != nil {
                 let enqueue = StoreOperation.enqueue(
                     clientID: session.clientID, sequence: delivery.sequence, messageID: messageID, message: copy,
-                    subscriptionIdentifiers: target.identifiers, sharedFilter: sharedFilter)
+                    subscriptionIdentifiers: target.identifiers, shared: shared)
                 if let puback {
                     delivery.puback = puback
                     stored += 1

@@ -265,7 +265,7 @@ public final class Broker: Sendable {
                 for delivery in saved.deliveries {
                     let item = Session.Delivery(
                         sequence: delivery.sequence, messageID: delivery.messageID, message: delivery.message,
-                        subscriptionIdentifiers: delivery.subscriptionIdentifiers, sharedFilter: delivery.sharedFilter)
+                        subscriptionIdentifiers: delivery.subscriptionIdentifiers, shared: delivery.shared)
                     if let packetID = delivery.packetID, let stage = delivery.stage {
                         session.inflight[packetID] = Session.Inflight(delivery: item, stage: stage)
                         session.inflightOrder.append(packetID)
@@ -664,7 +664,7 @@ public final class Broker: Sendable {
                     if let removal = storeRemoval(of: delivery, clientID: session.clientID, stored: session.isStored) {
                         operations.append(removal)
                     }
-                    if delivery.sharedFilter != nil, delivery.message.qos != .atMostOnce {
+                    if delivery.shared != nil, delivery.message.qos != .atMostOnce {
                         passOn(delivery, in: &state, operations: &operations)
                     }
                 }
@@ -736,29 +736,29 @@ public final class Broker: Sendable {
         let unreceived = session.inflightOrder.compactMap { id in
             session.inflight[id].flatMap { $0.delivery.message.qos == .exactlyOnce ? nil : $0.delivery }
         } + session.queued
-        for delivery in unreceived where delivery.sharedFilter != nil && delivery.message.qos != .atMostOnce {
+        for delivery in unreceived where delivery.shared != nil && delivery.message.qos != .atMostOnce {
             passOn(delivery, in: &state, operations: &operations)
         }
     }
 
     /// Gives a message of a shared subscription to the group's next member (the lock is held).
     private func passOn(_ delivery: Session.Delivery, in state: inout State, operations: inout [StoreOperation]) {
-        guard let filter = delivery.sharedFilter, !delivery.message.isExpired(at: clock()),
+        guard let shared = delivery.shared, case let filter = shared.filter, !delivery.message.isExpired(at: clock()),
             let member = state.nextMember(of: filter, maximumQueued: configuration.maximumQueued),
             let session = state.sessions[member], let subscription = session.subscriptions[filter]
         else { return }
         var message = delivery.message
-        message.qos = min(message.qos, subscription.qos)
+        message.qos = min(shared.publishedQoS, subscription.qos)
         // As in routing: QoS 0 messages are not kept for sessions that are offline.
         if message.qos == .atMostOnce, session.connection == nil { return }
         let copy = Session.Delivery(
             sequence: state.nextSequence(), messageID: delivery.messageID, message: message,
-            subscriptionIdentifiers: subscription.identifier.map { [$0] } ?? [], sharedFilter: filter)
+            subscriptionIdentifiers: subscription.identifier.map { [$0] } ?? [], shared: shared)
         if session.isStored, message.qos != .atMostOnce, store != nil {
             operations.append(
                 .enqueue(
                     clientID: session.clientID, sequence: copy.sequence, messageID: copy.messageID, message: message,
-                    subscriptionIdentifiers: copy.subscriptionIdentifiers, sharedFilter: filter))
+                    subscriptionIdentifiers: copy.subscriptionIdentifiers, shared: shared))
         }
         session.enqueue(copy)
         // A wake-up only queues a task on the connection's event loop: safe under the lock.

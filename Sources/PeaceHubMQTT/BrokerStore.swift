@@ -23,11 +23,11 @@ public enum StoreOperation: Sendable, Equatable {
     case subscribe(clientID: String, filter: String, subscription: Subscription)
     case unsubscribe(clientID: String, filter: String)
     /// A message waiting for a client. `sequence` orders a session's deliveries (it grows);
-    /// `messageID` names the message, so a store may keep one copy for many deliveries; `sharedFilter` is the
+    /// `messageID` names the message, so a store may keep one copy for many deliveries; `shared` is the
     /// shared subscription it came through alone, which takes it back if the session ends first.
     case enqueue(
         clientID: String, sequence: UInt64, messageID: UInt64, message: BrokerMessage,
-        subscriptionIdentifiers: [Int] = [], sharedFilter: String? = nil)
+        subscriptionIdentifiers: [Int] = [], shared: SharedOrigin? = nil)
     /// A delivery was sent with `packetID` and reached `stage`.
     case markInflight(clientID: String, sequence: UInt64, packetID: UInt16, stage: InflightStage)
     /// A delivery is finished (acknowledged) and forgotten.
@@ -77,26 +77,40 @@ public struct StoredSession: Sendable, Equatable {
     }
 }
 
+/// The shared subscription a delivery came through alone, and the QoS its message was published with: when the
+/// member's session ends first, the group's next member gets it at the QoS its own subscription grants, not at the
+/// QoS the first member's granted [MQTT-3.8.4-8].
+public struct SharedOrigin: Sendable, Equatable {
+    /// `$share/<group>/<filter>`.
+    public var filter: String
+    public var publishedQoS: QoS
+
+    public init(filter: String, publishedQoS: QoS) {
+        self.filter = filter
+        self.publishedQoS = publishedQoS
+    }
+}
+
 public struct StoredDelivery: Sendable, Equatable {
     public var sequence: UInt64
     public var messageID: UInt64
     public var message: BrokerMessage
     public var subscriptionIdentifiers: [Int]
-    /// The shared subscription (`$share/<group>/<filter>`) it came through alone.
-    public var sharedFilter: String?
+    /// The shared subscription it came through alone.
+    public var shared: SharedOrigin?
     /// Set once the delivery was sent with a packet id.
     public var packetID: UInt16?
     public var stage: InflightStage?
 
     public init(
         sequence: UInt64, messageID: UInt64, message: BrokerMessage, subscriptionIdentifiers: [Int] = [],
-        sharedFilter: String? = nil, packetID: UInt16? = nil, stage: InflightStage? = nil
+        shared: SharedOrigin? = nil, packetID: UInt16? = nil, stage: InflightStage? = nil
     ) {
         self.sequence = sequence
         self.messageID = messageID
         self.message = message
         self.subscriptionIdentifiers = subscriptionIdentifiers
-        self.sharedFilter = sharedFilter
+        self.shared = shared
         self.packetID = packetID
         self.stage = stage
     }

@@ -197,7 +197,7 @@ struct DeliveryRecord: FetchableRecord, TableRecord {
     var packetID: UInt16?
     var stage: InflightStage?
     var subscriptionIdentifiers: [Int]
-    var sharedFilter: String?
+    var shared: SharedOrigin?
 
     init(row: Row) throws {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID", "sequence"])
@@ -208,11 +208,15 @@ struct DeliveryRecord: FetchableRecord, TableRecord {
             }
             return identifier
         }
-        sharedFilter = try reader.optional("sharedFilter", as: String.self)
         clientID = try reader.value("clientID")
         sequence = try reader.unsigned("sequence")
         messageID = try reader.unsigned("messageID")
         qos = try reader.qos("qos")
+        if let filter = try reader.optional("sharedFilter", as: String.self) {
+            // Rows written before broker-v5 have no published QoS: the delivery's own, as those hubs passed on.
+            let published = try reader.optional("sharedQoS", as: Int64.self) == nil ? qos : try reader.qos("sharedQoS")
+            shared = SharedOrigin(filter: filter, publishedQoS: published)
+        }
         retain = try reader.flag("retain")
         switch (try reader.optional("packetID", as: Int64.self), try reader.optional("stage", as: Int64.self)) {
         case (nil, nil):
@@ -340,7 +344,7 @@ extension SQLiteBrokerStore {
                 StoredDelivery(
                     sequence: record.sequence, messageID: record.messageID,
                     message: body.message(qos: record.qos, retain: record.retain),
-                    subscriptionIdentifiers: record.subscriptionIdentifiers, sharedFilter: record.sharedFilter,
+                    subscriptionIdentifiers: record.subscriptionIdentifiers, shared: record.shared,
                     packetID: record.packetID, stage: record.stage))
             state.lastSequence = max(state.lastSequence, record.sequence)
         }

@@ -11,7 +11,7 @@ import GRDB
 enum BrokerStoreSchema {
     /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
     /// another GRDB database (the registry) given by mistake.
-    static let versions = ["broker-v1", "broker-v2", "broker-v3", "broker-v4"]
+    static let versions = ["broker-v1", "broker-v2", "broker-v3", "broker-v4", "broker-v5"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -19,6 +19,7 @@ enum BrokerStoreSchema {
         migrator.registerMigration(versions[1], migrate: addMQTT5)
         migrator.registerMigration(versions[2], migrate: addLastAlive)
         migrator.registerMigration(versions[3], migrate: addSharedFilter)
+        migrator.registerMigration(versions[4], migrate: addSharedQoS)
         return migrator
     }
 
@@ -113,6 +114,15 @@ enum BrokerStoreSchema {
         try db.alter(table: "delivery") { t in
             // `$share/<group>/<filter>` when the message came through that subscription alone; NULL otherwise.
             t.add(column: "sharedFilter", .text)
+        }
+    }
+
+    /// The QoS a shared delivery's message was published with: the group's next member gets it at the QoS its own
+    /// subscription grants (`SharedOrigin`).
+    private static func addSharedQoS(_ db: Database) throws {
+        try db.alter(table: "delivery") { t in
+            // 0, 1 or 2 when sharedFilter is set; NULL otherwise, and in rows written before this version.
+            t.add(column: "sharedQoS", .integer)
         }
     }
 }

@@ -105,14 +105,15 @@ extension SQLiteBrokerStore {
                 .execute(arguments: [clientID, filter])
 
         case .enqueue(let clientID, let sequence, let messageID, let message, let subscriptionIdentifiers,
-            let sharedFilter):
+            let shared):
             let sequence = try storable(sequence, operation)
             let messageID = try storable(messageID, operation)
             try insertMessage(messageID, message, db)
             let insert = try DirectStatement(
                 """
-                INSERT INTO delivery (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers, sharedFilter)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+                INSERT INTO delivery
+                    (clientID, sequence, messageID, qos, retain, subscriptionIdentifiers, sharedFilter, sharedQoS)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
                 """, db)
             insert.bind(1, clientID)
             insert.bind(2, sequence)
@@ -122,7 +123,8 @@ extension SQLiteBrokerStore {
             let identifiers = subscriptionIdentifiers.isEmpty
                 ? nil : subscriptionIdentifiers.map { String($0) }.joined(separator: ",")
             insert.bind(6, identifiers)
-            insert.bind(7, sharedFilter)
+            insert.bind(7, shared?.filter)
+            insert.bind(8, shared.map { Int64($0.publishedQoS.rawValue) })
             try insert.run()
             if db.changesCount == 0 { effects.unreferencedCandidates.insert(messageID) }
             effects.lastSequence = max(effects.lastSequence, sequence)

@@ -18,7 +18,7 @@ final class Session: @unchecked Sendable {
         var puback: PendingPuback?
         /// The shared subscription it came through, when it came through that alone: if the session ends before
         /// the client has it, another member of the group gets it (`Broker.drop`).
-        var sharedFilter: String?
+        var shared: SharedOrigin?
     }
 
     /// An outbound QoS 1 or 2 message the client has not finished acknowledging.

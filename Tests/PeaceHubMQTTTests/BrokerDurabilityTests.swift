@@ -65,14 +65,14 @@ final class ManualStore: BrokerStore {
             update(clientID) { $0.subscriptions[filter] = subscription }
         case .unsubscribe(let clientID, let filter):
             update(clientID) { $0.subscriptions[filter] = nil }
-        case .enqueue(let clientID, let sequence, let messageID, let message, let identifiers, let sharedFilter):
+        case .enqueue(let clientID, let sequence, let messageID, let message, let identifiers, let shared):
             state.lastSequence = max(state.lastSequence, sequence)
             state.lastMessageID = max(state.lastMessageID, messageID)
             update(clientID) {
                 $0.deliveries.append(
                     StoredDelivery(
                         sequence: sequence, messageID: messageID, message: message,
-                        subscriptionIdentifiers: identifiers, sharedFilter: sharedFilter))
+                        subscriptionIdentifiers: identifiers, shared: shared))
             }
         case .markInflight(let clientID, let sequence, let packetID, let stage):
             update(clientID) { session in

@@ -185,6 +185,27 @@ func publish5(
         #expect(passedOn.first?.qos == .atLeastOnce)
     }
 
+    /// A message passed on goes at the QoS the next member's subscription grants for the QoS it was published
+    /// with [MQTT-3.8.4-8]: it went at the first member's (QoS 1), and the second member lost exactly-once.
+    @Test func aSharedMessagePassedOnHasTheNextMembersQoS() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let first = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: ind, loop: first.loop)
+        _ = try first.connect5("kaz")
+        _ = try first.subscribe("$share/g/t", .init(qos: .atLeastOnce))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        _ = try publisher.connect5("pub")
+        try publisher.send(publish5("t", "one", qos: .exactlyOnce, id: 1))
+        try publisher.send(.pubrel(packetID: 1))
+        #expect(TestClient.publishes(try first.received()).map(\.qos) == [.atLeastOnce])
+        _ = try second.connect5("ind")
+        _ = try second.subscribe("$share/g/t", .init(qos: .exactlyOnce))
+        try first.channel.close().wait()
+        let passedOn = TestClient.publishes(try second.received())
+        #expect(passedOn.map { String(buffer: $0.payload) } == ["one"])
+        #expect(passedOn.first?.qos == .exactlyOnce)
+    }
+
     /// A QoS 2 message sent to a member whose session ends is not passed on, PUBREC or not: its client may have
     /// it, and then no other member may [MQTT-4.8.2-5]. One still queued for the member goes on.
     @Test func aSharedQoS2MessageSentToAMemberStaysWithIt() throws {

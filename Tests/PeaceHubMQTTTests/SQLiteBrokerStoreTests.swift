@@ -244,6 +244,8 @@ func storedMessage(
         retained.retain = true
         let options = MQTTPacket.SubscriptionOptions(
             qos: .exactlyOnce, noLocal: true, retainAsPublished: true, retainHandling: .doNotSend)
+        // Published at QoS 2, delivered at the message's QoS: the group's next member may be granted more.
+        let shared = SharedOrigin(filter: "$share/ops/contingents/IND/#", publishedQoS: .exactlyOnce)
         do {
             let store = try fixture.open()
             try await store.committed([
@@ -252,7 +254,7 @@ func storedMessage(
                 .subscribe(clientID: "ind", filter: "$share/ops/contingents/IND/#", subscription: .init(options: options, identifier: 42)),
                 .enqueue(
                     clientID: "ind", sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7],
-                    sharedFilter: "$share/ops/contingents/IND/#"),
+                    shared: shared),
                 .setRetained(messageID: 2, message: retained),
             ])
             store.flush()
@@ -265,7 +267,7 @@ func storedMessage(
                     deliveries: [
                         StoredDelivery(
                             sequence: 1, messageID: 1, message: message, subscriptionIdentifiers: [42, 7],
-                            sharedFilter: "$share/ops/contingents/IND/#")
+                            shared: shared)
                     ])
             ],
             retained: ["hub/broadcast/status": retained], lastSequence: 1, lastMessageID: 2)
