@@ -366,12 +366,27 @@ extension Registry {
         if let years = person.commissionedServiceYears, years < 0 || years > 60 {
             problems.append(("commissionedServiceYears", "\(years) is out of range 0...60"))
         }
-        for language in person.languages
-        where language.code.utf8.count != 2 || !language.code.utf8.allSatisfy({ (0x61...0x7A).contains($0) }) {
-            problems.append(("languages", "'\(language.code)' is not an ISO 639-1 code"))
+        // One level per language, so the list stays short: a 10 MB cell of one code repeated was stored, and made
+        // every read of the person megabytes long. Past the limit the items are not checked one by one (a problem
+        // each would repeat the cell).
+        if person.languages.count > maximumLanguages {
+            problems.append(("languages", "has \(person.languages.count) items; at most \(maximumLanguages)"))
+            return problems
+        }
+        var seen: Set<String> = []
+        for language in person.languages {
+            let code = language.code
+            if code.utf8.count != 2 || !code.utf8.allSatisfy({ (0x61...0x7A).contains($0) }) {
+                problems.append(("languages", "'\(code)' is not an ISO 639-1 code"))
+            } else if !seen.insert(code).inserted {
+                problems.append(("languages", "'\(code)' appears more than once"))
+            }
         }
         return problems
     }
+
+    /// Languages one person may list (ISO 639-1 has 184 codes; no one speaks that many).
+    static let maximumLanguages = 32
 
     static func problems(in qualification: Qualification) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []

@@ -92,6 +92,16 @@ struct AuditTests {
                 refusal { try registry.addPerson(long, as: kazakhstan) }
                     == "person KAZ-702: latinName: is longer than 1024 characters")
         }
+        // A language given twice, or a list past the limit (a 10 MB cell of `en:B2;` was stored whole).
+        var speaker = person("KAZ-703", contingent: "KAZ")
+        speaker.languages = [LanguageSkill(code: "en", level: .b2), LanguageSkill(code: "en", level: .c1)]
+        #expect(
+            refusal { try registry.addPerson(speaker, as: kazakhstan) }
+                == "person KAZ-703: languages: 'en' appears more than once")
+        speaker.languages = Array(repeating: LanguageSkill(code: "en", level: .b2), count: 100_000)
+        #expect(
+            refusal { try registry.addPerson(speaker, as: kazakhstan) }
+                == "person KAZ-703: languages: has 100000 items; at most 32")
         #expect(
             refusal {
                 let contingent = Contingent(code: "UZB", name: "Uz\u{1B}[2J", pcrsLevel: .none)
