@@ -68,7 +68,21 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let identity = event as? Principal { principal = identity }
+        if case ChannelEvent.inputClosed = event { inputClosed(context: context) }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client half-closed (HTTPServerPipelineHandler tells once the requests before it are answered): what it
+    /// asked is still answered, then the connection closes; an idle or half-received one closes now.
+    private func inputClosed(context: ChannelHandlerContext) {
+        switch state {
+        case .waiting, .responding, .closing:
+            closesAfterAnswer = true
+        case .idle where answerInFlight:
+            closesAfterAnswer = true
+        case .idle, .receiving:
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -261,7 +275,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // HTTP/1.0 has no chunked coding: a body framed so is faulty, and the connection closes after it
         // [RFC 9112 6.1].
         let faultyFraming = head.version == .http1_0 && head.headers.contains(name: "transfer-encoding")
-        let keepAlive = head.isKeepAlive && !close && !faultyFraming && !closesAfterAnswer
+        // The hub ignores an Upgrade (RFC 9110 7.8), but NIO's codec stops reading after one: the connection
+        // closes after the answer, or it would hang, answering nothing more.
+        let asksUpgrade =
+            head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        let keepAlive = head.isKeepAlive && !close && !faultyFraming && !closesAfterAnswer && !asksUpgrade
         var headers = response.headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "date", value: HTTPDate.now())
@@ -285,7 +304,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         written.assumeIsolated().whenComplete { _ in
             self.answerInFlight = false
             guard keepAlive else { return context.close(promise: nil) }
-            if case .idle = self.state { self.startDeadline(context: context) }
+            // Idle: no pipelined request took over during the write. One whose input has ended closes now.
+            guard case .idle = self.state else { return }
+            if self.closesAfterAnswer { return context.close(promise: nil) }
+            self.startDeadline(context: context)
         }
     }
 }

@@ -165,9 +165,10 @@ public struct ImportBatch: Sendable {
             }
             addPerson(&fields)
             problems += fields.problems
-            guard let nested = members["qualifications"] else { continue }
+            // `null` is no qualifications, as it is no value for every other optional member.
+            guard let nested = members["qualifications"], nested != .null else { continue }
             guard let list = nested.arrayValue else {
-                problems.append("\(file):\(line): qualifications: must be an array")
+                problems.append("\(file):\(line): qualifications: must be an array or null")
                 continue
             }
             // Read as the person's was (a number's text too); its problems were reported with the person.

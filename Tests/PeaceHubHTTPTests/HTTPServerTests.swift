@@ -226,6 +226,52 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
         }
     }
 
+    /// A request asking to upgrade is answered as HTTP/1.1 and the connection closed: NIO's codec stops reading
+    /// after one, and the kept connection answered nothing more until its idle timeout.
+    @Test func anUpgradeRequestIsAnsweredAndClosesTheConnection() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.send(
+                "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    + "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+            let response = try client.response()
+            #expect(response.text == "fast")
+            #expect(response.headers["connection"] == "close")
+            #expect(client.isClosedByServer())
+            // An Upgrade header alone asks nothing: the connection stays.
+            let plain = try RawHTTPClient(port: port)
+            for _ in 0..<2 {
+                try plain.request("GET", "/fast", headers: ["Upgrade": "h2c"])
+                #expect(try plain.response().text == "fast")
+            }
+        }
+    }
+
+    /// A client that half-closes after its request (`printf ... | nc -N`) gets its answer: the server closed on
+    /// the end of its input without one.
+    @Test func aClientThatHalfClosesGetsItsAnswer() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            try client.send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.finishSending()
+            #expect(try client.response().text == "fast")
+            #expect(client.isClosedByServer())
+            // Pipelined requests before the end are all answered; one that connects and sends nothing is closed at
+            // once, not at the idle timeout.
+            let pipelined = try RawHTTPClient(port: port)
+            try pipelined.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            pipelined.finishSending()
+            #expect(try pipelined.response().text == "slow")
+            #expect(try pipelined.response().text == "fast")
+            #expect(pipelined.isClosedByServer())
+            let silent = try RawHTTPClient(port: port)
+            let started = Date()
+            silent.finishSending()
+            #expect(silent.isClosedByServer())
+            #expect(Date().timeIntervalSince(started) < 5)
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         try withServer { port in
             let client = try RawHTTPClient(port: port)

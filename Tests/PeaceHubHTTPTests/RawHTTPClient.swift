@@ -53,6 +53,11 @@ final class RawHTTPClient {
         guard written == data.count else { throw ClientError(description: "send failed") }
     }
 
+    /// Half-closes the connection: the server reads the end of the input, and may still answer.
+    func finishSending() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// A request with a JSON or text body and a Content-Length.
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
