@@ -353,12 +353,8 @@ public final class Broker: Sendable {
             assigned = true
         }
         if packet.properties.authenticationMethod != nil { return reply(.success(.refused(.badAuthenticationMethod))) }
-        var expiryInterval = packet.sessionExpiryInterval
-        var lowered: UInt32?
-        if packet.version == .v5, let cap = configuration.maximumSessionExpiry, expiryInterval > cap {
-            expiryInterval = cap
-            lowered = cap
-        }
+        let lowered = loweredSessionExpiry(of: packet)
+        let expiryInterval = lowered ?? packet.sessionExpiryInterval
         let now = clock()
         let (outcome, replaced, wills, operations) = state.withLock {
             state -> (ConnectOutcome, (any BrokerConnection)?, [PendingWill], [StoreOperation]) in
@@ -687,6 +683,14 @@ public final class Broker: Sendable {
             delivery.puback?.forget(delivery.sequence) != true
         else { return nil }
         return .removeDelivery(clientID: clientID, sequence: delivery.sequence)
+    }
+
+    /// The Session Expiry Interval the hub gives a 5.0 client instead of the one it asked for, which its CONNACK
+    /// then tells (`mqtt.maximumSessionExpirySeconds`).
+    func loweredSessionExpiry(of connect: MQTTPacket.Connect) -> UInt32? {
+        guard connect.version == .v5, let cap = configuration.maximumSessionExpiry, connect.sessionExpiryInterval > cap
+        else { return nil }
+        return cap
     }
 
     /// A client id for a client that left it to the hub: all of one length.

@@ -205,15 +205,16 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             // Checked before the session is stored: a CONNACK the client cannot take would leave it waiting, with
             // a session it was never told of.
             let assigned = connect.clientID.isEmpty ? Broker.assignedClientID() : nil
-            let largest = connackProperties(connect, assignedClientID: assigned, sessionExpiry: 0)
+            let connack = connackProperties(
+                connect, assignedClientID: assigned, sessionExpiry: broker.loweredSessionExpiry(of: connect))
             var probe = ByteBuffer()
-            MQTTPacket.connack(.init(sessionPresent: true, reasonCode: .success, properties: largest.properties))
+            MQTTPacket.connack(.init(sessionPresent: true, reasonCode: .success, properties: connack.properties))
                 .write(to: &probe, version: .v5)
             if probe.readableBytes > maximum {
                 return refuse(
                     .implementationSpecificError, context: context,
-                    reason: "the CONNACK (up to \(probe.readableBytes) bytes) would exceed the client's Maximum "
-                        + "Packet Size of \(maximum) bytes [MQTT-3.1.2-24]")
+                    reason: "the CONNACK (\(probe.readableBytes) bytes) would exceed the client's Maximum Packet Size "
+                        + "of \(maximum) bytes [MQTT-3.1.2-24]")
             }
         }
         stopDeadline()
@@ -606,6 +607,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     ? .disconnect(.init(reasonCode: code, properties: properties))
                     : .connack(.init(sessionPresent: false, reasonCode: code, properties: properties)), context)
             connackSent = true
+        }
+        // What is already encoded goes first (3.1.1 too: the CONNACK of a CONNECT stored while the bad packet came).
+        if isOpen {
             reading = false
             flush(context)
         }

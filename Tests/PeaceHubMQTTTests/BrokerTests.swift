@@ -190,6 +190,21 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(TestClient.publishes(try listener.received()).isEmpty)
     }
 
+    /// A malformed packet behind a valid CONNECT still being stored: the CONNACK goes first, then the connection
+    /// closes [MQTT-3.2.0-1]. The CONNACK, encoded, was dropped unsent, for a session the hub kept.
+    @Test func aPacketThatFailsWhileTheConnectIsStoredClosesAfterTheConnack() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let client = try TestClient(broker: broker, principal: kaz)
+        var bytes = ByteBuffer()
+        MQTTPacket.connect(.init(clientID: "kaz-desk", cleanStart: false)).write(to: &bytes, version: .v3_1_1)
+        bytes.writeBytes([0x36, 0x03, 0x00, 0x01, 0x74])  // PUBLISH with QoS 3 [MQTT-3.3.1-4]
+        try client.sendBytes(bytes)
+        store.completeAll()
+        #expect(try client.received() == [accepted])
+        #expect(!client.isOpen)
+    }
+
     @Test func connectWithoutAVerifiedPrincipalIsRefused() throws {
         let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: nil)
         #expect(try client.connect("x") == [.connack(.init(sessionPresent: false, reasonCode: .notAuthorized))])

@@ -925,6 +925,15 @@ func publish5(
         #expect(try client.received() == [refusal])
         #expect(!client.isOpen)
         #expect(store.waiting == 0 && broker.sessionSummaries().isEmpty)
+        // A limit the CONNACK fits exactly connects (a Session Expiry Interval the hub would not send was counted).
+        let measure = try TestClient(broker: broker, principal: kaz)
+        guard let connack = try measure.connect5("kaz-measure").first else { Issue.record("no CONNACK"); return }
+        var encoded = ByteBuffer()
+        connack.write(to: &encoded, version: .v5)
+        let exact = try TestClient(broker: broker, principal: kaz)
+        let answer = try exact.connect5("kaz-exact", properties: [.maximumPacketSize(UInt32(encoded.readableBytes))])
+        guard case .connack(let fits) = answer.first else { Issue.record("no CONNACK: \(answer)"); return }
+        #expect(fits.reasonCode == .success)
     }
 
     @Test func badConnectsAreRefusedWithReasonCodes() throws {
