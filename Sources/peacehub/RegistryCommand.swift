@@ -52,7 +52,7 @@ struct RegistryOptions: ParsableArguments {
         let path = databasePath
         if !creating, !FileManager.default.fileExists(atPath: path) {
             throw CLIError(
-                "no registry at \(path) (registry seed, import, contingent add and mission add create one)")
+                "no registry at \(path) (registry seed, contingent add and mission add create one)")
         }
         // An empty file (a backup cut short, a `touch`) would become an empty registry, and `audit verify` call it
         // intact.

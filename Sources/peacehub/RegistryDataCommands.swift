@@ -19,7 +19,8 @@ struct RegistryImport: ParsableCommand {
     @Argument(help: "CSV or JSON files, imported together in one transaction.") var files: [String]
 
     func run() throws {
-        let registry = try options.open(creating: true)
+        // Not created here: people belong to contingents a registry already has (a refused import left an empty one).
+        let registry = try options.open()
         let actor = try options.parsedActor()
         var batch = ImportBatch()
         for file in files { batch.read(URL(fileURLWithPath: file)) }

@@ -81,7 +81,11 @@ struct RegistryCLITests {
     @Test func aRegistryNamedWithDbMustExistForReads() throws {
         let harness = try Harness(seeded: false)
         defer { harness.folder.remove() }
-        for command in [["person", "list"], ["audit", "verify"], ["stats"]] {
+        // An import too: it can only add people to contingents a registry already has, and a refused one left a
+        // new empty registry behind (with the folders of the path).
+        let people = harness.folder.url.appendingPathComponent("people.csv")
+        try "serviceNumber,latinName\n".write(to: people, atomically: true, encoding: .utf8)
+        for command in [["person", "list"], ["audit", "verify"], ["stats"], ["import", people.path]] {
             let result = try harness.run(command)
             #expect(result.status == 1, "\(command): \(result.stdout)")
             #expect(result.stderr.contains("no registry at \(harness.database)"), "\(command): \(result.stderr)")
