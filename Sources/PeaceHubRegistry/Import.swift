@@ -333,6 +333,11 @@ struct FieldReader {
         problems.append("\(file):\(line): \(prefix)\(field): \(reason)")
     }
 
+    /// A bad value as a problem quotes it: cut to 40 characters, so a 10 MB cell does not become a 10 MB line.
+    static func quoted(_ value: some StringProtocol) -> String {
+        value.count <= 40 ? "'\(value)'" : "'\(value.prefix(40))…' (\(value.utf8.count) bytes)"
+    }
+
     /// The text of a field; numbers are accepted where text is expected (JSON `"rank": 3` is odd but clear).
     mutating func optional(_ name: String) -> String? {
         switch value(name) {
@@ -363,7 +368,7 @@ struct FieldReader {
     mutating func vocabulary<V: RegistryVocabulary>(_ name: String, required: Bool) -> V? {
         guard let text = required ? self.required(name) : optional(name) else { return nil }
         guard let value = V(rawValue: text) else {
-            problem(name, "'\(text)' is not one of \(V.names)")
+            problem(name, "\(Self.quoted(text)) is not one of \(V.names)")
             return nil
         }
         return value
@@ -372,7 +377,7 @@ struct FieldReader {
     mutating func date(_ name: String, required: Bool) -> CalendarDate? {
         guard let text = required ? self.required(name) : optional(name) else { return nil }
         guard let date = CalendarDate(text) else {
-            problem(name, "'\(text)' is not a date (YYYY-MM-DD)")
+            problem(name, "\(Self.quoted(text)) is not a date (YYYY-MM-DD)")
             return nil
         }
         return date
@@ -381,7 +386,7 @@ struct FieldReader {
     mutating func integer(_ name: String) -> Int? {
         guard let text = optional(name) else { return nil }
         guard let value = Int(text) else {
-            problem(name, "'\(text)' is not a whole number")
+            problem(name, "\(Self.quoted(text)) is not a whole number")
             return nil
         }
         return value
@@ -406,7 +411,7 @@ struct FieldReader {
             for item in text.split(separator: ";") {
                 let parts = item.split(separator: ":")
                 guard parts.count == 2 else {
-                    problem(name, "'\(item)' is not code:LEVEL (e.g. en:B2)")
+                    problem(name, "\(Self.quoted(item)) is not code:LEVEL (e.g. en:B2)")
                     return []
                 }
                 pairs.append((Self.trimmingWhitespace(parts[0]), String(parts[1])))
@@ -428,7 +433,7 @@ struct FieldReader {
         var skills: [LanguageSkill] = []
         for (code, levelText) in pairs {
             guard let level = LanguageLevel(rawValue: levelText) else {
-                problem(name, "'\(levelText)' is not a CEFR level (\(LanguageLevel.names))")
+                problem(name, "\(Self.quoted(levelText)) is not a CEFR level (\(LanguageLevel.names))")
                 return []
             }
             skills.append(LanguageSkill(code: code, level: level))

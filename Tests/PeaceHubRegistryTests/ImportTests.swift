@@ -233,6 +233,8 @@ struct ImportTests {
             "KAZ-1,TRAINING,POC,2025-13-01,",
             "KAZ-1,TRAINING,\"e\"x,2025-01-01,\"",
             "KAZ-1,TRAINING,POC,2025-01-01,",
+            // A bad value is quoted cut short: a 10 MB cell made a 10 MB line.
+            "KAZ-1,TRAINING,POC,2025-01-01," + String(repeating: "9", count: 100_000),
         ]
         batch.read(try write(rows.joined(separator: "\r\n"), "q.csv", in: folder))
         #expect(
@@ -241,6 +243,7 @@ struct ImportTests {
                 "q.csv:3: csv: text after a closing quote",
                 "q.csv:4: issuedOn: '2025-13-01' is not a date (YYYY-MM-DD)",
                 "q.csv:5: csv: text after a closing quote",
+                "q.csv:7: expiresOn: '\(String(repeating: "9", count: 40))…' (100000 bytes) is not a date (YYYY-MM-DD)",
             ], "\(batch.problems)")
         // In a file whose lines end in CR alone, a CR inside quotes starts a line too.
         var cr = ImportBatch()
