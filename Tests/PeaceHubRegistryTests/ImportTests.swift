@@ -328,6 +328,21 @@ struct ImportTests {
         #expect(try codes(decomposed) == [])
     }
 
+    /// `"qualifications": null` is none, as `null` is for every other optional member (it was "must be an array").
+    @Test func nullQualificationsAreNone() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try makeRegistry()
+        let json = """
+            [{"serviceNumber": "KAZ-4401", "latinName": "Null Person", "sex": "F", "contingent": "KAZ",
+              "rank": "Captain", "category": "TROOP", "dateOfBirth": "1990-01-10", "qualifications": null}]
+            """
+        var batch = ImportBatch()
+        batch.read(try write(json, "people.json", in: folder))
+        #expect(batch.problems == [])
+        #expect(try registry.importBatch(batch, as: operatorActor) == ImportSummary(persons: 1, qualifications: 0))
+    }
+
     /// A JSON number is read as text where text is expected, the service number too: its nested qualifications
     /// were attached to a person with an empty number.
     @Test func aNumericServiceNumberCarriesItsNestedQualifications() throws {
