@@ -21,6 +21,10 @@ public enum PrivateDatabaseFile {
         for file in [path, path + "-wal", path + "-shm"] {
             var status = stat()
             guard stat(file, &status) == 0 else { continue }
+            // A folder named as the database (`--db data/`) is not one: made 0600, its owner could not open it.
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw FileModeError("\(file) is not a file (a folder?): name the database file itself")
+            }
             guard status.st_mode & 0o777 != 0o600, chmod(file, 0o600) != 0 else { continue }
             throw FileModeError("cannot make \(file) private (0600): \(String(cString: strerror(errno)))")
         }

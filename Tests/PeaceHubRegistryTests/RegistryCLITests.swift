@@ -91,6 +91,15 @@ struct RegistryCLITests {
             #expect(result.stderr.contains("no registry at \(harness.database)"), "\(command): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: harness.database))
+        // A folder given as the database is refused, and left as it was (it was made 0600: its owner locked out).
+        let folder = harness.folder.url.appendingPathComponent("data-folder")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        let asFolder = try ProcessRunner.peacehub(["registry", "seed", "--db", folder.path])
+        #expect(asFolder.status == 1)
+        #expect(asFolder.stderr.contains("is not a file (a folder?)"), "\(asFolder.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.path)[.posixPermissions] as? Int
+        #expect(mode == 0o755)
         let created = try harness.run(["contingent", "add", "NPL", "--name", "Nepal"])
         #expect(created.status == 0, "\(created.stderr)")
         #expect(try harness.run(["contingent", "list"]).stdout.contains("NPL"))
