@@ -608,11 +608,6 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                     : .connack(.init(sessionPresent: false, reasonCode: code, properties: properties)), context)
             connackSent = true
         }
-        // What is already encoded goes first (3.1.1 too: the CONNACK of a CONNECT stored while the bad packet came).
-        if isOpen {
-            reading = false
-            flush(context)
-        }
         close(context, reason: reason)
     }
 
@@ -623,6 +618,12 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
 
     private func close(_ context: ChannelHandlerContext, reason: String) {
         logger.debug("closing MQTT connection", metadata: ["reason": "\(reason)"])
+        // What is already encoded goes first: the CONNACK of a CONNECT stored while a DISCONNECT or a bad packet
+        // came behind it [MQTT-3.2.0-1], the replies to the packets before it.
+        if isOpen {
+            reading = false
+            flush(context)
+        }
         if case .connected(let clientID) = state {
             broker.disconnected(clientID: clientID, connection: self, ending: ending)
         }
