@@ -52,9 +52,17 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var context: ChannelHandlerContext?
     private var limits = ClientLimits()
     private var connackSent = false
-    /// A packet that could not be decoded while the CONNECT was being stored: the CONNECT's answer comes first
-    /// [MQTT-3.2.0-1], then this error's.
-    private var failureAfterConnect: MQTTError?
+    /// How the connection ends once the CONNECT being stored is answered: a CONNACK comes first [MQTT-3.2.0-1],
+    /// and a refusing one would deny a session the broker keeps.
+    private enum EndAfterConnect {
+        /// A packet behind the CONNECT could not be decoded.
+        case failed(MQTTError)
+        /// The broker or an operator closed it (a takeover: 0x8E; a revocation, an ended session: 0x98), with
+        /// codes a CONNACK may not carry.
+        case closed(ReasonCode, reason: String)
+    }
+
+    private var endAfterConnect: EndAfterConnect?
     /// How the connection ends for the broker: set by a DISCONNECT, otherwise the connection was lost.
     private var ending = Broker.Ending.lost
     /// The certificates the client connected with, until its CONNECT hands them to its session (for its will).
@@ -123,7 +131,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             // A principal cut off says nothing more: its will, now or after its delay, would be a message from a
             // revoked certificate.
             ending = .disconnect(publishWill: false, sessionExpiryInterval: nil)
-            disconnect(.administrativeAction, context: context, reason: revoked.reason)
+            end(.administrativeAction, context: context, reason: revoked.reason)
         case is HubDraining:
             drain(context: context)
         default:
@@ -133,7 +141,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if draining || failureAfterConnect != nil { return }
+        if draining || endAfterConnect != nil { return }
         if case .closed = state { return }
         reading = true
         var bytes = unwrapInboundIn(data)
@@ -258,9 +266,14 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
             writeOutgoing(clientID: accepted.clientID)
             for packet in waiting { process(packet, context: context) }
             routeSetAside()
-            if let failure = failureAfterConnect {
-                failureAfterConnect = nil
-                return failed(failure, context: context)
+            switch endAfterConnect {
+            case .failed(let error)?:
+                endAfterConnect = nil
+                return failed(error, context: context)
+            case .closed(let code, let reason)?:
+                return disconnect(code, context: context, reason: reason)
+            case nil:
+                break
             }
             flush(context)
             closeIfDrained(context)
@@ -611,6 +624,15 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         close(context, reason: reason)
     }
 
+    /// Ends the connection from the hub's side: at once, or, while its CONNECT is being stored, after the CONNACK.
+    private func end(_ code: ReasonCode, context: ChannelHandlerContext, reason: String) {
+        if case .connecting = state {
+            endAfterConnect = .closed(code, reason: reason)
+        } else {
+            disconnect(code, context: context, reason: reason)
+        }
+    }
+
     private var isOpen: Bool {
         if case .closed = state { return false }
         return true
@@ -659,7 +681,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if case .connecting = state {
             // The CONNECT was valid, and the broker is storing its session: a failing CONNACK would deny a
             // session the hub keeps (and a will it publishes). Its CONNACK first, then this error's DISCONNECT.
-            failureAfterConnect = error
+            endAfterConnect = .failed(error)
             return
         }
         if case .awaitingConnect = state, error.code == .unsupportedProtocolLevel {
@@ -736,7 +758,7 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     public func close(_ code: ReasonCode, reason: String) {
         eventLoop.execute {
             guard let context = self.context else { return }
-            self.disconnect(code, context: context, reason: reason)
+            self.end(code, context: context, reason: reason)
         }
     }
 }

@@ -913,6 +913,29 @@ func publish5(
         #expect(broker.sessionSummaries().map(\.clientID) == ["kaz"], "the session its CONNACK accepted")
     }
 
+    /// A connection taken over while its CONNECT is being stored gets its CONNACK, then DISCONNECT 0x8E: it got a
+    /// CONNACK 0x8E, a code CONNACK may not carry (MQTT 5 3.2.2.2), as if refused, and its will was published.
+    @Test func aConnectionTakenOverBeforeItsConnackGetsTheConnackFirst() throws {
+        let store = ManualStore()
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        let first = try TestClient(broker: broker, principal: kaz)
+        let second = try TestClient(broker: broker, principal: kaz, loop: first.loop)
+        for client in [first, second] {
+            client.speakMQTT5()
+            let properties: MQTTProperties = [.sessionExpiryInterval(60)]
+            try client.send(.connect(.init(version: .v5, clientID: "kaz", cleanStart: false, properties: properties)))
+        }
+        store.completeAll()
+        let packets = try first.received()
+        guard packets.count == 2, case .connack(let connack) = packets[0], case .disconnect(let disconnect) = packets[1]
+        else { Issue.record("expected CONNACK and DISCONNECT: \(packets)"); return }
+        #expect(connack.reasonCode == .success)
+        #expect(disconnect.reasonCode == .sessionTakenOver)
+        #expect(!first.isOpen)
+        guard case .connack(let taker) = try second.received().first else { Issue.record("no CONNACK"); return }
+        #expect(taker.reasonCode == .success && second.isOpen)
+    }
+
     /// A CONNACK that could exceed the client's Maximum Packet Size is not sent [MQTT-3.1.2-24]: the CONNECT is
     /// refused before a session is made, with a CONNACK that fits (no Reason String). The client waited for ever.
     @Test func aConnackTheClientCannotTakeIsARefusal() throws {
