@@ -109,10 +109,10 @@ public struct ImportBatch: Sendable {
         var columns: [String: Int] = [:]
         for (index, name) in header.fields.enumerated() {
             guard known.contains(name) else {
-                problems.append("\(file):\(header.line): header: unknown column '\(name)'")
+                problems.append("\(file):\(header.line): header: unknown column '\(cut(name))'")
                 continue
             }
-            if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(name)' repeats") }
+            if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(cut(name))' repeats") }
             columns[name] = index
         }
         while true {
@@ -161,7 +161,7 @@ public struct ImportBatch: Sendable {
             }
             var fields = FieldReader(file: file, line: line, source: .json(members))
             for name in members.keys.sorted() where name != "qualifications" && !Self.personColumns.contains(name) {
-                fields.problem(name, "unknown member")
+                fields.problem(cut(name), "unknown member")
             }
             addPerson(&fields)
             problems += fields.problems
@@ -183,7 +183,7 @@ public struct ImportBatch: Sendable {
                     file: file, line: line, source: .json(object), prefix: "qualifications[\(position)].")
                 for name in object.keys.sorted()
                 where !Self.qualificationColumns.contains(name) || name == "serviceNumber" {
-                    fields.problem(name, "unknown member")
+                    fields.problem(cut(name), "unknown member")
                 }
                 addQualification(&fields, serviceNumber: serviceNumber)
                 problems += fields.problems
@@ -333,10 +333,7 @@ struct FieldReader {
         problems.append("\(file):\(line): \(prefix)\(field): \(reason)")
     }
 
-    /// A bad value as a problem quotes it: cut to 40 characters, so a 10 MB cell does not become a 10 MB line.
-    static func quoted(_ value: some StringProtocol) -> String {
-        value.count <= 40 ? "'\(value)'" : "'\(value.prefix(40))…' (\(value.utf8.count) bytes)"
-    }
+    static func quoted(_ value: some StringProtocol) -> String { "'\(cut(value))'" }
 
     /// The text of a field; numbers are accepted where text is expected (JSON `"rank": 3` is odd but clear).
     mutating func optional(_ name: String) -> String? {
@@ -473,7 +470,7 @@ extension Registry {
                     problems.append("\(row.at): serviceNumber: \(person.serviceNumber) appears twice in the import")
                 }
                 if !contingents.contains(person.contingent) {
-                    problems.append("\(row.at): contingent: no contingent \(person.contingent)")
+                    problems.append("\(row.at): contingent: no contingent \(cut(person.contingent))")
                 }
                 if !actor.mayChange(contingent: person.contingent) {
                     problems.append("\(row.at): contingent: \(actor) may not add people of \(person.contingent)")
@@ -508,7 +505,7 @@ extension Registry {
                 }
                 guard let owner = batchContingent[row.serviceNumber] ?? existing[row.serviceNumber]?.contingent else {
                     problems.append(
-                        "\(row.at): serviceNumber: no person \(row.serviceNumber) in the registry or the import")
+                        "\(row.at): serviceNumber: no person \(cut(row.serviceNumber)) in the registry or the import")
                     continue
                 }
                 if !actor.mayChange(contingent: owner) {

@@ -11,7 +11,8 @@ extension Registry {
     public func addContingent(_ contingent: Contingent, as actor: Actor) throws {
         try requireOperator(actor, to: "add contingents")
         guard Self.isCountryCode(contingent.code) else {
-            throw RegistryError(.invalidInput, "contingent code '\(contingent.code)' is not an ISO 3166 alpha-3 code")
+            throw RegistryError(
+                .invalidInput, "contingent code '\(cut(contingent.code))' is not an ISO 3166 alpha-3 code")
         }
         guard !contingent.name.isEmpty else { throw RegistryError(.invalidInput, "contingent name is empty") }
         try Self.refuseBadText(
@@ -48,7 +49,8 @@ extension Registry {
     public func addMission(_ mission: Mission, activeSince: CalendarDate, as actor: Actor) throws {
         try requireOperator(actor, to: "add missions")
         guard !mission.code.isEmpty, mission.code.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "-" }) else {
-            throw RegistryError(.invalidInput, "mission code '\(mission.code)' must be upper-case letters and digits")
+            throw RegistryError(
+                .invalidInput, "mission code '\(cut(mission.code))' must be upper-case letters and digits")
         }
         try Self.refuseBadText(in: [("name", mission.name)], of: "mission")
         try write(actor) { db, audit in
@@ -350,10 +352,10 @@ extension Registry {
             problems.append(("latinName", "is empty"))
         }
         if !isCountryCode(person.nationality) {
-            problems.append(("nationality", "'\(person.nationality)' is not an ISO 3166 alpha-3 code"))
+            problems.append(("nationality", "'\(cut(person.nationality))' is not an ISO 3166 alpha-3 code"))
         }
         if !isCountryCode(person.contingent) {
-            problems.append(("contingent", "'\(person.contingent)' is not an ISO 3166 alpha-3 code"))
+            problems.append(("contingent", "'\(cut(person.contingent))' is not an ISO 3166 alpha-3 code"))
         }
         if person.rank.isEmpty { problems.append(("rank", "is empty")) }
         if let born = person.dateOfBirth {
@@ -377,7 +379,7 @@ extension Registry {
         for language in person.languages {
             let code = language.code
             if code.utf8.count != 2 || !code.utf8.allSatisfy({ (0x61...0x7A).contains($0) }) {
-                problems.append(("languages", "'\(code)' is not an ISO 639-1 code"))
+                problems.append(("languages", "'\(cut(code))' is not an ISO 639-1 code"))
             } else if !seen.insert(code).inserted {
                 problems.append(("languages", "'\(code)' appears more than once"))
             }
@@ -403,7 +405,7 @@ extension Registry {
             problems.append(("evidenceHash", "must be 64 lower-case hex digits (SHA-256)"))
         }
         if qualification.kind == .language, let level = qualification.level, LanguageLevel(rawValue: level) == nil {
-            problems.append(("level", "'\(level)' is not a CEFR level (\(LanguageLevel.names))"))
+            problems.append(("level", "'\(cut(level))' is not a CEFR level (\(LanguageLevel.names))"))
         }
         return problems
     }
@@ -497,4 +499,14 @@ extension Registry {
         }
         return equipment
     }
+}
+
+/// A value as a problem names it: cut to 40 Unicode scalars, so a 10 MB cell (or one letter with a million combining
+/// marks, one `Character`) does not become a 10 MB line.
+func cut(_ value: some StringProtocol) -> String {
+    let scalars = value.unicodeScalars
+    guard scalars.count > 40 else { return String(value) }
+    var prefix = String.UnicodeScalarView()
+    prefix.append(contentsOf: scalars.prefix(40))
+    return "\(String(prefix))… (\(value.utf8.count) bytes)"
 }

@@ -92,6 +92,13 @@ struct AuditTests {
                 refusal { try registry.addPerson(long, as: kazakhstan) }
                     == "person KAZ-702: latinName: is longer than 1024 characters")
         }
+        // A bad value is named cut short (a 1 MB nationality came back whole in the refusal, and in the API's).
+        var far = person("KAZ-704", contingent: "KAZ")
+        far.nationality = String(repeating: "Z", count: 1 << 20)
+        #expect(
+            refusal { try registry.addPerson(far, as: kazakhstan) }
+                == "person KAZ-704: nationality: '\(String(repeating: "Z", count: 40))… (1048576 bytes)' is not an "
+                + "ISO 3166 alpha-3 code")
         // A language given twice, or a list past the limit (a 10 MB cell of `en:B2;` was stored whole).
         var speaker = person("KAZ-703", contingent: "KAZ")
         speaker.languages = [LanguageSkill(code: "en", level: .b2), LanguageSkill(code: "en", level: .c1)]

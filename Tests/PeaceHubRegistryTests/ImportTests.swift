@@ -233,17 +233,20 @@ struct ImportTests {
             "KAZ-1,TRAINING,POC,2025-13-01,",
             "KAZ-1,TRAINING,\"e\"x,2025-01-01,\"",
             "KAZ-1,TRAINING,POC,2025-01-01,",
-            // A bad value is quoted cut short: a 10 MB cell made a 10 MB line.
+            // A bad value is quoted cut short: a 10 MB cell made a 10 MB line, a letter with its combining marks too.
             "KAZ-1,TRAINING,POC,2025-01-01," + String(repeating: "9", count: 100_000),
+            "KAZ-1,TRAINING,POC,a" + String(repeating: "\u{301}", count: 50_000) + ",",
         ]
         batch.read(try write(rows.joined(separator: "\r\n"), "q.csv", in: folder))
+        let (nines, accents) = (String(repeating: "9", count: 40), String(repeating: "\u{301}", count: 39))
         #expect(
             batch.problems == [
                 "q.csv:2: csv: a quote inside an unquoted field",
                 "q.csv:3: csv: text after a closing quote",
                 "q.csv:4: issuedOn: '2025-13-01' is not a date (YYYY-MM-DD)",
                 "q.csv:5: csv: text after a closing quote",
-                "q.csv:7: expiresOn: '\(String(repeating: "9", count: 40))…' (100000 bytes) is not a date (YYYY-MM-DD)",
+                "q.csv:7: expiresOn: '\(nines)… (100000 bytes)' is not a date (YYYY-MM-DD)",
+                "q.csv:8: issuedOn: 'a\(accents)… (100001 bytes)' is not a date (YYYY-MM-DD)",
             ], "\(batch.problems)")
         // In a file whose lines end in CR alone, a CR inside quotes starts a line too.
         var cr = ImportBatch()
