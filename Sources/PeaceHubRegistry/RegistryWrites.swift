@@ -113,7 +113,7 @@ extension Registry {
             var after = before
             try change(&after)
             after.id = before.id
-            try validate(after)
+            try validate(after, stored: before)
             try requireChange(actor, contingent: after.contingent, "people")
             try requireContingent(db, after.contingent)
             if after.serviceNumber != before.serviceNumber,
@@ -182,7 +182,7 @@ extension Registry {
             try change(&after)
             after.id = before.id
             after.personId = before.personId
-            try validate(after)
+            try validate(after, stored: before)
             guard try !audit.same(before, after) else { return after }
             try after.update(db)
             try audit.record(
@@ -324,20 +324,32 @@ extension Registry {
 
     // MARK: - Validation and lookups inside transactions
 
-    func validate(_ person: Person) throws {
-        var problems: [String] = []
-        for (field, message) in Self.problems(in: person) { problems.append("\(field): \(message)") }
+    /// Refuses a person the rules do not allow. An update (`stored`) is refused only for what it brings: a record an
+    /// older hub stored before a rule existed (a language listed twice, a control character) could not be changed at
+    /// all, not even to mend it field by field.
+    func validate(_ person: Person, stored: Person? = nil) throws {
+        let problems = Self.problemsBrought(Self.problems(in: person), over: stored.map(Self.problems(in:)))
         if !problems.isEmpty {
             throw RegistryError(
                 .invalidInput, "person \(person.serviceNumber): " + problems.joined(separator: "; "), details: problems)
         }
     }
 
-    func validate(_ qualification: Qualification) throws {
-        let problems = Self.problems(in: qualification).map { "\($0.field): \($0.message)" }
+    /// As a person's: an update is refused only for the problems it brings.
+    func validate(_ qualification: Qualification, stored: Qualification? = nil) throws {
+        let problems = Self.problemsBrought(
+            Self.problems(in: qualification), over: stored.map(Self.problems(in:)))
         if !problems.isEmpty {
             throw RegistryError(.invalidInput, "qualification: " + problems.joined(separator: "; "), details: problems)
         }
+    }
+
+    /// The problems of a record that the stored one (before an update) did not have, as `field: message`.
+    static func problemsBrought(
+        _ problems: [(field: String, message: String)], over stored: [(field: String, message: String)]?
+    ) -> [String] {
+        let old = Set((stored ?? []).map { "\($0.field): \($0.message)" })
+        return problems.map { "\($0.field): \($0.message)" }.filter { !old.contains($0) }
     }
 
     /// Field problems of a person, shared by the API and the importer.

@@ -53,6 +53,24 @@ struct RegistryCLITests {
         }
     }
 
+    /// A person an older hub stored with a language listed twice (refused since) can still be changed: every
+    /// update was refused for the stored languages. A change that brings a problem of its own is refused.
+    @Test func aRecordStoredBeforeARuleCanStillBeUpdated() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let registry = try Registry(path: harness.database)
+        try registry.database.write { db in
+            try db.execute(
+                sql: "UPDATE person SET languages = ? WHERE serviceNumber = 'KAZ-100202'",
+                arguments: [#"[{"code":"en","level":"A1"},{"code":"en","level":"C2"}]"#])
+        }
+        let update = try harness.run(["person", "update", "KAZ-100202", "--rank", "Colonel"])
+        #expect(update.status == 0, "\(update.stderr)")
+        let bad = try harness.run(["person", "update", "KAZ-100202", "--languages", "ru:B2;ru:C1"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("'ru' appears more than once"), "\(bad.stderr)")
+    }
+
     @Test func seedListAndShowWithSharedFields() throws {
         let harness = try Harness()
         defer { harness.folder.remove() }
