@@ -328,7 +328,7 @@ extension Registry {
     /// older hub stored before a rule existed (a language listed twice, a control character) could not be changed at
     /// all, not even to mend it field by field.
     func validate(_ person: Person, stored: Person? = nil) throws {
-        let problems = Self.problemsBrought(Self.problems(in: person), over: stored.map(Self.problems(in:)))
+        let problems = Self.problemsBrought(Self.problems(in:), by: person, over: stored)
         if !problems.isEmpty {
             throw RegistryError(
                 .invalidInput, "person \(person.serviceNumber): " + problems.joined(separator: "; "), details: problems)
@@ -337,19 +337,32 @@ extension Registry {
 
     /// As a person's: an update is refused only for the problems it brings.
     func validate(_ qualification: Qualification, stored: Qualification? = nil) throws {
-        let problems = Self.problemsBrought(
-            Self.problems(in: qualification), over: stored.map(Self.problems(in:)))
+        let problems = Self.problemsBrought(Self.problems(in:), by: qualification, over: stored)
         if !problems.isEmpty {
             throw RegistryError(.invalidInput, "qualification: " + problems.joined(separator: "; "), details: problems)
         }
     }
 
-    /// The problems of a record that the stored one (before an update) did not have, as `field: message`.
-    static func problemsBrought(
-        _ problems: [(field: String, message: String)], over stored: [(field: String, message: String)]?
+    /// The problems of `record`, as `field: message`, but for an update (`stored`, the record before it) those the
+    /// stored record had in a field the update leaves as it was: a field it sets is checked whole, and a problem
+    /// between fields (an expiry before a changed issue date) is new.
+    static func problemsBrought<Record: Encodable>(
+        _ problems: (Record) -> [(field: String, message: String)], by record: Record, over stored: Record?
     ) -> [String] {
-        let old = Set((stored ?? []).map { "\($0.field): \($0.message)" })
-        return problems.map { "\($0.field): \($0.message)" }.filter { !old.contains($0) }
+        let described = problems(record).map { (field: $0.field, text: "\($0.field): \($0.message)") }
+        guard let stored else { return described.map(\.text) }
+        let kept = unchangedFields(record, stored)
+        let old = Set(problems(stored).map { "\($0.field): \($0.message)" })
+        return described.filter { !(kept.contains($0.field) && old.contains($0.text)) }.map(\.text)
+    }
+
+    /// The fields (coding keys) two records hold alike.
+    private static func unchangedFields<Record: Encodable>(_ one: Record, _ other: Record) -> Set<String> {
+        let encoder = JSONEncoder()
+        guard let left = (try? encoder.encode(one)).flatMap({ try? JSONValue(parsing: $0) })?.objectValue,
+            let right = (try? encoder.encode(other)).flatMap({ try? JSONValue(parsing: $0) })?.objectValue
+        else { return [] }
+        return Set(Set(left.keys).union(right.keys).filter { left[$0] == right[$0] })
     }
 
     /// Field problems of a person, shared by the API and the importer.
