@@ -262,18 +262,19 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
                 "client": "\(accepted.clientID)", "principal": "\(principal)", "mqtt": "\(connect.version)",
             ])
             let keepAlive = accept(connect, accepted, context: context)
+            if case .closed(let code, let reason)? = endAfterConnect {
+                // Ended by the hub meanwhile (revoked, taken over, its session ended): what the client sent behind
+                // its CONNECT is not acted on (a revoked client's PUBLISH was routed, and its DISCONNECT 0x04 asked
+                // for the will its revocation had discarded).
+                return disconnect(code, context: context, reason: reason)
+            }
             startKeepAlive(seconds: keepAlive, context: context)
             writeOutgoing(clientID: accepted.clientID)
             for packet in waiting { process(packet, context: context) }
             routeSetAside()
-            switch endAfterConnect {
-            case .failed(let error)?:
+            if case .failed(let error)? = endAfterConnect {
                 endAfterConnect = nil
                 return failed(error, context: context)
-            case .closed(let code, let reason)?:
-                return disconnect(code, context: context, reason: reason)
-            case nil:
-                break
             }
             flush(context)
             closeIfDrained(context)

@@ -181,6 +181,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         let revoked = try TestClient(broker: broker, principal: kaz)
         let will = MQTTPacket.Will(topic: "wills/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
         try revoked.send(.connect(.init(clientID: "kaz-desk", cleanStart: false, will: will)))
+        // What it sent behind its CONNECT, before the revocation came, is not acted on: it was routed.
+        try revoked.send(.publish(.init(topic: "wills/kaz", payload: payload("sent behind the CONNECT"))))
         revoked.channel.pipeline.fireUserInboundEventTriggered(CredentialRevoked(reason: "certificate revoked"))
         revoked.loop.run()
         store.completeAll()
