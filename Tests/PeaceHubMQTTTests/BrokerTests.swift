@@ -169,7 +169,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     }
 
     /// The same when the certificate is revoked while the CONNECT is being stored: the session, stored after
-    /// the connection closed, ended as a lost connection's, and its will went out.
+    /// the connection closed, ended as a lost connection's, and its will went out; a PUBLISH sent behind the
+    /// CONNECT was routed after the revocation.
     @Test func aConnectionRevokedWhileItsSessionIsStoredPublishesNoWill() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
