@@ -95,7 +95,7 @@ public final class HTTPServer: Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // A client that half-closes after its request (`nc -N`, some health checks) still gets the answer:
-            // HTTPServerPipelineHandler closes once it is written.
+            // HTTPRequestHandler closes the connection once it is written.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 guard open.count.add(1, ordering: .relaxed).newValue <= configuration.maximumConnections else {

@@ -747,9 +747,9 @@ public final class Broker: Sendable {
 
     /// Gives a message of a shared subscription to the group's next member (the lock is held).
     private func passOn(_ delivery: Session.Delivery, in state: inout State, operations: inout [StoreOperation]) {
-        guard let shared = delivery.shared, case let filter = shared.filter, !delivery.message.isExpired(at: clock()),
-            let member = state.nextMember(of: filter, maximumQueued: configuration.maximumQueued),
-            let session = state.sessions[member], let subscription = session.subscriptions[filter]
+        guard let shared = delivery.shared, !delivery.message.isExpired(at: clock()),
+            let member = state.nextMember(of: shared.filter, maximumQueued: configuration.maximumQueued),
+            let session = state.sessions[member], let subscription = session.subscriptions[shared.filter]
         else { return }
         var message = delivery.message
         message.qos = min(shared.publishedQoS, subscription.qos)
