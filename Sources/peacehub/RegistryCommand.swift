@@ -45,7 +45,7 @@ struct RegistryOptions: ParsableArguments {
     }
 
     /// Opens the registry (migrating it), reporting a migration backup on stderr. The registry, whether named with
-    /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed, import,
+    /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed,
     /// contingent and mission add), so that a mistyped path is an error, not an empty registry that answers every
     /// read (`audit verify` on a mistyped data directory said "intact").
     func open(evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false) throws -> Registry {
