@@ -202,6 +202,9 @@ final class TLSConnection {
         return TLSError(.protocolError, OpenSSL.errorText("SSL_write failed (SSL error \(error))"))
     }
 
+    /// Whether the session is TLS 1.3 (once the handshake is complete).
+    var isTLS13: Bool { SSL_version(ssl) == TLS1_3_VERSION }
+
     /// Queues our close_notify.
     func shutdown() {
         ERR_clear_error()

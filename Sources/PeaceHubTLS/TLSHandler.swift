@@ -9,7 +9,8 @@ import PeaceHubCore
 /// Inbound it takes ciphertext and passes plaintext on, one `channelRead` per read burst; outbound it takes
 /// plaintext, buffers it until `flush`, and writes the ciphertext with one `writeAndFlush` per flush. After the
 /// handshake it fires `TLSPeerIdentity` as an inbound user event; failures are fired as `TLSError` and close the
-/// channel. Create one per channel inside the channel initializer; it keeps its `TLSContext` alive.
+/// channel. The peer's close_notify closes the session, except under TLS 1.3 on a channel that allows remote
+/// half-closure, where it is passed on as `ChannelEvent.inputClosed` and answers still go out. Create one per channel inside the channel initializer; it keeps its `TLSContext` alive.
 public final class TLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -149,7 +150,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func flush(context: ChannelHandlerContext) {
         flushedWriteCount = pendingWrites.count
-        if machine.isActive { encryptFlushedWrites(context: context) }
+        if machine.sendsData { encryptFlushedWrites(context: context) }
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
@@ -175,9 +176,21 @@ public final class TLSHandler: ChannelDuplexHandler {
             closeNotifyTimer = context.eventLoop.scheduleTask(in: connection.context.configuration.closeNotifyTimeout) {
                 bound.value.closeNotifyTimedOut()
             }
+        case .sendCloseNotifyAndClose(let promise):
+            stopTimers()
+            encryptFlushedWrites(context: context)
+            failPendingWrites(TLSError(.closed, "the TLS session was closed before this write was flushed"))
+            connection.shutdown()
+            closeAfter(flushCiphertextBeforeClosing(context: context), context: context, promise: promise)
         case .chain(let promise, _):
             if let promise { context.channel.closeFuture.cascade(to: promise) }
         }
+    }
+
+    /// The socket's own half-closure comes after the peer's close_notify, which was passed on as one already.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, machine.isInputClosed { return }
+        context.fireUserInboundEventTriggered(event)
     }
 
     // MARK: Handshake
@@ -226,7 +239,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(PeerCredentials(certificates: chain.map(\.credential)))
             // Records that arrived with the peer's last flight, then writes queued during the handshake.
             if machine.isActive { decrypt(context: context) }
-            if machine.isActive { encryptFlushedWrites(context: context) }
+            if machine.sendsData { encryptFlushedWrites(context: context) }
         }
     }
 
@@ -259,7 +272,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .wantsMore:
             break
         case .closeNotify:
-            peerClosed(context: context)
+            if connection.isTLS13, allowsHalfClosure(context), machine.peerClosedInput() {
+                // TLS 1.3 closes each direction on its own [RFC 8446 6.1]: an HTTP client may send its request,
+                // then close_notify, and still read the answer.
+                deliverPlaintext(context: context)
+                context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            } else {
+                peerClosed(context: context)
+            }
         case .failed(let error):
             deliverPlaintext(context: context)
             fail(context: context, error: error)
@@ -379,6 +399,10 @@ public final class TLSHandler: ChannelDuplexHandler {
         let flushed = flushCiphertextBeforeClosing(context: context)
         failPendingWrites(TLSError(.closed, "the peer closed the TLS session"))
         closeAfter(flushed, context: context, promise: closePromise)
+    }
+
+    private func allowsHalfClosure(_ context: ChannelHandlerContext) -> Bool {
+        (try? context.channel.syncOptions?.getOption(.allowRemoteHalfClosure)) ?? false
     }
 
     private func closeNotifyTimedOut() {

@@ -2,12 +2,16 @@ import NIOCore
 
 /// The TLS connection's lifecycle, as a value: events in, actions out. `TLSHandler` performs the actions.
 ///
-/// idle → handshaking → active → closing → closed. Any failure goes straight to closed.
+/// idle → handshaking → active → closing → closed, or active → inputClosed → closed when the peer half-closes.
+/// Any failure goes straight to closed.
 struct TLSStateMachine {
     enum State {
         case idle
         case handshaking
         case active
+        /// The peer's close_notify arrived and the session goes on one way (TLS 1.3 on a channel that allows
+        /// half-closure): the peer sends nothing more, we may still answer; our close_notify goes with the close.
+        case inputClosed
         /// Our close_notify is out; waiting for the peer's (or the timer). Holds the user's close promise.
         case closing(EventLoopPromise<Void>?)
         case closed
@@ -26,6 +30,8 @@ struct TLSStateMachine {
         case closeChannel(EventLoopPromise<Void>?)
         /// Send close_notify, start the close_notify timer, wait for the peer.
         case sendCloseNotify
+        /// Send close_notify and close once it is written: the peer's came already.
+        case sendCloseNotifyAndClose(EventLoopPromise<Void>?)
         /// A close is already under way: complete `promise` when it finishes.
         case chain(EventLoopPromise<Void>?, onto: EventLoopPromise<Void>?)
     }
@@ -43,6 +49,14 @@ struct TLSStateMachine {
         return false
     }
 
+    /// Flushed writes are encrypted and sent.
+    var sendsData: Bool {
+        switch state {
+        case .active, .inputClosed: true
+        case .idle, .handshaking, .closing, .closed: false
+        }
+    }
+
     var isHandshaking: Bool {
         if case .handshaking = state { return true }
         return false
@@ -51,7 +65,7 @@ struct TLSStateMachine {
     /// Writes are accepted (buffered) until a close starts.
     var acceptsWrites: Bool {
         switch state {
-        case .idle, .handshaking, .active: true
+        case .idle, .handshaking, .active, .inputClosed: true
         case .closing, .closed: false
         }
     }
@@ -67,7 +81,7 @@ struct TLSStateMachine {
         switch state {
         case .handshaking: .continueHandshake
         case .active, .closing: .decrypt
-        case .idle, .closed: .discard
+        case .idle, .inputClosed, .closed: .discard
         }
     }
 
@@ -86,10 +100,25 @@ struct TLSStateMachine {
         case .closing(let promise):
             state = .closed
             return (true, promise)
-        case .idle, .handshaking, .active:
+        case .idle, .handshaking, .active, .inputClosed:
             state = .closed
             return (true, nil)
         }
+    }
+
+    /// The peer's close_notify arrived where half-closure is allowed: true when the session goes on one way
+    /// (it was active), false when `peerClosed()` should end it.
+    mutating func peerClosedInput() -> Bool {
+        guard case .active = state else { return false }
+        state = .inputClosed
+        return true
+    }
+
+    /// Whether the peer has closed its side and been told about (a socket's own input-closed event is then news
+    /// to no one).
+    var isInputClosed: Bool {
+        if case .inputClosed = state { return true }
+        return false
     }
 
     /// The peer's close_notify arrived: true when we must answer with ours (we had not sent one yet).
@@ -102,7 +131,7 @@ struct TLSStateMachine {
         case .closing(let promise):
             state = .closed
             return (false, promise)
-        case .idle, .closed:
+        case .idle, .inputClosed, .closed:
             return (false, nil)
         }
     }
@@ -115,6 +144,9 @@ struct TLSStateMachine {
         case .active:
             state = .closing(promise)
             return .sendCloseNotify
+        case .inputClosed:
+            state = .closed
+            return .sendCloseNotifyAndClose(promise)
         case .closing(let existing):
             return .chain(promise, onto: existing)
         case .closed:
@@ -140,7 +172,7 @@ struct TLSStateMachine {
         case .closing(let promise):
             state = .closed
             return .completeClose(promise)
-        case .idle, .closed:
+        case .idle, .inputClosed, .closed:
             state = .closed
             return .none
         }

@@ -68,6 +68,12 @@ import Testing
         #expect((try JSONSerialization.jsonObject(with: numbers) as? [String: Any])?.count == 1)
     }
 
+    /// A client that sends its request and then its close_notify (TLS 1.3 half-closure) gets the answer.
+    @Test func aRequestFollowedByCloseNotifyIsAnswered() throws {
+        let result = try Self.run("half_close", on: hub)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n\(hub.logText.suffix(2000))")
+    }
+
     @Test func revokingACertificateClosesItsHTTPSConnection() throws {
         let result = try Self.run(
             "revocation", on: hub,

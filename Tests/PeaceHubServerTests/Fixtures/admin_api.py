@@ -812,7 +812,59 @@ def module_services():
     API.call(OP, "POST", command, params={"mission": "FIXTURE", "name": "describe"}, expect=200)
 
 
-SCENARIOS = {f.__name__: f for f in [contract, metrics, module_services, ready, revocation]}
+def half_close():
+    """TLS 1.3 closes each direction on its own [RFC 8446 6.1]: a request followed by the client's close_notify is
+    still answered, then the hub sends its own close_notify."""
+    import socket
+    context = tls_context("operator:duty")
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    session = context.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", ARGS.admin_port), timeout=10) as sock:
+        def pump():
+            if outgoing.pending:
+                sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+            return bool(data)
+        while True:
+            try:
+                session.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump()
+        session.write(b"GET /persons?limit=1 HTTP/1.1\r\nHost: hub\r\n\r\n")
+        try:
+            session.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+        answer, closed = b"", False
+        deadline = time.time() + 10
+        while not closed and time.time() < deadline:
+            more = pump()
+            while True:
+                try:
+                    chunk = session.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    closed = True
+                    break
+                if not chunk:
+                    closed = True
+                    break
+                answer += chunk
+            if not more:
+                break
+    check(answer.startswith(b"HTTP/1.1 200"), "no answer after the request and close_notify: %r" % answer[:200])
+    check(closed, "the hub did not send its close_notify after the answer")
+
+
+SCENARIOS = {f.__name__: f for f in [contract, half_close, metrics, module_services, ready, revocation]}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
