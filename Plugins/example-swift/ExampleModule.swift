@@ -33,14 +33,36 @@ public final class ExampleModule: MissionModule {
         return .accept(annotations: ["summaryLength": .number(Double(text.count))])
     }
 
+    /// A person (`subject` "person"), or each member of a contingent (`subject` "contingent", the items then naming
+    /// the member), needs `UN-CPTM` training valid on `asOf` (today when it is absent): docs/abi.md, section 8.
     public func readiness(_ request: JSONValue) throws -> [UnmetRequirement] {
-        guard let person = request["person"]?.objectValue else {
-            throw ModuleError.invalidArgument("field 'person' is required")
+        let asOf = request["asOf"]?.stringValue ?? ISO8601DateFormatter.dateOnly.string(from: host.now())
+        switch request["subject"]?.stringValue {
+        case "person":
+            guard let person = request["person"], person.objectValue != nil else {
+                throw ModuleError.invalidArgument("field 'person' is required")
+            }
+            return unmet(person, asOf: asOf)
+        case "contingent":
+            guard let members = request["contingent"]?["members"]?.arrayValue else {
+                throw ModuleError.invalidArgument("field 'contingent.members' is required")
+            }
+            return members.flatMap { member in
+                unmet(member, asOf: asOf).map { item in
+                    var item = item
+                    item.serviceNumber = member["serviceNumber"]?.stringValue
+                    return item
+                }
+            }
+        default:
+            throw ModuleError.invalidArgument("field 'subject' must be person or contingent")
         }
-        let today = ISO8601DateFormatter.dateOnly.string(from: host.now())
+    }
+
+    private func unmet(_ person: JSONValue, asOf: String) -> [UnmetRequirement] {
         let trained = (person["qualifications"]?.arrayValue ?? []).contains { qualification in
             qualification["code"]?.stringValue == "UN-CPTM"
-                && (qualification["expiresOn"]?.stringValue).map { $0 >= today } ?? true
+                && (qualification["expiresOn"]?.stringValue).map { $0 >= asOf } ?? true
         }
         return trained ? [] : [UnmetRequirement(code: "TRAINING_CPTM", message: "core pre-deployment training (UN-CPTM) is missing or expired")]
     }

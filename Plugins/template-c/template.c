@@ -92,7 +92,118 @@ static phub_status_t template_judge(void *instance, const phub_message_t *messag
     return write_text(verdict->annotations, annotations);
 }
 
-/* Finds a person ready when the request mentions core pre-deployment training. */
+/* A minimal reader of the host's JSON, enough for the readiness request: spans of values, found by member
+ * name. It trusts the host to send valid JSON (the host does); a real module may prefer a JSON library. */
+typedef struct span {
+    const uint8_t *bytes;
+    uint64_t size; /* 0: absent */
+} span_t;
+
+static uint64_t skip_space(span_t text, uint64_t at) {
+    while (at < text.size && is_space(text.bytes[at])) {
+        at++;
+    }
+    return at;
+}
+
+/* One past the end of the value that starts at `at`: a string, an object, an array or a scalar. */
+static uint64_t value_end(span_t text, uint64_t at) {
+    int depth = 0;
+    int in_string = 0;
+    for (uint64_t i = at; i < text.size; i++) {
+        uint8_t c = text.bytes[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_string = 0;
+                if (depth == 0) {
+                    return i + 1;
+                }
+            }
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) {
+                return i; /* a scalar that ends its container */
+            }
+            if (--depth == 0) {
+                return i + 1;
+            }
+        } else if (depth == 0 && (c == ',' || is_space(c))) {
+            return i;
+        }
+    }
+    return text.size;
+}
+
+/* The elements of an array or the members of an object, in turn: `*at` starts at the opening bracket and moves
+ * on; for an object, `*name` is the member's name with its quotes. Returns 0 after the last one. */
+static int next_item(span_t container, uint64_t *at, span_t *name, span_t *value) {
+    uint64_t i = skip_space(container, *at + 1);
+    if (i >= container.size || container.bytes[i] == '}' || container.bytes[i] == ']') {
+        return 0;
+    }
+    if (container.bytes[0] == '{') {
+        uint64_t name_end = value_end(container, i);
+        *name = (span_t){container.bytes + i, name_end - i};
+        i = skip_space(container, skip_space(container, name_end) + 1); /* past the ':' */
+    }
+    uint64_t end = value_end(container, i);
+    *value = (span_t){container.bytes + i, end - i};
+    *at = skip_space(container, end); /* the ',' or the closing bracket */
+    return 1;
+}
+
+/* The value of member `quoted_name` (with its quotes) of an object, or an absent span. */
+static span_t member(span_t object, const char *quoted_name) {
+    span_t name = {0}, value = {0};
+    uint64_t at = 0;
+    if (object.size < 2 || object.bytes[0] != '{') {
+        return (span_t){0};
+    }
+    while (next_item(object, &at, &name, &value)) {
+        if (name.size == strlen(quoted_name) && memcmp(name.bytes, quoted_name, name.size) == 0) {
+            return value;
+        }
+    }
+    return (span_t){0};
+}
+
+static int equals(span_t value, const char *text) {
+    return value.size == strlen(text) && memcmp(value.bytes, text, value.size) == 0;
+}
+
+/* Whether a person has core pre-deployment training. A real module also checks its dates against asOf. */
+static int is_trained(span_t person) {
+    span_t qualifications = member(person, "\"qualifications\"");
+    span_t name, qualification;
+    uint64_t at = 0;
+    if (qualifications.size < 2 || qualifications.bytes[0] != '[') {
+        return 0;
+    }
+    while (next_item(qualifications, &at, &name, &qualification)) {
+        if (equals(member(qualification, "\"code\""), "\"UN-CPTM\"")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Appends what fits; `out->length` counts every byte, so a result too large for the buffer is known whole. */
+static void append(phub_buffer_t *out, const void *bytes, uint64_t size) {
+    if (out->length + size <= out->capacity) {
+        memcpy(out->data + out->length, bytes, (size_t)size);
+    }
+    out->length += size;
+}
+
+static void append_text(phub_buffer_t *out, const char *text) { append(out, text, strlen(text)); }
+
+/* A person (subject "person") or each member of a contingent (subject "contingent", the items then naming the
+ * member) needs core pre-deployment training: docs/abi.md, section 8. */
 static phub_status_t template_readiness(void *instance, const uint8_t *request, uint64_t request_size,
                                         phub_buffer_t *out) {
     (void)instance;
@@ -100,19 +211,53 @@ static phub_status_t template_readiness(void *instance, const uint8_t *request, 
         write_text(out, "{\"error\":\"the readiness request is not a JSON object\"}");
         return PHUB_ERR_INVALID_ARGUMENT;
     }
-    static const char needle[] = "\"UN-CPTM\"";
-    size_t needle_size = sizeof needle - 1;
-    int found = 0;
-    for (uint64_t i = 0; i + needle_size <= request_size; i++) {
-        if (memcmp(request + i, needle, needle_size) == 0) {
-            found = 1;
-            break;
+    span_t text = {request, request_size};
+    uint64_t first = skip_space(text, 0);
+    span_t root = {request + first, value_end(text, first) - first};
+    span_t subject = member(root, "\"subject\"");
+    static const char missing[] =
+        "{\"code\":\"TRAINING_MISSING\",\"message\":\"core pre-deployment training (UN-CPTM) is missing\"";
+    out->length = 0;
+    if (equals(subject, "\"person\"")) {
+        span_t person = member(root, "\"person\"");
+        if (person.size == 0 || person.bytes[0] != '{') {
+            write_text(out, "{\"error\":\"field 'person' is required\"}");
+            return PHUB_ERR_INVALID_ARGUMENT;
         }
+        append_text(out, "[");
+        if (!is_trained(person)) {
+            append_text(out, missing);
+            append_text(out, "}");
+        }
+    } else if (equals(subject, "\"contingent\"")) {
+        span_t members = member(member(root, "\"contingent\""), "\"members\"");
+        span_t name, person;
+        uint64_t at = 0;
+        int count = 0;
+        if (members.size < 2 || members.bytes[0] != '[') {
+            write_text(out, "{\"error\":\"field 'contingent.members' is required\"}");
+            return PHUB_ERR_INVALID_ARGUMENT;
+        }
+        append_text(out, "[");
+        while (next_item(members, &at, &name, &person)) {
+            if (is_trained(person)) {
+                continue;
+            }
+            span_t service_number = member(person, "\"serviceNumber\"");
+            append_text(out, count++ > 0 ? "," : "");
+            append_text(out, missing);
+            if (service_number.size > 0 && service_number.bytes[0] == '"') {
+                append_text(out, ",\"serviceNumber\":");
+                append(out, service_number.bytes, service_number.size);
+            }
+            append_text(out, "}");
+        }
+    } else {
+        write_text(out, "{\"error\":\"field 'subject' must be person or contingent\"}");
+        return PHUB_ERR_INVALID_ARGUMENT;
     }
-    if (found) {
-        return write_text(out, "[]");
-    }
-    return write_text(out, "[{\"code\":\"TRAINING_MISSING\",\"message\":\"core pre-deployment training (UN-CPTM) is missing\"}]");
+    append_text(out, "]");
+    return out->length <= out->capacity ? PHUB_OK : PHUB_ERR_BUFFER_TOO_SMALL;
 }
 
 static phub_status_t template_command(void *instance, const char *name, const uint8_t *arguments,

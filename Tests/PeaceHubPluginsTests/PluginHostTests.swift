@@ -57,6 +57,27 @@ import Testing
         let unmet = try module.readiness(untrained.jsonData)
         #expect(unmet.count == 1)
         #expect(unmet.first?.code.hasPrefix("TRAINING") == true)
+        // A contingent is judged member by member (`deploy advance` asks before anyone is assigned: no members).
+        let contingent: JSONValue = [
+            "subject": "contingent", "mission": .string(mission), "asOf": "2027-01-10",
+            "contingent": ["code": "KGZ", "name": "Kyrgyz company", "pcrsLevel": "L1", "members": []],
+        ]
+        #expect(try module.readiness(contingent.jsonData).isEmpty)
+        let staffed: JSONValue = [
+            "subject": "contingent", "mission": .string(mission), "asOf": "2027-01-10",
+            "contingent": [
+                "code": "KGZ", "name": "Kyrgyz company",
+                "members": [
+                    ["serviceNumber": "KGZ-1", "qualifications": [["kind": "TRAINING", "code": "UN-CPTM"]]],
+                    ["serviceNumber": "KGZ-\"2\"", "qualifications": [["kind": "TRAINING", "code": "POC"]]],
+                ],
+            ],
+        ]
+        let members = try module.readiness(staffed.jsonData)
+        #expect(members.map(\.serviceNumber) == ["KGZ-\"2\""])
+        #expect(#expect(throws: PluginCallError.self) {
+            try module.readiness(JSONValue.object(["subject": "unit"]).jsonData)
+        }?.code == .invalidArgument)
 
         #expect(try module.command("describe")["mission"]?.stringValue == mission)
         #expect(#expect(throws: PluginCallError.self) {
