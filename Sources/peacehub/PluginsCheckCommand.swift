@@ -75,6 +75,15 @@ let conformanceChecks: [ConformanceCheck] = [
         ]
         _ = try module.readiness(request.jsonData)
     },
+    // `deploy advance` asks for a contingent's readiness, at first with no members assigned.
+    ConformanceCheck(function: "evaluate_readiness", title: "evaluate_readiness answers a contingent request") { subject in
+        let module = try subject.requireInstance()
+        let request: JSONValue = [
+            "subject": "contingent", "mission": .string(module.mission), "asOf": "2027-01-10",
+            "contingent": ["code": "KAZ", "name": "Kazakh company", "pcrsLevel": "L1", "members": []],
+        ]
+        _ = try module.readiness(request.jsonData)
+    },
     ConformanceCheck(function: "evaluate_readiness", title: "evaluate_readiness refuses malformed JSON") { subject in
         let module = try subject.requireInstance()
         do {

@@ -218,6 +218,13 @@ struct Scaffold {
                 const char *request = "{\\"subject\\":\\"person\\",\\"person\\":{\\"qualifications\\":[{\\"code\\":\\"UN-CPTM\\"}]}}";
                 CHECK(plugin->evaluate_readiness(instance, (const uint8_t *)request, strlen(request), &output) == PHUB_OK);
                 CHECK(output.length == 2 && memcmp(output_text, "[]", 2) == 0);
+                const char *contingent = "{\\"subject\\":\\"contingent\\",\\"contingent\\":{\\"members\\":["
+                                         "{\\"serviceNumber\\":\\"A-1\\",\\"qualifications\\":[{\\"code\\":\\"UN-CPTM\\"}]},"
+                                         "{\\"serviceNumber\\":\\"A-2\\",\\"qualifications\\":[]}]}}";
+                CHECK(plugin->evaluate_readiness(instance, (const uint8_t *)contingent, strlen(contingent), &output) == PHUB_OK);
+                CHECK(output.length < sizeof output_text);
+                output_text[output.length] = '\\0';
+                CHECK(strstr(output_text, "\\"A-2\\"") != NULL && strstr(output_text, "\\"A-1\\"") == NULL);
                 CHECK(plugin->run_command(instance, "describe", (const uint8_t *)"{}", 2, &output) == PHUB_OK);
                 CHECK(plugin->run_command(instance, "no-such-command", (const uint8_t *)"{}", 2, &output) == PHUB_ERR_UNSUPPORTED);
                 plugin->destroy(plugin, instance);

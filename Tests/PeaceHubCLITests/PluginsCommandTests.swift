@@ -123,7 +123,7 @@ import Testing
     func checkPassesOnAGoodModule(library: String) throws {
         let result = try ProcessRunner.peacehub(["plugins", "check", "\(examples)/\(library)"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("all 13 checks passed"))
+        #expect(result.stdout.contains("all 14 checks passed"))
         #expect(!result.stdout.contains("FAIL"))
     }
 

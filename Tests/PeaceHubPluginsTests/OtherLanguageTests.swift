@@ -30,6 +30,6 @@ import Testing
 
         let check = try ProcessRunner.peacehub(["plugins", "check", manifest.path])
         #expect(check.status == 0, "\(check.stdout)")
-        #expect(check.stdout.contains("all 13 checks passed"))
+        #expect(check.stdout.contains("all 14 checks passed"))
     }
 }
