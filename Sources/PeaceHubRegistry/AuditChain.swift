@@ -66,6 +66,14 @@ enum AuditChain {
         return fields.first { $0.value?.unicodeScalars.contains("\u{1F}") == true }?.key
     }
 
+    /// `before` or `after` when it is empty text. The canonical bytes give an absent record as empty, and a record
+    /// is JSON, never empty: an empty one in a stored entry is an edit that kept the hash.
+    static func emptyRecordField(_ entry: AuditEntry) -> String? {
+        if entry.before?.isEmpty == true { return "before" }
+        if entry.after?.isEmpty == true { return "after" }
+        return nil
+    }
+
     static func hash(previous: String, entry: AuditEntry) -> String {
         var data = Data(previous.utf8)
         data.append(
@@ -88,6 +96,9 @@ enum AuditChain {
             action: action, before: before, after: after, hash: "")
         if let field = fieldHoldingSeparator(entry) {
             throw RegistryError(.invalidInput, "the audit entry's \(field) holds the field separator U+001F")
+        }
+        if let field = emptyRecordField(entry) {
+            throw RegistryError(.invalidInput, "the audit entry's \(field) is empty (a record, or none)")
         }
         entry.hash = hash(previous: previousHash, entry: entry)
         try entry.insert(db)
@@ -119,6 +130,12 @@ enum AuditChain {
                     entries: count,
                     problem: .init(
                         seq: entry.seq, reason: "its \(field) holds the field separator U+001F: the entry was edited"))
+            }
+            if let field = emptyRecordField(entry) {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(
+                        seq: entry.seq, reason: "its \(field) is empty where a record or none was: the entry was edited"))
             }
             if hash(previous: previousHash, entry: entry) != entry.hash {
                 return AuditVerification(

@@ -50,7 +50,7 @@ extension Registry {
         try Self.refuseBadText(
             in: [("role", plan.role), ("post", plan.post), ("hostUnit", plan.hostUnit)], of: "deployment")
         if let lead = plan.leadNation, !Self.isCountryCode(lead) {
-            throw RegistryError(.invalidInput, "lead nation '\(lead)' is not an ISO 3166 alpha-3 code")
+            throw RegistryError(.invalidInput, "lead nation '\(cut(lead))' is not an ISO 3166 alpha-3 code")
         }
         return try write(actor) { db, audit in
             guard try Mission.exists(db, key: plan.mission) else {

@@ -197,7 +197,7 @@ extension Registry {
             }
         }
         if let status = query.status, !ReportQuery.statuses.contains(status) {
-            throw RegistryError(.invalidInput, "report status '\(status)' is not ACCEPTED or HELD")
+            throw RegistryError(.invalidInput, "report status '\(cut(status))' is not ACCEPTED or HELD")
         }
         return try database.read { db in
             var request = ArchivedReport.order(Column("id"))

@@ -130,6 +130,8 @@ public struct Qualification: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public enum Columns {
         public static let personId = Column(CodingKeys.personId)
         public static let kind = Column(CodingKeys.kind)
+        public static let code = Column(CodingKeys.code)
+        public static let issuedOn = Column(CodingKeys.issuedOn)
         public static let expiresOn = Column(CodingKeys.expiresOn)
     }
 

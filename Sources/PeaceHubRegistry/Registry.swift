@@ -185,11 +185,11 @@ struct AuditRecorder {
     ) throws {
         if id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw RegistryError(
-                .invalidInput, "\(entity) \(id.debugDescription): an id may not hold control characters")
+                .invalidInput, "\(entity) \(cut(id).debugDescription): an id may not hold control characters")
         }
         let afterJSON = try after.map(json)
         if let afterJSON, let field = Self.fieldHoldingNUL(afterJSON) {
-            throw RegistryError(.invalidInput, "\(entity) \(id): \(field): may not hold U+0000 (NUL)")
+            throw RegistryError(.invalidInput, "\(entity) \(cut(id)): \(field): may not hold U+0000 (NUL)")
         }
         try AuditChain.append(
             db, actor: actor.description, time: time, entity: entity, entityId: id, action: action,

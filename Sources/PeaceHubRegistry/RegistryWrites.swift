@@ -160,6 +160,7 @@ extension Registry {
             var qualification = qualification
             qualification.id = nil
             qualification.personId = person.id!
+            try requireNoTwin(db, qualification, serviceNumber: serviceNumber)
             try qualification.insert(db)
             try audit.record(
                 db, entity: "qualification", id: "\(serviceNumber)/\(qualification.id!)", action: "create",
@@ -184,6 +185,9 @@ extension Registry {
             after.personId = before.personId
             try validate(after, stored: before)
             guard try !audit.same(before, after) else { return after }
+            if (after.kind, after.code, after.issuedOn) != (before.kind, before.code, before.issuedOn) {
+                try requireNoTwin(db, after, serviceNumber: serviceNumber)
+            }
             try after.update(db)
             try audit.record(
                 db, entity: "qualification", id: "\(serviceNumber)/\(id)", action: "update", before: before,
@@ -331,7 +335,8 @@ extension Registry {
         let problems = Self.problemsBrought(Self.problems(in:), by: person, over: stored)
         if !problems.isEmpty {
             throw RegistryError(
-                .invalidInput, "person \(person.serviceNumber): " + problems.joined(separator: "; "), details: problems)
+                .invalidInput, "person \(cut(person.serviceNumber)): " + problems.joined(separator: "; "),
+                details: problems)
         }
     }
 
@@ -500,7 +505,7 @@ extension Registry {
 
     func requirePerson(_ db: Database, _ serviceNumber: String) throws -> Person {
         guard let person = try Person.filter(Person.Columns.serviceNumber == serviceNumber).fetchOne(db) else {
-            throw RegistryError(.notFound, "no person with service number \(serviceNumber)")
+            throw RegistryError(.notFound, "no person with service number \(cut(serviceNumber))")
         }
         return person
     }
@@ -518,9 +523,25 @@ extension Registry {
         return qualification
     }
 
+    /// A person holds one qualification of a kind and code issued on a date: `import` refuses a second one, so an
+    /// export with two would import nowhere.
+    func requireNoTwin(_ db: Database, _ qualification: Qualification, serviceNumber: String) throws {
+        typealias Columns = Qualification.Columns
+        var twins = Qualification.filter(
+            Columns.personId == qualification.personId && Columns.kind == qualification.kind
+                && Columns.code == qualification.code && Columns.issuedOn == qualification.issuedOn)
+        if let id = qualification.id { twins = twins.filter(Column("id") != id) }
+        if try !twins.isEmpty(db) {
+            throw RegistryError(
+                .alreadyExists,
+                "\(serviceNumber) already has \(qualification.kind.rawValue) \(cut(qualification.code)) of "
+                    + "\(qualification.issuedOn)")
+        }
+    }
+
     func requireEquipment(_ db: Database, _ serial: String) throws -> Equipment {
         guard let equipment = try Equipment.filter(Equipment.Columns.serial == serial).fetchOne(db) else {
-            throw RegistryError(.notFound, "no equipment with serial \(serial)")
+            throw RegistryError(.notFound, "no equipment with serial \(cut(serial))")
         }
         return equipment
     }

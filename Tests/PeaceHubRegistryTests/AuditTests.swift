@@ -99,6 +99,15 @@ struct AuditTests {
             refusal { try registry.addPerson(far, as: kazakhstan) }
                 == "person KAZ-704: nationality: '\(String(repeating: "Z", count: 40))… (1048576 bytes)' is not an "
                 + "ISO 3166 alpha-3 code")
+        // The service number that names the person in the refusal is cut too, and so is one looked up.
+        let farNumber = "KAZ-" + String(repeating: "7", count: 3000)
+        #expect(
+            refusal { try registry.addPerson(person(farNumber, contingent: "KAZ"), as: kazakhstan) }?.hasPrefix(
+                "person KAZ-\(String(repeating: "7", count: 36))… (3004 bytes): serviceNumber: is longer than 64 "
+                    + "characters") == true)
+        #expect(
+            #expect(throws: RegistryError.self) { try registry.person(serviceNumber: farNumber, as: kazakhstan) }?
+                .reason == "no person with service number KAZ-\(String(repeating: "7", count: 36))… (3004 bytes)")
         // A language given twice, or a list past the limit (a 10 MB cell of `en:B2;` was stored whole).
         var speaker = person("KAZ-703", contingent: "KAZ")
         speaker.languages = [LanguageSkill(code: "en", level: .b2), LanguageSkill(code: "en", level: .c1)]
@@ -166,6 +175,18 @@ struct AuditTests {
         #expect(result.problem?.reason == "its time holds the field separator U+001F: the entry was edited")
         #expect(Registry.Actor(parsing: "operator:eve\u{1F}x") == nil)
         #expect(Registry.Actor(parsing: "operator:eve") == .operator("eve"))
+    }
+
+    /// An absent record and empty text give the same hashed bytes; no write stores empty text, so one was edited.
+    @Test func anAbsentRecordMadeEmptyIsNamed() throws {
+        let registry = try makeRegistry()
+        let created = try #require(try registry.auditEntries(limit: 100, as: operatorActor).last { $0.before == nil })
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE auditEntry SET before = '' WHERE seq = ?", arguments: [created.seq])
+        }
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.problem?.seq == created.seq)
+        #expect(result.problem?.reason == "its before is empty where a record or none was: the entry was edited")
     }
 
     @Test func aDeletedEntryIsNamed() throws {

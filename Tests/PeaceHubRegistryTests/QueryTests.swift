@@ -87,6 +87,28 @@ struct QueryTests {
         #expect(last.entity == "qualification" && last.action == "delete" && last.entityId == "KAZ-2/\(id)")
     }
 
+    /// `import` refuses a second qualification of a kind and code issued on one date: so do the writes one by one,
+    /// or an export would import nowhere.
+    @Test func aSecondQualificationOfTheSameKindCodeAndDateIsRefused() throws {
+        let registry = try makeRegistry()
+        let cptm = Qualification(kind: .training, code: "UN-CPTM", issuedOn: day("2023-05-01"))
+        expectRegistryError(.alreadyExists) { try registry.addQualification(cptm, serviceNumber: "KAZ-2", as: kazakhstan) }
+        var other = cptm
+        other.issuedOn = day("2025-09-01")
+        let second = try registry.addQualification(other, serviceNumber: "KAZ-2", as: kazakhstan)
+        expectRegistryError(.alreadyExists) {
+            try registry.updateQualification(id: second.id!, serviceNumber: "KAZ-2", as: kazakhstan) {
+                $0.issuedOn = day("2023-05-01")
+            }
+        }
+        // Changing other fields of a record keeps its identity: no conflict with itself.
+        try registry.updateQualification(id: second.id!, serviceNumber: "KAZ-2", as: kazakhstan) {
+            $0.provider = "KAZCENT"
+        }
+        let held = try registry.qualifications(serviceNumber: "KAZ-2", as: operatorActor).filter { $0.code == "UN-CPTM" }
+        #expect(held.map(\.issuedOn) == [day("2023-05-01"), day("2025-09-01")])
+    }
+
     @Test func equipmentIsChangedByItsOwnerAndRemovedOnlyWithoutInspections() throws {
         let registry = try makeRegistry()
         let item = Equipment(

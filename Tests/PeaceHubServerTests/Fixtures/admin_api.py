@@ -306,6 +306,8 @@ def qualifications():
     qid = added.json["id"]
     check(added.headers["location"] == "/persons/KAZ-100203/qualifications/%d" % qid, "Location")
     API.call("KGZ", "POST", template, params=own, body=english, expect=403)
+    twin = API.call("KAZ", "POST", template, params=own, body=english, expect=409)
+    check(twin.code == "already_exists", "a second ENGLISH-TEST of the same day: %r" % twin.body)
     API.call("KAZ", "POST", template, params=own, body=dict(english, level="Z9"), expect=422)
     one = dict(own, id=qid)
     item = "/persons/{serviceNumber}/qualifications/{id}"
