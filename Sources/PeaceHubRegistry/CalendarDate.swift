@@ -8,8 +8,15 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public let day: Int
 
     /// Parses `YYYY-MM-DD` (ASCII digits only); `nil` for anything else, including impossible days such
-    /// as `2026-02-30`. Read from the UTF-8 bytes: an import parses a few hundred thousand of them.
+    /// as `2026-02-30` and the year 0000, which the mission modules (and most date libraries) do not take.
     public init?(_ text: String) {
+        guard let date = Self(reading: text), date.year >= 1 else { return nil }
+        self = date
+    }
+
+    /// `init?(_:)` with the year 0000 too: what an older hub stored stays readable. Read from the UTF-8 bytes:
+    /// an import parses a few hundred thousand of them.
+    init?(reading text: String) {
         var text = text
         let parts: (year: Int, month: Int, day: Int)? = text.withUTF8 { bytes in
             guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
@@ -111,6 +118,6 @@ extension CalendarDate: DatabaseValueConvertible {
     public var databaseValue: DatabaseValue { description.databaseValue }
 
     public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> CalendarDate? {
-        String.fromDatabaseValue(dbValue).flatMap(CalendarDate.init)
+        String.fromDatabaseValue(dbValue).flatMap { CalendarDate(reading: $0) }
     }
 }

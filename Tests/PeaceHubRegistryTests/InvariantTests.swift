@@ -277,12 +277,25 @@ struct InvariantTests {
         }
     }
 
+    /// What an older hub stored with the year 0000 is still read (and can be mended).
+    @Test func aStoredYearZeroDateStaysReadable() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE qualification SET issuedOn = '0000-01-01' WHERE code = 'MEDICAL-CLEARANCE'")
+        }
+        let held = try registry.qualifications(serviceNumber: "KAZ-1", as: operatorActor)
+        #expect(held.contains { $0.issuedOn.description == "0000-01-01" })
+    }
+
     @Test func calendarDatesParseStrictly() {
         #expect(CalendarDate("2026-02-29") == nil)
         #expect(CalendarDate("2024-02-29") != nil)
         #expect(CalendarDate("2026-1-01") == nil)
         #expect(CalendarDate("2026-13-01") == nil)
         #expect(CalendarDate("20260101") == nil)
+        // Year 0000: stored, it made every readiness call on the person fail in the modules (503).
+        #expect(CalendarDate("0000-01-01") == nil)
+        #expect(CalendarDate("0001-01-01") != nil)
         #expect(day("2026-01-31").adding(months: 1) == day("2026-02-28"))
         #expect(day("1992-04-18").years(until: day("2026-04-17")) == 33)
     }
