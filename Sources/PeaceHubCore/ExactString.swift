@@ -21,6 +21,16 @@ public struct ExactString: Hashable, Sendable {
     }
 }
 
+/// Ordered by the UTF-8 bytes too, so a list sorted and paged by client id keeps apart ids that differ only in
+/// Unicode form (a `String` key made the second of two such sessions vanish from the next page).
+extension ExactString: Comparable, LosslessStringConvertible {
+    public var description: String { string }
+
+    public static func < (lhs: ExactString, rhs: ExactString) -> Bool {
+        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+    }
+}
+
 /// True when `a` and `b` have the same UTF-8 bytes; compared in place when both are contiguous (native strings).
 @inlinable
 public func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {

@@ -915,7 +915,7 @@ extension Broker {
                     },
                     queued: session.pendingCount, inflight: session.inflight.count)
             }
-        }.sorted { $0.clientID < $1.clientID }
+        }.sorted { ExactString($0.clientID) < ExactString($1.clientID) }
     }
 
     /// Ends the session of `clientID`, connected or not, as an operator asks: its subscriptions, queue and stored

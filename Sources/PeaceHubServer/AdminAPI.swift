@@ -84,7 +84,8 @@ public struct AdminAPI: Sendable {
             try Self.requireOperator(caller, "list MQTT sessions")
             let broker = try requireBroker()
             let sessions = broker.sessionSummaries()
-            return .json(try Page(all: sessions, page: try PageRequest(request), request: request) { $0.clientID })
+            return .json(
+                try Page(all: sessions, page: try PageRequest(request), request: request) { ExactString($0.clientID) })
         }
         route(&router, .DELETE, "/sessions/{clientID}") { request, caller in
             try Self.requireOperator(caller, "end MQTT sessions")

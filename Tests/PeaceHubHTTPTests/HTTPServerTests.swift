@@ -74,6 +74,10 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
             try request.requireQuery(only: PageRequest.queryNames)
             return .json(try Page(all: Array(1...7), page: try PageRequest(request), request: request) { $0 })
         }
+        router.get("/ids") { request, _ in
+            let ids = ["cafe\u{301}", "caf\u{E9}", "cafe"]
+            return .json(try Page(all: ids, page: try PageRequest(request), request: request) { ExactString($0) })
+        }
         router.get("/changing") { request, _ in
             .json(try Page(all: changing.withLock { $0 }, page: try PageRequest(request), request: request) { $0 })
         }
@@ -480,6 +484,22 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
             changing.withLock { $0 = [20, 30, 40, 50] }
             try client.request("GET", try #require(first["next"] as? String))
             #expect(try client.response().json?["items"] as? [Int] == [30, 40])
+        }
+    }
+
+    /// Keys that differ only in Unicode form (MQTT client ids) are two keys: the second was skipped.
+    @Test func keysThatAreCanonicallyEquivalentArePagedApart() throws {
+        try withServer { port in
+            let client = try RawHTTPClient(port: port)
+            var path: String? = "/ids?limit=1"
+            var seen: [String] = []
+            while let next = path {
+                try client.request("GET", next)
+                let page = try #require(try client.response().json)
+                seen += page["items"] as? [String] ?? []
+                path = page["next"] as? String
+            }
+            #expect(seen.map { Array($0.utf8) } == [Array("cafe".utf8), Array("cafe\u{301}".utf8), Array("caf\u{E9}".utf8)])
         }
     }
 
