@@ -136,7 +136,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
             {
                 // The client (curl, for bodies over 1 KiB) waits for this before sending the body.
-                let proceed = HTTPResponseHead(version: head.version, status: .continue)
+                let proceed = HTTPResponseHead(version: .http1_1, status: .continue)
                 context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
             }
         case (.body(var chunk), .receiving(let head, var body, let started)):
@@ -289,8 +289,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else if head.version.major == 1 && head.version.minor == 0 {
             headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
+        // The version the server implements, also to an HTTP/1.0 request [RFC 9110 2.5, RFC 9112 2.3].
         context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
             promise: nil)
         if response.body.readableBytes > 0, head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)

@@ -4,6 +4,8 @@ import Foundation
 /// pipeline requests, send oversized or chunked bodies, and see when the server closes.
 final class RawHTTPClient {
     struct Response {
+        /// The status line's version, `HTTP/1.1`.
+        var version: String
         var status: Int
         var headers: [String: String]
         var body: Data
@@ -88,7 +90,7 @@ final class RawHTTPClient {
         while buffer.count < length { try fill() }
         let body = Data(buffer.prefix(length))
         buffer.removeFirst(length)
-        return Response(status: status, headers: headers, body: body)
+        return Response(version: String(statusLine[0]), status: status, headers: headers, body: body)
     }
 
     /// True when the server has closed the connection (reads end) with nothing more to read, waiting up to the
