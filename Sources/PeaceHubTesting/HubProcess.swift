@@ -26,19 +26,28 @@ public final class HubProcess: @unchecked Sendable {
     ) throws {
         data = try TemporaryDirectory(prefix: "phub-hub")
         serveEnvironment = extra
-        if !configuration.isEmpty {
-            try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys]).write(to: configurationFile)
-            serveArguments = ["--config", configurationFile.path]
+        // A hub that does not start (a test may expect it) leaves no process and no folder behind.
+        do {
+            if !configuration.isEmpty {
+                try JSONSerialization.data(withJSONObject: configuration, options: [.sortedKeys])
+                    .write(to: configurationFile)
+                serveArguments = ["--config", configurationFile.path]
+            }
+            let steps: [[String]] = [
+                ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
+                ["pki", "issue", "--operator", "duty"], ["registry", "seed"],
+            ] + Self.contingents.map { ["pki", "issue", "--contingent", $0] }
+            for step in steps {
+                let result = try ProcessRunner.peacehub(step, environment: environment)
+                guard result.status == 0 else {
+                    throw FixtureError("peacehub \(step.joined(separator: " ")): \(result.stderr)")
+                }
+            }
+            try start(port: 0, extraArguments: extraArguments)
+        } catch {
+            remove()
+            throw error
         }
-        let steps: [[String]] = [
-            ["pki", "init"], ["pki", "issue-server", "--host", "localhost", "--host", "127.0.0.1"],
-            ["pki", "issue", "--operator", "duty"], ["registry", "seed"],
-        ] + Self.contingents.map { ["pki", "issue", "--contingent", $0] }
-        for step in steps {
-            let result = try ProcessRunner.peacehub(step, environment: environment)
-            guard result.status == 0 else { throw FixtureError("peacehub \(step.joined(separator: " ")): \(result.stderr)") }
-        }
-        try start(port: 0, extraArguments: extraArguments)
     }
 
     /// The configuration file `serve` reads when the hub was made with a configuration.
@@ -84,7 +93,9 @@ public final class HubProcess: @unchecked Sendable {
             guard process.isRunning else { throw FixtureError("peacehub serve exited: \(text)") }
             usleep(50_000)
         }
-        throw FixtureError("peacehub serve did not start: \(logText)")
+        let text = logText
+        stop(signal: SIGKILL)
+        throw FixtureError("peacehub serve did not start: \(text)")
     }
 
     /// The port of the address after `prefix` on the last line starting with it (`HOST:PORT`, then a space or
