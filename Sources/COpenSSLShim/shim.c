@@ -120,6 +120,14 @@ long phub_crl_number(const X509_CRL *crl) {
     return value;
 }
 
+long phub_revoked_reason(const X509_REVOKED *entry) {
+    ASN1_ENUMERATED *reason = X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, NULL, NULL);
+    if (reason == NULL) return -1;
+    long value = ASN1_ENUMERATED_get(reason);
+    ASN1_ENUMERATED_free(reason);
+    return value;
+}
+
 X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index) {
     STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
     return revoked == NULL ? NULL : sk_X509_REVOKED_value(revoked, index);

@@ -37,6 +37,12 @@ public struct PKI: Sendable {
         case cessationOfOperation
         case privilegeWithdrawn
 
+        /// The reason of CRLReason code `code`; nil for a code the hub does not write.
+        init?(code: Int) {
+            guard let reason = Self.allCases.first(where: { $0.code == code }) else { return nil }
+            self = reason
+        }
+
         /// The CRLReason code.
         var code: Int {
             switch self {
@@ -192,14 +198,22 @@ public struct PKI: Sendable {
     private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
         let recorded = try recordedRevocations(of: ca)
         index.crlNumber = max(index.crlNumber, recorded?.number ?? 0) + 1
-        // Revocations the hub has loaded that the index lacks (a restored backup): revoked again, as of now; a
-        // serial the index does not know at all is listed all the same.
+        // Revocations the hub has loaded that the index lacks (a restored backup): revoked again with the date and
+        // reason a loaded CRL gave them (as of now, unspecified, when the record is an older hub's); a serial the
+        // index does not know at all is listed all the same.
         var unknown: [(serial: String, date: Date, reason: RevocationReason)] = []
-        for serial in (recorded?.revoked ?? []).map(Self.normalizedSerial).sorted() {
-            if let entry = index.certificates.firstIndex(where: { Self.normalizedSerial($0.serial) == serial }) {
-                if !index.certificates[entry].isRevoked { index.certificates[entry].revokedAt = now }
+        for serial in (recorded?.revoked ?? []).sorted() {
+            let listed = recorded?.entries[serial]
+            let date = listed?.revokedAt ?? now
+            let reason = listed?.reasonCode.flatMap(RevocationReason.init(code:))
+            let normalized = Self.normalizedSerial(serial)
+            if let entry = index.certificates.firstIndex(where: { Self.normalizedSerial($0.serial) == normalized }) {
+                if !index.certificates[entry].isRevoked {
+                    index.certificates[entry].revokedAt = date
+                    index.certificates[entry].revocationReason = reason
+                }
             } else {
-                unknown.append((serial, now, .unspecified))
+                unknown.append((normalized, date, reason ?? .unspecified))
             }
         }
         // A revocation must always publish: near the CA's end the period is cut to it rather than refused.

@@ -19,8 +19,9 @@ public final class TLSContext: @unchecked Sendable {
     /// The CRL number (RFC 5280 5.2.3) of each CA's CRL, by the CA's name and SPKI hash; a reload refuses a CRL
     /// older than the one loaded (`TLSContextStore`).
     public let crlNumbers: [String: Int]
-    /// What each CA's CRL revokes, by the keys of `crlNumbers`: a CRL that keeps its number must keep its list.
-    public let crlRevocations: [String: Set<CertificateID>]
+    /// What each CA's CRL revokes, by the keys of `crlNumbers`, serial by serial: a CRL that keeps its number must
+    /// keep its list.
+    public let crlRevocations: [String: [String: CRLEntry]]
     /// The CAs of the CA file, named as `crlNumbers` names them (none without a CRL file).
     public let trustedAuthorities: Set<String>
     /// When this side's own certificate expires; nil without one (a client context may have none).
@@ -260,7 +261,7 @@ public final class TLSContext: @unchecked Sendable {
         _ ctx: OpaquePointer, _ configuration: TLSConfiguration
     ) throws(TLSError) -> (
         nextUpdates: [String: Date], revoked: Set<CertificateID>, numbers: [String: Int],
-        revocations: [String: Set<CertificateID>], authorities: Set<String>
+        revocations: [String: [String: CRLEntry]], authorities: Set<String>
     ) {
         guard let crlFile = configuration.crlFile else {
             if configuration.role == .server {
@@ -282,7 +283,7 @@ public final class TLSContext: @unchecked Sendable {
         var nextUpdates: [String: Date] = [:]
         var revoked: Set<CertificateID> = []
         var numbers: [String: Int] = [:]
-        var revocations: [String: Set<CertificateID>] = [:]
+        var revocations: [String: [String: CRLEntry]] = [:]
         for crl in crls {
             let issuer = X509_CRL_get_issuer(crl)
             let issuerName = OpenSSL.take(phub_x509_name_rfc2253(issuer)) ?? "?"
@@ -313,15 +314,18 @@ public final class TLSContext: @unchecked Sendable {
             if let date = OpenSSL.date(X509_CRL_get0_nextUpdate(crl)) {
                 nextUpdates[ca] = min(nextUpdates[ca] ?? date, date)
             }
-            var listed: Set<CertificateID> = []
+            var listed: [String: CRLEntry] = [:]
             for index in 0..<phub_crl_revoked_count(crl) {
                 if let entry = phub_crl_revoked_get(crl, index),
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
                 {
-                    listed.insert(CertificateID(issuerKey: signerKey, serial: serial))
+                    let reason = phub_revoked_reason(entry)
+                    listed[serial] = CRLEntry(
+                        revokedAt: OpenSSL.date(X509_REVOKED_get0_revocationDate(entry)) ?? Date(timeIntervalSince1970: 0),
+                        reasonCode: reason >= 0 ? Int(reason) : nil)
                 }
             }
-            revoked.formUnion(listed)
+            revoked.formUnion(listed.keys.map { CertificateID(issuerKey: signerKey, serial: $0) })
             let number = phub_crl_number(crl)
             if number >= 0 {
                 if number >= numbers[ca] ?? 0 {

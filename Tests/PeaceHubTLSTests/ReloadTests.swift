@@ -290,7 +290,9 @@ extension TLSContext {
         let recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
         let backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
         let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
-        let serial = try #require(try recorded.revoke(contingent: "KAZ").first?.serial)
+        let revokedAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 3600)
+        let serial = try #require(
+            try recorded.revoke(contingent: "KAZ", reason: .keyCompromise, now: revokedAt).first?.serial)
         try store.reload()
         let kaz = try #require(store.current.revoked.first { $0.serial == serial })
 
@@ -310,7 +312,11 @@ extension TLSContext {
         try store.reload()
         #expect(store.current.crlNumbers.values.max() == 4)
         #expect(store.current.revoked.contains(kaz))
-        #expect(try recorded.list().certificates.first { $0.serial == serial }?.isRevoked == true)
+        // Listed again with its first date and reason, which the hub's record kept (it was as of now, unspecified).
+        let entry = try #require(try recorded.list().certificates.first { $0.serial == serial })
+        #expect(entry.revokedAt == revokedAt && entry.revocationReason == .keyCompromise)
+        let listed = store.current.crlRevocations.values.compactMap { $0[kaz.serial] }
+        #expect(listed == [CRLEntry(revokedAt: revokedAt, reasonCode: 1)])
     }
 
     /// An expired server certificate would lock every client out: the hub does not start on it, and a reload

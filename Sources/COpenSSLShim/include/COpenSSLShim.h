@@ -130,6 +130,9 @@ long phub_crl_number(const X509_CRL *crl);
 /// Entry `index` of a CRL's revoked list (borrowed).
 X509_REVOKED *phub_crl_revoked_get(const X509_CRL *crl, int index);
 
+/// The CRL entry's reasonCode (RFC 5280 5.3.1), or -1 when it has none.
+long phub_revoked_reason(const X509_REVOKED *entry);
+
 /// The serial number as upper-case hex without leading zeros (as BN_bn2hex), malloc'ed. Free with free().
 char *phub_asn1_integer_hex(const ASN1_INTEGER *serial);
 
