@@ -640,13 +640,13 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     }
 
     private func close(_ context: ChannelHandlerContext, reason: String) {
+        // Once: a slow consumer is told to go by every message that finds its queue full until the close is done.
+        guard isOpen else { return }
         logger.debug("closing MQTT connection", metadata: ["reason": "\(reason)"])
         // What is already encoded goes first: the CONNACK of a CONNECT stored while a DISCONNECT or a bad packet
         // came behind it [MQTT-3.2.0-1], the replies to the packets before it.
-        if isOpen {
-            reading = false
-            flush(context)
-        }
+        reading = false
+        flush(context)
         if case .connected(let clientID) = state {
             broker.disconnected(clientID: clientID, connection: self, ending: ending)
         }
