@@ -402,7 +402,9 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         guard let alias = publish.properties.topicAlias else { return true }
         let maximum = limits.hubTopicAliasMaximum
         guard alias > 0, alias <= maximum else {
-            disconnect(.topicAliasInvalid, context: context, reason: "Topic Alias \(alias) is not in 1...\(maximum) [MQTT-3.3.2-9]")
+            let allowed = maximum == 0 ? "the hub allows no Topic Alias" : "not in 1...\(maximum)"
+            disconnect(
+                .topicAliasInvalid, context: context, reason: "Topic Alias \(alias): \(allowed) [MQTT-3.3.2-9]")
             return false
         }
         if publish.topic.isEmpty {

@@ -502,6 +502,14 @@ func publish5(
         try second.send(publish5("a/x", "5", properties: [.topicAlias(3)]))
         guard case .disconnect(let disconnect) = try second.received().last else { Issue.record("no DISCONNECT"); return }
         #expect(disconnect.reasonCode == .topicAliasInvalid)
+        #expect(disconnect.properties.reasonString == "Topic Alias 3: not in 1...2 [MQTT-3.3.2-9]")
+        // A hub that takes no aliases says so (it said "not in 1...0").
+        let strict = try Broker(configuration: .init(topicAliasMaximum: 0), authorizer: TestAuthorizer())
+        let third = try TestClient(broker: strict, principal: kaz)
+        _ = try third.connect5("kaz3")
+        try third.send(publish5("a/x", "6", properties: [.topicAlias(1)]))
+        guard case .disconnect(let refused) = try third.received().last else { Issue.record("no DISCONNECT"); return }
+        #expect(refused.properties.reasonString == "Topic Alias 1: the hub allows no Topic Alias [MQTT-3.3.2-9]")
     }
 
     @Test func theClientsReceiveMaximumLimitsWhatIsInFlight() throws {
