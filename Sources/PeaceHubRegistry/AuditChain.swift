@@ -135,7 +135,8 @@ enum AuditChain {
                 return AuditVerification(
                     entries: count,
                     problem: .init(
-                        seq: entry.seq, reason: "its \(field) is empty where a record or none was: the entry was edited"))
+                        seq: entry.seq,
+                        reason: "its \(field) is empty where a record or none was: the entry was edited"))
             }
             if hash(previous: previousHash, entry: entry) != entry.hash {
                 return AuditVerification(

@@ -51,7 +51,8 @@ extension Registry {
             ]
             return object.jsonData
         default:
-            throw RegistryError(.invalidInput, "unknown registry record kind '\(cut(kind))' (person, contingent, mission)")
+            throw RegistryError(
+                .invalidInput, "unknown registry record kind '\(cut(kind))' (person, contingent, mission)")
         }
     }
 }

@@ -121,7 +121,10 @@ public struct RevocationRecord: Sendable, Equatable {
                 fields["reason"] = entry.reasonCode
                 return fields
             }
-            return ["number": authority.number, "revoked": authority.revoked.sorted(), "entries": entries] as [String: Any]
+            let fields: [String: Any] = [
+                "number": authority.number, "revoked": authority.revoked.sorted(), "entries": entries,
+            ]
+            return fields
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)

@@ -320,9 +320,9 @@ public final class TLSContext: @unchecked Sendable {
                     let serial = OpenSSL.take(phub_asn1_integer_hex(X509_REVOKED_get0_serialNumber(entry)))
                 {
                     let reason = phub_revoked_reason(entry)
+                    let date = OpenSSL.date(X509_REVOKED_get0_revocationDate(entry))
                     listed[serial] = CRLEntry(
-                        revokedAt: OpenSSL.date(X509_REVOKED_get0_revocationDate(entry)) ?? Date(timeIntervalSince1970: 0),
-                        reasonCode: reason >= 0 ? Int(reason) : nil)
+                        revokedAt: date ?? Date(timeIntervalSince1970: 0), reasonCode: reason >= 0 ? Int(reason) : nil)
                 }
             }
             revoked.formUnion(listed.keys.map { CertificateID(issuerKey: signerKey, serial: $0) })

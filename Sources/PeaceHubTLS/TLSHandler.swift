@@ -10,7 +10,8 @@ import PeaceHubCore
 /// plaintext, buffers it until `flush`, and writes the ciphertext with one `writeAndFlush` per flush. After the
 /// handshake it fires `TLSPeerIdentity` as an inbound user event; failures are fired as `TLSError` and close the
 /// channel. The peer's close_notify closes the session, except under TLS 1.3 on a channel that allows remote
-/// half-closure, where it is passed on as `ChannelEvent.inputClosed` and answers still go out. Create one per channel inside the channel initializer; it keeps its `TLSContext` alive.
+/// half-closure, where it is passed on as `ChannelEvent.inputClosed` and answers still go out. Create one per
+/// channel inside the channel initializer; it keeps its `TLSContext` alive.
 public final class TLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer

@@ -2,8 +2,8 @@ import NIOCore
 
 /// The TLS connection's lifecycle, as a value: events in, actions out. `TLSHandler` performs the actions.
 ///
-/// idle → handshaking → active → closing → closed, or active → inputClosed → closed when the peer half-closes.
-/// Any failure goes straight to closed.
+/// idle → handshaking → active → closing → closed, or active → inputClosed → closed when the peer
+/// half-closes. Any failure goes straight to closed.
 struct TLSStateMachine {
     enum State {
         case idle

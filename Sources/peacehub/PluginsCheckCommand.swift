@@ -76,7 +76,9 @@ let conformanceChecks: [ConformanceCheck] = [
         _ = try module.readiness(request.jsonData)
     },
     // `deploy advance` asks for a contingent's readiness, at first with no members assigned.
-    ConformanceCheck(function: "evaluate_readiness", title: "evaluate_readiness answers a contingent request") { subject in
+    ConformanceCheck(
+        function: "evaluate_readiness", title: "evaluate_readiness answers a contingent request"
+    ) { subject in
         let module = try subject.requireInstance()
         let request: JSONValue = [
             "subject": "contingent", "mission": .string(module.mission), "asOf": "2027-01-10",
