@@ -257,6 +257,10 @@ extension Broker {
                 }
                 guard inflight.stage == .awaitingPubrec else { return (.pubrel(packetID: id), nil, []) }
                 session.inflight[id]?.stage = .awaitingPubcomp
+                // A reconnect sends the PUBRELs again in the order their PUBRECs came [MQTT-4.6.0-4]; the PUBLISHes
+                // left keep the order they were first sent in.
+                session.inflightOrder.removeAll { $0 == id }
+                session.inflightOrder.append(id)
                 let operations: [StoreOperation] =
                     session.isStored && store != nil && inflight.delivery.messageID != 0
                     ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]

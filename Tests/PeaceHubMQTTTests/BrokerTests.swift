@@ -506,6 +506,35 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(packets[2] == .pubrel(packetID: bID))
     }
 
+    /// PUBRELs go again in the order their PUBRECs came [MQTT-4.6.0-4, MQTT-4.6.0-6]: they went in the order the
+    /// PUBLISHes were first sent.
+    @Test func pubrelsAreResentInTheOrderOfTheirPubrecs() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("s", clean: false)
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("p")
+        for (index, text) in ["a", "b", "c"].enumerated() {
+            let id = UInt16(index + 1)
+            try publisher.send(publish("t", text, qos: .exactlyOnce, id: id))
+            try publisher.send(.pubrel(packetID: id))
+        }
+        let ids = TestClient.publishes(try subscriber.received()).compactMap(\.packetID)
+        #expect(ids.count == 3)
+        for id in [ids[2], ids[0]] {
+            try subscriber.send(.pubrec(packetID: id))
+            #expect(try subscriber.received() == [.pubrel(packetID: id)])
+        }
+        try subscriber.channel.close().wait()
+
+        let again = try TestClient(broker: broker, principal: ind)
+        let packets = try again.connect("s", clean: false)
+        #expect(packets.filter { if case .pubrel = $0 { true } else { false } } == [.pubrel(packetID: ids[2]), .pubrel(packetID: ids[0])])
+        #expect(TestClient.publishes(packets).map { $0.packetID } == [ids[1]])
+    }
+
     @Test func sessionTakeoverAndBinding() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let first = try TestClient(broker: broker, principal: kaz)
