@@ -86,19 +86,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         switch machine.channelInactive() {
         case .fireUncleanShutdown(let duringHandshake):
             deliverPlaintext(context: context)
-            let error = TLSError(
-                .uncleanShutdown,
-                duringHandshake
-                    ? "peer closed the connection during the handshake"
-                    : "peer closed the connection without close_notify (possible truncation)")
-            if peerSentBytes {
-                logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
-            } else {
-                logger.debug("connection closed before any TLS byte (a port probe?)", metadata: metadata(context))
-            }
-            if duringHandshake { countHandshakeFailure(error) }
-            failPendingWrites(error)
-            context.fireErrorCaught(error)
+            peerLeft(
+                context: context, duringHandshake: duringHandshake,
+                TLSError(
+                    .uncleanShutdown,
+                    duringHandshake
+                        ? "peer closed the connection during the handshake"
+                        : "peer closed the connection without close_notify (possible truncation)"))
         case .completeClose(let promise):
             promise?.succeed()
         case .none:
@@ -106,6 +100,32 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         failPendingWrites(TLSError(.closed, "the TLS session has ended"))
         context.fireChannelInactive()
+    }
+
+    /// A client that closes with the hub's flight unread resets the connection: it left mid-handshake all the
+    /// same, and is counted and logged as one that closed it (the error went up, and the handler that closed on it
+    /// left nothing to count).
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard machine.isHandshaking, error is IOError else { return context.fireErrorCaught(error) }
+        _ = machine.failed()
+        stopTimers()
+        peerLeft(
+            context: context, duringHandshake: true,
+            TLSError(.uncleanShutdown, "peer reset the connection during the handshake"))
+        context.close(promise: nil)
+    }
+
+    /// The peer went without close_notify: logged (at debug when it sent nothing: a port probe), counted when it
+    /// left mid-handshake, fired.
+    private func peerLeft(context: ChannelHandlerContext, duringHandshake: Bool, _ error: TLSError) {
+        if peerSentBytes {
+            logger.warning("TLS connection truncated", metadata: metadata(context, error: error))
+        } else {
+            logger.debug("connection closed before any TLS byte (a port probe?)", metadata: metadata(context))
+        }
+        if duringHandshake { countHandshakeFailure(error) }
+        failPendingWrites(error)
+        context.fireErrorCaught(error)
     }
 
     // MARK: Inbound

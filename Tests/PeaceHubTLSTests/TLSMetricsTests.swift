@@ -58,6 +58,25 @@ import Testing
         await server.stop()
     }
 
+    /// A client that closes mid-handshake with the server's flight unread resets the connection: counted as
+    /// `peer_closed` as a clean close is (the reset went up as an I/O error, and the handler that closed on it left
+    /// nothing counted).
+    @Test func aPeerThatResetsMidHandshakeIsCounted() async throws {
+        _ = metrics
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let server = try await TestServer(configuration: fixture.serverConfiguration())
+        let before = failures("peer_closed")
+        let kaz = fixture.contingent
+        _ = try await Clients.python(
+            "reset", port: server.port,
+            ["--ca", fixture.caFile, "--cert", fixture.path(kaz.certificatePath), "--key", fixture.path(kaz.keyPath!)])
+        _ = await server.log.wait { $0.errors.contains { $0.code == .uncleanShutdown } }
+        #expect(server.log.snapshot.errors.map(\.reason).contains("peer reset the connection during the handshake"))
+        #expect(failures("peer_closed") >= before + 1)
+        await server.stop()
+    }
+
     /// The expiry gauges carry the dates of the context built last, at start and after a reload (a PKI with
     /// validities no other test uses, so its values can be told apart).
     @Test func expiryGaugesFollowEachNewContext() throws {

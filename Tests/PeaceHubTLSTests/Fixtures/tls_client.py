@@ -81,6 +81,21 @@ def silent(args):
         return {"result": "closed", "error": str(error), "elapsed": time.monotonic() - start}
 
 
+def reset(args):
+    """Sends a ClientHello, waits for the server's flight and closes without reading it: the kernel resets."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    session = context(args, args.cert, args.key).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        session.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout)
+    raw.sendall(outgoing.read())
+    time.sleep(0.3)
+    raw.close()
+    return {"result": "ok"}
+
+
 def hold(args):
     try:
         keep = connect(args, args.cert, args.key)
@@ -117,7 +132,7 @@ def hold(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["echo", "truncate", "silent", "hold"])
+    parser.add_argument("mode", choices=["echo", "truncate", "silent", "hold", "reset"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ca")
     parser.add_argument("--cert")
@@ -135,6 +150,8 @@ def main():
         outcome = silent(args)
     elif args.mode == "hold":
         outcome = hold(args)
+    elif args.mode == "reset":
+        outcome = reset(args)
     else:
         outcome = echo(args, truncate=args.mode == "truncate")
     print(json.dumps(outcome))
