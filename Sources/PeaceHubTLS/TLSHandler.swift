@@ -202,7 +202,13 @@ public final class TLSHandler: ChannelDuplexHandler {
             encryptFlushedWrites(context: context)
             failPendingWrites(TLSError(.closed, "the TLS session was closed before this write was flushed"))
             connection.shutdown()
-            closeAfter(flushCiphertextBeforeClosing(context: context), context: context, promise: promise)
+            if let promise { context.channel.closeFuture.cascade(to: promise) }
+            closeAfter(flushCiphertextBeforeClosing(context: context), context: context, promise: nil)
+            // A peer that reads nothing more would hold the connection for good: as long as for a close_notify.
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            closeNotifyTimer = context.eventLoop.scheduleTask(in: connection.context.configuration.closeNotifyTimeout) {
+                bound.value.channelContext?.close(promise: nil)
+            }
         case .chain(let promise, _):
             if let promise { context.channel.closeFuture.cascade(to: promise) }
         }

@@ -486,4 +486,27 @@ import Testing
         #expect(store.reloadCount == 3, "a change after the signal's reload is loaded")
         await setup.finish()
     }
+
+    /// A half-closed peer (TLS 1.3 close_notify) that reads nothing more: the close waits for the last answer
+    /// and the hub's close_notify as long as for a peer's close_notify, not for ever.
+    @Test func aHalfClosedPeerThatStopsReadingIsClosed() async throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let server = try await TestServer(configuration: fixture.serverConfiguration(), answerOnInputClosed: 32 << 20)
+        let started = ContinuousClock.now
+        let client = Task.detached {
+            try await Clients.python(
+                "stall", port: server.port,
+                [
+                    "--ca", fixture.caFile, "--cert", fixture.path(fixture.contingent.certificatePath),
+                    "--key", fixture.path(fixture.contingent.keyPath!), "--timeout", "10",
+                ])
+        }
+        let serial = fixture.contingent.serial
+        _ = await server.log.wait(timeout: .seconds(8)) { $0.closed[serial] != nil }
+        let closedAt = try #require(server.log.snapshot.closed[serial])
+        #expect(closedAt - started < .seconds(7), "closed only when the client gave up")
+        _ = try await client.value
+        await server.stop()
+    }
 }

@@ -40,9 +40,14 @@ final class EchoHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let log: ServerLog
+    private let answerOnInputClosed: Int?
     private var serial: String?
 
-    init(log: ServerLog) { self.log = log }
+    /// `answerOnInputClosed`: when the peer half-closes, write that many bytes, then close.
+    init(log: ServerLog, answerOnInputClosed: Int? = nil) {
+        self.log = log
+        self.answerOnInputClosed = answerOnInputClosed
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -58,6 +63,11 @@ final class EchoHandler: ChannelInboundHandler {
         if let identity = event as? TLSPeerIdentity {
             serial = identity.serial
             log.update { $0.identities.append(identity) }
+        }
+        if case ChannelEvent.inputClosed = event, let size = answerOnInputClosed {
+            let answer = context.channel.allocator.buffer(repeating: UInt8(ascii: "a"), count: size)
+            context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
+            context.close(promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -90,15 +100,19 @@ final class TestServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
-    init(configuration: TLSConfiguration) async throws {
+    /// `answerOnInputClosed`: the channels allow half-closure, and answer it as `EchoHandler` says.
+    init(configuration: TLSConfiguration, answerOnInputClosed: Int? = nil) async throws {
         let store = try TLSContextStore(configuration: configuration)
         let log = self.log
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: answerOnInputClosed != nil)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([try store.makeHandler(), EchoHandler(log: log)])
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try store.makeHandler(), EchoHandler(log: log, answerOnInputClosed: answerOnInputClosed),
+                    ])
                 }
             }
         do {

@@ -96,6 +96,31 @@ def reset(args):
     return {"result": "ok"}
 
 
+def stall(args):
+    """Sends a message and close_notify (TLS 1.3: its direction only), then holds the socket without reading
+    for --timeout seconds."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    session = context(args, args.cert, args.key).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout)
+    while True:
+        try:
+            session.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            incoming.write(raw.recv(65536))
+    session.write(args.message.encode())
+    try:
+        session.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    raw.sendall(outgoing.read())
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    time.sleep(args.timeout)
+    raw.close()
+    return {"result": "ok"}
+
+
 def hold(args):
     try:
         keep = connect(args, args.cert, args.key)
@@ -132,7 +157,7 @@ def hold(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["echo", "truncate", "silent", "hold", "reset"])
+    parser.add_argument("mode", choices=["echo", "truncate", "silent", "hold", "reset", "stall"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ca")
     parser.add_argument("--cert")
@@ -152,6 +177,8 @@ def main():
         outcome = hold(args)
     elif args.mode == "reset":
         outcome = reset(args)
+    elif args.mode == "stall":
+        outcome = stall(args)
     else:
         outcome = echo(args, truncate=args.mode == "truncate")
     print(json.dumps(outcome))
