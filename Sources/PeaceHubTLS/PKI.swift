@@ -199,8 +199,9 @@ public struct PKI: Sendable {
         let recorded = try recordedRevocations(of: ca)
         index.crlNumber = max(index.crlNumber, recorded?.number ?? 0) + 1
         // Revocations the hub has loaded that the index lacks (a restored backup): revoked again with the date and
-        // reason a loaded CRL gave them (as of now, unspecified, when the record is an older hub's); a serial the
-        // index does not know at all is listed all the same.
+        // reason a loaded CRL gave them, also when the restored index was just revoked again (a revocation keeps
+        // its first date and reason); as of now, unspecified, when the record is an older hub's. A serial the index
+        // does not know at all is listed all the same.
         var unknown: [(serial: String, date: Date, reason: RevocationReason)] = []
         for serial in (recorded?.revoked ?? []).sorted() {
             let listed = recorded?.entries[serial]
@@ -208,7 +209,7 @@ public struct PKI: Sendable {
             let reason = listed?.reasonCode.flatMap(RevocationReason.init(code:))
             let normalized = Self.normalizedSerial(serial)
             if let entry = index.certificates.firstIndex(where: { Self.normalizedSerial($0.serial) == normalized }) {
-                if !index.certificates[entry].isRevoked {
+                if listed != nil || !index.certificates[entry].isRevoked {
                     index.certificates[entry].revokedAt = date
                     index.certificates[entry].revocationReason = reason
                 }
@@ -435,15 +436,16 @@ public struct PKI: Sendable {
         guard !matches.isEmpty else {
             throw PKIError(.notFound, "no certificate with \(description) in \(directory.path)")
         }
-        var revoked: [PKIIndex.Entry] = []
+        var revoked: [Int] = []
         for position in matches where index.certificates[position].revokedAt == nil {
             index.certificates[position].revokedAt = now
             index.certificates[position].revocationReason = reason
-            revoked.append(index.certificates[position])
+            revoked.append(position)
         }
         try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
         try saveIndex(index)
-        return revoked
+        // As the CRL lists them: the hub's record may hold an earlier date and reason.
+        return revoked.map { index.certificates[$0] }
     }
 
     /// The index (issued and revoked certificates, CRL state).

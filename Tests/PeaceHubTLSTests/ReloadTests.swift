@@ -317,6 +317,14 @@ extension TLSContext {
         #expect(entry.revokedAt == revokedAt && entry.revocationReason == .keyCompromise)
         let listed = store.current.crlRevocations.values.compactMap { $0[kaz.serial] }
         #expect(listed == [CRLEntry(revokedAt: revokedAt, reasonCode: 1)])
+
+        // Restored again, the certificate looks valid, and an operator revokes it anew: the first date and reason
+        // stand (a keyCompromise was published as superseded, an hour later).
+        for (url, data) in backup { try data.write(to: url) }
+        let again = try recorded.revoke(contingent: "KAZ", reason: .superseded)
+        #expect(again.map(\.revokedAt) == [revokedAt] && again.map(\.revocationReason) == [.keyCompromise])
+        try store.reload()
+        #expect(store.current.crlRevocations.values.compactMap { $0[kaz.serial] } == listed)
     }
 
     /// An expired server certificate would lock every client out: the hub does not start on it, and a reload
