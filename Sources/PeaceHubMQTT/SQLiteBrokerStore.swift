@@ -93,8 +93,6 @@ public final class SQLiteBrokerStore: BrokerStore {
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "peacehub.broker-store"
         do {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             // It holds message contents.
             try PrivateDatabaseFile.prepare(path)
             database = try DatabaseQueue(path: path, configuration: configuration)

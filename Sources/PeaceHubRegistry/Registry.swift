@@ -29,9 +29,6 @@ public final class Registry: Sendable {
         path: String, evaluator: (any ReadinessEvaluating)? = nil, now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "peacehub.registry")
     ) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(
-            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(30)

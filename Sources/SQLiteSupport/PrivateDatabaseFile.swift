@@ -8,8 +8,10 @@ import Glibc
 public enum PrivateDatabaseFile {
     /// Creates `path` empty and 0600 unless it exists (SQLite gives the `-wal` and `-shm` files it makes the
     /// database's mode), and brings an existing database and its `-wal` and `-shm` files to 0600: those an earlier
-    /// version made under a wider umask stay readable by anyone otherwise.
+    /// version made under a wider umask stay readable by anyone otherwise. Missing folders above it are made 0755
+    /// (less under a narrower umask), as `pki init` makes them: under umask 000 they were writable by anyone.
     public static func prepare(_ path: String) throws(FileModeError) {
+        try createFolders(above: path)
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
             close(descriptor)
@@ -27,6 +29,18 @@ public enum PrivateDatabaseFile {
             }
             guard status.st_mode & 0o777 != 0o600, chmod(file, 0o600) != 0 else { continue }
             throw FileModeError("cannot make \(file) private (0600): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension PrivateDatabaseFile {
+    /// `mkdir -p` of the folder holding `path`, each new folder 0755 before the umask.
+    static func createFolders(above path: String) throws(FileModeError) {
+        var folder = ""
+        for component in URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.pathComponents {
+            folder = folder.isEmpty || folder == "/" ? folder + component : folder + "/" + component
+            guard mkdir(folder, 0o755) != 0, errno != EEXIST else { continue }
+            throw FileModeError("cannot create \(folder): \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -178,4 +178,18 @@ struct StorageTests {
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(name)")
         }
     }
+
+    /// The folders made for a new registry are 0755 whatever the umask (under umask 000 `registry seed` made the
+    /// data directory writable by anyone), as `pki init` makes them.
+    @Test func foldersMadeForANewRegistryAreNotWritableByOthers() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let previous = umask(0)
+        defer { umask(previous) }
+        _ = try Registry(path: folder.path("data/registry/registry.sqlite"))
+        for name in ["data", "data/registry"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: folder.path(name))
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o755, "\(name)")
+        }
+    }
 }
