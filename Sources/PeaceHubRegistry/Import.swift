@@ -465,9 +465,9 @@ extension Registry {
             for row in batch.persons {
                 let person = row.person
                 if existing[person.serviceNumber] != nil {
-                    problems.append("\(row.at): serviceNumber: \(person.serviceNumber) is already registered")
+                    problems.append("\(row.at): serviceNumber: \(cut(person.serviceNumber)) is already registered")
                 } else if batchContingent[person.serviceNumber] != nil {
-                    problems.append("\(row.at): serviceNumber: \(person.serviceNumber) appears twice in the import")
+                    problems.append("\(row.at): serviceNumber: \(cut(person.serviceNumber)) appears twice in the import")
                 }
                 if !contingents.contains(person.contingent) {
                     problems.append("\(row.at): contingent: no contingent \(cut(person.contingent))")
@@ -497,11 +497,11 @@ extension Registry {
             for row in batch.qualifications {
                 let q = row.qualification
                 let identity = key(row.serviceNumber, q.kind.rawValue, q.code, q.issuedOn.description)
-                let named = "\(q.kind.rawValue) \(q.code) of \(q.issuedOn)"
+                let named = "\(q.kind.rawValue) \(cut(q.code)) of \(q.issuedOn)"
                 if recorded.contains(identity) {
-                    problems.append("\(row.at): code: \(row.serviceNumber) already has \(named)")
+                    problems.append("\(row.at): code: \(cut(row.serviceNumber)) already has \(named)")
                 } else if !imported.insert(identity).inserted {
-                    problems.append("\(row.at): code: \(row.serviceNumber)'s \(named) appears twice in the import")
+                    problems.append("\(row.at): code: \(cut(row.serviceNumber))'s \(named) appears twice in the import")
                 }
                 guard let owner = batchContingent[row.serviceNumber] ?? existing[row.serviceNumber]?.contingent else {
                     problems.append(

@@ -534,7 +534,7 @@ extension Registry {
         if try !twins.isEmpty(db) {
             throw RegistryError(
                 .alreadyExists,
-                "\(serviceNumber) already has \(qualification.kind.rawValue) \(cut(qualification.code)) of "
+                "\(cut(serviceNumber)) already has \(qualification.kind.rawValue) \(cut(qualification.code)) of "
                     + "\(qualification.issuedOn)")
         }
     }

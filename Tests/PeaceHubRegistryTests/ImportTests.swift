@@ -54,8 +54,10 @@ struct ImportTests {
         var again = ImportBatch()
         again.read(try write(Self.qualificationsCSV, "qualifications.csv", in: folder))
         let row = "KAZ-501,TRAINING,UN-POC,KAZCENT,2025-10-20,,,\n"
-        again.read(try write("serviceNumber,kind,code,provider,issuedOn,expiresOn,evidenceHash,level\n" + row + row,
-            "q2.csv", in: folder))
+        // A long code is named cut short, as in every refusal.
+        let long = "KAZ-501,OTHER,\(String(repeating: "Q", count: 300)),KAZCENT,2025-10-20,,,\n"
+        again.read(try write("serviceNumber,kind,code,provider,issuedOn,expiresOn,evidenceHash,level\n" + row + row
+            + long + long, "q2.csv", in: folder))
         do {
             try registry.importBatch(again, as: kazakhstan)
             Issue.record("duplicate qualifications were imported")
@@ -65,6 +67,11 @@ struct ImportTests {
             #expect(
                 error.details.contains(
                     "q2.csv:3: code: KAZ-501's TRAINING UN-POC of 2025-10-20 appears twice in the import"))
+            let cutCode = String(repeating: "Q", count: 40) + "… (300 bytes)"
+            #expect(
+                error.details.contains(
+                    "q2.csv:5: code: KAZ-501's OTHER \(cutCode) of 2025-10-20 appears twice in the import"),
+                "\(error.details)")
         }
         #expect(try registry.qualifications(serviceNumber: "KAZ-501", as: operatorActor).count == 1)
     }

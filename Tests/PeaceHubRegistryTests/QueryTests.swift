@@ -105,6 +105,13 @@ struct QueryTests {
         try registry.updateQualification(id: second.id!, serviceNumber: "KAZ-2", as: kazakhstan) {
             $0.provider = "KAZCENT"
         }
+        // A long code is named cut short.
+        let long = Qualification(kind: .other, code: String(repeating: "Q", count: 300), issuedOn: day("2025-01-01"))
+        try registry.addQualification(long, serviceNumber: "KAZ-2", as: kazakhstan)
+        let twin = #expect(throws: RegistryError.self) {
+            try registry.addQualification(long, serviceNumber: "KAZ-2", as: kazakhstan)
+        }
+        #expect(twin?.reason == "KAZ-2 already has OTHER \(String(repeating: "Q", count: 40))… (300 bytes) of 2025-01-01")
         let held = try registry.qualifications(serviceNumber: "KAZ-2", as: operatorActor).filter { $0.code == "UN-CPTM" }
         #expect(held.map(\.issuedOn) == [day("2023-05-01"), day("2025-09-01")])
     }
