@@ -467,7 +467,8 @@ extension Registry {
                 if existing[person.serviceNumber] != nil {
                     problems.append("\(row.at): serviceNumber: \(cut(person.serviceNumber)) is already registered")
                 } else if batchContingent[person.serviceNumber] != nil {
-                    problems.append("\(row.at): serviceNumber: \(cut(person.serviceNumber)) appears twice in the import")
+                    problems.append(
+                        "\(row.at): serviceNumber: \(cut(person.serviceNumber)) appears twice in the import")
                 }
                 if !contingents.contains(person.contingent) {
                     problems.append("\(row.at): contingent: no contingent \(cut(person.contingent))")
