@@ -165,6 +165,16 @@ extension Broker {
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
             return (.notAuthorized, "not authorized to publish on \(publish.topic)")
         }
+        if publish.retain, publish.payload.readableBytes > 0 {
+            let maximum = configuration.maximumRetainedPerPrincipal
+            guard state.withLock({ $0.mayRetain(on: publish.topic, by: principal, maximum: maximum) }) else {
+                let reason = "\(principal) holds its maximum of \(maximum) retained messages: clear one first"
+                publishesRefused.add(1, ordering: .relaxed)
+                metrics.publishRefused()
+                notify(principal, event: "publish-refused", topic: publish.topic, reason: reason)
+                return (.quotaExceeded, reason)
+            }
+        }
         return nil
     }
 

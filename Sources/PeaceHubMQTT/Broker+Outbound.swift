@@ -404,7 +404,7 @@ extension Broker {
             for (topic, previous) in replaced {
                 guard let last = messages.last(where: { $0.retain && sameUTF8($0.topic, topic) }) else { continue }
                 let setByBatch = last.payload.readableBytes == 0 ? nil : last
-                if state.retained[topic] == setByBatch { state.retained[topic] = previous }
+                if state.retained[topic] == setByBatch { state.setRetained(previous, on: topic) }
             }
         }
     }
@@ -423,7 +423,7 @@ extension Broker {
         if message.publisher != nil { state.traffic.received(message) }
         if message.retain {
             // An empty payload clears the retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
-            state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+            state.setRetained(message.payload.readableBytes == 0 ? nil : message, on: message.topic)
             if store != nil, !message.topic.utf8.starts(with: Self.systemTopicPrefix.utf8) {
                 operations.append(.setRetained(messageID: messageID, message: message))
             }

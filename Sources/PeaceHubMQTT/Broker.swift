@@ -35,6 +35,10 @@ public final class Broker: Sendable {
         public var topicAliasMaximum: UInt16
         /// Subscriptions one session may hold; more are refused (5.0: 0x97 Quota exceeded).
         public var maximumSubscriptionsPerSession: Int
+        /// Retained messages one principal's PUBLISHes may hold at once (those it set last); a retained PUBLISH
+        /// that would hold one more is refused (5.0: 0x97 Quota exceeded): retained messages live in the store and
+        /// in memory until cleared, and one contingent could otherwise fill the disk every other one relies on.
+        public var maximumRetainedPerPrincipal: Int
         /// The longest keep-alive the hub accepts from a 5.0 client, in seconds (it answers Server Keep Alive);
         /// 0: no limit.
         public var maximumKeepAlive: UInt16
@@ -58,7 +62,8 @@ public final class Broker: Sendable {
         public init(
             maximumInflight: Int = 32, maximumQueued: Int = 1000, maximumConnections: Int = 10_000,
             maximumConnectionsPerPrincipal: Int = 200, maximumPacketSize: Int = 4 << 20, receiveMaximum: UInt16 = 64,
-            topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100, maximumKeepAlive: UInt16 = 0,
+            topicAliasMaximum: UInt16 = 16, maximumSubscriptionsPerSession: Int = 100,
+            maximumRetainedPerPrincipal: Int = 1000, maximumKeepAlive: UInt16 = 0,
             maximumSessionExpiry: UInt32? = nil, storeHoldTime: Duration = .zero,
             connectTimeout: Duration = .seconds(10), systemReportInterval: Duration = .seconds(10),
             precedenceTopics: [String] = Configuration.defaultPrecedenceTopics
@@ -71,6 +76,7 @@ public final class Broker: Sendable {
             self.receiveMaximum = receiveMaximum
             self.topicAliasMaximum = topicAliasMaximum
             self.maximumSubscriptionsPerSession = maximumSubscriptionsPerSession
+            self.maximumRetainedPerPrincipal = maximumRetainedPerPrincipal
             self.maximumKeepAlive = maximumKeepAlive
             self.maximumSessionExpiry = maximumSessionExpiry
             self.storeHoldTime = storeHoldTime
@@ -140,7 +146,10 @@ public final class Broker: Sendable {
         var sessions = ExactDictionary<Session>()
         var subscriptions = SubscriptionTree<Subscriber, Subscription>()
         var sharedGroups = ExactDictionary<SharedGroup>()
-        var retained = ExactDictionary<BrokerMessage>()
+        /// Set through `setRetained(_:on:)`, which keeps `retainedByPrincipal`.
+        private(set) var retained = ExactDictionary<BrokerMessage>()
+        /// How many of `retained` each principal's PUBLISHes set (`Configuration.maximumRetainedPerPrincipal`).
+        private(set) var retainedByPrincipal: [Principal: Int] = [:]
         /// Live connections, in all and by principal (a takeover changes neither).
         var connections = 0
         var connectionsByPrincipal: [Principal: Int] = [:]
@@ -167,6 +176,22 @@ public final class Broker: Sendable {
         /// whether `commitHeldDeliveries()` is due.
         var heldPubacks: [PendingPuback] = []
         var holdScheduled = false
+
+        /// Sets, replaces or (nil) clears the retained message of `topic`, counting it for its publisher.
+        mutating func setRetained(_ message: BrokerMessage?, on topic: String) {
+            if let publisher = retained[topic]?.publisher {
+                retainedByPrincipal[publisher, default: 1] -= 1
+                if retainedByPrincipal[publisher] == 0 { retainedByPrincipal[publisher] = nil }
+            }
+            if let publisher = message?.publisher { retainedByPrincipal[publisher, default: 0] += 1 }
+            retained[topic] = message
+        }
+
+        /// Whether `principal` may set the retained message of `topic`: it holds fewer than `maximum`, or the topic's
+        /// is already one of its own.
+        func mayRetain(on topic: String, by principal: Principal, maximum: Int) -> Bool {
+            retained[topic]?.publisher == principal || retainedByPrincipal[principal, default: 0] < maximum
+        }
 
         mutating func nextSequence() -> UInt64 {
             lastSequence += 1
@@ -249,7 +274,7 @@ public final class Broker: Sendable {
             let now = clock()
             initial.lastSequence = stored.lastSequence
             initial.lastMessageID = stored.lastMessageID
-            initial.retained = stored.retained
+            for (topic, message) in stored.retained { initial.setRetained(message, on: topic) }
             for saved in stored.sessions {
                 let session = Session(clientID: saved.clientID, owner: saved.owner, expiryInterval: saved.expiryInterval)
                 // A session still connected when the store was last written lost its connection when that hub
@@ -558,7 +583,7 @@ public final class Broker: Sendable {
                 }
             }
             for (topic, message) in state.retained where message.isExpired(at: now) {
-                state.retained[topic] = nil
+                state.setRetained(nil, on: topic)
                 if store != nil {
                     var cleared = message
                     cleared.payload = ByteBuffer()

@@ -318,6 +318,7 @@ extension HubConfiguration {
             .integer("mqtt.receiveMaximum", \.mqtt.receiveMaximum, 1...65_535),
             .integer("mqtt.topicAliasMaximum", \.mqtt.topicAliasMaximum, 0...65_535),
             .integer("mqtt.maximumSubscriptionsPerSession", \.mqtt.maximumSubscriptionsPerSession, positive),
+            .integer("mqtt.maximumRetainedPerPrincipal", \.mqtt.maximumRetainedPerPrincipal, positive),
             .integer("mqtt.maximumKeepAliveSeconds", \.mqtt.maximumKeepAliveSeconds, 0...65_535),
             .integer("mqtt.maximumSessionExpirySeconds", \.mqtt.maximumSessionExpirySeconds, 0...4_294_967_295),
             .integer("mqtt.storeHoldMicroseconds", \.mqtt.storeHoldMicroseconds, 0...10_000_000),
@@ -351,7 +352,8 @@ extension HubConfiguration {
     public static let reloadableKeys: Set<String> = [
         "mqtt.maximumPacketSize", "mqtt.maximumInflight", "mqtt.maximumQueued", "mqtt.maximumConnections",
         "mqtt.maximumConnectionsPerPrincipal", "mqtt.routingBudgetMilliseconds", "mqtt.receiveMaximum",
-        "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumKeepAliveSeconds",
+        "mqtt.topicAliasMaximum", "mqtt.maximumSubscriptionsPerSession", "mqtt.maximumRetainedPerPrincipal",
+        "mqtt.maximumKeepAliveSeconds",
         "mqtt.maximumSessionExpirySeconds", "mqtt.storeHoldMicroseconds", "mqtt.connectTimeoutSeconds",
         "mqtt.systemReportIntervalSeconds", "tls.serverName", "tls.minimumVersion", "tls.cipherSuites",
         "tls.handshakeTimeoutSeconds", "tls.crlWarningDays", "log.level", "shutdownTimeoutSeconds",

@@ -36,6 +36,8 @@ public struct HubConfiguration: Sendable, Equatable {
         public var topicAliasMaximum = 16
         /// Subscriptions one session may hold.
         public var maximumSubscriptionsPerSession = 100
+        /// Retained messages one contingent or operator may hold at once.
+        public var maximumRetainedPerPrincipal = 1000
         /// The longest keep-alive accepted from an MQTT 5 client, in seconds (0: no limit); the hub answers with
         /// Server Keep Alive.
         public var maximumKeepAliveSeconds = 0
@@ -186,6 +188,7 @@ extension HubConfiguration {
             maximumConnectionsPerPrincipal: mqtt.maximumConnectionsPerPrincipal, maximumPacketSize: mqtt.maximumPacketSize,
             receiveMaximum: UInt16(mqtt.receiveMaximum), topicAliasMaximum: UInt16(mqtt.topicAliasMaximum),
             maximumSubscriptionsPerSession: mqtt.maximumSubscriptionsPerSession,
+            maximumRetainedPerPrincipal: mqtt.maximumRetainedPerPrincipal,
             maximumKeepAlive: UInt16(mqtt.maximumKeepAliveSeconds),
             maximumSessionExpiry: mqtt.maximumSessionExpirySeconds == 0 ? nil : UInt32(mqtt.maximumSessionExpirySeconds),
             storeHoldTime: .microseconds(mqtt.storeHoldMicroseconds),

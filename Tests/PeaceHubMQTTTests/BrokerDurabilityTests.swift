@@ -200,6 +200,30 @@ final class ManualStore: BrokerStore {
         #expect(TestClient.publishes(try again.received()).isEmpty)
     }
 
+    /// The retained messages a principal holds are counted again from the store at a restart: the quota holds
+    /// across it.
+    @Test func theRetainedQuotaHoldsAcrossARestart() throws {
+        let store = ManualStore()
+        let configuration = Broker.Configuration(maximumRetainedPerPrincipal: 1)
+        var broker = try Broker(configuration: configuration, authorizer: TestAuthorizer(), store: store)
+        var client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        try client.send(publish5("r/1", "a", qos: .atLeastOnce, id: 1, retain: true))
+        store.completeAll()
+        #expect(try client.received() == [.puback(packetID: 1)])
+        broker = try Broker(configuration: configuration, authorizer: TestAuthorizer(), store: store)
+        client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        store.completeAll()
+        try client.send(publish5("r/2", "b", qos: .atLeastOnce, id: 2, retain: true))
+        store.completeAll()
+        guard case .puback(let ack) = try client.received().last else {
+            Issue.record("no PUBACK")
+            return
+        }
+        #expect(ack.reasonCode == .quotaExceeded)
+    }
+
     @Test func acknowledgementsWaitForTheCommitAndKeepTheirOrder() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)

@@ -988,4 +988,32 @@ func publish5(
             .subscribe(.init(packetID: 1, subscriptions: [("a", .atMostOnce), ("b", .atMostOnce), ("c", .atMostOnce), ("a", .atLeastOnce)])))
         #expect(try client.received() == [.suback(.init(packetID: 1, reasonCodes: [.success, .success, .quotaExceeded, .grantedQoS1]))])
     }
+
+    /// Retained messages live until cleared: one principal may hold `maximumRetainedPerPrincipal` of them (one
+    /// contingent filled the disk with 60 MiB on inboxes of contingents that do not exist). Replacing or clearing
+    /// one is always allowed, and what another principal holds does not count.
+    @Test func retainedQuota() throws {
+        let broker = try Broker(configuration: .init(maximumRetainedPerPrincipal: 2), authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz")
+        func retain(_ topic: String, _ payload: String, id: UInt16) throws -> MQTTPacket? {
+            try client.send(publish5(topic, payload, qos: .atLeastOnce, id: id, retain: true))
+            return try client.received().last
+        }
+        func code(_ packet: MQTTPacket?) -> ReasonCode? {
+            if case .puback(let ack) = packet { return ack.reasonCode }
+            return nil
+        }
+        #expect(code(try retain("r/1", "a", id: 1)) == .success)
+        #expect(code(try retain("r/2", "b", id: 2)) == .success)
+        #expect(code(try retain("r/3", "c", id: 3)) == .quotaExceeded)
+        #expect(code(try retain("r/2", "b2", id: 4)) == .success)  // its own, replaced
+        #expect(code(try retain("r/1", "", id: 5)) == .success)  // cleared
+        #expect(code(try retain("r/3", "c", id: 6)) == .success)
+        let other = try TestClient(broker: broker, principal: ind)
+        _ = try other.connect5("ind")
+        try other.send(publish5("r/4", "d", qos: .atLeastOnce, id: 1, retain: true))
+        #expect(code(try other.received().last) == .success)
+        #expect(broker.counters.publishesRefused == 1)
+    }
 }

@@ -299,6 +299,7 @@ import Testing
             "PEACEHUB_ADMIN_MAXIMUM_BODY_SIZE": "4096", "PEACEHUB_MONITORING_ENABLED": "no",
             "PEACEHUB_MONITORING_HOST": "0.0.0.0", "PEACEHUB_MONITORING_PORT": "11",
             "PEACEHUB_ADMIN_MAXIMUM_CONNECTIONS": "21", "PEACEHUB_MONITORING_MAXIMUM_CONNECTIONS": "22",
+            "PEACEHUB_MQTT_MAXIMUM_RETAINED_PER_PRINCIPAL": "23",
         ]
         #expect(Set(HubConfiguration.keys.map(HubConfiguration.environmentName(of:))) == Set(environment.keys))
         let configuration = try HubConfiguration.load(file: nil, environment: environment)
@@ -318,6 +319,7 @@ import Testing
             configuration.mqtt.systemReportIntervalSeconds, configuration.mqtt.eventLoopThreads,
         ]
         #expect(numbers == Array(1...20))
+        #expect(configuration.mqtt.maximumRetainedPerPrincipal == 23)
         #expect(configuration.mqtt.durability == .powerLoss)
         #expect(configuration.tls.serverName == "s")
         #expect(configuration.tls.minimumVersion == .tlsv1_2)
