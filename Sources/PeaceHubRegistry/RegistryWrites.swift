@@ -476,7 +476,10 @@ extension Registry {
     static let maximumTextLength = 1024
 
     /// Registry text reaches operators' terminals and the audit chain: a control character (an escape sequence, a
-    /// line break, the chain's field separator) is refused in every field, as is text past `maximumTextLength`.
+    /// line break, the chain's field separator) is refused in every field, as are a line or paragraph separator
+    /// (U+2028, U+2029: a line break to some viewers) and a bidirectional embedding, override or isolate (U+202A to
+    /// U+202E, U+2066 to U+2069: they reorder what a terminal shows after them), and text past `maximumTextLength`.
+    /// The marks and joiners names need (U+200E, U+200F, U+200C, U+200D) are kept.
     static func textProblems(_ fields: [(String, String?)]) -> [(field: String, message: String)] {
         fields.compactMap { field, text in
             guard let text else { return nil }
@@ -488,10 +491,21 @@ extension Registry {
             if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
             }
+            if let scalar = text.unicodeScalars.first(where: isLayoutControl) {
+                let code = String(scalar.value, radix: 16, uppercase: true)
+                return (field, "may not hold U+\(code) (a line separator or a bidirectional override)")
+            }
             if text.unicodeScalars.count > maximumTextLength {
                 return (field, "is longer than \(maximumTextLength) characters")
             }
             return nil
+        }
+    }
+
+    private static func isLayoutControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
         }
     }
 

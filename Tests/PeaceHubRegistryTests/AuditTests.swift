@@ -99,6 +99,17 @@ struct AuditTests {
             refusal { try registry.addPerson(far, as: kazakhstan) }
                 == "person KAZ-704: nationality: '\(String(repeating: "Z", count: 40))… (1048576 bytes)' is not an "
                 + "ISO 3166 alpha-3 code")
+        // A line separator or a bidirectional override: a line break to some viewers, and text shown reversed
+        // ("KAZ" + RLO + "gnp.exe" reads as KAZexe.png); the right-to-left mark and the joiners stay allowed.
+        var spoofed = person("KAZ-705", contingent: "KAZ")
+        for (name, code) in [("Ali\u{202E}gnp", "202E"), ("Ali\u{2028}x", "2028"), ("Ali\u{2067}x", "2067")] {
+            spoofed.latinName = name
+            #expect(
+                refusal { try registry.addPerson(spoofed, as: kazakhstan) }
+                    == "person KAZ-705: latinName: may not hold U+\(code) (a line separator or a bidirectional override)")
+        }
+        spoofed.latinName = "Ali\u{200F}\u{200D}x"
+        #expect(refusal { try registry.addPerson(spoofed, as: kazakhstan) } == nil)
         // The service number that names the person in the refusal is cut too, and so is one looked up.
         let farNumber = "KAZ-" + String(repeating: "7", count: 3000)
         #expect(
