@@ -165,17 +165,26 @@ extension Broker {
             notify(principal, event: "publish-refused", topic: publish.topic, reason: "not authorized to publish on this topic")
             return (.notAuthorized, "not authorized to publish on \(publish.topic)")
         }
-        if publish.retain, publish.payload.readableBytes > 0 {
-            let maximum = configuration.maximumRetainedPerPrincipal
-            guard state.withLock({ $0.mayRetain(on: publish.topic, by: principal, maximum: maximum) }) else {
-                let reason = "\(principal) holds its maximum of \(maximum) retained messages: clear one first"
-                publishesRefused.add(1, ordering: .relaxed)
-                metrics.publishRefused()
-                notify(principal, event: "publish-refused", topic: publish.topic, reason: reason)
-                return (.quotaExceeded, reason)
-            }
+        if publish.retain,
+            let reason = retainRefusal(topic: publish.topic, payloadBytes: publish.payload.readableBytes, by: principal)
+        {
+            return (.quotaExceeded, reason)
         }
         return nil
+    }
+
+    /// Why a retained message of `principal` on `topic` would be one too many
+    /// (`Configuration.maximumRetainedPerPrincipal`), if it would: counted and noticed as a refused PUBLISH. An
+    /// empty one clears, and is never refused.
+    func retainRefusal(topic: String, payloadBytes: Int, by principal: Principal) -> String? {
+        guard payloadBytes > 0 else { return nil }
+        let maximum = configuration.maximumRetainedPerPrincipal
+        guard !state.withLock({ $0.mayRetain(on: topic, by: principal, maximum: maximum) }) else { return nil }
+        let reason = "\(principal) holds its maximum of \(maximum) retained messages: clear one first"
+        publishesRefused.add(1, ordering: .relaxed)
+        metrics.publishRefused()
+        notify(principal, event: "publish-refused", topic: topic, reason: reason)
+        return reason
     }
 
     /// The authorizer's decision, or the connection's last one when the topic and the authorizer's version are

@@ -442,7 +442,10 @@ public final class Broker: Sendable {
             session.version = packet.version
             session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
             session.maximumPacketSize = packet.properties.maximumPacketSize.map(Int.init)
-            session.resend = session.inflightOrder
+            // PUBRELs first, in the order their PUBRECs came [MQTT-4.6.0-4]: no window holds them back
+            // [MQTT-4.9.0-3]. Then the PUBLISHes, in the order first sent [MQTT-4.6.0-1], as the window allows.
+            let released = session.inflightOrder.filter { session.inflight[$0]?.stage == .awaitingPubcomp }
+            session.resend = released + session.inflightOrder.filter { session.inflight[$0]?.stage != .awaitingPubcomp }
             // What was released to the last connection and not written goes with the resends.
             session.released.removeAll()
             session.connectionNumber += 1
@@ -804,6 +807,10 @@ public final class Broker: Sendable {
     private func publishWill(_ pending: PendingWill) {
         let will = pending.will
         guard authorizer.mayPublish(pending.owner, topic: will.topic) else { return }
+        // A retained will counts as a retained PUBLISH would: wills were a way past the quota.
+        if will.retain, retainRefusal(topic: will.topic, payloadBytes: will.payload.count, by: pending.owner) != nil {
+            return
+        }
         let message = BrokerMessage(
             topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: will.qos, retain: will.retain,
             precedence: Precedence.of(

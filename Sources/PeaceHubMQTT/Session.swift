@@ -85,13 +85,15 @@ final class Session: @unchecked Sendable {
     /// since the reconnect sends everything in flight again.
     var connectionNumber = 0
 
-    /// Outbound messages by packet id, and the order they were sent in (for resending).
+    /// Outbound messages by packet id, and the order they were sent in, PUBREC'd ones moved to the end as their
+    /// PUBRECs come (for resending).
     var inflight: [UInt16: Inflight] = [:]
     var inflightOrder: [UInt16] = []
     /// Inbound QoS 2 packet ids received and answered with PUBREC, waiting for PUBREL.
     var inboundQoS2: Set<UInt16> = []
-    /// Packet ids in flight not yet sent again on the current connection, in the order they were first sent: set on
-    /// (re)connect, when everything in flight goes out again before anything new, within the window.
+    /// Packet ids in flight not yet sent again on the current connection: set on (re)connect, when everything in
+    /// flight goes out again before anything new: the PUBRELs in the order their PUBRECs came, then the PUBLISHes in
+    /// the order first sent, within the window.
     var resend: [UInt16] = []
     private var lastPacketID: UInt16 = 0
     /// The last routing pass that added the connection to its wake-up list.

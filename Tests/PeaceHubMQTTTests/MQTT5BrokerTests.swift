@@ -1015,5 +1015,43 @@ func publish5(
         try other.send(publish5("r/4", "d", qos: .atLeastOnce, id: 1, retain: true))
         #expect(code(try other.received().last) == .success)
         #expect(broker.counters.publishesRefused == 1)
+        // A retained will counts too: five lost connections set five more (none is now).
+        let will = MQTTPacket.Will(topic: "r/will", payload: Array("gone".utf8), qos: .atMostOnce, retain: true)
+        let leaving = try TestClient(broker: broker, principal: kaz)
+        _ = try leaving.connect5("kaz-leaving", will: will)
+        try leaving.channel.close().wait()
+        #expect(broker.counters.publishesRefused == 2)
+        let reader = try TestClient(broker: broker, principal: kaz)
+        _ = try reader.connect5("kaz-reader")
+        try reader.send(.subscribe(.init(packetID: 1, subscriptions: [("r/#", .atMostOnce)])))
+        #expect(TestClient.publishes(try reader.received()).map(\.topic).sorted() == ["r/2", "r/3", "r/4"])
+    }
+
+    /// A PUBREL goes again at a reconnect whatever the new window: it waited behind PUBLISHes that had no room
+    /// [MQTT-4.4.0-1, MQTT-4.9.0-3].
+    @Test func pubrelsAreResentBeforeThePublishesTheWindowHoldsBack() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("s", cleanStart: true, properties: [.sessionExpiryInterval(600), .receiveMaximum(3)])
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("t", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("p")
+        for id in UInt16(1)...3 {
+            try publisher.send(publish5("t", "m\(id)", qos: .exactlyOnce, id: id))
+            try publisher.send(.pubrel(packetID: id))
+        }
+        let ids = TestClient.publishes(try subscriber.received()).compactMap(\.packetID)
+        #expect(ids.count == 3)
+        try subscriber.send(.pubrec(packetID: ids[0]))
+        _ = try subscriber.received()
+        try subscriber.channel.close().wait()
+        let again = try TestClient(broker: broker, principal: ind)
+        let packets = try again.connect5("s", cleanStart: false, properties: [.sessionExpiryInterval(600), .receiveMaximum(1)])
+        #expect(packets.dropFirst().first == .pubrel(packetID: ids[0]))
+        // The window of one is the released message's until its PUBCOMP; then the PUBLISHes follow.
+        #expect(TestClient.publishes(packets).isEmpty)
+        try again.send(.pubcomp(packetID: ids[0]))
+        #expect(TestClient.publishes(try again.received()).compactMap(\.packetID) == [ids[1]])
     }
 }
