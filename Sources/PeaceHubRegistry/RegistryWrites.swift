@@ -219,8 +219,7 @@ extension Registry {
         if let problem = Self.identifierProblem(equipment.serial) {
             throw RegistryError(.invalidInput, "equipment serial: \(problem)")
         }
-        try Self.refuseBadText(
-            in: [("category", equipment.category), ("description", equipment.description)], of: "equipment")
+        try Self.refuseBadText(in: Self.textFields(of: equipment), of: "equipment")
         return try write(actor) { db, audit in
             try requireContingent(db, equipment.contingent)
             guard try Equipment.filter(Equipment.Columns.serial == equipment.serial).fetchCount(db) == 0 else {
@@ -252,8 +251,12 @@ extension Registry {
             after.id = before.id
             after.serial = before.serial
             guard !after.category.isEmpty else { throw RegistryError(.invalidInput, "equipment needs a category") }
-            try Self.refuseBadText(
-                in: [("category", after.category), ("description", after.description)], of: "equipment")
+            // As for a person: refused only for what the update brings (a text an older hub stored is kept).
+            let problems = Self.problemsBrought(Self.textProblems(in:), by: after, over: before)
+            guard problems.isEmpty else {
+                throw RegistryError(
+                    .invalidInput, "equipment: " + problems.joined(separator: "; "), details: problems)
+            }
             try requireChange(actor, contingent: after.contingent, "equipment")
             try requireContingent(db, after.contingent)
             guard try !audit.same(before, after) else { return after }
@@ -507,6 +510,14 @@ extension Registry {
         case 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
         }
+    }
+
+    static func textFields(of equipment: Equipment) -> [(String, String?)] {
+        [("category", equipment.category), ("description", equipment.description)]
+    }
+
+    static func textProblems(in equipment: Equipment) -> [(field: String, message: String)] {
+        textProblems(textFields(of: equipment))
     }
 
     /// Throws `invalidInput` naming the fields of `fields` that `textProblems` finds.

@@ -116,6 +116,23 @@ struct QueryTests {
         #expect(held.map(\.issuedOn) == [day("2023-05-01"), day("2025-09-01")])
     }
 
+    /// Text an older hub stored before a rule (a bidirectional override) does not lock the record: other fields
+    /// still change, as for a person.
+    @Test func equipmentWithTextStoredBeforeARuleCanStillBeChanged() throws {
+        let registry = try makeRegistry()
+        let item = Equipment(
+            contingent: "KAZ", coeClass: .majorEquipment, category: "APC (wheeled)", serial: "KAZ-9", leaseType: .wet)
+        try registry.addEquipment(item, as: kazakhstan)
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE equipment SET description = 'BTR' || char(8238) || '28' WHERE serial = 'KAZ-9'")
+        }
+        let changed = try registry.updateEquipment(serial: "KAZ-9", as: kazakhstan) { $0.status = .unserviceable }
+        #expect(changed.status == .unserviceable)
+        expectRegistryError(.invalidInput) {
+            try registry.updateEquipment(serial: "KAZ-9", as: kazakhstan) { $0.description = "BTR\u{202E}82" }
+        }
+    }
+
     @Test func equipmentIsChangedByItsOwnerAndRemovedOnlyWithoutInspections() throws {
         let registry = try makeRegistry()
         let item = Equipment(
