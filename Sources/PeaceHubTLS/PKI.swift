@@ -284,10 +284,7 @@ public struct PKI: Sendable {
         }
         // IPv6 literals name files with "_" for ":".
         let stem = first.replacingOccurrences(of: ":", with: "_")
-        var entry = try issue(request, kind: .server, name: stem, folder: "server", force: force)
-        entry.hosts = hosts
-        try updateEntry(entry)
-        return entry
+        return try issue(request, kind: .server, name: stem, folder: "server", force: force) { $0.hosts = hosts }
     }
 
     /// A contingent's client certificate: SAN `urn:peacehub:contingent:<CODE>`, CN `<CODE> contingent[ <device>]`.
@@ -309,11 +306,10 @@ public struct PKI: Sendable {
         request.uris = [Array(PeaceHubURI.contingent(code).utf8)]
         request.key = key
         let name = code + (device.map { "-\($0)" } ?? "")
-        var entry = try issue(request, kind: .contingent, name: name, folder: "contingents", force: force)
-        entry.contingent = code
-        entry.device = device
-        try updateEntry(entry)
-        return entry
+        return try issue(request, kind: .contingent, name: name, folder: "contingents", force: force) { entry in
+            entry.contingent = code
+            entry.device = device
+        }
     }
 
     /// An operator's client certificate: SAN `urn:peacehub:operator:<name>`, CN `operator <name>`.
@@ -335,11 +331,12 @@ public struct PKI: Sendable {
     }
 
     /// Issues any certificate described by `request` into `<folder>/<name>.pem` (with its new key in
-    /// `<folder>/<name>.key`, unless the key came with a signing request) and records it.
+    /// `<folder>/<name>.key`, unless the key came with a signing request) and records it, with what `describe`
+    /// adds to its entry.
     @discardableResult
     public func issue(
         _ request: CertificateRequest, kind: PKIIndex.Entry.Kind = .custom, name: String, folder: String = "custom",
-        force: Bool = false
+        force: Bool = false, describe: (inout PKIIndex.Entry) -> Void = { _ in }
     ) throws(PKIError) -> PKIIndex.Entry {
         // The stem of `<name>.pem` and `<name>.key`: a host name or `<CODE>-<device>` may be longer than the 64
         // characters of a simple name (a device of 61 to 64 was refused), never than a file name.
@@ -388,6 +385,16 @@ public struct PKI: Sendable {
         try cert.addAlternativeNames(uris: request.uris, dnsNames: request.dnsNames, ipAddresses: request.ipAddresses)
         try cert.sign(with: ca.key)
 
+        var entry = PKIIndex.Entry(
+            serial: cert.serial, kind: kind, name: name, subject: CertificateInfo.subject(cert.x509),
+            notBefore: request.notBefore, notAfter: request.notAfter, certificatePath: certificatePath,
+            keyPath: privateKey == nil ? nil : keyPath)
+        describe(&entry)
+        // Recorded before its files are written: a certificate the index does not know could never be revoked
+        // (a full disk failed the index after the key and certificate were written). An entry whose files a
+        // failure then leaves out is harmless, and revocable all the same.
+        index.certificates.append(entry)
+        try saveIndex(index)
         try createDirectory(url(folder))
         if let privateKey {
             try writeFile(url(keyPath), privateKey, mode: 0o600)
@@ -395,12 +402,6 @@ public struct PKI: Sendable {
             try removeFile(url(keyPath))  // the replaced certificate's key: it no longer matches
         }
         try writeFile(url(certificatePath), cert.pem(), mode: 0o644)
-        let entry = PKIIndex.Entry(
-            serial: cert.serial, kind: kind, name: name, subject: CertificateInfo.subject(cert.x509),
-            notBefore: request.notBefore, notAfter: request.notAfter, certificatePath: certificatePath,
-            keyPath: privateKey == nil ? nil : keyPath)
-        index.certificates.append(entry)
-        try saveIndex(index)
         return entry
     }
 
@@ -476,14 +477,6 @@ public struct PKI: Sendable {
             throw PKIError(.fileSystem, "cannot encode the PKI index: \(error)")
         }
         try writeFile(indexURL, data + Data("\n".utf8), mode: 0o644)
-    }
-
-    private func updateEntry(_ entry: PKIIndex.Entry) throws(PKIError) {
-        var index = try loadIndex()
-        if let position = index.certificates.lastIndex(where: { $0.serial == entry.serial }) {
-            index.certificates[position] = entry
-        }
-        try saveIndex(index)
     }
 
     private func missingCA() -> PKIError {

@@ -110,6 +110,32 @@ import Testing
         #expect(try pki.list().certificates.map(\.serial) == [first.serial, renewed.serial])
     }
 
+    /// An issue that fails part way (a full disk) leaves no certificate the index does not know: one it left
+    /// behind, signed by the CA, was accepted by the hub and could never be revoked.
+    @Test func aFailedIssueLeavesNoCertificateTheIndexDoesNotKnow() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize()
+        _ = try pki.issueContingent("KAZ")
+        // The index cannot be written: its temporary file's name is taken by a folder.
+        let blocker = pki.indexURL.path + ".tmp-\(getpid())"
+        try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
+        #expect(throws: PKIError.self) { try pki.issueContingent("TJK", device: "gw") }
+        try FileManager.default.removeItem(atPath: blocker)
+        let known = try pki.list().certificates.map(\.certificatePath)
+        for path in ["contingents/TJK-gw.pem", "contingents/TJK-gw.key"] {
+            #expect(!FileManager.default.fileExists(atPath: pki.url(path).path) || known.contains(path), "\(path)")
+        }
+        // The certificate files cannot be written: the index knows the certificate, which can be revoked.
+        let certificateBlocker = pki.url("contingents/UZB.pem").path + ".tmp-\(getpid())"
+        try FileManager.default.createDirectory(atPath: certificateBlocker, withIntermediateDirectories: false)
+        #expect(throws: PKIError.self) { try pki.issueContingent("UZB") }
+        try FileManager.default.removeItem(atPath: certificateBlocker)
+        let revoked = try pki.revoke(contingent: "UZB")
+        #expect(revoked.map(\.contingent) == ["UZB"])
+    }
+
     /// A contingent keeps its private key and sends a signing request: the certificate carries the request's key
     /// and the hub's names (never the request's), no key is written, and a request that is altered, not a
     /// request, or for a key TLS 1.3 cannot use at 112 bits is refused with a reason.
