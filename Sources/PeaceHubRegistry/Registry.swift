@@ -55,6 +55,17 @@ public final class Registry: Sendable {
         _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
+    /// Reads every page once (`PRAGMA quick_check`): a file cut short or damaged (a restore gone wrong, a full disk)
+    /// is refused when the hub starts, instead of answering ready and failing requests one by one.
+    public func checkIntegrity() throws {
+        let verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check(1)") }
+        guard let verdict, verdict != "ok" else { return }
+        throw RegistryError(
+            .invalidInput,
+            "the registry database \(database.path) is damaged (\(cut(verdict))): restore it from a backup "
+                + "(docs/operations.md)")
+    }
+
     /// Creates `path` (an empty file is an empty SQLite database) or makes it and its `-wal` and `-shm` files
     /// readable by their owner only: the registry holds dates of birth and medical records.
     static func createPrivately(_ path: String) throws {

@@ -90,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
+        try registry.checkIntegrity()
         moduleServices.bind(registry)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,

@@ -403,4 +403,22 @@ import Testing
         try hub.start(port: 0)
         #expect(hub.isRunning)
     }
+
+    /// A registry file cut short (a restore gone wrong, a full disk) is refused at start, naming the file: the hub
+    /// started, answered ready, and failed every registry request.
+    @Test func aDamagedRegistryIsRefusedAtStart() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        hub.stop(signal: SIGKILL)
+        let path = hub.data.path("registry.sqlite")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(truncate(path, off_t(size / 2)) == 0)
+        let start = try ProcessRunner.peacehub(
+            ["serve", "--host", "127.0.0.1", "--port", "0"],
+            environment: hub.environment.merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { $1 },
+            timeout: 60)
+        #expect(start.status == 1)
+        #expect(start.stderr.contains("\(path)"), "\(start.stderr)")
+        #expect(start.stderr.contains("restore it from a backup") || start.stderr.contains("not a registry"), "\(start.stderr)")
+    }
 }
