@@ -40,6 +40,9 @@ struct RegistryBenchmark: ParsableCommand {
             "import: \(summary.persons) persons + \(summary.qualifications) qualifications in "
                 + "\(ms(importStart, importEnd)) ms (read and check \(ms(importStart, parsed)) ms, "
                 + "write \(ms(parsed, importEnd)) ms)")
+        let checkStart = DispatchTime.now()
+        try registryCall { try registry.checkIntegrity() }
+        print("integrity check at start (PRAGMA quick_check): \(ms(checkStart, DispatchTime.now())) ms")
 
         var generator = SplitMix64(seed: 42)
         var lookups: [Double] = []
