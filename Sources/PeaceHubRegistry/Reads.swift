@@ -261,7 +261,7 @@ extension Registry {
             try copy.close()
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
-            throw error
+            throw RegistryError(.invalidInput, "cannot write the backup \(path): \(Self.describe(error))")
         }
         // link(2) refuses a file that appeared meanwhile, where rename(2) would replace it.
         guard link(partial, path) == 0 else {

@@ -135,7 +135,7 @@ public final class Registry: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? DatabaseError { return error.message ?? error.description }
+        if let error = error as? DatabaseError { return error.reason }
         return "\(error)"
     }
 

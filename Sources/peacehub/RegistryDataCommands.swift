@@ -84,18 +84,37 @@ struct RegistryExportCommand: ParsableCommand {
         case (.csv, .qualifications): text = RegistryExport.qualificationsCSV(records)
         }
         if let output {
-            // Dates of birth and medical records: readable by their owner only, as the registry is, and never
-            // written over a file already there.
-            let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else { throw CLIError("cannot write \(output): \(String(cString: strerror(errno)))") }
-            let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-            do {
-                try file.write(contentsOf: Data(text.utf8))
-            } catch {
-                throw CLIError("cannot write \(output): \(error.localizedDescription)")
-            }
+            try Self.write(text, to: output)
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+}
+
+extension RegistryExportCommand {
+    /// Dates of birth and medical records: readable by their owner only, as the registry is, and never written over
+    /// a file already there. Written beside it and linked in when whole, as a backup is: an export cut short (a full
+    /// disk) left a file that could pass for a whole one.
+    static func write(_ text: String, to output: String) throws {
+        if FileManager.default.fileExists(atPath: output) {
+            throw CLIError("cannot write \(output): \(String(cString: strerror(EEXIST)))")
+        }
+        let partial = output + ".partial"
+        unlink(partial)
+        let descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw CLIError("cannot write \(partial): \(String(cString: strerror(errno)))") }
+        let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        do {
+            try file.write(contentsOf: Data(text.utf8))
+            try file.synchronize()
+        } catch {
+            unlink(partial)
+            throw CLIError("cannot write \(output): \(error.localizedDescription); nothing was written under that name")
+        }
+        // link(2) refuses a file that appeared meanwhile, where rename(2) would replace it.
+        defer { unlink(partial) }
+        guard link(partial, output) == 0 else {
+            throw CLIError("cannot write \(output): \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -192,4 +192,13 @@ struct StorageTests {
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o755, "\(name)")
         }
     }
+
+    /// An online backup reads its error from the copy's connection: on a full disk it said "SQLite error 13: not
+    /// an error". The result code's own text is given instead.
+    @Test func anErrorWithoutAMessageIsNamedByItsCode() {
+        #expect(DatabaseError(resultCode: .SQLITE_FULL, message: "not an error").reason == "database or disk is full")
+        #expect(Registry.describe(DatabaseError(resultCode: .SQLITE_FULL)) == "database or disk is full")
+        #expect(DatabaseError(resultCode: .SQLITE_CORRUPT, message: "disk image is malformed").reason
+            == "disk image is malformed")
+    }
 }
