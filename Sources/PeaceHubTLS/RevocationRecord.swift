@@ -113,7 +113,8 @@ public struct RevocationRecord: Sendable, Equatable {
                 + "each CA has issued: restore it, or remove it to accept any CRL again")
     }
 
-    /// Written through a temporary file and a rename.
+    /// Written through a temporary file and a rename, 0644 whatever the umask: a record anyone could write could be
+    /// made to forget revocations (`Data.write` left it 0666 under umask 000).
     func write(to path: String) throws {
         let object = authorities.mapValues { authority in
             let entries = authority.entries.mapValues { entry in
@@ -127,6 +128,20 @@ public struct RevocationRecord: Sendable, Equatable {
             return fields
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        let temporary = path + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw TLSError(.invalidConfiguration, "cannot write \(temporary): \(Self.errnoText)")
+        }
+        let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == data.count, synced == 0, rename(temporary, path) == 0 else {
+            let reason = Self.errnoText
+            unlink(temporary)
+            throw TLSError(.invalidConfiguration, "cannot write \(path): \(reason)")
+        }
     }
+
+    private static var errnoText: String { String(cString: strerror(errno)) }
 }

@@ -212,7 +212,16 @@ struct PKIRevoke: ParsableCommand {
         if revoked.isEmpty {
             print("already revoked (its first date and reason are kept); CRL rewritten: \(pki.crlURL.path)")
         }
-        for entry in revoked { print("revoked \(entry.serial) (\(entry.kind.rawValue) \(entry.name))") }
+        for entry in revoked {
+            print("revoked \(entry.serial) (\(entry.kind.rawValue) \(entry.name))")
+            // The hub's record knew it revoked (a restored backup of the index): its first date and reason stand.
+            let first = entry.revokedAt.map { Date().timeIntervalSince($0) > 60 } ?? false
+            if first || entry.revocationReason != reason {
+                let date = entry.revokedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "?"
+                let why = entry.revocationReason?.rawValue ?? "unspecified"
+                print("  as first published on \(date), reason \(why): a revocation keeps its first date and reason")
+            }
+        }
         if !revoked.isEmpty {
             print(
                 "CRL rewritten: \(pki.crlURL.path) (a hub watching it reloads it within a second, otherwise at "

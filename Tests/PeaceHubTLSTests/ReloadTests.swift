@@ -327,6 +327,22 @@ extension TLSContext {
         #expect(store.current.crlRevocations.values.compactMap { $0[kaz.serial] } == listed)
     }
 
+    /// The record of revocations is 0644 whatever the umask: under umask 000 it was 0666, and anyone could make the
+    /// hub forget a revocation.
+    @Test func theRevocationRecordIsWritableByItsOwnerOnly() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let previous = umask(0)
+        defer { umask(previous) }
+        var record = RevocationRecord()
+        let entry = CRLEntry(revokedAt: Date(timeIntervalSince1970: 1_800_000_000), reasonCode: 1)
+        record.authorities["CA"] = .init(number: 2, revoked: ["1A"], entries: ["1A": entry])
+        try record.write(to: folder.path("crl-numbers.json"))
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.path("crl-numbers.json"))[.posixPermissions]
+        #expect(mode as? Int == 0o644)
+        #expect(try RevocationRecord.read(from: folder.path("crl-numbers.json")) == record)
+    }
+
     /// An expired server certificate would lock every client out: the hub does not start on it, and a reload
     /// that brings one keeps the certificate in use.
     @Test func anExpiredServerCertificateIsRefused() throws {
