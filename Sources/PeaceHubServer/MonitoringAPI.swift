@@ -133,7 +133,8 @@ public enum HubMetrics {
         "peacehub_mqtt_messages_received_total": "PUBLISHes received from clients and routed (wills included).",
         "peacehub_mqtt_messages_sent_total": "PUBLISHes sent to clients.",
         "peacehub_mqtt_queued_messages": "Messages queued for sessions, beyond those in flight.",
-        "peacehub_mqtt_publishes_refused_total": "PUBLISHes the topic policy refused, and retained ones past the retained quota.",
+        "peacehub_mqtt_publishes_refused_total":
+            "PUBLISHes the topic policy refused, and retained ones past the retained quota.",
         "peacehub_mqtt_queue_full_total": "QoS 1 and 2 messages refused for a session whose queue was full.",
         "peacehub_tls_handshake_failures_total": "Failed TLS handshakes, by reason.",
         "peacehub_tls_certificate_expiry_timestamp_seconds":
