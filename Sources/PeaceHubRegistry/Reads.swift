@@ -260,7 +260,8 @@ extension Registry {
             try database.backup(to: copy)
             try copy.close()
         } catch {
-            try? FileManager.default.removeItem(atPath: partial)
+            // The copy's rollback journal too, which SQLite leaves beside a copy that failed.
+            for file in [partial, partial + "-journal"] { try? FileManager.default.removeItem(atPath: file) }
             throw RegistryError(.invalidInput, "cannot write the backup \(path): \(Self.describe(error))")
         }
         // link(2) refuses a file that appeared meanwhile, where rename(2) would replace it.

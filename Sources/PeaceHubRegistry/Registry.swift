@@ -40,7 +40,12 @@ public final class Registry: Sendable {
             try Self.createPrivately(path)
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
+            // A file cut short fails already here, before `checkIntegrity`.
+            let damaged = (error as? DatabaseError).map { [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains($0.resultCode) }
+            throw RegistryError(
+                .invalidInput,
+                "cannot open the registry database \(path): \(Self.describe(error))"
+                    + (damaged == true ? ": the file is damaged; restore it from a backup (docs/operations.md)" : ""))
         }
         let backup = try Self.migrate(pool, path: path, logger: logger)
         self.init(
@@ -60,9 +65,10 @@ public final class Registry: Sendable {
     public func checkIntegrity() throws {
         let verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check(1)") }
         guard let verdict, verdict != "ok" else { return }
+        let problem = verdict.split(whereSeparator: \.isNewline).joined(separator: "; ")
         throw RegistryError(
             .invalidInput,
-            "the registry database \(database.path) is damaged (\(cut(verdict))): restore it from a backup "
+            "the registry database \(database.path) is damaged (\(cut(problem))): restore it from a backup "
                 + "(docs/operations.md)")
     }
 

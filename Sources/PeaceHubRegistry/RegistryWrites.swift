@@ -496,7 +496,10 @@ extension Registry {
             }
             if let scalar = text.unicodeScalars.first(where: isLayoutControl) {
                 let code = String(scalar.value, radix: 16, uppercase: true)
-                return (field, "may not hold U+\(code) (a line separator or a bidirectional override)")
+                let kind =
+                    scalar.value < 0x202A
+                    ? "a line or paragraph separator" : "a bidirectional embedding, override or isolate"
+                return (field, "may not hold U+\(code) (\(kind))")
             }
             if text.unicodeScalars.count > maximumTextLength {
                 return (field, "is longer than \(maximumTextLength) characters")

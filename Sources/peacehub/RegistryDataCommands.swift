@@ -103,13 +103,18 @@ extension RegistryExportCommand {
         unlink(partial)
         let descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw CLIError("cannot write \(partial): \(String(cString: strerror(errno)))") }
-        let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        do {
-            try file.write(contentsOf: Data(text.utf8))
-            try file.synchronize()
-        } catch {
+        var bytes = Array(text.utf8)[...]
+        var failure: Int32 = 0
+        while !bytes.isEmpty, failure == 0 {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written > 0 { bytes = bytes.dropFirst(written) } else if errno != EINTR { failure = errno }
+        }
+        if failure == 0, fsync(descriptor) != 0 { failure = errno }
+        close(descriptor)
+        guard failure == 0 else {
             unlink(partial)
-            throw CLIError("cannot write \(output): \(error.localizedDescription); nothing was written under that name")
+            throw CLIError(
+                "cannot write \(output): \(String(cString: strerror(failure))); nothing was written under that name")
         }
         // link(2) refuses a file that appeared meanwhile, where rename(2) would replace it.
         defer { unlink(partial) }

@@ -102,11 +102,15 @@ struct AuditTests {
         // A line separator or a bidirectional override: a line break to some viewers, and text shown reversed
         // ("KAZ" + RLO + "gnp.exe" reads as KAZexe.png); the right-to-left mark and the joiners stay allowed.
         var spoofed = person("KAZ-705", contingent: "KAZ")
-        for (name, code) in [("Ali\u{202E}gnp", "202E"), ("Ali\u{2028}x", "2028"), ("Ali\u{2067}x", "2067")] {
+        let bidi = "a bidirectional embedding, override or isolate"
+        for (name, code, kind) in [
+            ("Ali\u{202E}gnp", "202E", bidi), ("Ali\u{2028}x", "2028", "a line or paragraph separator"),
+            ("Ali\u{2067}x", "2067", bidi),
+        ] {
             spoofed.latinName = name
             #expect(
                 refusal { try registry.addPerson(spoofed, as: kazakhstan) }
-                    == "person KAZ-705: latinName: may not hold U+\(code) (a line separator or a bidirectional override)")
+                    == "person KAZ-705: latinName: may not hold U+\(code) (\(kind))")
         }
         spoofed.latinName = "Ali\u{200F}\u{200D}x"
         #expect(refusal { try registry.addPerson(spoofed, as: kazakhstan) } == nil)

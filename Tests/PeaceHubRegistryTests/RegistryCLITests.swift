@@ -271,6 +271,31 @@ struct RegistryCLITests {
             ], environment: ["PEACEHUB_DATA_DIR": harness.folder.path("data")])
         #expect(limited.status != 0)
         #expect(!FileManager.default.fileExists(atPath: cut), "\(limited.stderr)")
+        // With SIGXFSZ ignored, the write fails instead and the refusal names why.
+        let refused = try ProcessRunner.run(
+            "sh",
+            [
+                "-c",
+                "trap '' XFSZ; ulimit -f 70; exec \"$0\" registry export --format json --output \"$1\" --db \"$2\"",
+                TestEnvironment.peacehubExecutable.path, cut, harness.database,
+            ], environment: ["PEACEHUB_DATA_DIR": harness.folder.path("data")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("File too large; nothing was written under that name"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cut))
+        #expect(!FileManager.default.fileExists(atPath: cut + ".partial"))
+        // A backup cut short the same way leaves nothing either (SQLite's journal of the copy stayed).
+        let copy = harness.folder.path("copy.sqlite")
+        let backup = try ProcessRunner.run(
+            "sh",
+            [
+                "-c", "trap '' XFSZ; ulimit -f 70; exec \"$0\" registry backup \"$1\" --db \"$2\"",
+                TestEnvironment.peacehubExecutable.path, copy, harness.database,
+            ], environment: ["PEACEHUB_DATA_DIR": harness.folder.path("data")])
+        #expect(backup.status == 1 && backup.stderr.contains("cannot write the backup"), "\(backup.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: harness.folder.url.path).filter {
+            $0.hasPrefix("copy.sqlite")
+        }
+        #expect(left.isEmpty, "\(left)")
     }
 
     @Test func statsReportStrengthAndWomen() throws {
