@@ -167,11 +167,12 @@ bench: bench-deps
 	@for code in $(CONTINGENTS) $(foreach pair,$(BENCH_EXTRA_CONTINGENTS),$(firstword $(subst :, ,$(pair)))); do \
 		test -f $(BENCH_PKI)/contingents/$$code.pem || $(BENCH_HUB) pki issue --contingent $$code; \
 	done
-	@test -f $(BENCH_DIR)/data/registry.sqlite || { \
-		$(BENCH_HUB) registry seed && \
+	@# A new registry each run: the reports a run archives piled up (1.1 GB after thirty runs).
+	@rm -f $(BENCH_DIR)/data/registry.sqlite $(BENCH_DIR)/data/registry.sqlite-wal $(BENCH_DIR)/data/registry.sqlite-shm
+	@$(BENCH_HUB) registry seed && \
 		for pair in $(BENCH_EXTRA_CONTINGENTS); do \
 			$(BENCH_HUB) registry contingent add $${pair%%:*} --name $${pair#*:} --as operator:bench; \
-		done; }
+		done
 	ulimit -n $$(ulimit -Hn) && $(RELEASE_DIR)/peacehub-bench run --mode $(BENCH) --bench-dir $(BENCH_DIR) \
 		--peacehub $(RELEASE_DIR)/peacehub
 

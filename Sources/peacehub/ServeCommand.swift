@@ -90,7 +90,15 @@ struct ServeCommand: AsyncParsableCommand {
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
-        try registry.checkIntegrity()
+        // Read whole beside the start, not before it (a gigabyte of archived reports took a minute): a file cut
+        // short that still opened fails `/ready` and is logged, naming the file.
+        Task.detached(priority: .background) { [logger] in
+            do {
+                try registry.checkIntegrity()
+            } catch {
+                logger.critical("registry damaged", metadata: ["reason": "\(error)"])
+            }
+        }
         moduleServices.bind(registry)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,

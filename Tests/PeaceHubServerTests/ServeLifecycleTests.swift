@@ -404,22 +404,25 @@ import Testing
         #expect(hub.isRunning)
     }
 
-    /// A registry file cut short (a restore gone wrong, a full disk) is refused at start, naming the file: the hub
-    /// started, answered ready, and failed every registry request.
+    /// A registry file cut short (a restore gone wrong, a full disk) is refused at start when SQLite cannot open
+    /// it, and otherwise found by the check that reads it whole beside the start: `/ready` fails naming it. The
+    /// hub started, answered ready, and failed every registry request.
     @Test(arguments: [SIGKILL, SIGTERM])  // with its write-ahead log left, and without
-    func aDamagedRegistryIsRefusedAtStart(stop: Int32) throws {
+    func aDamagedRegistryIsRefusedOrNotReady(stop: Int32) throws {
         let hub = try HubProcess()
         defer { hub.remove() }
         hub.stop(signal: stop)
         let path = hub.data.path("registry.sqlite")
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         #expect(truncate(path, off_t(size / 2)) == 0)
-        let start = try ProcessRunner.peacehub(
-            ["serve", "--host", "127.0.0.1", "--port", "0"],
-            environment: hub.environment.merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { $1 },
-            timeout: 60)
-        #expect(start.status == 1)
-        #expect(start.stderr.contains("\(path)"), "\(start.stderr)")
-        #expect(start.stderr.contains("restore it from a backup"), "\(start.stderr)")
+        do {
+            try hub.start(port: 0)
+        } catch {
+            #expect("\(error)".contains("\(path): database disk image is malformed: the file is damaged; restore it"))
+            return
+        }
+        #expect(hub.waitForLog("registry damaged"), "\(hub.logText.suffix(2000))")
+        let ready = try AdminAPITests.run("ready", on: hub, extra: ["--expect", "not_ready:registry"])
+        #expect(ready.status == 0, "\(ready.stdout)\(ready.stderr)")
     }
 }
