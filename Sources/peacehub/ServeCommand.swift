@@ -90,8 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         let refusals = host.loadDirectory(settings.resolvedPluginsDirectory)  // the host logs each refusal
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
-        // Read whole beside the start, not before it (a gigabyte of archived reports took a minute): a file cut
-        // short that still opened fails `/ready` and is logged, naming the file.
+        // Read whole beside the start, not before it (1.1 GB of archived reports held the start for over a minute
+        // from a cold disk): a file cut short that still opened fails `/ready` and is logged, naming the file.
         Task.detached(priority: .background) { [logger] in
             do {
                 try registry.checkIntegrity()
