@@ -42,7 +42,7 @@ struct RegistryBenchmark: ParsableCommand {
                 + "write \(ms(parsed, importEnd)) ms)")
         let checkStart = DispatchTime.now()
         try registryCall { try registry.checkIntegrity() }
-        print("integrity check at start (PRAGMA quick_check): \(ms(checkStart, DispatchTime.now())) ms")
+        print("integrity check beside the start (PRAGMA quick_check): \(ms(checkStart, DispatchTime.now())) ms")
 
         var generator = SplitMix64(seed: 42)
         var lookups: [Double] = []
