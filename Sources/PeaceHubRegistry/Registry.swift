@@ -23,8 +23,8 @@ public final class Registry: Sendable {
     let logger: Logger
     /// The file opened (nil in memory), which `probe()` checks the path still names.
     let file: DatabaseFileIdentity?
-    /// What `checkIntegrity()` found, which `probe()` reports from then on.
-    private let damage = Mutex<String?>(nil)
+    /// Why `probe()` fails though the database answers: a check of the whole file under way, or the damage it found.
+    private let integrityProblem = Mutex<String?>(nil)
 
     /// Opens (creating if needed) the registry database at `path`, migrating an older schema after
     /// writing a backup copy next to it, and refusing a newer one.
@@ -60,21 +60,46 @@ public final class Registry: Sendable {
     /// opened (the hub's readiness check).
     public func probe() throws {
         try file?.verify()
-        if let problem = damage.withLock({ $0 }) { throw RegistryError(.invalidInput, problem) }
+        if let problem = integrityProblem.withLock({ $0 }) { throw RegistryError(.invalidInput, problem) }
         _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
+    /// `checkIntegrity()` on a background task, for the hub's start: `probe()` fails until the file has been read
+    /// whole (ready means checked), and from then on if it is damaged, which is logged.
+    public func checkIntegrityInBackground() {
+        integrityProblem.withLock {
+            $0 = "the registry database \(database.path) is being read whole (the integrity check at start)"
+        }
+        Task.detached(priority: .background) { [self] in
+            do {
+                try checkIntegrity()
+            } catch {
+                logger.critical("registry damaged", metadata: ["reason": "\(error)"])
+            }
+        }
+    }
+
     /// Reads every page once (`PRAGMA quick_check`: 67 ms for 100,000 people; 1.2 s for 1.1 GB of archived reports
-    /// in the page cache, over a minute from a cold disk): a file cut short or damaged (a restore gone wrong, a full disk) that still opened. What it finds
-    /// is thrown, and `probe()` reports it from then on.
+    /// in the page cache, over a minute from a cold disk): a file cut short or damaged (a restore gone wrong, a full
+    /// disk) that still opened. What it finds is thrown, and `probe()` reports it from then on.
     public func checkIntegrity() throws {
-        let verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check(1)") }
-        guard let verdict, verdict != "ok" else { return }
+        let verdict: String?
+        do {
+            verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check(1)") }
+        } catch {
+            let reason = "the registry database \(database.path) cannot be read whole: \(Self.describe(error))"
+            integrityProblem.withLock { $0 = reason }
+            throw RegistryError(.invalidInput, reason)
+        }
+        guard let verdict, verdict != "ok" else {
+            integrityProblem.withLock { $0 = nil }
+            return
+        }
         let problem = verdict.split(whereSeparator: \.isNewline).joined(separator: "; ")
         let reason =
             "the registry database \(database.path) is damaged (\(cut(problem))): restore it from a backup "
             + "(docs/operations.md)"
-        damage.withLock { $0 = reason }
+        integrityProblem.withLock { $0 = reason }
         throw RegistryError(.invalidInput, reason)
     }
 

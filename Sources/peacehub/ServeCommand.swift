@@ -91,14 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
         HubMetrics.startCountersAtZero(missions: host.modules.map(\.mission))
         let registry = try Registry(path: settings.paths.registryDatabase.path, evaluator: host, logger: logger)
         // Read whole beside the start, not before it (1.1 GB of archived reports held the start for over a minute
-        // from a cold disk): a file cut short that still opened fails `/ready` and is logged, naming the file.
-        Task.detached(priority: .background) { [logger] in
-            do {
-                try registry.checkIntegrity()
-            } catch {
-                logger.critical("registry damaged", metadata: ["reason": "\(error)"])
-            }
-        }
+        // from a cold disk): `/ready` waits for it, and a file cut short that still opened fails it, naming the file.
+        registry.checkIntegrityInBackground()
         moduleServices.bind(registry)
         let server = try HubServer(
             configuration: settings.serverConfiguration, plugins: host,

@@ -740,9 +740,15 @@ def metrics():
 def ready():
     """--expect ready, or not_ready:<check>[,<check>...] (503 naming those checks)."""
     connection = http.client.HTTPConnection("127.0.0.1", ARGS.monitoring_port, timeout=10)
-    connection.request("GET", "/ready")
-    answer = connection.getresponse()
-    body = json.loads(answer.read())
+    # The registry is read whole beside the start: ready once that is done.
+    deadline = time.time() + 10
+    while True:
+        connection.request("GET", "/ready")
+        answer = connection.getresponse()
+        body = json.loads(answer.read())
+        if ARGS.expect != "ready" or answer.status == 200 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     validate(operation("GET", "/ready")["responses"]["200"]["content"]["application/json"]["schema"], body, "/ready")
     if ARGS.expect == "ready":
         check(answer.status == 200 and body["status"] == "ready", "not ready: %r" % body)
