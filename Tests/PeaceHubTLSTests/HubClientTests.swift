@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import PeaceHubTLS
 import PeaceHubTesting
+import Synchronization
 import Testing
 
 /// The client side (hub-to-hub links) over real sockets against the test listener.
@@ -154,25 +155,31 @@ import Testing
             "(while [ ! -f '\(trigger)' ]; do sleep 0.1; done; echo R; sleep 2) | openssl s_server -tls1_2 "
             + "-naccept 1 -accept 127.0.0.1:\(port) -cert '\(fixture.path(fixture.server.certificatePath))' "
             + "-key '\(fixture.path(fixture.server.keyPath!))' -CAfile '\(fixture.caFile)' -Verify 1"
-        // On a thread of its own: s_server waits for the test, which must not wait for a thread of the shared pool.
-        let server = Task {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread.detachNewThread {
-                    continuation.resume(with: Result { try ProcessRunner.run("sh", ["-c", command], timeout: 60) })
-                }
-            }
+        // Started on a thread of its own, at once: s_server waits for the test, and a task of the shared pool may
+        // start only after the connection attempts gave up when other tests hold the pool (a full run failed so).
+        let finished = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<ProcessResult, any Error>?>(nil)
+        Thread.detachNewThread {
+            let outcome = Result { try ProcessRunner.run("sh", ["-c", command], timeout: 60) }
+            result.withLock { $0 = outcome }
+            finished.signal()
         }
         defer { _ = FileManager.default.createFile(atPath: trigger, contents: nil) }  // s_server ends however the test does
         let log = ServerLog()
         let client = try clientContext(fixture, minimumVersion: .tlsv1_2)
         var channel: (any Channel)?
-        for _ in 0..<100 where channel == nil {  // until s_server listens
+        for _ in 0..<300 where channel == nil {  // until s_server listens
             channel = try? await connect(port: port, context: client, hostname: "localhost", log: log)
             if channel == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(await log.wait { $0.identities.first?.tlsVersion == "TLSv1.2" })
         _ = FileManager.default.createFile(atPath: trigger, contents: nil)
-        let output = try await server.value
+        let output: ProcessResult = try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                finished.wait()
+                continuation.resume(with: result.withLock { $0! })
+            }
+        }
         let printed = output.stdout + output.stderr
         #expect(output.stdout.contains("SSL_do_handshake -> 1"), "\(printed)")  // the HelloRequest went out
         #expect(printed.contains("no renegotiation"), "\(printed)")
