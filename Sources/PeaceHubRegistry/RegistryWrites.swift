@@ -219,7 +219,7 @@ extension Registry {
         if let problem = Self.identifierProblem(equipment.serial) {
             throw RegistryError(.invalidInput, "equipment serial: \(problem)")
         }
-        try Self.refuseBadText(in: Self.textFields(of: equipment), of: "equipment")
+        try Self.refuse(Self.textProblems(in:), in: equipment, over: nil, named: "equipment")
         return try write(actor) { db, audit in
             try requireContingent(db, equipment.contingent)
             guard try Equipment.filter(Equipment.Columns.serial == equipment.serial).fetchCount(db) == 0 else {
@@ -252,11 +252,7 @@ extension Registry {
             after.serial = before.serial
             guard !after.category.isEmpty else { throw RegistryError(.invalidInput, "equipment needs a category") }
             // As for a person: refused only for what the update brings (a text an older hub stored is kept).
-            let problems = Self.problemsBrought(Self.textProblems(in:), by: after, over: before)
-            guard problems.isEmpty else {
-                throw RegistryError(
-                    .invalidInput, "equipment: " + problems.joined(separator: "; "), details: problems)
-            }
+            try Self.refuse(Self.textProblems(in:), in: after, over: before, named: "equipment")
             try requireChange(actor, contingent: after.contingent, "equipment")
             try requireContingent(db, after.contingent)
             guard try !audit.same(before, after) else { return after }
@@ -335,33 +331,32 @@ extension Registry {
     /// older hub stored before a rule existed (a language listed twice, a control character) could not be changed at
     /// all, not even to mend it field by field.
     func validate(_ person: Person, stored: Person? = nil) throws {
-        let problems = Self.problemsBrought(Self.problems(in:), by: person, over: stored)
-        if !problems.isEmpty {
-            throw RegistryError(
-                .invalidInput, "person \(cut(person.serviceNumber)): " + problems.joined(separator: "; "),
-                details: problems)
-        }
+        try Self.refuse(Self.problems(in:), in: person, over: stored, named: "person \(cut(person.serviceNumber))")
     }
 
     /// As a person's: an update is refused only for the problems it brings.
     func validate(_ qualification: Qualification, stored: Qualification? = nil) throws {
-        let problems = Self.problemsBrought(Self.problems(in:), by: qualification, over: stored)
-        if !problems.isEmpty {
-            throw RegistryError(.invalidInput, "qualification: " + problems.joined(separator: "; "), details: problems)
-        }
+        try Self.refuse(Self.problems(in:), in: qualification, over: stored, named: "qualification")
     }
 
-    /// The problems of `record`, as `field: message`, but for an update (`stored`, the record before it) those the
-    /// stored record had in a field the update leaves as it was: a field it sets is checked whole, and a problem
-    /// between fields (an expiry before a changed issue date) is new.
-    static func problemsBrought<Record: Encodable>(
-        _ problems: (Record) -> [(field: String, message: String)], by record: Record, over stored: Record?
-    ) -> [String] {
-        let described = problems(record).map { (field: $0.field, text: "\($0.field): \($0.message)") }
-        guard let stored else { return described.map(\.text) }
-        let kept = unchangedFields(record, stored)
-        let old = Set(problems(stored).map { "\($0.field): \($0.message)" })
-        return described.filter { !(kept.contains($0.field) && old.contains($0.text)) }.map(\.text)
+    /// Throws `invalidInput` naming `record` and the problems `problems` finds in it, as `field: message`; for an
+    /// update (`stored`, the record before it) not those the stored record had in a field the update leaves as it
+    /// was: a field it sets is checked whole, and a problem between fields (an expiry before a changed issue date)
+    /// is new.
+    static func refuse<Record: Encodable>(
+        _ problems: (Record) -> [(field: String, message: String)], in record: Record, over stored: Record?,
+        named name: String
+    ) throws {
+        var found = problems(record).map { (field: $0.field, text: "\($0.field): \($0.message)") }
+        if let stored {
+            let kept = unchangedFields(record, stored)
+            let old = Set(problems(stored).map { "\($0.field): \($0.message)" })
+            found.removeAll { kept.contains($0.field) && old.contains($0.text) }
+        }
+        guard found.isEmpty else {
+            let texts = found.map(\.text)
+            throw RegistryError(.invalidInput, "\(name): " + texts.joined(separator: "; "), details: texts)
+        }
     }
 
     /// The fields (coding keys) two records hold alike.
@@ -515,12 +510,8 @@ extension Registry {
         }
     }
 
-    static func textFields(of equipment: Equipment) -> [(String, String?)] {
-        [("category", equipment.category), ("description", equipment.description)]
-    }
-
     static func textProblems(in equipment: Equipment) -> [(field: String, message: String)] {
-        textProblems(textFields(of: equipment))
+        textProblems([("category", equipment.category), ("description", equipment.description)])
     }
 
     /// Throws `invalidInput` naming the fields of `fields` that `textProblems` finds.
