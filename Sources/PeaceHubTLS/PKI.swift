@@ -525,18 +525,7 @@ public struct PKI: Sendable {
     /// Writes through a temporary file created with `mode`, then renames: readers never see a partial file and a
     /// key is never readable by others, even for a moment.
     private func writeFile(_ url: URL, _ data: Data, mode: mode_t) throws(PKIError) {
-        let temporary = url.path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
-        guard fd >= 0 else {
-            throw PKIError(.fileSystem, "cannot write \(temporary): \(String(cString: strerror(errno)))")
-        }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == data.count, synced == 0, chmod(temporary, mode) == 0, rename(temporary, url.path) == 0 else {
-            unlink(temporary)
-            throw PKIError(.fileSystem, "cannot write \(url.path): \(String(cString: strerror(errno)))")
-        }
+        if let problem = writeWhole(data, to: url.path, mode: mode) { throw PKIError(.fileSystem, problem) }
     }
 
     private func removeFile(_ url: URL) throws(PKIError) {

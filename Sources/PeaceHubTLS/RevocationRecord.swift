@@ -128,20 +128,6 @@ public struct RevocationRecord: Sendable, Equatable {
             return fields
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-        let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw TLSError(.invalidConfiguration, "cannot write \(temporary): \(Self.errnoText)")
-        }
-        let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == data.count, synced == 0, rename(temporary, path) == 0 else {
-            let reason = Self.errnoText
-            unlink(temporary)
-            throw TLSError(.invalidConfiguration, "cannot write \(path): \(reason)")
-        }
+        if let problem = writeWhole(data, to: path, mode: 0o644) { throw TLSError(.invalidConfiguration, problem) }
     }
-
-    private static var errnoText: String { String(cString: strerror(errno)) }
 }
