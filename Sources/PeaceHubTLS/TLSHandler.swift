@@ -205,10 +205,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             if let promise { context.channel.closeFuture.cascade(to: promise) }
             closeAfter(flushCiphertextBeforeClosing(context: context), context: context, promise: nil)
             // A peer that reads nothing more would hold the connection for good: as long as for a close_notify.
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            closeNotifyTimer = context.eventLoop.scheduleTask(in: connection.context.configuration.closeNotifyTimeout) {
-                bound.value.channelContext?.close(promise: nil)
-            }
+            closeWithinTimeout(context)
         case .chain(let promise, _):
             if let promise { context.channel.closeFuture.cascade(to: promise) }
         }
@@ -399,13 +396,10 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     private func lingerThenClose(after flushed: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeout = connection.context.configuration.closeNotifyTimeout
         let closeOutput: @Sendable () -> Void = {
             let handler = bound.value
             guard let context = handler.channelContext else { return }
-            handler.closeNotifyTimer = context.eventLoop.scheduleTask(in: timeout) {
-                bound.value.channelContext?.close(promise: nil)
-            }
+            handler.closeWithinTimeout(context)
             let outputClosed = context.eventLoop.makePromise(of: Void.self)
             context.close(mode: .output, promise: outputClosed)
             outputClosed.futureResult.whenFailure { _ in bound.value.channelContext?.close(promise: nil) }
@@ -414,6 +408,14 @@ public final class TLSHandler: ChannelDuplexHandler {
             flushed.whenComplete { _ in closeOutput() }
         } else {
             closeOutput()
+        }
+    }
+
+    /// Closes the channel `closeNotifyTimeout` from now, whatever is still unsent then.
+    private func closeWithinTimeout(_ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        closeNotifyTimer = context.eventLoop.scheduleTask(in: connection.context.configuration.closeNotifyTimeout) {
+            bound.value.channelContext?.close(promise: nil)
         }
     }
 
