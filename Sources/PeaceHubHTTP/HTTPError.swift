@@ -31,8 +31,12 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         public static let payloadTooLarge = Code("payload_too_large")
         /// The request is well formed but its content is refused.
         public static let unprocessable = Code("unprocessable")
-        /// The request needs what the server does not do (a transfer coding, CONNECT).
+        /// The request needs what the server does not do (a transfer coding, CONNECT, an unknown method).
         public static let notImplemented = Code("not_implemented")
+        /// The request line and header fields are larger than the server reads.
+        public static let headerTooLarge = Code("header_too_large")
+        /// The request's HTTP version is neither 1.1 nor 1.0.
+        public static let versionNotSupported = Code("version_not_supported")
         /// Something failed inside the hub.
         public static let `internal` = Code("internal")
     }
@@ -70,6 +74,8 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         case .payloadTooLarge: .payloadTooLarge
         case .unprocessableEntity: .unprocessable
         case .notImplemented: .notImplemented
+        case .requestHeaderFieldsTooLarge: .headerTooLarge
+        case .httpVersionNotSupported: .versionNotSupported
         default: .internal
         }
     }

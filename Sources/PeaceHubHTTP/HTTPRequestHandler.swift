@@ -91,24 +91,39 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    /// A request the HTTP codec could not read is answered 400 with `Connection: close`, and the connection closed
+    /// A request the HTTP codec could not read is answered with `Connection: close`, and the connection closed
     /// [RFC 9112 9.6]; while an answer is on its way, the connection closes after it instead (bytes pipelined after
     /// a `Connection: close` request are no request to refuse, and a client retries what got no answer). Errors
     /// from below (TLS) close it.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else {
+        guard let error = error as? HTTPParserError else {
             state = .closing
             return context.close(promise: nil)
         }
         switch state {
         case .idle, .receiving, .waiting:
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
-            refuse(head, HTTPError(.badRequest, "the request is not valid HTTP/1.1 (\(error))"), context: context,
-                started: .now())
+            refuse(head, Self.refusal(of: error), context: context, started: .now())
         case .responding:
             closesAfterAnswer = true
         case .closing:
             break
+        }
+    }
+
+    /// The answer to a request the codec could not read: an unknown method is a 501 and a version other than 1.0
+    /// and 1.1 a 505 [RFC 9110 9.1, 15.6.6]; a head past the codec's limit (80 KiB) a 431 [RFC 6585 5] (the codec
+    /// does not say whether the target or the header fields took it over); anything else a 400.
+    private static func refusal(of error: HTTPParserError) -> HTTPError {
+        switch error {
+        case .invalidMethod:
+            HTTPError(.notImplemented, "the request method is not one this server knows")
+        case .invalidVersion:
+            HTTPError(.httpVersionNotSupported, "this server speaks HTTP/1.1 (and answers HTTP/1.0)")
+        case .headerOverflow:
+            HTTPError(.requestHeaderFieldsTooLarge, "the request line and header fields are larger than 80 KiB")
+        default:
+            HTTPError(.badRequest, "the request is not valid HTTP/1.1 (\(error))")
         }
     }
 

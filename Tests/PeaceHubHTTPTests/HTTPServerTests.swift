@@ -438,6 +438,23 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
                 #expect(refused.isClosedByServer())
             }
 
+            // What the codec cannot read says why: an unknown method, another version, a head too large.
+            let long = String(repeating: "a", count: 90_000)
+            for (head, status, code) in [
+                ("BREW /fast HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
+                ("GET /fast HTTP/1.2\r\nHost: x\r\n\r\n", 505, "version_not_supported"),
+                ("GET /fast?\(long) HTTP/1.1\r\nHost: x\r\n\r\n", 431, "header_too_large"),
+                ("GET /fast HTTP/1.1\r\nHost: x\r\nX-Long: \(long)\r\n\r\n", 431, "header_too_large"),
+                ("GET /fast HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n", 400, "bad_request"),
+            ] {
+                let refused = try RawHTTPClient(port: port)
+                try refused.send(head)
+                let response = try refused.response()
+                #expect(response.status == status, "\(head.prefix(40))")
+                #expect(response.errorCode == code, "\(head.prefix(40))")
+                #expect(refused.isClosedByServer())
+            }
+
             let old = try RawHTTPClient(port: port)
             let body = #"{"name": "TJK"}"#
             try old.send(
