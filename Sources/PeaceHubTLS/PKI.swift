@@ -174,9 +174,17 @@ public struct PKI: Sendable {
         return index
     }
 
+    /// What `writeCRL(days:now:)` published.
+    public struct PublishedCRL: Sendable {
+        public var number: Int
+        public var nextUpdate: Date
+        /// The revocations listed: those of the index and those only the hub's record knew (a restored backup).
+        public var revocations: Int
+    }
+
     /// Writes a new CRL (all revoked certificates, nextUpdate `days` from `now`) and remembers `days`.
     @discardableResult
-    public func writeCRL(days: Int? = nil, now: Date = Date()) throws(PKIError) -> PKIIndex {
+    public func writeCRL(days: Int? = nil, now: Date = Date()) throws(PKIError) -> PublishedCRL {
         if let days, days <= 0 { throw PKIError(.invalidArgument, "--days must be positive") }
         var index = try loadIndex()
         let ca = try loadCA()
@@ -190,12 +198,16 @@ public struct PKI: Sendable {
             }
             index.crlDays = days
         }
-        try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
+        let revocations = try writeCRL(index: &index, ca: ca, days: index.crlDays, now: now)
         try saveIndex(index)
-        return index
+        return PublishedCRL(number: index.crlNumber, nextUpdate: index.crlNextUpdate ?? now, revocations: revocations)
     }
 
-    private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError) {
+    /// Returns how many revocations the CRL lists.
+    @discardableResult
+    private func writeCRL(index: inout PKIIndex, ca: CertificateAuthority, days: Int, now: Date) throws(PKIError)
+        -> Int
+    {
         let recorded = try recordedRevocations(of: ca)
         index.crlNumber = max(index.crlNumber, recorded?.number ?? 0) + 1
         // Revocations the hub has loaded that the index lacks (a restored backup): revoked again with the date and
@@ -231,6 +243,7 @@ public struct PKI: Sendable {
             nextUpdate: nextUpdate)
         try writeFile(crlURL, pem + otherAuthoritiesCRLs(besides: ca), mode: 0o644)
         index.crlNextUpdate = nextUpdate
+        return revoked.count
     }
 
     /// The CRLs of other CAs in the CRL file, as PEM: during a CA rotation the file holds both CAs' CRLs, and the

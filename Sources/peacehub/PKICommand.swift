@@ -242,10 +242,9 @@ struct PKICRL: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let index = try runPKI(pki) { () throws(PKIError) in try pki.writeCRL(days: days) }
-        let next = index.crlNextUpdate.map { ISO8601DateFormatter().string(from: $0) } ?? "?"
-        let revoked = index.certificates.filter(\.isRevoked).count
-        print("CRL \(index.crlNumber) written: \(pki.crlURL.path), \(revoked) revoked, nextUpdate \(next)")
+        let crl = try runPKI(pki) { () throws(PKIError) in try pki.writeCRL(days: days) }
+        let next = ISO8601DateFormatter().string(from: crl.nextUpdate)
+        print("CRL \(crl.number) written: \(pki.crlURL.path), \(crl.revocations) revoked, nextUpdate \(next)")
     }
 }
 

@@ -327,6 +327,27 @@ extension TLSContext {
         #expect(store.current.crlRevocations.values.compactMap { $0[kaz.serial] } == listed)
     }
 
+    /// `pki crl` counts what the CRL lists: after a backup older than a certificate was restored, the index no
+    /// longer knows the certificate, but its revocation is listed (and the summary said one fewer).
+    @Test func thePublishedCountIncludesRevocationsOnlyTheRecordKnows() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let numbers = fixture.path("crl-numbers.json")
+        let recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
+        let backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
+        let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        let later = try recorded.issueContingent("TJK")
+        try recorded.revoke(contingent: "TJK", reason: .keyCompromise)
+        try store.reload()
+
+        for (url, data) in backup { try data.write(to: url) }
+        #expect(try !recorded.list().certificates.contains { $0.serial == later.serial })
+        let published = try recorded.writeCRL()
+        #expect(published.revocations == 1)
+        try store.reload()
+        #expect(store.current.revoked.contains { $0.serial == later.serial })
+    }
+
     /// The record of revocations is 0644 whatever the umask: under umask 000 it was 0666, and anyone could make the
     /// hub forget a revocation.
     @Test func theRevocationRecordIsWritableByItsOwnerOnly() throws {
