@@ -1,8 +1,10 @@
 import NIOCore
 
 /// The client side of a connection, for `peacehub pub` and `peacehub sub`: hands every packet
-/// from the server to `packets`, completes the acknowledgement flows of incoming messages
-/// (PUBACK for QoS 1; PUBREC, then PUBCOMP for QoS 2) and keeps the connection alive.
+/// from the server to `packets`, completes the acknowledgement flows the client started (PUBREL after
+/// PUBREC) and those of messages it acknowledged (PUBCOMP after PUBREL), and keeps the connection alive.
+/// An incoming PUBLISH is acknowledged by its consumer once taken (`acknowledgement(of:)`): a message
+/// acknowledged and never taken would be lost, as the server lets it go [MQTT-4.3.2, MQTT-4.3.3].
 public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
     public typealias InboundIn = MQTTPacket
     public typealias OutboundOut = MQTTPacket
@@ -24,12 +26,6 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
         case .connack(let ack) where !ack.reasonCode.isFailure:
             // An MQTT 5 server may set another keep-alive, which the client then keeps [MQTT-3.2.2-21].
             startPinging(every: ack.properties.serverKeepAlive ?? keepAlive, context)
-        case .publish(let publish):
-            switch (publish.qos, publish.packetID) {
-            case (.atLeastOnce, let id?): context.writeAndFlush(wrapOutboundOut(.puback(packetID: id)), promise: nil)
-            case (.exactlyOnce, let id?): context.writeAndFlush(wrapOutboundOut(.pubrec(packetID: id)), promise: nil)
-            default: break
-            }
         case .pubrel(let ack):
             context.writeAndFlush(wrapOutboundOut(.pubcomp(packetID: ack.packetID)), promise: nil)
         case .pubrec(let ack) where !ack.reasonCode.isFailure:
@@ -38,6 +34,15 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
             break
         }
         continuation.yield(packet)
+    }
+
+    /// What acknowledges a message taken: PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0.
+    public static func acknowledgement(of publish: MQTTPacket.Publish) -> MQTTPacket? {
+        switch (publish.qos, publish.packetID) {
+        case (.atLeastOnce, let id?): .puback(packetID: id)
+        case (.exactlyOnce, let id?): .pubrec(packetID: id)
+        default: nil
+        }
     }
 
     /// A PINGREQ every three quarters of the keep-alive, whatever else is sent: the server closes a connection

@@ -175,6 +175,13 @@ final class MQTTSession: Sendable {
         try await channel.writeAndFlush(packet)
     }
 
+    /// Acknowledges a message the command has taken (printed). One it never takes stays with the session: `pub`
+    /// takes none, and `sub -C` none after its count; the hub sends them again at the session's next connection.
+    /// A connection closed meanwhile leaves the message unacknowledged, to come again.
+    func acknowledge(_ publish: MQTTPacket.Publish) async {
+        if let acknowledgement = MQTTClientHandler.acknowledgement(of: publish) { try? await send(acknowledgement) }
+    }
+
     /// The next packet from the server; throws when the connection closed.
     func next() async throws -> MQTTPacket {
         guard let packet = await iterator.base.next() else { throw CLIError("the hub closed the connection") }
@@ -348,13 +355,18 @@ struct SubCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             case .suback(let ack):
                 for (filter, code) in zip(topic, ack.reasonCodes) where code.isFailure {
-                    FileHandle.standardError.write(Data("subscription to \(filter) refused: \(code)\n".utf8))
+                    // MQTT 3.1.1 has one failure code, which it calls Failure [MQTT-3.9.3].
+                    let name = try client.version == .v3_1_1 ? "0x80 Failure" : "\(code)"
+                    FileHandle.standardError.write(Data("subscription to \(filter) refused: \(name)\n".utf8))
                 }
                 if ack.reasonCodes.allSatisfy(\.isFailure) { throw ExitCode.failure }
             case .publish(let publish):
-                let text = String(buffer: publish.payload)
-                let line = verbose ? "\(publish.topic) \(text)\n" : "\(text)\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
+                // The payload's bytes as they came, as mosquitto_sub prints them: they need not be UTF-8.
+                var line = verbose ? Data("\(publish.topic) ".utf8) : Data()
+                line += publish.payload.readableBytesView
+                line.append(UInt8(ascii: "\n"))
+                FileHandle.standardOutput.write(line)
+                await session.acknowledge(publish)
                 received += 1
             default:
                 break

@@ -150,11 +150,69 @@ import Testing
         #expect(hub.waitForLog("client disconnected (0x00"))
     }
 
-    @Test func aRefusedSubscriptionIsReportedAndExitsNonZero() throws {
+    /// MQTT 3.1.1 names its one failure code Failure, not MQTT 5's Unspecified error [MQTT-3.9.3].
+    @Test(arguments: [("5", "0x87 Not authorized"), ("3.1.1", "0x80 Failure")])
+    func aRefusedSubscriptionIsReportedAndExitsNonZero(version: String, name: String) throws {
         let result = try ProcessRunner.peacehub(
-            client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5"]), environment: hub.environment)
+            client(["sub", "--as", "TJK", "-t", "contingents/IND/inbox", "-W", "5", "-V", version]),
+            environment: hub.environment)
         #expect(result.status == 1)
-        #expect(result.stderr.contains("subscription to contingents/IND/inbox refused"))
+        #expect(result.stderr.contains("subscription to contingents/IND/inbox refused: \(name)"), "\(result.stderr)")
+    }
+
+    /// A message is acknowledged once `sub` has printed it. `sub -C 1` on a session with a backlog acknowledged
+    /// every message the hub had sent meanwhile, and `pub` on the session's client id all it was sent: the hub
+    /// let them go, and the session's next connection found them gone [MQTT-4.3.2, MQTT-4.3.3].
+    @Test(arguments: ["5", "3.1.1"])
+    func messagesNotPrintedStayWithTheSession(version: String) throws {
+        let session = ["--as", "IND", "--persistent", "--client-id", "ind-backlog-\(version)", "-V", version]
+        let subscribe = session + ["-t", "contingents/IND/inbox", "-q", "2"]
+        let made = try ProcessRunner.peacehub(client(["sub"] + subscribe + ["-W", "1"]), environment: hub.environment)
+        try #require(made.status == 0, "\(made.stderr)")
+        for (index, qos) in [1, 1, 1, 2, 2].enumerated() {
+            let published = try ProcessRunner.peacehub(
+                client(["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "m\(index)", "-q", String(qos)]),
+                environment: hub.environment)
+            try #require(published.status == 0, "\(published.stderr)")
+        }
+        let first = try ProcessRunner.peacehub(
+            client(["sub"] + subscribe + ["-C", "1", "-W", "10"]), environment: hub.environment)
+        #expect(first.stdout == "m0\n", "\(first.stderr)")
+        let publisher = try ProcessRunner.peacehub(
+            client(["pub"] + session + ["-t", "contingents/KAZ/inbox", "-m", "x"]), environment: hub.environment)
+        #expect(publisher.status == 0, "\(publisher.stderr)")
+        let rest = try ProcessRunner.peacehub(
+            client(["sub"] + subscribe + ["-C", "4", "-W", "10"]), environment: hub.environment)
+        #expect(rest.stdout == "m1\nm2\nm3\nm4\n", "\(rest.stderr)")
+    }
+
+    /// The payload is printed as it came, as mosquitto_sub prints it: bytes that are not UTF-8 were replaced.
+    @Test func aPayloadIsPrintedByteForByte() throws {
+        let output = hub.data.url.appendingPathComponent("binary.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let subscriber = Process()
+        subscriber.executableURL = TestEnvironment.peacehubExecutable
+        subscriber.arguments = client(["sub", "--as", "IND", "-t", "contingents/IND/inbox", "-C", "1", "-W", "20"])
+        subscriber.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+        subscriber.standardOutput = try FileHandle(forWritingTo: output)
+        try subscriber.run()
+        defer { if subscriber.isRunning { subscriber.terminate() } }
+        let pki = hub.pkiDirectory.path
+        let payload = Data([0x41, 0xFF, 0xFE, 0x42])
+        let deadline = Date().addingTimeInterval(20)
+        while subscriber.isRunning, Date() < deadline {
+            let sent = try ProcessRunner.run(
+                "mosquitto_pub",
+                [
+                    "-h", "127.0.0.1", "-p", String(hub.port), "--cafile", "\(pki)/ca.pem",
+                    "--cert", "\(pki)/contingents/KAZ.pem", "--key", "\(pki)/contingents/KAZ.key",
+                    "-t", "contingents/IND/inbox", "-s",
+                ], stdin: payload, timeout: 30)
+            #expect(sent.status == 0, "\(sent.stderr)")
+            usleep(200_000)
+        }
+        subscriber.waitUntilExit()
+        #expect(try Data(contentsOf: output) == payload + Data("\n".utf8))
     }
 
     /// MQTT 5 tells the publisher why: the reason code and string, and exit status 1.
