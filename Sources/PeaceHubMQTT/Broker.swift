@@ -806,7 +806,18 @@ public final class Broker: Sendable {
 
     private func publishWill(_ pending: PendingWill) {
         let will = pending.will
-        guard authorizer.mayPublish(pending.owner, topic: will.topic) else { return }
+        // Authorized when it goes, as a PUBLISH then would be (the registry may have changed since the CONNECT);
+        // refused as one, and logged, since its client is gone and hears nothing.
+        guard authorizer.mayPublish(pending.owner, topic: will.topic) else {
+            publishesRefused.add(1, ordering: .relaxed)
+            metrics.publishRefused()
+            notify(pending.owner, event: "publish-refused", topic: will.topic, reason: "not authorized to publish the "
+                + "will of client \(pending.clientID) on this topic")
+            logger.notice(
+                "will refused: not authorized to publish on its topic",
+                metadata: ["client": "\(pending.clientID)", "principal": "\(pending.owner)", "topic": "\(will.topic)"])
+            return
+        }
         // A retained will counts as a retained PUBLISH would: wills were a way past the quota.
         if will.retain, retainRefusal(topic: will.topic, payloadBytes: will.payload.count, by: pending.owner) != nil {
             return

@@ -633,6 +633,26 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(String(buffer: notice.payload).contains("publish-refused"))
     }
 
+    /// A will on a topic its principal may not publish on is refused as a PUBLISH would be: counted and noticed
+    /// (it was dropped without a word, while its client, gone, hears nothing).
+    @Test func aRefusedWillIsCountedAndNoticed() throws {
+        let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["hub/broadcast/x"]))
+        let listener = try TestClient(broker: broker, principal: kaz)
+        _ = try listener.connect("kaz")
+        try listener.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/KAZ/notices", .atLeastOnce)])))
+        _ = try listener.received()
+        let will = MQTTPacket.Will(topic: "hub/broadcast/x", payload: Array("gone".utf8), qos: .atMostOnce, retain: false)
+        let lost = try TestClient(broker: broker, principal: kaz, loop: listener.loop)
+        _ = try lost.connect("kaz-desk", will: will)
+        try lost.channel.close().wait()
+        guard case .publish(let notice) = try listener.received().last else {
+            Issue.record("no notice")
+            return
+        }
+        #expect(String(buffer: notice.payload).contains("not authorized to publish the will of client kaz-desk"))
+        #expect(broker.counters.publishesRefused == 1)
+    }
+
     /// A connection reuses its last PUBLISH decision for the same topic while the authorizer's version stays;
     /// another topic, a new version or no version at all asks the authorizer again.
     @Test func theLastPublishDecisionIsKeptWhileTheAuthorizersVersionStays() throws {
