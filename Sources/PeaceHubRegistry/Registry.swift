@@ -28,13 +28,15 @@ public final class Registry: Sendable {
 
     /// Opens (creating if needed) the registry database at `path`, migrating an older schema after
     /// writing a backup copy next to it, and refusing a newer one.
+    /// A write waits `writeWait` seconds for another writer (one transaction at a time: an import of a million
+    /// people holds the registry for a minute) before it gives up with `busy`.
     public convenience init(
         path: String, evaluator: (any ReadinessEvaluating)? = nil, now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "peacehub.registry")
+        logger: Logger = Logger(label: "peacehub.registry"), writeWait: TimeInterval = 30
     ) throws {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        configuration.busyMode = .timeout(30)
+        configuration.busyMode = .timeout(writeWait)
         // The write-ahead log is reused, never shrunk: one large import (or a failed one, on a full disk) left it at
         // its peak for good. Past a checkpoint it is cut back to this size.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)") }
@@ -183,13 +185,21 @@ public final class Registry: Sendable {
     // MARK: - Helpers for writes
 
     /// Runs `body` in one write transaction that also appends its audit entries; SQLite constraint
-    /// failures become `invalidInput` errors.
+    /// failures become `invalidInput` errors, and a wait for another writer past its time `busy`.
     func write<T>(_ actor: Actor, _ body: (Database, AuditRecorder) throws -> T) throws -> T {
         let recorder = AuditRecorder(actor: actor, time: now())
         do {
             return try database.write { db in try body(db, recorder) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw RegistryError(.invalidInput, "refused by the database: \(Self.describe(error))")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            var waited = ""
+            if case .timeout(let seconds) = database.configuration.busyMode {
+                waited = " for \(String(format: "%g", seconds)) s"
+            }
+            throw RegistryError(
+                .busy,
+                "another writer (an import, another process) held the registry\(waited): nothing was changed; try again")
         }
     }
 

@@ -9,6 +9,7 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         case notReady
         case readinessUnavailable
         case alreadyExists
+        case busy
     }
 
     /// The kind of refusal, comparable with `==`.
@@ -31,6 +32,8 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let readinessUnavailable = Code(backing: .readinessUnavailable)
         /// A record with the same key exists.
         public static let alreadyExists = Code(backing: .alreadyExists)
+        /// Another writer (an import, another process) held the registry past the wait (`Registry.writeWait`).
+        public static let busy = Code(backing: .busy)
 
         public var description: String {
             switch backing {
@@ -42,6 +45,7 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
             case .notReady: "not ready"
             case .readinessUnavailable: "readiness unavailable"
             case .alreadyExists: "already exists"
+            case .busy: "registry busy"
             }
         }
     }

@@ -136,9 +136,12 @@ public struct AdminAPI: Sendable {
             case .invalidInput: (.unprocessableEntity, "invalid_input")
             case .notReady: (.unprocessableEntity, "not_ready")
             case .readinessUnavailable: (.serviceUnavailable, "readiness_unavailable")
+            case .busy: (.serviceUnavailable, "registry_busy")
             default: (.internalServerError, "internal")
             }
-        return HTTPError(status, code: .init(code), error.reason, details: error.details)
+        // A busy registry is a wait, not a failure: the client may try again [RFC 9110 10.2.3].
+        let headers: HTTPHeaders = error.code == .busy ? ["Retry-After": "5"] : [:]
+        return HTTPError(status, code: .init(code), error.reason, details: error.details, headers: headers)
     }
 
     /// A module's refusal or failure as HTTP.

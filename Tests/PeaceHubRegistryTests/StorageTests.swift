@@ -25,6 +25,28 @@ struct StorageTests {
         #expect(try reopened.verifyAudit(as: operatorActor).isIntact)
     }
 
+    /// A write that waits past its time for another writer (an import holds the registry for a minute) is refused
+    /// as `busy`, saying so: it was SQLite's "database is locked" (an API 500).
+    @Test func aWriteHeldUpByAnotherWriterIsBusy() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        let registry = try Registry(path: path, writeWait: 0.2)
+        try populate(registry)
+        let other = try DatabaseQueue(path: path)
+        try other.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            #expect {
+                try registry.addPerson(person("KAZ-3", contingent: "KAZ"), as: operatorActor)
+            } throws: { error in
+                let refusal = error as? RegistryError
+                return refusal?.code == .busy && refusal?.reason.contains("held the registry for 0.2 s") == true
+            }
+            try db.execute(sql: "ROLLBACK")
+        }
+        try registry.addPerson(person("KAZ-3", contingent: "KAZ"), as: operatorActor)
+    }
+
     /// The write-ahead log is cut back after a checkpoint: a large transaction left it at its peak for good (29 MB
     /// after a failed import on a full disk, which then stayed full).
     @Test func theWriteAheadLogShrinksAfterACheckpoint() throws {

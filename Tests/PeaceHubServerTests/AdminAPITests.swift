@@ -2,7 +2,7 @@ import Foundation
 import PeaceHubHTTP
 import PeaceHubPlugins
 import PeaceHubRegistry
-import PeaceHubServer
+@testable import PeaceHubServer
 import PeaceHubTesting
 import Testing
 
@@ -95,6 +95,16 @@ import Testing
             stdin: request, timeout: 30)
         #expect(allowed.stdout.contains("HTTP/1.1 200 OK"), "\(allowed.stdout)\(allowed.stderr)")
         #expect(allowed.stdout.contains(#""principal":"operator:duty""#))
+    }
+}
+
+/// A registry held by another writer past the wait (an import) is a 503 with `Retry-After`: it was a 500.
+@Suite struct RegistryRefusalStatusTests {
+    @Test func aBusyRegistryIsAWaitNotAFailure() {
+        let refusal = AdminAPI.httpError(RegistryError(.busy, "another writer held the registry"))
+        #expect(refusal.status == .serviceUnavailable)
+        #expect(refusal.code.name == "registry_busy")
+        #expect(refusal.headers["Retry-After"] == ["5"])
     }
 }
 
