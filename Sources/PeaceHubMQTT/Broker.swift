@@ -160,9 +160,10 @@ public final class Broker: Sendable {
         var messagesReceived = 0
         var messagesSent = 0
         /// When `$SYS/broker/` was last published (`systemReport`).
-        var lastSystemReport: Int64 = 0
+        /// When the last report went and the last record that the hub runs was made (`monotonicClock`).
+        var lastSystemReport: Int64 = .min / 2
         /// When housekeeping last wrote `StoreOperation.recordAlive`.
-        var lastAliveRecorded: Int64 = 0
+        var lastAliveRecorded: Int64 = .min / 2
         /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
         /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the
         /// sessions, and when it reaches `routeCacheLimit` topics.
@@ -245,20 +246,36 @@ public final class Broker: Sendable {
     let logger: Logger
     let metrics: BrokerMetrics
     /// Milliseconds since 1970: message and session expiry are wall-clock times, so they hold across restarts.
+    /// It never goes back while the hub runs (`nonDecreasing`).
     let clock: @Sendable () -> Int64
     let state: Mutex<State>
-    /// For `$SYS/broker/uptime`.
+    /// Milliseconds from a fixed point, unmoved by changes of the wall clock: `$SYS/broker/uptime`.
+    let monotonicClock: @Sendable () -> Int64
     let startedAt: Int64
 
     /// The wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// Milliseconds since the machine started (`CLOCK_MONOTONIC`).
+    public static let uptimeClock: @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
+
+    /// `clock`, held at the latest time it has read: a wall clock set back (an NTP step) made the Message Expiry
+    /// Interval sent exceed the publisher's [MQTT-3.3.2-6], and expired messages and sessions live longer.
+    private static func nonDecreasing(_ clock: @escaping @Sendable () -> Int64) -> @Sendable () -> Int64 {
+        let latest = LatestTime()
+        return { latest.time.max(clock(), ordering: .relaxed).newValue }
+    }
+
+    private final class LatestTime: Sendable {
+        let time = Atomic<Int64>(.min)
+    }
 
     /// Creates a broker, restoring the stored sessions and retained messages from `store` (without a store
     /// everything lives in memory). A session stored while it was connected counts as disconnected now.
     public init(
         configuration: Configuration = Configuration(), authorizer: any MQTTAuthorizer,
         interceptor: (any PublishInterceptor)? = nil, store: (any BrokerStore)? = nil,
-        logger: Logger = Logger(label: "peacehub.mqtt"), clock: @escaping @Sendable () -> Int64 = Broker.wallClock
+        logger: Logger = Logger(label: "peacehub.mqtt"), clock: @escaping @Sendable () -> Int64 = Broker.wallClock,
+        monotonicClock: @escaping @Sendable () -> Int64 = Broker.uptimeClock
     ) throws {
         self.settings = Mutex(configuration)
         self.precedenceTopics = configuration.precedenceTopics
@@ -266,8 +283,9 @@ public final class Broker: Sendable {
         self.interceptor = interceptor
         self.store = store
         self.logger = logger
-        self.clock = clock
-        startedAt = clock()
+        self.clock = Self.nonDecreasing(clock)
+        self.monotonicClock = monotonicClock
+        startedAt = monotonicClock()
         metrics = BrokerMetrics()
         var initial = State()
         if let stored = try store?.load() {
@@ -600,12 +618,14 @@ public final class Broker: Sendable {
             state.messagesSent += traffic.sentTotal
             var report: [(String, String)] = []
             let intervalMilliseconds = Int64(reportInterval.wholeNanoseconds / 1_000_000)
-            if intervalMilliseconds > 0, now - state.lastSystemReport >= intervalMilliseconds {
-                state.lastSystemReport = now
-                report = systemReport(state, queued: queued, now: now)
+            // Timed by the monotonic clock: a wall clock set back held both until it passed their last time again.
+            let tick = monotonicClock()
+            if intervalMilliseconds > 0, tick - state.lastSystemReport >= intervalMilliseconds {
+                state.lastSystemReport = tick
+                report = systemReport(state, queued: queued)
             }
-            if store != nil, now - state.lastAliveRecorded >= Self.aliveInterval {
-                state.lastAliveRecorded = now
+            if store != nil, tick - state.lastAliveRecorded >= Self.aliveInterval {
+                state.lastAliveRecorded = tick
                 operations.append(.recordAlive(at: now))
             }
             return (wills, operations, traffic, report)
@@ -735,11 +755,11 @@ public final class Broker: Sendable {
     static let slowConsumerGrace: Int64 = 1000
 
     /// The values of `$SYS/broker/`, named and written as mosquitto writes its own (the lock is held).
-    private func systemReport(_ state: State, queued: Int, now: Int64) -> [(String, String)] {
+    private func systemReport(_ state: State, queued: Int) -> [(String, String)] {
         let connected = state.connections
         return [
             ("version", "PeaceHub \(ProductVersion.current)"),
-            ("uptime", "\((now - startedAt) / 1000) seconds"),
+            ("uptime", "\((monotonicClock() - startedAt) / 1000) seconds"),
             ("clients/connected", "\(connected)"),
             ("clients/disconnected", "\(state.sessions.count - connected)"),
             ("clients/total", "\(state.sessions.count)"),

@@ -310,7 +310,7 @@ final class ManualStore: BrokerStore {
         let store = ManualStore()
         let broker = try Broker(
             configuration: .init(systemReportInterval: .seconds(10)), authorizer: TestAuthorizer(), store: store,
-            clock: clock.read)
+            clock: clock.read, monotonicClock: clock.read)
         let watcher = try TestClient(broker: broker, principal: .operator("duty"))
         _ = try watcher.connect("duty")
         try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/#", .atMostOnce)])))
@@ -363,6 +363,31 @@ final class ManualStore: BrokerStore {
         try later.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/uptime", .atMostOnce)])))
         let retained = TestClient.publishes(try later.received())
         #expect(retained.map { String(buffer: $0.payload) } == ["71 seconds"] && retained.first?.retain == true)
+    }
+
+    /// The reports and `uptime` go by the monotonic clock: a wall clock set back stopped the reports until it
+    /// passed their last time again, and one set forward moved `uptime` with it.
+    @Test func systemReportsIgnoreChangesOfTheWallClock() throws {
+        let wall = TestClock()
+        let monotonic = TestClock()
+        let broker = try Broker(
+            configuration: .init(systemReportInterval: .seconds(10)), authorizer: TestAuthorizer(),
+            clock: wall.read, monotonicClock: monotonic.read)
+        let watcher = try TestClient(broker: broker, principal: .operator("duty"))
+        _ = try watcher.connect("duty")
+        try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/uptime", .atMostOnce)])))
+        _ = try watcher.received()
+        func uptime() throws -> [String] {
+            TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) }
+        }
+        wall.advance(seconds: 7200)
+        monotonic.advance(seconds: 10)
+        broker.housekeeping()
+        #expect(try uptime() == ["10 seconds"])
+        wall.advance(seconds: -7200)
+        monotonic.advance(seconds: 10)
+        broker.housekeeping()
+        #expect(try uptime() == ["20 seconds"])
     }
 
     @Test func aQoS1MessageIsDeliveredAtOnceAndAcknowledgedOnceDurable() throws {

@@ -11,6 +11,7 @@ final class TestClock: Sendable {
 
     var read: @Sendable () -> Int64 { { self.now.load(ordering: .relaxed) } }
 
+    /// Negative to set it back, as an NTP step does.
     func advance(seconds: Double) {
         now.add(Int64(seconds * 1000), ordering: .relaxed)
     }
@@ -454,6 +455,28 @@ func publish5(
         let delivered = TestClient.publishes(try back.connect5("ind", cleanStart: false))
         #expect(delivered.map { String(buffer: $0.payload) } == ["long"])
         #expect(delivered.first?.properties.messageExpiryInterval == 57)
+    }
+
+    /// A wall clock set back while messages wait: the interval sent was what was left by the new time, 127 s of a
+    /// 30 s interval after a step of 100 s back [MQTT-3.3.2-6], and the message lived that much longer.
+    @Test func aClockSetBackNeitherLengthensNorRevivesAMessage() throws {
+        let clock = TestClock()
+        let broker = try Broker(authorizer: TestAuthorizer(), clock: clock.read)
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect5("ind", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        _ = try away.subscribe("contingents/IND/inbox", .init(qos: .atLeastOnce))
+        try away.channel.close().wait()
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("contingents/IND/inbox", "short", qos: .atLeastOnce, id: 1, properties: [.messageExpiryInterval(2)]))
+        try publisher.send(publish5("contingents/IND/inbox", "long", qos: .atLeastOnce, id: 2, properties: [.messageExpiryInterval(30)]))
+        clock.advance(seconds: 3)
+        broker.housekeeping()
+        clock.advance(seconds: -100)
+        let back = try TestClient(broker: broker, principal: ind)
+        let delivered = TestClient.publishes(try back.connect5("ind", cleanStart: false))
+        #expect(delivered.map { String(buffer: $0.payload) } == ["long"])
+        #expect(delivered.first?.properties.messageExpiryInterval == 27)
     }
 
     @Test func propertiesPassThroughInOrderWithSubscriptionIdentifiers() throws {
