@@ -262,7 +262,12 @@ public final class Broker: Sendable {
     /// Interval sent exceed the publisher's [MQTT-3.3.2-6], and expired messages and sessions live longer.
     private static func nonDecreasing(_ clock: @escaping @Sendable () -> Int64) -> @Sendable () -> Int64 {
         let latest = LatestTime()
-        return { latest.time.max(clock(), ordering: .relaxed).newValue }
+        return {
+            let now = clock()
+            // Read first: within one millisecond (hundreds of messages) the shared value is left unwritten.
+            let last = latest.time.load(ordering: .relaxed)
+            return now <= last ? last : latest.time.max(now, ordering: .relaxed).newValue
+        }
     }
 
     private final class LatestTime: Sendable {
