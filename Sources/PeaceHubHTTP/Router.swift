@@ -78,9 +78,10 @@ public struct Router: Sendable {
             switch segment {
             case .literal(let text): guard text == part else { return nil }
             case .parameter(let name):
-                // A decoded `%00` would reach SQLite as the end of the id and name another record.
-                guard !part.isEmpty, !part.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-                else { return nil }
+                // A decoded `%00` would reach SQLite as the end of the id and name another record. Other control
+                // characters are the handler's to judge: an MQTT client id may hold them, and its session must be
+                // one an operator can end.
+                guard !part.isEmpty, !part.unicodeScalars.contains("\u{0}") else { return nil }
                 parameters[name] = part
             }
         }

@@ -546,6 +546,24 @@ def sessions():
     kept = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == "api-test-kaz"]
     check(not kept, "the session was kept: %r" % kept)
 
+    # A client id with control characters (MQTT allows all but U+0000) names a session an operator can end: the
+    # router refused such a path segment, and the session stayed for good.
+    odd = "api-test-\tkaz\x07"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=odd, clean_session=False, protocol=mqtt.MQTTv311)
+    client.tls_set_context(tls_context("KAZ"))
+    client.connect("127.0.0.1", ARGS.mqtt_port)
+    client.loop_start()
+    deadline = time.time() + 10
+    while not client.is_connected() and time.time() < deadline:
+        time.sleep(0.05)
+    client.disconnect()
+    client.loop_stop()
+    held = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == odd]
+    check(held and not held[0]["connected"], "the session of %r: %r" % (odd, held))
+    API.call(OP, "DELETE", "/sessions/{clientID}", params={"clientID": odd}, expect=204)
+    kept = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == odd]
+    check(not kept, "the session of %r was kept: %r" % (odd, kept))
+
 
 def audit():
     first = API.call(OP, "GET", "/audit", query={"limit": 5}, expect=200).json
