@@ -12,8 +12,13 @@ import Synchronization
 ///
 /// The principal arrives as an inbound user event (`Principal`) from the TLS layer once the handshake has
 /// verified the client's certificate; a CONNECT without one is refused.
-public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnection, @unchecked Sendable {
+///
+/// Nothing more is read from a client that leaves the hub's answers unread (while the channel is not writable):
+/// one that wrote PINGREQs without reading had its answers pile up without bound (63 MB in 12 s) and delayed
+/// the other connections of its event loop by 100 ms at a time.
+public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection, @unchecked Sendable {
     public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = Never
     public typealias OutboundOut = ByteBuffer
 
     enum State {
@@ -88,6 +93,8 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
     private var reading = false
+    /// A read the channel asked for and the handler held back (`read(context:)`).
+    private var readHeld = false
     /// A flush task is queued (`flushSoon`).
     private var flushScheduled = false
     /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
@@ -178,6 +185,16 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         reading = false
         flush(context)
         context.fireChannelReadComplete()
+    }
+
+    /// Holds the read back while the client leaves the answers unread; `channelWritabilityChanged` passes it on.
+    /// (Its keep-alive runs meanwhile: a client that reads nothing for one and a half is closed.)
+    public func read(context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            readHeld = true
+            return
+        }
+        context.read()
     }
 
     private func process(_ packet: MQTTPacket, context: ChannelHandlerContext) {
@@ -660,6 +677,10 @@ public final class MQTTConnectionHandler: ChannelInboundHandler, BrokerConnectio
         if context.channel.isWritable, outgoingHeld, !draining, case .connected(let clientID) = state {
             outgoingHeld = false
             writeOutgoing(clientID: clientID)
+        }
+        if readHeld, context.channel.isWritable {
+            readHeld = false
+            context.read()
         }
         context.fireChannelWritabilityChanged()
     }

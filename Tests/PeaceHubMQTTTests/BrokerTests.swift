@@ -57,6 +57,17 @@ final class CountingConnection: BrokerConnection {
 }
 
 /// A client connected to the broker through the real connection handler on an embedded channel.
+/// Counts the reads that reach the front of the pipeline (the socket).
+final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    private(set) var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
+    }
+}
+
 final class TestClient {
     let channel: EmbeddedChannel
     let loop: EmbeddedEventLoop
@@ -803,6 +814,25 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try subscriber.received() == ["a", "b", "c"].map { publish("t", $0) }, "the queue, in order")
         try publisher.send(publish("t", "f"))
         #expect(try subscriber.received() == [publish("t", "f")])
+    }
+
+    /// Nothing more is read from a client that leaves the answers unread: one that wrote PINGREQs and never read
+    /// had its PINGRESPs pile up without bound (63 MB in 12 s) while the hub read all it sent.
+    @Test func nothingIsReadFromAClientThatLeavesTheAnswersUnread() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let client = try TestClient(broker: broker, principal: kaz)
+        let reads = ReadCounter()
+        try client.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        _ = try client.connect("kaz")
+        client.channel.read()
+        #expect(reads.count == 1)
+        client.channel.isWritable = false
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        client.channel.read()
+        #expect(reads.count == 1, "read while the answers wait")
+        client.channel.isWritable = true
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.count == 2, "the read held back is passed on")
     }
 
     @Test func dollarTopicsAreNotMatchedByHash() throws {
