@@ -796,7 +796,7 @@ enum CRLBuilder {
         guard X509_CRL_set_version(crl, 1) == 1,
             X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca.certificate)) == 1,
             setTime(lastUpdate, { X509_CRL_set1_lastUpdate(crl, $0) }),
-            nextUpdate.map { setTime($0, { X509_CRL_set1_nextUpdate(crl, $0) }) } ?? true
+            nextUpdate.map({ setTime($0, { X509_CRL_set1_nextUpdate(crl, $0) }) }) ?? true
         else { throw PKIError(.openSSL, OpenSSL.errorText("cannot start the CRL")) }
         for (serial, date, reason) in revoked {
             guard let number = integer(hex: serial) else { throw PKIError(.invalidArgument, "bad serial \(serial)") }
