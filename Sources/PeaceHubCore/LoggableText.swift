@@ -1,15 +1,23 @@
 /// Text from outside the hub (a module's message, a client's identifier) as it may go into a log line or an error:
 /// control characters escaped (`\n`, `\u{1B}`), so that it can neither end the line and forge the next one nor
-/// send a terminal escape sequence.
+/// send a terminal escape sequence; so are the line and paragraph separators (U+2028, U+2029: a line end to
+/// Unicode-aware viewers) and the bidirectional formatting characters (U+202E reversed what followed it on screen).
 public func loggableText(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+    guard text.unicodeScalars.contains(where: isEscapedInLogs) else { return text }
     var escaped = ""
     for scalar in text.unicodeScalars {
-        if scalar.properties.generalCategory == .control {
+        if isEscapedInLogs(scalar) {
             escaped += scalar.escaped(asASCII: true)
         } else {
             escaped.unicodeScalars.append(scalar)
         }
     }
     return escaped
+}
+
+private func isEscapedInLogs(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+    default: scalar.properties.generalCategory == .control
+    }
 }

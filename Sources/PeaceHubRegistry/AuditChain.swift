@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import GRDB
+import PeaceHubCore
 
 /// SHA-256 through the system OpenSSL 3 (the project's only cryptography provider).
 enum SHA256 {

@@ -1,4 +1,5 @@
 import Foundation
+import PeaceHubCore
 import Testing
 
 @testable import PeaceHubRegistry

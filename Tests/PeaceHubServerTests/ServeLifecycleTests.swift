@@ -189,7 +189,7 @@ import Testing
             .write(to: hub.configurationFile, atomically: true, encoding: .utf8)
         hub.send(signal: SIGHUP)
         #expect(hub.waitForLog("configuration reloaded"), "\(hub.logText.suffix(2000))")
-        #expect(hub.logText.contains("changed=mqtt.maximumConnectionsPerPrincipal, log.level"), "\(hub.logText.suffix(2000))")
+        #expect(hub.logText.contains(#"changed="mqtt.maximumConnectionsPerPrincipal, log.level""#), "\(hub.logText.suffix(2000))")
         #expect(hub.logText.contains("keys=mqtt.durability"), "\(hub.logText.suffix(2000))")
 
         result = try Self.run("connections", on: hub, ["--who", "KAZ", "--count", "2"])
@@ -251,7 +251,7 @@ import Testing
         ).write(to: configured)
         let hub = try HubProcess(environment: ["OPENSSL_CONF": configured.path])
         defer { hub.remove() }
-        #expect(hub.logText.contains("providers=default, legacy"), "\(hub.logText.prefix(2000))")
+        #expect(hub.logText.contains(#"providers="default, legacy""#), "\(hub.logText.prefix(2000))")
         let pki = hub.pkiDirectory.path
         let client = [
             "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", "\(pki)/ca.pem", "-cert",
@@ -339,10 +339,18 @@ import Testing
                     + "TLS 1.3 or later (tls.minimumVersion)"), "\(none.stderr)")
     }
 
-    @Test func aClientIdentifierCannotForgeALogLine() throws {
+    /// Nor a field, nor a line that only a Unicode-aware viewer ends (U+2028), nor text shown reversed (U+202E):
+    /// `client=evil principal=operator:duty` read as the operator's connection.
+    @Test func aClientIdentifierCannotForgeALogLineOrField() throws {
         let hub = try HubProcess()
         defer { hub.remove() }
         let forged = "evil\n2026-12-04T19:00:00+0000 critical peacehub: FAKE LINE \u{1B}[31m"
+        let field = "x principal=operator:duty \\\" a=\u{2028}b\u{202E}c"
+        let sent = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "--port", String(hub.port), "--client-id", field, "-t", "contingents/KAZ/inbox",
+             "-m", "x"],
+            environment: hub.environment)
+        #expect(sent.status == 0, "\(sent.stderr)")
         let published = try ProcessRunner.peacehub(
             ["pub", "--as", "KAZ", "--port", String(hub.port), "--client-id", forged, "-t", "contingents/KAZ/inbox",
              "-m", "x"],
@@ -350,7 +358,12 @@ import Testing
         #expect(published.status == 0, "\(published.stderr)")
         #expect(hub.waitForLog("client connected"), "\(hub.logText.suffix(2000))")
         #expect(!hub.logText.split(separator: "\n").contains { $0.hasPrefix("2026-12-04T19:00:00+0000 critical") })
-        #expect(hub.logText.contains(#"client=evil\n2026-12-04T19:00:00+0000 critical peacehub: FAKE LINE \u{1B}[31m"#))
+        #expect(hub.logText.contains(#"client="evil\n2026-12-04T19:00:00+0000 critical peacehub: FAKE LINE \u{1B}[31m""#))
+        #expect(hub.waitForLog(#"client="x principal=operator:duty \\\" a=\u{2028}b\u{202E}c" "#), "\(hub.logText.suffix(1000))")
+        #expect(!hub.logText.unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{202E}" })
+        // UTC to the millisecond, as JSON lines.
+        let first = try #require(hub.logText.split(separator: "\n").first)
+        #expect(first.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a-z]+ .*/) != nil, "\(first)")
     }
 
     @Test func theLogHoldsNoSecret() throws {

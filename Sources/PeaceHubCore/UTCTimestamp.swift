@@ -4,10 +4,10 @@ import Foundation
 /// `2026-11-26T10:00:00.250Z`), so text comparison orders instants.
 ///
 /// Written by hand: `ISO8601DateFormatter` builds an ICU formatter each time it is made, about 0.2 ms, and the
-/// hub writes two timestamps for every report it archives.
-enum UTCTimestamp {
+/// hub writes two timestamps for every report it archives and one for every log line.
+public enum UTCTimestamp {
     /// `date` to the whole second (`withMilliseconds` false) or the millisecond, rounded down.
-    static func string(_ date: Date, withMilliseconds: Bool) -> String {
+    public static func string(_ date: Date, withMilliseconds: Bool) -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
