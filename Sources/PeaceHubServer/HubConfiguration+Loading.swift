@@ -42,7 +42,7 @@ extension HubConfiguration {
                 guard let number = Int(value) else {
                     throw ConfigurationError(
                         .wrongType, key: key, source: "the command line",
-                        "\(key) must be an integer, not \(quoted(value))")
+                        "\(key) must be an integer")
                 }
                 options.append((key, .int(number)))
             default: options.append((key, .string(value)))
@@ -74,10 +74,9 @@ extension HubConfiguration {
                 }
             } catch {
                 // Only a variable can fail here: file values were type-checked above.
-                let value = environment[environmentName(of: setting.key)] ?? ""
                 throw ConfigurationError(
                     .wrongType, key: setting.key, source: source,
-                    "\(setting.key) must be \(setting.type.name), not \(quoted(value))")
+                    "\(setting.key) must be \(setting.type.name)")
             }
             if let content, let problem = setting.apply(&configuration, content) {
                 throw ConfigurationError(.invalidValue, key: setting.key, source: source, "\(setting.key) \(problem)")
@@ -288,7 +287,7 @@ extension HubConfiguration {
                     let names = choices.map { quoted($0.name) }
                     let allowed =
                         names.count == 2 ? names.joined(separator: " or ") : "one of " + names.joined(separator: ", ")
-                    return "must be \(allowed), not \(quoted(name))"
+                    return "must be \(allowed)"
                 }
                 $0[keyPath: path] = choice.value
                 return nil
@@ -384,7 +383,7 @@ extension HubConfiguration {
     private static func checkFileName(_ name: String) -> String? {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
         return !name.isEmpty && allowed && !name.hasPrefix(".")
-            ? nil : "must be a file name of letters, digits, '-', '_' and '.', not \(quoted(name))"
+            ? nil : "must be a file name of letters, digits, '-', '_' and '.'"
     }
 
     // MARK: - The file
@@ -529,7 +528,8 @@ extension HubConfiguration {
         return previous[b.count]
     }
 
-    /// A value as it appears in a message: quoted, escaped onto one line, shortened.
+    /// A name (a key, a host) as it appears in a message: quoted, escaped onto one line, shortened. Values refused
+    /// are never shown: a message may reach the log, and a module's configuration may hold a secret.
     static func quoted(_ text: String) -> String {
         let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
         return String(reflecting: shown)
@@ -541,7 +541,7 @@ extension HubConfiguration {
         case .bool(let flag): "\(flag)"
         case .number(let number):
             "the number \(number.rounded() == number && abs(number) < 1e15 ? "\(Int(number))" : "\(number)")"
-        case .string(let text): "the string \(quoted(text))"
+        case .string: "a string"
         case .array: "an array"
         case .object: "an object"
         }

@@ -179,17 +179,20 @@ import Testing
         let port = try #require(error(#"{"mqtt": {"port": "x"}}"#))
         #expect(port.code == .wrongType)
         #expect(port.key == "mqtt.port")
-        #expect(port.description.hasSuffix(#"peacehub.json: mqtt.port must be an integer, not the string "x""#))
+        #expect(port.description.hasSuffix("peacehub.json: mqtt.port must be an integer, not a string"))
 
         #expect(error(#"{"mqtt": {"port": true}}"#)?.key == "mqtt.port")
         #expect(error(#"{"mqtt": {"port": 8883.5}}"#)?.reason == "mqtt.port must be an integer, not the number 8883.5")
         #expect(error(#"{"mqtt": {"host": 1}}"#)?.reason == "mqtt.host must be a string, not the number 1")
         #expect(error(#"{"mqtt": 8883}"#)?.reason == "mqtt must be an object, not the number 8883")
         #expect(error(#"{"log": {"level": null}}"#)?.key == "log.level")
-        #expect(error(#"{"modules": {"org.peacehub.example": "hello"}}"#)?.key == "modules.org.peacehub.example")
+        // A refused string is never shown: the message may reach the log, and a module's may be a secret.
+        let module = error(#"{"modules": {"org.peacehub.example": "apiToken=S3CR3T"}}"#)
+        #expect(module?.key == "modules.org.peacehub.example")
+        #expect(module?.reason == "modules.org.peacehub.example must be an object, not a string")
         #expect(error(#"{"modules": []}"#)?.code == .wrongType)
         let flag = error(#"{"admin": {"enabled": "yes"}}"#)
-        #expect(flag?.reason == #"admin.enabled must be true or false, not the string "yes""#)
+        #expect(flag?.reason == "admin.enabled must be true or false, not a string")
         #expect(error(#"{"monitoring": {"enabled": 1}}"#)?.key == "monitoring.enabled")
         #expect(error("[]")?.code == .wrongType)
         // null means the default only where the default is "none".
@@ -200,7 +203,7 @@ import Testing
         let durability = try #require(error(#"{"mqtt": {"durability": "fast"}}"#))
         #expect(durability.code == .invalidValue)
         #expect(durability.key == "mqtt.durability")
-        #expect(durability.reason == #"mqtt.durability must be "process-crash" or "power-loss", not "fast""#)
+        #expect(durability.reason == #"mqtt.durability must be "process-crash" or "power-loss""#)
 
         let level = try #require(error(#"{"log": {"level": "verbose"}}"#))
         #expect(level.code == .invalidValue)
@@ -347,14 +350,14 @@ import Testing
         let port = try #require(error("{}", environment: ["PEACEHUB_MQTT_PORT": "x"]))
         #expect(port.code == .wrongType)
         #expect(port.key == "mqtt.port")
-        #expect(port.description == #"PEACEHUB_MQTT_PORT: mqtt.port must be an integer, not "x""#)
+        #expect(port.description == "PEACEHUB_MQTT_PORT: mqtt.port must be an integer")
 
         let level = try #require(error("{}", environment: ["PEACEHUB_LOG_LEVEL": "loud"]))
         #expect(level.code == .invalidValue)
         #expect(level.source == "PEACEHUB_LOG_LEVEL")
 
         let flag = try #require(error("{}", environment: ["PEACEHUB_ADMIN_ENABLED": "maybe"]))
-        #expect(flag.description == #"PEACEHUB_ADMIN_ENABLED: admin.enabled must be true or false, not "maybe""#)
+        #expect(flag.description == "PEACEHUB_ADMIN_ENABLED: admin.enabled must be true or false")
         #expect(error("{}", environment: ["PEACEHUB_MONITORING_PROT": "1"])?.code == .unknownKey)
 
         let typo = try #require(error("{}", environment: ["PEACEHUB_MQTT_PROT": "1"]))
