@@ -199,7 +199,8 @@ public final class Registry: Sendable {
             }
             throw RegistryError(
                 .busy,
-                "another writer (an import, another process) held the registry\(waited): nothing was changed; try again")
+                "another writer (an import, another process) held the registry\(waited): nothing was changed; "
+                    + "try again")
         }
     }
 
