@@ -80,12 +80,12 @@ final class BrokerMetrics: Sendable {
     /// messages queued in all sessions.
     func record(connections: [Principal: Int], queued total: Int) {
         connectionGauges.withLock { gauges in
-            for principal in connections.keys where gauges[principal.metricLabel] == nil {
-                gauges[principal.metricLabel] = Gauge(
-                    label: "peacehub_mqtt_connections", dimensions: [("principal", principal.metricLabel)])
+            for principal in connections.keys where gauges[principal.description] == nil {
+                gauges[principal.description] = Gauge(
+                    label: "peacehub_mqtt_connections", dimensions: [("principal", principal.description)])
             }
             var counts: [String: Int] = [:]
-            for (principal, count) in connections { counts[principal.metricLabel, default: 0] += count }
+            for (principal, count) in connections { counts[principal.description, default: 0] += count }
             for (label, gauge) in gauges { gauge.record(counts[label] ?? 0) }
         }
         queued.withLock { gauge in
@@ -111,16 +111,6 @@ final class BrokerMetrics: Sendable {
             guard bytes.starts(with: "missions/") else { return "none" }
             let code = bytes.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
             return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)
-        }
-    }
-}
-
-extension Principal {
-    /// The principal as a metric label: the contingent's code, or `operator:<name>`.
-    var metricLabel: String {
-        switch self {
-        case .contingent(let code): code
-        case .operator(let name): "operator:\(name)"
         }
     }
 }

@@ -731,7 +731,7 @@ def metrics():
     deadline = time.time() + 10
     while True:
         later, text = scrape()
-        connected = sample(later, "peacehub_mqtt_connections", "peacehub_mqtt_connections", {"principal": "IND"})
+        connected = sample(later, "peacehub_mqtt_connections", "peacehub_mqtt_connections", {"principal": "contingent:IND"})
         moved = (sample(later, *received) >= sample(after, *received) + 2
                  and sample(later, *verdicts) >= sample(after, *verdicts) + 2)
         if (moved and connected >= 1) or time.time() > deadline:
@@ -743,7 +743,7 @@ def metrics():
           "MQTT messages received did not move by 2: %r" % sample(later, *received))
     check(sample(later, *verdicts) >= sample(after, *verdicts) + 2,
           "module verdicts did not move by 2: %r" % sample(later, *verdicts))
-    check(connected >= 1, "peacehub_mqtt_connections{principal=IND} is %r while IND is connected" % connected)
+    check(connected >= 1, "peacehub_mqtt_connections{principal=contingent:IND} is %r while IND is connected" % connected)
     for family in ["peacehub_mqtt_messages_sent", "peacehub_module_call_duration_seconds",
                    "peacehub_store_commit_duration_seconds", "peacehub_mqtt_queued_messages",
                    "peacehub_tls_certificate_expiry_timestamp_seconds"]:
