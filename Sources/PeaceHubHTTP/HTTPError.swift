@@ -35,8 +35,6 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         public static let notImplemented = Code("not_implemented")
         /// The request line and header fields are larger than the server reads.
         public static let headerTooLarge = Code("header_too_large")
-        /// The request's HTTP version is neither 1.1 nor 1.0.
-        public static let versionNotSupported = Code("version_not_supported")
         /// Something failed inside the hub.
         public static let `internal` = Code("internal")
     }
@@ -75,7 +73,6 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         case .unprocessableEntity: .unprocessable
         case .notImplemented: .notImplemented
         case .requestHeaderFieldsTooLarge: .headerTooLarge
-        case .httpVersionNotSupported: .versionNotSupported
         default: .internal
         }
     }

@@ -111,15 +111,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// The answer to a request the codec could not read: an unknown method is a 501 and a version other than 1.0
-    /// and 1.1 a 505 [RFC 9110 9.1, 15.6.6]; a head past the codec's limit (80 KiB) a 431 [RFC 6585 5] (the codec
-    /// does not say whether the target or the header fields took it over); anything else a 400.
+    /// The answer to a request the codec could not read: an unknown method is a 501 [RFC 9110 9.1]; a head past
+    /// the codec's limit (80 KiB) a 431 [RFC 6585 5] (the codec does not say whether the target or the header
+    /// fields took it over); anything else a 400 (the codec's "invalid version" is also a request line ended by a
+    /// bare LF, which a 505 would misname).
     private static func refusal(of error: HTTPParserError) -> HTTPError {
         switch error {
         case .invalidMethod:
             HTTPError(.notImplemented, "the request method is not one this server knows")
-        case .invalidVersion:
-            HTTPError(.httpVersionNotSupported, "this server speaks HTTP/1.1 (and answers HTTP/1.0)")
         case .headerOverflow:
             HTTPError(.requestHeaderFieldsTooLarge, "the request line and header fields are larger than 80 KiB")
         default:
