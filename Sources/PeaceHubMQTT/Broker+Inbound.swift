@@ -304,8 +304,12 @@ extension Broker {
     /// after its group name.
     public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
         let identifier = packet.properties.subscriptionIdentifiers.first
-        var held = state.withLock { state in
-            state.sessions[clientID].map { Set($0.subscriptions.keys.map(ExactString.init)) } ?? []
+        // The packet's filters the session holds already, and how many it holds in all (a set of all its filters,
+        // made for every SUBSCRIBE, cost a session of 50,000 subscriptions 37 ms a packet in the debug build).
+        var (held, count) = state.withLock { state -> (Set<ExactString>, Int) in
+            guard let session = state.sessions[clientID] else { return ([], 0) }
+            let filters = packet.subscriptions.map(\.0).filter { session.subscriptions[$0] != nil }
+            return (Set(filters.map(ExactString.init)), session.subscriptions.count)
         }
         var codes: [ReasonCode] = []
         var granted: [(String, Subscription)] = []
@@ -319,11 +323,14 @@ extension Broker {
                 codes.append(.notAuthorized)
                 continue
             }
-            guard held.contains(ExactString(filter)) || held.count < configuration.maximumSubscriptionsPerSession else {
-                codes.append(.quotaExceeded)
-                continue
+            if !held.contains(ExactString(filter)) {
+                guard count < configuration.maximumSubscriptionsPerSession else {
+                    codes.append(.quotaExceeded)
+                    continue
+                }
+                held.insert(ExactString(filter))
+                count += 1
             }
-            held.insert(ExactString(filter))
             codes.append(.granted(options.qos))
             granted.append((filter, Subscription(options: options, identifier: identifier)))
         }
@@ -347,8 +354,8 @@ extension Broker {
                 case .sendIfNew where previous != nil: continue
                 default: if SharedSubscription(filter) != nil { continue }
                 }
-                for (topic, message) in state.retained
-                where !message.isExpired(at: now) && TopicFilter.matches(filter, topic: topic) {
+                for topic in state.retainedTopics.topics(matching: filter) {
+                    guard let message = state.retained[topic], !message.isExpired(at: now) else { continue }
                     var copy = message
                     copy.qos = min(message.qos, subscription.qos)
                     copy.retain = true

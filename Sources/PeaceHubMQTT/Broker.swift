@@ -146,8 +146,10 @@ public final class Broker: Sendable {
         var sessions = ExactDictionary<Session>()
         var subscriptions = SubscriptionTree<Subscriber, Subscription>()
         var sharedGroups = ExactDictionary<SharedGroup>()
-        /// Set through `setRetained(_:on:)`, which keeps `retainedByPrincipal`.
+        /// Set through `setRetained(_:on:)`, which keeps `retainedByPrincipal` and `retainedTopics`.
         private(set) var retained = ExactDictionary<BrokerMessage>()
+        /// The topics of `retained`, for a SUBSCRIBE to find those its filter matches.
+        private(set) var retainedTopics = RetainedTopicTree()
         /// How many of `retained` each principal's PUBLISHes set (`Configuration.maximumRetainedPerPrincipal`).
         private(set) var retainedByPrincipal: [Principal: Int] = [:]
         /// Live connections, in all and by principal (a takeover changes neither).
@@ -185,6 +187,11 @@ public final class Broker: Sendable {
                 if retainedByPrincipal[publisher] == 0 { retainedByPrincipal[publisher] = nil }
             }
             if let publisher = message?.publisher { retainedByPrincipal[publisher, default: 0] += 1 }
+            if message == nil {
+                retainedTopics.remove(topic)
+            } else if retained[topic] == nil {
+                retainedTopics.insert(topic)
+            }
             retained[topic] = message
         }
 

@@ -992,6 +992,9 @@ func publish5(
         try client.send(
             .subscribe(.init(packetID: 1, subscriptions: [("a", .atMostOnce), ("b", .atMostOnce), ("c", .atMostOnce), ("a", .atLeastOnce)])))
         #expect(try client.received() == [.suback(.init(packetID: 1, reasonCodes: [.success, .success, .quotaExceeded, .grantedQoS1]))])
+        // Full, a later SUBSCRIBE may still replace what the session holds.
+        try client.send(.subscribe(.init(packetID: 2, subscriptions: [("d", .atMostOnce), ("b", .atLeastOnce)])))
+        #expect(try client.received() == [.suback(.init(packetID: 2, reasonCodes: [.quotaExceeded, .grantedQoS1]))])
     }
 
     /// Retained messages live until cleared: one principal may hold `maximumRetainedPerPrincipal` of them (one
