@@ -36,6 +36,11 @@ public final class MQTTClientHandler: ChannelInboundHandler, Sendable {
         continuation.yield(packet)
     }
 
+    /// Ends `packets` (from any thread): what it holds is still read, nothing that arrives later is added.
+    public func endPackets() {
+        continuation.finish()
+    }
+
     /// What acknowledges a message taken: PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0.
     public static func acknowledgement(of publish: MQTTPacket.Publish) -> MQTTPacket? {
         switch (publish.qos, publish.packetID) {

@@ -283,7 +283,7 @@ struct PubCommand: AsyncParsableCommand {
     }
 }
 
-/// Raised by SIGINT or SIGTERM while `sub` waits.
+/// Raised by SIGINT, SIGTERM or the end of `-W` while `sub` waits.
 private final class StopRequest: Sendable {
     let raised = Atomic(false)
 }
@@ -317,22 +317,23 @@ struct SubCommand: AsyncParsableCommand {
         }
         let session = try await client.connect()
         try await session.send(.subscribe(.init(packetID: 1, subscriptions: topic.map { ($0, qos) })))
-        // -W, SIGINT and SIGTERM end the wait (SIGINT and SIGTERM with a DISCONNECT and exit 0, as mosquitto_sub
-        // does); a connection closed otherwise is the hub's doing, and said so (exit 1).
-        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
-        if let seconds {
-            session.channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { session.channel.close(promise: nil) }
-        }
+        // -W, SIGINT and SIGTERM end the wait with a DISCONNECT and exit 0, as mosquitto_sub does; a connection
+        // closed otherwise is the hub's doing, and said so (exit 1). They end the stream of packets, not the
+        // connection: what it held already is printed and acknowledged before the DISCONNECT, and nothing after
+        // it (closing the connection at once printed up to a window of messages it could no longer acknowledge,
+        // which the session's next connection printed again).
         let stopped = StopRequest()
+        func stop() {
+            stopped.raised.store(true, ordering: .relaxed)
+            session.handler.endPackets()
+        }
+        if let seconds {
+            session.channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { stop() }
+        }
         let stopSignals = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler {
-                stopped.raised.store(true, ordering: .relaxed)
-                session.channel.writeAndFlush(MQTTPacket.disconnect(.init())).whenComplete { _ in
-                    session.channel.close(promise: nil)
-                }
-            }
+            source.setEventHandler { stop() }
             source.resume()
             return source
         }
@@ -343,8 +344,7 @@ struct SubCommand: AsyncParsableCommand {
             do {
                 packet = try await session.next()
             } catch {
-                if stopped.raised.load(ordering: .relaxed) { return }
-                if let deadline, ContinuousClock.now >= deadline { break }
+                if stopped.raised.load(ordering: .relaxed) { break }
                 FileHandle.standardError.write(Data("the hub closed the connection\n".utf8))
                 throw ExitCode.failure
             }

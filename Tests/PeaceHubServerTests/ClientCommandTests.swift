@@ -186,6 +186,38 @@ import Testing
         #expect(rest.stdout == "m1\nm2\nm3\nm4\n", "\(rest.stderr)")
     }
 
+    /// `-W` (as SIGINT and SIGTERM) ends the wait, not the connection: it closed the connection at once while up to
+    /// a window of messages waited to be printed, which were then printed unacknowledged and again by the
+    /// session's next connection (QoS 2 messages twice).
+    @Test func theEndOfTheWaitPrintsNothingTwice() throws {
+        let subscribe = client([
+            "sub", "--as", "IND", "--persistent", "--client-id", "ind-slow", "-t", "contingents/IND/inbox", "-q", "2",
+        ])
+        let made = try ProcessRunner.peacehub(subscribe + ["-W", "1"], environment: hub.environment)
+        try #require(made.status == 0, "\(made.stderr)")
+        let pki = hub.pkiDirectory.path
+        let lines = (0..<150).map { "m\($0)-" + String(repeating: "x", count: 4000) }
+        let sent = try ProcessRunner.run(
+            "mosquitto_pub",
+            [
+                "-h", "127.0.0.1", "-p", String(hub.port), "--cafile", "\(pki)/ca.pem",
+                "--cert", "\(pki)/contingents/KAZ.pem", "--key", "\(pki)/contingents/KAZ.key",
+                "-t", "contingents/IND/inbox", "-q", "2", "-l",
+            ], stdin: Data((lines.joined(separator: "\n") + "\n").utf8), timeout: 60)
+        try #require(sent.status == 0, "\(sent.stderr)")
+        // A reader slower than the messages come, so that some wait in `sub` when its time is up.
+        let slow = "import sys, time\nfor line in sys.stdin:\n    print(line, end='', flush=True)\n    time.sleep(0.02)"
+        let command = ([TestEnvironment.peacehubExecutable.path] + subscribe + ["-W", "2"])
+            .map { "'\($0)'" }.joined(separator: " ")
+        let first = try ProcessRunner.run(
+            "sh", ["-c", "\(command) | python3 -c \"\(slow)\""], environment: hub.environment, timeout: 60)
+        let second = try ProcessRunner.peacehub(subscribe + ["-W", "3"], environment: hub.environment)
+        let printed = (first.stdout + second.stdout).split(separator: "\n").map(String.init)
+        #expect(!first.stdout.isEmpty && !second.stdout.isEmpty, "\(first.stderr)\(second.stderr)")
+        #expect(printed.count == Set(printed).count, "printed twice")
+        #expect(Set(printed) == Set(lines))
+    }
+
     /// The payload is printed as it came, as mosquitto_sub prints it: bytes that are not UTF-8 were replaced.
     @Test func aPayloadIsPrintedByteForByte() throws {
         let output = hub.data.url.appendingPathComponent("binary.out")
