@@ -111,8 +111,7 @@ extension HubConfiguration {
                 if sources[key] ?? "default" == "default", sources[other] ?? "default" != "default" {
                     (key, other) = (other, key)
                 }
-                let hosts =
-                    host == earlierHost ? "both on \(quoted(host))" : "on \(quoted(earlierHost)) and \(quoted(host))"
+                let hosts = host == earlierHost ? "on the same host" : "on hosts that share an address"
                 throw ConfigurationError(
                     .invalidValue, key: key, source: sources[key] ?? "default",
                     "\(key) is \(port) as \(other) is, \(hosts); each listener needs a port of its own")
@@ -129,7 +128,7 @@ extension HubConfiguration {
         for (key, host) in hosts where Self.addresses(of: host).isEmpty {
             throw ConfigurationError(
                 .invalidValue, key: key, source: "the configuration",
-                "\(key) \(Self.quoted(host)) is neither a numeric address nor a name that resolves to one")
+                "\(key) is neither a numeric address nor a name that resolves to one")
         }
     }
 

@@ -247,7 +247,7 @@ import Testing
         #expect(same.key == "admin.port")
         #expect(
             same.reason
-                == #"admin.port is 8883 as mqtt.port is, both on "127.0.0.1"; each listener needs a port of its own"#)
+                == "admin.port is 8883 as mqtt.port is, on the same host; each listener needs a port of its own")
         let wildcard = try #require(
             error(#"{"mqtt": {"host": "0.0.0.0"}}"#, environment: ["PEACEHUB_MONITORING_PORT": "8883"]))
         #expect(wildcard.key == "monitoring.port")
@@ -259,10 +259,10 @@ import Testing
         #expect(monitoring.reason.hasPrefix("admin.port is 9883 as monitoring.port is"))
         // One address written two ways is one address (--check-config passed it; serve then failed to bind).
         let spelled = try #require(error(#"{"admin": {"port": 8883, "host": "localhost"}}"#))
-        #expect(spelled.reason.hasPrefix(#"admin.port is 8883 as mqtt.port is, on "127.0.0.1" and "localhost""#))
+        #expect(spelled.reason.hasPrefix("admin.port is 8883 as mqtt.port is, on hosts that share an address"))
         // An IPv4-mapped IPv6 address binds the IPv4 address it maps.
         let mapped = try #require(error(#"{"admin": {"port": 8883, "host": "::ffff:127.0.0.1"}}"#))
-        #expect(mapped.reason.hasPrefix(#"admin.port is 8883 as mqtt.port is, on "127.0.0.1" and "::ffff:127.0.0.1""#))
+        #expect(mapped.reason.hasPrefix("admin.port is 8883 as mqtt.port is, on hosts that share an address"))
         #expect(error(#"{"admin": {"port": 8883, "host": "10.0.0.1"}}"#) == nil)
         #expect(error(#"{"admin": {"port": 8883, "enabled": false}}"#) == nil)
         #expect(error(#"{"mqtt": {"port": 0}, "admin": {"port": 0}, "monitoring": {"port": 0}}"#) == nil)

@@ -61,10 +61,10 @@ import Testing
     }
 
     /// A host that does not resolve is named by its key before the start (`--check-config` passed it; the start
-    /// then failed at bind, after the PKI and the modules had loaded).
+    /// then failed at bind, after the PKI and the modules had loaded); the value is not shown, as no refused string.
     @Test(arguments: [
-        (["--host", "no-such-host.invalid"], "mqtt.host \"no-such-host.invalid\""),
-        (["--host", "*"], "mqtt.host \"*\""),
+        (["--host", "no-such-host.invalid"], "mqtt.host is neither a numeric address nor a name that resolves to one"),
+        (["--host", "*"], "mqtt.host is neither"),
     ])
     func anUnresolvableHostIsNamed(options: [String], expected: String) throws {
         let data = try Self.prepared()
@@ -74,7 +74,8 @@ import Testing
         #expect(result.stderr.contains(expected), "\(result.stderr)")
         let admin = try serve(data, config: #"{"admin": {"host": "no-such-host.invalid"}}"#)
         #expect(admin.status != 0)
-        #expect(admin.stderr.contains("admin.host \"no-such-host.invalid\""), "\(admin.stderr)")
+        #expect(admin.stderr.contains("admin.host is neither"), "\(admin.stderr)")
+        #expect(!admin.stderr.contains("no-such-host"), "\(admin.stderr)")
         let off = try serve(data, config: #"{"admin": {"enabled": false, "host": "no-such-host.invalid"}}"#)
         #expect(off.status == 0, "a listener switched off is not checked: \(off.stderr)")
     }
