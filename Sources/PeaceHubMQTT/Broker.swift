@@ -161,10 +161,9 @@ public final class Broker: Sendable {
         var traffic = Traffic()
         var messagesReceived = 0
         var messagesSent = 0
-        /// When `$SYS/broker/` was last published (`systemReport`).
-        /// When the last report went and the last record that the hub runs was made (`monotonicClock`).
+        /// When `$SYS/broker/` was last published (`systemReport`) and when housekeeping last wrote
+        /// `StoreOperation.recordAlive`, by `monotonicClock`.
         var lastSystemReport: Int64 = .min / 2
-        /// When housekeeping last wrote `StoreOperation.recordAlive`.
         var lastAliveRecorded: Int64 = .min / 2
         /// Recent routes by topic: most traffic repeats its topics, and a lookup costs less than a walk of the
         /// tree and a session lookup per subscriber. Emptied by every change to the subscriptions or the

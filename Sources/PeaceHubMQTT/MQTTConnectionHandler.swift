@@ -188,7 +188,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     }
 
     /// Holds the read back while the client leaves the answers unread; `channelWritabilityChanged` passes it on.
-    /// (Its keep-alive runs meanwhile: a client that reads nothing for one and a half is closed.)
+    /// (Its keep-alive runs meanwhile: with nothing read, the connection closes after one and a half of it.)
     public func read(context: ChannelHandlerContext) {
         guard context.channel.isWritable else {
             readHeld = true

@@ -32,7 +32,7 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let readinessUnavailable = Code(backing: .readinessUnavailable)
         /// A record with the same key exists.
         public static let alreadyExists = Code(backing: .alreadyExists)
-        /// Another writer (an import, another process) held the registry past the wait (`Registry.writeWait`).
+        /// Another writer (an import, another process) held the registry past a write's wait (30 s).
         public static let busy = Code(backing: .busy)
 
         public var description: String {

@@ -374,8 +374,9 @@ extension HubConfiguration {
 
     /// A comma-separated list of MQTT topic filters; empty for none.
     private static func checkTopicFilters(_ list: String) -> String? {
-        guard let bad = MQTT.topicFilters(in: list).first(where: { !TopicFilter.isValid($0) }) else { return nil }
-        return "names \(quoted(bad)), which is no MQTT topic filter (filters are separated by commas)"
+        let filters = MQTT.topicFilters(in: list)
+        guard let bad = filters.firstIndex(where: { !TopicFilter.isValid($0) }) else { return nil }
+        return "has an entry that is no MQTT topic filter, the \(ordinal(bad + 1)) (filters are separated by commas)"
     }
 
     /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
@@ -527,11 +528,18 @@ extension HubConfiguration {
         return previous[b.count]
     }
 
-    /// A name (a key, a host) as it appears in a message: quoted, escaped onto one line, shortened. Values refused
-    /// are never shown: a message may reach the log, and a module's configuration may hold a secret.
+    /// A name (a key, an allowed value) as it appears in a message: quoted, escaped onto one line, shortened. Values
+    /// refused are never shown: a message may reach the log, and a module's configuration may hold a secret.
     static func quoted(_ text: String) -> String {
         let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
         return String(reflecting: shown)
+    }
+
+    /// `1st`, `2nd`, `3rd`, `4th`...
+    private static func ordinal(_ number: Int) -> String {
+        let suffix =
+            (11...13).contains(number % 100) ? "th" : [1: "st", 2: "nd", 3: "rd"][number % 10, default: "th"]
+        return "\(number)\(suffix)"
     }
 
     private static func describe(_ value: JSONValue) -> String {

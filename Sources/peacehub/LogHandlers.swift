@@ -54,14 +54,13 @@ struct TextLogHandler: LogHandler {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    static func quotedIfNeeded(_ value: String) -> String {
-        guard value.isEmpty || value.utf8.contains(where: { [0x20, 0x3D, 0x22, 0x5C].contains($0) }) else {
-            return value
-        }
+    private static func quotedIfNeeded(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { " =\"\\".unicodeScalars.contains($0) }
+        guard needsQuotes else { return value }
         var quoted = "\""
-        for character in value.unicodeScalars {
-            if character == "\"" || character == "\\" { quoted.unicodeScalars.append("\\") }
-            quoted.unicodeScalars.append(character)
+        for scalar in value.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { quoted.unicodeScalars.append("\\") }
+            quoted.unicodeScalars.append(scalar)
         }
         return quoted + "\""
     }

@@ -231,8 +231,8 @@ import Testing
         #expect(error(#"{"monitoring": {"host": ""}}"#)?.key == "monitoring.host")
         #expect(
             error(#"{"mqtt": {"precedenceTopics": "contingents/+/inbox, chat/#/x"}}"#)?.reason
-                == #"mqtt.precedenceTopics names "chat/#/x", which is no MQTT topic filter (filters are separated by "#
-                + "commas)")
+                == "mqtt.precedenceTopics has an entry that is no MQTT topic filter, the 2nd (filters are separated "
+                + "by commas)")
         let none = try load(#"{"mqtt": {"precedenceTopics": ""}}"#)
         #expect(none.serverConfiguration.broker.precedenceTopics == [])
         let two = try load(#"{"mqtt": {"precedenceTopics": "a/+, b/#"}}"#)
