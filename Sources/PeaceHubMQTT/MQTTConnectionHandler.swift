@@ -93,8 +93,11 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
     private var reading = false
-    /// A read the channel asked for and the handler held back (`read(context:)`).
+    /// A read the channel asked for and the handler held back (`read(context:)`), since when the channel has not
+    /// been writable, and whether a keep-alive check has passed a held read on since the client's last packet.
     private var readHeld = false
+    private var unwritableSince: NIODeadline?
+    private var keepAliveProbed = false
     /// A flush task is queued (`flushSoon`).
     private var flushScheduled = false
     /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
@@ -165,6 +168,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
                 if !received {
                     received = true
                     lastPacket = eventLoop.now
+                    keepAliveProbed = false
                 }
                 if case .closed = state { break }
                 process(packet, context: context)
@@ -187,8 +191,8 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         context.fireChannelReadComplete()
     }
 
-    /// Holds the read back while the client leaves the answers unread; `channelWritabilityChanged` passes it on.
-    /// (Its keep-alive runs meanwhile: with nothing read, the connection closes after one and a half of it.)
+    /// Holds the read back while the client leaves the answers unread; `channelWritabilityChanged` passes it on,
+    /// and so does a keep-alive check, once, since the client's PINGREQs wait behind it (`handleScheduledCallback`).
     public func read(context: ChannelHandlerContext) {
         guard context.channel.isWritable else {
             readHeld = true
@@ -674,6 +678,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        unwritableSince = context.channel.isWritable ? nil : unwritableSince ?? eventLoop.now
         if context.channel.isWritable, outgoingHeld, !draining, case .connected(let clientID) = state {
             outgoingHeld = false
             writeOutgoing(clientID: clientID)
@@ -819,11 +824,20 @@ extension MQTTConnectionHandler: NIOScheduledCallbackHandler {
             close(context, reason: "no CONNECT within \(broker.configuration.connectTimeout) of the TLS handshake")
         case .connected:
             let deadline = lastPacket + keepAliveLimit
-            if eventLoop.now >= deadline {
-                disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
-            } else {
-                checkDeadline(at: deadline)
+            guard eventLoop.now >= deadline else { return checkDeadline(at: deadline) }
+            // The hub holds its bytes back while it leaves the answers unread, and a client on a slow link that
+            // reads a large message for longer than its keep-alive has sent its PINGREQs all the same: a held read
+            // is passed on once, and what it brings counts. One whose socket stays full for four keep-alives
+            // is not reading at all.
+            if readHeld, !keepAliveProbed, let since = unwritableSince,
+                eventLoop.now - since < .nanoseconds(keepAliveLimit.nanoseconds * 4)
+            {
+                keepAliveProbed = true
+                readHeld = false
+                context.read()
+                return checkDeadline(at: eventLoop.now + .seconds(1))
             }
+            disconnect(.keepAliveTimeout, context: context, reason: "keep-alive expired")
         case .connecting, .closed:
             break
         }

@@ -888,6 +888,43 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(try watcher.received() == [publish("status/kaz", "lost")])
     }
 
+    /// A client on a slow link reading a large message for longer than its keep-alive: the hub holds its bytes back
+    /// (the answers wait unread), so its PINGREQs wait too, and it was closed as if it had gone quiet. A keep-alive
+    /// check passes a held read on once; the PINGREQs count. One that sends nothing is closed a second later, and
+    /// one whose socket stays full for four keep-alives is not reading at all.
+    @Test func aHeldReadIsPassedOnOnceBeforeTheKeepAliveEnds() throws {
+        let client = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: kaz)
+        let reads = ReadCounter()
+        try client.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        _ = try client.connect("slow-link", keepAlive: 2)
+        client.channel.isWritable = false
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        client.channel.read()
+        #expect(reads.count == 0)
+        client.loop.advanceTime(by: .seconds(3))
+        #expect(client.isOpen && reads.count == 1, "the keep-alive check passed the held read on")
+        try client.send(.pingreq)  // what that read brings
+        client.channel.read()  // held again: the channel is still full
+        client.loop.advanceTime(by: .seconds(3))
+        #expect(client.isOpen && reads.count == 2)
+        client.channel.read()
+        client.loop.advanceTime(by: .seconds(1))
+        #expect(!client.isOpen, "nothing came with the read passed on")
+
+        let stuck = try TestClient(broker: try Broker(authorizer: TestAuthorizer()), principal: kaz)
+        _ = try stuck.connect("not-reading", keepAlive: 2)
+        stuck.channel.isWritable = false
+        stuck.channel.pipeline.fireChannelWritabilityChanged()
+        for _ in 0..<4 {
+            stuck.channel.read()
+            stuck.loop.advanceTime(by: .seconds(3))
+            try stuck.send(.pingreq)
+        }
+        stuck.channel.read()
+        stuck.loop.advanceTime(by: .seconds(3))
+        #expect(!stuck.isOpen, "full for four keep-alives")
+    }
+
     /// The keep-alive counts packets, not bytes [MQTT-3.1.2-24]: a packet dribbled in a byte a second and never
     /// finished kept the connection, and its buffer, for as long as the client liked.
     @Test func bytesOfAnUnfinishedPacketDoNotKeepAConnectionAlive() throws {
