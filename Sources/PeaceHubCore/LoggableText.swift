@@ -1,7 +1,8 @@
 /// Text from outside the hub (a module's message, a client's identifier) as it may go into a log line or an error:
 /// control characters escaped (`\n`, `\u{1B}`), so that it can neither end the line and forge the next one nor
 /// send a terminal escape sequence; so are the line and paragraph separators (U+2028, U+2029: a line end to
-/// Unicode-aware viewers) and the bidirectional formatting characters (U+202E reversed what followed it on screen).
+/// Unicode-aware viewers) and the bidirectional embeddings, overrides and isolates (U+202E reversed what followed it
+/// on screen).
 public func loggableText(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: isEscapedInLogs) else { return text }
     var escaped = ""
@@ -17,7 +18,8 @@ public func loggableText(_ text: String) -> String {
 
 private func isEscapedInLogs(_ scalar: Unicode.Scalar) -> Bool {
     switch scalar.value {
-    case 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+    // Not the marks (U+200E, U+200F, U+061C): right-to-left text needs them, and they reorder nothing around them.
+    case 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
     default: scalar.properties.generalCategory == .control
     }
 }
