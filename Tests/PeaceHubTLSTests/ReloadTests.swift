@@ -284,19 +284,16 @@ extension TLSContext {
     /// certificate an earlier loaded one revoked is refused now, at reload and at start, and `pki crl` with the
     /// hub's record writes one above the recorded number that lists the revocation again.
     @Test func aRestoredBackupCannotTakeARevocationBack() throws {
-        let fixture = try TestPKI()
-        defer { fixture.remove() }
-        let numbers = fixture.path("crl-numbers.json")
-        let recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
-        let backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
-        let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        let restorable = try RestorablePKI()
+        defer { restorable.fixture.remove() }
+        let (fixture, recorded, store) = (restorable.fixture, restorable.recorded, restorable.store)
         let revokedAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 3600)
         let serial = try #require(
             try recorded.revoke(contingent: "KAZ", reason: .keyCompromise, now: revokedAt).first?.serial)
         try store.reload()
         let kaz = try #require(store.current.revoked.first { $0.serial == serial })
 
-        for (url, data) in backup { try data.write(to: url) }
+        try restorable.restoreBackup()
         try fixture.pki.writeCRL()  // number 2 again, without KAZ
         try fixture.pki.writeCRL()  // number 3, without KAZ
         let takesBack: (any Error) -> Bool = {
@@ -305,7 +302,8 @@ extension TLSContext {
         #expect(performing: { try store.reload() }, throws: takesBack)
         #expect(
             performing: {
-                _ = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+                _ = try TLSContextStore(
+                    configuration: fixture.serverConfiguration(), crlNumbersFile: restorable.numbers)
             }, throws: takesBack)
 
         try recorded.writeCRL()
@@ -320,7 +318,7 @@ extension TLSContext {
 
         // Restored again, the certificate looks valid, and an operator revokes it anew: the first date and reason
         // stand (a keyCompromise was published as superseded, an hour later).
-        for (url, data) in backup { try data.write(to: url) }
+        try restorable.restoreBackup()
         let again = try recorded.revoke(contingent: "KAZ", reason: .superseded)
         #expect(again.map(\.revokedAt) == [revokedAt] && again.map(\.revocationReason) == [.keyCompromise])
         try store.reload()
@@ -330,17 +328,14 @@ extension TLSContext {
     /// `pki crl` counts what the CRL lists: after a backup older than a certificate was restored, the index no
     /// longer knows the certificate, but its revocation is listed (and the summary said one fewer).
     @Test func thePublishedCountIncludesRevocationsOnlyTheRecordKnows() throws {
-        let fixture = try TestPKI()
-        defer { fixture.remove() }
-        let numbers = fixture.path("crl-numbers.json")
-        let recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
-        let backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
-        let store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+        let restorable = try RestorablePKI()
+        defer { restorable.fixture.remove() }
+        let (recorded, store) = (restorable.recorded, restorable.store)
         let later = try recorded.issueContingent("TJK")
         try recorded.revoke(contingent: "TJK", reason: .keyCompromise)
         try store.reload()
 
-        for (url, data) in backup { try data.write(to: url) }
+        try restorable.restoreBackup()
         #expect(try !recorded.list().certificates.contains { $0.serial == later.serial })
         let published = try recorded.writeCRL()
         #expect(published.revocations == 1)
@@ -462,5 +457,27 @@ extension TLSContext {
         #expect(both.count == 2)
         let certificate = fixture.path(fixture.server.certificatePath)
         #expect(both.first?.hasPrefix("the certificate \(certificate) expired on ") == true, "\(both)")
+    }
+}
+
+/// A PKI with the hub's record of revocations (`crl-numbers.json`), a context store that loads its CRLs, and a
+/// backup of its index and CRL taken at the start, to be restored over what follows.
+private struct RestorablePKI {
+    let fixture: TestPKI
+    let numbers: String
+    let recorded: PKI
+    let store: TLSContextStore
+    private let backup: [(URL, Data)]
+
+    init() throws {
+        fixture = try TestPKI()
+        numbers = fixture.path("crl-numbers.json")
+        recorded = PKI(directory: fixture.pki.directory, revocationRecord: URL(fileURLWithPath: numbers))
+        backup = try [fixture.pki.indexURL, fixture.pki.crlURL].map { ($0, try Data(contentsOf: $0)) }
+        store = try TLSContextStore(configuration: fixture.serverConfiguration(), crlNumbersFile: numbers)
+    }
+
+    func restoreBackup() throws {
+        for (url, data) in backup { try data.write(to: url) }
     }
 }
