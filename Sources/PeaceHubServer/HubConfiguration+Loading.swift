@@ -376,7 +376,7 @@ extension HubConfiguration {
     private static func checkTopicFilters(_ list: String) -> String? {
         let filters = MQTT.topicFilters(in: list)
         guard let bad = filters.firstIndex(where: { !TopicFilter.isValid($0) }) else { return nil }
-        return "has an entry that is no MQTT topic filter, the \(ordinal(bad + 1)) (filters are separated by commas)"
+        return "has an entry that is no MQTT topic filter, the \((bad + 1).ordinal) (filters are separated by commas)"
     }
 
     /// The server name becomes a file name under `pki/server/`, so it may not climb out of it.
@@ -533,13 +533,6 @@ extension HubConfiguration {
     static func quoted(_ text: String) -> String {
         let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
         return String(reflecting: shown)
-    }
-
-    /// `1st`, `2nd`, `3rd`, `4th`...
-    private static func ordinal(_ number: Int) -> String {
-        let suffix =
-            (11...13).contains(number % 100) ? "th" : [1: "st", 2: "nd", 3: "rd"][number % 10, default: "th"]
-        return "\(number)\(suffix)"
     }
 
     private static func describe(_ value: JSONValue) -> String {

@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShim
 import Foundation
+import PeaceHubCore
 
 /// An immutable OpenSSL `SSL_CTX` built from a `TLSConfiguration`.
 ///
@@ -131,16 +132,23 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// Sets the TLS 1.3 cipher suites; returns what is wrong with them, if anything. OpenSSL skips names it does
-    /// not know, or that name a TLS 1.2 suite, so each name is looked for in the list it made.
+    /// not know, or that name a TLS 1.2 suite, so each name is looked for in the list it made. The name refused is
+    /// given by its position, never shown (errors reach the log).
     private static func setCipherSuites(_ ctx: OpaquePointer, _ suites: String) -> String? {
         let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         // OpenSSL refuses a list of which it knows no name at all ("no cipher match"): the first name is unknown.
-        guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else {
+        let unknown: Int
+        if SSL_CTX_set_ciphersuites(ctx, suites) != 1 {
             ERR_clear_error()
-            return "names \"\(names.first ?? "")\", which is no TLS 1.3 suite of this OpenSSL"
+            unknown = 0
+        } else {
+            guard let index = names.firstIndex(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) else {
+                return nil
+            }
+            unknown = index
         }
-        guard let unknown = names.first(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) else { return nil }
-        return "names \"\(unknown)\", which is no TLS 1.3 suite of this OpenSSL"
+        return "has an entry that is no TLS 1.3 suite of this OpenSSL, the \((unknown + 1).ordinal) "
+            + "(suites are separated by colons)"
     }
 
     private static func versionName(_ version: Int32) -> String {
@@ -171,7 +179,7 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.invalidConfiguration, OpenSSL.errorText("cannot set the minimum TLS version"))
         }
         if let suites = configuration.cipherSuites, let problem = setCipherSuites(ctx, suites) {
-            throw TLSError(.invalidConfiguration, "TLS 1.3 cipher suites \"\(suites)\": \(problem)")
+            throw TLSError(.invalidConfiguration, "the TLS 1.3 cipher suites \(problem)")
         }
         // When TLS 1.2 is allowed: forward secrecy and AEAD only (RFC 9325 4.2), no CBC or SHA-1 suites.
         guard SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") == 1 else {
