@@ -50,13 +50,19 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
         return loaded.withLock { $0.first { $0.mission == code } }
     }
 
-    /// Loads every `*.plugin.json` in `directory` (sorted by name) and returns the refusals.
+    /// Loads every `*.plugin.json` in `directory` (sorted by name) and returns the refusals. A directory that does
+    /// not exist refuses nothing (a hub may run without modules): it is named in a warning.
     @discardableResult
     public func loadDirectory(_ directory: URL) -> [PluginLoadError] {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         } catch {
+            guard FileManager.default.fileExists(atPath: directory.path) else {
+                services.logger.warning(
+                    "the plugins directory \(directory.path) does not exist: the hub serves no mission module")
+                return []
+            }
             let refusal = PluginLoadError(
                 .manifestInvalid, file: directory.path, reason: "cannot list the plugins directory")
             services.logger.error("\(refusal)")

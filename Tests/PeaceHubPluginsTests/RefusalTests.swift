@@ -103,6 +103,26 @@ import Testing
         #expect(error.reason.contains("does not exist"))
     }
 
+    /// A plugins directory that does not exist refuses nothing: it is a warning, as `serve --check-config` says (it
+    /// was an error-level refusal whose reason spoke of a manifest). One that cannot be listed is refused.
+    @Test func missingPluginsDirectoryIsAWarning() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let log = CapturedLog()
+        let host = PluginHost(services: HostServices(logger: log.logger()))
+        let missing = scratch.url.appendingPathComponent("no-plugins")
+        #expect(host.loadDirectory(missing).isEmpty)
+        #expect(host.modules.isEmpty)
+        let warning = "the plugins directory \(missing.path) does not exist: the hub serves no mission module"
+        #expect(log.entries.map(\.level) == [.warning])
+        #expect(log.entries.map(\.message) == [warning])
+        let file = scratch.url.appendingPathComponent("a-file")
+        try Data().write(to: file)
+        let refusals = host.loadDirectory(file)
+        #expect(refusals.map(\.code) == [.manifestInvalid])
+        #expect(refusals.first?.reason == "cannot list the plugins directory")
+    }
+
     @Test func noEntrySymbol() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
