@@ -14,20 +14,25 @@ extension Broker {
     /// them to `route(_:)` together, before its next other packet and at the end of each read, so that one lock
     /// routes a burst.
     public func publish(
-        _ publish: MQTTPacket.Publish, clientID: String, principal: Principal, publisher: inout Publisher,
-        reply: @escaping Reply
+        _ publish: MQTTPacket.Publish, clientID: String, connection: any BrokerConnection, principal: Principal,
+        publisher: inout Publisher, reply: @escaping Reply
     ) {
         var operations: [StoreOperation] = []
         var version = MQTTVersion.v3_1_1
+        var receiver: Session?
         if publish.qos == .exactlyOnce, let id = publish.packetID {
             // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again.
-            let (isNew, stored) = state.withLock { state -> (Bool, Bool) in
-                guard let session = state.sessions[clientID] else { return (false, false) }
+            let answer = state.withLock { state -> (session: Session, isNew: Bool)? in
+                guard let session = state.session(clientID, of: connection) else { return nil }
                 version = session.version
-                return (session.inboundQoS2.insert(id).inserted, session.isStored)
+                return (session, session.inboundQoS2.insert(id).inserted)
             }
-            guard isNew else { return reply(.success(.pubrec(packetID: id))) }
-            if stored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
+            guard let answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
+            guard answer.isNew else { return reply(.success(.pubrec(packetID: id))) }
+            receiver = answer.session
+            if answer.session.isStored, store != nil {
+                operations.append(.addInboundQoS2(clientID: clientID, packetID: id))
+            }
         }
         let refusal = refusal(of: publish, principal: principal, publisher: &publisher)
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
@@ -35,10 +40,10 @@ extension Broker {
             return publisher.routes.append(
                 message(of: publish, clientID: clientID, principal: principal))
         }
-        // Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC.
-        let forgetPacketID: @Sendable () -> Void = { [self] in
-            guard publish.qos == .exactlyOnce, let id = publish.packetID else { return }
-            state.withLock { state in _ = state.sessions[clientID]?.inboundQoS2.remove(id) }
+        // Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC, in the session that took it.
+        let forgetPacketID: @Sendable () -> Void = { [self, receiver] in
+            guard let receiver, let id = publish.packetID else { return }
+            state.withLock { _ in _ = receiver.inboundQoS2.remove(id) }
         }
         // A PUBLISH that could not be stored is not acknowledged (the connection closes): its QoS 2 packet id is
         // forgotten, so that the client's resend is taken as new, not as a duplicate of a message never routed.
@@ -230,11 +235,12 @@ extension Broker {
 
     /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP (5.0: 0x92 for an id the
     /// hub does not know).
-    public func release(packetID: UInt16, clientID: String, reply: @escaping Reply) {
-        let (known, stored, version) = state.withLock { state -> (Bool, Bool, MQTTVersion) in
-            guard let session = state.sessions[clientID] else { return (false, false, .v3_1_1) }
+    public func release(packetID: UInt16, clientID: String, connection: any BrokerConnection, reply: @escaping Reply) {
+        let answer = state.withLock { state -> (known: Bool, stored: Bool, version: MQTTVersion)? in
+            guard let session = state.session(clientID, of: connection) else { return nil }
             return (session.inboundQoS2.remove(packetID) != nil, session.isStored, session.version)
         }
+        guard let (known, stored, version) = answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
         let operations: [StoreOperation] =
             known && stored && store != nil ? [.removeInboundQoS2(clientID: clientID, packetID: packetID)] : []
         let code: ReasonCode = known || version == .v3_1_1 ? .success : .packetIdentifierNotFound
@@ -245,11 +251,14 @@ extension Broker {
     /// is durable: after a crash the hub then resends PUBREL, never the PUBLISH the client has already released (no
     /// QoS 2 duplicate). A 5.0 PUBREC with a failure code ends the delivery there. The acknowledgement of a QoS 1
     /// message's last stored delivery may send its publisher's PUBACK (`PendingPuback`).
-    public func acknowledge(_ packet: MQTTPacket, clientID: String, reply: @escaping Reply) {
+    public func acknowledge(
+        _ packet: MQTTPacket, clientID: String, connection: any BrokerConnection, reply: @escaping Reply
+    ) {
         var puback: (@Sendable () -> Void)?
         let (answer, wake, operations) = state.withLock {
             state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return (nil, nil, []) }
+            // One from a connection taken over answers nothing: it would free the newer one's packet ids.
+            guard let session = state.session(clientID, of: connection) else { return (nil, nil, []) }
             func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
                 guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
                 session.removeInflight(id)
@@ -302,15 +311,19 @@ extension Broker {
     /// messages it matches as its Retain Handling asks [MQTT-3.3.1-9, MQTT-3.8.4-4], and answers SUBACK once
     /// durable; the subscriptions are in force from the start. A shared subscription is authorised for the filter
     /// after its group name.
-    public func subscribe(_ packet: MQTTPacket.Subscribe, clientID: String, principal: Principal, reply: @escaping Reply) {
+    public func subscribe(
+        _ packet: MQTTPacket.Subscribe, clientID: String, connection: any BrokerConnection, principal: Principal,
+        reply: @escaping Reply
+    ) {
         let identifier = packet.properties.subscriptionIdentifiers.first
         // The packet's filters the session holds already, and how many it holds in all (a set of all its filters,
         // made for every SUBSCRIBE, cost a session of 50,000 subscriptions 37 ms a packet in the debug build).
-        var (held, count) = state.withLock { state -> (Set<ExactString>, Int) in
-            guard let session = state.sessions[clientID] else { return ([], 0) }
+        let holding = state.withLock { state -> (Set<ExactString>, Int)? in
+            guard let session = state.session(clientID, of: connection) else { return nil }
             let filters = packet.subscriptions.map(\.0).filter { session.subscriptions[$0] != nil }
             return (Set(filters.map(ExactString.init)), session.subscriptions.count)
         }
+        guard var (held, count) = holding else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
         var codes: [ReasonCode] = []
         var granted: [(String, Subscription)] = []
         for (filter, options) in packet.subscriptions {
@@ -339,7 +352,7 @@ extension Broker {
         let now = clock()
         let (session, operations, replaced, connection) = state.withLock {
             state -> (Session?, [StoreOperation], [(String, Subscription?)], (any BrokerConnection)?) in
-            guard let session = state.sessions[clientID] else { return (nil, [], [], nil) }
+            guard let session = state.session(clientID, of: connection) else { return (nil, [], [], nil) }
             var replaced: [(String, Subscription?)] = []
             let storesDeliveries = session.isStored && store != nil
             var operations: [StoreOperation] =
@@ -378,8 +391,9 @@ extension Broker {
             }
             return (session, operations, replaced, session.connection)
         }
+        guard let session else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
         commit(operations) { [self, codes] result in
-            if case .failure = result, let session { restore(replaced, in: session) }
+            if case .failure = result { restore(replaced, in: session) }
             reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, reasonCodes: codes)) })
             // After the SUBACK, so that the retained messages follow it.
             if case .success = result { connection?.wakeUp() }
@@ -403,9 +417,11 @@ extension Broker {
     }
 
     /// Handles an UNSUBSCRIBE; a 5.0 client learns per filter whether it had the subscription.
-    public func unsubscribe(_ packet: MQTTPacket.Unsubscribe, clientID: String, reply: @escaping Reply) {
-        let (codes, operations) = state.withLock { state -> ([ReasonCode], [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return ([], []) }
+    public func unsubscribe(
+        _ packet: MQTTPacket.Unsubscribe, clientID: String, connection: any BrokerConnection, reply: @escaping Reply
+    ) {
+        let answer = state.withLock { state -> ([ReasonCode], [StoreOperation])? in
+            guard let session = state.session(clientID, of: connection) else { return nil }
             var codes: [ReasonCode] = []
             var operations: [StoreOperation] = []
             for filter in packet.filters {
@@ -419,6 +435,7 @@ extension Broker {
             }
             return (codes, operations)
         }
+        guard let (codes, operations) = answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
         commit(operations) { result in
             reply(result.map { .unsuback(MQTTPacket.UnsubAck(packetID: packet.packetID, reasonCodes: codes)) })
         }

@@ -33,13 +33,15 @@ extension Broker {
     /// `aliases` are the connection's topic aliases (5.0): a PUBLISH is measured as it will be sent, by alias where
     /// the connection has one for its topic or will set one with this turn's first PUBLISH on it.
     func outgoing(
-        clientID: String, aliases: OutboundTopicAliases = .none, deliver: @escaping @Sendable ([Outgoing]) -> Void
+        clientID: String, connection: any BrokerConnection, aliases: OutboundTopicAliases = .none,
+        deliver: @escaping @Sendable ([Outgoing]) -> Void
     ) {
         let now = clock()
         typealias Release = (session: Session, connectionNumber: Int, publishes: [(Session.Delivery, UInt16)])
         let (immediate, afterCommit, operations) = state.withLock {
             state -> ([Outgoing], Release?, [StoreOperation]) in
-            guard let session = state.sessions[clientID] else { return ([], nil, []) }
+            // A connection taken over takes nothing: the newer one has the session's messages.
+            guard let session = state.session(clientID, of: connection) else { return ([], nil, []) }
             if session.awaitingFirstTurn { session.lastTookAt = now }
             session.awaitingFirstTurn = false
             var immediate: [Outgoing] = []

@@ -484,7 +484,7 @@ public final class Broker: Sendable {
                 sessionExpiryInterval: lowered)
             return (.accepted(accepted), replaced, wills, operations)
         }
-        replaced?.close(.sessionTakenOver, reason: "session taken over by a new connection with client id \(clientID)")
+        replaced?.close(.sessionTakenOver, reason: SessionTakenOver(clientID: clientID).description)
         for will in wills { publishWill(will) }
         commit(operations) { [self] result in
             // Refused for want of a store: the connection lets the session go again (without its will: the client
@@ -926,6 +926,14 @@ extension Broker.State {
         if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
         routeCache[topic] = route
         return route
+    }
+
+    /// The session `connection` holds. Packets a connection sent before a newer one took its session over may
+    /// still reach the broker until it is closed; they must not change the session the newer one holds
+    /// [MQTT-3.1.4-3] (a Clean Start session inherited the old connection's subscriptions and QoS 2 packet ids).
+    func session(_ clientID: String, of connection: any BrokerConnection) -> Session? {
+        guard let session = sessions[clientID], session.connection === connection else { return nil }
+        return session
     }
 
     /// Adds a session; routes cached before it did not know it.

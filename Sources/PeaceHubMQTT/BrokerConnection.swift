@@ -41,6 +41,13 @@ public enum InterceptDecision: Sendable {
     indirect case failed(reason: String, decided: InterceptDecision)
 }
 
+/// Why a packet went unanswered: its connection no longer holds the session, which a newer connection with the
+/// same client id took over. The connection is being closed (DISCONNECT 0x8E).
+public struct SessionTakenOver: Error, CustomStringConvertible {
+    public var clientID: String
+    public var description: String { "session taken over by a new connection with client id \(clientID)" }
+}
+
 /// Why a message an interceptor could not keep was not acknowledged (`InterceptDecision.failed`).
 public struct InterceptorFailure: Error, CustomStringConvertible {
     public var description: String

@@ -382,22 +382,25 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             }
             // A QoS 0 PUBLISH has no answer, so no place in the reply order.
             let reply = publish.qos == .atMostOnce ? Self.noReply : reserveReply()
-            broker.publish(publish, clientID: clientID, principal: principal, publisher: &publisher, reply: reply)
+            broker.publish(
+                publish, clientID: clientID, connection: self, principal: principal, publisher: &publisher,
+                reply: reply)
         case .pubrel(let ack):
-            broker.release(packetID: ack.packetID, clientID: clientID, reply: reserveReply())
+            broker.release(packetID: ack.packetID, clientID: clientID, connection: self, reply: reserveReply())
         case .subscribe(let subscribe):
-            broker.subscribe(subscribe, clientID: clientID, principal: principal, reply: reserveReply())
+            broker.subscribe(
+                subscribe, clientID: clientID, connection: self, principal: principal, reply: reserveReply())
         case .unsubscribe(let unsubscribe):
-            broker.unsubscribe(unsubscribe, clientID: clientID, reply: reserveReply())
+            broker.unsubscribe(unsubscribe, clientID: clientID, connection: self, reply: reserveReply())
         case .pingreq:
             reserveReply()(.success(.pingresp))
         case .puback, .pubcomp:
             // Answered by nothing, so no place in the reply order: a removal the store loses costs a resend the
             // client recognises by its packet id. The broker wakes this connection for what the freed window slot
             // lets go, once for a read's acknowledgements.
-            broker.acknowledge(packet, clientID: clientID, reply: Self.noReply)
+            broker.acknowledge(packet, clientID: clientID, connection: self, reply: Self.noReply)
         case .pubrec:
-            broker.acknowledge(packet, clientID: clientID, reply: reserveReply())
+            broker.acknowledge(packet, clientID: clientID, connection: self, reply: reserveReply())
         case .disconnect(let disconnect):
             let interval = disconnect.properties.sessionExpiryInterval
             if let interval, interval != 0, limits.sessionExpiryInterval == 0 {
@@ -451,6 +454,8 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         return { result in
             self.onLoop { context in
                 switch result {
+                case .failure(let error as SessionTakenOver):
+                    self.end(.sessionTakenOver, context: context, reason: error.description)
                 case .failure(let error):
                     self.close(context, reason: "the store failed: \(error)")
                 case .success(let packet):
@@ -491,7 +496,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             : OutboundTopicAliases(
                 isSet: { self.outboundAliases[$0] != nil },
                 left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
-        broker.outgoing(clientID: clientID, aliases: aliases) { outgoing in
+        broker.outgoing(clientID: clientID, connection: self, aliases: aliases) { outgoing in
             guard !outgoing.isEmpty else { return }
             self.onLoop { context in
                 let now = self.broker.clock()
@@ -583,7 +588,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         let acknowledgement: MQTTPacket =
             publish.qos == .atLeastOnce
             ? .puback(.init(packetID: id)) : .pubrec(.init(packetID: id, reasonCode: .unspecifiedError))
-        broker.acknowledge(acknowledgement, clientID: clientID, reply: Self.noReply)
+        broker.acknowledge(acknowledgement, clientID: clientID, connection: self, reply: Self.noReply)
     }
 
     /// Gives a PUBLISH's topic an alias while the client allows more: the first PUBLISH on a topic sets it, later

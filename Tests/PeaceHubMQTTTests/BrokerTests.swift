@@ -567,6 +567,48 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(second.isOpen)
     }
 
+    /// Packets a connection sent before another took its session over reach the broker until that connection is
+    /// closed, on its own event loop: they change nothing of the session the newer connection holds
+    /// [MQTT-3.1.4-3]. A Clean Start session took the old connection's subscriptions over, and its QoS 2 packet
+    /// ids, so that its own QoS 2 message with such an id was acknowledged and never delivered.
+    @Test func packetsOfAConnectionTakenOverDoNotChangeTheNewSession() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect("ind")
+        try subscriber.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .exactlyOnce)])))
+        _ = try subscriber.received()
+        let (old, new) = (CountingConnection(), CountingConnection())
+        broker.connect(.init(clientID: "kaz-ops"), principal: kaz, connection: old) { _ in }
+        broker.connect(.init(clientID: "kaz-ops", cleanStart: true), principal: kaz, connection: new) { _ in }
+        let answers = Mutex<[String]>([])
+        let answered: Broker.Reply = { result in
+            answers.withLock {
+                switch result {
+                case .success(let packet): $0.append("\(String(describing: packet))")
+                case .failure(let error): $0.append("\(error)")
+                }
+            }
+        }
+        let stale = MQTTPacket.Subscribe(packetID: 2, subscriptions: [("hub/broadcast/#", .atLeastOnce)])
+        broker.subscribe(stale, clientID: "kaz-ops", connection: old, principal: kaz, reply: answered)
+        var publisher = Broker.Publisher()
+        guard case .publish(let stalePublish) = publish("contingents/IND/inbox", "stale", qos: .exactlyOnce, id: 7),
+            case .publish(let newPublish) = publish("contingents/IND/inbox", "new", qos: .exactlyOnce, id: 7)
+        else { return }
+        broker.publish(
+            stalePublish, clientID: "kaz-ops", connection: old, principal: kaz, publisher: &publisher, reply: answered)
+        broker.release(packetID: 7, clientID: "kaz-ops", connection: old, reply: answered)
+        broker.unsubscribe(.init(packetID: 3, filters: ["x"]), clientID: "kaz-ops", connection: old, reply: answered)
+        let takenOver = "session taken over by a new connection with client id kaz-ops"
+        #expect(answers.withLock { $0 } == Array(repeating: takenOver, count: 4))
+        let session = broker.sessionSummaries().first { $0.clientID == "kaz-ops" }
+        #expect(session?.subscriptions.isEmpty == true)
+        broker.publish(
+            newPublish, clientID: "kaz-ops", connection: new, principal: kaz, publisher: &publisher, reply: answered)
+        let delivered = TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) }
+        #expect(delivered == ["new"])
+    }
+
     /// A clean session lasts as long as its connection, and nothing of it is used again [MQTT-3.1.2-6]: a
     /// CleanSession 0 CONNECT that takes it over starts a new session (it resumed it, with its subscription and
     /// its unacknowledged message, and stored it). The same for a 5.0 session with no Session Expiry.
@@ -783,14 +825,16 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         for (index, connection) in subscribers.enumerated() {
             broker.connect(.init(clientID: "s\(index)"), principal: ind, connection: connection) { _ in }
             broker.subscribe(
-                .init(packetID: 1, subscriptions: [("t/#", .atMostOnce)]), clientID: "s\(index)", principal: ind
+                .init(packetID: 1, subscriptions: [("t/#", .atMostOnce)]), clientID: "s\(index)",
+                connection: connection, principal: ind
             ) { _ in }
         }
         let before = subscribers.map { $0.wakeUps.load(ordering: .relaxed) }
         var publisher = Broker.Publisher()
         guard case .publish(let message) = publish("t/a", "m") else { return }
+        let publishing = CountingConnection()
         for _ in 0..<10 {
-            broker.publish(message, clientID: "p", principal: kaz, publisher: &publisher) { _ in }
+            broker.publish(message, clientID: "p", connection: publishing, principal: kaz, publisher: &publisher) { _ in }
         }
         broker.route(&publisher)
         #expect(zip(subscribers, before).map { $0.wakeUps.load(ordering: .relaxed) - $1 } == [1, 1])
