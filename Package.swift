@@ -199,6 +199,7 @@ let package = Package(
             dependencies: [
                 "PeaceHubHTTP", "PeaceHubCore", "PeaceHubTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -117,6 +117,7 @@ public final class HTTPServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     try operations.addHandlers(try transport.makeHandlers(channel))
+                    try operations.addHandler(ReadsWhileWritable())
                     // Without NIO's error handler: HTTPRequestHandler answers what the codec cannot read.
                     try operations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     try operations.addHandler(

@@ -29,6 +29,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var plaintext: ByteBuffer?
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false
+    /// A read on the next handler's behalf waits for the channel to be writable: records that bring no plaintext
+    /// may still make OpenSSL write (each KeyUpdate that asks for one is answered), and a client that sent them
+    /// without reading had the hub queue its answers without bound.
+    private var readHeld = false
     private var handshakeTimer: Scheduled<Void>?
     private var closeNotifyTimer: Scheduled<Void>?
     /// A refused handshake's alert is out and the socket's sending side is closing: a close asked for now (the
@@ -148,10 +152,23 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func channelReadComplete(context: ChannelHandlerContext) {
         let delivered = deliverPlaintext(context: context)
         if !delivered && (machine.isHandshaking || readRequested) {
-            // The next handler is still waiting (or the handshake needs bytes): ask the channel for more.
-            context.read()
+            // The next handler is still waiting (or the handshake needs bytes): ask the channel for more, once
+            // what OpenSSL wrote has gone.
+            if context.channel.isWritable {
+                context.read()
+            } else {
+                readHeld = true
+            }
         }
         context.fireChannelReadComplete()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if readHeld, context.channel.isWritable {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     // MARK: Outbound

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import PeaceHubCore
 import PeaceHubTesting
@@ -598,5 +599,37 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
             #expect(PageRequest.decodeCursor(PageRequest.encodeCursor(key)) == key)
         }
         #expect(PageRequest.decodeCursor("%%%") == nil)
+    }
+}
+
+/// Counts the reads that reach the front of the pipeline (the socket).
+private final class SocketReads: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
+    }
+}
+
+@Suite struct ReadsWhileWritableTests {
+    /// SwiftNIO reads after every read cycle: a listener's connection reads on only while the client takes what
+    /// is written to it (a TLS client sending KeyUpdates without reading had the answers queued without bound).
+    @Test func aReadWaitsUntilTheChannelIsWritable() throws {
+        let reads = SocketReads()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([reads, ReadsWhileWritable()])
+        channel.read()
+        #expect(reads.count == 1)
+        channel.isWritable = false
+        channel.read()
+        channel.read()
+        #expect(reads.count == 1)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.count == 2, "one held read goes on")
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.count == 2)
     }
 }

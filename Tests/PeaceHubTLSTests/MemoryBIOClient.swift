@@ -74,6 +74,14 @@ final class MemoryBIOClient {
         return result > 0 ? .done : step(result)
     }
 
+    /// Sends a TLS 1.3 KeyUpdate that asks the server for one in return (RFC 8446 4.6.3).
+    func requestKeyUpdate() -> Step {
+        ERR_clear_error()
+        guard SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 else { return .failed("SSL_key_update") }
+        let result = SSL_do_handshake(ssl)
+        return result == 1 ? .done : step(result)
+    }
+
     /// Reads all plaintext available; the step says what ended the read.
     func read() -> (bytes: [UInt8], step: Step) {
         var output: [UInt8] = []

@@ -333,6 +333,38 @@ import Testing
         #expect(harness.recorder.received == Array("abcdef".utf8))
     }
 
+    /// A record that brings no plaintext still makes OpenSSL write (a KeyUpdate that asks for one is answered):
+    /// while the channel is not writable, the handler asks for no more on the next handler's behalf, and asks once
+    /// it is writable again. A client that sent KeyUpdates and read nothing grew the hub's memory without bound.
+    @Test func readsForTheNextHandlerWaitWhileAnswersAreUnread() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let harness = try harness(fixture, certificate: fixture.contingent)
+        #expect(try harness.handshake() == .done)
+        // OpenSSL answers a KeyUpdate as it reads the next record: two in one read, one answer.
+        func keyUpdates() throws {
+            var flight: [UInt8] = []
+            for _ in 0..<2 {
+                #expect(harness.client.requestKeyUpdate() == .done)
+                flight += harness.client.takeOutput()
+            }
+            try harness.channel.writeInbound(ByteBuffer(bytes: flight))
+        }
+        harness.channel.read()
+        let before = harness.readCounter.reads
+        try keyUpdates()
+        #expect(harness.readCounter.reads == before + 1, "writable: the handler reads on")
+        #expect(try harness.channel.readOutbound(as: ByteBuffer.self) != nil, "a KeyUpdate is answered")
+
+        harness.channel.isWritable = false
+        try keyUpdates()
+        #expect(harness.readCounter.reads == before + 1, "not writable: no read")
+        harness.channel.isWritable = true
+        harness.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(harness.readCounter.reads == before + 2, "writable again: the held read goes on")
+        #expect(harness.recorder.errors.isEmpty)
+    }
+
     @Test func tls12IsRefusedByDefaultAndAcceptedWhenConfigured() throws {
         let fixture = try TestPKI(keyType: .p256)
         defer { fixture.remove() }
