@@ -69,7 +69,15 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let identity = event as? Principal { principal = identity }
         if case ChannelEvent.inputClosed = event { inputClosed(context: context) }
+        if event is HubDraining { drain(context: context) }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The listener is shutting down: the request under way is answered (with `Connection: close`), then the
+    /// connection closes; an idle one closes now.
+    private func drain(context: ChannelHandlerContext) {
+        if case .idle = state, !answerInFlight { return context.close(promise: nil) }
+        closesAfterAnswer = true
     }
 
     /// The client half-closed (HTTPServerPipelineHandler tells once the requests before it are answered): what it

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PeaceHubCore
 import Synchronization
 
 /// What sits between the socket and HTTP on each connection: nothing (plain HTTP) or a TLS handler and the
@@ -60,11 +61,14 @@ public final class HTTPServer: Sendable {
     private let pool: NIOThreadPool
     private let channel = Mutex<(any Channel)?>(nil)
     private let openConnections = OpenConnections()
+    private let stopped = Atomic(false)
 
-    /// Counts the connections open on the listener, and whether it refuses them (logged once until one closes).
+    /// Counts the connections open on the listener, and whether it refuses them (logged once until one closes);
+    /// keeps them for the drain at shutdown.
     private final class OpenConnections: Sendable {
         let count = Atomic(0)
         let refusing = Atomic(false)
+        let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     }
 
     public init(
@@ -110,9 +114,12 @@ public final class HTTPServer: Sendable {
                     }
                     return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
                 }
+                let key = ObjectIdentifier(channel)
+                open.channels.withLock { $0[key] = channel }
                 channel.closeFuture.whenComplete { _ in
                     open.count.subtract(1, ordering: .relaxed)
                     open.refusing.store(false, ordering: .relaxed)
+                    _ = open.channels.withLock { $0.removeValue(forKey: key) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
@@ -136,11 +143,25 @@ public final class HTTPServer: Sendable {
     /// The bound port once started (the configured one before).
     public var port: Int { channel.withLock { $0?.localAddress?.port } ?? configuration.port }
 
-    /// Stops accepting, closes the connections and stops the threads. Safe to call more than once.
-    public func shutdown() {
+    /// Stops accepting; lets each connection finish the request it is answering, then close (`HubDraining`: an
+    /// idle one closes at once); closes those still open when `bound` has passed; stops the threads. Safe to call
+    /// more than once. (Closing them at once left a request waiting on a module unanswered, and its answer for an
+    /// event loop already shut down.)
+    public func shutdown(within bound: TimeAmount = .zero) {
+        guard stopped.exchange(true, ordering: .relaxed) == false else { return }
+        let deadline = NIODeadline.now() + bound
         try? takeChannel()?.close().wait()
-        try? group.syncShutdownGracefully()
+        let open = openConnections.channels.withLock { Array($0.values) }
+        for connection in open { connection.pipeline.fireUserInboundEventTriggered(HubDraining()) }
+        let loop = group.next()
+        let overdue = loop.scheduleTask(deadline: deadline) {
+            for connection in open { connection.close(promise: nil) }
+        }
+        try? EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop).wait()
+        overdue.cancel()
+        // The handlers' threads first: an answer still being made goes to an event loop that still runs.
         try? pool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
     }
 
     /// Starts, then serves until the task is cancelled, then shuts down.
@@ -158,9 +179,10 @@ public final class HTTPServer: Sendable {
         } onCancel: {
             _ = channel.withLock { $0?.close() }
         }
+        guard stopped.exchange(true, ordering: .relaxed) == false else { return }
         try? await takeChannel()?.close()
-        try? await group.shutdownGracefully()
         try? await pool.shutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 
     private func takeChannel() -> (any Channel)? {

@@ -69,9 +69,10 @@ public final class HubHTTPListeners: Sendable {
         }
     }
 
-    public func shutdown() {
-        admin?.shutdown()
-        monitoring?.shutdown()
+    /// Stops both listeners, each letting the requests under way finish within `bound` (`HTTPServer.shutdown`).
+    public func shutdown(within bound: TimeAmount = .zero) {
+        admin?.shutdown(within: bound)
+        monitoring?.shutdown(within: bound)
     }
 
     /// The lines `peacehub serve` prints after its first one: where each enabled listener is.

@@ -117,7 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last, and the
         // HTTP listeners (first here) stay up while it drains.
         var services: [any Service] = [
-            HTTPListenersService(listeners: listeners),
+            HTTPListenersService(listeners: listeners, server: server),
             server,
             ConfigurationReloader(
                 server: server, configuration: settings, logLevel: logLevel, hangups: hangups, logger: logger, load: load),
@@ -167,16 +167,18 @@ private struct ReadyLine: Service {
     }
 }
 
-/// The admin and monitoring listeners, bound before the service group starts: they serve until graceful shutdown.
+/// The admin and monitoring listeners, bound before the service group starts: they serve until graceful shutdown,
+/// then finish the requests under way within the drain bound (`shutdownTimeoutSeconds`).
 private struct HTTPListenersService: Service {
     let listeners: HubHTTPListeners
+    let server: HubServer
 
     func run() async {
         try? await gracefulShutdown()
         // Closing waits on the listeners' threads: off the concurrency pool.
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                listeners.shutdown()
+                listeners.shutdown(within: server.configuration.shutdownTimeout)
                 continuation.resume()
             }
         }

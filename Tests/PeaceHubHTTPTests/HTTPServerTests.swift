@@ -132,6 +132,31 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
         }
     }
 
+    /// A shutdown lets the request under way finish within its bound, its answer saying `Connection: close`, and
+    /// closes an idle keep-alive connection at once. It closed them all at once: a request waiting on a mission
+    /// module got no answer, and its answer went to an event loop already shut down.
+    @Test func shutdownFinishesTheRequestUnderWay() throws {
+        let server = HTTPServer(
+            configuration: HTTPServer.Configuration(name: "test", host: "127.0.0.1", port: 0), router: Self.router())
+        try server.start()
+        defer { server.shutdown() }
+        let idle = try RawHTTPClient(port: server.port)
+        try idle.request("GET", "/fast")
+        #expect(try idle.response().status == 200)
+        let busy = try RawHTTPClient(port: server.port)
+        try busy.request("GET", "/slow")
+        usleep(100_000)  // the request is being answered (300 ms)
+        let started = ContinuousClock.now
+        server.shutdown(within: .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(5), "the bound is an upper limit, not a wait")
+        let answer = try busy.response()
+        #expect(answer.status == 200)
+        #expect(String(decoding: answer.body, as: UTF8.self) == "slow")
+        #expect(answer.headers["connection"] == "close")
+        #expect(busy.isClosedByServer())
+        #expect(idle.isClosedByServer())
+    }
+
     @Test func jsonInAndOutWithStrictMembers() throws {
         try withServer { port in
             let client = try RawHTTPClient(port: port)
