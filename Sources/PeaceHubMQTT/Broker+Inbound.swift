@@ -20,20 +20,39 @@ extension Broker {
         var operations: [StoreOperation] = []
         var version = MQTTVersion.v3_1_1
         var receiver: Session?
+        var firstCopy: Reply?
         if publish.qos == .exactlyOnce, let id = publish.packetID {
-            // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again.
-            let answer = state.withLock { state -> (session: Session, isNew: Bool)? in
+            // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again: it is answered as the
+            // first was, once that is decided (a PUBREC at once let a client take a message the module then
+            // rejected, or the store lost, for delivered).
+            enum Copy { case first, decided, undecided }
+            let answer = state.withLock { state -> (session: Session, copy: Copy)? in
                 guard let session = state.session(clientID, of: connection) else { return nil }
                 version = session.version
-                return (session, session.inboundQoS2.insert(id).inserted)
+                if session.inboundQoS2.insert(id).inserted {
+                    session.undecidedQoS2[id] = []
+                    return (session, .first)
+                }
+                guard session.undecidedQoS2[id] != nil else { return (session, .decided) }
+                session.undecidedQoS2[id]!.append(reply)
+                return (session, .undecided)
             }
             guard let answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
-            guard answer.isNew else { return reply(.success(.pubrec(packetID: id))) }
-            receiver = answer.session
-            if answer.session.isStored, store != nil {
-                operations.append(.addInboundQoS2(clientID: clientID, packetID: id))
+            switch answer.copy {
+            case .decided: return reply(.success(.pubrec(packetID: id)))
+            case .undecided: return
+            case .first: break
             }
+            let session = answer.session
+            receiver = session
+            firstCopy = { [self] result in
+                reply(result)
+                let waiting = state.withLock { _ in session.undecidedQoS2.removeValue(forKey: id) } ?? []
+                for resend in waiting { resend(result) }
+            }
+            if session.isStored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
         }
+        let acknowledge = firstCopy ?? reply
         let refusal = refusal(of: publish, principal: principal, publisher: &publisher)
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
         if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
@@ -49,7 +68,7 @@ extension Broker {
         // forgotten, so that the client's resend is taken as new, not as a duplicate of a message never routed.
         let failed: @Sendable (any Error) -> Void = { error in
             forgetPacketID()
-            reply(.failure(error))
+            acknowledge(.failure(error))
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
@@ -61,7 +80,7 @@ extension Broker {
             }
             commit(operations) { result in
                 switch result {
-                case .success: reply(.success(Self.acknowledgement(of: publish, code, reason)))
+                case .success: acknowledge(.success(Self.acknowledgement(of: publish, code, reason)))
                 case .failure(let error): failed(error)
                 }
             }

@@ -91,6 +91,9 @@ final class Session: @unchecked Sendable {
     var inflightOrder: [UInt16] = []
     /// Inbound QoS 2 packet ids received and answered with PUBREC, waiting for PUBREL.
     var inboundQoS2: Set<UInt16> = []
+    /// Inbound QoS 2 packet ids whose first PUBLISH is still being judged or stored, with the replies its resends
+    /// (after a reconnect) wait for: they get its answer, which may refuse it or fail.
+    var undecidedQoS2: [UInt16: [Broker.Reply]] = [:]
     /// Packet ids in flight not yet sent again on the current connection: set on (re)connect, when everything in
     /// flight goes out again before anything new: the PUBRELs in the order their PUBRECs came, then the PUBLISHes in
     /// the order first sent, within the window.

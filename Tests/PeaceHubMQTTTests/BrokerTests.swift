@@ -1039,7 +1039,61 @@ final class TestInterceptor: PublishInterceptor {
     }
 }
 
+/// Keeps each decision until the test gives it: a module still judging.
+final class DeferredInterceptor: PublishInterceptor {
+    private let waiting = Mutex<[@Sendable (InterceptDecision) -> Void]>([])
+    func claims(topic: String) -> Bool { topic.hasPrefix("missions/") }
+    func intercept(_ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void) {
+        waiting.withLock { $0.append(completion) }
+    }
+    func decide(_ decision: InterceptDecision) {
+        for completion in waiting.withLock({ waiting in defer { waiting = [] }; return waiting }) { completion(decision) }
+    }
+}
+
 @Suite struct InterceptorTests {
+    /// A QoS 2 PUBLISH sent again after a reconnect while its first copy is still being judged gets the first
+    /// copy's answer once it is decided: it got PUBREC 0x00 at once, and its client took a report the module then
+    /// rejected for delivered.
+    @Test func aResentQoS2PublishIsAnsweredAsItsFirstCopyIsDecided() throws {
+        let interceptor = DeferredInterceptor()
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: interceptor)
+        let kaz = Principal.contingent("KAZ")
+        let (first, second) = (CountingConnection(), CountingConnection())
+        let connect = MQTTPacket.Connect(
+            version: .v5, clientID: "kaz", cleanStart: false, properties: [.sessionExpiryInterval(600)])
+        broker.connect(connect, principal: kaz, connection: first) { _ in }
+        let answers = Mutex<[String]>([])
+        func recorded(_ name: String) -> Broker.Reply {
+            { result in
+                let answer: String =
+                    switch result {
+                    case .success(.pubrec(let ack)?): "PUBREC \(ack.reasonCode.rawValue)"
+                    case .success(let other): "\(String(describing: other))"
+                    case .failure(let error): "\(error)"
+                    }
+                answers.withLock { $0.append("\(name): \(answer)") }
+            }
+        }
+        guard case .publish(var report) = publish("missions/UNIFIL/reports/UXO", "no location", qos: .exactlyOnce, id: 9)
+        else { return }
+        var publisher = Broker.Publisher()
+        broker.publish(report, clientID: "kaz", connection: first, principal: kaz, publisher: &publisher, reply: recorded("first"))
+        broker.connect(connect, principal: kaz, connection: second) { _ in }
+        report.duplicate = true
+        broker.publish(
+            report, clientID: "kaz", connection: second, principal: kaz, publisher: &publisher, reply: recorded("resent"))
+        #expect(answers.withLock { $0 }.isEmpty, "the resend waits for the first copy's decision")
+        interceptor.decide(.reject(code: "MISSING_FIELD", reason: "field 'location' is required"))
+        #expect(answers.withLock { $0 } == ["first: PUBREC 153", "resent: PUBREC 153"])
+        // Decided: a later resend is answered at once, as a new message (a refused QoS 2 PUBLISH frees its id).
+        broker.publish(
+            report, clientID: "kaz", connection: second, principal: kaz, publisher: &publisher, reply: recorded("again"))
+        #expect(answers.withLock { $0 }.count == 2, "judged again: the module has it")
+        interceptor.decide(.reject(code: "MISSING_FIELD", reason: "field 'location' is required"))
+        #expect(answers.withLock { $0 }.last == "again: PUBREC 153")
+    }
+
     /// A report the interceptor could not keep (its archive failed) is neither delivered nor acknowledged, and the
     /// connection closes: the sender sends it again. It was acknowledged, and a held one lost wholly.
     @Test(arguments: [QoS.atLeastOnce, .exactlyOnce])
