@@ -158,7 +158,9 @@ extension PluginHost {
             let end = try? ChildCommand.run(["plugins", "open", manifest.path], silenceLimit: seconds) { line in
                 if line == PluginsOpen.refusal { refused = true } else { described = true }
             }
-            let place = "while its library was opened in a child process (its initializers or phub_plugin_entry_v1)"
+            let place =
+                "while its library was opened in a child process (its initializers, phub_plugin_entry_v1, or the "
+                + "host reading its table)"
             switch end {
             case .crashed(let signal)?:
                 return "it crashed with signal \(signal) (\(signalName(signal))) \(place): refused, not opened here"

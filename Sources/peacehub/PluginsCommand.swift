@@ -128,7 +128,8 @@ struct PluginsInspect: ParsableCommand {
                 print(line)
             }
         }
-        let place = "while its library was opened (its initializers or phub_plugin_entry_v1)"
+        let place =
+            "while its library was opened (its initializers, phub_plugin_entry_v1, or the host reading its table)"
         switch end {
         case .exited(0) where !described:
             throw CLIError("the module ended the process (exit status 0) \(place)")
