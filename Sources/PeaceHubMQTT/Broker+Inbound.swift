@@ -29,13 +29,14 @@ extension Broker {
             let answer = state.withLock { state -> (session: Session, copy: Copy)? in
                 guard let session = state.session(clientID, of: connection) else { return nil }
                 version = session.version
-                if session.inboundQoS2.insert(id).inserted {
-                    session.undecidedQoS2[id] = []
-                    return (session, .first)
+                // Undecided even when its id is forgotten already (refused, or not stored): the answer is on its way.
+                if session.undecidedQoS2[id] != nil {
+                    session.undecidedQoS2[id]!.append(reply)
+                    return (session, .undecided)
                 }
-                guard session.undecidedQoS2[id] != nil else { return (session, .decided) }
-                session.undecidedQoS2[id]!.append(reply)
-                return (session, .undecided)
+                guard session.inboundQoS2.insert(id).inserted else { return (session, .decided) }
+                session.undecidedQoS2[id] = []
+                return (session, .first)
             }
             guard let answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
             switch answer.copy {
