@@ -29,10 +29,12 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var plaintext: ByteBuffer?
     /// The next handler asked for data (read()) and has not been given any yet.
     private var readRequested = false
-    /// A read on the next handler's behalf waits for the channel to be writable: records that bring no plaintext
-    /// may still make OpenSSL write (each KeyUpdate that asks for one is answered), and a client that sent them
-    /// without reading had the hub queue its answers without bound.
+    /// A read on the next handler's behalf waits for the channel to be writable when the last one made OpenSSL
+    /// write and brought no plaintext (each KeyUpdate that asks for one is answered): a client that sent them
+    /// without reading had the hub queue its answers without bound. Part of a record read on: it writes nothing.
     private var readHeld = false
+    /// OpenSSL wrote while reading in the current read burst.
+    private var answeredWhileReading = false
     private var handshakeTimer: Scheduled<Void>?
     private var closeNotifyTimer: Scheduled<Void>?
     /// A refused handshake's alert is out and the socket's sending side is closing: a close asked for now (the
@@ -154,12 +156,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         if !delivered && (machine.isHandshaking || readRequested) {
             // The next handler is still waiting (or the handshake needs bytes): ask the channel for more, once
             // what OpenSSL wrote has gone.
-            if context.channel.isWritable {
+            if context.channel.isWritable || !answeredWhileReading {
                 context.read()
             } else {
                 readHeld = true
             }
         }
+        answeredWhileReading = false
         context.fireChannelReadComplete()
     }
 
@@ -308,6 +311,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         let result = connection.read(into: &buffer)
         plaintext = buffer.readableBytes > 0 ? buffer : nil
         // SSL_read can produce output too (alerts, KeyUpdate answers).
+        if connection.hasCiphertext { answeredWhileReading = true }
         flushCiphertext(context: context)
         switch result {
         case .wantsMore:
