@@ -143,16 +143,24 @@ public final class HTTPServer: Sendable {
     /// The bound port once started (the configured one before).
     public var port: Int { channel.withLock { $0?.localAddress?.port } ?? configuration.port }
 
-    /// Stops accepting; lets each connection finish the request it is answering, then close (`HubDraining`: an
-    /// idle one closes at once); closes those still open when `bound` has passed; stops the threads. Safe to call
+    /// Stops accepting and asks each connection to finish the request it is answering, then close (`HubDraining`:
+    /// an idle one closes at once). `shutdown(until:)` starts with it; calling it first lets several listeners
+    /// drain together.
+    public func drain() {
+        guard let listening = takeChannel() else { return }
+        try? listening.close().wait()
+        for connection in openConnections.channels.withLock({ Array($0.values) }) {
+            connection.pipeline.fireUserInboundEventTriggered(HubDraining())
+        }
+    }
+
+    /// Drains (`drain()`), closes the connections still open at `deadline`, and stops the threads. Safe to call
     /// more than once. (Closing them at once left a request waiting on a module unanswered, and its answer for an
     /// event loop already shut down.)
-    public func shutdown(within bound: TimeAmount = .zero) {
+    public func shutdown(until deadline: NIODeadline = .now()) {
         guard stopped.exchange(true, ordering: .relaxed) == false else { return }
-        let deadline = NIODeadline.now() + bound
-        try? takeChannel()?.close().wait()
+        drain()
         let open = openConnections.channels.withLock { Array($0.values) }
-        for connection in open { connection.pipeline.fireUserInboundEventTriggered(HubDraining()) }
         let loop = group.next()
         let overdue = loop.scheduleTask(deadline: deadline) {
             for connection in open { connection.close(promise: nil) }

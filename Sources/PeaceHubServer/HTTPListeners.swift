@@ -69,10 +69,12 @@ public final class HubHTTPListeners: Sendable {
         }
     }
 
-    /// Stops both listeners, each letting the requests under way finish within `bound` (`HTTPServer.shutdown`).
-    public func shutdown(within bound: TimeAmount = .zero) {
-        admin?.shutdown(within: bound)
-        monitoring?.shutdown(within: bound)
+    /// Stops both listeners, which drain together: the requests under way may finish until `deadline`
+    /// (`HTTPServer.shutdown(until:)`).
+    public func shutdown(until deadline: NIODeadline = .now()) {
+        let servers = [admin, monitoring].compactMap { $0 }
+        for server in servers { server.drain() }
+        for server in servers { server.shutdown(until: deadline) }
     }
 
     /// The lines `peacehub serve` prints after its first one: where each enabled listener is.

@@ -61,7 +61,13 @@ public final class HubServer: Service, Sendable {
         var draining = false
         /// Set when the first shutdown starts, so a second one returns at once.
         var stopped = false
+        /// When the drain's bound ends (`shutdownTimeout` after it started).
+        var drainDeadline: NIODeadline?
     }
+
+    /// When the drain's bound ends, once a shutdown has started: the HTTP listeners, which drain after the MQTT
+    /// listener, finish within the same bound.
+    public var drainDeadline: NIODeadline? { connections.withLockedValue { $0.drainDeadline } }
 
     /// Binds the listener. Every piece is ready when this returns; `port` is the bound port
     /// (useful with port 0).
@@ -192,6 +198,7 @@ public final class HubServer: Service, Sendable {
             guard !connections.stopped else { return nil }
             connections.stopped = true
             connections.draining = true
+            connections.drainDeadline = deadline
             return Array(connections.channels.values)
         }
         guard let open else { return }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import PeaceHubCore
 import PeaceHubMQTT
 import PeaceHubPlugins
@@ -168,7 +169,8 @@ private struct ReadyLine: Service {
 }
 
 /// The admin and monitoring listeners, bound before the service group starts: they serve until graceful shutdown,
-/// then finish the requests under way within the drain bound (`shutdownTimeoutSeconds`).
+/// while the MQTT listener drains, then finish the requests under way within the same bound
+/// (`shutdownTimeoutSeconds`), and at least a second.
 private struct HTTPListenersService: Service {
     let listeners: HubHTTPListeners
     let server: HubServer
@@ -178,7 +180,8 @@ private struct HTTPListenersService: Service {
         // Closing waits on the listeners' threads: off the concurrency pool.
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                listeners.shutdown(within: server.configuration.shutdownTimeout)
+                let bound: NIODeadline = server.drainDeadline ?? .now() + server.configuration.shutdownTimeout
+                listeners.shutdown(until: max(bound, .now() + .seconds(1)))
                 continuation.resume()
             }
         }
