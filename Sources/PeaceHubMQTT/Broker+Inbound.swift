@@ -47,8 +47,9 @@ extension Broker {
             let session = answer.session
             receiver = session
             firstCopy = { [self] result in
-                reply(result)
+                // Decided before the answer goes: a client that has it may use the packet id again at once.
                 let waiting = state.withLock { _ in session.undecidedQoS2.removeValue(forKey: id) } ?? []
+                reply(result)
                 for resend in waiting { resend(result) }
             }
             if session.isStored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
