@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import PeaceHubCore
 import PeaceHubHTTP
 import PeaceHubPlugins
 import PeaceHubRegistry
@@ -79,13 +80,13 @@ public final class HubHTTPListeners: Sendable {
 
     /// The lines `peacehub serve` prints after its first one: where each enabled listener is.
     public func addressLines(configuration: HubConfiguration) -> [String] {
-        func authority(_ host: String, _ port: Int) -> String {
-            host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        }
         var lines: [String] = []
-        if let admin { lines.append("Admin API on https://\(authority(configuration.admin.host, admin.port))") }
+        if let admin {
+            lines.append("Admin API on https://\(authority(host: configuration.admin.host, port: admin.port))")
+        }
         if let monitoring {
-            lines.append("Monitoring on http://\(authority(configuration.monitoring.host, monitoring.port))")
+            let address = authority(host: configuration.monitoring.host, port: monitoring.port)
+            lines.append("Monitoring on http://\(address)")
         }
         return lines
     }
@@ -98,6 +99,6 @@ public struct ListenerError: Error, CustomStringConvertible {
     init(_ name: String, host: String, port: Int, _ cause: any Error) {
         // The system's words ("Address already in use"), not NIO's rendering of the failed call.
         let reason = (cause as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(cause)"
-        description = "the \(name) listener cannot listen on \(host):\(port): \(reason)"
+        description = "the \(name) listener cannot listen on \(authority(host: host, port: port)): \(reason)"
     }
 }

@@ -98,12 +98,15 @@ extension HubConfiguration {
         if configuration.monitoring.enabled {
             listeners.append(("monitoring", configuration.monitoring.host, configuration.monitoring.port))
         }
-        let wildcards: Set = ["0.0.0.0", "::", "*", ""]
+        // However written (`::0`, `0:0:0:0:0:0:0:0`, `0`, `::ffff:0.0.0.0`): the resolver says.
+        func isWildcard(_ host: String) -> Bool {
+            host == "*" || host.isEmpty || !addresses(of: host).isDisjoint(with: ["0.0.0.0", "::"])
+        }
         for (index, (name, host, port)) in listeners.enumerated() where port != 0 {
             for (earlier, earlierHost, earlierPort) in listeners[..<index] where earlierPort == port {
                 // One address written two ways (`localhost` and `127.0.0.1`) is one address.
                 let overlapping =
-                    host == earlierHost || wildcards.contains(host) || wildcards.contains(earlierHost)
+                    host == earlierHost || isWildcard(host) || isWildcard(earlierHost)
                     || !addresses(of: host).isDisjoint(with: addresses(of: earlierHost))
                 guard overlapping else { continue }
                 // The port that was set is named, not the default it met (`--port 8884` is the admin's default).

@@ -130,7 +130,7 @@ struct ClientOptions: ParsableArguments {
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
-            throw CLIError("cannot connect to \(host):\(port): \(Self.connectionFailure(error))")
+            throw CLIError("cannot connect to \(authority(host: host, port: port)): \(Self.connectionFailure(error))")
         }
         let session = MQTTSession(channel: channel, handler: handler)
         let clientID = self.clientID ?? "peacehub-cli-\(UUID().uuidString.prefix(8).lowercased())"

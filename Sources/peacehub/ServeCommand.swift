@@ -113,7 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
         let first =
-            "PeaceHub listening on \(settings.mqtt.host):\(server.port) (MQTT 3.1.1 and 5.0 over mutual TLS); modules: \(modules)"
+            "PeaceHub listening on \(authority(host: settings.mqtt.host, port: server.port)) (MQTT 3.1.1 and 5.0 over "
+            + "mutual TLS); modules: \(modules)"
 
         // Every long-running part. Graceful shutdown goes in reverse order, so the MQTT listener drains last, and the
         // HTTP listeners (first here) stay up while it drains.

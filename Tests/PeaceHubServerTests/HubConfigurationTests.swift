@@ -255,6 +255,11 @@ import Testing
             error(#"{"mqtt": {"host": "0.0.0.0"}}"#, environment: ["PEACEHUB_MONITORING_PORT": "8883"]))
         #expect(wildcard.key == "monitoring.port")
         #expect(wildcard.source == "PEACEHUB_MONITORING_PORT")
+        // The wildcard written any other way is the wildcard (--check-config passed these; serve failed to bind).
+        for spelling in ["::0", "0:0:0:0:0:0:0:0", "0", "::ffff:0.0.0.0"] {
+            let other = error(#"{"mqtt": {"host": "\#(spelling)"}, "admin": {"host": "127.0.0.1", "port": 8883}}"#)
+            #expect(other?.key == "admin.port", "\(spelling)")
+        }
         // The port that was set is named, not the default it met (the default's key was named, as set by "default").
         let monitoring = try #require(error(#"{"admin": {"port": 9883}}"#))
         #expect(monitoring.key == "admin.port")

@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import PeaceHubTLS
 import PeaceHubTesting
@@ -206,6 +207,38 @@ import Testing
                     && !error.reason.contains("TLS_")
             }
         }
+    }
+
+    /// A host name goes in the ClientHello's server_name; an address does not: SNI names hosts only [RFC 6066 3]
+    /// (`peacehub pub --server-name ::1` sent the literal).
+    @Test func anAddressIsNoServerName() throws {
+        let fixture = try TestPKI()
+        defer { fixture.remove() }
+        let context = try clientContext(fixture)
+        /// Whether the first ClientHello the handler writes carries the server_name extension (type 0).
+        func sendsServerName(_ name: String) throws -> Bool {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, serverHostname: name))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+            let hello = try #require(try channel.readOutbound(as: ByteBuffer.self)).readableBytesView.map { $0 }
+            _ = try? channel.close().wait()
+            // Record (5), handshake header (4), version (2), random (32), then three length-prefixed fields.
+            var index = 5 + 4 + 2 + 32
+            index += 1 + Int(hello[index])
+            index += 2 + (Int(hello[index]) << 8 | Int(hello[index + 1]))
+            index += 1 + Int(hello[index])
+            let end = index + 2 + (Int(hello[index]) << 8 | Int(hello[index + 1]))
+            index += 2
+            while index + 4 <= end {
+                let type = Int(hello[index]) << 8 | Int(hello[index + 1])
+                if type == 0 { return true }
+                index += 4 + (Int(hello[index + 2]) << 8 | Int(hello[index + 3]))
+            }
+            return false
+        }
+        #expect(try sendsServerName("localhost"))
+        #expect(try !sendsServerName("127.0.0.1"))
+        #expect(try !sendsServerName("::1"))
     }
 
     @Test func clientContextNeedsAHostName() throws {
