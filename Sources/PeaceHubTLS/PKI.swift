@@ -283,14 +283,20 @@ public struct PKI: Sendable {
             usage: .serverAuth,
             notBefore: now.addingTimeInterval(-300), notAfter: try expiry(days, now))
         request.key = key
+        // One name each, however written (`::1` and `0:0:0:0:0:0:0:1`, `hub` and `HUB`).
+        var names: Set<String> = []
         for host in hosts {
-            if let address = Self.ipAddressBytes(host) {
-                request.ipAddresses.append(address)
+            if var address = Self.ipAddressBytes(host) {
+                // An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is the IPv4 address a client connects to.
+                if address.count == 16, address.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
+                    address = Array(address.suffix(4))
+                }
+                if !request.ipAddresses.contains(address) { request.ipAddresses.append(address) }
             } else if !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
                 // Digits and dots mean an IPv4 address, mistyped; as a DNS name it would never match.
                 throw PKIError(.invalidArgument, "'\(host)' is not a valid IPv4 address")
             } else if Self.isHostName(host) {
-                request.dnsNames.append(host)
+                if names.insert(host.lowercased()).inserted { request.dnsNames.append(host) }
             } else {
                 throw PKIError(.invalidArgument, "'\(host)' is neither a host name nor an IP address")
             }

@@ -44,6 +44,14 @@ import Testing
         #expect(deviceText.contains("URI:urn:peacehub:contingent:KAZ"))
         #expect(deviceText.contains("CN = KAZ contingent laptop-1"))
         #expect(try text(pki, operatorEntry).contains("URI:urn:peacehub:operator:duty-officer"))
+        // One name each, however written; an IPv4-mapped address is the IPv4 address clients connect to (it was
+        // kept as 16 bytes, which curl and openssl refuse for 127.0.0.1).
+        let spelled = try pki.issueServer(
+            hosts: ["::1", "0:0:0:0:0:0:0:1", "hub.example.org", "HUB.example.org", "::ffff:127.0.0.1", "127.0.0.1"],
+            key: .generate(keyType))
+        #expect(
+            try text(pki, spelled).contains(
+                "DNS:hub.example.org, IP Address:0:0:0:0:0:0:0:1, IP Address:127.0.0.1\n"))
         #expect(device.notAfter.timeIntervalSince(device.notBefore) > 29 * 86400)
         #expect(device.notAfter.timeIntervalSince(device.notBefore) < 31 * 86400)
     }
