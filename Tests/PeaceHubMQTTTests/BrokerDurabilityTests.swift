@@ -202,6 +202,30 @@ final class ManualStore: BrokerStore {
 
     /// The retained messages a principal holds are counted again from the store at a restart: the quota holds
     /// across it.
+    /// A QoS 2 PUBLISH still judged when a Clean Start CONNECT took its session over does not store its packet id
+    /// under the new session (the store knows sessions by client id): after a restart the new session's own QoS 2
+    /// PUBLISH with that id was taken for a resend, acknowledged and never delivered.
+    @Test func aPacketIDJudgedAcrossACleanStartTakeoverIsNotTheNewSessions() throws {
+        let store = ManualStore()
+        let interceptor = DeferredInterceptor()
+        let broker = try Broker(authorizer: TestAuthorizer(), interceptor: interceptor, store: store)
+        let connect = MQTTPacket.Connect(
+            version: .v5, clientID: "kaz", cleanStart: true, properties: [.sessionExpiryInterval(600)])
+        let (first, second) = (CountingConnection(), CountingConnection())
+        broker.connect(connect, principal: kaz, connection: first) { _ in }
+        store.completeAll()
+        guard case .publish(let report) = publish("missions/UNIFIL/reports/UXO", "ok", qos: .exactlyOnce, id: 9) else {
+            return
+        }
+        var publisher = Broker.Publisher()
+        broker.publish(report, clientID: "kaz", connection: first, principal: kaz, publisher: &publisher) { _ in }
+        broker.connect(connect, principal: kaz, connection: second) { _ in }
+        interceptor.deliverAll()
+        store.completeAll()
+        let session = try #require(store.state.sessions.first { $0.clientID == "kaz" })
+        #expect(session.inboundQoS2.isEmpty)
+    }
+
     @Test func theRetainedQuotaHoldsAcrossARestart() throws {
         let store = ManualStore()
         let configuration = Broker.Configuration(maximumRetainedPerPrincipal: 1)

@@ -1041,13 +1041,18 @@ final class TestInterceptor: PublishInterceptor {
 
 /// Keeps each decision until the test gives it: a module still judging.
 final class DeferredInterceptor: PublishInterceptor {
-    private let waiting = Mutex<[@Sendable (InterceptDecision) -> Void]>([])
+    private let waiting = Mutex<[(message: BrokerMessage, completion: @Sendable (InterceptDecision) -> Void)]>([])
     func claims(topic: String) -> Bool { topic.hasPrefix("missions/") }
     func intercept(_ message: BrokerMessage, principal: Principal, completion: @escaping @Sendable (InterceptDecision) -> Void) {
-        waiting.withLock { $0.append(completion) }
+        waiting.withLock { $0.append((message, completion)) }
     }
     func decide(_ decision: InterceptDecision) {
-        for completion in waiting.withLock({ waiting in defer { waiting = [] }; return waiting }) { completion(decision) }
+        for waiting in waiting.withLock({ waiting in defer { waiting = [] }; return waiting }) { waiting.completion(decision) }
+    }
+    func deliverAll() {
+        for waiting in waiting.withLock({ waiting in defer { waiting = [] }; return waiting }) {
+            waiting.completion(.deliver(waiting.message))
+        }
     }
 }
 
