@@ -269,7 +269,9 @@ extension Broker {
             guard let session = state.session(clientID, of: connection) else { return nil }
             return (session.inboundQoS2.remove(packetID) != nil, session.isStored, session.version)
         }
-        guard let (known, stored, version) = answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
+        guard let (known, stored, version) = answer else {
+            return reply(.failure(SessionTakenOver(clientID: clientID)))
+        }
         let operations: [StoreOperation] =
             known && stored && store != nil ? [.removeInboundQoS2(clientID: clientID, packetID: packetID)] : []
         let code: ReasonCode = known || version == .v3_1_1 ? .success : .packetIdentifierNotFound
