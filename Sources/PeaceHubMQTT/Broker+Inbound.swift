@@ -72,8 +72,6 @@ extension Broker {
             forgetPacketID()
             acknowledge(.failure(error))
         }
-        // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
-        // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
         // The packet id is stored for the session that took it only. A Clean Start CONNECT that took the session
         // over while the message was judged made a new session under the client id, by which the store knows
         // sessions: after a restart, that session's own QoS 2 PUBLISH with the id was taken for a resend.
@@ -82,6 +80,8 @@ extension Broker {
             else { return operations }
             return operations.filter { $0 != .addInboundQoS2(clientID: clientID, packetID: id) }
         }
+        // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
+        // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
         let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version] code, reason in
             var operations = forTheReceiver(operations)
             if code.isFailure, version == .v5, publish.qos == .exactlyOnce, let id = publish.packetID {
