@@ -24,7 +24,7 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The hub CA's certificate (default: ca.pem in the PKI directory).", valueName: "file"))
     var cafile: String?
 
-    @Option(help: "The hub's address.")
+    @Option(help: "The hub's address (an IPv6 address bare or in brackets, as in a URL).")
     var host = "127.0.0.1"
 
     @Option(help: "The hub's port.")
@@ -126,11 +126,13 @@ struct ClientOptions: ParsableArguments {
                     ])
                 }
             }
+        // `[::1]`, as a URL writes it, is the address within (it was an unknown host).
+        let address = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: host, port: port).get()
+            channel = try await bootstrap.connect(host: address, port: port).get()
         } catch {
-            throw CLIError("cannot connect to \(authority(host: host, port: port)): \(Self.connectionFailure(error))")
+            throw CLIError("cannot connect to \(authority(host: address, port: port)): \(Self.connectionFailure(error))")
         }
         let session = MQTTSession(channel: channel, handler: handler)
         let clientID = self.clientID ?? "peacehub-cli-\(UUID().uuidString.prefix(8).lowercased())"

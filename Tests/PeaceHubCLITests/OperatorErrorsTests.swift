@@ -72,5 +72,12 @@ import Testing
             environment: hub.environment)
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot connect to 127.0.0.1:\(port): Connection refused"), "\(result.stderr)")
+        // An IPv6 address in brackets, as a URL writes it, is the address (it was an unknown host).
+        let bracketed = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "x", "--host", "[::1]", "--port", String(port)],
+            environment: hub.environment)
+        #expect(bracketed.status == 1)
+        #expect(bracketed.stderr.contains("cannot connect to [::1]:\(port): "), "\(bracketed.stderr)")
+        #expect(!bracketed.stderr.contains("unknown host"), "\(bracketed.stderr)")
     }
 }
