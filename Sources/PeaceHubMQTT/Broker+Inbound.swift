@@ -381,9 +381,9 @@ extension Broker {
         // In force at once, like an UNSUBSCRIBE: a PUBLISH the client sends right after its SUBSCRIBE reaches it
         // even while the store commits the subscription.
         let now = clock()
-        let (session, operations, replaced, connection) = state.withLock {
-            state -> (Session?, [StoreOperation], [(String, Subscription?)], (any BrokerConnection)?) in
-            guard let session = state.session(clientID, of: connection) else { return (nil, [], [], nil) }
+        let (session, operations, replaced) = state.withLock {
+            state -> (Session?, [StoreOperation], [(String, Subscription?)]) in
+            guard let session = state.session(clientID, of: connection) else { return (nil, [], []) }
             var replaced: [(String, Subscription?)] = []
             let storesDeliveries = session.isStored && store != nil
             var operations: [StoreOperation] =
@@ -420,14 +420,14 @@ extension Broker {
                     session.enqueue(delivery)
                 }
             }
-            return (session, operations, replaced, session.connection)
+            return (session, operations, replaced)
         }
         guard let session else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
         commit(operations) { [self, codes] result in
             if case .failure = result { restore(replaced, in: session) }
             reply(result.map { .suback(MQTTPacket.SubAck(packetID: packet.packetID, reasonCodes: codes)) })
             // After the SUBACK, so that the retained messages follow it.
-            if case .success = result { connection?.wakeUp() }
+            if case .success = result { connection.wakeUp() }
         }
     }
 

@@ -66,7 +66,7 @@ final class TLSConnection {
             if let serverHostname {
                 // An address is checked against the certificate's IP addresses, but not sent: SNI names hosts only
                 // [RFC 6066 3].
-                let sendsName = !Self.isIPAddress(serverHostname)
+                let sendsName = PKI.ipAddressBytes(serverHostname) == nil
                 guard !sendsName || phub_ssl_set_tlsext_host_name(ssl, serverHostname) == 1,
                     SSL_set1_host(ssl, serverHostname) == 1
                 else {
@@ -81,11 +81,6 @@ final class TLSConnection {
 
     deinit {
         SSL_free(ssl)
-    }
-
-    /// An IPv4 or IPv6 address (as `inet_pton` reads them), not a host name.
-    static func isIPAddress(_ text: String) -> Bool {
-        (try? SocketAddress(ipAddress: text, port: 0)) != nil
     }
 
     /// Keeps ciphertext from the network for the next call into OpenSSL (`handshake`, `read`). Held by reference:

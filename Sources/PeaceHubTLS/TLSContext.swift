@@ -137,16 +137,10 @@ public final class TLSContext: @unchecked Sendable {
     private static func setCipherSuites(_ ctx: OpaquePointer, _ suites: String) -> String? {
         let names = suites.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         // OpenSSL refuses a list of which it knows no name at all ("no cipher match"): the first name is unknown.
-        let unknown: Int
-        if SSL_CTX_set_ciphersuites(ctx, suites) != 1 {
-            ERR_clear_error()
-            unknown = 0
-        } else {
-            guard let index = names.firstIndex(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) else {
-                return nil
-            }
-            unknown = index
-        }
+        let accepted = SSL_CTX_set_ciphersuites(ctx, suites) == 1
+        if !accepted { ERR_clear_error() }
+        guard let unknown = accepted ? names.firstIndex(where: { phub_ssl_ctx_has_tls13_suite(ctx, $0) == 0 }) : 0
+        else { return nil }
         return "has an entry that is no TLS 1.3 suite of this OpenSSL, the \((unknown + 1).ordinal) "
             + "(suites are separated by colons)"
     }
