@@ -128,11 +128,29 @@ extension HubConfiguration {
         var hosts = [("mqtt.host", mqtt.host)]
         if admin.enabled { hosts.append(("admin.host", admin.host)) }
         if monitoring.enabled { hosts.append(("monitoring.host", monitoring.host)) }
-        for (key, host) in hosts where Self.addresses(of: host).isEmpty {
-            throw ConfigurationError(
-                .invalidValue, key: key, source: "the configuration",
-                "\(key) is neither a numeric address nor a name that resolves to one")
+        for (key, host) in hosts {
+            let addresses = Self.addresses(of: host)
+            if addresses.isEmpty {
+                // A URL brackets an IPv6 address (`[::1]:8883`); a host setting is the address alone.
+                let hint = host.hasPrefix("[") ? " (an IPv6 address is written without brackets)" : ""
+                throw ConfigurationError(
+                    .invalidValue, key: key, source: "the configuration",
+                    "\(key) is neither a numeric address nor a name that resolves to one\(hint)")
+            }
+            // `bind` refuses a link-local address without its interface (EINVAL), after the modules had loaded.
+            if addresses.contains(where: Self.isLinkLocalWithoutZone) {
+                throw ConfigurationError(
+                    .invalidValue, key: key, source: "the configuration",
+                    "\(key) is a link-local IPv6 address without its interface (write it as fe80::1%eth0)")
+            }
         }
+    }
+
+    /// `fe80::/10` names an address on one link only, which the zone (`%eth0`) says.
+    private static func isLinkLocalWithoutZone(_ numeric: String) -> Bool {
+        let firstGroup = numeric.lowercased().prefix { $0 != ":" }
+        return firstGroup.count == 4 && ["fe8", "fe9", "fea", "feb"].contains(where: firstGroup.hasPrefix)
+            && !numeric.contains("%")
     }
 
     /// The numeric addresses `host` resolves to (empty when it does not: binding it will say why).

@@ -80,6 +80,22 @@ import Testing
         #expect(off.status == 0, "a listener switched off is not checked: \(off.stderr)")
     }
 
+    /// A host `bind` would refuse after the modules had loaded: an IPv6 address in a URL's brackets, and a
+    /// link-local address without its interface.
+    @Test(arguments: [
+        ("[::1]", "mqtt.host is neither a numeric address nor a name that resolves to one (an IPv6 address is written"),
+        ("fe80::1", "mqtt.host is a link-local IPv6 address without its interface"),
+    ])
+    func aHostBindWouldRefuseIsNamed(host: String, expected: String) throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        let result = try serve(data, config: nil, ["--host", host])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        let unbracketed = try serve(data, config: nil, ["--host", "::1"])
+        #expect(unbracketed.status == 0, "\(unbracketed.stderr)")
+    }
+
     @Test func aMissingFileIsNamed() throws {
         let data = try Self.prepared()
         defer { data.remove() }
