@@ -3,6 +3,10 @@ import NIOHTTP1
 import NIOPosix
 import PeaceHubCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection's requests, one at a time (`HTTPServerPipelineHandler` before it holds pipelined ones back):
 /// collects the body up to the limit, answers on the thread pool, writes the response and keeps the connection
 /// or closes it. The caller's `Principal` arrives as a user event from the transport before any request.
@@ -213,9 +217,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         var port: Substring = ""
         if host.hasPrefix("[") {
             guard let close = host.firstIndex(of: "]") else { return false }
-            let literal = host[host.index(after: host.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == ":" || $0 == ".") })
-            else { return false }
+            guard isValidIPLiteral(host[host.index(after: host.startIndex)..<close]) else { return false }
             let rest = host[host.index(after: close)...]
             guard rest.isEmpty || rest.hasPrefix(":") else { return false }
             port = rest.dropFirst()
@@ -225,6 +227,20 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             host = host[..<colon]
         }
         return host.allSatisfy(hostNameCharacters.contains) && port.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
+    /// `IPv6address / IPvFuture` inside the brackets [RFC 3986 3.2.2]: an address `inet_pton` reads, or
+    /// `v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` ).
+    private static func isValidIPLiteral(_ literal: Substring) -> Bool {
+        if let rest = literal.first.flatMap({ "vV".contains($0) ? literal.dropFirst() : nil }) {
+            guard let dot = rest.firstIndex(of: "."), dot != rest.startIndex else { return false }
+            let version = rest[..<dot]
+            let address = rest[rest.index(after: dot)...]
+            return version.allSatisfy { $0.isASCII && $0.isHexDigit } && !address.isEmpty
+                && address.allSatisfy { $0 == ":" || ($0 != "%" && hostNameCharacters.contains($0)) }
+        }
+        var bytes = in6_addr()
+        return inet_pton(AF_INET6, String(literal), &bytes) == 1
     }
 
     private func startDeadline(context: ChannelHandlerContext) {
