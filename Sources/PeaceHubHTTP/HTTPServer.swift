@@ -67,7 +67,9 @@ public final class HTTPServer: Sendable {
     /// keeps them for the drain at shutdown.
     private final class OpenConnections: Sendable {
         let count = Atomic(0)
-        let refusing = Atomic(false)
+        /// Connections refused since the last warning, and when that was (`NIODeadline` uptime, 0 for never).
+        let refused = Atomic(0)
+        let lastWarning = Atomic<UInt64>(0)
         let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     }
 
@@ -104,12 +106,19 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 guard open.count.add(1, ordering: .relaxed).newValue <= configuration.maximumConnections else {
                     open.count.subtract(1, ordering: .relaxed)
-                    // Once until a connection closes, not once per refused connection (a flood would fill the log).
-                    if open.refusing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                    open.refused.add(1, ordering: .relaxed)
+                    // At most once a minute with the count since the last: a flood, or clients that take each
+                    // slot as it is freed, would fill the log.
+                    let now = NIODeadline.now().uptimeNanoseconds
+                    let last = open.lastWarning.load(ordering: .relaxed)
+                    if last == 0 || now - last >= 60_000_000_000,
+                        open.lastWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+                    {
                         logger.warning(
                             "HTTP connections refused: the listener has its maximum open",
                             metadata: [
                                 "listener": "\(configuration.name)", "maximum": "\(configuration.maximumConnections)",
+                                "refused": "\(open.refused.exchange(0, ordering: .relaxed))",
                             ])
                     }
                     return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
@@ -118,7 +127,6 @@ public final class HTTPServer: Sendable {
                 open.channels.withLock { $0[key] = channel }
                 channel.closeFuture.whenComplete { _ in
                     open.count.subtract(1, ordering: .relaxed)
-                    open.refusing.store(false, ordering: .relaxed)
                     _ = open.channels.withLock { $0.removeValue(forKey: key) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
