@@ -6,6 +6,7 @@
 #include <time.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/conf.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
@@ -105,6 +106,24 @@ int phub_ssl_ctx_has_tls13_suite(const SSL_CTX *ctx, const char *name) {
             && strcmp(SSL_CIPHER_standard_name(cipher), name) == 0) return 1;
     }
     return 0;
+}
+
+char *phub_ssl_ctx_tls13_suites(const SSL_CTX *ctx) {
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    char *names = NULL;
+    size_t used = 0;
+    for (int i = 0; ciphers != NULL && i < sk_SSL_CIPHER_num(ciphers); i++) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        if (strcmp(SSL_CIPHER_get_version(cipher), "TLSv1.3") != 0) continue;
+        const char *name = SSL_CIPHER_standard_name(cipher);
+        char *grown = realloc(names, used + strlen(name) + 2);
+        if (grown == NULL) break;
+        if (used > 0) grown[used++] = ':';
+        strcpy(grown + used, name);
+        used += strlen(name);
+        names = grown;
+    }
+    return names;
 }
 
 int phub_crl_revoked_count(const X509_CRL *crl) {
@@ -428,6 +447,23 @@ static int phub_append_provider(OSSL_PROVIDER *provider, void *arg) {
     strcpy(grown + used, name);
     *names = grown;
     return 1;
+}
+
+int phub_openssl_load_configuration(void) {
+    OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
+    if (settings == NULL) return 0;
+    /* The default flags ignore every error (and the file `openssl` itself stops at): only a missing default
+     * file is no error, as for the openssl command. */
+    unsigned long flags = CONF_MFLAGS_DEFAULT_SECTION;
+    if (getenv("OPENSSL_CONF") == NULL) flags |= CONF_MFLAGS_IGNORE_MISSING_FILE;
+    OPENSSL_INIT_set_config_file_flags(settings, flags);
+    int loaded = OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, settings);
+    OPENSSL_INIT_free(settings);
+    return loaded;
+}
+
+char *phub_openssl_config_file(void) {
+    return CONF_get1_default_config_file();
 }
 
 char *phub_openssl_active_providers(void) {

@@ -77,16 +77,17 @@ public final class HubServer: Service, Sendable {
     ) throws {
         self.logger = logger
         settings = NIOLockedValueBox(configuration)
-        // What the operator's openssl.cnf made of the library (a FIPS or GOST provider), before it is used.
+        tls = try TLSContextStore(
+            configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
+        // What the operator's openssl.cnf made of the library (a FIPS or GOST provider) and of the suites.
         logger.info(
             "TLS by the system OpenSSL",
             metadata: [
                 "version": "\(CryptoLibrary.version)",
                 "providers": "\(CryptoLibrary.activeProviders.joined(separator: ", "))",
                 "fipsProperties": "\(CryptoLibrary.fipsPropertiesEnabled)",
+                "tls13Suites": "\(tls.current.tls13CipherSuites.joined(separator: ":"))",
             ])
-        tls = try TLSContextStore(
-            configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)
         router = MissionRouter(plugins: plugins, archive: archive, budget: configuration.routingBudget, logger: logger)
         broker = try Broker(

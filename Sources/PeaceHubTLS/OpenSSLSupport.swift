@@ -4,23 +4,35 @@ import Foundation
 
 /// Small helpers over OpenSSL's C API shared by the TLS and PKI code.
 enum OpenSSL {
-    /// Drains this thread's OpenSSL error queue into readable lines (OpenSSL's own reason strings).
-    static func drainErrors() -> [String] {
+    /// Drains this thread's OpenSSL error queue into readable lines (OpenSSL's own reason strings), each with the
+    /// text OpenSSL added to it when `withData` (a configuration file's `line 11`, a file name).
+    static func drainErrors(withData: Bool = false) -> [String] {
         var lines: [String] = []
         while true {
-            let code = ERR_get_error()
+            var data: UnsafePointer<CChar>?
+            var flags: Int32 = 0
+            let code = ERR_get_error_all(nil, nil, nil, &data, &flags)
             if code == 0 { break }
             var buffer = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &buffer, buffer.count)
-            // The reason alone reads best ("certificate verify failed"); the full line is the fallback.
-            lines.append(ERR_reason_error_string(code).map { String(cString: $0) } ?? string(fromNulTerminated: buffer))
+            // The reason alone reads best ("certificate verify failed"); a system error (the top bit) is errno's
+            // text; the full line is the fallback.
+            let systemError = code & (1 << 31) != 0 ? strerror(Int32(truncatingIfNeeded: code & 0x7FFF_FFFF)) : nil
+            var line =
+                ERR_reason_error_string(code).map { String(cString: $0) } ?? systemError.map { String(cString: $0) }
+                ?? string(fromNulTerminated: buffer)
+            if withData, flags & ERR_TXT_STRING != 0, let data, data.pointee != 0 {
+                line += ", \(String(cString: data))"
+            }
+            // OpenSSL raises some errors once per layer it passes ("no such file; no such file").
+            if lines.last != line { lines.append(line) }
         }
         return lines
     }
 
     /// The error queue as one line, or `fallback` when it is empty.
-    static func errorText(_ fallback: String) -> String {
-        let lines = drainErrors()
+    static func errorText(_ fallback: String, withData: Bool = false) -> String {
+        let lines = drainErrors(withData: withData)
         return lines.isEmpty ? fallback : lines.joined(separator: "; ")
     }
 
@@ -96,30 +108,46 @@ public enum CryptoLibrary {
     /// Whether the default properties ask for FIPS-approved algorithms (`default_properties = fips=yes`).
     public static var fipsPropertiesEnabled: Bool { EVP_default_properties_is_fips_enabled(nil) == 1 }
 
-    /// Refuses to go on when the configured library cannot do what the hub needs of it: SHA-256 (manifests, the
-    /// audit chain, certificate ids) and a TLS context. An openssl.cnf that asks for `fips=yes` with no FIPS
-    /// provider active, or activates a provider that lacks them, would otherwise fail later, one call at a time.
+    /// Refuses to go on when the configured library cannot do what the hub needs of it: its configuration file
+    /// loaded whole (OpenSSL goes on with its defaults after an error in it, so a `fips=yes` the file asked for
+    /// was lost without a word), SHA-256 (manifests, the audit chain, certificate ids) and a TLS context. An
+    /// openssl.cnf that asks for `fips=yes` with no FIPS provider active, or activates a provider that lacks them,
+    /// would otherwise fail later, one call at a time. Called before any other use of OpenSSL.
     public static func checkUsable() throws(CryptoLibraryError) {
+        guard phub_openssl_load_configuration() == 1 else {
+            throw .configuration(
+                file: OpenSSL.take(phub_openssl_config_file()) ?? "openssl.cnf",
+                reason: OpenSSL.errorText("cannot be loaded", withData: true))
+        }
         guard let digest = EVP_MD_fetch(nil, "SHA256", nil) else {
-            throw CryptoLibraryError(needed: "SHA-256", reason: OpenSSL.errorText("not offered"))
+            throw .missing(needed: "SHA-256", reason: OpenSSL.errorText("not offered"))
         }
         EVP_MD_free(digest)
         guard let context = SSL_CTX_new(TLS_method()) else {
-            throw CryptoLibraryError(needed: "a TLS context", reason: OpenSSL.errorText("not offered"))
+            throw .missing(needed: "a TLS context", reason: OpenSSL.errorText("not offered"))
         }
         SSL_CTX_free(context)
     }
 }
 
 /// The system OpenSSL, as configured, lacks what the hub needs.
-public struct CryptoLibraryError: Error, CustomStringConvertible {
-    public var needed: String
-    public var reason: String
+public enum CryptoLibraryError: Error, CustomStringConvertible {
+    /// The configuration file has an error (OpenSSL's reason), or OPENSSL_CONF names a file that does not exist.
+    case configuration(file: String, reason: String)
+    /// The active providers and default properties do not offer `needed`.
+    case missing(needed: String, reason: String)
 
     public var description: String {
-        let properties = CryptoLibrary.fipsPropertiesEnabled ? "fips=yes" : "none asking for FIPS"
-        return "OpenSSL cannot provide \(needed) (\(reason)) with its active providers "
-            + "(\(CryptoLibrary.activeProviders.joined(separator: ", "))) and default properties (\(properties)): "
-            + "check the providers and default_properties of the system's openssl.cnf or the file OPENSSL_CONF names"
+        switch self {
+        case .configuration(let file, let reason):
+            return "OpenSSL cannot load its configuration \(file) (\(reason)): mend the file or the OPENSSL_CONF "
+                + "that names it; OpenSSL would go on without it, and without the providers and properties it sets"
+        case .missing(let needed, let reason):
+            let properties = CryptoLibrary.fipsPropertiesEnabled ? "fips=yes" : "without fips=yes"
+            return "OpenSSL cannot provide \(needed) (\(reason)) with its active providers "
+                + "(\(CryptoLibrary.activeProviders.joined(separator: ", "))) and default properties (\(properties)): "
+                + "check the providers and default_properties of the system's openssl.cnf or the file OPENSSL_CONF "
+                + "names"
+        }
     }
 }

@@ -81,6 +81,12 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_free(sslContext)
     }
 
+    /// The TLS 1.3 cipher suites this context accepts, in its order: what `tls.cipherSuites` or the system's
+    /// `Ciphersuites` made of OpenSSL's list (a name OpenSSL does not know in openssl.cnf is skipped unsaid).
+    public var tls13CipherSuites: [String] {
+        (OpenSSL.take(phub_ssl_ctx_tls13_suites(sslContext)) ?? "").split(separator: ":").map(String.init)
+    }
+
     /// A server context without a certificate of its own, which verifies client certificates as the listener
     /// would (`verifyClientCertificate`) and serves no handshake.
     public static func clientVerifier(trustedCAFile: String, crlFile: String) throws(TLSError) -> TLSContext {

@@ -131,7 +131,10 @@ public final class TLSContextStore: Sendable {
         let closed = sessions.applyRevocations(context.revoked)
         logger.info(
             "TLS context reloaded",
-            metadata: ["tls.revoked": "\(context.revoked.count)", "tls.sessionsClosed": "\(closed)"])
+            metadata: [
+                "tls.revoked": "\(context.revoked.count)", "tls.sessionsClosed": "\(closed)",
+                "tls.tls13Suites": "\(context.tls13CipherSuites.joined(separator: ":"))",
+            ])
         logCRLStatus(context.crlStatus())
         Self.recordExpiry(of: context)
         return closed

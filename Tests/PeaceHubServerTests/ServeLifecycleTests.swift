@@ -252,6 +252,8 @@ import Testing
         let hub = try HubProcess(environment: ["OPENSSL_CONF": configured.path])
         defer { hub.remove() }
         #expect(hub.logText.contains(#"providers="default, legacy""#), "\(hub.logText.prefix(2000))")
+        // The suites OpenSSL made of the file (a name it does not know there is skipped without a word).
+        #expect(hub.logText.contains("tls13Suites=TLS_CHACHA20_POLY1305_SHA256 "), "\(hub.logText.prefix(2000))")
         let pki = hub.pkiDirectory.path
         let client = [
             "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", "\(pki)/ca.pem", "-cert",
@@ -288,6 +290,41 @@ import Testing
                     "OpenSSL cannot provide SHA-256 (unsupported) with its active providers (default) and default "
                         + "properties (fips=yes)"), "\(refusedToStart.stderr)")
         }
+    }
+
+    /// An openssl.cnf OpenSSL cannot load whole (a syntax error), or a missing file OPENSSL_CONF names, stops every
+    /// command with OpenSSL's reason: OpenSSL itself goes on with its defaults, and the `fips=yes` the file asked
+    /// for was lost without a word (the hub served TLS without FIPS and `--check-config` said OK).
+    @Test func anOpenSSLConfigurationThatDoesNotLoadStopsEveryCommand() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let broken = folder.url.appendingPathComponent("openssl.cnf")
+        try Data(
+            """
+            openssl_conf = openssl_init
+            [openssl_init]
+            alg_section = algorithm_sect
+            [algorithm_sect]
+            default_properties = fips=yes
+            [ssl_sect
+
+            """.utf8
+        ).write(to: broken)
+        let data = try TemporaryDirectory()
+        defer { data.remove() }
+        let cases = [
+            (broken.path, "OpenSSL cannot load its configuration \(broken.path) (missing close square bracket, line 6)"),
+            (folder.path("absent.cnf"), "OpenSSL cannot load its configuration \(folder.path("absent.cnf")) (No such file"),
+        ]
+        for (file, expected) in cases {
+            for command in [["plugins", "list"], ["serve", "--check-config"], ["pki", "init"]] {
+                let result = try ProcessRunner.peacehub(
+                    command, environment: ["OPENSSL_CONF": file, "PEACEHUB_DATA_DIR": data.url.path], timeout: 30)
+                #expect(result.status == 1, "\(command)")
+                #expect(result.stderr.contains(expected), "\(command): \(result.stderr)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: data.path("pki")), "pki init stopped before it wrote")
     }
 
     /// openssl.cnf's `MinProtocol` holds for the hub (`tls.minimumVersion` 1.2 let TLS 1.2 in under a TLS 1.3

@@ -121,6 +121,10 @@ int phub_general_names_add(GENERAL_NAMES *names, int type, const unsigned char *
 /// SSL_CTX_set_ciphersuites skips names it does not know, so a configured list is checked name by name.
 int phub_ssl_ctx_has_tls13_suite(const SSL_CTX *ctx, const char *name);
 
+/// The context's TLS 1.3 cipher suites in its order, separated by ":", as a malloc'ed string the caller frees
+/// (NULL for none): what the hub's `tls.cipherSuites` or the system's `Ciphersuites` made of OpenSSL's list.
+char *phub_ssl_ctx_tls13_suites(const SSL_CTX *ctx);
+
 /// Number of entries in a CRL's revoked list (sk_X509_REVOKED_num is a macro); 0 when empty.
 int phub_crl_revoked_count(const X509_CRL *crl);
 
@@ -179,6 +183,16 @@ static inline int phub_store_ctx_chain_count(X509_STORE_CTX *store_ctx) {
 static inline X509 *phub_store_ctx_chain_get(X509_STORE_CTX *store_ctx, int index) {
     return sk_X509_value(X509_STORE_CTX_get0_chain(store_ctx), index);
 }
+
+/// Loads the system's openssl.cnf (or the file OPENSSL_CONF names) and applies it, as the first use of OpenSSL in
+/// the process; 1 on success, 0 with OpenSSL's reason on its error queue. Unlike OpenSSL's own loading, which
+/// goes on with its defaults, an error in the file (its syntax, an include, a provider that does not load) or a
+/// file OPENSSL_CONF names and that does not exist fails: a `fips=yes` the file asked for is not silently lost.
+/// Once OpenSSL has loaded its configuration (this call or any other first use), it answers as that load did.
+int phub_openssl_load_configuration(void);
+
+/// The configuration file OpenSSL reads (OPENSSL_CONF, or openssl.cnf in its directory), malloc'ed; caller frees.
+char *phub_openssl_config_file(void);
 
 /// The names of the providers active in the default library context, separated by ", " (e.g. "default" or
 /// "fips, base"), as a malloc'ed string the caller frees; the system's openssl.cnf (or OPENSSL_CONF) decides them.
