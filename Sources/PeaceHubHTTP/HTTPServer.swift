@@ -99,7 +99,7 @@ public final class HTTPServer: Sendable {
                         AcceptErrors.handlers(listener: configuration.name, logger: logger))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // A client that half-closes after its request (`nc -N`, some health checks) still gets the answer:
             // HTTPRequestHandler closes the connection once it is written.
             .childChannelOption(.allowRemoteHalfClosure, value: true)

@@ -111,7 +111,7 @@ public final class HubServer: Service, Sendable {
                             AcceptErrors.handlers(listener: "mqtt", logger: logger))
                     }
                 }
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.recvAllocator, value: ReceiveBuffers.handshake)
                 .childChannelInitializer { channel in
                     let accepted = connections.withLockedValue { connections in

@@ -14,6 +14,8 @@ public final class HubProcess: @unchecked Sendable {
     /// `serve` arguments and variables every start uses (the configuration file, when there is one).
     private var serveArguments: [String] = []
     private var serveEnvironment: [String: String] = [:]
+    /// What starts the hub: its executable, or a launcher before it (`setpriv` for another user).
+    public var command = [TestEnvironment.peacehubExecutable.path]
     private var log: URL { data.url.appendingPathComponent("hub.log") }
 
     public static let contingents = ["KAZ", "KGZ", "TJK", "UZB", "IND"]
@@ -68,8 +70,10 @@ public final class HubProcess: @unchecked Sendable {
         // Only what this run writes counts: an earlier run's "listening" line must not.
         let start = handle.seekToEndOfFile()
         let process = Process()
-        process.executableURL = TestEnvironment.peacehubExecutable
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + serveArguments + extraArguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments =
+            command.dropFirst() + ["serve", "--host", "127.0.0.1", "--port", String(port)] + serveArguments
+            + extraArguments
         process.environment = ProcessInfo.processInfo.environment
             .merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { _, new in new }
             .merging(environment) { _, new in new }.merging(serveEnvironment) { _, new in new }

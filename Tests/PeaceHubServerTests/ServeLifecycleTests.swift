@@ -292,6 +292,40 @@ import Testing
         }
     }
 
+    /// The hub serves as a user without privileges, as the systemd unit runs it: every listener set `TCP_NODELAY`
+    /// at the socket level, where its number is `SO_DEBUG`, which only root may set, so every connection was
+    /// closed as it was accepted for any other user (and, for root, Nagle's algorithm was never off).
+    @Test func theHubServesAsAUserWithoutPrivileges() throws {
+        let hub = try HubProcess(environment: ["PEACEHUB_PLUGINS_DIR": "/nonexistent"])
+        defer { hub.remove() }
+        hub.stop()
+        if geteuid() == 0 {
+            // nobody owns the data directory and a copy of the executable (the build's folders may be closed to it).
+            let executable = hub.data.path("peacehub")
+            try FileManager.default.copyItem(atPath: TestEnvironment.peacehubExecutable.path, toPath: executable)
+            let owned = try ProcessRunner.run("chown", ["-R", "65534:65534", hub.data.url.path])
+            try #require(owned.status == 0, "\(owned.stderr)")
+            hub.command = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", executable]
+        }
+        try hub.start(port: 0)
+        // No modules, so that nobody need read the build's folders: not ready for that alone.
+        let ready = try AdminAPITests.run("ready", on: hub, extra: ["--expect", "not_ready:modules"])
+        #expect(ready.status == 0, "monitoring: \(ready.stdout)\(ready.stderr)")
+        let published = try ProcessRunner.peacehub(
+            ["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "up", "--port", String(hub.port)],
+            environment: hub.environment, timeout: 30)
+        #expect(published.status == 0, "MQTT: \(published.stderr)")
+        let pki = hub.pkiDirectory.path
+        let admin = try ProcessRunner.run(
+            "curl",
+            [
+                "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "\(pki)/ca.pem", "--cert",
+                "\(pki)/operators/duty.pem", "--key", "\(pki)/operators/duty.key",
+                "https://127.0.0.1:\(hub.adminPort)/contingents",
+            ], timeout: 30)
+        #expect(admin.stdout == "200", "admin API: \(admin.stdout)\(admin.stderr)")
+    }
+
     /// An openssl.cnf OpenSSL cannot load whole (a syntax error), or a missing file OPENSSL_CONF names, stops every
     /// command with OpenSSL's reason: OpenSSL itself goes on with its defaults, and the `fips=yes` the file asked
     /// for was lost without a word (the hub served TLS without FIPS and `--check-config` said OK).
