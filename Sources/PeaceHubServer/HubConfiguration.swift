@@ -200,8 +200,8 @@ extension HubConfiguration {
         return configuration
     }
 
-    /// Checks that the PKI files the listener needs exist and are readable, so `--check-config` catches a
-    /// missing certificate before the hub starts.
+    /// Checks that the PKI files the listener needs exist and are readable, and that no database is an empty
+    /// file, so `--check-config` catches a missing certificate or a restore cut short before the hub starts.
     public func validateFiles() throws(ConfigurationError) {
         let files = [
             ("CA certificate", pki.caCertificateURL.path, "dataDirectory"), ("CRL", pki.crlURL.path, "dataDirectory"),
@@ -225,6 +225,14 @@ extension HubConfiguration {
                 throw ConfigurationError(
                     .unreadableFile, key: key, source: path, "cannot read the \(what): it is a folder or not readable")
             }
+        }
+        // An empty file (a copy or restore cut short, a `touch`) would open as a new database: the registry
+        // refusing every contingent, the queued messages gone, and the hub ready.
+        for (what, path) in [("registry", paths.registryDatabase.path), ("broker store", brokerStorePath)]
+        where (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
+            throw ConfigurationError(
+                .unreadableFile, key: "dataDirectory", source: path,
+                "the \(what) is an empty file: restore it from a backup, or remove it to start with a new one")
         }
     }
 }

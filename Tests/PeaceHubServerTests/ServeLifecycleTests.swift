@@ -488,6 +488,26 @@ import Testing
         #expect(hub.isRunning)
     }
 
+    /// An empty registry or broker store file (a copy cut short, a `touch`) is refused at start, as every
+    /// `registry` command refuses it: SQLite opened it as a new database, and the hub was ready with no contingent
+    /// and no session.
+    @Test(arguments: ["registry.sqlite", "broker.sqlite"])
+    func anEmptyDatabaseFileIsRefused(file: String) throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        hub.stop()
+        let path = hub.data.path(file)
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        #expect(truncate(path, 0) == 0)
+        let what = file == "registry.sqlite" ? "registry" : "broker store"
+        #expect(throws: (any Error).self) { try hub.start(port: 0) }
+        #expect(
+            hub.logText.contains("\(path): the \(what) is an empty file: restore it from a backup"),
+            "\(hub.logText.suffix(500))")
+        let check = try ProcessRunner.peacehub(["serve", "--check-config"], environment: hub.environment)
+        #expect(check.status != 0 && check.stderr.contains("the \(what) is an empty file"), "\(check.stderr)")
+    }
+
     /// A registry file cut short (a restore gone wrong, a full disk) is refused at start when SQLite cannot open
     /// it, and otherwise found by the check that reads it whole beside the start: `/ready` fails naming it. The
     /// hub started, answered ready, and failed every registry request.
