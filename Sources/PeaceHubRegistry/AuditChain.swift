@@ -31,6 +31,9 @@ public struct AuditVerification: Sendable, Hashable {
 
     public var entries: Int
     public var problem: Problem?
+    /// The hash of the last entry, when the chain is intact: kept elsewhere, it shows the newest entries removed
+    /// with the head set back to an earlier entry's (a copy, no hashing), which the keyless chain cannot.
+    public var lastHash: String?
     public var isIntact: Bool { problem == nil }
 }
 
@@ -116,15 +119,34 @@ enum AuditChain {
         var expectedSeq: Int64 = 1
         var previousHash = genesis
         var count = 0
+        // Text is read up to its first NUL, so text appended after one would pass the hash; no write stores one.
+        let fields = ["actor", "time", "entity", "entityId", "action", "before", "after", "hash"]
+        let holdingNUL = try Set(
+            Int64.fetchAll(
+                db,
+                sql: "SELECT seq FROM auditEntry WHERE "
+                    + fields.map { "instr(CAST(\($0) AS BLOB), x'00') > 0" }.joined(separator: " OR ")))
         let cursor = try AuditEntry.order(AuditEntry.Columns.seq).fetchCursor(db)
         while let entry = try cursor.next() {
             count += 1
-            if entry.seq != expectedSeq {
+            if entry.seq > expectedSeq {
                 return AuditVerification(
                     entries: count,
                     problem: .init(
                         seq: expectedSeq,
                         reason: "missing (the chain jumps from \(expectedSeq - 1) to \(entry.seq)): deleted"))
+            }
+            if entry.seq < expectedSeq {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(
+                        seq: expectedSeq,
+                        reason: "an entry numbered \(entry.seq) where \(expectedSeq) was due: inserted or renumbered"))
+            }
+            if holdingNUL.contains(entry.seq) {
+                return AuditVerification(
+                    entries: count,
+                    problem: .init(seq: entry.seq, reason: "a field holds a NUL byte past its text: the entry was edited"))
             }
             if let field = fieldHoldingSeparator(entry) {
                 return AuditVerification(
@@ -167,7 +189,7 @@ enum AuditChain {
                     seq: headSeq,
                     reason: "the head's hash is not that of entry \(headSeq), the last: the head was edited"))
         }
-        return AuditVerification(entries: count, problem: nil)
+        return AuditVerification(entries: count, problem: nil, lastHash: previousHash)
     }
 
     static func timestamp(_ date: Date) -> String {

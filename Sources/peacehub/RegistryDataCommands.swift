@@ -245,9 +245,9 @@ struct RegistryAuditVerify: ParsableCommand {
             try printJSON(
                 Report(
                     entries: result.entries, intact: result.isIntact, firstBad: result.problem?.seq,
-                    reason: result.problem?.reason))
-        } else if result.isIntact {
-            print("audit chain intact: \(result.entries) entries")
+                    reason: result.problem?.reason, lastHash: result.lastHash))
+        } else if let last = result.lastHash {
+            print("audit chain intact: \(result.entries) entries, the last's hash \(last)")
         }
         if let problem = result.problem {
             throw CLIError("audit chain broken at \(problem)")
@@ -259,6 +259,7 @@ struct RegistryAuditVerify: ParsableCommand {
         var intact: Bool
         var firstBad: Int64?
         var reason: String?
+        var lastHash: String?
     }
 }
 

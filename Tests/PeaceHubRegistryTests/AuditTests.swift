@@ -204,6 +204,34 @@ struct AuditTests {
         #expect(result.problem?.reason == "its before is empty where a record or none was: the entry was edited")
     }
 
+    /// Text is read up to its first NUL: text added after one (a forged actor, a later time) kept the hash.
+    @Test(arguments: ["actor", "time", "after", "hash"])
+    func textAfterANULIsNamed(field: String) throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(
+                sql: "UPDATE auditEntry SET \(field) = \(field) || char(0) || ' operator:mallory' WHERE seq = 12")
+        }
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.problem?.seq == 12)
+        #expect(result.problem?.reason == "a field holds a NUL byte past its text: the entry was edited")
+    }
+
+    /// An entry numbered below its place (a row inserted as number 0) is named as inserted, not as a gap.
+    @Test func anEntryNumberedBelowItsPlaceIsNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO auditEntry (seq, actor, time, entity, entityId, action, before, after, hash)
+                    SELECT 0, actor, time, entity, entityId, action, before, after, hash FROM auditEntry WHERE seq = 1
+                    """)
+        }
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.problem?.seq == 1)
+        #expect(result.problem?.reason == "an entry numbered 0 where 1 was due: inserted or renumbered")
+    }
+
     @Test func aDeletedEntryIsNamed() throws {
         let registry = try makeRegistry()
         try registry.database.write { db in try db.execute(sql: "DELETE FROM auditEntry WHERE seq = 5") }

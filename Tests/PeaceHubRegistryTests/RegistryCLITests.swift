@@ -320,6 +320,29 @@ struct RegistryCLITests {
         let clean = try harness.run(["audit", "verify"])
         #expect(clean.status == 0)
         #expect(clean.stdout.hasPrefix("audit chain intact: "))
+        // The last hash, kept elsewhere, shows what the keyless chain cannot: the newest entries removed with the
+        // head set back to an earlier entry's.
+        let last = try #require(clean.stdout.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(clean.stdout.contains("entries, the last's hash ") && last.count == 64, "\(clean.stdout)")
+        let cut = harness.folder.path("cut.sqlite")
+        try FileManager.default.copyItem(atPath: harness.database, toPath: cut)
+        do {
+            let queue = try DatabaseQueue(path: cut)
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        DELETE FROM auditEntry WHERE seq > 30;
+                        UPDATE auditHead SET seq = 30, hash = (SELECT hash FROM auditEntry WHERE seq = 30)
+                        """)
+            }
+            try queue.close()
+        }
+        let truncated = try ProcessRunner.peacehub(
+            ["registry", "audit", "verify", "--db", cut, "--json"],
+            environment: ["PEACEHUB_DATA_DIR": harness.folder.path("data")])
+        #expect(truncated.status == 0, "the chain alone cannot tell: \(truncated.stderr)")
+        let truncatedLast = try JSONValue(parsing: Data(truncated.stdout.utf8))["lastHash"]?.stringValue
+        #expect(truncatedLast != nil && truncatedLast != last)
         do {
             let queue = try DatabaseQueue(path: harness.database)
             try queue.write { db in
