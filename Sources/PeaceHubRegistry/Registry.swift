@@ -185,11 +185,12 @@ public final class Registry: Sendable {
     // MARK: - Helpers for writes
 
     /// Runs `body` in one write transaction that also appends its audit entries; SQLite constraint
-    /// failures become `invalidInput` errors, and a wait for another writer past its time `busy`.
+    /// failures become `invalidInput` errors, and a wait for another writer past its time `busy`. The entries'
+    /// time is read once the transaction holds the registry, so that it follows their order (read before, a
+    /// write that waited up to `writeWait` behind another was stamped before the one it came after).
     func write<T>(_ actor: Actor, _ body: (Database, AuditRecorder) throws -> T) throws -> T {
-        let recorder = AuditRecorder(actor: actor, time: now())
         do {
-            return try database.write { db in try body(db, recorder) }
+            return try database.write { db in try body(db, AuditRecorder(actor: actor, time: now())) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw RegistryError(.invalidInput, "refused by the database: \(Self.describe(error))")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {

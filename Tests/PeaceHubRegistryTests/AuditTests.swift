@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import PeaceHubTesting
+import Synchronization
 import Testing
 
 @testable import PeaceHubRegistry
@@ -202,6 +204,43 @@ struct AuditTests {
         let result = try registry.verifyAudit(as: operatorActor)
         #expect(result.problem?.seq == created.seq)
         #expect(result.problem?.reason == "its before is empty where a record or none was: the entry was edited")
+    }
+
+    /// Setting a contingent's PCRS level to what it is writes nothing, as every update that changes nothing.
+    @Test func aPCRSLevelSetAgainLeavesNoEntry() throws {
+        let registry = try makeRegistry()
+        let date = try #require(CalendarDate("2026-11-01"))
+        try registry.setPCRSLevel(contingent: "KAZ", level: .level2, evidence: "SUR-1", on: date, as: operatorActor)
+        let count = try registry.auditEntries(limit: 500, as: operatorActor).count
+        try registry.setPCRSLevel(contingent: "KAZ", level: .level2, evidence: "SUR-1", on: date, as: operatorActor)
+        #expect(try registry.auditEntries(limit: 500, as: operatorActor).count == count)
+    }
+
+    /// An entry's time is read once its write holds the registry: a write that waited behind another process's
+    /// was stamped with the time it was asked for, before entries ahead of it in the chain.
+    @Test func anEntrysTimeIsTakenOnceTheWriteHoldsTheRegistry() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let path = folder.path("registry.sqlite")
+        let released = Atomic(false)
+        let registry = try Registry(
+            path: path, now: { Date(timeIntervalSince1970: released.load(ordering: .relaxed) ? 3_000 : 1_000) })
+        try registry.addContingent(Contingent(code: "KAZ", name: "Kazakhstan"), as: operatorActor)
+        // Another process holds the write lock for a moment; the write below waits for it.
+        var holding = Configuration()
+        holding.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: path, configuration: holding)
+        try other.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        let holder = Thread {
+            usleep(300_000)
+            released.store(true, ordering: .relaxed)
+            try? other.inDatabase { db in try db.execute(sql: "COMMIT") }
+        }
+        holder.start()
+        try registry.addContingent(Contingent(code: "KGZ", name: "Kyrgyzstan"), as: operatorActor)
+        let newest = try #require(try registry.auditEntries(limit: 1, as: operatorActor).first)
+        #expect(newest.entityId == "KGZ")
+        #expect(newest.time == "1970-01-01T00:50:00.000Z", "stamped once it held the registry")
     }
 
     /// Text is read up to its first NUL: text added after one (a forged actor, a later time) kept the hash.
