@@ -40,6 +40,8 @@ extension Registry {
             after.pcrsLevel = level
             after.pcrsEvidence = evidence
             after.pcrsEvidenceDate = date
+            // An update that changes nothing writes nothing, as every update (registry.md).
+            guard after != before else { return }
             try after.update(db)
             try audit.record(db, entity: "contingent", id: code, action: "update", before: before, after: after)
         }
