@@ -13,6 +13,18 @@ public enum Principal: Sendable, Hashable, CustomStringConvertible {
         case .operator(let name): "operator:\(name)"
         }
     }
+
+    /// True for an operator or device name: 1–64 (or `maximumLength`) of ASCII letters, digits, `.`, `_` and `-`,
+    /// not starting with `.`. What a certificate may name, and so what the audit trail and the logs show.
+    public static func isSimpleName(_ name: String, maximumLength: Int = 64) -> Bool {
+        guard (1...maximumLength).contains(name.utf8.count), name.first != "." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
 }
 
 /// A connection's credential was withdrawn while it was up (its certificate revoked by a new CRL). The TLS layer

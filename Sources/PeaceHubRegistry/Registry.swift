@@ -287,9 +287,9 @@ extension Principal {
     /// Parses `operator:<name>`, `contingent:<CODE>` or a bare ISO 3166 alpha-3 code such as `KAZ`.
     public init?(parsing text: String) {
         if text.hasPrefix("operator:") {
+            // A name a certificate could carry: the CLI's `--as` is written to the audit trail as it is.
             let name = String(text.dropFirst("operator:".count))
-            guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { return nil }
+            guard Principal.isSimpleName(name) else { return nil }
             self = .operator(name)
             return
         }

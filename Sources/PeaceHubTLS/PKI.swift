@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShim
 import Foundation
+import PeaceHubCore
 
 /// The hub's certificate authority, kept in one directory (libcrypto only; no `openssl` CLI).
 ///
@@ -315,7 +316,7 @@ public struct PKI: Sendable {
         guard PeaceHubURI.isContingentCode(code) else {
             throw PKIError(.invalidArgument, "contingent '\(code)' is not an ISO 3166 alpha-3 code (e.g. KAZ)")
         }
-        if let device, !PeaceHubURI.isSimpleName(device) {
+        if let device, !Principal.isSimpleName(device) {
             throw PKIError(.invalidArgument, "device '\(device)' must be 1-64 letters, digits, '.', '_' or '-'")
         }
         let commonName = Self.commonName("\(code) contingent" + (device.map { " \($0)" } ?? ""))
@@ -337,7 +338,7 @@ public struct PKI: Sendable {
         _ name: String, key: SubjectKey = .generate(.ed25519), days: Int = 365, force: Bool = false,
         now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
-        guard PeaceHubURI.isSimpleName(name) else {
+        guard Principal.isSimpleName(name) else {
             throw PKIError(.invalidArgument, "operator '\(name)' must be 1-64 letters, digits, '.', '_' or '-'")
         }
         var request = CertificateRequest(
@@ -359,7 +360,7 @@ public struct PKI: Sendable {
     ) throws(PKIError) -> PKIIndex.Entry {
         // The stem of `<name>.pem` and `<name>.key`: a host name or `<CODE>-<device>` may be longer than the 64
         // characters of a simple name (a device of 61 to 64 was refused), never than a file name.
-        guard PeaceHubURI.isSimpleName(name, maximumLength: 250) else {
+        guard Principal.isSimpleName(name, maximumLength: 250) else {
             throw PKIError(.invalidArgument, "'\(name)' is not a usable file name")
         }
         guard request.subject.allSatisfy({ $0.attribute != "CN" || Self.fitsCommonName($0.value) }) else {

@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShim
 import Foundation
+import PeaceHubCore
 
 /// Who is on the other end of an authenticated TLS connection.
 ///
@@ -88,17 +89,6 @@ public enum PeaceHubURI {
         code.utf8.count == 3 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 
-    /// True for an operator or device name: 1–64 (or `maximumLength`) of ASCII letters, digits, `.`, `_` and `-`,
-    /// not starting with `.`.
-    public static func isSimpleName(_ name: String, maximumLength: Int = 64) -> Bool {
-        guard (1...maximumLength).contains(name.utf8.count), name.first != "." else { return false }
-        return name.utf8.allSatisfy { byte in
-            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: ".")
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
-    }
 }
 
 /// Read-only views of a borrowed `X509 *`.
@@ -187,7 +177,7 @@ enum CertificateInfo {
                 principals.append(.contingent(code))
             } else if specific.hasPrefix("operator:") {
                 let name = String(specific.dropFirst("operator:".count))
-                guard PeaceHubURI.isSimpleName(name) else {
+                guard Principal.isSimpleName(name) else {
                     throw NameError(reason: "certificate names operator '\(name)', not a valid operator name")
                 }
                 principals.append(.operator(name))

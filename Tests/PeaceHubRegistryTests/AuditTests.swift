@@ -206,6 +206,17 @@ struct AuditTests {
         #expect(result.problem?.reason == "its before is empty where a record or none was: the entry was edited")
     }
 
+    /// An operator named on the command line (`--as`) is one a certificate could name: the audit trail stored a
+    /// right-to-left override, a line separator or 5,000 characters as the actor.
+    @Test func anActorIsANameACertificateCouldCarry() {
+        for text in ["operator:\u{202E}ytud", "operator:duty\u{2028}forged", "operator:" + String(repeating: "a", count: 65),
+            "operator:", "operator:.hidden"]
+        {
+            #expect(Registry.Actor(parsing: text) == nil, "\(text.unicodeScalars.count) scalars")
+        }
+        #expect(Registry.Actor(parsing: "operator:duty-2.night_shift") == .operator("duty-2.night_shift"))
+    }
+
     /// Setting a contingent's PCRS level to what it is writes nothing, as every update that changes nothing.
     @Test func aPCRSLevelSetAgainLeavesNoEntry() throws {
         let registry = try makeRegistry()
