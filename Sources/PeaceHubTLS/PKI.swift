@@ -469,10 +469,10 @@ public struct PKI: Sendable {
         return revoked.map { index.certificates[$0] }
     }
 
-    /// The index (issued and revoked certificates, CRL state).
+    /// The index (issued and revoked certificates, CRL state): readable without the CA's key, which may be kept
+    /// offline.
     public func list() throws(PKIError) -> PKIIndex {
-        _ = try loadCA()
-        return try loadIndex()
+        try loadIndex()
     }
 
     // MARK: Files
@@ -505,8 +505,13 @@ public struct PKI: Sendable {
 
     func loadCA() throws(PKIError) -> CertificateAuthority {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: caCertificateURL.path), fm.fileExists(atPath: caKeyURL.path) else {
-            throw missingCA()
+        guard fm.fileExists(atPath: caCertificateURL.path) else { throw missingCA() }
+        // Kept offline (operations.md): `pki init` would make a new CA, which is not what is missing.
+        guard fm.fileExists(atPath: caKeyURL.path) else {
+            throw PKIError(
+                .missingCA,
+                "the hub CA's key \(caKeyURL.path) is missing (kept offline?): issuing, revoking and CRLs need it; "
+                    + "put it back for the command, or restore it from its backup")
         }
         // During a CA rotation `ca.pem` holds two CAs in either order: the CA is the one whose key `ca.key` is (the
         // first was taken, and certificates and CRLs signed with the other key named it as their issuer).

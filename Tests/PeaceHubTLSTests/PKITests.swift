@@ -224,6 +224,26 @@ import Testing
         }
     }
 
+    /// The CA's key kept offline, as operations.md advises: the list still reads, and what needs the key says
+    /// that the key is missing (it said there was no CA and to run `pki init`, which makes a new one).
+    @Test func theCAKeyKeptOfflineIsNamed() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki")
+        defer { directory.remove() }
+        let pki = PKI(directory: directory.url)
+        try pki.initialize()
+        try pki.issueContingent("KAZ")
+        try FileManager.default.removeItem(at: pki.caKeyURL)
+        #expect(try pki.list().certificates.contains { $0.contingent == "KAZ" })
+        let operations: [() throws -> Void] = [{ try pki.issueContingent("KGZ") }, { _ = try pki.writeCRL() }]
+        for operation in operations {
+            #expect {
+                try operation()
+            } throws: { error in
+                (error as? PKIError)?.reason.hasPrefix("the hub CA's key \(pki.caKeyURL.path) is missing") == true
+            }
+        }
+    }
+
     @Test func badNamesAreRefused() throws {
         let directory = try TemporaryDirectory(prefix: "phub-pki")
         defer { directory.remove() }
