@@ -372,3 +372,20 @@ public struct AuditEntry: Codable, Sendable, Hashable, FetchableRecord, Persista
     /// SHA-256 (hex) of the previous entry's hash followed by this entry's canonical bytes.
     public var hash: String
 }
+
+// Empty optional text is no value: one way to say "none", so that an export imports again unchanged (CSV, and so
+// the import, cannot tell empty text from none; the admin API and the CLI stored either).
+extension Person {
+    mutating func dropEmptyText() {
+        if cyrillicName?.isEmpty == true { cyrillicName = nil }
+        if rankCode?.isEmpty == true { rankCode = nil }
+    }
+}
+
+extension Qualification {
+    mutating func dropEmptyText() {
+        if provider?.isEmpty == true { provider = nil }
+        if evidenceHash?.isEmpty == true { evidenceHash = nil }
+        if level?.isEmpty == true { level = nil }
+    }
+}

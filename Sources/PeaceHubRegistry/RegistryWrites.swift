@@ -94,6 +94,7 @@ extension Registry {
     public func addPerson(_ person: Person, as actor: Actor) throws {
         var person = person
         person.id = nil
+        person.dropEmptyText()
         try validate(person)
         try requireChange(actor, contingent: person.contingent, "people")
         try write(actor) { db, audit in
@@ -115,6 +116,7 @@ extension Registry {
             var after = before
             try change(&after)
             after.id = before.id
+            after.dropEmptyText()
             try validate(after, stored: before)
             try requireChange(actor, contingent: after.contingent, "people")
             try requireContingent(db, after.contingent)
@@ -155,6 +157,8 @@ extension Registry {
     public func addQualification(
         _ qualification: Qualification, serviceNumber: String, as actor: Actor
     ) throws -> Qualification {
+        var qualification = qualification
+        qualification.dropEmptyText()
         try validate(qualification)
         return try write(actor) { db, audit in
             let person = try requirePerson(db, serviceNumber)
@@ -185,6 +189,7 @@ extension Registry {
             try change(&after)
             after.id = before.id
             after.personId = before.personId
+            after.dropEmptyText()
             try validate(after, stored: before)
             guard try !audit.same(before, after) else { return after }
             if (after.kind, after.code, after.issuedOn) != (before.kind, before.code, before.issuedOn) {

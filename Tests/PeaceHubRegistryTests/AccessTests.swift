@@ -170,3 +170,28 @@ struct AccessTests {
         #expect(Registry.Actor(parsing: "KAZAKHSTAN") == nil)
     }
 }
+
+/// Empty optional text is stored as none, whichever way it came (the admin API and `qualification add` kept "",
+/// the CLI's `person add` none): a JSON export then imports again unchanged, as the import reads "" as none.
+@Suite struct EmptyTextTests {
+    @Test func emptyOptionalTextIsStoredAsNone() throws {
+        let registry = try makeRegistry()
+        try registry.updatePerson(serviceNumber: "KAZ-1", as: operatorActor) {
+            $0.cyrillicName = ""
+            $0.rankCode = ""
+        }
+        let person = try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person
+        #expect(person.cyrillicName == nil && person.rankCode == nil)
+        var qualification = Qualification(kind: .firstAid, code: "FIRST-AID", issuedOn: day("2026-01-01"))
+        qualification.provider = ""
+        qualification.level = ""
+        let added = try registry.addQualification(qualification, serviceNumber: "KAZ-1", as: operatorActor)
+        #expect(added.provider == nil && added.level == nil)
+        let id = try #require(added.id)
+        let updated = try registry.updateQualification(id: id, serviceNumber: "KAZ-1", as: operatorActor) {
+            $0.provider = "KAZCENT"
+            $0.evidenceHash = ""
+        }
+        #expect(updated.provider == "KAZCENT" && updated.evidenceHash == nil)
+    }
+}
