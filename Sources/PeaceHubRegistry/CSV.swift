@@ -58,22 +58,26 @@ enum CSV {
             let cr = UInt8(ascii: "\r")
             let recordLine = line
             var fieldStart = index
+            var fieldStartLine = line
             var quoted = false
             var wasQuoted = false
             fields.removeAll(keepingCapacity: true)
 
             // Text is checked, not repaired: a byte that is not UTF-8 refuses the row rather than becoming U+FFFD.
-            func endField(before end: Int, on fieldLine: Int) throws(Failure) {
+            func endField(before end: Int, on endLine: Int) throws(Failure) {
                 let text =
                     wasQuoted ? String(validating: field, as: UTF8.self)
                     : String(validating: bytes[fieldStart..<end], as: UTF8.self)
                 guard let text else {
-                    throw Failure(line: fieldLine, reason: "field \(fields.count + 1) is not valid UTF-8")
+                    // The line of the byte, in a quoted field that spans lines too.
+                    let badLine = wasQuoted ? Self.lineOfInvalidUTF8(in: field, from: fieldStartLine) : endLine
+                    throw Failure(line: badLine, reason: "field \(fields.count + 1) is not valid UTF-8")
                 }
                 fields.append(text)
                 field.removeAll(keepingCapacity: true)
                 wasQuoted = false
                 fieldStart = end + 1
+                fieldStartLine = line
             }
 
             do throws(Failure) {
@@ -121,6 +125,19 @@ enum CSV {
             if quoted { throw Failure(line: recordLine, reason: "a quoted field is not closed") }
             try endField(before: index, on: line)
             return record(startingOn: recordLine)
+        }
+
+        /// The line of the first byte of `bytes` that is not UTF-8, counting line ends (LF, CRLF, a CR alone) from
+        /// `line`.
+        private static func lineOfInvalidUTF8(in bytes: [UInt8], from line: Int) -> Int {
+            var decoder = UTF8()
+            var iterator = bytes.makeIterator()
+            var (line, afterCR) = (line, false)
+            while case .scalarValue(let scalar) = decoder.decode(&iterator) {
+                if scalar == "\r" || (scalar == "\n" && !afterCR) { line += 1 }
+                afterCR = scalar == "\r"
+            }
+            return line
         }
 
         private func record(startingOn line: Int) -> Record? {
