@@ -221,6 +221,19 @@ struct ImportTests {
         batch.read(spanningFile)
         #expect(batch.problems.contains("spanning.csv:3: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
         #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
+        // What a spreadsheet in many locales writes, and a header with spaces: each said, not "needs a column".
+        batch.read(try write("serviceNumber;latinName;sex\nA;B;F\n", "semicolons.csv", in: folder))
+        batch.read(try write("serviceNumber, latinName\nA,B\n", "padded.csv", in: folder))
+        #expect(
+            batch.problems.contains {
+                $0.hasPrefix("semicolons.csv:1: header:")
+                    && $0.hasSuffix("the header is one column: fields are separated by commas, not semicolons")
+            }, "\(batch.problems)")
+        #expect(
+            batch.problems.contains {
+                $0.hasPrefix("padded.csv:1: header:")
+                    && $0.hasSuffix("column names have no spaces around them: ' latinName'")
+            }, "\(batch.problems)")
         #expect(batch.problems.contains { $0.hasPrefix("header.csv:1: header:") })
         #expect(
             batch.problems.contains {
