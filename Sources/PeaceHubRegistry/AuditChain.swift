@@ -95,6 +95,15 @@ enum AuditChain {
         let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditHead WHERE id = 1"))
         let previousSeq: Int64 = head?["seq"] ?? 0
         let previousHash: String = head?["hash"] ?? genesis
+        // A head behind its entries (removed or set back by hand) would number the entry as one that exists: said
+        // as what it is, not as the caller's input refused by a constraint.
+        if try AuditEntry.exists(db, key: previousSeq + 1) {
+            throw RegistryError(
+                .damaged,
+                "the audit chain's head records entry \(previousSeq) but entry \(previousSeq + 1) exists: the "
+                    + "registry was edited outside the hub (`peacehub registry audit verify` names where); nothing "
+                    + "was written")
+        }
         var entry = AuditEntry(
             seq: previousSeq + 1, actor: actor, time: timestamp(time), entity: entity, entityId: entityId,
             action: action, before: before, after: after, hash: "")

@@ -10,6 +10,7 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         case readinessUnavailable
         case alreadyExists
         case busy
+        case damaged
     }
 
     /// The kind of refusal, comparable with `==`.
@@ -34,6 +35,8 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let alreadyExists = Code(backing: .alreadyExists)
         /// Another writer (an import, another process) held the registry past a write's wait (30 s).
         public static let busy = Code(backing: .busy)
+        /// The file holds what no write of the hub leaves (an audit head behind its entries): it was edited.
+        public static let damaged = Code(backing: .damaged)
 
         public var description: String {
             switch backing {
@@ -46,6 +49,7 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
             case .readinessUnavailable: "readiness unavailable"
             case .alreadyExists: "already exists"
             case .busy: "registry busy"
+            case .damaged: "registry damaged"
             }
         }
     }

@@ -299,6 +299,23 @@ struct AuditTests {
         #expect(try registry.verifyAudit(as: operatorActor).problem?.seq == Int64(count - 1))
     }
 
+    /// A head removed or set back by hand: the next write is refused as a damaged registry, naming the head (it
+    /// was a 422 "UNIQUE constraint failed: auditEntry.seq", the caller's input to blame), and writes nothing.
+    @Test(arguments: ["DELETE FROM auditHead", "UPDATE auditHead SET seq = 3"])
+    func aHeadBehindItsEntriesRefusesWritesAsDamage(edit: String) throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in try db.execute(sql: edit) }
+        let before = try registry.auditEntries(limit: 500, as: operatorActor).count
+        #expect {
+            try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "Major" }
+        } throws: { error in
+            let error = error as? RegistryError
+            return error?.code == .damaged && error?.reason.hasPrefix("the audit chain's head records entry") == true
+        }
+        #expect(try registry.auditEntries(limit: 500, as: operatorActor).count == before)
+        #expect(try registry.person(serviceNumber: "KAZ-1", as: operatorActor).person.rank != "Major")
+    }
+
     @Test func anEditedHeadIsNamedAsSuch() throws {
         let registry = try makeRegistry()
         let count = try registry.auditEntries(as: operatorActor).count
