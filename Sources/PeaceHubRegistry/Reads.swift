@@ -258,6 +258,9 @@ extension Registry {
         do {
             let copy = try DatabaseQueue(path: partial)
             try database.backup(to: copy)
+            // One file, as a backup is kept and checked: the copy takes the registry's write-ahead log mode, and a
+            // reader of it then left `-wal` and `-shm` files beside it.
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
             try copy.close()
         } catch {
             // The copy's rollback journal too, which SQLite leaves beside a copy that failed.

@@ -58,6 +58,33 @@ public final class Registry: Sendable {
             now: now, logger: logger)
     }
 
+    /// Opens the registry at `path` for reading only, changing nothing in the file (a backup checked with
+    /// `audit verify` keeps its bytes and its checksum): no write-ahead log switched on, no migration. An older
+    /// schema is refused, naming what migrates it; a newer one as by `init(path:)`.
+    public convenience init(readingOnly path: String, logger: Logger = Logger(label: "peacehub.registry")) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
+        }
+        let pending = try Self.pendingVersions(queue, path: path)
+        guard pending.count < RegistrySchema.versions.count else {
+            throw RegistryError(.invalidInput, "\(path) is not a registry database: it has no registry schema")
+        }
+        guard pending.isEmpty else {
+            throw RegistryError(
+                .invalidInput,
+                "\(path) has an older schema (without \(pending.joined(separator: ", "))): a command that writes "
+                    + "migrates it, keeping a copy; this one only reads")
+        }
+        self.init(
+            database: queue, file: DatabaseFileIdentity(path: path), migrationBackup: nil, evaluator: nil,
+            now: { Date() }, logger: logger)
+    }
+
     /// Runs a trivial read; throws when the database does not answer, or when its path no longer names the file
     /// opened (the hub's readiness check).
     public func probe() throws {
@@ -138,11 +165,11 @@ public final class Registry: Sendable {
         self.logger = logger
     }
 
-    private static func migrate(_ writer: any DatabaseWriter, path: String?, logger: Logger) throws -> URL? {
-        let migrator = RegistrySchema.migrator
+    /// The schema versions `reader` lacks; throws for a file that is no registry, or one of a newer PeaceHub.
+    private static func pendingVersions(_ reader: any DatabaseReader, path: String?) throws -> [String] {
         let applied: Set<String>
         do {
-            applied = try writer.read { db in try migrator.appliedIdentifiers(db) }
+            applied = try reader.read { db in try RegistrySchema.migrator.appliedIdentifiers(db) }
         } catch {
             throw RegistryError(
                 .invalidInput, "\(path ?? "the database") is not a registry database: \(describe(error))")
@@ -154,8 +181,14 @@ public final class Registry: Sendable {
                 "\(path ?? "the database") has schema version(s) \(unknown.joined(separator: ", ")) from a newer "
                     + "PeaceHub; this one knows up to \(RegistrySchema.current). Use a newer peacehub.")
         }
+        return RegistrySchema.versions.filter { !applied.contains($0) }
+    }
+
+    private static func migrate(_ writer: any DatabaseWriter, path: String?, logger: Logger) throws -> URL? {
+        let migrator = RegistrySchema.migrator
+        let pending = try pendingVersions(writer, path: path)
+        let applied = Set(RegistrySchema.versions).subtracting(pending)
         var backup: URL?
-        let pending = RegistrySchema.versions.filter { !applied.contains($0) }
         if let path, !applied.isEmpty, !pending.isEmpty {
             let last = RegistrySchema.versions.last(where: applied.contains)!
             var candidate = URL(fileURLWithPath: path + ".backup-\(last)")

@@ -48,7 +48,11 @@ struct RegistryOptions: ParsableArguments {
     /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed,
     /// contingent and mission add), so that a mistyped path is an error, not an empty registry that answers every
     /// read (`audit verify` on a mistyped data directory said "intact").
-    func open(evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false) throws -> Registry {
+    /// `readingOnly`: for commands that only read (export, stats, reports, audit), the file is left byte for byte
+    /// as it was (`audit verify` on a backup changed its header and checksum), and an older schema is refused.
+    func open(
+        evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false, readingOnly: Bool = false
+    ) throws -> Registry {
         let path = databasePath
         if !creating, !FileManager.default.fileExists(atPath: path) {
             throw CLIError(
@@ -62,7 +66,8 @@ struct RegistryOptions: ParsableArguments {
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")
         logger.logLevel = .warning
-        let registry = try registryCall { try Registry(path: databasePath, evaluator: evaluator, logger: logger) }
+        if readingOnly { return try registryCall { try Registry(readingOnly: path, logger: logger) } }
+        let registry = try registryCall { try Registry(path: path, evaluator: evaluator, logger: logger) }
         if let backup = registry.migrationBackup {
             printError(
                 "registry: migrated \(databasePath) to schema \(RegistrySchema.current); "

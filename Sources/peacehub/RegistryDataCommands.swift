@@ -74,7 +74,7 @@ struct RegistryExportCommand: ParsableCommand {
     @Option(help: "Write to this file instead of stdout.") var output: String?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let records = try registryCall { try registry.personRecords(as: actor) }
         let text: String
@@ -133,7 +133,7 @@ struct RegistryStats: ParsableCommand {
     @Option(help: "The day (default: today).") var date: CalendarDate?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let day = date ?? .today
         let rows = try registryCall { try registry.strength(on: day) }
         if options.json {
@@ -206,7 +206,7 @@ struct RegistryReports: ParsableCommand {
         let query = ReportQuery(
             mission: mission, type: type, status: status, sender: sender, receivedFrom: try instant(from, "from"),
             receivedBefore: try instant(to, "to"), area: area)
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let reports = try registryCall { try registry.archivedReports(matching: query, limit: limit, as: actor) }
         if options.json {
@@ -238,7 +238,7 @@ struct RegistryAuditVerify: ParsableCommand {
     @OptionGroup var options: RegistryOptions
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let result = try registryCall { try registry.verifyAudit(as: actor) }
         if options.json {
@@ -270,7 +270,7 @@ struct RegistryAuditList: ParsableCommand {
     @Option(help: "How many entries.") var limit = 20
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         // Newest first from the registry; shown oldest first, as the chain reads.
         let entries = try registryCall { try registry.auditEntries(limit: limit, as: actor) }.reversed()

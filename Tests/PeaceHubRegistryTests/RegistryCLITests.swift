@@ -366,6 +366,15 @@ struct RegistryCLITests {
         let copy = harness.folder.path("copy.sqlite")
         let backup = try harness.run(["backup", copy])
         #expect(backup.status == 0, "\(backup.stderr)")
+        // The commands that only read leave a backup byte for byte as it was (its checksum holds), with nothing
+        // beside it: `audit verify` switched it to a write-ahead log.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
+        for command in [["audit", "verify"], ["audit", "list"], ["export", "--format", "json"], ["stats"]] {
+            let read = try ProcessRunner.peacehub(["registry"] + command + ["--db", copy])
+            #expect(read.status == 0, "\(command): \(read.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == bytes, "\(command)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: copy + "-wal"))
         let listed = try ProcessRunner.peacehub(["registry", "person", "list", "--json", "--db", copy])
         #expect(try JSONValue(parsing: Data(listed.stdout.utf8)).arrayValue?.count == 35)
         #expect(try harness.run(["backup", copy]).status == 1)
