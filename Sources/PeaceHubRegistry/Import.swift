@@ -533,8 +533,9 @@ extension Registry {
             defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
 
             var done = 0
+            // Every 5,000 rows, and once at the end below (the last step's report would repeat it).
             func written(_ count: Int) {
-                if (done + count) / 5000 != done / 5000 { progress?(done + count, total) }
+                if (done + count) / 5000 != done / 5000, done + count < total { progress?(done + count, total) }
                 done += count
             }
             let newest = existing.values.map(\.id).max() ?? 0

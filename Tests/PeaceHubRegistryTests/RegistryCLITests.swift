@@ -239,6 +239,13 @@ struct RegistryCLITests {
         }
         #expect(written.count == 2 && written[0] >= 5000 && written[0] < 6000 && written[1] == 6000, "\(result.stderr)")
         #expect(!result.stderr.contains("\r"))
+        // A total that is a multiple of 5,000: its last line once (the last chunk's report repeated it).
+        var exact = "serviceNumber,latinName,sex,nationality,contingent,rank,category,dateOfBirth\n"
+        for index in 0..<5000 { exact += "UZB-\(200_000 + index),Person \(index),M,UZB,UZB,Captain,TROOP,1990-01-01\n" }
+        try Data(exact.utf8).write(to: file)
+        let once = try harness.run(["import", file.path])
+        #expect(once.status == 0, "\(once.stderr)")
+        #expect(once.stderr.components(separatedBy: "import: 5000/5000 rows written").count == 2, "\(once.stderr)")
     }
 
     @Test func exportWritesTheImportFormats() throws {
