@@ -423,7 +423,8 @@ struct FieldReader {
                     problem(name, "\(Self.quoted(item)) is not code:LEVEL (e.g. en:B2)")
                     return []
                 }
-                pairs.append((Self.trimmingWhitespace(parts[0]), String(parts[1])))
+                // Spaces around either part, as around the `;`, are the cell's layout (`en: B2; ru:C2`).
+                pairs.append((Self.trimmingWhitespace(parts[0]), Self.trimmingWhitespace(parts[1])))
             }
         case .array(let items):
             for item in items {
