@@ -73,6 +73,11 @@ struct RegistryExportCommand: ParsableCommand {
         .persons
     @Option(help: "Write to this file instead of stdout.") var output: String?
 
+    /// `--json` (script output for the other commands) chose nothing here, where `--format` says what is written.
+    func validate() throws {
+        if options.json { throw ValidationError("--json does not apply to export: --format json writes JSON") }
+    }
+
     func run() throws {
         let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()

@@ -253,6 +253,9 @@ struct RegistryCLITests {
         defer { harness.folder.remove() }
         let csv = try harness.run(["export", "--format", "csv"])
         #expect(csv.status == 0)
+        // `--json` wrote CSV without a word: the format is `--format`'s.
+        let both = try harness.run(["export", "--format", "csv", "--json"])
+        #expect(both.status == 64 && both.stderr.contains("--json does not apply to export"), "\(both.stderr)")
         let rows = csv.stdout.split(separator: "\n")
         #expect(rows.first?.hasPrefix("serviceNumber,latinName,cyrillicName,sex") == true)
         #expect(rows.count == 36)
