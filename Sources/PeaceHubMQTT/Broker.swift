@@ -1040,6 +1040,8 @@ extension Broker {
             // the counts): only what is stored goes now.
             return (true, connection, [], resize(session, to: 0))
         }
+        // Who ended whose session stays on record at the default level (the audit trail is the registry's).
+        if found { logger.notice("session ended", metadata: ["client": "\(clientID)", "reason": "\(reason)"]) }
         for will in wills { publishWill(will) }
         commit(operations) { _ in }
         connection?.close(.administrativeAction, reason: reason)

@@ -42,6 +42,10 @@ import Testing
         let result = try Self.run("contract", on: hub, extra: ["--routes", routes.path])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)\n--- hub log ---\n\(hub.logText.suffix(3000))")
         #expect(result.stdout.contains("OK contract"))
+        // An operator's DELETE /sessions is on record at the default level (it was a debug line).
+        #expect(
+            hub.logText.contains(#"client=api-test-kaz reason="session ended by operator:duty (admin API)""#),
+            "\(hub.logText.suffix(3000))")
     }
 
     /// The routes the two listeners serve, as `METHOD pattern`.
