@@ -649,7 +649,10 @@ final class Key {
         }
         defer { X509_REQ_free(request) }
         guard let pkey = X509_REQ_get_pubkey(request) else {
-            throw PKIError(.invalidArgument, OpenSSL.errorText("the signing request's public key cannot be read"))
+            throw PKIError(
+                .invalidArgument,
+                "the signing request's key cannot be read (\(OpenSSL.errorText("unknown algorithm"))): an algorithm "
+                    + "no active provider reads; use \(Self.acceptedKeys)")
         }
         guard X509_REQ_verify(request, pkey) == 1 else {
             EVP_PKEY_free(pkey)
@@ -666,9 +669,10 @@ final class Key {
         EVP_PKEY_free(pkey)
         throw PKIError(
             .invalidArgument,
-            "the signing request's key (\(refusal)) is not accepted: use RSA of 2048 bits or more, EC P-256, P-384 "
-                + "or P-521, Ed25519 or Ed448")
+            "the signing request's key (\(refusal)) is not accepted: use \(Self.acceptedKeys)")
     }
+
+    private static let acceptedKeys = "RSA of 2048 bits or more, EC P-256, P-384 or P-521, Ed25519 or Ed448"
 
     /// Why TLS 1.3 at 112 bits of security could not use `pkey`, or nil when it can.
     private static func refusal(of pkey: OpaquePointer) -> String? {

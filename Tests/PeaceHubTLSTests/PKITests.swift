@@ -196,6 +196,15 @@ import Testing
         altered[altered.count - 1] ^= 0x01  // the last byte of the signature
         #expect(refusal(altered)?.contains("signature does not verify with its own key") == true)
         #expect(refusal(Data("not a request".utf8)) == "not a PKCS#10 certificate signing request (PEM or DER)")
+        // A key of an algorithm no active provider reads (a GOST key without the GOST engine): named as such and
+        // with what is accepted (it was OpenSSL's "decode error" alone).
+        let ecPublicKey: [UInt8] = [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]
+        let oid = try #require(derRequest.firstRange(of: ecPublicKey))
+        var unknownAlgorithm = derRequest
+        unknownAlgorithm[oid.upperBound - 1] = 0x7F
+        let unreadable = refusal(unknownAlgorithm) ?? ""
+        #expect(unreadable.hasPrefix("the signing request's key cannot be read ("), "\(unreadable)")
+        #expect(unreadable.hasSuffix("use RSA of 2048 bits or more, EC P-256, P-384 or P-521, Ed25519 or Ed448"))
         let certificate = try Data(contentsOf: pki.url(entry.certificatePath))
         #expect(refusal(certificate)?.hasPrefix("not a PKCS#10") == true)
         for (stem, newKey, named) in [
