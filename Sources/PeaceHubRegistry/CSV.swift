@@ -140,8 +140,10 @@ enum CSV {
             return line
         }
 
+        /// nil for a line with no text: a blank one, or only separators (`,,,,`, what a spreadsheet writes for a
+        /// row it formatted and left empty).
         private func record(startingOn line: Int) -> Record? {
-            fields.count == 1 && fields[0].isEmpty ? nil : Record(line: line, fields: fields)
+            fields.allSatisfy(\.isEmpty) ? nil : Record(line: line, fields: fields)
         }
     }
 

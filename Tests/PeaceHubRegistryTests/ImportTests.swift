@@ -30,6 +30,21 @@ struct ImportTests {
         return url
     }
 
+    /// Rows of separators only (`,,,,`), what a spreadsheet writes for rows it formatted and left empty, are
+    /// skipped as blank lines are (each was refused with a "required" problem per column).
+    @Test func rowsOfSeparatorsOnlyAreSkipped() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let lines = Self.personsCSV.split(separator: "\n", omittingEmptySubsequences: false)
+        let empty = String(repeating: ",", count: 11)
+        let text = ([lines[0], lines[1], Substring(empty), lines[2], Substring(empty), Substring(empty)]
+            + lines[3...]).joined(separator: "\r\n")
+        var batch = ImportBatch()
+        batch.read(try write(text, "spreadsheet.csv", in: folder))
+        #expect(batch.problems == [])
+        #expect(batch.personCount == 2)
+    }
+
     @Test func importsCSVPersonsAndQualifications() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
