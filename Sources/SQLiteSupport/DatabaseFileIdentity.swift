@@ -23,7 +23,10 @@ public struct DatabaseFileIdentity: Sendable {
     public func verify() throws(DatabaseFileChanged) {
         var status = stat()
         guard stat(path, &status) == 0 else {
-            throw DatabaseFileChanged("\(path) was removed while open: what is written now is lost when the hub stops")
+            // A data directory moved while the hub runs lands here too: the file is whole, elsewhere.
+            throw DatabaseFileChanged(
+                "\(path) no longer names the file opened (removed, or moved with its folder): the hub writes to the "
+                    + "file it opened, which is lost at the stop if it was removed; restart the hub where the file is")
         }
         guard UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode else {
             throw DatabaseFileChanged(

@@ -217,6 +217,21 @@ struct AuditTests {
         #expect(Registry.Actor(parsing: "operator:duty-2.night_shift") == .operator("duty-2.night_shift"))
     }
 
+    /// A registry file gone from its path is named as removed or moved (a data directory moved under the running
+    /// hub read as "removed", though every write was kept in the moved file).
+    @Test func aRegistryFileGoneFromItsPathIsNamedAsRemovedOrMoved() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let registry = try Registry(path: folder.path("registry.sqlite"))
+        try registry.probe()
+        #expect(rename(folder.path("registry.sqlite"), folder.path("moved.sqlite")) == 0)
+        #expect {
+            try registry.probe()
+        } throws: { error in
+            "\(error)".contains("no longer names the file opened (removed, or moved with its folder)")
+        }
+    }
+
     /// Setting a contingent's PCRS level to what it is writes nothing, as every update that changes nothing.
     @Test func aPCRSLevelSetAgainLeavesNoEntry() throws {
         let registry = try makeRegistry()
