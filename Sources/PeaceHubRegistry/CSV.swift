@@ -9,6 +9,8 @@ enum CSV {
     struct Failure: Error {
         var line: Int
         var reason: String
+        /// The 0-based field the failure is in, when it is one field's (its text is not UTF-8).
+        var field: Int? = nil
     }
 
     /// Reads records one at a time, so that a large file is never held as one array of rows.
@@ -71,7 +73,8 @@ enum CSV {
                 guard let text else {
                     // The line of the byte, in a quoted field that spans lines too.
                     let badLine = wasQuoted ? Self.lineOfInvalidUTF8(in: field, from: fieldStartLine) : endLine
-                    throw Failure(line: badLine, reason: "field \(fields.count + 1) is not valid UTF-8")
+                    throw Failure(
+                        line: badLine, reason: "field \(fields.count + 1) is not valid UTF-8", field: fields.count)
                 }
                 fields.append(text)
                 field.removeAll(keepingCapacity: true)

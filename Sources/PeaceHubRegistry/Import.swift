@@ -133,8 +133,13 @@ public struct ImportBatch: Sendable {
                 guard let next = try reader.next() else { return }
                 record = next
             } catch {
-                // The reader has skipped the broken line: the rows after it are checked too.
-                problems.append("\(file):\(error.line): csv: \(error.reason)")
+                // The reader has skipped the broken line: the rows after it are checked too. A field is named by
+                // its column, as a row's problems are.
+                if let field = error.field, header.fields.indices.contains(field) {
+                    problems.append("\(file):\(error.line): \(cut(header.fields[field])): \(error.reason)")
+                } else {
+                    problems.append("\(file):\(error.line): csv: \(error.reason)")
+                }
                 continue
             }
             guard record.fields.count == header.fields.count else {

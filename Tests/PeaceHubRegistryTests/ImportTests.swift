@@ -228,15 +228,15 @@ struct ImportTests {
         let latin1File = URL(fileURLWithPath: "latin1.csv", relativeTo: folder.url)
         try latin1.write(to: latin1File)
         batch.read(latin1File)
-        #expect(batch.problems.contains("latin1.csv:2: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
-        #expect(batch.problems.contains("latin1.csv:3: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
+        #expect(batch.problems.contains("latin1.csv:2: latinName: field 2 is not valid UTF-8"), "\(batch.problems)")
+        #expect(batch.problems.contains("latin1.csv:3: latinName: field 2 is not valid UTF-8"), "\(batch.problems)")
         // In a quoted field over three lines, the line of the byte, not the field's last (CRLF and a CR alone too).
         let spanning = Data("serviceNumber,latinName\r\nKAZ-1,\"a\r\nb ".utf8) + Data([0xE9])
             + Data("\rc\nd\"\n".utf8)
         let spanningFile = URL(fileURLWithPath: "spanning.csv", relativeTo: folder.url)
         try spanning.write(to: spanningFile)
         batch.read(spanningFile)
-        #expect(batch.problems.contains("spanning.csv:3: csv: field 2 is not valid UTF-8"), "\(batch.problems)")
+        #expect(batch.problems.contains("spanning.csv:3: latinName: field 2 is not valid UTF-8"), "\(batch.problems)")
         #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
         // What a spreadsheet in many locales writes, and a header with spaces: each said, not "needs a column".
         batch.read(try write("serviceNumber;latinName;sex\nA;B;F\n", "semicolons.csv", in: folder))
