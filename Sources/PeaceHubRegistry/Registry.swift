@@ -68,7 +68,10 @@ public final class Registry: Sendable {
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
         } catch {
-            throw RegistryError(.invalidInput, "cannot open the registry database \(path): \(Self.describe(error))")
+            throw RegistryError(
+                .invalidInput,
+                PrivateDatabaseFile.accessProblem(path, writing: false)
+                    ?? "cannot open the registry database \(path): \(Self.describe(error))")
         }
         let pending = try Self.pendingVersions(queue, path: path)
         guard pending.count < RegistrySchema.versions.count else {

@@ -30,6 +30,18 @@ public enum PrivateDatabaseFile {
             guard status.st_mode & 0o777 != 0o600, chmod(file, 0o600) != 0 else { continue }
             throw FileModeError("cannot make \(file) private (0600): \(String(cString: strerror(errno)))")
         }
+        if let problem = accessProblem(path, writing: true) { throw FileModeError(problem) }
+    }
+
+    /// Why this process may not read (and write) `path`, naming its owner, or nil when it may: SQLite says only
+    /// "unable to open database file" for a file of another user (a command run as root beside the hub's user).
+    public static func accessProblem(_ path: String, writing: Bool) -> String? {
+        guard access(path, writing ? R_OK | W_OK : R_OK) != 0, errno != ENOENT else { return nil }
+        let reason = String(cString: strerror(errno))
+        var status = stat()
+        let owner = stat(path, &status) == 0 ? "it belongs to uid \(status.st_uid); " : ""
+        let action = writing ? "read and write" : "read"
+        return "cannot \(action) \(path): \(reason) (\(owner)this runs as uid \(geteuid()))"
     }
 }
 

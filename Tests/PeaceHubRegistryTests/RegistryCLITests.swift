@@ -370,6 +370,27 @@ struct RegistryCLITests {
         #expect(try JSONValue(parsing: Data(report.stdout.utf8))["firstBad"] == 40)
     }
 
+    /// A registry of another user (made by a command run as root beside the hub's user) is named with its owner:
+    /// SQLite said only "unable to open database file". Another user needs root to make.
+    @Test(.enabled(if: geteuid() == 0)) func aRegistryOfAnotherUserIsNamedWithItsOwner() throws {
+        let harness = try Harness()
+        defer { harness.folder.remove() }
+        let executable = harness.folder.path("peacehub")
+        try FileManager.default.copyItem(atPath: TestEnvironment.peacehubExecutable.path, toPath: executable)
+        #expect(chmod(harness.folder.url.path, 0o755) == 0)
+        for (command, access) in [(["person", "list"], "read and write"), (["stats"], "read")] {
+            let result = try ProcessRunner.run(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", executable, "registry"] + command
+                    + ["--db", harness.database], timeout: 60)
+            #expect(result.status == 1)
+            #expect(
+                result.stderr.contains(
+                    "cannot \(access) \(harness.database): Permission denied (it belongs to uid 0; this runs as uid "
+                        + "65534)"), "\(command): \(result.stderr)")
+        }
+    }
+
     @Test func backupAndNewerSchemaRefusal() throws {
         let harness = try Harness()
         defer { harness.folder.remove() }
