@@ -452,8 +452,8 @@ static int phub_append_provider(OSSL_PROVIDER *provider, void *arg) {
 int phub_openssl_load_configuration(void) {
     OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
     if (settings == NULL) return 0;
-    /* The default flags ignore every error (and the file `openssl` itself stops at): only a missing default
-     * file is no error, as for the openssl command. */
+    /* OpenSSL's default flags ignore every error in the file; these ignore none but a missing default file, as
+     * the openssl command does. */
     unsigned long flags = CONF_MFLAGS_DEFAULT_SECTION;
     if (getenv("OPENSSL_CONF") == NULL) flags |= CONF_MFLAGS_IGNORE_MISSING_FILE;
     OPENSSL_INIT_set_config_file_flags(settings, flags);
