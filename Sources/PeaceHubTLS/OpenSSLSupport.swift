@@ -22,7 +22,7 @@ enum OpenSSL {
                 ERR_reason_error_string(code).map { String(cString: $0) } ?? systemError.map { String(cString: $0) }
                 ?? string(fromNulTerminated: buffer)
             if withData, flags & ERR_TXT_STRING != 0, let data, data.pointee != 0 {
-                line += ", \(String(cString: data))"
+                line += ", " + String(cString: data).trimmingCharacters(in: .whitespaces)
             }
             // OpenSSL raises some errors once per layer it passes ("no such file; no such file").
             if lines.last != line { lines.append(line) }

@@ -344,10 +344,30 @@ import Testing
 
             """.utf8
         ).write(to: broken)
+        // The usual FIPS layout, with the FIPS module's file (which names `fips_sect`) missing.
+        let fips = folder.url.appendingPathComponent("fips.cnf")
+        try Data(
+            """
+            openssl_conf = openssl_init
+            .include \(folder.path("fipsmodule.cnf"))
+            [openssl_init]
+            providers = provider_sect
+            alg_section = algorithm_sect
+            [algorithm_sect]
+            default_properties = fips=yes
+            [provider_sect]
+            fips = fips_sect
+            base = base_sect
+            [base_sect]
+            activate = 1
+
+            """.utf8
+        ).write(to: fips)
         let data = try TemporaryDirectory()
         defer { data.remove() }
         let cases = [
             (broken.path, "OpenSSL cannot load its configuration \(broken.path) (missing close square bracket, line 6)"),
+            (fips.path, "provider section error, section=fips_sect not found"),
             (folder.path("absent.cnf"), "OpenSSL cannot load its configuration \(folder.path("absent.cnf")) (No such file"),
         ]
         for (file, expected) in cases {

@@ -186,9 +186,10 @@ static inline X509 *phub_store_ctx_chain_get(X509_STORE_CTX *store_ctx, int inde
 
 /// Loads the system's openssl.cnf (or the file OPENSSL_CONF names) and applies it, as the first use of OpenSSL in
 /// the process; 1 on success, 0 with OpenSSL's reason on its error queue. Unlike OpenSSL's own loading, which
-/// goes on with its defaults, an error in the file (its syntax, a missing include) or a file OPENSSL_CONF names
-/// and that does not exist fails: a `fips=yes` the file asked for is not silently lost. (A provider whose module
-/// does not load is skipped by OpenSSL either way.)
+/// goes on with its defaults, an error in the file (its syntax, a section it names that is not there, as when the
+/// FIPS module's file it includes is missing) or a file OPENSSL_CONF names and that does not exist fails: a
+/// `fips=yes` the file asked for is not silently lost. (OpenSSL skips a provider whose module does not load, and
+/// an include of a missing file that nothing needs, either way.)
 /// Once OpenSSL has loaded its configuration (this call or any other first use), it answers as that load did.
 int phub_openssl_load_configuration(void);
 
