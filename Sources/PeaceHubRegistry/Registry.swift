@@ -61,9 +61,14 @@ public final class Registry: Sendable {
     /// Opens the registry at `path` for reading only, changing nothing in the file (a backup checked with
     /// `audit verify` keeps its bytes and its checksum): no write-ahead log switched on, no migration. An older
     /// schema is refused, naming what migrates it; a newer one as by `init(path:)`.
-    public convenience init(readingOnly path: String, logger: Logger = Logger(label: "peacehub.registry")) throws {
+    public convenience init(
+        readingOnly path: String, evaluator: (any ReadinessEvaluating)? = nil,
+        logger: Logger = Logger(label: "peacehub.registry")
+    ) throws {
         var configuration = Configuration()
         configuration.readonly = true
+        // As a write waits for another writer: the hub's checkpoint holds the file for a moment.
+        configuration.busyMode = .timeout(30)
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -84,7 +89,7 @@ public final class Registry: Sendable {
                     + "migrates it, keeping a copy; this one only reads")
         }
         self.init(
-            database: queue, file: DatabaseFileIdentity(path: path), migrationBackup: nil, evaluator: nil,
+            database: queue, file: DatabaseFileIdentity(path: path), migrationBackup: nil, evaluator: evaluator,
             now: { Date() }, logger: logger)
     }
 

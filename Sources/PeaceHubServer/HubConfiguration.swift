@@ -229,7 +229,7 @@ extension HubConfiguration {
         // An empty file (a copy or restore cut short, a `touch`) would open as a new database: the registry
         // refusing every contingent, the queued messages gone, and the hub ready.
         for (what, path) in [("registry", paths.registryDatabase.path), ("broker store", brokerStorePath)]
-        where (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
+        where isEmptyFile(path) {
             throw ConfigurationError(
                 .unreadableFile, key: "dataDirectory", source: path,
                 "the \(what) is an empty file: restore it from a backup, or remove it to start with a new one")

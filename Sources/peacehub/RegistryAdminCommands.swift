@@ -35,7 +35,7 @@ struct RegistryContingentList: ParsableCommand {
     @OptionGroup var options: RegistryOptions
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let list = try registryCall { try registry.contingents() }
         if options.json {
             try printJSON(list)
@@ -112,7 +112,7 @@ struct RegistryMissionList: ParsableCommand {
     @Option(help: "The day to report the lifecycle for (default: today).") var date: CalendarDate?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let list = try registryCall { try registry.missions(on: date ?? .today) }
         if options.json {
             try printJSON(list)
@@ -138,7 +138,7 @@ struct RegistryMissionShow: ParsableCommand {
     @Argument(help: "Mission code.") var code: String
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let status = try registryCall { try registry.mission(code: code, on: .today) }
         if options.json {
             try printJSON(status)
@@ -215,7 +215,7 @@ struct RegistryEquipmentList: ParsableCommand {
     @Option(name: .customLong("class"), help: "Only this class.") var coeClass: COEClass?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let list = try registryCall {
             try registry.equipment(contingent: contingent, status: status, coeClass: coeClass)
         }
@@ -241,7 +241,7 @@ struct RegistryEquipmentShow: ParsableCommand {
     @Argument(help: "Serial number.") var serial: String
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let inspections = try registryCall { try registry.inspections(serial: serial) }
         let item = try registryCall { try registry.equipment(serial: serial) }
         if options.json {

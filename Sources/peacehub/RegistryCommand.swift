@@ -48,8 +48,9 @@ struct RegistryOptions: ParsableArguments {
     /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed,
     /// contingent and mission add), so that a mistyped path is an error, not an empty registry that answers every
     /// read (`audit verify` on a mistyped data directory said "intact").
-    /// `readingOnly`: for commands that only read (export, stats, reports, audit), the file is left byte for byte
-    /// as it was (`audit verify` on a backup changed its header and checksum), and an older schema is refused.
+    /// `readingOnly`: for commands that only read (lists, shows, readiness, export, stats, reports, audit), the
+    /// file is left byte for byte as it was (`audit verify` on a backup changed its header and checksum), and an
+    /// older schema is refused.
     func open(
         evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false, readingOnly: Bool = false
     ) throws -> Registry {
@@ -60,13 +61,15 @@ struct RegistryOptions: ParsableArguments {
         }
         // An empty file (a backup cut short, a `touch`) would become an empty registry, and `audit verify` call it
         // intact.
-        if !creating, (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
+        if !creating, isEmptyFile(path) {
             throw CLIError("\(path) is empty: not a registry")
         }
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")
         logger.logLevel = .warning
-        if readingOnly { return try registryCall { try Registry(readingOnly: path, logger: logger) } }
+        if readingOnly {
+            return try registryCall { try Registry(readingOnly: path, evaluator: evaluator, logger: logger) }
+        }
         let registry = try registryCall { try Registry(path: path, evaluator: evaluator, logger: logger) }
         if let backup = registry.migrationBackup {
             printError(

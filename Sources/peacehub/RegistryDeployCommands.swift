@@ -20,8 +20,10 @@ final class RegistryModules: Sendable {
     }
 
     /// Opens the registry with these modules as its readiness evaluator.
-    func openRegistry(_ options: RegistryOptions, creating: Bool = false) throws -> Registry {
-        let opened = try options.open(evaluator: host, creating: creating)
+    func openRegistry(
+        _ options: RegistryOptions, creating: Bool = false, readingOnly: Bool = false
+    ) throws -> Registry {
+        let opened = try options.open(evaluator: host, creating: creating, readingOnly: readingOnly)
         services.bind(opened)
         return opened
     }
@@ -47,7 +49,7 @@ struct RegistryReadiness: ParsableCommand {
 
     func run() throws {
         let modules = RegistryModules(directory: plugins)
-        let registry = try modules.openRegistry(options)
+        let registry = try modules.openRegistry(options, readingOnly: true)
         let actor = try options.parsedActor()
         let date = asOf ?? .today
         let unmet = try registryCall {
@@ -188,7 +190,7 @@ struct RegistryDeployList: ParsableCommand {
     @Option(help: "Only this status.") var status: DeploymentStatus?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let list = try registryCall {
             try registry.deployments(mission: mission, contingent: contingent, status: status)
         }

@@ -74,7 +74,7 @@ struct RegistryPersonShow: ParsableCommand {
     @Argument(help: "Service number.") var serviceNumber: String
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let record = try registryCall { try registry.person(serviceNumber: serviceNumber, as: actor) }
         if options.json {
@@ -135,7 +135,7 @@ struct RegistryPersonList: ParsableCommand {
     @Option(help: "Only people with a deployment in this status.") var status: DeploymentStatus?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let query = PersonQuery(
             contingent: contingent, category: category, nationality: nationality, sex: sex, mission: mission,
@@ -234,7 +234,7 @@ struct RegistryQualificationList: ParsableCommand {
     @Option(help: "Only those valid on this date (expired ones count as missing).") var validOn: CalendarDate?
 
     func run() throws {
-        let registry = try options.open()
+        let registry = try options.open(readingOnly: true)
         let actor = try options.parsedActor()
         let list = try registryCall {
             try registry.qualifications(serviceNumber: serviceNumber, validOn: validOn, as: actor)

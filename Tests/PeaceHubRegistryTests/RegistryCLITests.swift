@@ -400,7 +400,12 @@ struct RegistryCLITests {
         // The commands that only read leave a backup byte for byte as it was (its checksum holds), with nothing
         // beside it: `audit verify` switched it to a write-ahead log.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
-        for command in [["audit", "verify"], ["audit", "list"], ["export", "--format", "json"], ["stats"]] {
+        let reads = [
+            ["audit", "verify"], ["audit", "list"], ["export", "--format", "json"], ["stats"], ["contingent", "list"],
+            ["person", "list"], ["person", "show", "KAZ-100201"], ["mission", "list"], ["equipment", "list"],
+            ["deploy", "list"], ["qualification", "list", "KAZ-100201"],
+        ]
+        for command in reads {
             let read = try ProcessRunner.peacehub(["registry"] + command + ["--db", copy])
             #expect(read.status == 0, "\(command): \(read.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == bytes, "\(command)")
