@@ -95,14 +95,15 @@ enum AuditChain {
         let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditHead WHERE id = 1"))
         let previousSeq: Int64 = head?["seq"] ?? 0
         let previousHash: String = head?["hash"] ?? genesis
-        // A head behind its entries (removed or set back by hand) would number the entry as one that exists: said
-        // as what it is, not as the caller's input refused by a constraint.
-        if try AuditEntry.exists(db, key: previousSeq + 1) {
+        // A head that is not the newest entry's, edited by hand: behind, the entry would take the number of one
+        // that exists (refused by a constraint, as if the caller's input were wrong); ahead, the hub's own write
+        // would leave a gap that reads as deleted entries.
+        let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM auditEntry")) ?? 0
+        guard newest == previousSeq else {
             throw RegistryError(
                 .damaged,
-                "the audit chain's head records entry \(previousSeq) but entry \(previousSeq + 1) exists: the "
-                    + "registry was edited outside the hub (`peacehub registry audit verify` names where); nothing "
-                    + "was written")
+                "the audit chain's head records entry \(previousSeq) but the newest is \(newest): the registry was "
+                    + "edited outside the hub (`peacehub registry audit verify` names where); nothing was written")
         }
         var entry = AuditEntry(
             seq: previousSeq + 1, actor: actor, time: timestamp(time), entity: entity, entityId: entityId,
@@ -155,7 +156,8 @@ enum AuditChain {
             if holdingNUL.contains(entry.seq) {
                 return AuditVerification(
                     entries: count,
-                    problem: .init(seq: entry.seq, reason: "a field holds a NUL byte past its text: the entry was edited"))
+                    problem: .init(
+                        seq: entry.seq, reason: "a field holds a NUL byte past its text: the entry was edited"))
             }
             if let field = fieldHoldingSeparator(entry) {
                 return AuditVerification(
@@ -198,7 +200,7 @@ enum AuditChain {
                     seq: headSeq,
                     reason: "the head's hash is not that of entry \(headSeq), the last: the head was edited"))
         }
-        return AuditVerification(entries: count, problem: nil, lastHash: previousHash)
+        return AuditVerification(entries: count, problem: nil, lastHash: count == 0 ? nil : previousHash)
     }
 
     static func timestamp(_ date: Date) -> String {

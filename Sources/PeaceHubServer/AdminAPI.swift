@@ -54,7 +54,7 @@ public struct AdminAPI: Sendable {
             try request.requireQuery(only: query)
             do {
                 return try handler(request, caller)
-            } catch let error as RegistryError {
+            } catch let error as RegistryError where error.code != .damaged {
                 throw Self.httpError(error)
             } catch let error as PluginCallError {
                 throw Self.httpError(error)
@@ -125,7 +125,8 @@ public struct AdminAPI: Sendable {
 
     // MARK: - Errors
 
-    /// The registry's refusals as HTTP: the code keeps the registry's name in snake case.
+    /// The registry's refusals as HTTP: the code keeps the registry's name in snake case. A damaged registry is
+    /// no refusal: it goes on as an internal error, logged, its reason not shown.
     static func httpError(_ error: RegistryError) -> HTTPError {
         let (status, code): (HTTPResponseStatus, String) =
             switch error.code {

@@ -232,6 +232,13 @@ struct AuditTests {
         }
     }
 
+    /// An empty chain verifies with no last hash (it gave the genesis value, the hash of no entry).
+    @Test func anEmptyChainHasNoLastHash() throws {
+        let registry = try Registry(database: try DatabaseQueue())
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.isIntact && result.entries == 0 && result.lastHash == nil)
+    }
+
     /// Setting a contingent's PCRS level to what it is writes nothing, as every update that changes nothing.
     @Test func aPCRSLevelSetAgainLeavesNoEntry() throws {
         let registry = try makeRegistry()
@@ -314,9 +321,10 @@ struct AuditTests {
         #expect(try registry.verifyAudit(as: operatorActor).problem?.seq == Int64(count - 1))
     }
 
-    /// A head removed or set back by hand: the next write is refused as a damaged registry, naming the head (it
-    /// was a 422 "UNIQUE constraint failed: auditEntry.seq", the caller's input to blame), and writes nothing.
-    @Test(arguments: ["DELETE FROM auditHead", "UPDATE auditHead SET seq = 3"])
+    /// A head removed, set back or forward by hand: the next write is refused as a damaged registry, naming the
+    /// head (behind, it was a 422 "UNIQUE constraint failed: auditEntry.seq", the caller's input to blame; ahead,
+    /// the write left a gap that `audit verify` called deleted entries), and writes nothing.
+    @Test(arguments: ["DELETE FROM auditHead", "UPDATE auditHead SET seq = 3", "UPDATE auditHead SET seq = seq + 5"])
     func aHeadBehindItsEntriesRefusesWritesAsDamage(edit: String) throws {
         let registry = try makeRegistry()
         try registry.database.write { db in try db.execute(sql: edit) }

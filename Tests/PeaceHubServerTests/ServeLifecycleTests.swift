@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PeaceHubTesting
 import Testing
 
@@ -526,6 +527,36 @@ import Testing
             "\(hub.logText.suffix(500))")
         let check = try ProcessRunner.peacehub(["serve", "--check-config"], environment: hub.environment)
         #expect(check.status != 0 && check.stderr.contains("the \(what) is an empty file"), "\(check.stderr)")
+        // Through a symbolic link too (the check read the link's own size).
+        #expect(rename(path, hub.data.path("elsewhere.sqlite")) == 0)
+        #expect(symlink(hub.data.path("elsewhere.sqlite"), path) == 0)
+        let linked = try ProcessRunner.peacehub(["serve", "--check-config"], environment: hub.environment)
+        #expect(linked.status != 0 && linked.stderr.contains("the \(what) is an empty file"), "\(linked.stderr)")
+    }
+
+    /// A registry whose audit head was edited refuses writes as an internal error, logged with its reason (the
+    /// 500 carried the reason and nothing was logged).
+    @Test func aWriteOverAnEditedAuditHeadIsALoggedInternalError() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        hub.stop()
+        do {
+            let queue = try DatabaseQueue(path: hub.data.path("registry.sqlite"))
+            try queue.write { db in try db.execute(sql: "UPDATE auditHead SET seq = seq - 1") }
+            try queue.close()
+        }
+        try hub.start(port: 0)
+        let pki = hub.pkiDirectory.path
+        let answer = try ProcessRunner.run(
+            "curl",
+            [
+                "-sS", "-w", "\n%{http_code}", "--cacert", "\(pki)/ca.pem", "--cert", "\(pki)/operators/duty.pem",
+                "--key", "\(pki)/operators/duty.key", "-X", "PATCH", "-H", "Content-Type: application/json",
+                "-d", #"{"rank": "Brigadier Probe"}"#, "https://127.0.0.1:\(hub.adminPort)/persons/KAZ-100201",
+            ], timeout: 30)
+        #expect(answer.stdout.hasSuffix("\n500"), "\(answer.stdout)\(answer.stderr)")
+        #expect(!answer.stdout.contains("audit"), "no detail: \(answer.stdout)")
+        #expect(hub.waitForLog("the audit chain's head records entry"), "\(hub.logText.suffix(2000))")
     }
 
     /// A registry file cut short (a restore gone wrong, a full disk) is refused at start when SQLite cannot open
