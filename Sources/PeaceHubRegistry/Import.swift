@@ -53,11 +53,14 @@ public struct ImportBatch: Sendable {
     public mutating func read(_ url: URL) {
         let name = url.relativePath
         // Read to its end, not by its size: a pipe (`/dev/stdin`, `<(iconv -f cp1251 -t utf-8 file.csv)`) has none.
-        guard let handle = FileHandle(forReadingAtPath: url.path), let read = try? handle.readToEnd() else {
+        let data: Data
+        do {
+            guard let handle = FileHandle(forReadingAtPath: url.path) else { throw CocoaError(.fileReadNoSuchFile) }
+            data = try handle.readToEnd() ?? Data()  // nil for an empty file
+        } catch {
             problems.append("\(name): file: does not exist or cannot be read")
             return
         }
-        let data = read ?? Data()
         sources.append(["file": url.lastPathComponent, "sha256": SHA256.hex(data)])
         if url.pathExtension.lowercased() == "json" {
             readJSON(data, file: name)
@@ -101,13 +104,15 @@ public struct ImportBatch: Sendable {
             let misspelt = header.fields.compactMap { field in
                 known.first { $0.lowercased() == field.lowercased() && $0 != field }.map { "'\(field)' is '\($0)'" }
             }
-            let padded = header.fields.compactMap { field in
-                known.first { $0 == field.trimmingCharacters(in: .whitespaces) && $0 != field }.map { _ in "'\(field)'" }
-            }
+            let padded = header.fields.filter { field in
+                known.contains { $0 == field.trimmingCharacters(in: .whitespaces) && $0 != field }
+            }.map { "'\($0)'" }
             // A spreadsheet that writes `;` or tabs (as many locales do) gives a header of one column.
             let separator = header.fields.count == 1 ? [";", "\t"].first { header.fields[0].contains($0) } : nil
             var hint = misspelt.isEmpty ? "" : "; column names are case-sensitive: " + misspelt.joined(separator: ", ")
-            if !padded.isEmpty { hint += "; column names have no spaces around them: " + padded.joined(separator: ", ") }
+            if !padded.isEmpty {
+                hint += "; column names have no spaces around them: " + padded.joined(separator: ", ")
+            }
             if let separator {
                 hint += "; the header is one column: fields are separated by commas, not "
                     + (separator == ";" ? "semicolons" : "tabs")

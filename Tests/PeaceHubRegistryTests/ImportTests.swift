@@ -220,6 +220,7 @@ struct ImportTests {
         batch.read(try write("SERVICENUMBER,LATINNAME,sex\nA,B,F\n", "upper.csv", in: folder))
         batch.read(try write("serviceNumber,latinName,sex\nA,B\n", "short.csv", in: folder))
         batch.read(try write("{\"not\": \"an array\"}", "object.json", in: folder))
+        batch.read(try write("", "empty.csv", in: folder))
         batch.read(try write("[1,", "broken.json", in: folder))
         batch.read(URL(fileURLWithPath: "missing.csv", relativeTo: folder.url))
         // Bytes that are not UTF-8, unquoted and quoted (a Latin-1 file): refused, not turned into U+FFFD.
@@ -238,6 +239,7 @@ struct ImportTests {
         batch.read(spanningFile)
         #expect(batch.problems.contains("spanning.csv:3: latinName: field 2 is not valid UTF-8"), "\(batch.problems)")
         #expect(batch.problems.contains("open.csv:2: csv: a quoted field is not closed"))
+        #expect(batch.problems.contains("empty.csv:1: header: the file is empty"), "\(batch.problems)")
         // What a spreadsheet in many locales writes, and a header with spaces: each said, not "needs a column".
         batch.read(try write("serviceNumber;latinName;sex\nA;B;F\n", "semicolons.csv", in: folder))
         batch.read(try write("serviceNumber, latinName\nA,B\n", "padded.csv", in: folder))
