@@ -463,7 +463,11 @@ int phub_openssl_load_configuration(void) {
 }
 
 char *phub_openssl_config_file(void) {
-    return CONF_get1_default_config_file();
+    /* OpenSSL's allocation, copied into one the caller frees with free(). */
+    char *file = CONF_get1_default_config_file();
+    char *copy = file == NULL ? NULL : strdup(file);
+    OPENSSL_free(file);
+    return copy;
 }
 
 char *phub_openssl_active_providers(void) {

@@ -109,9 +109,10 @@ public final class HTTPServer: Sendable {
                     open.refused.add(1, ordering: .relaxed)
                     // At most once a minute with the count since the last: a flood, or clients that take each
                     // slot as it is freed, would fill the log.
-                    let now = NIODeadline.now().uptimeNanoseconds
+                    // `last` first: another event loop may store a later time than a `now` read before it.
                     let last = open.lastWarning.load(ordering: .relaxed)
-                    if last == 0 || now - last >= 60_000_000_000,
+                    let now = NIODeadline.now().uptimeNanoseconds
+                    if last == 0 || (now > last && now - last >= 60_000_000_000),
                         open.lastWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
                     {
                         logger.warning(

@@ -137,8 +137,9 @@ extension HubConfiguration {
                     .invalidValue, key: key, source: "the configuration",
                     "\(key) is neither a numeric address nor a name that resolves to one\(hint)")
             }
-            // `bind` refuses a link-local address without its interface (EINVAL), after the modules had loaded.
-            if addresses.contains(where: Self.isLinkLocalWithoutZone) {
+            // `bind` refuses a link-local address without its interface (EINVAL), after the modules had loaded. A
+            // name is left to the bind: it binds its first address only, which need not be the link-local one.
+            if Self.isLinkLocalWithoutZone(host) {
                 throw ConfigurationError(
                     .invalidValue, key: key, source: "the configuration",
                     "\(key) is a link-local IPv6 address without its interface (write it as fe80::1%eth0)")
@@ -146,11 +147,12 @@ extension HubConfiguration {
         }
     }
 
-    /// `fe80::/10` names an address on one link only, which the zone (`%eth0`) says.
-    private static func isLinkLocalWithoutZone(_ numeric: String) -> Bool {
-        let firstGroup = numeric.lowercased().prefix { $0 != ":" }
-        return firstGroup.count == 4 && ["fe8", "fe9", "fea", "feb"].contains(where: firstGroup.hasPrefix)
-            && !numeric.contains("%")
+    /// An IPv6 address in `fe80::/10`, which names an address on one link only, written without the zone that
+    /// says which (`%eth0`; `inet_pton` reads no zone).
+    private static func isLinkLocalWithoutZone(_ host: String) -> Bool {
+        var address = in6_addr()
+        guard inet_pton(AF_INET6, host, &address) == 1 else { return false }
+        return withUnsafeBytes(of: &address) { $0[0] == 0xFE && $0[1] & 0xC0 == 0x80 }
     }
 
     /// The numeric addresses `host` resolves to (empty when it does not: binding it will say why).

@@ -77,17 +77,19 @@ public final class HubServer: Service, Sendable {
     ) throws {
         self.logger = logger
         settings = NIOLockedValueBox(configuration)
-        tls = try TLSContextStore(
-            configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
-        // What the operator's openssl.cnf made of the library (a FIPS or GOST provider) and of the suites.
+        // What the operator's openssl.cnf made of the library (a FIPS or GOST provider), before it is used.
         logger.info(
             "TLS by the system OpenSSL",
             metadata: [
                 "version": "\(CryptoLibrary.version)",
                 "providers": "\(CryptoLibrary.activeProviders.joined(separator: ", "))",
                 "fipsProperties": "\(CryptoLibrary.fipsPropertiesEnabled)",
-                "tls13Suites": "\(tls.current.tls13CipherSuites.joined(separator: ":"))",
             ])
+        tls = try TLSContextStore(
+            configuration: configuration.tls, crlNumbersFile: configuration.crlNumbersPath, logger: logger)
+        // And of the suites: OpenSSL skips a `Ciphersuites` name it does not know without a word.
+        let suites = tls.current.tls13CipherSuites.joined(separator: ":")
+        logger.info("TLS 1.3 suites accepted", metadata: ["tls13Suites": "\(suites)"])
         store = try SQLiteBrokerStore(path: configuration.storePath, durability: configuration.durability, logger: logger)
         router = MissionRouter(plugins: plugins, archive: archive, budget: configuration.routingBudget, logger: logger)
         broker = try Broker(

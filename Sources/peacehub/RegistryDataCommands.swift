@@ -251,8 +251,9 @@ struct RegistryAuditVerify: ParsableCommand {
                 Report(
                     entries: result.entries, intact: result.isIntact, firstBad: result.problem?.seq,
                     reason: result.problem?.reason, lastHash: result.lastHash))
-        } else if let last = result.lastHash {
-            print("audit chain intact: \(result.entries) entries, the last's hash \(last)")
+        } else if result.isIntact {
+            let last = result.lastHash.map { ", the last's hash \($0)" } ?? ""
+            print("audit chain intact: \(result.entries) entries\(last)")
         }
         if let problem = result.problem {
             throw CLIError("audit chain broken at \(problem)")
