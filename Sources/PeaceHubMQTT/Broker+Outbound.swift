@@ -208,8 +208,15 @@ extension Broker {
     // MARK: Routing
 
     /// Publishes a message from the hub itself (notices, mission modules), with no authorization check.
-    public func publishAsHub(_ message: BrokerMessage) {
+    /// Returns false, taking nothing, for a message larger than a client may send the hub in one packet
+    /// (`maximumPacketSize`): a module's message goes out under the same bound as a contingent's.
+    @discardableResult
+    public func publishAsHub(_ message: BrokerMessage) -> Bool {
+        // The PUBLISH: its payload, topic and packet id, with room for the fixed header and the properties.
+        guard message.payload.readableBytes + message.topic.utf8.count + 64 <= configuration.maximumPacketSize
+        else { return false }
         accept(message) { _ in }
+        return true
     }
 
     /// What one session gets of a message: the best of its matching subscriptions.

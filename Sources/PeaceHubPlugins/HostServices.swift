@@ -20,6 +20,8 @@ public struct HostServices: Sendable {
     /// What became of a publication.
     public enum PublishOutcome: Sendable {
         case accepted, denied, unavailable
+        /// Larger than the hub takes in one MQTT packet (`mqtt.maximumPacketSize`).
+        case tooLarge
     }
 
     /// The answer to a module's registry lookup.
@@ -202,7 +204,12 @@ private let hostPublish:
         guard let context = HostContext.from(host), let topic = moduleString(topicPointer) else {
             return PHUB_ERR_INVALID_ARGUMENT
         }
-        guard !topic.contains("+"), !topic.contains("#"), !topic.contains("\0"), payload != nil || size == 0 else {
+        // An MQTT topic is 1 to 65,535 bytes [MQTT-4.7.3-1, 1.5.4]: a longer one could not be sent (the hub
+        // stopped at the delivery, and again at every start while it was queued). A payload past what the hub
+        // could ever send is refused before it is copied (SIZE_MAX stopped the hub).
+        guard !topic.isEmpty, topic.utf8.count <= 65_535, !topic.contains("+"), !topic.contains("#"),
+            !topic.contains("\0"), payload != nil || size == 0, size <= ModuleInstance.maximumOutput
+        else {
             return PHUB_ERR_INVALID_ARGUMENT
         }
         guard topic.hasPrefix("missions/\(context.mission)/") else {
@@ -223,6 +230,11 @@ private let hostPublish:
         case .accepted: return PHUB_OK
         case .denied: return PHUB_ERR_DENIED
         case .unavailable: return PHUB_ERR_UNAVAILABLE
+        case .tooLarge:
+            context.logger.warning(
+                "module published a message larger than the hub's maximum packet size",
+                metadata: ["topic": "\(topic)", "bytes": "\(size)"])
+            return PHUB_ERR_INVALID_ARGUMENT
         }
     }
 

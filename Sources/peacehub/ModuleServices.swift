@@ -30,11 +30,11 @@ final class ModuleServices: Sendable {
             logger: logger,
             publish: { [self] publication in
                 guard let broker = broker.withLock({ $0 }) else { return .unavailable }
-                broker.publishAsHub(
+                let taken = broker.publishAsHub(
                     BrokerMessage(
                         topic: publication.topic, payload: ByteBuffer(bytes: publication.payload), qos: .atLeastOnce,
                         precedence: publication.precedence ?? .routine))
-                return .accepted
+                return taken ? .accepted : .tooLarge
             },
             registry: { [self] kind, key in
                 guard let registry = registry.withLock({ $0 }) else { return .unavailable }

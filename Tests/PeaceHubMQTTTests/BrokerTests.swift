@@ -1258,3 +1258,13 @@ final class DeferredInterceptor: PublishInterceptor {
         #expect(notice?.contains("the queue of client kaz-away is full") == true)
     }
 }
+
+/// A module's message goes out under the bound a contingent's does: one larger than `maximumPacketSize` is not
+/// taken (20 MiB went out, 300 MiB were taken and never delivered).
+@Test func aHubMessageLargerThanThePacketLimitIsNotTaken() throws {
+    let broker = try Broker(configuration: .init(maximumPacketSize: 1024), authorizer: TestAuthorizer())
+    let large = ByteBuffer(repeating: 0x41, count: 1024)
+    #expect(!broker.publishAsHub(BrokerMessage(topic: "missions/UNIFIL/notices", payload: large, qos: .atLeastOnce)))
+    let small = ByteBuffer(repeating: 0x41, count: 900)
+    #expect(broker.publishAsHub(BrokerMessage(topic: "missions/UNIFIL/notices", payload: small, qos: .atLeastOnce)))
+}

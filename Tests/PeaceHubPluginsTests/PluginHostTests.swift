@@ -129,6 +129,11 @@ import Testing
         #expect(report["missingStatus"] == .number(Double(4)))  // PHUB_ERR_NOT_FOUND
         #expect(report["ownPublish"] == 0)
         #expect(report["foreignPublish"] == .number(Double(5)))  // PHUB_ERR_DENIED: outside its mission
+        // PHUB_ERR_INVALID_ARGUMENT: a topic MQTT cannot carry (the hub stopped when it was delivered), an empty
+        // one, a size no message can have (the hub stopped allocating it).
+        let invalid = JSONValue.number(1)
+        #expect(report["longTopicPublish"] == invalid && report["emptyTopicPublish"] == invalid)
+        #expect(report["hugePublish"] == invalid)
         #expect(report["metrics"] == 1)
         #expect(report["unknownExtension"] == 0)
         let seen = published.withLock { $0 }

@@ -59,14 +59,26 @@ static void exercise_host(fixture_instance_t *self, const char *person) {
         metrics->counter_add(host, "fixture_created", 1);
     }
     const void *unknown = host->get_extension(host, "org.peacehub.no-such-extension/1");
+    /* Malformed: a topic longer than MQTT allows, an empty one, a size no message can have. */
+    static char long_topic[70000];
+    snprintf(long_topic, sizeof long_topic, "missions/%s/", FIXTURE_MISSION);
+    memset(long_topic + strlen(long_topic), 'a', sizeof long_topic - strlen(long_topic) - 1);
+    phub_status_t long_status = host->publish(host, long_topic, (const uint8_t *)payload, strlen(payload),
+                                              PHUB_PRECEDENCE_ROUTINE);
+    phub_status_t empty_status = host->publish(host, "", (const uint8_t *)payload, strlen(payload),
+                                               PHUB_PRECEDENCE_ROUTINE);
+    phub_status_t huge_status = host->publish(host, "missions/" FIXTURE_MISSION "/notices",
+                                              (const uint8_t *)payload, UINT64_MAX, PHUB_PRECEDENCE_ROUTINE);
     snprintf(self->services_report, sizeof self->services_report,
              "{\"host\":\"%s\",\"alloc\":%d,\"unixSeconds\":%lld,\"monotonicPositive\":%d,\"configStatus\":%d,"
              "\"config\":%s,\"registryStatus\":%d,\"record\":%s,\"missingStatus\":%d,\"ownPublish\":%d,"
-             "\"foreignPublish\":%d,\"reportPublish\":%d,\"metrics\":%d,\"unknownExtension\":%d}",
+             "\"foreignPublish\":%d,\"reportPublish\":%d,\"metrics\":%d,\"unknownExtension\":%d,"
+             "\"longTopicPublish\":%d,\"emptyTopicPublish\":%d,\"hugePublish\":%d}",
              host->name, alloc_ok, (long long)(host->clock_unix_ns(host) / 1000000000LL),
              host->clock_monotonic_ns(host) > 0, config_status, config_status == PHUB_OK ? config : "null",
              registry_status, registry_status == PHUB_OK ? record : "null", missing_status, own_status,
-             foreign_status, report_status, metrics != NULL, unknown != NULL);
+             foreign_status, report_status, metrics != NULL, unknown != NULL, long_status, empty_status,
+             huge_status);
 }
 #endif
 
