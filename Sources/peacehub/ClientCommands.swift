@@ -347,19 +347,19 @@ struct SubCommand: AsyncParsableCommand {
                 packet = try await session.next()
             } catch {
                 if stopped.raised.load(ordering: .relaxed) { break }
-                FileHandle.standardError.write(Data("the hub closed the connection\n".utf8))
+                StandardStreams.error(Data("the hub closed the connection\n".utf8))
                 throw ExitCode.failure
             }
             switch packet {
             case .disconnect(let disconnect):
                 let line = "the hub disconnected: \(disconnect.reasonCode)\(reason(disconnect.properties))\n"
-                FileHandle.standardError.write(Data(line.utf8))
+                StandardStreams.error(Data(line.utf8))
                 throw ExitCode.failure
             case .suback(let ack):
                 for (filter, code) in zip(topic, ack.reasonCodes) where code.isFailure {
                     // MQTT 3.1.1 has one failure code, which it calls Failure [MQTT-3.9.3].
                     let name = try client.version == .v3_1_1 ? "0x80 Failure" : "\(code)"
-                    FileHandle.standardError.write(Data("subscription to \(filter) refused: \(name)\n".utf8))
+                    StandardStreams.error(Data("subscription to \(filter) refused: \(name)\n".utf8))
                 }
                 if ack.reasonCodes.allSatisfy(\.isFailure) { throw ExitCode.failure }
             case .publish(let publish):
@@ -367,7 +367,11 @@ struct SubCommand: AsyncParsableCommand {
                 var line = verbose ? Data("\(publish.topic) ".utf8) : Data()
                 line += publish.payload.readableBytesView
                 line.append(UInt8(ascii: "\n"))
-                FileHandle.standardOutput.write(line)
+                // Not printed, not acknowledged: a message the reader never got stays the hub's to send again.
+                guard StandardStreams.output(line) else {
+                    printError("cannot write to standard output: \(String(cString: strerror(errno)))")
+                    throw ExitCode.failure
+                }
                 await session.acknowledge(publish)
                 received += 1
             default:

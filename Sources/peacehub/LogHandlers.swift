@@ -22,7 +22,7 @@ struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
             fields[key] = .string("\(value)")
         }
-        FileHandle.standardError.write(JSONValue.object(fields).jsonData + Data("\n".utf8))
+        StandardStreams.error(JSONValue.object(fields).jsonData + Data("\n".utf8))
     }
 }
 
@@ -51,7 +51,7 @@ struct TextLogHandler: LogHandler {
         var line = "\(UTCTimestamp.string(Date(), withMilliseconds: true)) \(event.level) \(label):"
         if !fields.isEmpty { line += " " + fields.joined(separator: " ") }
         line += " [\(event.source)] \(loggableText("\(event.message)"))\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardStreams.error(Data(line.utf8))
     }
 
     private static func quotedIfNeeded(_ value: String) -> String {

@@ -22,6 +22,7 @@ struct PeaceHubCommand: AsyncParsableCommand {
     /// otherwise (trace, debug, info, notice, warning, error, critical); `serve` sets up its
     /// own logging from its configuration (level and text or JSON lines).
     static func main() async {
+        StandardStreams.prepare()
         var parsed: any ParsableCommand.Type = Self.self
         do {
             let arguments = CommandLine.arguments.dropFirst()
@@ -61,13 +62,13 @@ struct PeaceHubCommand: AsyncParsableCommand {
             }
         } catch {
             if PluginHost.libraryLoaderHeld {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                StandardStreams.error(Data((fullMessage(for: error) + "\n").utf8))
                 endWithoutExitHandlers(exitCode(for: error).rawValue)
             }
             // A value refused in `run()`: the parser would print the top level's usage, not the command's.
             if let refused = error as? ValidationError, ObjectIdentifier(parsed) != ObjectIdentifier(Self.self) {
                 let usage = usageString(for: parsed)
-                FileHandle.standardError.write(Data("Error: \(refused.message)\nUsage: \(usage)\n".utf8))
+                StandardStreams.error(Data("Error: \(refused.message)\nUsage: \(usage)\n".utf8))
                 Foundation.exit(ExitCode.validationFailure.rawValue)
             }
             exit(withError: error)

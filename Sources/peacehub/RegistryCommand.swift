@@ -93,7 +93,7 @@ func registryCall<T>(_ body: () throws -> T) throws -> T {
 }
 
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardStreams.error(Data((line + "\n").utf8))
 }
 
 /// Prints `value` as JSON (sorted keys, indented).

@@ -48,7 +48,7 @@ final class ImportProgress {
             let width = 40
             let filled = total == 0 ? width : width * done / total
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardError.write(Data("\rimporting [\(bar)] \(done)/\(total)".utf8))
+            StandardStreams.error(Data("\rimporting [\(bar)] \(done)/\(total)".utf8))
             drawn = true
         } else {
             printError("import: \(done)/\(total) rows written")
@@ -56,7 +56,7 @@ final class ImportProgress {
     }
 
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        if drawn { StandardStreams.error(Data("\n".utf8)) }
     }
 }
 
@@ -91,7 +91,9 @@ struct RegistryExportCommand: ParsableCommand {
         if let output {
             try Self.write(text, to: output)
         } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            guard StandardStreams.output(Data(text.utf8)) else {
+                throw CLIError("cannot write the export to standard output: \(String(cString: strerror(errno)))")
+            }
         }
     }
 }

@@ -164,7 +164,7 @@ private struct ReadyLine: Service {
 
     func run() async {
         // Unbuffered: scripts wait for this line.
-        FileHandle.standardOutput.write(Data(line.utf8))
+        StandardStreams.output(Data(line.utf8))
         try? await gracefulShutdown()
     }
 }

@@ -327,6 +327,42 @@ import Testing
         #expect(admin.stdout == "200", "admin API: \(admin.stdout)\(admin.stderr)")
     }
 
+    /// Readers of standard output and error that go away (pipes closed from the start) do not stop the hub, as
+    /// operations.md says: the listening line and every log line went through `FileHandle.write`, which traps when
+    /// a write fails (and SIGPIPE was not yet ignored while the modules loaded).
+    @Test func readersOfItsOutputThatGoAwayDoNotStopTheHub() throws {
+        let hub = try HubProcess(environment: ["PEACEHUB_PLUGINS_DIR": "/nonexistent"])
+        defer { hub.remove() }
+        hub.stop()
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = TestEnvironment.peacehubExecutable
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)]
+        process.environment = ProcessInfo.processInfo.environment.merging(hub.environment) { _, new in new }
+            .merging(["PEACEHUB_ADMIN_PORT": "0", "PEACEHUB_MONITORING_PORT": "0"]) { _, new in new }
+        let (output, errors) = (Pipe(), Pipe())
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try output.fileHandleForReading.close()
+        try errors.fileHandleForReading.close()
+        var published: ProcessResult?
+        for _ in 0..<150 where published?.status != 0 && process.isRunning {
+            usleep(200_000)
+            published = try ProcessRunner.peacehub(
+                ["pub", "--as", "KAZ", "-t", "contingents/IND/inbox", "-m", "up", "--port", String(port)],
+                environment: hub.environment, timeout: 30)
+        }
+        #expect(published?.status == 0, "\(published?.stderr ?? "")")
+        #expect(process.isRunning, "status \(process.isRunning ? 0 : process.terminationStatus)")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+
     /// An openssl.cnf OpenSSL cannot load whole (a syntax error), or a missing file OPENSSL_CONF names, stops every
     /// command with OpenSSL's reason: OpenSSL itself goes on with its defaults, and the `fips=yes` the file asked
     /// for was lost without a word (the hub served TLS without FIPS and `--check-config` said OK).
