@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: HubConfiguration.Log.Format?
 
     func run() async throws {
+        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored from the
+        // first instruction until the reloader's handler is in place below (one in the first 40 ms ended it).
+        signal(SIGHUP, SIG_IGN)
         let load = loader()
         let settings: HubConfiguration
         do {
@@ -76,9 +79,6 @@ struct ServeCommand: AsyncParsableCommand {
             return
         }
         try DataDirectoryLock.acquire(settings.paths)
-        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored until
-        // the reloader's handler is in place below.
-        signal(SIGHUP, SIG_IGN)
         let logLevel = SharedLogLevel(settings.log.level)
         LoggingSystem.bootstrap(format: settings.log.format, level: logLevel)
         let logger = Logger(label: "peacehub")
