@@ -539,6 +539,13 @@ import Testing
         #expect(!second.timedOut)
         #expect(second.status == 1)
         #expect(second.stderr.contains("another hub uses the data directory \(hub.data.url.path)"), "\(second.stderr)")
+        // The holder as the kernel knows it, and no file to delete that would let a second hub in.
+        let pid = try #require(hub.processIdentifier)
+        #expect(second.stderr.contains("(process \(pid) holds its lock)"), "\(second.stderr)")
+        try? FileManager.default.removeItem(atPath: hub.data.path("hub.lock"))
+        let third = try ProcessRunner.peacehub(
+            ["serve", "--host", "127.0.0.1", "--port", "0"], environment: environment, timeout: 30)
+        #expect(third.status == 1 && third.stderr.contains("another hub uses the data directory"), "\(third.stderr)")
         #expect(hub.isRunning)
         hub.stop()
         try hub.start(port: 0)
