@@ -93,6 +93,27 @@ public final class Registry: Sendable {
             now: { Date() }, logger: logger)
     }
 
+    /// Throws what opening `path` for the hub would (a file that is no SQLite database or no registry, one of a
+    /// newer PeaceHub), changing nothing: for `serve --check-config`. An older schema is no error (the start
+    /// migrates it).
+    public static func check(path: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            _ = try pendingVersions(queue, path: path)
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            let damaged = (error as? DatabaseError).map { [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains($0.resultCode) }
+            throw RegistryError(
+                .invalidInput,
+                "cannot open the registry database \(path): \(describe(error))"
+                    + (damaged == true ? ": the file is damaged; restore it from a backup (docs/operations.md)" : ""))
+        }
+    }
+
     /// Runs a trivial read; throws when the database does not answer, or when its path no longer names the file
     /// opened (the hub's readiness check).
     public func probe() throws {

@@ -66,8 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 let server = settings.serverConfiguration
                 try TLSContextStore.check(configuration: server.tls, crlNumbersFile: server.crlNumbersPath)
+                // A registry that is no database would pass here and fail the start (a unit's ExecStartPre).
+                let registry = settings.paths.registryDatabase.path
+                if FileManager.default.fileExists(atPath: registry) { try Registry.check(path: registry) }
             } catch {
-                throw CLIError(error.description)
+                throw CLIError("\(error)")
             }
             print("configuration OK: \(config ?? "defaults"); data \(settings.paths.dataDirectory.path), port \(settings.mqtt.port)")
             // Not an error (a hub may run without modules), but the start would report /ready 503 for it.

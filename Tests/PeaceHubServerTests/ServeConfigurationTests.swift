@@ -96,6 +96,19 @@ import Testing
         #expect(unbracketed.status == 0, "\(unbracketed.stderr)")
     }
 
+    /// A registry that is no database (random bytes, a file put in its place) fails the check as it fails the
+    /// start: the check passed it, and a unit's `ExecStartPre` then let a start fail again and again.
+    @Test func aRegistryThatIsNoDatabaseFailsTheCheck() throws {
+        let data = try Self.prepared()
+        defer { data.remove() }
+        #expect(try serve(data, config: nil).status == 0, "no registry yet: the start makes one")
+        try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }).write(
+            to: data.url.appendingPathComponent("registry.sqlite"))
+        let result = try serve(data, config: nil)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot open the registry database"), "\(result.stderr)")
+    }
+
     @Test func aMissingFileIsNamed() throws {
         let data = try Self.prepared()
         defer { data.remove() }
