@@ -50,7 +50,10 @@ static phub_status_t template_create(const phub_plugin_t *plugin, const phub_hos
                                      const phub_create_info_t *info, void **out_instance, phub_buffer_t *error) {
     (void)plugin;
     (void)info;
-    if (host == NULL || host->struct_size < sizeof(phub_host_t) || out_instance == NULL) {
+    /* The host's table holds every field used here (`free` is the last of them), whatever minor either side
+     * was built for: comparing with sizeof(phub_host_t) refused every older host once this was built for a
+     * newer minor. */
+    if (host == NULL || !PHUB_HAS_FIELD(host, phub_host_t, free) || out_instance == NULL) {
         if (error != NULL) {
             const char *text = "the host table is missing or too small";
             phub_buffer_write_cut(error, text, strlen(text));

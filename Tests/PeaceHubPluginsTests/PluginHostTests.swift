@@ -100,6 +100,37 @@ import Testing
         }?.code == .invalidArgument)
     }
 
+    /// The C template built against a newer minor of the header (a host table with a field more) loads in this
+    /// host, as abi.md promises: it compared the table with its own sizeof and refused every older host.
+    @Test func theCTemplateBuiltForANewerMinorLoadsInThisHost() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let include = scratch.url.appendingPathComponent("include")
+        try FileManager.default.copyItem(at: TestEnvironment.abiIncludeDirectory, to: include)
+        let header = include.appendingPathComponent("peacehub/host.h")
+        let newer = try String(contentsOf: header, encoding: .utf8).replacingOccurrences(
+            of: "const char *id);\n};", with: "const char *id);\n    void *(*added_in_a_newer_minor)(void);\n};")
+        #expect(newer.contains("added_in_a_newer_minor"))
+        try FileManager.default.removeItem(at: header)
+        try newer.write(to: header, atomically: true, encoding: .utf8)
+        let library = scratch.url.appendingPathComponent("libtemplate_newer.so")
+        let source = TestEnvironment.packageRoot.appendingPathComponent("Plugins/template-c/template.c")
+        let built = try ProcessRunner.run(
+            "cc", ["-std=c11", "-shared", "-fPIC", "-I", include.path, source.path, "-o", library.path])
+        try #require(built.status == 0, "\(built.stderr)")
+        let manifest = try FixtureModules.writeManifest(
+            library: library, id: "org.peacehub.template-c", mission: "TEMPLATE", abiMinor: 1)
+        let module = try PluginHost().load(manifest: manifest)
+        let verdict = try module.judge(
+            MessageToJudge(
+                topic: "missions/TEMPLATE/reports/UXO", payload: Array("{}".utf8), senderContingent: "KAZ",
+                securityLabel: "UN UNCLASSIFIED", precedence: .routine, qos: 1))
+        guard case .accepted = verdict else {
+            Issue.record("\(verdict)")
+            return
+        }
+    }
+
     @Test func hostServicesReachTheModule() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }

@@ -16,6 +16,7 @@
 #ifndef PEACEHUB_VERSION_H
 #define PEACEHUB_VERSION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PHUB_ABI_MAJOR 1u
@@ -31,6 +32,15 @@
     uint32_t abi_major;    \
     uint32_t abi_minor;    \
     uint32_t reserved
+
+/*
+ * 1 when `ptr`, a `type` its writer filled, holds `field`: what a reader checks before it uses a
+ * field, since the writer may have been built for an older minor. Compare with the field, not with
+ * sizeof(type): a struct from a newer minor is larger, one from an older minor smaller, and a
+ * reader needs only the fields it uses.
+ */
+#define PHUB_HAS_FIELD(ptr, type, field) \
+    ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 #ifdef __cplusplus
 extern "C" {
