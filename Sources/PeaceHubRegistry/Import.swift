@@ -47,7 +47,8 @@ public struct ImportBatch: Sendable {
 
     public init() {}
 
-    /// Reads `url` (CSV unless its name ends in `.json`), adding its rows and problems to the batch.
+    /// Reads `url` (JSON when its name ends in `.json`, or when a name without `.csv` holds text that starts with
+    /// `[`, as a pipe's does; CSV otherwise), adding its rows and problems to the batch.
     /// Problems name the file as it was given (`url.relativePath`), so that two files of one name in different
     /// folders are told apart; the audit entry keeps its base name.
     public mutating func read(_ url: URL) {
@@ -62,7 +63,10 @@ public struct ImportBatch: Sendable {
             return
         }
         sources.append(["file": url.lastPathComponent, "sha256": SHA256.hex(data)])
-        if url.pathExtension.lowercased() == "json" {
+        let fileExtension = url.pathExtension.lowercased()
+        // A CSV header starts with a column name, never `[` (a byte-order mark and spaces aside).
+        let firstByte = data.drop { [0xEF, 0xBB, 0xBF, 0x20, 0x09, 0x0A, 0x0D].contains($0) }.first
+        if fileExtension == "json" || (fileExtension != "csv" && firstByte == UInt8(ascii: "[")) {
             readJSON(data, file: name)
         } else {
             readCSV(data, file: name)
@@ -126,7 +130,9 @@ public struct ImportBatch: Sendable {
         var columns: [String: Int] = [:]
         for (index, name) in header.fields.enumerated() {
             guard known.contains(name) else {
-                problems.append("\(file):\(header.line): header: unknown column '\(cut(name))'")
+                let padded = known.contains(name.trimmingCharacters(in: .whitespaces))
+                let hint = padded ? ": column names have no spaces around them" : ""
+                problems.append("\(file):\(header.line): header: unknown column '\(cut(name))'\(hint)")
                 continue
             }
             if columns[name] != nil { problems.append("\(file):\(header.line): header: column '\(cut(name))' repeats") }
@@ -427,7 +433,8 @@ struct FieldReader {
         case nil, .null:
             return []
         case .string(let text):
-            for item in text.split(separator: ";") {
+            // An empty item, or spaces alone (`en:C2; `), is the cell's layout, as an empty one (`;;`) is.
+            for item in text.split(separator: ";") where !Self.trimmingWhitespace(item).isEmpty {
                 let parts = item.split(separator: ":")
                 guard parts.count == 2 else {
                     problem(name, "\(Self.quoted(item)) is not code:LEVEL (e.g. en:B2)")

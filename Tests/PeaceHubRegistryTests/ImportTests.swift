@@ -10,7 +10,7 @@ struct ImportTests {
     static let personsCSV = """
         serviceNumber,latinName,cyrillicName,sex,nationality,contingent,rank,rankCode,category,dateOfBirth,\
         commissionedServiceYears,languages
-        KAZ-501,Aruzhan Seitkali,Аружан Сейітқали,F,KAZ,KAZ,Captain,OF-2,MILITARY_OBSERVER,1991-03-04,8,en: B2; ru:C2
+        KAZ-501,Aruzhan Seitkali,Аружан Сейітқали,F,KAZ,KAZ,Captain,OF-2,MILITARY_OBSERVER,1991-03-04,8,en: B2; ru:C2; 
         KAZ-502,"Nurlan ""Nur"" Abenov",,M,KAZ,KAZ,Major,OF-3,STAFF_OFFICER,1985-12-01,15,en:C1
 
         """
@@ -243,6 +243,11 @@ struct ImportTests {
         // What a spreadsheet in many locales writes, and a header with spaces: each said, not "needs a column".
         batch.read(try write("serviceNumber;latinName;sex\nA;B;F\n", "semicolons.csv", in: folder))
         batch.read(try write("serviceNumber, latinName\nA,B\n", "padded.csv", in: folder))
+        batch.read(try write("serviceNumber ,latinName\nA,B\n", "padded-known.csv", in: folder))
+        #expect(
+            batch.problems.contains(
+                "padded-known.csv:1: header: unknown column 'serviceNumber ': column names have no spaces around them"),
+            "\(batch.problems)")
         #expect(
             batch.problems.contains {
                 $0.hasPrefix("semicolons.csv:1: header:")

@@ -219,6 +219,12 @@ struct RegistryCLITests {
         let piped = try harness.run(["import", "/dev/stdin", "--as", "TJK", "--json"], stdin: try Data(contentsOf: good))
         #expect(piped.status == 0, "\(piped.stderr)")
         #expect(try JSONValue(parsing: Data(piped.stdout.utf8)) == ["persons": 1, "qualifications": 0])
+        // JSON through a pipe too: a name without `.json` whose text starts with `[` (it was read as CSV, "a quote
+        // inside an unquoted field"). Its people are registered already, which only JSON read as JSON can say.
+        let exported = try harness.run(["export", "--format", "json"])
+        let again = try harness.run(["import", "/dev/stdin"], stdin: Data(exported.stdout.utf8))
+        #expect(again.status == 1 && !again.stderr.contains("csv:"), "\(again.stderr)")
+        #expect(again.stderr.contains("is already registered"), "\(again.stderr)")
         #expect(try harness.json(["person", "show", "TJK-7001"])["person"]?["rank"] == "Police Major")
     }
 
