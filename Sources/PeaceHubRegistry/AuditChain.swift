@@ -182,7 +182,8 @@ enum AuditChain {
             previousHash = entry.hash
             expectedSeq += 1
         }
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1")
+        let head = try Row.fetchOne(
+            db, sql: "SELECT seq, hash, instr(CAST(hash AS BLOB), x'00') > 0 AS edited FROM auditHead WHERE id = 1")
         let headSeq: Int64 = head?["seq"] ?? 0
         let headHash: String = head?["hash"] ?? genesis
         if headSeq != expectedSeq - 1 {
@@ -193,7 +194,7 @@ enum AuditChain {
                     reason: "the chain ends at \(expectedSeq - 1) but its head records \(headSeq): "
                         + "entries deleted or head edited"))
         }
-        if headHash != previousHash {
+        if headHash != previousHash || head?["edited"] == true {
             return AuditVerification(
                 entries: count,
                 problem: .init(

@@ -289,6 +289,16 @@ struct AuditTests {
         #expect(result.problem?.reason == "a field holds a NUL byte past its text: the entry was edited")
     }
 
+    /// The head's hash is read up to a NUL too.
+    @Test func aHeadHashWithTextAfterANULIsNamed() throws {
+        let registry = try makeRegistry()
+        try registry.database.write { db in
+            try db.execute(sql: "UPDATE auditHead SET hash = hash || char(0) || 'forged'")
+        }
+        let result = try registry.verifyAudit(as: operatorActor)
+        #expect(result.problem?.reason.hasPrefix("the head's hash is not that of entry") == true, "\(result)")
+    }
+
     /// An entry numbered below its place (a row inserted as number 0) is named as inserted, not as a gap.
     @Test func anEntryNumberedBelowItsPlaceIsNamed() throws {
         let registry = try makeRegistry()
