@@ -199,10 +199,18 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return HTTPError(.notImplemented, "CONNECT is not supported")
         }
         let hosts = head.headers["host"]
-        if head.version == .http1_1, hosts.count != 1 || !isValidHost(hosts[0]) {
+        if head.version == .http1_1, hosts.count != 1 || !isValidHost(withoutWhitespaceAround(hosts[0])) {
             return HTTPError(.badRequest, "an HTTP/1.1 request carries exactly one valid Host header")
         }
         return nil
+    }
+
+    /// A field value without the optional whitespace around it [RFC 9110 5.5]: the codec keeps what follows it.
+    private static func withoutWhitespaceAround(_ value: String) -> String {
+        var text = Substring(value)
+        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
+        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
+        return String(text)
     }
 
     /// A reg-name's characters: unreserved, sub-delimiters and `%` of an escape [RFC 3986 3.2.2].

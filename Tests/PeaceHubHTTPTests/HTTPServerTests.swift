@@ -468,7 +468,8 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
             #expect(try client.response().status == 400, "a control character in a query value")
             // An empty reg-name is one: a client sends an empty Host for a target without an authority.
             let hosts = ["[::1]:8884", "[::ffff:127.0.0.1]", "[v1.fe80::a+en1]:80", "hub.example.org", "127.0.0.1:80"]
-            for host in hosts + ["", ":80"] {
+            // Optional whitespace after the value is no part of it [RFC 9110 5.5].
+            for host in hosts + ["", ":80", "[::1]:8884 ", "hub.example.org\t"] {
                 try client.send("GET /fast HTTP/1.1\r\nHost: \(host)\r\n\r\n")
                 #expect(try client.response().status == 200, "\(host)")
             }
