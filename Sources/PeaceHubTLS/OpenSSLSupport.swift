@@ -114,6 +114,13 @@ public enum CryptoLibrary {
     /// openssl.cnf that asks for `fips=yes` with no FIPS provider active, or activates a provider that lacks them,
     /// would otherwise fail later, one call at a time. Called before any other use of OpenSSL.
     public static func checkUsable() throws(CryptoLibraryError) {
+        // OpenSSL reads a folder as an empty file: the providers and properties meant for the hub would be lost.
+        var isFolder: ObjCBool = false
+        if let named = ProcessInfo.processInfo.environment["OPENSSL_CONF"], !named.isEmpty,
+            FileManager.default.fileExists(atPath: named, isDirectory: &isFolder), isFolder.boolValue
+        {
+            throw .configuration(file: named, reason: "a folder, not a file")
+        }
         guard phub_openssl_load_configuration() == 1 else {
             throw .configuration(
                 file: OpenSSL.take(phub_openssl_config_file()) ?? "openssl.cnf",

@@ -406,6 +406,7 @@ import Testing
             (broken.path, "OpenSSL cannot load its configuration \(broken.path) (missing close square bracket, line 6)"),
             (fips.path, "provider section error, section=fips_sect not found"),
             (folder.path("absent.cnf"), "OpenSSL cannot load its configuration \(folder.path("absent.cnf")) (No such file"),
+            (folder.url.path, "OpenSSL cannot load its configuration \(folder.url.path) (a folder, not a file)"),
         ]
         for (file, expected) in cases {
             for command in [["plugins", "list"], ["serve", "--check-config"], ["pki", "init"]] {
