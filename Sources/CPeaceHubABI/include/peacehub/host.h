@@ -72,14 +72,16 @@ struct phub_host {
      * their schemas): `kind` is "person" (key: service number), "contingent" (key: ISO 3166
      * alpha-3 code) or "mission" (key: mission code). Both strings are NUL-terminated UTF-8,
      * borrowed for the call. Returns PHUB_OK, PHUB_ERR_NOT_FOUND, PHUB_ERR_INVALID_ARGUMENT for
-     * an unknown kind, PHUB_ERR_BUFFER_TOO_SMALL (call again with `out->length` bytes), or
-     * PHUB_ERR_UNAVAILABLE when the host has no registry.
+     * an unknown kind or a NULL argument, PHUB_ERR_BUFFER_TOO_SMALL (call again with
+     * `out->length` bytes), or PHUB_ERR_UNAVAILABLE when the host has no registry (checked before
+     * the kind: the CLI answers PHUB_ERR_UNAVAILABLE for any kind).
      * [thread-safe] */
     phub_status_t (*registry_get)(const phub_host_t *host, const char *kind, const char *key,
                                   phub_buffer_t *out);
 
     /* Copies the module's configuration, a JSON object from the hub's configuration file ("{}"
-     * when there is none), into `out`. Returns PHUB_OK or PHUB_ERR_BUFFER_TOO_SMALL.
+     * when there is none), into `out`. Returns PHUB_OK, PHUB_ERR_BUFFER_TOO_SMALL, or
+     * PHUB_ERR_INVALID_ARGUMENT for a NULL `out`.
      * [thread-safe] */
     phub_status_t (*get_config)(const phub_host_t *host, phub_buffer_t *out);
 

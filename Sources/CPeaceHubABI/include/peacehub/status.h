@@ -32,7 +32,8 @@ typedef int32_t phub_log_level_t;
 #define PHUB_LOG_ERROR               4
 #define PHUB_LOG_HOST_MISBEHAVING    5  /* the module saw the host break this contract */
 
-/* Precedence of a message (military message handling, highest last). 0 means "not given". */
+/* Precedence of a message (military message handling, highest last). 0 means "not given"; a
+ * reader takes a value it does not know, as 0, for ROUTINE (the fallback of every reader). */
 typedef int32_t phub_precedence_t;
 
 #define PHUB_PRECEDENCE_NONE         0
