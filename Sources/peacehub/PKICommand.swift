@@ -38,6 +38,15 @@ extension PKI.RevocationReason: ExpressibleByArgument {}
 /// Runs a PKI operation alone on its directory (`PKI.exclusively`), turning its error into one line on stderr and
 /// a non-zero exit.
 private func runPKI<T>(_ pki: PKI, _ body: () throws(PKIError) -> T) throws -> T {
+    // Root writing into the hub user's PKI: the keys it writes are root's, 0600, and the hub cannot read them
+    // (its next reload fails). Said before, as the files are written.
+    var folder = stat()
+    if geteuid() == 0, stat(pki.directory.path, &folder) == 0, folder.st_uid != 0 {
+        printError(
+            "warning: running as root on \(pki.directory.path), which belongs to uid \(folder.st_uid): the files "
+                + "written are root's, and a hub running as that user cannot read the keys among them; run "
+                + "`runuser -u <user> -- peacehub pki ...` instead")
+    }
     do {
         return try pki.exclusively(body)
     } catch {

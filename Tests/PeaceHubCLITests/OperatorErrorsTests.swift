@@ -81,3 +81,20 @@ import Testing
         #expect(!bracketed.stderr.contains("unknown host"), "\(bracketed.stderr)")
     }
 }
+
+/// A `pki` command run as root on a PKI directory of another user (the hub's) warns before it writes: the key it
+/// writes is root's, 0600, and the hub's next reload failed on it with no word at the command. Another user needs
+/// root to make.
+@Test(.enabled(if: geteuid() == 0)) func aPKICommandAsRootOnAnotherUsersDirectoryWarns() throws {
+    let folder = try TemporaryDirectory()
+    defer { folder.remove() }
+    let environment = ["PEACEHUB_DATA_DIR": folder.url.path]
+    #expect(try ProcessRunner.peacehub(["pki", "init"], environment: environment).status == 0)
+    let owned = try ProcessRunner.run("chown", ["-R", "65534:65534", folder.path("pki")])
+    try #require(owned.status == 0, "\(owned.stderr)")
+    let issued = try ProcessRunner.peacehub(["pki", "issue", "--contingent", "KAZ"], environment: environment)
+    #expect(issued.status == 0, "\(issued.stderr)")
+    #expect(
+        issued.stderr.contains("warning: running as root on \(folder.path("pki")), which belongs to uid 65534"),
+        "\(issued.stderr)")
+}
