@@ -101,9 +101,13 @@ public final class PluginHost: ReadinessEvaluating, Sendable {
                     progress.opening.store(false, ordering: .releasing)
                 }
                 if let clash = modules.first(where: { $0.id == opened.id || $0.mission == opened.mission }) {
+                    // Said as what clashes: the id (a copy, or two modules named alike) or the mission.
+                    let reason =
+                        clash.id == opened.id
+                        ? "a module with the id \(clash.id) is loaded already (it serves mission \(clash.mission))"
+                        : "module \(clash.id) already serves mission \(clash.mission)"
                     throw PluginLoadError(
-                        .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI,
-                        reason: "module \(clash.id) already serves mission \(clash.mission)")
+                        .duplicate, file: opened.manifestPath, moduleABI: opened.tableABI, reason: reason)
                 }
                 return try ModuleInstance(opened, services: services)
             }

@@ -214,7 +214,16 @@ import Testing
         let second = try FixtureModules.build(.plain, into: scratch.url, id: "org.peacehub.two", mission: "SAME")
         let host = PluginHost()
         try host.load(manifest: first)
-        #expect(#expect(throws: PluginLoadError.self) { try host.load(manifest: second) }?.code == .duplicate)
+        let refused = #expect(throws: PluginLoadError.self) { try host.load(manifest: second) }
+        #expect(refused?.code == .duplicate && refused?.reason == "module org.peacehub.one already serves mission SAME")
+        // One id for two missions is named as the id (it read "already serves mission SAME").
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        let twin = try FixtureModules.build(.plain, into: other.url, id: "org.peacehub.one", mission: "OTHER")
+        let sameID = #expect(throws: PluginLoadError.self) { try host.load(manifest: twin) }
+        #expect(
+            sameID?.reason == "a module with the id org.peacehub.one is loaded already (it serves mission SAME)",
+            "\(sameID?.reason ?? "")")
     }
 
     @Test func readinessThroughTheProtocolTheRegistryUses() throws {
