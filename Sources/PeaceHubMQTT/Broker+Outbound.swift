@@ -208,14 +208,19 @@ extension Broker {
     // MARK: Routing
 
     /// Publishes a message from the hub itself (notices, mission modules), with no authorization check.
-    /// Returns false, taking nothing, for a message larger than a client may send the hub in one packet
-    /// (`maximumPacketSize`): a module's message goes out under the same bound as a contingent's.
-    @discardableResult
-    public func publishAsHub(_ message: BrokerMessage) -> Bool {
-        // The PUBLISH: its payload, topic and packet id, with room for the fixed header and the properties.
-        guard message.payload.readableBytes + message.topic.utf8.count + 64 <= configuration.maximumPacketSize
-        else { return false }
+    public func publishAsHub(_ message: BrokerMessage) {
         accept(message) { _ in }
+    }
+
+    /// A module's message, under the bound a contingent's has: false, taking nothing, when its PUBLISH (QoS 1, no
+    /// properties) would be larger than a client may send the hub (`maximumPacketSize`).
+    public func publishFromModule(_ message: BrokerMessage) -> Bool {
+        let remaining = MQTTPacket.Publish.remainingLength(
+            topic: message.topic, payload: message.payload, packetID: 1, properties: nil)
+        guard 1 + VariableByteInteger.size(of: remaining) + remaining <= configuration.maximumPacketSize else {
+            return false
+        }
+        publishAsHub(message)
         return true
     }
 

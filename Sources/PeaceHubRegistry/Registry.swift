@@ -95,17 +95,21 @@ public final class Registry: Sendable {
 
     /// Throws what opening `path` for the hub would (a file that is no SQLite database or no registry, one of a
     /// newer PeaceHub), changing nothing: for `serve --check-config`. An older schema is no error (the start
-    /// migrates it).
-    public static func check(path: String) throws {
+    /// migrates it): the schema versions it lacks are returned.
+    @discardableResult
+    public static func check(path: String) throws -> [String] {
         var configuration = Configuration()
         configuration.readonly = true
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
-            _ = try pendingVersions(queue, path: path)
+            return try pendingVersions(queue, path: path)
         } catch let error as RegistryError {
             throw error
         } catch {
+            if let problem = PrivateDatabaseFile.accessProblem(path, writing: false) {
+                throw RegistryError(.invalidInput, problem)
+            }
             let damaged = (error as? DatabaseError).map { [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains($0.resultCode) }
             throw RegistryError(
                 .invalidInput,

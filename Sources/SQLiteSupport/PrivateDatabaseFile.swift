@@ -36,7 +36,8 @@ public enum PrivateDatabaseFile {
     /// Why this process may not read (and write) `path`, naming its owner, or nil when it may: SQLite says only
     /// "unable to open database file" for a file of another user (a command run as root beside the hub's user).
     public static func accessProblem(_ path: String, writing: Bool) -> String? {
-        guard access(path, writing ? R_OK | W_OK : R_OK) != 0, errno != ENOENT else { return nil }
+        // EACCES only: a file that cannot be changed (immutable, a read-only mount) is opened for reading by SQLite.
+        guard access(path, writing ? R_OK | W_OK : R_OK) != 0, errno == EACCES else { return nil }
         let reason = String(cString: strerror(errno))
         var status = stat()
         let owner = stat(path, &status) == 0 ? "it belongs to uid \(status.st_uid); " : ""

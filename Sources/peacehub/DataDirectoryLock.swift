@@ -25,12 +25,22 @@ enum DataDirectoryLock {
             guard failure == EWOULDBLOCK else {
                 throw CLIError("cannot lock the data directory \(path): \(String(cString: strerror(failure)))")
             }
-            let process = holder.map { "process \($0)" } ?? "another process"
+            // 0: a holder in another PID namespace (a container), which /proc/locks cannot name.
+            let process = holder.flatMap { $0 > 0 ? "process \($0)" : nil } ?? "another process"
             throw CLIError(
                 "another hub uses the data directory \(path) (\(process) holds its lock); stop it first, or give "
                     + "this one a data directory of its own")
         }
-        // The descriptor stays open, and the lock held, for the life of the process.
+        // The descriptor stays open, and the lock held, for the life of the process. Versions before 6 December
+        // 2026 locked `hub.lock`: held too, so that one of them and this one do not run on one directory.
+        let legacy = paths.dataDirectory.appendingPathComponent("hub.lock").path
+        let legacyDescriptor = open(legacy, O_RDONLY | O_CLOEXEC)
+        if legacyDescriptor >= 0, flock(legacyDescriptor, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK {
+            close(legacyDescriptor)
+            throw CLIError(
+                "another hub (an earlier PeaceHub) uses the data directory \(path) (it holds \(legacy)); stop it "
+                    + "first")
+        }
     }
 
     /// The process holding a `flock` on what `descriptor` names, from /proc/locks (`1: FLOCK  ADVISORY  WRITE

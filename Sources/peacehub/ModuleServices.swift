@@ -30,7 +30,7 @@ final class ModuleServices: Sendable {
             logger: logger,
             publish: { [self] publication in
                 guard let broker = broker.withLock({ $0 }) else { return .unavailable }
-                let taken = broker.publishAsHub(
+                let taken = broker.publishFromModule(
                     BrokerMessage(
                         topic: publication.topic, payload: ByteBuffer(bytes: publication.payload), qos: .atLeastOnce,
                         precedence: publication.precedence ?? .routine))

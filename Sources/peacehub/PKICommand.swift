@@ -37,13 +37,15 @@ extension PKI.RevocationReason: ExpressibleByArgument {}
 
 /// Runs a PKI operation alone on its directory (`PKI.exclusively`), turning its error into one line on stderr and
 /// a non-zero exit.
-private func runPKI<T>(_ pki: PKI, _ body: () throws(PKIError) -> T) throws -> T {
-    // Root writing into the hub user's PKI: the keys it writes are root's, 0600, and the hub cannot read them
-    // (its next reload fails). Said before, as the files are written.
+private func runPKI<T>(_ pki: PKI, writing: Bool = true, _ body: () throws(PKIError) -> T) throws -> T {
+    // Root writing into the hub user's PKI (or the data directory it will be made in): the keys it writes are
+    // root's, 0600, and the hub cannot read them (its next reload fails). Said before the files are written.
     var folder = stat()
-    if geteuid() == 0, stat(pki.directory.path, &folder) == 0, folder.st_uid != 0 {
+    var nearest = pki.directory
+    while stat(nearest.path, &folder) != 0, nearest.pathComponents.count > 1 { nearest.deleteLastPathComponent() }
+    if writing, geteuid() == 0, stat(nearest.path, &folder) == 0, folder.st_uid != 0 {
         printError(
-            "warning: running as root on \(pki.directory.path), which belongs to uid \(folder.st_uid): the files "
+            "warning: running as root on \(nearest.path), which belongs to uid \(folder.st_uid): the files "
                 + "written are root's, and a hub running as that user cannot read the keys among them; run "
                 + "`runuser -u <user> -- peacehub pki ...` instead")
     }
@@ -268,7 +270,7 @@ struct PKIList: ParsableCommand {
 
     func run() throws {
         let pki = location.pki
-        let index = try runPKI(pki) { () throws(PKIError) in try pki.list() }
+        let index = try runPKI(pki, writing: false) { () throws(PKIError) in try pki.list() }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

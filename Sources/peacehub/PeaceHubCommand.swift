@@ -23,6 +23,9 @@ struct PeaceHubCommand: AsyncParsableCommand {
     /// own logging from its configuration (level and text or JSON lines).
     static func main() async {
         StandardStreams.prepare()
+        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored before
+        // the arguments are even parsed, until the reloader's handler is in place (`ServeCommand`).
+        if CommandLine.arguments.dropFirst().first == "serve" { signal(SIGHUP, SIG_IGN) }
         var parsed: any ParsableCommand.Type = Self.self
         do {
             let arguments = CommandLine.arguments.dropFirst()

@@ -48,9 +48,9 @@ struct RegistryOptions: ParsableArguments {
     /// `--db` or found in the data directory, must exist unless the command makes one (`creating`: seed,
     /// contingent and mission add), so that a mistyped path is an error, not an empty registry that answers every
     /// read (`audit verify` on a mistyped data directory said "intact").
-    /// `readingOnly`: for commands that only read (lists, shows, readiness, export, stats, reports, audit), the
-    /// file is left byte for byte as it was (`audit verify` on a backup changed its header and checksum), and an
-    /// older schema is refused.
+    /// `readingOnly`: for commands that only read (lists, shows, readiness, export, stats, reports, audit), a file
+    /// of the current schema is left byte for byte as it was (`audit verify` on a backup changed its header and
+    /// checksum); one of an older schema is migrated first, as by any command.
     func open(
         evaluator: (any ReadinessEvaluating)? = nil, creating: Bool = false, readingOnly: Bool = false
     ) throws -> Registry {
@@ -67,7 +67,8 @@ struct RegistryOptions: ParsableArguments {
         // The migration notice is printed below; the library's log line would repeat it.
         var logger = Logger(label: "peacehub.registry")
         logger.logLevel = .warning
-        if readingOnly {
+        // An older schema is migrated (a copy kept), as by every command: what the upgrade asks of the first one.
+        if readingOnly, try registryCall({ try Registry.check(path: path) }).isEmpty {
             return try registryCall { try Registry(readingOnly: path, evaluator: evaluator, logger: logger) }
         }
         let registry = try registryCall { try Registry(path: path, evaluator: evaluator, logger: logger) }

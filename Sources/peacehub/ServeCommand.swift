@@ -48,8 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: HubConfiguration.Log.Format?
 
     func run() async throws {
-        // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored from the
-        // first instruction until the reloader's handler is in place below (one in the first 40 ms ended it).
+        // Ignored since `main` (a SIGHUP in the start's first 40 ms ended the hub), until the reloader is in place.
         signal(SIGHUP, SIG_IGN)
         let load = loader()
         let settings: HubConfiguration

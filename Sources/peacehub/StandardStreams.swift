@@ -12,6 +12,7 @@ enum StandardStreams {
     /// (an eventfd, a socket) takes its number and receives log lines.
     static func prepare() {
         signal(SIGPIPE, SIG_IGN)
+        outputWasClosed = fcntl(STDOUT_FILENO, F_GETFD) == -1
         for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) == -1 {
             let null = open("/dev/null", O_RDWR)
             if null >= 0, null != descriptor {
@@ -21,6 +22,10 @@ enum StandardStreams {
         }
     }
 
+    /// Standard output was closed at the start (`>&-`): what a command writes there (an export, messages) goes
+    /// nowhere, so writing it fails, as it did to the closed stream, rather than succeeding into /dev/null.
+    nonisolated(unsafe) private static var outputWasClosed = false
+
     /// Writes all of `data` to standard error; what cannot be written is dropped (a log line is not worth the hub).
     static func error(_ data: Data) {
         _ = write(data, to: STDERR_FILENO)
@@ -29,7 +34,11 @@ enum StandardStreams {
     /// Writes all of `data` to standard output; false when it could not be (errno says why).
     @discardableResult
     static func output(_ data: Data) -> Bool {
-        write(data, to: STDOUT_FILENO)
+        guard !outputWasClosed else {
+            errno = EBADF
+            return false
+        }
+        return write(data, to: STDOUT_FILENO)
     }
 
     private static func write(_ data: Data, to descriptor: Int32) -> Bool {

@@ -97,4 +97,26 @@ import Testing
     #expect(
         issued.stderr.contains("warning: running as root on \(folder.path("pki")), which belongs to uid 65534"),
         "\(issued.stderr)")
+    let listed = try ProcessRunner.peacehub(["pki", "list"], environment: environment)
+    #expect(listed.status == 0 && !listed.stderr.contains("warning"), "a list writes nothing: \(listed.stderr)")
+    // Before the PKI exists: the data directory it will be made in is the hub user's.
+    let fresh = try TemporaryDirectory()
+    defer { fresh.remove() }
+    #expect(chown(fresh.url.path, 65534, 65534) == 0)
+    let made = try ProcessRunner.peacehub(["pki", "init"], environment: ["PEACEHUB_DATA_DIR": fresh.url.path])
+    #expect(made.stderr.contains("warning: running as root on \(fresh.url.path), which belongs to uid 65534"))
+}
+
+/// A command whose standard output was closed (`>&-`) fails rather than writing into /dev/null, where the
+/// stream now is so that no other descriptor takes its number: an export said it succeeded.
+@Test func anExportToAClosedStandardOutputFails() throws {
+    let folder = try TemporaryDirectory()
+    defer { folder.remove() }
+    let seeded = try ProcessRunner.peacehub(["registry", "seed"], environment: ["PEACEHUB_DATA_DIR": folder.url.path])
+    try #require(seeded.status == 0, "\(seeded.stderr)")
+    let result = try ProcessRunner.run(
+        "sh", ["-c", "\"$0\" registry export --format json >&-", TestEnvironment.peacehubExecutable.path],
+        environment: ["PEACEHUB_DATA_DIR": folder.url.path])
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("cannot write the export to standard output"), "\(result.stderr)")
 }

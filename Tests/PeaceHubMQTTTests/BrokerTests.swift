@@ -1263,8 +1263,10 @@ final class DeferredInterceptor: PublishInterceptor {
 /// taken (20 MiB went out, 300 MiB were taken and never delivered).
 @Test func aHubMessageLargerThanThePacketLimitIsNotTaken() throws {
     let broker = try Broker(configuration: .init(maximumPacketSize: 1024), authorizer: TestAuthorizer())
-    let large = ByteBuffer(repeating: 0x41, count: 1024)
-    #expect(!broker.publishAsHub(BrokerMessage(topic: "missions/UNIFIL/notices", payload: large, qos: .atLeastOnce)))
-    let small = ByteBuffer(repeating: 0x41, count: 900)
-    #expect(broker.publishAsHub(BrokerMessage(topic: "missions/UNIFIL/notices", payload: small, qos: .atLeastOnce)))
+    // 1 + 2 (Remaining Length 1021) + 2 + 23 (the topic) + 2 (the packet id) + 994 = 1024 bytes: the limit.
+    let topic = "missions/UNIFIL/notices"
+    let fits = ByteBuffer(repeating: 0x41, count: 994)
+    #expect(broker.publishFromModule(BrokerMessage(topic: topic, payload: fits, qos: .atLeastOnce)))
+    let past = ByteBuffer(repeating: 0x41, count: 995)
+    #expect(!broker.publishFromModule(BrokerMessage(topic: topic, payload: past, qos: .atLeastOnce)))
 }

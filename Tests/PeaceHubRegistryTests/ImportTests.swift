@@ -10,7 +10,7 @@ struct ImportTests {
     static let personsCSV = """
         serviceNumber,latinName,cyrillicName,sex,nationality,contingent,rank,rankCode,category,dateOfBirth,\
         commissionedServiceYears,languages
-        KAZ-501,Aruzhan Seitkali,Аружан Сейітқали,F,KAZ,KAZ,Captain,OF-2,MILITARY_OBSERVER,1991-03-04,8,en: B2; ru:C2; 
+        KAZ-501,Aruzhan Seitkali,Аружан Сейітқали,F,KAZ,KAZ,Captain,OF-2,MILITARY_OBSERVER,1991-03-04,8,en: B2; ru:C2;\u{20}
         KAZ-502,"Nurlan ""Nur"" Abenov",,M,KAZ,KAZ,Major,OF-3,STAFF_OFFICER,1985-12-01,15,en:C1
 
         """

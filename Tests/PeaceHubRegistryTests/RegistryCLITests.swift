@@ -384,7 +384,8 @@ struct RegistryCLITests {
         let executable = harness.folder.path("peacehub")
         try FileManager.default.copyItem(atPath: TestEnvironment.peacehubExecutable.path, toPath: executable)
         #expect(chmod(harness.folder.url.path, 0o755) == 0)
-        for (command, access) in [(["person", "list"], "read and write"), (["stats"], "read")] {
+        let writing = ["contingent", "add", "MNG", "--name", "Mongolia"]
+        for (command, access) in [(writing, "read and write"), (["stats"], "read")] {
             let result = try ProcessRunner.run(
                 "/usr/bin/setpriv",
                 ["--reuid=65534", "--regid=65534", "--clear-groups", executable, "registry"] + command

@@ -549,6 +549,14 @@ import Testing
         #expect(third.status == 1 && third.stderr.contains("another hub uses the data directory"), "\(third.stderr)")
         #expect(hub.isRunning)
         hub.stop()
+        // An earlier PeaceHub locked `hub.lock`: one of those running keeps this one out too.
+        let legacy = open(hub.data.path("hub.lock"), O_RDWR | O_CREAT, 0o600)
+        #expect(legacy >= 0 && flock(legacy, LOCK_EX) == 0)
+        let beside = try ProcessRunner.peacehub(
+            ["serve", "--host", "127.0.0.1", "--port", "0"], environment: environment, timeout: 30)
+        close(legacy)
+        #expect(beside.status == 1 && beside.stderr.contains("(an earlier PeaceHub)"), "\(beside.stderr)")
+        hub.stop()
         try hub.start(port: 0)
         #expect(hub.isRunning)
     }

@@ -61,9 +61,9 @@ struct phub_host {
      * (`size` bytes, may be NULL when size is 0) is copied before the call returns. Returns
      * PHUB_OK when the hub took the message, PHUB_ERR_DENIED for a topic outside the mission or a
      * report topic, PHUB_ERR_INVALID_ARGUMENT for a malformed topic (empty, a wildcard, a NUL, more
-     * than 65,535 bytes) or a message larger than the hub's MQTT maximum packet size
-     * (mqtt.maximumPacketSize, 4 MiB by default), PHUB_ERR_UNAVAILABLE when no broker runs (e.g. in
-     * the CLI).
+     * than 65,535 bytes), a payload over 16 MiB, or a message whose PUBLISH would be larger than
+     * the hub's MQTT maximum packet size (mqtt.maximumPacketSize, 4 MiB by default),
+     * PHUB_ERR_UNAVAILABLE when no broker runs (e.g. in the CLI).
      * [thread-safe] */
     phub_status_t (*publish)(const phub_host_t *host, const char *topic, const uint8_t *payload,
                              uint64_t size, phub_precedence_t precedence);
