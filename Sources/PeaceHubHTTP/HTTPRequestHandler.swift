@@ -3,10 +3,6 @@ import NIOHTTP1
 import NIOPosix
 import PeaceHubCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One connection's requests, one at a time (`HTTPServerPipelineHandler` before it holds pipelined ones back):
 /// collects the body up to the limit, answers on the thread pool, writes the response and keeps the connection
 /// or closes it. The caller's `Principal` arrives as a user event from the transport before any request.
@@ -237,7 +233,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         return host.allSatisfy(hostNameCharacters.contains) && port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
-    /// `IPv6address / IPvFuture` inside the brackets [RFC 3986 3.2.2]: an address `inet_pton` reads, or
+    /// `IPv6address / IPvFuture` inside the brackets [RFC 3986 3.2.2]: an IPv6 address, or
     /// `v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` ).
     private static func isValidIPLiteral(_ literal: Substring) -> Bool {
         if let rest = literal.first.flatMap({ "vV".contains($0) ? literal.dropFirst() : nil }) {
@@ -247,8 +243,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return version.allSatisfy { $0.isASCII && $0.isHexDigit } && !address.isEmpty
                 && address.allSatisfy { $0 == ":" || ($0 != "%" && hostNameCharacters.contains($0)) }
         }
-        var bytes = in6_addr()
-        return inet_pton(AF_INET6, String(literal), &bytes) == 1
+        return ipAddressBytes(String(literal))?.count == 16
     }
 
     private func startDeadline(context: ChannelHandlerContext) {

@@ -65,20 +65,7 @@ public final class Registry: Sendable {
         readingOnly path: String, evaluator: (any ReadinessEvaluating)? = nil,
         logger: Logger = Logger(label: "peacehub.registry")
     ) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        // As a write waits for another writer: the hub's checkpoint holds the file for a moment.
-        configuration.busyMode = .timeout(30)
-        let queue: DatabaseQueue
-        do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-        } catch {
-            throw RegistryError(
-                .invalidInput,
-                PrivateDatabaseFile.accessProblem(path, writing: false)
-                    ?? "cannot open the registry database \(path): \(Self.describe(error))")
-        }
-        let pending = try Self.pendingVersions(queue, path: path)
+        let (queue, pending) = try Self.openForReading(path)
         guard pending.count < RegistrySchema.versions.count else {
             throw RegistryError(.invalidInput, "\(path) is not a registry database: it has no registry schema")
         }
@@ -98,12 +85,21 @@ public final class Registry: Sendable {
     /// migrates it): the schema versions it lacks are returned.
     @discardableResult
     public static func check(path: String) throws -> [String] {
+        let (queue, pending) = try openForReading(path)
+        try? queue.close()
+        return pending
+    }
+
+    /// `path` opened read-only, with the schema versions it lacks: nothing in the file changes (no write-ahead log
+    /// switched on, no migration). A reader waits for a writer as a write does (the hub's checkpoint holds the file
+    /// for a moment).
+    private static func openForReading(_ path: String) throws -> (DatabaseQueue, pending: [String]) {
         var configuration = Configuration()
         configuration.readonly = true
+        configuration.busyMode = .timeout(30)
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
-            defer { try? queue.close() }
-            return try pendingVersions(queue, path: path)
+            return (queue, try pendingVersions(queue, path: path))
         } catch let error as RegistryError {
             throw error
         } catch {

@@ -35,7 +35,8 @@ public struct RegistryError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let alreadyExists = Code(backing: .alreadyExists)
         /// Another writer (an import, another process) held the registry past a write's wait (30 s).
         public static let busy = Code(backing: .busy)
-        /// The file holds what no write of the hub leaves (an audit head behind its entries): it was edited.
+        /// The file holds what no write of the hub leaves (an audit head that is not its newest entry's): it was
+        /// edited.
         public static let damaged = Code(backing: .damaged)
 
         public var description: String {

@@ -148,11 +148,10 @@ extension HubConfiguration {
     }
 
     /// An IPv6 address in `fe80::/10`, which names an address on one link only, written without the zone that
-    /// says which (`%eth0`; `inet_pton` reads no zone).
+    /// says which (`%eth0`; with one it is no plain address).
     private static func isLinkLocalWithoutZone(_ host: String) -> Bool {
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, host, &address) == 1 else { return false }
-        return withUnsafeBytes(of: &address) { $0[0] == 0xFE && $0[1] & 0xC0 == 0x80 }
+        guard let address = ipAddressBytes(host), address.count == 16 else { return false }
+        return address[0] == 0xFE && address[1] & 0xC0 == 0x80
     }
 
     /// The numeric addresses `host` resolves to (empty when it does not: binding it will say why).

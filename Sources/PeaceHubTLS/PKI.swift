@@ -287,7 +287,7 @@ public struct PKI: Sendable {
         // One name each, however written (`::1` and `0:0:0:0:0:0:0:1`, `hub` and `HUB`).
         var names: Set<String> = []
         for host in hosts {
-            if var address = Self.ipAddressBytes(host) {
+            if var address = ipAddressBytes(host) {
                 // An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is the IPv4 address a client connects to.
                 if address.count == 16, address.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
                     address = Array(address.suffix(4))
@@ -584,14 +584,6 @@ public struct PKI: Sendable {
         let trimmed = String(hex.drop { $0 == "0" })
         if trimmed.isEmpty { return "00" }
         return trimmed.count % 2 == 1 ? "0" + trimmed : trimmed
-    }
-
-    static func ipAddressBytes(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
     }
 
     static func isHostName(_ text: String) -> Bool {

@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShim
 import NIOCore
+import PeaceHubCore
 
 /// One OpenSSL `SSL`: ciphertext in through `receive`, out through `takeCiphertext`. Through one BIO of our own
 /// (`phub_connection_bio_new`), OpenSSL reads what was received from the network's buffer itself, through a window
@@ -66,7 +67,7 @@ final class TLSConnection {
             if let serverHostname {
                 // An address is checked against the certificate's IP addresses, but not sent: SNI names hosts only
                 // [RFC 6066 3].
-                let sendsName = PKI.ipAddressBytes(serverHostname) == nil
+                let sendsName = ipAddressBytes(serverHostname) == nil
                 guard !sendsName || phub_ssl_set_tlsext_host_name(ssl, serverHostname) == 1,
                     SSL_set1_host(ssl, serverHostname) == 1
                 else {
