@@ -30,7 +30,7 @@ PLUGINS_DIR ?= $(CURDIR)/.build/plugins
 EXAMPLES_DIR ?= $(CURDIR)/.build/plugin-examples
 MISSIONS := $(notdir $(wildcard $(addprefix Plugins/,UNIFIL UNFICYP UNMOGIP MINURSO)))
 
-APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl binutils mosquitto-clients python3-pip curl
+APT_PACKAGES := libssl-dev libsqlite3-dev libjemalloc-dev pkg-config openssl binutils mosquitto-clients python3-pip curl
 # PyPI packages and the modules they provide (paho-mqtt for MQTT scenarios; prometheus-client, openapi-spec-validator,
 # openapi-schema-validator and PyYAML to check /metrics and the admin API against docs/admin-api.yaml).
 PIP_PACKAGES := paho-mqtt prometheus-client openapi-spec-validator openapi-schema-validator pyyaml

@@ -124,10 +124,13 @@ let package = Package(
         ),
 
         // Tier 3: the command-line tool.
+        // jemalloc in place of glibc's malloc, for the hub's process only (Sources/CAllocator/allocator.c).
+        .target(name: "CAllocator", linkerSettings: [.linkedLibrary("jemalloc")]),
         .executableTarget(
             name: "peacehub",
             dependencies: [
-                "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubRegistry", "PeaceHubMQTT", "PeaceHubServer",
+                "CAllocator", "PeaceHubCore", "PeaceHubPlugins", "PeaceHubTLS", "PeaceHubRegistry", "PeaceHubMQTT",
+                "PeaceHubServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -327,6 +327,24 @@ import Testing
         #expect(admin.stdout == "200", "admin API: \(admin.stdout)\(admin.stderr)")
     }
 
+    /// The hub allocates through jemalloc with the options of `Sources/CAllocator/allocator.c`: glibc's malloc made
+    /// the two event loops wait for each other's arena locks whenever one freed what the other allocated
+    /// (docs/performance.md, item 24). jemalloc starts its one background thread only if it is the process's
+    /// allocator and read those options.
+    @Test func theHubAllocatesThroughJemallocWithItsOptions() throws {
+        let hub = try HubProcess(environment: ["PEACEHUB_PLUGINS_DIR": "/nonexistent"])
+        defer { hub.remove() }
+        let pid = try #require(hub.processIdentifier)
+        func threadNames() -> [String] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !threadNames().contains("jemalloc_bg_thd"), Date() < deadline { usleep(50_000) }
+        #expect(threadNames().filter { $0 == "jemalloc_bg_thd" }.count == 1, "\(threadNames())")
+    }
+
     /// Readers of standard output and error that go away (pipes closed from the start) do not stop the hub, as
     /// operations.md says: the listening line and every log line went through `FileHandle.write`, which traps when
     /// a write fails (and SIGPIPE was not yet ignored while the modules loaded).
