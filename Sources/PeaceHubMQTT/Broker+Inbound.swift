@@ -61,48 +61,43 @@ extension Broker {
             return publisher.routes.append(
                 message(of: publish, clientID: clientID, principal: principal))
         }
-        // Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC, in the session that took it.
-        let forgetPacketID: @Sendable () -> Void = { [self, receiver] in
-            guard let receiver, let id = publish.packetID else { return }
-            state.withLock { _ in _ = receiver.inboundQoS2.remove(id) }
-        }
+        // What follows outlives this call and mostly ends on the subscriber's event loop (the PUBACK its
+        // acknowledgement sends, `PendingPuback`): it keeps the packet's id and QoS, not the packet, whose topic,
+        // payload and properties would otherwise be counted on both loops and freed on the other.
+        let packetID = publish.packetID, qos = publish.qos
         // A PUBLISH that could not be stored is not acknowledged (the connection closes): its QoS 2 packet id is
         // forgotten, so that the client's resend is taken as new, not as a duplicate of a message never routed.
-        let failed: @Sendable (any Error) -> Void = { error in
-            forgetPacketID()
+        let failed: @Sendable (any Error) -> Void = { [self, receiver] error in
+            if let receiver, let packetID { forget(packetID, of: receiver) }
             acknowledge(.failure(error))
-        }
-        // The packet id is stored for the session that took it only. A Clean Start CONNECT that took the session
-        // over while the message was judged made a new session under the client id, by which the store knows
-        // sessions: after a restart, that session's own QoS 2 PUBLISH with the id was taken for a resend.
-        let forTheReceiver: @Sendable ([StoreOperation]) -> [StoreOperation] = { [self, receiver] operations in
-            guard let receiver, let id = publish.packetID, state.withLock({ $0.sessions[clientID] !== receiver })
-            else { return operations }
-            return operations.filter { $0 != .addInboundQoS2(clientID: clientID, packetID: id) }
         }
         // Answers with `code` once `operations` are durable. A 5.0 QoS 2 PUBLISH refused with a failure code is
         // finished: its packet id is free at once, no PUBREL follows [MQTT-4.3.3-4].
-        let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version] code, reason in
-            var operations = forTheReceiver(operations)
-            if code.isFailure, version == .v5, publish.qos == .exactlyOnce, let id = publish.packetID {
-                forgetPacketID()
-                operations.removeAll { $0 == .addInboundQoS2(clientID: clientID, packetID: id) }
+        let finish: @Sendable (ReasonCode, String?) -> Void = { [self, operations, version, receiver] code, reason in
+            var operations = operations
+            if let receiver, let packetID {
+                operations = self.operations(operations, for: receiver, clientID: clientID, packetID: packetID)
+                if code.isFailure, version == .v5 {
+                    forget(packetID, of: receiver)
+                    operations.removeAll { $0 == .addInboundQoS2(clientID: clientID, packetID: packetID) }
+                }
             }
             commit(operations) { result in
                 switch result {
-                case .success: acknowledge(.success(Self.acknowledgement(of: publish, code, reason)))
+                case .success: acknowledge(.success(Self.acknowledgement(packetID: packetID, qos: qos, code, reason)))
                 case .failure(let error): failed(error)
                 }
             }
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
         let message = message(of: publish, clientID: clientID, principal: principal)
+        let retain = message.retain
         let delivered: @Sendable (Result<Routing, any Error>) -> Void = { result in
             switch result {
             case .success(let routing) where routing.sessions == 0 && routing.full > 0:
                 finish(.quotaExceeded, "the queues of its subscribers are full")
             case .success(let routing):
-                finish(routing.sessions == 0 && !message.retain ? .noMatchingSubscribers : .success, nil)
+                finish(routing.sessions == 0 && !retain ? .noMatchingSubscribers : .success, nil)
             case .failure(let error):
                 failed(error)
             }
@@ -115,9 +110,29 @@ extension Broker {
             return accept(message, operations: operations, puback: puback, then: delivered)
         }
         judge(message, by: interceptor, principal: principal, refused: finish, failed: failed) {
-            [self, operations] judged in
-            accept(judged, operations: forTheReceiver(operations), then: delivered)
+            [self, operations, receiver] judged in
+            let operations =
+                if let receiver, let packetID {
+                    self.operations(operations, for: receiver, clientID: clientID, packetID: packetID)
+                } else { operations }
+            accept(judged, operations: operations, then: delivered)
         }
+    }
+
+    /// Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC, in the session that took it.
+    private func forget(_ packetID: UInt16, of receiver: Session) {
+        state.withLock { _ in _ = receiver.inboundQoS2.remove(packetID) }
+    }
+
+    /// `operations` without storing a QoS 2 packet id for a session other than `receiver`, the one that took it.
+    /// A Clean Start CONNECT that took the session over while the message was judged made a new session under the
+    /// client id, by which the store knows sessions: after a restart, that session's own QoS 2 PUBLISH with the
+    /// id was taken for a resend.
+    private func operations(
+        _ operations: [StoreOperation], for receiver: Session, clientID: String, packetID: UInt16
+    ) -> [StoreOperation] {
+        guard state.withLock({ $0.sessions[clientID] !== receiver }) else { return operations }
+        return operations.filter { $0 != .addInboundQoS2(clientID: clientID, packetID: packetID) }
     }
 
     /// Has the interceptor judge a message on a topic it claims: `deliver` gets the message to route; a rejected or
@@ -254,12 +269,13 @@ extension Broker {
     /// The completion of a routing nobody waits for.
     static let ignore: @Sendable (Result<Routing, any Error>) -> Void = { _ in }
 
-    /// The PUBACK or PUBREC a PUBLISH gets (none for QoS 0); a 3.1.1 encoder drops the code and the reason.
-    static func acknowledgement(of publish: MQTTPacket.Publish, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {
-        guard let id = publish.packetID else { return nil }
+    /// The PUBACK or PUBREC a PUBLISH with `packetID` gets (none for QoS 0); a 3.1.1 encoder drops the code and the
+    /// reason.
+    static func acknowledgement(packetID: UInt16?, qos: QoS, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {
+        guard let packetID else { return nil }
         let ack = MQTTPacket.Acknowledgement(
-            packetID: id, reasonCode: code, properties: reason.map { [.reason($0)] } ?? [])
-        return publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
+            packetID: packetID, reasonCode: code, properties: reason.map { [.reason($0)] } ?? [])
+        return qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
     }
 
     /// PUBREL for an inbound QoS 2 message: once the packet id is free again, PUBCOMP (5.0: 0x92 for an id the

@@ -81,6 +81,9 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     private var replies = CircularBuffer<MQTTPacket??>(initialCapacity: 1)
     /// How many replies have left the front of `replies`.
     private var repliesWritten = 0
+    /// Replies filled on other threads, waiting for this loop (`reserveReply`).
+    private typealias ArrivedReply = (slot: Int, result: Result<MQTTPacket?, any Error>)
+    private let arrivedReplies = Mutex<[ArrivedReply]>([])
     /// QoS 1 and 2 PUBLISHes from the client not yet answered with PUBACK or PUBCOMP (its Receive Maximum).
     private var unacknowledged: Set<UInt16> = []
     /// Topic aliases the client set (5.0), and those the hub set for it.
@@ -447,23 +450,37 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     /// What a QoS 0 PUBLISH, a PUBACK and a PUBCOMP are answered with: nothing (the store logs its own failures).
     private static let noReply: Broker.Reply = { _ in }
 
-    /// Takes the next place in the reply order; the returned closure fills it from any thread.
+    /// Takes the next place in the reply order; the returned closure fills it from any thread. A reply from
+    /// another thread (a subscriber's event loop, where its acknowledgement sends the PUBACK, or the store's) waits
+    /// in `arrivedReplies` for one task that fills all that came meanwhile.
     private func reserveReply() -> Broker.Reply {
         replies.append(nil)
         let slot = replies.count - 1 + repliesWritten
         return { result in
-            self.onLoop { context in
-                switch result {
-                case .failure(let error as SessionTakenOver):
-                    self.end(.sessionTakenOver, context: context, reason: error.description)
-                case .failure(let error):
-                    self.close(context, reason: "the store failed: \(error)")
-                case .success(let packet):
-                    let index = self.replies.index(self.replies.startIndex, offsetBy: slot - self.repliesWritten)
-                    self.replies[index] = .some(packet)
-                    self.writeReadyReplies(context: context)
-                }
+            guard !self.eventLoop.inEventLoop else { return self.fill(slot, with: result) }
+            let first = self.arrivedReplies.withLock { arrived in
+                arrived.append((slot, result))
+                return arrived.count == 1
             }
+            guard first else { return }
+            self.eventLoop.execute {
+                var arrived: [ArrivedReply] = []
+                self.arrivedReplies.withLock { swap(&$0, &arrived) }
+                for (slot, result) in arrived { self.fill(slot, with: result) }
+            }
+        }
+    }
+
+    private func fill(_ slot: Int, with result: Result<MQTTPacket?, any Error>) {
+        guard let context else { return }
+        switch result {
+        case .failure(let error as SessionTakenOver):
+            end(.sessionTakenOver, context: context, reason: error.description)
+        case .failure(let error):
+            close(context, reason: "the store failed: \(error)")
+        case .success(let packet):
+            replies[replies.index(replies.startIndex, offsetBy: slot - repliesWritten)] = .some(packet)
+            writeReadyReplies(context: context)
         }
     }
 
