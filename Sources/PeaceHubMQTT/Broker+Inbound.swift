@@ -294,62 +294,82 @@ extension Broker {
         commit(operations) { result in reply(result.map { .pubcomp(packetID: packetID, code) }) }
     }
 
-    /// PUBACK, PUBREC or PUBCOMP for an outbound message. A PUBREC is answered with PUBREL only once the new stage
-    /// is durable: after a crash the hub then resends PUBREL, never the PUBLISH the client has already released (no
-    /// QoS 2 duplicate). A 5.0 PUBREC with a failure code ends the delivery there. The acknowledgement of a QoS 1
-    /// message's last stored delivery may send its publisher's PUBACK (`PendingPuback`).
-    public func acknowledge(
-        _ packet: MQTTPacket, clientID: String, connection: any BrokerConnection, reply: @escaping Reply
+    /// PUBACKs and PUBCOMPs, which end outbound deliveries and answer nothing: a connection hands over those of one
+    /// read together, for one lock and one wake-up for what the freed window slots let go. A finished delivery
+    /// needs no waiting: if its removal is lost, the client gets a resend it recognises by its packet id. The
+    /// acknowledgement of a QoS 1 message's last stored delivery may send its publisher's PUBACK (`PendingPuback`).
+    func complete(
+        _ deliveries: [(packetID: UInt16, stage: InflightStage)], clientID: String, connection: any BrokerConnection
     ) {
-        var puback: (@Sendable () -> Void)?
-        let (answer, wake, operations) = state.withLock {
-            state -> (MQTTPacket?, (any BrokerConnection)?, [StoreOperation]) in
-            // One from a connection taken over answers nothing: it would free the newer one's packet ids.
-            guard let session = state.session(clientID, of: connection) else { return (nil, nil, []) }
-            func finish(_ id: UInt16, expecting stage: InflightStage) -> [StoreOperation] {
-                guard let inflight = session.inflight[id], inflight.stage == stage else { return [] }
-                session.removeInflight(id)
-                if let pending = inflight.delivery.puback {
-                    let (stored, send) = pending.acknowledged(inflight.delivery.sequence)
-                    puback = send
-                    guard stored else { return [] }
-                }
-                return session.isStored && store != nil && inflight.delivery.messageID != 0
-                    ? [.removeDelivery(clientID: clientID, sequence: inflight.delivery.sequence)] : []
+        var pubacks: [@Sendable () -> Void] = []
+        let (wake, operations) = state.withLock { state -> ((any BrokerConnection)?, [StoreOperation]) in
+            // One from a connection taken over ends nothing: it would free the newer one's packet ids.
+            guard let session = state.session(clientID, of: connection) else { return (nil, []) }
+            var operations: [StoreOperation] = []
+            for (id, stage) in deliveries {
+                let (removal, puback) = finish(id, expecting: stage, in: session)
+                if let removal { operations.append(removal) }
+                if let puback { pubacks.append(puback) }
             }
-            switch packet {
-            case .puback(let ack):
-                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPuback))
-            case .pubcomp(let ack):
-                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPubcomp))
-            case .pubrec(let ack) where ack.reasonCode.isFailure:
-                return (nil, session.connection, finish(ack.packetID, expecting: .awaitingPubrec))
-            case .pubrec(let ack):
-                let id = ack.packetID
-                guard let inflight = session.inflight[id] else {
-                    let code: ReasonCode = session.version == .v5 ? .packetIdentifierNotFound : .success
-                    return (.pubrel(packetID: id, code), nil, [])
-                }
-                guard inflight.stage == .awaitingPubrec else { return (.pubrel(packetID: id), nil, []) }
-                session.inflight[id]?.stage = .awaitingPubcomp
-                // A reconnect sends the PUBRELs again in the order their PUBRECs came [MQTT-4.6.0-4]; the PUBLISHes
-                // left keep the order they were first sent in.
-                session.inflightOrder.removeAll { $0 == id }
-                session.inflightOrder.append(id)
-                let operations: [StoreOperation] =
-                    session.isStored && store != nil && inflight.delivery.messageID != 0
-                    ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
-                    : []
-                return (.pubrel(packetID: id), nil, operations)
-            default:
-                return (nil, nil, [])
-            }
+            return (session.connection, operations)
         }
-        // A finished delivery needs no waiting: if its removal is lost, the client gets a resend it
-        // recognises by its packet id. A freed window slot may let a queued message go.
-        commit(operations) { result in reply(result.map { answer }) }
+        commit(operations) { _ in }
         wake?.wakeUp()
-        puback?()
+        for puback in pubacks { puback() }
+    }
+
+    /// Ends an outbound delivery at `stage`, under the broker's lock: what the store must remove, and the
+    /// publisher's PUBACK to send once the lock is released, if this was its last stored delivery.
+    private func finish(
+        _ id: UInt16, expecting stage: InflightStage, in session: Session
+    ) -> (removal: StoreOperation?, puback: (@Sendable () -> Void)?) {
+        guard let inflight = session.inflight[id], inflight.stage == stage else { return (nil, nil) }
+        session.removeInflight(id)
+        var puback: (@Sendable () -> Void)?
+        if let pending = inflight.delivery.puback {
+            let (stored, send) = pending.acknowledged(inflight.delivery.sequence)
+            puback = send
+            guard stored else { return (nil, puback) }
+        }
+        let removal: StoreOperation? =
+            session.isStored && store != nil && inflight.delivery.messageID != 0
+            ? .removeDelivery(clientID: session.clientID, sequence: inflight.delivery.sequence) : nil
+        return (removal, puback)
+    }
+
+    /// PUBREC for an outbound QoS 2 message, answered with PUBREL only once the new stage is durable: after a crash
+    /// the hub then resends PUBREL, never the PUBLISH the client has already released (no QoS 2 duplicate). A 5.0
+    /// PUBREC with a failure code ends the delivery there, and answers nothing.
+    public func acknowledge(
+        _ pubrec: MQTTPacket.Acknowledgement, clientID: String, connection: any BrokerConnection,
+        reply: @escaping Reply
+    ) {
+        let id = pubrec.packetID
+        if pubrec.reasonCode.isFailure {
+            complete([(id, .awaitingPubrec)], clientID: clientID, connection: connection)
+            return reply(.success(nil))
+        }
+        let answer = state.withLock { state -> (MQTTPacket, [StoreOperation])? in
+            // One from a connection taken over answers nothing: it would free the newer one's packet ids.
+            guard let session = state.session(clientID, of: connection) else { return nil }
+            guard let inflight = session.inflight[id] else {
+                let code: ReasonCode = session.version == .v5 ? .packetIdentifierNotFound : .success
+                return (.pubrel(packetID: id, code), [])
+            }
+            guard inflight.stage == .awaitingPubrec else { return (.pubrel(packetID: id), []) }
+            session.inflight[id]?.stage = .awaitingPubcomp
+            // A reconnect sends the PUBRELs again in the order their PUBRECs came [MQTT-4.6.0-4]; the PUBLISHes
+            // left keep the order they were first sent in.
+            session.inflightOrder.removeAll { $0 == id }
+            session.inflightOrder.append(id)
+            let operations: [StoreOperation] =
+                session.isStored && store != nil && inflight.delivery.messageID != 0
+                ? [.markInflight(clientID: clientID, sequence: inflight.delivery.sequence, packetID: id, stage: .awaitingPubcomp)]
+                : []
+            return (.pubrel(packetID: id), operations)
+        }
+        guard let (pubrel, operations) = answer else { return reply(.success(nil)) }
+        commit(operations) { result in reply(result.map { pubrel }) }
     }
 
     // MARK: SUBSCRIBE

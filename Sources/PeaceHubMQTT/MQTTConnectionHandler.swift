@@ -92,6 +92,8 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     /// QoS 0 messages of this burst not routed yet, and what authorizes its PUBLISHes
     /// (`Broker.publish(_:clientID:principal:publisher:reply:)`).
     private var publisher = Broker.Publisher()
+    /// The outbound deliveries this burst's PUBACKs and PUBCOMPs ended, not handed to the broker yet.
+    private var completed: [(packetID: UInt16, stage: InflightStage)] = []
     /// Bytes encoded since the last flush.
     private var outbound: ByteBuffer?
     /// True inside `channelRead`: replies wait for `channelReadComplete`, so a burst of packets costs one flush.
@@ -178,9 +180,11 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             }
         } catch {
             routeSetAside()
+            completeSetAside()
             return failed(error, context: context)
         }
         routeSetAside()
+        completeSetAside()
         if case .closed = state { return }
         if bytes.readableBytes > 0 {
             bytes.discardReadBytes()
@@ -296,6 +300,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             writeOutgoing(clientID: accepted.clientID)
             for packet in waiting { process(packet, context: context) }
             routeSetAside()
+            completeSetAside()
             if case .failed(let error)? = endAfterConnect {
                 endAfterConnect = nil
                 return failed(error, context: context)
@@ -370,6 +375,10 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         let setAside = if case .publish(let publish) = packet { publish.qos == .atMostOnce } else { false }
         if !setAside { routeSetAside() }
         switch packet {
+        case .puback, .pubcomp: break
+        default: completeSetAside()
+        }
+        switch packet {
         case .connect:
             disconnect(.protocolError, context: context, reason: "a second CONNECT [MQTT-3.1.0-2]")
         case .publish(var publish):
@@ -397,13 +406,13 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             broker.unsubscribe(unsubscribe, clientID: clientID, connection: self, reply: reserveReply())
         case .pingreq:
             reserveReply()(.success(.pingresp))
-        case .puback, .pubcomp:
-            // Answered by nothing, so no place in the reply order: a removal the store loses costs a resend the
-            // client recognises by its packet id. The broker wakes this connection for what the freed window slot
-            // lets go, once for a read's acknowledgements.
-            broker.acknowledge(packet, clientID: clientID, connection: self, reply: Self.noReply)
-        case .pubrec:
-            broker.acknowledge(packet, clientID: clientID, connection: self, reply: reserveReply())
+        case .puback(let ack):
+            // Answered by nothing, so no place in the reply order; handed over with the read's others.
+            completed.append((ack.packetID, .awaitingPuback))
+        case .pubcomp(let ack):
+            completed.append((ack.packetID, .awaitingPubcomp))
+        case .pubrec(let ack):
+            broker.acknowledge(ack, clientID: clientID, connection: self, reply: reserveReply())
         case .disconnect(let disconnect):
             let interval = disconnect.properties.sessionExpiryInterval
             if let interval, interval != 0, limits.sessionExpiryInterval == 0 {
@@ -577,6 +586,14 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         broker.route(&publisher)
     }
 
+    /// Hands the broker the PUBACKs and PUBCOMPs set aside so far, before any other packet and at the end of each
+    /// read: one broker lock, and one wake-up for what their window slots let go (`Broker.complete`).
+    private func completeSetAside() {
+        guard !completed.isEmpty else { return }
+        if case .connected(let clientID) = state { broker.complete(completed, clientID: clientID, connection: self) }
+        completed.removeAll(keepingCapacity: true)
+    }
+
     /// Flushes once the tasks already queued on the event loop have run, so acknowledgements that complete
     /// together (one store commit) and deliveries woken together leave in one write; within a read burst its end
     /// flushes.
@@ -602,10 +619,8 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     /// topics while it waited for its commit, could no longer give.
     private func discard(_ publish: MQTTPacket.Publish) {
         guard let id = publish.packetID, case .connected(let clientID) = state else { return }
-        let acknowledgement: MQTTPacket =
-            publish.qos == .atLeastOnce
-            ? .puback(.init(packetID: id)) : .pubrec(.init(packetID: id, reasonCode: .unspecifiedError))
-        broker.acknowledge(acknowledgement, clientID: clientID, connection: self, reply: Self.noReply)
+        let stage: InflightStage = publish.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+        broker.complete([(id, stage)], clientID: clientID, connection: self)
     }
 
     /// Gives a PUBLISH's topic an alias while the client allows more: the first PUBLISH on a topic sets it, later
