@@ -3,8 +3,8 @@ import PeaceHubCore
 
 /// A 5.0 connection's outbound topic aliases as it takes its deliveries (`Broker.outgoing`): whether a topic has
 /// one, and how many more it may set.
-struct OutboundTopicAliases {
-    var isSet: (String) -> Bool
+struct OutboundTopicAliases: Sendable {
+    var isSet: @Sendable (String) -> Bool
     var left: Int
 
     static var none: OutboundTopicAliases { OutboundTopicAliases(isSet: { _ in false }, left: 0) }
@@ -23,150 +23,167 @@ extension Broker {
         case encoded(ByteBuffer)
     }
 
-    /// Hands `deliver` what to write to `clientID`: first the QoS 0 messages encoded for its connection, then what
+    /// A connection's turn at its session's messages (`outgoing(_:)`): `deliver` gets what to write to `clientID`.
+    /// `aliases` are the connection's topic aliases (5.0): a PUBLISH is measured as it will be sent, by alias where
+    /// the connection has one for its topic or will set one with this turn's first PUBLISH on it.
+    struct OutgoingTurn: Sendable {
+        var clientID: String
+        var connection: any BrokerConnection
+        var aliases: OutboundTopicAliases = .none
+        var deliver: @Sendable ([Outgoing]) -> Void
+    }
+
+    /// Hands each turn's `deliver` what to write: first the QoS 0 messages encoded for its connection, then what
     /// was in flight when the client reconnected (PUBLISH with DUP, or PUBREL), then queued messages, each PUBLISH
     /// while the in-flight window has room [MQTT-3.3.4-9]. Expired messages not yet sent are dropped
     /// [MQTT-3.3.2-5], and so are messages larger than the client's Maximum Packet Size, as if delivered
     /// [MQTT-3.1.2-25]. QoS 0 and 1 go at once; a QoS 2 PUBLISH of a stored session goes only once its packet id
     /// is durable, so a crash can never make the hub send it again as a new message: the commit releases it to
-    /// the connection's next turn (a wake-up). `deliver` is called once, at once (perhaps with nothing).
-    /// `aliases` are the connection's topic aliases (5.0): a PUBLISH is measured as it will be sent, by alias where
-    /// the connection has one for its topic or will set one with this turn's first PUBLISH on it.
-    func outgoing(
-        clientID: String, connection: any BrokerConnection, aliases: OutboundTopicAliases = .none,
-        deliver: @escaping @Sendable ([Outgoing]) -> Void
-    ) {
+    /// the connection's next turn (a wake-up). Each `deliver` is called once, at once (perhaps with nothing). The
+    /// turns of the connections one event-loop task woke are taken together, under one lock.
+    func outgoing(_ turns: [OutgoingTurn]) {
         let now = clock()
-        typealias Release = (session: Session, connectionNumber: Int, publishes: [(Session.Delivery, UInt16)])
-        let (immediate, afterCommit, operations) = state.withLock {
-            state -> ([Outgoing], Release?, [StoreOperation]) in
-            // A connection taken over takes nothing: the newer one has the session's messages.
-            guard let session = state.session(clientID, of: connection) else { return ([], nil, []) }
-            if session.awaitingFirstTurn { session.lastTookAt = now }
-            session.awaitingFirstTurn = false
-            var immediate: [Outgoing] = []
-            var afterCommit: [(Session.Delivery, UInt16)] = []
-            var operations: [StoreOperation] = []
-            let stored = session.isStored && store != nil
-            // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
-            if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
-            // Topics this turn's PUBLISHes will set an alias for, as the connection sets them: the first PUBLISH on a
-            // topic without one, while aliases are left and the alias's three bytes keep it within the maximum. A
-            // QoS 2 PUBLISH that waits for its packet id's commit sets its alias when written, after this turn's
-            // QoS 0 PUBLISHes and before any QoS 1 or 2 one taken after it.
-            var aliasesLeft = aliases.left
-            var settingAlias: Set<ExactString> = []
-            var settingAliasAfterCommit: Set<ExactString> = []
-            func sentByAlias(_ topic: String, qos: QoS) -> Bool {
-                aliases.isSet(topic) || settingAlias.contains(ExactString(topic))
-                    || (qos != .atMostOnce && settingAliasAfterCommit.contains(ExactString(topic)))
+        let taken = state.withLock { state in turns.map { take($0, at: now, from: &state) } }
+        for (turn, taken) in zip(turns, taken) { hand(taken, to: turn) }
+    }
+
+    /// What one turn takes under the lock: what to write at once, the QoS 2 PUBLISHes released by the commit of
+    /// their packet ids, and the store operations.
+    private typealias TakenTurn = (immediate: [Outgoing], afterCommit: Release?, operations: [StoreOperation])
+    private typealias Release = (session: Session, connectionNumber: Int, publishes: [(Session.Delivery, UInt16)])
+
+    private func take(_ turn: OutgoingTurn, at now: Int64, from state: inout State) -> TakenTurn {
+        let clientID = turn.clientID, aliases = turn.aliases
+        // A connection taken over takes nothing: the newer one has the session's messages.
+        guard let session = state.session(clientID, of: turn.connection) else { return ([], nil, []) }
+        if session.awaitingFirstTurn { session.lastTookAt = now }
+        session.awaitingFirstTurn = false
+        var immediate: [Outgoing] = []
+        var afterCommit: [(Session.Delivery, UInt16)] = []
+        var operations: [StoreOperation] = []
+        let stored = session.isStored && store != nil
+        // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
+        if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
+        // Topics this turn's PUBLISHes will set an alias for, as the connection sets them: the first PUBLISH on a
+        // topic without one, while aliases are left and the alias's three bytes keep it within the maximum. A
+        // QoS 2 PUBLISH that waits for its packet id's commit sets its alias when written, after this turn's
+        // QoS 0 PUBLISHes and before any QoS 1 or 2 one taken after it.
+        var aliasesLeft = aliases.left
+        var settingAlias: Set<ExactString> = []
+        var settingAliasAfterCommit: Set<ExactString> = []
+        func sentByAlias(_ topic: String, qos: QoS) -> Bool {
+            aliases.isSet(topic) || settingAlias.contains(ExactString(topic))
+                || (qos != .atMostOnce && settingAliasAfterCommit.contains(ExactString(topic)))
+        }
+        // Sized with the packet id it will carry (its two bytes may lengthen the Remaining Length too), and by
+        // alias if it goes so; `withNewAlias` adds the alias property a first PUBLISH on a topic carries.
+        func size(of delivery: Session.Delivery, withNewAlias: Bool = false) -> Int {
+            let packetID: UInt16? = delivery.message.qos == .atMostOnce ? nil : 1
+            var packet = Self.packet(
+                delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
+            if withNewAlias || sentByAlias(packet.topic, qos: packet.qos) {
+                if !withNewAlias { packet.topic = "" }
+                packet.properties.set(.topicAlias(1))  // three bytes, whatever the alias
             }
-            // Sized with the packet id it will carry (its two bytes may lengthen the Remaining Length too), and by
-            // alias if it goes so; `withNewAlias` adds the alias property a first PUBLISH on a topic carries.
-            func size(of delivery: Session.Delivery, withNewAlias: Bool = false) -> Int {
-                let packetID: UInt16? = delivery.message.qos == .atMostOnce ? nil : 1
-                var packet = Self.packet(
-                    delivery, packetID: packetID, duplicate: false, version: session.version, at: now)
-                if withNewAlias || sentByAlias(packet.topic, qos: packet.qos) {
-                    if !withNewAlias { packet.topic = "" }
-                    packet.properties.set(.topicAlias(1))  // three bytes, whatever the alias
-                }
-                return packet.encodedSize(version: session.version)
+            return packet.encodedSize(version: session.version)
+        }
+        // Notes the alias a PUBLISH written this turn, or once committed, will set
+        // (`MQTTConnectionHandler.assignAlias(_:)`).
+        func noteAlias(of delivery: Session.Delivery, afterCommit: Bool = false) {
+            guard aliasesLeft > 0, let maximum = session.maximumPacketSize,
+                !sentByAlias(delivery.message.topic, qos: delivery.message.qos),
+                size(of: delivery, withNewAlias: true) <= maximum
+            else { return }
+            if afterCommit {
+                settingAliasAfterCommit.insert(ExactString(delivery.message.topic))
+            } else {
+                settingAlias.insert(ExactString(delivery.message.topic))
             }
-            // Notes the alias a PUBLISH written this turn, or once committed, will set
-            // (`MQTTConnectionHandler.assignAlias(_:)`).
-            func noteAlias(of delivery: Session.Delivery, afterCommit: Bool = false) {
-                guard aliasesLeft > 0, let maximum = session.maximumPacketSize,
-                    !sentByAlias(delivery.message.topic, qos: delivery.message.qos),
-                    size(of: delivery, withNewAlias: true) <= maximum
-                else { return }
-                if afterCommit {
-                    settingAliasAfterCommit.insert(ExactString(delivery.message.topic))
-                } else {
-                    settingAlias.insert(ExactString(delivery.message.topic))
-                }
-                aliasesLeft -= 1
+            aliasesLeft -= 1
+        }
+        // Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
+        // expired (a message whose delivery started is delivered to the end).
+        func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
+            let message = delivery.message
+            let tooLarge = session.maximumPacketSize.map { size(of: delivery) > $0 } ?? false
+            guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
+            if let removal = storeRemoval(of: delivery, clientID: clientID, stored: stored) {
+                operations.append(removal)
             }
-            // Drops a delivery the client's Maximum Packet Size excludes, as if delivered, and one not yet sent that
-            // expired (a message whose delivery started is delivered to the end).
-            func dropped(_ delivery: Session.Delivery, started: Bool) -> Bool {
-                let message = delivery.message
-                let tooLarge = session.maximumPacketSize.map { size(of: delivery) > $0 } ?? false
-                guard tooLarge || (!started && message.isExpired(at: now)) else { return false }
-                if let removal = storeRemoval(of: delivery, clientID: clientID, stored: stored) {
-                    operations.append(removal)
-                }
-                return true
-            }
-            // A PUBREL goes again as it is; a PUBLISH only while the window has room, since the new connection's
-            // Receive Maximum may be smaller than the last one's.
-            while let id = session.resend.first {
-                guard let inflight = session.inflight[id] else {
-                    session.resend.removeFirst()
-                    continue
-                }
-                if inflight.stage == .awaitingPubcomp {
-                    session.resend.removeFirst()
-                    immediate.append(.pubrel(packetID: id))
-                    continue
-                }
-                guard session.hasRoomToResend else { break }
+            return true
+        }
+        // A PUBREL goes again as it is; a PUBLISH only while the window has room, since the new connection's
+        // Receive Maximum may be smaller than the last one's.
+        while let id = session.resend.first {
+            guard let inflight = session.inflight[id] else {
                 session.resend.removeFirst()
-                if dropped(inflight.delivery, started: true) {
-                    session.removeInflight(id)
-                    continue
-                }
-                immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
-                noteAlias(of: inflight.delivery)
+                continue
             }
-            // QoS 2 PUBLISHes whose packet ids were stored meanwhile, before anything given an id after them.
-            for (delivery, id) in session.released {
+            if inflight.stage == .awaitingPubcomp {
+                session.resend.removeFirst()
+                immediate.append(.pubrel(packetID: id))
+                continue
+            }
+            guard session.hasRoomToResend else { break }
+            session.resend.removeFirst()
+            if dropped(inflight.delivery, started: true) {
+                session.removeInflight(id)
+                continue
+            }
+            immediate.append(.publish(inflight.delivery, packetID: id, duplicate: true))
+            noteAlias(of: inflight.delivery)
+        }
+        // QoS 2 PUBLISHes whose packet ids were stored meanwhile, before anything given an id after them.
+        for (delivery, id) in session.released {
+            immediate.append(.publish(delivery, packetID: id, duplicate: false))
+            noteAlias(of: delivery)
+        }
+        session.released.removeAll()
+        // A QoS 1 PUBLISH does not overtake a QoS 2 one waiting for its packet id to be stored: the client would
+        // get them in another order than their ids were given, and after a reconnect or a restart they would be
+        // sent again in that order, not the one first sent [MQTT-4.6.0-1].
+        func held(_ delivery: Session.Delivery) -> Bool {
+            delivery.message.qos == .atLeastOnce && (session.committing > 0 || !afterCommit.isEmpty)
+        }
+        while let delivery = session.dequeueIfRoom(unless: held) {
+            session.lastTookAt = now
+            let message = delivery.message
+            if dropped(delivery, started: false) { continue }
+            state.traffic.sent(message, as: message.qos)
+            guard message.qos != .atMostOnce else {
+                immediate.append(.publish(delivery, packetID: nil, duplicate: false))
+                noteAlias(of: delivery)
+                continue
+            }
+            let id = session.nextPacketID()
+            let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+            session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
+            session.inflightOrder.append(id)
+            // A delivery of a session that is not stored has message id 0.
+            guard stored, delivery.messageID != 0 else {
+                immediate.append(.publish(delivery, packetID: id, duplicate: false))
+                noteAlias(of: delivery)
+                continue
+            }
+            if delivery.puback?.sent(delivery.sequence, packetID: id, stage: stage) != true {
+                operations.append(
+                    .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
+            }
+            if message.qos == .exactlyOnce {
+                afterCommit.append((delivery, id))
+                noteAlias(of: delivery, afterCommit: true)
+            } else {
                 immediate.append(.publish(delivery, packetID: id, duplicate: false))
                 noteAlias(of: delivery)
             }
-            session.released.removeAll()
-            // A QoS 1 PUBLISH does not overtake a QoS 2 one waiting for its packet id to be stored: the client would
-            // get them in another order than their ids were given, and after a reconnect or a restart they would be
-            // sent again in that order, not the one first sent [MQTT-4.6.0-1].
-            func held(_ delivery: Session.Delivery) -> Bool {
-                delivery.message.qos == .atLeastOnce && (session.committing > 0 || !afterCommit.isEmpty)
-            }
-            while let delivery = session.dequeueIfRoom(unless: held) {
-                session.lastTookAt = now
-                let message = delivery.message
-                if dropped(delivery, started: false) { continue }
-                state.traffic.sent(message, as: message.qos)
-                guard message.qos != .atMostOnce else {
-                    immediate.append(.publish(delivery, packetID: nil, duplicate: false))
-                    noteAlias(of: delivery)
-                    continue
-                }
-                let id = session.nextPacketID()
-                let stage: InflightStage = message.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
-                session.inflight[id] = Session.Inflight(delivery: delivery, stage: stage)
-                session.inflightOrder.append(id)
-                // A delivery of a session that is not stored has message id 0.
-                guard stored, delivery.messageID != 0 else {
-                    immediate.append(.publish(delivery, packetID: id, duplicate: false))
-                    noteAlias(of: delivery)
-                    continue
-                }
-                if delivery.puback?.sent(delivery.sequence, packetID: id, stage: stage) != true {
-                    operations.append(
-                        .markInflight(clientID: clientID, sequence: delivery.sequence, packetID: id, stage: stage))
-                }
-                if message.qos == .exactlyOnce {
-                    afterCommit.append((delivery, id))
-                    noteAlias(of: delivery, afterCommit: true)
-                } else {
-                    immediate.append(.publish(delivery, packetID: id, duplicate: false))
-                    noteAlias(of: delivery)
-                }
-            }
-            if !afterCommit.isEmpty { session.committing += 1 }
-            return (immediate, afterCommit.isEmpty ? nil : (session, session.connectionNumber, afterCommit), operations)
         }
-        deliver(immediate)
+        if !afterCommit.isEmpty { session.committing += 1 }
+        return (immediate, afterCommit.isEmpty ? nil : (session, session.connectionNumber, afterCommit), operations)
+    }
+
+    private func hand(_ taken: TakenTurn, to turn: OutgoingTurn) {
+        let (immediate, afterCommit, operations) = taken
+        turn.deliver(immediate)
         guard let (session, connectionNumber, afterCommit) = afterCommit else { return commit(operations) { _ in } }
         // Released to the connection's next turn, which writes them before whatever it takes from the queue then:
         // written from here, they could follow a QoS 1 PUBLISH that turn wrote.

@@ -255,6 +255,8 @@ public final class Broker: Sendable {
     /// It never goes back while the hub runs (`nonDecreasing`).
     let clock: @Sendable () -> Int64
     let state: Mutex<State>
+    /// The wake-up lists of the event loops the broker's connections run on, by loop.
+    private let wakeUpLists = Mutex<[ObjectIdentifier: WakeUps]>([:])
     /// Milliseconds from a fixed point, unmoved by changes of the wall clock: `$SYS/broker/uptime`.
     let monotonicClock: @Sendable () -> Int64
     let startedAt: Int64
@@ -388,6 +390,16 @@ public final class Broker: Sendable {
     }
 
     // MARK: Connections
+
+    /// The wake-up list of `eventLoop`, shared by the connections that run on it.
+    func wakeUps(on eventLoop: any EventLoop) -> WakeUps {
+        wakeUpLists.withLock { lists in
+            if let list = lists[ObjectIdentifier(eventLoop)] { return list }
+            let list = WakeUps(eventLoop: eventLoop, broker: self)
+            lists[ObjectIdentifier(eventLoop)] = list
+            return list
+        }
+    }
 
     /// Binds a connection to a session after its CONNECT. A session bound to another principal is refused; a live
     /// connection of the same client is closed (takeover) [MQTT-3.1.4-2, MQTT-3.1.4-3]. Clean Start discards the

@@ -107,8 +107,9 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     private var flushScheduled = false
     /// The hub is shutting down (`HubDraining`): see `drain(context:)`.
     private var draining = false
-    /// Set while a wake-up task is queued on the event loop (any thread sets it).
+    /// Set while this connection waits in its loop's wake-up list (any thread sets it).
     private let wakePending = Atomic(false)
+    private let wakeUps: WakeUps
     /// The session's messages wait in its queue while the channel is not writable (the client reads slower than
     /// it is sent to), so `mqtt.maximumQueued` bounds them as for any session that does not keep up; set when a
     /// wake-up found the channel full, and served when it drains.
@@ -122,6 +123,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     ) {
         self.broker = broker
         self.eventLoop = eventLoop
+        self.wakeUps = broker.wakeUps(on: eventLoop)
         self.decoder = MQTTDecoder(maximumPacketSize: maximumPacketSize)
         self.logger = logger
     }
@@ -510,9 +512,22 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     /// Writes what the broker has for this session, then flushes (QoS 2 deliveries may follow once the store has
     /// committed them).
     private func writeOutgoing(clientID: String) {
+        guard let turn = outgoingTurn(clientID: clientID) else { return }
+        broker.outgoing([turn])
+    }
+
+    /// This connection's turn at its session's messages, taken by its loop's wake-up task (`WakeUps`) with the
+    /// other connections it woke; nil when it takes none now.
+    func wokenTurn() -> Broker.OutgoingTurn? {
+        wakePending.store(false, ordering: .releasing)
+        guard context != nil, !draining, case .connected(let clientID) = state else { return nil }
+        return outgoingTurn(clientID: clientID)
+    }
+
+    private func outgoingTurn(clientID: String) -> Broker.OutgoingTurn? {
         guard context?.channel.isWritable != false else {
             outgoingHeld = true
-            return
+            return nil
         }
         // Read on this loop, which owns the alias table, before `outgoing` returns; only where sizes are checked
         // (a closure over the handler is an allocation per turn).
@@ -522,7 +537,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             : OutboundTopicAliases(
                 isSet: { self.outboundAliases[$0] != nil },
                 left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
-        broker.outgoing(clientID: clientID, connection: self, aliases: aliases) { outgoing in
+        return Broker.OutgoingTurn(clientID: clientID, connection: self, aliases: aliases) { outgoing in
             guard !outgoing.isEmpty else { return }
             self.onLoop { context in
                 let now = self.broker.clock()
@@ -809,16 +824,13 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
 
     // MARK: BrokerConnection (any thread)
 
-    /// Many messages for this client between two turns of its event loop cost one task and one write: a wake-up
-    /// already pending covers the ones that follow (it reads the queue after clearing the flag).
+    /// Many messages for this client between two turns of its event loop cost one place in the loop's wake-up
+    /// list and one write: a wake-up already pending covers the ones that follow (its turn reads the queue after
+    /// clearing the flag). The loop's one task takes the turns of every connection woken meanwhile (`WakeUps`).
     public func wakeUp() {
         guard wakePending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        eventLoop.execute {
-            self.wakePending.store(false, ordering: .releasing)
-            guard self.context != nil, !self.draining, case .connected(let clientID) = self.state else { return }
-            self.writeOutgoing(clientID: clientID)
-        }
+        wakeUps.add(self)
     }
 
     public func close(_ code: ReasonCode, reason: String) {
