@@ -325,7 +325,7 @@ struct SubCommand: AsyncParsableCommand {
         // it (closing the connection at once printed up to a window of messages it could no longer acknowledge,
         // which the session's next connection printed again).
         let stopped = StopRequest()
-        func stop() {
+        @Sendable func stop() {
             stopped.raised.store(true, ordering: .relaxed)
             session.handler.endPackets()
         }
