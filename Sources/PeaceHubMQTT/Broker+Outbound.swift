@@ -29,7 +29,7 @@ extension Broker {
     struct OutgoingTurn: Sendable {
         var clientID: String
         var connection: any BrokerConnection
-        var aliases: OutboundTopicAliases = .none
+        var aliases: OutboundTopicAliases
         var deliver: @Sendable ([Outgoing]) -> Void
     }
 
