@@ -537,13 +537,13 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             : OutboundTopicAliases(
                 isSet: { self.outboundAliases[$0] != nil },
                 left: max(Int(limits.topicAliasMaximum) - outboundAliases.count, 0))
+        // The broker hands the turn over at once, and a turn is only taken on this loop (here, or by the loop's
+        // wake-up task).
         return Broker.OutgoingTurn(clientID: clientID, connection: self, aliases: aliases) { outgoing in
-            guard !outgoing.isEmpty else { return }
-            self.onLoop { context in
-                let now = self.broker.clock()
-                for item in outgoing { self.write(item, at: now, context) }
-                self.flushSoon(context)
-            }
+            guard !outgoing.isEmpty, let context = self.context else { return }
+            let now = self.broker.clock()
+            for item in outgoing { self.write(item, at: now, context) }
+            self.flushSoon(context)
         }
     }
 
@@ -809,17 +809,6 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     private func stopDeadline() {
         deadlineCheck?.cancel()
         deadlineCheck = nil
-    }
-
-    /// Runs `body` on the channel's event loop, at once when already there.
-    private func onLoop(_ body: @escaping @Sendable (ChannelHandlerContext) -> Void) {
-        if eventLoop.inEventLoop {
-            if let context { body(context) }
-        } else {
-            eventLoop.execute {
-                if let context = self.context { body(context) }
-            }
-        }
     }
 
     // MARK: BrokerConnection (any thread)
