@@ -56,8 +56,9 @@ extension Broker {
         }
         let acknowledge = firstCopy ?? reply
         let refusal = refusal(of: publish, principal: principal, publisher: &publisher)
+        let claimed = interceptor?.claims(topic: publish.topic) ?? false
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
-        if refusal == nil, publish.qos == .atMostOnce, !(interceptor?.claims(topic: publish.topic) ?? false) {
+        if refusal == nil, publish.qos == .atMostOnce, !claimed {
             return publisher.routes.append(
                 message(of: publish, clientID: clientID, principal: principal))
         }
@@ -90,8 +91,12 @@ extension Broker {
             }
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
+        let retain = publish.retain
+        // Held only by a QoS 1 message that changes nothing stored but its subscribers' queues: it may be answered as
+        // soon as they all have it (`PendingPuback`).
+        let puback = qos == .atLeastOnce && !retain && operations.isEmpty && store != nil && !claimed
+            ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
         let message = message(of: publish, clientID: clientID, principal: principal)
-        let retain = message.retain
         let delivered: @Sendable (Result<Routing, any Error>) -> Void = { result in
             switch result {
             case .success(let routing) where routing.sessions == 0 && routing.full > 0:
@@ -102,11 +107,7 @@ extension Broker {
                 failed(error)
             }
         }
-        guard let interceptor, interceptor.claims(topic: publish.topic) else {
-            // A QoS 1 message that changes nothing stored but its subscribers' queues may be answered as soon as
-            // they all have it (`PendingPuback`).
-            let puback = publish.qos == .atLeastOnce && !publish.retain && operations.isEmpty && store != nil
-                ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
+        guard let interceptor, claimed else {
             return accept(message, operations: operations, puback: puback, then: delivered)
         }
         judge(message, by: interceptor, principal: principal, refused: finish, failed: failed) {

@@ -210,7 +210,9 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         context.read()
     }
 
-    private func process(_ packet: MQTTPacket, context: ChannelHandlerContext) {
+    /// Takes the packet over (`consuming`, as `handle` does), so that `handle` binds a PUBLISH out of it without a
+    /// copy, which would count its topic, payload and properties up and down again.
+    private func process(_ packet: consuming MQTTPacket, context: ChannelHandlerContext) {
         switch state {
         case .awaitingConnect:
             guard case .connect(let connect) = packet else {
@@ -221,7 +223,7 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             waiting.append(packet)
             state = .connecting(waiting: waiting)
         case .connected(let clientID):
-            handle(packet, clientID: clientID, context: context)
+            handle(consume packet, clientID: clientID, context: context)
         case .closed:
             break
         }
@@ -371,16 +373,15 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
 
     // MARK: Packets
 
-    private func handle(_ packet: MQTTPacket, clientID: String, context: ChannelHandlerContext) {
+    private func handle(_ packet: consuming MQTTPacket, clientID: String, context: ChannelHandlerContext) {
         guard let principal else { return }
         // Whatever else the client sends comes after the QoS 0 messages it sent before.
-        let setAside = if case .publish(let publish) = packet { publish.qos == .atMostOnce } else { false }
-        if !setAside { routeSetAside() }
+        if !packet.isQoS0Publish { routeSetAside() }
         switch packet {
         case .puback, .pubcomp: break
         default: completeSetAside()
         }
-        switch packet {
+        switch consume packet {
         case .connect:
             disconnect(.protocolError, context: context, reason: "a second CONNECT [MQTT-3.1.0-2]")
         case .publish(var publish):

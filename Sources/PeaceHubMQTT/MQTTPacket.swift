@@ -71,6 +71,14 @@ public enum MQTTPacket: Sendable, Equatable {
     /// MQTT 5 enhanced authentication; the hub's only authentication is the TLS certificate.
     case auth(Disconnect)
 
+    /// A QoS 0 PUBLISH, which has no answer: asked for every packet, so it looks at the QoS in place.
+    var isQoS0Publish: Bool {
+        switch self {
+        case .publish(let publish): publish.qos == .atMostOnce
+        default: false
+        }
+    }
+
     public static func puback(packetID: UInt16, _ reasonCode: ReasonCode = .success) -> MQTTPacket {
         .puback(Acknowledgement(packetID: packetID, reasonCode: reasonCode))
     }
