@@ -298,8 +298,9 @@ extension Broker {
 
             /// What it gets of `message`: its own messages only through subscriptions without No Local.
             func target(for message: BrokerMessage) -> Target? {
+                guard noLocal else { return target }
                 let own = message.publisherClientID.map { sameUTF8($0, session.clientID) } ?? false
-                return noLocal && own ? ownMessages : target
+                return own ? ownMessages : target
             }
 
             mutating func merge(_ subscription: Subscription) {
@@ -357,23 +358,22 @@ extension Broker {
         state.withLock { state in
             let pass = state.nextRoutingPass()
             // A burst mostly repeats its topic: the route is looked up (a hash of the topic) once per run of it.
+            // Messages and the route are read in place, by index: a copy of either is a count up and down for each
+            // reference it holds.
             var last: (topic: String, route: TopicRoute)?
-            for message in messages {
+            for index in messages.indices {
+                let message = messages[index]
                 if message.retain, store != nil,
                     !replacedRetained.contains(where: { sameUTF8($0.topic, message.topic) })
                 {
                     replacedRetained.append((message.topic, state.retained[message.topic]))
                 }
-                let topicRoute: TopicRoute
-                if let last, sameUTF8(last.topic, message.topic) {
-                    topicRoute = last.route
-                } else {
-                    topicRoute = state.route(for: message.topic)
-                    last = (message.topic, topicRoute)
+                if last == nil || !sameUTF8(last!.topic, message.topic) {
+                    last = (message.topic, state.route(for: message.topic))
                 }
                 routed += route(
-                    message, along: topicRoute, in: &state, pass: pass, maximumQueued: maximumQueued, puback: puback,
-                    stored: &stored, operations: &operations, waiting: &waiting, wake: &wake,
+                    messages[index], along: last!.route, in: &state, pass: pass, maximumQueued: maximumQueued,
+                    puback: puback, stored: &stored, operations: &operations, waiting: &waiting, wake: &wake,
                     overflowed: &overflowed, slow: &slow)
             }
             // Before the lock is released: no delivery can be acknowledged yet.
@@ -542,12 +542,13 @@ extension Broker {
             target.merge(subscription)
             members.append((session, target))
         }
-        for client in topicRoute.clients {
-            let target = client.target(for: message)
-            if let index = members.firstIndex(where: { $0.session === client.session }) {
-                if let target { members[index].target.merge(target) }
-            } else if let target {
-                deliver(to: client.session, target)
+        for index in topicRoute.clients.indices {
+            guard let target = topicRoute.clients[index].target(for: message) else { continue }
+            let session = topicRoute.clients[index].session
+            if let member = members.firstIndex(where: { $0.session === session }) {
+                members[member].target.merge(target)
+            } else {
+                deliver(to: session, target)
             }
         }
         for (session, target) in members { deliver(to: session, target) }
