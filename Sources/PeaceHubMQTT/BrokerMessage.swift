@@ -42,6 +42,8 @@ public struct BrokerMessage: Sendable, Equatable {
         }
     }
 
+    /// The shared fields are read in place (`_read`): a getter would return each one counted up, to be counted down
+    /// again by the caller, and a message is read many times on its way.
     private var storage: Storage
     /// The QoS it was published with; each delivery uses the lower of this and the subscription's.
     public var qos: QoS
@@ -53,12 +55,12 @@ public struct BrokerMessage: Sendable, Equatable {
     }
 
     public var topic: String {
-        get { storage.topic }
+        _read { yield storage.topic }
         set { mutate { $0.topic = newValue } }
     }
 
     public var payload: ByteBuffer {
-        get { storage.payload }
+        _read { yield storage.payload }
         set { mutate { $0.payload = newValue } }
     }
 
@@ -70,19 +72,19 @@ public struct BrokerMessage: Sendable, Equatable {
 
     /// Who published it (`nil` for the hub itself).
     public var publisher: Principal? {
-        get { storage.publisher }
+        _read { yield storage.publisher }
         set { mutate { $0.publisher = newValue } }
     }
 
     /// The client id it came from, for No Local subscriptions (not stored: a restored message has none).
     public var publisherClientID: String? {
-        get { storage.publisherClientID }
+        _read { yield storage.publisherClientID }
         set { mutate { $0.publisherClientID = newValue } }
     }
 
     /// The MQTT 5 properties passed on to subscribers (`MQTTProperties.forwardable`).
     public var properties: MQTTProperties {
-        get { storage.properties }
+        _read { yield storage.properties }
         set { mutate { $0.properties = newValue } }
     }
 
