@@ -40,6 +40,15 @@ public func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool
     return (inPlace ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
+/// Calls `body` with the UTF-8 bytes of `text`: in place for a native string, where `String.withUTF8` on a copy
+/// would count the string up and down; a copy's bytes otherwise.
+@inlinable
+public func withUTF8<Result>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+    if let result = try text.utf8.withContiguousStorageIfAvailable(body) { return result }
+    var copy = text
+    return try copy.withUTF8(body)
+}
+
 /// Feeds the UTF-8 bytes of `text` to `hasher`, in place when they are contiguous (a native string).
 @inlinable
 public func hashUTF8(of text: some StringProtocol, into hasher: inout Hasher) {

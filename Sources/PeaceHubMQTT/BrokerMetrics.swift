@@ -106,8 +106,7 @@ final class BrokerMetrics: Sendable {
     /// The mission of `missions/<CODE>/...`, `none` for every other topic. Only authorised messages are counted,
     /// so the codes are the missions contingents are deployed in.
     static func mission(of topic: String) -> String {
-        var topic = topic  // `withUTF8` reads a native string's bytes in place
-        return topic.withUTF8 { bytes in
+        withUTF8(of: topic) { bytes in
             guard bytes.starts(with: "missions/") else { return "none" }
             let code = bytes.dropFirst(9).prefix { $0 != UInt8(ascii: "/") }
             return code.isEmpty ? "none" : String(decoding: code, as: UTF8.self)

@@ -1,4 +1,5 @@
 import NIOCore
+import PeaceHubCore
 
 extension MQTTPacket {
     /// Writes the packet in the wire format of `version`. For 3.1.1, reason codes and properties are left out,
@@ -152,8 +153,7 @@ extension ByteBuffer {
         let remaining = MQTTPacket.Publish.remainingLength(
             topic: topic, payload: payload, packetID: packetID, properties: properties)
         let payloadFollows = properties == nil
-        var topic = topic  // `withUTF8` reads a native string's bytes in place
-        topic.withUTF8 { topicBytes in
+        withUTF8(of: topic) { topicBytes in
             let size =
                 1 + VariableByteInteger.size(of: remaining) + 2 + topicBytes.count + (packetID == nil ? 0 : 2)
                 + (payloadFollows ? payload.readableBytes : 0)

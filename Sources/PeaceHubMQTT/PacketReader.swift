@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PeaceHubCore
 
 /// Reads the fields of one packet body; every read fails with a malformed-packet error instead of
 /// trapping when the body is short.
@@ -93,8 +94,7 @@ struct PacketReader {
         guard !known.isEmpty, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
             Int(length) == known.utf8.count, buffer.readableBytes >= 2 + Int(length)
         else { return false }
-        var known = known  // `withUTF8` reads a native string's bytes in place
-        let equal = known.withUTF8 { knownBytes in
+        let equal = withUTF8(of: known) { knownBytes in
             buffer.withUnsafeReadableBytes { bytes in
                 memcmp(bytes.baseAddress! + 2, knownBytes.baseAddress!, knownBytes.count) == 0
             }

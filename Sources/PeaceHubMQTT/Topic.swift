@@ -5,8 +5,7 @@ public enum TopicName {
     /// Checks a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-2].
     public static func validate(_ topic: String, field: String) throws(MQTTError) {
         guard !topic.isEmpty else { throw MQTTError(.protocolViolation, "an empty \(field) [MQTT-4.7.3-1]") }
-        var topic = topic  // `withUTF8` reads a native string's bytes in place
-        let hasWildcard = topic.withUTF8 { bytes in
+        let hasWildcard = withUTF8(of: topic) { bytes in
             bytes.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }
         }
         guard !hasWildcard else {

@@ -97,8 +97,7 @@ public final class MissionRouter: PublishInterceptor {
     /// `(mission, type)` of `missions/<CODE>/reports/<TYPE>`, the type empty for a topic ending in `reports/`.
     /// Asked for every PUBLISH, so it looks at the bytes before it makes any string.
     static func reportTopic(_ topic: String) -> (String, String)? {
-        var topic = topic  // `withUTF8` reads a native string's bytes in place
-        return topic.withUTF8 { bytes -> (String, String)? in
+        withUTF8(of: topic) { bytes -> (String, String)? in
             let slash = UInt8(ascii: "/")
             guard bytes.starts(with: "missions/"), let missionEnd = bytes[9...].firstIndex(of: slash),
                 missionEnd > 9, UnsafeBufferPointer(rebasing: bytes[(missionEnd + 1)...]).starts(with: "reports/")
