@@ -296,11 +296,10 @@ extension Broker {
                 self.session = session
             }
 
-            /// What it gets of `message`: its own messages only through subscriptions without No Local.
-            func target(for message: BrokerMessage) -> Target? {
-                guard noLocal else { return target }
-                let own = message.publisherClientID.map { sameUTF8($0, session.clientID) } ?? false
-                return own ? ownMessages : target
+            /// Whether `message` is its own and one of its subscriptions has No Local: it then gets the message
+            /// through `ownMessages` only.
+            func isOwn(_ message: BrokerMessage) -> Bool {
+                noLocal && (message.publisherClientID.map { sameUTF8($0, session.clientID) } ?? false)
             }
 
             mutating func merge(_ subscription: Subscription) {
@@ -542,13 +541,20 @@ extension Broker {
             target.merge(subscription)
             members.append((session, target))
         }
-        for index in topicRoute.clients.indices {
-            guard let target = topicRoute.clients[index].target(for: message) else { continue }
-            let session = topicRoute.clients[index].session
+        func deliverOrMerge(to session: Session, _ target: Target) {
             if let member = members.firstIndex(where: { $0.session === session }) {
                 members[member].target.merge(target)
             } else {
                 deliver(to: session, target)
+            }
+        }
+        // Targets are read in place: a copy of one is a count up and down for each reference it holds.
+        for index in topicRoute.clients.indices {
+            let session = topicRoute.clients[index].session
+            if !topicRoute.clients[index].isOwn(message) {
+                deliverOrMerge(to: session, topicRoute.clients[index].target)
+            } else if let target = topicRoute.clients[index].ownMessages {
+                deliverOrMerge(to: session, target)
             }
         }
         for (session, target) in members { deliver(to: session, target) }
