@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A client identifier, topic name or topic filter, compared and hashed by its UTF-8 bytes. MQTT tells such strings
 /// apart by their bytes [MQTT-4.7.3-4, MQTT-3.1.3-2], where Swift compares `String`s by canonical equivalence:
 /// `"é"` equals `"e\u{301}"` and the Kelvin sign `"\u{212A}"` equals `"K"`, so a dictionary keyed by `String` would
@@ -31,11 +35,15 @@ extension ExactString: Comparable, LosslessStringConvertible {
     }
 }
 
-/// True when `a` and `b` have the same UTF-8 bytes; compared in place when both are contiguous (native strings).
+/// True when `a` and `b` have the same UTF-8 bytes; compared in place when both are contiguous (native strings),
+/// with `memcmp`, and at once when they are the same bytes (a decoder gives a repeated topic as the same string).
 @inlinable
 public func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
     let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
-        b.utf8.withContiguousStorageIfAvailable { y in x.elementsEqual(y) }
+        b.utf8.withContiguousStorageIfAvailable { y in
+            x.count == y.count
+                && (x.isEmpty || x.baseAddress == y.baseAddress || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+        }
     }
     return (inPlace ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
@@ -43,7 +51,9 @@ public func sameUTF8(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool
 /// Calls `body` with the UTF-8 bytes of `text`: in place for a native string, where `String.withUTF8` on a copy
 /// would count the string up and down; a copy's bytes otherwise.
 @inlinable
-public func withUTF8<Result>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+public func withUTF8<Result>(
+    of text: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result
+) rethrows -> Result {
     if let result = try text.utf8.withContiguousStorageIfAvailable(body) { return result }
     var copy = text
     return try copy.withUTF8(body)
