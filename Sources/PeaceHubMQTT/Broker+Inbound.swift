@@ -83,9 +83,12 @@ extension Broker {
                     operations.removeAll { $0 == .addInboundQoS2(clientID: clientID, packetID: packetID) }
                 }
             }
+            let answer = Self.acknowledgement(packetID: packetID, qos: qos, code, reason)
+            // Nothing to store, a QoS 1 message's usual case: answered at once, with no completion to allocate.
+            guard !operations.isEmpty else { return acknowledge(.success(answer)) }
             commit(operations) { result in
                 switch result {
-                case .success: acknowledge(.success(Self.acknowledgement(packetID: packetID, qos: qos, code, reason)))
+                case .success: acknowledge(.success(answer))
                 case .failure(let error): failed(error)
                 }
             }

@@ -388,24 +388,31 @@ extension Broker {
         // Submitted before the connections are woken, so that the store gets a delivery's enqueue before the
         // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
         let routing = Routing(sessions: routed, full: overflowed.count)
-        commit(operations) { [self, waiting, stored, heldBack, replacedRetained] result in
-            if case .failure = result, !replacedRetained.isEmpty { restoreRetained(replacedRetained, after: messages) }
-            if !waiting.isEmpty {
-                // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
-                let wake = state.withLock { state -> [any BrokerConnection] in
-                    waiting.compactMap { session, delivery in
-                        session.arriving -= 1
-                        guard case .success = result, state.sessions[session.clientID] === session else { return nil }
-                        session.enqueue(delivery)
-                        return session.connection
-                    }
+        if operations.isEmpty {
+            // Nothing to commit, as for every QoS 0 burst and a QoS 1 message whose deliveries are held: answered
+            // now, with no completion to allocate (and no delivery waits for a commit).
+            answer(.success(()), routing: routing, puback: puback, stored: stored, heldBack: heldBack, then: then)
+        } else {
+            commit(operations) { [self, waiting, stored, heldBack, replacedRetained] result in
+                if case .failure = result, !replacedRetained.isEmpty {
+                    restoreRetained(replacedRetained, after: messages)
                 }
-                for connection in wake { connection.wakeUp() }
+                if !waiting.isEmpty {
+                    // A session that ended meanwhile (or was replaced by a clean start) gets nothing.
+                    let wake = state.withLock { state -> [any BrokerConnection] in
+                        waiting.compactMap { session, delivery in
+                            session.arriving -= 1
+                            guard case .success = result, state.sessions[session.clientID] === session else {
+                                return nil
+                            }
+                            session.enqueue(delivery)
+                            return session.connection
+                        }
+                    }
+                    for connection in wake { connection.wakeUp() }
+                }
+                answer(result, routing: routing, puback: puback, stored: stored, heldBack: heldBack, then: then)
             }
-            // A message with stored deliveries is answered by `PendingPuback`: here, or by the commit of the held
-            // deliveries.
-            guard let puback, stored > 0 else { return then(result.map { routing }) }
-            if !heldBack { puback.settle()?(result.map { _ in }) }
         }
         for connection in wake { connection.wakeUp() }
         if scheduleHold { scheduleHeldDeliveries() }
@@ -422,6 +429,16 @@ extension Broker {
             let whose = session.owner == publisher ? "the queue of client \(session.clientID)" : "a subscriber's queue"
             notify(publisher, event: "queue-full", topic: message.topic, reason: "\(whose) is full")
         }
+    }
+
+    /// Answers accepted messages once what they changed is committed. A message with stored deliveries is answered
+    /// by its `PendingPuback`: here, or by the commit of the held deliveries.
+    private func answer(
+        _ result: Result<Void, any Error>, routing: Routing, puback: PendingPuback?, stored: Int, heldBack: Bool,
+        then: @Sendable (Result<Routing, any Error>) -> Void
+    ) {
+        guard let puback, stored > 0 else { return then(result.map { routing }) }
+        if !heldBack { puback.settle()?(result.map { _ in }) }
     }
 
     /// Puts back the retained messages `messages` replaced when their commit failed: the publisher had no
