@@ -95,8 +95,8 @@ extension Broker {
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
         let retain = publish.retain
-        // Held only by a QoS 1 message that changes nothing stored but its subscribers' queues: it may be answered as
-        // soon as they all have it (`PendingPuback`).
+        // A QoS 1 message that changes nothing stored but its subscribers' queues may be answered as soon as they all
+        // have it (`PendingPuback`).
         let puback = qos == .atLeastOnce && !retain && operations.isEmpty && store != nil && !claimed
             ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
         let message = message(of: publish, clientID: clientID, principal: principal)
