@@ -17,44 +17,18 @@ extension Broker {
         _ publish: MQTTPacket.Publish, clientID: String, connection: any BrokerConnection, principal: Principal,
         publisher: inout Publisher, reply: @escaping Reply
     ) {
-        var operations: [StoreOperation] = []
-        var version = MQTTVersion.v3_1_1
-        var receiver: Session?
-        var firstCopy: Reply?
+        // Constants, for the closures below to capture, and `acknowledge` chosen without `??`: a captured variable
+        // is a box, and a closure through a generic function a thunk, each allocated for every PUBLISH.
+        let first: FirstCopy?
         if publish.qos == .exactlyOnce, let id = publish.packetID {
-            // A resent QoS 2 PUBLISH whose PUBREL has not come yet is not delivered again: it is answered as the
-            // first was, once that is decided (a PUBREC at once let a client take a message the module then
-            // rejected, or the store lost, for delivered).
-            enum Copy { case first, decided, undecided }
-            let answer = state.withLock { state -> (session: Session, copy: Copy)? in
-                guard let session = state.session(clientID, of: connection) else { return nil }
-                version = session.version
-                // Undecided even when its id is forgotten already (refused, or not stored): the answer is on its way.
-                if session.undecidedQoS2[id] != nil {
-                    session.undecidedQoS2[id]!.append(reply)
-                    return (session, .undecided)
-                }
-                guard session.inboundQoS2.insert(id).inserted else { return (session, .decided) }
-                session.undecidedQoS2[id] = []
-                return (session, .first)
-            }
-            guard let answer else { return reply(.failure(SessionTakenOver(clientID: clientID))) }
-            switch answer.copy {
-            case .decided: return reply(.success(.pubrec(packetID: id)))
-            case .undecided: return
-            case .first: break
-            }
-            let session = answer.session
-            receiver = session
-            firstCopy = { [self] result in
-                // Decided before the answer goes: a client that has it may use the packet id again at once.
-                let waiting = state.withLock { _ in session.undecidedQoS2.removeValue(forKey: id) } ?? []
-                reply(result)
-                for resend in waiting { resend(result) }
-            }
-            if session.isStored, store != nil { operations.append(.addInboundQoS2(clientID: clientID, packetID: id)) }
+            guard let copy = firstCopy(of: id, clientID: clientID, connection: connection, reply: reply) else { return }
+            first = copy
+        } else {
+            first = nil
         }
-        let acknowledge = firstCopy ?? reply
+        let receiver = first?.session, version = first?.version ?? .v3_1_1, operations = first?.operations ?? []
+        let acknowledge: Reply
+        if let first { acknowledge = first.acknowledge } else { acknowledge = reply }
         let refusal = refusal(of: publish, principal: principal, publisher: &publisher)
         let claimed = interceptor?.claims(topic: publish.topic) ?? false
         // QoS 0 outside mission routing, the bulk of the traffic: nothing to answer, nothing to wait for.
@@ -63,9 +37,16 @@ extension Broker {
                 message(of: publish, clientID: clientID, principal: principal))
         }
         // What follows outlives this call and mostly ends on the subscriber's event loop (the PUBACK its
-        // acknowledgement sends, `PendingPuback`): it keeps the packet's id and QoS, not the packet, whose topic,
-        // payload and properties would otherwise be counted on both loops and freed on the other.
-        let packetID = publish.packetID, qos = publish.qos
+        // acknowledgement sends): it keeps the packet's id and QoS, not the packet, whose topic, payload and
+        // properties would otherwise be counted on both loops and freed on the other.
+        let packetID = publish.packetID, qos = publish.qos, retain = publish.retain
+        // A QoS 1 message that changes nothing stored but its subscribers' queues, the rest of the traffic, is
+        // answered by its `PendingPuback` as soon as they all have it.
+        if refusal == nil, qos == .atLeastOnce, let packetID, !retain, operations.isEmpty, store != nil, !claimed {
+            let puback = PendingPuback(
+                packetID: packetID, mayHold: configuration.storeHoldTime > .zero, reply: acknowledge)
+            return accept(message(of: publish, clientID: clientID, principal: principal), puback: puback)
+        }
         // A PUBLISH that could not be stored is not acknowledged (the connection closes): its QoS 2 packet id is
         // forgotten, so that the client's resend is taken as new, not as a duplicate of a message never routed.
         let failed: @Sendable (any Error) -> Void = { [self, receiver] error in
@@ -94,24 +75,18 @@ extension Broker {
             }
         }
         if let refusal { return finish(refusal.code, refusal.reason) }
-        let retain = publish.retain
-        // A QoS 1 message that changes nothing stored but its subscribers' queues may be answered as soon as they all
-        // have it (`PendingPuback`).
-        let puback = qos == .atLeastOnce && !retain && operations.isEmpty && store != nil && !claimed
-            ? PendingPuback(mayHold: configuration.storeHoldTime > .zero) : nil
         let message = message(of: publish, clientID: clientID, principal: principal)
         let delivered: @Sendable (Result<Routing, any Error>) -> Void = { result in
             switch result {
-            case .success(let routing) where routing.sessions == 0 && routing.full > 0:
-                finish(.quotaExceeded, "the queues of its subscribers are full")
             case .success(let routing):
-                finish(routing.sessions == 0 && !retain ? .noMatchingSubscribers : .success, nil)
+                let (code, reason) = Self.acknowledgementCode(of: routing, retain: retain)
+                finish(code, reason)
             case .failure(let error):
                 failed(error)
             }
         }
         guard let interceptor, claimed else {
-            return accept(message, operations: operations, puback: puback, then: delivered)
+            return accept(message, operations: operations, then: delivered)
         }
         judge(message, by: interceptor, principal: principal, refused: finish, failed: failed) {
             [self, operations, receiver] judged in
@@ -121,6 +96,59 @@ extension Broker {
                 } else { operations }
             accept(judged, operations: operations, then: delivered)
         }
+    }
+
+    /// The first copy of a QoS 2 PUBLISH: the session that took its packet id (and that session's protocol
+    /// version), what stores the id, and the answer, which decides the id.
+    private struct FirstCopy {
+        var session: Session
+        var version: MQTTVersion
+        var operations: [StoreOperation]
+        var acknowledge: Reply
+    }
+
+    /// Takes the packet id of a QoS 2 PUBLISH. A resent one whose PUBREL has not come yet is not delivered again:
+    /// it is answered as the first was, once that is decided (a PUBREC at once let a client take a message the
+    /// module then rejected, or the store lost, for delivered). Returns nil when it is answered so (or its session
+    /// was taken over).
+    private func firstCopy(
+        of id: UInt16, clientID: String, connection: any BrokerConnection, reply: @escaping Reply
+    ) -> FirstCopy? {
+        enum Copy { case first, decided, undecided }
+        let answer = state.withLock { state -> (session: Session, version: MQTTVersion, copy: Copy)? in
+            guard let session = state.session(clientID, of: connection) else { return nil }
+            // Undecided even when its id is forgotten already (refused, or not stored): the answer is on its way.
+            if session.undecidedQoS2[id] != nil {
+                session.undecidedQoS2[id]!.append(reply)
+                return (session, session.version, .undecided)
+            }
+            guard session.inboundQoS2.insert(id).inserted else { return (session, session.version, .decided) }
+            session.undecidedQoS2[id] = []
+            return (session, session.version, .first)
+        }
+        guard let answer else {
+            reply(.failure(SessionTakenOver(clientID: clientID)))
+            return nil
+        }
+        switch answer.copy {
+        case .decided:
+            reply(.success(.pubrec(packetID: id)))
+            return nil
+        case .undecided:
+            return nil
+        case .first:
+            break
+        }
+        let session = answer.session
+        let acknowledge: Reply = { [self] result in
+            // Decided before the answer goes: a client that has it may use the packet id again at once.
+            let waiting = state.withLock { _ in session.undecidedQoS2.removeValue(forKey: id) } ?? []
+            reply(result)
+            for resend in waiting { resend(result) }
+        }
+        let operations: [StoreOperation] =
+            session.isStored && store != nil ? [.addInboundQoS2(clientID: clientID, packetID: id)] : []
+        return FirstCopy(session: session, version: answer.version, operations: operations, acknowledge: acknowledge)
     }
 
     /// Frees the packet id of a QoS 2 PUBLISH that ends here without its PUBREC, in the session that took it.
@@ -273,6 +301,13 @@ extension Broker {
     /// The completion of a routing nobody waits for.
     static let ignore: @Sendable (Result<Routing, any Error>) -> Void = { _ in }
 
+    /// What a routed PUBLISH is acknowledged with: 0x97 when it reached no one because their queues were full,
+    /// 0x10 when no one subscribes (a retained one is kept, so it is a success).
+    static func acknowledgementCode(of routing: Routing, retain: Bool) -> (ReasonCode, String?) {
+        if routing.sessions == 0 && routing.full > 0 { return (.quotaExceeded, "the queues of its subscribers are full") }
+        return (routing.sessions == 0 && !retain ? .noMatchingSubscribers : .success, nil)
+    }
+
     /// The PUBACK or PUBREC a PUBLISH with `packetID` gets (none for QoS 0); a 3.1.1 encoder drops the code and the
     /// reason.
     static func acknowledgement(packetID: UInt16?, qos: QoS, _ code: ReasonCode, _ reason: String?) -> MQTTPacket? {
@@ -305,7 +340,7 @@ extension Broker {
     func complete(
         _ deliveries: [(packetID: UInt16, stage: InflightStage)], clientID: String, connection: any BrokerConnection
     ) {
-        var pubacks: [@Sendable () -> Void] = []
+        var pubacks: [(PendingPuback, Routing)] = []
         let (wake, operations) = state.withLock { state -> ((any BrokerConnection)?, [StoreOperation]) in
             // One from a connection taken over ends nothing: it would free the newer one's packet ids.
             guard let session = state.session(clientID, of: connection) else { return (nil, []) }
@@ -319,20 +354,20 @@ extension Broker {
         }
         commit(operations) { _ in }
         wake?.wakeUp()
-        for puback in pubacks { puback() }
+        for (puback, routing) in pubacks { puback.answer(.success(routing)) }
     }
 
     /// Ends an outbound delivery at `stage`, under the broker's lock: what the store must remove, and the
     /// publisher's PUBACK to send once the lock is released, if this was its last stored delivery.
     private func finish(
         _ id: UInt16, expecting stage: InflightStage, in session: Session
-    ) -> (removal: StoreOperation?, puback: (@Sendable () -> Void)?) {
+    ) -> (removal: StoreOperation?, puback: (PendingPuback, Routing)?) {
         guard let inflight = session.inflight[id], inflight.stage == stage else { return (nil, nil) }
         session.removeInflight(id)
-        var puback: (@Sendable () -> Void)?
+        var puback: (PendingPuback, Routing)?
         if let pending = inflight.delivery.puback {
-            let (stored, send) = pending.acknowledged(inflight.delivery.sequence)
-            puback = send
+            let (stored, owed) = pending.acknowledged(inflight.delivery.sequence)
+            puback = owed.map { (pending, $0) }
             guard stored else { return (nil, puback) }
         }
         let removal: StoreOperation? =

@@ -321,11 +321,11 @@ extension Broker {
     /// Routes an accepted message: retains it if asked, finds its subscribers (one member per shared group),
     /// commits what must be durable (with `operations` the caller needs committed too), then queues it. `then`
     /// learns how many sessions it was queued for. With nothing to commit the message is queued at once, under
-    /// the same lock that routed it. With a `puback`, `then` runs when the commit completes or when the stored
-    /// deliveries are all acknowledged, whichever comes first.
+    /// the same lock that routed it. A message with a `puback` is answered by it instead, when the commit
+    /// completes or when the stored deliveries are all acknowledged, whichever comes first.
     func accept(
         _ message: BrokerMessage, operations: [StoreOperation] = [], puback: PendingPuback? = nil,
-        then: @escaping @Sendable (Result<Routing, any Error>) -> Void
+        then: @escaping @Sendable (Result<Routing, any Error>) -> Void = Broker.ignore
     ) {
         accept([message], operations: operations, puback: puback, then: then)
     }
@@ -377,8 +377,7 @@ extension Broker {
             }
             // Before the lock is released: no delivery can be acknowledged yet.
             guard let puback, stored > 0 else { return }
-            let routing = Routing(sessions: routed, full: overflowed.count)
-            puback.expect(stored) { result in then(result.map { routing }) }
+            puback.expect(stored, routing: Routing(sessions: routed, full: overflowed.count))
             guard puback.holds else { return operations += puback.takeHeld { _ in true } }
             heldBack = true
             state.heldPubacks.append(puback)
@@ -431,14 +430,15 @@ extension Broker {
         }
     }
 
-    /// Answers accepted messages once what they changed is committed. A message with stored deliveries is answered
-    /// by its `PendingPuback`: here, or by the commit of the held deliveries.
+    /// Answers accepted messages once what they changed is committed. A message with a `PendingPuback` is
+    /// answered by it: here, by its subscribers' acknowledgements, or by the commit of the held deliveries.
     private func answer(
         _ result: Result<Void, any Error>, routing: Routing, puback: PendingPuback?, stored: Int, heldBack: Bool,
         then: @Sendable (Result<Routing, any Error>) -> Void
     ) {
-        guard let puback, stored > 0 else { return then(result.map { routing }) }
-        if !heldBack { puback.settle()?(result.map { _ in }) }
+        guard let puback else { return then(result.map { routing }) }
+        if stored == 0 { return puback.answer(result.map { routing }) }
+        if !heldBack { puback.settle(result) }
     }
 
     /// Puts back the retained messages `messages` replaced when their commit failed: the publisher had no

@@ -365,11 +365,11 @@ public final class Broker: Sendable {
             guard !operations.isEmpty else { return pubacks }
             // Submitted under the lock, so that a session a later call ends or replaces gets them before that call.
             commit(operations) { result in
-                for puback in pubacks { puback.settle()?(result) }
+                for puback in pubacks { puback.settle(result) }
             }
             return []
         }
-        for puback in settled { puback.settle()?(.success(())) }
+        for puback in settled { puback.settle(.success(())) }
     }
 
     /// Runs `commitHeldDeliveries()` once the hold time has passed.

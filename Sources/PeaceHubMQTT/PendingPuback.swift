@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The PUBACK of a QoS 1 PUBLISH routed to stored sessions, and the deliveries it waits for.
+/// The PUBACK of a QoS 1 PUBLISH routed to stored sessions, the deliveries it waits for, and the reply that sends it.
 ///
 /// The PUBACK is owed once the commit has made the stored deliveries durable, or once every one of them was
 /// acknowledged by its subscriber, whichever comes first: a message its subscribers all have leaves nothing for the
@@ -13,8 +13,11 @@ import Synchronization
 /// together with the other held messages' deliveries (`Broker.commitHeldDeliveries()`), and that commit answers.
 ///
 /// Only a message that changes nothing else in the store gets one: not retained, no QoS 2 packet id, no mission
-/// module in between (`Broker.publish`). Everything but the answer is read and written under the broker's lock
-/// only (hence `@unchecked Sendable`); the answer has a lock of its own, since the store's thread settles it.
+/// module in between (`Broker.publish`). It answers its publisher itself, from where the answer comes (the
+/// subscriber's event loop, the store's thread): one object per message instead of a chain of closures, each
+/// allocated and counted on one loop and freed on the other. Everything but the answer is read and written under
+/// the broker's lock only (hence `@unchecked Sendable`); the answer has a lock of its own, since the store's thread
+/// settles it.
 final class PendingPuback: @unchecked Sendable {
     /// A stored delivery kept from the store.
     private struct Held {
@@ -24,22 +27,27 @@ final class PendingPuback: @unchecked Sendable {
         var sent: (packetID: UInt16, stage: InflightStage)?
     }
 
-    private struct Answer {
+    private struct Owed {
         /// Stored deliveries not acknowledged yet.
         var outstanding = 0
-        var send: (@Sendable (Result<Void, any Error>) -> Void)?
+        /// Where the message went: set once it is routed, taken by whichever answers first.
+        var routing: Broker.Routing?
     }
 
+    private let packetID: UInt16
+    private let reply: Broker.Reply
     /// Whether the broker may hold the deliveries back.
     private let mayHold: Bool
     /// Emptied when the deliveries go to the store (`takeHeld`): from then on they are the store's.
     private var held: [Held] = []
     /// False once a delivery went to a session without a connection, which acknowledges nothing before it is back.
     private var allConnected = true
-    private let answer = Mutex(Answer())
+    private let owed = Mutex(Owed())
 
-    init(mayHold: Bool) {
+    init(packetID: UInt16, mayHold: Bool, reply: @escaping Broker.Reply) {
+        self.packetID = packetID
         self.mayHold = mayHold
+        self.reply = reply
     }
 
     // MARK: Under the broker's lock
@@ -56,12 +64,12 @@ final class PendingPuback: @unchecked Sendable {
     /// connection: waiting would only delay the PUBACK, and the caller then stores them all at once (`takeHeld`).
     var holds: Bool { mayHold && allConnected }
 
-    /// After routing, before any delivery can be acknowledged: `deliveries` were stored, and `send` answers the
-    /// publisher.
-    func expect(_ deliveries: Int, send: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        answer.withLock { answer in
-            answer.outstanding = deliveries
-            answer.send = send
+    /// After routing, before any delivery can be acknowledged: `deliveries` of the message were stored, and it
+    /// went as `routing` says.
+    func expect(_ deliveries: Int, routing: Broker.Routing) {
+        owed.withLock { owed in
+            owed.outstanding = deliveries
+            owed.routing = routing
         }
     }
 
@@ -82,17 +90,17 @@ final class PendingPuback: @unchecked Sendable {
     }
 
     /// A subscriber acknowledged a delivery. Returns whether the store has it (the caller removes it there), and
-    /// the PUBACK to send, once the lock is released, when it was the last.
-    func acknowledged(_ sequence: UInt64) -> (stored: Bool, send: (@Sendable () -> Void)?) {
+    /// when it was the last and the PUBACK is still owed, where the message went: the caller answers with it
+    /// (`answer(_:)`) once the lock is released.
+    func acknowledged(_ sequence: UInt64) -> (stored: Bool, owed: Broker.Routing?) {
         let stored = !forget(sequence)
-        let send = answer.withLock { answer -> (@Sendable (Result<Void, any Error>) -> Void)? in
-            answer.outstanding -= 1
-            guard answer.outstanding == 0 else { return nil }
-            defer { answer.send = nil }
-            return answer.send
+        let routing = owed.withLock { owed -> Broker.Routing? in
+            owed.outstanding -= 1
+            guard owed.outstanding == 0 else { return nil }
+            defer { owed.routing = nil }
+            return owed.routing
         }
-        guard let send else { return (stored, nil) }
-        return (stored, { send(.success(())) })
+        return (stored, routing)
     }
 
     /// Hands the held deliveries still unacknowledged to the store, as operations for sessions that are still
@@ -114,11 +122,19 @@ final class PendingPuback: @unchecked Sendable {
 
     // MARK: Any thread
 
-    /// The commit of the stored deliveries completed: the PUBACK, when it is still owed.
-    func settle() -> (@Sendable (Result<Void, any Error>) -> Void)? {
-        answer.withLock { answer in
-            defer { answer.send = nil }
-            return answer.send
-        }
+    /// The commit of the stored deliveries completed: answers the publisher, when that is still owed.
+    func settle(_ result: Result<Void, any Error>) {
+        guard let routing = owed.withLock({ owed in defer { owed.routing = nil }; return owed.routing }) else { return }
+        answer(result.map { routing })
+    }
+
+    /// Sends the publisher the PUBACK for a message routed as `result` says (the code `Broker.acknowledgementCode`
+    /// gives), or fails its connection when the store failed.
+    func answer(_ result: Result<Broker.Routing, any Error>) {
+        reply(
+            result.map { routing in
+                let (code, reason) = Broker.acknowledgementCode(of: routing, retain: false)
+                return Broker.acknowledgement(packetID: packetID, qos: .atLeastOnce, code, reason)
+            })
     }
 }
