@@ -327,7 +327,8 @@ extension Broker {
         _ message: BrokerMessage, operations: [StoreOperation] = [], puback: PendingPuback? = nil,
         then: @escaping @Sendable (Result<Routing, any Error>) -> Void = Broker.ignore
     ) {
-        accept([message], operations: operations, puback: puback, then: then)
+        // Not `[message]`: an array is an allocation for every QoS 1 PUBLISH.
+        accept(CollectionOfOne(message), operations: operations, puback: puback, then: then)
     }
 
     /// Where an accepted message went: the sessions it was queued for, and those whose queue was full.
@@ -338,8 +339,8 @@ extension Broker {
 
     /// Routes `messages` in order, as `accept(_:operations:puback:then:)` does one, under one lock and with one
     /// commit: a connection hands over the QoS 0 PUBLISHes of one read together (`publish(_:...:routes:)`).
-    func accept(
-        _ messages: [BrokerMessage], operations: [StoreOperation] = [], puback: PendingPuback? = nil,
+    func accept<Messages: RandomAccessCollection<BrokerMessage> & Sendable>(
+        _ messages: Messages, operations: [StoreOperation] = [], puback: PendingPuback? = nil,
         then: @escaping @Sendable (Result<Routing, any Error>) -> Void
     ) {
         var operations = operations
@@ -445,7 +446,8 @@ extension Broker {
     /// acknowledgement, and the store still has the old ones (a restart brought those back). A topic set again
     /// since by another message keeps that one.
     private func restoreRetained(
-        _ replaced: [(topic: String, previous: BrokerMessage?)], after messages: [BrokerMessage]
+        _ replaced: [(topic: String, previous: BrokerMessage?)],
+        after messages: some BidirectionalCollection<BrokerMessage>
     ) {
         state.withLock { state in
             for (topic, previous) in replaced {

@@ -81,9 +81,11 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
     private var replies = CircularBuffer<MQTTPacket??>(initialCapacity: 1)
     /// How many replies have left the front of `replies`.
     private var repliesWritten = 0
-    /// Replies filled on other threads, waiting for this loop (`reserveReply`).
+    /// Replies filled on other threads, waiting for this loop (`reserveReply`), and the loop's own list the task
+    /// swaps them into: emptied with its room kept, so that neither list is made anew for each task.
     private typealias ArrivedReply = (slot: Int, result: Result<MQTTPacket?, any Error>)
     private let arrivedReplies = Mutex<[ArrivedReply]>([])
+    private var takenReplies: [ArrivedReply] = []
     /// QoS 1 and 2 PUBLISHes from the client not yet answered with PUBACK or PUBCOMP (its Receive Maximum).
     private var unacknowledged: Set<UInt16> = []
     /// Topic aliases the client set (5.0), and those the hub set for it.
@@ -476,9 +478,9 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             }
             guard first else { return }
             self.eventLoop.execute {
-                var arrived: [ArrivedReply] = []
-                self.arrivedReplies.withLock { swap(&$0, &arrived) }
-                for (slot, result) in arrived { self.fill(slot, with: result) }
+                self.arrivedReplies.withLock { swap(&$0, &self.takenReplies) }
+                for (slot, result) in self.takenReplies { self.fill(slot, with: result) }
+                self.takenReplies.removeAll(keepingCapacity: true)
             }
         }
     }
