@@ -304,7 +304,9 @@ extension Broker {
     /// What a routed PUBLISH is acknowledged with: 0x97 when it reached no one because their queues were full,
     /// 0x10 when no one subscribes (a retained one is kept, so it is a success).
     static func acknowledgementCode(of routing: Routing, retain: Bool) -> (ReasonCode, String?) {
-        if routing.sessions == 0 && routing.full > 0 { return (.quotaExceeded, "the queues of its subscribers are full") }
+        if routing.sessions == 0 && routing.full > 0 {
+            return (.quotaExceeded, "the queues of its subscribers are full")
+        }
         return (routing.sessions == 0 && !retain ? .noMatchingSubscribers : .success, nil)
     }
 

@@ -124,7 +124,11 @@ final class PendingPuback: @unchecked Sendable {
 
     /// The commit of the stored deliveries completed: answers the publisher, when that is still owed.
     func settle(_ result: Result<Void, any Error>) {
-        guard let routing = owed.withLock({ owed in defer { owed.routing = nil }; return owed.routing }) else { return }
+        let routing = owed.withLock { owed -> Broker.Routing? in
+            defer { owed.routing = nil }
+            return owed.routing
+        }
+        guard let routing else { return }
         answer(result.map { routing })
     }
 
