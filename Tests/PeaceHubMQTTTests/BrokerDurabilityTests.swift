@@ -248,6 +248,33 @@ final class ManualStore: BrokerStore {
         #expect(ack.reasonCode == .quotaExceeded)
     }
 
+    /// A QoS 1 message answered by its `PendingPuback` gets the code its routing calls for: 0x10 at once when
+    /// nobody subscribes, success once the commit has its stored delivery, 0x97 when the one queue it was for is
+    /// full.
+    @Test func aPendingPubackAnswersWithTheCodeOfItsRouting() throws {
+        let store = ManualStore()
+        let broker = try Broker(configuration: .init(maximumQueued: 1), authorizer: TestAuthorizer(), store: store)
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect("ind-away", clean: false)
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
+        store.completeAll()
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        store.completeAll()
+        try publisher.send(publish5("nobody/listens", "m0", qos: .atLeastOnce, id: 1))
+        #expect(try publisher.received() == [.puback(packetID: 1, .noMatchingSubscribers)])
+        try publisher.send(publish5("contingents/IND/inbox", "m1", qos: .atLeastOnce, id: 2))
+        #expect(try publisher.received().isEmpty)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 2)])
+        try publisher.send(publish5("contingents/IND/inbox", "m2", qos: .atLeastOnce, id: 3))
+        store.completeAll()
+        let codes = try publisher.received().compactMap { if case .puback(let ack) = $0 { ack.reasonCode } else { nil } }
+        #expect(codes == [.quotaExceeded])
+    }
+
     @Test func acknowledgementsWaitForTheCommitAndKeepTheirOrder() throws {
         let store = ManualStore()
         let broker = try Broker(authorizer: TestAuthorizer(deniedPublish: ["denied"]), store: store)
