@@ -253,15 +253,7 @@ final class ManualStore: BrokerStore {
     /// full.
     @Test func aPendingPubackAnswersWithTheCodeOfItsRouting() throws {
         let store = ManualStore()
-        let broker = try Broker(configuration: .init(maximumQueued: 1), authorizer: TestAuthorizer(), store: store)
-        let away = try TestClient(broker: broker, principal: ind)
-        _ = try away.connect("ind-away", clean: false)
-        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .atLeastOnce)])))
-        store.completeAll()
-        _ = try away.received()
-        try away.send(.disconnect(.init()))
-        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
-        _ = try publisher.connect5("kaz")
+        let (_, publisher) = try publisherToAnAwayInbox(.atLeastOnce, maximumQueued: 1, store: store)
         store.completeAll()
         try publisher.send(publish5("nobody/listens", "m0", qos: .atLeastOnce, id: 1))
         #expect(try publisher.received() == [.puback(packetID: 1, .noMatchingSubscribers)])
@@ -470,6 +462,24 @@ final class ManualStore: BrokerStore {
         store.completeAll()
         _ = try subscriber.received()
         return subscriber
+    }
+
+    /// A broker over `store` whose stored session "ind-away" subscribed to IND's inbox at `qos` and went away, and a
+    /// connected 5.0 publisher (KAZ) on the same loop.
+    private func publisherToAnAwayInbox(_ qos: QoS, maximumQueued: Int, store: ManualStore) throws
+        -> (Broker, publisher: TestClient)
+    {
+        let broker = try Broker(
+            configuration: .init(maximumQueued: maximumQueued), authorizer: TestAuthorizer(), store: store)
+        let away = try TestClient(broker: broker, principal: ind)
+        _ = try away.connect("ind-away", clean: false)
+        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", qos)])))
+        store.completeAll()
+        _ = try away.received()
+        try away.send(.disconnect(.init()))
+        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
+        _ = try publisher.connect5("kaz")
+        return (broker, publisher)
     }
 
     /// The packet id of the one PUBLISH in `packets`.
@@ -870,15 +880,7 @@ final class ManualStore: BrokerStore {
     /// check while a commit was pending, and a stored session held 28 or 64 messages against a limit of 10.
     @Test func qos2MessagesWaitingForTheirCommitCountAgainstTheQueue() throws {
         let store = ManualStore()
-        let broker = try Broker(configuration: .init(maximumQueued: 3), authorizer: TestAuthorizer(), store: store)
-        let away = try TestClient(broker: broker, principal: ind)
-        _ = try away.connect("ind-away", clean: false)
-        try away.send(.subscribe(.init(packetID: 1, subscriptions: [("contingents/IND/inbox", .exactlyOnce)])))
-        store.completeAll()
-        _ = try away.received()
-        try away.send(.disconnect(.init()))
-        let publisher = try TestClient(broker: broker, principal: kaz, loop: away.loop)
-        _ = try publisher.connect5("kaz")
+        let (broker, publisher) = try publisherToAnAwayInbox(.exactlyOnce, maximumQueued: 3, store: store)
         for id in 1...10 {
             try publisher.send(publish5("contingents/IND/inbox", "m\(id)", qos: .exactlyOnce, id: UInt16(id)))
         }
