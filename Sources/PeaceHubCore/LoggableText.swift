@@ -4,6 +4,8 @@
 /// Unicode-aware viewers) and the bidirectional embeddings, overrides and isolates (U+202E reversed what followed it
 /// on screen).
 public func loggableText(_ text: String) -> String {
+    // Printable ASCII, what nearly every line holds, needs no look-up of a scalar's category.
+    if text.utf8.allSatisfy({ 0x20..<0x7F ~= $0 }) { return text }
     guard text.unicodeScalars.contains(where: isEscapedInLogs) else { return text }
     var escaped = ""
     for scalar in text.unicodeScalars {

@@ -55,7 +55,7 @@ struct TextLogHandler: LogHandler {
     }
 
     private static func quotedIfNeeded(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { " =\"\\".unicodeScalars.contains($0) }
+        let needsQuotes = value.isEmpty || value.utf8.contains { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C }
         guard needsQuotes else { return value }
         var quoted = "\""
         for scalar in value.unicodeScalars {

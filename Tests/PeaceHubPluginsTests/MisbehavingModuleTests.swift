@@ -91,6 +91,9 @@ import Testing
         #expect(
             logged == #"first\n2026-12-03T00:00:00+0000 critical peacehub.broker: forged \u{1B}[31mred\u{1B}[0m\r\0"#)
         #expect(loggableText("plain text, ünïcödé\ttab") == #"plain text, ünïcödé\ttab"#)
+        // Printable ASCII passes as it is; DEL and the C1 controls (NEL) are controls too.
+        #expect(loggableText("client=kaz-1 ~!") == "client=kaz-1 ~!")
+        #expect(loggableText("a\u{7F}b\u{85}c") == #"a\u{7F}b\u{0085}c"#)
         // Separators and overrides are escaped too; the marks right-to-left text needs (RLM, LRM, ALM) are kept.
         #expect(loggableText("a\u{2028}b\u{202E}c") == #"a\u{2028}b\u{202E}c"#)
         #expect(loggableText("\u{627}\u{200F}1\u{61C}") == "\u{627}\u{200F}1\u{61C}")
