@@ -160,14 +160,18 @@ final class TLSConnection {
 
     /// Decrypts every complete record into `plaintext`.
     func read(into plaintext: inout ByteBuffer) -> ReadResult {
-        offeringInbound { readRecords(into: &plaintext) }
+        // Records are longer than their plaintext, so room for the offered ones is made once. A record's worth
+        // before each SSL_read grew the buffer, copying it, up to three times for a 64 KiB read.
+        plaintext.reserveCapacity(minimumWritableBytes: max(inbound?.readableBytes ?? 0, 256))
+        return offeringInbound { readRecords(into: &plaintext) }
     }
 
     private func readRecords(into plaintext: inout ByteBuffer) -> ReadResult {
         while true {
             ERR_clear_error()
             var result: Int32 = 0
-            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { bytes in
+            // SSL_read takes what fits and keeps the rest of a record for the next call.
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { bytes in
                 result = SSL_read(ssl, bytes.baseAddress, Int32(min(bytes.count, Int(Int32.max))))
                 return result > 0 ? Int(result) : 0
             }
