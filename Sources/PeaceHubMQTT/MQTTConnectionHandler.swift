@@ -164,23 +164,31 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         if case .closed = state { return }
         reading = true
         var bytes = unwrapInboundIn(data)
-        if var earlier = partial {
-            partial = nil  // one reference, so the bytes are appended in place
-            earlier.writeBuffer(&bytes)
-            bytes = earlier
-        }
+        var unfinished: ByteBuffer?
         do {
             // The keep-alive counts whole packets [MQTT-3.1.2-24]: bytes of one never finished do not keep a
             // connection (and its buffer) alive.
             var received = false
-            while !draining, let packet = try decoder.decode(buffer: &bytes) {
-                if !received {
-                    received = true
-                    lastPacket = eventLoop.now
-                    keepAliveProbed = false
+            if var earlier = partial {
+                partial = nil  // one reference, so the bytes are appended in place
+                // It takes only what its packet lacks, and the packets after that are decoded where they lie:
+                // appending the whole read copied nearly every read once packets straddle reads (1 KiB ones do).
+                var missing = MQTTDecoder.bytesMissing(in: earlier)
+                while missing > 0, bytes.readableBytes > 0 {
+                    var rest = bytes.readSlice(length: min(missing, bytes.readableBytes))!
+                    earlier.writeBuffer(&rest)
+                    missing = MQTTDecoder.bytesMissing(in: earlier)
                 }
-                if case .closed = state { break }
-                process(packet, context: context)
+                try decodePackets(from: &earlier, received: &received, context: context)
+                if earlier.readableBytes > 0 {
+                    // The read ended first, or the connection stopped reading (then `bytes` still has the rest).
+                    earlier.writeBuffer(&bytes)
+                    unfinished = earlier
+                }
+            }
+            if unfinished == nil {
+                try decodePackets(from: &bytes, received: &received, context: context)
+                if bytes.readableBytes > 0 { unfinished = Self.copied(bytes, allocator: context.channel.allocator) }
             }
         } catch {
             routeSetAside()
@@ -190,10 +198,33 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
         routeSetAside()
         completeSetAside()
         if case .closed = state { return }
-        if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
-            partial = bytes
+        partial = unfinished
+    }
+
+    /// Processes the packets `bytes` holds, up to one not whole yet, while the connection reads; `received` is set
+    /// (and the keep-alive restarted) at the first.
+    private func decodePackets(
+        from bytes: inout ByteBuffer, received: inout Bool, context: ChannelHandlerContext
+    ) throws {
+        while !draining, let packet = try decoder.decode(buffer: &bytes) {
+            if !received {
+                received = true
+                lastPacket = eventLoop.now
+                keepAliveProbed = false
+            }
+            if case .closed = state { return }
+            process(packet, context: context)
         }
+    }
+
+    /// The start of a packet a read ended in, copied out with room for the rest (up to 64 KiB): kept as a slice,
+    /// it would hold the whole read's buffer, and appending to it would copy that buffer when a message still
+    /// shares it.
+    private static func copied(_ bytes: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let whole = bytes.readableBytes + MQTTDecoder.bytesMissing(in: bytes)
+        var copy = allocator.buffer(capacity: min(whole, max(bytes.readableBytes, 65_536)))
+        copy.writeImmutableBuffer(bytes)
+        return copy
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {

@@ -59,6 +59,17 @@ public struct MQTTDecoder: NIOSingleStepByteToMessageDecoder {
         try decode(buffer: &buffer)
     }
 
+    /// How many bytes the packet `buffer` starts with still lacks: 1 while its fixed header is incomplete, 0 once
+    /// it is whole or its header is malformed (`decode` then says why).
+    static func bytesMissing(in buffer: ByteBuffer) -> Int {
+        do {
+            guard let (headerLength, remainingLength) = try peekFrame(buffer) else { return 1 }
+            return max(0, headerLength + remainingLength - buffer.readableBytes)
+        } catch {
+            return 0
+        }
+    }
+
     /// The fixed header's length and the remaining length, or `nil` when more bytes are needed.
     static func peekFrame(_ buffer: ByteBuffer) throws(MQTTError) -> (Int, Int)? {
         var remaining = 0

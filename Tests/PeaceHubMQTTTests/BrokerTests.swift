@@ -983,6 +983,39 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
         #expect(!client.isOpen)
     }
 
+    /// Reads end anywhere: inside a fixed header, inside a remaining length of two or three bytes, inside a body,
+    /// with whole packets after the cut. The packet a read ended in takes from the next read only the bytes it
+    /// lacks, and the packets after it are decoded in place; every message still arrives whole and in order.
+    @Test func packetsCutAnywhereBetweenReadsArriveWholeAndInOrder() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t/#", qos: .atMostOnce)
+        let texts = ["a", String(repeating: "b", count: 200), String(repeating: "c", count: 20_000), "d", "e"]
+        var stream = ByteBuffer()
+        var large = 0  // where the 20,000-byte PUBLISH starts: its remaining length takes three bytes
+        for (index, text) in texts.enumerated() {
+            if index == 2 { large = stream.writerIndex }
+            publish("t/\(index)", text).write(to: &stream, version: .v3_1_1)
+            if index == 3 { MQTTPacket.pingreq.write(to: &stream, version: .v3_1_1) }
+        }
+        let cuts = Array(1..<(large + 8)) + Array((stream.readableBytes - 40)..<stream.readableBytes)
+        var runs = cuts.map { [$0, stream.readableBytes - $0] }
+        for piece in [1, 3, 7, 1_000, 4_096] {
+            runs.append(Array(repeating: piece, count: stream.readableBytes / piece) + [stream.readableBytes % piece])
+        }
+        for run in runs {
+            var bytes = stream
+            for length in run where length > 0 { try publisher.sendBytes(bytes.readSlice(length: length)!) }
+            // Each text is one letter repeated: its letter and length say whether it arrived whole.
+            let got = TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) }
+            try #require(
+                got.map { "\($0.prefix(1))x\($0.count)" } == texts.map { "\($0.prefix(1))x\($0.count)" },
+                "reads of \(run.prefix(3))...")
+            #expect(got == texts)
+            #expect(try publisher.received() == [.pingresp])
+        }
+        #expect(publisher.isOpen)
+    }
+
     /// A second CONNECT is a Protocol Error whatever it says [MQTT-3.1.0-2]; one naming another protocol level
     /// got 0x84, which is a CONNACK code, not a DISCONNECT one [MQTT-3.14.2-1].
     @Test func aSecondConnectOfAnotherLevelIsAProtocolError() throws {
