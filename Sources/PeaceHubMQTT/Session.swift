@@ -65,6 +65,9 @@ final class Session: @unchecked Sendable {
     /// the message's references, which the publisher's loop is retaining for the next messages.
     private var encoded: ByteBuffer?
     private var encodedCount = 0
+    /// How many bytes the connection last took encoded: the next buffer starts that large, so that a steady flow
+    /// is written without growing it (each doubling copied what it held).
+    private var lastEncodedBytes = 0
     /// Queued deliveries and encoded messages.
     private(set) var pendingCount = 0
     /// QoS 2 deliveries routed to the session that wait for their message's commit before they are queued: they
@@ -145,7 +148,7 @@ final class Session: @unchecked Sendable {
 
     /// Encodes `message` as a QoS 0 PUBLISH without the retain flag for the connection.
     func enqueueEncoded(_ message: BrokerMessage) {
-        if encoded == nil { encoded = Self.allocator.buffer(capacity: 1024) }
+        if encoded == nil { encoded = Self.allocator.buffer(capacity: max(lastEncodedBytes, 1024)) }
         encoded!.writePublish(
             topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: false, duplicate: false,
             packetID: nil, properties: nil)
@@ -156,6 +159,7 @@ final class Session: @unchecked Sendable {
     /// The encoded messages, to write before the queued deliveries.
     func takeEncoded() -> ByteBuffer? {
         defer { dropEncoded() }
+        if let encoded { lastEncodedBytes = encoded.readableBytes }
         return encoded
     }
 
