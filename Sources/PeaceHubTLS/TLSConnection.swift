@@ -168,7 +168,7 @@ final class TLSConnection {
 
     private func readRecords(into plaintext: inout ByteBuffer) -> ReadResult {
         while true {
-            ERR_clear_error()
+            emptyErrorQueue()
             var result: Int32 = 0
             // SSL_read takes what fits and keeps the rest of a record for the next call.
             plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { bytes in
@@ -179,7 +179,7 @@ final class TLSConnection {
             let error = SSL_get_error(ssl, result)
             switch error {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-                ERR_clear_error()
+                emptyErrorQueue()
                 return .wantsMore
             case SSL_ERROR_ZERO_RETURN:
                 ERR_clear_error()
@@ -199,7 +199,7 @@ final class TLSConnection {
         appendToOutbound(minimumWritableBytes: buffer.readableBytes + records * Self.recordOverhead) { room in
             phub_sink_bio_lend(bio, room.baseAddress, room.count)
             buffer.withUnsafeReadableBytes { bytes in
-                ERR_clear_error()
+                emptyErrorQueue()
                 result = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
             }
             return phub_sink_bio_recall(bio)
@@ -209,6 +209,12 @@ final class TLSConnection {
         if result > 0 { return nil }
         let error = SSL_get_error(ssl, result)
         return TLSError(.protocolError, OpenSSL.errorText("SSL_write failed (SSL error \(error))"))
+    }
+
+    /// Empties the thread's error queue before a record is read or written, as `SSL_get_error` needs. It is nearly
+    /// always empty already, and `ERR_clear_error` walks all sixteen of its slots, freeing two pointers in each.
+    private func emptyErrorQueue() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
     }
 
     /// Whether the session is TLS 1.3 (once the handshake is complete).
