@@ -987,8 +987,8 @@ let accepted = MQTTPacket.connack(.init(sessionPresent: false, reasonCode: .succ
     /// with whole packets after the cut. The packet a read ended in takes from the next read only the bytes it
     /// lacks, and the packets after it are decoded in place; every message still arrives whole and in order.
     @Test func packetsCutAnywhereBetweenReadsArriveWholeAndInOrder() throws {
-        let broker = try Broker(authorizer: TestAuthorizer())
-        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(broker: broker, filter: "t/#", qos: .atMostOnce)
+        let (subscriber, publisher) = try TestClient.subscriberAndPublisher(
+            broker: try Broker(authorizer: TestAuthorizer()), filter: "t/#", qos: .atMostOnce)
         let texts = ["a", String(repeating: "b", count: 200), String(repeating: "c", count: 20_000), "d", "e"]
         var stream = ByteBuffer()
         var large = 0  // where the 20,000-byte PUBLISH starts: its remaining length takes three bytes
