@@ -42,7 +42,7 @@ extension Broker {
         let packetID = publish.packetID, qos = publish.qos, retain = publish.retain
         // A QoS 1 message that changes nothing stored but its subscribers' queues, the rest of the traffic, is
         // answered by its `PendingPuback` as soon as they all have it.
-        if refusal == nil, qos == .atLeastOnce, let packetID, !retain, operations.isEmpty, store != nil, !claimed {
+        if refusal == nil, qos == .atLeastOnce, let packetID, !retain, store != nil, !claimed {
             let puback = PendingPuback(
                 packetID: packetID, mayHold: configuration.storeHoldTime > .zero, reply: acknowledge)
             return accept(message(of: publish, clientID: clientID, principal: principal), puback: puback)
