@@ -44,7 +44,8 @@ extension Broker {
         // answered by its `PendingPuback` as soon as they all have it.
         if refusal == nil, qos == .atLeastOnce, let packetID, !retain, store != nil, !claimed {
             let puback = PendingPuback(
-                packetID: packetID, mayHold: configuration.storeHoldTime > .zero, reply: acknowledge)
+                packetID: packetID, holdTime: .nanoseconds(Int64(configuration.storeHoldTime.wholeNanoseconds)),
+                reply: acknowledge)
             return accept(message(of: publish, clientID: clientID, principal: principal), puback: puback)
         }
         // A PUBLISH that could not be stored is not acknowledged (the connection closes): its QoS 2 packet id is

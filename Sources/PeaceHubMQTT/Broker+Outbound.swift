@@ -350,7 +350,7 @@ extension Broker {
         var routed = 0
         var stored = 0
         var heldBack = false
-        var scheduleHold = false
+        var scheduleHold: NIODeadline?
         var overflowed: [(message: BrokerMessage, session: Session)] = []
         var slow: [any BrokerConnection] = []
         // The retained messages the batch replaces, by topic: a commit that fails puts them back.
@@ -381,9 +381,7 @@ extension Broker {
             puback.expect(stored, routing: Routing(sessions: routed, full: overflowed.count))
             guard puback.holds else { return operations += puback.takeHeld { _ in true } }
             heldBack = true
-            state.heldPubacks.append(puback)
-            scheduleHold = !state.holdScheduled
-            state.holdScheduled = true
+            scheduleHold = state.hold(puback, until: .now() + puback.holdTime)
         }
         // Submitted before the connections are woken, so that the store gets a delivery's enqueue before the
         // removal its acknowledgement causes, which may then cancel it (`SQLiteBrokerStore.acknowledgedWithin`).
@@ -415,7 +413,7 @@ extension Broker {
             }
         }
         for connection in wake { connection.wakeUp() }
-        if scheduleHold { scheduleHeldDeliveries() }
+        if let scheduleHold { scheduleHeldDeliveries(at: scheduleHold) }
         for connection in slow {
             connection.close(.quotaExceeded, reason: "its queue of \(maximumQueued) messages is full")
         }

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// The PUBACK of a QoS 1 PUBLISH routed to stored sessions, the deliveries it waits for, and the reply that sends it.
@@ -36,17 +37,17 @@ final class PendingPuback: @unchecked Sendable {
 
     private let packetID: UInt16
     private let reply: Broker.Reply
-    /// Whether the broker may hold the deliveries back.
-    private let mayHold: Bool
+    /// How long the broker may hold the deliveries back (zero: not at all).
+    let holdTime: TimeAmount
     /// Emptied when the deliveries go to the store (`takeHeld`): from then on they are the store's.
     private var held: [Held] = []
     /// False once a delivery went to a session without a connection, which acknowledges nothing before it is back.
     private var allConnected = true
     private let owed = Mutex(Owed())
 
-    init(packetID: UInt16, mayHold: Bool, reply: @escaping Broker.Reply) {
+    init(packetID: UInt16, holdTime: TimeAmount, reply: @escaping Broker.Reply) {
         self.packetID = packetID
-        self.mayHold = mayHold
+        self.holdTime = holdTime
         self.reply = reply
     }
 
@@ -54,7 +55,7 @@ final class PendingPuback: @unchecked Sendable {
 
     /// Keeps a stored delivery from the store until `takeHeld`; false when it may not (the caller stores it).
     func hold(_ enqueue: StoreOperation, sequence: UInt64, for session: Session) -> Bool {
-        guard mayHold else { return false }
+        guard holdTime > .zero else { return false }
         allConnected = allConnected && session.connection != nil
         held.append(Held(session: session, enqueue: enqueue, sequence: sequence))
         return true
@@ -62,7 +63,7 @@ final class PendingPuback: @unchecked Sendable {
 
     /// After routing: whether the deliveries stay held. They do not when one went to a session without a
     /// connection: waiting would only delay the PUBACK, and the caller then stores them all at once (`takeHeld`).
-    var holds: Bool { mayHold && allConnected }
+    var holds: Bool { holdTime > .zero && allConnected }
 
     /// After routing, before any delivery can be acknowledged: `deliveries` of the message were stored, and it
     /// went as `routing` says.

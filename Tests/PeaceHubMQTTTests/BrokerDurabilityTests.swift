@@ -1,7 +1,8 @@
+import Foundation
 import NIOCore
 import NIOEmbedded
 import PeaceHubCore
-import PeaceHubMQTT
+@testable import PeaceHubMQTT
 import Synchronization
 import Testing
 
@@ -553,6 +554,46 @@ final class ManualStore: BrokerStore {
 
         try subscriber.channel.close().wait()
         try publisher.send(publish("t", "offline", qos: .atLeastOnce, id: 3))
+        #expect(store.waiting == 1)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 3)])
+    }
+
+    /// Each message is held for the whole hold time, counted from its own routing: when the oldest one's hold
+    /// ends, a younger one stays held, and its subscriber's acknowledgement keeps it out of the store. And the hold
+    /// ends on its own: with a short one, the unacknowledged delivery reaches the store without a call.
+    @Test func aHeldMessageIsHeldForItsOwnHoldTime() throws {
+        let store = ManualStore()
+        let broker = try Broker(
+            configuration: .init(storeHoldTime: .seconds(600)), authorizer: TestAuthorizer(), store: store)
+        let subscriber = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+
+        try publisher.send(publish("t", "older", qos: .atLeastOnce, id: 1))
+        let older = try deliveredID(try subscriber.received())
+        let olderHoldEnds = NIODeadline.now() + .seconds(600)
+        try publisher.send(publish("t", "younger", qos: .atLeastOnce, id: 2))
+        let younger = try deliveredID(try subscriber.received())
+        broker.commitHeldDeliveries(dueBy: olderHoldEnds)
+        #expect(store.waiting == 1)
+        store.completeAll()
+        #expect(try publisher.received() == [.puback(packetID: 1)])
+        let stored = store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries
+        #expect(stored?.map { String(buffer: $0.message.payload) } == ["older"])
+
+        try subscriber.send(.puback(packetID: younger))
+        #expect(try publisher.received() == [.puback(packetID: 2)])
+        #expect(store.waiting == 0)
+        try subscriber.send(.puback(packetID: older))
+        store.completeAll()
+        #expect(store.state.sessions.first { $0.clientID == "ind-desk" }?.deliveries.isEmpty == true)
+
+        broker.reconfigure(.init(storeHoldTime: .milliseconds(50)))
+        try publisher.send(publish("t", "unanswered", qos: .atLeastOnce, id: 3))
+        _ = try subscriber.received()
+        let limit = NIODeadline.now() + .seconds(10)
+        while store.waiting == 0, NIODeadline.now() < limit { usleep(5_000) }
         #expect(store.waiting == 1)
         store.completeAll()
         #expect(try publisher.received() == [.puback(packetID: 3)])
