@@ -46,7 +46,7 @@ public final class Broker: Sendable {
         public var maximumSessionExpiry: UInt32?
         /// How long the stored deliveries of a QoS 1 message are kept from the store, so that those their
         /// subscribers acknowledge meanwhile never reach it (`PendingPuback`); its PUBACK waits that much longer
-        /// when they do not. Zero: they go to the store as they are routed.
+        /// (up to a quarter more) when they do not. Zero: they go to the store as they are routed.
         public var storeHoldTime: Duration
         /// How long a connection may stay open after its TLS handshake without sending CONNECT; then it is closed.
         /// Such a connection holds no session and counts against no connection limit, so it must not stay.

@@ -9,9 +9,10 @@ import Synchronization
 /// every queue it went to the same way). Whichever comes second answers nothing.
 ///
 /// With a hold time (`Broker.Configuration.storeHoldTime`), and when every session it went to has a connection
-/// (`holds`), the broker keeps the deliveries from the store that long: most are acknowledged by then, and the
-/// store never hears of them, neither their enqueue nor its removal. What is still unacknowledged goes to the store
-/// together with the other held messages' deliveries (`Broker.commitHeldDeliveries()`), and that commit answers.
+/// (`holds`), the broker keeps the deliveries from the store that long from the message's routing: most are
+/// acknowledged by then, and the store never hears of them, neither their enqueue nor its removal. What is still
+/// unacknowledged goes to the store together with that of the other messages whose hold has ended
+/// (`Broker.commitHeldDeliveries(dueBy:)`), and that commit answers.
 ///
 /// Only a message that changes nothing else in the store gets one: not retained, no QoS 2 packet id, no mission
 /// module in between (`Broker.publish`). It answers its publisher itself, from where the answer comes (the
