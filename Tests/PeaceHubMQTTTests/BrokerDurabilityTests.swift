@@ -519,18 +519,24 @@ final class ManualStore: BrokerStore {
         #expect(try publisher.received() == [.puback(packetID: 6)])
     }
 
+    /// A broker over `store` that holds deliveries for 600 s (long enough that only the test commits what is held),
+    /// a persistent subscriber of "t" (IND), and a connected publisher (KAZ).
+    private func holdingBroker(store: ManualStore) throws -> (Broker, subscriber: TestClient, publisher: TestClient) {
+        let broker = try Broker(
+            configuration: .init(storeHoldTime: .seconds(600)), authorizer: TestAuthorizer(), store: store)
+        let subscriber = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect("kaz")
+        return (broker, subscriber, publisher)
+    }
+
     /// With a hold time, deliveries to connected subscribers stay out of the store until it has passed: one
     /// acknowledged meanwhile never reaches it, neither its enqueue nor its removal. What is still unacknowledged
     /// then is committed, with its packet id, and that commit answers. A message for a session without a
     /// connection goes to the store at once.
     @Test func heldDeliveriesAcknowledgedInTimeNeverReachTheStore() throws {
         let store = ManualStore()
-        // Long enough that only the test commits what is held.
-        let broker = try Broker(
-            configuration: .init(storeHoldTime: .seconds(600)), authorizer: TestAuthorizer(), store: store)
-        let subscriber = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
-        let publisher = try TestClient(broker: broker, principal: kaz)
-        _ = try publisher.connect("kaz")
+        let (broker, subscriber, publisher) = try holdingBroker(store: store)
 
         try publisher.send(publish("t", "acknowledged", qos: .atLeastOnce, id: 1))
         try subscriber.send(.puback(packetID: try deliveredID(try subscriber.received())))
@@ -564,11 +570,7 @@ final class ManualStore: BrokerStore {
     /// ends on its own: with a short one, the unacknowledged delivery reaches the store without a call.
     @Test func aHeldMessageIsHeldForItsOwnHoldTime() throws {
         let store = ManualStore()
-        let broker = try Broker(
-            configuration: .init(storeHoldTime: .seconds(600)), authorizer: TestAuthorizer(), store: store)
-        let subscriber = try persistentSubscriber("ind-desk", "t", broker: broker, store: store)
-        let publisher = try TestClient(broker: broker, principal: kaz)
-        _ = try publisher.connect("kaz")
+        let (broker, subscriber, publisher) = try holdingBroker(store: store)
 
         try publisher.send(publish("t", "older", qos: .atLeastOnce, id: 1))
         let older = try deliveredID(try subscriber.received())
