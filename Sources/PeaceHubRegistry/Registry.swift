@@ -328,7 +328,7 @@ struct AuditRecorder {
     /// The path (`languages[0].code`) of the first text in a record's JSON that holds U+0000.
     static func fieldHoldingNUL(_ json: String) -> String? {
         // JSON writes U+0000 as the escape `\u0000`; records hardly ever hold even those six characters.
-        guard json.contains(#"\u0000"#), let record = try? JSONValue(parsing: Data(json.utf8)) else { return nil }
+        guard holdsEscapedNUL(json), let record = try? JSONValue(parsing: Data(json.utf8)) else { return nil }
         func locate(in value: JSONValue, at path: String) -> String? {
             switch value {
             case .string(let text): text.contains("\u{0}") ? path : nil
@@ -342,6 +342,17 @@ struct AuditRecorder {
             }
         }
         return locate(in: record, at: "")
+    }
+
+    /// Whether `json` holds the escape `\u0000`, searched for in its bytes: `String.contains` goes through the
+    /// standard library's generic search, 4.5 % of the hub's CPU per archived report.
+    static func holdsEscapedNUL(_ json: String) -> Bool {
+        var rest = json.utf8[...]
+        while let backslash = rest.firstIndex(of: UInt8(ascii: "\\")) {
+            rest = rest[rest.index(after: backslash)...]
+            if rest.starts(with: "u0000".utf8) { return true }
+        }
+        return false
     }
 }
 

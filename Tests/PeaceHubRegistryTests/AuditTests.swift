@@ -27,6 +27,17 @@ struct AuditTests {
         #expect(result.entries == entries.count)
     }
 
+    /// The byte search that decides whether a record's JSON is parsed for a NUL finds the escape anywhere, and
+    /// only the escape.
+    @Test func theEscapedNULIsFoundInTheBytes() {
+        for json in [#"\u0000"#, #"{"a":"x\u0000"}"#, #"{"a":"\\","b":"\u0000y"}"#, #"{"Ну":"\u0000"}"#] {
+            #expect(AuditRecorder.holdsEscapedNUL(json), "\(json)")
+        }
+        for json in ["", #"\"#, #"{"a":"\u000"}"#, #"{"a":"\u0001","b":"u0000"}"#, #"{"a":"\n"}"#] {
+            #expect(!AuditRecorder.holdsEscapedNUL(json), "\(json)")
+        }
+    }
+
     /// GRDB hands SQLite strings as C strings: text with U+0000 was stored cut short of what its audit entry
     /// hashed, and the untouched chain then failed verification. Refused, with the field named; and an id's
     /// control character could pass for the separator of the hashed fields. Names with escape sequences reached

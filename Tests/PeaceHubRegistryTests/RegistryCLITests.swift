@@ -425,7 +425,7 @@ struct RegistryCLITests {
         #expect(!FileManager.default.fileExists(atPath: copy + ".partial"))
         // An empty file (what a backup cut short could leave, or a `touch`) is no registry to verify as intact.
         let empty = harness.folder.path("empty.sqlite")
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let verified = try ProcessRunner.peacehub(["registry", "audit", "verify", "--db", empty])
         #expect(verified.status == 1 && verified.stderr.contains("is empty: not a registry"), "\(verified.stderr)")
         #expect((try? FileManager.default.attributesOfItem(atPath: empty)[.size] as? Int) == 0, "left as it was")
