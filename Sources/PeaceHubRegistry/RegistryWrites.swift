@@ -322,10 +322,21 @@ extension Registry {
             throw RegistryError(.invalidInput, "an archived report needs a mission, a type and a sender")
         }
         return try write(actor) { db, audit in
-            try reports.map { report in
+            // A statement of our own, as for the audit entries (GRDB's record insert cost seven times SQLite's).
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO archivedReport (mission, type, sender, receivedAt, precedence, securityLabel,
+                        latitude, longitude, body, annotations, status, reason)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            return try reports.map { report in
                 var report = report
-                report.id = nil
-                try report.insert(db)
+                try insert.execute(arguments: [
+                    report.mission, report.type, report.sender, report.receivedAt, report.precedence,
+                    report.securityLabel, report.latitude, report.longitude, report.body, report.annotations,
+                    report.status, report.reason,
+                ])
+                report.id = db.lastInsertedRowID
                 try audit.record(db, entity: "archivedReport", id: String(report.id!), action: "create", after: report)
                 return report.id!
             }

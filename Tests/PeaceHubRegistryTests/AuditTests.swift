@@ -165,6 +165,35 @@ struct AuditTests {
                 == "deployment: post: may not hold control characters")
     }
 
+    /// A batch of archived reports is one transaction, and its entries move the chain's head in memory: the head
+    /// is read, checked against the newest entry and stored once per transaction, not once per entry.
+    @Test func aTransactionReadsAndStoresTheChainsHeadOnce() throws {
+        let registry = try makeRegistry()
+        let statements = Mutex<[String]>([])
+        try registry.database.write { db in
+            db.trace { event in statements.withLock { $0.append("\(event)") } }
+        }
+        let reports = (1...3).map { number in
+            ArchivedReport(
+                mission: "UNIFIL", type: "PATROL", sender: "KAZ", receivedAt: "2026-12-06T10:00:00Z",
+                precedence: "ROUTINE", body: #"{"patrol":\#(number),"note":"\"quoted\""}"#)
+        }
+        let ids = try registry.archiveReports(reports)
+        try registry.database.write { db in db.trace(options: [], nil) }
+        let sql = statements.withLock { $0 }
+        #expect(sql.filter { $0.contains("FROM auditHead") }.count == 1)
+        #expect(sql.filter { $0.contains("max(seq) FROM auditEntry") }.count == 1)
+        let inserts = sql.filter { $0.hasPrefix("INSERT INTO") }
+        #expect(inserts.filter { $0.contains("auditHead") }.count == 1)
+        #expect(inserts.filter { $0.contains("auditEntry") }.count == 3)
+        let newest = Array(try registry.auditEntries(as: operatorActor).prefix(3).reversed())
+        #expect(newest.map(\.entityId) == ids.map(String.init))
+        #expect(newest.last?.after?.contains(#""id":\#(ids[2])"#) == true)
+        let verification = try registry.verifyAudit(as: operatorActor)
+        #expect(verification.isIntact)
+        #expect(verification.lastHash == newest.last?.hash)
+    }
+
     @Test func theHashIsSHA256OverThePreviousHashAndTheCanonicalBytes() throws {
         #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let registry = try makeRegistry()
