@@ -292,7 +292,8 @@ final class AuditRecorder {
     /// One encoder for the transaction's records (making one costs more than encoding a small record).
     private let encoder: JSONEncoder
     /// The chain's head after this transaction's last entry; read at its first, stored once at its end
-    /// (`storeHead`), not once per entry: a batch of archived reports is one transaction.
+    /// (`storeHead`), not once per entry: a batch of archived reports is one transaction. No write rolls back part
+    /// of its transaction, so this is the last entry stored.
     private var head: AuditChain.Head?
 
     init(actor: Registry.Actor, time: Date) {
