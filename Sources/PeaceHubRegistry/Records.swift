@@ -300,8 +300,9 @@ public struct EquipmentInspection: Codable, Sendable, Hashable, FetchableRecord,
 }
 
 /// A mission report the messaging side accepted (or held, when its module could not judge it),
-/// kept for the record.
-public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+/// kept for the record. `Registry.archiveReports` writes it through a statement of its own (docs/performance.md,
+/// item 31); it is read as a record.
+public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, TableRecord {
     public static let databaseTableName = "archivedReport"
     public enum Columns {
         public static let mission = Column(CodingKeys.mission)
@@ -345,8 +346,6 @@ public struct ArchivedReport: Codable, Sendable, Hashable, FetchableRecord, Muta
         self.status = status
         self.reason = reason
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// One link of the audit hash chain.
