@@ -71,8 +71,8 @@ public final class MissionRouter: PublishInterceptor {
     private let archive: (any ReportArchive)?
     private let currentBudget: Mutex<DispatchTimeInterval>
     private let logger: Logger
-    /// The deadlines, apart from the calls: a hung call must not hold its reports' deadlines back.
-    private let deadlines = DispatchQueue(label: "peacehub.mission-router.deadlines")
+    /// The reports' deadlines, on a queue apart from the calls: a hung call must not hold them back.
+    let deadlines = Deadlines(queue: DispatchQueue(label: "peacehub.mission-router.deadlines"))
 
     public init(
         plugins: PluginHost, archive: (any ReportArchive)?, budget: DispatchTimeInterval = .seconds(2),
@@ -192,7 +192,7 @@ public final class MissionRouter: PublishInterceptor {
             guard let archived else { return completion(decision) }
             archive(archived, deciding: decision, completion: completion)
         }
-        deadlines.asyncAfter(deadline: .now() + budget) { [self, report] in
+        let deadline = deadlines.add(after: budget) { [self, report] in
             if !settled.load(ordering: .acquiring) {
                 let reason = "the \(mission) module did not answer within the time budget"
                 let (decision, held) = hold(report, reason: reason)
@@ -202,6 +202,7 @@ public final class MissionRouter: PublishInterceptor {
         lane.queue.async { [self, report] in
             // Settled by its deadline while it waited: the module is not asked.
             guard !settled.load(ordering: .acquiring) else { return }
+            defer { deadlines.cancel(deadline) }
             var report = report
             let (judgement, nanoseconds) = lane.call {
                 Result { () throws(PluginCallError) in try module.judge(input) }
