@@ -137,11 +137,21 @@ struct JSONParser {
         return .array(items)
     }
 
-    /// A string from its opening quote; the text between quotes is copied once when it has no escapes.
+    /// A string from its opening quote; the text between quotes is made into the string in place when it has no
+    /// escapes (most strings), without an array of its bytes first.
     private mutating func string() throws(JSONParseError) -> String {
         index += 1
         let start = index
         while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { index += 1 }
+        if current == UInt8(ascii: "\"") {
+            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            else {
+                index = start
+                throw failure("the string is not valid UTF-8")
+            }
+            index += 1
+            return string
+        }
         var text = [UInt8](bytes[start..<index])
         while true {
             guard let byte = current else { throw failure("unterminated string") }

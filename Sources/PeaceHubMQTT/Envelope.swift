@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import PeaceHubCore
 
@@ -16,16 +15,17 @@ public struct Envelope: Sendable {
 
     /// Reads the envelope's header from a payload; `nil` when the payload is not an envelope.
     public static func header(of payload: ByteBuffer) -> Envelope? {
-        // Most payloads are not envelopes: look for the key before parsing anything.
-        guard payload.readableBytes >= 2, payload.getInteger(at: payload.readerIndex, as: UInt8.self) == UInt8(ascii: "{"),
-            payload.readableBytesView.firstRange(of: Array(#""precedence""#.utf8)) != nil
-                || payload.readableBytesView.firstRange(of: Array(#""securityLabel""#.utf8)) != nil
-        else { return nil }
-        // The parser the mission router reads reports with, so both read one document the same way.
-        guard let members = (try? JSONValue(parsing: Data(payload.readableBytesView)))?.objectValue else { return nil }
-        return Envelope(
-            precedence: members["precedence"]?.stringValue.flatMap(Precedence.init(name:)),
-            securityLabel: members["securityLabel"]?.stringValue)
+        payload.withUnsafeReadableBytes { bytes in
+            // Most payloads are not envelopes: look for the key before parsing anything.
+            guard bytes.first == UInt8(ascii: "{"),
+                bytes.contains(utf8: #""precedence""#) || bytes.contains(utf8: #""securityLabel""#),
+                // The parser the mission router reads reports with, so both read one document the same way.
+                let members = (try? JSONValue(parsing: bytes))?.objectValue
+            else { return nil }
+            return Envelope(
+                precedence: members["precedence"]?.stringValue.flatMap(Precedence.init(name:)),
+                securityLabel: members["securityLabel"]?.stringValue)
+        }
     }
 }
 

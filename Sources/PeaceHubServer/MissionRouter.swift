@@ -126,8 +126,8 @@ public final class MissionRouter: PublishInterceptor {
         // MQTT 5 publishers may give the precedence and the label as user properties, and then the bare body.
         let precedenceProperty = message.properties.userProperty(Envelope.precedenceProperty)
         let labelProperty = message.properties.userProperty(Envelope.securityLabelProperty)
-        let parsed = Result { () throws(JSONParseError) in
-            try JSONValue(parsing: Data(message.payload.readableBytesView))
+        let parsed = message.payload.withUnsafeReadableBytes { bytes in
+            Result { () throws(JSONParseError) in try JSONValue(parsing: bytes) }
         }
         let payload = try? parsed.get()
         var fields = payload?.objectValue ?? [:]
