@@ -31,6 +31,7 @@ public enum JSONValue: Sendable, Hashable {
     /// the hub routes; the text is what `JSONEncoder` writes with `.sortedKeys` and `.withoutEscapingSlashes`.
     public var jsonData: Data {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
         write(to: &bytes)
         return Data(bytes)
     }
@@ -54,11 +55,12 @@ public enum JSONValue: Sendable, Hashable {
             bytes.append(UInt8(ascii: "]"))
         case .object(let members):
             bytes.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // Sorted as members, not as keys looked up again: a hash of each key less.
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                Self.write(key, to: &bytes)
+                Self.write(member.key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                members[key]!.write(to: &bytes)
+                member.value.write(to: &bytes)
             }
             bytes.append(UInt8(ascii: "}"))
         }
@@ -74,6 +76,12 @@ public enum JSONValue: Sendable, Hashable {
 
     private static func write(_ string: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: then they go in whole, not a byte at a time.
+        if !string.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+            bytes.append(contentsOf: string.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
