@@ -175,12 +175,18 @@ struct QueryTests {
         let whole = ISO8601DateFormatter()
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let instants: [TimeInterval] = [0, 1_795_046_400, 1_795_046_400.25, 1_795_046_459.999, 951_782_400.5, -86_400.75]
+        // 1900-01-01, and the last four-digit year (9999-12-31T23:59:59.500).
+        let instants: [TimeInterval] = [
+            0, 1_795_046_400, 1_795_046_400.25, 1_795_046_459.999, 951_782_400.5, -86_400.75, -2_208_988_800,
+            253_402_300_799.5,
+        ]
         for instant in instants {
             let date = Date(timeIntervalSince1970: instant)
             #expect(UTCTimestamp.string(date, withMilliseconds: false) == whole.string(from: date))
             #expect(UTCTimestamp.string(date, withMilliseconds: true) == fractional.string(from: date))
         }
+        #expect(UTCTimestamp.string(Date(timeIntervalSince1970: 253_402_300_800.5), withMilliseconds: true)
+            == "10000-01-01T00:00:00.500Z")
     }
 
     @Test func contingentsReadTheReportsOfTheirMissionsOnly() throws {
