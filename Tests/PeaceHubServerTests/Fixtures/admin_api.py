@@ -558,7 +558,13 @@ def sessions():
         time.sleep(0.05)
     client.disconnect()
     client.loop_stop()
-    held = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == odd]
+    # The DISCONNECT reaches the hub after `disconnect()` returns: the session shows connected until the hub has it.
+    deadline = time.time() + 10
+    while True:
+        held = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == odd]
+        if (held and not held[0]["connected"]) or time.time() > deadline:
+            break
+        time.sleep(0.05)
     check(held and not held[0]["connected"], "the session of %r: %r" % (odd, held))
     API.call(OP, "DELETE", "/sessions/{clientID}", params={"clientID": odd}, expect=204)
     kept = [s for s in API.call(OP, "GET", "/sessions", expect=200).json["items"] if s["clientID"] == odd]
