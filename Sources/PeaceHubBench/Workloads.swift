@@ -48,6 +48,9 @@ struct FlowPoint: Sendable {
     var qos: Int
     /// Messages per second offered in all (fixed-load points); nil for saturation.
     var rate: Double?
+    /// QoS 0 at saturation: deliveries outstanding per subscriber. 500 stays below mosquitto's and the hub's queue
+    /// limits of 1000; `flow --window` changes it to see whether a point follows it (docs/performance.md).
+    var window = 500
 
     var name: String {
         let size =
@@ -155,9 +158,9 @@ final class LoadGenerator: Sendable {
         // QoS 1 subscribers keep a session, so the hub's durable store takes every message.
         let persistent = point.qos > 0 && point.scenario != .report && point.scenario != .plainJSON
         let window = RunWindow()
-        // QoS 0 at saturation: at most 500 deliveries outstanding per subscriber (below mosquitto's and the hub's
-        // queue limits of 1000). QoS 1 publishers are held back by their PUBACK window alone, as real ones are.
-        let flow = point.qos == 0 && point.rate == nil ? FlowControl(limit: 500 * subscribers.count) : nil
+        // QoS 0 at saturation: at most `point.window` deliveries outstanding per subscriber. QoS 1 publishers are
+        // held back by their PUBACK window alone, as real ones are.
+        let flow = point.qos == 0 && point.rate == nil ? FlowControl(limit: point.window * subscribers.count) : nil
         let subscriberIDs = subscribers.indices.map { _ in uniqueID("sub") }
         let subs = try await connectAll(count: subscribers.count, concurrency: 16) { [self] index in
             let client = try await connect(
