@@ -210,8 +210,8 @@ struct FlowCommand: AsyncParsableCommand {
     @Option(help: "QoS 0 or 1.") var qos = 0
     @Option(help: "Messages per second in all (default: as fast as the server takes them).") var rate: Double?
     @Option(help: "Seconds measured.") var duration = 5.0
-    @Option(help: "QoS 0 at saturation: deliveries outstanding per subscriber (the bench's points use 500).")
-    var window = 500
+    @Option(help: "QoS 0 at saturation: deliveries outstanding per subscriber (default: the bench's, 500).")
+    var window: Int?
     @Option(help: "Load-generator event loop threads.") var threads = 2
     @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
 
@@ -219,11 +219,11 @@ struct FlowCommand: AsyncParsableCommand {
         guard let scenario = Scenario(rawValue: scenario), let wire = Wire(rawValue: wire) else {
             throw ValidationError("unknown scenario or wire")
         }
-        guard window > 0 else { throw ValidationError("--window must be at least 1") }
+        if let window, window < 1 { throw ValidationError("--window must be at least 1") }
         _ = raiseOpenFileLimit()
         let generator = try LoadGenerator(pki: URL(fileURLWithPath: pki), threads: threads, cipherSuite: cipherSuite)
         var point = FlowPoint(section: "flow", scenario: scenario, payload: payload, qos: qos, rate: rate)
-        point.window = window
+        if let window { point.window = window }
         let metrics = try await generator.runFlow(
             point, on: ServerEndpoint(name: "server", wire: wire, port: port), pid: pid, warmup: 0.5, duration: duration)
         print(point.name)
