@@ -13,6 +13,8 @@
 #                 configuration, the systemd unit and the data directory (CONFIGURATION=debug: a debug build)
 #   make bench    release build, then the hub against mosquitto and nats-server side by side (never part of
 #                 `make test`; BENCH=quick for a short run); results in .build/bench (docs/performance.md)
+#   make callgrind  the instructions the release hub spends on one `peacehub-bench flow` (CALLGRIND_FLOW),
+#                 counted by valgrind's callgrind; the profile in .build/callgrind
 #   make clean    remove build products and local run data
 
 SHELL := /bin/bash
@@ -36,7 +38,7 @@ APT_PACKAGES := libssl-dev libsqlite3-dev libjemalloc-dev pkg-config openssl bin
 PIP_PACKAGES := paho-mqtt prometheus-client openapi-spec-validator openapi-schema-validator pyyaml
 PIP_MODULES := paho.mqtt, prometheus_client, openapi_spec_validator, openapi_schema_validator, yaml
 
-.PHONY: deps build plugins test run demo install bench bench-deps clean
+.PHONY: deps build plugins test run demo install bench bench-deps bench-setup callgrind clean
 
 deps:
 	@missing=""; \
@@ -159,7 +161,8 @@ bench-deps: deps
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-bench: bench-deps
+# The release build with its modules, and the bench's data directory: PKI, then a new seeded registry.
+bench-setup: bench-deps
 	$(SWIFT) build -c release
 	$(call mission_plugins,$(RELEASE_DIR),$(BENCH_DIR)/plugins)
 	@test -f $(BENCH_PKI)/ca.pem || $(BENCH_HUB) pki init
@@ -173,8 +176,44 @@ bench: bench-deps
 		for pair in $(BENCH_EXTRA_CONTINGENTS); do \
 			$(BENCH_HUB) registry contingent add $${pair%%:*} --name $${pair#*:} --as operator:bench; \
 		done
+
+bench: bench-setup
 	ulimit -n $$(ulimit -Hn) && $(RELEASE_DIR)/peacehub-bench run --mode $(BENCH) --bench-dir $(BENCH_DIR) \
 		--peacehub $(RELEASE_DIR)/peacehub
+
+# `make callgrind`: the instructions the release hub spends on one workload, counted by valgrind's callgrind (this VM
+# has no hardware counters for `perf stat`). The hub runs under callgrind over the bench's data directory, the count
+# starts once it listens, `peacehub-bench flow $(CALLGRIND_FLOW)` runs against it, and the profile of that flow is
+# left in $(CALLGRIND_DIR)/callgrind.out.1 for callgrind_annotate. Under valgrind the hub runs about fifty times
+# slower: give the flow a rate it keeps up with. The count includes the flow's connections and subscriptions; for one
+# message alone, take the difference of two durations (docs/performance.md, item 33). Never part of `make test`.
+CALLGRIND_DIR := $(CURDIR)/.build/callgrind
+CALLGRIND_FLOW ?= --scenario 1to1 --payload 64 --qos 1 --rate 200 --duration 5
+
+callgrind: bench-setup
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	@rm -rf $(CALLGRIND_DIR) && mkdir -p $(CALLGRIND_DIR)
+	$(CC) -O2 -shared -fPIC -o $(CALLGRIND_DIR)/libsigsuspend.so Sources/PeaceHubBench/valgrind-sigsuspend.c
+	@# valgrind 3.19 cannot read the DWARF 5 that Swift 6 writes: a copy without debug information, symbols kept.
+	objcopy --strip-debug $(RELEASE_DIR)/peacehub $(CALLGRIND_DIR)/peacehub
+	@rm -f $(BENCH_DIR)/data/broker.sqlite $(BENCH_DIR)/data/broker.sqlite-wal $(BENCH_DIR)/data/broker.sqlite-shm
+	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	printf '{"dataDirectory": "%s", "pluginsDirectory": "%s", "admin": {"enabled": false}, "monitoring": {"enabled": false}, "mqtt": {"host": "127.0.0.1", "port": %s}}\n' \
+		"$(BENCH_DIR)/data" "$(BENCH_DIR)/plugins" $$port > $(CALLGRIND_DIR)/hub.json; \
+	LD_PRELOAD=$(CALLGRIND_DIR)/libsigsuspend.so valgrind --tool=callgrind --soname-synonyms=somalloc=*jemalloc* \
+		--callgrind-out-file=$(CALLGRIND_DIR)/callgrind.out --dump-instr=no \
+		$(CALLGRIND_DIR)/peacehub serve --config $(CALLGRIND_DIR)/hub.json > $(CALLGRIND_DIR)/hub.log 2>&1 & hub=$$!; \
+	trap 'kill $$hub 2>/dev/null' EXIT; \
+	for i in $$(seq 600); do (echo > /dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; \
+		kill -0 $$hub 2>/dev/null || { cat $(CALLGRIND_DIR)/hub.log; exit 1; }; sleep 0.5; done; \
+	callgrind_control --zero $$hub > /dev/null 2>&1 && \
+	$(RELEASE_DIR)/peacehub-bench flow --port $$port --pid $$hub --pki $(BENCH_PKI) $(CALLGRIND_FLOW) \
+		| tee $(CALLGRIND_DIR)/flow.txt && \
+	callgrind_control --dump $$hub > /dev/null 2>&1 && \
+	delivered=$$(awk '/^ *delivered:/ {print $$2}' $(CALLGRIND_DIR)/flow.txt) && \
+	instructions=$$(awk '/^summary:/ {print $$2}' $(CALLGRIND_DIR)/callgrind.out.1) && \
+	echo "the hub: $$instructions instructions for $$delivered deliveries, $$((instructions / delivered)) each" \
+		"(connections and subscriptions included); profile: callgrind_annotate $(CALLGRIND_DIR)/callgrind.out.1"
 
 clean:
 	rm -rf .build .build-* var

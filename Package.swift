@@ -152,7 +152,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            path: "Sources/PeaceHubBench"
+            path: "Sources/PeaceHubBench",
+            exclude: ["valgrind-sigsuspend.c"]  // built by `make callgrind`, preloaded into the hub under valgrind
         ),
 
         // Test support shipped as a library (Hummingbird's HummingbirdTesting).
