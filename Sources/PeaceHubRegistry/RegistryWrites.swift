@@ -394,9 +394,7 @@ extension Registry {
             ("latinName", person.latinName), ("cyrillicName", person.cyrillicName), ("rank", person.rank),
             ("rankCode", person.rankCode),
         ])
-        if person.latinName.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
-            problems.append(("latinName", "is empty"))
-        }
+        if person.latinName.isEmpty { problems.append(("latinName", "is empty")) }
         if !isCountryCode(person.nationality) {
             problems.append(("nationality", "'\(cut(person.nationality))' is not an ISO 3166 alpha-3 code"))
         }
@@ -499,6 +497,11 @@ extension Registry {
     static func textProblems(_ fields: [(String, String?)]) -> [(field: String, message: String)] {
         fields.compactMap { field, text in
             guard let text else { return nil }
+            // White space alone reads as nothing but is stored as a value (a rank of "  " passed; an optional
+            // field kept it); the look stops at the first other scalar.
+            if !text.isEmpty, text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+                return (field, "is blank (white space only)")
+            }
             // Printable ASCII (the common case) holds no control character, and its bytes are its scalars.
             if text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
                 return text.utf8.count > maximumTextLength

@@ -311,6 +311,11 @@ struct ImportTests {
                 "cr.csv:2: provider: may not hold control characters",
                 "cr.csv:4: csv: a quote inside an unquoted field",
             ], "\(cr.problems)")
+        // White space alone is no value, in an optional column too (it was stored as the provider).
+        var blank = ImportBatch()
+        let blankProvider = "serviceNumber,kind,code,issuedOn,expiresOn,provider\nKAZ-1,TRAINING,POC,2025-01-01,,\"  \"\n"
+        blank.read(try write(blankProvider, "blank.csv", in: folder))
+        #expect(blank.problems == ["blank.csv:2: provider: is blank (white space only)"], "\(blank.problems)")
     }
 
     /// Problems name a file as it was given, so two files of one name in different folders are told apart.
