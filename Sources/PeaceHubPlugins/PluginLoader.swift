@@ -101,6 +101,13 @@ public enum PluginLoader {
         guard t.abi_major == HostABI.major else {
             throw refuse(.abiMismatch, "the module's table declares ABI \(t.abi_major).\(t.abi_minor), host speaks ABI \(HostABI.major).x")
         }
+        // The manifest names the headers the library was built with; a table that says otherwise is a packaging
+        // mistake, and the host would rely on fields by the wrong version.
+        guard t.abi_minor == manifest.abiMinor else {
+            throw refuse(
+                .tableInvalid,
+                "the table declares ABI \(t.abi_major).\(t.abi_minor), the manifest \(manifest.abiMajor).\(manifest.abiMinor)")
+        }
         let minimum = UInt32(MemoryLayout<phub_plugin_t>.size)
         guard t.struct_size >= minimum else {
             throw refuse(.tableInvalid, "table too small (\(t.struct_size) < \(minimum) bytes)")

@@ -113,6 +113,13 @@ import Testing
         #expect(newer.contains("added_in_a_newer_minor"))
         try FileManager.default.removeItem(at: header)
         try newer.write(to: header, atomically: true, encoding: .utf8)
+        // Its table says 1.1, as the manifest does.
+        let version = include.appendingPathComponent("peacehub/version.h")
+        let bumped = try String(contentsOf: version, encoding: .utf8).replacingOccurrences(
+            of: "#define PHUB_ABI_MINOR 0u", with: "#define PHUB_ABI_MINOR 1u")
+        #expect(bumped.contains("PHUB_ABI_MINOR 1u"))
+        try FileManager.default.removeItem(at: version)
+        try bumped.write(to: version, atomically: true, encoding: .utf8)
         let library = scratch.url.appendingPathComponent("libtemplate_newer.so")
         let source = TestEnvironment.packageRoot.appendingPathComponent("Plugins/template-c/template.c")
         let built = try ProcessRunner.run(

@@ -69,6 +69,19 @@ import Testing
         #expect(error.reason.contains("table declares ABI 2.0"))
     }
 
+    /// The manifest's minor version must be the one the table declares: the host reads the table by it.
+    @Test func abiMinorOfTheManifestDiffersFromTheTables() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let manifest = try FixtureModules.build(.plain, into: scratch.url)
+        try FixtureModules.writeManifest(
+            library: scratch.url.appendingPathComponent("liborg_peacehub_fixture.so"), id: "org.peacehub.fixture",
+            mission: "FIXTURE", abiMinor: 1)
+        let error = try refusal(manifest, moduleABI: "1.1")
+        #expect(error.code == .tableInvalid)
+        #expect(error.reason == "the table declares ABI 1.0, the manifest 1.1", "\(error.reason)")
+    }
+
     @Test func checksumMismatch() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
