@@ -133,7 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
         services.append(ReadyLine(([first] + listeners.addressLines(configuration: settings)).map { $0 + "\n" }.joined()))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger))
         try await group.run()
     }
 

@@ -87,6 +87,17 @@ import Testing
         #expect(collect.stdout.contains("lost 0"), "\(collect.stdout)")
     }
 
+    /// SIGQUIT drains and exits 0 as SIGTERM does: the hub went on serving after it, and an operator's "quit" was
+    /// lost.
+    @Test func sigquitDrainsAndExits() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        hub.send(signal: SIGQUIT)
+        let status = hub.waitForExit(seconds: 30)
+        #expect(status == 0, "exit status \(String(describing: status))\n\(hub.logText.suffix(3000))")
+        #expect(hub.logText.contains("shutting down: draining connections"), "\(hub.logText.suffix(2000))")
+    }
+
     /// The TLS files are not polled here (`tls.watchIntervalSeconds: 0`), so only SIGHUP can apply the new CRL.
     /// Out of descriptors, a listener says so and waits a second before it accepts again, then serves once
     /// descriptors are free. It tried again at once, in a loop, and logged nothing.
