@@ -107,19 +107,17 @@ import Testing
         defer { scratch.remove() }
         let include = scratch.url.appendingPathComponent("include")
         try FileManager.default.copyItem(at: TestEnvironment.abiIncludeDirectory, to: include)
-        let header = include.appendingPathComponent("peacehub/host.h")
-        let newer = try String(contentsOf: header, encoding: .utf8).replacingOccurrences(
-            of: "const char *id);\n};", with: "const char *id);\n    void *(*added_in_a_newer_minor)(void);\n};")
-        #expect(newer.contains("added_in_a_newer_minor"))
-        try FileManager.default.removeItem(at: header)
-        try newer.write(to: header, atomically: true, encoding: .utf8)
+        func edit(_ file: String, replacing old: String, with new: String) throws {
+            let url = include.appendingPathComponent(file)
+            let text = try String(contentsOf: url, encoding: .utf8)
+            #expect(text.contains(old), "\(file)")
+            try text.replacingOccurrences(of: old, with: new).write(to: url, atomically: true, encoding: .utf8)
+        }
+        try edit(
+            "peacehub/host.h", replacing: "const char *id);\n};",
+            with: "const char *id);\n    void *(*added_in_a_newer_minor)(void);\n};")
         // Its table says 1.1, as the manifest does.
-        let version = include.appendingPathComponent("peacehub/version.h")
-        let bumped = try String(contentsOf: version, encoding: .utf8).replacingOccurrences(
-            of: "#define PHUB_ABI_MINOR 0u", with: "#define PHUB_ABI_MINOR 1u")
-        #expect(bumped.contains("PHUB_ABI_MINOR 1u"))
-        try FileManager.default.removeItem(at: version)
-        try bumped.write(to: version, atomically: true, encoding: .utf8)
+        try edit("peacehub/version.h", replacing: "#define PHUB_ABI_MINOR 0u", with: "#define PHUB_ABI_MINOR 1u")
         let library = scratch.url.appendingPathComponent("libtemplate_newer.so")
         let source = TestEnvironment.packageRoot.appendingPathComponent("Plugins/template-c/template.c")
         let built = try ProcessRunner.run(
