@@ -104,9 +104,8 @@ public enum PluginLoader {
         // The manifest names the headers the library was built with; a table that says otherwise is a packaging
         // mistake, and the host would rely on fields by the wrong version.
         guard t.abi_minor == manifest.abiMinor else {
-            throw refuse(
-                .tableInvalid,
-                "the table declares ABI \(t.abi_major).\(t.abi_minor), the manifest \(manifest.abiMajor).\(manifest.abiMinor)")
+            let declared = "\(t.abi_major).\(t.abi_minor)", named = "\(manifest.abiMajor).\(manifest.abiMinor)"
+            throw refuse(.tableInvalid, "the table declares ABI \(declared), the manifest \(named)")
         }
         let minimum = UInt32(MemoryLayout<phub_plugin_t>.size)
         guard t.struct_size >= minimum else {

@@ -25,8 +25,8 @@ struct PeaceHubCommand: AsyncParsableCommand {
         StandardStreams.prepare()
         // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored before
         // the arguments are even parsed, until the reloader's handler is in place (`ServeCommand`).
-        // A SIGQUIT before the drain's handler is in place ends it at once, as SIGTERM and SIGINT do: the Swift
-        // runtime's own handler let the hub start and serve as if nothing had been asked.
+        // A SIGQUIT before the drain's handler is in place ends the hub at once, as SIGTERM and SIGINT do: the
+        // Swift runtime's own handler let it start and serve as if nothing had been asked.
         if CommandLine.arguments.dropFirst().first == "serve" {
             signal(SIGHUP, SIG_IGN)
             signal(SIGQUIT, SIG_DFL)

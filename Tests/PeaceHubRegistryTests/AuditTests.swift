@@ -102,8 +102,9 @@ struct AuditTests {
             refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.rank = "  " } }
                 == "person KAZ-1: rank: is blank (white space only)")
         #expect(
-            refusal { try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.cyrillicName = "\u{3000}" } }
-                == "person KAZ-1: cyrillicName: is blank (white space only)")
+            refusal {
+                try registry.updatePerson(serviceNumber: "KAZ-1", as: kazakhstan) { $0.cyrillicName = "\u{3000}" }
+            } == "person KAZ-1: cyrillicName: is blank (white space only)")
         var long = person("KAZ-702", contingent: "KAZ")
         // Counted in scalars: one grapheme may carry any number of combining marks.
         for name in [String(repeating: "a", count: 1025), "Z" + String(repeating: "\u{300}", count: 1024)] {

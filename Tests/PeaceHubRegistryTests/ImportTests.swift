@@ -313,7 +313,8 @@ struct ImportTests {
             ], "\(cr.problems)")
         // White space alone is no value, in an optional column too (it was stored as the provider).
         var blank = ImportBatch()
-        let blankProvider = "serviceNumber,kind,code,issuedOn,expiresOn,provider\nKAZ-1,TRAINING,POC,2025-01-01,,\"  \"\n"
+        let blankProvider =
+            "serviceNumber,kind,code,issuedOn,expiresOn,provider\nKAZ-1,TRAINING,POC,2025-01-01,,\"  \"\n"
         blank.read(try write(blankProvider, "blank.csv", in: folder))
         #expect(blank.problems == ["blank.csv:2: provider: is blank (white space only)"], "\(blank.problems)")
     }
