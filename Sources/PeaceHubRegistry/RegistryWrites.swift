@@ -498,8 +498,10 @@ extension Registry {
         fields.compactMap { field, text in
             guard let text else { return nil }
             // White space alone reads as nothing but is stored as a value (a rank of "  " passed; an optional
-            // field kept it); the look stops at the first other scalar.
-            if !text.isEmpty, text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+            // field kept it). Most text starts with an ASCII byte that is no space: no scalar property is read then.
+            if let first = text.utf8.first, first == 0x20 || (0x09...0x0D).contains(first) || first >= 0x80,
+                text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
+            {
                 return (field, "is blank (white space only)")
             }
             // Printable ASCII (the common case) holds no control character, and its bytes are its scalars.
