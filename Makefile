@@ -197,7 +197,7 @@ callgrind: bench-setup
 	@# valgrind 3.19 cannot read the DWARF 5 that Swift 6 writes: a copy without debug information, symbols kept.
 	objcopy --strip-debug $(RELEASE_DIR)/peacehub $(CALLGRIND_DIR)/peacehub
 	@rm -f $(BENCH_DIR)/data/broker.sqlite $(BENCH_DIR)/data/broker.sqlite-wal $(BENCH_DIR)/data/broker.sqlite-shm
-	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	@set -o pipefail; port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	printf '{"dataDirectory": "%s", "pluginsDirectory": "%s", "admin": {"enabled": false}, "monitoring": {"enabled": false}, "mqtt": {"host": "127.0.0.1", "port": %s}}\n' \
 		"$(BENCH_DIR)/data" "$(BENCH_DIR)/plugins" $$port > $(CALLGRIND_DIR)/hub.json; \
 	LD_PRELOAD=$(CALLGRIND_DIR)/libsigsuspend.so valgrind --tool=callgrind --soname-synonyms=somalloc=*jemalloc* \
