@@ -13,6 +13,11 @@ public struct PKI: Sendable {
     public enum KeyType: String, Sendable, CaseIterable, Codable {
         case ed25519
         case p256
+
+        /// The type of a new key pair when none is named. ECDSA P-256 is TLS 1.3's mandatory-to-implement
+        /// signature (RFC 8446 9.1), so every client stack verifies it; Ed25519 is optional there, and stacks such
+        /// as Mbed TLS lack it. OpenSSL 3.0 also spends less CPU on a P-256 handshake (docs/performance.md).
+        public static let `default`: KeyType = .p256
     }
 
     /// Where a certificate's public key comes from.
@@ -76,7 +81,7 @@ public struct PKI: Sendable {
         public var usage: Usage
         public var notBefore: Date
         public var notAfter: Date
-        public var key: SubjectKey = .generate(.ed25519)
+        public var key: SubjectKey = .generate(.default)
 
         public init(subject: [(attribute: String, value: [UInt8])], usage: Usage, notBefore: Date, notAfter: Date) {
             self.subject = subject
@@ -132,7 +137,7 @@ public struct PKI: Sendable {
     /// Creates the hub CA (self-signed, `days` valid), an empty index and an empty CRL.
     @discardableResult
     public func initialize(
-        keyType: KeyType = .ed25519, commonName: String = "PeaceHub CA", days: Int = 3650, crlDays: Int = 30,
+        keyType: KeyType = .default, commonName: String = "PeaceHub CA", days: Int = 3650, crlDays: Int = 30,
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> PKIIndex {
         guard days > 0, crlDays > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
@@ -275,7 +280,7 @@ public struct PKI: Sendable {
     /// A server certificate (serverAuth) for the hub's listener, with DNS and IP subjectAltNames.
     @discardableResult
     public func issueServer(
-        hosts: [String], key: SubjectKey = .generate(.ed25519), days: Int = 825, force: Bool = false,
+        hosts: [String], key: SubjectKey = .generate(.default), days: Int = 825, force: Bool = false,
         now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard let first = hosts.first else { throw PKIError(.invalidArgument, "give at least one --host") }
@@ -310,7 +315,7 @@ public struct PKI: Sendable {
     /// A contingent's client certificate: SAN `urn:peacehub:contingent:<CODE>`, CN `<CODE> contingent[ <device>]`.
     @discardableResult
     public func issueContingent(
-        _ code: String, device: String? = nil, key: SubjectKey = .generate(.ed25519), days: Int = 365,
+        _ code: String, device: String? = nil, key: SubjectKey = .generate(.default), days: Int = 365,
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard PeaceHubURI.isContingentCode(code) else {
@@ -335,7 +340,7 @@ public struct PKI: Sendable {
     /// An operator's client certificate: SAN `urn:peacehub:operator:<name>`, CN `operator <name>`.
     @discardableResult
     public func issueOperator(
-        _ name: String, key: SubjectKey = .generate(.ed25519), days: Int = 365, force: Bool = false,
+        _ name: String, key: SubjectKey = .generate(.default), days: Int = 365, force: Bool = false,
         now: Date = Date()
     ) throws(PKIError) -> PKIIndex.Entry {
         guard Principal.isSimpleName(name) else {

@@ -64,7 +64,7 @@ private func describe(_ entry: PKIIndex.Entry, in pki: PKI) -> String {
 
 /// `--key-type` or `--csr`: where a new certificate's key comes from.
 struct SubjectKeyOptions: ParsableArguments {
-    @Option(help: "Key type of a new key pair: ed25519 or p256 (default: ed25519).")
+    @Option(help: "Key type of a new key pair: p256 (ECDSA P-256, the default) or ed25519.")
     var keyType: PKI.KeyType?
 
     @Option(
@@ -79,7 +79,7 @@ struct SubjectKeyOptions: ParsableArguments {
     }
 
     func subjectKey() throws -> PKI.SubjectKey {
-        guard let csr else { return .generate(keyType ?? .ed25519) }
+        guard let csr else { return .generate(keyType ?? .default) }
         guard let data = FileManager.default.contents(atPath: csr) else {
             throw CLIError("cannot read the signing request \(csr)")
         }
@@ -93,8 +93,8 @@ struct PKIInit: ParsableCommand {
 
     @OptionGroup var location: PKIDirectoryOption
 
-    @Option(help: "CA key type: ed25519 or p256.")
-    var keyType: PKI.KeyType = .ed25519
+    @Option(help: "CA key type: p256 (ECDSA P-256) or ed25519.")
+    var keyType: PKI.KeyType = .default
 
     @Option(help: "The CA's common name.")
     var commonName = "PeaceHub CA"

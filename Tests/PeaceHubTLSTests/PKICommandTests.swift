@@ -52,6 +52,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.path("var")))
     }
 
+    /// A key of no named type is ECDSA P-256, TLS 1.3's mandatory-to-implement signature; Ed25519 when asked.
+    @Test func newKeysAreP256UnlessNamed() throws {
+        let directory = try TemporaryDirectory(prefix: "phub-pki-keytype")
+        defer { directory.remove() }
+        let dir = directory.path("pki")
+        let created = try peacehub(["init", "--dir", dir])
+        #expect(created.status == 0 && created.stdout.contains("(p256)"), "\(created.stdout) \(created.stderr)")
+        #expect(try peacehub(["issue-server", "--dir", dir, "--host", "localhost"]).status == 0)
+        #expect(try peacehub(["issue", "--dir", dir, "--contingent", "KAZ"]).status == 0)
+        #expect(try peacehub(["issue", "--dir", dir, "--contingent", "IND", "--key-type", "ed25519"]).status == 0)
+        func publicKey(_ certificate: String) throws -> String {
+            let text = try ProcessRunner.run("openssl", ["x509", "-in", "\(dir)/\(certificate)", "-noout", "-text"])
+            return text.stdout.split(separator: "\n").first { $0.contains("Public Key Algorithm") }
+                .map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? ""
+        }
+        for certificate in ["ca.pem", "server/localhost.pem", "contingents/KAZ.pem"] {
+            #expect(try publicKey(certificate) == "id-ecPublicKey", "\(certificate)")
+        }
+        #expect(try publicKey("contingents/IND.pem") == "ED25519")
+    }
+
     @Test func fullWorkflowThroughTheCLI() throws {
         let directory = try TemporaryDirectory(prefix: "phub-pki-cli")
         defer { directory.remove() }
