@@ -35,6 +35,8 @@ struct RunCommand: AsyncParsableCommand {
         var results = BenchResults(
             mode: mode.name, startedAt: ISO8601DateFormatter().string(from: Date()), machine: machineDescription())
         results.machine["tlsCipherSuite"] = cipherSuite
+        let keys = certificateKeys(pki: paths.data.appendingPathComponent("pki"))
+        results.machine["certificateKeys"] = keys
         // A run of some sections only must not overwrite the results of a whole one.
         let name = only == nil ? "results" : "results-partial"
         let resultsFile = paths.root.appendingPathComponent("\(name).json")
@@ -137,7 +139,8 @@ struct RunCommand: AsyncParsableCommand {
             try save()
         }
         try save()
-        let table = "TLS 1.3 with \(cipherSuite) for every server.\n" + markdown(results.summary)
+        let table =
+            "TLS 1.3 with \(cipherSuite) for every server; certificate keys: \(keys).\n" + markdown(results.summary)
         try table.write(
             to: paths.root.appendingPathComponent(only == nil ? "summary.md" : "summary-partial.md"), atomically: true,
             encoding: .utf8)

@@ -90,28 +90,45 @@ func markdown(_ rows: [SummaryRow]) -> String {
     return text
 }
 
+/// The output of a `/bin/sh -c` command, standard error included; empty when it cannot run.
+private func shell(_ command: String) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    guard (try? process.run()) != nil else { return "" }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The key types of the server's and a client's certificate ("EC P-256", "ED25519"): they set most of what a
+/// handshake costs every server (docs/performance.md, item 34).
+func certificateKeys(pki: URL) -> String {
+    func keyType(_ file: String) -> String {
+        let text = shell("openssl x509 -noout -text -in '\(pki.appendingPathComponent(file).path)'")
+        func field(_ name: String) -> String? {
+            text.split(separator: "\n").first { $0.contains("\(name):") }
+                .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) }
+        }
+        guard let algorithm = field("Public Key Algorithm") else { return "unknown" }
+        return algorithm == "id-ecPublicKey" ? "EC \(field("NIST CURVE") ?? field("ASN1 OID") ?? "")" : algorithm
+    }
+    return "server \(keyType("server/localhost.pem")), clients \(keyType("contingents/KAZ.pem"))"
+}
+
 /// What the machine and the peers are, for the record.
 func machineDescription() -> [String: String] {
-    func run(_ command: String) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        guard (try? process.run()) != nil else { return "" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
     return [
-        "cpu": run("lscpu | grep -E 'Model name|^CPU\\(s\\)|Thread|MHz|L2|L3' | tr -s ' '"),
-        "kernel": run("uname -r"),
-        "memory": run("free -h | sed -n 2p | tr -s ' '"),
-        "loadAverage": run("cat /proc/loadavg"),
-        "mosquitto": run("/usr/sbin/mosquitto -h | head -1"),
-        "nats-server": run("/usr/sbin/nats-server --version"),
-        "openssl": run("openssl version"),
-        "swift": run("swift --version 2>&1 | head -1"),
+        "cpu": shell("lscpu | grep -E 'Model name|^CPU\\(s\\)|Thread|MHz|L2|L3' | tr -s ' '"),
+        "kernel": shell("uname -r"),
+        "memory": shell("free -h | sed -n 2p | tr -s ' '"),
+        "loadAverage": shell("cat /proc/loadavg"),
+        "mosquitto": shell("/usr/sbin/mosquitto -h | head -1"),
+        "nats-server": shell("/usr/sbin/nats-server --version"),
+        "openssl": shell("openssl version"),
+        "swift": shell("swift --version 2>&1 | head -1"),
     ]
 }
