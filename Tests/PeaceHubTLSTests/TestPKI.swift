@@ -10,7 +10,7 @@ struct TestPKI {
     let server: PKIIndex.Entry
     let contingent: PKIIndex.Entry
 
-    init(keyType: PKI.KeyType = .ed25519, caName: String = "PeaceHub CA") throws {
+    init(keyType: PKI.KeyType = .default, caName: String = "PeaceHub CA") throws {
         directory = try TemporaryDirectory(prefix: "phub-tls")
         pki = PKI(directory: directory.url.appendingPathComponent("pki"))
         try pki.initialize(keyType: keyType, commonName: caName)
