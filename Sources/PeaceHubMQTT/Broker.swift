@@ -348,8 +348,15 @@ public final class Broker: Sendable {
                         session.enqueue(item)
                     }
                 }
+                if let stored = saved.will {
+                    session.will = stored.will
+                    session.willAt = stored.publishAt
+                    session.willCredentials = stored.credentials
+                }
                 initial.insert(session)
-                if session.expiresAt != nil { initial.timed.insert(ExactString(saved.clientID)) }
+                if session.expiresAt != nil || session.willAt != nil {
+                    initial.timed.insert(ExactString(saved.clientID))
+                }
             }
         }
         state = Mutex(initial)
@@ -492,6 +499,7 @@ public final class Broker: Sendable {
                 if previous.connection != nil, previous.will?.properties.willDelayInterval ?? 0 == 0 {
                     wills += previous.takeWill()
                 }
+                if previous.willAt != nil, store != nil { operations.append(.setWill(clientID: clientID, will: nil)) }
                 previous.will = nil
                 previous.willAt = nil
                 let resized = resize(session, to: expiryInterval)
@@ -571,13 +579,19 @@ public final class Broker: Sendable {
     /// also one waiting out its delay after its connection was lost, would be a message from a principal cut off.
     /// The TLS layer calls it with every CRL it loads.
     public func discardWills(certifiedBy revoked: Set<String>) {
-        let discarded = state.withLock { state in
-            state.sessions.values.compactMap { session -> String? in
+        let (discarded, operations) = state.withLock { state -> ([String], [StoreOperation]) in
+            var operations: [StoreOperation] = []
+            let discarded = state.sessions.values.compactMap { session -> String? in
                 guard session.will != nil, session.willCredentials.contains(where: revoked.contains) else { return nil }
+                if session.willAt != nil, store != nil {
+                    operations.append(.setWill(clientID: session.clientID, will: nil))
+                }
                 _ = session.takeWill()
                 return session.clientID
             }
+            return (discarded, operations)
         }
+        commit(operations) { _ in }
         for clientID in discarded {
             logger.notice(
                 "will discarded: its client's certificate has been revoked", metadata: ["client": "\(clientID)"])
@@ -626,8 +640,15 @@ public final class Broker: Sendable {
                     .setSessionExpiry(clientID: clientID, expiryInterval: session.expiryInterval, expiresAt: session.expiresAt))
             }
             var wills: [PendingWill] = []
-            if let delay = session.will?.properties.willDelayInterval, delay > 0 {
-                session.willAt = now + Int64(min(delay, session.expiryInterval)) * 1000
+            if let will = session.will, let delay = will.properties.willDelayInterval, delay > 0 {
+                let willAt = now + Int64(min(delay, session.expiryInterval)) * 1000
+                session.willAt = willAt
+                if store != nil {
+                    operations.append(
+                        .setWill(
+                            clientID: clientID,
+                            will: StoredWill(will: will, publishAt: willAt, credentials: session.willCredentials)))
+                }
             } else {
                 wills = session.takeWill()
             }
@@ -654,7 +675,10 @@ public final class Broker: Sendable {
                     state.timed.remove(timed)
                     continue
                 }
-                if let willAt = session.willAt, willAt <= now { wills += session.takeWill() }
+                if let willAt = session.willAt, willAt <= now {
+                    wills += session.takeWill()
+                    if store != nil { operations.append(.setWill(clientID: clientID, will: nil)) }
+                }
                 if let expiresAt = session.expiresAt, expiresAt <= now {
                     wills += session.takeWill()
                     drop(session, from: &state, operations: &operations)

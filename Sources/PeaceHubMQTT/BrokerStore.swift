@@ -41,6 +41,9 @@ public enum StoreOperation: Sendable, Equatable {
     /// The hub was running at `at` (milliseconds since 1970), written every few seconds: after a crash, the
     /// sessions that were connected count their expiry from it, not from the restart.
     case recordAlive(at: Int64)
+    /// Stores the will a disconnected session holds back for its Will Delay Interval; nil deletes it (published,
+    /// discarded, or its client is back).
+    case setWill(clientID: String, will: StoredWill?)
 }
 
 extension StoreOperation {
@@ -61,11 +64,13 @@ public struct StoredSession: Sendable, Equatable {
     /// Deliveries in `sequence` order.
     public var deliveries: [StoredDelivery]
     public var inboundQoS2: Set<UInt16>
+    /// The will held back for its delay, when the session was disconnected with one.
+    public var will: StoredWill?
 
     public init(
         clientID: String, owner: Principal, expiryInterval: UInt32 = .max, expiresAt: Int64? = nil,
         subscriptions: ExactDictionary<Subscription> = [:], deliveries: [StoredDelivery] = [],
-        inboundQoS2: Set<UInt16> = []
+        inboundQoS2: Set<UInt16> = [], will: StoredWill? = nil
     ) {
         self.clientID = clientID
         self.owner = owner
@@ -74,6 +79,24 @@ public struct StoredSession: Sendable, Equatable {
         self.subscriptions = subscriptions
         self.deliveries = deliveries
         self.inboundQoS2 = inboundQoS2
+        self.will = will
+    }
+}
+
+/// A will waiting out its Will Delay Interval after its connection ended: stored, so that a hub restart within the
+/// delay publishes it when due instead of losing it.
+public struct StoredWill: Sendable, Equatable {
+    public var will: MQTTPacket.Will
+    /// When it is due, milliseconds since 1970.
+    public var publishAt: Int64
+    /// The certificates its client connected with (`PeerCredentials`): a CRL loaded after the restart still
+    /// discards it.
+    public var credentials: [String]
+
+    public init(will: MQTTPacket.Will, publishAt: Int64, credentials: [String]) {
+        self.will = will
+        self.publishAt = publishAt
+        self.credentials = credentials
     }
 }
 

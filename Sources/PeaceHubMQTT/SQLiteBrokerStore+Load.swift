@@ -48,6 +48,18 @@ private struct RowReader {
         return principal
     }
 
+    /// The column `properties`: the MQTT 5 properties of a `what` ("message", "will") in their wire form, none
+    /// when NULL.
+    func properties(_ context: PropertyContext, of what: String) throws -> MQTTProperties {
+        guard let bytes = try optional("properties", as: Data.self) else { return [] }
+        var wire = PacketReader(ByteBuffer(bytes: bytes), packet: "stored \(what)")
+        do {
+            return try wire.properties(context)
+        } catch {
+            throw self.error("properties are not MQTT 5 \(what) properties: \(error.reason)")
+        }
+    }
+
     func qos(_ column: String) throws -> QoS {
         let raw = try value(column, as: Int64.self)
         guard let qos = UInt8(exactly: raw).flatMap(QoS.init(rawValue:)) else {
@@ -158,15 +170,7 @@ struct MessageRecord: FetchableRecord, TableRecord {
         }
         self.precedence = precedence
         publisher = try reader.optional("publisher", as: String.self) == nil ? nil : try reader.principal("publisher")
-        properties = []
-        if let bytes = try reader.optional("properties", as: Data.self) {
-            var properties = PacketReader(ByteBuffer(bytes: bytes), packet: "stored message")
-            do {
-                self.properties = try properties.properties(.publish)
-            } catch {
-                throw reader.error("properties are not MQTT 5 message properties: \(error.reason)")
-            }
-        }
+        properties = try reader.properties(.publish, of: "message")
         expiresAt = try reader.optional("expiresAt")
     }
 
@@ -248,6 +252,26 @@ struct InboundQoS2Record: FetchableRecord, TableRecord {
         let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID", "packetID"])
         clientID = try reader.value("clientID")
         packetID = try reader.packetID(try reader.value("packetID"), column: "packetID")
+    }
+}
+
+struct WillRecord: FetchableRecord, TableRecord {
+    static let databaseTableName = "will"
+
+    var clientID: String
+    var will: StoredWill
+
+    init(row: Row) throws {
+        let reader = RowReader(table: Self.databaseTableName, row: row, keyColumns: ["clientID"])
+        clientID = try reader.value("clientID")
+        let will = MQTTPacket.Will(
+            topic: try reader.value("topic"), payload: Array(try reader.value("payload", as: Data.self)),
+            qos: try reader.qos("qos"), retain: try reader.flag("retain"),
+            properties: try reader.properties(.will, of: "will"))
+        let credentials = try reader.value("credentials", as: String.self)
+        self.will = StoredWill(
+            will: will, publishAt: try reader.value("publishAt"),
+            credentials: credentials.isEmpty ? [] : credentials.split(separator: "\n").map(String.init))
     }
 }
 
@@ -351,6 +375,10 @@ extension SQLiteBrokerStore {
         for record in try InboundQoS2Record.fetchAll(db) {
             let index = try session(record.clientID, usedBy: "inboundQoS2 row (packetID \(record.packetID))")
             sessions[index].inboundQoS2.insert(record.packetID)
+        }
+        for record in try WillRecord.fetchAll(db) {
+            let index = try session(record.clientID, usedBy: "will row")
+            sessions[index].will = record.will
         }
         for record in try RetainedRecord.fetchAll(db) {
             let body = try message(record.messageID, usedBy: "retained row (topic '\(record.topic)')")

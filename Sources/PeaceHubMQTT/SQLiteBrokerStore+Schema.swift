@@ -11,7 +11,7 @@ import GRDB
 enum BrokerStoreSchema {
     /// The migration identifiers, oldest first. The `broker-` prefix tells a broker store from
     /// another GRDB database (the registry) given by mistake.
-    static let versions = ["broker-v1", "broker-v2", "broker-v3", "broker-v4", "broker-v5"]
+    static let versions = ["broker-v1", "broker-v2", "broker-v3", "broker-v4", "broker-v5", "broker-v6"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -20,6 +20,7 @@ enum BrokerStoreSchema {
         migrator.registerMigration(versions[2], migrate: addLastAlive)
         migrator.registerMigration(versions[3], migrate: addSharedFilter)
         migrator.registerMigration(versions[4], migrate: addSharedQoS)
+        migrator.registerMigration(versions[5], migrate: addWills)
         return migrator
     }
 
@@ -123,6 +124,24 @@ enum BrokerStoreSchema {
         try db.alter(table: "delivery") { t in
             // 0, 1 or 2 when sharedFilter is set; NULL otherwise, and in rows written before this version.
             t.add(column: "sharedQoS", .integer)
+        }
+    }
+
+    /// A disconnected session's will held back for its delay (`StoreOperation.setWill`), so that a restart within
+    /// the delay keeps it.
+    private static func addWills(_ db: Database) throws {
+        try db.create(table: "will", options: [.strict, .withoutRowID]) { t in
+            t.primaryKey("clientID", .text).references("session", onDelete: .cascade)
+            t.column("topic", .text).notNull()
+            t.column("payload", .blob).notNull()
+            t.column("qos", .integer).notNull().check { $0 >= 0 && $0 <= 2 }
+            t.column("retain", .integer).notNull().check { $0 >= 0 && $0 <= 1 }
+            // The will properties in their wire form (length first); NULL when none.
+            t.column("properties", .blob)
+            // When it is due, milliseconds since 1970.
+            t.column("publishAt", .integer).notNull()
+            // The certificates its client connected with (`PeerCredentials`), one per line.
+            t.column("credentials", .text).notNull()
         }
     }
 }

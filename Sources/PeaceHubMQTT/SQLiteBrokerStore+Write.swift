@@ -170,6 +170,11 @@ extension SQLiteBrokerStore {
             try db.cachedStatement(sql: "UPDATE meta SET lastAlive = max(coalesce(lastAlive, 0), ?)")
                 .execute(arguments: [at])
 
+        case .setWill(let clientID, let stored):
+            try db.cachedStatement(sql: "DELETE FROM will WHERE clientID = ?").execute(arguments: [clientID])
+            guard let stored else { break }
+            try insertWill(clientID, stored, db)
+
         case .setRetained(let messageID, let message):
             let messageID = try storable(messageID, operation)
             let previous = try Int64.fetchOne(
@@ -193,12 +198,6 @@ extension SQLiteBrokerStore {
 
     /// Stores a message body once: a message id names one body, however many deliveries use it.
     private static func insertMessage(_ messageID: Int64, _ message: BrokerMessage, _ db: Database) throws {
-        var properties: ByteBuffer?
-        if !message.properties.isEmpty {
-            var buffer = ByteBuffer()
-            message.properties.write(to: &buffer)
-            properties = buffer
-        }
         // `ifnull`: SQLite binds an empty blob as NULL.
         let insert = try DirectStatement(
             """
@@ -211,9 +210,37 @@ extension SQLiteBrokerStore {
         insert.bind(3, message.payload)
         insert.bind(4, Int64(message.precedence.rawValue))
         insert.bind(5, message.publisher?.storedForm)
-        insert.bind(6, properties)
+        insert.bind(6, wireForm(message.properties))
         insert.bind(7, message.expiresAt)
         try insert.run()
+    }
+
+    /// Stores a session's delayed will (a session no longer stored takes none).
+    private static func insertWill(_ clientID: String, _ stored: StoredWill, _ db: Database) throws {
+        let will = stored.will
+        // `ifnull`: SQLite binds an empty blob as NULL.
+        let insert = try DirectStatement(
+            """
+            INSERT INTO will (clientID, topic, payload, qos, retain, properties, publishAt, credentials)
+            SELECT ?1, ?2, ifnull(?3, x''), ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM session WHERE clientID = ?1)
+            """, db)
+        insert.bind(1, clientID)
+        insert.bind(2, will.topic)
+        will.payload.withUnsafeBytes { insert.bind(3, $0) }
+        insert.bind(4, Int64(will.qos.rawValue))
+        insert.bind(5, Int64(will.retain ? 1 : 0))
+        insert.bind(6, wireForm(will.properties))
+        insert.bind(7, stored.publishAt)
+        insert.bind(8, stored.credentials.joined(separator: "\n"))
+        try insert.run()
+    }
+
+    /// MQTT 5 properties in their wire form (length first); nil, stored as NULL, when there are none.
+    private static func wireForm(_ properties: MQTTProperties) -> ByteBuffer? {
+        guard !properties.isEmpty else { return nil }
+        var buffer = ByteBuffer()
+        properties.write(to: &buffer)
+        return buffer
     }
 
     /// Notes the messages a session's deliveries use before the session's rows go.
@@ -276,6 +303,8 @@ extension SQLiteBrokerStore {
             "removeInboundQoS2 of packet id \(packetID) for client '\(clientID)'"
         case .setRetained(let messageID, let message): "setRetained of message \(messageID) on '\(message.topic)'"
         case .recordAlive(let at): "recordAlive at \(at)"
+        case .setWill(let clientID, let will):
+            "setWill (\(will.map { "due at \($0.publishAt)" } ?? "none")) of client '\(clientID)'"
         }
     }
 }

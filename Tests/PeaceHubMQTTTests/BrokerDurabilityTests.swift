@@ -92,6 +92,8 @@ final class ManualStore: BrokerStore {
             state.retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
         case .recordAlive(let at):
             state.lastAlive = max(state.lastAlive ?? 0, at)
+        case .setWill(let clientID, let will):
+            update(clientID) { $0.will = will }
         }
     }
 }
@@ -206,6 +208,56 @@ final class ManualStore: BrokerStore {
     /// A QoS 2 PUBLISH still judged when a Clean Start CONNECT took its session over does not store its packet id
     /// under the new session (the store knows sessions by client id): after a restart the new session's own QoS 2
     /// PUBLISH with that id was taken for a resend, acknowledged and never delivered.
+    /// A will waiting out its delay when the hub stopped was lost with the hub's memory. It is stored now: the
+    /// restarted hub publishes it when due, and forgets it (in the store too) when its client comes back in time or
+    /// a CRL revokes the certificate its client connected with.
+    @Test(arguments: ["due", "back", "revoked"])
+    func aDelayedWillOutlivesARestart(ending: String) throws {
+        let store = ManualStore()
+        let clock = TestClock()
+        let will = MQTTPacket.Will(
+            topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
+            properties: [.willDelayInterval(10), .userProperty("why", "network")])
+        do {
+            let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+            let client = try TestClient(broker: broker, principal: kaz)
+            client.channel.pipeline.fireUserInboundEventTriggered(PeerCredentials(certificates: ["issuer:1A", "root:7"]))
+            _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(60)], will: will)
+            store.completeAll()
+            try client.channel.close().wait()
+            store.completeAll()
+        }
+        let stored = store.state.sessions.first { $0.clientID == "kaz" }?.will
+        #expect(stored == StoredWill(will: will, publishAt: clock.read() + 10_000, credentials: ["issuer:1A", "root:7"]))
+
+        clock.advance(seconds: 3)
+        let broker = try Broker(authorizer: TestAuthorizer(), store: store, clock: clock.read)
+        let watcher = try TestClient(broker: broker, principal: ind)
+        _ = try watcher.connect5("watcher")
+        _ = try watcher.subscribe("status/#", .init(qos: .atMostOnce))
+        broker.housekeeping()
+        #expect(TestClient.publishes(try watcher.received()).isEmpty)
+        switch ending {
+        case "back":
+            let back = try TestClient(broker: broker, principal: kaz, loop: watcher.loop)
+            _ = try back.connect5("kaz", cleanStart: false)
+            store.completeAll()
+            #expect(TestClient.connack(try back.received())?.sessionPresent == true)
+        case "revoked":
+            broker.discardWills(certifiedBy: ["issuer:1A"])
+        default:
+            break
+        }
+        store.completeAll()
+        clock.advance(seconds: 8)
+        broker.housekeeping()
+        store.completeAll()
+        let published = TestClient.publishes(try watcher.received())
+        #expect(published.map { String(buffer: $0.payload) } == (ending == "due" ? ["gone"] : []), "\(ending)")
+        #expect(published.first?.properties == (ending == "due" ? [.userProperty("why", "network")] : nil))
+        #expect(store.state.sessions.first { $0.clientID == "kaz" }?.will == nil, "\(ending)")
+    }
+
     @Test func aPacketIDJudgedAcrossACleanStartTakeoverIsNotTheNewSessions() throws {
         let store = ManualStore()
         let interceptor = DeferredInterceptor()

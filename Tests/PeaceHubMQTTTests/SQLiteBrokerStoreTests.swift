@@ -670,6 +670,37 @@ func storedMessage(
         #expect(error.reason.contains(fixture.path))
     }
 
+    /// A disconnected session's delayed will survives in the file with its properties and its client's
+    /// certificates (schema v6); nil deletes it, and it goes with its session.
+    @Test func aDelayedWillRoundTripsThroughTheFile() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try fixture.open()
+        let will = StoredWill(
+            will: MQTTPacket.Will(
+                topic: "status/kaz", payload: Array("gone\u{0}".utf8), qos: .atLeastOnce, retain: true,
+                properties: [.willDelayInterval(30), .contentType("text/plain"), .userProperty("why", "network")]),
+            publishAt: 1_800_000_030_000, credentials: ["issuer:1A", "root:7"])
+        let empty = StoredWill(
+            will: MQTTPacket.Will(topic: "status/ind", payload: [], qos: .atMostOnce, retain: false),
+            publishAt: 1_800_000_001_000, credentials: [])
+        try await store.committed([
+            .createSession(clientID: "kaz", owner: .contingent("KAZ"), expiryInterval: 60),
+            .createSession(clientID: "ind", owner: .contingent("IND"), expiryInterval: 60),
+            .setWill(clientID: "kaz", will: will), .setWill(clientID: "ind", will: empty),
+            .setWill(clientID: "never-stored", will: will),
+        ])
+        var sessions = try fixture.reloaded().sessions
+        #expect(sessions.first { $0.clientID == "kaz" }?.will == will)
+        #expect(sessions.first { $0.clientID == "ind" }?.will == empty)
+        #expect(try fixture.count("will") == 2)
+
+        try await store.committed([.setWill(clientID: "ind", will: nil), .deleteSession(clientID: "kaz")])
+        sessions = try fixture.reloaded().sessions
+        #expect(sessions.map(\.clientID) == ["ind"] && sessions.first?.will == nil)
+        #expect(try fixture.count("will") == 0)
+    }
+
     @Test func aNewerSchemaIsRefusedByName() throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }

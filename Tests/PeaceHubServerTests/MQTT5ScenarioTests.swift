@@ -123,7 +123,8 @@ import Testing
     }
 
     /// A session with a Session Expiry Interval is stored and outlives a restart (SIGTERM, then the same port and
-    /// files); a 2 s one has expired by the time it is resumed.
+    /// files); a 2 s one has expired by the time it is resumed; a will waiting out its delay across the restart is
+    /// published when the delay has passed.
     @Test func sessionsOutliveARestartUntilTheyExpire() throws {
         let hub = try HubProcess()
         defer { hub.remove() }

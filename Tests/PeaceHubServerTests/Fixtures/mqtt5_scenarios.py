@@ -864,12 +864,23 @@ def connack_codes():
             client.close()
 
 
+WILL_AFTER_RESTART_DELAY = 10
+
+
 def session_expiry_prepare():
     """A persistent session (Session Expiry Interval 300) and a short one (2 s), both offline with three queued
-    messages each; the state for session_expiry_resume goes to --out."""
+    messages each, and a dropped connection whose will waits 10 s; the state for session_expiry_resume goes to
+    --out."""
     check(ARGS.out, "session_expiry_prepare needs --out")
     topic = chat("expiry")
-    state = {"topic": topic, "long": unique("ind-long"), "short": unique("kaz-short")}
+    state = {"topic": topic, "long": unique("ind-long"), "short": unique("kaz-short"),
+             "willTopic": chat("will-restart")}
+    dropped = RawClient("KAZ")
+    dropped.connected(client_id=unique("kaz-will"), clean_start=True, props=[(SESSION_EXPIRY_INTERVAL, 300)],
+                      will={"topic": state["willTopic"], "payload": "gone before the restart",
+                            "props": [(WILL_DELAY_INTERVAL, WILL_AFTER_RESTART_DELAY)]})
+    dropped.drop()
+    state["willDroppedAt"] = time.time()
     for who, client_id, interval in [("IND", state["long"], 300), ("KAZ", state["short"], 2)]:
         client = Client(who, client_id=client_id, props=connect_properties(SessionExpiryInterval=interval))
         check(client.subscribe(topic) == [1], "%s may read the chat" % who)
@@ -887,6 +898,17 @@ def session_expiry_resume():
     check(ARGS.out, "session_expiry_resume needs --out")
     with open(ARGS.out) as state_file:
         state = json.load(state_file)
+    # A will waiting out its delay when the server stopped is still sent when the delay has passed [MQTT-3.1.2-8]:
+    # it belongs to the session, which outlived the restart.
+    watcher = Client("IND")
+    check(time.time() < state["willDroppedAt"] + WILL_AFTER_RESTART_DELAY - 1,
+          "the restart took too long to watch for the will before its delay passed")
+    check(watcher.subscribe(state["willTopic"]) == [1], "IND may read the chat")
+    wills = watcher.received(1, seconds=WILL_AFTER_RESTART_DELAY + TIMEOUT)
+    check(payloads(wills) == ["gone before the restart"], "the delayed will after the restart: %r" % payloads(wills))
+    waited = time.time() - state["willDroppedAt"]
+    check(waited >= WILL_AFTER_RESTART_DELAY - 0.5, "the will came %.2f s after its connection dropped" % waited)
+    watcher.stop()
     # The session outlived the disconnection (and a server restart): Session Present 1 [MQTT-3.1.2-23]
     # [MQTT-3.2.2-3], and what was published meanwhile arrives, in order [MQTT-4.6.0-6].
     back = Client("IND", client_id=state["long"], clean_start=False,
