@@ -500,6 +500,9 @@ public final class Broker: Sendable {
                     wills += previous.takeWill()
                 }
                 if previous.willAt != nil, store != nil { operations.append(.setWill(clientID: clientID, will: nil)) }
+                // A delayed will already due goes, though housekeeping (every half second) had not sent it yet: its
+                // delay has passed [MQTT-3.1.2-8].
+                if let willAt = previous.willAt, willAt <= now { wills += previous.takeWill() }
                 previous.will = nil
                 previous.willAt = nil
                 let resized = resize(session, to: expiryInterval)

@@ -394,6 +394,25 @@ func publish5(
         #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
     }
 
+    /// A client back after its will's delay but before the next housekeeping round found its will discarded as if
+    /// it had come back in time; the delay had passed, so the will goes [MQTT-3.1.2-8].
+    @Test func aWillDueBeforeHousekeepingGoesWhenItsClientComesBack() throws {
+        let (clock, broker, watcher) = try willWatcher()
+        let will = MQTTPacket.Will(
+            topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
+            properties: [.willDelayInterval(1)])
+        let client = try TestClient(broker: broker, principal: kaz)
+        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(60)], will: will)
+        try client.channel.close().wait()
+        clock.advance(seconds: 1.2)
+        let back = try TestClient(broker: broker, principal: kaz)
+        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (true, .success))
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
+        clock.advance(seconds: 5)
+        broker.housekeeping()
+        #expect(TestClient.publishes(try watcher.received()).isEmpty)
+    }
+
     /// A delayed will of a client whose connection was lost before its certificate was revoked went out after its
     /// delay: the revocation closed live connections only. The CRL discards it; other clients' wills still go.
     @Test func aRevokedCertificateDiscardsTheDelayedWillsItsClientsLeft() throws {
