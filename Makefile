@@ -165,6 +165,11 @@ bench-deps: deps
 bench-setup: bench-deps
 	$(SWIFT) build -c release
 	$(call mission_plugins,$(RELEASE_DIR),$(BENCH_DIR)/plugins)
+	@# A PKI made before P-256 became `pki`'s default has Ed25519 keys, which change every server's handshake and
+	@# memory numbers (docs/performance.md, item 34): made again, so that every run measures the same keys.
+	@if [ -f $(BENCH_PKI)/ca.pem ] && openssl x509 -in $(BENCH_PKI)/ca.pem -noout -text | grep -q "ED25519"; then \
+		echo "the bench's PKI has Ed25519 keys: making a P-256 one"; rm -rf $(BENCH_PKI) $(BENCH_DIR)/data/crl-numbers.json; \
+	fi
 	@test -f $(BENCH_PKI)/ca.pem || $(BENCH_HUB) pki init
 	@test -f $(BENCH_PKI)/server/localhost.pem || $(BENCH_HUB) pki issue-server --host localhost --host 127.0.0.1
 	@for code in $(CONTINGENTS) $(foreach pair,$(BENCH_EXTRA_CONTINGENTS),$(firstword $(subst :, ,$(pair)))); do \
