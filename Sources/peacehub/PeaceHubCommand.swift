@@ -26,10 +26,13 @@ struct PeaceHubCommand: AsyncParsableCommand {
         // A SIGHUP while the hub starts (`systemctl reload` right after `start`) must not end it: ignored before
         // the arguments are even parsed, until the reloader's handler is in place (`ServeCommand`).
         // A SIGQUIT before the drain's handler is in place ends the hub at once, as SIGTERM and SIGINT do: the
-        // Swift runtime's own handler let it start and serve as if nothing had been asked.
+        // Swift runtime's own handler let it start and serve as if nothing had been asked. SIGUSR1 and SIGUSR2 mean
+        // nothing to the hub, at any time (`UserSignalNotices`).
         if CommandLine.arguments.dropFirst().first == "serve" {
             signal(SIGHUP, SIG_IGN)
             signal(SIGQUIT, SIG_DFL)
+            signal(SIGUSR1, SIG_IGN)
+            signal(SIGUSR2, SIG_IGN)
         }
         var parsed: any ParsableCommand.Type = Self.self
         do {

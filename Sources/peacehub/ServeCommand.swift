@@ -113,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // Trapped before the hub says it listens.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let userSignals = await UnixSignalsSequence(trapping: .sigusr1, .sigusr2)
         let modules = host.modules.map(\.mission).joined(separator: ", ")
         let first =
             "PeaceHub listening on \(authority(host: settings.mqtt.host, port: server.port)) (MQTT 3.1.1 and 5.0 over "
@@ -130,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(
                 TLSFileWatcher(store: server.tls, interval: .seconds(settings.tls.watchIntervalSeconds), logger: logger))
         }
+        services.append(UserSignalNotices(signals: userSignals, logger: logger))
         services.append(ReadyLine(([first] + listeners.addressLines(configuration: settings)).map { $0 + "\n" }.joined()))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -168,6 +170,22 @@ private struct ReadyLine: Service {
         // Unbuffered: scripts wait for this line.
         StandardStreams.output(Data(line.utf8))
         try? await gracefulShutdown()
+    }
+}
+
+/// SIGUSR1 and SIGUSR2, which end a process by default. mosquitto's operators send them to write its persistence
+/// file and to print its subscriptions; sent out of that habit they ended the hub. The broker store commits and
+/// checkpoints as it goes and there is nothing to print, so the hub says so and goes on.
+private struct UserSignalNotices: Service {
+    let signals: UnixSignalsSequence
+    let logger: Logger
+
+    func run() async {
+        for await signal in signals.cancelOnGracefulShutdown() {
+            logger.notice(
+                "signal ignored: the broker store commits every message as it goes (SIGHUP reloads; SIGTERM drains)",
+                metadata: ["signal": "\(signal)"])
+        }
     }
 }
 

@@ -98,6 +98,28 @@ import Testing
         #expect(hub.logText.contains("shutting down: draining connections"), "\(hub.logText.suffix(2000))")
     }
 
+    /// SIGUSR1 and SIGUSR2 (mosquitto's "write persistence" and "print subscriptions") ended the hub, as the
+    /// system's default action; they are logged and the hub serves on.
+    @Test func sigusr1AndSigusr2AreLoggedAndOutlived() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        hub.send(signal: SIGUSR1)
+        hub.send(signal: SIGUSR2)
+        #expect(hub.waitForLog("signal ignored", count: 2), "\(hub.logText.suffix(2000))")
+        #expect(hub.isRunning)
+        let pki = hub.pkiDirectory.path
+        let published = try ProcessRunner.run(
+            "mosquitto_pub",
+            [
+                "-h", "127.0.0.1", "-p", String(hub.port), "--cafile", "\(pki)/ca.pem", "--cert",
+                "\(pki)/contingents/KAZ.pem", "--key", "\(pki)/contingents/KAZ.key", "-t", "contingents/KAZ/inbox",
+                "-m", "still here",
+            ])
+        #expect(published.status == 0, "\(published.stderr)\n\(hub.logText.suffix(2000))")
+        hub.send(signal: SIGTERM)
+        #expect(hub.waitForExit(seconds: 30) == 0)
+    }
+
     /// The TLS files are not polled here (`tls.watchIntervalSeconds: 0`), so only SIGHUP can apply the new CRL.
     /// Out of descriptors, a listener says so and waits a second before it accepts again, then serves once
     /// descriptors are free. It tried again at once, in a loop, and logged nothing.
