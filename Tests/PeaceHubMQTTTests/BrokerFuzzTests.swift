@@ -268,6 +268,16 @@ import Testing
         #expect(try publisher.received() == [.puback(packetID: 1)])
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["still here"])
 
+        // The store keeps a delayed will only while it waits: once every connection has ended and every delay (20 s
+        // at most) has passed, each will was published, discarded or dropped with its session, in the store too.
+        for client in clients { _ = try? client?.channel.close().wait() }
+        store.completeAll()
+        clock.advance(seconds: 30)
+        broker.housekeeping()
+        store.completeAll()
+        let waiting = store.state.sessions.filter { $0.will != nil }.map(\.clientID)
+        #expect(waiting.isEmpty, "wills still stored after their delays: \(waiting)")
+
         // A restart from what the store holds: each stored session takes its client back and hands over what it
         // kept, within the client's limits. Once all of it is acknowledged, the store holds nothing more for it: a
         // second restart sends nothing.
