@@ -499,12 +499,11 @@ public final class Broker: Sendable {
                 if previous.connection != nil, previous.will?.properties.willDelayInterval ?? 0 == 0 {
                     wills += previous.takeWill()
                 }
-                if previous.willAt != nil, store != nil { operations.append(.setWill(clientID: clientID, will: nil)) }
                 // A delayed will already due goes, though housekeeping (every half second) had not sent it yet: its
-                // delay has passed [MQTT-3.1.2-8].
-                if let willAt = previous.willAt, willAt <= now { wills += previous.takeWill() }
-                previous.will = nil
-                previous.willAt = nil
+                // delay has passed [MQTT-3.1.2-8]. One not yet due is not sent: the client is back in time.
+                let due = previous.willAt.map { $0 <= now } ?? false
+                let held = takeWill(of: previous, &operations)
+                if due { wills += held }
                 let resized = resize(session, to: expiryInterval)
                 operations += resized
                 // A stored end time no longer holds: the client is back.
@@ -586,10 +585,7 @@ public final class Broker: Sendable {
             var operations: [StoreOperation] = []
             let discarded = state.sessions.values.compactMap { session -> String? in
                 guard session.will != nil, session.willCredentials.contains(where: revoked.contains) else { return nil }
-                if session.willAt != nil, store != nil {
-                    operations.append(.setWill(clientID: session.clientID, will: nil))
-                }
-                _ = session.takeWill()
+                _ = takeWill(of: session, &operations)
                 return session.clientID
             }
             return (discarded, operations)
@@ -599,6 +595,13 @@ public final class Broker: Sendable {
             logger.notice(
                 "will discarded: its client's certificate has been revoked", metadata: ["client": "\(clientID)"])
         }
+    }
+
+    /// Takes `session`'s will, as `Session.takeWill`; a delayed one leaves the store with it. (Where the session
+    /// itself goes, its stored will goes with it.)
+    private func takeWill(of session: Session, _ operations: inout [StoreOperation]) -> [PendingWill] {
+        if session.willAt != nil, store != nil { operations.append(.setWill(clientID: session.clientID, will: nil)) }
+        return session.takeWill()
     }
 
     /// How a connection ended, for its session and its will.
@@ -678,10 +681,7 @@ public final class Broker: Sendable {
                     state.timed.remove(timed)
                     continue
                 }
-                if let willAt = session.willAt, willAt <= now {
-                    wills += session.takeWill()
-                    if store != nil { operations.append(.setWill(clientID: clientID, will: nil)) }
-                }
+                if let willAt = session.willAt, willAt <= now { wills += takeWill(of: session, &operations) }
                 if let expiresAt = session.expiresAt, expiresAt <= now {
                     wills += session.takeWill()
                     drop(session, from: &state, operations: &operations)

@@ -378,35 +378,25 @@ func publish5(
         return (clock, broker, watcher)
     }
 
-    /// Housekeeping runs twice a second; a client back after its interval but before the next round finds its
-    /// session ended all the same, and the will that waited for that end is published.
-    @Test func aSessionPastItsIntervalHasEndedBeforeHousekeepingDropsIt() throws {
+    /// Housekeeping runs twice a second. A client back after its session's interval, or after its will's delay, but
+    /// before the next round: its session has ended (Session Present 0), or its will's delay has passed (Session
+    /// Present 1, the will discarded before as if the client had come back in time), and the will that waited for
+    /// either is published, once [MQTT-3.1.2-8].
+    @Test(arguments: [(willDelay: UInt32(10), sessionExpiry: UInt32(1), present: false), (1, 60, true)])
+    func aWillDueBeforeHousekeepingGoesWhenItsClientComesBack(
+        _ timing: (willDelay: UInt32, sessionExpiry: UInt32, present: Bool)
+    ) throws {
         let (clock, broker, watcher) = try willWatcher()
         let will = MQTTPacket.Will(
             topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
-            properties: [.willDelayInterval(10)])
+            properties: [.willDelayInterval(timing.willDelay)])
         let client = try TestClient(broker: broker, principal: kaz)
-        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(1)], will: will)
+        _ = try client.connect5(
+            "kaz", cleanStart: false, properties: [.sessionExpiryInterval(timing.sessionExpiry)], will: will)
         try client.channel.close().wait()
         clock.advance(seconds: 1.2)
         let back = try TestClient(broker: broker, principal: kaz)
-        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (false, .success))
-        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
-    }
-
-    /// A client back after its will's delay but before the next housekeeping round found its will discarded as if
-    /// it had come back in time; the delay had passed, so the will goes [MQTT-3.1.2-8].
-    @Test func aWillDueBeforeHousekeepingGoesWhenItsClientComesBack() throws {
-        let (clock, broker, watcher) = try willWatcher()
-        let will = MQTTPacket.Will(
-            topic: "status/kaz", payload: Array("gone".utf8), qos: .atMostOnce, retain: false,
-            properties: [.willDelayInterval(1)])
-        let client = try TestClient(broker: broker, principal: kaz)
-        _ = try client.connect5("kaz", cleanStart: false, properties: [.sessionExpiryInterval(60)], will: will)
-        try client.channel.close().wait()
-        clock.advance(seconds: 1.2)
-        let back = try TestClient(broker: broker, principal: kaz)
-        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (true, .success))
+        #expect(TestClient.connack(try back.connect5("kaz", cleanStart: false))! == (timing.present, .success))
         #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["gone"])
         clock.advance(seconds: 5)
         broker.housekeeping()
