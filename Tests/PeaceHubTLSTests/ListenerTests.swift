@@ -493,13 +493,15 @@ import Testing
         let fixture = try TestPKI()
         defer { fixture.remove() }
         let server = try await TestServer(configuration: fixture.serverConfiguration(), answerOnInputClosed: 32 << 20)
-        // Its own process, not a task: a task blocked on it for as long would starve the other tests' waits.
+        // Its own process, not a task: a task blocked on it for as long would starve the other tests' waits. It
+        // holds the socket far longer than the wait below: with the whole suite on two cores, this test came back
+        // from the wait more than a minute after the client started, and a 60 s hold had ended by then.
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         client.arguments = [
             "python3", Clients.script, "stall", "--port", "\(server.port)", "--ca", fixture.caFile, "--cert",
             fixture.path(fixture.contingent.certificatePath), "--key", fixture.path(fixture.contingent.keyPath!),
-            "--timeout", "60",
+            "--timeout", "600",
         ]
         client.standardOutput = FileHandle.nullDevice
         try client.run()
