@@ -83,26 +83,42 @@ public struct CalendarDate: Sendable, Hashable, Comparable, CustomStringConverti
     }
 }
 
-/// Parses an ISO 8601 UTC date-time, `2026-11-26T10:00:00Z` with optional fractional seconds;
-/// returns seconds since the Unix epoch, or `nil` for anything else (offsets other than `Z`
-/// included: reports carry UTC).
-public func parseUTCDateTime(_ text: String) -> Double? {
+/// Parses an RFC 3339 date-time: `2026-11-26T10:00:00Z`, with optional fractional seconds, or with the sender's
+/// offset from UTC in place of `Z` (`2026-11-26T15:30:00+05:30`, Kazakhstan's and India's clocks); returns seconds
+/// since the Unix epoch, or `nil` for anything else. Offsets are taken because the instant is exact either way, and
+/// the hub's admin API reads them too.
+public func parseDateTime(_ text: String) -> Double? {
     let bytes = Array(text.utf8)
-    guard bytes.count >= 20, bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"),
-        bytes[16] == UInt8(ascii: ":"), bytes.last == UInt8(ascii: "Z"),
+    guard bytes.count >= 20, bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t"),
+        bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
         let date = CalendarDate(String(decoding: bytes[0..<10], as: UTF8.self)),
         let hour = digits(bytes[11..<13]), let minute = digits(bytes[14..<16]), let second = digits(bytes[17..<19]),
-        hour < 24, minute < 60, second < 60
+        hour < 24, minute < 60, second < 60,
+        let (offsetStart, offset) = utcOffset(bytes)
     else { return nil }
     var fraction = 0.0
-    let rest = bytes[19..<(bytes.count - 1)]
+    let rest = bytes[19..<offsetStart]
     if !rest.isEmpty {
         guard rest.first == UInt8(ascii: "."), rest.count > 1, rest.count <= 10,
             let value = digits(rest.dropFirst())
         else { return nil }
         fraction = Double(value) / pow(10, Double(rest.count - 1))
     }
-    return Double(date.daysSinceEpoch * 86_400 + hour * 3600 + minute * 60 + second) + fraction
+    return Double(date.daysSinceEpoch * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
+}
+
+/// Where a date-time's zone starts and its offset east of UTC in seconds: `Z` (or `z`) is 0, `+hh:mm` and
+/// `-hh:mm` are the sender's offset (`-00:00`, "UTC, local offset unknown", is 0).
+private func utcOffset(_ bytes: [UInt8]) -> (start: Int, seconds: Int)? {
+    if bytes.last == UInt8(ascii: "Z") || bytes.last == UInt8(ascii: "z") { return (bytes.count - 1, 0) }
+    let start = bytes.count - 6
+    guard start >= 19, bytes[start] == UInt8(ascii: "+") || bytes[start] == UInt8(ascii: "-"),
+        bytes[start + 3] == UInt8(ascii: ":"),
+        let hours = digits(bytes[(start + 1)..<(start + 3)]), let minutes = digits(bytes[(start + 4)...]),
+        hours < 24, minutes < 60
+    else { return nil }
+    let seconds = hours * 3600 + minutes * 60
+    return (start, bytes[start] == UInt8(ascii: "+") ? seconds : -seconds)
 }
 
 private func digits(_ bytes: ArraySlice<UInt8>) -> Int? {

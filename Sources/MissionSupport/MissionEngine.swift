@@ -116,7 +116,7 @@ public struct MissionEngine: Sendable {
         // Every date-time of the report (`occurredAt` first), as the seconds it names.
         let times = schema.fields.compactMap { field -> (field: FieldSpec, time: Double, text: String)? in
             guard case .dateTime = field.type, let text = members[field.name]?.stringValue,
-                let time = parseUTCDateTime(text)
+                let time = parseDateTime(text)
             else { return nil }
             return (field, time, text)
         }

@@ -9,7 +9,7 @@ public indirect enum FieldType: Sendable {
     case integer(minimum: Int?, maximum: Int?)
     case number(minimum: Double?, maximum: Double?)
     case boolean
-    /// An ISO 8601 UTC date-time.
+    /// An RFC 3339 date-time (`Z` or an offset from UTC).
     case dateTime
     case object([FieldSpec])
     case array(of: FieldType, minItems: Int)
@@ -213,8 +213,8 @@ extension ReportType {
         case .boolean:
             guard value.boolValue != nil else { return invalid("true or false") }
         case .dateTime:
-            guard let text = value.stringValue, parseUTCDateTime(text) != nil else {
-                return invalid("an ISO 8601 UTC date-time such as 2026-11-26T10:00:00Z")
+            guard let text = value.stringValue, parseDateTime(text) != nil else {
+                return invalid("an RFC 3339 date-time such as 2026-11-26T10:00:00Z or 2026-11-26T15:00:00+05:00")
             }
         case .object(let fields):
             guard let members = value.objectValue else { return invalid("an object") }

@@ -81,12 +81,30 @@ import Testing
         #expect(try #require(CalendarDate("1970-01-02")).daysSinceEpoch == 1)
     }
 
-    @Test func utcDateTimes() {
-        #expect(parseUTCDateTime("2026-11-27T00:00:00Z") == 1_795_737_600)
-        #expect(parseUTCDateTime("2026-11-27T00:00:00.250Z") == 1_795_737_600.25)
-        #expect(parseUTCDateTime("2026-11-27T00:00:00+00:00") == nil)
-        #expect(parseUTCDateTime("2026-11-27T24:00:00Z") == nil)
-        #expect(parseUTCDateTime("2026-11-27") == nil)
-        #expect(parseUTCDateTime("2026-11-27T00:00:00.Z") == nil)
+    @Test func dateTimes() {
+        #expect(parseDateTime("2026-11-27T00:00:00Z") == 1_795_737_600)
+        #expect(parseDateTime("2026-11-27T00:00:00.250Z") == 1_795_737_600.25)
+        #expect(parseDateTime("2026-11-27t00:00:00z") == 1_795_737_600)
+    }
+
+    /// RFC 3339 offsets name the same instant: a contingent may send its local time.
+    @Test func dateTimesWithAnOffsetFromUTC() {
+        #expect(parseDateTime("2026-11-27T00:00:00+00:00") == 1_795_737_600)
+        #expect(parseDateTime("2026-11-27T00:00:00-00:00") == 1_795_737_600)
+        #expect(parseDateTime("2026-11-27T05:30:00+05:30") == 1_795_737_600)
+        #expect(parseDateTime("2026-11-27T05:30:00.500+05:30") == 1_795_737_600.5)
+        #expect(parseDateTime("2026-11-26T19:00:00-05:00") == 1_795_737_600)
+        #expect(parseDateTime("2026-11-27T00:00:00+0530") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00+24:00") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00+05:60") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00+05:30Z") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00 05:30") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00") == nil)
+    }
+
+    @Test func malformedDateTimes() {
+        #expect(parseDateTime("2026-11-27T24:00:00Z") == nil)
+        #expect(parseDateTime("2026-11-27") == nil)
+        #expect(parseDateTime("2026-11-27T00:00:00.Z") == nil)
     }
 }

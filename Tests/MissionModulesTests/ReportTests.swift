@@ -254,7 +254,8 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
             message: "field 'location' must be an object"),
         InvalidCase(
             mission: "UNIFIL", type: "UXO", field: "occurredAt", value: "2026-11-20 08:30", reason: .invalidValue,
-            message: "field 'occurredAt' must be an ISO 8601 UTC date-time such as 2026-11-26T10:00:00Z"),
+            message:
+                "field 'occurredAt' must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z or 2026-11-26T15:00:00+05:00"),
         InvalidCase(
             mission: "UNIFIL", type: "UXO", field: "narrative", value: "  ", reason: .invalidValue,
             message: "field 'narrative' must be a non-empty string"),
@@ -456,6 +457,20 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
                     message:
                         "UNIFIL takes BLUE_LINE_VIOLATION reports only in phase ACTIVE; on 2027-01-01 "
                         + "(field 'occurredAt') the mission is in phase DRAWDOWN"))
+        // The same two instants in Beirut's own time (RFC 3339 offset) are judged the same.
+        let localEvening = violation.setting("occurredAt", "2026-12-31T23:30:00+02:00")
+        guard case .accepted = try Missions.judge("UNIFIL", "BLUE_LINE_VIOLATION", localEvening, receivedAt: later)
+        else {
+            Issue.record("23:30+02:00 on 31 December is still ACTIVE")
+            return
+        }
+        let localMorning = violation.setting("occurredAt", "2027-01-01T00:30:00+02:00")
+        guard case .rejected(reason: .missionClosed, _) = try Missions.judge(
+            "UNIFIL", "BLUE_LINE_VIOLATION", localMorning, receivedAt: later)
+        else {
+            Issue.record("00:30+02:00 on 1 January is in the drawdown")
+            return
+        }
         let attack = Self.report("UNIFIL", "ATTACK_ON_UN").setting("occurredAt", "2027-01-20T10:00:00Z")
         guard case .accepted = try Missions.judge("UNIFIL", "ATTACK_ON_UN", attack, receivedAt: later) else {
             Issue.record("attacks on UNIFIL during the drawdown must still be reported")
