@@ -550,12 +550,40 @@ public final class Broker: Sendable {
             // Refused for want of a store: the connection lets the session go again (without its will: the client
             // never heard it was connected), and its place under the limits with it.
             if case .failure = result, case .accepted(let accepted) = outcome {
-                disconnected(
-                    clientID: accepted.clientID, connection: connection,
-                    ending: .disconnect(publishWill: false, sessionExpiryInterval: nil))
+                if accepted.sessionPresent {
+                    disconnected(
+                        clientID: accepted.clientID, connection: connection,
+                        ending: .disconnect(publishWill: false, sessionExpiryInterval: nil))
+                } else {
+                    forgetSession(clientID: accepted.clientID, connection: connection)
+                }
             }
             reply(result.map { outcome })
         }
+    }
+
+    /// Lets go of the session a refused CONNECT made. The store does not hold it: kept in memory, it would be
+    /// resumed by the client's next CONNECT, and what that client subscribed to would never reach the file (the
+    /// store takes a subscription only for a session it holds), to be missing after a restart. Nothing else has
+    /// used it: its connection's packets wait for the CONNACK, so it holds no subscription and no message.
+    private func forgetSession(clientID: String, connection: any BrokerConnection) {
+        state.withLock { state in
+            guard let session = state.sessions[clientID], session.connection === connection else { return }
+            unbind(session, in: &state)
+            // Not committed: its `deleteSession` would delete what the file still holds under the client id,
+            // the session the refused CONNECT was to replace.
+            var operations: [StoreOperation] = []
+            drop(session, from: &state, operations: &operations)
+        }
+    }
+
+    /// Unbinds `session` from its connection and gives back the connection's place under the limits (the lock is
+    /// held).
+    private func unbind(_ session: Session, in state: inout State) {
+        session.connection = nil
+        state.connections -= 1
+        state.connectionsByPrincipal[session.owner, default: 1] -= 1
+        if state.connectionsByPrincipal[session.owner] == 0 { state.connectionsByPrincipal[session.owner] = nil }
     }
 
     /// The store operations that make a resumed session's stored form match its new expiry interval: stored
@@ -620,10 +648,7 @@ public final class Broker: Sendable {
         let now = clock()
         let (wills, operations) = state.withLock { state -> ([PendingWill], [StoreOperation]) in
             guard let session = state.sessions[clientID], session.connection === connection else { return ([], []) }
-            session.connection = nil
-            state.connections -= 1
-            state.connectionsByPrincipal[session.owner, default: 1] -= 1
-            if state.connectionsByPrincipal[session.owner] == 0 { state.connectionsByPrincipal[session.owner] = nil }
+            unbind(session, in: &state)
             var operations: [StoreOperation] = []
             var publishWill = true
             if case .disconnect(let withWill, let interval) = ending {

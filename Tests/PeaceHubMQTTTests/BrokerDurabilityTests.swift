@@ -399,6 +399,54 @@ final class ManualStore: BrokerStore {
         #expect(try next.received() == [accepted])
     }
 
+    /// A session the store refused is not kept in memory: the client's next CONNECT makes it anew, stored, and
+    /// what it subscribes to then reaches the file. (Kept in memory only, it was resumed, and the store took none
+    /// of its subscriptions: they were gone after a restart.) Both for a new client id and for a Clean Start,
+    /// which leaves the stored session it was to replace in the file.
+    @Test(arguments: [false, true])
+    func aSessionTheStoreRefusedIsMadeAnewByTheNextConnect(replacingOne: Bool) throws {
+        let store = ManualStore()
+        let broker = try Broker(configuration: .init(), authorizer: TestAuthorizer(), store: store)
+        let stored = { store.state.sessions.first { $0.clientID == "kaz-desk" }?.subscriptions.map(\.key).sorted() }
+        if replacingOne {
+            let before = try TestClient(broker: broker, principal: kaz)
+            try before.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+            store.completeAll()
+            #expect(try before.received() == [accepted])
+            try before.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atLeastOnce)])))
+            store.completeAll()
+            try before.send(.disconnect(.init()))
+            store.completeAll()
+        }
+
+        // A session that outlives its connection: 3.1.1 without a clean session, or a 5.0 Clean Start with an
+        // expiry (a 3.1.1 clean session ends with its connection anyway).
+        let refused = try TestClient(broker: broker, principal: kaz)
+        if replacingOne { refused.speakMQTT5() }
+        try refused.send(
+            .connect(
+                replacingOne
+                    ? .init(
+                        version: .v5, clientID: "kaz-desk", cleanStart: true,
+                        properties: [.sessionExpiryInterval(3600)])
+                    : .init(clientID: "kaz-desk", cleanStart: false)))
+        store.failAll()
+        guard case .connack(let connack)? = try refused.received().first else {
+            Issue.record("no CONNACK")
+            return
+        }
+        #expect(connack.reasonCode == .serverUnavailable && !connack.sessionPresent)
+        #expect(stored() == (replacingOne ? ["status/#"] : nil))
+
+        let back = try TestClient(broker: broker, principal: kaz)
+        try back.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+        store.completeAll()
+        #expect(try back.received() == [accepted])
+        try back.send(.subscribe(.init(packetID: 2, subscriptions: [("contingents/KAZ/inbox", .atLeastOnce)])))
+        store.completeAll()
+        #expect(stored() == ["contingents/KAZ/inbox"])
+    }
+
     /// `$SYS/broker/` tells the broker's state every report interval, retained for a later subscriber, and never
     /// reaches the store (after a restart the values would be wrong).
     @Test func systemReportsArePublishedRetainedAndNeverStored() throws {
