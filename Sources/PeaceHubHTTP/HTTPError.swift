@@ -33,6 +33,8 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         public static let unprocessable = Code("unprocessable")
         /// The request needs what the server does not do (a transfer coding, CONNECT, an unknown method).
         public static let notImplemented = Code("not_implemented")
+        /// The request target is longer than the server takes.
+        public static let uriTooLong = Code("uri_too_long")
         /// The request line and header fields are larger than the server reads.
         public static let headerTooLarge = Code("header_too_large")
         /// Something failed inside the hub.
@@ -72,6 +74,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         case .payloadTooLarge: .payloadTooLarge
         case .unprocessableEntity: .unprocessable
         case .notImplemented: .notImplemented
+        case .uriTooLong: .uriTooLong
         case .requestHeaderFieldsTooLarge: .headerTooLarge
         default: .internal
         }

@@ -121,8 +121,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The answer to a request the codec could not read: an unknown method is a 501 [RFC 9110 9.1]; a head past
     /// the codec's limit (80 KiB) a 431 [RFC 6585 5] (the codec does not say whether the target or the header
-    /// fields took it over); anything else a 400 (the codec's "invalid version" is also a request line ended by a
-    /// bare LF, which a 505 would misname).
+    /// fields took it over; a target of 8 to 80 KiB is read, and refused with a 414); anything else a 400 (the
+    /// codec's "invalid version" is also a request line ended by a bare LF, which a 505 would misname).
     private static func refusal(of error: HTTPParserError) -> HTTPError {
         switch error {
         case .invalidMethod:
@@ -186,6 +186,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Why a request head cannot be taken as it is framed, answered with the connection closed after it: a
     /// transfer coding other than chunked (the body cannot be read) [RFC 9112 6.1], a CONNECT (the codec takes
     /// what follows as a tunnel), or an HTTP/1.1 request without exactly one valid Host [RFC 9112 3.2].
+    /// The longest request target taken (nginx's default buffer for a request line is as large).
+    static let maximumTargetLength = 8 * 1024
+
     private static func framingRefusal(_ head: HTTPRequestHead) -> HTTPError? {
         let codings = head.headers[canonicalForm: "transfer-encoding"].map { $0.lowercased() }
         if codings.contains(where: { $0 != "chunked" }) {
@@ -193,6 +196,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if head.method == .CONNECT {
             return HTTPError(.notImplemented, "CONNECT is not supported")
+        }
+        // No path or query of the API comes near it; a longer one is a mistake or a probe [RFC 9110 15.5.15].
+        if head.uri.utf8.count > maximumTargetLength {
+            return HTTPError(.uriTooLong, "the request target is longer than \(maximumTargetLength / 1024) KiB")
         }
         let hosts = head.headers["host"]
         if head.version == .http1_1, hosts.count != 1 || !isValidHost(withoutWhitespaceAround(hosts[0])) {

@@ -447,11 +447,9 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
     /// an id naming no record.
     @Test func requestFramingFollowsRFC9112() throws {
         try withServer { port in
-            for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"]
-                + ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", "[]", "[:::]", "[1.2.3.4]", "[v1.]", "[v.x]"].map { host in
-                    "GET /fast HTTP/1.1\r\nHost: \(host)\r\n"
-                }
-            {
+            let badHosts = ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", "[]", "[:::]", "[1.2.3.4]", "[v1.]", "[v.x]"]
+            let heads = badHosts.map { "GET /fast HTTP/1.1\r\nHost: \($0)\r\n" }
+            for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"] + heads {
                 let client = try RawHTTPClient(port: port)
                 try client.send(head + "\r\n")
                 #expect(try client.response().status == 400, "\(head)")
@@ -486,11 +484,12 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
                 #expect(refused.isClosedByServer())
             }
 
-            // What the codec cannot read says why: an unknown method, a head too large.
+            // What the codec cannot read says why: an unknown method, a target or a head too large.
             let long = String(repeating: "a", count: 90_000)
             for (head, status, code) in [
                 ("BREW /fast HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
                 ("GET /fast HTTP/1.2\r\nHost: x\r\n\r\n", 400, "bad_request"),
+                ("GET /fast?\(long.prefix(8_200)) HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
                 ("GET /fast?\(long) HTTP/1.1\r\nHost: x\r\n\r\n", 431, "header_too_large"),
                 ("GET /fast HTTP/1.1\r\nHost: x\r\nX-Long: \(long)\r\n\r\n", 431, "header_too_large"),
                 ("GET /fast HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n", 400, "bad_request"),
