@@ -324,6 +324,11 @@ def routing():
     delivered = json.loads(got[0].payload)
     check(delivered["annotations"]["insideArea"] is True, "annotations: %r" % delivered)
     check(delivered["body"] == body, "body changed")
+    # An RFC 3339 offset names the same instant: a contingent may send its own clock's time (India's here).
+    local = dict(body, occurredAt="2026-11-20T13:30:00+05:30")
+    kaz.publish("missions/UNIFIL/reports/UXO", envelope("IMMEDIATE", local), qos=1)
+    got = ind.received(1)
+    check(len(got) == 1 and json.loads(got[0].payload)["body"] == local, "the report with an offset: %r" % got)
     del body["location"]
     kaz.publish("missions/UNIFIL/reports/UXO", envelope("IMMEDIATE", body), qos=1)
     ind.nothing_within(1.5)
