@@ -183,12 +183,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The longest request target taken (nginx's default buffer for a request line is as large).
+    private static let maximumTargetLength = 8 * 1024
+
     /// Why a request head cannot be taken as it is framed, answered with the connection closed after it: a
     /// transfer coding other than chunked (the body cannot be read) [RFC 9112 6.1], a CONNECT (the codec takes
-    /// what follows as a tunnel), or an HTTP/1.1 request without exactly one valid Host [RFC 9112 3.2].
-    /// The longest request target taken (nginx's default buffer for a request line is as large).
-    static let maximumTargetLength = 8 * 1024
-
+    /// what follows as a tunnel), a target longer than `maximumTargetLength` [RFC 9110 15.5.15], or an HTTP/1.1
+    /// request without exactly one valid Host [RFC 9112 3.2].
     private static func framingRefusal(_ head: HTTPRequestHead) -> HTTPError? {
         let codings = head.headers[canonicalForm: "transfer-encoding"].map { $0.lowercased() }
         if codings.contains(where: { $0 != "chunked" }) {
@@ -197,7 +198,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if head.method == .CONNECT {
             return HTTPError(.notImplemented, "CONNECT is not supported")
         }
-        // No path or query of the API comes near it; a longer one is a mistake or a probe [RFC 9110 15.5.15].
+        // No path or query of the API comes near it; a longer one is a mistake or a probe.
         if head.uri.utf8.count > maximumTargetLength {
             return HTTPError(.uriTooLong, "the request target is longer than \(maximumTargetLength / 1024) KiB")
         }

@@ -254,8 +254,8 @@ struct ReportCase: Sendable, CustomTestStringConvertible {
             message: "field 'location' must be an object"),
         InvalidCase(
             mission: "UNIFIL", type: "UXO", field: "occurredAt", value: "2026-11-20 08:30", reason: .invalidValue,
-            message:
-                "field 'occurredAt' must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z or 2026-11-26T15:00:00+05:00"),
+            message: "field 'occurredAt' must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z or "
+                + "2026-11-26T15:00:00+05:00"),
         InvalidCase(
             mission: "UNIFIL", type: "UXO", field: "narrative", value: "  ", reason: .invalidValue,
             message: "field 'narrative' must be a non-empty string"),

@@ -447,7 +447,9 @@ private let hugeBody = String(repeating: "h", count: 24 << 20)
     /// an id naming no record.
     @Test func requestFramingFollowsRFC9112() throws {
         try withServer { port in
-            let badHosts = ["a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", "[]", "[:::]", "[1.2.3.4]", "[v1.]", "[v.x]"]
+            let badHosts = [
+                "a b", "a/b", "a@b", "x:abc", "x:1:2", "[::1", "a?b", "[]", "[:::]", "[1.2.3.4]", "[v1.]", "[v.x]",
+            ]
             let heads = badHosts.map { "GET /fast HTTP/1.1\r\nHost: \($0)\r\n" }
             for head in ["GET /fast HTTP/1.1\r\n", "GET /fast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"] + heads {
                 let client = try RawHTTPClient(port: port)
