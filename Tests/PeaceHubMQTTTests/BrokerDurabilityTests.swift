@@ -408,14 +408,18 @@ final class ManualStore: BrokerStore {
         let store = ManualStore()
         let broker = try Broker(configuration: .init(), authorizer: TestAuthorizer(), store: store)
         let stored = { store.state.sessions.first { $0.clientID == "kaz-desk" }?.subscriptions.map(\.key).sorted() }
+        /// kaz-desk connected without a clean session, as a new session, and subscribed to `filter`.
+        func connectAndSubscribe(to filter: String) throws -> TestClient {
+            let client = try TestClient(broker: broker, principal: kaz)
+            try client.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
+            store.completeAll()
+            #expect(try client.received() == [accepted])
+            try client.send(.subscribe(.init(packetID: 1, subscriptions: [(filter, .atLeastOnce)])))
+            store.completeAll()
+            return client
+        }
         if replacingOne {
-            let before = try TestClient(broker: broker, principal: kaz)
-            try before.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
-            store.completeAll()
-            #expect(try before.received() == [accepted])
-            try before.send(.subscribe(.init(packetID: 1, subscriptions: [("status/#", .atLeastOnce)])))
-            store.completeAll()
-            try before.send(.disconnect(.init()))
+            try connectAndSubscribe(to: "status/#").send(.disconnect(.init()))
             store.completeAll()
         }
 
@@ -438,12 +442,7 @@ final class ManualStore: BrokerStore {
         #expect(connack.reasonCode == .serverUnavailable && !connack.sessionPresent)
         #expect(stored() == (replacingOne ? ["status/#"] : nil))
 
-        let back = try TestClient(broker: broker, principal: kaz)
-        try back.send(.connect(.init(clientID: "kaz-desk", cleanStart: false)))
-        store.completeAll()
-        #expect(try back.received() == [accepted])
-        try back.send(.subscribe(.init(packetID: 2, subscriptions: [("contingents/KAZ/inbox", .atLeastOnce)])))
-        store.completeAll()
+        _ = try connectAndSubscribe(to: "contingents/KAZ/inbox")
         #expect(stored() == ["contingents/KAZ/inbox"])
     }
 
