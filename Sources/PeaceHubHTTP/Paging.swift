@@ -56,7 +56,7 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         self.init(items: items, nextKey: nextKey, page: page, request: request)
     }
 
-    /// A page of a list held in memory (a few dozen items: modules, sessions, qualifications), in the order of
+    /// A page of a list held in memory (a few dozen items: modules, contingents, qualifications), in the order of
     /// `key`, unique per item. As for the lists paged in SQL, the cursor is the last item's key, so an item added
     /// or removed between two pages never makes the next one repeat or skip another.
     public init<Key: Comparable & LosslessStringConvertible>(

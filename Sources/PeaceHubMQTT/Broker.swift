@@ -1109,19 +1109,33 @@ public struct SessionSummary: Sendable, Hashable, Codable {
 }
 
 extension Broker {
-    /// Every session, connected or kept for a persistent client, sorted by client id.
-    public func sessionSummaries() -> [SessionSummary] {
-        state.withLock { state in
-            state.sessions.values.map { session in
-                SessionSummary(
-                    clientID: session.clientID, principal: session.owner.description,
-                    connected: session.connection != nil, persistent: session.isStored,
-                    subscriptions: session.subscriptions.sorted { $0.key < $1.key }.map {
-                        SessionSummary.Subscription(filter: $0.key, qos: Int($0.value.qos.rawValue))
-                    },
-                    queued: session.pendingCount, inflight: session.inflight.count)
+    /// The sessions, connected or kept for a persistent client, sorted by client id (by its bytes): the first
+    /// `limit` of those after `cursor`, a page of the admin API's list.
+    ///
+    /// Only the client ids are copied under the broker's lock, which every message takes, and only the page's
+    /// sessions are summarized: summarizing all of them, as each page once did, held the lock for milliseconds
+    /// on a hub with thousands of sessions.
+    public func sessionSummaries(after cursor: String? = nil, limit: Int = .max) -> [SessionSummary] {
+        var clientIDs = state.withLock { $0.sessions.keys }
+        if let cursor { clientIDs.removeAll { ExactString($0) <= ExactString(cursor) } }
+        clientIDs.sort { ExactString($0) < ExactString($1) }
+        return state.withLock { state in
+            var page: [SessionSummary] = []
+            // A session that ended since the ids were copied is left out, and the next one takes its place.
+            for clientID in clientIDs {
+                guard page.count < limit else { break }
+                guard let session = state.sessions[clientID] else { continue }
+                page.append(
+                    SessionSummary(
+                        clientID: session.clientID, principal: session.owner.description,
+                        connected: session.connection != nil, persistent: session.isStored,
+                        subscriptions: session.subscriptions.sorted { $0.key < $1.key }.map {
+                            SessionSummary.Subscription(filter: $0.key, qos: Int($0.value.qos.rawValue))
+                        },
+                        queued: session.pendingCount, inflight: session.inflight.count))
             }
-        }.sorted { ExactString($0.clientID) < ExactString($1.clientID) }
+            return page
+        }
     }
 
     /// Ends the session of `clientID`, connected or not, as an operator asks: its subscriptions, queue and stored

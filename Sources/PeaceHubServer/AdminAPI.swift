@@ -83,9 +83,9 @@ public struct AdminAPI: Sendable {
         route(&router, .GET, "/sessions", query: Self.paged([])) { request, caller in
             try Self.requireOperator(caller, "list MQTT sessions")
             let broker = try requireBroker()
-            let sessions = broker.sessionSummaries()
-            return .json(
-                try Page(all: sessions, page: try PageRequest(request), request: request) { ExactString($0.clientID) })
+            let page = try PageRequest(request)
+            let sessions = broker.sessionSummaries(after: page.after, limit: page.limit + 1)
+            return .json(Page(fetched: sessions, page: page, request: request) { $0.clientID })
         }
         route(&router, .DELETE, "/sessions/{clientID}") { request, caller in
             try Self.requireOperator(caller, "end MQTT sessions")

@@ -28,6 +28,33 @@ import Testing
         #expect(summaries.first?.connected == true)
     }
 
+    /// `GET /sessions` asks for one page: the sessions after the cursor, in the bytes' order of their client ids
+    /// (ids that differ only in Unicode form are two), and no more than the page holds.
+    @Test func summariesComeAPageAfterTheCursor() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        var clients: [TestClient] = []
+        for clientID in ["kaz-b", "caf\u{E9}", "kaz-a", "cafe\u{301}", "cafe"] {
+            let client = try TestClient(broker: broker, principal: .contingent("KAZ"))
+            #expect(try client.connect(clientID) == [accepted])
+            clients.append(client)
+        }
+        let inOrder = ["cafe", "cafe\u{301}", "caf\u{E9}", "kaz-a", "kaz-b"].map { Array($0.utf8) }
+        #expect(broker.sessionSummaries().map { Array($0.clientID.utf8) } == inOrder)
+
+        var pages: [[[UInt8]]] = []
+        var cursor: String?
+        repeat {
+            let page = broker.sessionSummaries(after: cursor, limit: 2)
+            pages.append(page.map { Array($0.clientID.utf8) })
+            cursor = page.count == 2 ? page.last?.clientID : nil
+        } while cursor != nil
+        #expect(pages == [Array(inOrder[0..<2]), Array(inOrder[2..<4]), [inOrder[4]]])
+        // A cursor that names no session (it ended) still pages from where it was.
+        #expect(broker.sessionSummaries(after: "d", limit: 5).map(\.clientID) == ["kaz-a", "kaz-b"])
+        #expect(broker.sessionSummaries(after: "kaz-b", limit: 5).isEmpty)
+        #expect(clients.allSatisfy { $0.isOpen })
+    }
+
     /// `DELETE /sessions/{id}` ends the session, connected or not: it only closed a connection, so a persistent
     /// session, its queue and its hold on the client id stayed (protocol.md promised an operator could free an id
     /// held by the wrong principal this way).
