@@ -766,10 +766,11 @@ public final class Broker: Sendable {
                 return checked != version
             })
         else { return }
-        let granted = state.withLock { state in
-            state.sessions.values.flatMap { session in
-                session.subscriptions.map { (session.clientID, session.owner, $0.key, $0.value) }
-            }
+        // Each session's subscriptions under a lock of its own, so that thousands of sessions do not hold every
+        // message up while all of them are copied.
+        let sessions = state.withLock { Array($0.sessions.values) }
+        let granted = sessions.flatMap { session in
+            state.withLock { _ in session.subscriptions.map { (session.clientID, session.owner, $0.key, $0.value) } }
         }
         var decisions = ReadDecisions(authorizer: authorizer)
         let withdrawn = granted.filter { _, owner, filter, _ in
@@ -825,18 +826,20 @@ public final class Broker: Sendable {
     /// another member of its group. What was sent already (in flight, or written to the connection) stays.
     /// Returns the store's part.
     private func withdrawQueued(_ decisions: inout ReadDecisions) -> [StoreOperation] {
-        let queued = state.withLock { state in
-            state.sessions.values.compactMap { session -> (Session, Set<ExactString>)? in
-                guard session.pendingCount > 0 else { return nil }
-                return (session, Set(session.queued.map { ExactString($0.message.topic) }).union(session.encodedTopics))
+        // Each queue is read under a lock of its own: reading them all under one held every message up for as long
+        // as a large backlog took.
+        let waiting = state.withLock { state in state.sessions.values.filter { $0.pendingCount > 0 } }
+        let refused = waiting.compactMap { session -> (Session, Set<ExactString>)? in
+            let topics = state.withLock { _ in
+                Set(session.queued.map { ExactString($0.message.topic) }).union(session.encodedTopics)
             }
+            let denied = topics.filter { !decisions.mayRead(session.owner, $0.string) }
+            return denied.isEmpty ? nil : (session, denied)
         }
-        let refused = queued.map { session, topics in
-            (session, topics.filter { !decisions.mayRead(session.owner, $0.string) })
-        }
+        guard !refused.isEmpty else { return [] }
         return state.withLock { state in
             var operations: [StoreOperation] = []
-            for (session, topics) in refused where !topics.isEmpty && state.sessions[session.clientID] === session {
+            for (session, topics) in refused where state.sessions[session.clientID] === session {
                 let withdrawn = session.removeQueued { topics.contains(ExactString($0.message.topic)) }
                 let encoded = session.removeEncoded { topics.contains(ExactString($0)) }
                 for delivery in withdrawn {
