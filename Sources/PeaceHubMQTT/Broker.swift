@@ -146,12 +146,17 @@ public final class Broker: Sendable {
         var sessions = ExactDictionary<Session>()
         var subscriptions = SubscriptionTree<Subscriber, Subscription>()
         var sharedGroups = ExactDictionary<SharedGroup>()
-        /// Set through `setRetained(_:on:)`, which keeps `retainedByPrincipal` and `retainedTopics`.
+        /// Set through `setRetained(_:on:)`, which keeps the four below.
         private(set) var retained = ExactDictionary<BrokerMessage>()
         /// The topics of `retained`, for a SUBSCRIBE to find those its filter matches.
         private(set) var retainedTopics = RetainedTopicTree()
         /// How many of `retained` each principal's PUBLISHes set (`Configuration.maximumRetainedPerPrincipal`).
         private(set) var retainedByPrincipal: [Principal: Int] = [:]
+        /// The topics of `retained` whose message expires: what `housekeeping` looks at, under the lock every
+        /// message takes, rather than every retained message (1.1 ms at 100,000 of them, twice a second).
+        private(set) var expiringRetained: Set<ExactString> = []
+        /// How many of `retained` are not the hub's own `$SYS/broker/` reports (their count in the reports).
+        private(set) var retainedOutsideSystem = 0
         /// Live connections, in all and by principal (a takeover changes neither).
         var connections = 0
         var connectionsByPrincipal: [Principal: Int] = [:]
@@ -200,15 +205,24 @@ public final class Broker: Sendable {
 
         /// Sets, replaces or (nil) clears the retained message of `topic`, counting it for its publisher.
         mutating func setRetained(_ message: BrokerMessage?, on topic: String) {
-            if let publisher = retained[topic]?.publisher {
+            let previous = retained[topic]
+            if let publisher = previous?.publisher {
                 retainedByPrincipal[publisher, default: 1] -= 1
                 if retainedByPrincipal[publisher] == 0 { retainedByPrincipal[publisher] = nil }
             }
             if let publisher = message?.publisher { retainedByPrincipal[publisher, default: 0] += 1 }
             if message == nil {
                 retainedTopics.remove(topic)
-            } else if retained[topic] == nil {
+            } else if previous == nil {
                 retainedTopics.insert(topic)
+            }
+            if message?.expiresAt != nil {
+                expiringRetained.insert(ExactString(topic))
+            } else if previous?.expiresAt != nil {
+                expiringRetained.remove(ExactString(topic))
+            }
+            if !topic.utf8.starts(with: Broker.systemTopicPrefix.utf8) {
+                retainedOutsideSystem += (message == nil ? 0 : 1) - (previous == nil ? 0 : 1)
             }
             retained[topic] = message
         }
@@ -716,8 +730,9 @@ public final class Broker: Sendable {
                     state.timed.remove(ExactString(clientID))
                 }
             }
-            for (topic, message) in state.retained where message.isExpired(at: now) {
-                state.setRetained(nil, on: topic)
+            for topic in state.expiringRetained {
+                guard let message = state.retained[topic.string], message.isExpired(at: now) else { continue }
+                state.setRetained(nil, on: topic.string)
                 if store != nil {
                     var cleared = message
                     cleared.payload = ByteBuffer()
@@ -902,10 +917,7 @@ public final class Broker: Sendable {
             ("clients/disconnected", "\(state.sessions.count - connected)"),
             ("clients/total", "\(state.sessions.count)"),
             ("subscriptions/count", "\(state.subscriptions.count)"),
-            (
-                "retained messages/count",
-                "\(state.retained.keys.count { !$0.utf8.starts(with: Self.systemTopicPrefix.utf8) })"
-            ),
+            ("retained messages/count", "\(state.retainedOutsideSystem)"),
             ("store/messages/count", "\(queued + state.sessions.values.reduce(0) { $0 + $1.inflight.count })"),
             ("messages/received", "\(state.messagesReceived)"),
             ("messages/sent", "\(state.messagesSent)"),

@@ -470,6 +470,51 @@ func publish5(
         #expect(delivered.first?.properties.messageExpiryInterval == 57)
     }
 
+    /// Housekeeping clears a retained message once its Message Expiry Interval has passed, in memory and in the
+    /// store, also one loaded after a restart, and leaves the others: one that expires no more since it was
+    /// replaced, and those without an interval. The `$SYS` count follows.
+    @Test func housekeepingClearsTheRetainedMessagesThatExpire() throws {
+        let clock = TestClock()
+        let store = ManualStore()
+        func retainedCount(_ broker: Broker, watcher clientID: String) throws -> String? {
+            let watcher = try TestClient(broker: broker, principal: .operator("duty"))
+            _ = try watcher.connect(clientID)
+            try watcher.send(.subscribe(.init(packetID: 1, subscriptions: [("$SYS/broker/#", .atMostOnce)])))
+            store.completeAll()
+            return TestClient.publishes(try watcher.received())
+                .first { $0.topic == "$SYS/broker/retained messages/count" }.map { String(buffer: $0.payload) }
+        }
+        let configuration = Broker.Configuration(systemReportInterval: .seconds(10))
+        do {
+            let broker = try Broker(
+                configuration: configuration, authorizer: TestAuthorizer(), store: store, clock: clock.read,
+                monotonicClock: clock.read)
+            let publisher = try TestClient(broker: broker, principal: kaz)
+            _ = try publisher.connect5("kaz")
+            for (topic, text, expiry) in [
+                ("status/short", "s", 2), ("status/later", "l", 20), ("status/kept", "k", 0),
+                ("status/replaced", "r1", 2), ("status/replaced", "r2", 0),
+            ] {
+                let properties: MQTTProperties = expiry > 0 ? [.messageExpiryInterval(UInt32(expiry))] : []
+                try publisher.send(publish5(topic, text, retain: true, properties: properties))
+            }
+            store.completeAll()
+            clock.advance(seconds: 3)
+            broker.housekeeping()
+            store.completeAll()
+            #expect(store.state.retained.keys.sorted() == ["status/kept", "status/later", "status/replaced"])
+            #expect(try retainedCount(broker, watcher: "duty-1") == "3")
+        }
+        let restarted = try Broker(
+            configuration: configuration, authorizer: TestAuthorizer(), store: store, clock: clock.read,
+            monotonicClock: clock.read)
+        clock.advance(seconds: 20)
+        restarted.housekeeping()
+        store.completeAll()
+        #expect(store.state.retained.keys.sorted() == ["status/kept", "status/replaced"])
+        #expect(try retainedCount(restarted, watcher: "duty-2") == "2")
+    }
+
     @Test func propertiesPassThroughInOrderWithSubscriptionIdentifiers() throws {
         let broker = try Broker(authorizer: TestAuthorizer())
         let subscriber = try TestClient(broker: broker, principal: ind)
