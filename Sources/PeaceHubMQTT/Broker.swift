@@ -160,8 +160,8 @@ public final class Broker: Sendable {
         /// Live connections, in all and by principal (a takeover changes neither).
         var connections = 0
         var connectionsByPrincipal: [Principal: Int] = [:]
-        /// Disconnected sessions with an expiry or a delayed will: what `housekeeping` looks at.
-        var timed: Set<ExactString> = []
+        /// Disconnected sessions with an expiry or a delayed will, by when they are due: what `housekeeping` looks at.
+        var timers = SessionTimers()
         /// Messages in and out since the last `housekeeping`, and since the broker started.
         var traffic = Traffic()
         var messagesReceived = 0
@@ -368,9 +368,7 @@ public final class Broker: Sendable {
                     session.willCredentials = stored.credentials
                 }
                 initial.insert(session)
-                if session.expiresAt != nil || session.willAt != nil {
-                    initial.timed.insert(ExactString(saved.clientID))
-                }
+                if let due = session.timerDue { initial.timers.schedule(saved.clientID, at: due) }
             }
         }
         state = Mutex(initial)
@@ -538,7 +536,7 @@ public final class Broker: Sendable {
             }
             let replaced = previous?.connection
             session.expiresAt = nil
-            state.timed.remove(ExactString(clientID))
+            state.timers.cancel(clientID)
             session.will = packet.will
             session.willCredentials = packet.will == nil ? [] : credentials
             session.connection = connection
@@ -697,7 +695,7 @@ public final class Broker: Sendable {
             } else {
                 wills = session.takeWill()
             }
-            if session.expiresAt != nil || session.willAt != nil { state.timed.insert(ExactString(clientID)) }
+            if let due = session.timerDue { state.timers.schedule(clientID, at: due) }
             return (wills, operations)
         }
         for will in wills { publishWill(will) }
@@ -714,20 +712,16 @@ public final class Broker: Sendable {
             state -> ([PendingWill], [StoreOperation], Traffic, [(String, String)]) in
             var wills: [PendingWill] = []
             var operations: [StoreOperation] = []
-            for timed in state.timed {
-                let clientID = timed.string
-                guard let session = state.sessions[clientID], session.connection == nil else {
-                    state.timed.remove(timed)
-                    continue
-                }
+            for clientID in state.timers.takeDue(at: now) {
+                guard let session = state.sessions[clientID], session.connection == nil else { continue }
                 if let willAt = session.willAt, willAt <= now { wills += takeWill(of: session, &operations) }
                 if let expiresAt = session.expiresAt, expiresAt <= now {
                     wills += session.takeWill()
                     drop(session, from: &state, operations: &operations)
                     logger.debug("session expired", metadata: ["client": "\(clientID)"])
-                }
-                if session.willAt == nil, session.expiresAt == nil || state.sessions[clientID] == nil {
-                    state.timed.remove(ExactString(clientID))
+                } else if let due = session.timerDue {
+                    // Its will went (or was discarded) first; its end is still to come.
+                    state.timers.schedule(clientID, at: due)
                 }
             }
             for topic in state.expiringRetained {
@@ -933,7 +927,7 @@ public final class Broker: Sendable {
             state.removeSubscription(filter, clientID: session.clientID, subscription)
         }
         state.removeSession(session.clientID)
-        state.timed.remove(ExactString(session.clientID))
+        state.timers.cancel(session.clientID)
         if session.isStored, store != nil { operations.append(.deleteSession(clientID: session.clientID)) }
         let unreceived = session.inflightOrder.compactMap { id in
             session.inflight[id].flatMap { $0.delivery.message.qos == .exactlyOnce ? nil : $0.delivery }

@@ -41,6 +41,13 @@ final class Session: @unchecked Sendable {
     var willAt: Int64?
     /// The certificates the will's client connected with (`PeerCredentials`): a CRL that revokes one discards it.
     var willCredentials: [String] = []
+    /// When housekeeping next has something to do for the session: its delayed will or its end, whichever is first.
+    var timerDue: Int64? {
+        switch (willAt, expiresAt) {
+        case (let will?, let end?): min(will, end)
+        case (let will, let end): will ?? end
+        }
+    }
     /// The live connection. What was encoded for the previous one (`enqueueEncoded`) is dropped with it: those
     /// are QoS 0 messages, which an offline session does not keep, and the next connection may speak another
     /// version.

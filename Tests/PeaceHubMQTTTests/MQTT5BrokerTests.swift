@@ -423,6 +423,30 @@ func publish5(
         #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["kaz-2"])
     }
 
+    /// Housekeeping takes each disconnected session when its first time is due: the will after its delay, then the
+    /// session at the end of its interval; a session whose client came back is left alone.
+    @Test func aSessionEndsAfterTheWillItsDelayHeld() throws {
+        let (clock, broker, watcher) = try willWatcher()
+        for (id, delay) in [("kaz", UInt32(5)), ("kaz-2", UInt32(50)), ("kaz-3", UInt32(5))] {
+            let will = MQTTPacket.Will(
+                topic: "status/\(id)", payload: Array(id.utf8), qos: .atMostOnce, retain: false,
+                properties: [.willDelayInterval(delay)])
+            let client = try TestClient(broker: broker, principal: kaz)
+            _ = try client.connect5(id, cleanStart: false, properties: [.sessionExpiryInterval(20)], will: will)
+            try client.channel.close().wait()
+        }
+        let back = try TestClient(broker: broker, principal: kaz)
+        _ = try back.connect5("kaz-3", cleanStart: false, properties: [.sessionExpiryInterval(20)])
+        clock.advance(seconds: 6)
+        broker.housekeeping()
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["kaz"])
+        // The second will's delay is longer than its session: it goes when the session ends.
+        clock.advance(seconds: 15)
+        broker.housekeeping()
+        #expect(TestClient.publishes(try watcher.received()).map { String(buffer: $0.payload) } == ["kaz-2"])
+        #expect(broker.sessionSummaries().map(\.clientID) == ["kaz-3", "watcher"])
+    }
+
     /// `mqtt.maximumSessionExpirySeconds` caps the interval a DISCONNECT sets as it caps the CONNECT's.
     @Test func aDisconnectCannotRaiseTheExpiryAboveTheLimit() throws {
         let clock = TestClock()
