@@ -244,6 +244,29 @@ func storedMessage(
         #expect(try fixture.count("message") == 5)
     }
 
+    /// A message is read once and shared by its deliveries, each of which keeps its own QoS and retain flag.
+    @Test func deliveriesOfOneMessageKeepTheirOwnQoSAndRetainFlag() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let published = storedMessage("contact", qos: .exactlyOnce)
+        var downgraded = published
+        downgraded.qos = .atMostOnce
+        downgraded.retain = true
+        do {
+            let store = try fixture.open()
+            try await store.committed([
+                .createSession(clientID: "kaz-1", owner: .contingent("KAZ")),
+                .createSession(clientID: "kaz-2", owner: .contingent("KAZ")),
+                .enqueue(clientID: "kaz-1", sequence: 1, messageID: 1, message: published),
+                .enqueue(clientID: "kaz-2", sequence: 2, messageID: 1, message: downgraded),
+            ])
+            store.flush()
+        }
+        let sessions = try fixture.reloaded().sessions
+        #expect(sessions.map { $0.deliveries.map(\.message) } == [[published], [downgraded]])
+        #expect(try fixture.count("message") == 1)
+    }
+
     @Test func mqtt5StateRoundTripsThroughTheFile() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
