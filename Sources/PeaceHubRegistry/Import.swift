@@ -367,7 +367,7 @@ struct FieldReader {
     mutating func optional(_ name: String) -> String? {
         switch value(name) {
         case nil, .null: return nil
-        case .string(let text) where text.contains("\u{0}"):
+        case .string(let text) where text.utf8.contains(0):
             problem(name, "may not hold U+0000 (NUL)")
             return nil
         case .string(let text): return text.isEmpty ? nil : text

@@ -347,7 +347,7 @@ final class AuditRecorder {
         guard holdsEscapedNUL(json), let record = try? JSONValue(parsing: Data(json.utf8)) else { return nil }
         func locate(in value: JSONValue, at path: String) -> String? {
             switch value {
-            case .string(let text): text.contains("\u{0}") ? path : nil
+            case .string(let text): text.utf8.contains(0) ? path : nil
             case .array(let items):
                 items.indices.lazy.compactMap { index in locate(in: items[index], at: "\(path)[\(index)]") }.first
             case .object(let members):

@@ -510,7 +510,7 @@ extension Registry {
                     ? (field, "is longer than \(maximumTextLength) characters") : nil
             }
             if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                return (field, text.contains("\u{0}") ? "may not hold U+0000 (NUL)" : "may not hold control characters")
+                return (field, text.utf8.contains(0) ? "may not hold U+0000 (NUL)" : "may not hold control characters")
             }
             if let scalar = text.unicodeScalars.first(where: isLayoutControl) {
                 let code = String(scalar.value, radix: 16, uppercase: true)
