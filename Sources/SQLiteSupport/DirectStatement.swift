@@ -5,8 +5,9 @@ import GRDBSQLite
 ///
 /// On hot paths (the broker store's QoS 1 statements, a registry import's inserts) GRDB's
 /// `StatementArguments` (an array of boxed values per call, then checked against the statement)
-/// cost more than SQLite's own work; so did GRDB's `Row`, read by column name, when the broker store is loaded. Only those statements go this way; each of their SQL strings
-/// is used nowhere else, so GRDB never finds one of them half bound.
+/// cost more than SQLite's own work, and so did GRDB's `Row`, read by column name, where the broker
+/// store is loaded at start. Only those statements go this way; each of their SQL strings is used
+/// nowhere else, so GRDB never finds one of them half bound.
 public struct DirectStatement {
     private let statement: Statement
     private let db: Database
