@@ -7,7 +7,7 @@ import SQLiteSupport
 // defensively: a row that does not make sense is a `badRow` error naming its table and key, never a crash.
 
 /// The columns a record reads, in the order its query selects them (the case names are the column names).
-private protocol StoredColumn: CaseIterable, RawRepresentable<Int32> where AllCases == [Self] {}
+private protocol StoredColumn: CaseIterable, RawRepresentable<Int32> {}
 
 extension StoredColumn {
     /// `SELECT <the columns> FROM table`, then `rest` (an `ORDER BY`).
