@@ -22,6 +22,6 @@ private func isEscapedInLogs(_ scalar: Unicode.Scalar) -> Bool {
     switch scalar.value {
     // Not the marks (U+200E, U+200F, U+061C): right-to-left text needs them, and they reorder nothing around them.
     case 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
-    default: scalar.properties.generalCategory == .control
+    default: scalar.isControl
     }
 }

@@ -67,8 +67,7 @@ public struct Request: Sendable {
             throw HTTPError(.badRequest, "query parameter '\(repeated.name)' is given more than once")
         }
         // A decoded `%00` would reach SQLite as the end of the value and filter on what comes before it.
-        let isControl: (Unicode.Scalar) -> Bool = { $0.properties.generalCategory == .control }
-        if let bad = query.first(where: { $0.value.unicodeScalars.contains(where: isControl) }) {
+        if let bad = query.first(where: { $0.value.unicodeScalars.contains(where: \.isControl) }) {
             throw HTTPError(.badRequest, "query parameter '\(bad.name)' holds a control character")
         }
     }

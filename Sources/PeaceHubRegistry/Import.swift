@@ -418,11 +418,14 @@ struct FieldReader {
     }
 
     /// `text` without white space at either end (Foundation's trimming goes through `NSString`: slow for an
-    /// import's hundreds of thousands of fields).
+    /// import's hundreds of thousands of fields). An ASCII scalar is told without reading its Unicode properties.
     static func trimmingWhitespace(_ text: Substring) -> String {
+        func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.isASCII ? scalar == " " || (0x09...0x0D).contains(scalar.value) : scalar.properties.isWhitespace
+        }
         var scalars = text.unicodeScalars
-        while let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
-        while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+        while let first = scalars.first, isWhitespace(first) { scalars.removeFirst() }
+        while let last = scalars.last, isWhitespace(last) { scalars.removeLast() }
         return String(scalars)
     }
 

@@ -311,7 +311,7 @@ final class AuditRecorder {
         _ db: Database, entity: String, id: String, action: String, before: (any Encodable)? = nil,
         after: (any Encodable)? = nil
     ) throws {
-        if id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if id.unicodeScalars.contains(where: \.isControl) {
             throw RegistryError(
                 .invalidInput, "\(entity) \(cut(id).debugDescription): an id may not hold control characters")
         }

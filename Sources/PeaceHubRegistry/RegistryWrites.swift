@@ -509,7 +509,7 @@ extension Registry {
                 return text.utf8.count > maximumTextLength
                     ? (field, "is longer than \(maximumTextLength) characters") : nil
             }
-            if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if text.unicodeScalars.contains(where: \.isControl) {
                 return (field, text.utf8.contains(0) ? "may not hold U+0000 (NUL)" : "may not hold control characters")
             }
             if let scalar = text.unicodeScalars.first(where: isLayoutControl) {

@@ -319,6 +319,45 @@ struct ImportTests {
         #expect(blank.problems == ["blank.csv:2: provider: is blank (white space only)"], "\(blank.problems)")
     }
 
+    /// The import tells control characters, white space and text that is not UTF-8 by their code points and
+    /// bytes, without the Unicode property tables for ASCII; each answer must still be the tables' answer.
+    @Test func controlCharactersWhiteSpaceAndUTF8AreToldAsUnicodeTellsThem() throws {
+        let disagreeing = (UInt32(0)...0x10FFFF).compactMap(Unicode.Scalar.init).filter {
+            $0.isControl != ($0.properties.generalCategory == .control)
+        }
+        #expect(disagreeing.isEmpty, "\(disagreeing.map { String($0.value, radix: 16) })")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var bytes = Data(
+            """
+            serviceNumber,kind,code,issuedOn,provider
+            KAZ-1,TRAINING,A\u{7F},2025-01-01,
+            KAZ-1,TRAINING,B,2025-01-01,x\u{85}y
+            KAZ-1,TRAINING,C,2025-01-01,Қазақстан
+            KAZ-1,TRAINING,D,2025-01-01,\u{A0}\u{3000}
+            KAZ-1,TRAINING,E,2025-01-01,
+            """.utf8)
+        bytes.append(contentsOf: [0xE2, 0x82, 0x0A])  // the last row's provider: a cut-off euro sign
+        let url = URL(fileURLWithPath: "text.csv", relativeTo: folder.url)
+        try bytes.write(to: url)
+        var batch = ImportBatch()
+        batch.read(url)
+        #expect(
+            batch.problems == [
+                "text.csv:2: code: may not hold control characters",
+                "text.csv:3: provider: may not hold control characters",
+                "text.csv:5: provider: is blank (white space only)",
+                "text.csv:6: provider: field 5 is not valid UTF-8",
+            ], "\(batch.problems)")
+        // Language items are trimmed of white space, ASCII or not, around each part.
+        var languages = ImportBatch()
+        let person =
+            "KAZ-9,Aidana,,F,KAZ,KAZ,Captain,,TROOP,1990-01-01,,\"en:\tB2;\u{A0}ru :C1\u{2003};\u{85};\"\n"
+        languages.read(try write(Self.personsCSV.split(separator: "\n")[0] + "\n" + person, "langs.csv", in: folder))
+        #expect(languages.problems == [], "\(languages.problems)")
+        #expect(languages.persons.first?.person.languages.map { "\($0.code):\($0.level.rawValue)" } == ["en:B2", "ru:C1"])
+    }
+
     /// Problems name a file as it was given, so two files of one name in different folders are told apart.
     @Test func problemsNameTheFileAsGiven() throws {
         let folder = try TemporaryDirectory()
