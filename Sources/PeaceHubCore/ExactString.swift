@@ -75,6 +75,12 @@ public struct ExactDictionary<Value> {
         storage = [:]
     }
 
+    /// Room for `minimumCapacity` keys, for a dictionary whose size is known: it is not rehashed as it grows.
+    @inlinable
+    public init(minimumCapacity: Int) {
+        storage = Dictionary(minimumCapacity: minimumCapacity)
+    }
+
     @inlinable
     public subscript(key: String) -> Value? {
         get { storage[ExactString(key)] }

@@ -494,7 +494,7 @@ extension Registry {
             let cursor = try Row.fetchCursor(db, sql: "SELECT id, serviceNumber, contingent FROM person")
             while let row = try cursor.next() { existing[row[1]] = (row[0], row[2]) }
 
-            var batchContingent = ExactDictionary<String>()
+            var batchContingent = ExactDictionary<String>(minimumCapacity: batch.persons.count)
             for row in batch.persons {
                 let person = row.person
                 if existing[person.serviceNumber] != nil {
@@ -512,12 +512,8 @@ extension Registry {
                 }
                 batchContingent[person.serviceNumber] = person.contingent
             }
-            // A qualification is the same one when its person, kind, code and issue date are: re-importing a
-            // partner's file must not double its records.
-            func key(_ serviceNumber: String, _ kind: String, _ code: String, _ issuedOn: String) -> ExactString {
-                ExactString([serviceNumber, kind, code, issuedOn].joined(separator: "\u{1F}"))
-            }
-            var recorded: Set<ExactString> = []
+            // Re-importing a partner's file must not double its records.
+            var recorded: Set<QualificationIdentity> = []
             if !batch.qualifications.isEmpty {
                 let rows = try Row.fetchCursor(
                     db,
@@ -525,12 +521,14 @@ extension Registry {
                         SELECT p.serviceNumber, q.kind, q.code, q.issuedOn FROM qualification q
                         JOIN person p ON p.id = q.personId
                         """)
-                while let row = try rows.next() { recorded.insert(key(row[0], row[1], row[2], row[3])) }
+                while let row = try rows.next() {
+                    recorded.insert(QualificationIdentity(row[0], row[1], row[2], row[3]))
+                }
             }
-            var imported: Set<ExactString> = []
+            var imported = Set<QualificationIdentity>(minimumCapacity: batch.qualifications.count)
             for row in batch.qualifications {
                 let q = row.qualification
-                let identity = key(row.serviceNumber, q.kind.rawValue, q.code, q.issuedOn.description)
+                let identity = QualificationIdentity(row.serviceNumber, q.kind.rawValue, q.code, q.issuedOn.description)
                 let named = "\(q.kind.rawValue) \(cut(q.code)) of \(q.issuedOn)"
                 if recorded.contains(identity) {
                     problems.append("\(row.at): code: \(cut(row.serviceNumber)) already has \(named)")
@@ -582,7 +580,7 @@ extension Registry {
                 statement.bind(first + 11, Self.languagesJSON(person.languages))
             }
             // AUTOINCREMENT never reuses an id, so the persons just added are those above the newest before.
-            var ids = ExactDictionary<Int64>()
+            var ids = ExactDictionary<Int64>(minimumCapacity: existing.count + batch.persons.count)
             for (serviceNumber, person) in existing { ids[serviceNumber] = person.id }
             let added = try Row.fetchCursor(
                 db, sql: "SELECT serviceNumber, id FROM person WHERE id > ?", arguments: [newest])
@@ -652,6 +650,20 @@ extension Registry {
     /// The JSON GRDB's Codable records read back as `[LanguageSkill]`.
     static func languagesJSON(_ languages: [LanguageSkill]) -> String {
         "[" + languages.map { #"{"code":"\#($0.code)","level":"\#($0.level.rawValue)"}"# }.joined(separator: ",") + "]"
+    }
+}
+
+/// A qualification is the same one when its person, kind, code and issue date are, each told apart by its bytes as
+/// SQLite's comparisons do.
+private struct QualificationIdentity: Hashable {
+    var serviceNumber: ExactString
+    var kind: ExactString
+    var code: ExactString
+    var issuedOn: ExactString
+
+    init(_ serviceNumber: String, _ kind: String, _ code: String, _ issuedOn: String) {
+        (self.serviceNumber, self.kind) = (ExactString(serviceNumber), ExactString(kind))
+        (self.code, self.issuedOn) = (ExactString(code), ExactString(issuedOn))
     }
 }
 
