@@ -143,7 +143,9 @@ public final class Broker: Sendable {
 
     /// Keyed by client id, topic or filter, each told apart by its bytes (`ExactDictionary`).
     struct State {
-        var sessions = ExactDictionary<Session>()
+        /// Changed through `insert(_:)` and `removeSession(_:)`, which keep `tally`.
+        private(set) var sessions = ExactDictionary<Session>()
+        let tally = SessionTally()
         var subscriptions = SubscriptionTree<Subscriber, Subscription>()
         var sharedGroups = ExactDictionary<SharedGroup>()
         /// Set through `setRetained(_:on:)`, which keeps the four below.
@@ -270,6 +272,12 @@ public final class Broker: Sendable {
         Counters(
             queueFull: queueFull.load(ordering: .relaxed), publishesRefused: publishesRefused.load(ordering: .relaxed),
             reportsRejected: reportsRejected.load(ordering: .relaxed), reportsHeld: reportsHeld.load(ordering: .relaxed))
+    }
+
+    /// Messages queued for sessions beyond those in flight, and QoS 1 and 2 messages in flight, in all sessions:
+    /// the `peacehub_mqtt_queued_messages` gauge and, together, `$SYS/broker/store/messages/count`.
+    public var messagesHeld: (queued: Int, inflight: Int) {
+        state.withLock { ($0.tally.queued, $0.tally.inflight) }
     }
 
     /// The limits in force, read at each use: `reconfigure(_:)` changes them while the broker runs.
@@ -733,8 +741,7 @@ public final class Broker: Sendable {
                     operations.append(.setRetained(messageID: 0, message: cleared))
                 }
             }
-            let queued = state.sessions.values.reduce(0) { $0 + $1.pendingCount }
-            metrics.record(connections: state.connectionsByPrincipal, queued: queued)
+            metrics.record(connections: state.connectionsByPrincipal, queued: state.tally.queued)
             let traffic = state.traffic.take()
             state.messagesReceived += traffic.receivedTotal
             state.messagesSent += traffic.sentTotal
@@ -744,7 +751,7 @@ public final class Broker: Sendable {
             let tick = monotonicClock()
             if intervalMilliseconds > 0, tick - state.lastSystemReport >= intervalMilliseconds {
                 state.lastSystemReport = tick
-                report = systemReport(state, queued: queued)
+                report = systemReport(state)
             }
             if store != nil, tick - state.lastAliveRecorded >= Self.aliveInterval {
                 state.lastAliveRecorded = tick
@@ -902,7 +909,7 @@ public final class Broker: Sendable {
     static let slowConsumerGrace: Int64 = 1000
 
     /// The values of `$SYS/broker/`, named and written as mosquitto writes its own (the lock is held).
-    private func systemReport(_ state: State, queued: Int) -> [(String, String)] {
+    private func systemReport(_ state: State) -> [(String, String)] {
         let connected = state.connections
         return [
             ("version", "PeaceHub \(ProductVersion.current)"),
@@ -912,7 +919,7 @@ public final class Broker: Sendable {
             ("clients/total", "\(state.sessions.count)"),
             ("subscriptions/count", "\(state.subscriptions.count)"),
             ("retained messages/count", "\(state.retainedOutsideSystem)"),
-            ("store/messages/count", "\(queued + state.sessions.values.reduce(0) { $0 + $1.inflight.count })"),
+            ("store/messages/count", "\(state.tally.queued + state.tally.inflight)"),
             ("messages/received", "\(state.messagesReceived)"),
             ("messages/sent", "\(state.messagesSent)"),
         ]
@@ -1047,15 +1054,17 @@ extension Broker.State {
         return session
     }
 
-    /// Adds a session; routes cached before it did not know it.
+    /// Adds a session (one of the same client id was removed first); routes cached before it did not know it.
     mutating func insert(_ session: Session) {
         routeCache.removeAll()
+        session.count(in: tally)
         sessions[session.clientID] = session
     }
 
     /// Removes a session; cached routes may lead to it.
     mutating func removeSession(_ clientID: String) {
         routeCache.removeAll()
+        sessions[clientID]?.count(in: nil)
         sessions[clientID] = nil
     }
 

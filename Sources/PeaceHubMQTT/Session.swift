@@ -76,7 +76,9 @@ final class Session: @unchecked Sendable {
     /// is written without growing it (each doubling copied what it held).
     private var lastEncodedBytes = 0
     /// Queued deliveries and encoded messages.
-    private(set) var pendingCount = 0
+    private(set) var pendingCount = 0 {
+        didSet { tally?.queued += pendingCount - oldValue }
+    }
     /// QoS 2 deliveries routed to the session that wait for their message's commit before they are queued: they
     /// count against the queue's limit as if queued.
     var arriving = 0
@@ -97,7 +99,17 @@ final class Session: @unchecked Sendable {
 
     /// Outbound messages by packet id, and the order they were sent in, PUBREC'd ones moved to the end as their
     /// PUBRECs come (for resending).
-    var inflight: [UInt16: Inflight] = [:]
+    var inflight: [UInt16: Inflight] = [:] {
+        // Without `oldValue`, so that a change is made in place rather than to a copy of the dictionary.
+        didSet {
+            tally?.inflight += inflight.count - inflightCount
+            inflightCount = inflight.count
+        }
+    }
+    /// `inflight.count` as `tally` last counted it.
+    private var inflightCount = 0
+    /// The broker's count of every session's messages while the session is one of the broker's (`count(in:)`).
+    private var tally: SessionTally?
     var inflightOrder: [UInt16] = []
     /// Inbound QoS 2 packet ids received and answered with PUBREC, waiting for PUBREL.
     var inboundQoS2: Set<UInt16> = []
@@ -116,6 +128,15 @@ final class Session: @unchecked Sendable {
         self.clientID = clientID
         self.owner = owner
         self.expiryInterval = expiryInterval
+    }
+
+    /// Moves the session's queued and in-flight messages out of the count it was in and into `tally` (nil: none).
+    func count(in tally: SessionTally?) {
+        self.tally?.queued -= pendingCount
+        self.tally?.inflight -= inflightCount
+        self.tally = tally
+        tally?.queued += pendingCount
+        tally?.inflight += inflightCount
     }
 
     /// True when the session outlives its connection, and is therefore kept in the store.
@@ -281,4 +302,12 @@ public struct Subscription: Sendable, Hashable {
     }
 
     public var qos: QoS { options.qos }
+}
+
+/// Messages queued for sessions and QoS 1 and 2 messages in flight to them, in all the broker's sessions, kept by
+/// each session as they change: `housekeeping` reads two numbers under the lock every message takes, not every
+/// session. Touched only under the broker's lock, as the sessions are.
+final class SessionTally: @unchecked Sendable {
+    var queued = 0
+    var inflight = 0
 }

@@ -1129,6 +1129,7 @@ final class ManualStore: BrokerStore {
         }
         // The "crash": a new broker over what the store kept.
         let broker = try Broker(authorizer: TestAuthorizer(), store: store)
+        #expect(broker.messagesHeld == (queued: 2, inflight: 1))
         let subscriber = try TestClient(broker: broker, principal: ind)
         var packets = try subscriber.connect("ind-desk", clean: false)
         #expect(packets.first == .connack(.init(sessionPresent: true, reasonCode: .success)))
@@ -1143,6 +1144,7 @@ final class ManualStore: BrokerStore {
             "in flight", #"{"precedence":"FLASH","body":1}"#, "qos2 pending release",
         ])
         #expect(publishes.first?.duplicate == true)
+        #expect(broker.messagesHeld == (queued: 0, inflight: 3))
         // The publisher's unreleased QoS 2 id survived: a resend is acknowledged, not delivered.
         let publisher = try TestClient(broker: broker, principal: kaz)
         _ = try publisher.connect("kaz", clean: false)

@@ -9,7 +9,8 @@ import Testing
 /// packet ids, topic aliases, invalid filters, session takeovers, dropped connections, commits completing at any
 /// point, time passing) never take the broker down, and the broker keeps the rules a client relies on:
 /// everything it writes is a valid packet of the client's version within the client's Maximum Packet Size, and
-/// it never has more QoS 1 and 2 deliveries unacknowledged than the client's Receive Maximum [MQTT-3.3.4-9].
+/// it never has more QoS 1 and 2 deliveries unacknowledged than the client's Receive Maximum [MQTT-3.3.4-9]; the
+/// messages it counts as queued and in flight in all (its metrics, `$SYS`) are those its sessions hold.
 /// Afterwards the broker still serves new clients, and a restart from its store gives every session back what it
 /// kept. A seeded generator makes a failure replay exactly (with `SWIFT_DETERMINISTIC_HASHING=1`).
 @Suite struct BrokerFuzzTests {
@@ -248,6 +249,7 @@ import Testing
                 client.send(Self.packet(for: client, &random))
             }
             if Int.random(in: 0..<10, using: &random) == 0 { store.completeAll() }
+            guard Self.countsWhatItsSessionsHold(broker) else { break }
         }
         store.completeAll()
         broker.commitHeldDeliveries()
@@ -315,6 +317,7 @@ import Testing
             configuration: .init(maximumInflight: 3), authorizer: TestAuthorizer(), store: store, logger: logger)
         let loop = EmbeddedEventLoop()
         let sessions = store.state.sessions
+        #expect(Self.countsWhatItsSessionsHold(broker))
         for session in sessions {
             let client = try FuzzClient(
                 broker: broker, loop: loop, principal: session.owner,
@@ -328,5 +331,15 @@ import Testing
             store.completeAll()
         }
         return sessions.count
+    }
+
+    /// Whether `Broker.messagesHeld`, kept as sessions change, is the sum over the sessions; records an issue if not.
+    private static func countsWhatItsSessionsHold(_ broker: Broker) -> Bool {
+        let sessions = broker.sessionSummaries()
+        let summed = (queued: sessions.reduce(0) { $0 + $1.queued }, inflight: sessions.reduce(0) { $0 + $1.inflight })
+        let counted = broker.messagesHeld
+        guard counted != summed else { return true }
+        Issue.record("the broker counts \(counted) queued and in flight, its sessions hold \(summed)")
+        return false
     }
 }
