@@ -22,6 +22,43 @@ void phub_ssl_ctx_disable_renegotiation(SSL_CTX *ctx) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 }
 
+/* A context whose method is `method`, made once per method: `phub_ssl_release_session` swaps it in for the
+ * moment of `SSL_set_session`. It holds no certificate and is never used for a handshake. */
+static SSL_CTX *phub_method_context(const SSL_METHOD *method) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static const SSL_METHOD *made_for[4];
+    static SSL_CTX *made[4];
+    SSL_CTX *found = NULL;
+    pthread_mutex_lock(&lock);
+    for (int index = 0; index < 4 && found == NULL; index++) {
+        if (made[index] == NULL) {
+            SSL_CTX *ctx = SSL_CTX_new(method);
+            if (ctx != NULL && SSL_CTX_get_ssl_method(ctx) != method) {
+                SSL_CTX_free(ctx);
+                ctx = NULL;
+            }
+            if (ctx == NULL) break;
+            made_for[index] = method;
+            made[index] = ctx;
+        }
+        if (made_for[index] == method) found = made[index];
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+int phub_ssl_release_session(SSL *ssl) {
+    if (SSL_version(ssl) != TLS1_3_VERSION || !SSL_is_server(ssl) || SSL_in_init(ssl)) return 0;
+    SSL_CTX *own = SSL_get_SSL_CTX(ssl);
+    SSL_CTX *same_method = phub_method_context(SSL_get_ssl_method(ssl));
+    if (same_method == NULL) return 0;
+    SSL_CTX_up_ref(own);
+    int released = SSL_set_SSL_CTX(ssl, same_method) == same_method && SSL_set_session(ssl, NULL) == 1;
+    int restored = SSL_set_SSL_CTX(ssl, own) == own;
+    SSL_CTX_free(own);
+    return released && restored;
+}
+
 EVP_PKEY *phub_keygen_ed25519(void) {
     return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }

@@ -14,7 +14,7 @@ final class TLSConnection {
     /// Kept alive for as long as the `SSL` made from it.
     let context: TLSContext
     let serverHostname: String?
-    private let ssl: OpaquePointer
+    let ssl: OpaquePointer
     private let bio: OpaquePointer
     /// Ciphertext received and not yet taken by OpenSSL (nil when all was): the network's buffer itself.
     private var inbound: ByteBuffer?
@@ -228,8 +228,9 @@ final class TLSConnection {
     }
 
     /// The verified peer's identity and its chain below the root (`VerificationState.chain`); call once, after
-    /// `handshake()` returned `.complete`. Lets go of the verification state, which an idle connection would
-    /// otherwise keep.
+    /// `handshake()` returned `.complete`. Lets go of the verification state and, on a server's TLS 1.3
+    /// connection, of the session with the client's parsed certificate (`phub_ssl_release_session`), which an
+    /// idle connection would otherwise keep.
     func peerIdentity() -> Result<(identity: TLSPeerIdentity, chain: [CertificateID]), TLSError> {
         let verification = self.verification
         self.verification = nil
@@ -254,6 +255,7 @@ final class TLSConnection {
             issuer: OpenSSL.take(phub_x509_name_rfc2253(X509_get_issuer_name(cert))) ?? "?",
             spkiSHA256: CertificateInfo.spkiSHA256(cert), tlsVersion: String(cString: SSL_get_version(ssl)),
             cipher: cipher)
+        _ = phub_ssl_release_session(ssl)
         return .success((identity, verification?.chain ?? []))
     }
 

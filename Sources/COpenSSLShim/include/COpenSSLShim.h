@@ -32,6 +32,14 @@ static inline int phub_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) 
 /// Turns off every form of session resumption: no tickets, no server-side cache.
 void phub_ssl_ctx_disable_resumption(SSL_CTX *ctx);
 
+/// Frees the session of a server's finished TLS 1.3 connection: the client's certificate, parsed, with its public
+/// key (about 4 KB with a P-256 key) and the session itself, which an idle connection would otherwise keep for its
+/// whole life. Call once the peer's identity is taken: afterwards `SSL_get0_peer_certificate` returns NULL. The
+/// record layer of TLS 1.3 reads nothing from the session; the `SSL`'s method must stay the negotiated one, so the
+/// context is swapped for one of that method around `SSL_set_session` (which otherwise resets the method). Returns
+/// 1 when released, 0 when not (TLS 1.2, a client, a handshake in progress): the connection works either way.
+int phub_ssl_release_session(SSL *ssl);
+
 /// Refuses TLS 1.2 renegotiation, whichever side asks (a no_renegotiation alert). A peer's identity is the
 /// certificate of its first handshake; a renegotiation could present another one, and costs the server a full
 /// handshake whenever the client likes. TLS 1.3 has none.
