@@ -60,7 +60,9 @@ final class VerifiedChains: Sendable {
     }
 
     /// OpenSSL's certificate verification step for a server context: a kept verdict, or `X509_verify_cert` (which
-    /// calls the verify callback, where the principal is found) and its success kept.
+    /// calls the verify callback, where the principal is found) and its success kept. The chain it built is let go
+    /// of: OpenSSL would keep it on the connection for its whole life (`SSL_get0_verified_chain`), and with it the
+    /// client's parsed certificate, which `phub_ssl_release_session` frees once the identity is taken.
     func verify(_ storeContext: OpaquePointer, now: Int64) -> Int32 {
         guard let state = VerificationState.of(storeContext), let chain = Self.sentChain(storeContext) else {
             return max(0, X509_verify_cert(storeContext))
@@ -82,6 +84,7 @@ final class VerifiedChains: Sendable {
                 Verdict(principal: principal, chain: state.chain, validFrom: notBefore, validUntil: validUntil),
                 for: chain)
         }
+        X509_STORE_CTX_set0_verified_chain(storeContext, nil)
         return 1
     }
 
