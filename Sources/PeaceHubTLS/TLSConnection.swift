@@ -14,6 +14,7 @@ final class TLSConnection {
     /// Kept alive for as long as the `SSL` made from it.
     let context: TLSContext
     let serverHostname: String?
+    /// Read outside this type only by tests of what a connection keeps (`SessionReleaseTests`).
     let ssl: OpaquePointer
     private let bio: OpaquePointer
     /// Ciphertext received and not yet taken by OpenSSL (nil when all was): the network's buffer itself.
