@@ -22,27 +22,15 @@ void phub_ssl_ctx_disable_renegotiation(SSL_CTX *ctx) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 }
 
-/* A context whose method is `method`, made once per method: `phub_ssl_release_session` swaps it in for the
- * moment of `SSL_set_session`. It holds no certificate and is never used for a handshake. */
+/* A context whose method is `method` (a server's TLS 1.3 method: the only one `phub_ssl_release_session` asks
+ * for), made at the first call: swapped in for the moment of `SSL_set_session`. It holds no certificate and is
+ * never used for a handshake. NULL if it cannot be made, or for another method. */
 static SSL_CTX *phub_method_context(const SSL_METHOD *method) {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static const SSL_METHOD *made_for[4];
-    static SSL_CTX *made[4];
-    SSL_CTX *found = NULL;
+    static SSL_CTX *made;
     pthread_mutex_lock(&lock);
-    for (int index = 0; index < 4 && found == NULL; index++) {
-        if (made[index] == NULL) {
-            SSL_CTX *ctx = SSL_CTX_new(method);
-            if (ctx != NULL && SSL_CTX_get_ssl_method(ctx) != method) {
-                SSL_CTX_free(ctx);
-                ctx = NULL;
-            }
-            if (ctx == NULL) break;
-            made_for[index] = method;
-            made[index] = ctx;
-        }
-        if (made_for[index] == method) found = made[index];
-    }
+    if (made == NULL) made = SSL_CTX_new(method);
+    SSL_CTX *found = made != NULL && SSL_CTX_get_ssl_method(made) == method ? made : NULL;
     pthread_mutex_unlock(&lock);
     return found;
 }
