@@ -27,12 +27,13 @@ final class RunWindow: Sendable {
     }
 }
 
-/// End-to-end flow control for saturation runs: a publisher may have at most `limit` deliveries outstanding (sent
-/// but not yet received by the subscribers of this run). Without it, publishers outrun a slower server by the size of
-/// the loopback socket buffers (megabytes), and the backlog outlives the run.
+/// End-to-end flow control for saturation runs, one per subscriber: the publishers of its topic may have at most
+/// `limit` messages outstanding to it (sent but not yet received). Without it, publishers outrun a slower server by
+/// the size of the loopback socket buffers (megabytes), and the backlog outlives the run. Counted per subscriber, so
+/// that no subscriber's queue in a server grows past `limit` while the others drain.
 ///
-/// A publisher held back is woken when the outstanding deliveries fall to half the limit, by the subscriber's
-/// event loop that counts them. A timer alone (a look every millisecond) capped every server at the same rate:
+/// A publisher held back is woken when the outstanding messages fall a few batches below the limit, by the
+/// subscriber's event loop that counts them. A timer alone (a look every millisecond) capped every server at the same rate:
 /// `limit` deliveries per millisecond and a bit, whatever the server could do.
 final class FlowControl: Sendable {
     let limit: Int
@@ -47,7 +48,7 @@ final class FlowControl: Sendable {
     }
 
     /// Wake-ups come when a few batches fit again (`PublishPlan.batch` is 16): the window stays nearly full.
-    private var wakeAt: Int { limit - 64 }
+    private var wakeAt: Int { limit - min(64, limit / 2) }
 
     @inline(__always)
     var hasRoom: Bool { outstanding.load(ordering: .relaxed) < limit }
@@ -62,8 +63,7 @@ final class FlowControl: Sendable {
         if left <= wakeAt, hasWaiting.load(ordering: .relaxed) { wakeWaiting() }
     }
 
-    /// Calls `wake` (once) when the outstanding deliveries have fallen to half the limit; at once if they already
-    /// have.
+    /// Calls `wake` (once) when the outstanding messages have fallen to `wakeAt`; at once if they already have.
     func waitForRoom(_ wake: @escaping @Sendable () -> Void) {
         waiting.withLock { waiting in
             waiting.append(wake)
@@ -103,9 +103,8 @@ struct PublishPlan: Sendable {
     var batch = 16
     /// Stop after this many messages.
     var limit = Int.max
-    /// Saturation runs: bounds the deliveries outstanding; each message counts `fanOut` deliveries.
-    var flow: FlowControl?
-    var fanOut = 1
+    /// Saturation runs: those of the topic's subscribers; the publisher holds back while any of them is full.
+    var flows: [FlowControl] = []
 }
 
 /// Counters and latencies of one connection, touched only on its event loop.
@@ -485,27 +484,25 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     private func fill(context: ChannelHandlerContext) {
         guard let plan, publishing else { return }
         var batches = 0
-        var held = false
+        var full: FlowControl?
         while publishing && context.channel.isWritable && batches < 8 {
-            if let flow = plan.flow, !flow.hasRoom {
-                held = true
-                break
-            }
+            full = plan.flows.first { !$0.hasRoom }
+            if full != nil { break }
             let room = min(
                 plan.qos == 0 ? plan.batch : min(plan.batch, plan.window - inflight), plan.limit - stats.publishedTotal)
             guard room > 0 else { break }
             write(count: room, stamp: nil, context: context)
-            plan.flow?.sent(room * plan.fanOut)
+            for flow in plan.flows { flow.sent(room) }
             batches += 1
         }
-        if held {
-            // The subscribers are on other channels: their loop wakes this one when half the window is free, and
+        if let full {
+            // The subscribers are on other channels: the full one's loop wakes this one when it has room again, and
             // a look every millisecond covers a server that dropped what was outstanding.
-            plan.flow?.resetIfStalled(now: monotonicNanoseconds())
-            if !waitingForRoom, let flow = plan.flow {
+            full.resetIfStalled(now: monotonicNanoseconds())
+            if !waitingForRoom {
                 waitingForRoom = true
                 let loop = context.eventLoop
-                flow.waitForRoom { [self] in
+                full.waitForRoom { [self] in
                     loop.execute { [self] in
                         waitingForRoom = false
                         if let context = self.context { fill(context: context) }

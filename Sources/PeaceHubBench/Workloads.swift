@@ -160,12 +160,13 @@ final class LoadGenerator: Sendable {
         let window = RunWindow()
         // QoS 0 at saturation: at most `point.window` deliveries outstanding per subscriber. QoS 1 publishers are
         // held back by their PUBACK window alone, as real ones are.
-        let flow = point.qos == 0 && point.rate == nil ? FlowControl(limit: point.window * subscribers.count) : nil
+        let saturated = point.qos == 0 && point.rate == nil
+        let flows = subscribers.map { _ in saturated ? FlowControl(limit: point.window) : nil }
         let subscriberIDs = subscribers.indices.map { _ in uniqueID("sub") }
         let subs = try await connectAll(count: subscribers.count, concurrency: 16) { [self] index in
             let client = try await connect(
                 endpoint, as: subscribers[index].0, clientID: subscriberIDs[index], cleanSession: !persistent,
-                window: window, flow: flow)
+                window: window, flow: flows[index])
             try await client.subscribe(subscribers[index].1, qos: point.qos)
             return client
         }
@@ -176,13 +177,14 @@ final class LoadGenerator: Sendable {
         let end = start + UInt64(duration * 1e9)
         window.set(start: start, end: end)
         let payload = point.payloadTemplate()
-        // Fan-out per publisher: how many subscribers share its topic.
-        let fan = publishers.map { publisher in subscribers.filter { $0.1 == publisher.1 }.count }
+        // Fan-out per publisher: the subscribers of its topic.
+        let fan = publishers.map { publisher in subscribers.indices.filter { subscribers[$0].1 == publisher.1 } }
         for (index, publisher) in pubs.enumerated() {
             publisher.startPublishing(
                 PublishPlan(
                     topic: publishers[index].1, payload: payload, qos: point.qos,
-                    rate: point.rate.map { $0 / Double(publishers.count) }, flow: flow, fanOut: fan[index]))
+                    rate: point.rate.map { $0 / Double(publishers.count) },
+                    flows: fan[index].compactMap { flows[$0] }))
         }
         try await sleep(until: start)
         let (serverCPU0, clientCPU0) = (processCPUSeconds(pid), processCPUSeconds(getpid()))
@@ -195,7 +197,7 @@ final class LoadGenerator: Sendable {
         for (index, publisher) in pubs.enumerated() {
             let stats = try await publisher.stats()
             published.merge(stats)
-            expected += (point.qos == 0 ? stats.publishedTotal : stats.acknowledged) * fan[index]
+            expected += (point.qos == 0 ? stats.publishedTotal : stats.acknowledged) * fan[index].count
         }
         // Drain: wait until every expected delivery arrived, or nothing more arrives for a second.
         var received = ConnectionStats()
