@@ -33,8 +33,8 @@ final class RunWindow: Sendable {
 /// that no subscriber's queue in a server grows past `limit` while the others drain.
 ///
 /// A publisher held back is woken when the outstanding messages fall a few batches below the limit, by the
-/// subscriber's event loop that counts them. A timer alone (a look every millisecond) capped every server at the same rate:
-/// `limit` deliveries per millisecond and a bit, whatever the server could do.
+/// subscriber's event loop that counts them. A timer alone (a look every millisecond) capped every server at the
+/// same rate: `limit` deliveries per millisecond and a bit, whatever the server could do.
 final class FlowControl: Sendable {
     let limit: Int
     private let outstanding = Atomic(0)
