@@ -141,6 +141,7 @@ struct RunCommand: AsyncParsableCommand {
         try save()
         let table =
             "TLS 1.3 with \(cipherSuite) for every server; certificate keys: \(keys).\n" + markdown(results.summary)
+            + targets(results.summary)
         try table.write(
             to: paths.root.appendingPathComponent(only == nil ? "summary.md" : "summary-partial.md"), atomically: true,
             encoding: .utf8)

@@ -90,6 +90,65 @@ func markdown(_ rows: [SummaryRow]) -> String {
     return text
 }
 
+/// The targets of issue 9 (docs/performance.md, "Targets") checked against the medians, one line each with the
+/// points that missed, so that a run says at once what it met.
+func targets(_ rows: [SummaryRow]) -> String {
+    func matching(_ section: String, _ metric: String, qos: Int? = nil) -> [SummaryRow] {
+        rows.filter { row in
+            row.section == section && row.metric == metric && (qos.map { row.point.hasSuffix("QoS \($0)") } ?? true)
+        }
+    }
+    var lines: [String] = []
+    /// Met where `holds` is true of the hub's ratio to `peer`, at every point that has that ratio.
+    func check(_ target: String, _ checked: [SummaryRow], against peer: String, _ holds: (Double) -> Bool) {
+        let measured = checked.compactMap { row in row.ratios[peer].map { (point: row.point, ratio: $0) } }
+        guard !measured.isEmpty else { return }
+        let missed = measured.filter { !holds($0.ratio) }
+        let verdict: String
+        if measured.count == 1 {
+            verdict = "\(missed.isEmpty ? "met" : "missed"): \(String(format: "%.2f×", measured[0].ratio))"
+        } else if missed.isEmpty {
+            verdict = "met at all \(measured.count) points"
+        } else {
+            verdict =
+                "met at \(measured.count - missed.count) of \(measured.count); missed: "
+                + missed.map { "\($0.point) \(String(format: "%.2f×", $0.ratio))" }.joined(separator: ", ")
+        }
+        lines.append("| \(target) | \(verdict) |")
+    }
+    let qos0 = matching("throughput", "deliveredPerSecond", qos: 0)
+    check("QoS 0 throughput ≥ 3× mosquitto", qos0, against: "mosquitto") { $0 >= 3 }
+    check("QoS 0 throughput ≥ 1× nats-server", qos0, against: "nats-server") { $0 >= 1 }
+    let p99 = matching("fixed-load", "p99Microseconds")
+    check("p99 at the fixed load ≤ mosquitto's", p99, against: "mosquitto") { $0 <= 1 }
+    check("p99 at the fixed load ≤ nats-server's", p99, against: "nats-server") { $0 <= 1 }
+    let qos1 = matching("throughput", "deliveredPerSecond", qos: 1)
+    check("QoS 1 throughput ≥ 2× mosquitto", qos1, against: "mosquitto") { $0 >= 2 }
+    // Zero loss at the QoS 1 points where mosquitto's defaults lost messages.
+    let dropped = matching("throughput", "lostPercent", qos: 1).filter { ($0.medians["mosquitto"] ?? 0) > 0 }
+    if !dropped.isEmpty {
+        let lost = dropped.filter { ($0.medians["peacehub"] ?? 0) > 0 }
+        let verdict =
+            lost.isEmpty
+            ? "met at \(dropped.count == 1 ? "\(dropped[0].point)" : "all \(dropped.count) points")"
+            : "missed: " + lost.map { "\($0.point) \(String(format: "%.2f", $0.medians["peacehub"] ?? 0)) %" }
+                .joined(separator: ", ")
+        lines.append("| zero loss where mosquitto drops QoS 1 | \(verdict) |")
+    }
+    let handshakes = matching("handshakes", "handshakesPerSecond")
+    check("handshakes per second ≥ nats-server's", handshakes, against: "nats-server") { $0 >= 1 }
+    let memory = (summaryMetrics["memory"] ?? []).filter { $0.hasPrefix("bytesPerConnection") }.flatMap { metric in
+        matching("memory", metric).map { row in
+            var row = row
+            row.point = "\(metric.dropFirst("bytesPerConnection".count)) connections"
+            return row
+        }
+    }
+    check("memory per idle TLS connection ≤ mosquitto's", memory, against: "mosquitto") { $0 <= 1 }
+    guard !lines.isEmpty else { return "" }
+    return "\n### targets\n\n| target (issue 9) | result |\n|---|---|\n" + lines.map { $0 + "\n" }.joined()
+}
+
 /// The output of a `/bin/sh -c` command, standard error included; empty when it cannot run.
 private func shell(_ command: String) -> String {
     let process = Process()
