@@ -99,22 +99,27 @@ func targets(_ rows: [SummaryRow]) -> String {
         }
     }
     var lines: [String] = []
-    /// Met where `holds` is true of the hub's ratio to `peer`, at every point that has that ratio.
-    func check(_ target: String, _ checked: [SummaryRow], against peer: String, _ holds: (Double) -> Bool) {
-        let measured = checked.compactMap { row in row.ratios[peer].map { (point: row.point, ratio: $0) } }
-        guard !measured.isEmpty else { return }
-        let missed = measured.filter { !holds($0.ratio) }
+    /// One line: met at every point, or which points missed and by how much.
+    func report(_ target: String, _ results: [(point: String, shown: String, met: Bool)]) {
+        guard !results.isEmpty else { return }
+        let missed = results.filter { !$0.met }
         let verdict: String
-        if measured.count == 1 {
-            verdict = "\(missed.isEmpty ? "met" : "missed"): \(String(format: "%.2f×", measured[0].ratio))"
+        if results.count == 1 {
+            verdict = "\(missed.isEmpty ? "met" : "missed"): \(results[0].shown)"
         } else if missed.isEmpty {
-            verdict = "met at all \(measured.count) points"
+            verdict = "met at all \(results.count) points"
         } else {
             verdict =
-                "met at \(measured.count - missed.count) of \(measured.count); missed: "
-                + missed.map { "\($0.point) \(String(format: "%.2f×", $0.ratio))" }.joined(separator: ", ")
+                "met at \(results.count - missed.count) of \(results.count); missed: "
+                + missed.map { "\($0.point) \($0.shown)" }.joined(separator: ", ")
         }
         lines.append("| \(target) | \(verdict) |")
+    }
+    /// Met where `holds` is true of the hub's ratio to `peer`, at every point that has that ratio.
+    func check(_ target: String, _ checked: [SummaryRow], against peer: String, _ holds: (Double) -> Bool) {
+        report(target, checked.compactMap { row in
+            row.ratios[peer].map { (row.point, String(format: "%.2f×", $0), holds($0)) }
+        })
     }
     let qos0 = matching("throughput", "deliveredPerSecond", qos: 0)
     check("QoS 0 throughput ≥ 3× mosquitto", qos0, against: "mosquitto") { $0 >= 3 }
@@ -126,15 +131,10 @@ func targets(_ rows: [SummaryRow]) -> String {
     check("QoS 1 throughput ≥ 2× mosquitto", qos1, against: "mosquitto") { $0 >= 2 }
     // Zero loss at the QoS 1 points where mosquitto's defaults lost messages.
     let dropped = matching("throughput", "lostPercent", qos: 1).filter { ($0.medians["mosquitto"] ?? 0) > 0 }
-    if !dropped.isEmpty {
-        let lost = dropped.filter { ($0.medians["peacehub"] ?? 0) > 0 }
-        let verdict =
-            lost.isEmpty
-            ? "met at \(dropped.count == 1 ? "\(dropped[0].point)" : "all \(dropped.count) points")"
-            : "missed: " + lost.map { "\($0.point) \(String(format: "%.2f", $0.medians["peacehub"] ?? 0)) %" }
-                .joined(separator: ", ")
-        lines.append("| zero loss where mosquitto drops QoS 1 | \(verdict) |")
-    }
+    report("zero loss where mosquitto drops QoS 1", dropped.map { row in
+        let lost = row.medians["peacehub"] ?? 0
+        return (row.point, String(format: "%.2f %% lost", lost), lost == 0)
+    })
     let handshakes = matching("handshakes", "handshakesPerSecond")
     check("handshakes per second ≥ nats-server's", handshakes, against: "nats-server") { $0 >= 1 }
     let memory = (summaryMetrics["memory"] ?? []).filter { $0.hasPrefix("bytesPerConnection") }.flatMap { metric in
