@@ -62,8 +62,11 @@ extension Broker {
         var afterCommit: [(Session.Delivery, UInt16)] = []
         var operations: [StoreOperation] = []
         let stored = session.isStored && store != nil
-        // Encoded messages came before anything queued (`Session.takesEncoded(_:)`).
-        if let encoded = session.takeEncoded() { immediate.append(.encoded(encoded)) }
+        // Encoded messages came before anything queued (`Session.takesEncoded(_:identifiers:)`).
+        if let encoded = session.takeEncoded() {
+            immediate.append(.encoded(encoded))
+            session.lastTookAt = now
+        }
         // Topics this turn's PUBLISHes will set an alias for, as the connection sets them: the first PUBLISH on a
         // topic without one, while aliases are left and the alias's three bytes keep it within the maximum. A
         // QoS 2 PUBLISH that waits for its packet id's commit sets its alias when written, after this turn's
@@ -512,7 +515,9 @@ extension Broker {
                 }
                 return
             }
-            if qos == .atMostOnce, !retain, message.qos != .exactlyOnce, session.takesEncoded(message) {
+            if qos == .atMostOnce, !retain, message.qos != .exactlyOnce,
+                session.takesEncoded(message, identifiers: target.identifiers)
+            {
                 queued += 1
                 state.traffic.sent(message, as: qos)
                 session.enqueueEncoded(message)

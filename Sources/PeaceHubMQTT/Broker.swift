@@ -551,6 +551,7 @@ public final class Broker: Sendable {
             session.version = packet.version
             session.window = min(configuration.maximumInflight, Int(packet.properties.receiveMaximum ?? .max))
             session.maximumPacketSize = packet.properties.maximumPacketSize.map(Int.init)
+            session.takesTopicAliases = (packet.properties.topicAliasMaximum ?? 0) > 0
             // PUBRELs first, in the order their PUBRECs came [MQTT-4.6.0-4]: no window holds them back
             // [MQTT-4.9.0-3]. Then the PUBLISHes, in the order first sent [MQTT-4.6.0-1], as the window allows.
             let released = session.inflightOrder.filter { session.inflight[$0]?.stage == .awaitingPubcomp }

@@ -583,9 +583,11 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
 
     // MARK: Writing
 
-    /// Encodes what the broker has for this session at `now` (milliseconds since 1970). A 3.1.1 delivery, the
-    /// most of what is written, is encoded straight from its message; a 5.0 one becomes a PUBLISH with the
-    /// properties and topic alias of this client.
+    /// Encodes what the broker has for this session at `now` (milliseconds since 1970). A delivery, the most of
+    /// what is written, is encoded straight from its message, with the message's properties for 5.0; a 5.0 one
+    /// with Subscription Identifiers, an expiry to count down or a topic alias to take becomes a PUBLISH with
+    /// the properties and topic alias of this client. The broker has measured both against the client's Maximum
+    /// Packet Size.
     private func write(_ outgoing: Broker.Outgoing, at now: Int64, _ context: ChannelHandlerContext) {
         switch outgoing {
         case .pubrel(let id):
@@ -596,12 +598,15 @@ public final class MQTTConnectionHandler: ChannelDuplexHandler, BrokerConnection
             } else {
                 outbound!.writeBuffer(&bytes)
             }
-        case .publish(let delivery, let packetID, let duplicate) where version != .v5:
+        case .publish(let delivery, let packetID, let duplicate)
+        where version != .v5
+            || (delivery.subscriptionIdentifiers.isEmpty && delivery.message.expiresAt == nil
+                && limits.topicAliasMaximum == 0):
             let message = delivery.message
             if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
             outbound!.writePublish(
                 topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
-                duplicate: duplicate, packetID: packetID, properties: nil)
+                duplicate: duplicate, packetID: packetID, properties: version == .v5 ? message.properties : nil)
         case .publish(let delivery, let packetID, let duplicate):
             let publish = Broker.packet(delivery, packetID: packetID, duplicate: duplicate, version: version, at: now)
             write(.publish(publish), context)

@@ -141,8 +141,9 @@ extension ByteBuffer {
     /// Writes a PUBLISH from its parts, `properties` for 5.0 and nil for 3.1.1 (which has none): the connection
     /// writes its 3.1.1 deliveries this way, straight from the queued message, with no packet built.
     ///
-    /// Everything before the properties, and without properties the payload too, goes in one reservation: each
-    /// `ByteBuffer` write checks uniqueness, capacity and exclusive access, and a 64-byte message took five.
+    /// Everything before the properties, and without properties (3.1.1, or a 5.0 property length of 0) the
+    /// payload too, goes in one reservation: each `ByteBuffer` write checks uniqueness, capacity and exclusive
+    /// access, and a 64-byte message took five.
     mutating func writePublish(
         topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, duplicate: Bool, packetID: UInt16?,
         properties: MQTTProperties?
@@ -152,11 +153,12 @@ extension ByteBuffer {
         if duplicate { flags |= 0x08 }
         let remaining = MQTTPacket.Publish.remainingLength(
             topic: topic, payload: payload, packetID: packetID, properties: properties)
-        let payloadFollows = properties == nil
+        let payloadFollows = properties?.isEmpty ?? true
+        let emptyProperties = properties?.isEmpty ?? false
         withUTF8(of: topic) { topicBytes in
             let size =
                 1 + VariableByteInteger.size(of: remaining) + 2 + topicBytes.count + (packetID == nil ? 0 : 2)
-                + (payloadFollows ? payload.readableBytes : 0)
+                + (emptyProperties ? 1 : 0) + (payloadFollows ? payload.readableBytes : 0)
             writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
                 var index = 0
                 func put(_ byte: UInt8) {
@@ -181,11 +183,12 @@ extension ByteBuffer {
                     put(UInt8(packetID >> 8))
                     put(UInt8(truncatingIfNeeded: packetID))
                 }
+                if emptyProperties { put(0) }
                 if payloadFollows { payload.withUnsafeReadableBytes { put($0) } }
                 return index
             }
         }
-        guard let properties else { return }
+        guard !payloadFollows, let properties else { return }
         properties.write(to: &self)
         writeImmutableBuffer(payload)
     }

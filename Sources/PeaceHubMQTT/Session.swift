@@ -60,13 +60,16 @@ final class Session: @unchecked Sendable {
     var window: Int = 32
     /// The client's Maximum Packet Size (5.0); the hub never sends it a larger packet.
     var maximumPacketSize: Int?
+    /// Whether the client takes topic aliases from the hub (5.0, a Topic Alias Maximum above 0): its connection
+    /// fits each PUBLISH with them, so none is encoded ahead for it.
+    var takesTopicAliases = false
 
     /// Messages waiting to be sent, one queue per precedence (FLASH first), each in arrival order. A `Deque` moves a
     /// delivery out where a `CircularBuffer` copies it and clears the slot (a retain and a release per field).
     /// They start empty and live in the session itself: most sessions hold few messages at a time, and an idle one
     /// should cost little memory.
     private var pending = InlineArray<4, Deque<Delivery>>(repeating: Deque())
-    /// QoS 0 PUBLISHes of routine precedence for a 3.1.1 connection, encoded as they were routed, and how many.
+    /// QoS 0 PUBLISHes of routine precedence, encoded for the connection as they were routed, and how many.
     /// They wait for no window and are never stored, so the publisher's event loop writes their bytes here and
     /// the connection's loop takes them whole: no delivery is made for them, and the connection touches none of
     /// the message's references, which the publisher's loop is retaining for the next messages.
@@ -165,21 +168,32 @@ final class Session: @unchecked Sendable {
         wake.append(connection)
     }
 
-    /// Whether a QoS 0 delivery of `message` without the retain flag goes encoded (`enqueueEncoded`): to a live
-    /// 3.1.1 connection, whose PUBLISH has no properties to fit, at routine precedence, and only while no
-    /// delivery is queued or waiting to be sent again. Encoded messages leave before those, so every message
-    /// still leaves in the order it came, and queued ones by precedence among themselves.
-    func takesEncoded(_ message: BrokerMessage) -> Bool {
-        pendingCount == encodedCount && resend.isEmpty && connection != nil && version == .v3_1_1
-            && message.precedence == .routine
+    /// Whether a QoS 0 delivery of `message` without the retain flag, with the Subscription Identifiers
+    /// `identifiers`, goes encoded (`enqueueEncoded`): to a live connection, at routine precedence, and only while
+    /// no delivery is queued or waiting to be sent again. Encoded messages leave before those, so every message
+    /// still leaves in the order it came, and queued ones by precedence among themselves. A 5.0 PUBLISH goes so
+    /// when it is the same for every subscriber and at any time: no identifiers, no expiry to count down, no topic
+    /// alias, and within the client's Maximum Packet Size (a larger one is queued, and dropped there as if
+    /// delivered [MQTT-3.1.2-25]).
+    func takesEncoded(_ message: BrokerMessage, identifiers: [Int]) -> Bool {
+        guard pendingCount == encodedCount, resend.isEmpty, connection != nil, message.precedence == .routine else {
+            return false
+        }
+        guard version == .v5 else { return true }
+        guard identifiers.isEmpty, message.expiresAt == nil, !takesTopicAliases else { return false }
+        guard let maximumPacketSize else { return true }
+        let remaining = MQTTPacket.Publish.remainingLength(
+            topic: message.topic, payload: message.payload, packetID: nil, properties: message.properties)
+        return 1 + VariableByteInteger.size(of: remaining) + remaining <= maximumPacketSize
     }
 
-    /// Encodes `message` as a QoS 0 PUBLISH without the retain flag for the connection.
+    /// Encodes `message` as a QoS 0 PUBLISH without the retain flag for the connection, with the message's
+    /// properties for a 5.0 one.
     func enqueueEncoded(_ message: BrokerMessage) {
         if encoded == nil { encoded = Self.allocator.buffer(capacity: max(lastEncodedBytes, 1024)) }
         encoded!.writePublish(
             topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: false, duplicate: false,
-            packetID: nil, properties: nil)
+            packetID: nil, properties: version == .v5 ? message.properties : nil)
         encodedCount += 1
         pendingCount += 1
     }
@@ -191,7 +205,7 @@ final class Session: @unchecked Sendable {
         return encoded
     }
 
-    /// The encoded messages one by one: each is a 3.1.1 QoS 0 PUBLISH, its topic right after the fixed header.
+    /// The encoded messages one by one: each is a QoS 0 PUBLISH, its topic right after the fixed header.
     private func forEachEncoded(_ body: (_ topic: String, _ packet: ByteBuffer) -> Void) {
         guard let encoded else { return }
         var reader = PacketReader(encoded, packet: "PUBLISH")

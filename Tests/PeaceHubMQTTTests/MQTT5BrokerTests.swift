@@ -636,6 +636,30 @@ func publish5(
         #expect(TestClient.publishes(try subscriber.received()).map { String(buffer: $0.payload) } == ["small"])
     }
 
+    /// QoS 0 messages to a 5.0 client, most of them encoded as they are routed (`Session.takesEncoded`), keep
+    /// their order, their properties, the identifiers of the subscriptions they matched and the expiry they have
+    /// left; one larger than the client takes is dropped [MQTT-3.1.2-25].
+    @Test func qos0MessagesKeepTheirOrderPropertiesAndLimits() throws {
+        let broker = try Broker(authorizer: TestAuthorizer())
+        let subscriber = try TestClient(broker: broker, principal: ind)
+        _ = try subscriber.connect5("ind", properties: [.maximumPacketSize(64)])
+        _ = try subscriber.subscribe("t/#", .init(qos: .atMostOnce), id: 1)
+        _ = try subscriber.subscribe("t/marked", .init(qos: .atMostOnce), id: 2, identifier: 5)
+        let publisher = try TestClient(broker: broker, principal: kaz)
+        _ = try publisher.connect5("kaz")
+        try publisher.send(publish5("t/a", "1", properties: [.userProperty("n", "1")]))
+        try publisher.send(publish5("t/a", String(repeating: "x", count: 100)))
+        try publisher.send(publish5("t/marked", "2"))
+        try publisher.send(publish5("t/a", "3", properties: [.messageExpiryInterval(30)]))
+        try publisher.send(publish5("t/a", "4"))
+        let delivered = TestClient.publishes(try subscriber.received())
+        #expect(delivered.map { String(buffer: $0.payload) } == ["1", "2", "3", "4"])
+        let expected: [MQTTProperties] = [
+            [.userProperty("n", "1")], [.subscriptionIdentifier(5)], [.messageExpiryInterval(30)], [],
+        ]
+        #expect(delivered.map(\.properties) == expected)
+    }
+
     /// The packet id's two bytes can lengthen the Remaining Length by one byte: a QoS 1 PUBLISH of 123 bytes on
     /// `t` has a Remaining Length of 129 (two bytes), 132 bytes in all, too large for a limit of 131.
     @Test func thePacketIdCountsInTheSizeOfAPublish() throws {
