@@ -19,8 +19,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The bench directory made by `make bench` (data/, plugins/).") var benchDir = ".build/bench"
     @Option(help: "The release peacehub executable.") var peacehub = ".build/release/peacehub"
     @Option(help: "quick or full.") var mode = "full"
-    @Option(help: "Sections to run (comma-separated): throughput,fixed-load,handshakes,routing,memory,module,registry.")
-    var only: String?
+    /// Every section, in the order a run takes them.
+    static let sections = "throughput,fixed-load,mqtt5,handshakes,routing,memory,module,registry"
+    @Option(help: "Sections to run (comma-separated: \(sections)).") var only: String?
     @Option(help: "Load-generator event loop threads.") var threads = 2
     @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
 
@@ -30,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: paths.logs, withIntermediateDirectories: true)
         let files = raiseOpenFileLimit()
         guard files >= 12_000 else { throw BenchError("the open-file limit is \(files): raise it (ulimit -Hn) to 12000 or more") }
-        let sections = Set((only ?? "throughput,fixed-load,handshakes,routing,memory,module,registry").split(separator: ",").map(String.init))
+        let sections = Set((only ?? Self.sections).split(separator: ",").map(String.init))
 
         var results = BenchResults(
             mode: mode.name, startedAt: ISO8601DateFormatter().string(from: Date()), machine: machineDescription())
@@ -99,6 +100,17 @@ struct RunCommand: AsyncParsableCommand {
                 FlowPoint(section: "fixed-load", scenario: .inboxes, payload: 64, qos: 0, rate: 5000),
             ]
             try await flows(points, peers: peersFor)
+        }
+        if sections.contains("mqtt5") {
+            // The hub's own points again with MQTT 5.0 clients, against mosquitto's 5.0 (NATS has none): a 5.0
+            // PUBLISH has properties, and what the hub does per 5.0 subscriber shows most in fan-out.
+            var points = [Scenario.oneToOne, .fourToFour, .fanOut, .inboxes].map { scenario in
+                FlowPoint(section: "mqtt5", scenario: scenario, payload: 64, qos: 0, mqtt5: true)
+            }
+            points += [Scenario.oneToOne, .fanOut].map { scenario in
+                FlowPoint(section: "mqtt5", scenario: scenario, payload: 64, qos: 1, mqtt5: true)
+            }
+            try await flows(points) { _ in [set.hub, set.mosquitto] }
         }
         if sections.contains("handshakes") {
             for round in 1...mode.rounds {
@@ -206,7 +218,7 @@ struct FlowCommand: AsyncParsableCommand {
         commandName: "flow", abstract: "Run one workload against a running server (e.g. the hub under a profiler).")
 
     @Option(help: "The server's port on 127.0.0.1.") var port: Int
-    @Option(help: "mqtt or nats.") var wire = "mqtt"
+    @Option(help: "mqtt (3.1.1), mqtt5 or nats.") var wire = "mqtt"
     @Option(help: "The server's process id, for its CPU time (optional).") var pid: Int32 = 0
     @Option(help: "The PKI directory with ca.pem and the sixteen contingents' certificates.") var pki: String
     @Option(help: "1to1, 4to4, 1to16, 16inboxes, report or plain-json.") var scenario = "1to1"

@@ -26,7 +26,7 @@ struct LoadClient: Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if wire == .mqtt {
+                    if wire != .nats {
                         try channel.pipeline.syncOperations.addHandler(
                             TLSHandler(context: tls, serverHostname: "localhost", logger: quietLogger))
                     }

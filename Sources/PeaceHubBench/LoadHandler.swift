@@ -7,8 +7,20 @@ import Synchronization
 enum Wire: String, Sendable, Codable {
     /// MQTT 3.1.1 (the hub, mosquitto).
     case mqtt
+    /// MQTT 5.0 (the hub, mosquitto): the same flows, with no properties sent, and the server's Receive Maximum
+    /// kept by QoS 1 publishers, as a 5.0 client must [MQTT-3.3.4-7].
+    case mqtt5
     /// The NATS text protocol: the server sends INFO in plain text, then TLS starts.
     case nats
+
+    /// The MQTT version spoken, nil for NATS.
+    var mqttVersion: MQTTVersion? {
+        switch self {
+        case .mqtt: .v3_1_1
+        case .mqtt5: .v5
+        case .nats: nil
+        }
+    }
 }
 
 /// The measurement window of a run, shared by every connection: only what is sent or received inside it counts.
@@ -114,6 +126,8 @@ struct ConnectionStats: Sendable {
     var acknowledged = 0
     var receivedTotal = 0
     var receivedInWindow = 0
+    /// QoS 1 PUBLISHes a publisher may have unacknowledged: the plan's, or the server's smaller Receive Maximum.
+    var publishWindow = 0
     var histogram = Histogram()
 
     mutating func merge(_ other: ConnectionStats) {
@@ -122,6 +136,7 @@ struct ConnectionStats: Sendable {
         acknowledged += other.acknowledged
         receivedTotal += other.receivedTotal
         receivedInWindow += other.receivedInWindow
+        publishWindow = max(publishWindow, other.publishWindow)
         histogram.merge(other.histogram)
     }
 }
@@ -152,11 +167,15 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     /// SUBACK, UNSUBACK (MQTT) or PONG (NATS) answers awaited, in order.
     private var replies = CircularBuffer<EventLoopPromise<Void>>()
     private var leftover: ByteBuffer?
+    /// Reads CONNACK, SUBACK and UNSUBACK (once per connection or subscription), for either MQTT version.
+    private var controlDecoder: MQTTDecoder?
     private var outgoing: ByteBuffer?
     private(set) var stats = ConnectionStats()
 
     // Publishing.
     private var plan: PublishPlan?
+    /// QoS 1 PUBLISHes the server takes unacknowledged: its Receive Maximum (5.0), else the plan's window.
+    private var serverReceiveMaximum = Int.max
     private var template: [UInt8] = []
     private var packetIDOffset = -1
     private var stampOffset = 0
@@ -183,6 +202,9 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
         self.runWindow = runWindow
         self.ready = ready
         self.awaitingInfo = wire == .nats
+        if let version = wire.mqttVersion {
+            controlDecoder = MQTTDecoder(maximumPacketSize: 1 << 20, role: .client, version: version)
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -196,13 +218,16 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is TLSPeerIdentity else { return context.fireUserInboundEventTriggered(event) }
         var buffer = context.channel.allocator.buffer(capacity: 256)
-        switch wire {
-        case .mqtt:
+        switch wire.mqttVersion {
+        case let version?:
             // 60 s, the keep-alive of mosquitto_sub and paho-mqtt: what a server keeps per idle client includes its
-            // keep-alive timer. No connection of a run lives the 90 s after which a silent client is closed.
-            MQTTPacket.connect(.init(clientID: clientID, cleanStart: cleanSession, keepAlive: 60))
-                .write(to: &buffer, version: .v3_1_1)
-        case .nats:
+            // keep-alive timer. No connection of a run lives the 90 s after which a silent client is closed. A 5.0
+            // session outlives its connection only with an expiry interval; five minutes outlast any run.
+            let properties: MQTTProperties = version == .v5 && !cleanSession ? [.sessionExpiryInterval(300)] : []
+            let connect = MQTTPacket.Connect(
+                version: version, clientID: clientID, cleanStart: cleanSession, keepAlive: 60, properties: properties)
+            MQTTPacket.connect(connect).write(to: &buffer, version: version)
+        case nil:
             buffer.writeString(
                 #"CONNECT {"verbose":false,"pedantic":false,"tls_required":true,"name":"\#(clientID)","#
                     + #""lang":"swift","version":"1","protocol":1,"echo":false}"# + "\r\nPING\r\n")
@@ -233,10 +258,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             pending.writeBuffer(&incoming)
             incoming = pending
         }
-        switch wire {
-        case .mqtt: parseMQTT(&incoming, context: context)
-        case .nats: parseNATS(&incoming, context: context)
-        }
+        if wire == .nats { parseNATS(&incoming, context: context) } else { parseMQTT(&incoming, context: context) }
         if incoming.readableBytes > 0 { leftover = incoming }
     }
 
@@ -274,13 +296,6 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             let first = buffer.getInteger(at: start, as: UInt8.self)!
             let body = start + headerLength
             switch first >> 4 {
-            case 2:  // CONNACK
-                if buffer.getInteger(at: body + 1, as: UInt8.self) == 0 {
-                    connected = true
-                    ready.succeed()
-                } else {
-                    ready.fail(BenchError("CONNACK refused \(clientID): \(buffer.getInteger(at: body + 1, as: UInt8.self) ?? 255)"))
-                }
             case 3:  // PUBLISH
                 let qos = (first >> 1) & 3
                 let topicLength = Int(buffer.getInteger(at: body, endianness: .big, as: UInt16.self) ?? 0)
@@ -293,20 +308,66 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
                     ack.writeInteger(id, endianness: .big)
                     outgoing = ack
                 }
+                if wire == .mqtt5 { payload = Self.skipProperties(buffer, at: payload) }
                 received(buffer, payload: payload, length: body + remaining - payload)
             case 4:  // PUBACK
                 inflight -= 1
                 stats.acknowledged += 1
-            case 9, 11:  // SUBACK, UNSUBACK
-                let failed = first >> 4 == 9 && buffer.getInteger(at: body + 2, as: UInt8.self) == 0x80
-                if let reply = replies.popFirst() {
-                    if failed { reply.fail(BenchError("subscription refused for \(clientID)")) } else { reply.succeed() }
-                }
+            case 2, 9, 11:  // CONNACK, SUBACK, UNSUBACK
+                control(buffer.getSlice(at: start, length: headerLength + remaining)!)
             default:
                 break
             }
             buffer.moveReaderIndex(forwardBy: headerLength + remaining)
         }
+    }
+
+    /// A CONNACK, SUBACK or UNSUBACK, through the hub's decoder: these come once per connection or subscription.
+    private func control(_ packet: ByteBuffer) {
+        var packet = packet
+        let decoded: MQTTPacket?
+        do {
+            decoded = try controlDecoder?.decode(buffer: &packet)
+        } catch {
+            ready.fail(error)
+            replies.popFirst()?.fail(error)
+            return
+        }
+        switch decoded {
+        case .connack(let connack)?:
+            if connack.reasonCode.isFailure {
+                ready.fail(BenchError("CONNACK refused \(clientID): \(connack.reasonCode.rawValue)"))
+            } else {
+                serverReceiveMaximum = connack.properties.receiveMaximum.map(Int.init) ?? .max
+                connected = true
+                ready.succeed()
+            }
+        case .suback(let suback)?:
+            if suback.reasonCodes.contains(where: { $0.isFailure }) {
+                replies.popFirst()?.fail(BenchError("subscription refused for \(clientID)"))
+            } else {
+                replies.popFirst()?.succeed()
+            }
+        case .unsuback?:
+            replies.popFirst()?.succeed()
+        default:
+            break
+        }
+    }
+
+    /// Where a 5.0 PUBLISH's payload starts: after its properties, whose length starts at `offset`.
+    @inline(__always)
+    private static func skipProperties(_ buffer: ByteBuffer, at offset: Int) -> Int {
+        var length = 0
+        var shift = 0
+        var index = offset
+        while let byte = buffer.getInteger(at: index, as: UInt8.self) {
+            index += 1
+            length |= Int(byte & 0x7f) << shift
+            shift += 7
+            if byte & 0x80 == 0 || shift > 21 { break }
+        }
+        return index + length
     }
 
     private func parseNATS(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
@@ -402,11 +463,11 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
         let reply = context.eventLoop.makePromise(of: Void.self)
         replies.append(reply)
         var buffer = context.channel.allocator.buffer(capacity: 128)
-        switch wire {
-        case .mqtt:
+        switch wire.mqttVersion {
+        case let version?:
             MQTTPacket.subscribe(.init(packetID: 1, subscriptions: [(topic, QoS(rawValue: UInt8(qos)) ?? .atMostOnce)]))
-                .write(to: &buffer, version: .v3_1_1)
-        case .nats:
+                .write(to: &buffer, version: version)
+        case nil:
             buffer.writeString("SUB \(topic) 1\r\nPING\r\n")
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -417,7 +478,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     func disconnect() -> EventLoopFuture<Void> {
         guard let context else { return ready.futureResult.eventLoop.makeSucceededVoidFuture() }
         stopPublishing()
-        if wire == .mqtt && connected {
+        if wire != .nats && connected {
             var buffer = context.channel.allocator.buffer(capacity: 2)
             buffer.writeInteger(UInt16(0xE000), endianness: .big)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -429,13 +490,18 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func startPublishing(_ plan: PublishPlan) {
         guard let context else { return }
+        var plan = plan
+        plan.window = min(plan.window, serverReceiveMaximum)
         self.plan = plan
+        if plan.qos > 0 { stats.publishWindow = plan.window }
         var frame: [UInt8] = []
         let topic = Array(plan.topic.utf8)
         switch wire {
-        case .mqtt:
+        case .mqtt, .mqtt5:
+            // A 5.0 PUBLISH has a property length, 0, before its payload.
+            let properties = wire == .mqtt5 ? 1 : 0
             frame.append(UInt8(0x30 | (plan.qos << 1)))
-            var remaining = 2 + topic.count + (plan.qos > 0 ? 2 : 0) + plan.payload.count
+            var remaining = 2 + topic.count + (plan.qos > 0 ? 2 : 0) + properties + plan.payload.count
             repeat {
                 var byte = UInt8(remaining % 128)
                 remaining /= 128
@@ -447,6 +513,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
                 packetIDOffset = frame.count
                 frame += [0, 0]
             }
+            if properties > 0 { frame.append(0) }
         case .nats:
             frame += Array("PUB \(plan.topic) \(plan.payload.count)\r\n".utf8)
         }

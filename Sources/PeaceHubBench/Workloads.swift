@@ -51,6 +51,8 @@ struct FlowPoint: Sendable {
     /// QoS 0 at saturation: deliveries outstanding per subscriber. 500 stays below mosquitto's and the hub's queue
     /// limits of 1000; `flow --window` changes it to see whether a point follows it (docs/performance.md).
     var window = 500
+    /// MQTT 5.0 clients instead of 3.1.1 (the `mqtt5` section; NATS has no such point).
+    var mqtt5 = false
 
     var name: String {
         let size =
@@ -60,6 +62,7 @@ struct FlowPoint: Sendable {
             }
         var name = "\(scenario.rawValue) \(size) QoS \(qos)"
         if let rate { name += " @ \(Int(rate)) msg/s" }
+        if mqtt5 { name += " MQTT 5" }
         return name
     }
 
@@ -154,6 +157,7 @@ final class LoadGenerator: Sendable {
     func runFlow(_ point: FlowPoint, on endpoint: ServerEndpoint, pid: Int32, warmup: Double, duration: Double)
         async throws -> [String: Double]
     {
+        let endpoint = point.mqtt5 ? ServerEndpoint(name: endpoint.name, wire: .mqtt5, port: endpoint.port) : endpoint
         let (publishers, subscribers) = point.scenario.layout
         // QoS 1 subscribers keep a session, so the hub's durable store takes every message.
         let persistent = point.qos > 0 && point.scenario != .report && point.scenario != .plainJSON
@@ -242,6 +246,7 @@ final class LoadGenerator: Sendable {
             "serverCPUMicrosecondsPerDelivery":
                 received.receivedInWindow > 0 ? (serverCPU1 - serverCPU0) * 1e6 / Double(received.receivedInWindow) : 0,
             "idleWaitSeconds": idleWait,
+            "publishWindow": Double(published.publishWindow),
         ]
     }
 
