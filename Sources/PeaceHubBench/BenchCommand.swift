@@ -269,14 +269,19 @@ struct SmokeCommand: AsyncParsableCommand {
     @Option(help: "The hub's port on 127.0.0.1.") var port: Int
     @Option(help: "The PKI directory (ca.pem, contingents/KAZ and IND).") var pki: String
     @Option(help: "Messages to send.") var messages = 300
+    @Option(help: "mqtt (3.1.1) or mqtt5.") var wire = "mqtt"
 
     func run() async throws {
+        guard let wire = Wire(rawValue: wire), wire != .nats else { throw ValidationError("--wire: mqtt or mqtt5") }
         let pki = URL(fileURLWithPath: pki)
         let generator = try LoadGenerator(pki: pki, threads: 1, contingents: ["KAZ", "IND"])
-        let server = ServerEndpoint(name: "peacehub", wire: .mqtt, port: port)
+        let server = ServerEndpoint(name: "peacehub", wire: wire, port: port)
         let window = RunWindow()
         window.set(start: 0, end: .max)
-        let subscriber = try await generator.connect(server, as: "KAZ", window: window)
+        // A session, as the bench's QoS 1 subscribers have: the hub acknowledges a PUBLISH once the subscriber or
+        // the store has it, so that the publisher has several unacknowledged, as many as its window allows.
+        let subscriber = try await generator.connect(
+            server, as: "KAZ", clientID: "smoke-\(getpid())", cleanSession: false, window: window)
         try await subscriber.subscribe("contingents/KAZ/inbox", qos: 1)
         let publisher = try await generator.connect(server, as: "IND", window: window)
         publisher.startPublishing(
