@@ -139,7 +139,7 @@ extension ByteBuffer {
     }
 
     /// Writes a PUBLISH from its parts, `properties` for 5.0 and nil for 3.1.1 (which has none): the connection
-    /// writes its 3.1.1 deliveries this way, straight from the queued message, with no packet built.
+    /// writes most deliveries this way, straight from the queued message, with no packet built.
     ///
     /// Everything before the properties, and without properties (3.1.1, or a 5.0 property length of 0) the
     /// payload too, goes in one reservation: each `ByteBuffer` write checks uniqueness, capacity and exclusive
