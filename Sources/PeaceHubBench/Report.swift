@@ -26,12 +26,16 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
+/// What the tables show of a saturation point, with either MQTT version.
+private let saturationMetrics = [
+    "deliveredPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent",
+    "serverCPUMicrosecondsPerDelivery",
+]
+
 /// The metrics each section's table shows.
 let summaryMetrics: [String: [String]] = [
-    "throughput": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent",
-        "serverCPUMicrosecondsPerDelivery"],
-    "mqtt5": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent",
-        "serverCPUMicrosecondsPerDelivery"],
+    "throughput": saturationMetrics,
+    "mqtt5": saturationMetrics,
     "fixed-load": ["p50Microseconds", "p99Microseconds", "maxMicroseconds", "lostPercent", "serverCores"],
     "routing": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "serverCPUMicrosecondsPerDelivery"],
     "handshakes": ["handshakesPerSecond", "serverCPUMillisecondsPerHandshake", "clientCPUMillisecondsPerHandshake"],
