@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PeaceHubCore
+import PeaceHubMQTT
 import PeaceHubPlugins
 
 @main
@@ -8,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peacehub-bench",
         abstract: "The load generator of `make bench`: the hub against mosquitto and nats-server (docs/performance.md).",
-        subcommands: [RunCommand.self, FlowCommand.self, JudgeCommand.self, SmokeCommand.self])
+        subcommands: [RunCommand.self, FlowCommand.self, StoreCommand.self, JudgeCommand.self, SmokeCommand.self])
 }
 
 /// `peacehub-bench run`: every workload against the three servers, pair by pair, several rounds.
@@ -20,7 +21,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The release peacehub executable.") var peacehub = ".build/release/peacehub"
     @Option(help: "quick or full.") var mode = "full"
     /// Every section, in the order a run takes them.
-    static let sections = "throughput,fixed-load,mqtt5,handshakes,routing,memory,module,registry"
+    static let sections = "throughput,fixed-load,mqtt5,handshakes,routing,memory,store,module,registry"
     @Option(help: "Sections to run (comma-separated: \(sections)).") var only: String?
     @Option(help: "Load-generator event loop threads.") var threads = 2
     @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
@@ -138,6 +139,28 @@ struct RunCommand: AsyncParsableCommand {
             try save()
         }
         for server in set.all { server.stop() }
+        if sections.contains("store") {
+            // No peer has a store that a PUBACK waits for: the hub's numbers alone, with both durabilities.
+            for durability in [SQLiteBrokerStore.Durability.processCrash, .powerLoss] {
+                // One publisher's window into one away session, or one message each into many (the most pages).
+                let layouts = [(64, 1, 1), (64, 1, 64), (64, 64, 1), (1024, 1, 64), (1024, 64, 1)]
+                for (payload, sessions, inFlight) in layouts {
+                    let point = StorePoint(
+                        payload: payload, sessions: sessions, inFlight: inFlight, durability: durability)
+                    for round in 1...mode.rounds {
+                        do {
+                            let metrics = try StoreWorkload.run(
+                                point, in: paths.root, warmup: mode.warmup, duration: mode.duration)
+                            record("store", point.name, "peacehub", round, metrics)
+                        } catch {
+                            print("[store] \(point.name) | peacehub | round \(round) | FAILED: \(error)")
+                            record("store", point.name, "peacehub", round, ["failed": 1])
+                        }
+                    }
+                }
+            }
+            try save()
+        }
         if sections.contains("module") {
             let nanoseconds = try judgeNanoseconds(plugins: paths.plugins, calls: mode.judgeCalls)
             record("module", "UNIFIL judge (UXO report), release", "peacehub", 1, ["nanosecondsPerJudge": nanoseconds])
@@ -242,6 +265,41 @@ struct FlowCommand: AsyncParsableCommand {
         if let window { point.window = window }
         let metrics = try await generator.runFlow(
             point, on: ServerEndpoint(name: "server", wire: wire, port: port), pid: pid, warmup: 0.5, duration: duration)
+        print(point.name)
+        for (key, value) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(key): \(format(value))") }
+    }
+}
+
+/// `peacehub-bench store`: the broker store alone, one point.
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Time the hub's broker store taking QoS 1 messages for sessions whose subscribers are away.")
+
+    @Option(help: "Where the store file is made (in a new folder, removed afterwards).")
+    var directory = FileManager.default.temporaryDirectory.path
+    @Option(help: "Payload bytes.") var payload = 64
+    @Option(help: "Sessions whose subscribers are away.") var sessions = 1
+    @Option(help: "Commit calls in flight per session.") var inFlight = 64
+    @Option(help: "process-crash or power-loss.") var durability = "process-crash"
+    @Option(help: "Messages each session holds before its oldest is removed.") var backlog = 1024
+    @Option(help: "Seconds measured.") var duration = 3.0
+
+    func run() throws {
+        let durabilities: [String: SQLiteBrokerStore.Durability] = [
+            "process-crash": .processCrash, "power-loss": .powerLoss,
+        ]
+        guard let durability = durabilities[durability] else {
+            throw ValidationError("--durability: process-crash or power-loss")
+        }
+        guard payload >= 0, sessions >= 1, inFlight >= 1, backlog >= 1, duration > 0 else {
+            throw ValidationError(
+                "--payload: 0 or more; --sessions, --in-flight, --backlog: 1 or more; --duration: above 0")
+        }
+        let point = StorePoint(
+            payload: payload, sessions: sessions, inFlight: inFlight, durability: durability, backlog: backlog)
+        let metrics = try StoreWorkload.run(
+            point, in: URL(fileURLWithPath: directory), warmup: 0.5, duration: duration)
         print(point.name)
         for (key, value) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(key): \(format(value))") }
     }

@@ -40,6 +40,10 @@ let summaryMetrics: [String: [String]] = [
     "routing": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "serverCPUMicrosecondsPerDelivery"],
     "handshakes": ["handshakesPerSecond", "serverCPUMillisecondsPerHandshake", "clientCPUMillisecondsPerHandshake"],
     "memory": ["baseResidentMiB", "bytesPerConnection1000", "bytesPerConnection5000", "bytesPerConnection500"],
+    "store": [
+        "storedPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "transactionsPerSecond",
+        "messagesPerTransaction", "cpuMicrosecondsPerMessage",
+    ],
     "module": ["nanosecondsPerJudge"],
 ]
 

@@ -19,4 +19,30 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("published 300, acknowledged 300, delivered 300"), "\(result.stdout)")
     }
+
+    /// `make bench`'s store section in small: messages stored and removed through the real broker store with
+    /// group commit, in both layouts and durabilities. The command itself checks that the file holds exactly the
+    /// messages stored and not yet removed, and fails otherwise.
+    @Test(arguments: [("1", "8", "process-crash"), ("8", "1", "power-loss")])
+    func storeWorkloadKeepsExactlyTheMessagesNotYetRemoved(sessions: String, inFlight: String, durability: String)
+        throws
+    {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-bench-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bench = TestEnvironment.binDirectory.appendingPathComponent("peacehub-bench").path
+        let result = try ProcessRunner.run(
+            bench,
+            [
+                "store", "--directory", directory.path, "--sessions", sessions, "--in-flight", inFlight,
+                "--durability", durability, "--backlog", "16", "--duration", "0.5",
+            ],
+            timeout: 60)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let stored = result.stdout.split(separator: "\n").first { $0.contains("storedPerSecond:") }
+            .flatMap { Double($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+        #expect((stored ?? 0) > 0, "\(result.stdout)")
+        // The store file goes with its folder.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
 }
