@@ -21,7 +21,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The release peacehub executable.") var peacehub = ".build/release/peacehub"
     @Option(help: "quick or full.") var mode = "full"
     /// Every section, in the order a run takes them.
-    static let sections = "throughput,fixed-load,mqtt5,handshakes,routing,memory,store,module,registry"
+    static let sections = "throughput,fixed-load,mqtt5,mqtt5-fixed-load,handshakes,routing,memory,store,module,registry"
     @Option(help: "Sections to run (comma-separated: \(sections)).") var only: String?
     @Option(help: "Load-generator event loop threads.") var threads = 2
     @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
@@ -110,6 +110,17 @@ struct RunCommand: AsyncParsableCommand {
             }
             points += [Scenario.oneToOne, .fanOut].map { scenario in
                 FlowPoint(section: "mqtt5", scenario: scenario, payload: 64, qos: 1, mqtt5: true)
+            }
+            // 1 KiB, where each delivery's bytes weigh more than its properties.
+            points += [(Scenario.oneToOne, 0), (.fanOut, 0), (.oneToOne, 1)].map { scenario, qos in
+                FlowPoint(section: "mqtt5", scenario: scenario, payload: 1024, qos: qos, mqtt5: true)
+            }
+            try await flows(points) { _ in [set.hub, set.mosquitto] }
+        }
+        if sections.contains("mqtt5-fixed-load") {
+            let points = [0, 1].map { qos in
+                FlowPoint(
+                    section: "mqtt5-fixed-load", scenario: .oneToOne, payload: 64, qos: qos, rate: 5000, mqtt5: true)
             }
             try await flows(points) { _ in [set.hub, set.mosquitto] }
         }
