@@ -297,11 +297,9 @@ struct StoreCommand: ParsableCommand {
     @Option(help: "Seconds measured.") var duration = 3.0
 
     func run() throws {
-        let durabilities: [String: SQLiteBrokerStore.Durability] = [
-            "process-crash": .processCrash, "power-loss": .powerLoss,
-        ]
-        guard let durability = durabilities[durability] else {
-            throw ValidationError("--durability: process-crash or power-loss")
+        let named = SQLiteBrokerStore.Durability.named
+        guard let durability = named.first(where: { $0.name == durability })?.durability else {
+            throw ValidationError("--durability: \(named.map(\.name).joined(separator: " or "))")
         }
         guard payload >= 0, sessions >= 1, inFlight >= 1, backlog >= 1, duration > 0 else {
             throw ValidationError(

@@ -26,9 +26,17 @@ struct StorePoint: Sendable {
 
     var name: String {
         let size = payload < 1024 ? "\(payload) B" : "\(payload / 1024) KiB"
-        let sync = durability == .powerLoss ? "power-loss" : "process-crash"
-        return "\(size), \(sessions) session\(sessions == 1 ? "" : "s") × \(inFlight) in flight, \(sync)"
+        return "\(size), \(sessions) session\(sessions == 1 ? "" : "s") × \(inFlight) in flight, \(durability.name)"
     }
+}
+
+extension SQLiteBrokerStore.Durability {
+    /// Each durability by the name `mqtt.durability` gives it in the hub's configuration.
+    static let named: [(name: String, durability: Self)] = [
+        ("process-crash", .processCrash), ("power-loss", .powerLoss),
+    ]
+
+    var name: String { Self.named.first { $0.durability == self }!.name }
 }
 
 /// Runs a `StorePoint` against a new store file, in this process. Each caller submits one message,
