@@ -9,7 +9,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peacehub-bench",
         abstract: "The load generator of `make bench`: the hub against mosquitto and nats-server (docs/performance.md).",
-        subcommands: [RunCommand.self, FlowCommand.self, StoreCommand.self, JudgeCommand.self, SmokeCommand.self])
+        subcommands: [
+            RunCommand.self, FlowCommand.self, AwayCommand.self, StoreCommand.self, JudgeCommand.self, SmokeCommand.self,
+        ])
 }
 
 /// `peacehub-bench run`: every workload against the three servers, pair by pair, several rounds.
@@ -21,7 +23,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The release peacehub executable.") var peacehub = ".build/release/peacehub"
     @Option(help: "quick or full.") var mode = "full"
     /// Every section, in the order a run takes them.
-    static let sections = "throughput,fixed-load,mqtt5,mqtt5-fixed-load,handshakes,routing,memory,store,module,registry"
+    static let sections =
+        "throughput,fixed-load,mqtt5,mqtt5-fixed-load,handshakes,routing,memory,away,store,module,registry"
     @Option(help: "Sections to run (comma-separated: \(sections)).") var only: String?
     @Option(help: "Load-generator event loop threads.") var threads = 2
     @Option(help: "The one TLS 1.3 cipher suite the generator offers.") var cipherSuite = LoadGenerator.cipherSuite
@@ -148,6 +151,31 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             try save()
+        }
+        if sections.contains("away") {
+            // Within both servers' queue of 1,000 per session; then across a crash; then past the queue, where
+            // an MQTT 5 PUBACK can say that a message was refused.
+            let points = [
+                AwayPoint(scenario: .oneToOne, payload: 64, messages: 1000),
+                AwayPoint(scenario: .fanOut, payload: 64, messages: 1000),
+                AwayPoint(scenario: .oneToOne, payload: 1024, messages: 1000),
+                AwayPoint(scenario: .oneToOne, payload: 64, messages: 1000, crash: true),
+                AwayPoint(scenario: .oneToOne, payload: 64, messages: 5000, mqtt5: true),
+            ]
+            for point in points {
+                for round in 1...mode.rounds {
+                    for server in [set.hub, set.mosquitto] {
+                        do {
+                            let metrics = try await generator.runAway(point, on: server)
+                            record("away", point.name, server.endpoint.name, round, metrics)
+                        } catch {
+                            print("[away] \(point.name) | \(server.endpoint.name) | round \(round) | FAILED: \(error)")
+                            record("away", point.name, server.endpoint.name, round, ["failed": 1])
+                        }
+                    }
+                }
+                try save()
+            }
         }
         for server in set.all { server.stop() }
         if sections.contains("store") {
@@ -311,6 +339,55 @@ struct StoreCommand: ParsableCommand {
             point, in: URL(fileURLWithPath: directory), warmup: 0.5, duration: duration)
         print(point.name)
         for (key, value) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(key): \(format(value))") }
+    }
+}
+
+/// `peacehub-bench away`: one point of the `away` section against a running server, whole or in its two phases,
+/// so that the server can be restarted between them.
+struct AwayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "away",
+        abstract: "Publish QoS 1 messages to subscribers that are away, then bring them back and count what they get.")
+
+    @Option(help: "The server's port on 127.0.0.1.") var port: Int
+    @Option(help: "The PKI directory (ca.pem, contingents/KAZ and IND).") var pki: String
+    @Option(help: "mqtt (3.1.1) or mqtt5.") var wire = "mqtt"
+    @Option(help: "Away sessions: 1 (KAZ) or 16 (KAZ and IND in turn).") var sessions = 1
+    @Option(help: "Payload bytes (at least 9).") var payload = 64
+    @Option(help: "Messages published while the subscribers are away.") var messages = 1000
+    @Option(help: "fill (subscribe, go away, publish), drain (come back, take, end the sessions) or both.")
+    var phase = "both"
+    @Option(help: "The subscribers' client id prefix: the same for fill and drain.") var clientPrefix = "away"
+    @Option(help: "With --phase drain: the deliveries to expect (what fill printed).") var expected: Int?
+
+    func run() async throws {
+        guard let wire = Wire(rawValue: wire), wire != .nats else { throw ValidationError("--wire: mqtt or mqtt5") }
+        guard sessions == 1 || sessions == 16 else { throw ValidationError("--sessions: 1 or 16") }
+        guard payload >= 9, messages >= 1 else { throw ValidationError("--payload: 9 or more; --messages: 1 or more") }
+        guard ["fill", "drain", "both"].contains(phase) else { throw ValidationError("--phase: fill, drain or both") }
+        if phase == "drain", expected == nil { throw ValidationError("--phase drain needs --expected") }
+        let point = AwayPoint(
+            scenario: sessions == 1 ? .oneToOne : .fanOut, payload: payload, messages: messages, mqtt5: wire == .mqtt5)
+        let generator = try LoadGenerator(pki: URL(fileURLWithPath: pki), threads: 1, contingents: ["KAZ", "IND"])
+        let server = ServerEndpoint(name: "server", wire: wire, port: port)
+        let clientIDs = (0..<sessions).map { "\(clientPrefix)-\($0)" }
+        print(point.name)
+        var expected = self.expected ?? 0
+        if phase != "drain" {
+            let fill = try await generator.fillAway(point, on: server, clientIDs: clientIDs)
+            expected = fill.accepted * sessions
+            for (key, value) in [("accepted", fill.accepted), ("refused", fill.refused), ("expected", expected)] {
+                print("  \(key): \(value)")
+            }
+            print("  fillMilliseconds: \(format(fill.seconds * 1000))")
+        }
+        if phase != "fill" {
+            let drain = try await generator.drainAway(
+                point, on: server, clientIDs: clientIDs, expected: expected, endSessions: true)
+            print("  delivered: \(drain.delivered)")
+            print("  lost: \(max(0, expected - drain.delivered))")
+            print("  drainMilliseconds: \(format(drain.seconds * 1000))")
+        }
     }
 }
 

@@ -124,6 +124,11 @@ struct ConnectionStats: Sendable {
     var publishedTotal = 0
     var publishedInWindow = 0
     var acknowledged = 0
+    /// MQTT 5 PUBACKs with a failure reason code (e.g. 0x97, Quota exceeded): counted in `acknowledged` too.
+    var refused = 0
+    /// When the last PUBACK and the last delivery came (`monotonicNanoseconds`; 0 before the first).
+    var lastAcknowledgedAt: UInt64 = 0
+    var lastReceivedAt: UInt64 = 0
     var receivedTotal = 0
     var receivedInWindow = 0
     /// QoS 1 PUBLISHes a publisher may have unacknowledged: the plan's, or the server's smaller Receive Maximum.
@@ -134,6 +139,9 @@ struct ConnectionStats: Sendable {
         publishedTotal += other.publishedTotal
         publishedInWindow += other.publishedInWindow
         acknowledged += other.acknowledged
+        refused += other.refused
+        lastAcknowledgedAt = max(lastAcknowledgedAt, other.lastAcknowledgedAt)
+        lastReceivedAt = max(lastReceivedAt, other.lastReceivedAt)
         receivedTotal += other.receivedTotal
         receivedInWindow += other.receivedInWindow
         publishWindow = max(publishWindow, other.publishWindow)
@@ -313,6 +321,13 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             case 4:  // PUBACK
                 inflight -= 1
                 stats.acknowledged += 1
+                stats.lastAcknowledgedAt = monotonicNanoseconds()
+                // A 5.0 PUBACK longer than its packet id carries a reason code.
+                if wire == .mqtt5, remaining >= 3, let code = buffer.getInteger(at: body + 2, as: UInt8.self),
+                    code >= 0x80
+                {
+                    stats.refused += 1
+                }
             case 2, 9, 11:  // CONNACK, SUBACK, UNSUBACK
                 control(buffer.getSlice(at: start, length: headerLength + remaining)!)
             default:
@@ -424,6 +439,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     private func received(_ buffer: ByteBuffer, payload: Int, length: Int) {
         let now = monotonicNanoseconds()
         stats.receivedTotal += 1
+        stats.lastReceivedAt = now
         flow?.delivered(at: now)
         guard runWindow.contains(now) else { return }
         stats.receivedInWindow += 1

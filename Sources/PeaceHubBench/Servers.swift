@@ -33,11 +33,27 @@ final class ServerProcess: @unchecked Sendable {
 
     var pid: Int32 { process?.processIdentifier ?? 0 }
 
-    /// Starts the process and waits until its port accepts TCP connections.
+    /// Starts the process afresh and waits until its port accepts TCP connections.
     func start() throws {
         prepare()
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        try launch()
+    }
+
+    /// Kills the process with SIGKILL, as a crash would (nothing flushed, no client told), and starts it again on
+    /// the same port and files, its log continued.
+    func crashAndRestart() throws {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        process = nil
+        try launch()
+    }
+
+    private func launch() throws {
         let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

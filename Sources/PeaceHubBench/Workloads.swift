@@ -137,7 +137,7 @@ final class LoadGenerator: Sendable {
         self.tls = tls
     }
 
-    private func uniqueID(_ prefix: String) -> String {
+    func uniqueID(_ prefix: String) -> String {
         "\(prefix)-\(getpid())-\(connectionCounter.add(1, ordering: .relaxed).newValue)"
     }
 

@@ -20,6 +20,45 @@ import Testing
         #expect(result.stdout.contains("published 300, acknowledged 300, delivered 300"), "\(result.stdout)")
     }
 
+    /// `make bench`'s away section in small, with the hub killed (SIGKILL) while the messages wait: every one of the
+    /// 16 sessions gets every message acknowledged before the crash (acknowledged only after commit).
+    @Test func awayWorkloadLosesNothingAcrossACrash() throws {
+        let hub = try HubProcess()
+        defer { hub.remove() }
+        let fill = try runAway(hub, ["--sessions", "16", "--messages", "200", "--phase", "fill"])
+        #expect(fill["accepted"] == 200 && fill["refused"] == 0 && fill["expected"] == 3200, "\(fill)")
+        try hub.crashAndRestart()
+        let drain = try runAway(hub, ["--sessions", "16", "--messages", "200", "--phase", "drain", "--expected", "3200"])
+        #expect(drain["delivered"] == 3200 && drain["lost"] == 0, "\(drain)")
+    }
+
+    /// Past a session's queue an MQTT 5 publisher is told with each PUBACK (0x97), and what was accepted arrives.
+    @Test func awayWorkloadCountsWhatAFullQueueRefused() throws {
+        let hub = try HubProcess(configuration: ["mqtt": ["maximumQueued": 50]])
+        defer { hub.remove() }
+        let result = try runAway(hub, ["--wire", "mqtt5", "--messages", "80"])
+        #expect(result["accepted"] == 50 && result["refused"] == 30, "\(result)")
+        #expect(result["delivered"] == 50 && result["lost"] == 0, "\(result)")
+    }
+
+    /// `peacehub-bench away` against `hub`: its "key: value" lines.
+    private func runAway(_ hub: HubProcess, _ arguments: [String]) throws -> [String: Double] {
+        let bench = TestEnvironment.binDirectory.appendingPathComponent("peacehub-bench").path
+        let result = try ProcessRunner.run(
+            bench, ["away", "--port", String(hub.port), "--pki", hub.pkiDirectory.path, "--client-prefix", "away-test"]
+                + arguments,
+            timeout: 60)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        var values: [String: Double] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) {
+                values[parts[0].trimmingCharacters(in: .whitespaces)] = value
+            }
+        }
+        return values
+    }
+
     /// `make bench`'s store section in small: messages stored and removed through the real broker store with
     /// group commit, in both layouts and durabilities. The command itself checks that the file holds exactly the
     /// messages stored and not yet removed, and fails otherwise.
