@@ -116,29 +116,27 @@ extension LoadGenerator {
         return AwayDrain(delivered: received.receivedTotal, seconds: Double(end - start) / 1e9)
     }
 
-    /// One sample of `point` on `server`: fill, the crash if the point has one, drain; rates, loss and the
-    /// server's CPU over both phases.
+    /// One sample of `point` on `server`: fill, the crash if the point has one, drain; rates and loss. (No CPU
+    /// per message: a phase lasts tens of milliseconds, a few ticks of the process's CPU clock.)
     func runAway(_ point: AwayPoint, on server: ServerProcess) async throws -> [String: Double] {
         let subscribers = point.scenario.layout.subscribers
         let clientIDs = subscribers.indices.map { _ in uniqueID("away") }
         _ = await waitUntilIdle(server.pid)
-        let fillCPU0 = server.cpuSeconds()
         let fill = try await fillAway(point, on: server.endpoint, clientIDs: clientIDs)
-        var cpu = server.cpuSeconds() - fillCPU0
         if point.crash {
             try server.crashAndRestart()
             _ = await waitUntilIdle(server.pid)
         }
         let expected = fill.accepted * subscribers.count
-        let drainCPU0 = server.cpuSeconds()
         let drain = try await drainAway(
             point, on: server.endpoint, clientIDs: clientIDs, expected: expected, endSessions: true)
-        cpu += server.cpuSeconds() - drainCPU0
         let lost = max(0, expected - drain.delivered)
+        func perSecond(_ count: Int, _ seconds: Double) -> Double { seconds > 0 ? Double(count) / seconds : 0 }
         return [
-            "queuedPerSecond": fill.seconds > 0 ? Double(expected) / fill.seconds : 0,
+            "acknowledgedPerSecond": perSecond(point.messages, fill.seconds),
+            "queuedPerSecond": perSecond(expected, fill.seconds),
             "fillMilliseconds": fill.seconds * 1000,
-            "drainedPerSecond": drain.seconds > 0 ? Double(drain.delivered) / drain.seconds : 0,
+            "drainedPerSecond": perSecond(drain.delivered, drain.seconds),
             "drainMilliseconds": drain.seconds * 1000,
             "accepted": Double(fill.accepted),
             "refused": Double(fill.refused),
@@ -146,7 +144,6 @@ extension LoadGenerator {
             "delivered": Double(drain.delivered),
             "lost": Double(lost),
             "lostPercent": expected > 0 ? Double(lost) * 100 / Double(expected) : 0,
-            "serverCPUMicrosecondsPerDelivery": drain.delivered > 0 ? cpu * 1e6 / Double(drain.delivered) : 0,
         ]
     }
 }

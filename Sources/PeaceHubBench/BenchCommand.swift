@@ -115,7 +115,8 @@ struct RunCommand: AsyncParsableCommand {
                 FlowPoint(section: "mqtt5", scenario: scenario, payload: 64, qos: 1, mqtt5: true)
             }
             // 1 KiB, where each delivery's bytes weigh more than its properties.
-            points += [(Scenario.oneToOne, 0), (.fanOut, 0), (.oneToOne, 1)].map { scenario, qos in
+            let kibibyte: [(Scenario, Int)] = [(.oneToOne, 0), (.fourToFour, 0), (.fanOut, 0), (.inboxes, 0), (.oneToOne, 1)]
+            points += kibibyte.map { scenario, qos in
                 FlowPoint(section: "mqtt5", scenario: scenario, payload: 1024, qos: qos, mqtt5: true)
             }
             try await flows(points) { _ in [set.hub, set.mosquitto] }

@@ -44,9 +44,7 @@ let summaryMetrics: [String: [String]] = [
     "routing": ["deliveredPerSecond", "p50Microseconds", "p99Microseconds", "serverCPUMicrosecondsPerDelivery"],
     "handshakes": ["handshakesPerSecond", "serverCPUMillisecondsPerHandshake", "clientCPUMillisecondsPerHandshake"],
     "memory": ["baseResidentMiB", "bytesPerConnection1000", "bytesPerConnection5000", "bytesPerConnection500"],
-    "away": [
-        "queuedPerSecond", "drainedPerSecond", "refused", "lostPercent", "serverCPUMicrosecondsPerDelivery",
-    ],
+    "away": ["acknowledgedPerSecond", "queuedPerSecond", "drainedPerSecond", "refused", "lostPercent"],
     "store": [
         "storedPerSecond", "p50Microseconds", "p99Microseconds", "maxMicroseconds", "transactionsPerSecond",
         "messagesPerTransaction", "cpuMicrosecondsPerMessage",
