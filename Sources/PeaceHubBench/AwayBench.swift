@@ -90,21 +90,7 @@ extension LoadGenerator {
             try await connect(
                 endpoint, as: subscribers[index].0, clientID: clientIDs[index], cleanSession: false, window: window)
         }
-        var received = ConnectionStats()
-        var last = -1
-        var quietSince = monotonicNanoseconds()
-        while monotonicNanoseconds() - start < 60_000_000_000 {
-            received = ConnectionStats()
-            for subscriber in subs { received.merge(try await subscriber.stats()) }
-            if received.receivedTotal >= expected { break }
-            if received.receivedTotal != last {
-                last = received.receivedTotal
-                quietSince = monotonicNanoseconds()
-            } else if monotonicNanoseconds() - quietSince > 1_000_000_000 {
-                break
-            }
-            try await Task.sleep(nanoseconds: 2_000_000)
-        }
+        let received = try await awaitDeliveries(subs, expected: expected, timeout: 60)
         await closeAll(subs)
         if endSessions {
             let cleaners = try await connectAll(count: subscribers.count, concurrency: 16) { [self] index in

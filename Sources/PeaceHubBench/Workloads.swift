@@ -203,23 +203,7 @@ final class LoadGenerator: Sendable {
             published.merge(stats)
             expected += (point.qos == 0 ? stats.publishedTotal : stats.acknowledged) * fan[index].count
         }
-        // Drain: wait until every expected delivery arrived, or nothing more arrives for a second.
-        var received = ConnectionStats()
-        var last = -1
-        var quietSince = monotonicNanoseconds()
-        let drainEnd = monotonicNanoseconds() + 10_000_000_000
-        while monotonicNanoseconds() < drainEnd {
-            received = ConnectionStats()
-            for subscriber in subs { received.merge(try await subscriber.stats()) }
-            if received.receivedTotal >= expected { break }
-            if received.receivedTotal != last {
-                last = received.receivedTotal
-                quietSince = monotonicNanoseconds()
-            } else if monotonicNanoseconds() - quietSince > 1_000_000_000 {
-                break
-            }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+        let received = try await awaitDeliveries(subs, expected: expected, timeout: 10)
         await closeAll(pubs + subs)
         if persistent {
             // Ends the sessions, so later points do not queue for them.
@@ -333,6 +317,28 @@ extension LoadClient {
     func closeLater() {
         Task { await close() }
     }
+}
+
+/// Waits until `subscribers` have received `expected` messages in all, or none came for a second, or `timeout`
+/// seconds passed; returns their counters merged.
+func awaitDeliveries(_ subscribers: [LoadClient], expected: Int, timeout: Double) async throws -> ConnectionStats {
+    var received = ConnectionStats()
+    var last = -1
+    var quietSince = monotonicNanoseconds()
+    let end = monotonicNanoseconds() + UInt64(timeout * 1e9)
+    while monotonicNanoseconds() < end {
+        received = ConnectionStats()
+        for subscriber in subscribers { received.merge(try await subscriber.stats()) }
+        if received.receivedTotal >= expected { break }
+        if received.receivedTotal != last {
+            last = received.receivedTotal
+            quietSince = monotonicNanoseconds()
+        } else if monotonicNanoseconds() - quietSince > 1_000_000_000 {
+            break
+        }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return received
 }
 
 /// Waits until the server uses less than a tenth of a core (what it still does for the last run must not count for
