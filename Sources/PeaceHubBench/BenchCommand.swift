@@ -431,13 +431,15 @@ struct SmokeCommand: AsyncParsableCommand {
         let publisher = try await generator.connect(server, as: "IND", window: window)
         publisher.startPublishing(
             PublishPlan(topic: "contingents/KAZ/inbox", payload: FlowPoint(section: "", scenario: .oneToOne, payload: 64, qos: 1).payloadTemplate(), qos: 1, limit: messages))
+        // A PUBACK may reach the publisher after its message reached the subscriber: both are waited for.
         let deadline = monotonicNanoseconds() + 20_000_000_000
         var stats = try await subscriber.stats()
-        while stats.receivedTotal < messages && monotonicNanoseconds() < deadline {
+        var acknowledged = try await publisher.stats().acknowledged
+        while stats.receivedTotal < messages || acknowledged < messages, monotonicNanoseconds() < deadline {
             try await Task.sleep(nanoseconds: 20_000_000)
             stats = try await subscriber.stats()
+            acknowledged = try await publisher.stats().acknowledged
         }
-        let acknowledged = try await publisher.stats().acknowledged
         await publisher.close()
         await subscriber.close()
         print(
