@@ -10,6 +10,10 @@ struct WriteEffects {
     var lastSequence: Int64 = 0
     var lastMessageID: Int64 = 0
     var unreferencedCandidates: Set<Int64> = []
+    /// The message the last enqueue stored: a fan-out enqueues one message for each session in a row, and its
+    /// body is inserted once. Not merged: a call applied alone starts without it, so a rolled-back call's insert
+    /// is never counted on.
+    var lastInsertedMessageID: Int64?
 
     mutating func merge(_ other: WriteEffects) {
         lastSequence = max(lastSequence, other.lastSequence)
@@ -108,7 +112,10 @@ extension SQLiteBrokerStore {
             let shared):
             let sequence = try storable(sequence, operation)
             let messageID = try storable(messageID, operation)
-            try insertMessage(messageID, message, db)
+            if effects.lastInsertedMessageID != messageID {
+                try insertMessage(messageID, message, db)
+                effects.lastInsertedMessageID = messageID
+            }
             let insert = try DirectStatement(
                 """
                 INSERT INTO delivery

@@ -620,6 +620,36 @@ func storedMessage(
         #expect(try fixture.count("message") == 0)
     }
 
+    /// A fan-out's message body is inserted once per run of enqueues; a call refused after it inserted a body must
+    /// not leave a later call counting on that body (its delivery would name a message that is not there).
+    @Test func aMessageARefusedCallInsertedIsInsertedAgainByTheNextCall() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.directory.remove() }
+        let store = try fixture.open()
+        try await store.committed(["a", "b", "c"].map { .createSession(clientID: $0, owner: .contingent("KAZ")) })
+        let gate = await WriterGate.close(store)
+        let refused = SubmittedCommit(
+            store,
+            [
+                .enqueue(clientID: "a", sequence: 1, messageID: 9, message: storedMessage("shared")),
+                .enqueue(clientID: "a", sequence: 1, messageID: 9, message: storedMessage("shared")),
+            ])
+        let fanOut = SubmittedCommit(
+            store,
+            [
+                .enqueue(clientID: "b", sequence: 2, messageID: 9, message: storedMessage("shared")),
+                .enqueue(clientID: "c", sequence: 3, messageID: 9, message: storedMessage("shared")),
+            ])
+        gate.open()
+        await #expect(throws: BrokerStoreError.self) { try await refused.result().get() }
+        await #expect(throws: Never.self) { try await fanOut.result().get() }
+
+        let state = try fixture.reloaded()
+        let deliveries = state.sessions.sorted { $0.clientID < $1.clientID }.map { $0.deliveries.map(\.sequence) }
+        #expect(deliveries == [[], [2], [3]])
+        #expect(try fixture.count("message") == 1)
+    }
+
     @Test func operationsOnWhatIsNotStoredChangeNothing() async throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
