@@ -10,7 +10,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "peacehub-bench",
         abstract: "The load generator of `make bench`: the hub against mosquitto and nats-server (docs/performance.md).",
         subcommands: [
-            RunCommand.self, FlowCommand.self, AwayCommand.self, StoreCommand.self, JudgeCommand.self, SmokeCommand.self,
+            RunCommand.self, FlowCommand.self, AwayCommand.self, StoreCommand.self, JudgeCommand.self,
+            SmokeCommand.self,
         ])
 }
 
@@ -115,7 +116,9 @@ struct RunCommand: AsyncParsableCommand {
                 FlowPoint(section: "mqtt5", scenario: scenario, payload: 64, qos: 1, mqtt5: true)
             }
             // 1 KiB, where each delivery's bytes weigh more than its properties.
-            let kibibyte: [(Scenario, Int)] = [(.oneToOne, 0), (.fourToFour, 0), (.fanOut, 0), (.inboxes, 0), (.oneToOne, 1)]
+            let kibibyte: [(Scenario, Int)] = [
+                (.oneToOne, 0), (.fourToFour, 0), (.fanOut, 0), (.inboxes, 0), (.oneToOne, 1),
+            ]
             points += kibibyte.map { scenario, qos in
                 FlowPoint(section: "mqtt5", scenario: scenario, payload: 1024, qos: qos, mqtt5: true)
             }

@@ -28,7 +28,8 @@ import Testing
         let fill = try runAway(hub, ["--sessions", "16", "--messages", "200", "--phase", "fill"])
         #expect(fill["accepted"] == 200 && fill["refused"] == 0 && fill["expected"] == 3200, "\(fill)")
         try hub.crashAndRestart()
-        let drain = try runAway(hub, ["--sessions", "16", "--messages", "200", "--phase", "drain", "--expected", "3200"])
+        let drain = try runAway(
+            hub, ["--sessions", "16", "--messages", "200", "--phase", "drain", "--expected", "3200"])
         #expect(drain["delivered"] == 3200 && drain["lost"] == 0, "\(drain)")
     }
 
