@@ -73,7 +73,7 @@ extension LoadGenerator {
         }
         return AwayFill(
             accepted: stats.acknowledged - stats.refused, refused: stats.refused,
-            seconds: Double(stats.lastAcknowledgedAt - start) / 1e9)
+            seconds: Double(stats.allAcknowledgedAt - start) / 1e9)
     }
 
     /// Reconnects the subscribers to their sessions and takes what the server kept for them: until `expected`

@@ -126,8 +126,9 @@ struct ConnectionStats: Sendable {
     var acknowledged = 0
     /// MQTT 5 PUBACKs with a failure reason code (e.g. 0x97, Quota exceeded): counted in `acknowledged` too.
     var refused = 0
-    /// When the last PUBACK and the last delivery came (`monotonicNanoseconds`; 0 before the first).
-    var lastAcknowledgedAt: UInt64 = 0
+    /// When the PUBACK of a limited plan's last message came, and the last delivery (`monotonicNanoseconds`; 0
+    /// before them).
+    var allAcknowledgedAt: UInt64 = 0
     var lastReceivedAt: UInt64 = 0
     var receivedTotal = 0
     var receivedInWindow = 0
@@ -140,7 +141,7 @@ struct ConnectionStats: Sendable {
         publishedInWindow += other.publishedInWindow
         acknowledged += other.acknowledged
         refused += other.refused
-        lastAcknowledgedAt = max(lastAcknowledgedAt, other.lastAcknowledgedAt)
+        allAcknowledgedAt = max(allAcknowledgedAt, other.allAcknowledgedAt)
         lastReceivedAt = max(lastReceivedAt, other.lastReceivedAt)
         receivedTotal += other.receivedTotal
         receivedInWindow += other.receivedInWindow
@@ -321,7 +322,8 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             case 4:  // PUBACK
                 inflight -= 1
                 stats.acknowledged += 1
-                stats.lastAcknowledgedAt = monotonicNanoseconds()
+                // One clock read per plan, not per PUBACK.
+                if stats.acknowledged == plan?.limit { stats.allAcknowledgedAt = monotonicNanoseconds() }
                 // A 5.0 PUBACK longer than its packet id carries a reason code.
                 if wire == .mqtt5, remaining >= 3, let code = buffer.getInteger(at: body + 2, as: UInt8.self),
                     code >= 0x80
